@@ -1,0 +1,67 @@
+//! Activity definitions: names and input/output types, without implementations.
+//!
+//! Workflows call these; the `pombo-activities` crate implements them with
+//! `#[activity(definition = …)]`, which checks at compile time that the types match.
+
+use serde::{Deserialize, Serialize};
+use temporalio_common::ActivityError;
+use temporalio_macros::activity_definitions;
+use uuid::Uuid;
+
+use crate::NotificationStatus;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenderInput {
+    pub notification_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendInput {
+    pub notification_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendOutput {
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+    /// True when an earlier attempt had already sent it (a retry after a crash): the
+    /// activity then returns the recorded result instead of sending twice.
+    pub already_sent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarkFailedInput {
+    pub notification_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusOutput {
+    pub status: NotificationStatus,
+}
+
+pub struct NotificationActivities;
+
+#[activity_definitions]
+impl NotificationActivities {
+    /// Loads the notification, renders its content, stores the result, marks it `sending`.
+    #[activity(name = "render")]
+    pub fn render(input: RenderInput) -> Result<StatusOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Hands the rendered message to the channel's provider and records the attempt.
+    #[activity(name = "send")]
+    pub fn send(input: SendInput) -> Result<SendOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records the final failure once the workflow gives up.
+    #[activity(name = "mark_failed")]
+    pub fn mark_failed(input: MarkFailedInput) -> Result<StatusOutput, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// The generated marker types, so other crates can implement these definitions.
+pub use notification_activities::{MarkFailed, Render, Send};

@@ -1,0 +1,62 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every channel the source documents ask for. The enum is complete up front so that
+/// stored rows, the API schema and the workflow input never change shape when a channel
+/// gains its providers; [`Channel::is_enabled`] says which ones this build can deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Push,
+    Whatsapp,
+    Instagram,
+    Telegram,
+    Webhook,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 7] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Push,
+        Channel::Whatsapp,
+        Channel::Instagram,
+        Channel::Telegram,
+        Channel::Webhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Instagram => "instagram",
+            Channel::Telegram => "telegram",
+            Channel::Webhook => "webhook",
+        }
+    }
+
+    /// Channels with at least one provider implemented in this build.
+    pub fn is_enabled(self) -> bool {
+        matches!(self, Channel::Email)
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown channel `{s}`"))
+    }
+}

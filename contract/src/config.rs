@@ -1,0 +1,248 @@
+//! The one typed configuration of Pombo, shared by the API and the worker.
+//!
+//! Loaded from defaults that run locally, then an optional TOML file (`POMBO_CONFIG`), then
+//! environment variables `POMBO_*` (nested keys with `__`: `POMBO_SMTP__PORT=2525`).
+
+use std::{fmt, net::SocketAddr};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// sea-orm URL: `sqlite://path?mode=rwc` (default, embedded) or `postgres://…`.
+    pub database_url: String,
+    pub temporal: TemporalConfig,
+    pub smtp: SmtpConfig,
+    pub delivery: DeliveryConfig,
+    pub api: ApiConfig,
+    /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
+    pub dev_api_key: Option<Secret>,
+    /// `text` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TemporalConfig {
+    /// Frontend gRPC address of the Temporal server or cluster.
+    pub address: String,
+    pub namespace: String,
+    /// Task queue the notification workflows and their activities run on.
+    pub task_queue: String,
+    /// Shown to people (links from the API and `make run`); not used to connect.
+    pub ui_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Sender of every email (`Name <address>` or a bare address).
+    pub from: String,
+    /// Longest wait for the SMTP server on one connection.
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP: local capture servers only.
+    None,
+    /// STARTTLS on the submission port (587), required.
+    Starttls,
+    /// Implicit TLS (SMTPS, port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryConfig {
+    /// Send attempts per notification, first one included (the seed's rule: 3).
+    pub max_attempts: u32,
+    /// Pause between attempts, in seconds (the seed's rule: 5 minutes).
+    pub retry_interval_secs: u64,
+    /// Longest one send attempt may run before Temporal considers it lost and retries it.
+    pub attempt_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How often accepted notifications whose workflow did not start (Temporal down, API
+    /// crash) are swept and started.
+    pub dispatch_sweep_secs: u64,
+    /// A notification is swept only when it has waited this long, so the sweep does not race
+    /// the request that is starting it.
+    pub dispatch_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A string that never shows up in logs or debug output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            database_url: "sqlite://.data/pombo.db?mode=rwc".into(),
+            temporal: TemporalConfig::default(),
+            smtp: SmtpConfig::default(),
+            delivery: DeliveryConfig::default(),
+            api: ApiConfig::default(),
+            dev_api_key: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for TemporalConfig {
+    fn default() -> Self {
+        TemporalConfig {
+            address: "http://127.0.0.1:7233".into(),
+            namespace: "default".into(),
+            task_queue: "pombo-notifications".into(),
+            ui_url: "http://127.0.0.1:8233".into(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 1025,
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "Pombo <pombo@localhost>".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_attempts: 3,
+            retry_interval_secs: 300,
+            attempt_timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 256 * 1024,
+            dispatch_sweep_secs: 5,
+            dispatch_grace_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults, then the file named by `POMBO_CONFIG` (if any), then `POMBO_*` variables.
+    pub fn load() -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("POMBO_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("POMBO_").ignore(&["CONFIG"]).split("__"))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.delivery.max_attempts == 0 {
+            return Err(ConfigError("delivery.max_attempts must be at least 1".into()));
+        }
+        if self.delivery.attempt_timeout_secs == 0 {
+            return Err(ConfigError("delivery.attempt_timeout_secs must be at least 1".into()));
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err(ConfigError("api.max_body_bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let mut config = Config::default();
+        config.smtp.password = Some(Secret::new("hunter2"));
+        config.dev_api_key = Some(Secret::new("pk_live_topsecret"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("topsecret"), "{shown}");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("POMBO_SMTP__PORT", "2525");
+            jail.set_env("POMBO_DELIVERY__MAX_ATTEMPTS", "5");
+            jail.set_env("POMBO_DATABASE_URL", "postgres://localhost/x");
+            let config = Config::load().expect("loads");
+            assert_eq!(config.smtp.port, 2525);
+            assert_eq!(config.delivery.max_attempts, 5);
+            assert_eq!(config.database_url, "postgres://localhost/x");
+            assert_eq!(config.delivery.retry_interval_secs, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn zero_attempts_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("POMBO_DELIVERY__MAX_ATTEMPTS", "0");
+            assert!(Config::load().is_err());
+            Ok(())
+        });
+    }
+}

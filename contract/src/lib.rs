@@ -1,0 +1,19 @@
+//! The vocabulary every Pombo crate shares, free of I/O: what a notification is, which
+//! statuses it moves through, how requests are validated, and the contracts between the
+//! API, the workflows and the activities (workflow input, activity definitions, search
+//! attributes). Nothing here touches the network or a database.
+
+pub mod activities;
+pub mod channel;
+pub mod config;
+pub mod content;
+pub mod priority;
+pub mod recipient;
+pub mod render;
+pub mod status;
+pub mod workflow;
+
+pub use channel::Channel;
+pub use config::Config;
+pub use priority::{NotificationType, Priority};
+pub use status::NotificationStatus;

@@ -1,0 +1,62 @@
+//! The contract between whoever starts a notification workflow (the API) and the workflow.
+//!
+//! The input carries ids and non-sensitive settings only: recipient and content stay in our
+//! database (claim check), because Temporal stores workflow history in clear.
+
+use serde::{Deserialize, Serialize};
+use temporalio_common::search_attributes::SearchAttributeKey;
+use uuid::Uuid;
+
+use crate::{Channel, Priority};
+
+/// Name under which the notification workflow is registered.
+pub const NOTIFICATION_WORKFLOW: &str = "NotificationWorkflow";
+
+/// Workflow id of a notification: derived from its id so that Temporal itself rejects a
+/// second start of the same notification.
+pub fn workflow_id(notification_id: Uuid) -> String {
+    format!("notification-{notification_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationWorkflowInput {
+    pub notification_id: Uuid,
+    pub tenant_id: Uuid,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub retry: RetrySettings,
+    /// Longest a single send attempt may take before Temporal retries it elsewhere (this is
+    /// also how long a crashed worker's attempt waits before it is retried).
+    pub attempt_timeout_secs: u64,
+}
+
+/// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrySettings {
+    pub max_attempts: u32,
+    pub interval_secs: u64,
+}
+
+/// Custom search attributes, so operators can filter notifications in the Temporal UI.
+/// They must be registered on the server (`start-dev --search-attribute NAME=Keyword`).
+pub mod search {
+    use super::SearchAttributeKey;
+
+    pub const TENANT: SearchAttributeKey<String> = SearchAttributeKey::keyword("PomboTenant");
+    pub const CHANNEL: SearchAttributeKey<String> = SearchAttributeKey::keyword("PomboChannel");
+    pub const PRIORITY: SearchAttributeKey<String> = SearchAttributeKey::keyword("PomboPriority");
+    pub const STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("PomboStatus");
+
+    /// Names and types for registering them on a server.
+    pub const ALL_KEYWORDS: [&str; 4] = ["PomboTenant", "PomboChannel", "PomboPriority", "PomboStatus"];
+}
+
+/// Type names of activity failures the workflow must not retry.
+pub mod failure_types {
+    /// The provider refused for good (bad address, refused credentials, 4xx but 429).
+    pub const PERMANENT_DELIVERY: &str = "PermanentDeliveryError";
+    /// A template placeholder had no value, or the template does not parse.
+    pub const RENDER: &str = "RenderError";
+    /// The notification row is gone or malformed: retrying cannot help.
+    pub const BAD_NOTIFICATION: &str = "BadNotification";
+}

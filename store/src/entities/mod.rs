@@ -1,0 +1,6 @@
+//! sea-orm entities, one per table (see `pombo-migrations` for the schema).
+
+pub mod api_key;
+pub mod notification;
+pub mod notification_attempt;
+pub mod tenant;

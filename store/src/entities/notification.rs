@@ -1,0 +1,44 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "notifications")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub channel: String,
+    pub recipient: String,
+    /// The caller's content, before rendering (`EmailContent` for email).
+    pub content: Json,
+    /// Values for the content's placeholders.
+    pub data: Option<Json>,
+    /// What was sent, after rendering (`RenderedEmail` for email).
+    pub rendered: Option<Json>,
+    pub priority: String,
+    pub notification_type: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the request, to tell a retried request from a different one reusing a key.
+    pub request_hash: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub provider: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub max_attempts: i32,
+    pub retry_interval_secs: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    /// When its workflow was started; `None` means the dispatch sweep still owes a start.
+    pub dispatched_at: Option<DateTimeUtc>,
+    pub sending_at: Option<DateTimeUtc>,
+    pub sent_at: Option<DateTimeUtc>,
+    pub delivered_at: Option<DateTimeUtc>,
+    pub read_at: Option<DateTimeUtc>,
+    pub failed_at: Option<DateTimeUtc>,
+    pub cancelled_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,75 @@
+//! Pombo's database: connection, migrations, entities and the queries that both the API
+//! and the activities need. Status changes go through [`notifications::transition`] only,
+//! which applies the forward-only rule of [`pombo_contract::NotificationStatus`].
+
+pub mod entities;
+pub mod notifications;
+pub mod tenants;
+
+use std::time::Duration;
+
+use pombo_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+pub use sea_orm::DatabaseConnection as Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    #[error("could not prepare the database: {0}")]
+    Setup(String),
+}
+
+/// Connects to `url` (SQLite or PostgreSQL). For SQLite, creates the file's directory and
+/// turns on WAL, a busy timeout and foreign keys, so that the API and the worker can share
+/// one file.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
+    if let Some(path) = sqlite_path(url)
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Setup(format!("creating {}: {e}", dir.display())))?;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(16)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
+}
+
+/// Applies pending migrations. Safe to call from several processes at start-up.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_sqlite_file_of_a_url() {
+        assert_eq!(super::sqlite_path("sqlite://.data/p.db?mode=rwc"), Some(".data/p.db"));
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_path("postgres://x/y"), None);
+    }
+}

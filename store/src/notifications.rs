@@ -1,0 +1,338 @@
+//! Notification rows: creation with idempotency, reads for the API, and the status and
+//! attempt records the activities write.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::NotificationStatus;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    StoreError,
+    entities::{notification, notification_attempt},
+};
+
+pub use notification::Model as Notification;
+pub use notification_attempt::Model as Attempt;
+
+/// A notification as the API accepted it, before anything happened to it.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub channel: String,
+    pub recipient: String,
+    pub content: serde_json::Value,
+    pub data: Option<serde_json::Value>,
+    pub priority: String,
+    pub notification_type: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub max_attempts: i32,
+    pub retry_interval_secs: i64,
+}
+
+#[derive(Debug)]
+pub enum Created {
+    New(Notification),
+    /// The tenant already sent a request with this idempotency key: here is its notification.
+    Existing(Notification),
+}
+
+/// Inserts a notification, or returns the one that already holds its idempotency key. The
+/// unique index decides between concurrent duplicates, so exactly one row ever exists.
+pub async fn create(db: &impl ConnectionTrait, new: NewNotification) -> Result<Created, StoreError> {
+    let now = Utc::now();
+    let model = notification::ActiveModel {
+        id: Set(new.id),
+        tenant_id: Set(new.tenant_id),
+        channel: Set(new.channel),
+        recipient: Set(new.recipient),
+        content: Set(new.content),
+        data: Set(new.data),
+        rendered: Set(None),
+        priority: Set(new.priority),
+        notification_type: Set(new.notification_type),
+        idempotency_key: Set(new.idempotency_key.clone()),
+        request_hash: Set(new.request_hash),
+        status: Set(NotificationStatus::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        last_error: Set(None),
+        provider: Set(None),
+        provider_message_id: Set(None),
+        max_attempts: Set(new.max_attempts),
+        retry_interval_secs: Set(new.retry_interval_secs),
+        created_at: Set(now),
+        updated_at: Set(now),
+        dispatched_at: Set(None),
+        sending_at: Set(None),
+        sent_at: Set(None),
+        delivered_at: Set(None),
+        read_at: Set(None),
+        failed_at: Set(None),
+        cancelled_at: Set(None),
+    };
+    match model.insert(db).await {
+        Ok(row) => Ok(Created::New(row)),
+        Err(e) => match (e.sql_err(), &new.idempotency_key) {
+            (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) => {
+                let existing = notification::Entity::find()
+                    .filter(notification::Column::TenantId.eq(new.tenant_id))
+                    .filter(notification::Column::IdempotencyKey.eq(key.as_str()))
+                    .one(db)
+                    .await?
+                    .ok_or(StoreError::Db(e))?;
+                Ok(Created::Existing(existing))
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Notification, StoreError> {
+    notification::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// A tenant's notification; another tenant's id reads as not found.
+pub async fn get_for_tenant(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Notification>, StoreError> {
+    Ok(notification::Entity::find_by_id(id)
+        .filter(notification::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<NotificationStatus>,
+    pub channel: Option<String>,
+    /// Only notifications older than this one (ids are UUIDv7, so time-ordered).
+    pub before: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// Newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    filter: &ListFilter,
+) -> Result<Vec<Notification>, StoreError> {
+    let mut query = notification::Entity::find()
+        .filter(notification::Column::TenantId.eq(tenant_id))
+        .order_by_desc(notification::Column::Id)
+        .limit(filter.limit);
+    if let Some(status) = filter.status {
+        query = query.filter(notification::Column::Status.eq(status.as_str()));
+    }
+    if let Some(channel) = &filter.channel {
+        query = query.filter(notification::Column::Channel.eq(channel.as_str()));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(notification::Column::Id.lt(before));
+    }
+    Ok(query.all(db).await?)
+}
+
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    notification_id: Uuid,
+) -> Result<Vec<Attempt>, StoreError> {
+    Ok(notification_attempt::Entity::find()
+        .filter(notification_attempt::Column::NotificationId.eq(notification_id))
+        .order_by_asc(notification_attempt::Column::StartedAt)
+        .order_by_asc(notification_attempt::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Records that the notification's workflow exists. Only the first call stamps the time.
+pub async fn mark_dispatched(db: &impl ConnectionTrait, id: Uuid) -> Result<(), StoreError> {
+    notification::Entity::update_many()
+        .col_expr(notification::Column::DispatchedAt, Expr::value(Utc::now()))
+        .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::DispatchedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Accepted notifications whose workflow start is not recorded, oldest first: the dispatch
+/// sweep starts them (a duplicate start is refused by Temporal, so sweeping twice is safe).
+pub async fn undispatched(
+    db: &impl ConnectionTrait,
+    created_before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Notification>, StoreError> {
+    Ok(notification::Entity::find()
+        .filter(notification::Column::DispatchedAt.is_null())
+        .filter(notification::Column::CreatedAt.lt(created_before))
+        .order_by_asc(notification::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// What a status change did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Applied(Notification),
+    /// The rule forbids it (e.g. a late event for a finished notification): nothing changed.
+    Refused { current: NotificationStatus },
+}
+
+/// Moves a notification to `next` if the status model allows it, stamping the time of the
+/// new status and applying `patch` (provider ids, errors) in the same update. The update is
+/// conditional on the status read, so concurrent writers cannot move it backwards.
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    next: NotificationStatus,
+    patch: impl Fn(&mut notification::ActiveModel),
+) -> Result<Transition, StoreError> {
+    for _ in 0..5 {
+        let row = get(db, id).await?;
+        let current: NotificationStatus = row.status.parse().map_err(StoreError::Corrupt)?;
+        if !current.can_move_to(next) {
+            return Ok(Transition::Refused { current });
+        }
+        let now = Utc::now();
+        let mut active = row.clone().into_active_model();
+        active.status = Set(next.as_str().to_owned());
+        active.updated_at = Set(now);
+        let stamp = match next {
+            NotificationStatus::Pending => None,
+            NotificationStatus::Sending => Some((&mut active.sending_at, row.sending_at)),
+            NotificationStatus::Sent => Some((&mut active.sent_at, row.sent_at)),
+            NotificationStatus::Delivered => Some((&mut active.delivered_at, row.delivered_at)),
+            NotificationStatus::Read => Some((&mut active.read_at, row.read_at)),
+            NotificationStatus::Failed => Some((&mut active.failed_at, row.failed_at)),
+            NotificationStatus::Cancelled => Some((&mut active.cancelled_at, row.cancelled_at)),
+        };
+        if let Some((column, existing)) = stamp {
+            *column = Set(Some(existing.unwrap_or(now)));
+        }
+        patch(&mut active);
+        let result = notification::Entity::update_many()
+            .set(active)
+            .filter(notification::Column::Id.eq(id))
+            .filter(notification::Column::Status.eq(current.as_str()))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            return Ok(Transition::Applied(get(db, id).await?));
+        }
+        // Someone changed the status between our read and write: read again and re-decide.
+    }
+    Err(StoreError::Corrupt(format!(
+        "notification {id}: status kept changing under concurrent updates"
+    )))
+}
+
+pub async fn store_rendered(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    rendered: serde_json::Value,
+) -> Result<(), StoreError> {
+    notification::Entity::update_many()
+        .col_expr(notification::Column::Rendered, Expr::value(rendered))
+        .col_expr(notification::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(notification::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Opens the record of one send attempt. An attempt of the same notification still open
+/// means its worker died mid-send: it is closed as `lost`, so the timeline stays truthful.
+pub async fn start_attempt(
+    db: &impl ConnectionTrait,
+    notification_id: Uuid,
+    attempt: i32,
+    provider: &str,
+) -> Result<Uuid, StoreError> {
+    let now = Utc::now();
+    notification_attempt::Entity::update_many()
+        .col_expr(notification_attempt::Column::Outcome, Expr::value("lost"))
+        .col_expr(
+            notification_attempt::Column::Error,
+            Expr::value("the worker stopped during this attempt"),
+        )
+        .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
+        .filter(notification_attempt::Column::NotificationId.eq(notification_id))
+        .filter(notification_attempt::Column::Outcome.eq("in_progress"))
+        .exec(db)
+        .await?;
+    let id = Uuid::now_v7();
+    notification_attempt::ActiveModel {
+        id: Set(id),
+        notification_id: Set(notification_id),
+        attempt: Set(attempt),
+        provider: Set(provider.to_owned()),
+        outcome: Set("in_progress".into()),
+        error: Set(None),
+        started_at: Set(now),
+        finished_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    notification::Entity::update_many()
+        .col_expr(notification::Column::Attempts, Expr::value(attempt))
+        .col_expr(notification::Column::UpdatedAt, Expr::value(now))
+        .filter(notification::Column::Id.eq(notification_id))
+        .filter(notification::Column::Attempts.lt(attempt))
+        .exec(db)
+        .await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Sent,
+    RetryableError,
+    PermanentError,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Sent => "sent",
+            AttemptOutcome::RetryableError => "retryable_error",
+            AttemptOutcome::PermanentError => "permanent_error",
+        }
+    }
+}
+
+/// Closes an attempt; an error also becomes the notification's `last_error`.
+pub async fn finish_attempt(
+    db: &impl ConnectionTrait,
+    attempt_id: Uuid,
+    notification_id: Uuid,
+    outcome: AttemptOutcome,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    notification_attempt::Entity::update_many()
+        .col_expr(notification_attempt::Column::Outcome, Expr::value(outcome.as_str()))
+        .col_expr(notification_attempt::Column::Error, Expr::value(error.map(str::to_owned)))
+        .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
+        .filter(notification_attempt::Column::Id.eq(attempt_id))
+        .exec(db)
+        .await?;
+    if let Some(error) = error {
+        notification::Entity::update_many()
+            .col_expr(notification::Column::LastError, Expr::value(error.to_owned()))
+            .col_expr(notification::Column::UpdatedAt, Expr::value(now))
+            .filter(notification::Column::Id.eq(notification_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
