@@ -1,1 +1,96 @@
+//! The Pombo HTTP API: accepts notifications, starts their workflows, and serves their
+//! status. One module per resource; errors in one problem format ([`error`]).
 
+pub mod dispatch;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod notifications;
+pub mod openapi;
+pub mod state;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Json, Router, extract::State, routing::get};
+use pombo_contract::Config;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{dispatch::Dispatcher, error::ApiError, state::AppState};
+
+/// Name of the tenant that `dev_api_key` belongs to.
+pub const DEV_TENANT: &str = "dev";
+
+/// Connects to the database, applies migrations and prepares the dev tenant if configured.
+pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    let db = pombo_store::connect(&config.database_url)
+        .await
+        .context("connecting to the database")?;
+    pombo_store::migrate(&db).await.context("applying migrations")?;
+    if let Some(key) = &config.dev_api_key {
+        pombo_store::tenants::ensure_with_key(&db, DEV_TENANT, key.expose())
+            .await
+            .context("preparing the dev tenant")?;
+    }
+    let dispatcher = Arc::new(Dispatcher::new(
+        db.clone(),
+        config.temporal.clone(),
+        config.delivery.attempt_timeout_secs,
+    ));
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        dispatcher,
+    })
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(notifications::router())
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "pombo",
+        "version": env!("CARGO_PKG_VERSION"),
+        "links": {
+            "notifications": "/v1/notifications",
+            "openapi": "/openapi.json",
+            "docs": "/docs/",
+            "temporal_ui": state.config.temporal.ui_url,
+        }
+    }))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, with the dispatch sweep running
+/// beside it.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = prepare(config).await?;
+    let sweep = tokio::spawn(dispatch::sweep_forever(
+        state.dispatcher.clone(),
+        Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
+        Duration::from_secs(state.config.api.dispatch_grace_secs),
+    ));
+    tracing::info!(address = %listener.local_addr()?, "API listening");
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweep.abort();
+    Ok(result?)
+}

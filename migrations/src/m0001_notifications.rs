@@ -150,6 +150,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ux_notifications_tenant_idempotency")
                     .table(Notifications::Table)
                     .col(Notifications::TenantId)
@@ -161,6 +162,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_notifications_tenant_status")
                     .table(Notifications::Table)
                     .col(Notifications::TenantId)
@@ -172,6 +174,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_notifications_dispatched_at")
                     .table(Notifications::Table)
                     .col(Notifications::DispatchedAt)
@@ -181,6 +184,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_notifications_provider_message_id")
                     .table(Notifications::Table)
                     .col(Notifications::ProviderMessageId)
@@ -213,6 +217,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
+                    .if_not_exists()
                     .name("ix_notification_attempts_notification")
                     .table(NotificationAttempts::Table)
                     .col(NotificationAttempts::NotificationId)

@@ -50,10 +50,22 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     Ok(Database::connect(options).await?)
 }
 
-/// Applies pending migrations. Safe to call from several processes at start-up.
+/// Applies pending migrations. Several processes (API and workers) start together and
+/// may race to apply the same migration: the loser sees a conflict, waits, and finds it
+/// applied on the next try.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Migrator::up(db, None).await?;
-    Ok(())
+    let mut tries = 0;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < 5 => {
+                tries += 1;
+                tracing::info!(error = %e, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(300 * tries)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -1,0 +1,21 @@
+# The two commands of Pombo. See README.md.
+.PHONY: run test bench tools lint fmt
+
+run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
+	bash scripts/run.sh
+
+test: ## The whole suite, against a real Temporal dev server, maildev, SQLite and PostgreSQL
+	bash scripts/test.sh
+
+bench: ## End-to-end throughput and latency figures
+	bash scripts/bench.sh
+
+tools: ## Install the local servers (Temporal CLI, maildev) into .tools/
+	bash scripts/tools.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,133 @@
+//! Email over SMTP with lettre: any SMTP server (a relay, an ESP's SMTP endpoint, or a
+//! local capture server such as maildev).
+
+use std::time::Duration;
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart, SinglePart, header::ContentType},
+    transport::smtp::authentication::Credentials,
+};
+use pombo_contract::{
+    config::{SmtpConfig, SmtpTls},
+    content::RenderedEmail,
+};
+use uuid::Uuid;
+
+use crate::channels::{Accepted, DeliveryError};
+
+pub const PROVIDER: &str = "smtp";
+
+pub struct SmtpProvider {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    /// Domain of the sender, used to build globally unique Message-IDs.
+    message_id_domain: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    #[error("smtp.from `{0}` is not a valid mailbox: {1}")]
+    From(String, String),
+    #[error("smtp: {0}")]
+    Transport(#[from] lettre::transport::smtp::Error),
+}
+
+impl SmtpProvider {
+    pub fn new(config: &SmtpConfig) -> Result<Self, SmtpSetupError> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| SmtpSetupError::From(config.from.clone(), e.to_string()))?;
+        let mut builder = match config.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
+        }
+        .port(config.port)
+        .timeout(Some(Duration::from_secs(config.timeout_secs)));
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(SmtpProvider {
+            transport: builder.build(),
+            message_id_domain: from.email.domain().to_owned(),
+            from,
+        })
+    }
+
+    /// Sends one email. The Message-ID is derived from the notification id, so a duplicate
+    /// that slipped through (a crash between the server's reply and our record) is still
+    /// recognisable as the same message downstream.
+    pub async fn send(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        email: &RenderedEmail,
+    ) -> Result<Accepted, DeliveryError> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| DeliveryError::Permanent(format!("invalid recipient address: {e}")))?;
+        let message_id = format!("<{notification_id}@{}>", self.message_id_domain);
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(message_id.clone()));
+        let message = match (&email.text, &email.html) {
+            (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
+                text.clone(),
+                html.clone(),
+            )),
+            (None, Some(html)) => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html.clone()),
+            ),
+            (text, None) => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text.clone().unwrap_or_default()),
+            ),
+        }
+        .map_err(|e| DeliveryError::Permanent(format!("cannot build the email: {e}")))?;
+
+        match self.transport.send(message).await {
+            Ok(_) => Ok(Accepted {
+                provider_message_id: Some(message_id),
+            }),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+/// 5xx replies are final (unknown user, refused authentication, rejected content); 4xx
+/// replies, timeouts and connection failures are worth another attempt.
+fn classify(e: &lettre::transport::smtp::Error) -> DeliveryError {
+    let text = redact_addresses(&e.to_string());
+    if e.is_permanent() {
+        DeliveryError::Permanent(format!("SMTP server refused: {text}"))
+    } else {
+        DeliveryError::Retryable(format!("SMTP delivery failed: {text}"))
+    }
+}
+
+/// SMTP replies often echo the recipient; errors travel into Temporal's history (stored in
+/// clear), so addresses are masked there.
+pub fn redact_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| if word.contains('@') { "<redacted>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn addresses_are_masked_in_error_text() {
+        assert_eq!(
+            super::redact_addresses("550 5.1.1 <ana@example.com>: user unknown"),
+            "550 5.1.1 <redacted> user unknown"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Starting notification workflows, and never losing one.
+//!
+//! The API stores the notification first (that is the accepted promise), then starts its
+//! workflow. If Temporal is unreachable or the API dies in between, the row keeps
+//! `dispatched_at = NULL`, and the sweep in every API process starts it later. A second
+//! start of the same notification is refused by Temporal (the workflow id is derived from
+//! the notification id, reuse policy RejectDuplicate), so sweeping is always safe.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use chrono::Utc;
+use pombo_contract::{
+    Channel, Priority,
+    config::TemporalConfig,
+    workflow::{NotificationWorkflowInput, RetrySettings, search, workflow_id},
+};
+use pombo_store::{Db, notifications::Notification};
+use pombo_workflows::NotificationWorkflow;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCountOptions,
+    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
+};
+use temporalio_common::{Priority as TemporalPriority, search_attributes::SearchAttributes};
+use tokio::sync::Mutex;
+
+pub struct Dispatcher {
+    db: Db,
+    temporal: TemporalConfig,
+    attempt_timeout_secs: u64,
+    client: Mutex<Option<Client>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    Started,
+    /// Its workflow already existed (a retried request or a second sweep).
+    AlreadyStarted,
+}
+
+impl Dispatcher {
+    pub fn new(db: Db, temporal: TemporalConfig, attempt_timeout_secs: u64) -> Self {
+        Dispatcher {
+            db,
+            temporal,
+            attempt_timeout_secs,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// The Temporal client, connecting on first use; the API starts and serves reads even
+    /// while Temporal is down.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let url = Url::from_str(&self.temporal.address)
+            .with_context(|| format!("temporal.address `{}` is not a URL", self.temporal.address))?;
+        let connection = Connection::connect(
+            ConnectionOptions::new(url)
+                .connect_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .await
+        .with_context(|| format!("connecting to Temporal at {}", self.temporal.address))?;
+        let client = Client::new(connection, ClientOptions::new(self.temporal.namespace.clone()).build())?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Starts the workflow of a stored notification and records that it exists.
+    pub async fn dispatch(&self, n: &Notification) -> anyhow::Result<Dispatched> {
+        let client = self.client().await?;
+        let channel = Channel::from_str(&n.channel).map_err(anyhow::Error::msg)?;
+        let priority = Priority::from_str(&n.priority).map_err(anyhow::Error::msg)?;
+        let input = NotificationWorkflowInput {
+            notification_id: n.id,
+            tenant_id: n.tenant_id,
+            channel,
+            priority,
+            retry: RetrySettings {
+                max_attempts: n.max_attempts.max(1) as u32,
+                interval_secs: n.retry_interval_secs.max(1) as u64,
+            },
+            attempt_timeout_secs: self.attempt_timeout_secs,
+        };
+        let options = WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .priority(
+                TemporalPriority::builder()
+                    .priority_key(priority.temporal_key())
+                    .build(),
+            )
+            .search_attributes(SearchAttributes::new([
+                search::TENANT.value_set(n.tenant_id.to_string()),
+                search::CHANNEL.value_set(channel.as_str().to_owned()),
+                search::PRIORITY.value_set(priority.as_str().to_owned()),
+                search::STATUS.value_set(n.status.clone()),
+            ]))
+            .build();
+        let outcome = match client.start_workflow(NotificationWorkflow::run, input, options).await {
+            Ok(_) => Dispatched::Started,
+            Err(WorkflowStartError::AlreadyStarted { .. }) => Dispatched::AlreadyStarted,
+            Err(e) => {
+                // A broken connection is rebuilt on the next call.
+                if matches!(e, WorkflowStartError::Rpc(_)) {
+                    self.client.lock().await.take();
+                }
+                return Err(e.into());
+            }
+        };
+        pombo_store::notifications::mark_dispatched(&self.db, n.id).await?;
+        Ok(outcome)
+    }
+
+    /// Starts every accepted notification older than `grace` whose start is not recorded.
+    /// Returns how many were started.
+    pub async fn sweep(&self, grace: Duration) -> anyhow::Result<usize> {
+        let cutoff = Utc::now() - chrono::Duration::from_std(grace)?;
+        let mut started = 0;
+        loop {
+            let batch = pombo_store::notifications::undispatched(&self.db, cutoff, 100).await?;
+            if batch.is_empty() {
+                return Ok(started);
+            }
+            for n in &batch {
+                if self.dispatch(n).await? == Dispatched::Started {
+                    started += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether Temporal answers (for `/readyz`).
+    pub async fn check(&self) -> anyhow::Result<()> {
+        let client = self.client().await?;
+        let query = format!("TaskQueue = '{}'", self.temporal.task_queue);
+        if let Err(e) = client.count_workflows(query, WorkflowCountOptions::default()).await {
+            self.client.lock().await.take();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs the sweep forever, every `every`; errors are logged and retried next round.
+pub async fn sweep_forever(dispatcher: Arc<Dispatcher>, every: Duration, grace: Duration) {
+    loop {
+        match dispatcher.sweep(grace).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(started = n, "dispatch sweep started pending notifications"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "dispatch sweep failed; will retry"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

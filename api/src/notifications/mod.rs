@@ -1,0 +1,228 @@
+//! The notifications resource: `POST /v1/notifications`, `GET /v1/notifications/{id}`,
+//! `GET /v1/notifications`.
+
+pub mod request;
+pub mod view;
+
+use axum::{
+    Json, Router,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use pombo_contract::NotificationStatus;
+use pombo_store::notifications::{self, Created, ListFilter, NewNotification};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, FieldError, Problem},
+    extract::{Tenant, ValidJson},
+    state::AppState,
+};
+use request::CreateNotification;
+use view::{NotificationPage, NotificationView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/notifications", get(list).post(create))
+        .route("/v1/notifications/{id}", get(read))
+}
+
+/// Accept a notification for delivery.
+///
+/// The notification is stored before this returns; its workflow then renders and sends it.
+/// A repeated request with the same idempotency key returns the original notification
+/// (with `Idempotent-Replayed: true`) and sends nothing more.
+#[utoipa::path(
+    post, path = "/v1/notifications", tag = "notifications",
+    request_body = CreateNotification,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `idempotency_key` in the body")),
+    responses(
+        (status = 202, description = "Accepted", body = NotificationView),
+        (status = 400, description = "Malformed JSON", body = Problem),
+        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 413, description = "Body too large", body = Problem),
+        (status = 415, description = "Not JSON", body = Problem),
+        (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    headers: HeaderMap,
+    ValidJson(body): ValidJson<CreateNotification>,
+) -> Result<Response, ApiError> {
+    let header_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let valid = body.validate(header_key, &state.config.delivery)?;
+    let new = NewNotification {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        channel: valid.channel.as_str().to_owned(),
+        recipient: valid.to,
+        content: valid.content,
+        data: valid.data,
+        priority: valid.priority.as_str().to_owned(),
+        notification_type: valid.notification_type.map(|t| t.as_str().to_owned()),
+        idempotency_key: valid.idempotency_key,
+        request_hash: valid.request_hash.clone(),
+        max_attempts: valid.max_attempts as i32,
+        retry_interval_secs: valid.retry_interval_secs as i64,
+    };
+    let (mut row, replayed) = match notifications::create(&state.db, new).await? {
+        Created::New(row) => (row, false),
+        Created::Existing(row) if row.request_hash == valid.request_hash => (row, true),
+        Created::Existing(_) => {
+            return Err(ApiError::field(
+                "idempotency_key",
+                "already used for a different request; use a new key for a new notification",
+            ));
+        }
+    };
+
+    // Start the workflow now if we can; if not, it is stored and the sweep starts it.
+    if row.dispatched_at.is_none() {
+        match state.dispatcher.dispatch(&row).await {
+            Ok(_) => row = notifications::get(&state.db, row.id).await?,
+            Err(e) => tracing::warn!(
+                notification_id = %row.id,
+                error = %format!("{e:#}"),
+                "workflow not started yet; the dispatch sweep will start it"
+            ),
+        }
+    }
+
+    let location = format!("/v1/notifications/{}", row.id);
+    let view = NotificationView::new(row, None, &state.config.temporal.ui_url, &state.config.temporal.namespace);
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("uuid paths are valid header values"),
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// A notification with its status timeline and every send attempt.
+#[utoipa::path(
+    get, path = "/v1/notifications/{id}", tag = "notifications",
+    params(("id" = String, Path, description = "Notification id")),
+    responses(
+        (status = 200, description = "The notification", body = NotificationView),
+        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 404, description = "No such notification for this tenant", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn read(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationView>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no notification `{id}`"));
+    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let row = notifications::get_for_tenant(&state.db, tenant.id, uuid)
+        .await?
+        .ok_or_else(not_found)?;
+    let attempts = notifications::attempts(&state.db, row.id).await?;
+    Ok(Json(NotificationView::new(
+        row,
+        Some(attempts),
+        &state.config.temporal.ui_url,
+        &state.config.temporal.namespace,
+    )))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    channel: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+const DEFAULT_PAGE: u64 = 50;
+const MAX_PAGE: u64 = 200;
+
+/// The tenant's notifications, newest first, filtered by status and channel.
+#[utoipa::path(
+    get, path = "/v1/notifications", tag = "notifications",
+    params(
+        ("status" = Option<String>, Query, description = "pending, sending, sent, delivered, read, failed, cancelled"),
+        ("channel" = Option<String>, Query, description = "email, sms, push, …"),
+        ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationPage),
+        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 422, description = "Invalid filter", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<NotificationPage>, ApiError> {
+    let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::field("query", e.to_string()))?;
+    let mut errors = Vec::new();
+    let status = query.status.as_deref().and_then(|s| {
+        s.parse::<NotificationStatus>()
+            .map_err(|e| errors.push(FieldError::new("status", e)))
+            .ok()
+    });
+    let channel = query.channel.as_deref().and_then(|c| {
+        c.parse::<pombo_contract::Channel>()
+            .map_err(|e| errors.push(FieldError::new("channel", e)))
+            .ok()
+    });
+    let limit = match query.limit.as_deref().map(str::parse::<u64>) {
+        None => DEFAULT_PAGE,
+        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
+        Some(_) => {
+            errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_PAGE}")));
+            DEFAULT_PAGE
+        }
+    };
+    let before = query.cursor.as_deref().and_then(|c| {
+        Uuid::parse_str(c)
+            .map_err(|_| errors.push(FieldError::new("cursor", "not a cursor from a previous page")))
+            .ok()
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let filter = ListFilter {
+        status,
+        channel: channel.map(|c| c.as_str().to_owned()),
+        before,
+        // One more than asked, to know whether another page exists.
+        limit: limit + 1,
+    };
+    let mut rows = notifications::list(&state.db, tenant.id, &filter).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let data = rows
+        .into_iter()
+        .map(|n| NotificationView::new(n, None, &state.config.temporal.ui_url, &state.config.temporal.namespace))
+        .collect();
+    Ok(Json(NotificationPage { data, next_cursor }))
+}

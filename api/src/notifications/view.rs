@@ -1,0 +1,139 @@
+//! What the API shows of a notification.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::{NotificationStatus, workflow::workflow_id};
+use pombo_store::notifications::{Attempt, Notification};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: Uuid,
+    pub status: NotificationStatus,
+    pub channel: String,
+    pub to: String,
+    pub priority: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub notification_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Send attempts made so far, and allowed in all.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub retry_interval_secs: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the notification reached each status it has reached.
+    pub timestamps: Timestamps,
+    /// Every send attempt with its outcome (on single reads; omitted in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_log: Option<Vec<AttemptView>>,
+    pub workflow: WorkflowLink,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Timestamps {
+    pub pending: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: i32,
+    pub provider: String,
+    /// `in_progress`, `sent`, `retryable_error`, `permanent_error` or `lost`.
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Where operators find this notification's workflow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowLink {
+    pub workflow_id: String,
+    /// False until its workflow has been started.
+    pub started: bool,
+    pub ui_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationPage {
+    pub data: Vec<NotificationView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl NotificationView {
+    pub fn new(n: Notification, attempts: Option<Vec<Attempt>>, ui_base: &str, namespace: &str) -> Self {
+        let wf = workflow_id(n.id);
+        NotificationView {
+            id: n.id,
+            // Rows are only written through the status model, so this parses.
+            status: n.status.parse().unwrap_or(NotificationStatus::Pending),
+            channel: n.channel,
+            to: n.recipient,
+            priority: n.priority,
+            notification_type: n.notification_type,
+            idempotency_key: n.idempotency_key,
+            attempts: n.attempts,
+            max_attempts: n.max_attempts,
+            retry_interval_secs: n.retry_interval_secs,
+            last_error: n.last_error,
+            provider: n.provider,
+            provider_message_id: n.provider_message_id,
+            created_at: n.created_at,
+            updated_at: n.updated_at,
+            timestamps: Timestamps {
+                pending: n.created_at,
+                sending: n.sending_at,
+                sent: n.sent_at,
+                delivered: n.delivered_at,
+                read: n.read_at,
+                failed: n.failed_at,
+                cancelled: n.cancelled_at,
+            },
+            attempt_log: attempts.map(|list| {
+                list.into_iter()
+                    .map(|a| AttemptView {
+                        attempt: a.attempt,
+                        provider: a.provider,
+                        outcome: a.outcome,
+                        error: a.error,
+                        started_at: a.started_at,
+                        finished_at: a.finished_at,
+                    })
+                    .collect()
+            }),
+            workflow: WorkflowLink {
+                ui_url: format!(
+                    "{}/namespaces/{namespace}/workflows/{wf}",
+                    ui_base.trim_end_matches('/')
+                ),
+                workflow_id: wf,
+                started: n.dispatched_at.is_some(),
+            },
+        }
+    }
+}

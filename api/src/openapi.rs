@@ -1,0 +1,42 @@
+//! The OpenAPI document (served at `/openapi.json`, browsable at `/docs`).
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::{error, health, notifications};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Pombo",
+        description = "Notification delivery on Temporal: every notification is a durable workflow."
+    ),
+    paths(
+        notifications::create,
+        notifications::read,
+        notifications::list,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(error::Problem, error::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "notifications", description = "Send notifications and follow their delivery"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}

@@ -1,0 +1,14 @@
+use std::sync::Arc;
+
+use pombo_contract::Config;
+use pombo_store::Db;
+
+use crate::dispatch::Dispatcher;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub dispatcher: Arc<Dispatcher>,
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make run`: installs what is missing, builds, and starts the whole local stack —
+# Temporal dev server (with its Web UI), maildev (SMTP capture), the Pombo worker and API —
+# on the embedded defaults. Data stays under .data/ between runs. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+DATA="$ROOT/.data"
+LOGS="$DATA/logs"
+mkdir -p "$LOGS" "$DATA/mail"
+
+API_PORT="${API_PORT:-8080}"
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+SMTP_PORT="${SMTP_PORT:-1025}"
+MAIL_UI_PORT="${MAIL_UI_PORT:-1080}"
+
+bash scripts/tools.sh
+echo "==> building pombo-api and pombo-worker"
+cargo build --bins
+
+# A known key for scripts when POMBO_DEV_API_KEY is set; otherwise one generated on the first
+# run and kept, so re-runs print the same key.
+if [ -z "${POMBO_DEV_API_KEY:-}" ]; then
+  if [ ! -s "$DATA/dev-api-key" ]; then
+    python3 -c 'import secrets; print("pombo_dev_" + secrets.token_urlsafe(24))' > "$DATA/dev-api-key"
+  fi
+  POMBO_DEV_API_KEY="$(cat "$DATA/dev-api-key")"
+fi
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "==> stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for() { # name port
+  for _ in $(seq 1 150); do port_open "$2" && return 0; sleep 0.2; done
+  echo "!! $1 did not open port $2; see $LOGS/" >&2; exit 1
+}
+for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT"; do
+  if port_open "$port"; then echo "!! port $port is already in use; stop what uses it or set the *_PORT variables" >&2; exit 1; fi
+done
+
+echo "==> starting Temporal dev server (logs: .data/logs/temporal.log)"
+search_attrs=()
+for sa in PomboTenant PomboChannel PomboPriority PomboStatus; do search_attrs+=(--search-attribute "$sa=Keyword"); done
+.tools/venv/bin/temporal server start-dev \
+  --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+  --db-filename "$DATA/temporal.db" \
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
+  "${search_attrs[@]}" --log-level warn >"$LOGS/temporal.log" 2>&1 &
+pids+=($!)
+
+echo "==> starting maildev (logs: .data/logs/maildev.log)"
+.tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \
+  -s "$SMTP_PORT" -w "$MAIL_UI_PORT" --mail-directory "$DATA/mail" >"$LOGS/maildev.log" 2>&1 &
+pids+=($!)
+wait_for "Temporal" "$TEMPORAL_PORT"
+wait_for "maildev" "$SMTP_PORT"
+
+export POMBO_DEV_API_KEY
+export POMBO_LISTEN="127.0.0.1:$API_PORT"
+export POMBO_DATABASE_URL="${POMBO_DATABASE_URL:-sqlite://$DATA/pombo.db?mode=rwc}"
+export POMBO_TEMPORAL__ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
+export POMBO_TEMPORAL__UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
+export POMBO_SMTP__HOST=127.0.0.1 POMBO_SMTP__PORT="$SMTP_PORT"
+
+echo "==> starting pombo-worker (logs: .data/logs/worker.log)"
+target/debug/pombo-worker >"$LOGS/worker.log" 2>&1 &
+pids+=($!)
+echo "==> starting pombo-api (logs: .data/logs/api.log)"
+target/debug/pombo-api >"$LOGS/api.log" 2>&1 &
+pids+=($!)
+wait_for "pombo-api" "$API_PORT"
+
+cat <<INFO
+
+  Pombo is running.
+    API            http://127.0.0.1:$API_PORT
+    Swagger UI     http://127.0.0.1:$API_PORT/docs/
+    OpenAPI        http://127.0.0.1:$API_PORT/openapi.json
+    Temporal UI    http://127.0.0.1:$TEMPORAL_UI_PORT
+    Mail (maildev) http://127.0.0.1:$MAIL_UI_PORT
+    Logs           .data/logs/
+
+  Dev API key:     $POMBO_DEV_API_KEY
+
+  Try it:
+    curl -s http://127.0.0.1:$API_PORT/v1/notifications \\
+      -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \\
+      -d '{"channel":"email","to":"ana@example.com","content":{"subject":"Hello {{ name }}","text":"Welcome, {{ name }}!"},"data":{"name":"Ana"}}'
+
+  Press Ctrl-C to stop.
+INFO
+
+# Exit (and stop the rest) as soon as any of the services dies.
+wait -n "${pids[@]}"
+echo "!! a service exited; see .data/logs/" >&2
+exit 1

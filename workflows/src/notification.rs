@@ -1,0 +1,195 @@
+//! One durable workflow per notification: render → send (retried by Temporal's policy) →
+//! record. A notification that cannot be sent ends as a *failed workflow*: that is Pombo's
+//! dead letter, visible and filterable in the Temporal UI and redriven from there or the API.
+
+use std::time::Duration;
+
+use pombo_contract::{
+    NotificationStatus,
+    activities::{MarkFailedInput, NotificationActivities, RenderInput, SendInput, SendOutput},
+    workflow::{NotificationWorkflowInput, failure_types, search},
+};
+use serde::{Deserialize, Serialize};
+use temporalio_common::{
+    Priority, RetryPolicy, error::ApplicationFailure,
+    protos::temporal::api::failure::v1::Failure,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
+
+/// What a completed notification workflow returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationOutcome {
+    pub status: NotificationStatus,
+    pub provider: String,
+    pub provider_message_id: Option<String>,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct NotificationWorkflow {
+    status: Option<NotificationStatus>,
+}
+
+#[workflow_methods]
+impl NotificationWorkflow {
+    #[run(name = pombo_contract::workflow::NOTIFICATION_WORKFLOW)]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: NotificationWorkflowInput,
+    ) -> WorkflowResult<NotificationOutcome> {
+        set_status(ctx, NotificationStatus::Pending);
+        let id = input.notification_id;
+
+        let rendered = ctx
+            .execute_activity(
+                NotificationActivities::render,
+                RenderInput { notification_id: id },
+                bookkeeping_options(&input),
+            )
+            .await;
+        if let Err(e) = rendered {
+            return fail(ctx, &input, e).await;
+        }
+        set_status(ctx, NotificationStatus::Sending);
+
+        let sent: Result<SendOutput, _> = ctx
+            .execute_activity(
+                NotificationActivities::send,
+                SendInput { notification_id: id },
+                send_options(&input),
+            )
+            .await;
+        match sent {
+            Ok(out) => {
+                set_status(ctx, NotificationStatus::Sent);
+                Ok(NotificationOutcome {
+                    status: NotificationStatus::Sent,
+                    provider: out.provider,
+                    provider_message_id: out.provider_message_id,
+                })
+            }
+            Err(e) => fail(ctx, &input, e).await,
+        }
+    }
+
+    /// The status as the workflow knows it (the API reads the database row, which the
+    /// activities keep in step).
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> Option<NotificationStatus> {
+        self.status
+    }
+}
+
+fn set_status(ctx: &mut WorkflowContext<NotificationWorkflow>, status: NotificationStatus) {
+    ctx.state_mut(|s| s.status = Some(status));
+    ctx.upsert_search_attributes([search::STATUS.value_set(status.as_str().to_owned())]);
+}
+
+/// Records the failure, then fails the workflow with the provider's reason so that the
+/// Temporal UI shows why, and lists it among failed workflows.
+async fn fail(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+    input: &NotificationWorkflowInput,
+    error: ActivityExecutionError,
+) -> WorkflowResult<NotificationOutcome> {
+    let reason = root_cause(&error);
+    let failure_type = failure_type(&error).unwrap_or("DeliveryFailed").to_owned();
+    // The record must land even if the database blips: retried until it does.
+    ctx.execute_activity(
+        NotificationActivities::mark_failed,
+        MarkFailedInput {
+            notification_id: input.notification_id,
+            reason: reason.clone(),
+        },
+        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_secs(1))
+                    .maximum_interval(Duration::from_secs(60))
+                    .build(),
+            )
+            .priority(priority(input))
+            .build(),
+    )
+    .await
+    .map_err(|e| ApplicationFailure::new(format!("recording the failure failed: {e}")))?;
+    set_status(ctx, NotificationStatus::Failed);
+    Err(ApplicationFailure::builder(reason)
+        .type_name(failure_type)
+        .non_retryable(true)
+        .build()
+        .into())
+}
+
+fn priority(input: &NotificationWorkflowInput) -> Priority {
+    Priority::builder()
+        .priority_key(input.priority.temporal_key())
+        .build()
+}
+
+/// Render and bookkeeping: quick database work, retried briskly on transient errors.
+fn bookkeeping_options(input: &NotificationWorkflowInput) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .maximum_interval(Duration::from_secs(30))
+                .maximum_attempts(10)
+                .non_retryable_error_types([failure_types::RENDER, failure_types::BAD_NOTIFICATION])
+                .build(),
+        )
+        .priority(priority(input))
+        .build()
+}
+
+/// The send: the notification's own retry rule (the seed's default is 3 tries, 5 minutes
+/// apart), with permanent provider refusals never retried.
+fn send_options(input: &NotificationWorkflowInput) -> ActivityOptions {
+    let interval = Duration::from_secs(input.retry.interval_secs.max(1));
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(interval)
+                .backoff_coefficient(1.0)
+                .maximum_interval(interval)
+                .maximum_attempts(input.retry.max_attempts.max(1))
+                .non_retryable_error_types([
+                    failure_types::PERMANENT_DELIVERY,
+                    failure_types::BAD_NOTIFICATION,
+                ])
+                .build(),
+        )
+        .priority(priority(input))
+        .build()
+}
+
+/// The innermost failure message: the provider's own words rather than "activity failed".
+fn root_cause(error: &ActivityExecutionError) -> String {
+    let Some(mut failure) = error.failure() else {
+        return error.to_string();
+    };
+    while let Some(cause) = failure.cause.as_deref() {
+        failure = cause;
+    }
+    if failure.message.is_empty() {
+        error.to_string()
+    } else {
+        failure.message.clone()
+    }
+}
+
+fn failure_type(error: &ActivityExecutionError) -> Option<&str> {
+    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+    let mut failure: &Failure = error.failure()?;
+    loop {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info
+            && !info.r#type.is_empty()
+        {
+            return Some(info.r#type.as_str());
+        }
+        failure = failure.cause.as_deref()?;
+    }
+}
