@@ -2,7 +2,10 @@
 //! `pombo_contract::activities`. Each is idempotent: Temporal may run it again after a
 //! crash, so each first reads what the database already records.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use pombo_contract::{
     Channel, NotificationStatus,
@@ -19,7 +22,7 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::channels::{DeliveryError, email::smtp::SmtpProvider};
+use crate::channels::{Accepted, DeliveryError, email::smtp::SmtpProvider};
 
 pub struct NotificationActivities {
     db: Db,
@@ -45,6 +48,86 @@ fn status_of(n: &Notification) -> Result<NotificationStatus, ActivityError> {
     n.status
         .parse()
         .map_err(|e: String| non_retryable(failure_types::BAD_NOTIFICATION, e))
+}
+
+/// Runs `work` while telling Temporal the attempt is alive. A worker that dies stops
+/// heartbeating, and its attempt is retried after the heartbeat timeout, not after the
+/// (longer) attempt timeout; a live attempt is never declared lost while it works.
+async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F) -> F::Output {
+    let every = ctx
+        .info()
+        .heartbeat_timeout
+        .map(|t| t / 3)
+        .unwrap_or(Duration::from_secs(5))
+        .max(Duration::from_millis(100));
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticks.tick() => {
+                if let Err(e) = ctx.record_heartbeat(()).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        }
+    }
+}
+
+/// Runs a provider call so that it ends before the attempt's Temporal deadline, leaving a
+/// margin to record the outcome. Past the deadline Temporal starts another attempt; one that
+/// kept running would then send the same message a second time.
+async fn within_deadline<F>(ctx: &ActivityContext, call: F) -> Result<Accepted, DeliveryError>
+where
+    F: std::future::Future<Output = Result<Accepted, DeliveryError>>,
+{
+    let Some(left) = ctx
+        .info()
+        .deadline
+        .and_then(|d| d.duration_since(SystemTime::now()).ok())
+    else {
+        return call.await;
+    };
+    let margin = (left / 4).min(Duration::from_secs(5));
+    match tokio::time::timeout(left - margin, call).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(DeliveryError::Retryable(format!(
+            "the provider did not answer within {:.1}s, before the attempt's deadline",
+            (left - margin).as_secs_f64()
+        ))),
+    }
+}
+
+/// Records that the provider accepted the message. Failing here would make Temporal retry
+/// the whole send, and the provider would get the message twice, so a database error is
+/// retried in place for as long as the attempt may run.
+async fn record_sent(
+    db: &Db,
+    notification_id: uuid::Uuid,
+    attempt_id: uuid::Uuid,
+    provider: &str,
+    provider_message_id: Option<String>,
+) -> Result<(), StoreError> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match notifications::record_sent(
+            db,
+            notification_id,
+            attempt_id,
+            provider,
+            provider_message_id.clone(),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Db(e)) => {
+                tracing::warn!(%notification_id, error = %e, "recording a sent message failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn load(db: &Db, id: uuid::Uuid) -> Result<Notification, ActivityError> {
@@ -75,10 +158,13 @@ impl NotificationActivities {
         let rendered = crate::render::render(&n)
             .map_err(|e| non_retryable(failure_types::RENDER, e.to_string()))?;
         notifications::store_rendered(&self.db, n.id, rendered).await?;
-        let status = match notifications::transition(&self.db, n.id, NotificationStatus::Sending, |_| {}).await? {
-            Transition::Applied(row) => status_of(&row)?,
-            Transition::Refused { current } => current,
-        };
+        let status =
+            match notifications::transition(&self.db, n.id, NotificationStatus::Sending, |_| {})
+                .await?
+            {
+                Transition::Applied(row) => status_of(&row)?,
+                Transition::Refused { current } => current,
+            };
         Ok(StatusOutput { status })
     }
 
@@ -86,6 +172,37 @@ impl NotificationActivities {
     pub async fn send(
         self: Arc<Self>,
         ctx: ActivityContext,
+        input: SendInput,
+    ) -> Result<SendOutput, ActivityError> {
+        with_heartbeats(&ctx, self.send_once(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::MarkFailed)]
+    pub async fn mark_failed(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: MarkFailedInput,
+    ) -> Result<StatusOutput, ActivityError> {
+        let reason = input.reason.clone();
+        let status = match notifications::transition(
+            &self.db,
+            input.notification_id,
+            NotificationStatus::Failed,
+            |row| row.last_error = Set(Some(reason.clone())),
+        )
+        .await?
+        {
+            Transition::Applied(row) => status_of(&row)?,
+            Transition::Refused { current } => current,
+        };
+        Ok(StatusOutput { status })
+    }
+}
+
+impl NotificationActivities {
+    async fn send_once(
+        &self,
+        ctx: &ActivityContext,
         input: SendInput,
     ) -> Result<SendOutput, ActivityError> {
         let n = load(&self.db, input.notification_id).await?;
@@ -119,7 +236,10 @@ impl NotificationActivities {
         let (provider, outcome) = match channel {
             Channel::Email => {
                 let email: RenderedEmail = serde_json::from_value(rendered).map_err(|e| {
-                    non_retryable(failure_types::BAD_NOTIFICATION, format!("rendered email: {e}"))
+                    non_retryable(
+                        failure_types::BAD_NOTIFICATION,
+                        format!("rendered email: {e}"),
+                    )
                 })?;
                 let provider = crate::channels::email::smtp::PROVIDER;
                 let attempt_id = notifications::start_attempt(
@@ -129,7 +249,8 @@ impl NotificationActivities {
                     provider,
                 )
                 .await?;
-                let outcome = self.smtp.send(n.id, &n.recipient, &email).await;
+                let outcome =
+                    within_deadline(ctx, self.smtp.send(n.id, &n.recipient, &email)).await;
                 (provider, (attempt_id, outcome))
             }
             other => {
@@ -143,13 +264,13 @@ impl NotificationActivities {
         let (attempt_id, outcome) = outcome;
         match outcome {
             Ok(accepted) => {
-                notifications::finish_attempt(&self.db, attempt_id, n.id, AttemptOutcome::Sent, None)
-                    .await?;
-                let message_id = accepted.provider_message_id.clone();
-                notifications::transition(&self.db, n.id, NotificationStatus::Sent, |row| {
-                    row.provider = Set(Some(provider.to_owned()));
-                    row.provider_message_id = Set(message_id.clone());
-                })
+                record_sent(
+                    &self.db,
+                    n.id,
+                    attempt_id,
+                    provider,
+                    accepted.provider_message_id.clone(),
+                )
                 .await?;
                 Ok(SendOutput {
                     provider: provider.to_owned(),
@@ -180,26 +301,5 @@ impl NotificationActivities {
                 Err(non_retryable(failure_types::PERMANENT_DELIVERY, reason))
             }
         }
-    }
-
-    #[activity(definition = defs::MarkFailed)]
-    pub async fn mark_failed(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        input: MarkFailedInput,
-    ) -> Result<StatusOutput, ActivityError> {
-        let reason = input.reason.clone();
-        let status = match notifications::transition(
-            &self.db,
-            input.notification_id,
-            NotificationStatus::Failed,
-            |row| row.last_error = Set(Some(reason.clone())),
-        )
-        .await?
-        {
-            Transition::Applied(row) => status_of(&row)?,
-            Transition::Refused { current } => current,
-        };
-        Ok(StatusOutput { status })
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use chrono::Utc;
 use pombo_contract::{
     Channel, Priority,
-    config::TemporalConfig,
+    config::{DeliveryConfig, TemporalConfig},
     workflow::{NotificationWorkflowInput, RetrySettings, search, workflow_id},
 };
 use pombo_store::{Db, notifications::Notification};
@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 pub struct Dispatcher {
     db: Db,
     temporal: TemporalConfig,
-    attempt_timeout_secs: u64,
+    delivery: DeliveryConfig,
     client: Mutex<Option<Client>>,
 }
 
@@ -39,11 +39,11 @@ pub enum Dispatched {
 }
 
 impl Dispatcher {
-    pub fn new(db: Db, temporal: TemporalConfig, attempt_timeout_secs: u64) -> Self {
+    pub fn new(db: Db, temporal: TemporalConfig, delivery: DeliveryConfig) -> Self {
         Dispatcher {
             db,
             temporal,
-            attempt_timeout_secs,
+            delivery,
             client: Mutex::new(None),
         }
     }
@@ -55,8 +55,9 @@ impl Dispatcher {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let url = Url::from_str(&self.temporal.address)
-            .with_context(|| format!("temporal.address `{}` is not a URL", self.temporal.address))?;
+        let url = Url::from_str(&self.temporal.address).with_context(|| {
+            format!("temporal.address `{}` is not a URL", self.temporal.address)
+        })?;
         let connection = Connection::connect(
             ConnectionOptions::new(url)
                 .connect_timeout(Duration::from_secs(3))
@@ -64,7 +65,10 @@ impl Dispatcher {
         )
         .await
         .with_context(|| format!("connecting to Temporal at {}", self.temporal.address))?;
-        let client = Client::new(connection, ClientOptions::new(self.temporal.namespace.clone()).build())?;
+        let client = Client::new(
+            connection,
+            ClientOptions::new(self.temporal.namespace.clone()).build(),
+        )?;
         *slot = Some(client.clone());
         Ok(client)
     }
@@ -83,23 +87,28 @@ impl Dispatcher {
                 max_attempts: n.max_attempts.max(1) as u32,
                 interval_secs: n.retry_interval_secs.max(1) as u64,
             },
-            attempt_timeout_secs: self.attempt_timeout_secs,
+            attempt_timeout_secs: self.delivery.attempt_timeout_secs,
+            heartbeat_timeout_secs: self.delivery.heartbeat_timeout_secs,
         };
-        let options = WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
-            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-            .priority(
-                TemporalPriority::builder()
-                    .priority_key(priority.temporal_key())
-                    .build(),
-            )
-            .search_attributes(SearchAttributes::new([
-                search::TENANT.value_set(n.tenant_id.to_string()),
-                search::CHANNEL.value_set(channel.as_str().to_owned()),
-                search::PRIORITY.value_set(priority.as_str().to_owned()),
-                search::STATUS.value_set(n.status.clone()),
-            ]))
-            .build();
-        let outcome = match client.start_workflow(NotificationWorkflow::run, input, options).await {
+        let options =
+            WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
+                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                .priority(
+                    TemporalPriority::builder()
+                        .priority_key(priority.temporal_key())
+                        .build(),
+                )
+                .search_attributes(SearchAttributes::new([
+                    search::TENANT.value_set(n.tenant_id.to_string()),
+                    search::CHANNEL.value_set(channel.as_str().to_owned()),
+                    search::PRIORITY.value_set(priority.as_str().to_owned()),
+                    search::STATUS.value_set(n.status.clone()),
+                ]))
+                .build();
+        let outcome = match client
+            .start_workflow(NotificationWorkflow::run, input, options)
+            .await
+        {
             Ok(_) => Dispatched::Started,
             Err(WorkflowStartError::AlreadyStarted { .. }) => Dispatched::AlreadyStarted,
             Err(e) => {
@@ -136,7 +145,10 @@ impl Dispatcher {
     pub async fn check(&self) -> anyhow::Result<()> {
         let client = self.client().await?;
         let query = format!("TaskQueue = '{}'", self.temporal.task_queue);
-        if let Err(e) = client.count_workflows(query, WorkflowCountOptions::default()).await {
+        if let Err(e) = client
+            .count_workflows(query, WorkflowCountOptions::default())
+            .await
+        {
             self.client.lock().await.take();
             return Err(e.into());
         }
@@ -150,7 +162,9 @@ pub async fn sweep_forever(dispatcher: Arc<Dispatcher>, every: Duration, grace: 
         match dispatcher.sweep(grace).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(started = n, "dispatch sweep started pending notifications"),
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "dispatch sweep failed; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "dispatch sweep failed; will retry")
+            }
         }
         tokio::time::sleep(every).await;
     }

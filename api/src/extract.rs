@@ -81,21 +81,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // Syntax first, so that broken JSON is a 400 whatever its content.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::Validation(vec![FieldError::new(
-                if path == "." { "body".into() } else { path },
-                strip_position(&inner.to_string()),
-            )]),
-            _ => ApiError::MalformedJson(inner.to_string()),
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    Ok(value)
+        let reason = strip_position(&e.into_inner().to_string());
+        ApiError::Validation(vec![FieldError::new(
+            field_path("", &path, &reason),
+            reason,
+        )])
+    })
+}
+
+/// The dotted path of the field a serde error is about. A missing key is reported on the
+/// object that should hold it, so its name is taken from the message: `missing field `to``
+/// at `.` is about `to`.
+pub fn field_path(prefix: &str, path: &str, reason: &str) -> String {
+    let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_owned(),
+        (_, true) => a.to_owned(),
+        _ => format!("{a}.{b}"),
+    };
+    let base = if path == "." { "" } else { path };
+    let named = reason
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let full = join(prefix, base);
+    match named {
+        Some(key) => join(&full, key),
+        None if full.is_empty() => "body".into(),
+        None => full,
+    }
 }
 
 /// serde_json appends "at line 1 column 42" to data errors; the field path says it better.

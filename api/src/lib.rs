@@ -12,7 +12,11 @@ pub mod state;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, State},
+    routing::get,
+};
 use pombo_contract::Config;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -30,7 +34,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let db = pombo_store::connect(&config.database_url)
         .await
         .context("connecting to the database")?;
-    pombo_store::migrate(&db).await.context("applying migrations")?;
+    pombo_store::migrate(&db)
+        .await
+        .context("applying migrations")?;
     if let Some(key) = &config.dev_api_key {
         pombo_store::tenants::ensure_with_key(&db, DEV_TENANT, key.expose())
             .await
@@ -39,7 +45,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let dispatcher = Arc::new(Dispatcher::new(
         db.clone(),
         config.temporal.clone(),
-        config.delivery.attempt_timeout_secs,
+        config.delivery.clone(),
     ));
     Ok(AppState {
         db,
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -74,14 +81,22 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, with the dispatch sweep running
-/// beside it.
+/// Prepares and serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = prepare(config).await?;
+    run(prepare(config).await?, listener, shutdown).await
+}
+
+/// Serves a prepared API on `listener` until `shutdown` resolves, with the dispatch sweep
+/// running beside it.
+pub async fn run(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let sweep = tokio::spawn(dispatch::sweep_forever(
         state.dispatcher.clone(),
         Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),

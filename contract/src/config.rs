@@ -72,8 +72,12 @@ pub struct DeliveryConfig {
     pub max_attempts: u32,
     /// Pause between attempts, in seconds (the seed's rule: 5 minutes).
     pub retry_interval_secs: u64,
-    /// Longest one send attempt may run before Temporal considers it lost and retries it.
+    /// Longest one send attempt may run in all (Temporal's start-to-close timeout).
     pub attempt_timeout_secs: u64,
+    /// A running attempt reports liveness this often at the least; one silent for longer
+    /// (its worker died) is retried elsewhere. Short, so a crash costs seconds, while a live
+    /// but slow send is never cut off mid-way and sent again.
+    pub heartbeat_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,7 +165,8 @@ impl Default for DeliveryConfig {
         DeliveryConfig {
             max_attempts: 3,
             retry_interval_secs: 300,
-            attempt_timeout_secs: 60,
+            attempt_timeout_secs: 120,
+            heartbeat_timeout_secs: 10,
         }
     }
 }
@@ -197,13 +202,27 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.delivery.max_attempts == 0 {
-            return Err(ConfigError("delivery.max_attempts must be at least 1".into()));
+            return Err(ConfigError(
+                "delivery.max_attempts must be at least 1".into(),
+            ));
         }
         if self.delivery.attempt_timeout_secs == 0 {
-            return Err(ConfigError("delivery.attempt_timeout_secs must be at least 1".into()));
+            return Err(ConfigError(
+                "delivery.attempt_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.delivery.heartbeat_timeout_secs == 0
+            || self.delivery.heartbeat_timeout_secs >= self.delivery.attempt_timeout_secs
+        {
+            return Err(ConfigError(
+                "delivery.heartbeat_timeout_secs must be at least 1 and below attempt_timeout_secs"
+                    .into(),
+            ));
         }
         if self.api.max_body_bytes < 1024 {
-            return Err(ConfigError("api.max_body_bytes must be at least 1024".into()));
+            return Err(ConfigError(
+                "api.max_body_bytes must be at least 1024".into(),
+            ));
         }
         Ok(())
     }
@@ -219,7 +238,10 @@ mod tests {
         config.smtp.password = Some(Secret::new("hunter2"));
         config.dev_api_key = Some(Secret::new("pk_live_topsecret"));
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("topsecret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("topsecret"),
+            "{shown}"
+        );
     }
 
     #[test]

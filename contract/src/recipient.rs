@@ -61,7 +61,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for ok in ["ana@example.com", "a.b+tag@sub.example.co.uk", "dev@localhost"] {
+        for ok in [
+            "ana@example.com",
+            "a.b+tag@sub.example.co.uk",
+            "dev@localhost",
+        ] {
             assert_eq!(validate(Channel::Email, ok), Ok(()), "{ok}");
         }
     }

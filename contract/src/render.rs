@@ -17,7 +17,10 @@ pub struct RenderError {
     pub reason: String,
 }
 
-pub fn render_email(content: &EmailContent, data: Option<&Value>) -> Result<RenderedEmail, RenderError> {
+pub fn render_email(
+    content: &EmailContent,
+    data: Option<&Value>,
+) -> Result<RenderedEmail, RenderError> {
     let empty = Value::Object(Default::default());
     let data = data.unwrap_or(&empty);
     let subject = render_one("content.subject", &content.subject, data, false)?;
@@ -45,7 +48,13 @@ pub fn render_email(content: &EmailContent, data: Option<&Value>) -> Result<Rend
 fn render_one(field: &str, source: &str, data: &Value, html: bool) -> Result<String, RenderError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(move |_| if html { AutoEscape::Html } else { AutoEscape::None });
+    env.set_auto_escape_callback(move |_| {
+        if html {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
     let fail = |e: minijinja::Error| RenderError {
         field: field.to_owned(),
         reason: describe(&e, source),
@@ -58,8 +67,13 @@ fn render_one(field: &str, source: &str, data: &Value, html: bool) -> Result<Str
 fn describe(e: &minijinja::Error, source: &str) -> String {
     let mut reason = match e.kind() {
         minijinja::ErrorKind::UndefinedError => "a placeholder has no value in `data`".to_owned(),
-        minijinja::ErrorKind::SyntaxError => format!("template syntax error: {}", e.detail().unwrap_or("invalid")),
-        _ => e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string()),
+        minijinja::ErrorKind::SyntaxError => {
+            format!("template syntax error: {}", e.detail().unwrap_or("invalid"))
+        }
+        _ => e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.kind().to_string()),
     };
     if let Some(span) = e.range().and_then(|r| source.get(r))
         && !span.is_empty()
@@ -84,7 +98,11 @@ mod tests {
 
     #[test]
     fn fills_placeholders_and_escapes_html_only() {
-        let c = content("Hi {{ name }}", Some("Code {{ code }}"), Some("<p>{{ name }}</p>"));
+        let c = content(
+            "Hi {{ name }}",
+            Some("Code {{ code }}"),
+            Some("<p>{{ name }}</p>"),
+        );
         let r = render_email(&c, Some(&json!({"name": "<Ana>", "code": 42}))).unwrap();
         assert_eq!(r.subject, "Hi <Ana>");
         assert_eq!(r.text.as_deref(), Some("Code 42"));

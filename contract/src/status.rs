@@ -117,7 +117,11 @@ mod tests {
     fn terminal_statuses_stay_put_and_repeats_are_harmless() {
         for terminal in [Read, Failed, Cancelled] {
             for other in super::NotificationStatus::ALL {
-                assert_eq!(terminal.can_move_to(other), terminal == other, "{terminal}->{other}");
+                assert_eq!(
+                    terminal.can_move_to(other),
+                    terminal == other,
+                    "{terminal}->{other}"
+                );
             }
         }
         assert!(Sending.can_move_to(Sending));

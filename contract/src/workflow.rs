@@ -25,9 +25,10 @@ pub struct NotificationWorkflowInput {
     pub channel: Channel,
     pub priority: Priority,
     pub retry: RetrySettings,
-    /// Longest a single send attempt may take before Temporal retries it elsewhere (this is
-    /// also how long a crashed worker's attempt waits before it is retried).
+    /// Longest a single send attempt may take in all.
     pub attempt_timeout_secs: u64,
+    /// A send attempt that has not heartbeated for this long (its worker died) is retried.
+    pub heartbeat_timeout_secs: u64,
 }
 
 /// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.
@@ -48,7 +49,12 @@ pub mod search {
     pub const STATUS: SearchAttributeKey<String> = SearchAttributeKey::keyword("PomboStatus");
 
     /// Names and types for registering them on a server.
-    pub const ALL_KEYWORDS: [&str; 4] = ["PomboTenant", "PomboChannel", "PomboPriority", "PomboStatus"];
+    pub const ALL_KEYWORDS: [&str; 4] = [
+        "PomboTenant",
+        "PomboChannel",
+        "PomboPriority",
+        "PomboStatus",
+    ];
 }
 
 /// Type names of activity failures the workflow must not retry.

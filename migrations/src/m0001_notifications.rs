@@ -204,10 +204,15 @@ impl MigrationTrait for Migration {
                     .col(string(NotificationAttempts::Outcome))
                     .col(text_null(NotificationAttempts::Error))
                     .col(timestamp_with_time_zone(NotificationAttempts::StartedAt))
-                    .col(timestamp_with_time_zone_null(NotificationAttempts::FinishedAt))
+                    .col(timestamp_with_time_zone_null(
+                        NotificationAttempts::FinishedAt,
+                    ))
                     .foreign_key(
                         ForeignKey::create()
-                            .from(NotificationAttempts::Table, NotificationAttempts::NotificationId)
+                            .from(
+                                NotificationAttempts::Table,
+                                NotificationAttempts::NotificationId,
+                            )
                             .to(Notifications::Table, Notifications::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

@@ -80,7 +80,10 @@ fn sqlite_path(url: &str) -> Option<&str> {
 mod tests {
     #[test]
     fn finds_the_sqlite_file_of_a_url() {
-        assert_eq!(super::sqlite_path("sqlite://.data/p.db?mode=rwc"), Some(".data/p.db"));
+        assert_eq!(
+            super::sqlite_path("sqlite://.data/p.db?mode=rwc"),
+            Some(".data/p.db")
+        );
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
         assert_eq!(super::sqlite_path("postgres://x/y"), None);
     }

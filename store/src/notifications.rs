@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use pombo_contract::NotificationStatus;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -43,7 +44,10 @@ pub enum Created {
 
 /// Inserts a notification, or returns the one that already holds its idempotency key. The
 /// unique index decides between concurrent duplicates, so exactly one row ever exists.
-pub async fn create(db: &impl ConnectionTrait, new: NewNotification) -> Result<Created, StoreError> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    new: NewNotification,
+) -> Result<Created, StoreError> {
     let now = Utc::now();
     let model = notification::ActiveModel {
         id: Set(new.id),
@@ -185,7 +189,9 @@ pub async fn undispatched(
 pub enum Transition {
     Applied(Notification),
     /// The rule forbids it (e.g. a late event for a finished notification): nothing changed.
-    Refused { current: NotificationStatus },
+    Refused {
+        current: NotificationStatus,
+    },
 }
 
 /// Moves a notification to `next` if the status model allows it, stamping the time of the
@@ -320,19 +326,57 @@ pub async fn finish_attempt(
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     notification_attempt::Entity::update_many()
-        .col_expr(notification_attempt::Column::Outcome, Expr::value(outcome.as_str()))
-        .col_expr(notification_attempt::Column::Error, Expr::value(error.map(str::to_owned)))
+        .col_expr(
+            notification_attempt::Column::Outcome,
+            Expr::value(outcome.as_str()),
+        )
+        .col_expr(
+            notification_attempt::Column::Error,
+            Expr::value(error.map(str::to_owned)),
+        )
         .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
         .filter(notification_attempt::Column::Id.eq(attempt_id))
         .exec(db)
         .await?;
     if let Some(error) = error {
         notification::Entity::update_many()
-            .col_expr(notification::Column::LastError, Expr::value(error.to_owned()))
+            .col_expr(
+                notification::Column::LastError,
+                Expr::value(error.to_owned()),
+            )
             .col_expr(notification::Column::UpdatedAt, Expr::value(now))
             .filter(notification::Column::Id.eq(notification_id))
             .exec(db)
             .await?;
     }
     Ok(())
+}
+
+/// Records, in one transaction, that a provider accepted the message: status `sent` with the
+/// provider's message id, and the attempt closed as sent.
+///
+/// On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`): a deferred one
+/// that reads first and writes later fails at once with `SQLITE_BUSY` when another writer
+/// got in between, and this is the one write that must not fail.
+pub async fn record_sent(
+    db: &impl TransactionTrait,
+    notification_id: Uuid,
+    attempt_id: Uuid,
+    provider: &str,
+    provider_message_id: Option<String>,
+) -> Result<Transition, StoreError> {
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    let outcome = transition(&tx, notification_id, NotificationStatus::Sent, |row| {
+        row.provider = Set(Some(provider.to_owned()));
+        row.provider_message_id = Set(provider_message_id.clone());
+    })
+    .await?;
+    finish_attempt(&tx, attempt_id, notification_id, AttemptOutcome::Sent, None).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }

@@ -19,7 +19,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let db = pombo_store::connect(&config.database_url)
         .await
         .context("connecting to the database")?;
-    pombo_store::migrate(&db).await.context("applying migrations")?;
+    pombo_store::migrate(&db)
+        .await
+        .context("applying migrations")?;
     let smtp = SmtpProvider::new(&config.smtp)?;
     let client = connect_temporal(&config.temporal).await?;
 
@@ -71,7 +73,8 @@ pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client>
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("connecting to Temporal at {}", config.address));
+                return Err(e)
+                    .with_context(|| format!("connecting to Temporal at {}", config.address));
             }
         }
     }

@@ -11,8 +11,7 @@ use pombo_contract::{
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::{
-    Priority, RetryPolicy, error::ApplicationFailure,
-    protos::temporal::api::failure::v1::Failure,
+    Priority, RetryPolicy, error::ApplicationFailure, protos::temporal::api::failure::v1::Failure,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -46,7 +45,9 @@ impl NotificationWorkflow {
         let rendered = ctx
             .execute_activity(
                 NotificationActivities::render,
-                RenderInput { notification_id: id },
+                RenderInput {
+                    notification_id: id,
+                },
                 bookkeeping_options(&input),
             )
             .await;
@@ -58,7 +59,9 @@ impl NotificationWorkflow {
         let sent: Result<SendOutput, _> = ctx
             .execute_activity(
                 NotificationActivities::send,
-                SendInput { notification_id: id },
+                SendInput {
+                    notification_id: id,
+                },
                 send_options(&input),
             )
             .await;
@@ -150,6 +153,7 @@ fn bookkeeping_options(input: &NotificationWorkflowInput) -> ActivityOptions {
 fn send_options(input: &NotificationWorkflowInput) -> ActivityOptions {
     let interval = Duration::from_secs(input.retry.interval_secs.max(1));
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
+        .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_secs.max(1)))
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(interval)

@@ -102,7 +102,12 @@ pub async fn create(
     }
 
     let location = format!("/v1/notifications/{}", row.id);
-    let view = NotificationView::new(row, None, &state.config.temporal.ui_url, &state.config.temporal.namespace);
+    let view = NotificationView::new(
+        row,
+        None,
+        &state.config.temporal.ui_url,
+        &state.config.temporal.namespace,
+    );
     let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -194,13 +199,21 @@ pub async fn list(
         None => DEFAULT_PAGE,
         Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            errors.push(FieldError::new("limit", format!("must be a whole number from 1 to {MAX_PAGE}")));
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_PAGE}"),
+            ));
             DEFAULT_PAGE
         }
     };
     let before = query.cursor.as_deref().and_then(|c| {
         Uuid::parse_str(c)
-            .map_err(|_| errors.push(FieldError::new("cursor", "not a cursor from a previous page")))
+            .map_err(|_| {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "not a cursor from a previous page",
+                ))
+            })
             .ok()
     });
     if !errors.is_empty() {
@@ -222,7 +235,14 @@ pub async fn list(
     };
     let data = rows
         .into_iter()
-        .map(|n| NotificationView::new(n, None, &state.config.temporal.ui_url, &state.config.temporal.namespace))
+        .map(|n| {
+            NotificationView::new(
+                n,
+                None,
+                &state.config.temporal.ui_url,
+                &state.config.temporal.namespace,
+            )
+        })
         .collect();
     Ok(Json(NotificationPage { data, next_cursor }))
 }

@@ -82,7 +82,10 @@ impl CreateNotification {
         if !self.channel.is_enabled() {
             errors.push(FieldError::new(
                 "channel",
-                format!("channel `{}` has no provider in this build yet", self.channel),
+                format!(
+                    "channel `{}` has no provider in this build yet",
+                    self.channel
+                ),
             ));
         } else if let Err(e) = recipient::validate(self.channel, &self.to) {
             errors.push(FieldError::new("to", e.0));
@@ -124,7 +127,10 @@ impl CreateNotification {
             .and_then(|r| r.max_attempts)
             .unwrap_or(defaults.max_attempts);
         if !(1..=10).contains(&max_attempts) {
-            errors.push(FieldError::new("retry.max_attempts", "must be between 1 and 10"));
+            errors.push(FieldError::new(
+                "retry.max_attempts",
+                "must be between 1 and 10",
+            ));
         }
         let retry_interval_secs = self
             .retry
@@ -177,8 +183,11 @@ fn check_email_content(content: &Value, data: Option<&Value>, errors: &mut Vec<F
         Ok(c) => c,
         Err(e) => {
             let path = e.path().to_string();
-            let field = if path == "." { "content".into() } else { format!("content.{path}") };
-            errors.push(FieldError::new(field, e.into_inner().to_string()));
+            let reason = e.into_inner().to_string();
+            errors.push(FieldError::new(
+                crate::extract::field_path("content", &path, &reason),
+                reason,
+            ));
             return;
         }
     };

@@ -86,7 +86,12 @@ pub struct NotificationPage {
 }
 
 impl NotificationView {
-    pub fn new(n: Notification, attempts: Option<Vec<Attempt>>, ui_base: &str, namespace: &str) -> Self {
+    pub fn new(
+        n: Notification,
+        attempts: Option<Vec<Attempt>>,
+        ui_base: &str,
+        namespace: &str,
+    ) -> Self {
         let wf = workflow_id(n.id);
         NotificationView {
             id: n.id,

@@ -38,16 +38,21 @@ impl SmtpProvider {
         let from: Mailbox = config
             .from
             .parse()
-            .map_err(|e: lettre::address::AddressError| SmtpSetupError::From(config.from.clone(), e.to_string()))?;
+            .map_err(|e: lettre::address::AddressError| {
+                SmtpSetupError::From(config.from.clone(), e.to_string())
+            })?;
         let mut builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
+            }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
         }
         .port(config.port)
         .timeout(Some(Duration::from_secs(config.timeout_secs)));
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
         Ok(SmtpProvider {
             transport: builder.build(),
@@ -116,7 +121,13 @@ fn classify(e: &lettre::transport::smtp::Error) -> DeliveryError {
 /// clear), so addresses are masked there.
 pub fn redact_addresses(text: &str) -> String {
     text.split(' ')
-        .map(|word| if word.contains('@') { "<redacted>" } else { word })
+        .map(|word| {
+            if word.contains('@') {
+                "<redacted>"
+            } else {
+                word
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -1,0 +1,140 @@
+//! An accepted notification is never lost nor sent twice: not when a worker is killed
+//! mid-flight, not when Temporal is unreachable at the moment the API accepts it.
+
+use std::{collections::HashSet, sync::atomic::Ordering, time::Duration};
+
+use serde_json::Value;
+
+use crate::support::{
+    AppOptions, WorkerProcess, email_request,
+    maildev::mails_to,
+    smtp::{self, Fault},
+    spawn_app_with, unique_email,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_loses_nothing_and_sends_nothing_twice() {
+    // SMTP connections are held open a while before they reach the mail server, so the
+    // worker dies with sends in flight (connected, not yet accepted by the server).
+    let slow = smtp::start(Fault::Delay(Duration::from_millis(1500))).await;
+    let app = spawn_app_with(AppOptions {
+        smtp_port: Some(slow.port),
+        worker: false,
+        // How long Temporal waits for a silent (dead) worker's attempt before retrying it.
+        heartbeat_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let worker = WorkerProcess::spawn(&app.config);
+
+    let recipients: Vec<String> = (0..20).map(|i| unique_email(&format!("kill{i}"))).collect();
+    let mut ids = Vec::new();
+    for to in &recipients {
+        ids.push(app.send(&email_request(to)).await);
+    }
+
+    // SIGKILL (no graceful shutdown) once sends are under way.
+    for _ in 0..600 {
+        if slow.connections.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill();
+    assert!(
+        slow.connections.load(Ordering::SeqCst) > 0,
+        "no send started before the kill"
+    );
+    let at_kill = statuses(&app, &ids).await;
+    assert!(
+        at_kill.iter().any(|s| s == "sending"),
+        "no notification was in flight at the kill: {at_kill:?}"
+    );
+    assert!(at_kill.iter().all(|s| s != "sent"), "{at_kill:?}");
+
+    let _restarted = WorkerProcess::spawn(&app.config);
+    for id in &ids {
+        let n = app
+            .wait_for_status(id, "sent", Duration::from_secs(120))
+            .await;
+        let log = n["attempt_log"].as_array().unwrap();
+        assert_eq!(log.last().unwrap()["outcome"], "sent", "{n}");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (to, id) in recipients.iter().zip(&ids) {
+        let (_, n) = app.get_notification(id).await;
+        let mails = mails_to(to).await;
+        let received: Vec<_> = mails
+            .iter()
+            .map(|m| (m["time"].clone(), m["headers"]["message-id"].clone()))
+            .collect();
+        assert_eq!(
+            mails.len(),
+            1,
+            "{to} must get exactly one email; got {received:?}: {n}"
+        );
+    }
+    // Attempts the dead worker left open are closed as `lost`, not left dangling.
+    for id in &ids {
+        let (_, n) = app.get_notification(id).await;
+        for attempt in n["attempt_log"].as_array().unwrap() {
+            assert_ne!(attempt["outcome"], "in_progress", "{n}");
+        }
+    }
+}
+
+async fn statuses(app: &crate::support::TestApp, ids: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let (_, n) = app.get_notification(id).await;
+        out.push(n["status"].as_str().unwrap().to_owned());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notification_accepted_while_temporal_is_down_is_started_by_the_sweep() {
+    // This API cannot reach Temporal: it still accepts, and stores the promise.
+    let down = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let to = unique_email("sweep");
+    let id = down.send(&email_request(&to)).await;
+    let (_, n) = down.get_notification(&id).await;
+    assert_eq!(n["status"], "pending");
+    assert_eq!(n["workflow"]["started"], false);
+    let ready = down.http.get(down.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(
+        ready.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("temporal")
+    );
+
+    // An API process that can reach Temporal (a restart, or another replica) sweeps it.
+    let up = spawn_app_with(AppOptions {
+        database_url: Some(down.config.database_url.clone()),
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let n = up
+        .wait_for_status(&id, "sent", Duration::from_secs(60))
+        .await;
+    assert_eq!(n["workflow"]["started"], true);
+    let ready = up.http.get(up.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mails = mails_to(&to).await;
+    assert_eq!(mails.len(), 1);
+    let subjects: HashSet<_> = mails
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, HashSet::from(["Hello Ana"]));
+}

@@ -1,0 +1,312 @@
+//! `spawn_app`: each test gets the API on a free port, a fresh database, its own Temporal
+//! task queue (so tests sharing one Temporal server never take each other's work), and a
+//! worker, against the shared real servers.
+
+pub mod database;
+pub mod maildev;
+pub mod servers;
+pub mod smtp;
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use pombo_contract::{Config, config::Secret};
+use pombo_store::Db;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub use servers::servers;
+
+pub struct AppOptions {
+    /// SMTP port the worker sends to (default: maildev's).
+    pub smtp_port: Option<u16>,
+    /// Start an in-process worker with the app.
+    pub worker: bool,
+    /// Temporal address for the API (default: the shared server).
+    pub api_temporal: Option<String>,
+    /// Reuse this database instead of a fresh one.
+    pub database_url: Option<String>,
+    pub attempt_timeout_secs: u64,
+    /// How fast a dead worker's attempt is retried.
+    pub heartbeat_timeout_secs: u64,
+    pub dispatch_grace_secs: u64,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            smtp_port: None,
+            worker: true,
+            api_temporal: None,
+            database_url: None,
+            attempt_timeout_secs: 30,
+            heartbeat_timeout_secs: 5,
+            dispatch_grace_secs: 30,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub api_key: String,
+    pub db: Db,
+    pub config: Config,
+    pub http: reqwest::Client,
+    _database: Option<database::TestDatabase>,
+    _shutdown: oneshot::Sender<()>,
+    _worker: Option<InProcessWorker>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let servers = servers();
+    let (database, database_url) = match options.database_url.clone() {
+        Some(url) => (None, url),
+        None => {
+            let db = database::fresh_database().await;
+            let url = db.url.clone();
+            (Some(db), url)
+        }
+    };
+    let api_key = format!("pombo_test_{}", Uuid::new_v4().simple());
+    let mut config = Config::default();
+    config.listen = ([127, 0, 0, 1], 0).into();
+    config.database_url = database_url;
+    config.temporal.address = servers.temporal.clone();
+    config.temporal.task_queue = format!("pombo-test-{}", Uuid::new_v4().simple());
+    config.smtp.port = options.smtp_port.unwrap_or(servers.smtp_port);
+    config.delivery.retry_interval_secs = 1;
+    config.delivery.attempt_timeout_secs = options.attempt_timeout_secs;
+    config.delivery.heartbeat_timeout_secs = options.heartbeat_timeout_secs;
+    config.api.dispatch_sweep_secs = 1;
+    config.api.dispatch_grace_secs = options.dispatch_grace_secs;
+    config.dev_api_key = Some(Secret::new(api_key.clone()));
+
+    let mut api_config = config.clone();
+    if let Some(address) = &options.api_temporal {
+        api_config.temporal.address = address.clone();
+    }
+    let state = pombo_api::prepare(api_config).await.expect("API prepares");
+    let db = state.db.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        pombo_api::run(state, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("API serves");
+    });
+    let worker = options
+        .worker
+        .then(|| InProcessWorker::start(config.clone()));
+    TestApp {
+        address,
+        api_key,
+        db,
+        config,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        _database: database,
+        _shutdown: shutdown,
+        _worker: worker,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_notification(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/notifications"))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/notifications")
+    }
+
+    /// POSTs and expects 202; returns the notification id.
+    pub async fn send(&self, body: &Value) -> String {
+        let response = self.post_notification(body).await;
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 202, "{json}");
+        json["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_notification(&self, id: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/notifications/{id}")))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Polls until the notification has `status`, and returns it.
+    pub async fn wait_for_status(&self, id: &str, status: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let (code, n) = self.get_notification(id).await;
+            assert_eq!(code, 200, "{n}");
+            if n["status"] == status {
+                return n;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{id} still `{}` after {limit:?}, expected `{status}`: {n}",
+                n["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A second tenant with its own key.
+    pub async fn other_tenant_key(&self) -> String {
+        let tenant = pombo_store::tenants::create(&self.db, &format!("other-{}", Uuid::new_v4()))
+            .await
+            .unwrap();
+        let key = format!("pombo_other_{}", Uuid::new_v4().simple());
+        pombo_store::tenants::add_api_key(&self.db, tenant.id, &key, "test")
+            .await
+            .unwrap();
+        key
+    }
+
+    pub async fn temporal(&self) -> temporalio_client::Client {
+        pombo_worker::connect_temporal(&self.config.temporal)
+            .await
+            .expect("connects to Temporal")
+    }
+}
+
+/// An address no other test uses, so its mails can be told apart in the shared maildev.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", Uuid::new_v4().simple())
+}
+
+pub fn email_request(to: &str) -> Value {
+    json!({
+        "channel": "email",
+        "to": to,
+        "content": {"subject": "Hello {{ name }}", "text": "Your code is {{ code }}."},
+        "data": {"name": "Ana", "code": 4242},
+    })
+}
+
+/// A worker inside the test process, on its own thread (the SDK's worker future is not
+/// `Send`). Dropping it asks it to stop.
+pub struct InProcessWorker {
+    _stop: oneshot::Sender<()>,
+}
+
+impl InProcessWorker {
+    pub fn start(config: Config) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Err(e) = pombo_worker::run(config, async {
+                    let _ = stopped.await;
+                })
+                .await
+                {
+                    eprintln!("in-process worker failed: {e:#}");
+                }
+            });
+        });
+        InProcessWorker { _stop: stop }
+    }
+}
+
+/// The real `pombo-worker` binary in a child process, for crash tests.
+pub struct WorkerProcess {
+    child: Child,
+    _config_dir: tempfile::TempDir,
+}
+
+impl WorkerProcess {
+    pub fn spawn(config: &Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pombo.toml");
+        std::fs::write(&path, toml::to_string(config).expect("config serialises")).unwrap();
+        let child = Command::new(worker_binary())
+            .env("POMBO_CONFIG", &path)
+            .env(
+                "RUST_LOG",
+                std::env::var("POMBO_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting pombo-worker");
+        WorkerProcess {
+            child,
+            _config_dir: dir,
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown, in-flight work is abandoned mid-way.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `pombo-worker` binary, built now if it is stale: `cargo nextest run -p pombo-api`
+/// rebuilds this test but not the worker, and a crash test of an old worker proves nothing.
+/// (A no-op under `make test`, which builds every binary first.)
+fn worker_binary() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "pombo-worker",
+            "--bin",
+            "pombo-worker",
+        ])
+        .current_dir(servers::repo_root())
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "building pombo-worker failed");
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/it-… → target/<profile>/pombo-worker
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("pombo-worker");
+    assert!(
+        path.exists(),
+        "{} is missing after building it",
+        path.display()
+    );
+    path
+}

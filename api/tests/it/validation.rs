@@ -1,0 +1,179 @@
+//! Bad input: a 4xx problem document naming the field, and nothing stored.
+
+use serde_json::{Value, json};
+
+use crate::support::{AppOptions, email_request, spawn_app_with};
+
+fn problem_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|f| f["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_requests_get_a_problem_naming_the_field_and_store_nothing() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let good = email_request("ana@example.com");
+    let with = |pointer: &str, value: Value| {
+        let mut body = good.clone();
+        *body.pointer_mut(pointer).unwrap() = value;
+        body
+    };
+    let without = |key: &str| {
+        let mut body = good.clone();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("missing to", without("to"), "to"),
+        ("missing channel", without("channel"), "channel"),
+        ("missing content", without("content"), "content"),
+        ("bad email", with("/to", json!("not-an-address")), "to"),
+        (
+            "display name",
+            with("/to", json!("Ana <ana@example.com>")),
+            "to",
+        ),
+        ("unknown channel", with("/channel", json!("fax")), "channel"),
+        (
+            "channel without provider",
+            with("/channel", json!("sms")),
+            "channel",
+        ),
+        ("to is a number", with("/to", json!(42)), "to"),
+        (
+            "empty subject",
+            with("/content/subject", json!(" ")),
+            "content.subject",
+        ),
+        (
+            "no body text",
+            json!({"channel": "email", "to": "a@example.com", "content": {"subject": "s"}}),
+            "content",
+        ),
+        (
+            "unknown content field",
+            with("/content", json!({"subject": "s", "text": "t", "bcc": "x"})),
+            "content.bcc",
+        ),
+        (
+            "missing placeholder",
+            with("/data", json!({"name": "Ana"})),
+            "content.text",
+        ),
+        ("data not an object", with("/data", json!([1, 2])), "data"),
+        (
+            "unknown priority",
+            with("/content", json!({"subject": "s", "text": "t"}))
+                .tap_insert("priority", json!("urgent")),
+            "priority",
+        ),
+        (
+            "bad retry",
+            good.clone().tap_insert("retry", json!({"max_attempts": 0})),
+            "retry.max_attempts",
+        ),
+        (
+            "unknown field",
+            good.clone().tap_insert("cc", json!("x@example.com")),
+            "cc",
+        ),
+    ];
+    for (name, body, field) in cases {
+        let response = app.post_notification(&body).await;
+        assert_eq!(response.status(), 422, "{name}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{name}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 422, "{name}");
+        let fields = problem_fields(&problem);
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{name}: expected field {field}, got {problem}"
+        );
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{name}");
+    }
+
+    // Not JSON at all, JSON with the wrong type, and a body over the limit.
+    let raw = |body: Vec<u8>, content_type: &'static str| {
+        app.http
+            .post(app.url("/v1/notifications"))
+            .bearer_auth(&app.api_key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let malformed = raw(b"{\"channel\": \"email\",".to_vec(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        malformed.json::<Value>().await.unwrap()["type"],
+        "https://pombo.dev/problems/malformed-json"
+    );
+    let trailing = raw(b"{} {}".to_vec(), "application/json").await.unwrap();
+    assert_eq!(trailing.status(), 400);
+    let form = raw(
+        b"channel=email".to_vec(),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .unwrap();
+    assert_eq!(form.status(), 415);
+    let mut huge = good.clone();
+    huge["content"]["text"] = json!("x".repeat(app.config.api.max_body_bytes + 1));
+    let too_large = app.post_notification(&huge).await;
+    assert_eq!(too_large.status(), 413);
+    assert_eq!(too_large.json::<Value>().await.unwrap()["status"], 413);
+
+    // Unknown routes and methods answer in the same format.
+    let nowhere = app.http.get(app.url("/v1/nowhere")).send().await.unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert_eq!(
+        nowhere.headers()["content-type"],
+        "application/problem+json"
+    );
+    let wrong_method = app
+        .http
+        .delete(app.url("/v1/notifications"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+
+    // None of it was stored.
+    let list: Value = app
+        .http
+        .get(app.url("/v1/notifications"))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"], json!([]), "{list}");
+}
+
+trait TapInsert {
+    fn tap_insert(self, key: &str, value: Value) -> Value;
+}
+
+impl TapInsert for Value {
+    fn tap_insert(mut self, key: &str, value: Value) -> Value {
+        self.as_object_mut().unwrap().insert(key.into(), value);
+        self
+    }
+}
