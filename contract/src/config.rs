@@ -229,6 +229,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// figment's Jail API returns its large error type by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -187,7 +187,7 @@ pub async fn undispatched(
 /// What a status change did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    Applied(Notification),
+    Applied(Box<Notification>),
     /// The rule forbids it (e.g. a late event for a finished notification): nothing changed.
     Refused {
         current: NotificationStatus,
@@ -233,7 +233,7 @@ pub async fn transition(
             .exec(db)
             .await?;
         if result.rows_affected == 1 {
-            return Ok(Transition::Applied(get(db, id).await?));
+            return Ok(Transition::Applied(Box::new(get(db, id).await?)));
         }
         // Someone changed the status between our read and write: read again and re-decide.
     }

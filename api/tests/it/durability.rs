@@ -27,7 +27,7 @@ async fn a_killed_worker_loses_nothing_and_sends_nothing_twice() {
     .await;
     let worker = WorkerProcess::spawn(&app.config);
 
-    let recipients: Vec<String> = (0..20).map(|i| unique_email(&format!("kill{i}"))).collect();
+    let recipients: Vec<String> = (0..10).map(|i| unique_email(&format!("kill{i}"))).collect();
     let mut ids = Vec::new();
     for to in &recipients {
         ids.push(app.send(&email_request(to)).await);

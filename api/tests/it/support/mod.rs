@@ -76,9 +76,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         }
     };
     let api_key = format!("pombo_test_{}", Uuid::new_v4().simple());
-    let mut config = Config::default();
-    config.listen = ([127, 0, 0, 1], 0).into();
-    config.database_url = database_url;
+    let mut config = Config {
+        listen: ([127, 0, 0, 1], 0).into(),
+        database_url,
+        ..Config::default()
+    };
     config.temporal.address = servers.temporal.clone();
     config.temporal.task_queue = format!("pombo-test-{}", Uuid::new_v4().simple());
     config.smtp.port = options.smtp_port.unwrap_or(servers.smtp_port);
