@@ -31,12 +31,9 @@ pub const DEV_TENANT: &str = "dev";
 
 /// Connects to the database, applies migrations and prepares the dev tenant if configured.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
-    let db = pombo_store::connect(&config.database_url)
+    let db = pombo_store::open(&config.database_url)
         .await
-        .context("connecting to the database")?;
-    pombo_store::migrate(&db)
-        .await
-        .context("applying migrations")?;
+        .context("opening the database")?;
     if let Some(key) = &config.dev_api_key {
         pombo_store::tenants::ensure_with_key(&db, DEV_TENANT, key.expose())
             .await

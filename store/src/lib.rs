@@ -50,6 +50,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     Ok(Database::connect(options).await?)
 }
 
+/// Connects and applies pending migrations: what every Pombo process does at start-up.
+pub async fn open(url: &str) -> Result<DatabaseConnection, StoreError> {
+    let db = connect(url).await?;
+    migrate(&db).await?;
+    Ok(db)
+}
+
 /// Applies pending migrations. Several processes (API and workers) start together and
 /// may race to apply the same migration: the loser sees a conflict, waits, and finds it
 /// applied on the next try.

@@ -16,12 +16,9 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 /// The returned future is not `Send` (the SDK's worker runs on the current thread): run it
 /// from `main` or a dedicated runtime.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let db = pombo_store::connect(&config.database_url)
+    let db = pombo_store::open(&config.database_url)
         .await
-        .context("connecting to the database")?;
-    pombo_store::migrate(&db)
-        .await
-        .context("applying migrations")?;
+        .context("opening the database")?;
     let smtp = SmtpProvider::new(&config.smtp)?;
     let client = connect_temporal(&config.temporal).await?;
 

@@ -23,14 +23,8 @@ async fn requests_without_a_valid_key_are_refused_and_tenants_are_isolated() {
     assert_eq!(no_key.status(), 401);
     assert_eq!(no_key.headers()["www-authenticate"], "Bearer");
     assert_eq!(no_key.json::<Value>().await.unwrap()["status"], 401);
-    let wrong_key = app
-        .http
-        .get(app.url("/v1/notifications"))
-        .bearer_auth("pombo_not_a_key")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_key.status(), 401);
+    let (code, _) = app.list_as("pombo_not_a_key", "").await;
+    assert_eq!(code, 401);
 
     let id = app.send(&body).await;
     let other = app.other_tenant_key().await;
@@ -46,16 +40,7 @@ async fn requests_without_a_valid_key_are_refused_and_tenants_are_isolated() {
         404,
         "another tenant's notification does not exist for you"
     );
-    let their_list: Value = app
-        .http
-        .get(app.url("/v1/notifications"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, their_list) = app.list_as(&other, "").await;
     assert_eq!(their_list["data"].as_array().unwrap().len(), 0);
 
     let (code, mine) = app.get_notification(&id).await;

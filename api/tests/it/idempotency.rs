@@ -80,15 +80,6 @@ async fn concurrent_duplicates_make_one_notification_and_one_email() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(mails_to(&to).await.len(), 1);
 
-    let list: Value = app
-        .http
-        .get(app.url("/v1/notifications"))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = app.list_as(&app.api_key, "").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 }

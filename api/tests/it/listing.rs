@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
 use crate::support::{AppOptions, email_request, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,23 +18,8 @@ async fn lists_page_through_newest_first_and_filter_by_status() {
                 .await,
         );
     }
-    let get = |query: String| {
-        let app = &app;
-        async move {
-            let response = app
-                .http
-                .get(app.url(&format!("/v1/notifications{query}")))
-                .bearer_auth(&app.api_key)
-                .send()
-                .await
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
-        }
-    };
-
+    let app = &app;
+    let get = |query: String| async move { app.list_as(&app.api_key, &query).await };
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {

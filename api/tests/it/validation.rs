@@ -154,16 +154,7 @@ async fn invalid_requests_get_a_problem_naming_the_field_and_store_nothing() {
     assert_eq!(wrong_method.status(), 405);
 
     // None of it was stored.
-    let list: Value = app
-        .http
-        .get(app.url("/v1/notifications"))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = app.list_as(&app.api_key, "").await;
     assert_eq!(list["data"], json!([]), "{list}");
 }
 

@@ -160,6 +160,18 @@ impl TestApp {
         (response.status().as_u16(), response.json().await.unwrap())
     }
 
+    /// `GET /v1/notifications{query}` with `key`: status and body.
+    pub async fn list_as(&self, key: &str, query: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(self.url(&format!("/v1/notifications{query}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     /// Polls until the notification has `status`, and returns it.
     pub async fn wait_for_status(&self, id: &str, status: &str, limit: Duration) -> Value {
         let start = Instant::now();
