@@ -91,7 +91,7 @@ where
     let margin = (left / 4).min(Duration::from_secs(5));
     match tokio::time::timeout(left - margin, call).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(DeliveryError::Retryable(format!(
+        Err(_) => Err(DeliveryError::retryable(format!(
             "the provider did not answer within {:.1}s, before the attempt's deadline",
             (left - margin).as_secs_f64()
         ))),
@@ -278,7 +278,9 @@ impl NotificationActivities {
                     already_sent: false,
                 })
             }
-            Err(DeliveryError::Retryable(reason)) => {
+            Err(DeliveryError::Retryable {
+                message: reason, ..
+            }) => {
                 notifications::finish_attempt(
                     &self.db,
                     attempt_id,
@@ -289,7 +291,9 @@ impl NotificationActivities {
                 .await?;
                 Err(ActivityError::application(ApplicationFailure::new(reason)))
             }
-            Err(DeliveryError::Permanent(reason)) => {
+            Err(DeliveryError::Permanent {
+                message: reason, ..
+            }) => {
                 notifications::finish_attempt(
                     &self.db,
                     attempt_id,

@@ -94,26 +94,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The dotted path of the field a serde error is about. A missing key is reported on the
-/// object that should hold it, so its name is taken from the message: `missing field `to``
-/// at `.` is about `to`.
-pub fn field_path(prefix: &str, path: &str, reason: &str) -> String {
-    let join = |a: &str, b: &str| match (a.is_empty(), b.is_empty()) {
-        (true, _) => b.to_owned(),
-        (_, true) => a.to_owned(),
-        _ => format!("{a}.{b}"),
-    };
-    let base = if path == "." { "" } else { path };
-    let named = reason
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
-    let full = join(prefix, base);
-    match named {
-        Some(key) => join(&full, key),
-        None if full.is_empty() => "body".into(),
-        None => full,
-    }
-}
+pub use pombo_contract::content::field_path;
 
 /// serde_json appends "at line 1 column 42" to data errors; the field path says it better.
 fn strip_position(message: &str) -> String {

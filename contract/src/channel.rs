@@ -1,9 +1,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Every channel the source documents ask for. The enum is complete up front so that
-/// stored rows, the API schema and the workflow input never change shape when a channel
-/// gains its providers; [`Channel::is_enabled`] says which ones this build can deliver.
+/// Every channel the source documents ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -39,10 +37,6 @@ impl Channel {
         }
     }
 
-    /// Channels with at least one provider implemented in this build.
-    pub fn is_enabled(self) -> bool {
-        matches!(self, Channel::Email)
-    }
 }
 
 impl std::fmt::Display for Channel {

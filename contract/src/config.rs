@@ -22,6 +22,11 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub delivery: DeliveryConfig,
     pub api: ApiConfig,
+    /// Server-wide provider accounts, used for tenants that registered none of their own
+    /// for a channel. Tried in the order given. Email always has `[smtp]` last.
+    pub providers: Vec<ProviderAccountConfig>,
+    pub webhooks: WebhooksConfig,
+    pub encryption: EncryptionConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -54,12 +59,13 @@ pub struct SmtpConfig {
     pub timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain SMTP: local capture servers only.
     None,
     /// STARTTLS on the submission port (587), required.
+    #[default]
     Starttls,
     /// Implicit TLS (SMTPS, port 465).
     Tls,
@@ -91,6 +97,46 @@ pub struct ApiConfig {
     /// A notification is swept only when it has waited this long, so the sweep does not race
     /// the request that is starting it.
     pub dispatch_grace_secs: u64,
+}
+
+/// One server-wide provider account: `[[providers]]` with `name`, `type` and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAccountConfig {
+    /// Unique among the server-wide accounts; shown in attempts as `<name>`.
+    pub name: String,
+    #[serde(flatten)]
+    pub settings: crate::providers::ProviderSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// Allow `http://` webhook targets. For local testing only.
+    pub allow_http: bool,
+    /// Allow loopback and private-network webhook targets. For local testing only: it lets
+    /// callers reach whatever our workers can reach.
+    pub allow_private_networks: bool,
+}
+
+impl WebhooksConfig {
+    pub fn recipient_rules(&self) -> crate::recipient::RecipientRules {
+        crate::recipient::RecipientRules {
+            allow_http_webhooks: self.allow_http,
+            allow_private_webhook_targets: self.allow_private_networks,
+        }
+    }
+}
+
+/// Keys for data encrypted at rest (AES-256-GCM). New data is sealed with `current_key`;
+/// data sealed with any key still listed stays readable, so a key is rotated by adding a
+/// new one, making it current, re-sealing (`pombo-worker reseal`), then removing the old.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncryptionConfig {
+    /// Id of the key that seals new data.
+    pub current_key: String,
+    /// Key id → base64 of 32 random bytes (`openssl rand -base64 32`).
+    pub keys: std::collections::BTreeMap<String, Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +175,9 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             delivery: DeliveryConfig::default(),
             api: ApiConfig::default(),
+            providers: Vec::new(),
+            webhooks: WebhooksConfig::default(),
+            encryption: EncryptionConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
         }
@@ -219,6 +268,23 @@ impl Config {
                     .into(),
             ));
         }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.providers {
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError(format!(
+                    "providers: the name `{}` is used twice",
+                    p.name
+                )));
+            }
+        }
+        if !self.encryption.keys.is_empty()
+            && !self.encryption.keys.contains_key(&self.encryption.current_key)
+        {
+            return Err(ConfigError(format!(
+                "encryption.current_key `{}` is not among encryption.keys",
+                self.encryption.current_key
+            )));
+        }
         if self.api.max_body_bytes < 1024 {
             return Err(ConfigError(
                 "api.max_body_bytes must be at least 1024".into(),
@@ -257,6 +323,30 @@ mod tests {
             assert_eq!(config.delivery.max_attempts, 5);
             assert_eq!(config.database_url, "postgres://localhost/x");
             assert_eq!(config.delivery.retry_interval_secs, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn provider_accounts_come_from_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pombo.toml",
+                r#"
+                [[providers]]
+                name = "twilio-main"
+                type = "twilio"
+                account_sid = "AC123"
+                auth_token = "tok"
+                from = "+15005550006"
+                base_url = "http://127.0.0.1:4010/twilio"
+                "#,
+            )?;
+            jail.set_env("POMBO_CONFIG", "pombo.toml");
+            let config = Config::load().expect("loads");
+            assert_eq!(config.providers.len(), 1);
+            assert_eq!(config.providers[0].name, "twilio-main");
+            assert_eq!(config.providers[0].settings.kind(), "twilio");
             Ok(())
         });
     }

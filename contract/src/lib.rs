@@ -8,6 +8,7 @@ pub mod channel;
 pub mod config;
 pub mod content;
 pub mod priority;
+pub mod providers;
 pub mod recipient;
 pub mod render;
 pub mod status;

@@ -11,7 +11,17 @@ pub struct InvalidRecipient(pub String);
 /// The longest address SMTP allows (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
 
-pub fn validate(channel: Channel, to: &str) -> Result<(), InvalidRecipient> {
+/// What the operator allows as webhook targets (`[webhooks]` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecipientRules {
+    /// Plain `http://` targets (local testing only).
+    pub allow_http_webhooks: bool,
+    /// Loopback, private and link-local targets (local testing only): without this a
+    /// caller could make our workers probe the internal network (SSRF).
+    pub allow_private_webhook_targets: bool,
+}
+
+pub fn validate(channel: Channel, to: &str, rules: &RecipientRules) -> Result<(), InvalidRecipient> {
     let to_trimmed = to.trim();
     if to_trimmed.is_empty() {
         return Err(InvalidRecipient("must not be empty".into()));
@@ -23,9 +33,163 @@ pub fn validate(channel: Channel, to: &str) -> Result<(), InvalidRecipient> {
     }
     match channel {
         Channel::Email => validate_email(to),
-        // Each remaining channel gets its own rule with its providers; until then they are
-        // refused earlier, as not enabled.
-        _ => Ok(()),
+        Channel::Sms | Channel::Whatsapp => validate_phone(to),
+        Channel::Push => push_target(to).map(|_| ()),
+        Channel::Telegram => validate_telegram_chat(to),
+        Channel::Instagram => validate_instagram_id(to),
+        Channel::Webhook => validate_webhook_url(to, rules),
+    }
+}
+
+/// Phone numbers in E.164 (`+5511987654321`): valid for their country's numbering plan.
+fn validate_phone(to: &str) -> Result<(), InvalidRecipient> {
+    if !to.starts_with('+') {
+        return Err(InvalidRecipient(
+            "give the number in E.164 format, with `+` and the country code (+5511987654321)"
+                .into(),
+        ));
+    }
+    let number = phonenumber::parse(None, to)
+        .map_err(|e| InvalidRecipient(format!("not a phone number: {e}")))?;
+    let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
+    if e164 != to {
+        return Err(InvalidRecipient(format!(
+            "give the number in E.164 format, without spaces or punctuation: {e164}"
+        )));
+    }
+    if !phonenumber::is_valid(&number) {
+        return Err(InvalidRecipient(
+            "not a valid number in its country's numbering plan".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The push service a device token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushTarget {
+    /// An FCM registration token (Android, web, or iOS through Firebase).
+    Fcm,
+    /// An APNs device token: hexadecimal, 32 bytes today (Apple may lengthen it).
+    Apns,
+}
+
+pub fn push_target(to: &str) -> Result<PushTarget, InvalidRecipient> {
+    let hex = to.chars().all(|c| c.is_ascii_hexdigit());
+    if hex && to.len() >= 64 && to.len() <= 200 && to.len() % 2 == 0 {
+        return Ok(PushTarget::Apns);
+    }
+    let fcm_chars = to
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'));
+    if fcm_chars && (100..=4096).contains(&to.len()) {
+        return Ok(PushTarget::Fcm);
+    }
+    Err(InvalidRecipient(
+        "not a device token: expected an FCM registration token (100+ characters of \
+         letters, digits, `_`, `-`, `:`) or an APNs device token (64+ hexadecimal digits)"
+            .into(),
+    ))
+}
+
+/// A chat id (a number, negative for groups) or a public `@channelusername`.
+fn validate_telegram_chat(to: &str) -> Result<(), InvalidRecipient> {
+    let numeric = to.strip_prefix('-').unwrap_or(to);
+    if !numeric.is_empty() && numeric.len() <= 20 && numeric.chars().all(|c| c.is_ascii_digit())
+    {
+        return Ok(());
+    }
+    if let Some(name) = to.strip_prefix('@')
+        && (5..=32).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Ok(());
+    }
+    Err(InvalidRecipient(
+        "give a Telegram chat id (digits, `-` for groups) or an `@channelusername`".into(),
+    ))
+}
+
+/// Instagram-scoped user ids are numeric.
+fn validate_instagram_id(to: &str) -> Result<(), InvalidRecipient> {
+    if to.len() <= 32 && to.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(InvalidRecipient(
+            "give the recipient's Instagram-scoped user id (digits)".into(),
+        ))
+    }
+}
+
+fn validate_webhook_url(to: &str, rules: &RecipientRules) -> Result<(), InvalidRecipient> {
+    let url = url::Url::parse(to).map_err(|e| InvalidRecipient(format!("not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if rules.allow_http_webhooks => {}
+        "http" => {
+            return Err(InvalidRecipient(
+                "webhook URLs must use https".into(),
+            ));
+        }
+        other => {
+            return Err(InvalidRecipient(format!(
+                "webhook URLs must use https, not `{other}`"
+            )));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidRecipient(
+            "webhook URLs must not carry credentials".into(),
+        ));
+    }
+    let Some(host) = url.host() else {
+        return Err(InvalidRecipient("the URL has no host".into()));
+    };
+    if !rules.allow_private_webhook_targets {
+        let private = match host {
+            url::Host::Ipv4(ip) => is_private_ip(ip.into()),
+            url::Host::Ipv6(ip) => is_private_ip(ip.into()),
+            url::Host::Domain(d) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
+            }
+        };
+        if private {
+            return Err(InvalidRecipient(
+                "webhook URLs must point to a public address, not a loopback or private one"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Addresses a webhook must never reach from our workers: loopback, private ranges,
+/// link-local (cloud metadata at 169.254.169.254), carrier-grade NAT, unspecified.
+pub fn is_private_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || o[0] == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private_ip(IpAddr::V4(v4));
+            }
+            let seg = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -66,7 +230,7 @@ mod tests {
             "a.b+tag@sub.example.co.uk",
             "dev@localhost",
         ] {
-            assert_eq!(validate(Channel::Email, ok), Ok(()), "{ok}");
+            assert_eq!(validate(Channel::Email, ok, &RULES), Ok(()), "{ok}");
         }
     }
 
@@ -81,10 +245,71 @@ mod tests {
             " ana@example.com",
             "ana@intranet",
         ] {
-            let err = validate(Channel::Email, bad).unwrap_err();
+            let err = validate(Channel::Email, bad, &RULES).unwrap_err();
             assert!(!err.0.is_empty(), "{bad}");
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        assert!(validate(Channel::Email, &long).is_err());
+        assert!(validate(Channel::Email, &long, &RULES).is_err());
+    }
+
+    const RULES: RecipientRules = RecipientRules {
+        allow_http_webhooks: false,
+        allow_private_webhook_targets: false,
+    };
+
+    #[test]
+    fn phone_numbers_must_be_valid_e164() {
+        for ok in ["+5511987654321", "+14155552671", "+447911123456"] {
+            assert_eq!(validate(Channel::Sms, ok, &RULES), Ok(()), "{ok}");
+            assert_eq!(validate(Channel::Whatsapp, ok, &RULES), Ok(()), "{ok}");
+        }
+        for bad in ["11987654321", "+55 11 98765-4321", "+1", "+999123456", "+5511", "abc"] {
+            assert!(validate(Channel::Sms, bad, &RULES).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn device_tokens_are_recognised_by_shape() {
+        let apns = "a".repeat(64);
+        assert_eq!(push_target(&apns), Ok(PushTarget::Apns));
+        let fcm = format!("dQw4w9WgXcQ:APA91b{}", "x_-".repeat(50));
+        assert_eq!(push_target(&fcm), Ok(PushTarget::Fcm));
+        for bad in ["short", "zz".repeat(40).as_str(), "with space".repeat(20).as_str()] {
+            assert!(push_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn telegram_and_instagram_ids() {
+        for ok in ["123456789", "-1001234567890", "@pombo_news"] {
+            assert_eq!(validate(Channel::Telegram, ok, &RULES), Ok(()), "{ok}");
+        }
+        assert!(validate(Channel::Telegram, "@ab", &RULES).is_err());
+        assert!(validate(Channel::Telegram, "pombo", &RULES).is_err());
+        assert_eq!(validate(Channel::Instagram, "17841400000000", &RULES), Ok(()));
+        assert!(validate(Channel::Instagram, "@ana", &RULES).is_err());
+    }
+
+    #[test]
+    fn webhook_targets_are_public_https_unless_allowed() {
+        assert_eq!(validate(Channel::Webhook, "https://hooks.example.com/x", &RULES), Ok(()));
+        for bad in [
+            "http://hooks.example.com/x",
+            "ftp://example.com",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/x",
+            "https://localhost:8080/",
+            "https://user:pw@example.com/",
+            "not a url",
+        ] {
+            assert!(validate(Channel::Webhook, bad, &RULES).is_err(), "{bad}");
+        }
+        let local = RecipientRules {
+            allow_http_webhooks: true,
+            allow_private_webhook_targets: true,
+        };
+        assert_eq!(validate(Channel::Webhook, "http://127.0.0.1:9/x", &local), Ok(()));
     }
 }

@@ -7,7 +7,7 @@
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::content::{EmailContent, RenderedEmail};
+use crate::content::{ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -17,10 +17,84 @@ pub struct RenderError {
     pub reason: String,
 }
 
+/// Fills the placeholders of every text field of `content`; the shape stays the same.
+pub fn render(content: &Content, data: Option<&Value>) -> Result<Content, RenderError> {
+    let empty = Value::Object(Default::default());
+    let data = data.unwrap_or(&empty);
+    let text = |field: &str, s: &str| render_one(field, s, data, false);
+    let opt = |field: &str, s: &Option<String>| s.as_deref().map(|s| text(field, s)).transpose();
+    Ok(match content {
+        Content::Email(c) => Content::Email(render_email(c, Some(data))?),
+        Content::Sms(c) => Content::Sms(TextContent {
+            text: text("content.text", &c.text)?,
+        }),
+        Content::Telegram(c) => Content::Telegram(TextContent {
+            text: text("content.text", &c.text)?,
+        }),
+        Content::Push(c) => Content::Push(PushContent {
+            title: text("content.title", &c.title)?,
+            body: text("content.body", &c.body)?,
+            data: c
+                .data
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), text(&format!("content.data.{k}"), v)?)))
+                .collect::<Result<_, RenderError>>()?,
+            image_url: opt("content.image_url", &c.image_url)?,
+        }),
+        Content::Whatsapp(c) => Content::Whatsapp(render_chat(c, data)?),
+        Content::Instagram(c) => Content::Instagram(render_chat(c, data)?),
+        Content::Webhook(c) => Content::Webhook(WebhookContent {
+            event_type: text("content.type", &c.event_type)?,
+            payload: render_json("content.payload", &c.payload, data)?,
+        }),
+    })
+}
+
+fn render_chat(c: &ChatContent, data: &Value) -> Result<ChatContent, RenderError> {
+    let text = |field: &str, s: &str| render_one(field, s, data, false);
+    let opt = |field: &str, s: &Option<String>| s.as_deref().map(|s| text(field, s)).transpose();
+    let mut out = c.clone();
+    out.text = opt("content.text", &c.text)?;
+    if let (Some(media), Some(src)) = (out.media.as_mut(), c.media.as_ref()) {
+        media.url = text("content.media.url", &src.url)?;
+        media.caption = opt("content.media.caption", &src.caption)?;
+        media.filename = opt("content.media.filename", &src.filename)?;
+    }
+    if let (Some(t), Some(src)) = (out.template.as_mut(), c.template.as_ref()) {
+        t.parameters = src
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(i, p)| text(&format!("content.template.parameters[{i}]"), p))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(out)
+}
+
+/// Renders the string leaves of a JSON value, keeping numbers, booleans and structure.
+fn render_json(field: &str, value: &Value, data: &Value) -> Result<Value, RenderError> {
+    Ok(match value {
+        Value::String(s) => Value::String(render_one(field, s, data, false)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| render_json(&format!("{field}[{i}]"), v, data))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_json(&format!("{field}.{k}"), v, data)?)))
+                .collect::<Result<_, RenderError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 pub fn render_email(
     content: &EmailContent,
     data: Option<&Value>,
-) -> Result<RenderedEmail, RenderError> {
+) -> Result<EmailContent, RenderError> {
     let empty = Value::Object(Default::default());
     let data = data.unwrap_or(&empty);
     let subject = render_one("content.subject", &content.subject, data, false)?;
@@ -30,7 +104,7 @@ pub fn render_email(
             reason: "the rendered subject contains a line break".into(),
         });
     }
-    Ok(RenderedEmail {
+    Ok(EmailContent {
         subject,
         text: content
             .text
@@ -115,6 +189,40 @@ mod tests {
         let err = render_email(&c, Some(&json!({}))).unwrap_err();
         assert_eq!(err.field, "content.subject");
         assert!(err.reason.contains("name"), "{}", err.reason);
+    }
+
+    #[test]
+    fn every_channel_renders_its_text_fields_and_keeps_the_shape() {
+        use crate::{Channel, content::Content};
+        let data = json!({"name": "Ana", "n": 3});
+        let push = Content::parse(
+            Channel::Push,
+            &json!({"title": "Hi {{ name }}", "body": "{{ n }} new", "data": {"k": "{{ name }}"}}),
+        )
+        .unwrap();
+        let Content::Push(p) = render(&push, Some(&data)).unwrap() else {
+            panic!("push stays push")
+        };
+        assert_eq!((p.title.as_str(), p.body.as_str()), ("Hi Ana", "3 new"));
+        assert_eq!(p.data["k"], "Ana");
+
+        let hook = Content::parse(
+            Channel::Webhook,
+            &json!({"type": "order.shipped", "payload": {"who": "{{ name }}", "n": 7, "l": ["{{ n }}"]}}),
+        )
+        .unwrap();
+        let Content::Webhook(w) = render(&hook, Some(&data)).unwrap() else {
+            panic!("webhook stays webhook")
+        };
+        assert_eq!(w.payload, json!({"who": "Ana", "n": 7, "l": ["3"]}));
+
+        let chat = Content::parse(
+            Channel::Whatsapp,
+            &json!({"template": {"name": "order", "language": "pt_BR", "parameters": ["{{ missing }}"]}}),
+        )
+        .unwrap();
+        let err = render(&chat, Some(&data)).unwrap_err();
+        assert_eq!(err.field, "content.template.parameters[0]");
     }
 
     #[test]

@@ -1,8 +1,25 @@
-//! Delivery channels. Each provider turns a rendered message into one request to its
-//! service and classifies the outcome: sent (with the provider's message id), a transient
-//! failure worth retrying, or a permanent refusal that no retry can fix.
+//! Delivery channels, one folder per channel and one module per provider
+//! (`sms/twilio.rs`). Each provider turns a rendered message into the request its service
+//! documents and classifies the outcome: accepted (with the provider's message id), a
+//! transient failure worth retrying, or a permanent refusal that no retry can fix.
 
 pub mod email;
+pub(crate) mod http;
+pub mod instagram;
+pub mod push;
+pub mod sms;
+pub mod telegram;
+pub mod webhook;
+pub mod whatsapp;
+
+use std::time::Duration;
+
+use pombo_contract::{
+    content::Content,
+    providers::ProviderSettings,
+    recipient::{PushTarget, RecipientRules},
+};
+use uuid::Uuid;
 
 /// A provider accepted the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +31,178 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
     /// Worth another attempt: timeouts, connection failures, 4xx SMTP replies, 5xx/429 HTTP.
-    #[error("{0}")]
-    Retryable(String),
-    /// No attempt can succeed: bad recipient, refused credentials, rejected content.
-    #[error("{0}")]
-    Permanent(String),
+    #[error("{message}")]
+    Retryable {
+        message: String,
+        /// The provider's own error code, when it gives one.
+        code: Option<String>,
+        /// The provider asked us to wait this long (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// No attempt with this provider can succeed: bad recipient, refused credentials,
+    /// rejected content.
+    #[error("{message}")]
+    Permanent {
+        message: String,
+        code: Option<String>,
+    },
+}
+
+impl DeliveryError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        DeliveryError::Retryable {
+            message: message.into(),
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError::Permanent {
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    /// Attaches the provider's error code (Twilio `21211`, Meta `131026`, …).
+    pub fn with_code(mut self, provider_code: impl Into<String>) -> Self {
+        match &mut self {
+            DeliveryError::Retryable { code, .. } | DeliveryError::Permanent { code, .. } => {
+                *code = Some(provider_code.into())
+            }
+        }
+        self
+    }
+
+    /// Attaches the delay the provider asked for; meaningful on retryable errors only.
+    pub fn with_retry_after(mut self, delay: Option<Duration>) -> Self {
+        if let DeliveryError::Retryable { retry_after, .. } = &mut self {
+            *retry_after = delay;
+        }
+        self
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            DeliveryError::Retryable { message, .. } | DeliveryError::Permanent { message, .. } => {
+                message
+            }
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DeliveryError::Retryable { code, .. } | DeliveryError::Permanent { code, .. } => {
+                code.as_deref()
+            }
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, DeliveryError::Permanent { .. })
+    }
+}
+
+/// A provider account's settings cannot work (a key that does not parse, a bad sender).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+/// One message on its way to a provider: already rendered, recipient already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    /// Our notification id: providers that accept an idempotency key or a reference get it.
+    pub notification_id: Uuid,
+    pub to: &'a str,
+    pub content: &'a Content,
+}
+
+/// A ready-to-use client of one provider account.
+pub enum Provider {
+    Smtp(email::smtp::SmtpProvider),
+    Sendgrid(email::sendgrid::Sendgrid),
+    Mailgun(email::mailgun::Mailgun),
+    Twilio(sms::twilio::Twilio),
+    Vonage(sms::vonage::Vonage),
+    Fcm(push::fcm::Fcm),
+    Apns(push::apns::Apns),
+    WhatsappCloud(whatsapp::cloud_api::WhatsappCloud),
+    Callbell(whatsapp::callbell::Callbell),
+    Evolution(whatsapp::evolution::Evolution),
+    Waha(whatsapp::waha::Waha),
+    Instagram(instagram::graph_api::Instagram),
+    Telegram(telegram::bot_api::Telegram),
+    Webhook(webhook::standard_webhooks::Webhook),
+}
+
+impl Provider {
+    /// Builds the client for `settings`. `http` is shared by every HTTP provider (one
+    /// connection pool); providers with special needs (HTTP/2 only, no redirects) build
+    /// their own.
+    pub fn new(
+        settings: &ProviderSettings,
+        http: &reqwest::Client,
+        rules: RecipientRules,
+    ) -> Result<Provider, SetupError> {
+        let http = http.clone();
+        Ok(match settings {
+            ProviderSettings::Smtp(s) => Provider::Smtp(email::smtp::SmtpProvider::from_settings(s)?),
+            ProviderSettings::Sendgrid(s) => Provider::Sendgrid(email::sendgrid::Sendgrid::new(s, http)?),
+            ProviderSettings::Mailgun(s) => Provider::Mailgun(email::mailgun::Mailgun::new(s, http)?),
+            ProviderSettings::Twilio(s) => Provider::Twilio(sms::twilio::Twilio::new(s, http)?),
+            ProviderSettings::Vonage(s) => Provider::Vonage(sms::vonage::Vonage::new(s, http)?),
+            ProviderSettings::Fcm(s) => Provider::Fcm(push::fcm::Fcm::new(s, http)?),
+            ProviderSettings::Apns(s) => Provider::Apns(push::apns::Apns::new(s)?),
+            ProviderSettings::WhatsappCloud(s) => {
+                Provider::WhatsappCloud(whatsapp::cloud_api::WhatsappCloud::new(s, http)?)
+            }
+            ProviderSettings::Callbell(s) => Provider::Callbell(whatsapp::callbell::Callbell::new(s, http)?),
+            ProviderSettings::Evolution(s) => {
+                Provider::Evolution(whatsapp::evolution::Evolution::new(s, http)?)
+            }
+            ProviderSettings::Waha(s) => Provider::Waha(whatsapp::waha::Waha::new(s, http)?),
+            ProviderSettings::Instagram(s) => {
+                Provider::Instagram(instagram::graph_api::Instagram::new(s, http)?)
+            }
+            ProviderSettings::Telegram(s) => Provider::Telegram(telegram::bot_api::Telegram::new(s, http)?),
+            ProviderSettings::Webhook(s) => {
+                Provider::Webhook(webhook::standard_webhooks::Webhook::new(s, rules)?)
+            }
+        })
+    }
+
+    /// Whether this provider can deliver to `to` at all (an APNs account cannot reach an
+    /// FCM token): routing skips those that cannot.
+    pub fn can_reach(&self, to: &str) -> bool {
+        match self {
+            Provider::Fcm(_) => pombo_contract::recipient::push_target(to) == Ok(PushTarget::Fcm),
+            Provider::Apns(_) => pombo_contract::recipient::push_target(to) == Ok(PushTarget::Apns),
+            _ => true,
+        }
+    }
+
+    pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        let id = msg.notification_id;
+        let to = msg.to;
+        match (self, msg.content) {
+            (Provider::Smtp(p), Content::Email(c)) => p.send(id, to, c).await,
+            (Provider::Sendgrid(p), Content::Email(c)) => p.send(id, to, c).await,
+            (Provider::Mailgun(p), Content::Email(c)) => p.send(id, to, c).await,
+            (Provider::Twilio(p), Content::Sms(c)) => p.send(id, to, c).await,
+            (Provider::Vonage(p), Content::Sms(c)) => p.send(id, to, c).await,
+            (Provider::Fcm(p), Content::Push(c)) => p.send(id, to, c).await,
+            (Provider::Apns(p), Content::Push(c)) => p.send(id, to, c).await,
+            (Provider::WhatsappCloud(p), Content::Whatsapp(c)) => p.send(id, to, c).await,
+            (Provider::Callbell(p), Content::Whatsapp(c)) => p.send(id, to, c).await,
+            (Provider::Evolution(p), Content::Whatsapp(c)) => p.send(id, to, c).await,
+            (Provider::Waha(p), Content::Whatsapp(c)) => p.send(id, to, c).await,
+            (Provider::Instagram(p), Content::Instagram(c)) => p.send(id, to, c).await,
+            (Provider::Telegram(p), Content::Telegram(c)) => p.send(id, to, c).await,
+            (Provider::Webhook(p), Content::Webhook(c)) => p.send(id, to, c).await,
+            (_, content) => Err(DeliveryError::permanent(format!(
+                "this provider does not deliver the `{}` channel",
+                content.channel()
+            ))),
+        }
+    }
 }

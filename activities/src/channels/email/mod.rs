@@ -1,4 +1,5 @@
-//! The email channel. SMTP is the first provider; HTTP APIs (SendGrid, Mailgun, SES) join
-//! here as sibling modules.
+//! The email channel: SMTP, SendGrid, Mailgun.
 
+pub mod mailgun;
+pub mod sendgrid;
 pub mod smtp;

@@ -11,10 +11,11 @@ use lettre::{
 use pombo_contract::{
     config::{SmtpConfig, SmtpTls},
     content::RenderedEmail,
+    providers::SmtpSettings,
 };
 use uuid::Uuid;
 
-use crate::channels::{Accepted, DeliveryError};
+use crate::channels::{Accepted, DeliveryError, SetupError};
 
 pub const PROVIDER: &str = "smtp";
 
@@ -34,6 +35,20 @@ pub enum SmtpSetupError {
 }
 
 impl SmtpProvider {
+    /// A tenant's own SMTP account.
+    pub fn from_settings(s: &SmtpSettings) -> Result<Self, SetupError> {
+        Self::new(&SmtpConfig {
+            host: s.host.clone(),
+            port: s.port,
+            tls: s.tls,
+            username: s.username.clone(),
+            password: s.password.clone(),
+            from: s.from.clone(),
+            timeout_secs: SmtpConfig::default().timeout_secs,
+        })
+        .map_err(|e| SetupError(e.to_string()))
+    }
+
     pub fn new(config: &SmtpConfig) -> Result<Self, SmtpSetupError> {
         let from: Mailbox = config
             .from
@@ -72,7 +87,7 @@ impl SmtpProvider {
     ) -> Result<Accepted, DeliveryError> {
         let to: Mailbox = to
             .parse()
-            .map_err(|e| DeliveryError::Permanent(format!("invalid recipient address: {e}")))?;
+            .map_err(|e| DeliveryError::permanent(format!("invalid recipient address: {e}")))?;
         let message_id = format!("<{notification_id}@{}>", self.message_id_domain);
         let builder = Message::builder()
             .from(self.from.clone())
@@ -95,7 +110,7 @@ impl SmtpProvider {
                     .body(text.clone().unwrap_or_default()),
             ),
         }
-        .map_err(|e| DeliveryError::Permanent(format!("cannot build the email: {e}")))?;
+        .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))?;
 
         match self.transport.send(message).await {
             Ok(_) => Ok(Accepted {
@@ -110,10 +125,15 @@ impl SmtpProvider {
 /// replies, timeouts and connection failures are worth another attempt.
 fn classify(e: &lettre::transport::smtp::Error) -> DeliveryError {
     let text = redact_addresses(&e.to_string());
-    if e.is_permanent() {
-        DeliveryError::Permanent(format!("SMTP server refused: {text}"))
+    let code = e.status().map(|c| c.to_string());
+    let error = if e.is_permanent() {
+        DeliveryError::permanent(format!("SMTP server refused: {text}"))
     } else {
-        DeliveryError::Retryable(format!("SMTP delivery failed: {text}"))
+        DeliveryError::retryable(format!("SMTP delivery failed: {text}"))
+    };
+    match code {
+        Some(code) => error.with_code(code),
+        None => error,
     }
 }
 

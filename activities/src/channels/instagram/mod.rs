@@ -1,0 +1,3 @@
+//! The Instagram channel (Direct messages).
+
+pub mod graph_api;

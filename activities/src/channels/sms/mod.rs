@@ -1,0 +1,4 @@
+//! The SMS channel: Twilio, Vonage.
+
+pub mod twilio;
+pub mod vonage;

@@ -1,0 +1,3 @@
+//! The Telegram channel.
+
+pub mod bot_api;

@@ -1,0 +1,3 @@
+//! The outbound webhook channel: the recipient is a URL.
+
+pub mod standard_webhooks;

@@ -1,0 +1,1 @@
+//! Contract tests of the `apns` provider against its fake. TODO.

@@ -1,0 +1,1 @@
+//! Contract tests of the `callbell` provider against its fake. TODO.

@@ -1,0 +1,1 @@
+//! Contract tests of the `evolution` provider against its fake. TODO.

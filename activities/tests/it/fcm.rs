@@ -1,0 +1,1 @@
+//! Contract tests of the `fcm` provider against its fake. TODO.

@@ -1,0 +1,1 @@
+//! Contract tests of the `instagram` provider against its fake. TODO.

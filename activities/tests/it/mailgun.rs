@@ -1,0 +1,1 @@
+//! Contract tests of the `mailgun` provider against its fake. TODO.

@@ -1,0 +1,1 @@
+//! Contract tests of the `sendgrid` provider against its fake. TODO.

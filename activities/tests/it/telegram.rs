@@ -1,0 +1,1 @@
+//! Contract tests of the `telegram` provider against its fake. TODO.

@@ -1,0 +1,1 @@
+//! Contract tests of the `twilio` provider against its fake. TODO.

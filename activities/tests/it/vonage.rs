@@ -1,0 +1,1 @@
+//! Contract tests of the `vonage` provider against its fake. TODO.

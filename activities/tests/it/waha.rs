@@ -1,0 +1,1 @@
+//! Contract tests of the `waha` provider against its fake. TODO.

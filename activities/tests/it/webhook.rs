@@ -1,0 +1,1 @@
+//! Contract tests of the `webhook` provider against its fake. TODO.

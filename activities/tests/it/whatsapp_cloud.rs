@@ -1,0 +1,1 @@
+//! Contract tests of the `whatsapp_cloud` provider against its fake. TODO.

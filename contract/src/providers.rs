@@ -1,0 +1,382 @@
+//! Provider accounts: which service delivers a channel, with which credentials.
+//!
+//! The same settings come from two places: server-wide defaults in the configuration
+//! (`[[providers]]`), and accounts a tenant registers through `/v1/providers` (stored
+//! encrypted). Every base URL is configurable, so tests, local fakes and self-hosted
+//! gateways work with the same code as the real services.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Channel, config::Secret};
+
+/// The settings of one provider account, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProviderSettings {
+    /// Email through any SMTP server (the server-wide `[smtp]` section is the default one).
+    Smtp(SmtpSettings),
+    /// Email through SendGrid's v3 Mail Send API.
+    Sendgrid(SendgridSettings),
+    /// Email through Mailgun's Messages API.
+    Mailgun(MailgunSettings),
+    /// SMS through Twilio Programmable Messaging.
+    Twilio(TwilioSettings),
+    /// SMS through the Vonage SMS API.
+    Vonage(VonageSettings),
+    /// Push through Firebase Cloud Messaging HTTP v1.
+    Fcm(FcmSettings),
+    /// Push through Apple Push Notification service (HTTP/2, token auth).
+    Apns(ApnsSettings),
+    /// WhatsApp through Meta's WhatsApp Cloud API.
+    WhatsappCloud(WhatsappCloudSettings),
+    /// WhatsApp through Callbell.
+    Callbell(CallbellSettings),
+    /// WhatsApp through a self-hosted Evolution API instance.
+    Evolution(EvolutionSettings),
+    /// WhatsApp through a self-hosted WAHA session.
+    Waha(WahaSettings),
+    /// Instagram Direct messages through Meta's Graph API.
+    Instagram(InstagramSettings),
+    /// Telegram through the Bot API.
+    Telegram(TelegramSettings),
+    /// Outbound HTTP webhooks signed per the Standard Webhooks specification.
+    Webhook(WebhookSettings),
+}
+
+impl ProviderSettings {
+    /// The provider's type name, as in the `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSettings::Smtp(_) => "smtp",
+            ProviderSettings::Sendgrid(_) => "sendgrid",
+            ProviderSettings::Mailgun(_) => "mailgun",
+            ProviderSettings::Twilio(_) => "twilio",
+            ProviderSettings::Vonage(_) => "vonage",
+            ProviderSettings::Fcm(_) => "fcm",
+            ProviderSettings::Apns(_) => "apns",
+            ProviderSettings::WhatsappCloud(_) => "whatsapp_cloud",
+            ProviderSettings::Callbell(_) => "callbell",
+            ProviderSettings::Evolution(_) => "evolution",
+            ProviderSettings::Waha(_) => "waha",
+            ProviderSettings::Instagram(_) => "instagram",
+            ProviderSettings::Telegram(_) => "telegram",
+            ProviderSettings::Webhook(_) => "webhook",
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        match self {
+            ProviderSettings::Smtp(_)
+            | ProviderSettings::Sendgrid(_)
+            | ProviderSettings::Mailgun(_) => Channel::Email,
+            ProviderSettings::Twilio(_) | ProviderSettings::Vonage(_) => Channel::Sms,
+            ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => Channel::Push,
+            ProviderSettings::WhatsappCloud(_)
+            | ProviderSettings::Callbell(_)
+            | ProviderSettings::Evolution(_)
+            | ProviderSettings::Waha(_) => Channel::Whatsapp,
+            ProviderSettings::Instagram(_) => Channel::Instagram,
+            ProviderSettings::Telegram(_) => Channel::Telegram,
+            ProviderSettings::Webhook(_) => Channel::Webhook,
+        }
+    }
+
+    /// The settings as JSON with every secret replaced by `"********"`: what the API shows.
+    pub fn masked(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("settings serialise");
+        if let Some(map) = value.as_object_mut() {
+            for field in self.secret_fields() {
+                if let Some(v) = map.get_mut(*field)
+                    && !v.is_null()
+                {
+                    *v = serde_json::Value::String(MASK.into());
+                }
+            }
+        }
+        value
+    }
+
+    /// Names of the fields that hold credentials.
+    pub fn secret_fields(&self) -> &'static [&'static str] {
+        match self {
+            ProviderSettings::Smtp(_) => &["password"],
+            ProviderSettings::Sendgrid(_) | ProviderSettings::Mailgun(_) => &["api_key"],
+            ProviderSettings::Twilio(_) => &["auth_token"],
+            ProviderSettings::Vonage(_) => &["api_secret"],
+            ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => &["private_key"],
+            ProviderSettings::WhatsappCloud(_) | ProviderSettings::Instagram(_) => {
+                &["access_token", "app_secret"]
+            }
+            ProviderSettings::Callbell(_) => &["api_token"],
+            ProviderSettings::Evolution(_) | ProviderSettings::Waha(_) => &["api_key"],
+            ProviderSettings::Telegram(_) => &["bot_token", "secret_token"],
+            ProviderSettings::Webhook(_) => &["secret"],
+        }
+    }
+}
+
+pub const MASK: &str = "********";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: crate::config::SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Secret>,
+    /// Sender of every email (`Name <address>` or a bare address).
+    pub from: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendgridSettings {
+    #[schema(value_type = String)]
+    pub api_key: Secret,
+    /// Sender (`Name <address>` or a bare address), verified in SendGrid.
+    pub from: String,
+    #[serde(default = "SendgridSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl SendgridSettings {
+    pub fn default_base_url() -> String {
+        "https://api.sendgrid.com".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MailgunSettings {
+    #[schema(value_type = String)]
+    pub api_key: Secret,
+    /// The sending domain registered in Mailgun.
+    pub domain: String,
+    pub from: String,
+    /// `https://api.mailgun.net` (US) or `https://api.eu.mailgun.net` (EU).
+    #[serde(default = "MailgunSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl MailgunSettings {
+    pub fn default_base_url() -> String {
+        "https://api.mailgun.net".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    #[schema(value_type = String)]
+    pub auth_token: Secret,
+    /// Sender number (E.164); or give `messaging_service_sid`.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub messaging_service_sid: Option<String>,
+    /// Where Twilio posts status callbacks (our `/v1/callbacks/twilio`), if set.
+    #[serde(default)]
+    pub status_callback_url: Option<String>,
+    #[serde(default = "TwilioSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl TwilioSettings {
+    pub fn default_base_url() -> String {
+        "https://api.twilio.com".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VonageSettings {
+    pub api_key: String,
+    #[schema(value_type = String)]
+    pub api_secret: Secret,
+    /// Sender id: a number or an alphanumeric name.
+    pub from: String,
+    #[serde(default = "VonageSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl VonageSettings {
+    pub fn default_base_url() -> String {
+        "https://rest.nexmo.com".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FcmSettings {
+    pub project_id: String,
+    /// The service account's `client_email`.
+    pub client_email: String,
+    /// The service account's `private_key` (PEM, RSA).
+    #[schema(value_type = String)]
+    pub private_key: Secret,
+    /// The service account's `token_uri`, where the signed JWT is exchanged for a token.
+    #[serde(default = "FcmSettings::default_token_uri")]
+    pub token_uri: String,
+    #[serde(default = "FcmSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl FcmSettings {
+    pub fn default_token_uri() -> String {
+        "https://oauth2.googleapis.com/token".into()
+    }
+    pub fn default_base_url() -> String {
+        "https://fcm.googleapis.com".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApnsSettings {
+    pub team_id: String,
+    /// Id of the `.p8` signing key.
+    pub key_id: String,
+    /// The `.p8` key (PEM, EC P-256).
+    #[schema(value_type = String)]
+    pub private_key: Secret,
+    /// The app's bundle id (`apns-topic`).
+    pub topic: String,
+    /// `https://api.push.apple.com`, or `https://api.sandbox.push.apple.com` for
+    /// development builds.
+    #[serde(default = "ApnsSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl ApnsSettings {
+    pub fn default_base_url() -> String {
+        "https://api.push.apple.com".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappCloudSettings {
+    /// The business phone number's id in Meta.
+    pub phone_number_id: String,
+    #[schema(value_type = String)]
+    pub access_token: Secret,
+    /// The app secret, to verify `X-Hub-Signature-256` on Meta's callbacks.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub app_secret: Option<Secret>,
+    #[serde(default = "default_graph_base_url")]
+    pub base_url: String,
+    #[serde(default = "default_graph_api_version")]
+    pub api_version: String,
+}
+
+pub fn default_graph_base_url() -> String {
+    "https://graph.facebook.com".into()
+}
+
+pub fn default_graph_api_version() -> String {
+    "v21.0".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallbellSettings {
+    #[schema(value_type = String)]
+    pub api_token: Secret,
+    /// The WhatsApp channel to send from, when the account has several.
+    #[serde(default)]
+    pub channel_uuid: Option<String>,
+    #[serde(default = "CallbellSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl CallbellSettings {
+    pub fn default_base_url() -> String {
+        "https://api.callbell.eu".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvolutionSettings {
+    /// The Evolution API server (self-hosted: no default).
+    pub base_url: String,
+    /// The instance (one connected WhatsApp number).
+    pub instance: String,
+    #[schema(value_type = String)]
+    pub api_key: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WahaSettings {
+    /// The WAHA server (self-hosted: no default).
+    pub base_url: String,
+    #[serde(default = "WahaSettings::default_session")]
+    pub session: String,
+    /// `X-Api-Key`, when the server requires one.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<Secret>,
+}
+
+impl WahaSettings {
+    pub fn default_session() -> String {
+        "default".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramSettings {
+    /// The Instagram professional account's id (or its Facebook page id).
+    pub account_id: String,
+    #[schema(value_type = String)]
+    pub access_token: Secret,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub app_secret: Option<Secret>,
+    #[serde(default = "default_graph_base_url")]
+    pub base_url: String,
+    #[serde(default = "default_graph_api_version")]
+    pub api_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    #[schema(value_type = String)]
+    pub bot_token: Secret,
+    /// Checked against `X-Telegram-Bot-Api-Secret-Token` on updates, if set.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub secret_token: Option<Secret>,
+    #[serde(default = "TelegramSettings::default_base_url")]
+    pub base_url: String,
+}
+
+impl TelegramSettings {
+    pub fn default_base_url() -> String {
+        "https://api.telegram.org".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Signing secret, `whsec_` followed by base64 of 24 to 64 random bytes.
+    #[schema(value_type = String)]
+    pub secret: Secret,
+}
