@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: installs what is missing, builds, and starts the whole local stack —
-# Temporal dev server (with its Web UI), maildev (SMTP capture), the Pombo worker and API —
+# Temporal dev server (with its Web UI), maildev (SMTP capture), the provider fakes (every
+# other channel: SMS, push, WhatsApp, Instagram, Telegram, webhooks), the Pombo worker and API —
 # on the embedded defaults. Data stays under .data/ between runs. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,10 @@ TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 SMTP_PORT="${SMTP_PORT:-1025}"
 MAIL_UI_PORT="${MAIL_UI_PORT:-1080}"
+FAKES_PORT="${FAKES_PORT:-4010}"
 
 bash scripts/tools.sh
-echo "==> building pombo-api and pombo-worker"
+echo "==> building pombo-api, pombo-worker and pombo-fakes"
 cargo build --bins
 
 # A known key for scripts when POMBO_DEV_API_KEY is set; otherwise one generated on the first
@@ -26,6 +28,12 @@ if [ -z "${POMBO_DEV_API_KEY:-}" ]; then
     python3 -c 'import secrets; print("pombo_dev_" + secrets.token_urlsafe(24))' > "$DATA/dev-api-key"
   fi
   POMBO_DEV_API_KEY="$(cat "$DATA/dev-api-key")"
+fi
+
+# The key that seals credentials at rest, generated on the first run and kept.
+if [ ! -s "$DATA/encryption-key" ]; then
+  python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())' > "$DATA/encryption-key"
+  chmod 600 "$DATA/encryption-key"
 fi
 
 pids=()
@@ -43,7 +51,7 @@ wait_for() { # name port
   for _ in $(seq 1 150); do port_open "$2" && return 0; sleep 0.2; done
   echo "!! $1 did not open port $2; see $LOGS/" >&2; exit 1
 }
-for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT"; do
+for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT" "$FAKES_PORT"; do
   if port_open "$port"; then echo "!! port $port is already in use; stop what uses it or set the *_PORT variables" >&2; exit 1; fi
 done
 
@@ -61,8 +69,14 @@ echo "==> starting maildev (logs: .data/logs/maildev.log)"
 .tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \
   -s "$SMTP_PORT" -w "$MAIL_UI_PORT" --mail-directory "$DATA/mail" >"$LOGS/maildev.log" 2>&1 &
 pids+=($!)
+echo "==> starting the provider fakes (logs: .data/logs/fakes.log)"
+target/debug/pombo-fakes "127.0.0.1:$FAKES_PORT" >"$LOGS/fakes.log" 2>&1 &
+pids+=($!)
+# Server-wide provider accounts for every channel, pointing at the fakes.
+target/debug/pombo-fakes --print-config "http://127.0.0.1:$FAKES_PORT" >"$DATA/providers.toml"
 wait_for "Temporal" "$TEMPORAL_PORT"
 wait_for "maildev" "$SMTP_PORT"
+wait_for "pombo-fakes" "$FAKES_PORT"
 
 export POMBO_DEV_API_KEY
 export POMBO_LISTEN="127.0.0.1:$API_PORT"
@@ -70,6 +84,12 @@ export POMBO_DATABASE_URL="${POMBO_DATABASE_URL:-sqlite://$DATA/pombo.db?mode=rw
 export POMBO_TEMPORAL__ADDRESS="http://127.0.0.1:$TEMPORAL_PORT"
 export POMBO_TEMPORAL__UI_URL="http://127.0.0.1:$TEMPORAL_UI_PORT"
 export POMBO_SMTP__HOST=127.0.0.1 POMBO_SMTP__PORT="$SMTP_PORT"
+export POMBO_CONFIG="${POMBO_CONFIG:-$DATA/providers.toml}"
+export POMBO_ENCRYPTION__CURRENT_KEY=local
+POMBO_ENCRYPTION__KEYS__LOCAL="$(cat "$DATA/encryption-key")"
+export POMBO_ENCRYPTION__KEYS__LOCAL
+# Local only: webhooks may target the fakes on loopback over http.
+export POMBO_WEBHOOKS__ALLOW_HTTP=true POMBO_WEBHOOKS__ALLOW_PRIVATE_NETWORKS=true
 
 echo "==> starting pombo-worker (logs: .data/logs/worker.log)"
 target/debug/pombo-worker >"$LOGS/worker.log" 2>&1 &
@@ -87,6 +107,7 @@ cat <<INFO
     OpenAPI        http://127.0.0.1:$API_PORT/openapi.json
     Temporal UI    http://127.0.0.1:$TEMPORAL_UI_PORT
     Mail (maildev) http://127.0.0.1:$MAIL_UI_PORT
+    Provider fakes http://127.0.0.1:$FAKES_PORT   (what SMS, push, WhatsApp… "sent")
     Logs           .data/logs/
 
   Dev API key:     $POMBO_DEV_API_KEY
@@ -95,6 +116,9 @@ cat <<INFO
     curl -s http://127.0.0.1:$API_PORT/v1/notifications \\
       -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \\
       -d '{"channel":"email","to":"ana@example.com","content":{"subject":"Hello {{ name }}","text":"Welcome, {{ name }}!"},"data":{"name":"Ana"}}'
+    curl -s http://127.0.0.1:$API_PORT/v1/notifications \
+      -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \
+      -d '{"channel":"sms","to":"+5511987654321","content":{"text":"Your code is {{ code }}"},"data":{"code":"4242"}}'
 
   Press Ctrl-C to stop.
 INFO

@@ -2,11 +2,13 @@
 //!
 //! - [`render`]: fills the content's placeholders and stores the result.
 //! - [`channels`]: one folder per channel, one module per provider (`channels/email/smtp.rs`).
+//! - [`routing`]: which provider accounts deliver a notification, in failover order.
 //! - [`notification`]: the activity implementations the worker registers, tying the two to
 //!   the database records.
 
 pub mod channels;
 pub mod notification;
 pub mod render;
+pub mod routing;
 
 pub use notification::NotificationActivities;

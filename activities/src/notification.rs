@@ -9,8 +9,10 @@ use std::{
 
 use pombo_contract::{
     Channel, NotificationStatus,
-    activities::{self as defs, MarkFailedInput, RenderInput, SendInput, SendOutput, StatusOutput},
-    content::RenderedEmail,
+    activities::{
+        self as defs, MarkFailedInput, RenderInput, RouteInput, RouteOutput, SendInput, SendOutput,
+        StatusOutput,
+    },
     workflow::failure_types,
 };
 use pombo_store::{
@@ -22,16 +24,19 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::channels::{Accepted, DeliveryError, email::smtp::SmtpProvider};
+use crate::{
+    channels::{Accepted, DeliveryError, Outbound},
+    routing::{Providers, ResolveError},
+};
 
 pub struct NotificationActivities {
     db: Db,
-    smtp: SmtpProvider,
+    providers: Providers,
 }
 
 impl NotificationActivities {
-    pub fn new(db: Db, smtp: SmtpProvider) -> Self {
-        NotificationActivities { db, smtp }
+    pub fn new(db: Db, providers: Providers) -> Self {
+        NotificationActivities { db, providers }
     }
 }
 
@@ -168,6 +173,24 @@ impl NotificationActivities {
         Ok(StatusOutput { status })
     }
 
+    #[activity(definition = defs::Route)]
+    pub async fn route(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RouteInput,
+    ) -> Result<RouteOutput, ActivityError> {
+        let n = load(&self.db, input.notification_id).await?;
+        let channel: Channel = n
+            .channel
+            .parse()
+            .map_err(|e: String| non_retryable(failure_types::BAD_NOTIFICATION, e))?;
+        let providers = self
+            .providers
+            .route(n.tenant_id, channel, &n.recipient)
+            .await?;
+        Ok(RouteOutput { providers })
+    }
+
     #[activity(definition = defs::Send)]
     pub async fn send(
         self: Arc<Self>,
@@ -222,87 +245,84 @@ impl NotificationActivities {
             }
             NotificationStatus::Pending | NotificationStatus::Sending => {}
         }
-        let Some(rendered) = n.rendered.clone() else {
-            return Err(non_retryable(
-                failure_types::BAD_NOTIFICATION,
-                "notification has no rendered content: render must run first".into(),
-            ));
-        };
-        let channel: Channel = n
-            .channel
-            .parse()
-            .map_err(|e: String| non_retryable(failure_types::BAD_NOTIFICATION, e))?;
-
-        let (provider, outcome) = match channel {
-            Channel::Email => {
-                let email: RenderedEmail = serde_json::from_value(rendered).map_err(|e| {
-                    non_retryable(
-                        failure_types::BAD_NOTIFICATION,
-                        format!("rendered email: {e}"),
-                    )
-                })?;
-                let provider = crate::channels::email::smtp::PROVIDER;
-                let attempt_id = notifications::start_attempt(
-                    &self.db,
-                    n.id,
-                    ctx.info().attempt as i32,
-                    provider,
-                )
-                .await?;
-                let outcome =
-                    within_deadline(ctx, self.smtp.send(n.id, &n.recipient, &email)).await;
-                (provider, (attempt_id, outcome))
-            }
-            other => {
-                return Err(non_retryable(
-                    failure_types::BAD_NOTIFICATION,
-                    format!("channel `{other}` has no provider in this build"),
-                ));
-            }
+        let content = crate::render::rendered(&n)
+            .map_err(|e| non_retryable(failure_types::BAD_NOTIFICATION, e))?;
+        let account = &input.provider;
+        let provider = match self.providers.resolve(account).await {
+            Ok(p) => p,
+            Err(ResolveError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(non_retryable(failure_types::BAD_PROVIDER, e.to_string())),
         };
 
-        let (attempt_id, outcome) = outcome;
+        let attempt_id = notifications::start_attempt(
+            &self.db,
+            n.id,
+            ctx.info().attempt as i32,
+            &account.name,
+            &account.kind,
+        )
+        .await?;
+        let outcome = within_deadline(
+            ctx,
+            provider.send(Outbound {
+                notification_id: n.id,
+                to: &n.recipient,
+                content: &content,
+            }),
+        )
+        .await;
+
         match outcome {
             Ok(accepted) => {
                 record_sent(
                     &self.db,
                     n.id,
                     attempt_id,
-                    provider,
+                    &account.name,
                     accepted.provider_message_id.clone(),
                 )
                 .await?;
                 Ok(SendOutput {
-                    provider: provider.to_owned(),
+                    provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,
                     already_sent: false,
                 })
             }
-            Err(DeliveryError::Retryable {
-                message: reason, ..
-            }) => {
+            Err(error) => {
+                let permanent = error.is_permanent();
+                let message = match error.code() {
+                    Some(code) => format!("{} [{code}]", error.message()),
+                    None => error.message().to_owned(),
+                };
                 notifications::finish_attempt(
                     &self.db,
                     attempt_id,
                     n.id,
-                    AttemptOutcome::RetryableError,
-                    Some(&reason),
+                    if permanent {
+                        AttemptOutcome::PermanentError
+                    } else {
+                        AttemptOutcome::RetryableError
+                    },
+                    Some(&message),
+                    error.code(),
                 )
                 .await?;
-                Err(ActivityError::application(ApplicationFailure::new(reason)))
-            }
-            Err(DeliveryError::Permanent {
-                message: reason, ..
-            }) => {
-                notifications::finish_attempt(
-                    &self.db,
-                    attempt_id,
-                    n.id,
-                    AttemptOutcome::PermanentError,
-                    Some(&reason),
-                )
-                .await?;
-                Err(non_retryable(failure_types::PERMANENT_DELIVERY, reason))
+                let message = format!("{}: {message}", account.name);
+                Err(match error {
+                    DeliveryError::Permanent { .. } => {
+                        non_retryable(failure_types::PERMANENT_DELIVERY, message)
+                    }
+                    DeliveryError::Retryable { retry_after, .. } => {
+                        // When the provider said when to come back, that wins over the
+                        // notification's interval: sooner is refused again.
+                        ActivityError::application(
+                            ApplicationFailure::builder(message)
+                                .type_name("RetryableDeliveryError".to_owned())
+                                .maybe_next_retry_delay(retry_after)
+                                .build(),
+                        )
+                    }
+                })
             }
         }
     }

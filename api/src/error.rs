@@ -59,6 +59,8 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -96,6 +98,7 @@ impl ApiError {
                 "method-not-allowed",
                 "Method not allowed",
             ),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -112,7 +115,13 @@ impl ApiError {
 
 impl From<pombo_store::StoreError> for ApiError {
     fn from(e: pombo_store::StoreError) -> Self {
-        ApiError::Internal(e.into())
+        use pombo_store::StoreError;
+        match e {
+            StoreError::NotFound => ApiError::NotFound("not found".into()),
+            StoreError::Conflict(reason) => ApiError::Conflict(reason),
+            StoreError::NoKeyring => ApiError::Unavailable(e.to_string()),
+            e => ApiError::Internal(e.into()),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod notifications;
 pub mod openapi;
+pub mod providers;
 pub mod state;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -44,10 +45,19 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config.temporal.clone(),
         config.delivery.clone(),
     ));
+    let keyring = pombo_store::sealed::Keyring::from_config(&config.encryption)
+        .context("loading the encryption keys")?
+        .map(Arc::new);
+    if keyring.is_none() {
+        tracing::warn!(
+            "encryption.keys is empty: tenants cannot register provider accounts until a key is configured"
+        );
+    }
     Ok(AppState {
         db,
         config: Arc::new(config),
         dispatcher,
+        keyring,
     })
 }
 
@@ -57,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(notifications::router())
+        .merge(providers::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -71,6 +82,7 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "links": {
             "notifications": "/v1/notifications",
+            "providers": "/v1/providers",
             "openapi": "/openapi.json",
             "docs": "/docs/",
             "temporal_ui": state.config.temporal.ui_url,

@@ -5,7 +5,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{error, health, notifications};
+use crate::{error, health, notifications, providers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,11 @@ use crate::{error, health, notifications};
         notifications::create,
         notifications::read,
         notifications::list,
+        providers::create,
+        providers::list,
+        providers::read,
+        providers::update,
+        providers::remove,
         health::healthz,
         health::readyz,
     ),
@@ -24,6 +29,7 @@ use crate::{error, health, notifications};
     modifiers(&BearerAuth),
     tags(
         (name = "notifications", description = "Send notifications and follow their delivery"),
+        (name = "providers", description = "The provider accounts that deliver a tenant's notifications"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

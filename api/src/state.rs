@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use pombo_contract::Config;
-use pombo_store::Db;
+use pombo_store::{Db, sealed::Keyring};
 
 use crate::dispatch::Dispatcher;
 
@@ -11,4 +11,6 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub dispatcher: Arc<Dispatcher>,
+    /// Seals credentials and personal data at rest; `None` when no key is configured.
+    pub keyring: Option<Arc<Keyring>>,
 }

@@ -16,8 +16,30 @@ pub struct RenderInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteInput {
+    pub notification_id: Uuid,
+}
+
+/// A provider account, named without its settings (workflow history is stored in clear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRef {
+    /// The tenant's account, or `None` for a server-wide account from the configuration.
+    pub account_id: Option<Uuid>,
+    pub name: String,
+    /// The provider type (`twilio`, `smtp`, …).
+    pub kind: String,
+}
+
+/// The providers to try, in order: the next one takes over when one fails for good.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteOutput {
+    pub providers: Vec<ProviderRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendInput {
     pub notification_id: Uuid,
+    pub provider: ProviderRef,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +72,13 @@ impl NotificationActivities {
         unimplemented!()
     }
 
-    /// Hands the rendered message to the channel's provider and records the attempt.
+    /// Chooses the provider accounts for the notification, in failover order.
+    #[activity(name = "route")]
+    pub fn route(input: RouteInput) -> Result<RouteOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Hands the rendered message to one provider and records the attempt.
     #[activity(name = "send")]
     pub fn send(input: SendInput) -> Result<SendOutput, ActivityError> {
         unimplemented!()
@@ -64,4 +92,4 @@ impl NotificationActivities {
 }
 
 /// The generated marker types, so other crates can implement these definitions.
-pub use notification_activities::{MarkFailed, Render, Send};
+pub use notification_activities::{MarkFailed, Render, Route, Send};

@@ -36,7 +36,6 @@ impl Channel {
             Channel::Webhook => "webhook",
         }
     }
-
 }
 
 impl std::fmt::Display for Channel {

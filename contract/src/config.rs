@@ -48,6 +48,9 @@ pub struct TemporalConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SmtpConfig {
+    /// Whether this server-wide SMTP account delivers email (after any `[[providers]]` of
+    /// the email channel). Turn it off when email goes through an HTTP provider only.
+    pub enabled: bool,
     pub host: String,
     pub port: u16,
     pub tls: SmtpTls,
@@ -198,6 +201,7 @@ impl Default for TemporalConfig {
 impl Default for SmtpConfig {
     fn default() -> Self {
         SmtpConfig {
+            enabled: true,
             host: "127.0.0.1".into(),
             port: 1025,
             tls: SmtpTls::None,
@@ -278,7 +282,10 @@ impl Config {
             }
         }
         if !self.encryption.keys.is_empty()
-            && !self.encryption.keys.contains_key(&self.encryption.current_key)
+            && !self
+                .encryption
+                .keys
+                .contains_key(&self.encryption.current_key)
         {
             return Err(ConfigError(format!(
                 "encryption.current_key `{}` is not among encryption.keys",

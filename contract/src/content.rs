@@ -219,7 +219,12 @@ impl Content {
         }
         match self {
             Content::Email(c) => {
-                need(&mut errors, "content.subject", &c.subject, MAX_SUBJECT_CHARS);
+                need(
+                    &mut errors,
+                    "content.subject",
+                    &c.subject,
+                    MAX_SUBJECT_CHARS,
+                );
                 let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
                 if blank(&c.text) && blank(&c.html) {
                     errors.push(ContentError::new("content", "give `text`, `html` or both"));
@@ -253,7 +258,10 @@ impl Content {
                 if let Some(media) = &c.media
                     && !is_http_url(&media.url)
                 {
-                    errors.push(ContentError::new("content.media.url", "must be an http(s) URL"));
+                    errors.push(ContentError::new(
+                        "content.media.url",
+                        "must be an http(s) URL",
+                    ));
                 }
                 if let Some(t) = &c.template {
                     if matches!(self, Content::Instagram(_)) {
@@ -269,7 +277,10 @@ impl Content {
             Content::Webhook(c) => {
                 need(&mut errors, "content.type", &c.event_type, 255);
                 if !c.payload.is_object() {
-                    errors.push(ContentError::new("content.payload", "must be a JSON object"));
+                    errors.push(ContentError::new(
+                        "content.payload",
+                        "must be a JSON object",
+                    ));
                 }
             }
         }

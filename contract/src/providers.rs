@@ -82,6 +82,17 @@ impl ProviderSettings {
         }
     }
 
+    /// Whether this provider can deliver to `to` at all: an APNs account cannot reach an
+    /// FCM token, and the other way round. Routing skips those that cannot.
+    pub fn can_reach(&self, to: &str) -> bool {
+        use crate::recipient::{PushTarget, push_target};
+        match self {
+            ProviderSettings::Fcm(_) => push_target(to) == Ok(PushTarget::Fcm),
+            ProviderSettings::Apns(_) => push_target(to) == Ok(PushTarget::Apns),
+            _ => true,
+        }
+    }
+
     /// The settings as JSON with every secret replaced by `"********"`: what the API shows.
     pub fn masked(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).expect("settings serialise");

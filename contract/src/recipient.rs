@@ -21,7 +21,11 @@ pub struct RecipientRules {
     pub allow_private_webhook_targets: bool,
 }
 
-pub fn validate(channel: Channel, to: &str, rules: &RecipientRules) -> Result<(), InvalidRecipient> {
+pub fn validate(
+    channel: Channel,
+    to: &str,
+    rules: &RecipientRules,
+) -> Result<(), InvalidRecipient> {
     let to_trimmed = to.trim();
     if to_trimmed.is_empty() {
         return Err(InvalidRecipient("must not be empty".into()));
@@ -76,7 +80,7 @@ pub enum PushTarget {
 
 pub fn push_target(to: &str) -> Result<PushTarget, InvalidRecipient> {
     let hex = to.chars().all(|c| c.is_ascii_hexdigit());
-    if hex && to.len() >= 64 && to.len() <= 200 && to.len() % 2 == 0 {
+    if hex && to.len() >= 64 && to.len() <= 200 && to.len().is_multiple_of(2) {
         return Ok(PushTarget::Apns);
     }
     let fcm_chars = to
@@ -95,8 +99,7 @@ pub fn push_target(to: &str) -> Result<PushTarget, InvalidRecipient> {
 /// A chat id (a number, negative for groups) or a public `@channelusername`.
 fn validate_telegram_chat(to: &str) -> Result<(), InvalidRecipient> {
     let numeric = to.strip_prefix('-').unwrap_or(to);
-    if !numeric.is_empty() && numeric.len() <= 20 && numeric.chars().all(|c| c.is_ascii_digit())
-    {
+    if !numeric.is_empty() && numeric.len() <= 20 && numeric.chars().all(|c| c.is_ascii_digit()) {
         return Ok(());
     }
     if let Some(name) = to.strip_prefix('@')
@@ -127,9 +130,7 @@ fn validate_webhook_url(to: &str, rules: &RecipientRules) -> Result<(), InvalidR
         "https" => {}
         "http" if rules.allow_http_webhooks => {}
         "http" => {
-            return Err(InvalidRecipient(
-                "webhook URLs must use https".into(),
-            ));
+            return Err(InvalidRecipient("webhook URLs must use https".into()));
         }
         other => {
             return Err(InvalidRecipient(format!(
@@ -156,8 +157,7 @@ fn validate_webhook_url(to: &str, rules: &RecipientRules) -> Result<(), InvalidR
         };
         if private {
             return Err(InvalidRecipient(
-                "webhook URLs must point to a public address, not a loopback or private one"
-                    .into(),
+                "webhook URLs must point to a public address, not a loopback or private one".into(),
             ));
         }
     }
@@ -263,7 +263,14 @@ mod tests {
             assert_eq!(validate(Channel::Sms, ok, &RULES), Ok(()), "{ok}");
             assert_eq!(validate(Channel::Whatsapp, ok, &RULES), Ok(()), "{ok}");
         }
-        for bad in ["11987654321", "+55 11 98765-4321", "+1", "+999123456", "+5511", "abc"] {
+        for bad in [
+            "11987654321",
+            "+55 11 98765-4321",
+            "+1",
+            "+999123456",
+            "+5511",
+            "abc",
+        ] {
             assert!(validate(Channel::Sms, bad, &RULES).is_err(), "{bad}");
         }
     }
@@ -274,7 +281,11 @@ mod tests {
         assert_eq!(push_target(&apns), Ok(PushTarget::Apns));
         let fcm = format!("dQw4w9WgXcQ:APA91b{}", "x_-".repeat(50));
         assert_eq!(push_target(&fcm), Ok(PushTarget::Fcm));
-        for bad in ["short", "zz".repeat(40).as_str(), "with space".repeat(20).as_str()] {
+        for bad in [
+            "short",
+            "zz".repeat(40).as_str(),
+            "with space".repeat(20).as_str(),
+        ] {
             assert!(push_target(bad).is_err(), "{bad}");
         }
     }
@@ -286,13 +297,19 @@ mod tests {
         }
         assert!(validate(Channel::Telegram, "@ab", &RULES).is_err());
         assert!(validate(Channel::Telegram, "pombo", &RULES).is_err());
-        assert_eq!(validate(Channel::Instagram, "17841400000000", &RULES), Ok(()));
+        assert_eq!(
+            validate(Channel::Instagram, "17841400000000", &RULES),
+            Ok(())
+        );
         assert!(validate(Channel::Instagram, "@ana", &RULES).is_err());
     }
 
     #[test]
     fn webhook_targets_are_public_https_unless_allowed() {
-        assert_eq!(validate(Channel::Webhook, "https://hooks.example.com/x", &RULES), Ok(()));
+        assert_eq!(
+            validate(Channel::Webhook, "https://hooks.example.com/x", &RULES),
+            Ok(())
+        );
         for bad in [
             "http://hooks.example.com/x",
             "ftp://example.com",
@@ -310,6 +327,9 @@ mod tests {
             allow_http_webhooks: true,
             allow_private_webhook_targets: true,
         };
-        assert_eq!(validate(Channel::Webhook, "http://127.0.0.1:9/x", &local), Ok(()));
+        assert_eq!(
+            validate(Channel::Webhook, "http://127.0.0.1:9/x", &local),
+            Ok(())
+        );
     }
 }

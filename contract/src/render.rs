@@ -7,7 +7,9 @@
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
-use crate::content::{ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent};
+use crate::content::{
+    ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]

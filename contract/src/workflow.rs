@@ -65,4 +65,8 @@ pub mod failure_types {
     pub const RENDER: &str = "RenderError";
     /// The notification row is gone or malformed: retrying cannot help.
     pub const BAD_NOTIFICATION: &str = "BadNotification";
+    /// The provider account is gone or its settings cannot work: the next one is tried.
+    pub const BAD_PROVIDER: &str = "BadProvider";
+    /// No provider account can deliver the notification's channel.
+    pub const NO_PROVIDER: &str = "NoProvider";
 }

@@ -1,14 +1,256 @@
-//! Fake of the `evolution` provider. TODO: speak its documented wire format.
+//! Fake of an Evolution API v2 server: `POST /message/{sendText,sendMedia,sendTemplate}/{instance}`.
+//!
+//! Checks what Evolution checks, in its order (<https://doc.evolution-api.com/v2/api-reference/message-controller/send-text>,
+//! source: github.com/EvolutionAPI/evolution-api): the instance exists, then the `apikey`
+//! header, then the JSON schema of the body (`number` and `text`; `number`, `mediatype` in
+//! `image|document|video|audio` and `media` as a URL; `number`, `name`, `language`).
+//!
+//! Answers `201` with the sent message, `{"key":{"remoteJid":"<number>@s.whatsapp.net",
+//! "fromMe":true,"id":<id>},"message":{…},"messageTimestamp":…,"status":"PENDING",…}`; the id is
+//! [`message_id`] of the request body (`BAE5…`, or `wamid.…` for templates).
+//!
+//! Errors have Evolution's shape, `{"status","error","response":{"message":…}}`:
+//! - instance [`MISSING_INSTANCE`] (`missing`): `404`, `The "missing" instance does not exist`;
+//! - no `apikey`, or one starting with `invalid`: `401 … {"message":"Unauthorized"}`;
+//! - a body that fails the schema: `400` with the schema messages;
+//! - magic number [`NOT_ON_WHATSAPP`] (`15005550001`, i.e. `+15005550001`): `400` with
+//!   `[{"jid":…,"exists":false,"number":…}]`, Evolution's "not on WhatsApp" answer;
+//! - instance [`DISCONNECTED_INSTANCE`] (`disconnected`): `400 ["Error: Connection Closed"]`,
+//!   what Evolution answers when the WhatsApp connection is down;
+//! - `sendTemplate` on an instance whose name does not start with `business` (a Baileys
+//!   instance): `500 {"message":"Method not available in the Baileys service"}`; instances named
+//!   `business…` play the WhatsApp Cloud API integration and send templates.
 
-use axum::{Json, Router, http::StatusCode, response::{IntoResponse, Response}};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
 
 use crate::FakeState;
 
+pub const MISSING_INSTANCE: &str = "missing";
+pub const DISCONNECTED_INSTANCE: &str = "disconnected";
+pub const NOT_ON_WHATSAPP: &str = "15005550001";
+
 pub fn router() -> Router<FakeState> {
     Router::new()
+        .route("/message/sendText/{instance}", post(send_text))
+        .route("/message/sendMedia/{instance}", post(send_media))
+        .route("/message/sendTemplate/{instance}", post(send_template))
 }
 
 /// The provider's documented error body for `status`.
 pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    let message = if status == StatusCode::UNAUTHORIZED {
+        json!(message)
+    } else {
+        json!([message])
+    };
+    answer_error(status, message)
+}
+
+fn answer_error(status: StatusCode, message: Value) -> Response {
+    (
+        status,
+        Json(json!({
+            "status": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or("Error"),
+            "response": { "message": message },
+        })),
+    )
+        .into_response()
+}
+
+/// The key id the fake answers for the `nth` (1-based) request with this exact body.
+pub fn message_id(body: &str, nth: usize) -> String {
+    let mut h = DefaultHasher::new();
+    (body, nth).hash(&mut h);
+    format!("BAE5{:012X}", h.finish() >> 16)
+}
+
+/// The `wamid` the fake answers for a template (Cloud API instances).
+pub fn template_message_id(body: &str, nth: usize) -> String {
+    format!("wamid.{}", message_id(body, nth))
+}
+
+enum Kind {
+    Text,
+    Media,
+    Template,
+}
+
+async fn send_text(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    handle(Kind::Text, s, p, h, b).await
+}
+
+async fn send_media(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    handle(Kind::Media, s, p, h, b).await
+}
+
+async fn send_template(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    handle(Kind::Template, s, p, h, b).await
+}
+
+async fn handle(
+    kind: Kind,
+    State(state): State<FakeState>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if instance == MISSING_INSTANCE {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The \"{instance}\" instance does not exist"),
+        );
+    }
+    let key = headers
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if key.is_empty() || key.starts_with("invalid") {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    // Express parses JSON bodies only when they say so; anything else reaches the schema empty.
+    let json_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = if json_type {
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                return answer_error(
+                    StatusCode::BAD_REQUEST,
+                    json!(["Unexpected token in JSON body"]),
+                );
+            }
+        }
+    } else {
+        json!({})
+    };
+
+    let required: &[&str] = match kind {
+        Kind::Text => &["number", "text"],
+        Kind::Media => &["number", "mediatype"],
+        Kind::Template => &["name", "language"],
+    };
+    let mut problems: Vec<String> = required
+        .iter()
+        .filter(|f| body.get(**f).is_none())
+        .map(|f| format!("instance requires property \"{f}\""))
+        .collect();
+    for field in [
+        "number",
+        "text",
+        "mediatype",
+        "media",
+        "caption",
+        "fileName",
+        "name",
+        "language",
+    ] {
+        if body.get(field).is_some_and(|v| !v.is_string()) {
+            problems.push(format!("{field} is not of a type(s) string"));
+        }
+    }
+    if let Some(t) = body.get("mediatype").and_then(Value::as_str)
+        && !["image", "document", "video", "audio"].contains(&t)
+    {
+        problems.push("mediatype is not one of enum values: image,document,video,audio".into());
+    }
+    if !problems.is_empty() {
+        return answer_error(StatusCode::BAD_REQUEST, json!(problems));
+    }
+    let str_of = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or_default();
+
+    let number: String = str_of("number")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if matches!(kind, Kind::Template) && number.is_empty() {
+        return answer_error(StatusCode::BAD_REQUEST, json!(["Invalid format"]));
+    }
+    match kind {
+        Kind::Text if str_of("text").trim().is_empty() => {
+            return error(StatusCode::BAD_REQUEST, "Text is required");
+        }
+        Kind::Media => {
+            let media = str_of("media");
+            if !(media.starts_with("http://") || media.starts_with("https://")) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "Owned media must be a url or base64",
+                );
+            }
+        }
+        Kind::Template if !instance.starts_with("business") => {
+            return answer_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!("Method not available in the Baileys service"),
+            );
+        }
+        _ => {}
+    }
+    if instance == DISCONNECTED_INSTANCE {
+        return error(StatusCode::BAD_REQUEST, "Error: Connection Closed");
+    }
+    let jid = format!("{number}@s.whatsapp.net");
+    if number == NOT_ON_WHATSAPP {
+        return answer_error(
+            StatusCode::BAD_REQUEST,
+            json!([{ "jid": jid, "exists": false, "number": number }]),
+        );
+    }
+
+    let raw = String::from_utf8_lossy(&raw);
+    let nth = state
+        .inbox
+        .of("evolution")
+        .iter()
+        .filter(|r| r.body == raw)
+        .count()
+        .max(1);
+    let (id, message, message_type) = match kind {
+        Kind::Text => (
+            message_id(&raw, nth),
+            json!({ "conversation": str_of("text") }),
+            "conversation".to_owned(),
+        ),
+        Kind::Media => {
+            let media_type = format!("{}Message", str_of("mediatype"));
+            let mut message = serde_json::Map::new();
+            message.insert(
+                media_type.clone(),
+                json!({ "url": str_of("media"), "caption": body.get("caption") }),
+            );
+            (message_id(&raw, nth), Value::Object(message), media_type)
+        }
+        Kind::Template => (
+            template_message_id(&raw, nth),
+            json!({ "templateMessage": { "name": str_of("name") } }),
+            "templateMessage".to_owned(),
+        ),
+    };
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "key": { "remoteJid": jid, "fromMe": true, "id": id },
+            "pushName": "",
+            "status": "PENDING",
+            "message": message,
+            "messageType": message_type,
+            "messageTimestamp": chrono::Utc::now().timestamp(),
+            "instanceId": "6e1b5f4e-0000-4000-8000-fa4e00000001",
+            "source": "unknown",
+        })),
+    )
+        .into_response()
 }

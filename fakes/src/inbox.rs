@@ -51,7 +51,9 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -64,7 +66,10 @@ impl Recorded {
     }
 
     pub fn form_value(&self, key: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -96,7 +101,10 @@ impl Inbox {
     }
 
     pub fn of(&self, provider: &str) -> Vec<Recorded> {
-        self.all().into_iter().filter(|r| r.provider == provider).collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.provider == provider)
+            .collect()
     }
 
     pub fn all(&self) -> Vec<Recorded> {
@@ -172,7 +180,11 @@ impl Faults {
     }
 
     pub fn take(&self, provider: &str) -> Option<Fault> {
-        self.0.lock().expect("faults lock").get_mut(provider)?.pop_front()
+        self.0
+            .lock()
+            .expect("faults lock")
+            .get_mut(provider)?
+            .pop_front()
     }
 }
 

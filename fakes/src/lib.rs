@@ -8,6 +8,7 @@
 //! Faults (a 503, a 429 with `Retry-After`) are queued per provider, from a test through
 //! [`Fakes::fail_next`] or over HTTP (`POST /_fake/faults`).
 
+pub mod accounts;
 pub mod inbox;
 
 pub mod apns;
@@ -35,7 +36,7 @@ use axum::{
     response::Response,
 };
 
-pub use inbox::{Fault, FakeState, Recorded};
+pub use inbox::{FakeState, Fault, Recorded};
 
 /// A provider fake: the prefix it is mounted under, its routes, and how it shapes errors.
 struct Provider {
@@ -45,19 +46,71 @@ struct Provider {
 }
 
 const PROVIDERS: &[Provider] = &[
-    Provider { prefix: "sendgrid", router: sendgrid::router, error: sendgrid::error },
-    Provider { prefix: "mailgun", router: mailgun::router, error: mailgun::error },
-    Provider { prefix: "twilio", router: twilio::router, error: twilio::error },
-    Provider { prefix: "vonage", router: vonage::router, error: vonage::error },
-    Provider { prefix: "fcm", router: fcm::router, error: fcm::error },
-    Provider { prefix: "apns", router: apns::router, error: apns::error },
-    Provider { prefix: "whatsapp_cloud", router: whatsapp_cloud::router, error: whatsapp_cloud::error },
-    Provider { prefix: "instagram", router: instagram::router, error: instagram::error },
-    Provider { prefix: "callbell", router: callbell::router, error: callbell::error },
-    Provider { prefix: "evolution", router: evolution::router, error: evolution::error },
-    Provider { prefix: "waha", router: waha::router, error: waha::error },
-    Provider { prefix: "telegram", router: telegram::router, error: telegram::error },
-    Provider { prefix: "webhook", router: webhook::router, error: webhook::error },
+    Provider {
+        prefix: "sendgrid",
+        router: sendgrid::router,
+        error: sendgrid::error,
+    },
+    Provider {
+        prefix: "mailgun",
+        router: mailgun::router,
+        error: mailgun::error,
+    },
+    Provider {
+        prefix: "twilio",
+        router: twilio::router,
+        error: twilio::error,
+    },
+    Provider {
+        prefix: "vonage",
+        router: vonage::router,
+        error: vonage::error,
+    },
+    Provider {
+        prefix: "fcm",
+        router: fcm::router,
+        error: fcm::error,
+    },
+    Provider {
+        prefix: "apns",
+        router: apns::router,
+        error: apns::error,
+    },
+    Provider {
+        prefix: "whatsapp_cloud",
+        router: whatsapp_cloud::router,
+        error: whatsapp_cloud::error,
+    },
+    Provider {
+        prefix: "instagram",
+        router: instagram::router,
+        error: instagram::error,
+    },
+    Provider {
+        prefix: "callbell",
+        router: callbell::router,
+        error: callbell::error,
+    },
+    Provider {
+        prefix: "evolution",
+        router: evolution::router,
+        error: evolution::error,
+    },
+    Provider {
+        prefix: "waha",
+        router: waha::router,
+        error: waha::error,
+    },
+    Provider {
+        prefix: "telegram",
+        router: telegram::router,
+        error: telegram::error,
+    },
+    Provider {
+        prefix: "webhook",
+        router: webhook::router,
+        error: webhook::error,
+    },
 ];
 
 /// Every fake under its prefix, plus the inbox (`/_fake/…`) and a page listing what arrived.
@@ -100,7 +153,8 @@ async fn record_and_inject(
         }
         return response;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// A running fake server.
@@ -113,7 +167,9 @@ pub struct Fakes {
 impl Fakes {
     /// Starts every fake on `127.0.0.1:0` in this process.
     pub async fn start() -> Fakes {
-        Self::start_on("127.0.0.1:0".parse().expect("addr")).await.expect("fakes start")
+        Self::start_on("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("fakes start")
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Fakes> {
@@ -129,7 +185,11 @@ impl Fakes {
                 })
                 .await;
         });
-        Ok(Fakes { addr, state, _stop: stop })
+        Ok(Fakes {
+            addr,
+            state,
+            _stop: stop,
+        })
     }
 
     /// The base URL to configure for `provider` (its prefix, e.g. `twilio`).

@@ -1,14 +1,231 @@
-//! Fake of the `waha` provider. TODO: speak its documented wire format.
+//! Fake of a WAHA server: `POST /api/{sendText,sendImage,sendFile,sendVoice,sendVideo}`.
+//!
+//! Checks what WAHA checks (<https://waha.devlike.pro/docs/how-to/send-messages/>, OpenAPI
+//! schemas `MessageTextRequest`, `MessageImageRequest`, …): `X-Api-Key` when one is sent, the
+//! JSON body's `session` and `chatId`, `text` for texts, `file` with `url` and `mimetype` for
+//! media (`filename` too for videos), and the `convert` flag of voice and video.
+//!
+//! A server without `WAHA_API_KEY` accepts requests without the header, so the fake does too;
+//! a key starting with `invalid` gets WAHA's `401 {"message":"Unauthorized","statusCode":401}`.
+//!
+//! Answers `201` with the sent message. The session name picks the engine whose answer shape
+//! the fake plays (all three name the same id, see [`serialized_id`]):
+//! - `noweb`: a Baileys message, `{"key":{"remoteJid":"…@s.whatsapp.net","fromMe":true,
+//!   "id":<key id>},"message":{…},"messageTimestamp":…,"status":"PENDING"}`;
+//! - `webjs`: a whatsapp-web.js message, whose `id` is `{"fromMe","remote","id","_serialized"}`;
+//! - any other: the OpenAPI `WAMessage`, whose `id` is the serialized string.
+//!
+//! Errors (NestJS shape, `{"statusCode","message","error"}`, unless said otherwise):
+//! - a missing or wrong field: `400` with the validation messages;
+//! - session [`MISSING_SESSION`] (`missing`): WAHA's `404` "We didn't find a session with
+//!   name 'missing'. …";
+//! - session [`UNPAIRED_SESSION`] (`unpaired`): WAHA's `422 {"error":"Session status is not as
+//!   expected. Try again later or restart the session","session","status":"SCAN_QR_CODE",
+//!   "expected":["WORKING"]}`;
+//! - chat [`INVALID_CHAT`] (`15005550001@c.us`, i.e. `+15005550001`): the WEBJS engine's
+//!   `500` for a chat id WhatsApp refuses, whose `exception.message` reads
+//!   `Evaluation failed: Error: wid error: invalid wid` (WAHA itself does not check that a
+//!   number has WhatsApp: real servers answer `201` for unknown numbers).
 
-use axum::{Json, Router, http::StatusCode, response::{IntoResponse, Response}};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
 
 use crate::FakeState;
 
+pub const MISSING_SESSION: &str = "missing";
+pub const UNPAIRED_SESSION: &str = "unpaired";
+pub const INVALID_CHAT: &str = "15005550001@c.us";
+
 pub fn router() -> Router<FakeState> {
     Router::new()
+        .route("/api/sendText", post(send))
+        .route("/api/sendImage", post(send))
+        .route("/api/sendFile", post(send))
+        .route("/api/sendVoice", post(send))
+        .route("/api/sendVideo", post(send))
 }
 
 /// The provider's documented error body for `status`.
 pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    nest_error(status, json!(message))
+}
+
+fn nest_error(status: StatusCode, message: Value) -> Response {
+    (
+        status,
+        Json(json!({
+            "statusCode": status.as_u16(),
+            "message": message,
+            "error": status.canonical_reason().unwrap_or("Error"),
+        })),
+    )
+        .into_response()
+}
+
+/// The engine's own id (`3EB0…`) for the `nth` (1-based) request with this exact body.
+pub fn key_id(body: &str, nth: usize) -> String {
+    let mut h = DefaultHasher::new();
+    (body, nth).hash(&mut h);
+    format!("3EB0{:016X}", h.finish())
+}
+
+/// The id WAHA gives a message sent to `chat_id` (`…@c.us`): `true_{chatId}_{key id}`, as
+/// `message.ack` events name it.
+pub fn serialized_id(chat_id: &str, key_id: &str) -> String {
+    format!("true_{chat_id}_{key_id}")
+}
+
+async fn send(
+    State(state): State<FakeState>,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Some(key) = headers.get("x-api-key") {
+        let key = key.to_str().unwrap_or_default();
+        if key.is_empty() || key.starts_with("invalid") {
+            return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+    }
+    let json_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = match serde_json::from_slice::<Value>(&raw) {
+        Ok(v @ Value::Object(_)) if json_type => v,
+        _ => json!({}),
+    };
+    let action = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
+    let str_of = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).map(str::to_owned);
+
+    let mut problems = Vec::new();
+    let session = str_of(&body, "session").unwrap_or_default();
+    if session.is_empty() {
+        problems.push("session must be a string".to_owned());
+    }
+    let chat_id = str_of(&body, "chatId").unwrap_or_default();
+    if !chat_id.contains('@') {
+        problems.push("chatId must be a chat id like 11111111111@c.us".to_owned());
+    }
+    if action == "sendText" {
+        if str_of(&body, "text").is_none_or(|t| t.is_empty()) {
+            problems.push("text should not be empty".to_owned());
+        }
+    } else {
+        let file = body.get("file").cloned().unwrap_or(Value::Null);
+        if str_of(&file, "url").is_none() {
+            problems.push("file.url must be a string".to_owned());
+        }
+        if str_of(&file, "mimetype").is_none() {
+            problems.push("file.mimetype must be a string".to_owned());
+        }
+        if action == "sendVideo" && str_of(&file, "filename").is_none() {
+            problems.push("file.filename must be a string".to_owned());
+        }
+        if matches!(action.as_str(), "sendVoice" | "sendVideo")
+            && !body.get("convert").is_some_and(Value::is_boolean)
+        {
+            problems.push("convert must be a boolean value".to_owned());
+        }
+    }
+    if !problems.is_empty() {
+        return nest_error(StatusCode::BAD_REQUEST, json!(problems));
+    }
+
+    if session == MISSING_SESSION {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "We didn't find a session with name '{session}'.\nPlease start it first by using \
+                 POST /api/sessions/{session}/start request"
+            ),
+        );
+    }
+    if session == UNPAIRED_SESSION {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": "Session status is not as expected. Try again later or restart the session",
+                "session": session,
+                "status": "SCAN_QR_CODE",
+                "expected": ["WORKING"],
+            })),
+        )
+            .into_response();
+    }
+    if chat_id == INVALID_CHAT {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({
+                "statusCode": 500,
+                "timestamp": chrono::Utc::now().to_rfc3339(),
+                "exception": {
+                    "message": format!("Evaluation failed: Error: wid error: invalid wid: {chat_id}"),
+                    "name": "Error",
+                },
+                "request": { "path": uri.path(), "method": "POST", "body": body, "query": {} },
+                "version": { "engine": "WEBJS", "tier": "CORE" },
+            })),
+        )
+            .into_response();
+    }
+
+    let raw = String::from_utf8_lossy(&raw);
+    let nth = state
+        .inbox
+        .of("waha")
+        .iter()
+        .filter(|r| r.body == raw)
+        .count()
+        .max(1);
+    let key_id = key_id(&raw, nth);
+    let serialized = serialized_id(&chat_id, &key_id);
+    let now = chrono::Utc::now().timestamp();
+    let text = str_of(&body, "text").or_else(|| str_of(&body, "caption"));
+    let answer = match session.as_str() {
+        "noweb" => json!({
+            "key": {
+                "remoteJid": chat_id.replace("@c.us", "@s.whatsapp.net"),
+                "fromMe": true,
+                "id": key_id,
+            },
+            "message": { "extendedTextMessage": { "text": text } },
+            "messageTimestamp": now.to_string(),
+            "status": "PENDING",
+        }),
+        "webjs" => json!({
+            "_data": {},
+            "id": { "fromMe": true, "remote": chat_id, "id": key_id, "_serialized": serialized },
+            "ack": 0,
+            "hasMedia": action != "sendText",
+            "body": text,
+            "type": if action == "sendText" { "chat" } else { "media" },
+            "timestamp": now,
+            "from": "10000000000@c.us",
+            "to": chat_id,
+            "fromMe": true,
+        }),
+        _ => json!({
+            "id": serialized,
+            "timestamp": now,
+            "from": "10000000000@c.us",
+            "fromMe": true,
+            "source": "api",
+            "to": chat_id,
+            "body": text,
+            "hasMedia": action != "sendText",
+            "ack": 1,
+            "ackName": "SERVER",
+        }),
+    };
+    (StatusCode::CREATED, Json(answer)).into_response()
 }

@@ -1,14 +1,350 @@
-//! Fake of the `whatsapp_cloud` provider. TODO: speak its documented wire format.
+//! Fake of Meta's WhatsApp Cloud API: `POST /{version}/{phone_number_id}/messages`.
+//!
+//! Checks what the real endpoint checks: a Bearer access token (header, or the
+//! `access_token` query parameter), a JSON body with `messaging_product: "whatsapp"`, a
+//! `to`, a known `type` and its object (`text.body`, a media `link` or `id`, a template
+//! `name` and `language.code`). Answers the documented success body
+//! `{"messaging_product":"whatsapp","contacts":[{"input","wa_id"}],"messages":[{"id":"wamid.…"}]}`
+//! (see [`wamid`]) or a Graph API error
+//! `{"error":{"message","type","code","error_data":{"messaging_product","details"},"fbtrace_id"}}`.
+//!
+//! Magic values (Meta documents no test numbers, so these are ours):
+//! - access token [`INVALID_TOKEN`] → 401, code `190` (also for a missing token);
+//! - `to` [`NOT_ALLOWED_NUMBER`] → 400, code `131030` (recipient not in allowed list, what
+//!   a test-mode business number answers for unregistered recipients);
+//! - `to` [`UNDELIVERABLE_NUMBER`] → 400, code `131026` (message undeliverable);
+//! - `to` [`OUTSIDE_WINDOW_NUMBER`] → 400, code `131047` (re-engagement: more than 24 h
+//!   since the customer's last message) for anything but a template;
+//! - `to` [`PAIR_RATE_LIMITED_NUMBER`] → 400, code `131056` (pair rate limit);
+//! - template [`MISSING_TEMPLATE`] → 404, code `132001` (template does not exist);
+//!   template `hello_world` (Meta's sample) takes no parameters: giving some → 400, code
+//!   `132000` (parameter count mismatch).
+//!
+//! The real service reports some of these (131026, 131047) in a `failed` status webhook
+//! after accepting the message; the fake answers them synchronously so that callers can
+//! exercise their classification.
+//!
+//! Docs: <https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages>,
+//! <https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes>.
 
-use axum::{Json, Router, http::StatusCode, response::{IntoResponse, Response}};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::{Value, json};
 
 use crate::FakeState;
 
+/// An access token the fake treats as expired.
+pub const INVALID_TOKEN: &str = "invalid-token";
+/// `to` (digits, as WhatsApp takes it) answered with `131030`.
+pub const NOT_ALLOWED_NUMBER: &str = "14155550100";
+/// `to` answered with `131026`.
+pub const UNDELIVERABLE_NUMBER: &str = "14155550126";
+/// `to` answered with `131047` unless the message is a template.
+pub const OUTSIDE_WINDOW_NUMBER: &str = "14155550147";
+/// `to` answered with `131056`.
+pub const PAIR_RATE_LIMITED_NUMBER: &str = "14155550156";
+/// A template name answered with `132001`.
+pub const MISSING_TEMPLATE: &str = "does_not_exist";
+
+const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "document", "sticker"];
+const OTHER_TYPES: &[&str] = &["location", "contacts", "interactive", "reaction"];
+
 pub fn router() -> Router<FakeState> {
-    Router::new()
+    Router::new().route("/{version}/{phone_number_id}/messages", post(send))
 }
 
-/// The provider's documented error body for `status`.
+/// The `wamid` the fake answers for the `n`-th request it received (1-based) to `wa_id`:
+/// shaped like Meta's (`wamid.` + base64 of a small record holding the recipient's id).
+pub fn wamid(wa_id: &str, n: usize) -> String {
+    let mut raw = vec![0x1c, 0x18, wa_id.len().min(0x7f) as u8];
+    raw.extend_from_slice(wa_id.as_bytes());
+    raw.extend_from_slice(&[0x15, 0x02, 0x00, 0x11, 0x18, 0x12]);
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in wa_id.bytes().chain((n as u64).to_le_bytes()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    raw.extend_from_slice(format!("{hash:016X}{:02X}", n % 256).as_bytes());
+    raw.push(0x00);
+    format!("wamid.{}", STANDARD.encode(raw))
+}
+
+/// The documented Graph error body for `status`, for injected faults.
 pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    let code = match status.as_u16() {
+        401 => 190,
+        403 => 10,
+        429 => 130429,
+        503 => 131016,
+        s if s >= 500 => 131000,
+        _ => 100,
+    };
+    graph_error(status, code, message, message)
+}
+
+fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
+    let body = json!({
+        "error": {
+            "message": format!("(#{code}) {message}"),
+            "type": "OAuthException",
+            "code": code,
+            "error_data": { "messaging_product": "whatsapp", "details": details },
+            "fbtrace_id": fbtrace_id(),
+        }
+    });
+    (status, Json(body)).into_response()
+}
+
+pub(crate) fn fbtrace_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("A{}", &id[..22])
+}
+
+fn invalid(details: &str) -> Response {
+    graph_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", details)
+}
+
+async fn send(
+    axum::extract::State(state): axum::extract::State<FakeState>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !version.starts_with('v') || version[1..].parse::<f32>().is_err() {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            2500,
+            "Unknown path components",
+            &format!("Unknown path components: /{version}"),
+        );
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| query.get("access_token").cloned());
+    match token.as_deref().map(str::trim) {
+        None | Some("") => {
+            return graph_error(
+                StatusCode::UNAUTHORIZED,
+                190,
+                "Invalid OAuth access token - Cannot parse access token",
+                "An access token is required: Authorization: Bearer <token>",
+            );
+        }
+        Some(INVALID_TOKEN) => {
+            return graph_error(
+                StatusCode::UNAUTHORIZED,
+                190,
+                "Error validating access token: Session has expired",
+                "The access token has expired. Get a new access token.",
+            );
+        }
+        Some(_) => {}
+    }
+    if !phone_number_id.chars().all(|c| c.is_ascii_digit()) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported post request",
+            &format!("Object with ID '{phone_number_id}' does not exist"),
+        );
+    }
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let message: Value = match (is_json, serde_json::from_slice(&body)) {
+        (true, Ok(v @ Value::Object(_))) => v,
+        _ => {
+            return invalid(
+                "The request body must be a JSON object (Content-Type: application/json)",
+            );
+        }
+    };
+    if message["messaging_product"] != "whatsapp" {
+        return invalid("The parameter messaging_product is required and must be `whatsapp`");
+    }
+    if let Some(rt) = message.get("recipient_type")
+        && rt != "individual"
+        && rt != "group"
+    {
+        return invalid("Param recipient_type must be one of {individual, group}");
+    }
+    let Some(to) = message["to"].as_str().filter(|t| !t.is_empty()) else {
+        return invalid("The parameter to is required");
+    };
+    let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
+    if wa_id.len() < 7 || to.chars().any(|c| c.is_alphabetic()) {
+        return invalid("Param to must be a valid phone number");
+    }
+    let kind = message["type"].as_str().unwrap_or("text");
+    let object = &message[kind];
+    let mut template = false;
+    match kind {
+        "text" => {
+            let body = object["body"].as_str().unwrap_or("");
+            if body.trim().is_empty() {
+                return invalid("Param text['body'] is required");
+            }
+            if body.chars().count() > 4096 {
+                return invalid("Param text['body'] must be at most 4096 characters long");
+            }
+            if let Some(p) = object.get("preview_url")
+                && !p.is_boolean()
+            {
+                return invalid("Param text['preview_url'] must be a boolean");
+            }
+        }
+        k if MEDIA_TYPES.contains(&k) => {
+            let link = object["link"].as_str();
+            let id = object["id"].as_str();
+            match (link, id) {
+                (Some(l), None) if l.starts_with("https://") || l.starts_with("http://") => {}
+                (None, Some(_)) => {}
+                _ => {
+                    return invalid(&format!(
+                        "Param {k} must have exactly one of `link` (a URL) or `id`"
+                    ));
+                }
+            }
+            if (k == "audio" || k == "sticker") && object.get("caption").is_some() {
+                return invalid(&format!("Param {k}['caption'] is not supported"));
+            }
+            if k != "document" && object.get("filename").is_some() {
+                return invalid(&format!("Param {k}['filename'] is not supported"));
+            }
+        }
+        "template" => {
+            template = true;
+            let Some(name) = object["name"].as_str().filter(|n| !n.is_empty()) else {
+                return invalid("Param template['name'] is required");
+            };
+            if object["language"]["code"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                return invalid("Param template['language']['code'] is required");
+            }
+            if name == MISSING_TEMPLATE {
+                return graph_error(
+                    StatusCode::NOT_FOUND,
+                    132001,
+                    "Template name does not exist in the translation",
+                    &format!(
+                        "template name ({name}) does not exist in {}",
+                        object["language"]["code"]
+                    ),
+                );
+            }
+            let parameters: usize = object["components"]
+                .as_array()
+                .map(|cs| {
+                    cs.iter()
+                        .map(|c| c["parameters"].as_array().map_or(0, Vec::len))
+                        .sum()
+                })
+                .unwrap_or(0);
+            if name == "hello_world" && parameters != 0 {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    132000,
+                    "Number of parameters does not match the expected number of params",
+                    &format!(
+                        "body: number of localizable_params ({parameters}) does not match the expected number of params (0)"
+                    ),
+                );
+            }
+            if let Some(components) = object.get("components") {
+                let ok = components.as_array().is_some_and(|cs| {
+                    cs.iter().all(|c| {
+                        c["type"].is_string()
+                            && c["parameters"].as_array().is_some_and(|ps| {
+                                ps.iter()
+                                    .all(|p| p["type"] != "text" || p["text"].is_string())
+                            })
+                    })
+                });
+                if !ok {
+                    return invalid("Param template['components'] is malformed");
+                }
+            }
+        }
+        k if OTHER_TYPES.contains(&k) => {}
+        other => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131051,
+                "Unsupported message type",
+                &format!("Message type `{other}` is not supported"),
+            );
+        }
+    }
+    match wa_id.as_str() {
+        NOT_ALLOWED_NUMBER => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131030,
+                "Recipient phone number not in allowed list",
+                "Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.",
+            );
+        }
+        UNDELIVERABLE_NUMBER => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131026,
+                "Message Undeliverable.",
+                "Message failed to send because the recipient is not a WhatsApp user or cannot receive messages.",
+            );
+        }
+        OUTSIDE_WINDOW_NUMBER if !template => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131047,
+                "Re-engagement message",
+                "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            );
+        }
+        PAIR_RATE_LIMITED_NUMBER => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                131056,
+                "(Business Account, Consumer Account) pair rate limit hit",
+                "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
+            );
+        }
+        _ => {}
+    }
+    let n = state.inbox.of("whatsapp_cloud").len();
+    let mut sent = json!({ "id": wamid(&wa_id, n) });
+    if template {
+        sent["message_status"] = json!("accepted");
+    }
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": to, "wa_id": wa_id }],
+        "messages": [sent],
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wamids_look_like_metas_and_differ_per_request() {
+        let a = wamid("16503879439", 1);
+        assert!(a.starts_with("wamid.HBgLMTY1MDM4Nzk0Mzk"), "{a}");
+        assert_ne!(a, wamid("16503879439", 2));
+        assert_eq!(a, wamid("16503879439", 1));
+    }
 }

@@ -4,6 +4,8 @@
 
 pub mod entities;
 pub mod notifications;
+pub mod provider_accounts;
+pub mod sealed;
 pub mod tenants;
 
 use std::time::Duration;
@@ -23,6 +25,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("could not prepare the database: {0}")]
     Setup(String),
+    #[error("{0}")]
+    Sealed(#[from] sealed::SealError),
+    #[error("encryption at rest is not configured: set encryption.keys and encryption.current_key")]
+    NoKeyring,
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Connects to `url` (SQLite or PostgreSQL). For SQLite, creates the file's directory and

@@ -263,6 +263,7 @@ pub async fn start_attempt(
     notification_id: Uuid,
     attempt: i32,
     provider: &str,
+    provider_kind: &str,
 ) -> Result<Uuid, StoreError> {
     let now = Utc::now();
     notification_attempt::Entity::update_many()
@@ -282,18 +283,24 @@ pub async fn start_attempt(
         notification_id: Set(notification_id),
         attempt: Set(attempt),
         provider: Set(provider.to_owned()),
+        provider_kind: Set(Some(provider_kind.to_owned())),
         outcome: Set("in_progress".into()),
         error: Set(None),
+        error_code: Set(None),
         started_at: Set(now),
         finished_at: Set(None),
     }
     .insert(db)
     .await?;
+    // Counts attempts across providers: with failover, Temporal's attempt number restarts
+    // for each provider.
     notification::Entity::update_many()
-        .col_expr(notification::Column::Attempts, Expr::value(attempt))
+        .col_expr(
+            notification::Column::Attempts,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(notification::Column::Attempts), 1),
+        )
         .col_expr(notification::Column::UpdatedAt, Expr::value(now))
         .filter(notification::Column::Id.eq(notification_id))
-        .filter(notification::Column::Attempts.lt(attempt))
         .exec(db)
         .await?;
     Ok(id)
@@ -323,6 +330,7 @@ pub async fn finish_attempt(
     notification_id: Uuid,
     outcome: AttemptOutcome,
     error: Option<&str>,
+    error_code: Option<&str>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     notification_attempt::Entity::update_many()
@@ -333,6 +341,10 @@ pub async fn finish_attempt(
         .col_expr(
             notification_attempt::Column::Error,
             Expr::value(error.map(str::to_owned)),
+        )
+        .col_expr(
+            notification_attempt::Column::ErrorCode,
+            Expr::value(error_code.map(str::to_owned)),
         )
         .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
         .filter(notification_attempt::Column::Id.eq(attempt_id))
@@ -376,7 +388,15 @@ pub async fn record_sent(
         row.provider_message_id = Set(provider_message_id.clone());
     })
     .await?;
-    finish_attempt(&tx, attempt_id, notification_id, AttemptOutcome::Sent, None).await?;
+    finish_attempt(
+        &tx,
+        attempt_id,
+        notification_id,
+        AttemptOutcome::Sent,
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(outcome)
 }

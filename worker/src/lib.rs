@@ -5,7 +5,7 @@
 use std::{future::Future, str::FromStr, time::Duration};
 
 use anyhow::Context;
-use pombo_activities::{NotificationActivities, channels::email::smtp::SmtpProvider};
+use pombo_activities::{NotificationActivities, routing::Providers};
 use pombo_contract::{Config, config::TemporalConfig};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
@@ -19,13 +19,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let db = pombo_store::open(&config.database_url)
         .await
         .context("opening the database")?;
-    let smtp = SmtpProvider::new(&config.smtp)?;
+    let keyring = pombo_store::sealed::Keyring::from_config(&config.encryption)?;
+    let providers = Providers::new(&config, db.clone(), keyring)?;
     let client = connect_temporal(&config.temporal).await?;
 
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let options = WorkerOptions::new(config.temporal.task_queue.clone())
         .register_workflow::<NotificationWorkflow>()?
-        .register_activities(NotificationActivities::new(db, smtp))
+        .register_activities(NotificationActivities::new(db, providers))
         // A worker that dies mid-task: its sticky workflow tasks move to other workers fast.
         .sticky_queue_schedule_to_start_timeout(Duration::from_secs(5))
         .graceful_shutdown_period(Duration::from_secs(10))

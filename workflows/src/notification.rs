@@ -1,12 +1,15 @@
-//! One durable workflow per notification: render → send (retried by Temporal's policy) →
-//! record. A notification that cannot be sent ends as a *failed workflow*: that is Pombo's
+//! One durable workflow per notification: render → route → send (retried by Temporal's
+//! policy, then failing over to the next provider account) → record. A notification that cannot be sent ends as a *failed workflow*: that is Pombo's
 //! dead letter, visible and filterable in the Temporal UI and redriven from there or the API.
 
 use std::time::Duration;
 
 use pombo_contract::{
     NotificationStatus,
-    activities::{MarkFailedInput, NotificationActivities, RenderInput, SendInput, SendOutput},
+    activities::{
+        MarkFailedInput, NotificationActivities, RenderInput, RouteInput, RouteOutput, SendInput,
+        SendOutput,
+    },
     workflow::{NotificationWorkflowInput, failure_types, search},
 };
 use serde::{Deserialize, Serialize};
@@ -56,26 +59,59 @@ impl NotificationWorkflow {
         }
         set_status(ctx, NotificationStatus::Sending);
 
-        let sent: Result<SendOutput, _> = ctx
+        let route: RouteOutput = match ctx
             .execute_activity(
-                NotificationActivities::send,
-                SendInput {
+                NotificationActivities::route,
+                RouteInput {
                     notification_id: id,
                 },
-                send_options(&input),
+                bookkeeping_options(&input),
             )
-            .await;
-        match sent {
-            Ok(out) => {
-                set_status(ctx, NotificationStatus::Sent);
-                Ok(NotificationOutcome {
-                    status: NotificationStatus::Sent,
-                    provider: out.provider,
-                    provider_message_id: out.provider_message_id,
-                })
-            }
-            Err(e) => fail(ctx, &input, e).await,
+            .await
+        {
+            Ok(route) => route,
+            Err(e) => return fail(ctx, &input, e).await,
+        };
+        if route.providers.is_empty() {
+            let reason = format!(
+                "no provider account can deliver the `{}` channel to this recipient",
+                input.channel
+            );
+            return fail_with(ctx, &input, reason, failure_types::NO_PROVIDER.to_owned()).await;
         }
+
+        // Each account gets the notification's whole retry rule; when it gives up (or
+        // refuses for good), the next account takes over.
+        let mut last_error = None;
+        for provider in route.providers {
+            let sent: Result<SendOutput, _> = ctx
+                .execute_activity(
+                    NotificationActivities::send,
+                    SendInput {
+                        notification_id: id,
+                        provider,
+                    },
+                    send_options(&input),
+                )
+                .await;
+            match sent {
+                Ok(out) => {
+                    set_status(ctx, NotificationStatus::Sent);
+                    return Ok(NotificationOutcome {
+                        status: NotificationStatus::Sent,
+                        provider: out.provider,
+                        provider_message_id: out.provider_message_id,
+                    });
+                }
+                // Another account cannot fix a notification that is gone or cancelled.
+                Err(e) if failure_type(&e) == Some(failure_types::BAD_NOTIFICATION) => {
+                    return fail(ctx, &input, e).await;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let error = last_error.expect("at least one provider was tried");
+        fail(ctx, &input, error).await
     }
 
     /// The status as the workflow knows it (the API reads the database row, which the
@@ -100,6 +136,15 @@ async fn fail(
 ) -> WorkflowResult<NotificationOutcome> {
     let reason = root_cause(&error);
     let failure_type = failure_type(&error).unwrap_or("DeliveryFailed").to_owned();
+    fail_with(ctx, input, reason, failure_type).await
+}
+
+async fn fail_with(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+    input: &NotificationWorkflowInput,
+    reason: String,
+    failure_type: String,
+) -> WorkflowResult<NotificationOutcome> {
     // The record must land even if the database blips: retried until it does.
     ctx.execute_activity(
         NotificationActivities::mark_failed,
@@ -163,6 +208,7 @@ fn send_options(input: &NotificationWorkflowInput) -> ActivityOptions {
                 .non_retryable_error_types([
                     failure_types::PERMANENT_DELIVERY,
                     failure_types::BAD_NOTIFICATION,
+                    failure_types::BAD_PROVIDER,
                 ])
                 .build(),
         )

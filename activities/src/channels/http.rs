@@ -44,7 +44,11 @@ pub fn classify(
 /// `Retry-After` as seconds or an HTTP date, capped at an hour (a longer wait is better
 /// served by the notification's own retry schedule than by one sleeping attempt).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let delay = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
     } else {
@@ -84,6 +88,9 @@ mod tests {
         let at = chrono::Utc::now() + chrono::Duration::seconds(30);
         headers.insert("retry-after", at.to_rfc2822().parse().unwrap());
         let d = retry_after(&headers).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
     }
 }

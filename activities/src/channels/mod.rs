@@ -14,11 +14,7 @@ pub mod whatsapp;
 
 use std::time::Duration;
 
-use pombo_contract::{
-    content::Content,
-    providers::ProviderSettings,
-    recipient::{PushTarget, RecipientRules},
-};
+use pombo_contract::{content::Content, providers::ProviderSettings, recipient::RecipientRules};
 use uuid::Uuid;
 
 /// A provider accepted the message.
@@ -146,9 +142,15 @@ impl Provider {
     ) -> Result<Provider, SetupError> {
         let http = http.clone();
         Ok(match settings {
-            ProviderSettings::Smtp(s) => Provider::Smtp(email::smtp::SmtpProvider::from_settings(s)?),
-            ProviderSettings::Sendgrid(s) => Provider::Sendgrid(email::sendgrid::Sendgrid::new(s, http)?),
-            ProviderSettings::Mailgun(s) => Provider::Mailgun(email::mailgun::Mailgun::new(s, http)?),
+            ProviderSettings::Smtp(s) => {
+                Provider::Smtp(email::smtp::SmtpProvider::from_settings(s)?)
+            }
+            ProviderSettings::Sendgrid(s) => {
+                Provider::Sendgrid(email::sendgrid::Sendgrid::new(s, http)?)
+            }
+            ProviderSettings::Mailgun(s) => {
+                Provider::Mailgun(email::mailgun::Mailgun::new(s, http)?)
+            }
             ProviderSettings::Twilio(s) => Provider::Twilio(sms::twilio::Twilio::new(s, http)?),
             ProviderSettings::Vonage(s) => Provider::Vonage(sms::vonage::Vonage::new(s, http)?),
             ProviderSettings::Fcm(s) => Provider::Fcm(push::fcm::Fcm::new(s, http)?),
@@ -156,7 +158,9 @@ impl Provider {
             ProviderSettings::WhatsappCloud(s) => {
                 Provider::WhatsappCloud(whatsapp::cloud_api::WhatsappCloud::new(s, http)?)
             }
-            ProviderSettings::Callbell(s) => Provider::Callbell(whatsapp::callbell::Callbell::new(s, http)?),
+            ProviderSettings::Callbell(s) => {
+                Provider::Callbell(whatsapp::callbell::Callbell::new(s, http)?)
+            }
             ProviderSettings::Evolution(s) => {
                 Provider::Evolution(whatsapp::evolution::Evolution::new(s, http)?)
             }
@@ -164,21 +168,13 @@ impl Provider {
             ProviderSettings::Instagram(s) => {
                 Provider::Instagram(instagram::graph_api::Instagram::new(s, http)?)
             }
-            ProviderSettings::Telegram(s) => Provider::Telegram(telegram::bot_api::Telegram::new(s, http)?),
+            ProviderSettings::Telegram(s) => {
+                Provider::Telegram(telegram::bot_api::Telegram::new(s, http)?)
+            }
             ProviderSettings::Webhook(s) => {
                 Provider::Webhook(webhook::standard_webhooks::Webhook::new(s, rules)?)
             }
         })
-    }
-
-    /// Whether this provider can deliver to `to` at all (an APNs account cannot reach an
-    /// FCM token): routing skips those that cannot.
-    pub fn can_reach(&self, to: &str) -> bool {
-        match self {
-            Provider::Fcm(_) => pombo_contract::recipient::push_target(to) == Ok(PushTarget::Fcm),
-            Provider::Apns(_) => pombo_contract::recipient::push_target(to) == Ok(PushTarget::Apns),
-            _ => true,
-        }
     }
 
     pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {

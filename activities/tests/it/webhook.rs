@@ -1,1 +1,282 @@
-//! Contract tests of the `webhook` provider against its fake. TODO.
+//! Contract tests of the `webhook` provider (Standard Webhooks) against the fake receiver,
+//! which verifies signatures with `pombo_fakes::webhook::TEST_SECRET`.
+//!
+//! The fakes listen on 127.0.0.1 over plain http, so most tests allow private and http
+//! targets; the SSRF and http tests turn those rules off.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use pombo_activities::channels::{DeliveryError, webhook::standard_webhooks::Webhook};
+use pombo_contract::{
+    config::Secret, content::WebhookContent, providers::WebhookSettings, recipient::RecipientRules,
+};
+use pombo_fakes::{Fakes, Fault, webhook as fake};
+use serde_json::json;
+use sha2::Sha256;
+use uuid::Uuid;
+
+const LOCAL: RecipientRules = RecipientRules {
+    allow_http_webhooks: true,
+    allow_private_webhook_targets: true,
+};
+
+fn provider(secret: &str, rules: RecipientRules) -> Webhook {
+    Webhook::new(
+        &WebhookSettings {
+            secret: Secret::new(secret),
+        },
+        rules,
+    )
+    .expect("valid settings")
+}
+
+fn event() -> WebhookContent {
+    WebhookContent {
+        event_type: "order.shipped".into(),
+        payload: json!({ "order_id": "ord_42", "carrier": "Correios", "items": [1, 2] }),
+    }
+}
+
+fn url(fakes: &Fakes, path: &str) -> String {
+    format!("{}{path}", fakes.base_url("webhook"))
+}
+
+#[tokio::test]
+async fn delivers_a_signed_event_the_receiver_verifies() {
+    let fakes = Fakes::start().await;
+    let id = Uuid::now_v7();
+    let before = chrono::Utc::now().timestamp();
+    let accepted = provider(fake::TEST_SECRET, LOCAL)
+        .send(id, &url(&fakes, "/receive"), &event())
+        .await
+        .expect("the fake verified the signature and answered 204");
+    let after = chrono::Utc::now().timestamp();
+
+    let requests = fakes.requests("webhook");
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/receive");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let webhook_id = format!("msg_{id}");
+    assert_eq!(r.header("webhook-id"), Some(webhook_id.as_str()));
+    assert_eq!(accepted.provider_message_id, Some(webhook_id.clone()));
+
+    let timestamp: i64 = r.header("webhook-timestamp").unwrap().parse().unwrap();
+    assert!((before..=after).contains(&timestamp), "{timestamp}");
+
+    // The signature, recomputed independently over the exact bytes received.
+    let key = STANDARD
+        .decode(fake::TEST_SECRET.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{webhook_id}.{timestamp}.{}", r.body).as_bytes());
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(r.header("webhook-signature"), Some(expected.as_str()));
+
+    // The body: type, the event's time (the notification's creation), data.
+    let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+    let created = chrono::DateTime::from_timestamp(secs as i64, nanos).unwrap();
+    assert_eq!(
+        r.json(),
+        json!({
+            "type": "order.shipped",
+            "timestamp": created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": { "order_id": "ord_42", "carrier": "Correios", "items": [1, 2] }
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_signature_with_another_secret_is_refused_by_the_receiver() {
+    let fakes = Fakes::start().await;
+    let other = format!("whsec_{}", STANDARD.encode([7u8; 32]));
+    let err = provider(&other, LOCAL)
+        .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("401"));
+    assert!(
+        err.message().contains("no matching signature"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn retries_keep_the_webhook_id_and_re_sign() {
+    let fakes = Fakes::start().await;
+    fakes.fail_next("webhook", 1, Fault::status(503));
+    let p = provider(fake::TEST_SECRET, LOCAL);
+    let id = Uuid::now_v7();
+    let err = p
+        .send(id, &url(&fakes, "/receive"), &event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("503"));
+    p.send(id, &url(&fakes, "/receive"), &event())
+        .await
+        .expect("second attempt verified");
+    let requests = fakes.requests("webhook");
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "the event body is stable across retries"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_with_retry_after_is_retryable() {
+    let fakes = Fakes::start().await;
+    fakes.fail_next("webhook", 1, Fault::rate_limited(11));
+    let err = provider(fake::TEST_SECRET, LOCAL)
+        .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
+        .await
+        .unwrap_err();
+    match err {
+        DeliveryError::Retryable {
+            code, retry_after, ..
+        } => {
+            assert_eq!(code.as_deref(), Some("429"));
+            assert_eq!(retry_after, Some(Duration::from_secs(11)));
+        }
+        other => panic!("expected retryable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let fakes = Fakes::start().await;
+    let p = provider(fake::TEST_SECRET, LOCAL);
+    for status in [500, 502, 504] {
+        let err = p
+            .send(
+                Uuid::now_v7(),
+                &url(&fakes, &format!("/status/{status}")),
+                &event(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DeliveryError::Retryable { .. }),
+            "{status}: {err:?}"
+        );
+        assert_eq!(err.code(), Some(status.to_string().as_str()));
+    }
+}
+
+#[tokio::test]
+async fn gone_and_other_client_errors_are_permanent() {
+    let fakes = Fakes::start().await;
+    let p = provider(fake::TEST_SECRET, LOCAL);
+    for status in [410, 400, 404] {
+        let err = p
+            .send(
+                Uuid::now_v7(),
+                &url(&fakes, &format!("/status/{status}")),
+                &event(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, DeliveryError::Permanent { .. }),
+            "{status}: {err:?}"
+        );
+        assert_eq!(err.code(), Some(status.to_string().as_str()));
+    }
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let fakes = Fakes::start().await;
+    let err = provider(fake::TEST_SECRET, LOCAL)
+        .send(Uuid::now_v7(), &url(&fakes, "/status/307"), &event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("307"));
+    assert!(
+        err.message().contains("redirects are not followed"),
+        "{}",
+        err.message()
+    );
+    let requests = fakes.requests("webhook");
+    assert_eq!(requests.len(), 1, "the Location was not followed");
+    assert_eq!(requests[0].path, "/status/307");
+}
+
+#[tokio::test]
+async fn loopback_targets_are_refused_unless_allowed() {
+    let fakes = Fakes::start().await;
+    let rules = RecipientRules {
+        allow_http_webhooks: true,
+        allow_private_webhook_targets: false,
+    };
+    let p = provider(fake::TEST_SECRET, rules);
+    // An IP literal, and a name that resolves to loopback (checked at connect time).
+    let by_name = url(&fakes, "/receive").replace("127.0.0.1", "localhost");
+    for target in [url(&fakes, "/receive"), by_name] {
+        let err = p.send(Uuid::now_v7(), &target, &event()).await.unwrap_err();
+        assert!(
+            matches!(err, DeliveryError::Permanent { .. }),
+            "{target}: {err:?}"
+        );
+        assert!(err.message().contains("private"), "{}", err.message());
+    }
+    assert!(
+        fakes.requests("webhook").is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_allowed() {
+    let fakes = Fakes::start().await;
+    let rules = RecipientRules {
+        allow_http_webhooks: false,
+        allow_private_webhook_targets: true,
+    };
+    let err = provider(fake::TEST_SECRET, rules)
+        .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
+    assert!(err.message().contains("https"), "{}", err.message());
+    assert!(fakes.requests("webhook").is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_receiver_is_retryable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = provider(fake::TEST_SECRET, LOCAL)
+        .send(Uuid::now_v7(), &format!("http://{addr}/hook"), &event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
+}
+
+#[test]
+fn a_malformed_secret_fails_setup() {
+    for bad in ["whsec_***", "whsec_c2hvcnQ=", ""] {
+        assert!(
+            Webhook::new(
+                &WebhookSettings {
+                    secret: Secret::new(bad)
+                },
+                LOCAL
+            )
+            .is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -63,7 +63,11 @@ pub async fn create(
         ),
         None => None,
     };
-    let valid = body.validate(header_key, &state.config.delivery)?;
+    let valid = body.validate(
+        header_key,
+        &state.config.delivery,
+        &state.config.webhooks.recipient_rules(),
+    )?;
     let new = NewNotification {
         id: Uuid::now_v7(),
         tenant_id: tenant.id,

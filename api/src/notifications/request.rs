@@ -3,8 +3,9 @@
 
 use pombo_contract::{
     Channel, NotificationType, Priority,
-    content::{EmailContent, MAX_SUBJECT_CHARS},
-    recipient, render,
+    content::Content,
+    recipient::{self, RecipientRules},
+    render,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,10 +19,19 @@ use crate::error::{ApiError, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct CreateNotification {
     pub channel: Channel,
-    /// Recipient in the channel's format (an email address for `email`).
+    /// Recipient in the channel's format: an email address (`email`), an E.164 phone
+    /// number (`sms`, `whatsapp`), an FCM or APNs device token (`push`), an
+    /// Instagram-scoped user id (`instagram`), a chat id or `@channel` (`telegram`), an
+    /// https URL (`webhook`).
     pub to: String,
-    /// The message. For `email`: `{"subject", "text"?, "html"?}` (text or html required).
-    /// Fields may hold placeholders such as `{{ name }}`, filled from `data`.
+    /// The message, shaped per channel:
+    /// `email` `{"subject", "text"?, "html"?}`;
+    /// `sms`, `telegram` `{"text"}`;
+    /// `push` `{"title", "body", "data"?, "image_url"?}`;
+    /// `whatsapp`, `instagram` one of `{"text"}`, `{"media": {"url", "kind", "caption"?,
+    /// "filename"?}}`, `{"template": {"name", "language", "parameters"?}}` (WhatsApp);
+    /// `webhook` `{"type", "payload"}`.
+    /// Text fields may hold placeholders such as `{{ name }}`, filled from `data`.
     #[schema(value_type = Object)]
     pub content: Value,
     /// Values for the content's placeholders.
@@ -76,18 +86,11 @@ impl CreateNotification {
         self,
         header_key: Option<String>,
         defaults: &pombo_contract::config::DeliveryConfig,
+        rules: &RecipientRules,
     ) -> Result<Validated, ApiError> {
         let mut errors = Vec::new();
 
-        if !self.channel.is_enabled() {
-            errors.push(FieldError::new(
-                "channel",
-                format!(
-                    "channel `{}` has no provider in this build yet",
-                    self.channel
-                ),
-            ));
-        } else if let Err(e) = recipient::validate(self.channel, &self.to) {
+        if let Err(e) = recipient::validate(self.channel, &self.to, rules) {
             errors.push(FieldError::new("to", e.0));
         }
 
@@ -97,9 +100,7 @@ impl CreateNotification {
             errors.push(FieldError::new("data", "must be a JSON object"));
         }
 
-        if self.channel == Channel::Email {
-            check_email_content(&self.content, self.data.as_ref(), &mut errors);
-        }
+        check_content(self.channel, &self.content, self.data.as_ref(), &mut errors);
 
         let idempotency_key = match (header_key, self.idempotency_key.clone()) {
             (Some(h), Some(b)) if h != b => {
@@ -178,34 +179,40 @@ impl CreateNotification {
     }
 }
 
-fn check_email_content(content: &Value, data: Option<&Value>, errors: &mut Vec<FieldError>) {
-    let parsed: EmailContent = match serde_path_to_error::deserialize(content) {
+/// The content must have the channel's shape, and render with the given data: a
+/// placeholder without a value is refused now, not discovered by the worker.
+fn check_content(
+    channel: Channel,
+    content: &Value,
+    data: Option<&Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    let parsed = match Content::parse(channel, content) {
         Ok(c) => c,
         Err(e) => {
-            let path = e.path().to_string();
-            let reason = e.into_inner().to_string();
-            errors.push(FieldError::new(
-                crate::extract::field_path("content", &path, &reason),
-                reason,
-            ));
+            errors.push(FieldError::new(e.field, e.reason));
             return;
         }
     };
-    if parsed.subject.trim().is_empty() {
-        errors.push(FieldError::new("content.subject", "must not be empty"));
-    } else if parsed.subject.chars().count() > MAX_SUBJECT_CHARS {
-        errors.push(FieldError::new(
-            "content.subject",
-            format!("must have at most {MAX_SUBJECT_CHARS} characters"),
-        ));
+    let found = parsed.check();
+    if !found.is_empty() {
+        errors.extend(
+            found
+                .into_iter()
+                .map(|e| FieldError::new(e.field, e.reason)),
+        );
+        return;
     }
-    let blank = |s: &Option<String>| s.as_deref().is_none_or(|s| s.trim().is_empty());
-    if blank(&parsed.text) && blank(&parsed.html) {
-        errors.push(FieldError::new("content", "give `text`, `html` or both"));
+    if !errors.is_empty() {
+        return;
     }
-    if errors.is_empty()
-        && let Err(e) = render::render_email(&parsed, data.filter(|d| d.is_object()))
-    {
-        errors.push(FieldError::new(e.field, e.reason));
+    match render::render(&parsed, data.filter(|d| d.is_object())) {
+        Err(e) => errors.push(FieldError::new(e.field, e.reason)),
+        Ok(rendered) => errors.extend(
+            rendered
+                .check()
+                .into_iter()
+                .map(|e| FieldError::new(e.field, format!("after rendering: {}", e.reason))),
+        ),
     }
 }

@@ -57,12 +57,20 @@ pub struct Timestamps {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptView {
+    /// The provider's attempt number (each provider account counts its own).
     pub attempt: i32,
+    /// The provider account's name.
     pub provider: String,
+    /// Its type (`smtp`, `twilio`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
     /// `in_progress`, `sent`, `retryable_error`, `permanent_error` or `lost`.
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The provider's own error code (Twilio `21211`, SMTP `550`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     pub started_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
@@ -124,8 +132,10 @@ impl NotificationView {
                     .map(|a| AttemptView {
                         attempt: a.attempt,
                         provider: a.provider,
+                        provider_type: a.provider_kind,
                         outcome: a.outcome,
                         error: a.error,
+                        error_code: a.error_code,
                         started_at: a.started_at,
                         finished_at: a.finished_at,
                     })

@@ -3,9 +3,11 @@
 //! One test binary; each test spawns its own app (see `support`).
 
 mod auth;
+mod channels;
 mod delivery;
 mod durability;
 mod idempotency;
 mod listing;
+mod providers;
 mod support;
 mod validation;

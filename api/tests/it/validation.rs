@@ -45,9 +45,59 @@ async fn invalid_requests_get_a_problem_naming_the_field_and_store_nothing() {
         ),
         ("unknown channel", with("/channel", json!("fax")), "channel"),
         (
-            "channel without provider",
+            "sms to an email address",
             with("/channel", json!("sms")),
-            "channel",
+            "to",
+        ),
+        (
+            "sms with email content",
+            json!({"channel": "sms", "to": "+5511987654321", "content": {"subject": "s"}}),
+            "content.subject",
+        ),
+        (
+            "sms without text",
+            json!({"channel": "sms", "to": "+5511987654321", "content": {}}),
+            "content.text",
+        ),
+        (
+            "phone without country code",
+            json!({"channel": "whatsapp", "to": "11987654321", "content": {"text": "t"}}),
+            "to",
+        ),
+        (
+            "whatsapp text and template",
+            json!({"channel": "whatsapp", "to": "+5511987654321",
+                   "content": {"text": "t", "template": {"name": "n", "language": "pt_BR"}}}),
+            "content",
+        ),
+        (
+            "instagram template",
+            json!({"channel": "instagram", "to": "17841400000000",
+                   "content": {"template": {"name": "n", "language": "pt_BR"}}}),
+            "content.template",
+        ),
+        (
+            "push to a non-token",
+            json!({"channel": "push", "to": "not-a-token", "content": {"title": "t", "body": "b"}}),
+            "to",
+        ),
+        (
+            "webhook to a non-http URL",
+            json!({"channel": "webhook", "to": "ftp://example.com/x",
+                   "content": {"type": "order.shipped", "payload": {}}}),
+            "to",
+        ),
+        (
+            "webhook payload not an object",
+            json!({"channel": "webhook", "to": "https://example.com/x",
+                   "content": {"type": "order.shipped", "payload": [1]}}),
+            "content.payload",
+        ),
+        (
+            "missing placeholder in a template parameter",
+            json!({"channel": "whatsapp", "to": "+5511987654321",
+                   "content": {"template": {"name": "n", "language": "pt_BR", "parameters": ["{{ who }}"]}}}),
+            "content.template.parameters[0]",
         ),
         ("to is a number", with("/to", json!(42)), "to"),
         (

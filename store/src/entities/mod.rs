@@ -3,4 +3,5 @@
 pub mod api_key;
 pub mod notification;
 pub mod notification_attempt;
+pub mod provider_account;
 pub mod tenant;

@@ -8,11 +8,16 @@ pub struct Model {
     pub notification_id: Uuid,
     /// Temporal's attempt number of the send activity (1-based).
     pub attempt: i32,
+    /// The provider account's name.
     pub provider: String,
+    /// Its type (`smtp`, `twilio`, …).
+    pub provider_kind: Option<String>,
     /// `in_progress`, `sent`, `retryable_error`, `permanent_error` or `lost` (the worker
     /// died during the attempt; a later attempt found it unfinished).
     pub outcome: String,
     pub error: Option<String>,
+    /// The provider's own error code.
+    pub error_code: Option<String>,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
 }

@@ -1,28 +1,316 @@
 //! Email through Mailgun's Messages API.
-//! STUB: to be implemented.
+//!
+//! Docs:
+//! - request: <https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/messages/post-v3--domain-name--messages>
+//! - authentication: <https://documentation.mailgun.com/docs/mailgun/api-reference/authentication/>
+//! - response codes: <https://documentation.mailgun.com/docs/mailgun/quickstart-guide/responses>
+//! - webhook payloads (`message.headers.message-id`, `user-variables`):
+//!   <https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-payloads>
+//!
+//! `POST {base_url}/v3/{domain}/messages` with HTTP Basic auth `api:<api key>` and a form
+//! (`application/x-www-form-urlencoded`, which Mailgun accepts besides multipart):
+//! `from`, `to`, `subject`, `text` and/or `html`, and the user variable
+//! `v:pombo_notification_id`, which Mailgun echoes in every event's `user-variables`.
+//!
+//! Success is `200 {"id":"<20240613121326.4d9e1c3a0e5b7f8a@mg.example.com>","message":"Queued. Thank you."}`.
+//! The provider message id is that id **without the angle brackets**: Mailgun's events
+//! and webhooks name the message by `event-data.message.headers.message-id`, which is
+//! the bare `20240613121326.4d9e1c3a0e5b7f8a@mg.example.com`.
+//!
+//! Errors: `400 {"message": "..."}` (a missing or invalid parameter, e.g. `to parameter is
+//! not a valid address. please check documentation`) and 401/403 (`Forbidden`, plain
+//! text: a bad key, or a sandbox domain's unauthorised recipient) and 404 (`Domain not
+//! found`) are final; 429 (honouring `Retry-After`) and 5xx are transient. Mailgun has no
+//! error codes besides the HTTP status, so the error `code` is the status (`"400"`).
 
 use pombo_contract::{content::EmailContent, providers::MailgunSettings};
+use reqwest::{
+    StatusCode,
+    header::{AUTHORIZATION, HeaderMap, HeaderValue},
+};
+use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::channels::{Accepted, DeliveryError, SetupError};
+use crate::channels::{
+    Accepted, DeliveryError, SetupError,
+    http::{classify, transport_error},
+};
 
 pub const PROVIDER: &str = "mailgun";
 
-pub struct Mailgun {}
+/// The user variable carrying our notification id; Mailgun echoes it in every event.
+pub const NOTIFICATION_ID_VAR: &str = "v:pombo_notification_id";
+
+/// The longest error detail kept from an answer (it travels to Temporal's history).
+const MAX_DETAIL: usize = 500;
+
+pub struct Mailgun {
+    http: reqwest::Client,
+    /// `{base_url}/v3/{domain}/messages`, the domain percent-encoded as one path segment.
+    url: url::Url,
+    /// `Basic base64(api:<api key>)`, marked sensitive so it never shows in a Debug output.
+    auth: HeaderValue,
+    /// The sender as Mailgun's `from` wants it (`Name <address>` or a bare address).
+    from: String,
+}
 
 impl Mailgun {
-    #[allow(unused_variables)]
     pub fn new(settings: &MailgunSettings, http: reqwest::Client) -> Result<Self, SetupError> {
-        Ok(Mailgun {})
+        let from: lettre::message::Mailbox = settings.from.trim().parse().map_err(|e| {
+            SetupError(format!(
+                "mailgun: `from` ({}) is not a valid mailbox: {e}",
+                settings.from
+            ))
+        })?;
+        let key = settings.api_key.expose().trim();
+        if key.is_empty() {
+            return Err(SetupError("mailgun: `api_key` is empty".into()));
+        }
+        use base64::Engine as _;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("api:{key}"));
+        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}"))
+            .map_err(|_| SetupError("mailgun: `api_key` cannot be sent in a header".into()))?;
+        auth.set_sensitive(true);
+        let domain = settings.domain.trim();
+        // Mailgun answers a cryptic 200 "Mailgun Magnificent API" when a `/` confuses its
+        // routing, so refuse such a domain here rather than lose the email.
+        if domain.is_empty()
+            || domain.contains(['/', '?', '#', '%'])
+            || domain.contains(char::is_whitespace)
+        {
+            return Err(SetupError(format!(
+                "mailgun: `domain` ({}) is not a sending domain",
+                settings.domain
+            )));
+        }
+        let base = settings.base_url.trim().trim_end_matches('/');
+        let mut url = url::Url::parse(base)
+            .map_err(|e| SetupError(format!("mailgun: `base_url` ({base}) is not a URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| SetupError(format!("mailgun: `base_url` ({base}) cannot have a path")))?
+            .pop_if_empty()
+            .extend(["v3", domain, "messages"]);
+        Ok(Mailgun {
+            http,
+            url,
+            auth,
+            from: from.to_string(),
+        })
     }
 
-    #[allow(unused_variables)]
+    /// The form fields of a send request, in order.
+    fn form(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        content: &EmailContent,
+    ) -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("from", self.from.clone()),
+            ("to", to.to_owned()),
+            ("subject", content.subject.clone()),
+        ];
+        if let Some(text) = content.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            form.push(("text", text.to_owned()));
+        }
+        if let Some(html) = content.html.as_deref().filter(|h| !h.trim().is_empty()) {
+            form.push(("html", html.to_owned()));
+        }
+        form.push((NOTIFICATION_ID_VAR, notification_id.to_string()));
+        form
+    }
+
     pub async fn send(
         &self,
         notification_id: Uuid,
         to: &str,
         content: &EmailContent,
     ) -> Result<Accepted, DeliveryError> {
-        Err(DeliveryError::permanent("mailgun: not implemented yet"))
+        let form = self.form(notification_id, to, content);
+        if !form.iter().any(|(k, _)| *k == "text" || *k == "html") {
+            return Err(DeliveryError::permanent(
+                "mailgun: the email has neither a text nor an html body",
+            ));
+        }
+        let response = self
+            .http
+            .post(self.url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| transport_error(PROVIDER, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return accepted(&text);
+        }
+        Err(error_from(status, &headers, &text))
+    }
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// Reads the id of a queued message, as Mailgun's events name it (without `<>`).
+fn accepted(body: &str) -> Result<Accepted, DeliveryError> {
+    let id = serde_json::from_str::<SendResponse>(body)
+        .ok()
+        .and_then(|r| r.id)
+        .map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+        .filter(|id| !id.is_empty());
+    match id {
+        Some(id) => Ok(Accepted {
+            provider_message_id: Some(id),
+        }),
+        // Mailgun answers 200 with a page ("Mailgun Magnificent API") to a request it
+        // routed nowhere: nothing was queued, and retrying the same URL cannot help.
+        None => Err(DeliveryError::permanent(format!(
+            "mailgun answered 200 without a message id (check `base_url` and `domain`): {}",
+            truncate(body.trim(), 200)
+        ))
+        .with_code("200")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// Classifies a Mailgun error answer: JSON `{"message": …}` or plain text (`Forbidden`).
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
+    let detail = match serde_json::from_str::<ErrorBody>(body) {
+        Ok(b) => b.message,
+        Err(_) if body.trim().is_empty() => {
+            status.canonical_reason().unwrap_or("no detail").to_owned()
+        }
+        Err(_) => body.trim().to_owned(),
+    };
+    classify(PROVIDER, status, headers, &truncate(&detail, MAX_DETAIL))
+        .with_code(status.as_u16().to_string())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pombo_contract::config::Secret;
+
+    use super::*;
+
+    fn settings(domain: &str, base_url: &str) -> MailgunSettings {
+        MailgunSettings {
+            api_key: Secret::new("key-abc"),
+            domain: domain.into(),
+            from: "Pombo <noreply@mg.pombo.test>".into(),
+            base_url: base_url.into(),
+        }
+    }
+
+    #[test]
+    fn url_has_the_domain_as_one_segment() {
+        let p = Mailgun::new(
+            &settings("mg.pombo.test", "https://api.eu.mailgun.net/"),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.url.as_str(),
+            "https://api.eu.mailgun.net/v3/mg.pombo.test/messages"
+        );
+        let p = Mailgun::new(
+            &settings("mg.pombo.test", "http://127.0.0.1:4010/mailgun"),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.url.as_str(),
+            "http://127.0.0.1:4010/mailgun/v3/mg.pombo.test/messages"
+        );
+        for bad in ["", "a/b", "mg.pombo.test?x", "a b"] {
+            assert!(
+                Mailgun::new(
+                    &settings(bad, "https://api.mailgun.net"),
+                    reqwest::Client::new()
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_is_validated_and_the_key_stays_hidden() {
+        let mut s = settings("mg.pombo.test", "https://api.mailgun.net");
+        s.api_key = Secret::new("key-very-secret");
+        let p = Mailgun::new(&s, reqwest::Client::new()).unwrap();
+        assert_eq!(p.from, "Pombo <noreply@mg.pombo.test>");
+        assert!(!format!("{:?}", p.auth).contains("very-secret"));
+        s.from = "not a mailbox".into();
+        assert!(Mailgun::new(&s, reqwest::Client::new()).is_err());
+    }
+
+    #[test]
+    fn the_id_is_kept_without_angle_brackets() {
+        let a = accepted(r#"{"id":"<20240613121326.4d9e1c3a0e5b7f8a@mg.pombo.test>","message":"Queued. Thank you."}"#)
+            .unwrap();
+        assert_eq!(
+            a.provider_message_id.as_deref(),
+            Some("20240613121326.4d9e1c3a0e5b7f8a@mg.pombo.test")
+        );
+        let e = accepted("Mailgun Magnificent API").unwrap_err();
+        assert!(e.is_permanent());
+    }
+
+    #[test]
+    fn errors_are_classified_by_status() {
+        let e = error_from(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            r#"{"message":"to parameter is not a valid address. please check documentation"}"#,
+        );
+        assert_eq!(
+            e,
+            DeliveryError::Permanent {
+                message: "mailgun answered 400 Bad Request: to parameter is not a valid address. please check documentation"
+                    .into(),
+                code: Some("400".into()),
+            }
+        );
+        let e = error_from(StatusCode::UNAUTHORIZED, &HeaderMap::new(), "Forbidden");
+        assert_eq!(e.message(), "mailgun answered 401 Unauthorized: Forbidden");
+        assert!(e.is_permanent());
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "3".parse().unwrap());
+        let e = error_from(StatusCode::TOO_MANY_REQUESTS, &headers, "");
+        assert_eq!(
+            e,
+            DeliveryError::Retryable {
+                message: "mailgun answered 429 Too Many Requests: Too Many Requests".into(),
+                code: Some("429".into()),
+                retry_after: Some(Duration::from_secs(3)),
+            }
+        );
     }
 }

@@ -38,6 +38,7 @@ impl SmtpProvider {
     /// A tenant's own SMTP account.
     pub fn from_settings(s: &SmtpSettings) -> Result<Self, SetupError> {
         Self::new(&SmtpConfig {
+            enabled: true,
             host: s.host.clone(),
             port: s.port,
             tls: s.tls,

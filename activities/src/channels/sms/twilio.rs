@@ -1,28 +1,323 @@
-//! SMS through Twilio Programmable Messaging.
-//! STUB: to be implemented.
+//! SMS through Twilio Programmable Messaging: one `POST` to the Messages resource.
+//!
+//! - Create a Message: <https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource>
+//!   (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded `To`, `From` or
+//!   `MessagingServiceSid`, `Body`, `StatusCallback`; HTTP Basic auth `AccountSid:AuthToken`;
+//!   answers `201 Created` with the Message, whose `sid` is `SM` + 32 hex digits).
+//! - Initial status (`queued`, or `accepted` through a Messaging Service):
+//!   <https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks>
+//! - Error bodies `{code, message, more_info, status}` and codes: <https://www.twilio.com/docs/api/errors>
+//!   (20003 authentication, 20429 too many requests, 21211 invalid `To`, 21408 region not
+//!   enabled, 21610 unsubscribed recipient, 21611 `From` queue full, 21612 unroutable,
+//!   21614 not a mobile number…).
+//! - Test credentials and their magic numbers: <https://www.twilio.com/docs/iam/test-credentials>
 
-use pombo_contract::{content::TextContent, providers::TwilioSettings};
+use pombo_contract::{config::Secret, content::TextContent, providers::TwilioSettings};
+use reqwest::StatusCode;
+use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::channels::{Accepted, DeliveryError, SetupError};
+use crate::channels::{Accepted, DeliveryError, SetupError, http};
 
 pub const PROVIDER: &str = "twilio";
 
-pub struct Twilio {}
+pub struct Twilio {
+    http: reqwest::Client,
+    url: String,
+    account_sid: String,
+    auth_token: Secret,
+    from: Option<String>,
+    messaging_service_sid: Option<String>,
+    status_callback_url: Option<String>,
+}
 
 impl Twilio {
-    #[allow(unused_variables)]
     pub fn new(settings: &TwilioSettings, http: reqwest::Client) -> Result<Self, SetupError> {
-        Ok(Twilio {})
+        if !is_sid(&settings.account_sid, "AC") {
+            return Err(SetupError(
+                "twilio: account_sid must be `AC` followed by 32 hexadecimal digits".into(),
+            ));
+        }
+        if settings.auth_token.expose().is_empty() {
+            return Err(SetupError("twilio: auth_token is empty".into()));
+        }
+        let from = settings.from.clone().filter(|f| !f.trim().is_empty());
+        let messaging_service_sid = settings
+            .messaging_service_sid
+            .clone()
+            .filter(|s| !s.trim().is_empty());
+        if from.is_none() && messaging_service_sid.is_none() {
+            return Err(SetupError(
+                "twilio: give `from` (a sender number) or `messaging_service_sid`".into(),
+            ));
+        }
+        if let Some(sid) = &messaging_service_sid
+            && !is_sid(sid, "MG")
+        {
+            return Err(SetupError(
+                "twilio: messaging_service_sid must be `MG` followed by 32 hexadecimal digits"
+                    .into(),
+            ));
+        }
+        let base = settings.base_url.trim_end_matches('/');
+        Ok(Twilio {
+            http,
+            url: format!(
+                "{base}/2010-04-01/Accounts/{}/Messages.json",
+                settings.account_sid
+            ),
+            account_sid: settings.account_sid.clone(),
+            auth_token: settings.auth_token.clone(),
+            from,
+            messaging_service_sid,
+            status_callback_url: settings
+                .status_callback_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
+        })
     }
 
-    #[allow(unused_variables)]
+    /// The form fields of the Create Message request, in the order they are sent.
+    fn form<'a>(&'a self, to: &'a str, content: &'a TextContent) -> Vec<(&'static str, &'a str)> {
+        let mut form = vec![("To", to)];
+        if let Some(from) = &self.from {
+            form.push(("From", from.as_str()));
+        }
+        if let Some(sid) = &self.messaging_service_sid {
+            form.push(("MessagingServiceSid", sid.as_str()));
+        }
+        form.push(("Body", content.text.as_str()));
+        if let Some(url) = &self.status_callback_url {
+            form.push(("StatusCallback", url.as_str()));
+        }
+        form
+    }
+
     pub async fn send(
         &self,
         notification_id: Uuid,
         to: &str,
         content: &TextContent,
     ) -> Result<Accepted, DeliveryError> {
-        Err(DeliveryError::permanent("twilio: not implemented yet"))
+        let response = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&self.form(to, content))
+            .send()
+            .await
+            .map_err(|e| http::transport_error(PROVIDER, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(PROVIDER, e))?;
+
+        if status.is_success() {
+            let sid = serde_json::from_slice::<MessageResource>(&body)
+                .ok()
+                .and_then(|m| m.sid)
+                .filter(|sid| !sid.is_empty());
+            if sid.is_none() {
+                tracing::warn!(
+                    %notification_id,
+                    %status,
+                    "twilio accepted the message but its answer has no `sid`"
+                );
+            }
+            return Ok(Accepted {
+                provider_message_id: sid,
+            });
+        }
+
+        let error = serde_json::from_slice::<TwilioError>(&body).ok();
+        let code = error.as_ref().and_then(|e| e.code);
+        let detail = match &error {
+            Some(TwilioError {
+                code: Some(code),
+                message,
+                ..
+            }) => format!("error {code}: {}", message.as_deref().unwrap_or("")),
+            Some(TwilioError {
+                message: Some(message),
+                ..
+            }) => message.clone(),
+            _ => String::from_utf8_lossy(&body).chars().take(300).collect(),
+        };
+        let detail = redact(detail.trim(), to);
+        let detail = if detail.is_empty() {
+            "(no details)"
+        } else {
+            detail.as_str()
+        };
+        let message = format!("{PROVIDER} answered {status}: {detail}");
+        let e = match classify(status, code) {
+            Class::Retryable => {
+                DeliveryError::retryable(message).with_retry_after(http::retry_after(&headers))
+            }
+            Class::Permanent => DeliveryError::permanent(message),
+        };
+        Err(match code {
+            Some(code) => e.with_code(code.to_string()),
+            None => e,
+        })
+    }
+}
+
+/// `prefix` followed by 32 hexadecimal digits: the shape of every Twilio SID.
+fn is_sid(sid: &str, prefix: &str) -> bool {
+    sid.len() == 34 && sid.starts_with(prefix) && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Twilio's messages quote the phone numbers; keep the recipient's out of our history.
+fn redact(text: &str, to: &str) -> String {
+    if to.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(to, "[recipient]")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageResource {
+    sid: Option<String>,
+}
+
+/// Twilio's error body: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
+#[derive(Debug, Deserialize)]
+struct TwilioError {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Retryable,
+    Permanent,
+}
+
+/// Whether an error answer is worth another attempt, from its HTTP status and Twilio's
+/// error code (which wins where Twilio documents it).
+fn classify(status: StatusCode, code: Option<i64>) -> Class {
+    match code {
+        // Too Many Requests (account concurrency / rate limit).
+        Some(20429) => return Class::Retryable,
+        // The `From` number's outgoing queue is full: it drains.
+        Some(21611) => return Class::Retryable,
+        // Internal error / service unavailable.
+        Some(20500 | 20503) => return Class::Retryable,
+        // Authenticate (bad Account SID / Auth Token): no retry fixes credentials.
+        Some(20003) => return Class::Permanent,
+        // Recipient problems: invalid `To` (21211), region not enabled (21408),
+        // unsubscribed (21610), unroutable (21612), not SMS-capable (21614), and sender
+        // or request problems: invalid `From` (21212), `From` not owned (21606),
+        // missing Body/From/To (21602/21603/21604), body too long (21617).
+        Some(
+            21211 | 21408 | 21610 | 21612 | 21614 | 21212 | 21606 | 21602 | 21603 | 21604 | 21617,
+        ) => return Class::Permanent,
+        _ => {}
+    }
+    let transient = status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.as_u16() == 425;
+    if transient {
+        Class::Retryable
+    } else {
+        Class::Permanent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twilio_codes_decide_over_http_status() {
+        let bad = StatusCode::BAD_REQUEST;
+        for code in [21211, 21408, 21610, 21612, 21614, 21212, 21606, 21604] {
+            assert_eq!(classify(bad, Some(code)), Class::Permanent, "{code}");
+        }
+        assert_eq!(
+            classify(StatusCode::UNAUTHORIZED, Some(20003)),
+            Class::Permanent
+        );
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some(20429)),
+            Class::Retryable
+        );
+        // A 400 whose code says "queue full" is transient.
+        assert_eq!(classify(bad, Some(21611)), Class::Retryable);
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, None),
+            Class::Retryable
+        );
+        assert_eq!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, None),
+            Class::Retryable
+        );
+        assert_eq!(
+            classify(StatusCode::INTERNAL_SERVER_ERROR, Some(20500)),
+            Class::Retryable
+        );
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, Some(20404)),
+            Class::Permanent
+        );
+        assert_eq!(classify(bad, None), Class::Permanent);
+    }
+
+    #[test]
+    fn sids_have_their_prefix_and_32_hex_digits() {
+        assert!(is_sid("AC0123456789abcdef0123456789abcdef", "AC"));
+        assert!(!is_sid("AC0123456789abcdef0123456789abcde", "AC"));
+        assert!(!is_sid("MG0123456789abcdef0123456789abcdef", "AC"));
+        assert!(!is_sid("AC0123456789abcdef0123456789abcdeg", "AC"));
+        assert!(!is_sid("AC/../../0123456789abcdef0123456789", "AC"));
+    }
+
+    #[test]
+    fn recipient_is_redacted_from_messages() {
+        assert_eq!(
+            redact(
+                "The 'To' number +15005550001 is not a valid phone number.",
+                "+15005550001"
+            ),
+            "The 'To' number [recipient] is not a valid phone number."
+        );
+    }
+
+    fn settings() -> TwilioSettings {
+        TwilioSettings {
+            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+            auth_token: Secret::new("0123456789abcdef0123456789abcdef"),
+            from: None,
+            messaging_service_sid: None,
+            status_callback_url: None,
+            base_url: TwilioSettings::default_base_url(),
+        }
+    }
+
+    #[test]
+    fn setup_needs_a_sender_and_well_formed_sids() {
+        let http = reqwest::Client::new();
+        assert!(Twilio::new(&settings(), http.clone()).is_err());
+        let with_from = TwilioSettings {
+            from: Some("+15005550006".into()),
+            ..settings()
+        };
+        assert!(Twilio::new(&with_from, http.clone()).is_ok());
+        let bad_sid = TwilioSettings {
+            account_sid: "ACnope".into(),
+            ..with_from.clone()
+        };
+        assert!(Twilio::new(&bad_sid, http.clone()).is_err());
+        let bad_service = TwilioSettings {
+            messaging_service_sid: Some("nope".into()),
+            ..with_from
+        };
+        assert!(Twilio::new(&bad_service, http).is_err());
     }
 }

@@ -1,29 +1,423 @@
 //! Outbound webhooks signed per the Standard Webhooks specification.
-//! STUB: to be implemented.
+//!
+//! Each notification is one `POST` to the recipient URL with
+//! - `content-type: application/json` and the body
+//!   `{"type":<event type>,"timestamp":<RFC 3339>,"data":<payload>}`; `timestamp` is when the
+//!   event happened (the notification's creation, read from its UUIDv7 id), so it is the
+//!   same on every attempt;
+//! - `webhook-id: msg_<notification id>`: the same on every attempt, so receivers can
+//!   deduplicate retries. It is also the provider message id we record;
+//! - `webhook-timestamp`: the attempt's time, in unix seconds;
+//! - `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, the key
+//!   being the base64-decoded part of the `whsec_…` secret.
+//!
+//! Outcome, as the spec suggests: 2xx delivered; 3xx final (redirects are not followed:
+//! the URL should be updated); 410 Gone final (the receiver unsubscribed); 408, 425, 429
+//! and 5xx retried (honouring `Retry-After`), as are timeouts and connection failures;
+//! any other 4xx final. The HTTP status is the error `code`.
+//!
+//! Server-side request forgery: the client is our own, with no redirects and no proxy,
+//! and unless the operator allows private targets it refuses IP-literal private hosts
+//! before sending and filters every name resolution at connect time, so a name that
+//! resolves (or re-resolves, DNS rebinding) to a loopback, private or link-local address
+//! is never connected to. `http://` is refused unless allowed.
+//!
+//! Spec: <https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>
+//! (<https://www.standardwebhooks.com/>).
 
-use pombo_contract::recipient::RecipientRules;
-use pombo_contract::{content::WebhookContent, providers::WebhookSettings};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use pombo_contract::{
+    content::WebhookContent,
+    providers::WebhookSettings,
+    recipient::{RecipientRules, is_private_ip},
+};
+use reqwest::{
+    StatusCode,
+    dns::{Addrs, Name, Resolve, Resolving},
+    header::CONTENT_TYPE,
+};
+use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::channels::{Accepted, DeliveryError, SetupError};
+use crate::channels::{
+    Accepted, DeliveryError, SetupError,
+    http::{classify, transport_error},
+};
 
 pub const PROVIDER: &str = "standard_webhooks";
 
-pub struct Webhook {}
+/// The whole attempt, connection included: the spec recommends 15 to 30 s.
+const TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of a refusal's body goes into the error message.
+const MAX_DETAIL: usize = 256;
+
+pub struct Webhook {
+    http: reqwest::Client,
+    key: Vec<u8>,
+    rules: RecipientRules,
+}
 
 impl Webhook {
-    #[allow(unused_variables)]
     pub fn new(settings: &WebhookSettings, rules: RecipientRules) -> Result<Self, SetupError> {
-        Ok(Webhook {})
+        let key = decode_secret(settings.secret.expose())?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the target itself, past our address filter.
+            .no_proxy()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("Pombo-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !rules.allow_private_webhook_targets {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        let http = builder
+            .build()
+            .map_err(|e| SetupError(format!("webhook: cannot build the HTTP client: {e}")))?;
+        Ok(Webhook { http, key, rules })
     }
 
-    #[allow(unused_variables)]
     pub async fn send(
         &self,
         notification_id: Uuid,
         to: &str,
         content: &WebhookContent,
     ) -> Result<Accepted, DeliveryError> {
-        Err(DeliveryError::permanent("standard_webhooks: not implemented yet"))
+        let url = self.check_target(to)?;
+        let id = webhook_id(notification_id);
+        let body = event_body(notification_id, content);
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = sign(&self.key, &id, timestamp, body.as_bytes());
+
+        let response = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(send_error)?;
+        let status = response.status();
+        if status.is_success() {
+            // The body of a 2xx is of no interest: not reading it spares a slow receiver.
+            return Ok(Accepted {
+                provider_message_id: Some(id),
+            });
+        }
+        let headers = response.headers().clone();
+        let detail = read_detail(response).await;
+        Err(refusal(status, &headers, &detail))
+    }
+
+    /// The parsed target, refused when the rules forbid it: a scheme other than https
+    /// (http only when allowed), credentials in the URL, or an IP-literal private host
+    /// (IP literals never reach the resolver, so they are checked here).
+    fn check_target(&self, to: &str) -> Result<url::Url, DeliveryError> {
+        let url = url::Url::parse(to).map_err(|e| {
+            DeliveryError::permanent(format!("{PROVIDER}: the target is not a URL: {e}"))
+        })?;
+        match url.scheme() {
+            "https" => {}
+            "http" if self.rules.allow_http_webhooks => {}
+            "http" => {
+                return Err(DeliveryError::permanent(format!(
+                    "{PROVIDER}: plain http:// webhook targets are not allowed; use https"
+                )));
+            }
+            other => {
+                return Err(DeliveryError::permanent(format!(
+                    "{PROVIDER}: webhook targets must use https, not `{other}`"
+                )));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(DeliveryError::permanent(format!(
+                "{PROVIDER}: webhook URLs must not carry credentials"
+            )));
+        }
+        if !self.rules.allow_private_webhook_targets {
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                Some(url::Host::Domain(_)) => None,
+                None => {
+                    return Err(DeliveryError::permanent(format!(
+                        "{PROVIDER}: the target URL has no host"
+                    )));
+                }
+            };
+            if literal.is_some_and(is_private_ip) {
+                return Err(private_target());
+            }
+        }
+        Ok(url)
+    }
+}
+
+/// `whsec_<base64>` (the prefix is optional, as in the reference libraries) to key bytes.
+fn decode_secret(secret: &str) -> Result<Vec<u8>, SetupError> {
+    let encoded = secret.trim();
+    let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
+    let key = STANDARD.decode(encoded).map_err(|_| {
+        SetupError(
+            "webhook: `secret` must be `whsec_` followed by base64 (of 24 to 64 bytes)".into(),
+        )
+    })?;
+    if !(24..=64).contains(&key.len()) {
+        return Err(SetupError(format!(
+            "webhook: `secret` must encode 24 to 64 bytes, not {}",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+/// The `webhook-id`: stable across attempts of the same notification, with no `.` (the
+/// spec forbids one, since it delimits the signed content).
+fn webhook_id(notification_id: Uuid) -> String {
+    format!("msg_{notification_id}")
+}
+
+/// The event body, serialised once: what is signed is exactly what is sent.
+fn event_body(notification_id: Uuid, content: &WebhookContent) -> String {
+    let occurred = notification_id
+        .get_timestamp()
+        .and_then(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+        })
+        .unwrap_or_else(chrono::Utc::now);
+    let event = serde_json::json!({
+        "type": content.event_type,
+        "timestamp": occurred.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": content.payload,
+    });
+    serde_json::to_string(&event).expect("JSON serialises")
+}
+
+/// `v1,<base64 of HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
+fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// A non-2xx answer, classified as the spec suggests.
+fn refusal(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    detail: &str,
+) -> DeliveryError {
+    let code = status.as_u16().to_string();
+    if status.is_redirection() {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| format!(" to {l}"))
+            .unwrap_or_default();
+        return DeliveryError::permanent(format!(
+            "{PROVIDER}: the receiver answered {status}{location}; redirects are not followed, \
+             update the webhook URL"
+        ))
+        .with_code(code);
+    }
+    if status == StatusCode::GONE {
+        return DeliveryError::permanent(format!(
+            "{PROVIDER}: the receiver answered 410 Gone: it no longer accepts these webhooks"
+        ))
+        .with_code(code);
+    }
+    classify(PROVIDER, status, headers, detail).with_code(code)
+}
+
+/// The first bytes of a refusal's body, as text, for the error message.
+async fn read_detail(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_DETAIL {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(MAX_DETAIL);
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim().chars().filter(|c| !c.is_control()).collect()
+}
+
+/// A failed request: permanent when our resolver refused a private address, otherwise
+/// transient (timeouts, refused connections, TLS failures, DNS failures).
+fn send_error(e: reqwest::Error) -> DeliveryError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if err.downcast_ref::<PrivateTargetRefused>().is_some() {
+            return private_target();
+        }
+        source = err.source();
+    }
+    transport_error(PROVIDER, e)
+}
+
+fn private_target() -> DeliveryError {
+    DeliveryError::permanent(format!(
+        "{PROVIDER}: the webhook URL points to a loopback, private or link-local address, \
+         which this server does not call"
+    ))
+}
+
+/// Every address the target's name resolved to was private.
+#[derive(Debug, thiserror::Error)]
+#[error("the host resolves only to loopback, private or link-local addresses")]
+struct PrivateTargetRefused;
+
+/// The system resolver, keeping only public addresses: the check happens on the very
+/// addresses we connect to, so a rebinding DNS answer cannot slip a private one in.
+struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public = public_addresses(resolved);
+            if public.is_empty() {
+                return Err(
+                    Box::new(PrivateTargetRefused) as Box<dyn std::error::Error + Send + Sync>
+                );
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+fn public_addresses(addrs: impl IntoIterator<Item = SocketAddr>) -> Vec<SocketAddr> {
+    addrs
+        .into_iter()
+        .filter(|a| !is_private_ip(a.ip()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use pombo_contract::config::Secret;
+
+    use super::*;
+
+    /// The test vector the Standard Webhooks reference libraries check
+    /// (libraries' tests in github.com/standard-webhooks/standard-webhooks).
+    #[test]
+    fn signature_matches_the_published_test_vector() {
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            sign(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn signature_matches_the_rust_reference_library_vector() {
+        let key = decode_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        assert_eq!(
+            sign(
+                &key,
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                1649367553,
+                br#"{"email":"test@example.com","username":"test_user"}"#
+            ),
+            "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw="
+        );
+    }
+
+    #[test]
+    fn secrets_must_be_base64_of_24_to_64_bytes() {
+        assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+        assert!(decode_secret("whsec_not base64!").is_err());
+        assert!(decode_secret("whsec_c2hvcnQ=").is_err());
+        let e = Webhook::new(
+            &WebhookSettings {
+                secret: Secret::new("whsec_c2hvcnQ="),
+            },
+            RecipientRules::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(!e.0.contains("c2hvcnQ"), "the secret leaked: {e}");
+    }
+
+    #[test]
+    fn the_body_timestamp_is_the_notifications_creation() {
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, 123_000_000);
+        let id = Uuid::new_v7(ts);
+        let content = WebhookContent {
+            event_type: "order.shipped".into(),
+            payload: serde_json::json!({ "order": 42 }),
+        };
+        assert_eq!(
+            event_body(id, &content),
+            r#"{"data":{"order":42},"timestamp":"2023-11-14T22:13:20.123Z","type":"order.shipped"}"#
+        );
+        assert_eq!(webhook_id(id), format!("msg_{id}"));
+        assert!(!webhook_id(id).contains('.'));
+    }
+
+    #[test]
+    fn statuses_are_classified_as_the_spec_suggests() {
+        let h = reqwest::header::HeaderMap::new();
+        let permanent = |s: u16| refusal(StatusCode::from_u16(s).unwrap(), &h, "").is_permanent();
+        for s in [301, 302, 307, 308, 400, 401, 403, 404, 410, 422] {
+            assert!(permanent(s), "{s}");
+        }
+        for s in [408, 425, 429, 500, 502, 503, 504] {
+            assert!(!permanent(s), "{s}");
+        }
+        assert_eq!(refusal(StatusCode::GONE, &h, "").code(), Some("410"));
+    }
+
+    #[test]
+    fn private_addresses_are_filtered_out() {
+        let addrs: Vec<SocketAddr> = vec![
+            "127.0.0.1:443".parse().unwrap(),
+            "10.0.0.7:443".parse().unwrap(),
+            "169.254.169.254:80".parse().unwrap(),
+            "[::1]:443".parse().unwrap(),
+            "[::ffff:192.168.0.1]:443".parse().unwrap(),
+            "93.184.215.14:443".parse().unwrap(),
+        ];
+        assert_eq!(
+            public_addresses(addrs),
+            vec!["93.184.215.14:443".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_of_loopback_addresses() {
+        let err = PublicOnlyResolver
+            .resolve("localhost".parse().unwrap())
+            .await
+            .err()
+            .expect("localhost is refused");
+        assert!(
+            err.downcast_ref::<PrivateTargetRefused>().is_some(),
+            "{err}"
+        );
     }
 }

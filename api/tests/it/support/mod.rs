@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod maildev;
+pub mod providers;
 pub mod servers;
 pub mod smtp;
 
@@ -13,7 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pombo_contract::{Config, config::Secret};
+use pombo_contract::{
+    Config,
+    config::{ProviderAccountConfig, Secret},
+};
 use pombo_store::Db;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -22,6 +26,8 @@ use uuid::Uuid;
 pub use servers::servers;
 
 pub struct AppOptions {
+    /// Server-wide provider accounts; default: one per non-email channel, on the fakes.
+    pub providers: Option<fn(&pombo_fakes::Fakes) -> Vec<ProviderAccountConfig>>,
     /// SMTP port the worker sends to (default: maildev's).
     pub smtp_port: Option<u16>,
     /// Start an in-process worker with the app.
@@ -39,6 +45,7 @@ pub struct AppOptions {
 impl Default for AppOptions {
     fn default() -> Self {
         AppOptions {
+            providers: None,
             smtp_port: None,
             worker: true,
             api_temporal: None,
@@ -56,6 +63,8 @@ pub struct TestApp {
     pub db: Db,
     pub config: Config,
     pub http: reqwest::Client,
+    /// This app's own provider fakes (every provider, on 127.0.0.1).
+    pub fakes: pombo_fakes::Fakes,
     _database: Option<database::TestDatabase>,
     _shutdown: oneshot::Sender<()>,
     _worker: Option<InProcessWorker>,
@@ -90,6 +99,19 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     config.api.dispatch_sweep_secs = 1;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
     config.dev_api_key = Some(Secret::new(api_key.clone()));
+    config.encryption.current_key = "test".into();
+    config.encryption.keys.insert(
+        "test".into(),
+        Secret::new(pombo_store::sealed::Keyring::generate_key()),
+    );
+    // The fakes listen on loopback over http.
+    config.webhooks.allow_http = true;
+    config.webhooks.allow_private_networks = true;
+    let fakes = pombo_fakes::Fakes::start().await;
+    config.providers = match options.providers {
+        Some(make) => make(&fakes),
+        None => providers::on_fakes(&fakes),
+    };
 
     let mut api_config = config.clone();
     if let Some(address) = &options.api_temporal {
@@ -119,6 +141,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
+        fakes,
         _database: database,
         _shutdown: shutdown,
         _worker: worker,
@@ -147,6 +170,22 @@ impl TestApp {
         let json: Value = response.json().await.unwrap();
         assert_eq!(status, 202, "{json}");
         json["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Any API call with the app's key: status and JSON body (`null` when empty).
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn get_notification(&self, id: &str) -> (u16, Value) {

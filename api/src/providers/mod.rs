@@ -1,0 +1,331 @@
+//! The provider accounts resource: a tenant registers the accounts that deliver its
+//! notifications (`POST/GET/PATCH/DELETE /v1/providers`). Credentials are sealed at rest
+//! and never shown again: responses mask them.
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    Channel,
+    providers::{MASK, ProviderSettings},
+};
+use pombo_store::provider_accounts::{self, Account, AccountPatch, NewAccount};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, FieldError, Problem},
+    extract::{Tenant, ValidJson},
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/providers", get(list).post(create))
+        .route("/v1/providers/{id}", get(read).patch(update).delete(remove))
+}
+
+/// A provider account as the API shows it: credentials masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub channel: Channel,
+    pub priority: i32,
+    pub enabled: bool,
+    /// The settings, with every credential replaced by `********`.
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Account> for ProviderView {
+    fn from(a: Account) -> Self {
+        ProviderView {
+            id: a.id,
+            kind: a.settings.kind().to_owned(),
+            channel: a.settings.channel(),
+            settings: a.settings.masked(),
+            name: a.name,
+            priority: a.priority,
+            enabled: a.enabled,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProvider {
+    /// Unique per tenant: letters, digits, `-` and `_`, up to 64.
+    pub name: String,
+    /// Order within the channel: lower is tried first; the next takes over on failure.
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The provider's settings, tagged by `type` (`twilio`, `sendgrid`, `fcm`, …).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProvider {
+    pub name: Option<String>,
+    pub priority: Option<i32>,
+    pub enabled: Option<bool>,
+    /// Fields to change, merged into the current settings. A credential given as
+    /// `********` (as shown by GET) keeps its current value.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only the accounts of this channel.
+    pub channel: Option<Channel>,
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        errors.push(FieldError::new(
+            "name",
+            "1 to 64 letters, digits, `-` or `_`",
+        ));
+    }
+}
+
+fn parse_settings(value: &Value, errors: &mut Vec<FieldError>) -> Option<ProviderSettings> {
+    let settings: ProviderSettings = match serde_path_to_error::deserialize(value) {
+        Ok(s) => s,
+        Err(e) => {
+            let path = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            errors.push(FieldError::new(
+                crate::extract::field_path("settings", &path, &reason),
+                reason,
+            ));
+            return None;
+        }
+    };
+    // Every URL a worker will call must be one.
+    if let Some(map) = value.as_object() {
+        for key in ["base_url", "token_uri", "status_callback_url"] {
+            if let Some(Value::String(url)) = map.get(key)
+                && !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
+            {
+                errors.push(FieldError::new(
+                    format!("settings.{key}"),
+                    "must be an http(s) URL",
+                ));
+            }
+        }
+    }
+    for field in settings.secret_fields() {
+        if value.get(*field).and_then(Value::as_str) == Some(MASK) {
+            errors.push(FieldError::new(
+                format!("settings.{field}"),
+                "give the credential itself, not the mask",
+            ));
+        }
+    }
+    Some(settings)
+}
+
+/// Register a provider account.
+#[utoipa::path(
+    post, path = "/v1/providers", tag = "providers",
+    request_body = CreateProvider,
+    responses(
+        (status = 201, description = "Created", body = ProviderView),
+        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 409, description = "The name is taken", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ValidJson(body): ValidJson<CreateProvider>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    check_name(&body.name, &mut errors);
+    let settings = parse_settings(&body.settings, &mut errors);
+    let Some(settings) = settings.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let account = provider_accounts::create(
+        &state.db,
+        state.keyring.as_deref(),
+        tenant.id,
+        NewAccount {
+            name: body.name,
+            priority: body.priority,
+            enabled: body.enabled,
+            settings,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(ProviderView::from(account))).into_response())
+}
+
+/// The tenant's provider accounts, by channel and failover order.
+#[utoipa::path(
+    get, path = "/v1/providers", tag = "providers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The accounts", body = Vec<ProviderView>),
+        (status = 401, description = "Missing or unknown API key", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<ProviderView>>, ApiError> {
+    let accounts = provider_accounts::list(
+        &state.db,
+        state.keyring.as_deref(),
+        tenant.id,
+        query.channel,
+    )
+    .await?;
+    Ok(Json(accounts.into_iter().map(ProviderView::from).collect()))
+}
+
+/// One provider account.
+#[utoipa::path(
+    get, path = "/v1/providers/{id}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account", body = ProviderView),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn read(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ProviderView>, ApiError> {
+    let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
+        .await
+        .map_err(not_found)?;
+    Ok(Json(account.into()))
+}
+
+/// Change a provider account: its name, order, enabled flag, or settings.
+#[utoipa::path(
+    patch, path = "/v1/providers/{id}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    request_body = UpdateProvider,
+    responses(
+        (status = 200, description = "The account", body = ProviderView),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 409, description = "The name is taken, or the change would switch channels", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<Uuid>,
+    ValidJson(body): ValidJson<UpdateProvider>,
+) -> Result<Json<ProviderView>, ApiError> {
+    let keyring = state.keyring.as_deref();
+    let current = provider_accounts::get(&state.db, keyring, tenant.id, id)
+        .await
+        .map_err(not_found)?;
+    let mut errors = Vec::new();
+    if let Some(name) = &body.name {
+        check_name(name, &mut errors);
+    }
+    let settings = match &body.settings {
+        None => None,
+        Some(Value::Object(changes)) => {
+            let mut merged = serde_json::to_value(&current.settings).expect("settings serialise");
+            let secrets = current.settings.secret_fields();
+            let target = merged.as_object_mut().expect("settings are an object");
+            for (key, value) in changes {
+                let keeps_secret = secrets.contains(&key.as_str()) && value.as_str() == Some(MASK);
+                if !keeps_secret {
+                    target.insert(key.clone(), value.clone());
+                }
+            }
+            parse_settings(&merged, &mut errors)
+        }
+        Some(_) => {
+            errors.push(FieldError::new("settings", "must be a JSON object"));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let account = provider_accounts::update(
+        &state.db,
+        keyring,
+        tenant.id,
+        id,
+        AccountPatch {
+            name: body.name,
+            priority: body.priority,
+            enabled: body.enabled,
+            settings,
+        },
+    )
+    .await?;
+    Ok(Json(account.into()))
+}
+
+/// Remove a provider account. Notifications already routed to it fail over to the next.
+#[utoipa::path(
+    delete, path = "/v1/providers/{id}", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    provider_accounts::delete(&state.db, tenant.id, id)
+        .await
+        .map_err(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn not_found(e: pombo_store::StoreError) -> ApiError {
+    match e {
+        pombo_store::StoreError::NotFound => ApiError::NotFound("no such provider account".into()),
+        e => e.into(),
+    }
+}

@@ -1,0 +1,216 @@
+//! Provider accounts: registered per tenant, credentials sealed at rest and masked in
+//! every answer, routed to in priority order.
+
+use serde_json::{Value, json};
+
+use crate::support::{AppOptions, spawn_app_with};
+
+fn sendgrid(name: &str, key: &str, priority: i32) -> Value {
+    json!({
+        "name": name,
+        "priority": priority,
+        "settings": {"type": "sendgrid", "api_key": key, "from": "Pombo <pombo@example.com>"},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_are_created_listed_masked_updated_and_deleted() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (code, created) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&sendgrid("sg-main", "SG.secret-one", 0)),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["type"], "sendgrid");
+    assert_eq!(created["channel"], "email");
+    assert_eq!(created["settings"]["api_key"], "********");
+    assert_eq!(created["settings"]["from"], "Pombo <pombo@example.com>");
+    assert_eq!(created["settings"]["base_url"], "https://api.sendgrid.com");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (code, body) = app
+        .call("POST", "/v1/providers", Some(&sendgrid("sg-main", "x", 1)))
+        .await;
+    assert_eq!(
+        (code, body["type"].as_str()),
+        (409, Some("https://pombo.dev/problems/conflict"))
+    );
+
+    let (code, _) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&sendgrid("sg-backup", "SG.secret-two", 5)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let (code, list) = app.call("GET", "/v1/providers?channel=email", None).await;
+    assert_eq!(code, 200);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["sg-main", "sg-backup"]);
+    assert!(!list.to_string().contains("secret"), "{list}");
+    let (_, sms) = app.call("GET", "/v1/providers?channel=sms", None).await;
+    assert_eq!(sms, json!([]));
+
+    // A masked credential in a PATCH keeps the stored one; other fields change.
+    let (code, patched) = app
+        .call(
+            "PATCH",
+            &format!("/v1/providers/{id}"),
+            Some(&json!({"priority": 9, "enabled": false,
+                         "settings": {"api_key": "********", "from": "ops@example.com"}})),
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["priority"], 9);
+    assert_eq!(patched["enabled"], false);
+    assert_eq!(patched["settings"]["from"], "ops@example.com");
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let keyring = pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap();
+    let stored = pombo_store::provider_accounts::get(
+        &app.db,
+        keyring.as_ref(),
+        tenant.id,
+        id.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let pombo_contract::providers::ProviderSettings::Sendgrid(s) = stored.settings else {
+        panic!("still sendgrid")
+    };
+    assert_eq!(s.api_key.expose(), "SG.secret-one");
+
+    // Switching an email account to an SMS provider is refused: routing and history rely on
+    // an account's channel.
+    let (code, body) = app
+        .call(
+            "PATCH",
+            &format!("/v1/providers/{id}"),
+            Some(&json!({"settings": {"type": "vonage", "api_key": "k", "api_secret": "s", "from": "Pombo"}})),
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+
+    // Another tenant sees none of it.
+    let other = app.other_tenant_key().await;
+    let response = app
+        .http
+        .get(app.url(&format!("/v1/providers/{id}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    let (code, _) = app
+        .call("DELETE", &format!("/v1/providers/{id}"), None)
+        .await;
+    assert_eq!(code, 204);
+    let (code, _) = app.call("GET", &format!("/v1/providers/{id}"), None).await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_settings_get_a_problem_naming_the_field() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let cases = [
+        (
+            json!({"name": "x", "settings": {"type": "carrier-pigeon"}}),
+            "settings.type",
+        ),
+        (
+            json!({"name": "x", "settings": {"type": "twilio", "auth_token": "t"}}),
+            "settings.account_sid",
+        ),
+        (
+            json!({"name": "x", "settings": {"type": "sendgrid", "api_key": "k", "from": "a@b.c", "base_url": "ftp://x"}}),
+            "settings.base_url",
+        ),
+        (
+            json!({"name": "x", "settings": {"type": "sendgrid", "api_key": "********", "from": "a@b.c"}}),
+            "settings.api_key",
+        ),
+        (
+            json!({"name": "has space", "settings": {"type": "telegram", "bot_token": "1:a"}}),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let (code, problem) = app.call("POST", "/v1/providers", Some(&body)).await;
+        assert_eq!(code, 422, "{body} → {problem}");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(
+            fields.contains(&field),
+            "{body}: expected {field} in {problem}"
+        );
+    }
+}
+
+/// The database holds no credential in clear: not in the row, not in the SQLite file.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_are_not_stored_in_clear() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let secret = format!("SG.{}", uuid::Uuid::new_v4().simple());
+    let (code, _) = app
+        .call("POST", "/v1/providers", Some(&sendgrid("sg", &secret, 0)))
+        .await;
+    assert_eq!(code, 201);
+
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT name, kind, settings_sealed, key_id FROM provider_accounts",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let sealed: String = rows[0].try_get("", "settings_sealed").unwrap();
+    assert!(sealed.starts_with("v1:test:"), "{sealed}");
+    assert!(!sealed.contains(&secret));
+
+    if let Some(path) = app
+        .config
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap().to_owned())
+    {
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{file} holds the credential in clear");
+            }
+        }
+    }
+}

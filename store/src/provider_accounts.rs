@@ -1,0 +1,262 @@
+//! Provider accounts of tenants. Settings, credentials included, are stored sealed
+//! ([`crate::sealed`]): the database never holds a credential in clear.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::{Channel, providers::ProviderSettings};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    SqlErr,
+};
+use uuid::Uuid;
+
+use crate::{StoreError, entities::provider_account, sealed::Keyring};
+
+/// A provider account, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub priority: i32,
+    pub enabled: bool,
+    pub settings: ProviderSettings,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Account {
+    pub fn channel(&self) -> Channel {
+        self.settings.channel()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub name: String,
+    pub priority: i32,
+    pub enabled: bool,
+    pub settings: ProviderSettings,
+}
+
+/// Changes to an account; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub priority: Option<i32>,
+    pub enabled: Option<bool>,
+    pub settings: Option<ProviderSettings>,
+}
+
+fn context(id: Uuid) -> Vec<u8> {
+    format!("provider_accounts:{id}").into_bytes()
+}
+
+fn seal(keyring: &Keyring, id: Uuid, settings: &ProviderSettings) -> String {
+    let json = serde_json::to_vec(settings).expect("settings serialise");
+    keyring.seal(&json, &context(id))
+}
+
+fn open(keyring: &Keyring, row: provider_account::Model) -> Result<Account, StoreError> {
+    let json = keyring.open(&row.settings_sealed, &context(row.id))?;
+    let settings: ProviderSettings = serde_json::from_slice(&json)
+        .map_err(|e| StoreError::Corrupt(format!("provider account {}: {e}", row.id)))?;
+    Ok(Account {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
+        priority: row.priority,
+        enabled: row.enabled,
+        settings,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn name_taken(e: sea_orm::DbErr, name: &str) -> StoreError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            StoreError::Conflict(format!("a provider account named `{name}` exists"))
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    tenant_id: Uuid,
+    new: NewAccount,
+) -> Result<Account, StoreError> {
+    let keyring = keyring.ok_or(StoreError::NoKeyring)?;
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let row = provider_account::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant_id),
+        name: Set(new.name.clone()),
+        kind: Set(new.settings.kind().to_owned()),
+        channel: Set(new.settings.channel().as_str().to_owned()),
+        priority: Set(new.priority),
+        enabled: Set(new.enabled),
+        settings_sealed: Set(seal(keyring, id, &new.settings)),
+        key_id: Set(keyring.current_key_id().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| name_taken(e, &new.name))?;
+    open(keyring, row)
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    tenant_id: Uuid,
+    channel: Option<Channel>,
+) -> Result<Vec<Account>, StoreError> {
+    let mut query = provider_account::Entity::find()
+        .filter(provider_account::Column::TenantId.eq(tenant_id))
+        .order_by_asc(provider_account::Column::Channel)
+        .order_by_asc(provider_account::Column::Priority)
+        .order_by_asc(provider_account::Column::CreatedAt);
+    if let Some(channel) = channel {
+        query = query.filter(provider_account::Column::Channel.eq(channel.as_str()));
+    }
+    let rows = query.all(db).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keyring = keyring.ok_or(StoreError::NoKeyring)?;
+    rows.into_iter().map(|row| open(keyring, row)).collect()
+}
+
+/// The enabled accounts of `channel`, in failover order.
+pub async fn for_channel(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    tenant_id: Uuid,
+    channel: Channel,
+) -> Result<Vec<Account>, StoreError> {
+    Ok(list(db, keyring, tenant_id, Some(channel))
+        .await?
+        .into_iter()
+        .filter(|a| a.enabled)
+        .collect())
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Account, StoreError> {
+    let row = provider_account::Entity::find_by_id(id)
+        .filter(provider_account::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    open(keyring.ok_or(StoreError::NoKeyring)?, row)
+}
+
+/// An account of any tenant, for the worker (which acts for all of them).
+pub async fn get_by_id(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    id: Uuid,
+) -> Result<Account, StoreError> {
+    let row = provider_account::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    open(keyring.ok_or(StoreError::NoKeyring)?, row)
+}
+
+/// The row's last change, to tell whether a cached client of the account is stale.
+pub async fn updated_at(db: &impl ConnectionTrait, id: Uuid) -> Result<DateTime<Utc>, StoreError> {
+    provider_account::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|row| row.updated_at)
+        .ok_or(StoreError::NotFound)
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    keyring: Option<&Keyring>,
+    tenant_id: Uuid,
+    id: Uuid,
+    patch: AccountPatch,
+) -> Result<Account, StoreError> {
+    let keyring = keyring.ok_or(StoreError::NoKeyring)?;
+    let current = get(db, Some(keyring), tenant_id, id).await?;
+    let mut row = provider_account::ActiveModel {
+        id: Set(id),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    if let Some(name) = &patch.name {
+        row.name = Set(name.clone());
+    }
+    if let Some(priority) = patch.priority {
+        row.priority = Set(priority);
+    }
+    if let Some(enabled) = patch.enabled {
+        row.enabled = Set(enabled);
+    }
+    if let Some(settings) = &patch.settings {
+        if settings.channel() != current.channel() {
+            return Err(StoreError::Conflict(format!(
+                "the account delivers `{}`; a `{}` provider cannot replace it",
+                current.channel(),
+                settings.kind()
+            )));
+        }
+        row.kind = Set(settings.kind().to_owned());
+        row.settings_sealed = Set(seal(keyring, id, settings));
+        row.key_id = Set(keyring.current_key_id().to_owned());
+    }
+    let name = patch.name.unwrap_or(current.name);
+    let row = row.update(db).await.map_err(|e| name_taken(e, &name))?;
+    open(keyring, row)
+}
+
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    let result = provider_account::Entity::delete_many()
+        .filter(provider_account::Column::Id.eq(id))
+        .filter(provider_account::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Re-seals every account sealed with another key than the current one (the last step of
+/// a key rotation). Returns how many were re-sealed.
+pub async fn reseal_all(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<u64, StoreError> {
+    let stale = provider_account::Entity::find()
+        .filter(provider_account::Column::KeyId.ne(keyring.current_key_id()))
+        .all(db)
+        .await?;
+    let mut count = 0;
+    for row in stale {
+        let id = row.id;
+        let account = open(keyring, row)?;
+        provider_account::ActiveModel {
+            id: Set(id),
+            settings_sealed: Set(seal(keyring, id, &account.settings)),
+            key_id: Set(keyring.current_key_id().to_owned()),
+            ..Default::default()
+        }
+        .update(db)
+        .await?;
+        count += 1;
+    }
+    Ok(count)
+}
