@@ -1,6 +1,7 @@
 //! The Pombo HTTP API: accepts notifications, starts their workflows, and serves their
 //! status. One module per resource; errors in one problem format ([`error`]).
 
+pub mod callbacks;
 pub mod dispatch;
 pub mod error;
 pub mod extract;

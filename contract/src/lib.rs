@@ -7,6 +7,7 @@ pub mod activities;
 pub mod channel;
 pub mod config;
 pub mod content;
+pub mod delivery;
 pub mod priority;
 pub mod providers;
 pub mod recipient;

@@ -112,15 +112,18 @@ impl ProviderSettings {
     pub fn secret_fields(&self) -> &'static [&'static str] {
         match self {
             ProviderSettings::Smtp(_) => &["password"],
-            ProviderSettings::Sendgrid(_) | ProviderSettings::Mailgun(_) => &["api_key"],
+            ProviderSettings::Sendgrid(_) => &["api_key"],
+            ProviderSettings::Mailgun(_) => &["api_key", "webhook_signing_key"],
             ProviderSettings::Twilio(_) => &["auth_token"],
             ProviderSettings::Vonage(_) => &["api_secret"],
             ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => &["private_key"],
             ProviderSettings::WhatsappCloud(_) | ProviderSettings::Instagram(_) => {
-                &["access_token", "app_secret"]
+                &["access_token", "app_secret", "verify_token"]
             }
-            ProviderSettings::Callbell(_) => &["api_token"],
-            ProviderSettings::Evolution(_) | ProviderSettings::Waha(_) => &["api_key"],
+            ProviderSettings::Callbell(_) => &["api_token", "webhook_secret"],
+            ProviderSettings::Evolution(_) | ProviderSettings::Waha(_) => {
+                &["api_key", "webhook_secret"]
+            }
             ProviderSettings::Telegram(_) => &["bot_token", "secret_token"],
             ProviderSettings::Webhook(_) => &["secret"],
         }
@@ -157,6 +160,10 @@ pub struct SendgridSettings {
     pub api_key: Secret,
     /// Sender (`Name <address>` or a bare address), verified in SendGrid.
     pub from: String,
+    /// The Signed Event Webhook's verification key (base64 DER of an ECDSA P-256 public
+    /// key, from SendGrid's Mail Settings). When set, unsigned or forged events are refused.
+    #[serde(default)]
+    pub webhook_public_key: Option<String>,
     #[serde(default = "SendgridSettings::default_base_url")]
     pub base_url: String,
 }
@@ -175,6 +182,10 @@ pub struct MailgunSettings {
     /// The sending domain registered in Mailgun.
     pub domain: String,
     pub from: String,
+    /// The HTTP webhook signing key (Mailgun's Webhooks page), to verify event signatures.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub webhook_signing_key: Option<Secret>,
     /// `https://api.mailgun.net` (US) or `https://api.eu.mailgun.net` (EU).
     #[serde(default = "MailgunSettings::default_base_url")]
     pub base_url: String,
@@ -287,6 +298,10 @@ pub struct WhatsappCloudSettings {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub app_secret: Option<Secret>,
+    /// The verify token typed into Meta's webhook settings, echoed on its `GET` handshake.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub verify_token: Option<Secret>,
     #[serde(default = "default_graph_base_url")]
     pub base_url: String,
     #[serde(default = "default_graph_api_version")]
@@ -309,6 +324,11 @@ pub struct CallbellSettings {
     /// The WhatsApp channel to send from, when the account has several.
     #[serde(default)]
     pub channel_uuid: Option<String>,
+    /// A secret our callback URL must carry (`?secret=`): Callbell does not sign its
+    /// webhooks, so the URL itself is the credential.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub webhook_secret: Option<Secret>,
     #[serde(default = "CallbellSettings::default_base_url")]
     pub base_url: String,
 }
@@ -328,6 +348,11 @@ pub struct EvolutionSettings {
     pub instance: String,
     #[schema(value_type = String)]
     pub api_key: Secret,
+    /// A secret our callback URL must carry (`?secret=`): Evolution does not sign its
+    /// webhooks, so the URL itself is the credential.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub webhook_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -341,6 +366,10 @@ pub struct WahaSettings {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub api_key: Option<Secret>,
+    /// The HMAC key configured on the session's webhook (`X-Webhook-Hmac`, SHA-512).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub webhook_secret: Option<Secret>,
 }
 
 impl WahaSettings {
@@ -359,6 +388,9 @@ pub struct InstagramSettings {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub app_secret: Option<Secret>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub verify_token: Option<Secret>,
     #[serde(default = "default_graph_base_url")]
     pub base_url: String,
     #[serde(default = "default_graph_api_version")]

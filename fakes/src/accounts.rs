@@ -49,6 +49,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "whatsapp-cloud",
             ProviderSettings::WhatsappCloud(WhatsappCloudSettings {
+                verify_token: None,
                 phone_number_id: "106540352242922".into(),
                 access_token: Secret::new("EAAGpombotesttoken"),
                 app_secret: Some(Secret::new("pombo-test-app-secret")),
@@ -59,6 +60,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "callbell",
             ProviderSettings::Callbell(CallbellSettings {
+                webhook_secret: None,
                 api_token: Secret::new("callbell-test-token"),
                 channel_uuid: None,
                 base_url: url("callbell"),
@@ -67,6 +69,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "evolution",
             ProviderSettings::Evolution(EvolutionSettings {
+                webhook_secret: None,
                 base_url: url("evolution"),
                 instance: "pombo".into(),
                 api_key: Secret::new("evolution-test-key"),
@@ -75,6 +78,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "waha",
             ProviderSettings::Waha(WahaSettings {
+                webhook_secret: None,
                 base_url: url("waha"),
                 session: WahaSettings::default_session(),
                 api_key: Some(Secret::new("waha-test-key")),
@@ -83,6 +87,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "instagram",
             ProviderSettings::Instagram(InstagramSettings {
+                verify_token: None,
                 account_id: "17841400000000001".into(),
                 access_token: Secret::new("IGQVpombotesttoken"),
                 app_secret: Some(Secret::new("pombo-test-app-secret")),

@@ -22,6 +22,7 @@ fn notification() -> Uuid {
 
 fn provider(fakes: &Fakes, token: &str, channel: Option<&str>) -> Callbell {
     let settings = CallbellSettings {
+        webhook_secret: None,
         api_token: Secret::new(token),
         channel_uuid: channel.map(str::to_owned),
         base_url: fakes.base_url("callbell"),

@@ -20,6 +20,7 @@ const TO: &str = "+5511987654321";
 
 fn provider(fakes: &Fakes, instance: &str, key: &str) -> Evolution {
     let settings = EvolutionSettings {
+        webhook_secret: None,
         base_url: fakes.base_url("evolution"),
         instance: instance.into(),
         api_key: Secret::new(key),

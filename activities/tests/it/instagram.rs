@@ -19,6 +19,7 @@ const TO: &str = "17841400000000001";
 
 fn provider(fakes: &Fakes, token: &str) -> Instagram {
     let settings = InstagramSettings {
+        verify_token: None,
         account_id: ACCOUNT_ID.into(),
         access_token: Secret::new(token),
         app_secret: None,
@@ -229,6 +230,7 @@ async fn an_expired_token_is_permanent_and_never_echoed() {
 #[test]
 fn settings_are_checked_at_setup() {
     let settings = |id: &str| InstagramSettings {
+        verify_token: None,
         account_id: id.into(),
         access_token: Secret::new(TOKEN),
         app_secret: None,

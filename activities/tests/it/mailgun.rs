@@ -17,6 +17,7 @@ const DOMAIN: &str = "mg.pombo.test";
 
 fn settings(fakes: &Fakes, key: &str, domain: &str) -> MailgunSettings {
     MailgunSettings {
+        webhook_signing_key: None,
         api_key: Secret::new(key),
         domain: domain.into(),
         from: "Pombo Alerts <alerts@mg.pombo.test>".into(),
@@ -241,6 +242,7 @@ async fn a_200_without_an_id_is_not_taken_for_a_queued_email() {
         socket.write_all(answer.as_bytes()).await.unwrap();
     });
     let s = MailgunSettings {
+        webhook_signing_key: None,
         api_key: Secret::new(KEY),
         domain: DOMAIN.into(),
         from: "alerts@mg.pombo.test".into(),

@@ -15,6 +15,7 @@ const KEY: &str = "SG.pombo-test.key";
 
 fn settings(fakes: &Fakes, key: &str, from: &str) -> SendgridSettings {
     SendgridSettings {
+        webhook_public_key: None,
         api_key: Secret::new(key),
         from: from.into(),
         base_url: fakes.base_url(PROVIDER),
@@ -259,6 +260,7 @@ async fn an_unparsable_sender_is_a_setup_error() {
 #[tokio::test]
 async fn an_unreachable_server_is_retryable() {
     let s = SendgridSettings {
+        webhook_public_key: None,
         api_key: Secret::new(KEY),
         from: "alerts@pombo.test".into(),
         base_url: "http://127.0.0.1:1/".into(),

@@ -21,6 +21,7 @@ const CHAT: &str = "5511987654321@c.us";
 
 fn provider(fakes: &Fakes, session: &str, key: Option<&str>) -> Waha {
     let settings = WahaSettings {
+        webhook_secret: None,
         base_url: fakes.base_url("waha"),
         session: session.into(),
         api_key: key.map(Secret::new),

@@ -18,6 +18,7 @@ const TO: &str = "+5511987654321";
 
 fn provider(fakes: &Fakes, token: &str) -> WhatsappCloud {
     let settings = WhatsappCloudSettings {
+        verify_token: None,
         phone_number_id: PHONE_NUMBER_ID.into(),
         access_token: Secret::new(token),
         app_secret: None,
@@ -320,6 +321,7 @@ async fn an_unreachable_api_is_retryable() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let settings = WhatsappCloudSettings {
+        verify_token: None,
         phone_number_id: PHONE_NUMBER_ID.into(),
         access_token: Secret::new(TOKEN),
         app_secret: None,
@@ -337,6 +339,7 @@ async fn an_unreachable_api_is_retryable() {
 #[test]
 fn settings_are_checked_at_setup() {
     let settings = |id: &str, base: &str| WhatsappCloudSettings {
+        verify_token: None,
         phone_number_id: id.into(),
         access_token: Secret::new(TOKEN),
         app_secret: None,

@@ -221,6 +221,7 @@ mod tests {
 
     fn settings(domain: &str, base_url: &str) -> MailgunSettings {
         MailgunSettings {
+            webhook_signing_key: None,
             api_key: Secret::new("key-abc"),
             domain: domain.into(),
             from: "Pombo <noreply@mg.pombo.test>".into(),

@@ -240,6 +240,7 @@ mod tests {
 
     fn settings(from: &str) -> SendgridSettings {
         SendgridSettings {
+            webhook_public_key: None,
             api_key: Secret::new("SG.key"),
             from: from.into(),
             base_url: "https://api.sendgrid.com/".into(),

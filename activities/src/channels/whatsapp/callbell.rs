@@ -354,6 +354,7 @@ mod tests {
     #[test]
     fn setup_checks_token_and_url() {
         let settings = |token: &str, base: &str| CallbellSettings {
+            webhook_secret: None,
             api_token: Secret::new(token),
             channel_uuid: Some(" ".into()),
             base_url: base.into(),

@@ -298,6 +298,7 @@ mod tests {
 
     fn settings(base: &str, instance: &str) -> EvolutionSettings {
         EvolutionSettings {
+            webhook_secret: None,
             base_url: base.into(),
             instance: instance.into(),
             api_key: Secret::new("key"),

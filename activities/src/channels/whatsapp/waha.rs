@@ -498,6 +498,7 @@ mod tests {
     #[test]
     fn setup_drops_a_blank_key() {
         let settings = WahaSettings {
+            webhook_secret: None,
             base_url: "http://localhost:3000/".into(),
             session: "default".into(),
             api_key: Some(Secret::new(" ")),
