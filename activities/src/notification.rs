@@ -10,13 +10,14 @@ use std::{
 use pombo_contract::{
     Channel, NotificationStatus,
     activities::{
-        self as defs, MarkFailedInput, RenderInput, RouteInput, RouteOutput, SendInput, SendOutput,
-        StatusOutput,
+        self as defs, CheckStatusInput, MarkFailedInput, RenderInput, RouteInput, RouteOutput,
+        SendInput, SendOutput, StatusOutput,
     },
     workflow::failure_types,
 };
 use pombo_store::{
     Db, StoreError,
+    events::{self, NewEvent},
     notifications::{self, AttemptOutcome, Notification, Transition},
 };
 use sea_orm::Set;
@@ -200,6 +201,18 @@ impl NotificationActivities {
         with_heartbeats(&ctx, self.send_once(&ctx, input)).await
     }
 
+    #[activity(definition = defs::CheckStatus)]
+    pub async fn check_status(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CheckStatusInput,
+    ) -> Result<StatusOutput, ActivityError> {
+        let n = load(&self.db, input.notification_id).await?;
+        Ok(StatusOutput {
+            status: status_of(&n)?,
+        })
+    }
+
     #[activity(definition = defs::MarkFailed)]
     pub async fn mark_failed(
         self: Arc<Self>,
@@ -218,11 +231,57 @@ impl NotificationActivities {
             Transition::Applied(row) => status_of(&row)?,
             Transition::Refused { current } => current,
         };
+        if status == NotificationStatus::Failed {
+            events::record(
+                &self.db,
+                input.notification_id,
+                NewEvent {
+                    status,
+                    source: "worker".into(),
+                    provider_message_id: None,
+                    raw_status: Some("gave_up".into()),
+                    reason: Some(input.reason),
+                    code: None,
+                    occurred_at: None,
+                },
+            )
+            .await?;
+        }
         Ok(StatusOutput { status })
     }
 }
 
 impl NotificationActivities {
+    /// Adds `sent` to the timeline and applies provider callbacks that arrived before we
+    /// knew the message id. Returns the status after both.
+    async fn after_sent(
+        &self,
+        id: uuid::Uuid,
+        account: &str,
+        provider_message_id: Option<&str>,
+    ) -> Result<NotificationStatus, StoreError> {
+        let recorded = events::record(
+            &self.db,
+            id,
+            NewEvent {
+                status: NotificationStatus::Sent,
+                source: "worker".into(),
+                provider_message_id: provider_message_id.map(str::to_owned),
+                raw_status: Some("accepted".into()),
+                reason: None,
+                code: None,
+                occurred_at: None,
+            },
+        )
+        .await?;
+        let Some(message_id) = provider_message_id else {
+            return Ok(recorded.status);
+        };
+        Ok(events::claim_parked(&self.db, account, id, message_id)
+            .await?
+            .unwrap_or(recorded.status))
+    }
+
     async fn send_once(
         &self,
         ctx: &ActivityContext,
@@ -230,11 +289,14 @@ impl NotificationActivities {
     ) -> Result<SendOutput, ActivityError> {
         let n = load(&self.db, input.notification_id).await?;
         match status_of(&n)? {
-            NotificationStatus::Sent | NotificationStatus::Delivered | NotificationStatus::Read => {
+            status @ (NotificationStatus::Sent
+            | NotificationStatus::Delivered
+            | NotificationStatus::Read) => {
                 return Ok(SendOutput {
                     provider: n.provider.unwrap_or_default(),
                     provider_message_id: n.provider_message_id,
                     already_sent: true,
+                    status,
                 });
             }
             NotificationStatus::Failed | NotificationStatus::Cancelled => {
@@ -282,10 +344,14 @@ impl NotificationActivities {
                     accepted.provider_message_id.clone(),
                 )
                 .await?;
+                let status = self
+                    .after_sent(n.id, &account.name, accepted.provider_message_id.as_deref())
+                    .await?;
                 Ok(SendOutput {
                     provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,
                     already_sent: false,
+                    status,
                 })
             }
             Err(error) => {

@@ -13,13 +13,14 @@ use chrono::Utc;
 use pombo_contract::{
     Channel, Priority,
     config::{DeliveryConfig, TemporalConfig},
+    delivery::DeliveryUpdate,
     workflow::{NotificationWorkflowInput, RetrySettings, search, workflow_id},
 };
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCountOptions,
-    WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
+    WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions, errors::WorkflowStartError,
 };
 use temporalio_common::{Priority as TemporalPriority, search_attributes::SearchAttributes};
 use tokio::sync::Mutex;
@@ -89,6 +90,7 @@ impl Dispatcher {
             },
             attempt_timeout_secs: self.delivery.attempt_timeout_secs,
             heartbeat_timeout_secs: self.delivery.heartbeat_timeout_secs,
+            confirmation_timeout_secs: self.delivery.confirmation_timeout_secs.of(channel),
         };
         let options =
             WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
@@ -138,6 +140,28 @@ impl Dispatcher {
                     started += 1;
                 }
             }
+        }
+    }
+
+    /// Tells a notification's workflow about a report already recorded in the database.
+    /// Best effort: a workflow that has finished no longer listens, and one that misses
+    /// the signal re-reads the database before it ends.
+    pub async fn signal_delivery(&self, notification_id: uuid::Uuid, update: DeliveryUpdate) {
+        let result = async {
+            let client = self.client().await?;
+            client
+                .get_workflow_handle::<NotificationWorkflow>(workflow_id(notification_id))
+                .signal(
+                    NotificationWorkflow::delivery_update,
+                    update,
+                    WorkflowSignalOptions::default(),
+                )
+                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::debug!(%notification_id, error = %format!("{e:#}"), "delivery signal not delivered");
         }
     }
 

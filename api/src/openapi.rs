@@ -5,7 +5,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{error, health, notifications, providers};
+use crate::{callbacks, error, health, notifications, providers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,11 +17,14 @@ use crate::{error, health, notifications, providers};
         notifications::create,
         notifications::read,
         notifications::list,
+        notifications::timeline::list_events,
+        notifications::timeline::report_status,
         providers::create,
         providers::list,
         providers::read,
         providers::update,
         providers::remove,
+        callbacks::handler::receive,
         health::healthz,
         health::readyz,
     ),
@@ -30,6 +33,7 @@ use crate::{error, health, notifications, providers};
     tags(
         (name = "notifications", description = "Send notifications and follow their delivery"),
         (name = "providers", description = "The provider accounts that deliver a tenant's notifications"),
+        (name = "callbacks", description = "Delivery reports from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -49,12 +49,20 @@ pub struct SendOutput {
     /// True when an earlier attempt had already sent it (a retry after a crash): the
     /// activity then returns the recorded result instead of sending twice.
     pub already_sent: bool,
+    /// The status right after sending: already `delivered` or `read` when provider
+    /// callbacks outran the send's own record.
+    pub status: NotificationStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MarkFailedInput {
     pub notification_id: Uuid,
     pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatusInput {
+    pub notification_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +92,13 @@ impl NotificationActivities {
         unimplemented!()
     }
 
+    /// Reads the recorded status (reports may have reached the database while a signal to
+    /// the workflow was lost).
+    #[activity(name = "check_status")]
+    pub fn check_status(input: CheckStatusInput) -> Result<StatusOutput, ActivityError> {
+        unimplemented!()
+    }
+
     /// Records the final failure once the workflow gives up.
     #[activity(name = "mark_failed")]
     pub fn mark_failed(input: MarkFailedInput) -> Result<StatusOutput, ActivityError> {
@@ -92,4 +107,4 @@ impl NotificationActivities {
 }
 
 /// The generated marker types, so other crates can implement these definitions.
-pub use notification_activities::{MarkFailed, Render, Route, Send};
+pub use notification_activities::{CheckStatus, MarkFailed, Render, Route, Send};

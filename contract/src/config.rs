@@ -87,6 +87,55 @@ pub struct DeliveryConfig {
     /// (its worker died) is retried elsewhere. Short, so a crash costs seconds, while a live
     /// but slow send is never cut off mid-way and sent again.
     pub heartbeat_timeout_secs: u64,
+    /// After the provider accepts a message, how long its workflow waits for the
+    /// provider's delivery reports (delivered, read, failed) before it ends, per channel.
+    /// 0: do not wait. Reports that arrive later are still recorded.
+    pub confirmation_timeout_secs: ConfirmationTimeouts,
+}
+
+/// Seconds to wait for delivery reports, per channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfirmationTimeouts {
+    pub email: u64,
+    pub sms: u64,
+    pub push: u64,
+    pub whatsapp: u64,
+    pub instagram: u64,
+    pub telegram: u64,
+    pub webhook: u64,
+}
+
+impl Default for ConfirmationTimeouts {
+    fn default() -> Self {
+        ConfirmationTimeouts {
+            // Opens come late, if at all; bounces within hours.
+            email: 24 * 3600,
+            sms: 24 * 3600,
+            push: 3600,
+            // Chat apps report delivery within seconds when the phone is online.
+            whatsapp: 600,
+            instagram: 600,
+            // Telegram's Bot API reports no deliveries; a webhook's 2xx is its delivery.
+            telegram: 0,
+            webhook: 0,
+        }
+    }
+}
+
+impl ConfirmationTimeouts {
+    pub fn of(&self, channel: crate::Channel) -> u64 {
+        use crate::Channel;
+        match channel {
+            Channel::Email => self.email,
+            Channel::Sms => self.sms,
+            Channel::Push => self.push,
+            Channel::Whatsapp => self.whatsapp,
+            Channel::Instagram => self.instagram,
+            Channel::Telegram => self.telegram,
+            Channel::Webhook => self.webhook,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +149,10 @@ pub struct ApiConfig {
     /// A notification is swept only when it has waited this long, so the sweep does not race
     /// the request that is starting it.
     pub dispatch_grace_secs: u64,
+    /// The API's address as providers reach it (`https://pombo.example.com`), to tell them
+    /// where to call back and to check signatures over the URL (Twilio). Default: taken
+    /// from each request's `Host` header, over http.
+    pub public_url: Option<String>,
 }
 
 /// One server-wide provider account: `[[providers]]` with `name`, `type` and its settings.
@@ -220,6 +273,7 @@ impl Default for DeliveryConfig {
             retry_interval_secs: 300,
             attempt_timeout_secs: 120,
             heartbeat_timeout_secs: 10,
+            confirmation_timeout_secs: ConfirmationTimeouts::default(),
         }
     }
 }
@@ -230,6 +284,7 @@ impl Default for ApiConfig {
             max_body_bytes: 256 * 1024,
             dispatch_sweep_secs: 5,
             dispatch_grace_secs: 10,
+            public_url: None,
         }
     }
 }

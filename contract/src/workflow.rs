@@ -29,6 +29,9 @@ pub struct NotificationWorkflowInput {
     pub attempt_timeout_secs: u64,
     /// A send attempt that has not heartbeated for this long (its worker died) is retried.
     pub heartbeat_timeout_secs: u64,
+    /// How long to wait for the provider's delivery reports after it accepted (0: don't).
+    #[serde(default)]
+    pub confirmation_timeout_secs: u64,
 }
 
 /// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.

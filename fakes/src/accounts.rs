@@ -49,7 +49,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "whatsapp-cloud",
             ProviderSettings::WhatsappCloud(WhatsappCloudSettings {
-                verify_token: None,
+                verify_token: Some(Secret::new("pombo-test-verify-token")),
                 phone_number_id: "106540352242922".into(),
                 access_token: Secret::new("EAAGpombotesttoken"),
                 app_secret: Some(Secret::new("pombo-test-app-secret")),

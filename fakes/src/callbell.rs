@@ -29,7 +29,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 /// A recipient Callbell refuses as not a WhatsApp number.
 pub const INVALID_NUMBER: &str = "+15005550001";
@@ -176,4 +176,102 @@ async fn send(State(state): State<FakeState>, headers: HeaderMap, body: Bytes) -
         Json(json!({ "message": { "uuid": uuid, "status": "enqueued" } })),
     )
         .into_response()
+}
+
+/// Our callback URL as configured on Callbell: Callbell does not sign its webhooks, so an
+/// account with a webhook secret puts it in the URL, `?secret=<secret>`.
+pub fn webhook_url(url: &str, secret: Option<&str>) -> String {
+    match secret {
+        None => url.to_owned(),
+        Some(secret) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let query = serde_urlencoded::to_string([("secret", secret)]).expect("strings encode");
+            format!("{url}{sep}{query}")
+        }
+    }
+}
+
+/// A `message_status_updated` webhook as Callbell posts it
+/// (<https://docs.callbell.eu/api/reference/webhooks/message_events/message_status_updated>):
+/// `{"event":"message_status_updated","payload":{"uuid","status","contact","messageStatusPayload"}}`,
+/// unsigned (see [`webhook_url`]). `status` is Callbell's word (`enqueued`, `sent`,
+/// `delivered`, `read`, `failed`…). The inner `messageStatusPayload` is Gupshup's
+/// `message-event` payload, as in the docs' example: `payload.ts` (`at`, in seconds) for
+/// `sent`/`delivered`/`read`, `payload.{code,reason}` from `failure` (`(code, reason)`) for
+/// `failed`, `payload.{type,whatsappMessageId}` for `enqueued`.
+pub fn status_callback(
+    message_uuid: &str,
+    status: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    failure: Option<(&str, &str)>,
+) -> FakeCallback {
+    // Gupshup's ids of the message: its own (a UUID) and WhatsApp's.
+    let hex: String = message_uuid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    let gs_id = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    );
+    let wamid = format!("gBGGM2MSRxl_{}", &hex[..15]);
+    let destination = "331122334455";
+    let inner = match status {
+        "enqueued" => json!({
+            "id": gs_id,
+            "type": "enqueued",
+            "payload": { "type": "session", "whatsappMessageId": wamid },
+            "destination": destination,
+        }),
+        "failed" => {
+            let (code, reason) = failure.unwrap_or(("1002", "Number Does Not Exists On WhatsApp"));
+            let code = code
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(code));
+            json!({
+                "id": gs_id,
+                "type": "failed",
+                "payload": { "code": code, "reason": reason },
+                "destination": destination,
+            })
+        }
+        _ => json!({
+            "id": wamid,
+            "gsId": gs_id,
+            "type": status,
+            "payload": { "ts": at.timestamp() },
+            "destination": destination,
+        }),
+    };
+    let body = json!({
+        "event": "message_status_updated",
+        "payload": {
+            "uuid": message_uuid,
+            "status": status,
+            "contact": {
+                "href": "https://dash.callbell.eu/contacts/eb2b914a977e4ab896e7b886698b3eac",
+                "conversationHref": "https://dash.callbell.eu/chat/f3670b13446b412796238b1cd78899f9",
+                "name": "John Doe",
+                "tags": ["Lead"],
+                "uuid": "eb2b914a977e4ab896e7b886698b3eac",
+                "source": "whatsapp",
+                "avatarUrl": null,
+                "createdAt": "2022-10-12T15:57:16Z",
+                "phoneNumber": destination,
+            },
+            "messageStatusPayload": inner,
+        },
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
 }

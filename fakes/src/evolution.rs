@@ -33,7 +33,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 pub const MISSING_INSTANCE: &str = "missing";
 pub const DISCONNECTED_INSTANCE: &str = "disconnected";
@@ -253,4 +253,79 @@ async fn handle(
         })),
     )
         .into_response()
+}
+
+/// Our callback URL as set on the instance's webhook: Evolution does not sign its webhooks,
+/// so an account with a webhook secret puts it in the URL, `?secret=<secret>`.
+pub fn webhook_url(url: &str, secret: Option<&str>) -> String {
+    match secret {
+        None => url.to_owned(),
+        Some(secret) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let query = serde_urlencoded::to_string([("secret", secret)]).expect("strings encode");
+            format!("{url}{sep}{query}")
+        }
+    }
+}
+
+/// A `MESSAGES_UPDATE` webhook as Evolution v2 posts it for a message `instance` sent to
+/// `number` (digits): `{"event":"messages.update","instance","data":{…},"destination",
+/// "date_time","sender","server_url","apikey"}` (`webhook.controller.ts`), unsigned (see
+/// [`webhook_url`]). `date_time` is `at` as Evolution writes it (`toISOString()`, on a server
+/// running in UTC).
+///
+/// The update is a Baileys one (`whatsapp.baileys.service.ts`: `{"messageId","keyId",
+/// "remoteJid","fromMe":true,"status","instanceId"}`, `status` in `SERVER_ACK`,
+/// `DELIVERY_ACK`, `READ`, `PLAYED`, `ERROR`, `PENDING`, `DELETED`), or, for a `wamid.…`
+/// key id, a WhatsApp Cloud API one (`whatsapp.business.service.ts`: `fromMe: false`,
+/// `participant` = the recipient, `status` in `SENT`, `DELIVERED`, `READ`, `FAILED`).
+pub fn status_callback(
+    instance: &str,
+    key_id: &str,
+    number: &str,
+    status: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> FakeCallback {
+    let jid = format!("{number}@s.whatsapp.net");
+    let instance_id = "6e1b5f4e-0000-4000-8000-fa4e00000001";
+    let row_id = {
+        let mut h = DefaultHasher::new();
+        key_id.hash(&mut h);
+        format!("cm{:023x}", h.finish())
+    };
+    let data = if key_id.starts_with("wamid.") {
+        json!({
+            "messageId": row_id,
+            "keyId": key_id,
+            "remoteJid": jid,
+            "fromMe": false,
+            "participant": jid,
+            "status": status,
+            "instanceId": instance_id,
+        })
+    } else {
+        json!({
+            "messageId": row_id,
+            "keyId": key_id,
+            "remoteJid": jid,
+            "fromMe": true,
+            "status": status,
+            "instanceId": instance_id,
+        })
+    };
+    let body = json!({
+        "event": "messages.update",
+        "instance": instance,
+        "data": data,
+        "destination": "https://pombo.example/v1/callbacks/evolution",
+        "date_time": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "sender": "5511900000000@s.whatsapp.net",
+        "server_url": "http://localhost:8080",
+        "apikey": null,
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
 }

@@ -33,7 +33,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback, whatsapp_cloud::hub_signature};
 
 /// An access token the fake treats as expired.
 pub const INVALID_TOKEN: &str = "invalid-token";
@@ -238,4 +238,77 @@ async fn send(
     }
     let n = state.inbox.of("instagram").len();
     Json(json!({ "recipient_id": recipient, "message_id": mid(&account_id, n) })).into_response()
+}
+
+/// A `messaging_seen` webhook, as Meta sends it when the user `sender_igsid` reads the
+/// message `mid` the account `account_id` sent them at `unix_ms` (milliseconds since the
+/// epoch). Signed with `X-Hub-Signature-256` when `app_secret` is given.
+///
+/// Docs: <https://developers.facebook.com/docs/messenger-platform/instagram/features/webhook>
+pub fn read_webhook(
+    app_secret: Option<&str>,
+    account_id: &str,
+    sender_igsid: &str,
+    mid: &str,
+    unix_ms: i64,
+) -> FakeCallback {
+    let body = json!({
+        "object": "instagram",
+        "entry": [{
+            "id": account_id,
+            // When Meta sent the notification: a moment after the read.
+            "time": unix_ms + 785,
+            "messaging": [{
+                "sender": { "id": sender_igsid },
+                "recipient": { "id": account_id },
+                "timestamp": unix_ms,
+                "read": { "mid": mid },
+            }],
+        }],
+    })
+    .to_string();
+    let headers = app_secret
+        .map(|secret| {
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature(secret, body.as_bytes()),
+            )]
+        })
+        .unwrap_or_default();
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_webhooks_name_the_mid_and_are_signed() {
+        let mid = mid("17841400000000001", 1);
+        let callback = read_webhook(
+            Some("secret"),
+            "17841400000000001",
+            "1234",
+            &mid,
+            1_700_000_000_000,
+        );
+        let body: Value = serde_json::from_str(&callback.body).unwrap();
+        assert_eq!(
+            body["entry"][0]["messaging"][0]["read"]["mid"],
+            mid.as_str()
+        );
+        assert_eq!(body["entry"][0]["id"], "17841400000000001");
+        assert_eq!(
+            callback.headers,
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature("secret", callback.body.as_bytes())
+            )]
+        );
+        assert!(read_webhook(None, "1", "2", "m", 0).headers.is_empty());
+    }
 }

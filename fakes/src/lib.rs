@@ -9,6 +9,7 @@
 //! [`Fakes::fail_next`] or over HTTP (`POST /_fake/faults`).
 
 pub mod accounts;
+pub mod callbacks;
 pub mod inbox;
 
 pub mod apns;
@@ -36,6 +37,7 @@ use axum::{
     response::Response,
 };
 
+pub use callbacks::FakeCallback;
 pub use inbox::{FakeState, Fault, Recorded};
 
 /// A provider fake: the prefix it is mounted under, its routes, and how it shapes errors.

@@ -30,9 +30,9 @@ use axum::{
     routing::post,
 };
 use base64::Engine as _;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 /// Recipients in this domain are refused as invalid addresses.
 pub const INVALID_RECIPIENT_DOMAIN: &str = "invalid.test";
@@ -233,6 +233,186 @@ fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
     fields
 }
 
+// --- Webhooks --------------------------------------------------------------------------
+//
+// Mailgun posts each event to the customer's webhook URL as `application/json`
+// `{"signature": {"timestamp", "token", "signature"}, "event-data": {…}}`, where
+// `signature` is the hex HMAC-SHA256 of `timestamp` followed by `token`, keyed with the
+// account's HTTP webhook signing key
+// (<https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks>),
+// and `event-data` is shaped like the documented examples
+// (<https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-payloads>).
+
+/// The `event-data` of one event about the message Mailgun queued as `message_id` (with
+/// or without its angle brackets: Mailgun's events carry it bare), shaped like Mailgun's
+/// documented webhook payload examples, at `timestamp` (Unix seconds with a fraction).
+///
+/// `event` is a Mailgun event (`accepted`, `rejected`, `delivered`, `failed`, `opened`,
+/// `clicked`, `unsubscribed`, `complained`, `stored`) or one of the webhook names
+/// `permanent_fail` / `temporary_fail`, which are `failed` events of `severity`
+/// `permanent` / `temporary`; a bare `failed` is permanent. Failures carry the documented
+/// examples' `reason` and `delivery-status` (permanent: `bounce`, 550 `5.5.0 Requested
+/// action not taken: mailbox unavailable`; temporary: `generic`, 421). Override any field
+/// in the returned object.
+pub fn event_data(event: &str, message_id: &str, timestamp: f64) -> Value {
+    let message_id = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let domain = message_id
+        .rsplit_once('@')
+        .map_or("sample.mailgun.com", |(_, d)| d);
+    let (name, severity) = match event {
+        "permanent_fail" | "failed" => ("failed", Some("permanent")),
+        "temporary_fail" => ("failed", Some("temporary")),
+        other => (other, None),
+    };
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::sendgrid::hash128(
+        format!("{message_id}/{event}/{timestamp}").as_bytes(),
+    ));
+    let mut data = json!({
+        "event": name,
+        "id": id,
+        "timestamp": timestamp,
+        "log-level": "info",
+        "account": { "id": "1234567890303a4bd1f33898" },
+        "domain": { "name": domain },
+        "message": {
+            "headers": {
+                "message-id": message_id,
+                "from": format!("Sample Sender <sender@{domain}>"),
+                "to": "recipient@sample.mailgun.com",
+                "subject": "Sample webhook payload",
+            },
+            "size": 341,
+        },
+        "recipient": "recipient@sample.mailgun.com",
+        "recipient-domain": "sample.mailgun.com",
+        "tags": [],
+        "user-variables": {},
+    });
+    let extra = match (name, severity) {
+        ("delivered", _) => json!({
+            "delivery-status": {
+                "attempt-no": 1,
+                "code": 250,
+                "message": "OK",
+                "description": null,
+                "session-seconds": 1.276,
+                "enhanced-code": null,
+                "mx-host": "mailgun-com.mail.protection.outlook.com",
+                "tls": true,
+            },
+        }),
+        ("failed", Some("permanent")) => json!({
+            "log-level": "error",
+            "severity": "permanent",
+            "reason": "bounce",
+            "delivery-status": {
+                "attempt-no": 1,
+                "code": 550,
+                "message": "5.5.0 Requested action not taken: mailbox unavailable",
+                "description": null,
+                "session-seconds": 0.208,
+                "enhanced-code": "5.5.0",
+                "mx-host": "802679870.pamx1.hotmail.com",
+                "bounce-type": "hard",
+            },
+        }),
+        ("failed", _) => json!({
+            "log-level": "warn",
+            "severity": "temporary",
+            "reason": "generic",
+            "delivery-status": {
+                "attempt-no": 1,
+                "code": 421,
+                "message": "Your IP (161.38.194.10) is temporary blacklisted by an anti-troyan rule, retry later",
+                "description": null,
+                "session-seconds": 0.478,
+                "retry-seconds": 600,
+                "enhanced-code": null,
+                "mx-host": "mx1.sample.mailgun.com",
+            },
+        }),
+        ("rejected", _) => json!({
+            "log-level": "warn",
+            "reject": { "reason": "Sandbox subdomains are for test purposes only.", "description": "" },
+        }),
+        ("opened" | "clicked" | "unsubscribed", _) => {
+            let mut e = json!({
+                "ip": "38.142.208.162",
+                "client-info": {
+                    "client-name": "Chrome",
+                    "client-os": "OS X",
+                    "client-type": "browser",
+                    "device-type": "desktop",
+                    "user-agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/144.0.0.0 Safari/537.36",
+                    "bot": null,
+                },
+            });
+            if name == "clicked" {
+                e["url"] = json!("https://sample.mailgun.com");
+            }
+            e
+        }
+        ("complained", _) => json!({ "log-level": "warn" }),
+        _ => json!({}),
+    };
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    data
+}
+
+/// A webhook POST of one `event` (see [`event_data`]) about `message_id`, happening now,
+/// signed with `signing_key` as Mailgun signs every webhook.
+pub fn event_webhook(signing_key: &str, event: &str, message_id: &str) -> FakeCallback {
+    let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    webhook(signing_key, event_data(event, message_id, now))
+}
+
+/// A webhook POST of this `event-data`, signed now with `signing_key` and a fresh
+/// 50-character token.
+pub fn webhook(signing_key: &str, event_data: Value) -> FakeCallback {
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    let token = hex::encode(rand::random::<[u8; 25]>());
+    webhook_at(signing_key, &timestamp, &token, event_data)
+}
+
+/// A webhook POST of this `event-data`, signed with `signing_key` over this `timestamp`
+/// (Unix seconds, a string as Mailgun sends it) and `token`.
+pub fn webhook_at(
+    signing_key: &str,
+    timestamp: &str,
+    token: &str,
+    event_data: Value,
+) -> FakeCallback {
+    let body = json!({
+        "signature": {
+            "token": token,
+            "timestamp": timestamp,
+            "signature": webhook_signature(signing_key, timestamp, token),
+        },
+        "event-data": event_data,
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}
+
+/// Mailgun's webhook signature: hex HMAC-SHA256 of `timestamp` followed by `token`, keyed
+/// with the webhook signing key.
+pub fn webhook_signature(signing_key: &str, timestamp: &str, token: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(signing_key.as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(timestamp.as_bytes());
+    mac.update(token.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +445,38 @@ mod tests {
             "0123456789abcdef0123456789abcdef-01234567-89abcdef"
         ));
         assert!(!is_mailgun_key("wrong"));
+    }
+
+    #[test]
+    fn webhooks_are_signed_over_timestamp_and_token() {
+        // HMAC-SHA256("key-abc", "1770920772" + "token"), computed independently with
+        // `printf 1770920772token | openssl dgst -sha256 -hmac key-abc`.
+        assert_eq!(
+            webhook_signature("key-abc", "1770920772", "token"),
+            "929fc02f10247dff340fcb1b0f0b0ccd81c83ce79187572f13f254df867349c5"
+        );
+        let callback = event_webhook(
+            "key-abc",
+            "permanent_fail",
+            "<20260212174255.58bbb7ce85a423e5@mg.pombo.test>",
+        );
+        let body: Value = serde_json::from_str(&callback.body).unwrap();
+        let sig = &body["signature"];
+        assert_eq!(sig["token"].as_str().unwrap().len(), 50);
+        assert_eq!(
+            sig["signature"].as_str().unwrap(),
+            webhook_signature(
+                "key-abc",
+                sig["timestamp"].as_str().unwrap(),
+                sig["token"].as_str().unwrap()
+            )
+        );
+        let data = &body["event-data"];
+        assert_eq!(data["event"], "failed");
+        assert_eq!(data["severity"], "permanent");
+        assert_eq!(
+            data["message"]["headers"]["message-id"],
+            "20260212174255.58bbb7ce85a423e5@mg.pombo.test"
+        );
     }
 }

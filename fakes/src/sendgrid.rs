@@ -33,7 +33,7 @@ use axum::{
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 /// Recipients in this domain are refused as invalid addresses.
 pub const INVALID_RECIPIENT_DOMAIN: &str = "invalid.test";
@@ -286,6 +286,153 @@ fn problem(mail: &serde_json::Map<String, Value>) -> Option<Response> {
     None
 }
 
+// --- Event Webhook -------------------------------------------------------------------
+//
+// SendGrid posts delivery and engagement events to the customer's URL as a JSON array
+// (<https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event>). With the
+// Signed Event Webhook on, each POST carries `X-Twilio-Email-Event-Webhook-Timestamp`
+// and `X-Twilio-Email-Event-Webhook-Signature`: the base64 of a DER ECDSA P-256/SHA-256
+// signature of the timestamp followed by the raw body, verified with the public key
+// SendGrid shows in its Mail Settings (base64 of a DER SubjectPublicKeyInfo)
+// (<https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features>).
+
+/// A throwaway P-256 private key (PKCS#8 PEM, made with `openssl genpkey -algorithm EC
+/// -pkeyopt ec_paramgen_curve:P-256`) to sign fake Event Webhook posts. Test use only.
+pub const TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg9628+P65nsjmP/Ck
+uFyaN4DPP1T++ttVbvoFpMW5MnahRANCAARGoKHdg+7wyeaqpzmp4zsF4GLSdSex
+wrH++vSx7JPapszpdmFrX1bZ+NGdsHd8LBjKfTWCBQK+jvN5bUf/N3IO
+-----END PRIVATE KEY-----
+";
+
+/// The public key of [`TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM`] as SendGrid shows its
+/// verification key: base64 of the DER SubjectPublicKeyInfo (what goes in
+/// `webhook_public_key`).
+pub const TEST_EVENT_WEBHOOK_PUBLIC_KEY_B64: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAERqCh3YPu8Mnmqqc5qeM7BeBi0nUnscKx/vr0seyT2qbM6XZha19W2fjRnbB3fCwYyn01ggUCvo7zeW1H/zdyDg==";
+
+/// The header carrying the signature (base64 DER ECDSA).
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
+/// The header carrying the signed timestamp (Unix seconds).
+pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
+
+/// One Event Webhook event as SendGrid posts it, shaped like the Event Webhook
+/// Reference's examples, for the message SendGrid accepted with `X-Message-Id:
+/// x_message_id`: `sg_message_id` is that id followed by SendGrid's `.filterdrecv-…`
+/// suffix, and the event-specific fields carry the documented example values
+/// (`bounce`: reason `500 unknown recipient`, status `5.0.0`, type `bounce`; `dropped`:
+/// reason `Bounced Address`, status `5.0.0`; `delivered`: response `250 OK`; …).
+///
+/// `event` is SendGrid's event name (`processed`, `deferred`, `delivered`, `bounce`,
+/// `dropped`, `open`, `click`, `spamreport`, `unsubscribe`, `group_unsubscribe`,
+/// `group_resubscribe`). Custom args (e.g. `pombo_notification_id`) are top-level keys
+/// of an event: insert them into the returned object, like any field to override.
+pub fn event(x_message_id: &str, event: &str, timestamp: i64) -> Value {
+    let sg_event_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash128(
+        format!("{x_message_id}/{event}/{timestamp}").as_bytes(),
+    ));
+    let mut e = json!({
+        "email": "alex@example.com",
+        "timestamp": timestamp,
+        "smtp-id": format!("<{x_message_id}@ismtpd-555>"),
+        "event": event,
+        "category": "cat facts",
+        "sg_event_id": sg_event_id,
+        "sg_message_id": format!("{x_message_id}.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0"),
+    });
+    let extra = match event {
+        "processed" => json!({ "pool": { "name": "new_MY_test", "id": 210 } }),
+        "deferred" => json!({ "response": "400 try again later", "attempt": "5" }),
+        "delivered" => json!({ "ip": "168.1.1.1", "response": "250 OK", "tls": 1 }),
+        "bounce" => json!({
+            "bounce_classification": "Invalid Address",
+            "reason": "500 unknown recipient",
+            "status": "5.0.0",
+            "type": "bounce",
+        }),
+        "dropped" => json!({ "reason": "Bounced Address", "status": "5.0.0" }),
+        "open" => json!({
+            "sg_machine_open": false,
+            "useragent": "Mozilla/4.0 (compatible; MSIE 6.1; Windows XP; .NET CLR 1.1.4322; .NET CLR 2.0.50727)",
+            "ip": "255.255.255.255",
+        }),
+        "click" => json!({
+            "useragent": "Mozilla/5.0 (iPhone; CPU iPhone OS 7_1_2 like Mac OS X) AppleWebKit/537.51.2 (KHTML, like Gecko) Version/7.0 Mobile/11D257 Safari/9537.53",
+            "ip": "255.255.255.255",
+            "url": "http://example.com/blog/news.html",
+            "url_offset": { "index": 0, "type": "html" },
+        }),
+        "group_unsubscribe" | "group_resubscribe" => json!({ "asm_group_id": 10 }),
+        _ => json!({}),
+    };
+    if let (Some(e), Value::Object(extra)) = (e.as_object_mut(), extra) {
+        e.extend(extra);
+    }
+    e
+}
+
+/// An Event Webhook POST of these events, as SendGrid sends it: a JSON array followed by
+/// `\r\n`, signed now with `private_key_pem` (a PKCS#8 P-256 key such as
+/// [`TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM`]), or unsigned when `None` (the Signed Event
+/// Webhook turned off).
+pub fn event_webhook(private_key_pem: Option<&str>, events: &[Value]) -> FakeCallback {
+    let body = format!(
+        "{}\r\n",
+        serde_json::to_string(events).expect("events serialize")
+    );
+    let timestamp = chrono::Utc::now().timestamp().to_string();
+    event_webhook_body(private_key_pem, &timestamp, body)
+}
+
+/// An Event Webhook POST of this exact body, signed with `private_key_pem` at
+/// `timestamp` (Unix seconds, as SendGrid puts it in the timestamp header) when a key is
+/// given. For tests that need a particular body or timestamp.
+pub fn event_webhook_body(
+    private_key_pem: Option<&str>,
+    timestamp: &str,
+    body: String,
+) -> FakeCallback {
+    let headers = match private_key_pem {
+        Some(pem) => vec![
+            (
+                SIGNATURE_HEADER.to_owned(),
+                event_webhook_signature(pem, timestamp, body.as_bytes()),
+            ),
+            (TIMESTAMP_HEADER.to_owned(), timestamp.to_owned()),
+        ],
+        None => Vec::new(),
+    };
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
+/// The Signed Event Webhook signature: base64 of the DER ECDSA P-256 signature, with
+/// SHA-256, of `timestamp` followed by `body`.
+///
+/// # Panics
+/// When `private_key_pem` is not a PKCS#8 PEM P-256 private key.
+pub fn event_webhook_signature(private_key_pem: &str, timestamp: &str, body: &[u8]) -> String {
+    use p256::{
+        ecdsa::{Signature, SigningKey, signature::Signer},
+        pkcs8::DecodePrivateKey,
+    };
+    let b64: String = private_key_pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("the private key PEM is base64");
+    let key = SigningKey::from_pkcs8_der(&der).expect("a PKCS#8 P-256 private key");
+    let mut payload = timestamp.as_bytes().to_vec();
+    payload.extend_from_slice(body);
+    let signature: Signature = key.sign(&payload);
+    base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +443,37 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert_eq!(a, message_id_for("{\"a\":1}"));
         assert_ne!(a, message_id_for("{\"a\":2}"));
+    }
+
+    #[test]
+    fn event_webhook_signatures_verify_with_the_public_key() {
+        use p256::{
+            ecdsa::{Signature, VerifyingKey, signature::Verifier},
+            pkcs8::DecodePublicKey,
+        };
+        let callback = event_webhook(
+            Some(TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM),
+            &[event("abc", "delivered", 1_513_299_569)],
+        );
+        assert!(callback.body.ends_with("]\r\n"));
+        let header = |name: &str| {
+            callback
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let key = VerifyingKey::from_public_key_der(
+            &b64.decode(TEST_EVENT_WEBHOOK_PUBLIC_KEY_B64).unwrap(),
+        )
+        .unwrap();
+        let signature =
+            Signature::from_der(&b64.decode(header(SIGNATURE_HEADER)).unwrap()).unwrap();
+        let signed = format!("{}{}", header(TIMESTAMP_HEADER), callback.body);
+        assert!(key.verify(signed.as_bytes(), &signature).is_ok());
+        assert!(key.verify(b"tampered", &signature).is_err());
+        assert!(event_webhook(None, &[]).headers.is_empty());
     }
 }

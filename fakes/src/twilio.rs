@@ -22,6 +22,17 @@
 //! Success: `201 Created` with the Message resource, `status` `queued` (or `accepted` when
 //! sent through a Messaging Service), `sid` from [`sid_for`] so a test can check that a
 //! client returns exactly what the fake answered.
+//!
+//! Status callbacks (<https://www.twilio.com/docs/messaging/guides/track-outbound-message-status>):
+//! when the request carries `StatusCallback`, the fake, after answering, POSTs to that URL
+//! (in a spawned task, [`CALLBACK_DELAY`] before each) the form-encoded status callbacks
+//! `sent` then `delivered`, signed with the request's Auth Token as Twilio signs them
+//! (`X-Twilio-Signature`, <https://www.twilio.com/docs/usage/security#validating-requests>).
+//! Magic `To` [`UNDELIVERED_TO`] (`+15005550010`, not one of Twilio's documented magic
+//! numbers: the fake's own) gets `sent` then `undelivered` with `ErrorCode` 30003
+//! (unreachable destination handset). The magic failure numbers above are refused with a
+//! 400, so they get no callback, as with Twilio. [`status_callback`] builds one such
+//! callback for a test to POST itself.
 
 use axum::{
     Json, Router,
@@ -32,9 +43,18 @@ use axum::{
     routing::post,
 };
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde_json::json;
+use std::time::Duration;
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
+
+/// `To` whose message the fake reports `sent`, then `undelivered` with `ErrorCode` 30003.
+pub const UNDELIVERED_TO: &str = "+15005550010";
+/// The error code of the `undelivered` callback for [`UNDELIVERED_TO`].
+pub const UNDELIVERED_ERROR_CODE: &str = "30003";
+/// How long the fake waits before each status callback it posts.
+pub const CALLBACK_DELAY: Duration = Duration::from_millis(50);
 
 pub fn router() -> Router<FakeState> {
     Router::new().route(
@@ -124,18 +144,17 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authenticated = match basic_auth(&headers) {
-        Some((user, token)) => {
-            user == account_sid
+    let auth_token = match basic_auth(&headers) {
+        Some((user, token))
+            if user == account_sid
                 && is_sid(&account_sid, "AC")
                 && token.len() == 32
-                && token.chars().all(|c| c.is_ascii_hexdigit())
+                && token.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            token
         }
-        None => false,
+        _ => return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate"),
     };
-    if !authenticated {
-        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-    }
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -269,5 +288,158 @@ async fn create_message(
         "uri": uri,
     });
     tracing::debug!(base = %state.base_url, %sid, "twilio fake accepted a message");
+    if let Some(url) = field("StatusCallback") {
+        let last = if to == UNDELIVERED_TO {
+            ("undelivered", Some(UNDELIVERED_ERROR_CODE))
+        } else {
+            ("delivered", None)
+        };
+        let callbacks = [("sent", None), last].map(|(status, error_code)| {
+            build_callback(
+                &auth_token,
+                url,
+                &Fields {
+                    message_sid: &sid,
+                    account_sid: &account_sid,
+                    from,
+                    to,
+                    messaging_service_sid: service,
+                    status,
+                    error_code,
+                },
+            )
+        });
+        tokio::spawn(post_callbacks(url.to_owned(), callbacks));
+    }
     (StatusCode::CREATED, Json(message)).into_response()
+}
+
+/// Twilio's request signature: base64 of the HMAC-SHA1, keyed with the Auth Token, of the
+/// full URL followed by every POST parameter's name and value, sorted by name (then value),
+/// without separators.
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).expect("any key size");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A status callback as Twilio posts it to `url` for an SMS sent from `+15017122661` to
+/// `+15558675310` (the numbers of Twilio's examples): form-encoded `MessageSid`,
+/// `MessageStatus`, `ErrorCode` (when given), `AccountSid`, `From`, `To`, `ApiVersion`, and
+/// the legacy `SmsSid`/`SmsStatus`, signed with `auth_token` in `X-Twilio-Signature`.
+/// `status` is Twilio's word: `sent`, `delivered`, `undelivered`, `failed`, `read`…
+pub fn status_callback(
+    auth_token: &str,
+    url: &str,
+    message_sid: &str,
+    account_sid: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> FakeCallback {
+    build_callback(
+        auth_token,
+        url,
+        &Fields {
+            message_sid,
+            account_sid,
+            from: Some("+15017122661"),
+            to: "+15558675310",
+            messaging_service_sid: None,
+            status,
+            error_code,
+        },
+    )
+}
+
+struct Fields<'a> {
+    message_sid: &'a str,
+    account_sid: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+    messaging_service_sid: Option<&'a str>,
+    status: &'a str,
+    error_code: Option<&'a str>,
+}
+
+fn build_callback(auth_token: &str, url: &str, f: &Fields<'_>) -> FakeCallback {
+    // In the (unsorted) order Twilio sends them.
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut add = |k: &str, v: &str| params.push((k.to_owned(), v.to_owned()));
+    if let Some(code) = f.error_code {
+        add("ErrorCode", code);
+    }
+    add("SmsSid", f.message_sid);
+    add("SmsStatus", f.status);
+    add("MessageStatus", f.status);
+    add("To", f.to);
+    if let Some(service) = f.messaging_service_sid {
+        add("MessagingServiceSid", service);
+    }
+    add("MessageSid", f.message_sid);
+    add("AccountSid", f.account_sid);
+    if let Some(from) = f.from {
+        add("From", from);
+    }
+    add("ApiVersion", "2010-04-01");
+    if matches!(f.status, "delivered" | "undelivered") {
+        // The carrier's delivery receipt date, `YYMMDDhhmm`.
+        let done = chrono::Utc::now().format("%y%m%d%H%M").to_string();
+        add("RawDlrDoneDate", &done);
+    }
+    let body = serde_urlencoded::to_string(&params).expect("strings encode");
+    FakeCallback {
+        content_type: "application/x-www-form-urlencoded".into(),
+        headers: vec![
+            (
+                "X-Twilio-Signature".into(),
+                signature(auth_token, url, &params),
+            ),
+            (
+                "I-Twilio-Idempotency-Token".into(),
+                uuid::Uuid::new_v4().to_string(),
+            ),
+            ("User-Agent".into(), "TwilioProxy/1.1".into()),
+        ],
+        body,
+    }
+}
+
+/// Posts `callbacks` to `url` in order, [`CALLBACK_DELAY`] before each.
+async fn post_callbacks(url: String, callbacks: [FakeCallback; 2]) {
+    // One client per message: a shared one would outlive the runtime of the test that made
+    // it, with its pooled connections.
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "twilio fake cannot build an HTTP client");
+            return;
+        }
+    };
+    for callback in callbacks {
+        tokio::time::sleep(CALLBACK_DELAY).await;
+        let mut request = client
+            .post(&url)
+            .header("content-type", &callback.content_type)
+            .body(callback.body);
+        for (name, value) in &callback.headers {
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(response) => {
+                tracing::debug!(%url, status = %response.status(), "twilio fake posted a status callback");
+            }
+            Err(error) => {
+                tracing::debug!(%url, %error, "twilio fake could not post a status callback");
+            }
+        }
+    }
 }

@@ -39,7 +39,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 pub const MISSING_SESSION: &str = "missing";
 pub const UNPAIRED_SESSION: &str = "unpaired";
@@ -228,4 +228,85 @@ async fn send(
         }),
     };
     (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// The `ack` number WAHA gives an `ackName` (`WAMessageAck`), `None` for unknown names.
+fn ack_number(name: &str) -> Option<i64> {
+    Some(match name {
+        "ERROR" => -1,
+        "PENDING" => 0,
+        "SERVER" => 1,
+        "DEVICE" => 2,
+        "READ" => 3,
+        "PLAYED" => 4,
+        _ => return None,
+    })
+}
+
+/// WAHA's webhook signature: hex HMAC-SHA512 of the raw body with the webhook's `hmac.key`.
+pub fn hmac_signature(key: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).expect("any key size");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A `message.ack` webhook as WAHA posts it for a message `session` sent
+/// (<https://waha.devlike.pro/docs/how-to/events/#messageack>): the envelope
+/// `{"id":"evt_…","timestamp":<at, ms>,"event":"message.ack","session","metadata","me",
+/// "payload","engine","environment"}` around `{"id":<message_id>,"from":<chat>,"to":<chat>,
+/// "participant":null,"fromMe":true,"ack","ackName"}` (`ack_name`: `SERVER`, `DEVICE`,
+/// `READ`, `PLAYED`, `ERROR`, `PENDING`; the chat is taken from the serialized id). With
+/// `hmac_key`, signed as WAHA signs: `X-Webhook-Hmac` ([`hmac_signature`]) and
+/// `X-Webhook-Hmac-Algorithm: sha512`.
+pub fn ack_callback(
+    hmac_key: Option<&str>,
+    session: &str,
+    message_id: &str,
+    ack_name: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> FakeCallback {
+    let chat = message_id.split('_').nth(1).unwrap_or_default();
+    let millis = at.timestamp_millis();
+    let event_id = format!("evt_{:026x}", message_id_hash(message_id, ack_name));
+    let body = json!({
+        "id": event_id,
+        "timestamp": millis,
+        "event": "message.ack",
+        "session": session,
+        "metadata": {},
+        "me": { "id": "10000000000@c.us", "pushName": "Pombo" },
+        "payload": {
+            "id": message_id,
+            "from": chat,
+            "to": chat,
+            "participant": null,
+            "fromMe": true,
+            "ack": ack_number(ack_name),
+            "ackName": ack_name,
+        },
+        "engine": "WEBJS",
+        "environment": { "version": "2024.10.1", "engine": "WEBJS", "tier": "CORE" },
+    })
+    .to_string();
+    let mut headers = vec![
+        ("User-Agent".to_owned(), "WAHA/2024.10.1".to_owned()),
+        ("X-Webhook-Request-Id".to_owned(), event_id),
+        ("X-Webhook-Timestamp".to_owned(), millis.to_string()),
+    ];
+    if let Some(key) = hmac_key {
+        headers.push(("X-Webhook-Hmac".into(), hmac_signature(key, &body)));
+        headers.push(("X-Webhook-Hmac-Algorithm".into(), "sha512".into()));
+    }
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
+fn message_id_hash(message_id: &str, ack_name: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (message_id, ack_name).hash(&mut h);
+    h.finish()
 }

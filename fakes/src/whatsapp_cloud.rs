@@ -35,10 +35,14 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-use crate::FakeState;
+use crate::{FakeState, callbacks::FakeCallback};
 
 /// An access token the fake treats as expired.
 pub const INVALID_TOKEN: &str = "invalid-token";
@@ -336,6 +340,137 @@ async fn send(
     .into_response()
 }
 
+/// The WhatsApp Business Account id the fake's webhooks name (Meta's documented example).
+pub const WABA_ID: &str = "102290129340398";
+/// The display number the fake's webhooks name (Meta's documented example).
+pub const DISPLAY_PHONE_NUMBER: &str = "15550783881";
+
+/// Meta's `X-Hub-Signature-256` value for `body` under the app secret:
+/// `sha256=<hex HMAC-SHA256(app_secret, body)>` (shared by every Meta webhook).
+pub fn hub_signature(app_secret: &str, body: &[u8]) -> String {
+    // jsonwebtoken's HS256 is HMAC-SHA256, base64url-encoded without padding.
+    let mac = jsonwebtoken::crypto::sign(
+        body,
+        &EncodingKey::from_secret(app_secret.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("HS256 signs with any key");
+    let raw = URL_SAFE_NO_PAD
+        .decode(mac)
+        .expect("jsonwebtoken encodes base64url");
+    format!("sha256={}", hex::encode(raw))
+}
+
+/// One status of [`status_webhook`]: `(wamid, status, unix seconds, Some((error code,
+/// error title)))`.
+pub type WebhookStatus<'a> = (&'a str, &'a str, i64, Option<(i64, &'a str)>);
+
+/// A `messages` webhook carrying `statuses`, as Meta sends it for the business number
+/// `phone_number_id`: one entry per status `(wamid, status, unix seconds, error)`, where
+/// `status` is `sent`, `delivered`, `read` or `failed` (any other word is sent as given)
+/// and `error` is the `(code, title)` of a failure. Signed with `X-Hub-Signature-256` when
+/// `app_secret` is given.
+///
+/// Docs: <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/>
+pub fn status_webhook(
+    app_secret: Option<&str>,
+    phone_number_id: &str,
+    statuses: &[WebhookStatus<'_>],
+) -> FakeCallback {
+    let statuses: Vec<Value> = statuses
+        .iter()
+        .map(|&(wamid, status, timestamp, error)| {
+            let mut object = json!({
+                "id": wamid,
+                "status": status,
+                "timestamp": timestamp.to_string(),
+                "recipient_id": recipient_of(wamid),
+            });
+            if status == "sent" {
+                object["conversation"] = json!({
+                    "id": "a75d17ad06104c51166f948319b03c6a",
+                    "expiration_timestamp": (timestamp + 86_400).to_string(),
+                    "origin": { "type": "utility" },
+                });
+            }
+            if status == "sent" || status == "delivered" {
+                object["pricing"] = json!({
+                    "billable": true,
+                    "pricing_model": "PMP",
+                    "type": "regular",
+                    "category": "utility",
+                });
+            }
+            if let Some((code, title)) = error {
+                object["errors"] = json!([{
+                    "code": code,
+                    "title": title,
+                    "message": title,
+                    "error_data": { "details": error_details(code, title) },
+                    "href": "/documentation/business-messaging/whatsapp/support/error-codes",
+                }]);
+            }
+            object
+        })
+        .collect();
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": WABA_ID,
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": DISPLAY_PHONE_NUMBER,
+                        "phone_number_id": phone_number_id,
+                    },
+                    "statuses": statuses,
+                },
+                "field": "messages",
+            }],
+        }],
+    })
+    .to_string();
+    let headers = app_secret
+        .map(|secret| {
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature(secret, body.as_bytes()),
+            )]
+        })
+        .unwrap_or_default();
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
+/// The recipient a [`wamid`] was made for, or a sample number for other ids.
+fn recipient_of(wamid: &str) -> String {
+    let raw = wamid
+        .strip_prefix("wamid.")
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .unwrap_or_default();
+    match raw.get(2).map(|&len| usize::from(len)) {
+        Some(len) if raw.len() >= 3 + len && raw[..2] == [0x1c, 0x18] => {
+            String::from_utf8_lossy(&raw[3..3 + len]).into_owned()
+        }
+        _ => "16505551234".into(),
+    }
+}
+
+/// `error_data.details` of the failures the fake knows, else the title.
+fn error_details(code: i64, title: &str) -> String {
+    match code {
+        131026 => "Message failed to send because the recipient is not a WhatsApp user or cannot receive messages.".into(),
+        131047 => "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into(),
+        131049 => "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.".into(),
+        131056 => "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.".into(),
+        _ => title.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +481,40 @@ mod tests {
         assert!(a.starts_with("wamid.HBgLMTY1MDM4Nzk0Mzk"), "{a}");
         assert_ne!(a, wamid("16503879439", 2));
         assert_eq!(a, wamid("16503879439", 1));
+    }
+
+    #[test]
+    fn hub_signature_is_hmac_sha256_hex() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hub_signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn status_webhooks_name_the_recipient_of_the_wamid() {
+        let callback = status_webhook(
+            Some("secret"),
+            "106540352242922",
+            &[(
+                &wamid("5511987654321", 3),
+                "failed",
+                1_700_000_000,
+                Some((131026, "Message undeliverable")),
+            )],
+        );
+        let body: Value = serde_json::from_str(&callback.body).unwrap();
+        let status = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["recipient_id"], "5511987654321");
+        assert_eq!(status["timestamp"], "1700000000");
+        assert_eq!(status["errors"][0]["code"], 131026);
+        assert_eq!(
+            callback.headers,
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature("secret", callback.body.as_bytes())
+            )]
+        );
     }
 }

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_notifications;
 mod m0002_provider_accounts;
+mod m0003_delivery_events;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_notifications::Migration),
             Box::new(m0002_provider_accounts::Migration),
+            Box::new(m0003_delivery_events::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! which applies the forward-only rule of [`pombo_contract::NotificationStatus`].
 
 pub mod entities;
+pub mod events;
 pub mod notifications;
 pub mod provider_accounts;
 pub mod sealed;

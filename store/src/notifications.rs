@@ -145,6 +145,23 @@ pub async fn list(
     Ok(query.all(db).await?)
 }
 
+/// The notification a provider account sent as `provider_message_id`. Tenant accounts
+/// only see their tenant's notifications.
+pub async fn by_provider_message_id(
+    db: &impl ConnectionTrait,
+    provider: &str,
+    tenant_id: Option<Uuid>,
+    provider_message_id: &str,
+) -> Result<Option<Notification>, StoreError> {
+    let mut query = notification::Entity::find()
+        .filter(notification::Column::ProviderMessageId.eq(provider_message_id))
+        .filter(notification::Column::Provider.eq(provider));
+    if let Some(tenant_id) = tenant_id {
+        query = query.filter(notification::Column::TenantId.eq(tenant_id));
+    }
+    Ok(query.one(db).await?)
+}
+
 pub async fn attempts(
     db: &impl ConnectionTrait,
     notification_id: Uuid,
@@ -203,16 +220,27 @@ pub async fn transition(
     next: NotificationStatus,
     patch: impl Fn(&mut notification::ActiveModel),
 ) -> Result<Transition, StoreError> {
+    transition_at(db, id, next, Utc::now(), patch).await
+}
+
+/// [`transition`], stamping the new status with `at` (a provider's own event time).
+pub async fn transition_at(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    next: NotificationStatus,
+    at: DateTime<Utc>,
+    patch: impl Fn(&mut notification::ActiveModel),
+) -> Result<Transition, StoreError> {
     for _ in 0..5 {
         let row = get(db, id).await?;
         let current: NotificationStatus = row.status.parse().map_err(StoreError::Corrupt)?;
         if !current.can_move_to(next) {
             return Ok(Transition::Refused { current });
         }
-        let now = Utc::now();
+        let now = at;
         let mut active = row.clone().into_active_model();
         active.status = Set(next.as_str().to_owned());
-        active.updated_at = Set(now);
+        active.updated_at = Set(Utc::now());
         let stamp = match next {
             NotificationStatus::Pending => None,
             NotificationStatus::Sending => Some((&mut active.sending_at, row.sending_at)),

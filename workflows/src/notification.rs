@@ -7,9 +7,10 @@ use std::time::Duration;
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        MarkFailedInput, NotificationActivities, RenderInput, RouteInput, RouteOutput, SendInput,
-        SendOutput,
+        CheckStatusInput, MarkFailedInput, NotificationActivities, RenderInput, RouteInput,
+        RouteOutput, SendInput, SendOutput,
     },
+    delivery::DeliveryUpdate,
     workflow::{NotificationWorkflowInput, failure_types, search},
 };
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ use temporalio_common::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
 };
 
 /// What a completed notification workflow returns.
@@ -33,6 +35,8 @@ pub struct NotificationOutcome {
 #[derive(Default)]
 pub struct NotificationWorkflow {
     status: Option<NotificationStatus>,
+    /// Delivery updates received so far: a change wakes the wait for reports.
+    updates: u64,
 }
 
 #[workflow_methods]
@@ -96,9 +100,10 @@ impl NotificationWorkflow {
                 .await;
             match sent {
                 Ok(out) => {
-                    set_status(ctx, NotificationStatus::Sent);
+                    set_status(ctx, out.status);
+                    let status = await_reports(ctx, &input).await;
                     return Ok(NotificationOutcome {
-                        status: NotificationStatus::Sent,
+                        status,
                         provider: out.provider,
                         provider_message_id: out.provider_message_id,
                     });
@@ -114,6 +119,22 @@ impl NotificationWorkflow {
         fail(ctx, &input, error).await
     }
 
+    /// A provider's (or an operator's) report, already recorded in the database by the API.
+    #[signal(name = pombo_contract::delivery::DELIVERY_SIGNAL)]
+    pub fn delivery_update(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        update: DeliveryUpdate,
+    ) {
+        if self
+            .status
+            .is_none_or(|current| current.can_move_to(update.status))
+        {
+            self.status = Some(update.status);
+        }
+        self.updates += 1;
+    }
+
     /// The status as the workflow knows it (the API reads the database row, which the
     /// activities keep in step).
     #[query]
@@ -122,9 +143,70 @@ impl NotificationWorkflow {
     }
 }
 
+/// Moves the workflow's status forward (a report may already have moved it further) and
+/// mirrors it in the `PomboStatus` search attribute.
 fn set_status(ctx: &mut WorkflowContext<NotificationWorkflow>, status: NotificationStatus) {
-    ctx.state_mut(|s| s.status = Some(status));
+    let status = ctx.state_mut(|s| {
+        if s.status.is_none_or(|current| current.can_move_to(status)) {
+            s.status = Some(status);
+        }
+        s.status.unwrap_or(status)
+    });
     ctx.upsert_search_attributes([search::STATUS.value_set(status.as_str().to_owned())]);
+}
+
+/// After the provider accepted: waits for its reports (signals) until the status is final
+/// or the channel's confirmation timeout passes. Reports that come later are still recorded
+/// by the API; the workflow just no longer waits for them.
+async fn await_reports(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+    input: &NotificationWorkflowInput,
+) -> NotificationStatus {
+    let current = |ctx: &WorkflowContext<NotificationWorkflow>| {
+        ctx.state(|s| s.status.unwrap_or(NotificationStatus::Sent))
+    };
+    if input.confirmation_timeout_secs == 0 {
+        return current(ctx);
+    }
+    let timeout = Duration::from_secs(input.confirmation_timeout_secs);
+    let start = ctx.workflow_time();
+    loop {
+        let status = current(ctx);
+        if status.is_terminal() {
+            return status;
+        }
+        let elapsed = match (start, ctx.workflow_time()) {
+            (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let Some(left) = timeout.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
+            break;
+        };
+        let seen = ctx.state(|s| s.updates);
+        let timed_out = temporalio_sdk::workflows::select! {
+            _ = ctx.timer(left) => true,
+            _ = ctx.wait_condition(move |s: &NotificationWorkflow| s.updates != seen) => false,
+        };
+        set_status(ctx, current(ctx));
+        if timed_out {
+            break;
+        }
+    }
+    // A signal can be lost (Temporal unreachable when the report came): the database,
+    // where the API records every report first, has the last word.
+    if let Ok(out) = ctx
+        .execute_activity(
+            NotificationActivities::check_status,
+            CheckStatusInput {
+                notification_id: input.notification_id,
+            },
+            bookkeeping_options(input),
+        )
+        .await
+    {
+        set_status(ctx, out.status);
+    }
+    current(ctx)
 }
 
 /// Records the failure, then fails the workflow with the provider's reason so that the

@@ -17,8 +17,19 @@ pub mod twilio;
 pub mod waha;
 pub mod whatsapp_cloud;
 
-use axum::http::{HeaderMap, Method};
+use axum::{
+    Router,
+    http::{HeaderMap, Method},
+    routing::get,
+};
 pub use pombo_contract::delivery::{DeliveryStatus, ProviderEvent};
+
+pub fn router() -> Router<crate::state::AppState> {
+    Router::new().route(
+        "/v1/callbacks/{kind}/{account}",
+        get(handler::receive).post(handler::receive),
+    )
+}
 
 /// A callback as received, before any parsing.
 #[derive(Debug, Clone, Copy)]

@@ -2,6 +2,7 @@
 //! `GET /v1/notifications`.
 
 pub mod request;
+pub mod timeline;
 pub mod view;
 
 use axum::{
@@ -28,6 +29,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/notifications", get(list).post(create))
         .route("/v1/notifications/{id}", get(read))
+        .route("/v1/notifications/{id}/events", get(timeline::list_events))
+        .route(
+            "/v1/notifications/{id}/status",
+            axum::routing::patch(timeline::report_status),
+        )
 }
 
 /// Accept a notification for delivery.
@@ -142,16 +148,25 @@ pub async fn read(
 ) -> Result<Json<NotificationView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification `{id}`"));
     let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let row = notifications::get_for_tenant(&state.db, tenant.id, uuid)
+    notifications::get_for_tenant(&state.db, tenant.id, uuid)
         .await?
         .ok_or_else(not_found)?;
-    let attempts = notifications::attempts(&state.db, row.id).await?;
-    Ok(Json(NotificationView::new(
+    read_view(&state, uuid).await.map(Json)
+}
+
+/// The full view of one notification: attempts and the first page of its timeline.
+pub(crate) async fn read_view(state: &AppState, id: Uuid) -> Result<NotificationView, ApiError> {
+    let row = notifications::get(&state.db, id).await?;
+    let attempts = notifications::attempts(&state.db, id).await?;
+    let events = pombo_store::events::list(&state.db, id, None, 100).await?;
+    let mut view = NotificationView::new(
         row,
         Some(attempts),
         &state.config.temporal.ui_url,
         &state.config.temporal.namespace,
-    )))
+    );
+    view.events = Some(events.into_iter().map(Into::into).collect());
+    Ok(view)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -35,6 +35,10 @@ pub struct NotificationView {
     /// Every send attempt with its outcome (on single reads; omitted in lists).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptView>>,
+    /// The delivery timeline, oldest first: every status reported, by whom, with the
+    /// reporter's timestamp (single reads; first 100, the rest at `/events`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<super::timeline::EventView>>,
     pub workflow: WorkflowLink,
 }
 
@@ -141,6 +145,7 @@ impl NotificationView {
                     })
                     .collect()
             }),
+            events: None,
             workflow: WorkflowLink {
                 ui_url: format!(
                     "{}/namespaces/{namespace}/workflows/{wf}",

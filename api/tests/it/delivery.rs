@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use pombo_contract::workflow::workflow_id;
 use serde_json::json;
-use temporalio_client::WorkflowCountOptions;
 
 use crate::support::{
     AppOptions, email_request,
@@ -12,27 +10,6 @@ use crate::support::{
     smtp::{self, Fault},
     spawn_app, spawn_app_with, unique_email,
 };
-
-/// Polls Temporal's visibility store until the workflow matches `query` (it is eventually
-/// consistent).
-async fn wait_for_workflow(app: &crate::support::TestApp, id: &str, query: &str) {
-    let client = app.temporal().await;
-    let full = format!(
-        "WorkflowId = '{}' AND {query}",
-        workflow_id(id.parse().unwrap())
-    );
-    for _ in 0..100 {
-        let count = client
-            .count_workflows(full.clone(), WorkflowCountOptions::default())
-            .await
-            .unwrap();
-        if count.count() == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no workflow matches `{full}`");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_email_is_rendered_delivered_and_reported_sent() {
@@ -75,12 +52,8 @@ async fn an_email_is_rendered_delivered_and_reported_sent() {
     assert!(n["workflow"]["started"].as_bool().unwrap());
 
     // Operators can find it by status in the Temporal UI.
-    wait_for_workflow(
-        &app,
-        id,
-        "PomboStatus = 'sent' AND ExecutionStatus = 'Completed'",
-    )
-    .await;
+    app.wait_for_workflow(id, "PomboStatus = 'sent' AND ExecutionStatus = 'Completed'")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,12 +111,8 @@ async fn a_permanent_smtp_refusal_fails_at_once_with_the_servers_reply() {
     assert!(n["timestamps"]["failed"].is_string());
     assert_eq!(n["attempt_log"][0]["outcome"], "permanent_error");
     // The failed notification is a failed workflow: Pombo's dead letter.
-    wait_for_workflow(
-        &app,
-        &id,
-        "PomboStatus = 'failed' AND ExecutionStatus = 'Failed'",
-    )
-    .await;
+    app.wait_for_workflow(&id, "PomboStatus = 'failed' AND ExecutionStatus = 'Failed'")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

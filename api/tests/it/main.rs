@@ -3,10 +3,12 @@
 //! One test binary; each test spawns its own app (see `support`).
 
 mod auth;
+mod callbacks;
 mod channels;
 mod delivery;
 mod durability;
 mod idempotency;
+mod lifecycle;
 mod listing;
 mod providers;
 mod support;

@@ -3,5 +3,7 @@
 pub mod api_key;
 pub mod notification;
 pub mod notification_attempt;
+pub mod notification_event;
+pub mod parked_callback;
 pub mod provider_account;
 pub mod tenant;

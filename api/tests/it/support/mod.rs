@@ -40,6 +40,8 @@ pub struct AppOptions {
     /// How fast a dead worker's attempt is retried.
     pub heartbeat_timeout_secs: u64,
     pub dispatch_grace_secs: u64,
+    /// How long workflows wait for delivery reports after sending (every channel).
+    pub confirmation_timeout_secs: u64,
 }
 
 impl Default for AppOptions {
@@ -53,6 +55,7 @@ impl Default for AppOptions {
             attempt_timeout_secs: 30,
             heartbeat_timeout_secs: 5,
             dispatch_grace_secs: 30,
+            confirmation_timeout_secs: 0,
         }
     }
 }
@@ -96,6 +99,16 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     config.delivery.retry_interval_secs = 1;
     config.delivery.attempt_timeout_secs = options.attempt_timeout_secs;
     config.delivery.heartbeat_timeout_secs = options.heartbeat_timeout_secs;
+    let wait = options.confirmation_timeout_secs;
+    config.delivery.confirmation_timeout_secs = pombo_contract::config::ConfirmationTimeouts {
+        email: wait,
+        sms: wait,
+        push: wait,
+        whatsapp: wait,
+        instagram: wait,
+        telegram: wait,
+        webhook: wait,
+    };
     config.api.dispatch_sweep_secs = 1;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
     config.dev_api_key = Some(Secret::new(api_key.clone()));
@@ -239,6 +252,30 @@ impl TestApp {
             .await
             .unwrap();
         key
+    }
+
+    /// Polls Temporal's visibility store until the notification's workflow matches `query`
+    /// (it is eventually consistent).
+    pub async fn wait_for_workflow(&self, id: &str, query: &str) {
+        let client = self.temporal().await;
+        let full = format!(
+            "WorkflowId = '{}' AND {query}",
+            pombo_contract::workflow::workflow_id(id.parse().unwrap())
+        );
+        for _ in 0..150 {
+            let count = client
+                .count_workflows(
+                    full.clone(),
+                    temporalio_client::WorkflowCountOptions::default(),
+                )
+                .await
+                .unwrap();
+            if count.count() == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no workflow matches `{full}`");
     }
 
     pub async fn temporal(&self) -> temporalio_client::Client {

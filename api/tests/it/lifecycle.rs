@@ -1,0 +1,193 @@
+//! After the provider accepts: delivery reports move the status forward (never back), are
+//! all kept in the timeline, reach the workflow as signals, and the workflow ends on a
+//! final status or at the channel's confirmation timeout.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{AppOptions, spawn_app_with};
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+fn sms() -> Value {
+    json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}})
+}
+
+async fn report(app: &crate::support::TestApp, id: &str, body: Value) -> (u16, Value) {
+    app.call(
+        "PATCH",
+        &format!("/v1/notifications/{id}/status"),
+        Some(&body),
+    )
+    .await
+}
+
+fn timeline(n: &Value) -> Vec<(String, String)> {
+    n["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap().to_owned(),
+                e["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_move_the_status_forward_and_end_the_workflow() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 120,
+        ..Default::default()
+    })
+    .await;
+    let id = app.send(&sms()).await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+    // The workflow is waiting for reports, and says so in the Temporal UI.
+    app.wait_for_workflow(&id, "PomboStatus = 'sent' AND ExecutionStatus = 'Running'")
+        .await;
+
+    let delivered_at = "2026-11-23T10:00:00Z";
+    let (code, n) = report(
+        &app,
+        &id,
+        json!({"status": "delivered", "occurred_at": delivered_at}),
+    )
+    .await;
+    assert_eq!(
+        (code, n["status"].as_str()),
+        (200, Some("delivered")),
+        "{n}"
+    );
+    app.wait_for_workflow(
+        &id,
+        "PomboStatus = 'delivered' AND ExecutionStatus = 'Running'",
+    )
+    .await;
+
+    let read_at = "2026-11-23T10:05:00Z";
+    let (code, n) = report(&app, &id, json!({"status": "read", "occurred_at": read_at})).await;
+    assert_eq!(code, 200, "{n}");
+    assert_eq!(n["status"], "read");
+    let stamp = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(n["timestamps"][key].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        stamp("delivered"),
+        chrono::DateTime::parse_from_rfc3339(delivered_at).unwrap()
+    );
+    assert_eq!(
+        stamp("read"),
+        chrono::DateTime::parse_from_rfc3339(read_at).unwrap()
+    );
+    assert_eq!(
+        timeline(&n),
+        [
+            ("sent".to_owned(), "worker".to_owned()),
+            ("delivered".to_owned(), "connector".to_owned()),
+            ("read".to_owned(), "connector".to_owned()),
+        ]
+    );
+    // Read is final: the workflow ends without waiting for its timeout.
+    app.wait_for_workflow(
+        &id,
+        "PomboStatus = 'read' AND ExecutionStatus = 'Completed'",
+    )
+    .await;
+
+    let (code, page) = app
+        .call(
+            "GET",
+            &format!("/v1/notifications/{id}/events?limit=2"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(page["data"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .call(
+            "GET",
+            &format!("/v1/notifications/{id}/events?cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(rest["data"][0]["status"], "read");
+    assert!(rest["next_cursor"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn late_duplicate_and_out_of_order_reports_never_move_the_status_back() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 120,
+        ..Default::default()
+    })
+    .await;
+    let id = app.send(&sms()).await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+
+    let read = json!({"status": "read", "occurred_at": "2026-11-23T10:05:00Z"});
+    let delivered = json!({"status": "delivered", "occurred_at": "2026-11-23T10:00:00Z"});
+    assert_eq!(report(&app, &id, read.clone()).await.0, 200);
+    let (_, n) = report(&app, &id, delivered).await;
+    assert_eq!(
+        n["status"], "read",
+        "a late `delivered` does not move it back"
+    );
+    let (_, n) = report(&app, &id, read).await;
+    assert_eq!(
+        timeline(&n),
+        [
+            ("sent".to_owned(), "worker".to_owned()),
+            ("read".to_owned(), "connector".to_owned()),
+            ("delivered".to_owned(), "connector".to_owned()),
+        ],
+        "every report kept once, the repeated one not twice"
+    );
+    let (_, n) = report(
+        &app,
+        &id,
+        json!({"status": "failed", "reason": "late bounce"}),
+    )
+    .await;
+    assert_eq!(n["status"], "read", "read is final");
+
+    let (code, problem) = report(&app, &id, json!({"status": "opened"})).await;
+    assert_eq!(code, 422, "{problem}");
+    let other = app.other_tenant_key().await;
+    let response = app
+        .http
+        .patch(app.url(&format!("/v1/notifications/{id}/status")))
+        .bearer_auth(other)
+        .json(&json!({"status": "delivered"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_reports_the_workflow_ends_at_the_confirmation_timeout() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let id = app.send(&sms()).await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+    app.wait_for_workflow(
+        &id,
+        "PomboStatus = 'sent' AND ExecutionStatus = 'Completed'",
+    )
+    .await;
+    // A report after the workflow ended is still recorded.
+    let (code, n) = report(&app, &id, json!({"status": "delivered"})).await;
+    assert_eq!(
+        (code, n["status"].as_str()),
+        (200, Some("delivered")),
+        "{n}"
+    );
+}
