@@ -153,6 +153,28 @@ pub struct ApiConfig {
     /// where to call back and to check signatures over the URL (Twilio). Default: taken
     /// from each request's `Host` header, over http.
     pub public_url: Option<String>,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Per-tenant request rate limit of the API (a token bucket per tenant).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Sustained requests per second per tenant.
+    pub per_second: u32,
+    /// Requests a tenant may make at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_second: 100,
+            burst: 200,
+        }
+    }
 }
 
 /// One server-wide provider account: `[[providers]]` with `name`, `type` and its settings.
@@ -285,6 +307,7 @@ impl Default for ApiConfig {
             dispatch_sweep_secs: 5,
             dispatch_grace_secs: 10,
             public_url: None,
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
