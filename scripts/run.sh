@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # `make run`: installs what is missing, builds, and starts the whole local stack —
 # Temporal dev server (with its Web UI), maildev (SMTP capture), the provider fakes (every
-# other channel: SMS, push, WhatsApp, Instagram, Telegram, webhooks), the Pombo worker and API —
+# other channel: SMS, push, WhatsApp, Instagram, Telegram, webhooks), a local S3-compatible
+# object store (uploaded files), the Pombo worker and API —
 # on the embedded defaults. Data stays under .data/ between runs. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 DATA="$ROOT/.data"
 LOGS="$DATA/logs"
-mkdir -p "$LOGS" "$DATA/mail"
+mkdir -p "$LOGS" "$DATA/mail" "$DATA/objects"
 
 API_PORT="${API_PORT:-8080}"
 TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
@@ -16,6 +17,7 @@ TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 SMTP_PORT="${SMTP_PORT:-1025}"
 MAIL_UI_PORT="${MAIL_UI_PORT:-1080}"
 FAKES_PORT="${FAKES_PORT:-4010}"
+S3_PORT="${S3_PORT:-9000}"
 
 bash scripts/tools.sh
 echo "==> building pombo-api, pombo-worker and pombo-fakes"
@@ -51,7 +53,7 @@ wait_for() { # name port
   for _ in $(seq 1 150); do port_open "$2" && return 0; sleep 0.2; done
   echo "!! $1 did not open port $2; see $LOGS/" >&2; exit 1
 }
-for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT" "$FAKES_PORT"; do
+for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT" "$FAKES_PORT" "$S3_PORT"; do
   if port_open "$port"; then echo "!! port $port is already in use; stop what uses it or set the *_PORT variables" >&2; exit 1; fi
 done
 
@@ -74,9 +76,13 @@ target/debug/pombo-fakes "127.0.0.1:$FAKES_PORT" >"$LOGS/fakes.log" 2>&1 &
 pids+=($!)
 # Server-wide provider accounts for every channel, pointing at the fakes.
 target/debug/pombo-fakes --print-config "http://127.0.0.1:$FAKES_PORT" >"$DATA/providers.toml"
+echo "==> starting the object store (logs: .data/logs/s3.log)"
+target/debug/pombo-s3 "127.0.0.1:$S3_PORT" "$DATA/objects" >"$LOGS/s3.log" 2>&1 &
+pids+=($!)
 wait_for "Temporal" "$TEMPORAL_PORT"
 wait_for "maildev" "$SMTP_PORT"
 wait_for "pombo-fakes" "$FAKES_PORT"
+wait_for "pombo-s3" "$S3_PORT"
 
 export POMBO_DEV_API_KEY
 export POMBO_LISTEN="127.0.0.1:$API_PORT"
@@ -90,6 +96,8 @@ POMBO_ENCRYPTION__KEYS__LOCAL="$(cat "$DATA/encryption-key")"
 export POMBO_ENCRYPTION__KEYS__LOCAL
 # Local only: webhooks may target the fakes on loopback over http.
 export POMBO_WEBHOOKS__ALLOW_HTTP=true POMBO_WEBHOOKS__ALLOW_PRIVATE_NETWORKS=true
+# Uploaded files go to pombo-s3 (its keys are the defaults of [storage]).
+export POMBO_STORAGE__ENDPOINT="http://127.0.0.1:$S3_PORT"
 
 echo "==> starting pombo-worker (logs: .data/logs/worker.log)"
 target/debug/pombo-worker >"$LOGS/worker.log" 2>&1 &
@@ -104,10 +112,12 @@ cat <<INFO
   Pombo is running.
     API            http://127.0.0.1:$API_PORT
     Swagger UI     http://127.0.0.1:$API_PORT/docs/
+    Admin page     http://127.0.0.1:$API_PORT/admin
     OpenAPI        http://127.0.0.1:$API_PORT/openapi.json
     Temporal UI    http://127.0.0.1:$TEMPORAL_UI_PORT
     Mail (maildev) http://127.0.0.1:$MAIL_UI_PORT
     Provider fakes http://127.0.0.1:$FAKES_PORT   (what SMS, push, WhatsApp… "sent")
+    Object store   http://127.0.0.1:$S3_PORT   (S3-compatible, files in .data/objects/)
     Logs           .data/logs/
 
   Dev API key:     $POMBO_DEV_API_KEY
@@ -119,6 +129,10 @@ cat <<INFO
     curl -s http://127.0.0.1:$API_PORT/v1/notifications \
       -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \
       -d '{"channel":"sms","to":"+5511987654321","content":{"text":"Your code is {{ code }}"},"data":{"code":"4242"}}'
+
+    printf 'hello' > /tmp/hello.txt
+    curl -s http://127.0.0.1:$API_PORT/v1/files -H "Authorization: Bearer $POMBO_DEV_API_KEY" \\
+      -F 'file=@/tmp/hello.txt;type=text/plain'
 
   Press Ctrl-C to stop.
 INFO

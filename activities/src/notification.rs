@@ -10,7 +10,7 @@ use std::{
 use pombo_contract::{
     Channel, NotificationStatus,
     activities::{
-        self as defs, CheckStatusInput, MarkFailedInput, RenderInput, RouteInput, RouteOutput,
+        self as defs, CheckStatusInput, EscalateInput, EscalateOutput, MarkFailedInput, RenderInput, RouteInput, RouteOutput,
         SendInput, SendOutput, StatusOutput,
     },
     workflow::failure_types,
@@ -210,6 +210,38 @@ impl NotificationActivities {
         let n = load(&self.db, input.notification_id).await?;
         Ok(StatusOutput {
             status: status_of(&n)?,
+        })
+    }
+
+    #[activity(definition = defs::Escalate)]
+    pub async fn escalate(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: EscalateInput,
+    ) -> Result<EscalateOutput, ActivityError> {
+        let Some(child) = notifications::escalate(&self.db, input.notification_id).await? else {
+            return Ok(EscalateOutput { fallback_id: None });
+        };
+        let current = status_of(&load(&self.db, input.notification_id).await?)?;
+        events::record(
+            &self.db,
+            input.notification_id,
+            NewEvent {
+                status: current,
+                source: "worker".into(),
+                provider_message_id: None,
+                raw_status: Some("fallback".into()),
+                reason: Some(format!(
+                    "{}; falling back to {} (notification {})",
+                    input.reason, child.channel, child.id
+                )),
+                code: None,
+                occurred_at: None,
+            },
+        )
+        .await?;
+        Ok(EscalateOutput {
+            fallback_id: Some(child.id),
         })
     }
 

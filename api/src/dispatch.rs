@@ -4,7 +4,9 @@
 //! workflow. If Temporal is unreachable or the API dies in between, the row keeps
 //! `dispatched_at = NULL`, and the sweep in every API process starts it later. A second
 //! start of the same notification is refused by Temporal (the workflow id is derived from
-//! the notification id, reuse policy RejectDuplicate), so sweeping is always safe.
+//! the notification id; a running or completed workflow blocks another start), so sweeping
+//! is always safe. Only a failed workflow's id can start again: a redrive reopens the
+//! notification (`dispatched_at = NULL` again) and the same path starts its new run.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -19,8 +21,9 @@ use pombo_contract::{
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCountOptions,
-    WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions, errors::WorkflowStartError,
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCancelOptions,
+    WorkflowCountOptions, WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions,
+    errors::WorkflowStartError,
 };
 use temporalio_common::{Priority as TemporalPriority, search_attributes::SearchAttributes};
 use tokio::sync::Mutex;
@@ -91,10 +94,13 @@ impl Dispatcher {
             attempt_timeout_secs: self.delivery.attempt_timeout_secs,
             heartbeat_timeout_secs: self.delivery.heartbeat_timeout_secs,
             confirmation_timeout_secs: self.delivery.confirmation_timeout_secs.of(channel),
+            has_fallback: n.fallback.is_some(),
         };
         let options =
             WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
-                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                // A notification whose workflow completed is never started again; one whose
+                // workflow failed may be, after an operator reopened it (a redrive).
+                .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
                 .priority(
                     TemporalPriority::builder()
                         .priority_key(priority.temporal_key())
@@ -163,6 +169,16 @@ impl Dispatcher {
         if let Err(e) = result {
             tracing::debug!(%notification_id, error = %format!("{e:#}"), "delivery signal not delivered");
         }
+    }
+
+    /// Asks Temporal to cancel a notification's workflow (its row is already `cancelled`).
+    pub async fn cancel_workflow(&self, notification_id: uuid::Uuid) -> anyhow::Result<()> {
+        let client = self.client().await?;
+        client
+            .get_workflow_handle::<NotificationWorkflow>(workflow_id(notification_id))
+            .cancel(WorkflowCancelOptions::default())
+            .await?;
+        Ok(())
     }
 
     /// Whether Temporal answers (for `/readyz`).

@@ -62,6 +62,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("too many requests: the limit is {limit} at once; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64, limit: u32 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -104,6 +106,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -120,6 +127,7 @@ impl From<pombo_store::StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
             StoreError::Conflict(reason) => ApiError::Conflict(reason),
             StoreError::NoKeyring => ApiError::Unavailable(e.to_string()),
+            StoreError::Template(reason) => ApiError::field("template", reason),
             e => ApiError::Internal(e.into()),
         }
     }
@@ -150,6 +158,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let rate_limited = match &self {
+            ApiError::RateLimited {
+                retry_after_secs,
+                limit,
+            } => Some((*retry_after_secs, *limit)),
+            _ => None,
+        };
         let errors = match self {
             ApiError::Validation(errors) => errors,
             _ => Vec::new(),
@@ -170,6 +185,14 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some((retry_after_secs, limit)) = rate_limited {
+            use crate::rate_limit::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            headers.insert(RATELIMIT_LIMIT, HeaderValue::from(limit));
+            headers.insert(RATELIMIT_REMAINING, HeaderValue::from(0u32));
+            headers.insert(RATELIMIT_RESET, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -39,6 +39,9 @@ impl FromRequestParts<AppState> for Tenant {
         let tenant = pombo_store::tenants::by_api_key(&state.db, key)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        state
+            .rate_limiter
+            .check_request(&parts.extensions, tenant.id)?;
         Ok(Tenant {
             id: tenant.id,
             name: tenant.name,

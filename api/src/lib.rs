@@ -1,15 +1,19 @@
 //! The Pombo HTTP API: accepts notifications, starts their workflows, and serves their
 //! status. One module per resource; errors in one problem format ([`error`]).
 
+pub mod admin_page;
 pub mod callbacks;
 pub mod dispatch;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod notifications;
 pub mod openapi;
 pub mod providers;
+pub mod rate_limit;
 pub mod state;
+pub mod templates;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -54,11 +58,18 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
             "encryption.keys is empty: tenants cannot register provider accounts until a key is configured"
         );
     }
+    let rate_limiter = Arc::new(rate_limit::RateLimiter::new(&config.api.rate_limit));
+    let object_store = Arc::new(
+        files::ObjectStore::new(&config.storage).context("configuring object storage")?,
+    );
+    object_store.ensure_bucket_in_background();
     Ok(AppState {
         db,
         config: Arc::new(config),
         dispatcher,
         keyring,
+        rate_limiter,
+        object_store,
     })
 }
 
@@ -69,10 +80,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(notifications::router())
         .merge(providers::router())
+        .merge(templates::router())
+        .merge(files::router())
         .merge(callbacks::router())
+        .merge(admin_page::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(rate_limit::headers))
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -85,8 +100,10 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
         "links": {
             "notifications": "/v1/notifications",
             "providers": "/v1/providers",
+            "templates": "/v1/templates",
             "openapi": "/openapi.json",
             "docs": "/docs/",
+            "admin": "/admin",
             "temporal_ui": state.config.temporal.ui_url,
         }
     }))

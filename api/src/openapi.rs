@@ -5,7 +5,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{callbacks, error, health, notifications, providers};
+use crate::{callbacks, error, files, health, notifications, providers, templates};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,11 +19,24 @@ use crate::{callbacks, error, health, notifications, providers};
         notifications::list,
         notifications::timeline::list_events,
         notifications::timeline::report_status,
+        notifications::admin::retry_one,
+        notifications::admin::retry_many,
+        notifications::admin::cancel,
+        notifications::admin::audit_log,
         providers::create,
         providers::list,
         providers::read,
         providers::update,
         providers::remove,
+        templates::create,
+        templates::list,
+        templates::read,
+        templates::read_version,
+        templates::update,
+        templates::remove,
+        templates::preview,
+        files::upload,
+        files::read,
         callbacks::handler::receive,
         health::healthz,
         health::readyz,
@@ -32,7 +45,10 @@ use crate::{callbacks, error, health, notifications, providers};
     modifiers(&BearerAuth),
     tags(
         (name = "notifications", description = "Send notifications and follow their delivery"),
+        (name = "operations", description = "Review, redrive and cancel: the dead-letter queue, as failed workflows"),
         (name = "providers", description = "The provider accounts that deliver a tenant's notifications"),
+        (name = "templates", description = "Stored message templates per tenant: versioned, with variants per locale and channel"),
+        (name = "files", description = "Files uploaded for notifications, kept in S3-compatible object storage, downloaded through presigned URLs"),
         (name = "callbacks", description = "Delivery reports from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -13,4 +13,8 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     /// Seals credentials and personal data at rest; `None` when no key is configured.
     pub keyring: Option<Arc<Keyring>>,
+    /// Per-tenant request rate limit, checked by the `Tenant` extractor.
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// S3-compatible storage of uploaded files (`/v1/files`).
+    pub object_store: Arc<crate::files::ObjectStore>,
 }

@@ -66,6 +66,19 @@ pub struct CheckStatusInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EscalateInput {
+    pub notification_id: Uuid,
+    /// Why: not delivered in time, or failed.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EscalateOutput {
+    /// The fallback notification (created once; the same id on a retry).
+    pub fallback_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusOutput {
     pub status: NotificationStatus,
 }
@@ -99,6 +112,12 @@ impl NotificationActivities {
         unimplemented!()
     }
 
+    /// Creates the notification's fallback on another channel, once.
+    #[activity(name = "escalate")]
+    pub fn escalate(input: EscalateInput) -> Result<EscalateOutput, ActivityError> {
+        unimplemented!()
+    }
+
     /// Records the final failure once the workflow gives up.
     #[activity(name = "mark_failed")]
     pub fn mark_failed(input: MarkFailedInput) -> Result<StatusOutput, ActivityError> {
@@ -107,4 +126,4 @@ impl NotificationActivities {
 }
 
 /// The generated marker types, so other crates can implement these definitions.
-pub use notification_activities::{CheckStatus, MarkFailed, Render, Route, Send};
+pub use notification_activities::{CheckStatus, Escalate, MarkFailed, Render, Route, Send};

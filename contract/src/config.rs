@@ -27,6 +27,8 @@ pub struct Config {
     pub providers: Vec<ProviderAccountConfig>,
     pub webhooks: WebhooksConfig,
     pub encryption: EncryptionConfig,
+    /// S3-compatible object storage for uploaded files (`/v1/files`).
+    pub storage: StorageConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -217,6 +219,68 @@ pub struct EncryptionConfig {
     pub keys: std::collections::BTreeMap<String, Secret>,
 }
 
+/// S3-compatible object storage for uploaded files. The defaults point at the local store
+/// that `make run` starts (`pombo-s3`); for AWS leave `endpoint` unset and set `region`,
+/// `bucket` and the keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Endpoint URL (`http://127.0.0.1:9000`, `https://minio.example.com`); `None`: AWS's
+    /// own endpoint for `region`.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// `http://host/bucket/key` instead of `http://bucket.host/key`: what local and most
+    /// self-hosted S3-compatible servers need.
+    pub force_path_style: bool,
+    /// How long a presigned download URL stays valid, in seconds (SigV4 allows up to 7 days).
+    pub presign_expiry_secs: u64,
+    /// Largest file accepted, in bytes.
+    pub max_file_bytes: u64,
+    /// Content types accepted (`type/subtype`, or `type/*` for all of a type).
+    pub allowed_content_types: Vec<String>,
+    /// Create the bucket at start if it is missing (local development).
+    pub create_bucket: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            region: "us-east-1".into(),
+            bucket: "pombo-files".into(),
+            // The local store's keys (`make run`); nothing else accepts them.
+            access_key_id: "pombo".into(),
+            secret_access_key: Secret::new("pombo-local-secret"),
+            force_path_style: true,
+            presign_expiry_secs: 3600,
+            max_file_bytes: 10 * 1024 * 1024,
+            allowed_content_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "audio/mpeg",
+                "audio/ogg",
+                "audio/aac",
+                "audio/mp4",
+                "audio/wav",
+                "video/mp4",
+                "video/webm",
+                "video/3gpp",
+                "text/plain",
+                "text/csv",
+            ]
+            .map(String::from)
+            .to_vec(),
+            create_bucket: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -256,6 +320,7 @@ impl Default for Config {
             providers: Vec::new(),
             webhooks: WebhooksConfig::default(),
             encryption: EncryptionConfig::default(),
+            storage: StorageConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
         }
@@ -369,6 +434,23 @@ impl Config {
                 "encryption.current_key `{}` is not among encryption.keys",
                 self.encryption.current_key
             )));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.storage.presign_expiry_secs) {
+            return Err(ConfigError(
+                "storage.presign_expiry_secs must be between 1 and 604800 (7 days)".into(),
+            ));
+        }
+        if self.storage.max_file_bytes == 0 || self.storage.bucket.is_empty() {
+            return Err(ConfigError(
+                "storage.max_file_bytes must be at least 1 and storage.bucket must be set".into(),
+            ));
+        }
+        if self.api.rate_limit.enabled
+            && (self.api.rate_limit.per_second == 0 || self.api.rate_limit.burst == 0)
+        {
+            return Err(ConfigError(
+                "api.rate_limit.per_second and burst must be at least 1 (or disable it)".into(),
+            ));
         }
         if self.api.max_body_bytes < 1024 {
             return Err(ConfigError(

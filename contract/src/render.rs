@@ -52,6 +52,77 @@ pub fn render(content: &Content, data: Option<&Value>) -> Result<Content, Render
     })
 }
 
+/// Checks the placeholder syntax of every field [`render`] fills, without data: for
+/// content saved now and rendered later (stored templates). Errors name the field
+/// (`content.subject`) and the syntax problem.
+pub fn check_syntax(content: &Content) -> Vec<RenderError> {
+    let mut fields: Vec<(String, &str)> = Vec::new();
+    fn opt<'a>(fields: &mut Vec<(String, &'a str)>, name: &str, value: &'a Option<String>) {
+        if let Some(v) = value {
+            fields.push((name.to_owned(), v));
+        }
+    }
+    fn json<'a>(fields: &mut Vec<(String, &'a str)>, name: String, value: &'a Value) {
+        match value {
+            Value::String(s) => fields.push((name, s)),
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    json(fields, format!("{name}[{i}]"), v);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    json(fields, format!("{name}.{k}"), v);
+                }
+            }
+            _ => {}
+        }
+    }
+    match content {
+        Content::Email(c) => {
+            fields.push(("content.subject".into(), &c.subject));
+            opt(&mut fields, "content.text", &c.text);
+            opt(&mut fields, "content.html", &c.html);
+        }
+        Content::Sms(c) | Content::Telegram(c) => fields.push(("content.text".into(), &c.text)),
+        Content::Push(c) => {
+            fields.push(("content.title".into(), &c.title));
+            fields.push(("content.body".into(), &c.body));
+            for (k, v) in &c.data {
+                fields.push((format!("content.data.{k}"), v));
+            }
+            opt(&mut fields, "content.image_url", &c.image_url);
+        }
+        Content::Whatsapp(c) | Content::Instagram(c) => {
+            opt(&mut fields, "content.text", &c.text);
+            if let Some(media) = &c.media {
+                fields.push(("content.media.url".into(), &media.url));
+                opt(&mut fields, "content.media.caption", &media.caption);
+                opt(&mut fields, "content.media.filename", &media.filename);
+            }
+            if let Some(t) = &c.template {
+                for (i, p) in t.parameters.iter().enumerate() {
+                    fields.push((format!("content.template.parameters[{i}]"), p));
+                }
+            }
+        }
+        Content::Webhook(c) => {
+            fields.push(("content.type".into(), &c.event_type));
+            json(&mut fields, "content.payload".into(), &c.payload);
+        }
+    }
+    let env = Environment::new();
+    fields
+        .into_iter()
+        .filter_map(|(field, source)| {
+            env.template_from_str(source).err().map(|e| RenderError {
+                reason: describe(&e, source),
+                field,
+            })
+        })
+        .collect()
+}
+
 fn render_chat(c: &ChatContent, data: &Value) -> Result<ChatContent, RenderError> {
     let text = |field: &str, s: &str| render_one(field, s, data, false);
     let opt = |field: &str, s: &Option<String>| s.as_deref().map(|s| text(field, s)).transpose();
@@ -225,6 +296,26 @@ mod tests {
         .unwrap();
         let err = render(&chat, Some(&data)).unwrap_err();
         assert_eq!(err.field, "content.template.parameters[0]");
+    }
+
+    #[test]
+    fn syntax_is_checked_without_data_in_every_rendered_field() {
+        use crate::{Channel, content::Content};
+        let ok = Content::Email(content("Hi {{ name }}", Some("{{ missing }}"), None));
+        assert_eq!(check_syntax(&ok), []);
+        let bad = Content::Email(content("Hi", Some("ok"), Some("<p>{{ name </p>")));
+        let errors = check_syntax(&bad);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "content.html");
+        assert!(errors[0].reason.contains("syntax"), "{}", errors[0].reason);
+        let hook = Content::parse(
+            Channel::Webhook,
+            &json!({"type": "t", "payload": {"a": [1, "{% if %}"]}}),
+        )
+        .unwrap();
+        let errors = check_syntax(&hook);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "content.payload.a[1]");
     }
 
     #[test]

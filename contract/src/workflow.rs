@@ -32,6 +32,10 @@ pub struct NotificationWorkflowInput {
     /// How long to wait for the provider's delivery reports after it accepted (0: don't).
     #[serde(default)]
     pub confirmation_timeout_secs: u64,
+    /// Whether a fallback on another channel is configured (sent once if this one is not
+    /// delivered within the confirmation timeout, or fails).
+    #[serde(default)]
+    pub has_fallback: bool,
 }
 
 /// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.

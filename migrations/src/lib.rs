@@ -5,6 +5,10 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_notifications;
 mod m0002_provider_accounts;
 mod m0003_delivery_events;
+mod m0004_audit_log;
+mod m0005_templates;
+mod m0006_files;
+mod m0007_fallback;
 
 pub struct Migrator;
 
@@ -15,6 +19,10 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_notifications::Migration),
             Box::new(m0002_provider_accounts::Migration),
             Box::new(m0003_delivery_events::Migration),
+            Box::new(m0004_audit_log::Migration),
+            Box::new(m0005_templates::Migration),
+            Box::new(m0006_files::Migration),
+            Box::new(m0007_fallback::Migration),
         ]
     }
 }

@@ -2,11 +2,14 @@
 //! and the activities need. Status changes go through [`notifications::transition`] only,
 //! which applies the forward-only rule of [`pombo_contract::NotificationStatus`].
 
+pub mod audit;
 pub mod entities;
 pub mod events;
+pub mod files;
 pub mod notifications;
 pub mod provider_accounts;
 pub mod sealed;
+pub mod templates;
 pub mod tenants;
 
 use std::time::Duration;
@@ -32,6 +35,10 @@ pub enum StoreError {
     NoKeyring,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A stored template cannot serve the request (no variant for the channel, no such
+    /// version); the message says why.
+    #[error("{0}")]
+    Template(String),
 }
 
 /// Connects to `url` (SQLite or PostgreSQL). For SQLite, creates the file's directory and

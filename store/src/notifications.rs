@@ -33,6 +33,11 @@ pub struct NewNotification {
     pub request_hash: String,
     pub max_attempts: i32,
     pub retry_interval_secs: i64,
+    /// `{channel, to, content}` of a fallback, validated by the API.
+    pub fallback: Option<serde_json::Value>,
+    pub parent_id: Option<Uuid>,
+    /// `(template id, version, locale)` when the content came from a stored template.
+    pub template: Option<(Uuid, i32, String)>,
 }
 
 #[derive(Debug)]
@@ -77,6 +82,12 @@ pub async fn create(
         read_at: Set(None),
         failed_at: Set(None),
         cancelled_at: Set(None),
+        fallback: Set(new.fallback),
+        fallback_id: Set(None),
+        parent_id: Set(new.parent_id),
+        template_id: Set(new.template.as_ref().map(|t| t.0)),
+        template_version: Set(new.template.as_ref().map(|t| t.1)),
+        template_locale: Set(new.template.map(|t| t.2)),
     };
     match model.insert(db).await {
         Ok(row) => Ok(Created::New(row)),
@@ -120,6 +131,10 @@ pub struct ListFilter {
     pub channel: Option<String>,
     /// Only notifications older than this one (ids are UUIDv7, so time-ordered).
     pub before: Option<Uuid>,
+    /// Only notifications created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only notifications created before this time.
+    pub until: Option<DateTime<Utc>>,
     pub limit: u64,
 }
 
@@ -142,7 +157,98 @@ pub async fn list(
     if let Some(before) = filter.before {
         query = query.filter(notification::Column::Id.lt(before));
     }
+    if let Some(since) = filter.since {
+        query = query.filter(notification::Column::CreatedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(notification::Column::CreatedAt.lt(until));
+    }
     Ok(query.all(db).await?)
+}
+
+/// Creates, once, the fallback notification of `id`: same tenant, priority, type, retry
+/// rule and data; the fallback's channel, recipient and content. Its workflow is started by
+/// the dispatch sweep (its `dispatched_at` is empty). Returns `None` when it has no fallback.
+pub async fn escalate(
+    db: &impl sea_orm::TransactionTrait,
+    id: Uuid,
+) -> Result<Option<Notification>, StoreError> {
+    let tx = db.begin().await?;
+    let parent = get(&tx, id).await?;
+    let Some(spec) = parent.fallback.clone() else {
+        return Ok(None);
+    };
+    if let Some(existing) = parent.fallback_id {
+        return Ok(Some(get(&tx, existing).await?));
+    }
+    let field = |name: &str| spec.get(name).cloned().unwrap_or(serde_json::Value::Null);
+    let channel = field("channel").as_str().unwrap_or_default().to_owned();
+    let recipient = field("to").as_str().unwrap_or_default().to_owned();
+    let child_id = Uuid::now_v7();
+    let created = create(
+        &tx,
+        NewNotification {
+            id: child_id,
+            tenant_id: parent.tenant_id,
+            channel,
+            recipient,
+            content: field("content"),
+            data: parent.data.clone(),
+            priority: parent.priority.clone(),
+            notification_type: parent.notification_type.clone(),
+            idempotency_key: None,
+            request_hash: format!("fallback-of-{id}"),
+            max_attempts: parent.max_attempts,
+            retry_interval_secs: parent.retry_interval_secs,
+            fallback: None,
+            parent_id: Some(id),
+            template: None,
+        },
+    )
+    .await?;
+    let Created::New(child) = created else {
+        return Err(StoreError::Corrupt("a fallback has no idempotency key".into()));
+    };
+    notification::Entity::update_many()
+        .col_expr(notification::Column::FallbackId, Expr::value(child_id))
+        .col_expr(notification::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(notification::Column::Id.eq(id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(child))
+}
+
+/// Puts a failed notification back to `pending` for a new workflow run (a redrive). Its
+/// attempts and timeline stay; its rendered content is kept, so it is sent as it was.
+pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, StoreError> {
+    let now = Utc::now();
+    let result = notification::Entity::update_many()
+        .col_expr(
+            notification::Column::Status,
+            Expr::value(NotificationStatus::Pending.as_str()),
+        )
+        .col_expr(
+            notification::Column::FailedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            notification::Column::DispatchedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(notification::Column::UpdatedAt, Expr::value(now))
+        .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::Status.eq(NotificationStatus::Failed.as_str()))
+        .exec(db)
+        .await?;
+    let row = get(db, id).await?;
+    if result.rows_affected == 1 {
+        Ok(Transition::Applied(Box::new(row)))
+    } else {
+        Ok(Transition::Refused {
+            current: row.status.parse().map_err(StoreError::Corrupt)?,
+        })
+    }
 }
 
 /// The notification a provider account sent as `provider_message_id`. Tenant accounts

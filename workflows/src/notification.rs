@@ -7,7 +7,7 @@ use std::time::Duration;
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        CheckStatusInput, MarkFailedInput, NotificationActivities, RenderInput, RouteInput,
+        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, RenderInput, RouteInput,
         RouteOutput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
@@ -20,7 +20,7 @@ use temporalio_common::{
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 /// What a completed notification workflow returns.
@@ -102,6 +102,16 @@ impl NotificationWorkflow {
                 Ok(out) => {
                     set_status(ctx, out.status);
                     let status = await_reports(ctx, &input).await;
+                    if !matches!(
+                        status,
+                        NotificationStatus::Delivered | NotificationStatus::Read
+                    ) {
+                        let reason = format!(
+                            "not delivered within {} s (status `{status}`)",
+                            input.confirmation_timeout_secs
+                        );
+                        escalate(ctx, &input, reason).await;
+                    }
                     return Ok(NotificationOutcome {
                         status,
                         provider: out.provider,
@@ -153,6 +163,30 @@ fn set_status(ctx: &mut WorkflowContext<NotificationWorkflow>, status: Notificat
         s.status.unwrap_or(status)
     });
     ctx.upsert_search_attributes([search::STATUS.value_set(status.as_str().to_owned())]);
+}
+
+/// Sends the notification's fallback (another channel), once, if it has one. Its own
+/// workflow is started by the API's dispatch sweep.
+async fn escalate(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+    input: &NotificationWorkflowInput,
+    reason: String,
+) {
+    if !input.has_fallback {
+        return;
+    }
+    // Best effort: a fallback that cannot be created is in the activity's failure, visible
+    // in the workflow's history; the notification's own outcome stands.
+    let _ = ctx
+        .execute_activity(
+            NotificationActivities::escalate,
+            EscalateInput {
+                notification_id: input.notification_id,
+                reason,
+            },
+            bookkeeping_options(input),
+        )
+        .await;
 }
 
 /// After the provider accepted: waits for its reports (signals) until the status is final
@@ -216,6 +250,11 @@ async fn fail(
     input: &NotificationWorkflowInput,
     error: ActivityExecutionError,
 ) -> WorkflowResult<NotificationOutcome> {
+    // An operator cancelled it (the row is already `cancelled`): end as cancelled.
+    if matches!(error, ActivityExecutionError::Cancelled(_)) {
+        set_status(ctx, NotificationStatus::Cancelled);
+        return Err(WorkflowTermination::cancelled());
+    }
     let reason = root_cause(&error);
     let failure_type = failure_type(&error).unwrap_or("DeliveryFailed").to_owned();
     fail_with(ctx, input, reason, failure_type).await
@@ -228,24 +267,39 @@ async fn fail_with(
     failure_type: String,
 ) -> WorkflowResult<NotificationOutcome> {
     // The record must land even if the database blips: retried until it does.
-    ctx.execute_activity(
-        NotificationActivities::mark_failed,
-        MarkFailedInput {
-            notification_id: input.notification_id,
-            reason: reason.clone(),
-        },
-        ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-            .retry_policy(
-                RetryPolicy::builder()
-                    .initial_interval(Duration::from_secs(1))
-                    .maximum_interval(Duration::from_secs(60))
-                    .build(),
-            )
-            .priority(priority(input))
-            .build(),
-    )
-    .await
-    .map_err(|e| ApplicationFailure::new(format!("recording the failure failed: {e}")))?;
+    let recorded = ctx
+        .execute_activity(
+            NotificationActivities::mark_failed,
+            MarkFailedInput {
+                notification_id: input.notification_id,
+                reason: reason.clone(),
+            },
+            ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+                .retry_policy(
+                    RetryPolicy::builder()
+                        .initial_interval(Duration::from_secs(1))
+                        .maximum_interval(Duration::from_secs(60))
+                        .build(),
+                )
+                .priority(priority(input))
+                .build(),
+        )
+        .await;
+    let status = match recorded {
+        Ok(out) => out.status,
+        Err(ActivityExecutionError::Cancelled(_)) => NotificationStatus::Cancelled,
+        Err(e) => {
+            return Err(
+                ApplicationFailure::new(format!("recording the failure failed: {e}")).into(),
+            );
+        }
+    };
+    // The send refused because an operator cancelled the notification meanwhile.
+    if status == NotificationStatus::Cancelled {
+        set_status(ctx, NotificationStatus::Cancelled);
+        return Err(WorkflowTermination::cancelled());
+    }
+    escalate(ctx, input, format!("failed: {reason}")).await;
     set_status(ctx, NotificationStatus::Failed);
     Err(ApplicationFailure::builder(reason)
         .type_name(failure_type)

@@ -1,6 +1,7 @@
 //! The notifications resource: `POST /v1/notifications`, `GET /v1/notifications/{id}`,
 //! `GET /v1/notifications`.
 
+pub mod admin;
 pub mod request;
 pub mod timeline;
 pub mod view;
@@ -30,6 +31,19 @@ pub fn router() -> Router<AppState> {
         .route("/v1/notifications", get(list).post(create))
         .route("/v1/notifications/{id}", get(read))
         .route("/v1/notifications/{id}/events", get(timeline::list_events))
+        .route(
+            "/v1/notifications/retry",
+            axum::routing::post(admin::retry_many),
+        )
+        .route(
+            "/v1/notifications/{id}/retry",
+            axum::routing::post(admin::retry_one),
+        )
+        .route(
+            "/v1/notifications/{id}/cancel",
+            axum::routing::post(admin::cancel),
+        )
+        .route("/v1/audit-log", get(admin::audit_log))
         .route(
             "/v1/notifications/{id}/status",
             axum::routing::patch(timeline::report_status),
@@ -69,6 +83,27 @@ pub async fn create(
         ),
         None => None,
     };
+    let mut body = body;
+    let template_used = match (&body.template, &body.content) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field(
+                "template",
+                "give `content` or `template`, not both",
+            ));
+        }
+        (Some(template), None) => {
+            let (content, used) = crate::templates::content_for_notification(
+                &state,
+                tenant.id,
+                template,
+                body.channel,
+            )
+            .await?;
+            body.content = Some(content);
+            Some(used)
+        }
+        (None, _) => None,
+    };
     let valid = body.validate(
         header_key,
         &state.config.delivery,
@@ -87,6 +122,9 @@ pub async fn create(
         request_hash: valid.request_hash.clone(),
         max_attempts: valid.max_attempts as i32,
         retry_interval_secs: valid.retry_interval_secs as i64,
+        fallback: valid.fallback,
+        parent_id: None,
+        template: template_used.map(|t| (t.id, t.version, t.locale)),
     };
     let (mut row, replayed) = match notifications::create(&state.db, new).await? {
         Created::New(row) => (row, false),
@@ -175,6 +213,8 @@ struct ListQuery {
     channel: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
 }
 
 const DEFAULT_PAGE: u64 = 50;
@@ -188,6 +228,8 @@ const MAX_PAGE: u64 = 200;
         ("channel" = Option<String>, Query, description = "email, sms, push, …"),
         ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("since" = Option<String>, Query, description = "Created at or after this RFC 3339 time"),
+        ("until" = Option<String>, Query, description = "Created before this RFC 3339 time"),
     ),
     responses(
         (status = 200, description = "A page of notifications", body = NotificationPage),
@@ -235,6 +277,16 @@ pub async fn list(
             })
             .ok()
     });
+    let mut time = |field: &'static str, value: Option<&str>| {
+        value.and_then(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| errors.push(FieldError::new(field, "an RFC 3339 time, e.g. 2026-11-24T10:00:00Z")))
+                .ok()
+        })
+    };
+    let since = time("since", query.since.as_deref());
+    let until = time("until", query.until.as_deref());
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -242,6 +294,8 @@ pub async fn list(
         status,
         channel: channel.map(|c| c.as_str().to_owned()),
         before,
+        since,
+        until,
         // One more than asked, to know whether another page exists.
         limit: limit + 1,
     };

@@ -32,8 +32,14 @@ pub struct CreateNotification {
     /// "filename"?}}`, `{"template": {"name", "language", "parameters"?}}` (WhatsApp);
     /// `webhook` `{"type", "payload"}`.
     /// Text fields may hold placeholders such as `{{ name }}`, filled from `data`.
-    #[schema(value_type = Object)]
-    pub content: Value,
+    /// Give `content` or `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// A stored template (`/v1/templates`) instead of inline `content`: its variant for
+    /// this channel in the best locale (`pt-BR` → `pt` → the template's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::templates::TemplateRef>,
     /// Values for the content's placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -51,6 +57,21 @@ pub struct CreateNotification {
     /// Override of the server's retry rule for this notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryRequest>,
+    /// Another channel to use, once, if this notification is not delivered within its
+    /// channel's confirmation timeout or fails (e.g. WhatsApp not delivered in 10 min → SMS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackRequest {
+    pub channel: Channel,
+    /// Recipient in the fallback channel's format.
+    pub to: String,
+    /// Content in the fallback channel's shape; placeholders filled from the same `data`.
+    #[schema(value_type = Object)]
+    pub content: Value,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -76,6 +97,8 @@ pub struct Validated {
     pub idempotency_key: Option<String>,
     pub max_attempts: u32,
     pub retry_interval_secs: u64,
+    /// `{channel, to, content}` of the fallback.
+    pub fallback: Option<Value>,
     /// Fingerprint of what was asked, to tell a retried request from a different one that
     /// reuses its idempotency key.
     pub request_hash: String,
@@ -100,7 +123,34 @@ impl CreateNotification {
             errors.push(FieldError::new("data", "must be a JSON object"));
         }
 
-        check_content(self.channel, &self.content, self.data.as_ref(), &mut errors);
+        let content = match (&self.content, &self.template) {
+            (Some(content), _) => content.clone(),
+            (None, _) => {
+                errors.push(FieldError::new("content", "give `content` or `template`"));
+                Value::Null
+            }
+        };
+        if !content.is_null() {
+            check_content(self.channel, &content, self.data.as_ref(), &mut errors);
+        }
+
+        if let Some(fallback) = &self.fallback {
+            if fallback.channel == self.channel && fallback.to == self.to {
+                errors.push(FieldError::new(
+                    "fallback",
+                    "must differ from the notification itself (another channel or recipient)",
+                ));
+            }
+            if let Err(e) = recipient::validate(fallback.channel, &fallback.to, rules) {
+                errors.push(FieldError::new("fallback.to", e.0));
+            }
+            let mut found = Vec::new();
+            check_content(fallback.channel, &fallback.content, self.data.as_ref(), &mut found);
+            errors.extend(found.into_iter().map(|mut e| {
+                e.field = format!("fallback.{}", e.field);
+                e
+            }));
+        }
 
         let idempotency_key = match (header_key, self.idempotency_key.clone()) {
             (Some(h), Some(b)) if h != b => {
@@ -152,28 +202,38 @@ impl CreateNotification {
             .priority
             .or(self.notification_type.map(NotificationType::priority))
             .unwrap_or_default();
+        // A template request is fingerprinted by its reference, not the content it resolved
+        // to now: a retried request stays the same request after the template changes.
+        let asked_content = match &self.template {
+            Some(template) => serde_json::json!({"template": template}),
+            None => content.clone(),
+        };
         let fingerprint = serde_json::json!({
             "channel": self.channel,
             "to": self.to,
-            "content": self.content,
+            "content": asked_content,
             "data": self.data,
             "priority": priority,
             "type": self.notification_type,
             "max_attempts": max_attempts,
             "retry_interval_secs": retry_interval_secs,
+            "fallback": self.fallback,
         });
         // serde_json's maps are sorted, so equal requests serialise to equal bytes.
         let request_hash = hex::encode(Sha256::digest(fingerprint.to_string().as_bytes()));
         Ok(Validated {
             channel: self.channel,
             to: self.to,
-            content: self.content,
+            content,
             data: self.data,
             priority,
             notification_type: self.notification_type,
             idempotency_key,
             max_attempts,
             retry_interval_secs,
+            fallback: self.fallback.map(|f| {
+                serde_json::json!({"channel": f.channel, "to": f.to, "content": f.content})
+            }),
             request_hash,
         })
     }

@@ -40,6 +40,16 @@ pub struct NotificationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<super::timeline::EventView>>,
     pub workflow: WorkflowLink,
+    /// The fallback notification sent on another channel, if this one escalated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_id: Option<Uuid>,
+    /// For a fallback: the notification it stands in for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_of: Option<Uuid>,
+    /// The stored template the content came from: `{id, version, locale}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub template: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,6 +156,15 @@ impl NotificationView {
                     .collect()
             }),
             events: None,
+            fallback_id: n.fallback_id,
+            fallback_of: n.parent_id,
+            template: n.template_id.map(|id| {
+                serde_json::json!({
+                    "id": id,
+                    "version": n.template_version,
+                    "locale": n.template_locale,
+                })
+            }),
             workflow: WorkflowLink {
                 ui_url: format!(
                     "{}/namespaces/{namespace}/workflows/{wf}",

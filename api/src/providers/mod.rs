@@ -266,6 +266,15 @@ pub async fn update(
     }
     let settings = match &body.settings {
         None => None,
+        // Another provider type: the settings are replaced, not merged.
+        Some(Value::Object(changes))
+            if changes
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| kind != current.settings.kind()) =>
+        {
+            parse_settings(&Value::Object(changes.clone()), &mut errors)
+        }
         Some(Value::Object(changes)) => {
             let mut merged = serde_json::to_value(&current.settings).expect("settings serialise");
             let secrets = current.settings.secret_fields();

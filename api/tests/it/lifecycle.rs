@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, spawn_app_with};
+use crate::support::{AppOptions, providers, spawn_app_with};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -190,4 +190,81 @@ async fn without_reports_the_workflow_ends_at_the_confirmation_timeout() {
         (200, Some("delivered")),
         "{n}"
     );
+}
+
+/// WhatsApp not delivered in time → the SMS fallback goes out, once; a notification that
+/// fails for good escalates the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 2,
+        dispatch_grace_secs: 1,
+        // One SMS account, so an invalid number is not failed over to another.
+        providers: Some(|fakes| providers::only(fakes, &["twilio", "whatsapp-cloud", "telegram"])),
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .send(&json!({
+            "channel": "whatsapp", "to": "+5511987654321",
+            "content": {"text": "Seu pedido {{ order }} saiu"}, "data": {"order": "A-42"},
+            "fallback": {"channel": "sms", "to": "+5511987654321",
+                         "content": {"text": "Pedido {{ order }} saiu"}},
+        }))
+        .await;
+    app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'").await;
+    let (_, parent) = app.get_notification(&id).await;
+    assert_eq!(parent["status"], "sent", "{parent}");
+    let child = parent["fallback_id"].as_str().expect("a fallback was created").to_owned();
+    let events = parent["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["raw_status"] == "fallback"),
+        "the escalation is in the timeline: {parent}"
+    );
+    let sms = app.wait_for_status(&child, "sent", WITHIN).await;
+    assert_eq!(sms["channel"], "sms");
+    assert_eq!(sms["fallback_of"], id.as_str());
+    let twilio = app.fakes.requests("twilio");
+    assert_eq!(twilio.len(), 1, "the fallback is sent once");
+    assert_eq!(twilio[0].form_value("Body").as_deref(), Some("Pedido A-42 saiu"));
+
+    // A permanent refusal escalates too (Twilio's magic invalid number → Telegram).
+    let id = app
+        .send(&json!({
+            "channel": "sms", "to": "+15005550001", "content": {"text": "hi"},
+            "retry": {"max_attempts": 1, "interval_secs": 1},
+            "fallback": {"channel": "telegram", "to": "123456789", "content": {"text": "hi"}},
+        }))
+        .await;
+    app.wait_for_status(&id, "failed", WITHIN).await;
+    let mut child = None;
+    for _ in 0..100 {
+        let (_, n) = app.get_notification(&id).await;
+        if let Some(c) = n["fallback_id"].as_str() {
+            child = Some(c.to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let child = child.expect("a failed notification escalates");
+    let telegram = app.wait_for_status(&child, "sent", WITHIN).await;
+    assert_eq!(telegram["channel"], "telegram");
+
+    // Validation: a fallback is checked like the notification itself.
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications",
+            Some(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "x"},
+                         "fallback": {"channel": "email", "to": "nope", "content": {"subject": "s"}}})),
+        )
+        .await;
+    assert_eq!(code, 422);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"fallback.to") && fields.contains(&"fallback.content"), "{problem}");
 }

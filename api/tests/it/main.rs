@@ -2,14 +2,19 @@
 //! server (maildev) and a real database (SQLite, or PostgreSQL with POMBO_TEST_DB=postgres).
 //! One test binary; each test spawns its own app (see `support`).
 
+mod admin_page;
 mod auth;
 mod callbacks;
 mod channels;
 mod delivery;
 mod durability;
+mod files;
 mod idempotency;
 mod lifecycle;
 mod listing;
+mod operations;
 mod providers;
+mod rate_limit;
 mod support;
+mod templates;
 mod validation;

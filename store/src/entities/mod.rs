@@ -1,9 +1,13 @@
 //! sea-orm entities, one per table (see `pombo-migrations` for the schema).
 
 pub mod api_key;
+pub mod audit_entry;
+pub mod file;
 pub mod notification;
 pub mod notification_attempt;
 pub mod notification_event;
 pub mod parked_callback;
 pub mod provider_account;
+pub mod template;
+pub mod template_version;
 pub mod tenant;

@@ -36,6 +36,16 @@ pub struct Model {
     pub read_at: Option<DateTimeUtc>,
     pub failed_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// `{channel, to, content}` to send once if this one is not delivered in time or fails.
+    pub fallback: Option<Json>,
+    /// The fallback notification, once created.
+    pub fallback_id: Option<Uuid>,
+    /// For a fallback: the notification it stands in for.
+    pub parent_id: Option<Uuid>,
+    /// The stored template the content came from, with its version and locale.
+    pub template_id: Option<Uuid>,
+    pub template_version: Option<i32>,
+    pub template_locale: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,6 +42,10 @@ pub struct AppOptions {
     pub dispatch_grace_secs: u64,
     /// How long workflows wait for delivery reports after sending (every channel).
     pub confirmation_timeout_secs: u64,
+    /// The API's per-tenant rate limit (default: on, but too high for tests to reach).
+    pub rate_limit: Option<pombo_contract::config::RateLimitConfig>,
+    /// Object storage for `/v1/files` (default: none reachable, and no bucket is created).
+    pub storage: Option<pombo_contract::config::StorageConfig>,
 }
 
 impl Default for AppOptions {
@@ -56,6 +60,8 @@ impl Default for AppOptions {
             heartbeat_timeout_secs: 5,
             dispatch_grace_secs: 30,
             confirmation_timeout_secs: 0,
+            rate_limit: None,
+            storage: None,
         }
     }
 }
@@ -111,6 +117,18 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
     config.api.dispatch_sweep_secs = 1;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
+    match options.rate_limit.clone() {
+        Some(rate_limit) => config.api.rate_limit = rate_limit,
+        None => {
+            config.api.rate_limit.per_second = 10_000;
+            config.api.rate_limit.burst = 10_000;
+        }
+    }
+    match options.storage.clone() {
+        Some(storage) => config.storage = storage,
+        // Tests without files never reach for the default store (`make run`'s).
+        None => config.storage.create_bucket = false,
+    }
     config.dev_api_key = Some(Secret::new(api_key.clone()));
     config.encryption.current_key = "test".into();
     config.encryption.keys.insert(

@@ -1,0 +1,776 @@
+// Pombo's admin page: plain JavaScript over the JSON API, no framework.
+//
+// Every value from the API reaches the page through textContent or setAttribute, never as
+// HTML. The API key lives in this tab's sessionStorage only; `#key=…` in the address sets it
+// (for scripted use, e.g. a headless browser) and is removed from the address at once.
+// `#tab=audit` (or `redrive`, `providers`) opens that section, and `#notification=<id>` that
+// notification's details.
+'use strict';
+
+(function () {
+  const KEY_STORAGE = 'pombo.admin.apiKey';
+  const CHANNELS = ['email', 'sms', 'push', 'whatsapp', 'instagram', 'telegram', 'webhook'];
+  const PAGE_SIZE = 50;
+  // The key as last set, for when sessionStorage is unavailable.
+  let memoryKey = '';
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- DOM helpers ------------------------------------------------------------------------
+
+  /** An element with attributes and children; strings become text nodes. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    if (attrs) {
+      for (const [name, value] of Object.entries(attrs)) {
+        if (value === undefined || value === null || value === false) continue;
+        if (name === 'text') node.textContent = String(value);
+        else if (name === 'class') node.className = value;
+        else node.setAttribute(name, value === true ? '' : String(value));
+      }
+    }
+    for (const child of children) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  /** A `<time>` showing local time, with the exact instant in its attributes. */
+  function timeEl(value) {
+    if (!value) return el('span', { class: 'muted', text: '—' });
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) return document.createTextNode(String(value));
+    return el('time', { datetime: value, title: value }, formatTime(date));
+  }
+
+  function formatTime(date) {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+      `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+
+  function badge(status) {
+    const known = ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled',
+      'in_progress', 'retryable_error', 'permanent_error', 'lost'];
+    const kind = known.includes(status) ? status : 'unknown';
+    return el('span', { class: `badge badge-${kind}`, text: status == null ? '—' : status });
+  }
+
+  function textOrDash(value) {
+    if (value === undefined || value === null || value === '') {
+      return el('span', { class: 'muted', text: '—' });
+    }
+    return document.createTextNode(String(value));
+  }
+
+  function shortId(id) {
+    // UUIDv7 ids share their leading (time) digits; the tail tells them apart.
+    const s = String(id);
+    return s.length > 12 ? `…${s.slice(-12)}` : s;
+  }
+
+  function cell(content, attrs) {
+    return el('td', attrs || null, content instanceof Node ? content : textOrDash(content));
+  }
+
+  function emptyRow(tbody, columns, message) {
+    tbody.append(el('tr', null, el('td', { colspan: columns, class: 'empty', text: message })));
+  }
+
+  // ---- Problems (RFC 9457) --------------------------------------------------------------
+
+  class Problem extends Error {
+    constructor(body, status) {
+      super((body && (body.detail || body.title)) || 'request failed');
+      this.body = body || {};
+      this.status = status;
+    }
+  }
+
+  function showProblem(box, error) {
+    clear(box);
+    if (!error) {
+      show(box, false);
+      return;
+    }
+    const body = error instanceof Problem ? error.body : { title: 'Error', detail: String(error) };
+    const title = body.title || 'Error';
+    const status = error instanceof Problem && error.status ? ` (${error.status})` : '';
+    box.append(el('strong', { text: title + status }));
+    if (body.detail) box.append(el('p', { text: body.detail }));
+    if (Array.isArray(body.errors) && body.errors.length) {
+      const list = el('ul');
+      for (const e of body.errors) {
+        list.append(el('li', null, el('code', { text: e.field }), ': ', String(e.reason)));
+      }
+      box.append(list);
+    }
+    show(box, true);
+  }
+
+  // ---- The API ------------------------------------------------------------------------------
+
+  function getKey() {
+    try {
+      return sessionStorage.getItem(KEY_STORAGE) || '';
+    } catch (_) {
+      return '';
+    }
+  }
+
+  function setKey(key) {
+    try {
+      if (key) sessionStorage.setItem(KEY_STORAGE, key);
+      else sessionStorage.removeItem(KEY_STORAGE);
+    } catch (_) {
+      // Storage disabled: the key lasts until the page is left.
+    }
+    memoryKey = key;
+  }
+
+  async function api(method, path, body) {
+    const key = getKey() || memoryKey;
+    if (!key) {
+      throw new Problem({ title: 'No API key', detail: 'Paste an API key at the top of the page.' });
+    }
+    const init = {
+      method,
+      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+      credentials: 'omit',
+      cache: 'no-store',
+    };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (e) {
+      throw new Problem({ title: 'Network error', detail: `the API did not answer: ${e.message || e}` });
+    }
+    const text = await response.text();
+    let json = null;
+    if (text) {
+      try {
+        json = JSON.parse(text);
+      } catch (_) {
+        json = null;
+      }
+    }
+    if (!response.ok) {
+      const problem = json && typeof json === 'object'
+        ? json
+        : { title: response.statusText || 'Request failed', detail: text.slice(0, 500) };
+      if (response.status === 401) updateKeyStatus('The API refused this key.');
+      throw new Problem(problem, response.status);
+    }
+    return json;
+  }
+
+  function query(params) {
+    const q = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null && value !== '') q.set(name, value);
+    }
+    const s = q.toString();
+    return s ? `?${s}` : '';
+  }
+
+  /** A `datetime-local` value as RFC 3339 (UTC), or undefined when empty or invalid. */
+  function rfc3339(input) {
+    if (!input.value) return undefined;
+    const date = new Date(input.value);
+    return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+  }
+
+  // ---- Confirmation -------------------------------------------------------------------------
+
+  function confirmAction(title, text, confirmLabel) {
+    const dialog = $('confirm');
+    $('confirm-title').textContent = title;
+    $('confirm-text').textContent = text;
+    $('confirm-yes').textContent = confirmLabel;
+    if (typeof dialog.showModal !== 'function') {
+      return Promise.resolve(window.confirm(`${title}\n\n${text}`));
+    }
+    return new Promise((resolve) => {
+      dialog.returnValue = '';
+      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+      dialog.showModal();
+      $('confirm-no').focus();
+    });
+  }
+
+  // ---- Key ----------------------------------------------------------------------------------
+
+  function updateKeyStatus(message) {
+    const key = getKey() || memoryKey;
+    $('key-status').textContent = message ||
+      (key ? `Using key …${key.slice(-4)} (kept in this tab only).` : 'No key: paste one to start.');
+  }
+
+  function keyFromFragment() {
+    if (!location.hash || location.hash.length < 2) return;
+    const params = new URLSearchParams(location.hash.slice(1));
+    const key = params.get('key');
+    if (key) {
+      setKey(key.trim());
+      params.delete('key');
+      const rest = params.toString();
+      history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+    }
+  }
+
+  // ---- Tabs ---------------------------------------------------------------------------------
+
+  const TABS = ['notifications', 'redrive', 'audit', 'providers'];
+  const loaded = new Set();
+  let currentTab = 'notifications';
+
+  function selectTab(name, focus) {
+    currentTab = name;
+    for (const tab of TABS) {
+      const button = $(`tab-${tab}`);
+      const selected = tab === name;
+      button.setAttribute('aria-selected', String(selected));
+      button.tabIndex = selected ? 0 : -1;
+      show($(`panel-${tab}`), selected);
+    }
+    if (focus) $(`tab-${name}`).focus();
+    if (!loaded.has(name)) loadTab(name);
+  }
+
+  function loadTab(name) {
+    if (!(getKey() || memoryKey)) return;
+    loaded.add(name);
+    if (name === 'notifications') notifications.search();
+    else if (name === 'audit') audit.load(false);
+    else if (name === 'providers') providers.load();
+  }
+
+  function setUpTabs() {
+    for (const name of TABS) {
+      $(`tab-${name}`).addEventListener('click', () => selectTab(name, false));
+    }
+    $('tab-notifications').parentElement.addEventListener('keydown', (event) => {
+      const index = TABS.indexOf(currentTab);
+      let next = null;
+      if (event.key === 'ArrowRight') next = TABS[(index + 1) % TABS.length];
+      else if (event.key === 'ArrowLeft') next = TABS[(index + TABS.length - 1) % TABS.length];
+      else if (event.key === 'Home') next = TABS[0];
+      else if (event.key === 'End') next = TABS[TABS.length - 1];
+      if (next) {
+        event.preventDefault();
+        selectTab(next, true);
+      }
+    });
+  }
+
+  // ---- Notifications ------------------------------------------------------------------------
+
+  const notifications = {
+    cursor: null,
+    filter: {},
+    openId: null,
+
+    async search() {
+      this.filter = {
+        status: $('list-status').value,
+        channel: $('list-channel').value,
+        since: rfc3339($('list-since')),
+        until: rfc3339($('list-until')),
+        limit: PAGE_SIZE,
+      };
+      this.cursor = null;
+      clear($('list-body'));
+      await this.page();
+    },
+
+    async page() {
+      const box = $('list-problem');
+      const more = $('list-more');
+      more.disabled = true;
+      $('list-summary').textContent = 'Loading…';
+      try {
+        const params = Object.assign({}, this.filter, { cursor: this.cursor });
+        const page = await api('GET', `/v1/notifications${query(params)}`);
+        showProblem(box, null);
+        const tbody = $('list-body');
+        for (const n of page.data || []) tbody.append(this.row(n));
+        const count = tbody.querySelectorAll('tr[data-id]').length;
+        if (count === 0) {
+          clear(tbody);
+          emptyRow(tbody, 7, 'No notifications match.');
+        }
+        this.cursor = page.next_cursor || null;
+        show(more, Boolean(this.cursor));
+        const what = this.filter.status ? `${this.filter.status} notification` : 'notification';
+        $('list-summary').textContent =
+          `${count} ${what}${count === 1 ? '' : 's'} shown${this.cursor ? '; more are older' : ''}.`;
+      } catch (e) {
+        showProblem(box, e);
+        $('list-summary').textContent = '';
+      } finally {
+        more.disabled = false;
+      }
+    },
+
+    row(n) {
+      const open = el('button', {
+        type: 'button',
+        class: 'link id',
+        title: n.id,
+        'aria-label': `Open notification ${n.id}`,
+        'data-id': n.id,
+        text: shortId(n.id),
+      });
+      const tr = el('tr', { 'data-id': n.id, class: 'clickable' },
+        el('td', null, open),
+        cell(n.channel),
+        cell(n.to, { class: 'wrap' }),
+        cell(badge(n.status)),
+        cell(`${n.attempts} / ${n.max_attempts}`, { class: 'num' }),
+        cell(n.last_error, { class: 'wrap error-text' }),
+        cell(timeEl(n.created_at)),
+      );
+      return tr;
+    },
+
+    async open(id) {
+      this.openId = id;
+      const section = $('detail');
+      show(section, true);
+      showProblem($('detail-problem'), null);
+      show($('detail-message'), false);
+      $('detail-heading').textContent = `Notification ${id}`;
+      for (const row of $('list-body').querySelectorAll('tr[data-id]')) {
+        row.classList.toggle('selected', row.getAttribute('data-id') === id);
+      }
+      // The address names the open notification, so it can be shared or reloaded.
+      history.replaceState(null, '', `${location.pathname}${location.search}#notification=${encodeURIComponent(id)}`);
+      await this.loadDetail();
+      $('detail-heading').focus();
+    },
+
+    async loadDetail() {
+      const id = this.openId;
+      if (!id) return;
+      try {
+        const n = await api('GET', `/v1/notifications/${encodeURIComponent(id)}`);
+        if (this.openId === id) this.renderDetail(n);
+      } catch (e) {
+        showProblem($('detail-problem'), e);
+      }
+    },
+
+    renderDetail(n) {
+      const heading = $('detail-heading');
+      clear(heading);
+      heading.append(`Notification ${n.id} `, badge(n.status));
+
+      const fields = $('detail-fields');
+      clear(fields);
+      const add = (dl, label, value) => {
+        dl.append(el('dt', { text: label }), el('dd', null, value instanceof Node ? value : textOrDash(value)));
+      };
+      add(fields, 'ID', el('code', { text: n.id }));
+      add(fields, 'Status', badge(n.status));
+      add(fields, 'Channel', n.channel);
+      add(fields, 'To', n.to);
+      add(fields, 'Priority', n.priority);
+      add(fields, 'Type', n.type);
+      add(fields, 'Attempts', `${n.attempts} of ${n.max_attempts}, ${n.retry_interval_secs} s apart`);
+      add(fields, 'Last error', n.last_error);
+      add(fields, 'Provider', n.provider);
+      add(fields, 'Provider message ID', n.provider_message_id);
+      add(fields, 'Idempotency key', n.idempotency_key);
+      add(fields, 'Workflow', n.workflow && n.workflow.workflow_id ? el('code', { text: n.workflow.workflow_id }) : null);
+      add(fields, 'Updated', timeEl(n.updated_at));
+
+      const stamps = $('detail-timestamps');
+      clear(stamps);
+      const ts = n.timestamps || {};
+      for (const status of ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled']) {
+        if (ts[status]) add(stamps, status, timeEl(ts[status]));
+      }
+
+      const attempts = $('detail-attempts');
+      clear(attempts);
+      const log = n.attempt_log || [];
+      for (const a of log) {
+        attempts.append(el('tr', null,
+          cell(a.attempt, { class: 'num' }),
+          cell(a.provider),
+          cell(a.provider_type),
+          cell(badge(a.outcome)),
+          cell(a.error, { class: 'wrap error-text' }),
+          cell(a.error_code),
+          cell(timeEl(a.started_at)),
+          cell(timeEl(a.finished_at)),
+        ));
+      }
+      if (!log.length) emptyRow(attempts, 8, 'No attempts yet.');
+
+      const events = $('detail-events');
+      clear(events);
+      const timeline = n.events || [];
+      for (const e of timeline) {
+        events.append(el('tr', null,
+          cell(timeEl(e.occurred_at)),
+          cell(badge(e.status)),
+          cell(e.source),
+          cell(e.raw_status),
+          cell(e.reason, { class: 'wrap' }),
+          cell(e.code),
+          cell(timeEl(e.received_at)),
+        ));
+      }
+      if (!timeline.length) emptyRow(events, 7, 'No events yet.');
+      if (timeline.length >= 100) {
+        events.append(el('tr', null, el('td', {
+          colspan: 7, class: 'empty',
+          text: `The first 100 events; the rest are at /v1/notifications/${n.id}/events.`,
+        })));
+      }
+
+      const link = $('detail-workflow');
+      const note = $('detail-workflow-note');
+      const workflow = n.workflow || {};
+      if (isHttpUrl(workflow.ui_url)) {
+        link.setAttribute('href', workflow.ui_url);
+        link.textContent = 'Open the workflow in Temporal UI';
+        link.setAttribute('title', String(workflow.workflow_id));
+        show(link, true);
+      } else {
+        link.removeAttribute('href');
+        show(link, false);
+      }
+      note.textContent = workflow.started === false ? '(its workflow has not been started yet)' : '';
+      show(note, workflow.started === false);
+
+      show($('detail-retry'), n.status === 'failed');
+      show($('detail-cancel'), n.status === 'pending' || n.status === 'sending');
+      this.updateRow(n);
+    },
+
+    updateRow(n) {
+      const old = $('list-body').querySelector(`tr[data-id="${CSS.escape(String(n.id))}"]`);
+      if (old) {
+        const fresh = this.row(n);
+        fresh.classList.toggle('selected', this.openId === n.id);
+        old.replaceWith(fresh);
+      }
+    },
+
+    async act(action) {
+      const id = this.openId;
+      if (!id) return;
+      const retry = action === 'retry';
+      const ok = await confirmAction(
+        retry ? 'Retry this notification?' : 'Cancel this notification?',
+        retry
+          ? `Notification ${id} will be sent again, with its retry rule. Earlier attempts are kept.`
+          : `Notification ${id} will not be sent. This cannot be undone.`,
+        retry ? 'Retry' : 'Cancel notification',
+      );
+      if (!ok) return;
+      const button = $(retry ? 'detail-retry' : 'detail-cancel');
+      button.disabled = true;
+      try {
+        const n = await api('POST', `/v1/notifications/${encodeURIComponent(id)}/${action}`);
+        showProblem($('detail-problem'), null);
+        const message = $('detail-message');
+        message.textContent = retry ? 'Retried: a new run has started.' : 'Cancelled.';
+        show(message, true);
+        if (this.openId === id) this.renderDetail(n);
+        loaded.delete('audit');
+      } catch (e) {
+        showProblem($('detail-problem'), e);
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    close() {
+      if (this.openId) history.replaceState(null, '', location.pathname + location.search);
+      this.openId = null;
+      show($('detail'), false);
+      for (const row of $('list-body').querySelectorAll('tr.selected')) row.classList.remove('selected');
+    },
+
+    setUp() {
+      $('list-form').addEventListener('submit', (event) => {
+        event.preventDefault();
+        loaded.add('notifications');
+        this.search();
+      });
+      $('list-more').addEventListener('click', () => this.page());
+      $('list-body').addEventListener('click', (event) => {
+        if (event.target.closest('a')) return;
+        const row = event.target.closest('tr[data-id]');
+        if (row) this.open(row.getAttribute('data-id'));
+      });
+      $('detail-close').addEventListener('click', () => this.close());
+      $('detail-refresh').addEventListener('click', () => this.loadDetail());
+      $('detail-retry').addEventListener('click', () => this.act('retry'));
+      $('detail-cancel').addEventListener('click', () => this.act('cancel'));
+    },
+  };
+
+  function isHttpUrl(value) {
+    if (typeof value !== 'string') return false;
+    try {
+      const url = new URL(value, location.href);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch (_) {
+      return false;
+    }
+  }
+
+  // ---- Bulk redrive -------------------------------------------------------------------------
+
+  const redrive = {
+    dryRunKey: null,
+    matched: 0,
+
+    filter() {
+      const body = { dry_run: true };
+      const channel = $('redrive-channel').value;
+      if (channel) body.channel = channel;
+      const since = rfc3339($('redrive-since'));
+      if (since) body.since = since;
+      const until = rfc3339($('redrive-until'));
+      if (until) body.until = until;
+      const limit = $('redrive-limit').value.trim();
+      if (limit) body.limit = Number(limit);
+      return body;
+    },
+
+    key(body) {
+      return JSON.stringify([body.channel || null, body.since || null, body.until || null, body.limit || null]);
+    },
+
+    updateButton() {
+      const go = $('redrive-go');
+      const ready = this.dryRunKey !== null && this.dryRunKey === this.key(this.filter()) && this.matched > 0;
+      go.disabled = !ready;
+      go.textContent = ready ? `Redrive ${this.matched}` : 'Redrive';
+    },
+
+    showIds(ids) {
+      const list = $('redrive-ids');
+      clear(list);
+      for (const id of ids) list.append(el('li', null, el('code', { text: id })));
+    },
+
+    async dryRun() {
+      const body = this.filter();
+      const button = $('redrive-dry');
+      button.disabled = true;
+      this.dryRunKey = null;
+      this.updateButton();
+      try {
+        const result = await api('POST', '/v1/notifications/retry', body);
+        showProblem($('redrive-problem'), null);
+        this.dryRunKey = this.key(body);
+        this.matched = result.matched;
+        const limited = body.limit && result.matched >= body.limit ? ` (the limit; redrive, then dry-run again for more)` : '';
+        $('redrive-result').textContent = result.matched === 0
+          ? 'Dry run: no failed notification matches.'
+          : `Dry run: ${result.matched} failed notification${result.matched === 1 ? '' : 's'} match${result.matched === 1 ? 'es' : ''}${limited}. Nothing was changed.`;
+        this.showIds(result.ids || []);
+      } catch (e) {
+        showProblem($('redrive-problem'), e);
+        $('redrive-result').textContent = '';
+        this.showIds([]);
+      } finally {
+        button.disabled = false;
+        this.updateButton();
+      }
+    },
+
+    async go() {
+      const body = this.filter();
+      if (this.dryRunKey !== this.key(body)) {
+        this.updateButton();
+        return;
+      }
+      const ok = await confirmAction(
+        `Redrive ${this.matched} notification${this.matched === 1 ? '' : 's'}?`,
+        'Each failed notification that matches the filter now is sent again. Those that failed since the dry run are included.',
+        `Redrive ${this.matched}`,
+      );
+      if (!ok) return;
+      body.dry_run = false;
+      const go = $('redrive-go');
+      go.disabled = true;
+      try {
+        const result = await api('POST', '/v1/notifications/retry', body);
+        showProblem($('redrive-problem'), null);
+        $('redrive-result').textContent =
+          `Redriven ${result.retried} of ${result.matched} matching failed notification${result.matched === 1 ? '' : 's'}.`;
+        this.showIds(result.ids || []);
+        loaded.delete('audit');
+        loaded.delete('notifications');
+      } catch (e) {
+        showProblem($('redrive-problem'), e);
+      } finally {
+        this.dryRunKey = null;
+        this.matched = 0;
+        this.updateButton();
+      }
+    },
+
+    setUp() {
+      const form = $('redrive-form');
+      form.addEventListener('submit', (event) => {
+        event.preventDefault();
+        this.dryRun();
+      });
+      form.addEventListener('input', () => this.updateButton());
+      form.addEventListener('change', () => this.updateButton());
+      $('redrive-go').addEventListener('click', () => this.go());
+    },
+  };
+
+  // ---- Audit log ----------------------------------------------------------------------------
+
+  const audit = {
+    cursor: null,
+
+    async load(more) {
+      const tbody = $('audit-body');
+      if (!more) {
+        this.cursor = null;
+        clear(tbody);
+      }
+      const button = $('audit-more');
+      button.disabled = true;
+      try {
+        const page = await api('GET', `/v1/audit-log${query({ limit: PAGE_SIZE, cursor: this.cursor })}`);
+        showProblem($('audit-problem'), null);
+        for (const e of page.data || []) {
+          const details = e.details && typeof e.details === 'object' && Object.keys(e.details).length
+            ? el('code', { class: 'json', text: JSON.stringify(e.details) })
+            : e.details && typeof e.details !== 'object' ? String(e.details) : null;
+          tbody.append(el('tr', null,
+            cell(timeEl(e.at)),
+            cell(e.actor),
+            cell(e.action),
+            cell(e.target ? el('code', { text: e.target }) : null),
+            cell(details, { class: 'wrap' }),
+          ));
+        }
+        if (!tbody.querySelector('tr')) emptyRow(tbody, 5, 'Nothing has been done yet.');
+        this.cursor = page.next_cursor || null;
+        show(button, Boolean(this.cursor));
+      } catch (e) {
+        showProblem($('audit-problem'), e);
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    setUp() {
+      $('audit-refresh').addEventListener('click', () => {
+        loaded.add('audit');
+        this.load(false);
+      });
+      $('audit-more').addEventListener('click', () => this.load(true));
+    },
+  };
+
+  // ---- Provider accounts --------------------------------------------------------------------
+
+  const providers = {
+    async load() {
+      const tbody = $('providers-body');
+      try {
+        const list = await api('GET', '/v1/providers');
+        showProblem($('providers-problem'), null);
+        clear(tbody);
+        for (const p of list || []) {
+          tbody.append(el('tr', null,
+            cell(p.name),
+            cell(p.type),
+            cell(p.channel),
+            cell(p.priority, { class: 'num' }),
+            cell(el('span', { class: p.enabled ? 'badge badge-enabled' : 'badge badge-disabled', text: p.enabled ? 'yes' : 'no' })),
+          ));
+        }
+        if (!tbody.querySelector('tr')) emptyRow(tbody, 5, 'No provider accounts registered for this tenant.');
+      } catch (e) {
+        showProblem($('providers-problem'), e);
+      }
+    },
+
+    setUp() {
+      $('providers-refresh').addEventListener('click', () => {
+        loaded.add('providers');
+        this.load();
+      });
+    },
+  };
+
+  // ---- Start --------------------------------------------------------------------------------
+
+  function start() {
+    for (const select of document.querySelectorAll('select.channel-select')) {
+      for (const channel of CHANNELS) select.append(el('option', { value: channel, text: channel }));
+    }
+    keyFromFragment();
+    memoryKey = getKey();
+    updateKeyStatus();
+
+    $('key-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const input = $('api-key');
+      const key = input.value.trim();
+      if (!key) {
+        input.focus();
+        return;
+      }
+      setKey(key);
+      input.value = '';
+      updateKeyStatus();
+      loaded.clear();
+      notifications.close();
+      loadTab(currentTab);
+    });
+    $('key-forget').addEventListener('click', () => {
+      setKey('');
+      loaded.clear();
+      updateKeyStatus();
+      notifications.close();
+      for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result']) clear($(id));
+      $('list-summary').textContent = '';
+      show($('list-more'), false);
+      show($('audit-more'), false);
+    });
+
+    setUpTabs();
+    notifications.setUp();
+    redrive.setUp();
+    audit.setUp();
+    providers.setUp();
+    // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
+    const params = new URLSearchParams(location.hash.slice(1));
+    const tab = params.get('tab');
+    selectTab(TABS.includes(tab) ? tab : 'notifications', false);
+    const wanted = params.get('notification');
+    if (wanted && currentTab === 'notifications' && (getKey() || memoryKey)) notifications.open(wanted);
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
