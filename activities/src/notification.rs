@@ -356,6 +356,7 @@ impl NotificationActivities {
             &account.kind,
         )
         .await?;
+        let started = std::time::Instant::now();
         let outcome = within_deadline(
             ctx,
             provider.send(Outbound {
@@ -365,6 +366,23 @@ impl NotificationActivities {
             }),
         )
         .await;
+        metrics::histogram!(
+            "pombo_provider_call_seconds",
+            "provider_type" => account.kind.clone(),
+        )
+        .record(started.elapsed().as_secs_f64());
+        let outcome_label = match &outcome {
+            Ok(_) => "sent",
+            Err(e) if e.is_permanent() => "permanent_error",
+            Err(_) => "retryable_error",
+        };
+        metrics::counter!(
+            "pombo_send_attempts_total",
+            "channel" => n.channel.clone(),
+            "provider_type" => account.kind.clone(),
+            "outcome" => outcome_label,
+        )
+        .increment(1);
 
         match outcome {
             Ok(accepted) => {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod providers;
@@ -37,6 +38,7 @@ pub const DEV_TENANT: &str = "dev";
 
 /// Connects to the database, applies migrations and prepares the dev tenant if configured.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    metrics::install_recorder()?;
     let db = pombo_store::open(&config.database_url)
         .await
         .context("opening the database")?;
@@ -55,13 +57,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         .map(Arc::new);
     if keyring.is_none() {
         tracing::warn!(
-            "encryption.keys is empty: tenants cannot register provider accounts until a key is configured"
+            "encryption.keys is empty: recipients and content are stored in clear, and tenants cannot register provider accounts, until a key is configured"
         );
     }
+    pombo_store::sealed::install(keyring.as_deref().cloned());
     let rate_limiter = Arc::new(rate_limit::RateLimiter::new(&config.api.rate_limit));
-    let object_store = Arc::new(
-        files::ObjectStore::new(&config.storage).context("configuring object storage")?,
-    );
+    let object_store =
+        Arc::new(files::ObjectStore::new(&config.storage).context("configuring object storage")?);
     object_store.ensure_bucket_in_background();
     Ok(AppState {
         db,
@@ -84,12 +86,14 @@ pub fn router(state: AppState) -> Router {
         .merge(files::router())
         .merge(callbacks::router())
         .merge(admin_page::router())
+        .merge(metrics::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(rate_limit::headers))
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

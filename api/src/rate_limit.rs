@@ -97,6 +97,7 @@ impl<C: Clock> RateLimiter<C> {
                 }))
             }
             Err(not_until) => {
+                metrics::counter!("pombo_rate_limited_total").increment(1);
                 let wait = not_until.wait_time_from(limiter.clock().now());
                 Err(ApiError::RateLimited {
                     retry_after_secs: ceil_secs(wait).max(1),

@@ -33,6 +33,44 @@ pub struct Config {
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
     pub log_format: LogFormat,
+    /// Where the worker serves its Prometheus metrics (`GET /metrics`); `"off"` for nowhere.
+    #[serde(with = "optional_listen")]
+    pub worker_metrics_listen: Option<SocketAddr>,
+}
+
+/// An optional address that survives a round trip through TOML (which has no null) and can
+/// be turned off from the environment: `None` is written `"off"`, and `"off"`, `"none"` or
+/// an empty string read as `None`.
+mod optional_listen {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(
+        address: &Option<SocketAddr>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match address {
+            Some(address) => serializer.collect_str(address),
+            None => serializer.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SocketAddr>, D::Error> {
+        match Option::<String>::deserialize(deserializer)?
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("" | "off" | "none") => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|e| {
+                D::Error::custom(format!(
+                    "`{text}` is not an address like 127.0.0.1:9464 (or `off`): {e}"
+                ))
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -323,6 +361,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
+            worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
         }
     }
 }
@@ -477,6 +516,27 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("topsecret"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn worker_metrics_listen_defaults_and_turns_off() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load().expect("loads");
+            assert_eq!(
+                config.worker_metrics_listen,
+                Some(([127, 0, 0, 1], 9464).into())
+            );
+            jail.set_env("POMBO_WORKER_METRICS_LISTEN", "off");
+            assert_eq!(Config::load().expect("loads").worker_metrics_listen, None);
+            jail.set_env("POMBO_WORKER_METRICS_LISTEN", "0.0.0.0:9000");
+            assert_eq!(
+                Config::load().expect("loads").worker_metrics_listen,
+                Some(([0, 0, 0, 0], 9000).into())
+            );
+            jail.set_env("POMBO_WORKER_METRICS_LISTEN", "nine");
+            assert!(Config::load().is_err());
+            Ok(())
+        });
     }
 
     #[test]

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::{notification, notification_attempt},
+    sealed,
 };
 
 pub use notification::Model as Notification;
@@ -54,13 +55,14 @@ pub async fn create(
     new: NewNotification,
 ) -> Result<Created, StoreError> {
     let now = Utc::now();
+    let id = new.id;
     let model = notification::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),
         channel: Set(new.channel),
-        recipient: Set(new.recipient),
-        content: Set(new.content),
-        data: Set(new.data),
+        recipient: Set(sealed::seal_text(id, "recipient", new.recipient)),
+        content: Set(sealed::seal_json(id, "content", new.content)),
+        data: Set(new.data.map(|d| sealed::seal_json(id, "data", d))),
         rendered: Set(None),
         priority: Set(new.priority),
         notification_type: Set(new.notification_type),
@@ -82,7 +84,7 @@ pub async fn create(
         read_at: Set(None),
         failed_at: Set(None),
         cancelled_at: Set(None),
-        fallback: Set(new.fallback),
+        fallback: Set(new.fallback.map(|f| sealed::seal_json(id, "fallback", f))),
         fallback_id: Set(None),
         parent_id: Set(new.parent_id),
         template_id: Set(new.template.as_ref().map(|t| t.0)),
@@ -90,7 +92,7 @@ pub async fn create(
         template_locale: Set(new.template.map(|t| t.2)),
     };
     match model.insert(db).await {
-        Ok(row) => Ok(Created::New(row)),
+        Ok(row) => Ok(Created::New(opened(row)?)),
         Err(e) => match (e.sql_err(), &new.idempotency_key) {
             (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) => {
                 let existing = notification::Entity::find()
@@ -99,18 +101,44 @@ pub async fn create(
                     .one(db)
                     .await?
                     .ok_or(StoreError::Db(e))?;
-                Ok(Created::Existing(existing))
+                Ok(Created::Existing(opened(existing)?))
             }
             _ => Err(e.into()),
         },
     }
 }
 
+/// A row with its personal data opened (see [`crate::sealed::install`]).
+fn opened(mut row: Notification) -> Result<Notification, StoreError> {
+    let id = row.id;
+    row.recipient = sealed::open_text(id, "recipient", row.recipient)?;
+    row.content = sealed::open_json(id, "content", row.content)?;
+    row.data = row
+        .data
+        .map(|d| sealed::open_json(id, "data", d))
+        .transpose()?;
+    row.rendered = row
+        .rendered
+        .map(|r| sealed::open_json(id, "rendered", r))
+        .transpose()?;
+    row.fallback = row
+        .fallback
+        .map(|f| sealed::open_json(id, "fallback", f))
+        .transpose()?;
+    Ok(row)
+}
+
+fn all_opened(rows: Vec<Notification>) -> Result<Vec<Notification>, StoreError> {
+    rows.into_iter().map(opened).collect()
+}
+
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Notification, StoreError> {
-    notification::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(StoreError::NotFound)
+    opened(
+        notification::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .ok_or(StoreError::NotFound)?,
+    )
 }
 
 /// A tenant's notification; another tenant's id reads as not found.
@@ -119,10 +147,12 @@ pub async fn get_for_tenant(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Notification>, StoreError> {
-    Ok(notification::Entity::find_by_id(id)
+    notification::Entity::find_by_id(id)
         .filter(notification::Column::TenantId.eq(tenant_id))
         .one(db)
-        .await?)
+        .await?
+        .map(opened)
+        .transpose()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,7 +193,7 @@ pub async fn list(
     if let Some(until) = filter.until {
         query = query.filter(notification::Column::CreatedAt.lt(until));
     }
-    Ok(query.all(db).await?)
+    all_opened(query.all(db).await?)
 }
 
 /// Creates, once, the fallback notification of `id`: same tenant, priority, type, retry
@@ -207,7 +237,9 @@ pub async fn escalate(
     )
     .await?;
     let Created::New(child) = created else {
-        return Err(StoreError::Corrupt("a fallback has no idempotency key".into()));
+        return Err(StoreError::Corrupt(
+            "a fallback has no idempotency key".into(),
+        ));
     };
     notification::Entity::update_many()
         .col_expr(notification::Column::FallbackId, Expr::value(child_id))
@@ -265,7 +297,7 @@ pub async fn by_provider_message_id(
     if let Some(tenant_id) = tenant_id {
         query = query.filter(notification::Column::TenantId.eq(tenant_id));
     }
-    Ok(query.one(db).await?)
+    query.one(db).await?.map(opened).transpose()
 }
 
 pub async fn attempts(
@@ -298,13 +330,15 @@ pub async fn undispatched(
     created_before: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Notification>, StoreError> {
-    Ok(notification::Entity::find()
-        .filter(notification::Column::DispatchedAt.is_null())
-        .filter(notification::Column::CreatedAt.lt(created_before))
-        .order_by_asc(notification::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
+    all_opened(
+        notification::Entity::find()
+            .filter(notification::Column::DispatchedAt.is_null())
+            .filter(notification::Column::CreatedAt.lt(created_before))
+            .order_by_asc(notification::Column::Id)
+            .limit(limit)
+            .all(db)
+            .await?,
+    )
 }
 
 /// What a status change did.
@@ -381,6 +415,7 @@ pub async fn store_rendered(
     id: Uuid,
     rendered: serde_json::Value,
 ) -> Result<(), StoreError> {
+    let rendered = sealed::seal_json(id, "rendered", rendered);
     notification::Entity::update_many()
         .col_expr(notification::Column::Rendered, Expr::value(rendered))
         .col_expr(notification::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -533,4 +568,44 @@ pub async fn record_sent(
     .await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Re-seals the personal data of every notification sealed with another key than the
+/// installed keyring's current one (the last step of a key rotation). Returns how many.
+pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    let Some(keyring) = sealed::installed() else {
+        return Err(StoreError::NoKeyring);
+    };
+    let current = format!("v1:{}:%", keyring.current_key_id());
+    let mut count = 0;
+    let mut after = Uuid::nil();
+    loop {
+        let batch = notification::Entity::find()
+            .filter(notification::Column::Id.gt(after))
+            .filter(notification::Column::Recipient.not_like(current.as_str()))
+            .order_by_asc(notification::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(count);
+        };
+        after = last.id;
+        for row in batch {
+            let row = opened(row)?;
+            let id = row.id;
+            notification::ActiveModel {
+                id: Set(id),
+                recipient: Set(sealed::seal_text(id, "recipient", row.recipient)),
+                content: Set(sealed::seal_json(id, "content", row.content)),
+                data: Set(row.data.map(|d| sealed::seal_json(id, "data", d))),
+                rendered: Set(row.rendered.map(|r| sealed::seal_json(id, "rendered", r))),
+                fallback: Set(row.fallback.map(|f| sealed::seal_json(id, "fallback", f))),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+            count += 1;
+        }
+    }
 }

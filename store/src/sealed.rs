@@ -128,6 +128,73 @@ impl Keyring {
     }
 }
 
+/// The keyring that seals personal data in notification rows (recipient, content, data,
+/// rendered content, fallback). Process-wide, installed once at start-up by the API and
+/// the worker, so every query that reads or writes a notification seals and opens it
+/// without each caller passing keys around. Without a keyring, rows are written in
+/// clear and a warning says so at start-up.
+static PERSONAL_DATA: std::sync::RwLock<Option<Keyring>> = std::sync::RwLock::new(None);
+
+/// Installs the keyring for personal data (replacing an earlier one, which must hold the
+/// same keys if rows sealed with it are still to be read).
+pub fn install(keyring: Option<Keyring>) {
+    *PERSONAL_DATA.write().expect("keyring lock") = keyring;
+}
+
+pub(crate) fn installed() -> Option<Keyring> {
+    PERSONAL_DATA.read().expect("keyring lock").clone()
+}
+
+fn context(id: uuid::Uuid, column: &str) -> Vec<u8> {
+    format!("notifications:{id}:{column}").into_bytes()
+}
+
+pub(crate) fn seal_text(id: uuid::Uuid, column: &str, text: String) -> String {
+    match installed() {
+        Some(k) => k.seal(text.as_bytes(), &context(id, column)),
+        None => text,
+    }
+}
+
+pub(crate) fn open_text(id: uuid::Uuid, column: &str, text: String) -> Result<String, SealError> {
+    if Keyring::key_id_of(&text).is_none() {
+        return Ok(text);
+    }
+    let keyring = installed().ok_or_else(|| {
+        SealError::UnknownKey(Keyring::key_id_of(&text).unwrap_or_default().to_owned())
+    })?;
+    let bytes = keyring.open(&text, &context(id, column))?;
+    String::from_utf8(bytes).map_err(|_| SealError::Corrupt)
+}
+
+/// A JSON column holds the sealed JSON text as a JSON string.
+pub(crate) fn seal_json(
+    id: uuid::Uuid,
+    column: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    match installed() {
+        Some(k) => {
+            serde_json::Value::String(k.seal(value.to_string().as_bytes(), &context(id, column)))
+        }
+        None => value,
+    }
+}
+
+pub(crate) fn open_json(
+    id: uuid::Uuid,
+    column: &str,
+    value: serde_json::Value,
+) -> Result<serde_json::Value, SealError> {
+    match value {
+        serde_json::Value::String(s) if Keyring::key_id_of(&s).is_some() => {
+            let text = open_text(id, column, s)?;
+            serde_json::from_str(&text).map_err(|_| SealError::Corrupt)
+        }
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use pombo_contract::config::Secret;

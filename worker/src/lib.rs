@@ -2,7 +2,7 @@
 //! workflow and its activities on the configured task queue. Any number of workers may run
 //! against one Temporal server; Temporal spreads the work and re-runs what a dead one held.
 
-use std::{future::Future, str::FromStr, time::Duration};
+use std::{future::Future, net::SocketAddr, str::FromStr, time::Duration};
 
 use anyhow::Context;
 use pombo_activities::{NotificationActivities, routing::Providers};
@@ -16,10 +16,15 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 /// The returned future is not `Send` (the SDK's worker runs on the current thread): run it
 /// from `main` or a dedicated runtime.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let _metrics = match config.worker_metrics_listen {
+        Some(address) => Some(serve_metrics(address).await?),
+        None => None,
+    };
     let db = pombo_store::open(&config.database_url)
         .await
         .context("opening the database")?;
     let keyring = pombo_store::sealed::Keyring::from_config(&config.encryption)?;
+    pombo_store::sealed::install(keyring.clone());
     let providers = Providers::new(&config, db.clone(), keyring)?;
     let client = connect_temporal(&config.temporal).await?;
 
@@ -47,6 +52,67 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Re-seals provider credentials and notifications' personal data sealed with any key
+/// other than `encryption.current_key`: after it, older keys can be removed.
+pub async fn reseal(config: &Config) -> anyhow::Result<()> {
+    let db = pombo_store::open(&config.database_url)
+        .await
+        .context("opening the database")?;
+    let keyring = pombo_store::sealed::Keyring::from_config(&config.encryption)?
+        .context("encryption.keys is empty: nothing to re-seal with")?;
+    pombo_store::sealed::install(Some(keyring.clone()));
+    let accounts = pombo_store::provider_accounts::reseal_all(&db, &keyring).await?;
+    let notifications = pombo_store::notifications::reseal_all(&db).await?;
+    tracing::info!(
+        accounts,
+        notifications,
+        key = keyring.current_key_id(),
+        "re-sealed"
+    );
+    println!(
+        "re-sealed {accounts} provider accounts and {notifications} notifications with key `{}`",
+        keyring.current_key_id()
+    );
+    Ok(())
+}
+
+/// Serves the process's Prometheus metrics (`GET /metrics`) on `address` in the background,
+/// until the returned guard is dropped.
+async fn serve_metrics(address: SocketAddr) -> anyhow::Result<AbortOnDrop> {
+    let handle = pombo_activities::telemetry::install_recorder()
+        .context("installing the metrics recorder")?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding worker_metrics_listen {address} for the metrics"))?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                handle.render(),
+            )
+        }),
+    );
+    tracing::info!(%address, "worker metrics listening");
+    Ok(AbortOnDrop(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the worker metrics server stopped");
+        }
+    })))
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Connects to Temporal, waiting for it while it starts (as under `make run`, where the

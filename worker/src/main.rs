@@ -4,7 +4,12 @@ use pombo_contract::{Config, config::LogFormat};
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
     init_tracing(config.log_format);
-    pombo_worker::run(config, shutdown_signal()).await
+    match std::env::args().nth(1).as_deref() {
+        // Last step of a key rotation: re-seal everything sealed with an older key.
+        Some("reseal") => pombo_worker::reseal(&config).await,
+        Some(other) => anyhow::bail!("unknown command `{other}`; usage: pombo-worker [reseal]"),
+        None => pombo_worker::run(config, shutdown_signal()).await,
+    }
 }
 
 fn init_tracing(format: LogFormat) {

@@ -161,7 +161,14 @@ pub async fn receive(
         return Ok((StatusCode::OK, challenge).into_response());
     }
 
-    let parsed = parse(&request, &account.settings)?;
+    let provider = account.settings.kind();
+    let parsed = parse(&request, &account.settings).inspect_err(|e| {
+        let outcome = match e {
+            CallbackError::BadSignature(_) => "refused",
+            CallbackError::Malformed(_) => "malformed",
+        };
+        callback_counted(provider, outcome);
+    })?;
     let mut matched = 0;
     for event in &parsed {
         let found = notifications::by_provider_message_id(
@@ -173,6 +180,7 @@ pub async fn receive(
         .await?;
         let Some(n) = found else {
             events::park(&state.db, &account.name, account.tenant_id, event).await?;
+            callback_counted(provider, "parked");
             tracing::info!(
                 provider = %account.name,
                 message_id = %event.provider_message_id,
@@ -187,6 +195,7 @@ pub async fn receive(
             NewEvent::from_provider(&account.name, event),
         )
         .await?;
+        callback_counted(provider, "recorded");
         if recorded.new {
             state
                 .dispatcher
@@ -203,4 +212,11 @@ pub async fn receive(
     }
     // The same answer whether or not ids matched: a caller learns nothing about ids.
     Ok(Json(json!({"received": parsed.len(), "matched_now": matched})).into_response())
+}
+
+/// `pombo_callbacks_total{provider, outcome}`: one callback event, or one refused or
+/// malformed callback.
+fn callback_counted(provider: &'static str, outcome: &'static str) {
+    metrics::counter!("pombo_callbacks_total", "provider" => provider, "outcome" => outcome)
+        .increment(1);
 }

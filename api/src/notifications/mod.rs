@@ -136,6 +136,14 @@ pub async fn create(
             ));
         }
     };
+    if !replayed {
+        metrics::counter!(
+            "pombo_notifications_accepted_total",
+            "channel" => row.channel.clone(),
+            "priority" => row.priority.clone(),
+        )
+        .increment(1);
+    }
 
     // Start the workflow now if we can; if not, it is stored and the sweep starts it.
     if row.dispatched_at.is_none() {

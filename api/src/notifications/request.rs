@@ -145,7 +145,12 @@ impl CreateNotification {
                 errors.push(FieldError::new("fallback.to", e.0));
             }
             let mut found = Vec::new();
-            check_content(fallback.channel, &fallback.content, self.data.as_ref(), &mut found);
+            check_content(
+                fallback.channel,
+                &fallback.content,
+                self.data.as_ref(),
+                &mut found,
+            );
             errors.extend(found.into_iter().map(|mut e| {
                 e.field = format!("fallback.{}", e.field);
                 e
@@ -231,9 +236,9 @@ impl CreateNotification {
             idempotency_key,
             max_attempts,
             retry_interval_secs,
-            fallback: self.fallback.map(|f| {
-                serde_json::json!({"channel": f.channel, "to": f.to, "content": f.content})
-            }),
+            fallback: self.fallback.map(
+                |f| serde_json::json!({"channel": f.channel, "to": f.to, "content": f.content}),
+            ),
             request_hash,
         })
     }

@@ -212,10 +212,14 @@ async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once()
                          "content": {"text": "Pedido {{ order }} saiu"}},
         }))
         .await;
-    app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'").await;
+    app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'")
+        .await;
     let (_, parent) = app.get_notification(&id).await;
     assert_eq!(parent["status"], "sent", "{parent}");
-    let child = parent["fallback_id"].as_str().expect("a fallback was created").to_owned();
+    let child = parent["fallback_id"]
+        .as_str()
+        .expect("a fallback was created")
+        .to_owned();
     let events = parent["events"].as_array().unwrap();
     assert!(
         events.iter().any(|e| e["raw_status"] == "fallback"),
@@ -226,7 +230,10 @@ async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once()
     assert_eq!(sms["fallback_of"], id.as_str());
     let twilio = app.fakes.requests("twilio");
     assert_eq!(twilio.len(), 1, "the fallback is sent once");
-    assert_eq!(twilio[0].form_value("Body").as_deref(), Some("Pedido A-42 saiu"));
+    assert_eq!(
+        twilio[0].form_value("Body").as_deref(),
+        Some("Pedido A-42 saiu")
+    );
 
     // A permanent refusal escalates too (Twilio's magic invalid number → Telegram).
     let id = app
@@ -266,5 +273,8 @@ async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once()
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert!(fields.contains(&"fallback.to") && fields.contains(&"fallback.content"), "{problem}");
+    assert!(
+        fields.contains(&"fallback.to") && fields.contains(&"fallback.content"),
+        "{problem}"
+    );
 }

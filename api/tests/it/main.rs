@@ -12,6 +12,7 @@ mod files;
 mod idempotency;
 mod lifecycle;
 mod listing;
+mod metrics;
 mod operations;
 mod providers;
 mod rate_limit;

@@ -214,3 +214,124 @@ async fn credentials_are_not_stored_in_clear() {
         }
     }
 }
+
+/// Recipients, content, data and what was sent are sealed in the notification rows: the
+/// raw database holds none of them in clear, while the API shows them.
+#[tokio::test(flavor = "multi_thread")]
+async fn recipients_and_bodies_are_not_stored_in_clear() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let marker = uuid::Uuid::new_v4().simple().to_string();
+    let to = format!("ana-{marker}@example.com");
+    let id = app
+        .send(&json!({"channel": "email", "to": to,
+                      "content": {"subject": "Secret {{ word }}", "text": "Body {{ word }}"},
+                      "data": {"word": format!("w{marker}")}}))
+        .await;
+    let n = app
+        .wait_for_status(&id, "sent", std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(n["to"], to.as_str(), "the API shows it opened");
+
+    let backend = app.db.get_database_backend();
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT recipient, CAST(content AS TEXT) AS content, CAST(data AS TEXT) AS data, \
+             CAST(rendered AS TEXT) AS rendered FROM notifications",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for column in ["recipient", "content", "data", "rendered"] {
+        let raw: String = rows[0].try_get("", column).unwrap();
+        assert!(raw.contains("v1:test:"), "{column} is sealed: {raw}");
+        assert!(
+            !raw.contains(&marker),
+            "{column} holds personal data in clear: {raw}"
+        );
+    }
+    if let Some(path) = app
+        .config
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap().to_owned())
+    {
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
+                assert!(!found, "{file} holds personal data in clear");
+            }
+        }
+    }
+}
+
+/// Key rotation: add a key, make it current, `pombo-worker reseal`; then the old key can go.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_rotation_reseals_accounts_and_notifications() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let app = spawn_app_with(AppOptions::default()).await;
+    let (code, _) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&sendgrid("sg", "SG.rotate-me", 0)),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    app.wait_for_status(&id, "sent", std::time::Duration::from_secs(60))
+        .await;
+
+    let mut rotated = app.config.clone();
+    rotated.encryption.keys.insert(
+        "next".into(),
+        pombo_contract::config::Secret::new(pombo_store::sealed::Keyring::generate_key()),
+    );
+    rotated.encryption.current_key = "next".into();
+    pombo_worker::reseal(&rotated).await.unwrap();
+
+    let backend = app.db.get_database_backend();
+    let raw = |sql: &str| {
+        let sql = sql.to_owned();
+        let db = app.db.clone();
+        async move {
+            let rows = db
+                .query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "v").unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    for value in raw("SELECT recipient AS v FROM notifications").await {
+        assert!(value.starts_with("v1:next:"), "{value}");
+    }
+    for value in raw("SELECT settings_sealed AS v FROM provider_accounts").await {
+        assert!(value.starts_with("v1:next:"), "{value}");
+    }
+    // Without the old key, everything still opens.
+    rotated.encryption.keys.remove("test");
+    let only_next = pombo_store::sealed::Keyring::from_config(&rotated.encryption)
+        .unwrap()
+        .unwrap();
+    pombo_store::sealed::install(Some(only_next.clone()));
+    let n = pombo_store::notifications::get(&app.db, id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(n.recipient, "+5511987654321");
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let accounts = pombo_store::provider_accounts::list(&app.db, Some(&only_next), tenant.id, None)
+        .await
+        .unwrap();
+    assert_eq!(accounts.len(), 1);
+}

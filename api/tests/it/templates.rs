@@ -468,7 +468,10 @@ async fn notifications_sent_from_a_template_record_the_version_they_used() {
     assert_eq!(n["template"]["version"], 1);
     assert_eq!(n["template"]["locale"], "pt");
     let sms = app.fakes.requests("twilio");
-    assert_eq!(sms[0].form_value("Body").as_deref(), Some("Seu código é 4242"));
+    assert_eq!(
+        sms[0].form_value("Body").as_deref(),
+        Some("Seu código é 4242")
+    );
 
     // A new version does not make the retried request a different one.
     let (code, _) = app
@@ -497,8 +500,10 @@ async fn notifications_sent_from_a_template_record_the_version_they_used() {
         .call(
             "POST",
             "/v1/notifications",
-            Some(&json!({"channel": "sms", "to": "+5511987654321", "template": {"id": "otp"},
-                         "content": {"text": "x"}})),
+            Some(
+                &json!({"channel": "sms", "to": "+5511987654321", "template": {"id": "otp"},
+                         "content": {"text": "x"}}),
+            ),
         )
         .await;
     assert_eq!(code, 422);

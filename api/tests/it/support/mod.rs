@@ -115,6 +115,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         telegram: wait,
         webhook: wait,
     };
+    config.worker_metrics_listen = None;
     config.api.dispatch_sweep_secs = 1;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
     match options.rate_limit.clone() {
@@ -131,10 +132,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
     config.dev_api_key = Some(Secret::new(api_key.clone()));
     config.encryption.current_key = "test".into();
-    config.encryption.keys.insert(
-        "test".into(),
-        Secret::new(pombo_store::sealed::Keyring::generate_key()),
-    );
+    // One key for the whole test process: the personal-data keyring is process-wide.
+    static TEST_KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let key = TEST_KEY.get_or_init(pombo_store::sealed::Keyring::generate_key);
+    config
+        .encryption
+        .keys
+        .insert("test".into(), Secret::new(key.clone()));
     // The fakes listen on loopback over http.
     config.webhooks.allow_http = true;
     config.webhooks.allow_private_networks = true;
