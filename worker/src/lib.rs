@@ -85,7 +85,7 @@ async fn serve_metrics(address: SocketAddr) -> anyhow::Result<AbortOnDrop> {
         .context("installing the metrics recorder")?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("binding worker_metrics_listen {address} for the metrics"))?;
+        .with_context(|| format!("binding {address} (worker_metrics_listen) for the metrics"))?;
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || async move {

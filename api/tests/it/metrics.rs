@@ -76,7 +76,6 @@ async fn metrics_count_accepted_notifications_requests_sends_and_callbacks() {
     assert_eq!(post_callback(&app, &signed).await, 200);
 
     let text = scrape(&app).await;
-    eprintln!("SCRAPE\n{text}");
     let at_least_one = |name: &str, labels: &[(&str, &str)]| {
         let value = sample(&text, name, labels);
         assert!(
