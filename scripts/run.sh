@@ -126,8 +126,8 @@ cat <<INFO
     curl -s http://127.0.0.1:$API_PORT/v1/notifications \\
       -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \\
       -d '{"channel":"email","to":"ana@example.com","content":{"subject":"Hello {{ name }}","text":"Welcome, {{ name }}!"},"data":{"name":"Ana"}}'
-    curl -s http://127.0.0.1:$API_PORT/v1/notifications \
-      -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \
+    curl -s http://127.0.0.1:$API_PORT/v1/notifications \\
+      -H "Authorization: Bearer $POMBO_DEV_API_KEY" -H 'Content-Type: application/json' \\
       -d '{"channel":"sms","to":"+5511987654321","content":{"text":"Your code is {{ code }}"},"data":{"code":"4242"}}'
 
     printf 'hello' > /tmp/hello.txt
