@@ -10,8 +10,8 @@ use std::{
 use pombo_contract::{
     Channel, NotificationStatus,
     activities::{
-        self as defs, CheckStatusInput, EscalateInput, EscalateOutput, MarkFailedInput, RenderInput, RouteInput, RouteOutput,
-        SendInput, SendOutput, StatusOutput,
+        self as defs, CheckStatusInput, EscalateInput, EscalateOutput, MarkFailedInput,
+        RenderInput, RouteInput, RouteOutput, SendInput, SendOutput, StatusOutput,
     },
     workflow::failure_types,
 };

@@ -7,8 +7,8 @@ use std::time::Duration;
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, RenderInput, RouteInput,
-        RouteOutput, SendInput, SendOutput,
+        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, RenderInput,
+        RouteInput, RouteOutput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
     workflow::{NotificationWorkflowInput, failure_types, search},

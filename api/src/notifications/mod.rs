@@ -289,7 +289,12 @@ pub async fn list(
         value.and_then(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|_| errors.push(FieldError::new(field, "an RFC 3339 time, e.g. 2026-11-24T10:00:00Z")))
+                .map_err(|_| {
+                    errors.push(FieldError::new(
+                        field,
+                        "an RFC 3339 time, e.g. 2026-11-24T10:00:00Z",
+                    ))
+                })
                 .ok()
         })
     };
