@@ -55,7 +55,10 @@ export RUST_LOG="${RUST_LOG:-warn}"
 echo "==> all tests, on PostgreSQL"
 POMBO_TEST_DB=postgres cargo nextest run --workspace --locked --no-fail-fast
 echo "==> integration tests, on SQLite"
-POMBO_TEST_DB=sqlite cargo nextest run -p pombo-api --test it --locked --no-fail-fast
+# Same `--workspace` build as above (with `-p` cargo unifies features differently and
+# rebuilds half the tree), narrowed to the integration binary.
+POMBO_TEST_DB=sqlite cargo nextest run --workspace --locked --no-fail-fast \
+  -E 'package(pombo-api) & binary(it)'
 
 # Each test made its own database; drop them so runs do not pile up.
 python3 - "$POSTGRES" <<'PY' || true

@@ -397,12 +397,13 @@ impl Drop for WorkerProcess {
 fn worker_binary() -> PathBuf {
     let status = Command::new(env!("CARGO"))
         .args([
+            // The very command `make test` builds with: the same feature unification, so
+            // a no-op there (a narrower `-p pombo-worker` rebuilds half the tree).
             "build",
             "--quiet",
-            "-p",
-            "pombo-worker",
-            "--bin",
-            "pombo-worker",
+            "--workspace",
+            "--bins",
+            "--tests",
         ])
         .current_dir(servers::repo_root())
         .status()
