@@ -51,6 +51,8 @@ export POMBO_TEST_SMTP_PORT="$SMTP_PORT"
 export POMBO_TEST_MAILDEV="http://127.0.0.1:$MAIL_WEB_PORT"
 export POMBO_TEST_POSTGRES="$POSTGRES"
 export RUST_LOG="${RUST_LOG:-warn}"
+# The crash test runs the pombo-worker binary built above.
+export POMBO_TEST_BINARIES_BUILT=1
 
 echo "==> all tests, on PostgreSQL"
 POMBO_TEST_DB=postgres cargo nextest run --workspace --locked --no-fail-fast

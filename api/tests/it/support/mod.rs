@@ -395,6 +395,27 @@ impl Drop for WorkerProcess {
 /// rebuilds this test but not the worker, and a crash test of an old worker proves nothing.
 /// (A no-op under `make test`, which builds every binary first.)
 fn worker_binary() -> PathBuf {
+    // `make test` builds every binary before any test and says so: building here again
+    // would only thrash cargo's fingerprints between `cargo build` and nextest's build.
+    if std::env::var_os("POMBO_TEST_BINARIES_BUILT").is_none() {
+        build_worker();
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/it-… → target/<profile>/pombo-worker
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("pombo-worker");
+    assert!(
+        path.exists(),
+        "{} is missing after building it",
+        path.display()
+    );
+    path
+}
+
+fn build_worker() {
     let status = Command::new(env!("CARGO"))
         .args([
             // The very command `make test` builds with: the same feature unification, so
@@ -409,17 +430,4 @@ fn worker_binary() -> PathBuf {
         .status()
         .expect("running cargo build");
     assert!(status.success(), "building pombo-worker failed");
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/it-… → target/<profile>/pombo-worker
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("pombo-worker");
-    assert!(
-        path.exists(),
-        "{} is missing after building it",
-        path.display()
-    );
-    path
 }
