@@ -35,8 +35,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::transport_error,
-    whatsapp::cloud_api::{graph_error, graph_url},
+    whatsapp::cloud_api::{graph_send, graph_url},
 };
 
 pub const PROVIDER: &str = "graph_api";
@@ -87,34 +86,15 @@ impl Instagram {
         content: &ChatContent,
     ) -> Result<Accepted, DeliveryError> {
         let body = message_body(to, content)?;
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(self.access_token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        if !status.is_success() {
-            return Err(graph_error(
-                PROVIDER,
-                status,
-                &headers,
-                &text,
-                RETRYABLE_CODES,
-            ));
-        }
-        let answer: SendAnswer = serde_json::from_str(&text).map_err(|e| {
-            DeliveryError::permanent(format!(
-                "{PROVIDER}: answered {status} with a body that is not a send result: {e}"
-            ))
-        })?;
+        let answer: SendAnswer = graph_send(
+            PROVIDER,
+            &self.http,
+            &self.url,
+            &self.access_token,
+            &body,
+            RETRYABLE_CODES,
+        )
+        .await?;
         let id = answer.message_id.filter(|id| !id.is_empty());
         if id.is_none() {
             tracing::warn!(

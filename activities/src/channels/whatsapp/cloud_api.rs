@@ -90,35 +90,15 @@ impl WhatsappCloud {
         content: &ChatContent,
     ) -> Result<Accepted, DeliveryError> {
         let body = message_body(to, content)?;
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(self.access_token.expose())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        if !status.is_success() {
-            return Err(graph_error(
-                PROVIDER,
-                status,
-                &headers,
-                &text,
-                RETRYABLE_CODES,
-            ));
-        }
-        let answer: SendAnswer = serde_json::from_str(&text).map_err(|e| {
-            // The message may have been sent: retrying could duplicate it, so say so.
-            DeliveryError::permanent(format!(
-                "{PROVIDER}: answered {status} with a body that is not a send result: {e}"
-            ))
-        })?;
+        let answer: SendAnswer = graph_send(
+            PROVIDER,
+            &self.http,
+            &self.url,
+            &self.access_token,
+            &body,
+            RETRYABLE_CODES,
+        )
+        .await?;
         let id = answer
             .messages
             .into_iter()
@@ -215,6 +195,46 @@ fn template_object(template: &ChatTemplate) -> Value {
         );
     }
     object
+}
+
+/// One Graph API send (WhatsApp Cloud, Instagram): POSTs `body` with the access token,
+/// classifies an error answer by Meta's code, and reads the success body as `T`.
+pub(crate) async fn graph_send<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    http: &reqwest::Client,
+    url: &str,
+    access_token: &pombo_contract::config::Secret,
+    body: &Value,
+    retryable_codes: &[i64],
+) -> Result<T, DeliveryError> {
+    let response = http
+        .post(url)
+        .bearer_auth(access_token.expose())
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| transport_error(provider, e))?;
+    if !status.is_success() {
+        return Err(graph_error(
+            provider,
+            status,
+            &headers,
+            &text,
+            retryable_codes,
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        // The message may have been sent: retrying could duplicate it, so say so.
+        DeliveryError::permanent(format!(
+            "{provider}: answered {status} with a body that is not a send result: {e}"
+        ))
+    })
 }
 
 /// `{base}/{version}/{node}/{edge}`, checking that the base is an http(s) URL.
