@@ -227,16 +227,11 @@ impl NotificationActivities {
             &self.db,
             input.notification_id,
             NewEvent {
-                status: current,
-                source: "worker".into(),
-                provider_message_id: None,
-                raw_status: Some("fallback".into()),
                 reason: Some(format!(
                     "{}; falling back to {} (notification {})",
                     input.reason, child.channel, child.id
                 )),
-                code: None,
-                occurred_at: None,
+                ..NewEvent::new(current, "worker", "fallback")
             },
         )
         .await?;
@@ -268,13 +263,8 @@ impl NotificationActivities {
                 &self.db,
                 input.notification_id,
                 NewEvent {
-                    status,
-                    source: "worker".into(),
-                    provider_message_id: None,
-                    raw_status: Some("gave_up".into()),
                     reason: Some(input.reason),
-                    code: None,
-                    occurred_at: None,
+                    ..NewEvent::new(status, "worker", "gave_up")
                 },
             )
             .await?;
@@ -296,13 +286,8 @@ impl NotificationActivities {
             &self.db,
             id,
             NewEvent {
-                status: NotificationStatus::Sent,
-                source: "worker".into(),
                 provider_message_id: provider_message_id.map(str::to_owned),
-                raw_status: Some("accepted".into()),
-                reason: None,
-                code: None,
-                occurred_at: None,
+                ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
             },
         )
         .await?;

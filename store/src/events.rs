@@ -38,6 +38,20 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event reported by `source` (`worker`, `operator`, …) as `raw_status`, happening
+    /// now, with nothing else to say; set the other fields with struct update syntax.
+    pub fn new(status: NotificationStatus, source: &str, raw_status: &str) -> Self {
+        NewEvent {
+            status,
+            source: source.to_owned(),
+            provider_message_id: None,
+            raw_status: Some(raw_status.to_owned()),
+            reason: None,
+            code: None,
+            occurred_at: None,
+        }
+    }
+
     pub fn from_provider(account: &str, event: &ProviderEvent) -> Self {
         NewEvent {
             status: event.status.as_notification_status(),

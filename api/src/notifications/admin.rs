@@ -30,15 +30,6 @@ fn actor(tenant: &Tenant) -> String {
     format!("api-key:{}", tenant.name)
 }
 
-async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Uuid, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no notification `{id}`"));
-    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    notifications::get_for_tenant(&state.db, tenant.id, uuid)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(uuid)
-}
-
 /// Reopens a failed notification and starts its new run. Returns false when it is not
 /// failed (any more).
 async fn redrive(state: &AppState, id: Uuid) -> Result<bool, ApiError> {
@@ -48,15 +39,7 @@ async fn redrive(state: &AppState, id: Uuid) -> Result<bool, ApiError> {
             events::record(
                 &state.db,
                 id,
-                NewEvent {
-                    status: NotificationStatus::Pending,
-                    source: "operator".into(),
-                    provider_message_id: None,
-                    raw_status: Some("redriven".into()),
-                    reason: None,
-                    code: None,
-                    occurred_at: None,
-                },
+                NewEvent::new(NotificationStatus::Pending, "operator", "redriven"),
             )
             .await?;
             // If Temporal is down now, the dispatch sweep starts it later.
@@ -87,7 +70,7 @@ pub async fn retry_one(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    let id = owned(&state, &tenant, &id).await?;
+    let id = super::owned(&state, &tenant, &id).await?.id;
     if !redrive(&state, id).await? {
         let row = notifications::get(&state.db, id).await?;
         return Err(ApiError::Conflict(format!(
@@ -214,13 +197,14 @@ pub async fn cancel(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    let id = owned(&state, &tenant, &id).await?;
+    let row = super::owned(&state, &tenant, &id).await?;
+    let id = row.id;
     let refused = |current: &str| {
         ApiError::Conflict(format!(
             "only notifications not yet sent can be cancelled; this one is `{current}`"
         ))
     };
-    let current = notifications::get(&state.db, id).await?.status;
+    let current = row.status;
     if current != NotificationStatus::Pending.as_str()
         && current != NotificationStatus::Sending.as_str()
     {
@@ -234,15 +218,7 @@ pub async fn cancel(
     events::record(
         &state.db,
         id,
-        NewEvent {
-            status: NotificationStatus::Cancelled,
-            source: "operator".into(),
-            provider_message_id: None,
-            raw_status: Some("cancelled".into()),
-            reason: None,
-            code: None,
-            occurred_at: None,
-        },
+        NewEvent::new(NotificationStatus::Cancelled, "operator", "cancelled"),
     )
     .await?;
     // The row is the truth: a send that starts now refuses a cancelled notification. The

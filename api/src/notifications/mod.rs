@@ -192,12 +192,21 @@ pub async fn read(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
+    let row = owned(&state, &tenant, &id).await?;
+    read_view(&state, row.id).await.map(Json)
+}
+
+/// The tenant's notification named by a path segment; any other id reads as not found.
+pub(crate) async fn owned(
+    state: &AppState,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<notifications::Notification, ApiError> {
     let not_found = || ApiError::NotFound(format!("no notification `{id}`"));
-    let uuid = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
     notifications::get_for_tenant(&state.db, tenant.id, uuid)
         .await?
-        .ok_or_else(not_found)?;
-    read_view(&state, uuid).await.map(Json)
+        .ok_or_else(not_found)
 }
 
 /// The full view of one notification: attempts and the first page of its timeline.

@@ -8,10 +8,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, delivery::DeliveryUpdate};
-use pombo_store::{
-    events::{self, Event, NewEvent},
-    notifications,
-};
+use pombo_store::events::{self, Event, NewEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -78,15 +75,6 @@ pub struct EventQuery {
     pub cursor: Option<Uuid>,
 }
 
-async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Uuid, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no notification `{id}`"));
-    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
-    notifications::get_for_tenant(&state.db, tenant.id, uuid)
-        .await?
-        .ok_or_else(not_found)?;
-    Ok(uuid)
-}
-
 /// The timeline of a notification, oldest first.
 #[utoipa::path(
     get, path = "/v1/notifications/{id}/events", tag = "notifications",
@@ -103,7 +91,7 @@ pub async fn list_events(
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let id = owned(&state, &tenant, &id).await?;
+    let id = super::owned(&state, &tenant, &id).await?.id;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 200"));
@@ -155,14 +143,14 @@ pub async fn report_status(
     Path(id): Path<String>,
     ValidJson(report): ValidJson<StatusReport>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    let id = owned(&state, &tenant, &id).await?;
+    let row = super::owned(&state, &tenant, &id).await?;
+    let id = row.id;
     if report
         .occurred_at
         .is_some_and(|t| t > Utc::now() + chrono::Duration::minutes(5))
     {
         return Err(ApiError::field("occurred_at", "is in the future"));
     }
-    let row = notifications::get(&state.db, id).await?;
     let current: NotificationStatus = row.status.parse().map_err(anyhow::Error::msg)?;
     if matches!(
         current,
@@ -177,13 +165,11 @@ pub async fn report_status(
         &state.db,
         id,
         NewEvent {
-            status,
-            source: "connector".into(),
             provider_message_id: row.provider_message_id.clone(),
-            raw_status: Some(status.as_str().into()),
             reason: report.reason,
             code: report.code,
             occurred_at: report.occurred_at,
+            ..NewEvent::new(status, "connector", status.as_str())
         },
     )
     .await?;

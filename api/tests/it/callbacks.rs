@@ -7,7 +7,7 @@ use std::time::Duration;
 use pombo_fakes::{FakeCallback, whatsapp_cloud};
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, TestApp, spawn_app_with};
+use crate::support::{AppOptions, TestApp, spawn_app_with, timeline};
 
 const WITHIN: Duration = Duration::from_secs(60);
 const APP_SECRET: &str = "pombo-test-app-secret";
@@ -39,20 +39,6 @@ async fn app() -> TestApp {
         ..Default::default()
     })
     .await
-}
-
-fn timeline(n: &Value) -> Vec<(String, String)> {
-    n["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["status"].as_str().unwrap().to_owned(),
-                e["source"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

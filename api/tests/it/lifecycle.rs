@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, providers, spawn_app_with};
+use crate::support::{AppOptions, providers, spawn_app_with, timeline};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
@@ -21,20 +21,6 @@ async fn report(app: &crate::support::TestApp, id: &str, body: Value) -> (u16, V
         Some(&body),
     )
     .await
-}
-
-fn timeline(n: &Value) -> Vec<(String, String)> {
-    n["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["status"].as_str().unwrap().to_owned(),
-                e["source"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -307,6 +307,21 @@ impl TestApp {
     }
 }
 
+/// A notification's timeline as (status, source) pairs, oldest first.
+pub fn timeline(n: &Value) -> Vec<(String, String)> {
+    n["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap().to_owned(),
+                e["source"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// An address no other test uses, so its mails can be told apart in the shared maildev.
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", Uuid::new_v4().simple())
