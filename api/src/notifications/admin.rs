@@ -281,13 +281,8 @@ pub async fn audit_log(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 200"));
     }
-    let mut rows = audit::list(&state.db, tenant.id, query.cursor, limit + 1).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let rows = audit::list(&state.db, tenant.id, query.cursor, limit + 1).await?;
+    let (rows, next_cursor) = super::page(rows, limit, |e| e.id);
     Ok(Json(AuditPage {
         data: rows
             .into_iter()

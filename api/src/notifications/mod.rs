@@ -196,6 +196,22 @@ pub async fn read(
     read_view(&state, row.id).await.map(Json)
 }
 
+/// Cuts rows fetched as `limit + 1` to one page; the extra row says another page exists,
+/// which starts after the last id kept.
+pub(crate) fn page<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    id: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map(|r| id(r).to_string());
+        (rows, cursor)
+    } else {
+        (rows, None)
+    }
+}
+
 /// The tenant's notification named by a path segment; any other id reads as not found.
 pub(crate) async fn owned(
     state: &AppState,
@@ -321,13 +337,8 @@ pub async fn list(
         // One more than asked, to know whether another page exists.
         limit: limit + 1,
     };
-    let mut rows = notifications::list(&state.db, tenant.id, &filter).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
+    let rows = notifications::list(&state.db, tenant.id, &filter).await?;
+    let (rows, next_cursor) = page(rows, limit, |r| r.id);
     let data = rows
         .into_iter()
         .map(|n| {

@@ -96,13 +96,8 @@ pub async fn list_events(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "must be from 1 to 200"));
     }
-    let mut rows = events::list(&state.db, id, query.cursor, limit + 1).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| e.id.to_string())
-    } else {
-        None
-    };
+    let rows = events::list(&state.db, id, query.cursor, limit + 1).await?;
+    let (rows, next_cursor) = super::page(rows, limit, |e| e.id);
     Ok(Json(EventPage {
         data: rows.into_iter().map(EventView::from).collect(),
         next_cursor,
