@@ -1,0 +1,471 @@
+//! Contract tests of the `ses` provider (Amazon SES API v2) against its fake, which
+//! recomputes every request's SigV4 signature.
+
+use std::time::{Duration, SystemTime};
+
+use pombo_activities::channels::{
+    Attachment, DeliveryError, Outbound, Provider,
+    email::ses::{PROVIDER, Ses},
+};
+use pombo_contract::{
+    config::Secret,
+    content::{Content, EmailContent},
+    providers::{ProviderSettings, SesSettings},
+    recipient::RecipientRules,
+};
+use pombo_fakes::{
+    Fakes, Fault, Recorded,
+    ses::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN},
+};
+use serde_json::json;
+use uuid::Uuid;
+
+fn settings(fakes: &Fakes) -> SesSettings {
+    let ProviderSettings::Ses(s) = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER)) else {
+        unreachable!("accounts::ses makes an SES account")
+    };
+    SesSettings {
+        from: "Pombo Alerts <alerts@pombo.test>".into(),
+        ..s
+    }
+}
+
+fn provider(fakes: &Fakes) -> Ses {
+    Ses::new(&settings(fakes), crate::http()).unwrap()
+}
+
+fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
+    EmailContent {
+        subject: "Your order shipped".into(),
+        text: text.map(Into::into),
+        html: html.map(Into::into),
+        attachments: Vec::new(),
+    }
+}
+
+/// Signs the recorded request again, at its own `X-Amz-Date`, with the test secret:
+/// the `Authorization` it should have carried.
+fn expected_authorization(fakes: &Fakes, r: &Recorded, token: Option<&str>) -> String {
+    let at = chrono::NaiveDateTime::parse_from_str(
+        r.header("x-amz-date").expect("x-amz-date"),
+        "%Y%m%dT%H%M%SZ",
+    )
+    .unwrap()
+    .and_utc();
+    let url = format!("http://{}/{PROVIDER}{}", fakes.addr, r.path);
+    pombo_fakes::ses::sign_request(
+        "POST",
+        &url,
+        &[("content-type", "application/json")],
+        r.body.as_bytes(),
+        TEST_SECRET_ACCESS_KEY,
+        token,
+        SystemTime::from(at),
+    )
+    .into_iter()
+    .find(|(k, _)| k == "authorization")
+    .map(|(_, v)| v)
+    .expect("an authorization header")
+}
+
+#[tokio::test]
+async fn sends_the_documented_signed_request_and_returns_the_message_id() {
+    let fakes = Fakes::start().await;
+    let id = Uuid::new_v4();
+    let accepted = provider(&fakes)
+        .send(
+            id,
+            "ana@example.com",
+            &email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
+        )
+        .await
+        .unwrap();
+
+    let requests = fakes.requests(PROVIDER);
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/v2/email/outbound-emails");
+    assert_eq!(r.query, None);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-amz-security-token"), None);
+    let date = r.header("x-amz-date").expect("x-amz-date");
+    let auth = r.header("authorization").expect("authorization");
+    assert!(
+        auth.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential={TEST_ACCESS_KEY_ID}/{}/us-east-1/ses/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=",
+            &date[..8]
+        )),
+        "{auth}"
+    );
+    assert_eq!(auth, expected_authorization(&fakes, r, None));
+    assert_eq!(
+        r.json(),
+        json!({
+            "FromEmailAddress": "Pombo Alerts <alerts@pombo.test>",
+            "Destination": { "ToAddresses": ["ana@example.com"] },
+            "Content": { "Simple": {
+                "Subject": { "Data": "Your order shipped", "Charset": "UTF-8" },
+                "Body": {
+                    "Text": { "Data": "Hi Ana", "Charset": "UTF-8" },
+                    "Html": { "Data": "<p>Hi Ana</p>", "Charset": "UTF-8" },
+                },
+            }},
+            "EmailTags": [{ "Name": "pombo_notification_id", "Value": id.to_string() }],
+        })
+    );
+    // Exactly the MessageId the fake answered for this body.
+    assert_eq!(
+        accepted.provider_message_id,
+        Some(pombo_fakes::ses::message_id_for(&r.body))
+    );
+}
+
+#[tokio::test]
+async fn the_provider_enum_sends_email_through_ses() {
+    let fakes = Fakes::start().await;
+    let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
+    assert_eq!(settings.kind(), "ses");
+    assert_eq!(settings.channel(), pombo_contract::Channel::Email);
+    let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
+    let content = Content::Email(email(Some("Hi"), None));
+    let accepted = p
+        .send(Outbound {
+            notification_id: Uuid::new_v4(),
+            to: "ana@example.com",
+            content: &content,
+            attachments: &[],
+        })
+        .await
+        .unwrap();
+    let r = &fakes.requests(PROVIDER)[0];
+    assert_eq!(
+        accepted.provider_message_id,
+        Some(pombo_fakes::ses::message_id_for(&r.body))
+    );
+}
+
+#[tokio::test]
+async fn temporary_credentials_and_a_configuration_set_are_sent_and_signed() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        session_token: Some(Secret::new(TEST_SESSION_TOKEN)),
+        configuration_set: Some("pombo-events".into()),
+        ..settings(&fakes)
+    };
+    Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap();
+    let r = &fakes.requests(PROVIDER)[0];
+    assert_eq!(r.header("x-amz-security-token"), Some(TEST_SESSION_TOKEN));
+    let auth = r.header("authorization").unwrap();
+    assert!(
+        auth.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token,"),
+        "{auth}"
+    );
+    assert_eq!(
+        auth,
+        expected_authorization(&fakes, r, Some(TEST_SESSION_TOKEN))
+    );
+    assert_eq!(r.json()["ConfigurationSetName"], "pombo-events");
+    assert_eq!(
+        r.json()["Content"]["Simple"]["Body"],
+        json!({ "Text": { "Data": "Hi", "Charset": "UTF-8" } })
+    );
+}
+
+#[tokio::test]
+async fn html_only_and_a_non_ascii_sender_name() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        from: "Conceição <alerts@pombo.test>".into(),
+        ..settings(&fakes)
+    };
+    Ses::new(&s, crate::http())
+        .unwrap()
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &email(None, Some("<b>Olá</b>")),
+        )
+        .await
+        .unwrap();
+    let body = fakes.requests(PROVIDER)[0].json();
+    assert_eq!(
+        body["FromEmailAddress"],
+        "=?UTF-8?B?Q29uY2Vpw6fDo28=?= <alerts@pombo.test>"
+    );
+    assert_eq!(
+        body["Content"]["Simple"]["Body"],
+        json!({ "Html": { "Data": "<b>Olá</b>", "Charset": "UTF-8" } })
+    );
+}
+
+#[tokio::test]
+async fn attachments_go_in_base64_through_the_provider_enum() {
+    let fakes = Fakes::start().await;
+    let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
+    let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
+    let content = Content::Email(email(Some("Your invoice"), None));
+    let files = [Attachment {
+        filename: "invoice.pdf".into(),
+        content_type: "application/pdf".into(),
+        bytes: b"%PDF\x00\xff".to_vec(),
+    }];
+    p.send(Outbound {
+        notification_id: Uuid::new_v4(),
+        to: "ana@example.com",
+        content: &content,
+        attachments: &files,
+    })
+    .await
+    .unwrap();
+    let r = &fakes.requests(PROVIDER)[0];
+    assert_eq!(
+        r.json()["Content"]["Simple"]["Attachments"],
+        json!([{
+            "FileName": "invoice.pdf",
+            "ContentType": "application/pdf",
+            "ContentDisposition": "ATTACHMENT",
+            "RawContent": "JVBERgD/",
+        }])
+    );
+    // The signature covered the attachment too: the fake accepted it.
+    assert_eq!(
+        r.header("authorization"),
+        Some(expected_authorization(&fakes, r, None).as_str())
+    );
+}
+
+#[tokio::test]
+async fn an_email_without_a_body_is_refused_before_sending() {
+    let fakes = Fakes::start().await;
+    let err = provider(&fakes)
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("  "), None))
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent());
+    assert!(fakes.requests(PROVIDER).is_empty());
+}
+
+#[tokio::test]
+async fn rate_limit_honours_retry_after() {
+    let fakes = Fakes::start().await;
+    fakes.fail_next(PROVIDER, 1, Fault::rate_limited(17));
+    let err = provider(&fakes)
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Retryable {
+            message: "ses answered 429 Too Many Requests: TooManyRequestsException: injected fault"
+                .into(),
+            code: Some("TooManyRequestsException".into()),
+            retry_after: Some(Duration::from_secs(17)),
+        }
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let fakes = Fakes::start().await;
+    fakes.fail_next(PROVIDER, 1, Fault::status(503));
+    fakes.fail_next(PROVIDER, 1, Fault::status(500));
+    let p = provider(&fakes);
+    let err = p
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Retryable {
+            message: "ses answered 503 Service Unavailable: ServiceUnavailable: injected fault"
+                .into(),
+            code: Some("ServiceUnavailable".into()),
+            retry_after: None,
+        }
+    );
+    let err = p
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert!(!err.is_permanent(), "{err:?}");
+    assert_eq!(err.code(), Some("InternalFailure"));
+    assert_eq!(fakes.requests(PROVIDER).len(), 2);
+}
+
+#[tokio::test]
+async fn message_rejected_is_permanent_with_its_code() {
+    let fakes = Fakes::start().await;
+    fakes.fail_next(
+        PROVIDER,
+        1,
+        Fault {
+            message: "Email address is on the suppression list.".into(),
+            ..Fault::status(400)
+        },
+    );
+    let err = provider(&fakes)
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Permanent {
+            message: "ses answered 400 Bad Request: MessageRejected: Email address is on the suppression list."
+                .into(),
+            code: Some("MessageRejected".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_sender_is_rejected_for_good() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        from: "Shop <shop@unverified.test>".into(),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Permanent {
+            message: "ses answered 400 Bad Request: MessageRejected: Email address is not verified. The following identities failed the check in region US-EAST-1: shop@unverified.test".into(),
+            code: Some("MessageRejected".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_sandboxed_recipient_is_rejected_and_kept_out_of_the_error() {
+    let fakes = Fakes::start().await;
+    let err = provider(&fakes)
+        .send(
+            Uuid::new_v4(),
+            "Bia@Unverified.test",
+            &email(Some("Hi"), None),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(err.code(), Some("MessageRejected"));
+    assert!(err.message().ends_with(": <recipient>"), "{err}");
+    assert!(!err.message().to_lowercase().contains("bia@"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_configuration_set_is_permanent() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        configuration_set: Some(pombo_fakes::ses::MISSING_CONFIGURATION_SET.into()),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Permanent {
+            message:
+                "ses answered 404 Not Found: NotFoundException: Configuration set <missing> does not exist."
+                    .into(),
+            code: Some("NotFoundException".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_refused_by_the_signature_check() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        secret_access_key: Secret::new("not-the-secret-key"),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DeliveryError::Permanent {
+            message: "ses answered 403 Forbidden: SignatureDoesNotMatch: The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
+            code: Some("SignatureDoesNotMatch".into()),
+        }
+    );
+    // The request carried a signature, never the secret itself.
+    let r = &fakes.requests(PROVIDER)[0];
+    assert!(r.header("authorization").unwrap().contains("Signature="));
+    assert!(
+        r.headers
+            .values()
+            .all(|v| !v.contains("not-the-secret-key"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_credentials_are_permanent() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        access_key_id: "AKIAUNKNOWNKEY000000".into(),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+    let s = SesSettings {
+        session_token: Some(Secret::new("expired-token")),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err:?}");
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+}
+
+#[tokio::test]
+async fn an_unparsable_sender_is_a_setup_error() {
+    let fakes = Fakes::start().await;
+    for from in ["not an address", "Name <no-at-sign>", ""] {
+        let s = SesSettings {
+            from: from.into(),
+            ..settings(&fakes)
+        };
+        let err = Ses::new(&s, crate::http())
+            .err()
+            .unwrap_or_else(|| panic!("`{from}` was accepted"));
+        assert!(err.0.starts_with("ses: `from`"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retryable() {
+    let fakes = Fakes::start().await;
+    let s = SesSettings {
+        base_url: Some("http://127.0.0.1:1/".into()),
+        ..settings(&fakes)
+    };
+    let err = Ses::new(&s, crate::http())
+        .unwrap()
+        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .await
+        .unwrap_err();
+    assert!(!err.is_permanent(), "{err:?}");
+    assert!(!err.message().contains(TEST_SECRET_ACCESS_KEY));
+}
