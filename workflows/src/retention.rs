@@ -1,0 +1,101 @@
+//! The retention workflow, started by the Temporal Schedule `retention.schedule_id` every
+//! `retention.every_secs`: purges the personal data of notifications, then the uploaded
+//! files, older than `retention.days`, one batch per activity call until a batch comes back
+//! short. The cutoff is fixed once per run from workflow time, so a replay computes the
+//! same one. A run stops after [`MAX_BATCHES`] batches of each kind and reports itself
+//! incomplete; the next scheduled run goes on from there, so one run's history stays small.
+
+use std::time::Duration;
+
+use pombo_contract::retention::{
+    PurgeInput, PurgeOutput, RetentionActivities, RetentionInput, RetentionOutcome, cutoff,
+};
+use temporalio_common::{RetryPolicy, error::ApplicationFailure};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+
+/// Most activity calls of each kind in one run.
+pub const MAX_BATCHES: u32 = 200;
+
+#[workflow]
+#[derive(Default)]
+pub struct RetentionWorkflow {}
+
+#[workflow_methods]
+impl RetentionWorkflow {
+    #[run(name = pombo_contract::retention::RETENTION_WORKFLOW)]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: RetentionInput,
+    ) -> WorkflowResult<RetentionOutcome> {
+        if input.days == 0 {
+            // Keep forever: the worker deletes the schedule, but a run may already be due.
+            return Ok(RetentionOutcome {
+                complete: true,
+                ..RetentionOutcome::default()
+            });
+        }
+        let Some(now) = ctx.workflow_time() else {
+            return Err(ApplicationFailure::new("the workflow has no time yet").into());
+        };
+        let batch = PurgeInput {
+            older_than: cutoff(now, input.days),
+            limit: input.batch_size.max(1),
+        };
+
+        let mut notifications_done = false;
+        let mut notifications = 0;
+        for _ in 0..MAX_BATCHES {
+            let out: PurgeOutput = ctx
+                .execute_activity(
+                    RetentionActivities::purge_notifications,
+                    batch.clone(),
+                    purge_options(),
+                )
+                .await?;
+            notifications += out.purged;
+            if out.purged < batch.limit {
+                notifications_done = true;
+                break;
+            }
+        }
+
+        let mut files_done = false;
+        let mut files = 0;
+        for _ in 0..MAX_BATCHES {
+            let out: PurgeOutput = ctx
+                .execute_activity(
+                    RetentionActivities::purge_files,
+                    batch.clone(),
+                    purge_options(),
+                )
+                .await?;
+            files += out.purged;
+            if out.purged < batch.limit {
+                files_done = true;
+                break;
+            }
+        }
+
+        Ok(RetentionOutcome {
+            notifications,
+            files,
+            complete: notifications_done && files_done,
+        })
+    }
+}
+
+/// A batch is a few hundred row updates or object deletions; a database or object store
+/// that is down now is tried a few times, then the run fails (visible in the Temporal UI)
+/// and the next scheduled run tries again.
+fn purge_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(5))
+                .maximum_interval(Duration::from_secs(60))
+                .maximum_attempts(5)
+                .build(),
+        )
+        .build()
+}
