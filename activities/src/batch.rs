@@ -1,0 +1,491 @@
+//! The activities of a batch workflow (`pombo_contract::batch`): a chunk renders, routes
+//! and sends each of its recipients through the very steps the single-notification
+//! activities use (`render_loaded`, `route_loaded`, `prepare_send` → `call_provider` →
+//! `record_outcome`, `mark_failed`), so every recipient gets the same records: attempts,
+//! timeline, status, provider message id.
+//!
+//! What differs is how the writes are grouped. A single notification commits each step on
+//! its own; a chunk renders all its recipients in one transaction, and sends them a group
+//! at a time: the group's attempts are opened in one transaction, its provider calls run
+//! at once, and their outcomes are recorded in one transaction. On a database whose writers take turns (SQLite) or pay for each commit
+//! (PostgreSQL), that is what lets a batch go many times faster than single sends.
+//!
+//! A chunk is idempotent: Temporal may run it again after a worker died, and recipients
+//! already sent, failed or cancelled are left alone. Failover between provider accounts
+//! happens inside the chunk; a retryable failure goes back to the workflow, which tries
+//! that recipient again after the retry interval on a durable timer.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use pombo_contract::{
+    NotificationStatus,
+    activities::{ProviderRef, SendOutput},
+    batch::{
+        self as defs, ChunkWork, FinishBatchInput, FinishBatchOutput, RetryItem, SendChunkInput,
+        SendChunkOutput,
+    },
+    workflow::failure_types,
+};
+use pombo_store::{StoreError, batches, notifications::Notification};
+use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{
+    channels::{Accepted, DeliveryError},
+    notification::{
+        NotificationActivities, Prepared, PreparedSend, StepError, mark_failed, render_loaded,
+        with_progress_heartbeats,
+    },
+};
+
+/// Recipients of one chunk sent at once (one group): their provider calls run
+/// concurrently, and their attempts and outcomes share a commit each.
+const GROUP: usize = 10;
+
+pub struct BatchActivities {
+    inner: NotificationActivities,
+}
+
+impl BatchActivities {
+    pub fn new(notifications: NotificationActivities) -> Self {
+        BatchActivities {
+            inner: notifications,
+        }
+    }
+}
+
+/// A recipient of a chunk: its row, the account to go back to (a retry) and the number of
+/// the attempt on it.
+type Member = (Notification, Option<ProviderRef>, u32);
+
+/// A recipient on its way: its accounts in failover order, the one being tried, and the
+/// attempt on it.
+struct Active {
+    n: Notification,
+    providers: Vec<ProviderRef>,
+    index: usize,
+    attempt: u32,
+    last_error: String,
+}
+
+impl Active {
+    fn account(&self) -> &ProviderRef {
+        &self.providers[self.index]
+    }
+}
+
+/// Whether the recipient still needs its content rendered (a retry has it already).
+fn needs_rendering(n: &Notification) -> bool {
+    match n.status.parse::<NotificationStatus>() {
+        Ok(NotificationStatus::Pending) => true,
+        Ok(NotificationStatus::Sending) => n.rendered.is_none(),
+        _ => false,
+    }
+}
+
+/// What a chunk did with one recipient.
+enum Outcome {
+    Sent,
+    Failed,
+    Skipped,
+    Retry(RetryItem),
+}
+
+/// A write transaction; on SQLite it takes the write lock up front, so that it waits its
+/// turn instead of failing at once when another writer overtakes it.
+async fn begin(db: &pombo_store::Db) -> Result<DatabaseTransaction, StoreError> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}
+
+#[activities]
+impl BatchActivities {
+    #[activity(definition = defs::SendChunk)]
+    pub async fn send_chunk(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SendChunkInput,
+    ) -> Result<SendChunkOutput, ActivityError> {
+        let done = AtomicU32::new(0);
+        // Heartbeats carry how many recipients of the chunk are done (the Temporal UI shows
+        // them), and let a dead worker's chunk be retried after the heartbeat timeout.
+        with_progress_heartbeats(&ctx, self.send_all(&input, &done), || {
+            done.load(Ordering::Relaxed)
+        })
+        .await
+    }
+
+    #[activity(definition = defs::FinishBatch)]
+    pub async fn finish_batch(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: FinishBatchInput,
+    ) -> Result<FinishBatchOutput, ActivityError> {
+        let db = &self.inner.db;
+        let batch = batches::finish(db, input.batch_id).await?;
+        let counts = batches::counts(db, batch.id).await?;
+        tracing::info!(batch_id = %batch.id, ?counts, "batch completed");
+        Ok(FinishBatchOutput { counts })
+    }
+}
+
+impl BatchActivities {
+    async fn send_all(
+        &self,
+        input: &SendChunkInput,
+        done: &AtomicU32,
+    ) -> Result<SendChunkOutput, ActivityError> {
+        let db = &self.inner.db;
+        let limit = Duration::from_secs(input.attempt_timeout_secs.max(1));
+        let members: Vec<Member> = match &input.work {
+            ChunkWork::Range { offset, limit } => {
+                batches::members(db, input.batch_id, u64::from(*offset), u64::from(*limit))
+                    .await?
+                    .into_iter()
+                    .map(|n| (n, None, 1))
+                    .collect()
+            }
+            ChunkWork::Retry { items } => {
+                let ids: Vec<_> = items.iter().map(|i| i.notification_id).collect();
+                batches::members_by_id(db, input.batch_id, &ids)
+                    .await?
+                    .into_iter()
+                    .filter_map(|n| {
+                        let item = items.iter().find(|i| i.notification_id == n.id)?;
+                        Some((n, Some(item.provider.clone()), item.attempt.max(1)))
+                    })
+                    .collect()
+            }
+        };
+
+        let mut out = SendChunkOutput::default();
+        let mut tally = |outcome: Outcome| {
+            match outcome {
+                Outcome::Sent => out.sent += 1,
+                Outcome::Failed => out.failed += 1,
+                Outcome::Skipped => out.skipped += 1,
+                Outcome::Retry(item) => out.retry.push(item),
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        };
+
+        let (members, unrenderable) = self.render_all(members).await?;
+        for (id, error) in unrenderable {
+            tally(self.step_failed(id, error).await?);
+        }
+        let mut queue = VecDeque::with_capacity(members.len());
+        for member in members {
+            match self.start(member).await? {
+                Ok(active) => queue.push_back(active),
+                Err(outcome) => tally(outcome),
+            }
+        }
+        // Groups until every recipient is sent, failed, or handed back for a retry; one
+        // that needs its next account goes back in the queue.
+        while !queue.is_empty() {
+            let group: Vec<Active> = queue.drain(..queue.len().min(GROUP)).collect();
+            for (active, result) in self.send_group(group, limit).await? {
+                match self.settle(active, result).await? {
+                    Ok(next) => queue.push_back(next),
+                    Err(outcome) => tally(outcome),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renders the chunk's members not rendered yet, all in one transaction. Returns the
+    /// members to send, and those whose content cannot render with their data.
+    async fn render_all(
+        &self,
+        members: Vec<Member>,
+    ) -> Result<(Vec<Member>, Vec<(uuid::Uuid, StepError)>), StoreError> {
+        if !members.iter().any(|(n, ..)| needs_rendering(n)) {
+            return Ok((members, Vec::new()));
+        }
+        let tx = begin(&self.inner.db).await?;
+        let mut ready = Vec::with_capacity(members.len());
+        let mut unrenderable = Vec::new();
+        for (mut n, provider, attempt) in members {
+            if !needs_rendering(&n) {
+                ready.push((n, provider, attempt));
+                continue;
+            }
+            match render_loaded(&tx, &mut n).await {
+                Ok(_) => ready.push((n, provider, attempt)),
+                Err(StepError::Store(e @ StoreError::Db(_))) => return Err(e),
+                Err(e) => unrenderable.push((n.id, e)),
+            }
+        }
+        tx.commit().await?;
+        Ok((ready, unrenderable))
+    }
+
+    /// Routes a rendered member: its accounts, starting from the one of its retry (one
+    /// removed meanwhile starts the list over). `Err` is its outcome when it goes no
+    /// further (already done, or no account can deliver it).
+    async fn start(
+        &self,
+        (n, provider, attempt): Member,
+    ) -> Result<Result<Active, Outcome>, StoreError> {
+        match n.status.parse::<NotificationStatus>() {
+            Ok(NotificationStatus::Pending | NotificationStatus::Sending) => {}
+            // Already sent, failed or cancelled (a retried chunk, an operator's cancel).
+            Ok(_) => return Ok(Err(Outcome::Skipped)),
+            Err(e) => return self.fail(n.id, e).await.map(Err),
+        }
+        let providers = match self.inner.route_loaded(&n).await {
+            Ok(providers) if providers.is_empty() => {
+                let reason = format!(
+                    "no provider account can deliver the `{}` channel to this recipient",
+                    n.channel
+                );
+                return self.fail(n.id, reason).await.map(Err);
+            }
+            Ok(providers) => providers,
+            Err(e) => return self.step_failed(n.id, e).await.map(Err),
+        };
+        let (index, attempt) = provider
+            .and_then(|p| {
+                providers
+                    .iter()
+                    .position(|q| q.account_id == p.account_id && q.name == p.name)
+            })
+            .map_or((0, 1), |i| (i, attempt));
+        Ok(Ok(Active {
+            n,
+            providers,
+            index,
+            attempt,
+            last_error: String::new(),
+        }))
+    }
+
+    /// One attempt for each member of the group: attempts opened in one transaction, the
+    /// provider calls at once, the outcomes recorded in one transaction.
+    async fn send_group(
+        &self,
+        group: Vec<Active>,
+        limit: Duration,
+    ) -> Result<Vec<(Active, Result<SendOutput, StepError>)>, StoreError> {
+        // A rate-limited account's slot is reserved first (its own commit: slots are
+        // shared by every worker), and waited for just before the call.
+        let mut waits = Vec::with_capacity(group.len());
+        for m in &group {
+            waits.push(if m.account().rate_limited {
+                self.inner.providers.reserve_send_slot(m.account()).await?
+            } else {
+                Duration::ZERO
+            });
+        }
+
+        let tx = begin(&self.inner.db).await?;
+        let mut prepared = Vec::with_capacity(group.len());
+        for m in &group {
+            match self
+                .inner
+                .prepare_send(&tx, &m.n, m.account(), m.attempt)
+                .await
+            {
+                // Nothing was sent yet: the chunk attempt fails, and its retry starts over.
+                Err(StepError::Store(e @ StoreError::Db(_))) => return Err(e),
+                other => prepared.push(other),
+            }
+        }
+        tx.commit().await?;
+
+        let calls = group
+            .iter()
+            .zip(&prepared)
+            .zip(waits)
+            .map(|((m, p), wait)| async move {
+                match p {
+                    Ok(Prepared::Ready(send)) => {
+                        tokio::time::sleep(wait).await;
+                        Some(
+                            self.inner
+                                .call_provider(&m.n, m.account(), send, Some(limit))
+                                .await,
+                        )
+                    }
+                    _ => None,
+                }
+            });
+        let outcomes = futures::future::join_all(calls).await;
+
+        let recorded = self.record_group(&group, &prepared, &outcomes).await;
+        let results = prepared
+            .into_iter()
+            .zip(recorded)
+            .map(|(p, recorded)| match (p, recorded) {
+                (_, Some(result)) => result,
+                (Ok(Prepared::AlreadySent(out)), None) => Ok(out),
+                (Err(e), None) => Err(e),
+                (Ok(Prepared::Ready(_)), None) => unreachable!("every call is recorded"),
+            });
+        Ok(group.into_iter().zip(results).collect())
+    }
+
+    /// Records the group's provider answers in one transaction. When that fails, each is
+    /// recorded alone instead, retried in place as a single send is: the provider has the
+    /// message, and failing now would send it again.
+    async fn record_group(
+        &self,
+        group: &[Active],
+        prepared: &[Result<Prepared, StepError>],
+        outcomes: &[Option<Result<Accepted, DeliveryError>>],
+    ) -> Vec<Option<Result<SendOutput, StepError>>> {
+        let calls: Vec<(usize, &PreparedSend, &Result<Accepted, DeliveryError>)> = (0..group.len())
+            .filter_map(|i| match (&prepared[i], &outcomes[i]) {
+                (Ok(Prepared::Ready(send)), Some(outcome)) => Some((i, send, outcome)),
+                _ => None,
+            })
+            .collect();
+        let mut results: Vec<Option<Result<SendOutput, StepError>>> =
+            (0..group.len()).map(|_| None).collect();
+        let together = async {
+            let tx = begin(&self.inner.db).await.map_err(|e| e.to_string())?;
+            let mut recorded = Vec::with_capacity(calls.len());
+            for &(i, send, outcome) in &calls {
+                let m = &group[i];
+                let result = self
+                    .inner
+                    .record_outcome(
+                        &tx,
+                        &m.n,
+                        m.account(),
+                        send.attempt_id,
+                        outcome.clone(),
+                        false,
+                    )
+                    .await;
+                // PostgreSQL refuses anything more in a transaction after an error.
+                if let Err(StepError::Store(StoreError::Db(e))) = &result {
+                    return Err(e.to_string());
+                }
+                recorded.push((i, result));
+            }
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(recorded)
+        };
+        match together.await {
+            Ok(recorded) => {
+                for (i, result) in recorded {
+                    results[i] = Some(result);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "recording a batch group failed; recording each alone");
+                for &(i, send, outcome) in &calls {
+                    let m = &group[i];
+                    results[i] = Some(
+                        self.inner
+                            .record_outcome(
+                                &self.inner.db,
+                                &m.n,
+                                m.account(),
+                                send.attempt_id,
+                                outcome.clone(),
+                                true,
+                            )
+                            .await,
+                    );
+                }
+            }
+        }
+        results
+    }
+
+    /// Decides what comes after one attempt: done (`Err` with its outcome), or another
+    /// go on the next account (`Ok`) when this one refused for good or had all its
+    /// attempts. Only a database outage is an error: it fails the chunk attempt.
+    async fn settle(
+        &self,
+        mut m: Active,
+        result: Result<SendOutput, StepError>,
+    ) -> Result<Result<Active, Outcome>, StoreError> {
+        let max_attempts = m.n.max_attempts.max(1) as u32;
+        let next_account = |mut m: Active, message: String| {
+            m.last_error = message;
+            m.index += 1;
+            m.attempt = 1;
+            m
+        };
+        let m = match result {
+            Ok(out) if out.already_sent => return Ok(Err(Outcome::Skipped)),
+            Ok(_) => return Ok(Err(Outcome::Sent)),
+            // Nothing another account could fix (its content is unusable, a file is gone).
+            Err(StepError::Fatal {
+                kind: failure_types::BAD_NOTIFICATION,
+                message,
+            }) => return self.fail(m.n.id, message).await.map(Err),
+            // A permanent refusal or an unusable account: the next account takes over.
+            Err(StepError::Fatal { message, .. }) => next_account(m, message),
+            Err(StepError::Retryable {
+                message,
+                retry_after,
+            }) => {
+                if m.attempt < max_attempts {
+                    m.attempt += 1;
+                    return Ok(Err(Outcome::Retry(RetryItem {
+                        notification_id: m.n.id,
+                        provider: m.account().clone(),
+                        attempt: m.attempt,
+                        retry_after_ms: retry_after
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    })));
+                }
+                next_account(m, message)
+            }
+            Err(StepError::Store(e)) => return self.store_failed(m.n.id, e).await.map(Err),
+        };
+        if m.index < m.providers.len() {
+            Ok(Ok(m))
+        } else {
+            self.fail(m.n.id, m.last_error).await.map(Err)
+        }
+    }
+
+    async fn step_failed(&self, id: uuid::Uuid, e: StepError) -> Result<Outcome, StoreError> {
+        match e {
+            StepError::Store(e) => self.store_failed(id, e).await,
+            StepError::Fatal { message, .. } | StepError::Retryable { message, .. } => {
+                self.fail(id, message).await
+            }
+        }
+    }
+
+    /// A database outage fails the chunk attempt (Temporal retries it); anything else the
+    /// store reports about this one row (unreadable sealed data, a malformed row) fails
+    /// the recipient, not the batch.
+    async fn store_failed(&self, id: uuid::Uuid, e: StoreError) -> Result<Outcome, StoreError> {
+        match e {
+            StoreError::Db(_) => Err(e),
+            e => self.fail(id, e.to_string()).await,
+        }
+    }
+
+    async fn fail(&self, id: uuid::Uuid, reason: impl Into<String>) -> Result<Outcome, StoreError> {
+        match mark_failed(&self.inner.db, id, reason.into()).await {
+            Ok(NotificationStatus::Failed) => Ok(Outcome::Failed),
+            Ok(_) => Ok(Outcome::Skipped),
+            Err(StepError::Store(e @ StoreError::Db(_))) => Err(e),
+            Err(e) => {
+                tracing::warn!(notification_id = %id, error = ?e, "could not record a batch member's failure");
+                Ok(Outcome::Skipped)
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! `POST /v1/notifications/batch`: the request body and its validation. Everything is
+//! checked before anything is stored, and every problem is reported at once (up to
+//! [`MAX_ERRORS`]), each with its path: `content.subject`, `recipients[17].to`,
+//! `recipients[3].data` (a placeholder without a value in that recipient's data).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    Channel, NotificationType, Priority,
+    batch::MAX_RECIPIENTS,
+    config::DeliveryConfig,
+    content::Content,
+    recipient::{self, RecipientRules},
+    render,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::{
+    error::{ApiError, FieldError},
+    notifications::request::RetryRequest,
+};
+
+/// Problems listed in one answer; past that, one more entry says how many were left out.
+pub const MAX_ERRORS: usize = 100;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// How far ahead a batch may be scheduled.
+const MAX_SCHEDULE_DAYS: i64 = 366;
+
+/// One message to many recipients, each with its own data.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    pub channel: Channel,
+    /// The message, shaped per channel as in `POST /v1/notifications`; its placeholders
+    /// are filled from each recipient's `data`. Give `content` or `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// A stored template instead of inline `content` (one locale for the whole batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::templates::TemplateRef>,
+    /// `high`, `medium` (default) or `low`. Overrides the priority implied by `type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// `alert` (high), `confirmation` (medium) or `promo` (low).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub notification_type: Option<NotificationType>,
+    /// Every recipient's retry rule (attempts per provider account, and the wait between).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryRequest>,
+    /// When to send the batch (RFC 3339), up to 366 days ahead; a time already past sends
+    /// at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub send_at: Option<String>,
+    /// Repeating a request with the same key returns the first batch and sends nothing
+    /// again. Also accepted as the `Idempotency-Key` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// 1 to 10,000 recipients.
+    pub recipients: Vec<BatchRecipient>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRecipient {
+    /// The recipient in the channel's format (as `to` of `POST /v1/notifications`).
+    pub to: String,
+    /// Values for the content's placeholders, for this recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    /// This recipient's own idempotency key (unique per tenant, like a notification's): a
+    /// recipient whose key was already used is left out of the batch, not sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// A batch that passed validation, ready to store.
+#[derive(Debug)]
+pub struct ValidBatch {
+    pub channel: Channel,
+    pub content: Value,
+    pub priority: Priority,
+    pub notification_type: Option<NotificationType>,
+    pub max_attempts: u32,
+    pub retry_interval_secs: u64,
+    pub send_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of the whole request, to tell a retried request from another reusing
+    /// its idempotency key.
+    pub request_hash: String,
+    pub recipients: Vec<ValidRecipient>,
+}
+
+#[derive(Debug)]
+pub struct ValidRecipient {
+    pub to: String,
+    pub data: Option<Value>,
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of this recipient's part of the request.
+    pub request_hash: String,
+}
+
+/// Collects field errors, keeping the first [`MAX_ERRORS`] and counting the rest.
+#[derive(Default)]
+struct Errors {
+    list: Vec<FieldError>,
+    more: usize,
+}
+
+impl Errors {
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        if self.list.len() < MAX_ERRORS {
+            self.list.push(FieldError::new(field, reason));
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn into_result(mut self) -> Result<(), ApiError> {
+        if self.list.is_empty() {
+            return Ok(());
+        }
+        if self.more > 0 {
+            self.list.push(FieldError::new(
+                "recipients",
+                format!("{} more problems not listed", self.more),
+            ));
+        }
+        Err(ApiError::Validation(self.list))
+    }
+}
+
+fn check_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && !key.chars().any(|c| c.is_control())
+}
+
+fn hash(value: &Value) -> String {
+    // serde_json's maps are sorted, so equal requests serialise to equal bytes.
+    hex::encode(Sha256::digest(value.to_string().as_bytes()))
+}
+
+impl CreateBatch {
+    /// `content` is the request's own content or the template's, resolved by the caller.
+    pub fn validate(
+        self,
+        header_key: Option<String>,
+        content: Option<Value>,
+        defaults: &DeliveryConfig,
+        rules: &RecipientRules,
+    ) -> Result<ValidBatch, ApiError> {
+        let mut errors = Errors::default();
+
+        let idempotency_key = match (header_key, self.idempotency_key.clone()) {
+            (Some(h), Some(b)) if h != b => {
+                errors.push(
+                    "idempotency_key",
+                    "differs from the Idempotency-Key header; send one or make them equal",
+                );
+                None
+            }
+            (h, b) => h.or(b),
+        };
+        if let Some(key) = &idempotency_key
+            && !check_key(key)
+        {
+            errors.push(
+                "idempotency_key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
+            );
+        }
+
+        let max_attempts = self
+            .retry
+            .and_then(|r| r.max_attempts)
+            .unwrap_or(defaults.max_attempts);
+        if !(1..=10).contains(&max_attempts) {
+            errors.push("retry.max_attempts", "must be between 1 and 10");
+        }
+        let retry_interval_secs = self
+            .retry
+            .and_then(|r| r.interval_secs)
+            .unwrap_or(defaults.retry_interval_secs);
+        if !(1..=86_400).contains(&retry_interval_secs) {
+            errors.push("retry.interval_secs", "must be between 1 and 86400 seconds");
+        }
+
+        let send_at = self.send_at.as_deref().and_then(|at| {
+            let Ok(at) = DateTime::parse_from_rfc3339(at) else {
+                errors.push(
+                    "send_at",
+                    "an RFC 3339 time with its offset, e.g. 2026-11-24T10:00:00Z",
+                );
+                return None;
+            };
+            let at = at.with_timezone(&Utc);
+            if at > Utc::now() + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+                errors.push("send_at", format!("at most {MAX_SCHEDULE_DAYS} days ahead"));
+                return None;
+            }
+            Some(at)
+        });
+
+        // The content's shape once; its placeholders per recipient, with that one's data.
+        let parsed = match &content {
+            None => {
+                errors.push("content", "give `content` or `template`");
+                None
+            }
+            Some(content) => match Content::parse(self.channel, content) {
+                Err(e) => {
+                    errors.push(e.field, e.reason);
+                    None
+                }
+                Ok(parsed) => {
+                    let found = parsed.check();
+                    let syntax = render::check_syntax(&parsed);
+                    for e in &found {
+                        errors.push(e.field.clone(), e.reason.clone());
+                    }
+                    for e in &syntax {
+                        errors.push(e.field.clone(), e.reason.clone());
+                    }
+                    (found.is_empty() && syntax.is_empty()).then_some(parsed)
+                }
+            },
+        };
+
+        if self.recipients.is_empty() || self.recipients.len() > MAX_RECIPIENTS {
+            errors.push(
+                "recipients",
+                format!(
+                    "give 1 to {MAX_RECIPIENTS} recipients (got {})",
+                    self.recipients.len()
+                ),
+            );
+            return Err(errors.into_result().expect_err("an error was just pushed"));
+        }
+        let mut keys: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in self.recipients.iter().enumerate() {
+            let at = |field: &str| format!("recipients[{i}].{field}");
+            if let Err(e) = recipient::validate(self.channel, &r.to, rules) {
+                errors.push(at("to"), e.0);
+            }
+            let data_ok = match &r.data {
+                Some(data) if !data.is_object() => {
+                    errors.push(at("data"), "must be a JSON object");
+                    false
+                }
+                _ => true,
+            };
+            if let Some(key) = &r.idempotency_key {
+                if !check_key(key) {
+                    errors.push(
+                        at("idempotency_key"),
+                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
+                    );
+                } else if let Some(first) = keys.insert(key, i) {
+                    errors.push(
+                        at("idempotency_key"),
+                        format!("repeats the key of recipients[{first}]"),
+                    );
+                }
+            }
+            if let (Some(parsed), true) = (&parsed, data_ok) {
+                match render::render(parsed, r.data.as_ref()) {
+                    Err(e) => errors.push(at("data"), format!("{}: {}", e.field, e.reason)),
+                    Ok(rendered) => {
+                        for e in rendered.check() {
+                            errors.push(
+                                at("data"),
+                                format!("{}: after rendering: {}", e.field, e.reason),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        errors.into_result()?;
+
+        let priority = self
+            .priority
+            .or(self.notification_type.map(NotificationType::priority))
+            .unwrap_or_default();
+        // A template request is fingerprinted by its reference, not the content it resolved
+        // to now: a retried request stays the same request after the template changes.
+        let asked_content = match &self.template {
+            Some(template) => serde_json::json!({"template": template}),
+            None => content.clone().unwrap_or(Value::Null),
+        };
+        let shared = serde_json::json!({
+            "channel": self.channel,
+            "content": asked_content,
+            "priority": priority,
+            "type": self.notification_type,
+            "max_attempts": max_attempts,
+            "retry_interval_secs": retry_interval_secs,
+            "send_at": self.send_at,
+        });
+        let recipients: Vec<ValidRecipient> = self
+            .recipients
+            .into_iter()
+            .map(|r| {
+                let request_hash = hash(&serde_json::json!({
+                    "batch": shared,
+                    "to": r.to,
+                    "data": r.data,
+                }));
+                ValidRecipient {
+                    to: r.to,
+                    data: r.data,
+                    idempotency_key: r.idempotency_key,
+                    request_hash,
+                }
+            })
+            .collect();
+        let mut whole = Sha256::new();
+        whole.update(shared.to_string().as_bytes());
+        for r in &recipients {
+            whole.update(r.request_hash.as_bytes());
+            whole.update(r.idempotency_key.as_deref().unwrap_or("").as_bytes());
+            whole.update([0]);
+        }
+        Ok(ValidBatch {
+            channel: self.channel,
+            content: content.unwrap_or(Value::Null),
+            priority,
+            notification_type: self.notification_type,
+            max_attempts,
+            retry_interval_secs,
+            send_at,
+            idempotency_key,
+            request_hash: hex::encode(whole.finalize()),
+            recipients,
+        })
+    }
+}
