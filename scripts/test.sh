@@ -31,11 +31,10 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; w
 trap cleanup EXIT INT TERM
 
 TEMPORAL_PORT=$(free_port); SMTP_PORT=$(free_port); MAIL_WEB_PORT=$(free_port)
-search_attrs=()
-for sa in PomboTenant PomboChannel PomboPriority PomboStatus; do search_attrs+=(--search-attribute "$sa=Keyword"); done
+source scripts/temporal-flags.sh
 # In memory: nothing to clean up, and faster than a file.
 .tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
-  --http-port "$(free_port)" --metrics-port "$(free_port)" "${search_attrs[@]}" \
+  --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
   --log-level warn >"$LOGS/temporal.log" 2>&1 &
 pids+=($!)
 .tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \

@@ -1,0 +1,302 @@
+//! `make bench`: Pombo measured against baselines run in the same process, on the same
+//! Temporal server and the same provider fake. Prints a table for people and the README;
+//! asserts nothing.
+//!
+//! Pombo runs as it is deployed: the release `pombo-api` and `pombo-worker` binaries in
+//! their own processes (so their memory is their own), SQLite by default
+//! (`POMBO_BENCH_DB=postgres` for PostgreSQL), SMS to the Twilio fake in this process.
+//!
+//! 1. notifications/s end to end vs bare one-activity workflows/s;
+//! 2. accept latency at a fixed offered load (open loop);
+//! 3. priority under backlog: many low, then a few high;
+//! 4. the same on RabbitMQ with `x-max-priority` and a plain consumer (the source
+//!    document's design);
+//! 5. bulk: recipients/s of one batch vs single notifications/s;
+//! 6. peak RSS of the API and the worker.
+
+mod bare;
+mod rabbit;
+mod stack;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+use stack::Stack;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A distinct valid Brazilian mobile number per index.
+pub fn phone(i: usize) -> String {
+    format!("+55119{:08}", i % 100_000_000)
+}
+
+pub fn sms(i: usize, text: &str, priority: &str) -> Value {
+    json!({"channel": "sms", "to": phone(i), "content": {"text": text}, "priority": priority})
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// What a priority scenario found, for Pombo and for RabbitMQ alike.
+pub struct PriorityFigures {
+    pub high_p50: Duration,
+    pub high_p99: Duration,
+    /// Low-priority sends that reached the provider after the first high one was enqueued
+    /// and before the last high one was sent.
+    pub low_before_last_high: usize,
+    /// Low-priority messages not yet sent when the last high one was: the backlog the
+    /// high ones overtook.
+    pub low_waiting_at_last_high: usize,
+}
+
+/// Time from enqueue to the provider's receipt of each high message, and the low sends
+/// that slipped in between, from the provider fake's own receipt times.
+pub fn priority_figures(
+    enqueued: &[(String, DateTime<Utc>)],
+    received: &[(String, DateTime<Utc>)],
+    low_total: usize,
+) -> PriorityFigures {
+    let first_enqueue = enqueued.iter().map(|(_, at)| *at).min().expect("high sent");
+    let mut latencies = Vec::new();
+    let mut last_high = first_enqueue;
+    for (marker, at) in enqueued {
+        let got = received
+            .iter()
+            .find(|(m, _)| m == marker)
+            .map(|(_, at)| *at)
+            .expect("every high message was received");
+        last_high = last_high.max(got);
+        latencies.push((got - *at).to_std().unwrap_or_default());
+    }
+    latencies.sort();
+    let lows: Vec<_> = received
+        .iter()
+        .filter(|(m, _)| m.starts_with("low "))
+        .collect();
+    let low_before_last_high = lows
+        .iter()
+        .filter(|(_, at)| *at > first_enqueue && *at < last_high)
+        .count();
+    let low_sent_by_last_high = lows.iter().filter(|(_, at)| *at <= last_high).count();
+    PriorityFigures {
+        high_p50: percentile(&latencies, 0.5),
+        high_p99: percentile(&latencies, 0.99),
+        low_before_last_high,
+        low_waiting_at_last_high: low_total.saturating_sub(low_sent_by_last_high),
+    }
+}
+
+struct Row(String, String, String);
+
+fn row(measure: &str, value: String, target: &str) -> Row {
+    Row(measure.into(), value, target.into())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n = env_or("POMBO_BENCH_N", 500);
+    let rate = env_or("POMBO_BENCH_RATE", 200);
+    let rate_secs = env_or("POMBO_BENCH_RATE_SECS", 10);
+    let low = env_or("POMBO_BENCH_LOW", 5000);
+    let high = env_or("POMBO_BENCH_HIGH", 100);
+    let batch = env_or("POMBO_BENCH_BATCH", 10_000);
+    let mut rows = Vec::new();
+
+    let stack = Stack::start().await?;
+    eprintln!("==> stack up: {} ({})", stack.url, stack.database);
+
+    // 1. Throughput, Pombo then bare workflows on the same server.
+    eprintln!("==> 1. {n} notifications end to end");
+    let start = Instant::now();
+    stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let stack = &stack;
+            async move {
+                stack.post(&sms(i, &format!("e2e {i}"), "medium")).await;
+            }
+        })
+        .await;
+    stack.wait_sent(n, Duration::from_secs(1800)).await?;
+    let pipeline = n as f64 / start.elapsed().as_secs_f64();
+    eprintln!("==> 1. {n} bare one-activity workflows");
+    let bare = bare::workflows_per_second(&stack.config.temporal, n).await?;
+    rows.push(row(
+        "notifications/s (accept → SMS sent → recorded)",
+        format!("{pipeline:.1}"),
+        "",
+    ));
+    rows.push(row(
+        "bare one-activity workflows/s, same server",
+        format!("{bare:.1}"),
+        "",
+    ));
+    rows.push(row(
+        "ratio notifications / bare",
+        format!("{:.2}", pipeline / bare),
+        "≥ 0.8",
+    ));
+
+    // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
+    // earlier ones have answered (open loop), so a slow answer cannot hide later ones.
+    let total = rate * rate_secs;
+    eprintln!("==> 2. {rate} req/s for {rate_secs} s");
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let poster = stack.poster();
+    let mut in_flight = Vec::with_capacity(total);
+    let sent_before = stack.count_sent().await?;
+    for i in 0..total {
+        tick.tick().await;
+        let body = sms(n + i, &format!("rate {i}"), "medium");
+        let poster = poster.clone();
+        // A task per request: it runs while this loop waits for the next tick.
+        in_flight.push(tokio::spawn(async move {
+            let t = Instant::now();
+            poster.post(&body).await;
+            t.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for request in in_flight {
+        latencies.push(request.await?);
+    }
+    latencies.sort();
+    stack
+        .wait_sent(sent_before as usize + total, Duration::from_secs(1800))
+        .await?;
+    rows.push(row(
+        &format!("accept latency p50 at {rate} req/s (ms)"),
+        format!("{:.1}", ms(percentile(&latencies, 0.5))),
+        "",
+    ));
+    rows.push(row(
+        &format!("accept latency p99 at {rate} req/s (ms)"),
+        format!("{:.1}", ms(percentile(&latencies, 0.99))),
+        "≤ 15",
+    ));
+
+    // 3. Priority under backlog.
+    eprintln!("==> 3. priority: {low} low, then {high} high");
+    stack.fakes.state.inbox.clear();
+    let base = n + total;
+    stream::iter(0..low)
+        .for_each_concurrent(64, |i| {
+            let stack = &stack;
+            async move {
+                stack.post(&sms(base + i, &format!("low {i}"), "low")).await;
+            }
+        })
+        .await;
+    // Every low one is in Temporal's queue (its workflow started) before the high ones come.
+    stack.wait_dispatched(Duration::from_secs(600)).await?;
+    let enqueued: Vec<(String, DateTime<Utc>)> = stream::iter(0..high)
+        .map(|i| {
+            let stack = &stack;
+            async move {
+                let marker = format!("high {i}");
+                let at = Utc::now();
+                stack.post(&sms(base + low + i, &marker, "high")).await;
+                (marker, at)
+            }
+        })
+        .buffer_unordered(high)
+        .collect()
+        .await;
+    stack
+        .wait_received(|m| m.starts_with("high "), high, Duration::from_secs(600))
+        .await?;
+    let pombo = priority_figures(&enqueued, &stack.received(), low);
+    eprintln!("==> 3. draining the low ones");
+    let sent_before = sent_before as usize + total;
+    stack
+        .wait_sent(sent_before + low + high, Duration::from_secs(3600))
+        .await?;
+
+    // 4. The same on RabbitMQ.
+    eprintln!("==> 4. RabbitMQ priority queue: {low} low, then {high} high");
+    let rabbit = rabbit::priority_scenario(&stack.fakes, low, high).await;
+
+    let fmt_priority = |f: &PriorityFigures| {
+        (
+            format!("{:.0} / {:.0}", ms(f.high_p50), ms(f.high_p99)),
+            format!(
+                "{} (of {} waiting)",
+                f.low_before_last_high, f.low_waiting_at_last_high
+            ),
+        )
+    };
+    let (p, l) = fmt_priority(&pombo);
+    rows.push(row(
+        &format!("Pombo: high time-to-send p50 / p99 (ms), {low} low queued"),
+        p,
+        "p99 ≤ 1000",
+    ));
+    rows.push(row("Pombo: low sent before the last high", l, "0"));
+    match &rabbit {
+        Ok(r) => {
+            let (p, l) = fmt_priority(&r.figures);
+            rows.push(row("RabbitMQ: high time-to-send p50 / p99 (ms)", p, ""));
+            rows.push(row("RabbitMQ: low sent before the last high", l, ""));
+            rows.push(row(
+                "RabbitMQ: messages/s (publish → consumer → provider)",
+                format!("{:.1}", r.per_second),
+                "",
+            ));
+        }
+        Err(e) => rows.push(row("RabbitMQ", format!("skipped: {e:#}"), "")),
+    }
+
+    // 5. Bulk.
+    eprintln!("==> 5. one batch of {batch} recipients");
+    match stack.batch(batch, base + low + high).await {
+        Ok(Some(per_second)) => {
+            rows.push(row(
+                &format!("batch recipients/s ({batch} recipients)"),
+                format!("{per_second:.1}"),
+                "",
+            ));
+            rows.push(row(
+                "ratio batch recipients / single notifications",
+                format!("{:.1}", per_second / pipeline),
+                "≥ 20",
+            ));
+        }
+        Ok(None) => rows.push(row("batch", "not available".into(), "")),
+        Err(e) => rows.push(row("batch", format!("failed: {e:#}"), "")),
+    }
+
+    // 6. Memory.
+    let (api_rss, worker_rss) = stack.peak_rss_mb();
+    rows.push(row("API peak RSS (MB)", format!("{api_rss:.1}"), "≤ 80"));
+    rows.push(row(
+        "worker peak RSS (MB)",
+        format!("{worker_rss:.1}"),
+        "≤ 150",
+    ));
+
+    println!(
+        "\nPombo benchmark — database {}, N = {n}, {low} low + {high} high, batch {batch}",
+        stack.database
+    );
+    println!("{:<62} {:>22} {:>12}", "measure", "value", "target");
+    for Row(m, v, t) in rows {
+        println!("{m:<62} {v:>22} {t:>12}");
+    }
+    Ok(())
+}

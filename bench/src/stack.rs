@@ -1,0 +1,325 @@
+//! Pombo as deployed: the release `pombo-api` and `pombo-worker` binaries in child
+//! processes, on a fresh database, sending SMS to the Twilio fake of this process.
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    Config,
+    config::{ConfirmationTimeouts, Secret},
+};
+use pombo_fakes::Fakes;
+use pombo_store::Db;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+pub struct Stack {
+    pub url: String,
+    pub database: String,
+    pub config: Config,
+    pub fakes: Fakes,
+    db: Db,
+    poster: Poster,
+    api: Child,
+    worker: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// Posts notifications; cheap to clone into a task per request.
+#[derive(Clone)]
+pub struct Poster {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Poster {
+    /// POSTs a notification and insists on 202: a benchmark of refused requests is no
+    /// benchmark.
+    pub async fn post(&self, body: &Value) {
+        self.post_to("/v1/notifications", body).await;
+    }
+
+    pub async fn post_to(&self, path: &str, body: &Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let json: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status.as_u16(), 202, "{path}: {json}");
+        json
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `target/release/<name>`, beside this benchmark's own binary.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?
+        .parent()
+        .context("no parent directory")?
+        .join(name);
+    if !path.exists() {
+        bail!(
+            "{} is missing: build it first (make bench does)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Stack> {
+        let fakes = Fakes::start().await;
+        let dir = tempfile::tempdir()?;
+        let (database_url, database) = match std::env::var("POMBO_BENCH_DB").as_deref() {
+            Ok("postgres") => {
+                let admin = std::env::var("POMBO_TEST_POSTGRES")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+                let name = format!("pombo_bench_{}", uuid::Uuid::new_v4().simple());
+                let conn = sea_orm::Database::connect(format!("{admin}/postgres")).await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                (format!("{admin}/{name}"), "postgresql".to_owned())
+            }
+            _ => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("pombo.db").display()
+                ),
+                "sqlite".to_owned(),
+            ),
+        };
+        let key = format!("pombo_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut config = Config {
+            listen: ([127, 0, 0, 1], free_port()).into(),
+            database_url,
+            ..Config::default()
+        };
+        config.temporal.address = std::env::var("POMBO_TEST_TEMPORAL")
+            .context("POMBO_TEST_TEMPORAL (make bench starts a Temporal dev server)")?;
+        config.temporal.task_queue = format!("pombo-bench-{}", uuid::Uuid::new_v4().simple());
+        config.providers = pombo_fakes::accounts::accounts(&format!("http://{}", fakes.addr))
+            .into_iter()
+            .filter(|a| a.name == "twilio")
+            .collect();
+        config.smtp.enabled = false;
+        config.delivery.retry_interval_secs = 1;
+        config.delivery.confirmation_timeout_secs = ConfirmationTimeouts {
+            email: 0,
+            sms: 0,
+            push: 0,
+            whatsapp: 0,
+            instagram: 0,
+            telegram: 0,
+            webhook: 0,
+        };
+        config.api.rate_limit.per_second = 1_000_000;
+        config.api.rate_limit.burst = 1_000_000;
+        config.storage.create_bucket = false;
+        config.worker_metrics_listen = None;
+        config.dev_api_key = Some(Secret::new(key.clone()));
+        config.encryption.current_key = "bench".into();
+        config.encryption.keys.insert(
+            "bench".into(),
+            Secret::new(pombo_store::sealed::Keyring::generate_key()),
+        );
+        config.webhooks.allow_http = true;
+        config.webhooks.allow_private_networks = true;
+        let path = dir.path().join("pombo.toml");
+        std::fs::write(&path, toml::to_string(&config)?)?;
+
+        let spawn = |name: &str| -> anyhow::Result<Child> {
+            Command::new(sibling(name)?)
+                .env("POMBO_CONFIG", &path)
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("starting {name}"))
+        };
+        // The API migrates the database first; the worker then finds it ready.
+        let api = spawn("pombo-api")?;
+        let url = format!("http://{}", config.listen);
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let started = Instant::now();
+        while http.get(format!("{url}/healthz")).send().await.is_err() {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the API did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let worker = spawn("pombo-worker")?;
+        let db = pombo_store::open(&config.database_url).await?;
+        Ok(Stack {
+            poster: Poster {
+                http,
+                url: url.clone(),
+                key,
+            },
+            url,
+            database,
+            config,
+            fakes,
+            db,
+            api,
+            worker,
+            _dir: dir,
+        })
+    }
+
+    pub fn poster(&self) -> Poster {
+        self.poster.clone()
+    }
+
+    pub async fn post(&self, body: &Value) {
+        self.poster.post(body).await
+    }
+
+    async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await?
+            .context("a count")?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+
+    pub async fn count_sent(&self) -> anyhow::Result<i64> {
+        self.count("SELECT COUNT(*) FROM notifications WHERE status = 'sent'")
+            .await
+    }
+
+    async fn wait_until(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut done: impl AsyncFnMut() -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while !done().await? {
+            if start.elapsed() > limit {
+                bail!("{what}: not done after {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Until `n` notifications in all are recorded as sent.
+    pub async fn wait_sent(&self, n: usize, limit: Duration) -> anyhow::Result<()> {
+        self.wait_until("sent", limit, async || {
+            Ok(self.count_sent().await? >= n as i64)
+        })
+        .await
+    }
+
+    /// Until every accepted notification's workflow has started.
+    pub async fn wait_dispatched(&self, limit: Duration) -> anyhow::Result<()> {
+        self.wait_until("dispatched", limit, async || {
+            Ok(self
+                .count("SELECT COUNT(*) FROM notifications WHERE dispatched_at IS NULL")
+                .await?
+                == 0)
+        })
+        .await
+    }
+
+    /// Message texts the Twilio fake received, with when.
+    pub fn received(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.fakes
+            .requests("twilio")
+            .into_iter()
+            .filter_map(|r| Some((r.form_value("Body")?, r.at)))
+            .collect()
+    }
+
+    pub async fn wait_received(
+        &self,
+        matches: impl Fn(&str) -> bool,
+        n: usize,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        self.wait_until("received", limit, async || {
+            Ok(self.received().iter().filter(|(m, _)| matches(m)).count() >= n)
+        })
+        .await
+    }
+
+    /// One batch of `size` recipients: recipients/s from accept to every recipient sent,
+    /// or `None` when this build has no batch endpoint.
+    pub async fn batch(&self, size: usize, first: usize) -> anyhow::Result<Option<f64>> {
+        let recipients: Vec<Value> = (0..size)
+            .map(|i| json!({"to": crate::phone(first + i), "data": {"i": i}}))
+            .collect();
+        let body = json!({
+            "channel": "sms",
+            "content": {"text": "batch {{ i }}"},
+            "priority": "low",
+            "recipients": recipients,
+        });
+        let probe = self
+            .poster
+            .http
+            .post(format!("{}/v1/notifications/batch", self.url))
+            .bearer_auth(&self.poster.key)
+            .json(&json!({}))
+            .send()
+            .await?;
+        if probe.status() == 404 || probe.status() == 405 {
+            return Ok(None);
+        }
+        let before = self.count_sent().await?;
+        let start = Instant::now();
+        self.poster.post_to("/v1/notifications/batch", &body).await;
+        self.wait_sent(before as usize + size, Duration::from_secs(3600))
+            .await?;
+        Ok(Some(size as f64 / start.elapsed().as_secs_f64()))
+    }
+
+    /// Peak resident memory (VmHWM) of the API and the worker, in MB.
+    pub fn peak_rss_mb(&self) -> (f64, f64) {
+        let of = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("VmHWM:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|kb| kb.parse::<f64>().ok())
+                })
+                .map_or(f64::NAN, |kb| kb / 1024.0)
+        };
+        (of(self.api.id()), of(self.worker.id()))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in [&mut self.api, &mut self.worker] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
