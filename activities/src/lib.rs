@@ -5,12 +5,20 @@
 //! - [`routing`]: which provider accounts deliver a notification, in failover order.
 //! - [`notification`]: the activity implementations the worker registers, tying the two to
 //!   the database records.
+//! - [`files`]: uploaded files at send time (attachments downloaded, presigned URLs).
+//! - [`retention`]: the purge of personal data past the retention period.
+//! - [`batch`]: the chunk activities of bulk sends, built from the same steps.
 //! - [`telemetry`]: the worker's Prometheus recorder.
 
+pub mod batch;
 pub mod channels;
+pub mod files;
 pub mod notification;
 pub mod render;
+pub mod retention;
 pub mod routing;
 pub mod telemetry;
 
+pub use batch::BatchActivities;
 pub use notification::NotificationActivities;
+pub use retention::RetentionActivities;

@@ -11,7 +11,8 @@ use pombo_contract::{
     Channel, NotificationStatus,
     activities::{
         self as defs, CheckStatusInput, EscalateInput, EscalateOutput, MarkFailedInput,
-        RenderInput, RouteInput, RouteOutput, SendInput, SendOutput, StatusOutput,
+        ProviderRef, RenderInput, ReserveSendSlotInput, ReserveSendSlotOutput, RouteInput,
+        RouteOutput, SendInput, SendOutput, StatusOutput,
     },
     workflow::failure_types,
 };
@@ -30,14 +31,81 @@ use crate::{
     routing::{Providers, ResolveError},
 };
 
+/// Cheap to clone: the batch activities share the same database and provider clients.
+#[derive(Clone)]
 pub struct NotificationActivities {
-    db: Db,
-    providers: Providers,
+    pub(crate) db: Db,
+    pub(crate) providers: Arc<Providers>,
+    /// Uploaded files the messages refer to (attachments, media, images).
+    pub(crate) files: crate::files::SendFiles,
 }
 
 impl NotificationActivities {
     pub fn new(db: Db, providers: Providers) -> Self {
-        NotificationActivities { db, providers }
+        NotificationActivities {
+            db,
+            providers: Arc::new(providers),
+            files: Default::default(),
+        }
+    }
+
+    /// Where messages' files are read from; without it, a message with files is retried
+    /// until a worker that has object storage takes it.
+    pub fn with_files(mut self, files: crate::files::SendFiles) -> Self {
+        self.files = files;
+        self
+    }
+}
+
+/// Why one step for one notification did not go through. The single-notification
+/// activities turn it into an activity failure ([`ActivityError`]); a batch chunk decides
+/// per recipient (fail it, try the next account, retry it later).
+#[derive(Debug)]
+pub(crate) enum StepError {
+    /// No retry can help: `kind` is one of [`failure_types`] (`BadNotification`,
+    /// `RenderError`, `BadProvider`, `PermanentDeliveryError`).
+    Fatal { kind: &'static str, message: String },
+    /// Worth another attempt, after `retry_after` when the provider said so.
+    Retryable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Our own database failed: the whole activity attempt is retried.
+    Store(StoreError),
+}
+
+impl StepError {
+    fn fatal(kind: &'static str, message: impl Into<String>) -> Self {
+        StepError::Fatal {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        StepError::Store(e)
+    }
+}
+
+impl From<StepError> for ActivityError {
+    fn from(e: StepError) -> Self {
+        match e {
+            StepError::Fatal { kind, message } => non_retryable(kind, message),
+            // When the provider said when to come back, that wins over the notification's
+            // interval: sooner is refused again.
+            StepError::Retryable {
+                message,
+                retry_after,
+            } => ActivityError::application(
+                ApplicationFailure::builder(message)
+                    .type_name("RetryableDeliveryError".to_owned())
+                    .maybe_next_retry_delay(retry_after)
+                    .build(),
+            ),
+            StepError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -50,16 +118,33 @@ fn non_retryable(type_name: &str, message: String) -> ActivityError {
     )
 }
 
-fn status_of(n: &Notification) -> Result<NotificationStatus, ActivityError> {
+fn status_of(n: &Notification) -> Result<NotificationStatus, StepError> {
     n.status
         .parse()
-        .map_err(|e: String| non_retryable(failure_types::BAD_NOTIFICATION, e))
+        .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))
 }
 
 /// Runs `work` while telling Temporal the attempt is alive. A worker that dies stops
 /// heartbeating, and its attempt is retried after the heartbeat timeout, not after the
 /// (longer) attempt timeout; a live attempt is never declared lost while it works.
-async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F) -> F::Output {
+pub(crate) async fn with_heartbeats<F: std::future::Future>(
+    ctx: &ActivityContext,
+    work: F,
+) -> F::Output {
+    with_progress_heartbeats(ctx, work, || ()).await
+}
+
+/// [`with_heartbeats`], each heartbeat carrying `progress()` (shown in the Temporal UI).
+pub(crate) async fn with_progress_heartbeats<F, P, D>(
+    ctx: &ActivityContext,
+    work: F,
+    progress: P,
+) -> F::Output
+where
+    F: std::future::Future,
+    P: Fn() -> D,
+    D: temporalio_common::data_converters::TemporalSerializable + 'static,
+{
     let every = ctx
         .info()
         .heartbeat_timeout
@@ -72,7 +157,7 @@ async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F)
         tokio::select! {
             out = &mut work => return out,
             _ = ticks.tick() => {
-                if let Err(e) = ctx.record_heartbeat(()).await {
+                if let Err(e) = ctx.record_heartbeat(progress()).await {
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
             }
@@ -80,26 +165,31 @@ async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F)
     }
 }
 
-/// Runs a provider call so that it ends before the attempt's Temporal deadline, leaving a
-/// margin to record the outcome. Past the deadline Temporal starts another attempt; one that
-/// kept running would then send the same message a second time.
-async fn within_deadline<F>(ctx: &ActivityContext, call: F) -> Result<Accepted, DeliveryError>
+/// How long a provider call may take so that it ends before the attempt's Temporal
+/// deadline, leaving a margin to record the outcome. Past the deadline Temporal starts
+/// another attempt; one that kept running would then send the same message a second time.
+fn before_deadline(ctx: &ActivityContext) -> Option<Duration> {
+    let left = ctx
+        .info()
+        .deadline
+        .and_then(|d| d.duration_since(SystemTime::now()).ok())?;
+    let margin = (left / 4).min(Duration::from_secs(5));
+    Some(left - margin)
+}
+
+/// Runs a provider call for at most `limit`; past it, the call counts as a retryable failure.
+async fn within<F>(limit: Option<Duration>, call: F) -> Result<Accepted, DeliveryError>
 where
     F: std::future::Future<Output = Result<Accepted, DeliveryError>>,
 {
-    let Some(left) = ctx
-        .info()
-        .deadline
-        .and_then(|d| d.duration_since(SystemTime::now()).ok())
-    else {
+    let Some(limit) = limit else {
         return call.await;
     };
-    let margin = (left / 4).min(Duration::from_secs(5));
-    match tokio::time::timeout(left - margin, call).await {
+    match tokio::time::timeout(limit, call).await {
         Ok(outcome) => outcome,
         Err(_) => Err(DeliveryError::retryable(format!(
             "the provider did not answer within {:.1}s, before the attempt's deadline",
-            (left - margin).as_secs_f64()
+            limit.as_secs_f64()
         ))),
     }
 }
@@ -108,7 +198,7 @@ where
 /// the whole send, and the provider would get the message twice, so a database error is
 /// retried in place for as long as the attempt may run.
 async fn record_sent(
-    db: &Db,
+    db: &impl sea_orm::TransactionTrait,
     notification_id: uuid::Uuid,
     attempt_id: uuid::Uuid,
     provider: &str,
@@ -136,6 +226,59 @@ async fn record_sent(
     }
 }
 
+/// Renders a loaded notification's content, stores it (also in `n`) and marks it
+/// `sending`. Returns the status after; one already past rendering (a retried activity, a
+/// redriven workflow) is left as it is.
+pub(crate) async fn render_loaded(
+    db: &impl sea_orm::ConnectionTrait,
+    n: &mut Notification,
+) -> Result<NotificationStatus, StepError> {
+    let status = status_of(n)?;
+    if status != NotificationStatus::Pending && status != NotificationStatus::Sending {
+        return Ok(status);
+    }
+    let rendered = crate::render::render(n)
+        .map_err(|e| StepError::fatal(failure_types::RENDER, e.to_string()))?;
+    notifications::store_rendered(db, n.id, rendered.clone()).await?;
+    n.rendered = Some(rendered);
+    let status =
+        match notifications::transition(db, n.id, NotificationStatus::Sending, |_| {}).await? {
+            Transition::Applied(row) => status_of(&row)?,
+            Transition::Refused { current } => current,
+        };
+    n.status = status.as_str().to_owned();
+    Ok(status)
+}
+
+/// Records that the notification failed for good, with `reason`, once the sender gives up.
+/// Returns the status after (a cancelled one stays cancelled).
+pub(crate) async fn mark_failed(
+    db: &Db,
+    id: uuid::Uuid,
+    reason: String,
+) -> Result<NotificationStatus, StepError> {
+    let status = match notifications::transition(db, id, NotificationStatus::Failed, |row| {
+        row.last_error = Set(Some(reason.clone()))
+    })
+    .await?
+    {
+        Transition::Applied(row) => status_of(&row)?,
+        Transition::Refused { current } => current,
+    };
+    if status == NotificationStatus::Failed {
+        events::record(
+            db,
+            id,
+            NewEvent {
+                reason: Some(reason),
+                ..NewEvent::new(status, "worker", "gave_up")
+            },
+        )
+        .await?;
+    }
+    Ok(status)
+}
+
 async fn load(db: &Db, id: uuid::Uuid) -> Result<Notification, ActivityError> {
     match notifications::get(db, id).await {
         Ok(n) => Ok(n),
@@ -155,22 +298,8 @@ impl NotificationActivities {
         _ctx: ActivityContext,
         input: RenderInput,
     ) -> Result<StatusOutput, ActivityError> {
-        let n = load(&self.db, input.notification_id).await?;
-        let status = status_of(&n)?;
-        if status != NotificationStatus::Pending && status != NotificationStatus::Sending {
-            // Already past rendering (a retried activity, or a redriven workflow).
-            return Ok(StatusOutput { status });
-        }
-        let rendered = crate::render::render(&n)
-            .map_err(|e| non_retryable(failure_types::RENDER, e.to_string()))?;
-        notifications::store_rendered(&self.db, n.id, rendered).await?;
-        let status =
-            match notifications::transition(&self.db, n.id, NotificationStatus::Sending, |_| {})
-                .await?
-            {
-                Transition::Applied(row) => status_of(&row)?,
-                Transition::Refused { current } => current,
-            };
+        let mut n = load(&self.db, input.notification_id).await?;
+        let status = render_loaded(&self.db, &mut n).await?;
         Ok(StatusOutput { status })
     }
 
@@ -181,14 +310,7 @@ impl NotificationActivities {
         input: RouteInput,
     ) -> Result<RouteOutput, ActivityError> {
         let n = load(&self.db, input.notification_id).await?;
-        let channel: Channel = n
-            .channel
-            .parse()
-            .map_err(|e: String| non_retryable(failure_types::BAD_NOTIFICATION, e))?;
-        let providers = self
-            .providers
-            .route(n.tenant_id, channel, &n.recipient)
-            .await?;
+        let providers = self.route_loaded(&n).await?;
         Ok(RouteOutput { providers })
     }
 
@@ -199,6 +321,20 @@ impl NotificationActivities {
         input: SendInput,
     ) -> Result<SendOutput, ActivityError> {
         with_heartbeats(&ctx, self.send_once(&ctx, input)).await
+    }
+
+    #[activity(definition = defs::ReserveSendSlot)]
+    pub async fn reserve_send_slot(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ReserveSendSlotInput,
+    ) -> Result<ReserveSendSlotOutput, ActivityError> {
+        let wait = self.providers.reserve_send_slot(&input.provider).await?;
+        // Rounded up: a timer that fires a little late keeps the rate, an early one not.
+        let wait_ms = wait.as_micros().div_ceil(1000);
+        Ok(ReserveSendSlotOutput {
+            wait_ms: u64::try_from(wait_ms).unwrap_or(u64::MAX),
+        })
     }
 
     #[activity(definition = defs::CheckStatus)]
@@ -246,108 +382,168 @@ impl NotificationActivities {
         _ctx: ActivityContext,
         input: MarkFailedInput,
     ) -> Result<StatusOutput, ActivityError> {
-        let reason = input.reason.clone();
-        let status = match notifications::transition(
-            &self.db,
-            input.notification_id,
-            NotificationStatus::Failed,
-            |row| row.last_error = Set(Some(reason.clone())),
-        )
-        .await?
-        {
-            Transition::Applied(row) => status_of(&row)?,
-            Transition::Refused { current } => current,
-        };
-        if status == NotificationStatus::Failed {
-            events::record(
-                &self.db,
-                input.notification_id,
-                NewEvent {
-                    reason: Some(input.reason),
-                    ..NewEvent::new(status, "worker", "gave_up")
-                },
-            )
-            .await?;
-        }
+        let status = mark_failed(&self.db, input.notification_id, input.reason).await?;
         Ok(StatusOutput { status })
     }
 }
 
-impl NotificationActivities {
-    /// Adds `sent` to the timeline and applies provider callbacks that arrived before we
-    /// knew the message id. Returns the status after both.
-    async fn after_sent(
-        &self,
-        id: uuid::Uuid,
-        account: &str,
-        provider_message_id: Option<&str>,
-    ) -> Result<NotificationStatus, StoreError> {
-        let recorded = events::record(
-            &self.db,
-            id,
-            NewEvent {
-                provider_message_id: provider_message_id.map(str::to_owned),
-                ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
-            },
-        )
-        .await?;
-        let Some(message_id) = provider_message_id else {
-            return Ok(recorded.status);
-        };
-        Ok(events::claim_parked(&self.db, account, id, message_id)
-            .await?
-            .unwrap_or(recorded.status))
-    }
+/// Adds `sent` to the timeline and applies provider callbacks that arrived before we knew
+/// the message id. Returns the status after both.
+async fn after_sent(
+    db: &impl sea_orm::ConnectionTrait,
+    id: uuid::Uuid,
+    account: &str,
+    provider_message_id: Option<&str>,
+) -> Result<NotificationStatus, StoreError> {
+    let recorded = events::record(
+        db,
+        id,
+        NewEvent {
+            provider_message_id: provider_message_id.map(str::to_owned),
+            ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
+        },
+    )
+    .await?;
+    let Some(message_id) = provider_message_id else {
+        return Ok(recorded.status);
+    };
+    Ok(events::claim_parked(db, account, id, message_id)
+        .await?
+        .unwrap_or(recorded.status))
+}
 
+/// A send whose attempt is recorded, ready for the provider call.
+pub(crate) struct PreparedSend {
+    pub(crate) attempt_id: uuid::Uuid,
+    provider: Arc<crate::channels::Provider>,
+    content: pombo_contract::content::Content,
+    attachments: Vec<crate::channels::Attachment>,
+}
+
+pub(crate) enum Prepared {
+    Ready(PreparedSend),
+    /// An earlier attempt sent it (a retry after a crash): its recorded result.
+    AlreadySent(SendOutput),
+}
+
+impl NotificationActivities {
     async fn send_once(
         &self,
         ctx: &ActivityContext,
         input: SendInput,
     ) -> Result<SendOutput, ActivityError> {
         let n = load(&self.db, input.notification_id).await?;
-        match status_of(&n)? {
+        Ok(self
+            .deliver(
+                &n,
+                &input.provider,
+                // The workflow counts the attempts it runs itself (rate-limited accounts).
+                input.attempt.unwrap_or(ctx.info().attempt),
+                before_deadline(ctx),
+            )
+            .await?)
+    }
+
+    /// The provider accounts for a loaded notification, in failover order.
+    pub(crate) async fn route_loaded(
+        &self,
+        n: &Notification,
+    ) -> Result<Vec<ProviderRef>, StepError> {
+        let channel: Channel = n
+            .channel
+            .parse()
+            .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))?;
+        Ok(self
+            .providers
+            .route(n.tenant_id, channel, &n.recipient, n.preferred_provider_id)
+            .await?)
+    }
+
+    /// One attempt (`attempt`, counted per provider account) to hand a loaded, rendered
+    /// notification to `account`, recorded as an attempt; the provider call may take at
+    /// most `limit`. One already sent is not sent again: its recorded result comes back.
+    /// The single-notification `send` activity runs the three steps in a row; a batch chunk
+    /// runs each step for several recipients at once, sharing one commit per step.
+    pub(crate) async fn deliver(
+        &self,
+        n: &Notification,
+        account: &ProviderRef,
+        attempt: u32,
+        limit: Option<Duration>,
+    ) -> Result<SendOutput, StepError> {
+        let send = match self.prepare_send(&self.db, n, account, attempt).await? {
+            Prepared::AlreadySent(out) => return Ok(out),
+            Prepared::Ready(send) => send,
+        };
+        let outcome = self.call_provider(n, account, &send, limit).await;
+        self.record_outcome(&self.db, n, account, send.attempt_id, outcome, true)
+            .await
+    }
+
+    /// Step one of [`Self::deliver`]: checks the notification may be sent, gathers its
+    /// content, files and the account's client, and records the attempt as in progress.
+    pub(crate) async fn prepare_send(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        n: &Notification,
+        account: &ProviderRef,
+        attempt: u32,
+    ) -> Result<Prepared, StepError> {
+        match status_of(n)? {
             status @ (NotificationStatus::Sent
             | NotificationStatus::Delivered
             | NotificationStatus::Read) => {
-                return Ok(SendOutput {
-                    provider: n.provider.unwrap_or_default(),
-                    provider_message_id: n.provider_message_id,
+                return Ok(Prepared::AlreadySent(SendOutput {
+                    provider: n.provider.clone().unwrap_or_default(),
+                    provider_message_id: n.provider_message_id.clone(),
                     already_sent: true,
                     status,
-                });
+                }));
             }
             NotificationStatus::Failed | NotificationStatus::Cancelled => {
-                return Err(non_retryable(
+                return Err(StepError::fatal(
                     failure_types::BAD_NOTIFICATION,
                     format!("notification is {}, not sending it", n.status),
                 ));
             }
             NotificationStatus::Pending | NotificationStatus::Sending => {}
         }
-        let content = crate::render::rendered(&n)
-            .map_err(|e| non_retryable(failure_types::BAD_NOTIFICATION, e))?;
-        let account = &input.provider;
+        let content = crate::render::rendered(n)
+            .map_err(|e| StepError::fatal(failure_types::BAD_NOTIFICATION, e))?;
+        let (content, attachments) = self.files.resolve(&self.db, n, content).await?;
         let provider = match self.providers.resolve(account).await {
             Ok(p) => p,
             Err(ResolveError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(non_retryable(failure_types::BAD_PROVIDER, e.to_string())),
+            Err(e) => return Err(StepError::fatal(failure_types::BAD_PROVIDER, e.to_string())),
         };
 
-        let attempt_id = notifications::start_attempt(
-            &self.db,
-            n.id,
-            ctx.info().attempt as i32,
-            &account.name,
-            &account.kind,
-        )
-        .await?;
+        let attempt_id =
+            notifications::start_attempt(db, n.id, attempt as i32, &account.name, &account.kind)
+                .await?;
+        Ok(Prepared::Ready(PreparedSend {
+            attempt_id,
+            provider,
+            content,
+            attachments,
+        }))
+    }
+
+    /// Step two of [`Self::deliver`]: the provider call itself, within `limit`.
+    pub(crate) async fn call_provider(
+        &self,
+        n: &Notification,
+        account: &ProviderRef,
+        send: &PreparedSend,
+        limit: Option<Duration>,
+    ) -> Result<Accepted, DeliveryError> {
         let started = std::time::Instant::now();
-        let outcome = within_deadline(
-            ctx,
-            provider.send(Outbound {
+        let outcome = within(
+            limit,
+            send.provider.send(Outbound {
                 notification_id: n.id,
                 to: &n.recipient,
-                content: &content,
+                content: &send.content,
+                attachments: &send.attachments,
             }),
         )
         .await;
@@ -368,20 +564,53 @@ impl NotificationActivities {
             "outcome" => outcome_label,
         )
         .increment(1);
+        outcome
+    }
 
+    /// Step three of [`Self::deliver`]: records what the provider answered (`sent` with its
+    /// message id, or the attempt's error) and classifies a failure. With `retry_in_place`
+    /// a database error while recording `sent` is retried here (see [`record_sent`]);
+    /// without, it is returned (inside a caller's transaction, which cannot recover).
+    pub(crate) async fn record_outcome<C>(
+        &self,
+        db: &C,
+        n: &Notification,
+        account: &ProviderRef,
+        attempt_id: uuid::Uuid,
+        outcome: Result<Accepted, DeliveryError>,
+        retry_in_place: bool,
+    ) -> Result<SendOutput, StepError>
+    where
+        C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,
+    {
         match outcome {
             Ok(accepted) => {
-                record_sent(
-                    &self.db,
+                if retry_in_place {
+                    record_sent(
+                        db,
+                        n.id,
+                        attempt_id,
+                        &account.name,
+                        accepted.provider_message_id.clone(),
+                    )
+                    .await?;
+                } else {
+                    notifications::record_sent(
+                        db,
+                        n.id,
+                        attempt_id,
+                        &account.name,
+                        accepted.provider_message_id.clone(),
+                    )
+                    .await?;
+                }
+                let status = after_sent(
+                    db,
                     n.id,
-                    attempt_id,
                     &account.name,
-                    accepted.provider_message_id.clone(),
+                    accepted.provider_message_id.as_deref(),
                 )
                 .await?;
-                let status = self
-                    .after_sent(n.id, &account.name, accepted.provider_message_id.as_deref())
-                    .await?;
                 Ok(SendOutput {
                     provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,
@@ -396,7 +625,7 @@ impl NotificationActivities {
                     None => error.message().to_owned(),
                 };
                 notifications::finish_attempt(
-                    &self.db,
+                    db,
                     attempt_id,
                     n.id,
                     if permanent {
@@ -411,18 +640,12 @@ impl NotificationActivities {
                 let message = format!("{}: {message}", account.name);
                 Err(match error {
                     DeliveryError::Permanent { .. } => {
-                        non_retryable(failure_types::PERMANENT_DELIVERY, message)
+                        StepError::fatal(failure_types::PERMANENT_DELIVERY, message)
                     }
-                    DeliveryError::Retryable { retry_after, .. } => {
-                        // When the provider said when to come back, that wins over the
-                        // notification's interval: sooner is refused again.
-                        ActivityError::application(
-                            ApplicationFailure::builder(message)
-                                .type_name("RetryableDeliveryError".to_owned())
-                                .maybe_next_retry_delay(retry_after)
-                                .build(),
-                        )
-                    }
+                    DeliveryError::Retryable { retry_after, .. } => StepError::Retryable {
+                        message,
+                        retry_after,
+                    },
                 })
             }
         }

@@ -8,16 +8,17 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel, Config,
     activities::ProviderRef,
-    providers::{ProviderSettings, SmtpSettings},
+    providers::{ProviderSettings, SendRateLimit, SmtpSettings},
     recipient::RecipientRules,
 };
-use pombo_store::{Db, StoreError, provider_accounts, sealed::Keyring};
+use pombo_store::{Db, StoreError, provider_accounts, sealed::Keyring, send_slots};
 use uuid::Uuid;
 
 use crate::channels::{Provider, SetupError};
@@ -25,6 +26,7 @@ use crate::channels::{Provider, SetupError};
 struct ServerAccount {
     name: String,
     settings: ProviderSettings,
+    rate_limit: Option<SendRateLimit>,
     client: Arc<Provider>,
 }
 
@@ -60,10 +62,10 @@ impl Providers {
             .build()
             .map_err(|e| SetupError(format!("HTTP client: {e}")))?;
         let rules = config.webhooks.recipient_rules();
-        let mut accounts: Vec<(String, ProviderSettings)> = config
+        let mut accounts: Vec<(String, ProviderSettings, Option<SendRateLimit>)> = config
             .providers
             .iter()
-            .map(|p| (p.name.clone(), p.settings.clone()))
+            .map(|p| (p.name.clone(), p.settings.clone(), p.rate_limit))
             .collect();
         if config.smtp.enabled {
             let s = &config.smtp;
@@ -77,16 +79,18 @@ impl Providers {
                     password: s.password.clone(),
                     from: s.from.clone(),
                 }),
+                None,
             ));
         }
         let server = accounts
             .into_iter()
-            .map(|(name, settings)| {
+            .map(|(name, settings, rate_limit)| {
                 let client = Provider::new(&settings, &http, rules)
                     .map_err(|e| SetupError(format!("providers `{name}`: {e}")))?;
                 Ok(ServerAccount {
                     name,
                     settings,
+                    rate_limit,
                     client: Arc::new(client),
                 })
             })
@@ -101,16 +105,24 @@ impl Providers {
         })
     }
 
-    /// The accounts to try for a notification of `tenant_id` on `channel` to `to`.
+    /// The accounts to try for a notification of `tenant_id` on `channel` to `to`. A
+    /// `preferred` account (chosen by a routing rule when the notification was accepted)
+    /// goes first when it is one of them (enabled, of the channel, able to reach `to`); the
+    /// others keep their order behind it, as failover.
     pub async fn route(
         &self,
         tenant_id: Uuid,
         channel: Channel,
         to: &str,
+        preferred: Option<Uuid>,
     ) -> Result<Vec<ProviderRef>, StoreError> {
-        let own =
+        let mut own =
             provider_accounts::for_channel(&self.db, self.keyring.as_ref(), tenant_id, channel)
                 .await?;
+        if let Some(at) = own.iter().position(|a| Some(a.id) == preferred) {
+            let first = own.remove(at);
+            own.insert(0, first);
+        }
         if !own.is_empty() {
             return Ok(own
                 .into_iter()
@@ -119,6 +131,7 @@ impl Providers {
                     account_id: Some(a.id),
                     kind: a.settings.kind().to_owned(),
                     name: a.name,
+                    rate_limited: a.rate_limit.is_some(),
                 })
                 .collect());
         }
@@ -130,8 +143,34 @@ impl Providers {
                 account_id: None,
                 name: a.name.clone(),
                 kind: a.settings.kind().to_owned(),
+                rate_limited: a.rate_limit.is_some(),
             })
             .collect())
+    }
+
+    /// Reserves `account`'s next send slot and returns how long to wait for it (zero for an
+    /// account without a rate limit, or one whose limit was removed since routing).
+    ///
+    /// Slots live in the database, not in a Temporal task queue per account with a
+    /// worker-side rate limit: tenants add and change accounts at any time, and each such
+    /// queue would need its own pollers on every worker. A row per account works for any
+    /// number of accounts, across every worker and process sharing the database.
+    pub async fn reserve_send_slot(&self, account: &ProviderRef) -> Result<Duration, StoreError> {
+        let rate_limit = match account.account_id {
+            Some(id) => provider_accounts::rate_limit(&self.db, id).await?,
+            None => self
+                .server
+                .iter()
+                .find(|a| a.name == account.name)
+                .and_then(|a| a.rate_limit),
+        };
+        let Some(rate_limit) = rate_limit else {
+            return Ok(Duration::ZERO);
+        };
+        let now = Utc::now();
+        let key = send_slots::key(account.account_id, &account.name);
+        let slot = send_slots::reserve(&self.db, &key, rate_limit.interval(), now).await?;
+        Ok((slot - now).to_std().unwrap_or_default())
     }
 
     /// A client for `account`, built once and reused until the account changes.

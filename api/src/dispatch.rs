@@ -16,7 +16,7 @@ use pombo_contract::{
     Channel, Priority,
     config::{DeliveryConfig, TemporalConfig},
     delivery::DeliveryUpdate,
-    workflow::{NotificationWorkflowInput, RetrySettings, search, workflow_id},
+    workflow::{NotificationWorkflowInput, RetrySettings, search, temporal_priority, workflow_id},
 };
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
@@ -25,7 +25,7 @@ use temporalio_client::{
     WorkflowCountOptions, WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions,
     errors::WorkflowStartError,
 };
-use temporalio_common::{Priority as TemporalPriority, search_attributes::SearchAttributes};
+use temporalio_common::search_attributes::SearchAttributes;
 use tokio::sync::Mutex;
 
 pub struct Dispatcher {
@@ -33,7 +33,14 @@ pub struct Dispatcher {
     temporal: TemporalConfig,
     delivery: DeliveryConfig,
     client: Mutex<Option<Client>>,
+    /// Accepted notifications waiting for their workflow start (see [`Dispatcher::enqueue`]).
+    queue: tokio::sync::mpsc::UnboundedSender<Notification>,
+    queued: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Notification>>>,
 }
+
+/// Workflow starts in flight at once from one API process: each is one round trip to
+/// Temporal, so a few dozen keep up with thousands of accepts a second.
+const CONCURRENT_STARTS: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatched {
@@ -44,12 +51,54 @@ pub enum Dispatched {
 
 impl Dispatcher {
     pub fn new(db: Db, temporal: TemporalConfig, delivery: DeliveryConfig) -> Self {
+        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
         Dispatcher {
             db,
             temporal,
             delivery,
             client: Mutex::new(None),
+            queue,
+            queued: std::sync::Mutex::new(Some(queued)),
         }
+    }
+
+    /// Hands a stored notification to the background starter and returns at once.
+    ///
+    /// The accept path must not wait for Temporal: the row is already the promise, and a
+    /// start costs a round trip (tens of ms under load) that would otherwise be every
+    /// caller's latency. If this process dies with starts still queued, the sweep starts
+    /// those rows after the grace period; a start that races the sweep is refused by
+    /// Temporal as a duplicate, so nothing is sent twice.
+    pub fn enqueue(&self, notification: Notification) {
+        // The receiver lives as long as the process serves; a send can only fail during
+        // shutdown, and then the sweep of the next process starts the row.
+        let _ = self.queue.send(notification);
+    }
+
+    /// Starts queued notifications, a bounded number at once, until the queue closes.
+    /// Runs once per process (beside the sweep); a second call returns at once.
+    pub async fn run_queue(self: Arc<Self>) {
+        use futures::StreamExt;
+        let Some(queued) = self.queued.lock().expect("queue lock").take() else {
+            return;
+        };
+        futures::stream::unfold(
+            queued,
+            |mut rx| async move { rx.recv().await.map(|n| (n, rx)) },
+        )
+        .for_each_concurrent(CONCURRENT_STARTS, |n| {
+            let this = self.clone();
+            async move {
+                if let Err(e) = this.dispatch(&n).await {
+                    tracing::warn!(
+                        notification_id = %n.id,
+                        error = %format!("{e:#}"),
+                        "workflow not started yet; the dispatch sweep will start it"
+                    );
+                }
+            }
+        })
+        .await;
     }
 
     /// The Temporal client, connecting on first use; the API starts and serves reads even
@@ -95,17 +144,14 @@ impl Dispatcher {
             heartbeat_timeout_secs: self.delivery.heartbeat_timeout_secs,
             confirmation_timeout_secs: self.delivery.confirmation_timeout_secs.of(channel),
             has_fallback: n.fallback.is_some(),
+            send_at: n.send_at,
         };
         let options =
             WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
                 // A notification whose workflow completed is never started again; one whose
                 // workflow failed may be, after an operator reopened it (a redrive).
                 .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-                .priority(
-                    TemporalPriority::builder()
-                        .priority_key(priority.temporal_key())
-                        .build(),
-                )
+                .priority(temporal_priority(priority, n.tenant_id))
                 .search_attributes(SearchAttributes::new([
                     search::TENANT.value_set(n.tenant_id.to_string()),
                     search::CHANNEL.value_set(channel.as_str().to_owned()),

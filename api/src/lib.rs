@@ -2,6 +2,7 @@
 //! status. One module per resource; errors in one problem format ([`error`]).
 
 pub mod admin_page;
+pub mod batches;
 pub mod callbacks;
 pub mod dispatch;
 pub mod error;
@@ -13,6 +14,8 @@ pub mod notifications;
 pub mod openapi;
 pub mod providers;
 pub mod rate_limit;
+pub mod recipients;
+pub mod routing_rules;
 pub mod state;
 pub mod templates;
 
@@ -81,7 +84,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(notifications::router())
+        .merge(batches::router())
         .merge(providers::router())
+        .merge(recipients::router())
+        .merge(routing_rules::router())
         .merge(templates::router())
         .merge(files::router())
         .merge(callbacks::router())
@@ -104,6 +110,8 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
         "links": {
             "notifications": "/v1/notifications",
             "providers": "/v1/providers",
+            "recipients": "/v1/recipients",
+            "routing_rules": "/v1/routing-rules",
             "templates": "/v1/templates",
             "openapi": "/openapi.json",
             "docs": "/docs/",
@@ -134,10 +142,18 @@ pub async fn run(
         Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
         Duration::from_secs(state.config.api.dispatch_grace_secs),
     ));
+    let starter = tokio::spawn(state.dispatcher.clone().run_queue());
+    let batch_sweep = tokio::spawn(batches::dispatch::sweep_forever(
+        state.clone(),
+        Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
+        Duration::from_secs(state.config.api.dispatch_grace_secs),
+    ));
     tracing::info!(address = %listener.local_addr()?, "API listening");
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     sweep.abort();
+    starter.abort();
+    batch_sweep.abort();
     Ok(result?)
 }

@@ -5,7 +5,10 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::{callbacks, error, files, health, notifications, providers, templates};
+use crate::{
+    batches, callbacks, error, files, health, notifications, providers, recipients, routing_rules,
+    templates,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +20,9 @@ use crate::{callbacks, error, files, health, notifications, providers, templates
         notifications::create,
         notifications::read,
         notifications::list,
+        batches::create,
+        batches::read,
+        batches::members,
         notifications::timeline::list_events,
         notifications::timeline::report_status,
         notifications::admin::retry_one,
@@ -28,6 +34,16 @@ use crate::{callbacks, error, files, health, notifications, providers, templates
         providers::read,
         providers::update,
         providers::remove,
+        recipients::create,
+        recipients::list,
+        recipients::read,
+        recipients::update,
+        recipients::remove,
+        routing_rules::create,
+        routing_rules::list,
+        routing_rules::read,
+        routing_rules::update,
+        routing_rules::remove,
         templates::create,
         templates::list,
         templates::read,
@@ -47,6 +63,8 @@ use crate::{callbacks, error, files, health, notifications, providers, templates
         (name = "notifications", description = "Send notifications and follow their delivery"),
         (name = "operations", description = "Review, redrive and cancel: the dead-letter queue, as failed workflows"),
         (name = "providers", description = "The provider accounts that deliver a tenant's notifications"),
+        (name = "recipients", description = "Stored recipient profiles (sealed at rest): a notification may name one instead of an address"),
+        (name = "routing", description = "Per-tenant routing rules that choose a notification's channel and preferred provider account"),
         (name = "templates", description = "Stored message templates per tenant: versioned, with variants per locale and channel"),
         (name = "files", description = "Files uploaded for notifications, kept in S3-compatible object storage, downloaded through presigned URLs"),
         (name = "callbacks", description = "Delivery reports from providers (signed by them, not by an API key)"),

@@ -28,6 +28,10 @@ pub struct ProviderRef {
     pub name: String,
     /// The provider type (`twilio`, `smtp`, …).
     pub kind: String,
+    /// The account has a send rate limit: each send first reserves a slot
+    /// ([`NotificationActivities::reserve_send_slot`]).
+    #[serde(default)]
+    pub rate_limited: bool,
 }
 
 /// The providers to try, in order: the next one takes over when one fails for good.
@@ -40,6 +44,21 @@ pub struct RouteOutput {
 pub struct SendInput {
     pub notification_id: Uuid,
     pub provider: ProviderRef,
+    /// The attempt's number when the workflow runs the retries itself (rate-limited
+    /// accounts); `None`: Temporal's own attempt number.
+    #[serde(default)]
+    pub attempt: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReserveSendSlotInput {
+    pub provider: ProviderRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReserveSendSlotOutput {
+    /// How long to wait before sending, in milliseconds (0: send now).
+    pub wait_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +124,15 @@ impl NotificationActivities {
         unimplemented!()
     }
 
+    /// Reserves the provider account's next send slot (shared by every worker) and says how
+    /// long to wait for it. Accounts without a rate limit (any more) need no wait.
+    #[activity(name = "reserve_send_slot")]
+    pub fn reserve_send_slot(
+        input: ReserveSendSlotInput,
+    ) -> Result<ReserveSendSlotOutput, ActivityError> {
+        unimplemented!()
+    }
+
     /// Reads the recorded status (reports may have reached the database while a signal to
     /// the workflow was lost).
     #[activity(name = "check_status")]
@@ -126,4 +154,6 @@ impl NotificationActivities {
 }
 
 /// The generated marker types, so other crates can implement these definitions.
-pub use notification_activities::{CheckStatus, Escalate, MarkFailed, Render, Route, Send};
+pub use notification_activities::{
+    CheckStatus, Escalate, MarkFailed, Render, ReserveSendSlot, Route, Send,
+};

@@ -29,6 +29,8 @@ pub struct Config {
     pub encryption: EncryptionConfig,
     /// S3-compatible object storage for uploaded files (`/v1/files`).
     pub storage: StorageConfig,
+    /// How long personal data and rendered bodies are kept (a Temporal Schedule purges them).
+    pub retention: RetentionConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -218,10 +220,14 @@ impl Default for RateLimitConfig {
 }
 
 /// One server-wide provider account: `[[providers]]` with `name`, `type` and its settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderAccountConfig {
     /// Unique among the server-wide accounts; shown in attempts as `<name>`.
     pub name: String,
+    /// How fast this account may be sent to, across all workers
+    /// (`rate_limit = { per_second = 2 }`); unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::providers::SendRateLimit>,
     #[serde(flatten)]
     pub settings: crate::providers::ProviderSettings,
 }
@@ -281,6 +287,42 @@ pub struct StorageConfig {
     pub allowed_content_types: Vec<String>,
     /// Create the bucket at start if it is missing (local development).
     pub create_bucket: bool,
+    /// Largest total size of the files attached to one email, in bytes.
+    pub max_email_attachment_bytes: u64,
+    /// How long the presigned URL handed to a provider for a chat media file or a push image
+    /// stays valid, in seconds (at most 7 days). Push images are fetched by the device when
+    /// the notification arrives, which may be long after the send.
+    pub provider_url_expiry_secs: u64,
+}
+
+/// Retention of notifications' personal data: `days` after a notification's last change
+/// (once it is no longer pending or sending), its recipient, content, data, rendered
+/// message, fallback and the free text of its timeline and attempts are purged; its
+/// metadata and statuses stay. Uploaded files older than `days` are deleted too. A Temporal
+/// Schedule runs the purge every `every_secs`; the worker creates or updates it at
+/// start-up, and deletes it when `days` is 0.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionConfig {
+    /// Days to keep personal data; 0 keeps it forever.
+    pub days: u32,
+    /// How often the purge runs, in seconds.
+    pub every_secs: u64,
+    /// The Temporal Schedule's id (one per namespace).
+    pub schedule_id: String,
+    /// Rows purged per activity call.
+    pub batch_size: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: 30,
+            every_secs: 3600,
+            schedule_id: "pombo-retention".into(),
+            batch_size: 500,
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -315,6 +357,8 @@ impl Default for StorageConfig {
             .map(String::from)
             .to_vec(),
             create_bucket: true,
+            max_email_attachment_bytes: 20 * 1024 * 1024,
+            provider_url_expiry_secs: 24 * 3600,
         }
     }
 }
@@ -359,6 +403,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             encryption: EncryptionConfig::default(),
             storage: StorageConfig::default(),
+            retention: RetentionConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
             worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
@@ -462,6 +507,12 @@ impl Config {
                     p.name
                 )));
             }
+            if let Some(Err(reason)) = p.rate_limit.map(|r| r.check()) {
+                return Err(ConfigError(format!(
+                    "providers `{}`: rate_limit.per_second {reason}",
+                    p.name
+                )));
+            }
         }
         if !self.encryption.keys.is_empty()
             && !self
@@ -477,6 +528,20 @@ impl Config {
         if !(1..=7 * 24 * 3600).contains(&self.storage.presign_expiry_secs) {
             return Err(ConfigError(
                 "storage.presign_expiry_secs must be between 1 and 604800 (7 days)".into(),
+            ));
+        }
+        if !(1..=7 * 24 * 3600).contains(&self.storage.provider_url_expiry_secs) {
+            return Err(ConfigError(
+                "storage.provider_url_expiry_secs must be between 1 and 604800 (7 days)".into(),
+            ));
+        }
+        if self.retention.every_secs == 0
+            || self.retention.batch_size == 0
+            || self.retention.schedule_id.trim().is_empty()
+        {
+            return Err(ConfigError(
+                "retention.every_secs and retention.batch_size must be at least 1, and retention.schedule_id set"
+                    .into(),
             ));
         }
         if self.storage.max_file_bytes == 0 || self.storage.bucket.is_empty() {
@@ -574,6 +639,59 @@ mod tests {
             assert_eq!(config.providers.len(), 1);
             assert_eq!(config.providers[0].name, "twilio-main");
             assert_eq!(config.providers[0].settings.kind(), "twilio");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn provider_rate_limits_come_from_the_file_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            let account = |rate: &str| {
+                format!(
+                    r#"
+                    [[providers]]
+                    name = "twilio-main"
+                    type = "twilio"
+                    account_sid = "AC123"
+                    auth_token = "tok"
+                    from = "+15005550006"
+                    rate_limit = {{ per_second = {rate} }}
+                    "#
+                )
+            };
+            jail.create_file("pombo.toml", &account("2.5"))?;
+            jail.set_env("POMBO_CONFIG", "pombo.toml");
+            let config = Config::load().expect("loads");
+            let limit = config.providers[0].rate_limit.expect("rate limit");
+            assert_eq!(limit.per_second, 2.5);
+            assert_eq!(limit.interval(), std::time::Duration::from_millis(400));
+            assert_eq!(config.providers[0].settings.kind(), "twilio");
+            for bad in ["0", "-1", "20000"] {
+                jail.create_file("pombo.toml", &account(bad))?;
+                let error = Config::load().expect_err(bad).to_string();
+                assert!(error.contains("rate_limit.per_second"), "{error}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn retention_keeps_30_days_by_default_and_is_configurable() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load().expect("defaults load");
+            assert_eq!(config.retention.days, 30);
+            assert_eq!(config.retention.every_secs, 3600);
+            assert_eq!(config.retention.schedule_id, "pombo-retention");
+            jail.set_env("POMBO_RETENTION__DAYS", "0");
+            jail.set_env("POMBO_RETENTION__EVERY_SECS", "600");
+            let config = Config::load().expect("loads");
+            assert_eq!(
+                (config.retention.days, config.retention.every_secs),
+                (0, 600)
+            );
+            jail.set_env("POMBO_RETENTION__EVERY_SECS", "0");
+            let error = Config::load().expect_err("every 0 s").to_string();
+            assert!(error.contains("retention.every_secs"), "{error}");
             Ok(())
         });
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::Channel;
 
@@ -20,10 +21,25 @@ pub struct EmailContent {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// Files uploaded to `/v1/files`, attached when the email is sent (at most
+    /// [`MAX_ATTACHMENTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// What an email provider sends: the same fields with placeholders filled.
 pub type RenderedEmail = EmailContent;
+
+/// An uploaded file attached to an email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    /// The file's id from `POST /v1/files`; the tenant's own.
+    pub file_id: Uuid,
+    /// The name the recipient sees (placeholders allowed); default: the uploaded name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+}
 
 /// Plain text: SMS and Telegram.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,17 +49,87 @@ pub struct TextContent {
 }
 
 /// A push notification (FCM or APNs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// In JSON the image is `image_url` or `image_file_id` (an uploaded image); in memory both
+/// are `image_url`, a file being a [`file_ref_url`] until the worker swaps in a presigned URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PushWire", into = "PushWire")]
 pub struct PushContent {
     pub title: String,
     pub body: String,
     /// Key/value pairs delivered to the app with the notification.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
+    /// An image shown in the notification (https URL, or a [`file_ref_url`]).
+    pub image_url: Option<String>,
+}
+
+/// [`PushContent`] as it is written in JSON.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PushContent)]
+struct PushWire {
+    title: String,
+    body: String,
+    /// Key/value pairs delivered to the app with the notification.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    data: BTreeMap<String, String>,
     /// An image shown in the notification (https URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_url: Option<String>,
+    image_url: Option<String>,
+    /// An image uploaded to `/v1/files` instead of `image_url`; the provider gets a fresh
+    /// presigned URL of it at send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image_file_id: Option<Uuid>,
+}
+
+impl TryFrom<PushWire> for PushContent {
+    type Error = String;
+
+    fn try_from(w: PushWire) -> Result<Self, String> {
+        let image_url = match (w.image_url, w.image_file_id) {
+            (Some(_), Some(_)) => {
+                return Err("give `image_url` or `image_file_id`, not both".into());
+            }
+            (url, None) => url,
+            (None, Some(id)) => Some(file_ref_url(id)),
+        };
+        Ok(PushContent {
+            title: w.title,
+            body: w.body,
+            data: w.data,
+            image_url,
+        })
+    }
+}
+
+impl From<PushContent> for PushWire {
+    fn from(c: PushContent) -> Self {
+        let file = c.image_url.as_deref().and_then(file_ref_id);
+        PushWire {
+            title: c.title,
+            body: c.body,
+            data: c.data,
+            image_url: if file.is_some() { None } else { c.image_url },
+            image_file_id: file,
+        }
+    }
+}
+
+impl utoipa::PartialSchema for PushContent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <PushWire as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for PushContent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PushWire as ToSchema>::schemas(schemas)
+    }
 }
 
 /// A chat message (WhatsApp, Instagram): exactly one of `text`, `media` or `template`.
@@ -60,17 +146,154 @@ pub struct ChatContent {
     pub template: Option<ChatTemplate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A media message. In JSON the file is `url` or `file_id` (an uploaded file); in memory
+/// both are `url`, a file being a [`file_ref_url`] until the worker swaps in a presigned URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "MediaWire", into = "MediaWire")]
 pub struct Media {
-    /// Where the provider downloads the file from (https, usually a presigned URL).
+    /// Where the provider downloads the file from (https, or a [`file_ref_url`]).
     pub url: String,
     pub kind: MediaKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
     /// File name shown for documents.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+}
+
+impl Media {
+    /// The uploaded file this media is, if it is one.
+    pub fn file_id(&self) -> Option<Uuid> {
+        file_ref_id(&self.url)
+    }
+}
+
+/// [`Media`] as it is written in JSON: exactly one of `url` and `file_id`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Media)]
+struct MediaWire {
+    /// Where the provider downloads the file from (https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// A file uploaded to `/v1/files` instead of `url`; the provider gets a fresh presigned
+    /// URL of it at send time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file_id: Option<Uuid>,
+    kind: MediaKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    caption: Option<String>,
+    /// File name shown for documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filename: Option<String>,
+}
+
+impl TryFrom<MediaWire> for Media {
+    type Error = String;
+
+    fn try_from(w: MediaWire) -> Result<Self, String> {
+        let url = match (w.url, w.file_id) {
+            (Some(url), None) => url,
+            (None, Some(id)) => file_ref_url(id),
+            _ => return Err("give exactly one of `url` or `file_id`".into()),
+        };
+        Ok(Media {
+            url,
+            kind: w.kind,
+            caption: w.caption,
+            filename: w.filename,
+        })
+    }
+}
+
+impl From<Media> for MediaWire {
+    fn from(m: Media) -> Self {
+        let file = m.file_id();
+        MediaWire {
+            url: if file.is_some() { None } else { Some(m.url) },
+            file_id: file,
+            kind: m.kind,
+            caption: m.caption,
+            filename: m.filename,
+        }
+    }
+}
+
+impl utoipa::PartialSchema for Media {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <MediaWire as utoipa::PartialSchema>::schema()
+    }
+}
+
+impl ToSchema for Media {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <MediaWire as ToSchema>::schemas(schemas)
+    }
+}
+
+/// How content points at an uploaded file inside a URL field (`media.url`,
+/// `image_url`) between the request and the send: `pombo-file:<id>`. The worker replaces it
+/// with a presigned URL before any provider sees the content; in JSON it is written back
+/// as `file_id` / `image_file_id`.
+pub fn file_ref_url(file_id: Uuid) -> String {
+    format!("{FILE_REF_SCHEME}{file_id}")
+}
+
+/// The file a [`file_ref_url`] points at; `None` for any other URL.
+pub fn file_ref_id(url: &str) -> Option<Uuid> {
+    url.strip_prefix(FILE_REF_SCHEME)?.parse().ok()
+}
+
+const FILE_REF_SCHEME: &str = "pombo-file:";
+
+/// What a file referenced by content is used as, which decides the content types it may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse {
+    /// An email attachment: any type.
+    Attachment,
+    /// A chat message's media of this kind.
+    Media(MediaKind),
+    /// A push notification's image.
+    PushImage,
+}
+
+impl FileUse {
+    /// Whether a file of `content_type` can serve this use; the reason when not.
+    pub fn accepts(self, content_type: &str) -> Result<(), String> {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let top = essence.split('/').next().unwrap_or_default();
+        let (needed, what) = match self {
+            FileUse::Attachment | FileUse::Media(MediaKind::Document) => return Ok(()),
+            FileUse::PushImage => ("image", "a push image"),
+            FileUse::Media(MediaKind::Image) => ("image", "`image` media"),
+            FileUse::Media(MediaKind::Video) => ("video", "`video` media"),
+            FileUse::Media(MediaKind::Audio) => ("audio", "`audio` media"),
+        };
+        if top == needed {
+            Ok(())
+        } else {
+            Err(format!(
+                "the file is `{essence}`, but {what} must be `{needed}/*`"
+            ))
+        }
+    }
+}
+
+/// An uploaded file that content refers to, with the path of the field naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    /// `content.attachments[0].file_id`, `content.media.file_id`, `content.image_file_id`.
+    pub field: String,
+    pub file_id: Uuid,
+    pub usage: FileUse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -155,6 +378,10 @@ pub const MAX_SMS_CHARS: usize = 1600;
 pub const MAX_TELEGRAM_CHARS: usize = 4096;
 /// WhatsApp's text body limit.
 pub const MAX_CHAT_CHARS: usize = 4096;
+/// Most files attached to one email.
+pub const MAX_ATTACHMENTS: usize = 10;
+/// Longest attachment file name, in characters.
+pub const MAX_ATTACHMENT_NAME_CHARS: usize = 255;
 
 impl Content {
     /// Decodes `value` as the content of `channel`. Errors carry the field path relative
@@ -203,6 +430,46 @@ impl Content {
         value.expect("content serialises to JSON")
     }
 
+    /// The uploaded files this content refers to, in field order.
+    pub fn file_refs(&self) -> Vec<FileRef> {
+        match self {
+            Content::Email(c) => c
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(i, a)| FileRef {
+                    field: format!("content.attachments[{i}].file_id"),
+                    file_id: a.file_id,
+                    usage: FileUse::Attachment,
+                })
+                .collect(),
+            Content::Push(c) => c
+                .image_url
+                .as_deref()
+                .and_then(file_ref_id)
+                .map(|file_id| FileRef {
+                    field: "content.image_file_id".into(),
+                    file_id,
+                    usage: FileUse::PushImage,
+                })
+                .into_iter()
+                .collect(),
+            Content::Whatsapp(c) | Content::Instagram(c) => c
+                .media
+                .as_ref()
+                .and_then(|m| {
+                    Some(FileRef {
+                        field: "content.media.file_id".into(),
+                        file_id: m.file_id()?,
+                        usage: FileUse::Media(m.kind),
+                    })
+                })
+                .into_iter()
+                .collect(),
+            Content::Sms(_) | Content::Telegram(_) | Content::Webhook(_) => Vec::new(),
+        }
+    }
+
     /// Checks what the types cannot say: required fields, lengths, exactly-one-of.
     /// Run on the rendered content too, since placeholders can make a field too long.
     pub fn check(&self) -> Vec<ContentError> {
@@ -229,6 +496,24 @@ impl Content {
                 if blank(&c.text) && blank(&c.html) {
                     errors.push(ContentError::new("content", "give `text`, `html` or both"));
                 }
+                if c.attachments.len() > MAX_ATTACHMENTS {
+                    errors.push(ContentError::new(
+                        "content.attachments",
+                        format!("at most {MAX_ATTACHMENTS} attachments"),
+                    ));
+                }
+                for (i, a) in c.attachments.iter().enumerate() {
+                    if let Some(name) = &a.filename {
+                        let field = format!("content.attachments[{i}].filename");
+                        need(&mut errors, &field, name, MAX_ATTACHMENT_NAME_CHARS);
+                        if name.chars().any(char::is_control) {
+                            errors.push(ContentError::new(
+                                field,
+                                "must not contain control characters",
+                            ));
+                        }
+                    }
+                }
             }
             Content::Sms(c) => need(&mut errors, "content.text", &c.text, MAX_SMS_CHARS),
             Content::Telegram(c) => need(&mut errors, "content.text", &c.text, MAX_TELEGRAM_CHARS),
@@ -237,6 +522,7 @@ impl Content {
                 need(&mut errors, "content.body", &c.body, 4000);
                 if let Some(url) = &c.image_url
                     && !is_http_url(url)
+                    && file_ref_id(url).is_none()
                 {
                     errors.push(ContentError::new(
                         "content.image_url",
@@ -257,6 +543,7 @@ impl Content {
                 }
                 if let Some(media) = &c.media
                     && !is_http_url(&media.url)
+                    && media.file_id().is_none()
                 {
                     errors.push(ContentError::new(
                         "content.media.url",
@@ -309,5 +596,128 @@ pub fn field_path(prefix: &str, path: &str, reason: &str) -> String {
         Some(key) => join(&full, key),
         None if full.is_empty() => "body".into(),
         None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn files_are_named_by_id_and_written_back_as_ids() {
+        let id = Uuid::now_v7();
+        let chat = json!({"media": {"file_id": id, "kind": "document", "filename": "a.pdf"}});
+        let parsed = Content::parse(Channel::Whatsapp, &chat).unwrap();
+        assert_eq!(parsed.check(), []);
+        assert_eq!(parsed.to_value(), chat);
+        assert_eq!(
+            parsed.file_refs(),
+            [FileRef {
+                field: "content.media.file_id".into(),
+                file_id: id,
+                usage: FileUse::Media(MediaKind::Document),
+            }]
+        );
+
+        let push = json!({"title": "t", "body": "b", "image_file_id": id});
+        let parsed = Content::parse(Channel::Push, &push).unwrap();
+        assert_eq!(parsed.check(), []);
+        assert_eq!(parsed.to_value(), push);
+        assert_eq!(parsed.file_refs()[0].field, "content.image_file_id");
+
+        let email = json!({"subject": "s", "text": "t",
+            "attachments": [{"file_id": id}, {"file_id": id, "filename": "b.txt"}]});
+        let parsed = Content::parse(Channel::Email, &email).unwrap();
+        assert_eq!(parsed.to_value(), email);
+        let fields: Vec<String> = parsed.file_refs().into_iter().map(|r| r.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "content.attachments[0].file_id",
+                "content.attachments[1].file_id"
+            ]
+        );
+
+        // A URL stays a URL, and refers to no file.
+        let url = json!({"media": {"url": "https://cdn.example/a.png", "kind": "image"}});
+        let parsed = Content::parse(Channel::Whatsapp, &url).unwrap();
+        assert_eq!(parsed.to_value(), url);
+        assert!(parsed.file_refs().is_empty());
+    }
+
+    #[test]
+    fn a_file_and_a_url_together_or_neither_are_refused() {
+        let id = Uuid::now_v7();
+        for media in [
+            json!({"kind": "image"}),
+            json!({"kind": "image", "url": "https://a.example/x", "file_id": id}),
+        ] {
+            let e = Content::parse(Channel::Instagram, &json!({ "media": media })).unwrap_err();
+            assert_eq!(e.field, "content.media", "{e}");
+            assert!(e.reason.contains("`url` or `file_id`"), "{e}");
+        }
+        let e = Content::parse(
+            Channel::Push,
+            &json!({"title": "t", "body": "b", "image_url": "https://a.example/x", "image_file_id": id}),
+        )
+        .unwrap_err();
+        assert!(e.reason.contains("not both"), "{e}");
+        let e = Content::parse(
+            Channel::Email,
+            &json!({"subject": "s", "text": "t", "attachments": [{"file_id": "nope"}]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "content.attachments[0].file_id");
+    }
+
+    #[test]
+    fn attachment_counts_and_names_are_checked() {
+        let id = Uuid::now_v7();
+        let many: Vec<_> = (0..=MAX_ATTACHMENTS)
+            .map(|_| json!({"file_id": id}))
+            .collect();
+        let c = Content::parse(
+            Channel::Email,
+            &json!({"subject": "s", "text": "t", "attachments": many}),
+        )
+        .unwrap();
+        assert_eq!(c.check()[0].field, "content.attachments");
+        let c = Content::parse(
+            Channel::Email,
+            &json!({"subject": "s", "text": "t", "attachments": [{"file_id": id, "filename": "a\nb"}]}),
+        )
+        .unwrap();
+        assert_eq!(c.check()[0].field, "content.attachments[0].filename");
+    }
+
+    #[test]
+    fn each_use_takes_its_content_types() {
+        assert!(FileUse::PushImage.accepts("image/png").is_ok());
+        assert!(FileUse::PushImage.accepts("application/pdf").is_err());
+        assert!(
+            FileUse::Media(MediaKind::Video)
+                .accepts("Video/MP4; x=y")
+                .is_ok()
+        );
+        assert!(
+            FileUse::Media(MediaKind::Audio)
+                .accepts("video/mp4")
+                .is_err()
+        );
+        let reason = FileUse::Media(MediaKind::Image)
+            .accepts("audio/ogg")
+            .unwrap_err();
+        assert!(
+            reason.contains("`audio/ogg`") && reason.contains("image/*"),
+            "{reason}"
+        );
+        assert!(
+            FileUse::Media(MediaKind::Document)
+                .accepts("text/csv")
+                .is_ok()
+        );
+        assert!(FileUse::Attachment.accepts("application/zip").is_ok());
     }
 }

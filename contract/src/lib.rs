@@ -4,6 +4,7 @@
 //! attributes). Nothing here touches the network or a database.
 
 pub mod activities;
+pub mod batch;
 pub mod channel;
 pub mod config;
 pub mod content;
@@ -12,6 +13,8 @@ pub mod priority;
 pub mod providers;
 pub mod recipient;
 pub mod render;
+pub mod retention;
+pub mod routing;
 pub mod status;
 pub mod workflow;
 

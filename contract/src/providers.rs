@@ -20,6 +20,8 @@ pub enum ProviderSettings {
     Sendgrid(SendgridSettings),
     /// Email through Mailgun's Messages API.
     Mailgun(MailgunSettings),
+    /// Email through Amazon SES (API v2, SigV4-signed).
+    Ses(SesSettings),
     /// SMS through Twilio Programmable Messaging.
     Twilio(TwilioSettings),
     /// SMS through the Vonage SMS API.
@@ -51,6 +53,7 @@ impl ProviderSettings {
             ProviderSettings::Smtp(_) => "smtp",
             ProviderSettings::Sendgrid(_) => "sendgrid",
             ProviderSettings::Mailgun(_) => "mailgun",
+            ProviderSettings::Ses(_) => "ses",
             ProviderSettings::Twilio(_) => "twilio",
             ProviderSettings::Vonage(_) => "vonage",
             ProviderSettings::Fcm(_) => "fcm",
@@ -69,7 +72,8 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Smtp(_)
             | ProviderSettings::Sendgrid(_)
-            | ProviderSettings::Mailgun(_) => Channel::Email,
+            | ProviderSettings::Mailgun(_)
+            | ProviderSettings::Ses(_) => Channel::Email,
             ProviderSettings::Twilio(_) | ProviderSettings::Vonage(_) => Channel::Sms,
             ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => Channel::Push,
             ProviderSettings::WhatsappCloud(_)
@@ -114,6 +118,7 @@ impl ProviderSettings {
             ProviderSettings::Smtp(_) => &["password"],
             ProviderSettings::Sendgrid(_) => &["api_key"],
             ProviderSettings::Mailgun(_) => &["api_key", "webhook_signing_key"],
+            ProviderSettings::Ses(_) => &["secret_access_key", "session_token"],
             ProviderSettings::Twilio(_) => &["auth_token"],
             ProviderSettings::Vonage(_) => &["api_secret"],
             ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => &["private_key"],
@@ -194,6 +199,46 @@ pub struct MailgunSettings {
 impl MailgunSettings {
     pub fn default_base_url() -> String {
         "https://api.mailgun.net".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SesSettings {
+    /// The AWS region whose SES endpoint sends (`us-east-1`, `eu-west-1`, …); it is also
+    /// part of every request's signature.
+    #[serde(default = "SesSettings::default_region")]
+    pub region: String,
+    /// An IAM access key allowed `ses:SendEmail`.
+    pub access_key_id: String,
+    #[schema(value_type = String)]
+    pub secret_access_key: Secret,
+    /// For temporary credentials (STS): the session token that goes with the key.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub session_token: Option<Secret>,
+    /// Sender (`Name <address>` or a bare address), a verified identity in SES.
+    pub from: String,
+    /// The configuration set to send with: SES publishes the delivery events of its
+    /// event destinations (SNS, EventBridge, …).
+    #[serde(default)]
+    pub configuration_set: Option<String>,
+    /// The API endpoint; by default `https://email.{region}.amazonaws.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl SesSettings {
+    pub fn default_region() -> String {
+        "us-east-1".into()
+    }
+
+    /// The endpoint requests go to: `base_url`, else the region's public endpoint.
+    pub fn endpoint(&self) -> String {
+        match self.base_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => url.to_owned(),
+            _ => format!("https://email.{}.amazonaws.com", self.region.trim()),
+        }
     }
 }
 
@@ -422,4 +467,41 @@ pub struct WebhookSettings {
     /// Signing secret, `whsec_` followed by base64 of 24 to 64 random bytes.
     #[schema(value_type = String)]
     pub secret: Secret,
+}
+
+/// How fast one provider account may be sent to (`rate_limit` of a tenant's account or of a
+/// server-wide `[[providers]]` entry). Enforced across every worker of every process: each
+/// send first reserves the account's next free slot in the database, and a burst queues,
+/// each workflow waiting on a durable timer for its slot, instead of failing at the
+/// provider with 429s.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRateLimit {
+    /// Sends per second, spaced evenly (`0.5`: one every 2 s); from 0.001 to 10000.
+    pub per_second: f64,
+}
+
+impl SendRateLimit {
+    pub const MIN_PER_SECOND: f64 = 0.001;
+    pub const MAX_PER_SECOND: f64 = 10_000.0;
+
+    /// Why the rate cannot work, if it cannot (the reason for `rate_limit.per_second`).
+    pub fn check(&self) -> Result<(), String> {
+        if (Self::MIN_PER_SECOND..=Self::MAX_PER_SECOND).contains(&self.per_second) {
+            Ok(())
+        } else {
+            Err(format!(
+                "must be a number of sends per second from {} to {}",
+                Self::MIN_PER_SECOND,
+                Self::MAX_PER_SECOND
+            ))
+        }
+    }
+
+    /// The time between two sends, rounded up to the microsecond so that the rate is never
+    /// exceeded.
+    pub fn interval(&self) -> std::time::Duration {
+        let micros = (1_000_000.0 / self.per_second.max(Self::MIN_PER_SECOND)).ceil();
+        std::time::Duration::from_micros(micros as u64)
+    }
 }

@@ -8,7 +8,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::content::{
-    ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent,
+    AttachmentRef, ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +83,13 @@ pub fn check_syntax(content: &Content) -> Vec<RenderError> {
             fields.push(("content.subject".into(), &c.subject));
             opt(&mut fields, "content.text", &c.text);
             opt(&mut fields, "content.html", &c.html);
+            for (i, a) in c.attachments.iter().enumerate() {
+                opt(
+                    &mut fields,
+                    &format!("content.attachments[{i}].filename"),
+                    &a.filename,
+                );
+            }
         }
         Content::Sms(c) | Content::Telegram(c) => fields.push(("content.text".into(), &c.text)),
         Content::Push(c) => {
@@ -189,6 +196,22 @@ pub fn render_email(
             .as_deref()
             .map(|t| render_one("content.html", t, data, true))
             .transpose()?,
+        attachments: content
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let field = format!("content.attachments[{i}].filename");
+                Ok(AttachmentRef {
+                    file_id: a.file_id,
+                    filename: a
+                        .filename
+                        .as_deref()
+                        .map(|f| render_one(&field, f, data, false))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<_, RenderError>>()?,
     })
 }
 
@@ -240,6 +263,7 @@ mod tests {
             subject: subject.into(),
             text: text.map(Into::into),
             html: html.map(Into::into),
+            attachments: Vec::new(),
         }
     }
 
@@ -316,6 +340,31 @@ mod tests {
         let errors = check_syntax(&hook);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].field, "content.payload.a[1]");
+    }
+
+    #[test]
+    fn attachment_names_are_rendered_and_the_files_kept() {
+        use crate::content::AttachmentRef;
+        let id = uuid::Uuid::now_v7();
+        let mut c = content("s", Some("t"), None);
+        c.attachments = vec![
+            AttachmentRef {
+                file_id: id,
+                filename: Some("invoice-{{ order }}.pdf".into()),
+            },
+            AttachmentRef {
+                file_id: id,
+                filename: None,
+            },
+        ];
+        let r = render_email(&c, Some(&json!({"order": "A-42"}))).unwrap();
+        assert_eq!(
+            r.attachments[0].filename.as_deref(),
+            Some("invoice-A-42.pdf")
+        );
+        assert_eq!(r.attachments[1], c.attachments[1]);
+        let err = render_email(&c, Some(&json!({}))).unwrap_err();
+        assert_eq!(err.field, "content.attachments[0].filename");
     }
 
     #[test]

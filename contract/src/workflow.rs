@@ -36,6 +36,30 @@ pub struct NotificationWorkflowInput {
     /// delivered within the confirmation timeout, or fails).
     #[serde(default)]
     pub has_fallback: bool,
+    /// Not sent before this time: the workflow waits on a durable timer first.
+    #[serde(default)]
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl NotificationWorkflowInput {
+    /// How long to wait, at workflow time `now`, before sending: until `send_at`, or not
+    /// at all when it has passed.
+    pub fn wait_for_send_at(&self, now: std::time::SystemTime) -> std::time::Duration {
+        self.send_at
+            .and_then(|at| std::time::SystemTime::from(at).duration_since(now).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The Temporal priority of a notification's workflow and activities: its priority key
+/// (high runs first), and its tenant as the fairness key, so that one tenant's backlog
+/// (a promotion blast) shares the queue fairly with another tenant's sends of the same
+/// priority instead of running ahead of them in arrival order.
+pub fn temporal_priority(priority: Priority, tenant_id: Uuid) -> temporalio_common::Priority {
+    temporalio_common::Priority::builder()
+        .priority_key(priority.temporal_key())
+        .fairness_key(tenant_id.simple().to_string())
+        .build()
 }
 
 /// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.

@@ -13,6 +13,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
     let url = |prefix: &str| format!("{}/{prefix}", base_url.trim_end_matches('/'));
     let account = |name: &str, settings| ProviderAccountConfig {
         name: name.into(),
+        rate_limit: None,
         settings,
     };
     vec![
@@ -121,6 +122,20 @@ pub fn twilio(base_url: &str) -> ProviderSettings {
         messaging_service_sid: None,
         status_callback_url: None,
         base_url: base_url.into(),
+    })
+}
+
+/// An Amazon SES account the fake accepts (its test key, signing for `us-east-1`). Not in
+/// [`accounts`]: email stays with the SMTP account, where people can read what was sent.
+pub fn ses(base_url: &str) -> ProviderSettings {
+    ProviderSettings::Ses(SesSettings {
+        region: crate::ses::TEST_REGION.into(),
+        access_key_id: crate::ses::TEST_ACCESS_KEY_ID.into(),
+        secret_access_key: Secret::new(crate::ses::TEST_SECRET_ACCESS_KEY),
+        session_token: None,
+        from: "Pombo <noreply@pombo.test>".into(),
+        configuration_set: None,
+        base_url: Some(base_url.into()),
     })
 }
 

@@ -19,6 +19,7 @@ pub mod fcm;
 pub mod instagram;
 pub mod mailgun;
 pub mod sendgrid;
+pub mod ses;
 pub mod telegram;
 pub mod twilio;
 pub mod vonage;
@@ -57,6 +58,11 @@ const PROVIDERS: &[Provider] = &[
         prefix: "mailgun",
         router: mailgun::router,
         error: mailgun::error,
+    },
+    Provider {
+        prefix: "ses",
+        router: ses::router,
+        error: ses::error,
     },
     Provider {
         prefix: "twilio",

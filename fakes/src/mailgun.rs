@@ -17,6 +17,9 @@
 //!   what Mailgun answers for an address it refuses;
 //! - the sending domain `unknown.test` → `404 {"message": "Domain not found: unknown.test"}`.
 //!
+//! Attachments come as `multipart/form-data` file parts named `attachment`;
+//! [`attachments`] reads them back from a recorded request.
+//!
 //! Success: `200 {"id": "<YYYYMMDDhhmmss.<16 hex>@{domain}>", "message": "Queued. Thank you."}`.
 //! The 16 hex digits are derived from the request body ([`message_token_for`]), so a test
 //! can check that a client returns exactly what the fake answered.
@@ -231,6 +234,84 @@ fn multipart_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
         }
     }
     fields
+}
+
+/// One part of a recorded `multipart/form-data` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPart {
+    pub name: String,
+    /// Set for file parts.
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// The parts of a recorded `multipart/form-data` request, in order; none for a form-encoded
+/// one. The recorded body is text, so bytes that are not UTF-8 do not survive recording:
+/// compare UTF-8 content.
+pub fn form_parts(request: &crate::Recorded) -> Vec<FormPart> {
+    let Some(boundary) = request
+        .header("content-type")
+        .filter(|t| t.starts_with("multipart/form-data"))
+        .and_then(boundary)
+    else {
+        return Vec::new();
+    };
+    let body = request.body.as_bytes();
+    let delimiter = format!("\r\n--{boundary}").into_bytes();
+    // The first delimiter has no line break before it.
+    let mut rest = match find(body, &delimiter[2..]) {
+        Some(at) => &body[at + delimiter.len() - 2..],
+        None => return Vec::new(),
+    };
+    let mut parts = Vec::new();
+    while !rest.starts_with(b"--") {
+        let Some(end) = find(rest, &delimiter) else {
+            break;
+        };
+        let part = rest[..end].strip_prefix(b"\r\n").unwrap_or(&rest[..end]);
+        rest = &rest[end + delimiter.len()..];
+        let Some(split) = find(part, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&part[..split]);
+        let mut form_part = FormPart {
+            name: String::new(),
+            filename: None,
+            content_type: None,
+            bytes: part[split + 4..].to_vec(),
+        };
+        for line in head.lines() {
+            let Some((header, value)) = line.split_once(':') else {
+                continue;
+            };
+            if header.trim().eq_ignore_ascii_case("content-type") {
+                form_part.content_type = Some(value.trim().to_owned());
+            } else if header.trim().eq_ignore_ascii_case("content-disposition") {
+                for param in value.split(';').map(str::trim) {
+                    if let Some(name) = param.strip_prefix("name=") {
+                        form_part.name = name.trim_matches('"').to_owned();
+                    } else if let Some(name) = param.strip_prefix("filename=") {
+                        form_part.filename = Some(name.trim_matches('"').to_owned());
+                    }
+                }
+            }
+        }
+        parts.push(form_part);
+    }
+    parts
+}
+
+/// The files a recorded request attached: its `attachment` parts.
+pub fn attachments(request: &crate::Recorded) -> Vec<FormPart> {
+    form_parts(request)
+        .into_iter()
+        .filter(|p| p.name == "attachment")
+        .collect()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 // --- Webhooks --------------------------------------------------------------------------

@@ -7,8 +7,10 @@
 //!   authorization grant is invalid, expired, or revoked`.
 //! - `Content-Type: application/json` (else 415) and a JSON object body (else 400).
 //! - `personalizations` with `to[].email`, `from.email`, `subject`, a non-empty `content`
-//!   with non-empty values and `text/plain` first, string `custom_args` values → 400 with
-//!   the documented message and `field` otherwise.
+//!   with non-empty values and `text/plain` first, string `custom_args` values, and
+//!   `attachments` each with a base64 `content` and a `filename` (a `type` without `;` or
+//!   line breaks, a `disposition` of `inline` or `attachment`) → 400 with the documented
+//!   message and `field` otherwise. [`attachments`] decodes what a request attached.
 //!
 //! Magic values (SendGrid documents no test addresses; Pombo's recipient validation lets
 //! these through, so they reach the fake):
@@ -283,7 +285,101 @@ fn problem(mail: &serde_json::Map<String, Value>) -> Option<Response> {
             ));
         }
     }
+    if let Some(attachments) = mail.get("attachments") {
+        return attachments_problem(attachments);
+    }
     None
+}
+
+/// SendGrid's documented checks of `attachments`
+/// (<https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors#attachments>).
+fn attachments_problem(attachments: &Value) -> Option<Response> {
+    let Some(list) = attachments.as_array() else {
+        return Some(bad_request(
+            "attachments",
+            "The attachments parameter must be an array.",
+        ));
+    };
+    for (i, a) in list.iter().enumerate() {
+        match a.get("content").and_then(Value::as_str) {
+            None | Some("") => {
+                return Some(bad_request(
+                    &format!("attachments.{i}.content"),
+                    "The attachment content is required.",
+                ));
+            }
+            Some(content) => {
+                if base64::engine::general_purpose::STANDARD
+                    .decode(content)
+                    .is_err()
+                {
+                    return Some(bad_request(
+                        &format!("attachments.{i}.content"),
+                        "The attachment content must be base64 encoded.",
+                    ));
+                }
+            }
+        }
+        if a.get("filename")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Some(bad_request(
+                &format!("attachments.{i}.filename"),
+                "The attachment filename parameter is required.",
+            ));
+        }
+        if let Some(kind) = a.get("type").and_then(Value::as_str)
+            && (kind.is_empty() || kind.contains([';', '\r', '\n']))
+        {
+            return Some(bad_request(
+                &format!("attachments.{i}.type"),
+                "The attachment type cannot contain ';', or CRLF characters, and must be at least one character.",
+            ));
+        }
+        if let Some(disposition) = a.get("disposition")
+            && !matches!(disposition.as_str(), Some("inline" | "attachment"))
+        {
+            return Some(bad_request(
+                &format!("attachments.{i}.disposition"),
+                "If present, the disposition of the attachment must be either 'inline' or 'attachment'.",
+            ));
+        }
+    }
+    None
+}
+
+/// One file a Mail Send request attached, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentAttachment {
+    pub filename: String,
+    /// Its `type`, if given.
+    pub content_type: Option<String>,
+    pub disposition: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// The attachments of a recorded Mail Send request (none when it had none, or when a
+/// `content` is not base64).
+pub fn attachments(request: &crate::Recorded) -> Vec<SentAttachment> {
+    let text = |a: &Value, key: &str| a.get(key).and_then(Value::as_str).map(str::to_owned);
+    request.json()["attachments"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|a| {
+                    Some(SentAttachment {
+                        filename: text(a, "filename")?,
+                        content_type: text(a, "type"),
+                        disposition: text(a, "disposition"),
+                        bytes: base64::engine::general_purpose::STANDARD
+                            .decode(text(a, "content")?)
+                            .ok()?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // --- Event Webhook -------------------------------------------------------------------

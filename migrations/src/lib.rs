@@ -9,6 +9,10 @@ mod m0004_audit_log;
 mod m0005_templates;
 mod m0006_files;
 mod m0007_fallback;
+mod m0008_recipients_routing;
+mod m0009_retention;
+mod m0010_send_at_rate_limits;
+mod m0011_batches;
 
 pub struct Migrator;
 
@@ -23,6 +27,10 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_templates::Migration),
             Box::new(m0006_files::Migration),
             Box::new(m0007_fallback::Migration),
+            Box::new(m0008_recipients_routing::Migration),
+            Box::new(m0009_retention::Migration),
+            Box::new(m0010_send_at_rate_limits::Migration),
+            Box::new(m0011_batches::Migration),
         ]
     }
 }

@@ -1,8 +1,12 @@
 //! Files uploaded by tenants. The bytes are in object storage; a row says where, and what
-//! the API answers about them (name, type, size, SHA-256).
+//! the API answers about them (name, type, size, SHA-256). Retention deletes old objects and
+//! marks their rows purged; a purged file reads as not found.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{StoreError, entities::file};
@@ -59,6 +63,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewFile) -> Result<File, Sto
         sha256: Set(new.sha256),
         object_key: Set(new.object_key),
         created_at: Set(Utc::now()),
+        purged_at: Set(None),
     }
     .insert(db)
     .await?;
@@ -73,7 +78,59 @@ pub async fn get_for_tenant(
 ) -> Result<Option<File>, StoreError> {
     Ok(file::Entity::find_by_id(id)
         .filter(file::Column::TenantId.eq(tenant_id))
+        .filter(file::Column::PurgedAt.is_null())
         .one(db)
         .await?
         .map(File::from))
+}
+
+/// Those of `ids` that are the tenant's and not purged, in any order.
+pub async fn get_many_for_tenant(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<File>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.iter().copied()))
+        .filter(file::Column::TenantId.eq(tenant_id))
+        .filter(file::Column::PurgedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(File::from)
+        .collect())
+}
+
+/// Up to `limit` files uploaded before `older_than` whose objects are still there, oldest
+/// first: what retention deletes next.
+pub async fn expired(
+    db: &impl ConnectionTrait,
+    older_than: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<File>, StoreError> {
+    Ok(file::Entity::find()
+        .filter(file::Column::PurgedAt.is_null())
+        .filter(file::Column::CreatedAt.lt(older_than))
+        .order_by_asc(file::Column::CreatedAt)
+        .order_by_asc(file::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(File::from)
+        .collect())
+}
+
+/// Records that the file's object was deleted.
+pub async fn mark_purged(db: &impl ConnectionTrait, id: Uuid) -> Result<(), StoreError> {
+    file::Entity::update_many()
+        .col_expr(file::Column::PurgedAt, Expr::value(Utc::now()))
+        .filter(file::Column::Id.eq(id))
+        .filter(file::Column::PurgedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

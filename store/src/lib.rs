@@ -1,14 +1,21 @@
 //! Pombo's database: connection, migrations, entities and the queries that both the API
 //! and the activities need. Status changes go through [`notifications::transition`] only,
 //! which applies the forward-only rule of [`pombo_contract::NotificationStatus`].
+//! [`objects`] is the other place Pombo keeps data: the S3-compatible store of uploaded files.
 
 pub mod audit;
+pub mod batches;
 pub mod entities;
 pub mod events;
 pub mod files;
 pub mod notifications;
+pub mod objects;
 pub mod provider_accounts;
+pub mod recipients;
+pub mod retention;
+pub mod routing_rules;
 pub mod sealed;
+pub mod send_slots;
 pub mod templates;
 pub mod tenants;
 

@@ -39,6 +39,19 @@ pub struct NewNotification {
     pub parent_id: Option<Uuid>,
     /// `(template id, version, locale)` when the content came from a stored template.
     pub template: Option<(Uuid, i32, String)>,
+    /// The recipient profile `recipient` was taken from, and what routing rules decided.
+    pub routing: Routing,
+    /// Not sent before this time (`None`: at once).
+    pub send_at: Option<DateTime<Utc>>,
+}
+
+/// Where a notification's address and channel came from (all `None` for a plain request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub recipient_id: Option<Uuid>,
+    pub rule_id: Option<Uuid>,
+    /// The tenant provider account to try first.
+    pub preferred_provider_id: Option<Uuid>,
 }
 
 #[derive(Debug)]
@@ -54,9 +67,30 @@ pub async fn create(
     db: &impl ConnectionTrait,
     new: NewNotification,
 ) -> Result<Created, StoreError> {
-    let now = Utc::now();
+    let (tenant_id, idempotency_key) = (new.tenant_id, new.idempotency_key.clone());
+    let model = new_row(new, Utc::now());
+    match model.insert(db).await {
+        Ok(row) => Ok(Created::New(opened(row)?)),
+        Err(e) => match (e.sql_err(), &idempotency_key) {
+            (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) => {
+                let existing = notification::Entity::find()
+                    .filter(notification::Column::TenantId.eq(tenant_id))
+                    .filter(notification::Column::IdempotencyKey.eq(key.as_str()))
+                    .one(db)
+                    .await?
+                    .ok_or(StoreError::Db(e))?;
+                Ok(Created::Existing(opened(existing)?))
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// The row of a new, `pending` notification, its personal data sealed (also what a batch
+/// inserts for each recipient).
+pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification::ActiveModel {
     let id = new.id;
-    let model = notification::ActiveModel {
+    notification::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),
         channel: Set(new.channel),
@@ -90,26 +124,17 @@ pub async fn create(
         template_id: Set(new.template.as_ref().map(|t| t.0)),
         template_version: Set(new.template.as_ref().map(|t| t.1)),
         template_locale: Set(new.template.map(|t| t.2)),
-    };
-    match model.insert(db).await {
-        Ok(row) => Ok(Created::New(opened(row)?)),
-        Err(e) => match (e.sql_err(), &new.idempotency_key) {
-            (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) => {
-                let existing = notification::Entity::find()
-                    .filter(notification::Column::TenantId.eq(new.tenant_id))
-                    .filter(notification::Column::IdempotencyKey.eq(key.as_str()))
-                    .one(db)
-                    .await?
-                    .ok_or(StoreError::Db(e))?;
-                Ok(Created::Existing(opened(existing)?))
-            }
-            _ => Err(e.into()),
-        },
+        recipient_id: Set(new.routing.recipient_id),
+        routing_rule_id: Set(new.routing.rule_id),
+        preferred_provider_id: Set(new.routing.preferred_provider_id),
+        send_at: Set(new.send_at),
+        batch_id: Set(None),
+        purged_at: Set(None),
     }
 }
 
 /// A row with its personal data opened (see [`crate::sealed::install`]).
-fn opened(mut row: Notification) -> Result<Notification, StoreError> {
+pub(crate) fn opened(mut row: Notification) -> Result<Notification, StoreError> {
     let id = row.id;
     row.recipient = sealed::open_text(id, "recipient", row.recipient)?;
     row.content = sealed::open_json(id, "content", row.content)?;
@@ -233,6 +258,9 @@ pub async fn escalate(
             fallback: None,
             parent_id: Some(id),
             template: None,
+            routing: Routing::default(),
+            // The original's moment has passed: its fallback goes out as soon as it is due.
+            send_at: None,
         },
     )
     .await?;
@@ -271,6 +299,8 @@ pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, S
         .col_expr(notification::Column::UpdatedAt, Expr::value(now))
         .filter(notification::Column::Id.eq(id))
         .filter(notification::Column::Status.eq(NotificationStatus::Failed.as_str()))
+        // Retention blanked what it would send: a purged notification cannot be sent again.
+        .filter(notification::Column::PurgedAt.is_null())
         .exec(db)
         .await?;
     let row = get(db, id).await?;
@@ -583,6 +613,8 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
         let batch = notification::Entity::find()
             .filter(notification::Column::Id.gt(after))
             .filter(notification::Column::Recipient.not_like(current.as_str()))
+            // Purged rows hold placeholders, nothing to seal.
+            .filter(notification::Column::PurgedAt.is_null())
             .order_by_asc(notification::Column::Id)
             .limit(500)
             .all(db)

@@ -2,7 +2,10 @@
 //! ([`crate::sealed`]): the database never holds a credential in clear.
 
 use chrono::{DateTime, Utc};
-use pombo_contract::{Channel, providers::ProviderSettings};
+use pombo_contract::{
+    Channel,
+    providers::{ProviderSettings, SendRateLimit},
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     SqlErr,
@@ -20,6 +23,8 @@ pub struct Account {
     pub priority: i32,
     pub enabled: bool,
     pub settings: ProviderSettings,
+    /// How fast the account may be sent to; unlimited when `None`.
+    pub rate_limit: Option<SendRateLimit>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -36,6 +41,7 @@ pub struct NewAccount {
     pub priority: i32,
     pub enabled: bool,
     pub settings: ProviderSettings,
+    pub rate_limit: Option<SendRateLimit>,
 }
 
 /// Changes to an account; `None` keeps the current value.
@@ -45,6 +51,8 @@ pub struct AccountPatch {
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
     pub settings: Option<ProviderSettings>,
+    /// `Some(None)` removes the rate limit.
+    pub rate_limit: Option<Option<SendRateLimit>>,
 }
 
 fn context(id: Uuid) -> Vec<u8> {
@@ -60,6 +68,7 @@ fn open(keyring: &Keyring, row: provider_account::Model) -> Result<Account, Stor
     let json = keyring.open(&row.settings_sealed, &context(row.id))?;
     let settings: ProviderSettings = serde_json::from_slice(&json)
         .map_err(|e| StoreError::Corrupt(format!("provider account {}: {e}", row.id)))?;
+    let rate_limit = rate_limit_of(&row);
     Ok(Account {
         id: row.id,
         tenant_id: row.tenant_id,
@@ -67,9 +76,15 @@ fn open(keyring: &Keyring, row: provider_account::Model) -> Result<Account, Stor
         priority: row.priority,
         enabled: row.enabled,
         settings,
+        rate_limit,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
+}
+
+fn rate_limit_of(row: &provider_account::Model) -> Option<SendRateLimit> {
+    row.rate_limit_per_second
+        .map(|per_second| SendRateLimit { per_second })
 }
 
 fn name_taken(e: sea_orm::DbErr, name: &str) -> StoreError {
@@ -100,6 +115,7 @@ pub async fn create(
         enabled: Set(new.enabled),
         settings_sealed: Set(seal(keyring, id, &new.settings)),
         key_id: Set(keyring.current_key_id().to_owned()),
+        rate_limit_per_second: Set(new.rate_limit.map(|r| r.per_second)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -181,6 +197,19 @@ pub async fn updated_at(db: &impl ConnectionTrait, id: Uuid) -> Result<DateTime<
         .ok_or(StoreError::NotFound)
 }
 
+/// The account's send rate limit, read without opening its sealed settings (the worker
+/// asks before every send to a rate-limited account). A deleted account has none.
+pub async fn rate_limit(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<SendRateLimit>, StoreError> {
+    Ok(provider_account::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .as_ref()
+        .and_then(rate_limit_of))
+}
+
 pub async fn update(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
@@ -203,6 +232,9 @@ pub async fn update(
     }
     if let Some(enabled) = patch.enabled {
         row.enabled = Set(enabled);
+    }
+    if let Some(rate_limit) = patch.rate_limit {
+        row.rate_limit_per_second = Set(rate_limit.map(|r| r.per_second));
     }
     if let Some(settings) = &patch.settings {
         if settings.channel() != current.channel() {

@@ -2,12 +2,18 @@
 //! workflow and its activities on the configured task queue. Any number of workers may run
 //! against one Temporal server; Temporal spreads the work and re-runs what a dead one held.
 
-use std::{future::Future, net::SocketAddr, str::FromStr, time::Duration};
+pub mod retention;
+
+use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use pombo_activities::{NotificationActivities, routing::Providers};
+use pombo_activities::{
+    BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
+    routing::Providers,
+};
 use pombo_contract::{Config, config::TemporalConfig};
-use pombo_workflows::NotificationWorkflow;
+use pombo_store::objects::ObjectStore;
+use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -27,13 +33,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     pombo_store::sealed::install(keyring.clone());
     let providers = Providers::new(&config, db.clone(), keyring)?;
     let client = connect_temporal(&config.temporal).await?;
+    let objects = object_store(&config);
+    match retention::ensure_schedule(&client, &config.temporal, &config.retention).await {
+        Ok(change) => tracing::info!(
+            schedule = %config.retention.schedule_id,
+            days = config.retention.days,
+            ?change,
+            "retention schedule"
+        ),
+        // Sending matters more than purging: the next start tries again.
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "retention schedule not set"),
+    }
 
+    let activities = NotificationActivities::new(db.clone(), providers)
+        .with_files(SendFiles::new(objects.clone(), &config.storage));
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let options = WorkerOptions::new(config.temporal.task_queue.clone())
         .register_workflow::<NotificationWorkflow>()?
-        .register_activities(NotificationActivities::new(db, providers))
+        .register_workflow::<BatchWorkflow>()?
+        .register_workflow::<RetentionWorkflow>()?
+        .register_activities(RetentionActivities::new(db, objects))
+        .register_activities(activities.clone())
+        .register_activities(BatchActivities::new(activities))
         // A worker that dies mid-task: its sticky workflow tasks move to other workers fast.
         .sticky_queue_schedule_to_start_timeout(Duration::from_secs(5))
+        // Every activity goes through Temporal's matcher, which orders a backlog by
+        // priority. Eager execution hands a workflow's next activity straight back to the
+        // worker that completed its workflow task, so a low-priority send would start
+        // while a high-priority one waits in the queue.
+        .max_eager_activity_reservations_per_workflow_task(0)
         .graceful_shutdown_period(Duration::from_secs(10))
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;
@@ -54,6 +82,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
+/// The object storage of uploaded files, for attachments and retention. A configuration
+/// that cannot work leaves the worker without it (messages with files then wait for one
+/// that has it) rather than stopping every other send.
+fn object_store(config: &Config) -> Option<Arc<ObjectStore>> {
+    match ObjectStore::new(&config.storage) {
+        Ok(store) => Some(Arc::new(store)),
+        Err(e) => {
+            tracing::error!(error = %e, "object storage unusable; files cannot be sent or purged");
+            None
+        }
+    }
+}
+
 /// Re-seals provider credentials and notifications' personal data sealed with any key
 /// other than `encryption.current_key`: after it, older keys can be removed.
 pub async fn reseal(config: &Config) -> anyhow::Result<()> {
@@ -65,14 +106,16 @@ pub async fn reseal(config: &Config) -> anyhow::Result<()> {
     pombo_store::sealed::install(Some(keyring.clone()));
     let accounts = pombo_store::provider_accounts::reseal_all(&db, &keyring).await?;
     let notifications = pombo_store::notifications::reseal_all(&db).await?;
+    let recipients = pombo_store::recipients::reseal_all(&db).await?;
     tracing::info!(
         accounts,
         notifications,
+        recipients,
         key = keyring.current_key_id(),
         "re-sealed"
     );
     println!(
-        "re-sealed {accounts} provider accounts and {notifications} notifications with key `{}`",
+        "re-sealed {accounts} provider accounts, {notifications} notifications and {recipients} recipient profiles with key `{}`",
         keyring.current_key_id()
     );
     Ok(())

@@ -1,6 +1,10 @@
 //! Pombo's workflows: deterministic orchestration only. No I/O, clocks or randomness here;
 //! everything that touches the world is an activity declared in `pombo_contract::activities`.
 
+pub mod batch;
 pub mod notification;
+pub mod retention;
 
+pub use batch::BatchWorkflow;
 pub use notification::NotificationWorkflow;
+pub use retention::RetentionWorkflow;

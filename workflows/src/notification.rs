@@ -1,14 +1,16 @@
-//! One durable workflow per notification: render → route → send (retried by Temporal's
-//! policy, then failing over to the next provider account) → record. A notification that cannot be sent ends as a *failed workflow*: that is Pombo's
-//! dead letter, visible and filterable in the Temporal UI and redriven from there or the API.
+//! One durable workflow per notification: wait for `send_at` (if scheduled) → render →
+//! route → send (retried by Temporal's policy, then failing over to the next provider
+//! account; a rate-limited account's sends each wait for a slot first) → record. A
+//! notification that cannot be sent ends as a *failed workflow*: that is Pombo's dead
+//! letter, visible and filterable in the Temporal UI and redriven from there or the API.
 
 use std::time::Duration;
 
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, RenderInput,
-        RouteInput, RouteOutput, SendInput, SendOutput,
+        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, ProviderRef,
+        RenderInput, ReserveSendSlotInput, RouteInput, RouteOutput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
     workflow::{NotificationWorkflowInput, failure_types, search},
@@ -19,8 +21,8 @@ use temporalio_common::{
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
+    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
 };
 
 /// What a completed notification workflow returns.
@@ -49,8 +51,18 @@ impl NotificationWorkflow {
         set_status(ctx, NotificationStatus::Pending);
         let id = input.notification_id;
 
+        // A scheduled send waits here, on a durable timer: no worker holds it, a restart
+        // loses nothing, and an operator's cancel ends the wait and the workflow. The status
+        // stays `pending` meanwhile (the notification shows its `send_at`).
+        if let Some(now) = ctx.workflow_time() {
+            let wait = input.wait_for_send_at(now);
+            if !wait.is_zero() && !sleep(ctx, wait).await {
+                return cancelled(ctx);
+            }
+        }
+
         let rendered = ctx
-            .execute_activity(
+            .execute_local_activity(
                 NotificationActivities::render,
                 RenderInput {
                     notification_id: id,
@@ -58,13 +70,16 @@ impl NotificationWorkflow {
                 bookkeeping_options(&input),
             )
             .await;
-        if let Err(e) = rendered {
-            return fail(ctx, &input, e).await;
+        match rendered {
+            Err(e) => return fail(ctx, &input, e).await,
+            // Cancelled (the row says so) but the workflow's cancellation never came.
+            Ok(out) if out.status == NotificationStatus::Cancelled => return cancelled(ctx),
+            Ok(_) => {}
         }
         set_status(ctx, NotificationStatus::Sending);
 
         let route: RouteOutput = match ctx
-            .execute_activity(
+            .execute_local_activity(
                 NotificationActivities::route,
                 RouteInput {
                     notification_id: id,
@@ -88,16 +103,23 @@ impl NotificationWorkflow {
         // refuses for good), the next account takes over.
         let mut last_error = None;
         for provider in route.providers {
-            let sent: Result<SendOutput, _> = ctx
-                .execute_activity(
+            let sent: Result<SendOutput, _> = if provider.rate_limited {
+                match send_rate_limited(ctx, &input, provider).await {
+                    Some(sent) => sent,
+                    None => return cancelled(ctx),
+                }
+            } else {
+                ctx.execute_activity(
                     NotificationActivities::send,
                     SendInput {
                         notification_id: id,
                         provider,
+                        attempt: None,
                     },
-                    send_options(&input),
+                    send_options(&input, input.retry.max_attempts),
                 )
-                .await;
+                .await
+            };
             match sent {
                 Ok(out) => {
                     set_status(ctx, out.status);
@@ -119,7 +141,10 @@ impl NotificationWorkflow {
                     });
                 }
                 // Another account cannot fix a notification that is gone or cancelled.
-                Err(e) if failure_type(&e) == Some(failure_types::BAD_NOTIFICATION) => {
+                Err(e)
+                    if matches!(e, ActivityExecutionError::Cancelled(_))
+                        || failure_type(&e) == Some(failure_types::BAD_NOTIFICATION) =>
+                {
                     return fail(ctx, &input, e).await;
                 }
                 Err(e) => last_error = Some(e),
@@ -153,6 +178,78 @@ impl NotificationWorkflow {
     }
 }
 
+/// Sends to a rate-limited account. Every attempt first reserves the account's next send
+/// slot, shared by all workers, and waits for it on a durable timer (no worker slot is held
+/// while waiting), so a burst queues instead of being refused by the provider. Retries must
+/// take a slot too, so the workflow runs this account's retries itself, by the
+/// notification's rule: Temporal's retry policy would start the next attempt without asking
+/// for one. `None`: the workflow was cancelled while waiting.
+async fn send_rate_limited(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+    input: &NotificationWorkflowInput,
+    provider: ProviderRef,
+) -> Option<Result<SendOutput, ActivityExecutionError>> {
+    let max_attempts = input.retry.max_attempts.max(1);
+    let interval = Duration::from_secs(input.retry.interval_secs.max(1));
+    let mut attempt = 1;
+    loop {
+        let slot = ctx
+            .execute_local_activity(
+                NotificationActivities::reserve_send_slot,
+                ReserveSendSlotInput {
+                    provider: provider.clone(),
+                },
+                bookkeeping_options(input),
+            )
+            .await;
+        match slot {
+            Ok(slot) if slot.wait_ms > 0 => {
+                if !sleep(ctx, Duration::from_millis(slot.wait_ms)).await {
+                    return None;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return Some(Err(e)),
+        }
+        let sent = ctx
+            .execute_activity(
+                NotificationActivities::send,
+                SendInput {
+                    notification_id: input.notification_id,
+                    provider: provider.clone(),
+                    attempt: Some(attempt),
+                },
+                send_options(input, 1),
+            )
+            .await;
+        match sent {
+            Err(e) if attempt < max_attempts && retryable(&e) => {
+                // The provider's `Retry-After`, when it gave one, wins over the interval.
+                let pause = next_retry_delay(&e).unwrap_or(interval);
+                if !sleep(ctx, pause).await {
+                    return None;
+                }
+                attempt += 1;
+            }
+            sent => return Some(sent),
+        }
+    }
+}
+
+/// Waits on a durable timer. False when the workflow was cancelled meanwhile.
+async fn sleep(ctx: &WorkflowContext<NotificationWorkflow>, wait: Duration) -> bool {
+    ctx.timer(wait).await == TimerResult::Fired
+}
+
+/// Ends the workflow as cancelled (an operator cancelled the notification; its row is
+/// already `cancelled`).
+fn cancelled(
+    ctx: &mut WorkflowContext<NotificationWorkflow>,
+) -> WorkflowResult<NotificationOutcome> {
+    set_status(ctx, NotificationStatus::Cancelled);
+    Err(WorkflowTermination::cancelled())
+}
+
 /// Moves the workflow's status forward (a report may already have moved it further) and
 /// mirrors it in the `PomboStatus` search attribute.
 fn set_status(ctx: &mut WorkflowContext<NotificationWorkflow>, status: NotificationStatus) {
@@ -178,7 +275,7 @@ async fn escalate(
     // Best effort: a fallback that cannot be created is in the activity's failure, visible
     // in the workflow's history; the notification's own outcome stands.
     let _ = ctx
-        .execute_activity(
+        .execute_local_activity(
             NotificationActivities::escalate,
             EscalateInput {
                 notification_id: input.notification_id,
@@ -229,7 +326,7 @@ async fn await_reports(
     // A signal can be lost (Temporal unreachable when the report came): the database,
     // where the API records every report first, has the last word.
     if let Ok(out) = ctx
-        .execute_activity(
+        .execute_local_activity(
             NotificationActivities::check_status,
             CheckStatusInput {
                 notification_id: input.notification_id,
@@ -252,8 +349,7 @@ async fn fail(
 ) -> WorkflowResult<NotificationOutcome> {
     // An operator cancelled it (the row is already `cancelled`): end as cancelled.
     if matches!(error, ActivityExecutionError::Cancelled(_)) {
-        set_status(ctx, NotificationStatus::Cancelled);
-        return Err(WorkflowTermination::cancelled());
+        return cancelled(ctx);
     }
     let reason = root_cause(&error);
     let failure_type = failure_type(&error).unwrap_or("DeliveryFailed").to_owned();
@@ -309,14 +405,18 @@ async fn fail_with(
 }
 
 fn priority(input: &NotificationWorkflowInput) -> Priority {
-    Priority::builder()
-        .priority_key(input.priority.temporal_key())
-        .build()
+    pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
 }
 
-/// Render and bookkeeping: quick database work, retried briskly on transient errors.
-fn bookkeeping_options(input: &NotificationWorkflowInput) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+/// Render, route and the other bookkeeping: quick database work in the worker that runs the
+/// workflow, as *local* activities. Each costs no round trip through Temporal's task queue
+/// (only a marker in the history), which roughly halves the work per notification; the
+/// send, which talks to a provider and must survive a dead worker through its heartbeat,
+/// stays a normal activity. They are idempotent, so a worker that dies mid-way just has
+/// them run again by the next worker.
+fn bookkeeping_options(_input: &NotificationWorkflowInput) -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(Duration::from_secs(1))
@@ -325,13 +425,20 @@ fn bookkeeping_options(input: &NotificationWorkflowInput) -> ActivityOptions {
                 .non_retryable_error_types([failure_types::RENDER, failure_types::BAD_NOTIFICATION])
                 .build(),
         )
-        .priority(priority(input))
         .build()
 }
 
+/// Failures of a send that no retry can fix.
+const SEND_NON_RETRYABLE: [&str; 3] = [
+    failure_types::PERMANENT_DELIVERY,
+    failure_types::BAD_NOTIFICATION,
+    failure_types::BAD_PROVIDER,
+];
+
 /// The send: the notification's own retry rule (the seed's default is 3 tries, 5 minutes
-/// apart), with permanent provider refusals never retried.
-fn send_options(input: &NotificationWorkflowInput) -> ActivityOptions {
+/// apart), with permanent provider refusals never retried. `max_attempts` is 1 when the
+/// workflow runs the retries itself ([`send_rate_limited`]).
+fn send_options(input: &NotificationWorkflowInput, max_attempts: u32) -> ActivityOptions {
     let interval = Duration::from_secs(input.retry.interval_secs.max(1));
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
         .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_secs.max(1)))
@@ -340,12 +447,8 @@ fn send_options(input: &NotificationWorkflowInput) -> ActivityOptions {
                 .initial_interval(interval)
                 .backoff_coefficient(1.0)
                 .maximum_interval(interval)
-                .maximum_attempts(input.retry.max_attempts.max(1))
-                .non_retryable_error_types([
-                    failure_types::PERMANENT_DELIVERY,
-                    failure_types::BAD_NOTIFICATION,
-                    failure_types::BAD_PROVIDER,
-                ])
+                .maximum_attempts(max_attempts.max(1))
+                .non_retryable_error_types(SEND_NON_RETRYABLE)
                 .build(),
         )
         .priority(priority(input))
@@ -365,6 +468,42 @@ fn root_cause(error: &ActivityExecutionError) -> String {
     } else {
         failure.message.clone()
     }
+}
+
+/// Whether [`send_options`]' retry policy would retry this failed send.
+fn retryable(error: &ActivityExecutionError) -> bool {
+    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+    let ActivityExecutionError::Failed(_) = error else {
+        return false;
+    };
+    let mut failure = error.failure();
+    while let Some(f) = failure {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
+            && (info.non_retryable || SEND_NON_RETRYABLE.contains(&info.r#type.as_str()))
+        {
+            return false;
+        }
+        failure = f.cause.as_deref();
+    }
+    true
+}
+
+/// The delay the activity asked for before its next attempt (a provider's `Retry-After`).
+fn next_retry_delay(error: &ActivityExecutionError) -> Option<Duration> {
+    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+    let mut failure = error.failure();
+    while let Some(f) = failure {
+        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
+            && let Some(delay) = &info.next_retry_delay
+        {
+            return Some(Duration::new(
+                delay.seconds.max(0) as u64,
+                delay.nanos.max(0) as u32,
+            ));
+        }
+        failure = f.cause.as_deref();
+    }
+    None
 }
 
 fn failure_type(error: &ActivityExecutionError) -> Option<&str> {

@@ -111,6 +111,27 @@ pub struct Outbound<'a> {
     pub notification_id: Uuid,
     pub to: &'a str,
     pub content: &'a Content,
+    /// Files to attach (email), downloaded from object storage by the send activity.
+    pub attachments: &'a [Attachment],
+}
+
+/// A file attached to an email, as the provider sends it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    // The bytes would flood logs and errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("filename", &self.filename)
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// A ready-to-use client of one provider account.
@@ -118,6 +139,7 @@ pub enum Provider {
     Smtp(email::smtp::SmtpProvider),
     Sendgrid(email::sendgrid::Sendgrid),
     Mailgun(email::mailgun::Mailgun),
+    Ses(email::ses::Ses),
     Twilio(sms::twilio::Twilio),
     Vonage(sms::vonage::Vonage),
     Fcm(push::fcm::Fcm),
@@ -151,6 +173,7 @@ impl Provider {
             ProviderSettings::Mailgun(s) => {
                 Provider::Mailgun(email::mailgun::Mailgun::new(s, http)?)
             }
+            ProviderSettings::Ses(s) => Provider::Ses(email::ses::Ses::new(s, http)?),
             ProviderSettings::Twilio(s) => Provider::Twilio(sms::twilio::Twilio::new(s, http)?),
             ProviderSettings::Vonage(s) => Provider::Vonage(sms::vonage::Vonage::new(s, http)?),
             ProviderSettings::Fcm(s) => Provider::Fcm(push::fcm::Fcm::new(s, http)?),
@@ -180,10 +203,31 @@ impl Provider {
     pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
         let id = msg.notification_id;
         let to = msg.to;
+        let files = msg.attachments;
+        if !files.is_empty()
+            && !matches!(
+                self,
+                Provider::Smtp(_) | Provider::Sendgrid(_) | Provider::Mailgun(_) | Provider::Ses(_)
+            )
+        {
+            // Sending without them would lose part of the message without a word.
+            return Err(DeliveryError::permanent(
+                "this provider does not send attachments",
+            ));
+        }
         match (self, msg.content) {
-            (Provider::Smtp(p), Content::Email(c)) => p.send(id, to, c).await,
-            (Provider::Sendgrid(p), Content::Email(c)) => p.send(id, to, c).await,
-            (Provider::Mailgun(p), Content::Email(c)) => p.send(id, to, c).await,
+            (Provider::Smtp(p), Content::Email(c)) => {
+                p.send_with_attachments(id, to, c, files).await
+            }
+            (Provider::Sendgrid(p), Content::Email(c)) => {
+                p.send_with_attachments(id, to, c, files).await
+            }
+            (Provider::Mailgun(p), Content::Email(c)) => {
+                p.send_with_attachments(id, to, c, files).await
+            }
+            (Provider::Ses(p), Content::Email(c)) => {
+                p.send_with_attachments(id, to, c, files).await
+            }
             (Provider::Twilio(p), Content::Sms(c)) => p.send(id, to, c).await,
             (Provider::Vonage(p), Content::Sms(c)) => p.send(id, to, c).await,
             (Provider::Fcm(p), Content::Push(c)) => p.send(id, to, c).await,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pombo_activities::channels::{
-    DeliveryError,
+    Attachment, DeliveryError,
     email::mailgun::{Mailgun, PROVIDER},
 };
 use pombo_contract::{config::Secret, content::EmailContent, providers::MailgunSettings};
@@ -34,6 +34,7 @@ fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
         subject: "Your order shipped".into(),
         text: text.map(Into::into),
         html: html.map(Into::into),
+        attachments: Vec::new(),
     }
 }
 
@@ -268,5 +269,81 @@ async fn an_unparsable_sender_is_a_setup_error() {
             .err()
             .unwrap_or_else(|| panic!("`{from}` was accepted"));
         assert!(err.0.starts_with("mailgun: `from`"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn attachments_switch_the_request_to_multipart_with_file_parts() {
+    let fakes = Fakes::start().await;
+    let id = Uuid::new_v4();
+    // The fake records bodies as text: bytes that are valid UTF-8 (a NUL, control
+    // characters, CRLF, a multi-byte character) survive it exactly.
+    let files = [
+        Attachment {
+            filename: "relatório.csv".into(),
+            content_type: "text/csv".into(),
+            bytes: "a,b\r\n1,\u{0}\u{1}ção\r\n".as_bytes().to_vec(),
+        },
+        Attachment {
+            filename: "notes.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: b"--not-a-boundary\r\n\r\nstill the file".to_vec(),
+        },
+    ];
+    let accepted = provider(&fakes)
+        .send_with_attachments(
+            id,
+            "ana@example.com",
+            &email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
+            &files,
+        )
+        .await
+        .unwrap();
+
+    let requests = fakes.requests(PROVIDER);
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("multipart/form-data; boundary="),
+        "{:?}",
+        r.header("content-type")
+    );
+    // The fake parsed the fields and queued the message.
+    let token = pombo_fakes::mailgun::message_token_for(&r.body);
+    assert!(
+        accepted
+            .provider_message_id
+            .as_deref()
+            .unwrap()
+            .contains(&token),
+        "{accepted:?}"
+    );
+    let fields: Vec<(String, String)> = pombo_fakes::mailgun::form_parts(r)
+        .into_iter()
+        .filter(|p| p.filename.is_none())
+        .map(|p| (p.name, String::from_utf8(p.bytes).unwrap()))
+        .collect();
+    assert_eq!(
+        fields,
+        pairs(&[
+            ("from", "Pombo Alerts <alerts@mg.pombo.test>"),
+            ("to", "ana@example.com"),
+            ("subject", "Your order shipped"),
+            ("text", "Hi Ana"),
+            ("html", "<p>Hi Ana</p>"),
+            ("v:pombo_notification_id", &id.to_string()),
+        ])
+    );
+    let sent = pombo_fakes::mailgun::attachments(r);
+    assert_eq!(sent.len(), 2);
+    for (sent, file) in sent.iter().zip(&files) {
+        assert_eq!(sent.filename.as_deref(), Some(file.filename.as_str()));
+        assert_eq!(
+            sent.content_type.as_deref(),
+            Some(file.content_type.as_str())
+        );
+        assert_eq!(sent.bytes, file.bytes);
     }
 }

@@ -9,6 +9,7 @@ mod fcm;
 mod instagram;
 mod mailgun;
 mod sendgrid;
+mod ses;
 mod telegram;
 mod twilio;
 mod vonage;

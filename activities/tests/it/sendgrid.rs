@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use pombo_activities::channels::{
-    DeliveryError,
+    Attachment, DeliveryError,
     email::sendgrid::{PROVIDER, Sendgrid},
 };
 use pombo_contract::{config::Secret, content::EmailContent, providers::SendgridSettings};
@@ -35,6 +35,7 @@ fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
         subject: "Your order shipped".into(),
         text: text.map(Into::into),
         html: html.map(Into::into),
+        attachments: Vec::new(),
     }
 }
 
@@ -272,4 +273,85 @@ async fn an_unreachable_server_is_retryable() {
         .unwrap_err();
     assert!(!err.is_permanent(), "{err:?}");
     assert!(!err.message().contains(KEY));
+}
+
+/// Bytes no text encoding would keep: a NUL, 0xff, a PNG signature.
+fn binary() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0".to_vec();
+    bytes.extend((0..=255u8).rev());
+    bytes
+}
+
+#[tokio::test]
+async fn attachments_go_as_base64_with_their_name_type_and_disposition() {
+    let fakes = Fakes::start().await;
+    let files = [
+        Attachment {
+            filename: "recibo março.png".into(),
+            content_type: "image/png".into(),
+            bytes: binary(),
+        },
+        Attachment {
+            filename: "notes.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: b"line 1\r\nline 2".to_vec(),
+        },
+    ];
+    let accepted = provider(&fakes)
+        .send_with_attachments(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &email(Some("Your receipt"), None),
+            &files,
+        )
+        .await
+        .unwrap();
+
+    let requests = fakes.requests(PROVIDER);
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    // The fake checked them as SendGrid does (base64 content, a name, a clean type) and
+    // accepted the message.
+    assert_eq!(
+        accepted.provider_message_id,
+        Some(pombo_fakes::sendgrid::message_id_for(&r.body))
+    );
+    assert_eq!(
+        r.json()["content"],
+        json!([{ "type": "text/plain", "value": "Your receipt" }])
+    );
+    let sent = pombo_fakes::sendgrid::attachments(r);
+    assert_eq!(sent.len(), 2, "{}", r.body);
+    for (sent, file) in sent.iter().zip(&files) {
+        assert_eq!(sent.filename, file.filename);
+        assert_eq!(
+            sent.content_type.as_deref(),
+            Some(file.content_type.as_str())
+        );
+        assert_eq!(sent.disposition.as_deref(), Some("attachment"));
+        assert_eq!(sent.bytes, file.bytes);
+    }
+    // Base64 without line breaks, as SendGrid requires.
+    assert!(
+        !r.json()["attachments"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains('\n')
+    );
+}
+
+#[tokio::test]
+async fn without_attachments_the_body_has_no_attachments_key() {
+    let fakes = Fakes::start().await;
+    provider(&fakes)
+        .send_with_attachments(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &email(Some("Hi"), None),
+            &[],
+        )
+        .await
+        .unwrap();
+    let requests = fakes.requests(PROVIDER);
+    assert_eq!(requests[0].json().get("attachments"), None);
 }

@@ -337,7 +337,7 @@
       const tr = el('tr', { 'data-id': n.id, class: 'clickable' },
         el('td', null, open),
         cell(n.channel),
-        cell(n.to, { class: 'wrap' }),
+        cell(n.to ?? '(purged)', { class: 'wrap' }),
         cell(badge(n.status)),
         cell(`${n.attempts} / ${n.max_attempts}`, { class: 'num' }),
         cell(n.last_error, { class: 'wrap error-text' }),
@@ -386,7 +386,7 @@
       add(fields, 'ID', el('code', { text: n.id }));
       add(fields, 'Status', badge(n.status));
       add(fields, 'Channel', n.channel);
-      add(fields, 'To', n.to);
+      add(fields, 'To', n.to ?? '(purged by retention)');
       add(fields, 'Priority', n.priority);
       add(fields, 'Type', n.type);
       add(fields, 'Attempts', `${n.attempts} of ${n.max_attempts}, ${n.retry_interval_secs} s apart`);

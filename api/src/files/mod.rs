@@ -8,8 +8,6 @@
 //! types outside `allowed_content_types` with 415 (the problem lists the allowed ones). The
 //! content type is the part's own `Content-Type`; the bytes are not sniffed.
 
-pub mod object_store;
-
 use axum::{
     Json, Router,
     body::Body,
@@ -25,7 +23,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use object_store::{ObjectStore, ObjectStoreError};
+pub use pombo_store::objects::{ObjectStore, ObjectStoreError};
 
 use crate::{
     error::{ApiError, Problem},

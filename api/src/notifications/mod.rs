@@ -2,6 +2,7 @@
 //! `GET /v1/notifications`.
 
 pub mod admin;
+pub mod attachments;
 pub mod request;
 pub mod timeline;
 pub mod view;
@@ -84,6 +85,8 @@ pub async fn create(
         None => None,
     };
     let mut body = body;
+    // Recipient and channel first: a template's variant depends on the channel.
+    let target = crate::routing_rules::target::resolve(&state, tenant.id, &body).await?;
     let template_used = match (&body.template, &body.content) {
         (Some(_), Some(_)) => {
             return Err(ApiError::field(
@@ -92,11 +95,14 @@ pub async fn create(
             ));
         }
         (Some(template), None) => {
+            // A request naming no locale gets its recipient profile's.
+            let mut template = template.clone();
+            template.locale = template.locale.or(target.locale.clone());
             let (content, used) = crate::templates::content_for_notification(
                 &state,
                 tenant.id,
-                template,
-                body.channel,
+                &template,
+                target.channel,
             )
             .await?;
             body.content = Some(content);
@@ -108,7 +114,9 @@ pub async fn create(
         header_key,
         &state.config.delivery,
         &state.config.webhooks.recipient_rules(),
+        &target,
     )?;
+    attachments::check(&state, tenant.id, &valid).await?;
     let new = NewNotification {
         id: Uuid::now_v7(),
         tenant_id: tenant.id,
@@ -125,8 +133,10 @@ pub async fn create(
         fallback: valid.fallback,
         parent_id: None,
         template: template_used.map(|t| (t.id, t.version, t.locale)),
+        routing: target.routing,
+        send_at: valid.send_at,
     };
-    let (mut row, replayed) = match notifications::create(&state.db, new).await? {
+    let (row, replayed) = match notifications::create(&state.db, new).await? {
         Created::New(row) => (row, false),
         Created::Existing(row) if row.request_hash == valid.request_hash => (row, true),
         Created::Existing(_) => {
@@ -145,16 +155,10 @@ pub async fn create(
         .increment(1);
     }
 
-    // Start the workflow now if we can; if not, it is stored and the sweep starts it.
+    // Stored: that is the promise. Its workflow starts in the background (and, should this
+    // process die first, from the sweep), so accepting never waits for Temporal.
     if row.dispatched_at.is_none() {
-        match state.dispatcher.dispatch(&row).await {
-            Ok(_) => row = notifications::get(&state.db, row.id).await?,
-            Err(e) => tracing::warn!(
-                notification_id = %row.id,
-                error = %format!("{e:#}"),
-                "workflow not started yet; the dispatch sweep will start it"
-            ),
-        }
+        state.dispatcher.enqueue(row.clone());
     }
 
     let location = format!("/v1/notifications/{}", row.id);

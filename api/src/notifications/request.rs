@@ -18,19 +18,32 @@ use crate::error::{ApiError, FieldError};
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNotification {
-    pub channel: Channel,
+    /// The channel. Leave it out to let the tenant's routing rules (`/v1/routing-rules`)
+    /// choose among `channels`, or among every channel (a 422 when no rule applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    /// Without `channel`: the channels routing rules may choose from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<Channel>>,
     /// Recipient in the channel's format: an email address (`email`), an E.164 phone
     /// number (`sms`, `whatsapp`), an FCM or APNs device token (`push`), an
     /// Instagram-scoped user id (`instagram`), a chat id or `@channel` (`telegram`), an
-    /// https URL (`webhook`).
-    pub to: String,
+    /// https URL (`webhook`). Give `to` or `recipient`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A stored recipient profile (`/v1/recipients`) instead of `to`: the channel takes the
+    /// profile's address for it (sms: `phone`; whatsapp: `whatsapp`, else `phone`; push: the
+    /// first token a provider can reach; …), copied onto the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<crate::recipients::RecipientRef>,
     /// The message, shaped per channel:
-    /// `email` `{"subject", "text"?, "html"?}`;
+    /// `email` `{"subject", "text"?, "html"?, "attachments"?: [{"file_id", "filename"?}]}`;
     /// `sms`, `telegram` `{"text"}`;
-    /// `push` `{"title", "body", "data"?, "image_url"?}`;
-    /// `whatsapp`, `instagram` one of `{"text"}`, `{"media": {"url", "kind", "caption"?,
-    /// "filename"?}}`, `{"template": {"name", "language", "parameters"?}}` (WhatsApp);
-    /// `webhook` `{"type", "payload"}`.
+    /// `push` `{"title", "body", "data"?, "image_url"? or "image_file_id"?}`;
+    /// `whatsapp`, `instagram` one of `{"text"}`, `{"media": {"url" or "file_id", "kind",
+    /// "caption"?, "filename"?}}`, `{"template": {"name", "language", "parameters"?}}`
+    /// (WhatsApp); `webhook` `{"type", "payload"}`. A `file_id` is a file uploaded with
+    /// `POST /v1/files` (the tenant's own, of a type that suits its use).
     /// Text fields may hold placeholders such as `{{ name }}`, filled from `data`.
     /// Give `content` or `template`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +74,11 @@ pub struct CreateNotification {
     /// channel's confirmation timeout or fails (e.g. WhatsApp not delivered in 10 min → SMS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackRequest>,
+    /// When to send it (RFC 3339, e.g. `2026-11-24T10:00:00Z`), up to 366 days ahead; a
+    /// time already past sends at once. Until then it stays `pending` and can be cancelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub send_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -84,6 +102,8 @@ pub struct RetryRequest {
 }
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// How far ahead a send may be scheduled.
+const MAX_SCHEDULE_DAYS: i64 = 366;
 
 /// A request that passed validation, ready to store.
 #[derive(Debug)]
@@ -99,6 +119,8 @@ pub struct Validated {
     pub retry_interval_secs: u64,
     /// `{channel, to, content}` of the fallback.
     pub fallback: Option<Value>,
+    /// Not sent before this time.
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Fingerprint of what was asked, to tell a retried request from a different one that
     /// reuses its idempotency key.
     pub request_hash: String,
@@ -110,11 +132,18 @@ impl CreateNotification {
         header_key: Option<String>,
         defaults: &pombo_contract::config::DeliveryConfig,
         rules: &RecipientRules,
+        target: &crate::routing_rules::Target,
     ) -> Result<Validated, ApiError> {
         let mut errors = Vec::new();
+        let (channel, to) = (target.channel, target.to.clone());
 
-        if let Err(e) = recipient::validate(self.channel, &self.to, rules) {
-            errors.push(FieldError::new("to", e.0));
+        if let Err(e) = recipient::validate(channel, &to, rules) {
+            let field = if self.recipient.is_some() {
+                "recipient"
+            } else {
+                "to"
+            };
+            errors.push(FieldError::new(field, e.0));
         }
 
         if let Some(data) = &self.data
@@ -131,11 +160,11 @@ impl CreateNotification {
             }
         };
         if !content.is_null() {
-            check_content(self.channel, &content, self.data.as_ref(), &mut errors);
+            check_content(channel, &content, self.data.as_ref(), &mut errors);
         }
 
         if let Some(fallback) = &self.fallback {
-            if fallback.channel == self.channel && fallback.to == self.to {
+            if fallback.channel == channel && fallback.to == to {
                 errors.push(FieldError::new(
                     "fallback",
                     "must differ from the notification itself (another channel or recipient)",
@@ -199,6 +228,11 @@ impl CreateNotification {
             ));
         }
 
+        let send_at = self
+            .send_at
+            .as_deref()
+            .and_then(|at| check_send_at(at, &mut errors));
+
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -213,7 +247,7 @@ impl CreateNotification {
             Some(template) => serde_json::json!({"template": template}),
             None => content.clone(),
         };
-        let fingerprint = serde_json::json!({
+        let mut fingerprint = serde_json::json!({
             "channel": self.channel,
             "to": self.to,
             "content": asked_content,
@@ -224,11 +258,27 @@ impl CreateNotification {
             "retry_interval_secs": retry_interval_secs,
             "fallback": self.fallback,
         });
+        // Only when given: the fingerprints of requests without it stay what they were.
+        if let (Some(at), Some(map)) = (&self.send_at, fingerprint.as_object_mut()) {
+            map.insert("send_at".into(), Value::String(at.clone()));
+        }
+        // Who and which channels, as asked (not the address or channel they resolved to):
+        // a retried request stays the same request after the profile or the rules change.
+        for (key, value) in [
+            ("recipient", serde_json::to_value(&self.recipient)),
+            ("channels", serde_json::to_value(&self.channels)),
+        ] {
+            if let (Ok(value @ (Value::Object(_) | Value::Array(_))), Some(map)) =
+                (value, fingerprint.as_object_mut())
+            {
+                map.insert(key.into(), value);
+            }
+        }
         // serde_json's maps are sorted, so equal requests serialise to equal bytes.
         let request_hash = hex::encode(Sha256::digest(fingerprint.to_string().as_bytes()));
         Ok(Validated {
-            channel: self.channel,
-            to: self.to,
+            channel,
+            to,
             content,
             data: self.data,
             priority,
@@ -240,8 +290,30 @@ impl CreateNotification {
                 |f| serde_json::json!({"channel": f.channel, "to": f.to, "content": f.content}),
             ),
             request_hash,
+            send_at,
         })
     }
+}
+
+/// `send_at`: an RFC 3339 time no more than [`MAX_SCHEDULE_DAYS`] ahead. One already past
+/// is kept as asked; its notification goes out at once.
+fn check_send_at(at: &str, errors: &mut Vec<FieldError>) -> Option<chrono::DateTime<chrono::Utc>> {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
+        errors.push(FieldError::new(
+            "send_at",
+            "an RFC 3339 time with its offset, e.g. 2026-11-24T10:00:00Z",
+        ));
+        return None;
+    };
+    let at = at.with_timezone(&chrono::Utc);
+    if at > chrono::Utc::now() + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+        errors.push(FieldError::new(
+            "send_at",
+            format!("at most {MAX_SCHEDULE_DAYS} days ahead"),
+        ));
+        return None;
+    }
+    Some(at)
 }
 
 /// The content must have the channel's shape, and render with the given data: a

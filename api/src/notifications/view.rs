@@ -12,7 +12,8 @@ pub struct NotificationView {
     pub id: Uuid,
     pub status: NotificationStatus,
     pub channel: String,
-    pub to: String,
+    /// The recipient; `null` once retention purged the notification's personal data.
+    pub to: Option<String>,
     pub priority: String,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub notification_type: Option<String>,
@@ -30,6 +31,9 @@ pub struct NotificationView {
     pub provider_message_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Not sent before this time (a scheduled send); it stays `pending` until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<DateTime<Utc>>,
     /// When the notification reached each status it has reached.
     pub timestamps: Timestamps,
     /// Every send attempt with its outcome (on single reads; omitted in lists).
@@ -40,6 +44,10 @@ pub struct NotificationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<super::timeline::EventView>>,
     pub workflow: WorkflowLink,
+    /// The bulk send (`/v1/batches/{id}`) this notification is a recipient of; its
+    /// `workflow` is then the batch's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
     /// The fallback notification sent on another channel, if this one escalated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_id: Option<Uuid>,
@@ -50,6 +58,19 @@ pub struct NotificationView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub template: Option<serde_json::Value>,
+    /// The recipient profile the address was taken from (`to` is a copy of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<Uuid>,
+    /// The routing rule that chose the channel or the provider account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_rule_id: Option<Uuid>,
+    /// The tenant provider account that rule put first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_provider_id: Option<Uuid>,
+    /// When retention purged its personal data (recipient, content, data, rendered message,
+    /// error texts); its statuses, timestamps and attempts stay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,13 +135,18 @@ impl NotificationView {
         ui_base: &str,
         namespace: &str,
     ) -> Self {
-        let wf = workflow_id(n.id);
+        // A batch's recipients are sent by their batch's workflow. (One an operator redrives
+        // runs as its own `notification-<id>` workflow, found by that id.)
+        let wf = match n.batch_id {
+            Some(batch) => pombo_contract::batch::workflow_id(batch),
+            None => workflow_id(n.id),
+        };
         NotificationView {
             id: n.id,
             // Rows are only written through the status model, so this parses.
             status: n.status.parse().unwrap_or(NotificationStatus::Pending),
             channel: n.channel,
-            to: n.recipient,
+            to: n.purged_at.is_none().then_some(n.recipient),
             priority: n.priority,
             notification_type: n.notification_type,
             idempotency_key: n.idempotency_key,
@@ -132,6 +158,7 @@ impl NotificationView {
             provider_message_id: n.provider_message_id,
             created_at: n.created_at,
             updated_at: n.updated_at,
+            send_at: n.send_at,
             timestamps: Timestamps {
                 pending: n.created_at,
                 sending: n.sending_at,
@@ -156,8 +183,13 @@ impl NotificationView {
                     .collect()
             }),
             events: None,
+            batch_id: n.batch_id,
             fallback_id: n.fallback_id,
             fallback_of: n.parent_id,
+            recipient_id: n.recipient_id,
+            routing_rule_id: n.routing_rule_id,
+            preferred_provider_id: n.preferred_provider_id,
+            purged_at: n.purged_at,
             template: n.template_id.map(|id| {
                 serde_json::json!({
                     "id": id,

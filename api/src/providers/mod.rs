@@ -12,7 +12,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel,
-    providers::{MASK, ProviderSettings},
+    providers::{MASK, ProviderSettings, SendRateLimit},
 };
 use pombo_store::provider_accounts::{self, Account, AccountPatch, NewAccount};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,9 @@ pub struct ProviderView {
     /// The settings, with every credential replaced by `********`.
     #[schema(value_type = Object)]
     pub settings: Value,
+    /// How fast the account may be sent to, across all workers; absent: unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<SendRateLimit>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -59,6 +62,7 @@ impl From<Account> for ProviderView {
             name: a.name,
             priority: a.priority,
             enabled: a.enabled,
+            rate_limit: a.rate_limit,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -78,6 +82,10 @@ pub struct CreateProvider {
     /// The provider's settings, tagged by `type` (`twilio`, `sendgrid`, `fcm`, …).
     #[schema(value_type = Object)]
     pub settings: Value,
+    /// Sends to this account at most this fast, across all workers: a burst queues, each
+    /// send waiting for its slot, instead of being refused by the provider.
+    #[serde(default)]
+    pub rate_limit: Option<SendRateLimit>,
 }
 
 fn yes() -> bool {
@@ -94,6 +102,20 @@ pub struct UpdateProvider {
     /// `********` (as shown by GET) keeps its current value.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
+    /// A new send rate limit; `null` removes it, absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<SendRateLimit>)]
+    pub rate_limit: Option<Option<SendRateLimit>>,
+}
+
+/// A field that is present, `null` included (`Some(None)`); `#[serde(default)]` makes an
+/// absent one `None`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -112,6 +134,12 @@ fn check_name(name: &str, errors: &mut Vec<FieldError>) {
             "name",
             "1 to 64 letters, digits, `-` or `_`",
         ));
+    }
+}
+
+fn check_rate_limit(rate_limit: Option<&SendRateLimit>, errors: &mut Vec<FieldError>) {
+    if let Some(Err(reason)) = rate_limit.map(SendRateLimit::check) {
+        errors.push(FieldError::new("rate_limit.per_second", reason));
     }
 }
 
@@ -172,6 +200,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     check_name(&body.name, &mut errors);
+    check_rate_limit(body.rate_limit.as_ref(), &mut errors);
     let settings = parse_settings(&body.settings, &mut errors);
     let Some(settings) = settings.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
@@ -185,6 +214,7 @@ pub async fn create(
             priority: body.priority,
             enabled: body.enabled,
             settings,
+            rate_limit: body.rate_limit,
         },
     )
     .await?;
@@ -264,6 +294,7 @@ pub async fn update(
     if let Some(name) = &body.name {
         check_name(name, &mut errors);
     }
+    check_rate_limit(body.rate_limit.flatten().as_ref(), &mut errors);
     let settings = match &body.settings {
         None => None,
         // Another provider type: the settings are replaced, not merged.
@@ -305,6 +336,7 @@ pub async fn update(
             priority: body.priority,
             enabled: body.enabled,
             settings,
+            rate_limit: body.rate_limit,
         },
     )
     .await?;

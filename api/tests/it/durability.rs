@@ -138,3 +138,63 @@ async fn a_notification_accepted_while_temporal_is_down_is_started_by_the_sweep(
         .collect();
     assert_eq!(subjects, HashSet::from(["Hello Ana"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_and_two_apis_share_the_work_and_one_worker_dying_loses_nothing() {
+    // Every send is held at the SMTP server a while, so both workers hold sends in flight
+    // when one of them is killed.
+    let slow = smtp::start(Fault::Delay(Duration::from_millis(1000))).await;
+    let options = || AppOptions {
+        smtp_port: Some(slow.port),
+        worker: false,
+        heartbeat_timeout_secs: 2,
+        ..Default::default()
+    };
+    let first = spawn_app_with(options()).await;
+    // A second API process of the same deployment: same database, same task queue.
+    let second = spawn_app_with(AppOptions {
+        database_url: Some(first.config.database_url.clone()),
+        task_queue: Some(first.config.temporal.task_queue.clone()),
+        ..options()
+    })
+    .await;
+    let survivor = WorkerProcess::spawn(&first.config);
+    let doomed = WorkerProcess::spawn(&first.config);
+
+    let recipients: Vec<String> = (0..24).map(|i| unique_email(&format!("two{i}"))).collect();
+    let mut ids = Vec::new();
+    for (i, to) in recipients.iter().enumerate() {
+        // Half through each API process (each has its own key of the same tenant).
+        let app = if i % 2 == 0 { &first } else { &second };
+        ids.push(app.send(&email_request(to)).await);
+    }
+    for _ in 0..600 {
+        if slow.connections.load(Ordering::SeqCst) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill();
+    let at_kill = statuses(&first, &ids).await;
+    assert!(
+        at_kill.iter().any(|s| s != "sent"),
+        "everything was sent before the kill: {at_kill:?}"
+    );
+
+    // The surviving worker alone finishes the rest, with no restart of the other.
+    for id in &ids {
+        first
+            .wait_for_status(id, "sent", Duration::from_secs(120))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (to, id) in recipients.iter().zip(&ids) {
+        let mails = mails_to(to).await;
+        let (_, n) = first.get_notification(id).await;
+        assert_eq!(mails.len(), 1, "{to} must get exactly one email: {n}");
+        for attempt in n["attempt_log"].as_array().unwrap() {
+            assert_ne!(attempt["outcome"], "in_progress", "{n}");
+        }
+    }
+    drop(survivor);
+}

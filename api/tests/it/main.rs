@@ -3,7 +3,9 @@
 //! One test binary; each test spawns its own app (see `support`).
 
 mod admin_page;
+mod attachments;
 mod auth;
+mod batches;
 mod callbacks;
 mod channels;
 mod delivery;
@@ -14,8 +16,14 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod operations;
+mod priority;
+mod provider_rate_limits;
 mod providers;
 mod rate_limit;
+mod recipients;
+mod retention;
+mod routing_rules;
+mod scheduling;
 mod support;
 mod templates;
 mod validation;

@@ -15,6 +15,8 @@ pub struct Model {
     /// Where the bytes are in the configured bucket.
     pub object_key: String,
     pub created_at: DateTimeUtc,
+    /// When retention deleted the object; the file then reads as gone.
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

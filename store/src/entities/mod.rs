@@ -2,12 +2,15 @@
 
 pub mod api_key;
 pub mod audit_entry;
+pub mod batch;
 pub mod file;
 pub mod notification;
 pub mod notification_attempt;
 pub mod notification_event;
 pub mod parked_callback;
 pub mod provider_account;
+pub mod recipient;
+pub mod routing_rule;
 pub mod template;
 pub mod template_version;
 pub mod tenant;

@@ -46,6 +46,19 @@ pub struct Model {
     pub template_id: Option<Uuid>,
     pub template_version: Option<i32>,
     pub template_locale: Option<String>,
+    /// The recipient profile the address was taken from (the address is a snapshot).
+    pub recipient_id: Option<Uuid>,
+    /// The routing rule that chose the channel or the provider account.
+    pub routing_rule_id: Option<Uuid>,
+    /// The tenant provider account that rule put first.
+    pub preferred_provider_id: Option<Uuid>,
+    /// Not sent before this time (`None`: at once).
+    pub send_at: Option<DateTimeUtc>,
+    /// The bulk send this notification is a recipient of; its batch's workflow sends it.
+    pub batch_id: Option<Uuid>,
+    /// When retention purged its personal data (recipient, content, data, rendered,
+    /// fallback); `None` while it is kept.
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,8 @@ pub struct Model {
     /// Settings with credentials, sealed (see `pombo_store::sealed`).
     pub settings_sealed: String,
     pub key_id: String,
+    /// Sends per second the account allows (`None`: unlimited).
+    pub rate_limit_per_second: Option<f64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

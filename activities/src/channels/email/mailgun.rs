@@ -11,6 +11,8 @@
 //! (`application/x-www-form-urlencoded`, which Mailgun accepts besides multipart):
 //! `from`, `to`, `subject`, `text` and/or `html`, and the user variable
 //! `v:pombo_notification_id`, which Mailgun echoes in every event's `user-variables`.
+//! With attachments the same fields go as `multipart/form-data`, each file as an
+//! `attachment` part with its file name and content type.
 //!
 //! Success is `200 {"id":"<20240613121326.4d9e1c3a0e5b7f8a@mg.example.com>","message":"Queued. Thank you."}`.
 //! The provider message id is that id **without the angle brackets**: Mailgun's events
@@ -32,7 +34,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::channels::{
-    Accepted, DeliveryError, SetupError,
+    Accepted, Attachment, DeliveryError, SetupError,
     http::{classify, transport_error},
 };
 
@@ -126,17 +128,34 @@ impl Mailgun {
         to: &str,
         content: &EmailContent,
     ) -> Result<Accepted, DeliveryError> {
+        self.send_with_attachments(notification_id, to, content, &[])
+            .await
+    }
+
+    /// [`Self::send`] with files attached (the request becomes `multipart/form-data`).
+    pub async fn send_with_attachments(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        content: &EmailContent,
+        attachments: &[Attachment],
+    ) -> Result<Accepted, DeliveryError> {
         let form = self.form(notification_id, to, content);
         if !form.iter().any(|(k, _)| *k == "text" || *k == "html") {
             return Err(DeliveryError::permanent(
                 "mailgun: the email has neither a text nor an html body",
             ));
         }
-        let response = self
+        let request = self
             .http
             .post(self.url.clone())
-            .header(AUTHORIZATION, self.auth.clone())
-            .form(&form)
+            .header(AUTHORIZATION, self.auth.clone());
+        let request = if attachments.is_empty() {
+            request.form(&form)
+        } else {
+            request.multipart(multipart(form, attachments)?)
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| transport_error(PROVIDER, e))?;
@@ -148,6 +167,30 @@ impl Mailgun {
         }
         Err(error_from(status, &headers, &text))
     }
+}
+
+/// The form as `multipart/form-data`, followed by one `attachment` file part per file.
+fn multipart(
+    form: Vec<(&'static str, String)>,
+    attachments: &[Attachment],
+) -> Result<reqwest::multipart::Form, DeliveryError> {
+    let mut multipart = reqwest::multipart::Form::new();
+    for (name, value) in form {
+        multipart = multipart.text(name, value);
+    }
+    for file in attachments {
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.filename.clone())
+            .mime_str(&file.content_type)
+            .or_else(|_| {
+                reqwest::multipart::Part::bytes(file.bytes.clone())
+                    .file_name(file.filename.clone())
+                    .mime_str("application/octet-stream")
+            })
+            .map_err(|e| DeliveryError::permanent(format!("mailgun: cannot attach a file: {e}")))?;
+        multipart = multipart.part("attachment", part);
+    }
+    Ok(multipart)
 }
 
 #[derive(Deserialize)]

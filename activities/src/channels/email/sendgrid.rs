@@ -10,8 +10,9 @@
 //! `POST {base_url}/v3/mail/send` with `Authorization: Bearer <api key>` and a JSON body:
 //! one personalization (the recipient, plus our notification id as the custom arg
 //! `pombo_notification_id`, which SendGrid echoes in every event), the sender, the
-//! subject, and the content parts (`text/plain` first, then `text/html`, as SendGrid
-//! requires). Success is `202 Accepted` with an empty body and the `X-Message-Id` header:
+//! subject, the content parts (`text/plain` first, then `text/html`, as SendGrid
+//! requires) and any `attachments` (`content` in base64, `filename`, `type`,
+//! `disposition: attachment`). Success is `202 Accepted` with an empty body and the `X-Message-Id` header:
 //! that id is the provider message id (each event's `sg_message_id` starts with it).
 //!
 //! Errors come as `{"errors":[{"message","field","help"}]}`. SendGrid has no error codes
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::channels::{
-    Accepted, DeliveryError, SetupError,
+    Accepted, Attachment, DeliveryError, SetupError,
     http::{classify, retry_after, transport_error},
 };
 
@@ -117,7 +118,22 @@ impl Sendgrid {
         to: &str,
         content: &EmailContent,
     ) -> Result<Accepted, DeliveryError> {
-        let body = self.body(notification_id, to, content);
+        self.send_with_attachments(notification_id, to, content, &[])
+            .await
+    }
+
+    /// [`Self::send`] with files attached.
+    pub async fn send_with_attachments(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        content: &EmailContent,
+        attachments: &[Attachment],
+    ) -> Result<Accepted, DeliveryError> {
+        let mut body = self.body(notification_id, to, content);
+        if !attachments.is_empty() {
+            body["attachments"] = attachments_json(attachments);
+        }
         if body["content"].as_array().is_none_or(Vec::is_empty) {
             return Err(DeliveryError::permanent(
                 "sendgrid: the email has neither a text nor an html body",
@@ -151,6 +167,25 @@ impl Sendgrid {
         let text = response.text().await.unwrap_or_default();
         Err(error_from(status, &headers, &text))
     }
+}
+
+/// SendGrid's `attachments`: each file in base64 (without line breaks), with its name and
+/// type, shown as an attachment rather than inline.
+fn attachments_json(attachments: &[Attachment]) -> Value {
+    use base64::Engine as _;
+    Value::Array(
+        attachments
+            .iter()
+            .map(|a| {
+                json!({
+                    "content": base64::engine::general_purpose::STANDARD.encode(&a.bytes),
+                    "filename": a.filename,
+                    "type": a.content_type,
+                    "disposition": "attachment",
+                })
+            })
+            .collect(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -285,6 +320,7 @@ mod tests {
                 subject: "S".into(),
                 text: Some("T".into()),
                 html: Some("<p>H</p>".into()),
+                attachments: Vec::new(),
             },
         );
         assert_eq!(
@@ -298,6 +334,7 @@ mod tests {
                 subject: "S".into(),
                 text: Some("  ".into()),
                 html: Some("<p>H</p>".into()),
+                attachments: Vec::new(),
             },
         );
         assert_eq!(
@@ -305,6 +342,24 @@ mod tests {
             json!([{"type": "text/html", "value": "<p>H</p>"}])
         );
         assert_eq!(body["from"], json!({"email": "a@pombo.test"}));
+    }
+
+    #[test]
+    fn attachments_are_base64_with_name_type_and_disposition() {
+        let files = [Attachment {
+            filename: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF\x00\xff".to_vec(),
+        }];
+        assert_eq!(
+            attachments_json(&files),
+            json!([{
+                "content": "JVBERgD/",
+                "filename": "a.pdf",
+                "type": "application/pdf",
+                "disposition": "attachment",
+            }])
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, MultiPart, SinglePart, header::ContentType},
+    message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart, header::ContentType},
     transport::smtp::authentication::Credentials,
 };
 use pombo_contract::{
@@ -15,7 +15,7 @@ use pombo_contract::{
 };
 use uuid::Uuid;
 
-use crate::channels::{Accepted, DeliveryError, SetupError};
+use crate::channels::{Accepted, Attachment, DeliveryError, SetupError};
 
 pub const PROVIDER: &str = "smtp";
 
@@ -86,6 +86,19 @@ impl SmtpProvider {
         to: &str,
         email: &RenderedEmail,
     ) -> Result<Accepted, DeliveryError> {
+        self.send_with_attachments(notification_id, to, email, &[])
+            .await
+    }
+
+    /// [`Self::send`] with files attached: the body (text, html or both as alternatives)
+    /// and the attachments as parts of one `multipart/mixed` message.
+    pub async fn send_with_attachments(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        email: &RenderedEmail,
+        attachments: &[Attachment],
+    ) -> Result<Accepted, DeliveryError> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| DeliveryError::permanent(format!("invalid recipient address: {e}")))?;
@@ -95,21 +108,39 @@ impl SmtpProvider {
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(message_id.clone()));
-        let message = match (&email.text, &email.html) {
-            (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
+        let body = match (&email.text, &email.html) {
+            (Some(text), Some(html)) => Body::Alternative(MultiPart::alternative_plain_html(
                 text.clone(),
                 html.clone(),
             )),
-            (None, Some(html)) => builder.singlepart(
+            (None, Some(html)) => Body::Single(
                 SinglePart::builder()
                     .header(ContentType::TEXT_HTML)
                     .body(html.clone()),
             ),
-            (text, None) => builder.singlepart(
+            (text, None) => Body::Single(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
                     .body(text.clone().unwrap_or_default()),
             ),
+        };
+        let message = if attachments.is_empty() {
+            match body {
+                Body::Single(part) => builder.singlepart(part),
+                Body::Alternative(parts) => builder.multipart(parts),
+            }
+        } else {
+            let mut mixed = match body {
+                Body::Single(part) => MultiPart::mixed().singlepart(part),
+                Body::Alternative(parts) => MultiPart::mixed().multipart(parts),
+            };
+            for file in attachments {
+                mixed = mixed.singlepart(
+                    MimeAttachment::new(file.filename.clone())
+                        .body(file.bytes.clone(), mime_type(&file.content_type)),
+                );
+            }
+            builder.multipart(mixed)
         }
         .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))?;
 
@@ -120,6 +151,19 @@ impl SmtpProvider {
             Err(e) => Err(classify(&e)),
         }
     }
+}
+
+/// The body of an email before any attachment: one part, or text and html as alternatives.
+enum Body {
+    Single(SinglePart),
+    Alternative(MultiPart),
+}
+
+/// The stored content type, or `application/octet-stream` when it does not parse as one.
+fn mime_type(content_type: &str) -> ContentType {
+    ContentType::parse(content_type)
+        .or_else(|_| ContentType::parse("application/octet-stream"))
+        .expect("application/octet-stream is a content type")
 }
 
 /// 5xx replies are final (unknown user, refused authentication, rejected content); 4xx

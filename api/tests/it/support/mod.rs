@@ -46,6 +46,8 @@ pub struct AppOptions {
     pub rate_limit: Option<pombo_contract::config::RateLimitConfig>,
     /// Object storage for `/v1/files` (default: none reachable, and no bucket is created).
     pub storage: Option<pombo_contract::config::StorageConfig>,
+    /// Share another app's task queue (a second API process of the same deployment).
+    pub task_queue: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -62,6 +64,7 @@ impl Default for AppOptions {
             confirmation_timeout_secs: 0,
             rate_limit: None,
             storage: None,
+            task_queue: None,
         }
     }
 }
@@ -100,7 +103,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ..Config::default()
     };
     config.temporal.address = servers.temporal.clone();
-    config.temporal.task_queue = format!("pombo-test-{}", Uuid::new_v4().simple());
+    config.temporal.task_queue = options
+        .task_queue
+        .clone()
+        .unwrap_or_else(|| format!("pombo-test-{}", Uuid::new_v4().simple()));
     config.smtp.port = options.smtp_port.unwrap_or(servers.smtp_port);
     config.delivery.retry_interval_secs = 1;
     config.delivery.attempt_timeout_secs = options.attempt_timeout_secs;
@@ -116,6 +122,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         webhook: wait,
     };
     config.worker_metrics_listen = None;
+    // Tests share one Temporal server: a worker per test must not rewrite one server-wide
+    // retention schedule to point at its own short-lived task queue. Retention tests turn
+    // it on with a schedule id of their own.
+    config.retention.days = 0;
     config.api.dispatch_sweep_secs = 1;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
     match options.rate_limit.clone() {
