@@ -4,73 +4,22 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto::Builder,
-};
-use pombo_contract::config::{Secret, StorageConfig};
+use pombo_contract::config::StorageConfig;
 use reqwest::multipart::{Form, Part};
-use s3s::{auth::SimpleAuth, service::S3ServiceBuilder};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{AppOptions, TestApp, spawn_app_with};
-
-const ACCESS_KEY: &str = "pombo-test";
-const SECRET_KEY: &str = "pombo-test-secret";
-const BUCKET: &str = "test-files";
-
-/// An s3s-fs server on a free loopback port, storing under a temporary directory.
-struct LocalS3 {
-    endpoint: String,
-    dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LocalS3 {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn start_s3() -> LocalS3 {
-    let dir = tempfile::tempdir().unwrap();
-    let fs = s3s_fs::FileSystem::new(dir.path()).expect("s3s-fs opens its directory");
-    let mut builder = S3ServiceBuilder::new(fs);
-    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let http = Builder::new(TokioExecutor::new());
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let connection = http
-                .serve_connection(TokioIo::new(socket), service.clone())
-                .into_owned();
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-        }
-    });
-    LocalS3 {
-        endpoint,
-        dir,
-        server,
-    }
-}
+use crate::support::{
+    AppOptions, TestApp,
+    s3::{BUCKET, LocalS3, png_bytes, upload_as},
+    spawn_app_with,
+};
 
 fn storage(s3: &LocalS3, presign_expiry_secs: u64, max_file_bytes: u64) -> StorageConfig {
     StorageConfig {
-        endpoint: Some(s3.endpoint.clone()),
-        bucket: BUCKET.into(),
-        access_key_id: ACCESS_KEY.into(),
-        secret_access_key: Secret::new(SECRET_KEY),
         presign_expiry_secs,
         max_file_bytes,
-        ..StorageConfig::default()
+        ..s3.storage()
     }
 }
 
@@ -81,37 +30,6 @@ async fn app_with(storage: StorageConfig) -> TestApp {
         ..AppOptions::default()
     })
     .await
-}
-
-/// Bytes that start like a PNG.
-fn png_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    bytes.extend((0..len.saturating_sub(bytes.len())).map(|i| (i * 31 % 251) as u8));
-    bytes
-}
-
-async fn upload_as(
-    app: &TestApp,
-    key: &str,
-    name: &str,
-    content_type: &str,
-    bytes: Vec<u8>,
-) -> (u16, Value) {
-    let part = Part::bytes(bytes)
-        .file_name(name.to_owned())
-        .mime_str(content_type)
-        .unwrap();
-    let response = app
-        .http
-        .post(app.url("/v1/files"))
-        .bearer_auth(key)
-        .multipart(Form::new().part("file", part))
-        .send()
-        .await
-        .expect("POST /v1/files");
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn upload(app: &TestApp, name: &str, content_type: &str, bytes: Vec<u8>) -> (u16, Value) {
@@ -153,7 +71,7 @@ fn with_query_param(url: &str, name: &str, value: &str) -> String {
 
 #[tokio::test]
 async fn an_upload_is_stored_and_downloads_through_its_presigned_url() {
-    let s3 = start_s3().await;
+    let s3 = LocalS3::start().await;
     let app = app_with(storage(&s3, 3600, 1024 * 1024)).await;
     let bytes = png_bytes(5000);
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -241,7 +159,7 @@ async fn an_upload_is_stored_and_downloads_through_its_presigned_url() {
 
 #[tokio::test]
 async fn an_expired_presigned_url_is_refused() {
-    let s3 = start_s3().await;
+    let s3 = LocalS3::start().await;
     let app = app_with(storage(&s3, 1, 1024 * 1024)).await;
     let (status, file) = upload(&app, "notes.txt", "text/plain", b"hello".to_vec()).await;
     assert_eq!(status, 201, "{file}");
@@ -266,7 +184,7 @@ async fn an_expired_presigned_url_is_refused() {
 
 #[tokio::test]
 async fn size_and_content_type_limits_are_clear_errors() {
-    let s3 = start_s3().await;
+    let s3 = LocalS3::start().await;
     let limit = 64 * 1024;
     let app = app_with(storage(&s3, 3600, limit)).await;
 
@@ -353,7 +271,7 @@ async fn size_and_content_type_limits_are_clear_errors() {
 
 #[tokio::test]
 async fn a_file_is_invisible_to_other_tenants() {
-    let s3 = start_s3().await;
+    let s3 = LocalS3::start().await;
     let app = app_with(storage(&s3, 3600, 1024 * 1024)).await;
     let (status, file) = upload(&app, "report.pdf", "application/pdf", b"%PDF-1.7".to_vec()).await;
     assert_eq!(status, 201, "{file}");

@@ -23,9 +23,10 @@ use temporalio_client::{
 };
 use uuid::Uuid;
 
-use crate::{
-    attachments::{LocalS3, png_bytes, upload},
-    support::{AppOptions, InProcessWorker, TestApp, spawn_app_with, unique_email},
+use crate::support::{
+    AppOptions, InProcessWorker, TestApp,
+    s3::{LocalS3, png_bytes, upload},
+    spawn_app_with, unique_email,
 };
 
 const WITHIN: Duration = Duration::from_secs(60);

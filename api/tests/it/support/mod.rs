@@ -5,6 +5,7 @@
 pub mod database;
 pub mod maildev;
 pub mod providers;
+pub mod s3;
 pub mod servers;
 pub mod smtp;
 
