@@ -106,3 +106,16 @@ fn strip_position(message: &str) -> String {
         None => message.to_owned(),
     }
 }
+
+/// The `Idempotency-Key` header, if the request has one (`POST /v1/notifications` and
+/// `/v1/notifications/batch`).
+pub fn idempotency_header(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII"))
+        })
+        .transpose()
+}

@@ -102,14 +102,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let header_key = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII"))?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let header_key = crate::extract::idempotency_header(&headers)?;
     let body = json_body(&state, &headers, body).await?;
     let (content, template_used) = match (&body.template, &body.content) {
         (Some(_), Some(_)) => {

@@ -76,14 +76,7 @@ pub async fn create(
     headers: HeaderMap,
     ValidJson(body): ValidJson<CreateNotification>,
 ) -> Result<Response, ApiError> {
-    let header_key = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::field("Idempotency-Key", "must be printable ASCII"))?
-                .to_owned(),
-        ),
-        None => None,
-    };
+    let header_key = crate::extract::idempotency_header(&headers)?;
     let mut body = body;
     // Recipient and channel first: a template's variant depends on the channel.
     let target = crate::routing_rules::target::resolve(&state, tenant.id, &body).await?;
