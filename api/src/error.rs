@@ -69,6 +69,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// For a store lookup by id: its `NotFound` becomes a 404 naming what was looked for
+    /// (`no such {what}`); other errors map as usual.
+    pub fn unless_found(what: &'static str) -> impl Fn(pombo_store::StoreError) -> ApiError {
+        move |e| match e {
+            pombo_store::StoreError::NotFound => ApiError::NotFound(format!("no such {what}")),
+            e => e.into(),
+        }
+    }
+
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError::new(field, reason)])
     }

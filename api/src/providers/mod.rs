@@ -263,7 +263,7 @@ pub async fn read(
 ) -> Result<Json<ProviderView>, ApiError> {
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("provider account"))?;
     Ok(Json(account.into()))
 }
 
@@ -289,7 +289,7 @@ pub async fn update(
     let keyring = state.keyring.as_deref();
     let current = provider_accounts::get(&state.db, keyring, tenant.id, id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("provider account"))?;
     let mut errors = Vec::new();
     if let Some(name) = &body.name {
         check_name(name, &mut errors);
@@ -360,13 +360,6 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     provider_accounts::delete(&state.db, tenant.id, id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("provider account"))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(e: pombo_store::StoreError) -> ApiError {
-    match e {
-        pombo_store::StoreError::NotFound => ApiError::NotFound("no such provider account".into()),
-        e => e.into(),
-    }
 }

@@ -347,7 +347,7 @@ pub async fn read(
 ) -> Result<Json<RecipientView>, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("recipient"))?;
     Ok(Json(found.into()))
 }
 
@@ -373,7 +373,7 @@ pub async fn update(
 ) -> Result<Json<RecipientView>, ApiError> {
     let current = recipients::find(&state.db, tenant.id, &id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("recipient"))?;
     let mut profile = current.profile;
     let set = |field: &mut Option<String>, change: Option<Option<String>>| {
         if let Some(value) = change {
@@ -398,7 +398,7 @@ pub async fn update(
     }
     let updated = recipients::update(&state.db, tenant.id, current.id, profile)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("recipient"))?;
     Ok(Json(updated.into()))
 }
 
@@ -420,18 +420,11 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("recipient"))?;
     recipients::delete(&state.db, tenant.id, found.id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("recipient"))?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound("no such recipient".into()),
-        e => e.into(),
-    }
 }
 
 /// A notification's recipient profile: `{"id": …}` or `{"external_id": …}`.

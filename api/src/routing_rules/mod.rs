@@ -19,10 +19,7 @@ use pombo_contract::{
     Channel,
     routing::{Action, Conditions},
 };
-use pombo_store::{
-    StoreError,
-    routing_rules::{self, NewRule, RoutingRule, RulePatch},
-};
+use pombo_store::routing_rules::{self, NewRule, RoutingRule, RulePatch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -243,7 +240,7 @@ pub async fn read(
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let rule = routing_rules::get(&state.db, tenant.id, rule_id(&id)?)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("routing rule"))?;
     Ok(Json(rule.into()))
 }
 
@@ -269,7 +266,7 @@ pub async fn update(
     let id = rule_id(&id)?;
     let current = routing_rules::get(&state.db, tenant.id, id)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("routing rule"))?;
     let mut errors = Vec::new();
     if let Some(name) = &body.name {
         check_name(name, &mut errors);
@@ -296,7 +293,7 @@ pub async fn update(
         },
     )
     .await
-    .map_err(not_found)?;
+    .map_err(ApiError::unless_found("routing rule"))?;
     Ok(Json(rule.into()))
 }
 
@@ -317,17 +314,10 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     routing_rules::delete(&state.db, tenant.id, rule_id(&id)?)
         .await
-        .map_err(not_found)?;
+        .map_err(ApiError::unless_found("routing rule"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn rule_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::NotFound("no such routing rule".into()))
-}
-
-fn not_found(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound("no such routing rule".into()),
-        e => e.into(),
-    }
 }

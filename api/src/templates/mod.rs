@@ -449,11 +449,11 @@ fn check_default_locale(default_locale: &str, variants: &Value) -> Option<FieldE
     }
 }
 
+/// A template lookup: an unknown version or locale is as missing as an unknown template.
 fn not_found(e: StoreError) -> ApiError {
     match e {
-        StoreError::NotFound => ApiError::NotFound("no such template".into()),
         StoreError::Template(reason) => ApiError::NotFound(reason),
-        e => e.into(),
+        e => ApiError::unless_found("template")(e),
     }
 }
 
