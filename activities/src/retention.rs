@@ -9,6 +9,7 @@ use pombo_store::{Db, files, objects::ObjectStore, retention};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+#[derive(Clone)]
 pub struct RetentionActivities {
     db: Db,
     /// Where uploaded files are; without it, files are left alone.

@@ -16,7 +16,10 @@ use pombo_contract::{
     Channel, Priority,
     config::{DeliveryConfig, TemporalConfig},
     delivery::DeliveryUpdate,
-    workflow::{NotificationWorkflowInput, RetrySettings, search, temporal_priority, workflow_id},
+    workflow::{
+        NotificationWorkflowInput, RetrySettings, search, task_queue, temporal_priority,
+        workflow_id,
+    },
 };
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
@@ -26,16 +29,35 @@ use temporalio_client::{
     errors::WorkflowStartError,
 };
 use temporalio_common::search_attributes::SearchAttributes;
-use tokio::sync::Mutex;
+use tokio::sync::{
+    Mutex,
+    mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
+};
 
 pub struct Dispatcher {
     db: Db,
     temporal: TemporalConfig,
     delivery: DeliveryConfig,
     client: Mutex<Option<Client>>,
-    /// Accepted notifications waiting for their workflow start (see [`Dispatcher::enqueue`]).
-    queue: tokio::sync::mpsc::UnboundedSender<Notification>,
-    queued: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Notification>>>,
+    /// Accepted notifications waiting for their workflow start, one queue per priority
+    /// (most urgent first; see [`Dispatcher::enqueue`]).
+    queues: [UnboundedSender<Notification>; 3],
+    queued: std::sync::Mutex<Option<StartQueues>>,
+}
+
+type StartQueues = [UnboundedReceiver<Notification>; 3];
+
+/// The next notification to start: the most urgent one waiting, so that an alert accepted
+/// behind a burst of promotions does not wait for all of their starts.
+async fn next_start(queues: &mut StartQueues) -> Option<Notification> {
+    let [high, medium, low] = queues;
+    tokio::select! {
+        biased;
+        Some(n) = high.recv() => Some(n),
+        Some(n) = medium.recv() => Some(n),
+        Some(n) = low.recv() => Some(n),
+        else => None,
+    }
 }
 
 /// Workflow starts in flight at once from one API process: each is one round trip to
@@ -51,14 +73,15 @@ pub enum Dispatched {
 
 impl Dispatcher {
     pub fn new(db: Db, temporal: TemporalConfig, delivery: DeliveryConfig) -> Self {
-        let (queue, queued) = tokio::sync::mpsc::unbounded_channel();
+        let [(high, high_rx), (medium, medium_rx), (low, low_rx)] =
+            Priority::ALL.map(|_| unbounded_channel());
         Dispatcher {
             db,
             temporal,
             delivery,
             client: Mutex::new(None),
-            queue,
-            queued: std::sync::Mutex::new(Some(queued)),
+            queues: [high, medium, low],
+            queued: std::sync::Mutex::new(Some([high_rx, medium_rx, low_rx])),
         }
     }
 
@@ -72,7 +95,11 @@ impl Dispatcher {
     pub fn enqueue(&self, notification: Notification) {
         // The receiver lives as long as the process serves; a send can only fail during
         // shutdown, and then the sweep of the next process starts the row.
-        let _ = self.queue.send(notification);
+        let index = Priority::from_str(&notification.priority)
+            .ok()
+            .and_then(|p| Priority::ALL.iter().position(|&q| q == p))
+            .unwrap_or(1);
+        let _ = self.queues[index].send(notification);
     }
 
     /// Starts queued notifications, a bounded number at once, until the queue closes.
@@ -84,7 +111,7 @@ impl Dispatcher {
         };
         futures::stream::unfold(
             queued,
-            |mut rx| async move { rx.recv().await.map(|n| (n, rx)) },
+            |mut queues| async move { next_start(&mut queues).await.map(|n| (n, queues)) },
         )
         .for_each_concurrent(CONCURRENT_STARTS, |n| {
             let this = self.clone();
@@ -147,7 +174,7 @@ impl Dispatcher {
             send_at: n.send_at,
         };
         let options =
-            WorkflowStartOptions::new(self.temporal.task_queue.clone(), workflow_id(n.id))
+            WorkflowStartOptions::new(task_queue(&self.temporal.task_queue, priority), workflow_id(n.id))
                 // A notification whose workflow completed is never started again; one whose
                 // workflow failed may be, after an operator reopened it (a redrive).
                 .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
@@ -230,7 +257,10 @@ impl Dispatcher {
     /// Whether Temporal answers (for `/readyz`).
     pub async fn check(&self) -> anyhow::Result<()> {
         let client = self.client().await?;
-        let query = format!("TaskQueue = '{}'", self.temporal.task_queue);
+        let query = format!(
+            "TaskQueue = '{}'",
+            task_queue(&self.temporal.task_queue, Priority::High)
+        );
         if let Err(e) = client
             .count_workflows(query, WorkflowCountOptions::default())
             .await

@@ -81,10 +81,43 @@ pub struct TemporalConfig {
     /// Frontend gRPC address of the Temporal server or cluster.
     pub address: String,
     pub namespace: String,
-    /// Task queue the notification workflows and their activities run on.
+    /// Base name of the task queues: each priority runs on `{task_queue}-{priority}`
+    /// (`pombo-notifications-high`, `-medium`, `-low`), with slots of its own.
     pub task_queue: String,
+    /// How many tasks of each priority one worker runs at once (workflow tasks, activities
+    /// and local activities, each). High has the most, so an alert never waits for a slot;
+    /// low the fewest, so a promotion blast cannot flood the server ahead of an alert.
+    pub slots: PrioritySlots,
     /// Shown to people (links from the API and `make run`); not used to connect.
     pub ui_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrioritySlots {
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+}
+
+impl PrioritySlots {
+    pub fn of(&self, priority: crate::Priority) -> usize {
+        match priority {
+            crate::Priority::High => self.high,
+            crate::Priority::Medium => self.medium,
+            crate::Priority::Low => self.low,
+        }
+    }
+}
+
+impl Default for PrioritySlots {
+    fn default() -> Self {
+        PrioritySlots {
+            high: 100,
+            medium: 50,
+            low: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -417,6 +450,7 @@ impl Default for TemporalConfig {
             address: "http://127.0.0.1:7233".into(),
             namespace: "default".into(),
             task_queue: "pombo-notifications".into(),
+            slots: PrioritySlots::default(),
             ui_url: "http://127.0.0.1:8233".into(),
         }
     }
@@ -498,6 +532,15 @@ impl Config {
                 "delivery.heartbeat_timeout_secs must be at least 1 and below attempt_timeout_secs"
                     .into(),
             ));
+        }
+        for priority in crate::Priority::ALL {
+            // The SDK needs two workflow-task slots per queue (one for sticky polls).
+            if self.temporal.slots.of(priority) < 2 {
+                return Err(ConfigError(format!(
+                    "temporal.slots.{} must be at least 2",
+                    priority.as_str()
+                )));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for p in &self.providers {

@@ -40,6 +40,9 @@ impl NotificationType {
 }
 
 impl Priority {
+    /// Most urgent first.
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
+
     /// Temporal priority key: 1 is dispatched first, 5 last (3 is Temporal's default).
     pub fn temporal_key(self) -> u32 {
         match self {

@@ -62,6 +62,16 @@ pub fn temporal_priority(priority: Priority, tenant_id: Uuid) -> temporalio_comm
         .build()
 }
 
+/// The task queue of one priority, named after the configured base queue.
+///
+/// Each priority has a queue of its own, polled by its own slots in every worker. Priority
+/// keys alone order a backlog inside Temporal's matcher, but a worker that has filled its
+/// slots with low-priority tasks makes a high-priority task wait for one of them to end;
+/// with a queue per priority, high-priority work always finds free slots of its own.
+pub fn task_queue(base: &str, priority: Priority) -> String {
+    format!("{base}-{}", priority.as_str())
+}
+
 /// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetrySettings {

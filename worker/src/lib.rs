@@ -1,5 +1,5 @@
 //! The Pombo worker: connects to the database and Temporal, and hosts the notification
-//! workflow and its activities on the configured task queue. Any number of workers may run
+//! workflow and its activities on the task queue of each priority. Any number of workers may run
 //! against one Temporal server; Temporal spreads the work and re-runs what a dead one held.
 
 pub mod retention;
@@ -11,11 +11,18 @@ use pombo_activities::{
     BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
     routing::Providers,
 };
-use pombo_contract::{Config, config::TemporalConfig};
+use pombo_contract::{
+    Config, Priority,
+    config::TemporalConfig,
+    workflow::task_queue,
+};
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
-use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use temporalio_sdk::{
+    Runtime, Worker, WorkerOptions,
+    runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+};
 
 /// Runs a worker until `shutdown` resolves, then drains in-flight tasks and returns.
 ///
@@ -47,39 +54,58 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     let activities = NotificationActivities::new(db.clone(), providers)
         .with_files(SendFiles::new(objects.clone(), &config.storage));
+    let retention = RetentionActivities::new(db, objects);
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let options = WorkerOptions::new(config.temporal.task_queue.clone())
-        .register_workflow::<NotificationWorkflow>()?
-        .register_workflow::<BatchWorkflow>()?
-        .register_workflow::<RetentionWorkflow>()?
-        .register_activities(RetentionActivities::new(db, objects))
-        .register_activities(activities.clone())
-        .register_activities(BatchActivities::new(activities))
-        // A worker that dies mid-task: its sticky workflow tasks move to other workers fast.
-        .sticky_queue_schedule_to_start_timeout(Duration::from_secs(5))
-        // Every activity goes through Temporal's matcher, which orders a backlog by
-        // priority. Eager execution hands a workflow's next activity straight back to the
-        // worker that completed its workflow task, so a low-priority send would start
-        // while a high-priority one waits in the queue.
-        .max_eager_activity_reservations_per_workflow_task(0)
-        .graceful_shutdown_period(Duration::from_secs(10))
-        .build();
-    let mut worker = Worker::new(&runtime, client, options)?;
-    let stop = worker.shutdown_handle();
-    tracing::info!(task_queue = %config.temporal.task_queue, "worker started");
+    // One SDK worker per priority queue, each with slots of its own (see
+    // `pombo_contract::workflow::task_queue`): every workflow and activity type is
+    // registered on each, since a batch or a purge runs at its own priority too.
+    let mut workers = Vec::with_capacity(Priority::ALL.len());
+    for priority in Priority::ALL {
+        let queue = task_queue(&config.temporal.task_queue, priority);
+        let slots = config.temporal.slots.of(priority);
+        let options = WorkerOptions::new(queue.clone())
+            .register_workflow::<NotificationWorkflow>()?
+            .register_workflow::<BatchWorkflow>()?
+            .register_workflow::<RetentionWorkflow>()?
+            .register_activities(retention.clone())
+            .register_activities(activities.clone())
+            .register_activities(BatchActivities::new(activities.clone()))
+            .tuner(fixed_slots(slots))
+            // A worker that dies mid-task: its sticky workflow tasks move to other workers fast.
+            .sticky_queue_schedule_to_start_timeout(Duration::from_secs(5))
+            // Every activity goes through Temporal's matcher, which orders a backlog by
+            // priority and fairness key. Eager execution hands a workflow's next activity
+            // straight back to the worker that completed its workflow task, past the queue.
+            .max_eager_activity_reservations_per_workflow_task(0)
+            .graceful_shutdown_period(Duration::from_secs(10))
+            .build();
+        workers.push(Worker::new(&runtime, client.clone(), options)?);
+        tracing::info!(task_queue = %queue, slots, "worker started");
+    }
+    let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
 
-    let run = worker.run();
+    let run = futures::future::try_join_all(workers.iter_mut().map(|w| w.run()));
     tokio::pin!(run);
     tokio::select! {
-        result = &mut run => result?,
+        result = &mut run => { result?; }
         () = shutdown => {
             tracing::info!("shutting down: finishing in-flight tasks");
-            stop();
+            stops.iter().for_each(|stop| stop());
             run.await?;
         }
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The same number of slots for each kind of task of one queue.
+fn fixed_slots(slots: usize) -> TunerHolder {
+    TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(slots))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .build()
 }
 
 /// The object storage of uploaded files, for attachments and retention. A configuration

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pombo_contract::{
+    Priority,
     config::{RetentionConfig, TemporalConfig},
     retention::RetentionInput,
+    workflow::task_queue,
 };
 use pombo_workflows::RetentionWorkflow;
 use temporalio_client::{
@@ -54,7 +56,8 @@ pub async fn ensure_schedule(
                 days: retention.days,
                 batch_size: retention.batch_size,
             },
-            temporal.task_queue.clone(),
+            // Purging waits for sending: it runs with the promotions.
+            task_queue(&temporal.task_queue, Priority::Low),
             // Temporal appends each run's scheduled time to this id.
             id,
         )

@@ -12,7 +12,7 @@ use pombo_contract::{
     Channel, Priority,
     batch::{BatchWorkflowInput, workflow_id},
     config::DeliveryConfig,
-    workflow::{RetrySettings, search, temporal_priority},
+    workflow::{RetrySettings, search, task_queue, temporal_priority},
 };
 use pombo_store::batches::{self, Batch};
 use pombo_workflows::BatchWorkflow;
@@ -50,7 +50,7 @@ pub async fn dispatch(state: &AppState, batch: &Batch) -> anyhow::Result<()> {
     let client = state.dispatcher.client().await?;
     let input = workflow_input(batch, &state.config.delivery)?;
     let options = WorkflowStartOptions::new(
-        state.config.temporal.task_queue.clone(),
+        task_queue(&state.config.temporal.task_queue, input.priority),
         workflow_id(batch.id),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)

@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pombo_contract::workflow::task_queue;
 use pombo_fakes::Fault;
 use serde_json::{Value, json};
 
@@ -88,12 +89,15 @@ fn count(batch: &Value, status: &str) -> i64 {
     batch["counts"][status].as_i64().unwrap()
 }
 
-/// How many workflow executions (runs) on the app's task queue match `query` (all of
+/// How many workflow executions (runs) on the app's task queues match `query` (all of
 /// them with `None`), once Temporal's visibility store has caught up to at least
 /// `at_least` of them.
 async fn workflow_count(app: &TestApp, query: Option<&str>, at_least: usize) -> usize {
     let client = app.temporal().await;
-    let mut full = format!("TaskQueue = '{}'", app.config.temporal.task_queue);
+    let queues = pombo_contract::Priority::ALL
+        .map(|p| format!("'{}'", task_queue(&app.config.temporal.task_queue, p)))
+        .join(", ");
+    let mut full = format!("TaskQueue IN ({queues})");
     if let Some(query) = query {
         full = format!("{full} AND {query}");
     }
@@ -538,13 +542,14 @@ async fn a_large_batch_continues_as_new_and_loses_no_one() {
         pombo_api::batches::dispatch::workflow_input(&batch, &app.config.delivery).unwrap();
     input.chunk_size = 2;
     input.chunks_per_run = 2;
+    let priority = input.priority;
     let client = app.temporal().await;
     client
         .start_workflow(
             pombo_workflows::BatchWorkflow::run,
             input,
             temporalio_client::WorkflowStartOptions::new(
-                app.config.temporal.task_queue.clone(),
+                task_queue(&app.config.temporal.task_queue, priority),
                 pombo_contract::batch::workflow_id(batch.id),
             )
             .build(),

@@ -1,5 +1,5 @@
-//! Priorities reach Temporal (priority key per notification, fairness key per tenant), and
-//! a backlog is worked through high first.
+//! Priorities reach Temporal (a task queue and a priority key per priority, the tenant as
+//! fairness key), and a backlog is worked through high first.
 
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ async fn wait_started(app: &crate::support::TestApp, id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn each_workflow_carries_its_priority_key_and_its_tenant_as_fairness_key() {
+async fn each_workflow_runs_on_its_priority_queue_with_its_priority_and_fairness_keys() {
     let app = spawn_app_with(AppOptions {
         worker: false,
         ..Default::default()
@@ -57,6 +57,11 @@ async fn each_workflow_carries_its_priority_key_and_its_tenant_as_fairness_key()
         let given = info.priority.expect("the workflow has a priority");
         assert_eq!(given.priority_key, key, "{priority}");
         assert_eq!(given.fairness_key, tenant.id.simple().to_string());
+        assert_eq!(
+            info.task_queue,
+            format!("{}-{priority}", app.config.temporal.task_queue),
+            "each priority has its own task queue"
+        );
     }
 }
 

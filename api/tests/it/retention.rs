@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use pombo_contract::{
+    Priority,
     config::Config,
     retention::{RetentionInput, RetentionOutcome},
+    workflow::task_queue,
 };
 use pombo_store::entities::{file, notification, notification_attempt, notification_event};
 use pombo_workflows::RetentionWorkflow;
@@ -254,7 +256,11 @@ async fn the_worker_keeps_the_schedule_in_step_with_its_configuration() {
         panic!("the schedule starts a workflow")
     };
     assert_eq!(action.workflow_type(), "RetentionWorkflow");
-    assert_eq!(action.task_queue(), config.temporal.task_queue);
+    assert_eq!(
+        action.task_queue(),
+        task_queue(&config.temporal.task_queue, Priority::Low),
+        "purges run on the low-priority queue"
+    );
     let schedule = description.raw().schedule.clone().unwrap();
     let every = schedule.spec.unwrap().interval[0].interval.unwrap();
     assert_eq!(every.seconds, 7200);
@@ -295,7 +301,7 @@ async fn run_retention(config: &Config, input: RetentionInput) -> RetentionOutco
             RetentionWorkflow::run,
             input,
             WorkflowStartOptions::new(
-                config.temporal.task_queue.clone(),
+                task_queue(&config.temporal.task_queue, Priority::Low),
                 format!("retention-test-{}", Uuid::new_v4()),
             )
             .build(),
