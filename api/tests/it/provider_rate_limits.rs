@@ -72,6 +72,51 @@ async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
+    let app = spawn_app().await;
+    let (code, account) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&twilio_account(&app, json!({"per_second": 2}))),
+        )
+        .await;
+    assert_eq!(code, 201, "{account}");
+
+    // One chunk sends its recipients a group at a time, the group's calls at once: each
+    // call must still wait for its own slot.
+    let recipients: Vec<Value> = (0..6)
+        .map(|i| json!({"to": format!("+55119876{i:05}")}))
+        .collect();
+    let (code, batch) = app
+        .call(
+            "POST",
+            "/v1/notifications/batch",
+            Some(&json!({"channel": "sms", "content": {"text": "hello"}, "recipients": recipients})),
+        )
+        .await;
+    assert_eq!(code, 202, "{batch}");
+    let path = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let batch = loop {
+        let (_, batch) = app.call("GET", &path, None).await;
+        if batch["status"] == "completed" {
+            break batch;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{batch}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(batch["counts"]["sent"], 6, "{batch}");
+    let received = app.fakes.requests("twilio");
+    assert_eq!(received.len(), 6, "each recipient once");
+    let took = span(received.iter().map(|r| r.at).collect());
+    assert!(
+        took >= Duration::from_secs(2),
+        "6 batch sends at 2/s within {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rate_limited_account_retries_through_its_slots() {
     let app = spawn_app().await;
     let (code, account) = app
