@@ -129,6 +129,13 @@ pub async fn create(
         &state.config.delivery,
         &state.config.webhooks.recipient_rules(),
     )?;
+    crate::notifications::attachments::check_content(
+        &state,
+        tenant.id,
+        valid.channel,
+        &valid.content,
+    )
+    .await?;
 
     let batch_id = Uuid::now_v7();
     let template = template_used.map(|t| (t.id, t.version, t.locale));

@@ -23,13 +23,36 @@ use crate::{
 
 /// Checks every file the notification names; nothing to do for one without files.
 pub async fn check(state: &AppState, tenant_id: Uuid, valid: &Validated) -> Result<(), ApiError> {
-    let mut uses: Vec<(String, Vec<FileRef>)> = Vec::new();
+    let mut uses = Vec::new();
     if let Ok(content) = Content::parse(valid.channel, &valid.content) {
         uses.push((String::new(), content.file_refs()));
     }
     if let Some(content) = valid.fallback.as_ref().and_then(fallback_content) {
         uses.push(("fallback.".into(), content.file_refs()));
     }
+    check_refs(state, tenant_id, &uses).await
+}
+
+/// Checks the files of one content (a batch's, shared by its recipients).
+pub async fn check_content(
+    state: &AppState,
+    tenant_id: Uuid,
+    channel: Channel,
+    content: &Value,
+) -> Result<(), ApiError> {
+    match Content::parse(channel, content) {
+        Ok(content) => check_refs(state, tenant_id, &[(String::new(), content.file_refs())]).await,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Checks file references grouped by where they are (a field-path prefix each: an email's
+/// attachments must fit the limit within one content).
+async fn check_refs(
+    state: &AppState,
+    tenant_id: Uuid,
+    uses: &[(String, Vec<FileRef>)],
+) -> Result<(), ApiError> {
     let ids: Vec<Uuid> = uses
         .iter()
         .flat_map(|(_, refs)| refs.iter().map(|r| r.file_id))
@@ -45,7 +68,7 @@ pub async fn check(state: &AppState, tenant_id: Uuid, valid: &Validated) -> Resu
 
     let limit = state.config.storage.max_email_attachment_bytes;
     let mut errors = Vec::new();
-    for (prefix, refs) in &uses {
+    for (prefix, refs) in uses {
         let mut attached = 0u64;
         for r in refs {
             let field = format!("{prefix}{}", r.field);

@@ -234,6 +234,23 @@ async fn files_the_tenant_cannot_use_are_refused_naming_the_field() {
     )
     .await;
     assert_eq!(status, 202, "{problem}");
+    // A batch's shared content is checked the same way.
+    let (status, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications/batch",
+            Some(&json!({"channel": "email", "recipients": [{"to": to}],
+                "content": {"subject": "s", "text": "t",
+                    "attachments": [{"file_id": others_png["id"]}]}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        field_errors(&problem)
+            .iter()
+            .any(|(f, r)| f == "content.attachments[0].file_id" && r.contains("no file")),
+        "{problem}"
+    );
     // Nothing refused was stored.
     let (_, list) = app.call("GET", "/v1/notifications", None).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
