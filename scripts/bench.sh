@@ -21,5 +21,7 @@ TEMPORAL_PORT=$(free_port)
   --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
   --log-level error >/dev/null 2>&1 &
 pids+=($!)
+# Its CPU time per notification is one of the figures.
+export POMBO_BENCH_TEMPORAL_PID=$!
 wait_for "$TEMPORAL_PORT"
 POMBO_TEST_TEMPORAL="http://127.0.0.1:$TEMPORAL_PORT" target/release/pombo-bench

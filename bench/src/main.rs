@@ -12,7 +12,9 @@
 //! 4. the same on RabbitMQ with `x-max-priority` and a plain consumer (the source
 //!    document's design);
 //! 5. bulk: recipients/s of one batch vs single notifications/s;
-//! 6. peak RSS of the API and the worker.
+//! 6. fairness: one tenant's promotion blast, then another tenant's promotions of the
+//!    same priority: how many of the blast go out before the second tenant's last one;
+//! 7. peak RSS of the API and the worker.
 
 mod bare;
 mod rabbit;
@@ -72,6 +74,17 @@ pub fn priority_figures(
     received: &[(String, DateTime<Utc>)],
     low_total: usize,
 ) -> PriorityFigures {
+    overtaking_figures(enqueued, received, "low ", low_total)
+}
+
+/// Like [`priority_figures`], for any backlog: the messages whose text starts with
+/// `backlog_prefix` (`backlog_total` of them) are the ones the enqueued ones should overtake.
+pub fn overtaking_figures(
+    enqueued: &[(String, DateTime<Utc>)],
+    received: &[(String, DateTime<Utc>)],
+    backlog_prefix: &str,
+    low_total: usize,
+) -> PriorityFigures {
     let first_enqueue = enqueued.iter().map(|(_, at)| *at).min().expect("high sent");
     let mut latencies = Vec::new();
     let mut last_high = first_enqueue;
@@ -87,7 +100,7 @@ pub fn priority_figures(
     latencies.sort();
     let lows: Vec<_> = received
         .iter()
-        .filter(|(m, _)| m.starts_with("low "))
+        .filter(|(m, _)| m.starts_with(backlog_prefix))
         .collect();
     let low_before_last_high = lows
         .iter()
@@ -122,7 +135,9 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("==> stack up: {} ({})", stack.url, stack.database);
 
     // 1. Throughput, Pombo then bare workflows on the same server.
+    stack.log_peak_rss();
     eprintln!("==> 1. {n} notifications end to end");
+    let cpu_before = stack.cpu_secs();
     let start = Instant::now();
     stream::iter(0..n)
         .for_each_concurrent(32, |i| {
@@ -134,8 +149,15 @@ async fn main() -> anyhow::Result<()> {
         .await;
     stack.wait_sent(n, Duration::from_secs(1800)).await?;
     let pipeline = n as f64 / start.elapsed().as_secs_f64();
+    let cpu = stack.cpu_secs();
+    let per_n = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / n as f64;
+    stack.log_peak_rss();
     eprintln!("==> 1. {n} bare one-activity workflows");
+    let temporal_before = stack.cpu_secs()[2];
+    let this_before = stack::cpu_secs(Some(std::process::id()));
     let bare = bare::workflows_per_second(&stack.config.temporal, n).await?;
+    let bare_temporal = (stack.cpu_secs()[2] - temporal_before) * 1e3 / n as f64;
+    let bare_worker = (stack::cpu_secs(Some(std::process::id())) - this_before) * 1e3 / n as f64;
     rows.push(row(
         "notifications/s (accept → SMS sent → recorded)",
         format!("{pipeline:.1}"),
@@ -151,10 +173,21 @@ async fn main() -> anyhow::Result<()> {
         format!("{:.2}", pipeline / bare),
         "≥ 0.8",
     ));
+    rows.push(row(
+        "CPU ms per notification: API / worker / Temporal",
+        format!("{:.1} / {:.1} / {:.1}", per_n(0), per_n(1), per_n(2)),
+        "",
+    ));
+    rows.push(row(
+        "CPU ms per bare workflow: worker+client / Temporal",
+        format!("{bare_worker:.1} / {bare_temporal:.1}"),
+        "",
+    ));
 
     // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
     // earlier ones have answered (open loop), so a slow answer cannot hide later ones.
     let total = rate * rate_secs;
+    stack.log_peak_rss();
     eprintln!("==> 2. {rate} req/s for {rate_secs} s");
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -192,6 +225,7 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     // 3. Priority under backlog.
+    stack.log_peak_rss();
     eprintln!("==> 3. priority: {low} low, then {high} high");
     stack.fakes.state.inbox.clear();
     let base = n + total;
@@ -222,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
         .wait_received(|m| m.starts_with("high "), high, Duration::from_secs(600))
         .await?;
     let pombo = priority_figures(&enqueued, &stack.received(), low);
+    stack.log_peak_rss();
     eprintln!("==> 3. draining the low ones");
     let sent_before = sent_before as usize + total;
     stack
@@ -229,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
         .await?;
 
     // 4. The same on RabbitMQ.
+    stack.log_peak_rss();
     eprintln!("==> 4. RabbitMQ priority queue: {low} low, then {high} high");
     let rabbit = rabbit::priority_scenario(&stack.fakes, low, high).await;
 
@@ -263,6 +299,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 5. Bulk.
+    stack.log_peak_rss();
     eprintln!("==> 5. one batch of {batch} recipients");
     match stack.batch(batch, base + low + high).await {
         Ok(Some(per_second)) => {
@@ -281,7 +318,58 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => rows.push(row("batch", format!("failed: {e:#}"), "")),
     }
 
-    // 6. Memory.
+    // 6. Fairness between tenants, within one priority.
+    let fair_a = env_or("POMBO_BENCH_FAIR", 2000);
+    let fair_b = env_or("POMBO_BENCH_FAIR_OTHER", 50);
+    stack.log_peak_rss();
+    eprintln!("==> 6. fairness: tenant A {fair_a} low, then tenant B {fair_b} low");
+    stack.fakes.state.inbox.clear();
+    let base = base + low + high + batch;
+    stream::iter(0..fair_a)
+        .for_each_concurrent(64, |i| {
+            let stack = &stack;
+            async move {
+                stack.post(&sms(base + i, &format!("tenant-a {i}"), "low")).await;
+            }
+        })
+        .await;
+    stack.wait_dispatched(Duration::from_secs(600)).await?;
+    let other = stack.second_tenant().await?;
+    let enqueued: Vec<(String, DateTime<Utc>)> = stream::iter(0..fair_b)
+        .map(|i| {
+            let other = other.clone();
+            async move {
+                let marker = format!("tenant-b {i}");
+                let at = Utc::now();
+                other
+                    .post(&sms(base + fair_a + i, &marker, "low"))
+                    .await;
+                (marker, at)
+            }
+        })
+        .buffer_unordered(fair_b)
+        .collect()
+        .await;
+    stack
+        .wait_received(|m| m.starts_with("tenant-b "), fair_b, Duration::from_secs(1800))
+        .await?;
+    let fair = overtaking_figures(&enqueued, &stack.received(), "tenant-a ", fair_a);
+    rows.push(row(
+        &format!("tenant B time-to-send p50 / p99 (ms), A's {fair_a} queued"),
+        format!("{:.0} / {:.0}", ms(fair.high_p50), ms(fair.high_p99)),
+        "",
+    ));
+    rows.push(row(
+        "tenant A sent before B's last (first in, first out: all)",
+        format!(
+            "{} (of {} waiting)",
+            fair.low_before_last_high,
+            fair.low_before_last_high + fair.low_waiting_at_last_high
+        ),
+        "few",
+    ));
+
+    // 7. Memory.
     let (api_rss, worker_rss) = stack.peak_rss_mb();
     rows.push(row("API peak RSS (MB)", format!("{api_rss:.1}"), "≤ 80"));
     rows.push(row(

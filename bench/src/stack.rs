@@ -190,6 +190,19 @@ impl Stack {
         self.poster.clone()
     }
 
+    /// A poster for a second tenant with its own API key (tenant B of the fairness run).
+    pub async fn second_tenant(&self) -> anyhow::Result<Poster> {
+        let tenant =
+            pombo_store::tenants::create(&self.db, &format!("bench-{}", uuid::Uuid::new_v4()))
+                .await?;
+        let key = format!("pombo_bench_b_{}", uuid::Uuid::new_v4().simple());
+        pombo_store::tenants::add_api_key(&self.db, tenant.id, &key, "bench").await?;
+        Ok(Poster {
+            key,
+            ..self.poster.clone()
+        })
+    }
+
     pub async fn post(&self, body: &Value) {
         self.poster.post(body).await
     }
@@ -298,6 +311,25 @@ impl Stack {
         Ok(Some(size as f64 / start.elapsed().as_secs_f64()))
     }
 
+    /// CPU seconds used so far by the API, the worker and the Temporal server (the last
+    /// when `make bench` gives its pid in `POMBO_BENCH_TEMPORAL_PID`, else NaN).
+    pub fn cpu_secs(&self) -> [f64; 3] {
+        let temporal = std::env::var("POMBO_BENCH_TEMPORAL_PID")
+            .ok()
+            .and_then(|p| p.parse().ok());
+        [
+            cpu_secs(Some(self.api.id())),
+            cpu_secs(Some(self.worker.id())),
+            cpu_secs(temporal),
+        ]
+    }
+
+    /// Prints the peak RSS so far, so that the table's peak can be traced to a step.
+    pub fn log_peak_rss(&self) {
+        let (api, worker) = self.peak_rss_mb();
+        eprintln!("    peak RSS so far: API {api:.1} MB, worker {worker:.1} MB");
+    }
+
     /// Peak resident memory (VmHWM) of the API and the worker, in MB.
     pub fn peak_rss_mb(&self) -> (f64, f64) {
         let of = |pid: u32| {
@@ -313,6 +345,22 @@ impl Stack {
         };
         (of(self.api.id()), of(self.worker.id()))
     }
+}
+
+/// User + system CPU seconds of a process (`std::process::id()` for this one).
+pub fn cpu_secs(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return f64::NAN };
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            // Linux reports in USER_HZ, 100 on every architecture Rust targets here.
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(f64::NAN)
 }
 
 impl Drop for Stack {
