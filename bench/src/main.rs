@@ -301,8 +301,22 @@ async fn main() -> anyhow::Result<()> {
     // 5. Bulk.
     stack.log_peak_rss();
     eprintln!("==> 5. one batch of {batch} recipients");
-    match stack.batch(batch, base + low + high).await {
+    let cpu_before = stack.cpu_secs();
+    let batched = stack.batch(batch, base + low + high).await;
+    let cpu = stack.cpu_secs();
+    let per_recipient = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / batch as f64;
+    match batched {
         Ok(Some(per_second)) => {
+            rows.push(row(
+                "CPU ms per batch recipient: API / worker / Temporal",
+                format!(
+                    "{:.2} / {:.2} / {:.2}",
+                    per_recipient(0),
+                    per_recipient(1),
+                    per_recipient(2)
+                ),
+                "",
+            ));
             rows.push(row(
                 &format!("batch recipients/s ({batch} recipients)"),
                 format!("{per_second:.1}"),
