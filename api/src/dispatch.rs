@@ -109,10 +109,9 @@ impl Dispatcher {
         let Some(queued) = self.queued.lock().expect("queue lock").take() else {
             return;
         };
-        futures::stream::unfold(
-            queued,
-            |mut queues| async move { next_start(&mut queues).await.map(|n| (n, queues)) },
-        )
+        futures::stream::unfold(queued, |mut queues| async move {
+            next_start(&mut queues).await.map(|n| (n, queues))
+        })
         .for_each_concurrent(CONCURRENT_STARTS, |n| {
             let this = self.clone();
             async move {
@@ -173,19 +172,21 @@ impl Dispatcher {
             has_fallback: n.fallback.is_some(),
             send_at: n.send_at,
         };
-        let options =
-            WorkflowStartOptions::new(task_queue(&self.temporal.task_queue, priority), workflow_id(n.id))
-                // A notification whose workflow completed is never started again; one whose
-                // workflow failed may be, after an operator reopened it (a redrive).
-                .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-                .priority(temporal_priority(priority, n.tenant_id))
-                .search_attributes(SearchAttributes::new([
-                    search::TENANT.value_set(n.tenant_id.to_string()),
-                    search::CHANNEL.value_set(channel.as_str().to_owned()),
-                    search::PRIORITY.value_set(priority.as_str().to_owned()),
-                    search::STATUS.value_set(n.status.clone()),
-                ]))
-                .build();
+        let options = WorkflowStartOptions::new(
+            task_queue(&self.temporal.task_queue, priority),
+            workflow_id(n.id),
+        )
+        // A notification whose workflow completed is never started again; one whose
+        // workflow failed may be, after an operator reopened it (a redrive).
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+        .priority(temporal_priority(priority, n.tenant_id))
+        .search_attributes(SearchAttributes::new([
+            search::TENANT.value_set(n.tenant_id.to_string()),
+            search::CHANNEL.value_set(channel.as_str().to_owned()),
+            search::PRIORITY.value_set(priority.as_str().to_owned()),
+            search::STATUS.value_set(n.status.clone()),
+        ]))
+        .build();
         let outcome = match client
             .start_workflow(NotificationWorkflow::run, input, options)
             .await

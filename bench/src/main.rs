@@ -343,7 +343,9 @@ async fn main() -> anyhow::Result<()> {
         .for_each_concurrent(64, |i| {
             let stack = &stack;
             async move {
-                stack.post(&sms(base + i, &format!("tenant-a {i}"), "low")).await;
+                stack
+                    .post(&sms(base + i, &format!("tenant-a {i}"), "low"))
+                    .await;
             }
         })
         .await;
@@ -355,9 +357,7 @@ async fn main() -> anyhow::Result<()> {
             async move {
                 let marker = format!("tenant-b {i}");
                 let at = Utc::now();
-                other
-                    .post(&sms(base + fair_a + i, &marker, "low"))
-                    .await;
+                other.post(&sms(base + fair_a + i, &marker, "low")).await;
                 (marker, at)
             }
         })
@@ -365,7 +365,11 @@ async fn main() -> anyhow::Result<()> {
         .collect()
         .await;
     stack
-        .wait_received(|m| m.starts_with("tenant-b "), fair_b, Duration::from_secs(1800))
+        .wait_received(
+            |m| m.starts_with("tenant-b "),
+            fair_b,
+            Duration::from_secs(1800),
+        )
         .await?;
     let fair = overtaking_figures(&enqueued, &stack.received(), "tenant-a ", fair_a);
     rows.push(row(

@@ -356,7 +356,8 @@ pub fn cpu_secs(pid: Option<u32>) -> f64 {
             // Fields after the command name, which is in parentheses and may hold spaces.
             let rest = &stat[stat.rfind(')')? + 2..];
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            let ticks: f64 =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
             // Linux reports in USER_HZ, 100 on every architecture Rust targets here.
             Some(ticks / 100.0)
         })

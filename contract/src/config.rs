@@ -88,6 +88,10 @@ pub struct TemporalConfig {
     /// and local activities, each). High has the most, so an alert never waits for a slot;
     /// low the fewest, so a promotion blast cannot flood the server ahead of an alert.
     pub slots: PrioritySlots,
+    /// Longest a medium or low activity waits, in one worker, while a more urgent one runs
+    /// there (`pombo_worker::priority_gate`); 0 turns the wait off. Capped at half of
+    /// `delivery.heartbeat_timeout_secs`, so a held send is never taken for a dead one.
+    pub yield_to_urgent_ms: u64,
     /// Shown to people (links from the API and `make run`); not used to connect.
     pub ui_url: String,
 }
@@ -451,6 +455,7 @@ impl Default for TemporalConfig {
             namespace: "default".into(),
             task_queue: "pombo-notifications".into(),
             slots: PrioritySlots::default(),
+            yield_to_urgent_ms: 3000,
             ui_url: "http://127.0.0.1:8233".into(),
         }
     }

@@ -2,6 +2,7 @@
 //! workflow and its activities on the task queue of each priority. Any number of workers may run
 //! against one Temporal server; Temporal spreads the work and re-runs what a dead one held.
 
+pub mod priority_gate;
 pub mod retention;
 
 use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
@@ -11,11 +12,7 @@ use pombo_activities::{
     BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
     routing::Providers,
 };
-use pombo_contract::{
-    Config, Priority,
-    config::TemporalConfig,
-    workflow::task_queue,
-};
+use pombo_contract::{Config, Priority, config::TemporalConfig, workflow::task_queue};
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
@@ -59,6 +56,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is
     // registered on each, since a batch or a purge runs at its own priority too.
+    let gate = priority_gate::PriorityGate::new(
+        Duration::from_millis(config.temporal.yield_to_urgent_ms)
+            .min(Duration::from_secs(config.delivery.heartbeat_timeout_secs) / 2),
+    );
     let mut workers = Vec::with_capacity(Priority::ALL.len());
     for priority in Priority::ALL {
         let queue = task_queue(&config.temporal.task_queue, priority);
@@ -71,6 +72,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .register_activities(activities.clone())
             .register_activities(BatchActivities::new(activities.clone()))
             .tuner(fixed_slots(slots))
+            .activity_inbound_interceptor(gate.interceptor(priority))
             // A worker that dies mid-task: its sticky workflow tasks move to other workers fast.
             .sticky_queue_schedule_to_start_timeout(Duration::from_secs(5))
             // Every activity goes through Temporal's matcher, which orders a backlog by

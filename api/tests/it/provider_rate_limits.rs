@@ -92,7 +92,9 @@ async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
         .call(
             "POST",
             "/v1/notifications/batch",
-            Some(&json!({"channel": "sms", "content": {"text": "hello"}, "recipients": recipients})),
+            Some(
+                &json!({"channel": "sms", "content": {"text": "hello"}, "recipients": recipients}),
+            ),
         )
         .await;
     assert_eq!(code, 202, "{batch}");
