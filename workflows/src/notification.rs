@@ -48,7 +48,9 @@ impl NotificationWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: NotificationWorkflowInput,
     ) -> WorkflowResult<NotificationOutcome> {
-        set_status(ctx, NotificationStatus::Pending);
+        // `PomboStatus` is already `pending`: the start set it (an upsert here would cost
+        // the server a history event and a visibility write per notification).
+        ctx.state_mut(|s| s.status = Some(NotificationStatus::Pending));
         let id = input.notification_id;
 
         // A scheduled send waits here, on a durable timer: no worker holds it, a restart
