@@ -59,7 +59,9 @@ pub enum BatchCreated {
 pub async fn create(
     db: &DatabaseConnection,
     new: NewBatch,
-    members: Vec<NewNotification>,
+    // An iterator, so that only one insert's worth of members (sealed, content and all)
+    // is in memory at once, however large the batch.
+    members: impl ExactSizeIterator<Item = NewNotification>,
 ) -> Result<BatchCreated, StoreError> {
     let now = Utc::now();
     let requested = members.len();
@@ -104,7 +106,7 @@ pub async fn create(
     }
 
     let mut inserted: u64 = 0;
-    let mut members = members.into_iter().peekable();
+    let mut members = members.peekable();
     while members.peek().is_some() {
         let rows: Vec<notification::ActiveModel> = members
             .by_ref()

@@ -139,29 +139,25 @@ pub async fn create(
 
     let batch_id = Uuid::now_v7();
     let template = template_used.map(|t| (t.id, t.version, t.locale));
-    let members: Vec<NewNotification> = valid
-        .recipients
-        .into_iter()
-        .map(|r| NewNotification {
-            id: Uuid::now_v7(),
-            tenant_id: tenant.id,
-            channel: valid.channel.as_str().to_owned(),
-            recipient: r.to,
-            content: valid.content.clone(),
-            data: r.data,
-            priority: valid.priority.as_str().to_owned(),
-            notification_type: valid.notification_type.map(|t| t.as_str().to_owned()),
-            idempotency_key: r.idempotency_key,
-            request_hash: r.request_hash,
-            max_attempts: valid.max_attempts as i32,
-            retry_interval_secs: valid.retry_interval_secs as i64,
-            fallback: None,
-            parent_id: None,
-            template: template.clone(),
-            routing: Routing::default(),
-            send_at: valid.send_at,
-        })
-        .collect();
+    let members = valid.recipients.into_iter().map(|r| NewNotification {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.id,
+        channel: valid.channel.as_str().to_owned(),
+        recipient: r.to,
+        content: valid.content.clone(),
+        data: r.data,
+        priority: valid.priority.as_str().to_owned(),
+        notification_type: valid.notification_type.map(|t| t.as_str().to_owned()),
+        idempotency_key: r.idempotency_key,
+        request_hash: r.request_hash,
+        max_attempts: valid.max_attempts as i32,
+        retry_interval_secs: valid.retry_interval_secs as i64,
+        fallback: None,
+        parent_id: None,
+        template: template.clone(),
+        routing: Routing::default(),
+        send_at: valid.send_at,
+    });
     let new = NewBatch {
         id: batch_id,
         tenant_id: tenant.id,
