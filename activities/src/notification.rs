@@ -239,13 +239,10 @@ pub(crate) async fn render_loaded(
     }
     let rendered = crate::render::render(n)
         .map_err(|e| StepError::fatal(failure_types::RENDER, e.to_string()))?;
-    notifications::store_rendered(db, n.id, rendered.clone()).await?;
-    n.rendered = Some(rendered);
-    let status =
-        match notifications::transition(db, n.id, NotificationStatus::Sending, |_| {}).await? {
-            Transition::Applied(row) => status_of(&row)?,
-            Transition::Refused { current } => current,
-        };
+    let status = notifications::store_rendered(db, n.id, rendered.clone()).await?;
+    if status == NotificationStatus::Sending {
+        n.rendered = Some(rendered);
+    }
     n.status = status.as_str().to_owned();
     Ok(status)
 }

@@ -6,7 +6,8 @@ use pombo_contract::NotificationStatus;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionSession, TransactionTrait, sea_query::Expr,
+    TransactionSession, TransactionTrait, TryIntoModel,
+    sea_query::{Expr, Func},
 };
 use uuid::Uuid;
 
@@ -425,13 +426,18 @@ pub async fn transition_at(
         }
         patch(&mut active);
         let result = notification::Entity::update_many()
-            .set(active)
+            .set(active.clone())
             .filter(notification::Column::Id.eq(id))
             .filter(notification::Column::Status.eq(current.as_str()))
             .exec(db)
             .await?;
         if result.rows_affected == 1 {
-            return Ok(Transition::Applied(Box::new(get(db, id).await?)));
+            // The row as written, from the read plus our changes: no second read (and no
+            // second unsealing) on the hot path of every send.
+            let updated = active
+                .try_into_model()
+                .map_err(|e| StoreError::Corrupt(format!("notification {id}: {e}")))?;
+            return Ok(Transition::Applied(Box::new(updated)));
         }
         // Someone changed the status between our read and write: read again and re-decide.
     }
@@ -440,19 +446,48 @@ pub async fn transition_at(
     )))
 }
 
+/// Stores the rendered content and moves the notification to `sending`, in one statement:
+/// this runs for every message, a batch's included. A notification already `sending` (a
+/// retried render) gets its content refreshed and keeps its first `sending` time. Returns
+/// the status after: `sending`, or the current one when it has moved on (cancelled
+/// meanwhile), in which case nothing is written.
 pub async fn store_rendered(
     db: &impl ConnectionTrait,
     id: Uuid,
     rendered: serde_json::Value,
-) -> Result<(), StoreError> {
+) -> Result<NotificationStatus, StoreError> {
+    let now = Utc::now();
     let rendered = sealed::seal_json(id, "rendered", rendered);
-    notification::Entity::update_many()
+    let sending = NotificationStatus::Sending.as_str();
+    let result = notification::Entity::update_many()
         .col_expr(notification::Column::Rendered, Expr::value(rendered))
-        .col_expr(notification::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(notification::Column::Status, Expr::value(sending))
+        .col_expr(
+            notification::Column::SendingAt,
+            Func::coalesce([
+                Expr::col(notification::Column::SendingAt).into(),
+                Expr::value(now),
+            ])
+            .into(),
+        )
+        .col_expr(notification::Column::UpdatedAt, Expr::value(now))
         .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::Status.is_in([NotificationStatus::Pending.as_str(), sending]))
         .exec(db)
         .await?;
-    Ok(())
+    if result.rows_affected == 1 {
+        return Ok(NotificationStatus::Sending);
+    }
+    let current: Option<String> = notification::Entity::find_by_id(id)
+        .select_only()
+        .column(notification::Column::Status)
+        .into_tuple()
+        .one(db)
+        .await?;
+    current
+        .ok_or(StoreError::NotFound)?
+        .parse()
+        .map_err(StoreError::Corrupt)
 }
 
 /// Opens the record of one send attempt. An attempt of the same notification still open

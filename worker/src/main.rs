@@ -1,10 +1,5 @@
 use pombo_contract::{Config, config::LogFormat};
 
-// Peak memory is one of our targets: mimalloc keeps less freed memory per thread than
-// glibc's malloc does (measured with make bench).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
