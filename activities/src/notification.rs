@@ -391,22 +391,26 @@ async fn after_sent(
     id: uuid::Uuid,
     account: &str,
     provider_message_id: Option<&str>,
+    sent_in_this_transaction: bool,
 ) -> Result<NotificationStatus, StoreError> {
-    let recorded = events::record(
-        db,
-        id,
-        NewEvent {
-            provider_message_id: provider_message_id.map(str::to_owned),
-            ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
-        },
-    )
-    .await?;
+    let event = NewEvent {
+        provider_message_id: provider_message_id.map(str::to_owned),
+        ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
+    };
+    let status = if sent_in_this_transaction {
+        // `sent` was written in this very transaction: nothing can have moved it since,
+        // so the timeline entry is all there is to add.
+        events::insert(db, id, &event).await?;
+        NotificationStatus::Sent
+    } else {
+        events::record(db, id, event).await?.status
+    };
     let Some(message_id) = provider_message_id else {
-        return Ok(recorded.status);
+        return Ok(status);
     };
     Ok(events::claim_parked(db, account, id, message_id)
         .await?
-        .unwrap_or(recorded.status))
+        .unwrap_or(status))
 }
 
 /// A send whose attempt is recorded, ready for the provider call.
@@ -592,7 +596,7 @@ impl NotificationActivities {
                     )
                     .await?;
                 } else {
-                    notifications::record_sent(
+                    notifications::record_sent_within(
                         db,
                         n.id,
                         attempt_id,
@@ -606,6 +610,7 @@ impl NotificationActivities {
                     n.id,
                     &account.name,
                     accepted.provider_message_id.as_deref(),
+                    !retry_in_place,
                 )
                 .await?;
                 Ok(SendOutput {

@@ -96,6 +96,33 @@ pub async fn record(
     notification_id: Uuid,
     event: NewEvent,
 ) -> Result<Recorded, StoreError> {
+    let occurred_at = event.occurred_at.unwrap_or_else(Utc::now);
+    let new = insert(db, notification_id, &event).await?;
+    let reason = event.reason.clone();
+    let outcome =
+        notifications::transition_at(db, notification_id, event.status, occurred_at, |row| {
+            if event.status == NotificationStatus::Failed
+                && let Some(reason) = &reason
+            {
+                row.last_error = Set(Some(reason.clone()));
+            }
+        })
+        .await?;
+    let (status, moved) = match outcome {
+        Transition::Applied(row) => (row.status.parse().map_err(StoreError::Corrupt)?, true),
+        Transition::Refused { current } => (current, false),
+    };
+    Ok(Recorded { new, status, moved })
+}
+
+/// Adds an event to the timeline without moving the notification's status: for a caller
+/// that has just set that status itself, in the same transaction. Returns whether it is
+/// new (not a duplicate of one already recorded).
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    notification_id: Uuid,
+    event: &NewEvent,
+) -> Result<bool, StoreError> {
     let now = Utc::now();
     let occurred_at = event.occurred_at.unwrap_or(now);
     let inserted = notification_event::ActiveModel {
@@ -113,26 +140,11 @@ pub async fn record(
     }
     .insert(db)
     .await;
-    let new = match inserted {
-        Ok(_) => true,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => false,
-        Err(e) => return Err(e.into()),
-    };
-    let reason = event.reason.clone();
-    let outcome =
-        notifications::transition_at(db, notification_id, event.status, occurred_at, |row| {
-            if event.status == NotificationStatus::Failed
-                && let Some(reason) = &reason
-            {
-                row.last_error = Set(Some(reason.clone()));
-            }
-        })
-        .await?;
-    let (status, moved) = match outcome {
-        Transition::Applied(row) => (row.status.parse().map_err(StoreError::Corrupt)?, true),
-        Transition::Refused { current } => (current, false),
-    };
-    Ok(Recorded { new, status, moved })
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The timeline of a notification, oldest first: by the reporter's time, then arrival.

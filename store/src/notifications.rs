@@ -617,13 +617,33 @@ pub async fn record_sent(
             ..Default::default()
         })
         .await?;
-    let outcome = transition(&tx, notification_id, NotificationStatus::Sent, |row| {
+    let outcome = record_sent_within(
+        &tx,
+        notification_id,
+        attempt_id,
+        provider,
+        provider_message_id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`record_sent`] inside a transaction the caller holds (a batch group's).
+pub async fn record_sent_within(
+    tx: &impl ConnectionTrait,
+    notification_id: Uuid,
+    attempt_id: Uuid,
+    provider: &str,
+    provider_message_id: Option<String>,
+) -> Result<Transition, StoreError> {
+    let outcome = transition(tx, notification_id, NotificationStatus::Sent, |row| {
         row.provider = Set(Some(provider.to_owned()));
         row.provider_message_id = Set(provider_message_id.clone());
     })
     .await?;
     finish_attempt(
-        &tx,
+        tx,
         attempt_id,
         notification_id,
         AttemptOutcome::Sent,
@@ -631,7 +651,6 @@ pub async fn record_sent(
         None,
     )
     .await?;
-    tx.commit().await?;
     Ok(outcome)
 }
 
