@@ -464,11 +464,7 @@ pub async fn store_rendered(
         .col_expr(notification::Column::Status, Expr::value(sending))
         .col_expr(
             notification::Column::SendingAt,
-            Func::coalesce([
-                Expr::col(notification::Column::SendingAt).into(),
-                Expr::value(now),
-            ])
-            .into(),
+            Func::coalesce([Expr::col(notification::Column::SendingAt), Expr::value(now)]).into(),
         )
         .col_expr(notification::Column::UpdatedAt, Expr::value(now))
         .filter(notification::Column::Id.eq(id))
