@@ -42,8 +42,8 @@ fn span(mut times: Vec<DateTime<Utc>>) -> Duration {
     (*times.last().unwrap() - times[0]).to_std().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
+/// A fresh app whose tenant has its own Twilio account limited to 2 sends a second.
+async fn app_limited_to_two_per_second() -> (TestApp, Value) {
     let app = spawn_app().await;
     let (code, account) = app
         .call(
@@ -53,6 +53,24 @@ async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
         )
         .await;
     assert_eq!(code, 201, "{account}");
+    (app, account)
+}
+
+/// Six sends at 2/s reached the provider, at least 2.5 s from the first to the last (2 s
+/// allows for timers firing a little apart).
+fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str) {
+    let received = app.fakes.requests("twilio");
+    assert_eq!(received.len(), 6, "{what}: each once");
+    let took = span(received.iter().map(|r| r.at).collect());
+    assert!(
+        took >= Duration::from_secs(2),
+        "6 {what} at 2/s within {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
+    let (app, account) = app_limited_to_two_per_second().await;
     assert_eq!(account["rate_limit"], json!({"per_second": 2.0}));
 
     let sent = burst(&app, 6).await;
@@ -60,28 +78,12 @@ async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
         assert_eq!(n["provider"], "twilio-limited", "{n}");
         assert_eq!(n["attempts"], 1, "none failed: {n}");
     }
-    let received = app.fakes.requests("twilio");
-    assert_eq!(received.len(), 6);
-    // Two a second: six take at least 2.5 s from the first to the last (2 s allows for
-    // timers firing a little apart).
-    let took = span(received.iter().map(|r| r.at).collect());
-    assert!(
-        took >= Duration::from_secs(2),
-        "6 sends at 2/s within {took:?}"
-    );
+    assert_six_spread_at_two_per_second(&app, "sends");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
-    let app = spawn_app().await;
-    let (code, account) = app
-        .call(
-            "POST",
-            "/v1/providers",
-            Some(&twilio_account(&app, json!({"per_second": 2}))),
-        )
-        .await;
-    assert_eq!(code, 201, "{account}");
+    let (app, _) = app_limited_to_two_per_second().await;
 
     // One chunk sends its recipients a group at a time, the group's calls at once: each
     // call must still wait for its own slot.
@@ -109,13 +111,7 @@ async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(batch["counts"]["sent"], 6, "{batch}");
-    let received = app.fakes.requests("twilio");
-    assert_eq!(received.len(), 6, "each recipient once");
-    let took = span(received.iter().map(|r| r.at).collect());
-    assert!(
-        took >= Duration::from_secs(2),
-        "6 batch sends at 2/s within {took:?}"
-    );
+    assert_six_spread_at_two_per_second(&app, "batch sends");
 }
 
 #[tokio::test(flavor = "multi_thread")]
