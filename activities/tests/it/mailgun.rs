@@ -7,7 +7,7 @@ use pombo_activities::channels::{
     Attachment, DeliveryError,
     email::mailgun::{Mailgun, PROVIDER},
 };
-use pombo_contract::{config::Secret, content::EmailContent, providers::MailgunSettings};
+use pombo_contract::{config::Secret, providers::MailgunSettings};
 use pombo_fakes::{Fakes, Fault};
 use uuid::Uuid;
 
@@ -29,15 +29,6 @@ fn provider(fakes: &Fakes) -> Mailgun {
     Mailgun::new(&settings(fakes, KEY, DOMAIN), crate::http()).unwrap()
 }
 
-fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
-    EmailContent {
-        subject: "Your order shipped".into(),
-        text: text.map(Into::into),
-        html: html.map(Into::into),
-        attachments: Vec::new(),
-    }
-}
-
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -52,14 +43,12 @@ async fn sends_the_documented_request_and_returns_the_id_as_events_name_it() {
         .send(
             id,
             "ana@example.com",
-            &email(Some("Hi Ana"), Some("<p>Hi Ana & co</p>")),
+            &crate::email(Some("Hi Ana"), Some("<p>Hi Ana & co</p>")),
         )
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v3/mg.pombo.test/messages");
     assert_eq!(r.query, None);
@@ -106,14 +95,14 @@ async fn text_only_and_html_only() {
     p.send(
         Uuid::new_v4(),
         "ana@example.com",
-        &email(Some("Only text"), None),
+        &crate::email(Some("Only text"), None),
     )
     .await
     .unwrap();
     p.send(
         Uuid::new_v4(),
         "ana@example.com",
-        &email(None, Some("<b>Only html</b>")),
+        &crate::email(None, Some("<b>Only html</b>")),
     )
     .await
     .unwrap();
@@ -134,7 +123,11 @@ async fn rate_limit_honours_retry_after() {
     let fakes = Fakes::start().await;
     fakes.fail_next(PROVIDER, 1, Fault::rate_limited(9));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -152,7 +145,11 @@ async fn server_errors_are_retryable() {
     let fakes = Fakes::start().await;
     fakes.fail_next(PROVIDER, 1, Fault::status(500));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -172,7 +169,7 @@ async fn an_invalid_recipient_is_permanent() {
         .send(
             Uuid::new_v4(),
             "bounce@invalid.test",
-            &email(Some("Hi"), None),
+            &crate::email(Some("Hi"), None),
         )
         .await
         .unwrap_err();
@@ -191,7 +188,11 @@ async fn a_bad_api_key_is_permanent_and_not_echoed() {
     let fakes = Fakes::start().await;
     let p = Mailgun::new(&settings(&fakes, "wrong-key", DOMAIN), crate::http()).unwrap();
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -208,7 +209,11 @@ async fn an_unknown_domain_is_permanent() {
     let fakes = Fakes::start().await;
     let p = Mailgun::new(&settings(&fakes, KEY, "unknown.test"), crate::http()).unwrap();
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -251,7 +256,11 @@ async fn a_200_without_an_id_is_not_taken_for_a_queued_email() {
     };
     let err = Mailgun::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
@@ -294,15 +303,13 @@ async fn attachments_switch_the_request_to_multipart_with_file_parts() {
         .send_with_attachments(
             id,
             "ana@example.com",
-            &email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
+            &crate::email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
             &files,
         )
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert!(
         r.header("content-type")
             .unwrap()

@@ -24,3 +24,20 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// The email of the email providers' tests.
+pub fn email(text: Option<&str>, html: Option<&str>) -> pombo_contract::content::EmailContent {
+    pombo_contract::content::EmailContent {
+        subject: "Your order shipped".into(),
+        text: text.map(Into::into),
+        html: html.map(Into::into),
+        attachments: Vec::new(),
+    }
+}
+
+/// The one request `provider`'s fake received (fails when there were more or none).
+pub fn only_request(fakes: &pombo_fakes::Fakes, provider: &str) -> pombo_fakes::Recorded {
+    let mut requests = fakes.requests(provider);
+    assert_eq!(requests.len(), 1, "{provider}: {requests:?}");
+    requests.remove(0)
+}

@@ -6,7 +6,7 @@ use pombo_activities::channels::{
     Attachment, DeliveryError,
     email::sendgrid::{PROVIDER, Sendgrid},
 };
-use pombo_contract::{config::Secret, content::EmailContent, providers::SendgridSettings};
+use pombo_contract::{config::Secret, providers::SendgridSettings};
 use pombo_fakes::{Fakes, Fault};
 use serde_json::json;
 use uuid::Uuid;
@@ -30,15 +30,6 @@ fn provider(fakes: &Fakes) -> Sendgrid {
     .unwrap()
 }
 
-fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
-    EmailContent {
-        subject: "Your order shipped".into(),
-        text: text.map(Into::into),
-        html: html.map(Into::into),
-        attachments: Vec::new(),
-    }
-}
-
 #[tokio::test]
 async fn sends_the_documented_request_and_returns_x_message_id() {
     let fakes = Fakes::start().await;
@@ -47,14 +38,12 @@ async fn sends_the_documented_request_and_returns_x_message_id() {
         .send(
             id,
             "ana@example.com",
-            &email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
+            &crate::email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
         )
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v3/mail/send");
     assert_eq!(r.query, None);
@@ -89,14 +78,14 @@ async fn text_only_and_html_only_and_a_bare_sender() {
     p.send(
         Uuid::new_v4(),
         "ana@example.com",
-        &email(Some("Only text"), None),
+        &crate::email(Some("Only text"), None),
     )
     .await
     .unwrap();
     p.send(
         Uuid::new_v4(),
         "ana@example.com",
-        &email(None, Some("<b>Only html</b>")),
+        &crate::email(None, Some("<b>Only html</b>")),
     )
     .await
     .unwrap();
@@ -123,7 +112,11 @@ async fn rate_limit_honours_retry_after() {
     // The fake's 429 also carries X-RateLimit-Reset 60 s ahead: Retry-After wins.
     fakes.fail_next(PROVIDER, 1, Fault::rate_limited(17));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -141,7 +134,11 @@ async fn rate_limit_without_retry_after_waits_for_x_ratelimit_reset() {
     let fakes = Fakes::start().await;
     fakes.fail_next(PROVIDER, 1, Fault::status(429));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     let DeliveryError::Retryable {
@@ -162,7 +159,11 @@ async fn server_errors_are_retryable() {
     let fakes = Fakes::start().await;
     fakes.fail_next(PROVIDER, 1, Fault::status(503));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -183,7 +184,7 @@ async fn an_invalid_recipient_is_permanent() {
         .send(
             Uuid::new_v4(),
             "bounce@invalid.test",
-            &email(Some("Hi"), None),
+            &crate::email(Some("Hi"), None),
         )
         .await
         .unwrap_err();
@@ -208,7 +209,11 @@ async fn a_bad_api_key_is_permanent_and_not_echoed() {
     )
     .unwrap();
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -234,7 +239,11 @@ async fn an_unverified_sender_is_permanent() {
     )
     .unwrap();
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
@@ -268,7 +277,11 @@ async fn an_unreachable_server_is_retryable() {
     };
     let err = Sendgrid::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(!err.is_permanent(), "{err:?}");
@@ -301,15 +314,13 @@ async fn attachments_go_as_base64_with_their_name_type_and_disposition() {
         .send_with_attachments(
             Uuid::new_v4(),
             "ana@example.com",
-            &email(Some("Your receipt"), None),
+            &crate::email(Some("Your receipt"), None),
             &files,
         )
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     // The fake checked them as SendGrid does (base64 content, a name, a clean type) and
     // accepted the message.
     assert_eq!(
@@ -347,7 +358,7 @@ async fn without_attachments_the_body_has_no_attachments_key() {
         .send_with_attachments(
             Uuid::new_v4(),
             "ana@example.com",
-            &email(Some("Hi"), None),
+            &crate::email(Some("Hi"), None),
             &[],
         )
         .await

@@ -9,7 +9,7 @@ use pombo_activities::channels::{
 };
 use pombo_contract::{
     config::Secret,
-    content::{Content, EmailContent},
+    content::Content,
     providers::{ProviderSettings, SesSettings},
     recipient::RecipientRules,
 };
@@ -32,15 +32,6 @@ fn settings(fakes: &Fakes) -> SesSettings {
 
 fn provider(fakes: &Fakes) -> Ses {
     Ses::new(&settings(fakes), crate::http()).unwrap()
-}
-
-fn email(text: Option<&str>, html: Option<&str>) -> EmailContent {
-    EmailContent {
-        subject: "Your order shipped".into(),
-        text: text.map(Into::into),
-        html: html.map(Into::into),
-        attachments: Vec::new(),
-    }
 }
 
 /// Signs the recorded request again, at its own `X-Amz-Date`, with the test secret:
@@ -76,14 +67,12 @@ async fn sends_the_documented_signed_request_and_returns_the_message_id() {
         .send(
             id,
             "ana@example.com",
-            &email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
+            &crate::email(Some("Hi Ana"), Some("<p>Hi Ana</p>")),
         )
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v2/email/outbound-emails");
     assert_eq!(r.query, None);
@@ -128,7 +117,7 @@ async fn the_provider_enum_sends_email_through_ses() {
     assert_eq!(settings.kind(), "ses");
     assert_eq!(settings.channel(), pombo_contract::Channel::Email);
     let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
-    let content = Content::Email(email(Some("Hi"), None));
+    let content = Content::Email(crate::email(Some("Hi"), None));
     let accepted = p
         .send(Outbound {
             notification_id: Uuid::new_v4(),
@@ -155,7 +144,11 @@ async fn temporary_credentials_and_a_configuration_set_are_sent_and_signed() {
     };
     Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap();
     let r = &fakes.requests(PROVIDER)[0];
@@ -188,7 +181,7 @@ async fn html_only_and_a_non_ascii_sender_name() {
         .send(
             Uuid::new_v4(),
             "ana@example.com",
-            &email(None, Some("<b>Olá</b>")),
+            &crate::email(None, Some("<b>Olá</b>")),
         )
         .await
         .unwrap();
@@ -208,7 +201,7 @@ async fn attachments_go_in_base64_through_the_provider_enum() {
     let fakes = Fakes::start().await;
     let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
     let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
-    let content = Content::Email(email(Some("Your invoice"), None));
+    let content = Content::Email(crate::email(Some("Your invoice"), None));
     let files = [Attachment {
         filename: "invoice.pdf".into(),
         content_type: "application/pdf".into(),
@@ -243,7 +236,11 @@ async fn attachments_go_in_base64_through_the_provider_enum() {
 async fn an_email_without_a_body_is_refused_before_sending() {
     let fakes = Fakes::start().await;
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("  "), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("  "), None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_permanent());
@@ -255,7 +252,11 @@ async fn rate_limit_honours_retry_after() {
     let fakes = Fakes::start().await;
     fakes.fail_next(PROVIDER, 1, Fault::rate_limited(17));
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -276,7 +277,11 @@ async fn server_errors_are_retryable() {
     fakes.fail_next(PROVIDER, 1, Fault::status(500));
     let p = provider(&fakes);
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -289,7 +294,11 @@ async fn server_errors_are_retryable() {
         }
     );
     let err = p
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(!err.is_permanent(), "{err:?}");
@@ -309,7 +318,11 @@ async fn message_rejected_is_permanent_with_its_code() {
         },
     );
     let err = provider(&fakes)
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -331,7 +344,11 @@ async fn an_unverified_sender_is_rejected_for_good() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -350,7 +367,7 @@ async fn a_sandboxed_recipient_is_rejected_and_kept_out_of_the_error() {
         .send(
             Uuid::new_v4(),
             "Bia@Unverified.test",
-            &email(Some("Hi"), None),
+            &crate::email(Some("Hi"), None),
         )
         .await
         .unwrap_err();
@@ -369,7 +386,11 @@ async fn an_unknown_configuration_set_is_permanent() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -392,7 +413,11 @@ async fn a_wrong_secret_key_is_refused_by_the_signature_check() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -421,7 +446,11 @@ async fn unknown_credentials_are_permanent() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
@@ -432,7 +461,11 @@ async fn unknown_credentials_are_permanent() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
@@ -463,7 +496,11 @@ async fn an_unreachable_server_is_retryable() {
     };
     let err = Ses::new(&s, crate::http())
         .unwrap()
-        .send(Uuid::new_v4(), "ana@example.com", &email(Some("Hi"), None))
+        .send(
+            Uuid::new_v4(),
+            "ana@example.com",
+            &crate::email(Some("Hi"), None),
+        )
         .await
         .unwrap_err();
     assert!(!err.is_permanent(), "{err:?}");

@@ -55,9 +55,7 @@ async fn sends_the_documented_form_and_returns_the_sid() {
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, format!("/2010-04-01/Accounts/{SID}/Messages.json"));
     assert_eq!(r.query, None);

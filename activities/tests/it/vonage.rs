@@ -46,9 +46,7 @@ async fn sends_the_documented_form_and_returns_the_message_id() {
         .await
         .unwrap();
 
-    let requests = fakes.requests(PROVIDER);
-    assert_eq!(requests.len(), 1);
-    let r = &requests[0];
+    let r = &crate::only_request(&fakes, PROVIDER);
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/sms/json");
     assert_eq!(r.query, None);
