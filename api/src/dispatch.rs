@@ -95,11 +95,8 @@ impl Dispatcher {
     pub fn enqueue(&self, notification: Notification) {
         // The receiver lives as long as the process serves; a send can only fail during
         // shutdown, and then the sweep of the next process starts the row.
-        let index = Priority::from_str(&notification.priority)
-            .ok()
-            .and_then(|p| Priority::ALL.iter().position(|&q| q == p))
-            .unwrap_or(1);
-        let _ = self.queues[index].send(notification);
+        let priority = Priority::from_str(&notification.priority).unwrap_or_default();
+        let _ = self.queues[priority.index()].send(notification);
     }
 
     /// Starts queued notifications, a bounded number at once, until the queue closes.

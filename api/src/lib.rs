@@ -12,6 +12,7 @@ pub mod health;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
+pub mod paging;
 pub mod providers;
 pub mod rate_limit;
 pub mod recipients;

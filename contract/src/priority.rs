@@ -43,6 +43,15 @@ impl Priority {
     /// Most urgent first.
     pub const ALL: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
 
+    /// Position in [`Priority::ALL`]: 0 for the most urgent.
+    pub fn index(self) -> usize {
+        match self {
+            Priority::High => 0,
+            Priority::Medium => 1,
+            Priority::Low => 2,
+        }
+    }
+
     /// Temporal priority key: 1 is dispatched first, 5 last (3 is Temporal's default).
     pub fn temporal_key(self) -> u32 {
         match self {

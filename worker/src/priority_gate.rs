@@ -45,13 +45,6 @@ pub struct PriorityGate {
     max_hold: Duration,
 }
 
-fn index(priority: Priority) -> usize {
-    Priority::ALL
-        .iter()
-        .position(|&p| p == priority)
-        .expect("every priority is in ALL")
-}
-
 impl PriorityGate {
     pub fn new(max_hold: Duration) -> Arc<Self> {
         Arc::new(PriorityGate {
@@ -69,7 +62,7 @@ impl PriorityGate {
     /// Whether an activity more urgent than `priority` runs now or ended within [`QUIET`].
     pub fn more_urgent_active(&self, priority: Priority) -> bool {
         let now = self.now_ms();
-        (0..index(priority)).any(|i| {
+        (0..priority.index()).any(|i| {
             let ended = self.last_ended[i].load(Ordering::Acquire);
             self.running[i].load(Ordering::Acquire) > 0
                 || (ended > 0 && (now + 1).saturating_sub(ended) < QUIET.as_millis() as u64)
@@ -88,10 +81,10 @@ impl PriorityGate {
 
     /// Marks an activity of `priority` as running until the guard is dropped.
     pub fn running(self: &Arc<Self>, priority: Priority) -> Running {
-        self.running[index(priority)].fetch_add(1, Ordering::AcqRel);
+        self.running[priority.index()].fetch_add(1, Ordering::AcqRel);
         Running {
             gate: self.clone(),
-            index: index(priority),
+            index: priority.index(),
         }
     }
 

@@ -263,9 +263,6 @@ pub struct MembersQuery {
     pub cursor: Option<String>,
 }
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 200;
-
 /// The batch's notifications, one per recipient, in the order they were created.
 #[utoipa::path(
     get, path = "/v1/batches/{id}/notifications", tag = "notifications",
@@ -293,27 +290,8 @@ pub async fn members(
             .map_err(|e| errors.push(crate::error::FieldError::new("status", e)))
             .ok()
     });
-    let limit = match query.limit.as_deref().map(str::parse::<u64>) {
-        None => DEFAULT_PAGE,
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            errors.push(crate::error::FieldError::new(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_PAGE}"),
-            ));
-            DEFAULT_PAGE
-        }
-    };
-    let after = query.cursor.as_deref().and_then(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| {
-                errors.push(crate::error::FieldError::new(
-                    "cursor",
-                    "not a cursor from a previous page",
-                ))
-            })
-            .ok()
-    });
+    let (limit, after) =
+        crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -325,7 +303,7 @@ pub async fn members(
         limit + 1,
     )
     .await?;
-    let (rows, next_cursor) = crate::notifications::page(rows, limit, |n| n.id);
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |n| n.id);
     let data = rows
         .into_iter()
         .map(|n| {

@@ -282,7 +282,7 @@ pub async fn audit_log(
         return Err(ApiError::field("limit", "must be from 1 to 200"));
     }
     let rows = audit::list(&state.db, tenant.id, query.cursor, limit + 1).await?;
-    let (rows, next_cursor) = super::page(rows, limit, |e| e.id);
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |e| e.id);
     Ok(Json(AuditPage {
         data: rows
             .into_iter()

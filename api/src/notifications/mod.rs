@@ -193,22 +193,6 @@ pub async fn read(
     read_view(&state, row.id).await.map(Json)
 }
 
-/// Cuts rows fetched as `limit + 1` to one page; the extra row says another page exists,
-/// which starts after the last id kept.
-pub(crate) fn page<T>(
-    mut rows: Vec<T>,
-    limit: u64,
-    id: impl Fn(&T) -> Uuid,
-) -> (Vec<T>, Option<String>) {
-    if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        let cursor = rows.last().map(|r| id(r).to_string());
-        (rows, cursor)
-    } else {
-        (rows, None)
-    }
-}
-
 /// The tenant's notification named by a path segment; any other id reads as not found.
 pub(crate) async fn owned(
     state: &AppState,
@@ -247,9 +231,6 @@ struct ListQuery {
     until: Option<String>,
 }
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 200;
-
 /// The tenant's notifications, newest first, filtered by status and channel.
 #[utoipa::path(
     get, path = "/v1/notifications", tag = "notifications",
@@ -286,27 +267,8 @@ pub async fn list(
             .map_err(|e| errors.push(FieldError::new("channel", e)))
             .ok()
     });
-    let limit = match query.limit.as_deref().map(str::parse::<u64>) {
-        None => DEFAULT_PAGE,
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_PAGE}"),
-            ));
-            DEFAULT_PAGE
-        }
-    };
-    let before = query.cursor.as_deref().and_then(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "not a cursor from a previous page",
-                ))
-            })
-            .ok()
-    });
+    let (limit, before) =
+        crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     let mut time = |field: &'static str, value: Option<&str>| {
         value.and_then(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
@@ -335,7 +297,7 @@ pub async fn list(
         limit: limit + 1,
     };
     let rows = notifications::list(&state.db, tenant.id, &filter).await?;
-    let (rows, next_cursor) = page(rows, limit, |r| r.id);
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |r| r.id);
     let data = rows
         .into_iter()
         .map(|n| {

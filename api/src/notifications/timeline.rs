@@ -97,7 +97,7 @@ pub async fn list_events(
         return Err(ApiError::field("limit", "must be from 1 to 200"));
     }
     let rows = events::list(&state.db, id, query.cursor, limit + 1).await?;
-    let (rows, next_cursor) = super::page(rows, limit, |e| e.id);
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |e| e.id);
     Ok(Json(EventPage {
         data: rows.into_iter().map(EventView::from).collect(),
         next_cursor,

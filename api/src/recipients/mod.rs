@@ -271,9 +271,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 200;
-
 /// The tenant's recipient profiles, newest first.
 #[utoipa::path(
     get, path = "/v1/recipients", tag = "recipients",
@@ -296,34 +293,14 @@ pub async fn list(
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::field("query", e.to_string()))?;
     let mut errors = Vec::new();
-    let limit = match query.limit.as_deref().map(str::parse::<u64>) {
-        None => DEFAULT_PAGE,
-        Some(Ok(n)) if (1..=MAX_PAGE).contains(&n) => n,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                format!("must be a whole number from 1 to {MAX_PAGE}"),
-            ));
-            DEFAULT_PAGE
-        }
-    };
-    let before = match query.cursor.as_deref().map(Uuid::parse_str) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => {
-            errors.push(FieldError::new(
-                "cursor",
-                "not a cursor from a previous page",
-            ));
-            None
-        }
-    };
+    let (limit, before) =
+        crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     // One more than asked, to know whether another page exists.
     let rows = recipients::list(&state.db, tenant.id, before, limit + 1).await?;
-    let (rows, next_cursor) = crate::notifications::page(rows, limit, |r| r.id);
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |r| r.id);
     Ok(Json(RecipientPage {
         data: rows.into_iter().map(RecipientView::from).collect(),
         next_cursor,
