@@ -21,14 +21,11 @@ use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, FieldError},
-    notifications::request::RetryRequest,
+    notifications::request::{self, RetryRequest},
 };
 
 /// Problems listed in one answer; past that, one more entry says how many were left out.
 pub const MAX_ERRORS: usize = 100;
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-/// How far ahead a batch may be scheduled.
-const MAX_SCHEDULE_DAYS: i64 = 366;
 
 /// One message to many recipients, each with its own data.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -136,10 +133,6 @@ impl Errors {
     }
 }
 
-fn check_key(key: &str) -> bool {
-    !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && !key.chars().any(|c| c.is_control())
-}
-
 fn hash(value: &Value) -> String {
     // serde_json's maps are sorted, so equal requests serialise to equal bytes.
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
@@ -156,55 +149,19 @@ impl CreateBatch {
     ) -> Result<ValidBatch, ApiError> {
         let mut errors = Errors::default();
 
-        let idempotency_key = match (header_key, self.idempotency_key.clone()) {
-            (Some(h), Some(b)) if h != b => {
-                errors.push(
-                    "idempotency_key",
-                    "differs from the Idempotency-Key header; send one or make them equal",
-                );
-                None
-            }
-            (h, b) => h.or(b),
-        };
-        if let Some(key) = &idempotency_key
-            && !check_key(key)
-        {
-            errors.push(
-                "idempotency_key",
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
-            );
+        // The checks a single notification's request has too, in the same order.
+        let mut found = Vec::new();
+        let idempotency_key =
+            request::idempotency_key(header_key, self.idempotency_key.clone(), &mut found);
+        let (max_attempts, retry_interval_secs) =
+            request::retry_rule(self.retry, defaults, &mut found);
+        let send_at = self
+            .send_at
+            .as_deref()
+            .and_then(|at| request::check_send_at(at, &mut found));
+        for e in found {
+            errors.push(e.field, e.reason);
         }
-
-        let max_attempts = self
-            .retry
-            .and_then(|r| r.max_attempts)
-            .unwrap_or(defaults.max_attempts);
-        if !(1..=10).contains(&max_attempts) {
-            errors.push("retry.max_attempts", "must be between 1 and 10");
-        }
-        let retry_interval_secs = self
-            .retry
-            .and_then(|r| r.interval_secs)
-            .unwrap_or(defaults.retry_interval_secs);
-        if !(1..=86_400).contains(&retry_interval_secs) {
-            errors.push("retry.interval_secs", "must be between 1 and 86400 seconds");
-        }
-
-        let send_at = self.send_at.as_deref().and_then(|at| {
-            let Ok(at) = DateTime::parse_from_rfc3339(at) else {
-                errors.push(
-                    "send_at",
-                    "an RFC 3339 time with its offset, e.g. 2026-11-24T10:00:00Z",
-                );
-                return None;
-            };
-            let at = at.with_timezone(&Utc);
-            if at > Utc::now() + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
-                errors.push("send_at", format!("at most {MAX_SCHEDULE_DAYS} days ahead"));
-                return None;
-            }
-            Some(at)
-        });
 
         // The content's shape once; its placeholders per recipient, with that one's data.
         let parsed = match &content {
@@ -255,11 +212,8 @@ impl CreateBatch {
                 _ => true,
             };
             if let Some(key) = &r.idempotency_key {
-                if !check_key(key) {
-                    errors.push(
-                        at("idempotency_key"),
-                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
-                    );
+                if !request::valid_idempotency_key(key) {
+                    errors.push(at("idempotency_key"), request::idempotency_key_rule());
                 } else if let Some(first) = keys.insert(key, i) {
                     errors.push(
                         at("idempotency_key"),

@@ -186,47 +186,9 @@ impl CreateNotification {
             }));
         }
 
-        let idempotency_key = match (header_key, self.idempotency_key.clone()) {
-            (Some(h), Some(b)) if h != b => {
-                errors.push(FieldError::new(
-                    "idempotency_key",
-                    "differs from the Idempotency-Key header; send one or make them equal",
-                ));
-                None
-            }
-            (h, b) => h.or(b),
-        };
-        if let Some(key) = &idempotency_key
-            && (key.is_empty()
-                || key.len() > MAX_IDEMPOTENCY_KEY
-                || key.chars().any(|c| c.is_control()))
-        {
-            errors.push(FieldError::new(
-                "idempotency_key",
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"),
-            ));
-        }
-
-        let max_attempts = self
-            .retry
-            .and_then(|r| r.max_attempts)
-            .unwrap_or(defaults.max_attempts);
-        if !(1..=10).contains(&max_attempts) {
-            errors.push(FieldError::new(
-                "retry.max_attempts",
-                "must be between 1 and 10",
-            ));
-        }
-        let retry_interval_secs = self
-            .retry
-            .and_then(|r| r.interval_secs)
-            .unwrap_or(defaults.retry_interval_secs);
-        if !(1..=86_400).contains(&retry_interval_secs) {
-            errors.push(FieldError::new(
-                "retry.interval_secs",
-                "must be between 1 and 86400 seconds",
-            ));
-        }
+        let idempotency_key =
+            idempotency_key(header_key, self.idempotency_key.clone(), &mut errors);
+        let (max_attempts, retry_interval_secs) = retry_rule(self.retry, defaults, &mut errors);
 
         let send_at = self
             .send_at
@@ -295,9 +257,74 @@ impl CreateNotification {
     }
 }
 
+/// The request's idempotency key: the `Idempotency-Key` header or the body's
+/// `idempotency_key` (both only if equal), checked with [`valid_idempotency_key`].
+pub(crate) fn idempotency_key(
+    header: Option<String>,
+    body: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    let key = match (header, body) {
+        (Some(h), Some(b)) if h != b => {
+            errors.push(FieldError::new(
+                "idempotency_key",
+                "differs from the Idempotency-Key header; send one or make them equal",
+            ));
+            None
+        }
+        (h, b) => h.or(b),
+    };
+    if let Some(key) = &key
+        && !valid_idempotency_key(key)
+    {
+        errors.push(FieldError::new("idempotency_key", idempotency_key_rule()));
+    }
+    key
+}
+
+/// What [`valid_idempotency_key`] asks for, as a field error's reason.
+pub(crate) fn idempotency_key_rule() -> String {
+    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters")
+}
+
+pub(crate) fn valid_idempotency_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY && !key.chars().any(|c| c.is_control())
+}
+
+/// The retry rule asked for (`retry`), or the server's defaults: `(max_attempts,
+/// interval_secs)`.
+pub(crate) fn retry_rule(
+    retry: Option<RetryRequest>,
+    defaults: &pombo_contract::config::DeliveryConfig,
+    errors: &mut Vec<FieldError>,
+) -> (u32, u64) {
+    let max_attempts = retry
+        .and_then(|r| r.max_attempts)
+        .unwrap_or(defaults.max_attempts);
+    if !(1..=10).contains(&max_attempts) {
+        errors.push(FieldError::new(
+            "retry.max_attempts",
+            "must be between 1 and 10",
+        ));
+    }
+    let retry_interval_secs = retry
+        .and_then(|r| r.interval_secs)
+        .unwrap_or(defaults.retry_interval_secs);
+    if !(1..=86_400).contains(&retry_interval_secs) {
+        errors.push(FieldError::new(
+            "retry.interval_secs",
+            "must be between 1 and 86400 seconds",
+        ));
+    }
+    (max_attempts, retry_interval_secs)
+}
+
 /// `send_at`: an RFC 3339 time no more than [`MAX_SCHEDULE_DAYS`] ahead. One already past
 /// is kept as asked; its notification goes out at once.
-fn check_send_at(at: &str, errors: &mut Vec<FieldError>) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn check_send_at(
+    at: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
         errors.push(FieldError::new(
             "send_at",
