@@ -55,17 +55,7 @@ async fn json_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<CreateBatch, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim();
-            mime.eq_ignore_ascii_case("application/json")
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false);
-    if !is_json {
+    if !crate::extract::is_json(headers) {
         return Err(ApiError::UnsupportedMediaType);
     }
     let limit = state.config.api.max_body_bytes.max(MIN_BATCH_BODY_BYTES);
