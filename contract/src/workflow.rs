@@ -45,10 +45,19 @@ impl NotificationWorkflowInput {
     /// How long to wait, at workflow time `now`, before sending: until `send_at`, or not
     /// at all when it has passed.
     pub fn wait_for_send_at(&self, now: std::time::SystemTime) -> std::time::Duration {
-        self.send_at
-            .and_then(|at| std::time::SystemTime::from(at).duration_since(now).ok())
-            .unwrap_or_default()
+        wait_until(self.send_at, now)
     }
+}
+
+/// How long to wait, at workflow time `now`, for `send_at`: zero when there is none or it
+/// has passed. Shared by notification and batch workflows.
+pub fn wait_until(
+    send_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: std::time::SystemTime,
+) -> std::time::Duration {
+    send_at
+        .and_then(|at| std::time::SystemTime::from(at).duration_since(now).ok())
+        .unwrap_or_default()
 }
 
 /// The Temporal priority of a notification's workflow and activities: its priority key

@@ -15,7 +15,7 @@ use pombo_contract::{
         BatchActivities, BatchProgress, BatchWorkflowInput, CONCURRENT_CHUNKS, ChunkWork,
         FinishBatchInput, PendingRetry, RetryItem, SendChunkInput,
     },
-    workflow::temporal_priority,
+    workflow::{temporal_priority, wait_until},
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::{Priority, RetryPolicy, error::ApplicationFailure};
@@ -45,13 +45,9 @@ impl BatchWorkflow {
         input: BatchWorkflowInput,
     ) -> WorkflowResult<BatchOutcome> {
         // A scheduled batch waits on a durable timer: no worker holds it meanwhile.
-        if let Some(at) = input.send_at {
-            let wait = SystemTime::from(at)
-                .duration_since(now(ctx))
-                .unwrap_or_default();
-            if !wait.is_zero() {
-                ctx.timer(wait).await;
-            }
+        let wait = wait_until(input.send_at, now(ctx));
+        if !wait.is_zero() {
+            ctx.timer(wait).await;
         }
 
         let chunk_size = input.chunk_size();
