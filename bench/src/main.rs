@@ -213,6 +213,11 @@ async fn main() -> anyhow::Result<()> {
         "",
     ));
 
+    if std::env::var("POMBO_BENCH_ONLY").as_deref() == Ok("throughput") {
+        print_table(&stack, &rows, n, 0, 0, 0);
+        return Ok(());
+    }
+
     // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
     // earlier ones have answered (open loop), so a slow answer cannot hide later ones.
     let total = rate * rate_secs;
@@ -418,6 +423,11 @@ async fn main() -> anyhow::Result<()> {
         "≤ 150",
     ));
 
+    print_table(&stack, &rows, n, low, high, batch);
+    Ok(())
+}
+
+fn print_table(stack: &Stack, rows: &[Row], n: usize, low: usize, high: usize, batch: usize) {
     println!(
         "\nPombo benchmark — database {}, N = {n}, {low} low + {high} high, batch {batch}",
         stack.database
@@ -426,5 +436,4 @@ async fn main() -> anyhow::Result<()> {
     for Row(m, v, t) in rows {
         println!("{m:<62} {v:>22} {t:>12}");
     }
-    Ok(())
 }

@@ -11,12 +11,7 @@ use uuid::Uuid;
 use crate::NotificationStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RenderInput {
-    pub notification_id: Uuid,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouteInput {
+pub struct PrepareInput {
     pub notification_id: Uuid,
 }
 
@@ -34,9 +29,12 @@ pub struct ProviderRef {
     pub rate_limited: bool,
 }
 
-/// The providers to try, in order: the next one takes over when one fails for good.
+/// A notification ready to send: its status after rendering (`sending`, or where a
+/// retried or redriven workflow finds it) and the provider accounts to try, in order: the
+/// next one takes over when one fails for good.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RouteOutput {
+pub struct PrepareOutput {
+    pub status: NotificationStatus,
     pub providers: Vec<ProviderRef>,
 }
 
@@ -106,15 +104,10 @@ pub struct NotificationActivities;
 
 #[activity_definitions]
 impl NotificationActivities {
-    /// Loads the notification, renders its content, stores the result, marks it `sending`.
-    #[activity(name = "render")]
-    pub fn render(input: RenderInput) -> Result<StatusOutput, ActivityError> {
-        unimplemented!()
-    }
-
-    /// Chooses the provider accounts for the notification, in failover order.
-    #[activity(name = "route")]
-    pub fn route(input: RouteInput) -> Result<RouteOutput, ActivityError> {
+    /// Loads the notification, renders its content, stores the result, marks it `sending`,
+    /// and chooses the provider accounts for it, in failover order.
+    #[activity(name = "prepare")]
+    pub fn prepare(input: PrepareInput) -> Result<PrepareOutput, ActivityError> {
         unimplemented!()
     }
 
@@ -155,5 +148,5 @@ impl NotificationActivities {
 
 /// The generated marker types, so other crates can implement these definitions.
 pub use notification_activities::{
-    CheckStatus, Escalate, MarkFailed, Render, ReserveSendSlot, Route, Send,
+    CheckStatus, Escalate, MarkFailed, Prepare, ReserveSendSlot, Send,
 };

@@ -1,5 +1,5 @@
-//! One durable workflow per notification: wait for `send_at` (if scheduled) → render →
-//! route → send (retried by Temporal's policy, then failing over to the next provider
+//! One durable workflow per notification: wait for `send_at` (if scheduled) → prepare
+//! (render, route) → send (retried by Temporal's policy, then failing over to the next provider
 //! account; a rate-limited account's sends each wait for a slot first) → record. A
 //! notification that cannot be sent ends as a *failed workflow*: that is Pombo's dead
 //! letter, visible and filterable in the Temporal UI and redriven from there or the API.
@@ -9,8 +9,8 @@ use std::time::Duration;
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, ProviderRef,
-        RenderInput, ReserveSendSlotInput, RouteInput, RouteOutput, SendInput, SendOutput,
+        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, PrepareInput,
+        ProviderRef, ReserveSendSlotInput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
     workflow::{NotificationWorkflowInput, failure_types, search},
@@ -63,36 +63,23 @@ impl NotificationWorkflow {
             }
         }
 
-        let rendered = ctx
+        let prepared = ctx
             .execute_local_activity(
-                NotificationActivities::render,
-                RenderInput {
+                NotificationActivities::prepare,
+                PrepareInput {
                     notification_id: id,
                 },
                 bookkeeping_options(&input),
             )
             .await;
-        match rendered {
+        let route = match prepared {
             Err(e) => return fail(ctx, &input, e).await,
             // Cancelled (the row says so) but the workflow's cancellation never came.
             Ok(out) if out.status == NotificationStatus::Cancelled => return cancelled(ctx),
-            Ok(_) => {}
-        }
+            Ok(out) => out,
+        };
         set_status(ctx, NotificationStatus::Sending);
 
-        let route: RouteOutput = match ctx
-            .execute_local_activity(
-                NotificationActivities::route,
-                RouteInput {
-                    notification_id: id,
-                },
-                bookkeeping_options(&input),
-            )
-            .await
-        {
-            Ok(route) => route,
-            Err(e) => return fail(ctx, &input, e).await,
-        };
         if route.providers.is_empty() {
             let reason = format!(
                 "no provider account can deliver the `{}` channel to this recipient",
@@ -410,7 +397,7 @@ fn priority(input: &NotificationWorkflowInput) -> Priority {
     pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
 }
 
-/// Render, route and the other bookkeeping: quick database work in the worker that runs the
+/// Prepare (render, route) and the other bookkeeping: quick database work in the worker that runs the
 /// workflow, as *local* activities. Each costs no round trip through Temporal's task queue
 /// (only a marker in the history), which roughly halves the work per notification; the
 /// send, which talks to a provider and must survive a dead worker through its heartbeat,
