@@ -438,8 +438,11 @@ impl NotificationActivities {
             .deliver(
                 &n,
                 &input.provider,
-                // The workflow counts the attempts it runs itself (rate-limited accounts).
-                input.attempt.unwrap_or(ctx.info().attempt),
+                // The workflow counts the attempts it runs itself (the first one, and those
+                // to rate-limited accounts).
+                input
+                    .attempt
+                    .unwrap_or(input.attempts_before + ctx.info().attempt),
                 before_deadline(ctx),
             )
             .await?)

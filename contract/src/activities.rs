@@ -42,10 +42,15 @@ pub struct PrepareOutput {
 pub struct SendInput {
     pub notification_id: Uuid,
     pub provider: ProviderRef,
-    /// The attempt's number when the workflow runs the retries itself (rate-limited
-    /// accounts); `None`: Temporal's own attempt number.
+    /// The attempt's number when the workflow counts the attempts itself (the first one,
+    /// and every attempt to a rate-limited account); `None`: Temporal's own attempt number,
+    /// after `attempts_before`.
     #[serde(default)]
     pub attempt: Option<u32>,
+    /// Attempts to this account before Temporal's retry policy took over (the first one,
+    /// run as a local activity).
+    #[serde(default)]
+    pub attempts_before: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
 
 use crate::support::{
     AppOptions, email_request,
@@ -54,6 +55,23 @@ async fn an_email_is_rendered_delivered_and_reported_sent() {
     // Operators can find it by status in the Temporal UI.
     app.wait_for_workflow(id, "PomboStatus = 'sent' AND ExecutionStatus = 'Completed'")
         .await;
+    // A first attempt that goes through is a local activity: the notification is prepared,
+    // sent and recorded in one workflow task, with no activity task through Temporal.
+    let history = app.history(id).await;
+    assert_eq!(
+        count(&history, EventType::WorkflowTaskCompleted),
+        1,
+        "{history:?}"
+    );
+    assert_eq!(
+        count(&history, EventType::ActivityTaskScheduled),
+        0,
+        "{history:?}"
+    );
+}
+
+fn count(history: &[EventType], kind: EventType) -> usize {
+    history.iter().filter(|e| **e == kind).count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,6 +100,20 @@ async fn an_smtp_outage_is_retried_until_the_third_attempt_sends() {
     }
     assert!(n["last_error"].as_str().unwrap().contains("421"));
     assert_eq!(mails_to(&to).await.len(), 1);
+    // The first attempt ran in the workflow task; after the interval, Temporal retried the
+    // rest as one regular activity (which the Temporal UI shows with its last failure).
+    let history = app.history(&id).await;
+    assert_eq!(count(&history, EventType::TimerStarted), 1, "{history:?}");
+    assert_eq!(
+        count(&history, EventType::ActivityTaskScheduled),
+        1,
+        "{history:?}"
+    );
+    assert_eq!(
+        count(&history, EventType::ActivityTaskCompleted),
+        1,
+        "{history:?}"
+    );
     // Two refused connections, then one that delivered.
     assert_eq!(
         flaky.connections.load(std::sync::atomic::Ordering::SeqCst),

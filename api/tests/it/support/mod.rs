@@ -21,6 +21,7 @@ use pombo_contract::{
 };
 use pombo_store::Db;
 use serde_json::{Value, json};
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -309,6 +310,22 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("no workflow matches `{full}`");
+    }
+
+    /// The event types of the notification's workflow history, in order.
+    pub async fn history(&self, id: &str) -> Vec<EventType> {
+        self.temporal()
+            .await
+            .get_workflow_handle::<pombo_workflows::NotificationWorkflow>(
+                pombo_contract::workflow::workflow_id(id.parse().unwrap()),
+            )
+            .fetch_history(Default::default())
+            .into_events()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.event_type())
+            .collect()
     }
 
     pub async fn temporal(&self) -> temporalio_client::Client {
