@@ -5,8 +5,8 @@
 # (POMBO_BENCH_AMQP, default 127.0.0.1:5672, guest/guest). Figures only; nothing asserted.
 # Sizes: POMBO_BENCH_N (500), POMBO_BENCH_RATE (200 req/s) for POMBO_BENCH_RATE_SECS (10),
 # POMBO_BENCH_LOW (5000) then POMBO_BENCH_HIGH (100), POMBO_BENCH_BATCH (10000);
-# POMBO_BENCH_DB=postgres for PostgreSQL (POMBO_TEST_POSTGRES); POMBO_BENCH_ONLY=throughput
-# stops after the first scenario (notifications/s vs bare workflows/s).
+# POMBO_BENCH_DB=postgres for PostgreSQL (POMBO_TEST_POSTGRES); POMBO_BENCH_ONLY
+# (a comma list of latency, priority, batch, fairness) runs those after the first one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/tools.sh

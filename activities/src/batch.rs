@@ -16,7 +16,7 @@
 //! that recipient again after the retry interval on a durable timer.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque, hash_map::Entry},
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -25,7 +25,7 @@ use std::{
 };
 
 use pombo_contract::{
-    NotificationStatus,
+    Channel, NotificationStatus,
     activities::{ProviderRef, SendOutput},
     batch::{
         self as defs, ChunkWork, FinishBatchInput, FinishBatchOutput, RetryItem, SendChunkInput,
@@ -41,14 +41,15 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::{
     channels::{Accepted, DeliveryError},
     notification::{
-        NotificationActivities, Prepared, PreparedSend, StepError, mark_failed, render_loaded,
-        with_progress_heartbeats,
+        NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
+        render_loaded, with_progress_heartbeats,
     },
+    routing::Candidates,
 };
 
 /// Recipients of one chunk sent at once (one group): their provider calls run
 /// concurrently, and their attempts and outcomes share a commit each.
-const GROUP: usize = 10;
+const GROUP: usize = 50;
 
 pub struct BatchActivities {
     inner: NotificationActivities,
@@ -99,15 +100,29 @@ enum Outcome {
     Retry(RetryItem),
 }
 
-/// A write transaction; on SQLite it takes the write lock up front, so that it waits its
-/// turn instead of failing at once when another writer overtakes it.
-async fn begin(db: &pombo_store::Db) -> Result<DatabaseTransaction, StoreError> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?)
+/// A chunk's write transaction. On SQLite it takes the write lock up front, so that it waits
+/// its turn instead of failing at once when another writer overtakes it; and the worker's
+/// chunks take turns in the worker first. SQLite has one writer at a time, and one that finds
+/// the lock taken sleeps in SQLite's busy handler, up to 100 ms a time, however soon the lock
+/// is free: with four chunks writing at once that sleep, not the work, set the batch's pace.
+/// Waiting here, a chunk starts the moment the previous one commits.
+struct Write {
+    tx: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Write {
+    async fn commit(self) -> Result<(), sea_orm::DbErr> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for Write {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
 }
 
 #[activities]
@@ -142,6 +157,21 @@ impl BatchActivities {
 }
 
 impl BatchActivities {
+    async fn begin(&self) -> Result<Write, StoreError> {
+        let db = &self.inner.db;
+        let turn = match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => Some(self.inner.writer.clone().lock_owned().await),
+            _ => None,
+        };
+        let tx = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(Write { tx, _turn: turn })
+    }
+
     async fn send_all(
         &self,
         input: &SendChunkInput,
@@ -186,8 +216,11 @@ impl BatchActivities {
             tally(self.step_failed(id, error).await?);
         }
         let mut queue = VecDeque::with_capacity(members.len());
+        // A batch's members share a tenant and (nearly always) a channel: their candidate
+        // accounts are read once, not once per recipient.
+        let mut candidates = HashMap::new();
         for member in members {
-            match self.start(member).await? {
+            match self.start(member, &mut candidates).await? {
                 Ok(active) => queue.push_back(active),
                 Err(outcome) => tally(outcome),
             }
@@ -215,7 +248,7 @@ impl BatchActivities {
         if !members.iter().any(|(n, ..)| needs_rendering(n)) {
             return Ok((members, Vec::new()));
         }
-        let tx = begin(&self.inner.db).await?;
+        let tx = self.begin().await?;
         let mut ready = Vec::with_capacity(members.len());
         let mut unrenderable = Vec::new();
         for (mut n, provider, attempt) in members {
@@ -223,7 +256,7 @@ impl BatchActivities {
                 ready.push((n, provider, attempt));
                 continue;
             }
-            match render_loaded(&tx, &mut n).await {
+            match render_loaded(&*tx, &mut n).await {
                 Ok(_) => ready.push((n, provider, attempt)),
                 Err(StepError::Store(e @ StoreError::Db(_))) => return Err(e),
                 Err(e) => unrenderable.push((n.id, e)),
@@ -239,6 +272,7 @@ impl BatchActivities {
     async fn start(
         &self,
         (n, provider, attempt): Member,
+        candidates: &mut HashMap<Channel, Candidates>,
     ) -> Result<Result<Active, Outcome>, StoreError> {
         match n.status.parse::<NotificationStatus>() {
             Ok(NotificationStatus::Pending | NotificationStatus::Sending) => {}
@@ -246,7 +280,7 @@ impl BatchActivities {
             Ok(_) => return Ok(Err(Outcome::Skipped)),
             Err(e) => return self.fail(n.id, e).await.map(Err),
         }
-        let providers = match self.inner.route_loaded(&n).await {
+        let providers = match self.route_cached(&n, candidates).await {
             Ok(providers) if providers.is_empty() => {
                 let reason = format!(
                     "no provider account can deliver the `{}` channel to this recipient",
@@ -273,6 +307,26 @@ impl BatchActivities {
         }))
     }
 
+    /// [`NotificationActivities::route_loaded`], with the candidate accounts of the chunk's
+    /// tenant read once per channel.
+    async fn route_cached(
+        &self,
+        n: &Notification,
+        candidates: &mut HashMap<Channel, Candidates>,
+    ) -> Result<Vec<ProviderRef>, StepError> {
+        let channel = channel_of(n)?;
+        let accounts = match candidates.entry(channel) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(
+                self.inner
+                    .providers
+                    .candidates(n.tenant_id, channel)
+                    .await?,
+            ),
+        };
+        Ok(accounts.route(&n.recipient, n.preferred_provider_id))
+    }
+
     /// One attempt for each member of the group: attempts opened in one transaction, the
     /// provider calls at once, the outcomes recorded in one transaction.
     async fn send_group(
@@ -291,12 +345,12 @@ impl BatchActivities {
             });
         }
 
-        let tx = begin(&self.inner.db).await?;
+        let tx = self.begin().await?;
         let mut prepared = Vec::with_capacity(group.len());
         for m in &group {
             match self
                 .inner
-                .prepare_send(&tx, &m.n, m.account(), m.attempt)
+                .prepare_send(&*tx, &m.n, m.account(), m.attempt)
                 .await
             {
                 // Nothing was sent yet: the chunk attempt fails, and its retry starts over.
@@ -356,14 +410,14 @@ impl BatchActivities {
         let mut results: Vec<Option<Result<SendOutput, StepError>>> =
             (0..group.len()).map(|_| None).collect();
         let together = async {
-            let tx = begin(&self.inner.db).await.map_err(|e| e.to_string())?;
+            let tx = self.begin().await.map_err(|e| e.to_string())?;
             let mut recorded = Vec::with_capacity(calls.len());
             for &(i, send, outcome) in &calls {
                 let m = &group[i];
                 let result = self
                     .inner
                     .record_outcome(
-                        &tx,
+                        &*tx,
                         &m.n,
                         m.account(),
                         send.attempt_id,

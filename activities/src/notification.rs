@@ -38,6 +38,8 @@ pub struct NotificationActivities {
     pub(crate) providers: Arc<Providers>,
     /// Uploaded files the messages refer to (attachments, media, images).
     pub(crate) files: crate::files::SendFiles,
+    /// Whose turn it is to write, among this worker's batch chunks (SQLite only).
+    pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl NotificationActivities {
@@ -46,6 +48,7 @@ impl NotificationActivities {
             db,
             providers: Arc::new(providers),
             files: Default::default(),
+            writer: Default::default(),
         }
     }
 
@@ -116,6 +119,12 @@ fn non_retryable(type_name: &str, message: String) -> ActivityError {
             .non_retryable(true)
             .build(),
     )
+}
+
+pub(crate) fn channel_of(n: &Notification) -> Result<Channel, StepError> {
+    n.channel
+        .parse()
+        .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))
 }
 
 fn status_of(n: &Notification) -> Result<NotificationStatus, StepError> {
@@ -453,13 +462,14 @@ impl NotificationActivities {
         &self,
         n: &Notification,
     ) -> Result<Vec<ProviderRef>, StepError> {
-        let channel: Channel = n
-            .channel
-            .parse()
-            .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))?;
         Ok(self
             .providers
-            .route(n.tenant_id, channel, &n.recipient, n.preferred_provider_id)
+            .route(
+                n.tenant_id,
+                channel_of(n)?,
+                &n.recipient,
+                n.preferred_provider_id,
+            )
             .await?)
     }
 

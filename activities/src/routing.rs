@@ -23,6 +23,29 @@ use uuid::Uuid;
 
 use crate::channels::{Provider, SetupError};
 
+/// The provider accounts that could deliver one tenant's notifications on one channel.
+pub struct Candidates(Vec<Candidate>);
+
+struct Candidate {
+    reference: ProviderRef,
+    settings: ProviderSettings,
+}
+
+impl Candidates {
+    /// Those that can reach `to`, in failover order, the `preferred` one (the tenant's, chosen
+    /// by a routing rule) first. Only a tenant's own accounts can be preferred.
+    pub fn route(&self, to: &str, preferred: Option<Uuid>) -> Vec<ProviderRef> {
+        let reachable = self.0.iter().filter(|c| c.settings.can_reach(to));
+        let (first, rest): (Vec<_>, Vec<_>) =
+            reachable.partition(|c| preferred.is_some() && c.reference.account_id == preferred);
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|c| c.reference.clone())
+            .collect()
+    }
+}
+
 struct ServerAccount {
     name: String,
     settings: ProviderSettings,
@@ -116,36 +139,53 @@ impl Providers {
         to: &str,
         preferred: Option<Uuid>,
     ) -> Result<Vec<ProviderRef>, StoreError> {
-        let mut own =
+        Ok(self
+            .candidates(tenant_id, channel)
+            .await?
+            .route(to, preferred))
+    }
+
+    /// The accounts of `tenant_id` that could deliver on `channel`, in their order, whoever
+    /// the recipient: read once for a whole batch chunk, then [`Candidates::route`] for each
+    /// of its recipients.
+    pub async fn candidates(
+        &self,
+        tenant_id: Uuid,
+        channel: Channel,
+    ) -> Result<Candidates, StoreError> {
+        let own =
             provider_accounts::for_channel(&self.db, self.keyring.as_ref(), tenant_id, channel)
                 .await?;
-        if let Some(at) = own.iter().position(|a| Some(a.id) == preferred) {
-            let first = own.remove(at);
-            own.insert(0, first);
-        }
         if !own.is_empty() {
-            return Ok(own
-                .into_iter()
-                .filter(|a| a.settings.can_reach(to))
-                .map(|a| ProviderRef {
-                    account_id: Some(a.id),
-                    kind: a.settings.kind().to_owned(),
-                    name: a.name,
-                    rate_limited: a.rate_limit.is_some(),
-                })
-                .collect());
+            return Ok(Candidates(
+                own.into_iter()
+                    .map(|a| Candidate {
+                        reference: ProviderRef {
+                            account_id: Some(a.id),
+                            kind: a.settings.kind().to_owned(),
+                            name: a.name,
+                            rate_limited: a.rate_limit.is_some(),
+                        },
+                        settings: a.settings,
+                    })
+                    .collect(),
+            ));
         }
-        Ok(self
-            .server
-            .iter()
-            .filter(|a| a.settings.channel() == channel && a.settings.can_reach(to))
-            .map(|a| ProviderRef {
-                account_id: None,
-                name: a.name.clone(),
-                kind: a.settings.kind().to_owned(),
-                rate_limited: a.rate_limit.is_some(),
-            })
-            .collect())
+        Ok(Candidates(
+            self.server
+                .iter()
+                .filter(|a| a.settings.channel() == channel)
+                .map(|a| Candidate {
+                    reference: ProviderRef {
+                        account_id: None,
+                        name: a.name.clone(),
+                        kind: a.settings.kind().to_owned(),
+                        rate_limited: a.rate_limit.is_some(),
+                    },
+                    settings: a.settings.clone(),
+                })
+                .collect(),
+        ))
     }
 
     /// Reserves `account`'s next send slot and returns how long to wait for it (zero for an

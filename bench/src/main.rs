@@ -213,206 +213,213 @@ async fn main() -> anyhow::Result<()> {
         "",
     ));
 
-    if std::env::var("POMBO_BENCH_ONLY").as_deref() == Ok("throughput") {
-        print_table(&stack, &rows, n, 0, 0, 0);
-        return Ok(());
-    }
-
-    // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
-    // earlier ones have answered (open loop), so a slow answer cannot hide later ones.
+    // POMBO_BENCH_ONLY=throughput,batch (say) runs those scenarios only; the first always runs.
+    let only = std::env::var("POMBO_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|s| s.trim() == name);
     let total = rate * rate_secs;
-    stack.log_peak_rss();
-    eprintln!("==> 2. {rate} req/s for {rate_secs} s");
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let poster = stack.poster();
-    let mut in_flight = Vec::with_capacity(total);
-    let sent_before = stack.count_sent().await?;
-    for i in 0..total {
-        tick.tick().await;
-        let body = sms(n + i, &format!("rate {i}"), "medium");
-        let poster = poster.clone();
-        // A task per request: it runs while this loop waits for the next tick.
-        in_flight.push(tokio::spawn(async move {
-            let t = Instant::now();
-            poster.post(&body).await;
-            t.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(total);
-    for request in in_flight {
-        latencies.push(request.await?);
-    }
-    latencies.sort();
-    stack
-        .wait_sent(sent_before as usize + total, Duration::from_secs(1800))
-        .await?;
-    rows.push(row(
-        &format!("accept latency p50 at {rate} req/s (ms)"),
-        format!("{:.1}", ms(percentile(&latencies, 0.5))),
-        "",
-    ));
-    rows.push(row(
-        &format!("accept latency p99 at {rate} req/s (ms)"),
-        format!("{:.1}", ms(percentile(&latencies, 0.99))),
-        "≤ 15",
-    ));
-
-    // 3. Priority under backlog.
-    stack.log_peak_rss();
-    eprintln!("==> 3. priority: {low} low, then {high} high");
-    stack.fakes.state.inbox.clear();
     let base = n + total;
-    // The same burst of high ones on an idle system first: the time a burst takes anyway.
-    let idle = high_burst(&stack, "idle-high", base + low, high).await?;
-    let idle = overtaking_figures(&idle, &stack.received(), "none ", 0);
-    stream::iter(0..low)
-        .for_each_concurrent(64, |i| {
-            let stack = &stack;
-            async move {
-                stack.post(&sms(base + i, &format!("low {i}"), "low")).await;
+
+    if wanted("latency") {
+        // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
+        // earlier ones have answered (open loop), so a slow answer cannot hide later ones.
+        stack.log_peak_rss();
+        eprintln!("==> 2. {rate} req/s for {rate_secs} s");
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let poster = stack.poster();
+        let mut in_flight = Vec::with_capacity(total);
+        let sent_before = stack.count_sent().await?;
+        for i in 0..total {
+            tick.tick().await;
+            let body = sms(n + i, &format!("rate {i}"), "medium");
+            let poster = poster.clone();
+            // A task per request: it runs while this loop waits for the next tick.
+            in_flight.push(tokio::spawn(async move {
+                let t = Instant::now();
+                poster.post(&body).await;
+                t.elapsed()
+            }));
+        }
+        let mut latencies = Vec::with_capacity(total);
+        for request in in_flight {
+            latencies.push(request.await?);
+        }
+        latencies.sort();
+        stack
+            .wait_sent(sent_before as usize + total, Duration::from_secs(1800))
+            .await?;
+        rows.push(row(
+            &format!("accept latency p50 at {rate} req/s (ms)"),
+            format!("{:.1}", ms(percentile(&latencies, 0.5))),
+            "",
+        ));
+        rows.push(row(
+            &format!("accept latency p99 at {rate} req/s (ms)"),
+            format!("{:.1}", ms(percentile(&latencies, 0.99))),
+            "≤ 15",
+        ));
+    }
+
+    if wanted("priority") {
+        // 3. Priority under backlog.
+        stack.log_peak_rss();
+        eprintln!("==> 3. priority: {low} low, then {high} high");
+        stack.fakes.state.inbox.clear();
+        let sent_before = stack.count_sent().await? as usize;
+        // The same burst of high ones on an idle system first: the time a burst takes anyway.
+        let idle = high_burst(&stack, "idle-high", base + low, high).await?;
+        let idle = overtaking_figures(&idle, &stack.received(), "none ", 0);
+        stream::iter(0..low)
+            .for_each_concurrent(64, |i| {
+                let stack = &stack;
+                async move {
+                    stack.post(&sms(base + i, &format!("low {i}"), "low")).await;
+                }
+            })
+            .await;
+        // Every low one is in Temporal's queue (its workflow started) before the high ones come.
+        stack.wait_dispatched(Duration::from_secs(600)).await?;
+        let enqueued = high_burst(&stack, "high", base + low + high, high).await?;
+        let pombo = priority_figures(&enqueued, &stack.received(), low);
+        stack.log_peak_rss();
+        eprintln!("==> 3. draining the low ones");
+        stack
+            .wait_sent(sent_before + low + 2 * high, Duration::from_secs(3600))
+            .await?;
+
+        // 4. The same on RabbitMQ.
+        stack.log_peak_rss();
+        eprintln!("==> 4. RabbitMQ priority queue: {low} low, then {high} high");
+        let rabbit = rabbit::priority_scenario(&stack.fakes, low, high).await;
+
+        let fmt_priority = |f: &PriorityFigures| {
+            (
+                format!("{:.0} / {:.0}", ms(f.high_p50), ms(f.high_p99)),
+                format!(
+                    "{} (of {} waiting)",
+                    f.low_before_last_high, f.low_waiting_at_last_high
+                ),
+            )
+        };
+        let (p, l) = fmt_priority(&pombo);
+        rows.push(row(
+            &format!("Pombo: high time-to-send p50 / p99 (ms), {low} low queued"),
+            p,
+            "p99 ≤ 1000",
+        ));
+        rows.push(row(
+            &format!("Pombo: the same {high} high on an idle system p50 / p99 (ms)"),
+            format!("{:.0} / {:.0}", ms(idle.high_p50), ms(idle.high_p99)),
+            "",
+        ));
+        rows.push(row("Pombo: low sent before the last high", l, "0"));
+        match &rabbit {
+            Ok(r) => {
+                let (p, l) = fmt_priority(&r.figures);
+                rows.push(row("RabbitMQ: high time-to-send p50 / p99 (ms)", p, ""));
+                rows.push(row("RabbitMQ: low sent before the last high", l, ""));
+                rows.push(row(
+                    "RabbitMQ: messages/s (publish → consumer → provider)",
+                    format!("{:.1}", r.per_second),
+                    "",
+                ));
             }
-        })
-        .await;
-    // Every low one is in Temporal's queue (its workflow started) before the high ones come.
-    stack.wait_dispatched(Duration::from_secs(600)).await?;
-    let enqueued = high_burst(&stack, "high", base + low + high, high).await?;
-    let pombo = priority_figures(&enqueued, &stack.received(), low);
-    stack.log_peak_rss();
-    eprintln!("==> 3. draining the low ones");
-    let sent_before = sent_before as usize + total;
-    stack
-        .wait_sent(sent_before + low + 2 * high, Duration::from_secs(3600))
-        .await?;
+            Err(e) => rows.push(row("RabbitMQ", format!("skipped: {e:#}"), "")),
+        }
+    }
 
-    // 4. The same on RabbitMQ.
-    stack.log_peak_rss();
-    eprintln!("==> 4. RabbitMQ priority queue: {low} low, then {high} high");
-    let rabbit = rabbit::priority_scenario(&stack.fakes, low, high).await;
+    if wanted("batch") {
+        // 5. Bulk.
+        stack.log_peak_rss();
+        eprintln!("==> 5. one batch of {batch} recipients");
+        let cpu_before = stack.cpu_secs();
+        let batched = stack.batch(batch, base + low + high).await;
+        let cpu = stack.cpu_secs();
+        let per_recipient = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / batch as f64;
+        match batched {
+            Ok(Some(per_second)) => {
+                rows.push(row(
+                    "CPU ms per batch recipient: API / worker / Temporal",
+                    format!(
+                        "{:.2} / {:.2} / {:.2}",
+                        per_recipient(0),
+                        per_recipient(1),
+                        per_recipient(2)
+                    ),
+                    "",
+                ));
+                rows.push(row(
+                    &format!("batch recipients/s ({batch} recipients)"),
+                    format!("{per_second:.1}"),
+                    "",
+                ));
+                rows.push(row(
+                    "ratio batch recipients / single notifications",
+                    format!("{:.1}", per_second / pipeline),
+                    "≥ 20",
+                ));
+            }
+            Ok(None) => rows.push(row("batch", "not available".into(), "")),
+            Err(e) => rows.push(row("batch", format!("failed: {e:#}"), "")),
+        }
+    }
 
-    let fmt_priority = |f: &PriorityFigures| {
-        (
-            format!("{:.0} / {:.0}", ms(f.high_p50), ms(f.high_p99)),
+    if wanted("fairness") {
+        // 6. Fairness between tenants, within one priority.
+        let fair_a = env_or("POMBO_BENCH_FAIR", 2000);
+        let fair_b = env_or("POMBO_BENCH_FAIR_OTHER", 50);
+        stack.log_peak_rss();
+        eprintln!("==> 6. fairness: tenant A {fair_a} low, then tenant B {fair_b} low");
+        stack.fakes.state.inbox.clear();
+        let base = base + low + 2 * high + batch;
+        stream::iter(0..fair_a)
+            .for_each_concurrent(64, |i| {
+                let stack = &stack;
+                async move {
+                    stack
+                        .post(&sms(base + i, &format!("tenant-a {i}"), "low"))
+                        .await;
+                }
+            })
+            .await;
+        stack.wait_dispatched(Duration::from_secs(600)).await?;
+        let other = stack.second_tenant().await?;
+        let enqueued: Vec<(String, DateTime<Utc>)> = stream::iter(0..fair_b)
+            .map(|i| {
+                let other = other.clone();
+                async move {
+                    let marker = format!("tenant-b {i}");
+                    let at = Utc::now();
+                    other.post(&sms(base + fair_a + i, &marker, "low")).await;
+                    (marker, at)
+                }
+            })
+            .buffer_unordered(fair_b)
+            .collect()
+            .await;
+        stack
+            .wait_received(
+                |m| m.starts_with("tenant-b "),
+                fair_b,
+                Duration::from_secs(1800),
+            )
+            .await?;
+        let fair = overtaking_figures(&enqueued, &stack.received(), "tenant-a ", fair_a);
+        rows.push(row(
+            &format!("tenant B time-to-send p50 / p99 (ms), A's {fair_a} queued"),
+            format!("{:.0} / {:.0}", ms(fair.high_p50), ms(fair.high_p99)),
+            "",
+        ));
+        rows.push(row(
+            "tenant A sent before B's last (first in, first out: all)",
             format!(
                 "{} (of {} waiting)",
-                f.low_before_last_high, f.low_waiting_at_last_high
+                fair.low_before_last_high,
+                fair.low_before_last_high + fair.low_waiting_at_last_high
             ),
-        )
-    };
-    let (p, l) = fmt_priority(&pombo);
-    rows.push(row(
-        &format!("Pombo: high time-to-send p50 / p99 (ms), {low} low queued"),
-        p,
-        "p99 ≤ 1000",
-    ));
-    rows.push(row(
-        &format!("Pombo: the same {high} high on an idle system p50 / p99 (ms)"),
-        format!("{:.0} / {:.0}", ms(idle.high_p50), ms(idle.high_p99)),
-        "",
-    ));
-    rows.push(row("Pombo: low sent before the last high", l, "0"));
-    match &rabbit {
-        Ok(r) => {
-            let (p, l) = fmt_priority(&r.figures);
-            rows.push(row("RabbitMQ: high time-to-send p50 / p99 (ms)", p, ""));
-            rows.push(row("RabbitMQ: low sent before the last high", l, ""));
-            rows.push(row(
-                "RabbitMQ: messages/s (publish → consumer → provider)",
-                format!("{:.1}", r.per_second),
-                "",
-            ));
-        }
-        Err(e) => rows.push(row("RabbitMQ", format!("skipped: {e:#}"), "")),
+            "few",
+        ));
     }
-
-    // 5. Bulk.
-    stack.log_peak_rss();
-    eprintln!("==> 5. one batch of {batch} recipients");
-    let cpu_before = stack.cpu_secs();
-    let batched = stack.batch(batch, base + low + high).await;
-    let cpu = stack.cpu_secs();
-    let per_recipient = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / batch as f64;
-    match batched {
-        Ok(Some(per_second)) => {
-            rows.push(row(
-                "CPU ms per batch recipient: API / worker / Temporal",
-                format!(
-                    "{:.2} / {:.2} / {:.2}",
-                    per_recipient(0),
-                    per_recipient(1),
-                    per_recipient(2)
-                ),
-                "",
-            ));
-            rows.push(row(
-                &format!("batch recipients/s ({batch} recipients)"),
-                format!("{per_second:.1}"),
-                "",
-            ));
-            rows.push(row(
-                "ratio batch recipients / single notifications",
-                format!("{:.1}", per_second / pipeline),
-                "≥ 20",
-            ));
-        }
-        Ok(None) => rows.push(row("batch", "not available".into(), "")),
-        Err(e) => rows.push(row("batch", format!("failed: {e:#}"), "")),
-    }
-
-    // 6. Fairness between tenants, within one priority.
-    let fair_a = env_or("POMBO_BENCH_FAIR", 2000);
-    let fair_b = env_or("POMBO_BENCH_FAIR_OTHER", 50);
-    stack.log_peak_rss();
-    eprintln!("==> 6. fairness: tenant A {fair_a} low, then tenant B {fair_b} low");
-    stack.fakes.state.inbox.clear();
-    let base = base + low + high + batch;
-    stream::iter(0..fair_a)
-        .for_each_concurrent(64, |i| {
-            let stack = &stack;
-            async move {
-                stack
-                    .post(&sms(base + i, &format!("tenant-a {i}"), "low"))
-                    .await;
-            }
-        })
-        .await;
-    stack.wait_dispatched(Duration::from_secs(600)).await?;
-    let other = stack.second_tenant().await?;
-    let enqueued: Vec<(String, DateTime<Utc>)> = stream::iter(0..fair_b)
-        .map(|i| {
-            let other = other.clone();
-            async move {
-                let marker = format!("tenant-b {i}");
-                let at = Utc::now();
-                other.post(&sms(base + fair_a + i, &marker, "low")).await;
-                (marker, at)
-            }
-        })
-        .buffer_unordered(fair_b)
-        .collect()
-        .await;
-    stack
-        .wait_received(
-            |m| m.starts_with("tenant-b "),
-            fair_b,
-            Duration::from_secs(1800),
-        )
-        .await?;
-    let fair = overtaking_figures(&enqueued, &stack.received(), "tenant-a ", fair_a);
-    rows.push(row(
-        &format!("tenant B time-to-send p50 / p99 (ms), A's {fair_a} queued"),
-        format!("{:.0} / {:.0}", ms(fair.high_p50), ms(fair.high_p99)),
-        "",
-    ));
-    rows.push(row(
-        "tenant A sent before B's last (first in, first out: all)",
-        format!(
-            "{} (of {} waiting)",
-            fair.low_before_last_high,
-            fair.low_before_last_high + fair.low_waiting_at_last_high
-        ),
-        "few",
-    ));
 
     // 7. Memory.
     let (api_rss, worker_rss) = stack.peak_rss_mb();

@@ -21,7 +21,7 @@ pub const BATCH_WORKFLOW: &str = "BatchWorkflow";
 /// Most recipients in one batch request.
 pub const MAX_RECIPIENTS: usize = 10_000;
 /// Recipients per chunk activity.
-pub const CHUNK_SIZE: u32 = 100;
+pub const CHUNK_SIZE: u32 = 200;
 /// Chunk activities of one batch running at once.
 pub const CONCURRENT_CHUNKS: u32 = 4;
 /// Chunks one workflow run executes before it continues as new, which keeps each run's

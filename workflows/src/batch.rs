@@ -1,7 +1,8 @@
 //! One durable workflow per bulk send (`batch-<id>`), not one per recipient: it pages
-//! through the batch's recipients in chunk activities, a few at once, each sending up to a
-//! hundred recipients. A recipient whose attempt failed in a way worth retrying comes back
-//! from its chunk and is tried again, alone or with others that are due, after the retry
+//! through the batch's recipients in chunk activities, a few at once, each sending up to
+//! [`CHUNK_SIZE`](pombo_contract::batch::CHUNK_SIZE) recipients. A recipient whose attempt
+//! failed in a way worth retrying comes back from its chunk and is tried again, alone or
+//! with others that are due, after the retry
 //! interval on a durable timer, up to its attempts per provider account (the chunk fails
 //! it over to the next account, or fails it for good). After every
 //! [`CHUNKS_PER_RUN`](pombo_contract::batch::CHUNKS_PER_RUN) chunks the workflow continues
@@ -187,7 +188,7 @@ fn priority(input: &BatchWorkflowInput) -> Priority {
     temporal_priority(input.priority, input.tenant_id)
 }
 
-/// A chunk: long enough for a hundred recipients behind a slow or rate-limited provider,
+/// A chunk: long enough for a few hundred recipients behind a slow or rate-limited provider,
 /// while the heartbeats tell a dead worker within the heartbeat timeout. Retried until it
 /// runs: a chunk only fails when the database is out, and the batch should outlast that.
 fn chunk_options(input: &BatchWorkflowInput) -> ActivityOptions {
