@@ -72,7 +72,7 @@ impl NotificationWorkflow {
                 bookkeeping_options(&input),
             )
             .await;
-        let route = match prepared {
+        let prepared = match prepared {
             Err(e) => return fail(ctx, &input, e).await,
             // Cancelled (the row says so) but the workflow's cancellation never came.
             Ok(out) if out.status == NotificationStatus::Cancelled => return cancelled(ctx),
@@ -82,7 +82,7 @@ impl NotificationWorkflow {
         // limit's slot): a first attempt that goes through ends in this very workflow task.
         ctx.state_mut(|s| s.status = Some(NotificationStatus::Sending));
 
-        if route.providers.is_empty() {
+        if prepared.providers.is_empty() {
             let reason = format!(
                 "no provider account can deliver the `{}` channel to this recipient",
                 input.channel
@@ -93,7 +93,7 @@ impl NotificationWorkflow {
         // Each account gets the notification's whole retry rule; when it gives up (or
         // refuses for good), the next account takes over.
         let mut last_error = None;
-        for provider in route.providers {
+        for provider in prepared.providers {
             let sent = if provider.rate_limited {
                 send_rate_limited(ctx, &input, provider).await
             } else {
@@ -483,8 +483,9 @@ const SEND_NON_RETRYABLE: [&str; 3] = [
 ];
 
 /// The send: the notification's own retry rule (the seed's default is 3 tries, 5 minutes
-/// apart), with permanent provider refusals never retried. `max_attempts` is 1 when the
-/// workflow runs the retries itself ([`send_rate_limited`]).
+/// apart), with permanent provider refusals never retried. `max_attempts` is what is left
+/// of the rule after the first attempt ([`send_first_here`]), or 1 when the workflow runs
+/// the retries itself ([`send_rate_limited`]).
 fn send_options(input: &NotificationWorkflowInput, max_attempts: u32) -> ActivityOptions {
     let interval = Duration::from_secs(input.retry.interval_secs.max(1));
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
