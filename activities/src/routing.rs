@@ -31,6 +31,26 @@ struct Candidate {
     settings: ProviderSettings,
 }
 
+impl Candidate {
+    /// `account_id`: the tenant's account, or `None` for a server-wide one.
+    fn new(
+        account_id: Option<Uuid>,
+        name: String,
+        settings: ProviderSettings,
+        rate_limit: Option<SendRateLimit>,
+    ) -> Self {
+        Candidate {
+            reference: ProviderRef {
+                account_id,
+                kind: settings.kind().to_owned(),
+                name,
+                rate_limited: rate_limit.is_some(),
+            },
+            settings,
+        }
+    }
+}
+
 impl Candidates {
     /// Those that can reach `to`, in failover order, the `preferred` one (the tenant's, chosen
     /// by a routing rule) first. Only a tenant's own accounts can be preferred.
@@ -159,15 +179,7 @@ impl Providers {
         if !own.is_empty() {
             return Ok(Candidates(
                 own.into_iter()
-                    .map(|a| Candidate {
-                        reference: ProviderRef {
-                            account_id: Some(a.id),
-                            kind: a.settings.kind().to_owned(),
-                            name: a.name,
-                            rate_limited: a.rate_limit.is_some(),
-                        },
-                        settings: a.settings,
-                    })
+                    .map(|a| Candidate::new(Some(a.id), a.name, a.settings, a.rate_limit))
                     .collect(),
             ));
         }
@@ -175,15 +187,7 @@ impl Providers {
             self.server
                 .iter()
                 .filter(|a| a.settings.channel() == channel)
-                .map(|a| Candidate {
-                    reference: ProviderRef {
-                        account_id: None,
-                        name: a.name.clone(),
-                        kind: a.settings.kind().to_owned(),
-                        rate_limited: a.rate_limit.is_some(),
-                    },
-                    settings: a.settings.clone(),
-                })
+                .map(|a| Candidate::new(None, a.name.clone(), a.settings.clone(), a.rate_limit))
                 .collect(),
         ))
     }

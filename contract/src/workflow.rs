@@ -88,6 +88,18 @@ pub struct RetrySettings {
     pub interval_secs: u64,
 }
 
+impl RetrySettings {
+    /// Attempts per provider account: at least the one.
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts.max(1)
+    }
+
+    /// The pause between attempts: at least a second.
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.interval_secs.max(1))
+    }
+}
+
 /// Custom search attributes, so operators can filter notifications in the Temporal UI.
 /// They must be registered on the server (`start-dev --search-attribute NAME=Keyword`).
 pub mod search {

@@ -52,7 +52,7 @@ impl BatchWorkflow {
         }
 
         let chunk_size = input.chunk_size();
-        let interval_ms = input.retry.interval_secs.max(1) * 1000;
+        let interval_ms = input.retry.interval().as_millis() as u64;
         let mut next_offset = input.progress.next_offset;
         let mut pending = input.progress.retries.clone();
         let mut chunks_run = 0;

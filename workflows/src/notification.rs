@@ -188,14 +188,18 @@ async fn send_first_here(
             first_attempt_options(input),
         )
         .await;
-    let max_attempts = input.retry.max_attempts.max(1);
+    let max_attempts = input.retry.attempts();
     let error = match first {
         Err(e) if max_attempts > 1 && retryable(&e) => e,
         first => return Some(first),
     };
     set_status(ctx, NotificationStatus::Sending);
-    let interval = Duration::from_secs(input.retry.interval_secs.max(1));
-    if !sleep(ctx, next_retry_delay(&error).unwrap_or(interval)).await {
+    if !sleep(
+        ctx,
+        next_retry_delay(&error).unwrap_or(input.retry.interval()),
+    )
+    .await
+    {
         return None;
     }
     Some(
@@ -225,8 +229,8 @@ async fn send_rate_limited(
     provider: ProviderRef,
 ) -> Option<Result<SendOutput, ActivityExecutionError>> {
     set_status(ctx, NotificationStatus::Sending);
-    let max_attempts = input.retry.max_attempts.max(1);
-    let interval = Duration::from_secs(input.retry.interval_secs.max(1));
+    let max_attempts = input.retry.attempts();
+    let interval = input.retry.interval();
     let mut attempt = 1;
     loop {
         let slot = ctx
@@ -487,7 +491,7 @@ const SEND_NON_RETRYABLE: [&str; 3] = [
 /// of the rule after the first attempt ([`send_first_here`]), or 1 when the workflow runs
 /// the retries itself ([`send_rate_limited`]).
 fn send_options(input: &NotificationWorkflowInput, max_attempts: u32) -> ActivityOptions {
-    let interval = Duration::from_secs(input.retry.interval_secs.max(1));
+    let interval = input.retry.interval();
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
         .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_secs.max(1)))
         .retry_policy(
