@@ -120,4 +120,28 @@ mod tests {
         assert_eq!(super::sqlite_path("sqlite::memory:"), None);
         assert_eq!(super::sqlite_path("postgres://x/y"), None);
     }
+
+    /// `.cargo/config.toml` builds the bundled SQLite with the query planner stability
+    /// guarantee; without it, a statement with a bound `LIMIT` (every sea-orm `.one()`) is
+    /// compiled again each time it is used.
+    #[tokio::test]
+    async fn the_bundled_sqlite_is_built_with_the_query_planner_stability_guarantee() {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let db = super::connect("sqlite::memory:").await.unwrap();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA compile_options",
+            ))
+            .await
+            .unwrap();
+        let options: Vec<String> = rows
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "ENABLE_QPSG"),
+            "compile options: {options:?}"
+        );
+    }
 }
