@@ -2,9 +2,9 @@
 //! through the batch's recipients in chunk activities, a few at once, each sending up to
 //! [`CHUNK_SIZE`](pombo_contract::batch::CHUNK_SIZE) recipients. A recipient whose attempt
 //! failed in a way worth retrying comes back from its chunk and is tried again, alone or
-//! with others that are due, after the retry
-//! interval on a durable timer, up to its attempts per provider account (the chunk fails
-//! it over to the next account, or fails it for good). After every
+//! with others that are due, after the retry interval on a durable timer, up to its
+//! attempts per provider account (the chunk fails it over to the next account, or fails it
+//! for good). After every
 //! [`CHUNKS_PER_RUN`](pombo_contract::batch::CHUNKS_PER_RUN) chunks the workflow continues
 //! as new, carrying only its offset and the recipients waiting for a retry, so a run's
 //! history stays a few hundred events for any batch size.

@@ -449,12 +449,12 @@ fn priority(input: &NotificationWorkflowInput) -> Priority {
     pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
 }
 
-/// Prepare (render, route) and the other bookkeeping: quick database work in the worker that runs the
-/// workflow, as *local* activities. Each costs no round trip through Temporal's task queue
-/// (only a marker in the history), which roughly halves the work per notification; the
-/// send, which talks to a provider and must survive a dead worker through its heartbeat,
-/// stays a normal activity. They are idempotent, so a worker that dies mid-way just has
-/// them run again by the next worker.
+/// Prepare (render, route) and the other bookkeeping: quick database work in the worker
+/// that runs the workflow, as *local* activities. Each costs no round trip through
+/// Temporal's task queue (only a marker in the history), which roughly halves the work per
+/// notification. They are idempotent, so a worker that dies mid-way just has them run again
+/// by the next worker. (A send's first attempt is a local activity too, with its own options:
+/// [`first_attempt_options`]; its retries are regular activities: [`send_options`].)
 fn bookkeeping_options(_input: &NotificationWorkflowInput) -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
