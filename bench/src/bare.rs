@@ -43,62 +43,123 @@ impl BareActivities {
     }
 }
 
-pub async fn workflows_per_second(temporal: &TemporalConfig, n: usize) -> anyhow::Result<f64> {
-    let task_queue = format!("bench-bare-{}", uuid::Uuid::new_v4().simple());
-    let config = temporal.clone();
-    let tq = task_queue.clone();
-    // The SDK's worker future is not `Send`: it gets a thread and a runtime of its own,
-    // two threads as a worker process would have on this machine.
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let client = pombo_worker::connect_temporal(&config)
-                .await
-                .expect("Temporal");
-            let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
-            let options = WorkerOptions::new(tq)
-                .register_workflow::<BareWorkflow>()
-                .expect("workflow")
-                .register_activities(BareActivities)
-                .build();
-            Worker::new(&runtime, client, options)
-                .expect("worker")
-                .run()
-                .await
-                .expect("worker runs");
-        });
-    });
-    let client = pombo_worker::connect_temporal(temporal).await?;
-    // Like Pombo's accepts: every workflow is started (32 starts at a time), then waited for.
-    let start = Instant::now();
-    let handles: Vec<_> = stream::iter(0..n)
-        .map(|i| {
-            let client = &client;
-            let task_queue = &task_queue;
-            async move {
-                let options =
-                    WorkflowStartOptions::new(task_queue.clone(), format!("{task_queue}-{i}"))
-                        .build();
-                client
-                    .start_workflow(BareWorkflow::run, i as u64, options)
+/// A worker for bare workflows on a task queue of its own, and a client on the worker's own
+/// connection: only such a client can start a workflow eagerly (the server hands the first
+/// workflow task back in the start's response, to a slot this worker reserved).
+pub struct BareWorker {
+    pub client: temporalio_client::Client,
+    pub task_queue: String,
+}
+
+impl BareWorker {
+    pub async fn start(temporal: &TemporalConfig) -> anyhow::Result<Self> {
+        let task_queue = format!("bench-bare-{}", uuid::Uuid::new_v4().simple());
+        let config = temporal.clone();
+        let tq = task_queue.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The SDK's worker future is not `Send`: it gets a thread and a runtime of its own,
+        // two threads as a worker process would have on this machine.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let client = pombo_worker::connect_temporal(&config)
                     .await
-                    .expect("start")
-            }
+                    .expect("Temporal");
+                let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
+                let options = WorkerOptions::new(tq)
+                    .register_workflow::<BareWorkflow>()
+                    .expect("workflow")
+                    .register_activities(BareActivities)
+                    .build();
+                let mut worker = Worker::new(&runtime, client.clone(), options).expect("worker");
+                let _ = tx.send(client);
+                worker.run().await.expect("worker runs");
+            });
+        });
+        Ok(Self {
+            client: rx.await?,
+            task_queue,
         })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    stream::iter(handles)
-        .for_each_concurrent(64, |handle| async move {
-            handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await
-                .expect("result");
-        })
-        .await;
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+
+    fn options(&self, id: String, eager: bool) -> WorkflowStartOptions {
+        let mut options = WorkflowStartOptions::new(self.task_queue.clone(), id).build();
+        options.enable_eager_workflow_start = eager;
+        options
+    }
+
+    /// Starts one bare workflow and returns when it has completed.
+    async fn run_one(&self, id: String, i: u64, eager: bool) {
+        self.client
+            .start_workflow(BareWorkflow::run, i, self.options(id, eager))
+            .await
+            .expect("start")
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("result");
+    }
+
+    /// `count` workflows started at once; the time each took from its start to its end.
+    pub async fn burst(&self, count: usize, eager: bool) -> Vec<Duration> {
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let mut took: Vec<Duration> = stream::iter(0..count)
+            .map(|i| {
+                let run = &run;
+                async move {
+                    let t = Instant::now();
+                    self.run_one(format!("burst-{run}-{i}"), i as u64, eager)
+                        .await;
+                    t.elapsed()
+                }
+            })
+            .buffer_unordered(count)
+            .collect()
+            .await;
+        took.sort();
+        took
+    }
+
+    /// Workflows/s of `n` workflows, started like Pombo's accepts (32 starts at a time),
+    /// then waited for.
+    pub async fn per_second(&self, n: usize, eager: bool) -> f64 {
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let start = Instant::now();
+        let handles: Vec<_> = stream::iter(0..n)
+            .map(|i| {
+                let run = &run;
+                async move {
+                    self.client
+                        .start_workflow(
+                            BareWorkflow::run,
+                            i as u64,
+                            self.options(format!("rate-{run}-{i}"), eager),
+                        )
+                        .await
+                        .expect("start")
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        stream::iter(handles)
+            .for_each_concurrent(64, |handle| async move {
+                handle
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await
+                    .expect("result");
+            })
+            .await;
+        n as f64 / start.elapsed().as_secs_f64()
+    }
+}
+
+pub async fn workflows_per_second(temporal: &TemporalConfig, n: usize) -> anyhow::Result<f64> {
+    Ok(BareWorker::start(temporal)
+        .await?
+        .per_second(n, false)
+        .await)
 }

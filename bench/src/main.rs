@@ -8,7 +8,8 @@
 //!
 //! 1. notifications/s end to end vs bare one-activity workflows/s;
 //! 2. accept latency at a fixed offered load (open loop);
-//! 3. priority under backlog: many low, then a few high;
+//! 3. priority under backlog: many low, then a few high (and the same burst of bare
+//!    workflows, the server's own floor);
 //! 4. the same on RabbitMQ with `x-max-priority` and a plain consumer (the source
 //!    document's design);
 //! 5. bulk: recipients/s of one batch vs single notifications/s;
@@ -62,6 +63,10 @@ pub struct PriorityFigures {
     /// Low-priority sends that reached the provider after the first high one was enqueued
     /// and before the last high one was sent.
     pub low_before_last_high: usize,
+    /// Of those, the ones that reached the provider after the first high one did: sends
+    /// that began while the worker already had high ones. The others were on their way
+    /// before any high one reached a worker.
+    pub low_after_first_high: usize,
     /// Low-priority messages not yet sent when the last high one was: the backlog the
     /// high ones overtook.
     pub low_waiting_at_last_high: usize,
@@ -88,6 +93,7 @@ pub fn overtaking_figures(
     let first_enqueue = enqueued.iter().map(|(_, at)| *at).min().expect("high sent");
     let mut latencies = Vec::new();
     let mut last_high = first_enqueue;
+    let mut first_high = None::<DateTime<Utc>>;
     for (marker, at) in enqueued {
         let got = received
             .iter()
@@ -95,6 +101,7 @@ pub fn overtaking_figures(
             .map(|(_, at)| *at)
             .expect("every high message was received");
         last_high = last_high.max(got);
+        first_high = Some(first_high.map_or(got, |first| first.min(got)));
         latencies.push((got - *at).to_std().unwrap_or_default());
     }
     latencies.sort();
@@ -106,13 +113,25 @@ pub fn overtaking_figures(
         .iter()
         .filter(|(_, at)| *at > first_enqueue && *at < last_high)
         .count();
+    let first_high = first_high.unwrap_or(first_enqueue);
+    let low_after_first_high = lows
+        .iter()
+        .filter(|(_, at)| *at > first_high && *at < last_high)
+        .count();
     let low_sent_by_last_high = lows.iter().filter(|(_, at)| *at <= last_high).count();
     PriorityFigures {
         high_p50: percentile(&latencies, 0.5),
         high_p99: percentile(&latencies, 0.99),
         low_before_last_high,
+        low_after_first_high,
         low_waiting_at_last_high: low_total.saturating_sub(low_sent_by_last_high),
     }
+}
+
+/// CPU ms each process (API, worker, Temporal) spent per item since `before`.
+fn cpu_per(stack: &Stack, before: [f64; 3], items: usize) -> [f64; 3] {
+    let now = stack.cpu_secs();
+    [0, 1, 2].map(|i| (now[i] - before[i]) * 1e3 / items as f64)
 }
 
 struct Row(String, String, String);
@@ -177,8 +196,7 @@ async fn main() -> anyhow::Result<()> {
         .await;
     stack.wait_sent(n, Duration::from_secs(1800)).await?;
     let pipeline = n as f64 / start.elapsed().as_secs_f64();
-    let cpu = stack.cpu_secs();
-    let per_n = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / n as f64;
+    let per_n = cpu_per(&stack, cpu_before, n);
     stack.log_peak_rss();
     eprintln!("==> 1. {n} bare one-activity workflows");
     let temporal_before = stack.cpu_secs()[2];
@@ -204,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
     ));
     rows.push(row(
         "CPU ms per notification: API / worker / Temporal",
-        format!("{:.1} / {:.1} / {:.1}", per_n(0), per_n(1), per_n(2)),
+        format!("{:.1} / {:.1} / {:.1}", per_n[0], per_n[1], per_n[2]),
         "",
     ));
     rows.push(row(
@@ -218,6 +236,32 @@ async fn main() -> anyhow::Result<()> {
     let wanted = |name: &str| only.is_empty() || only.split(',').any(|s| s.trim() == name);
     let total = rate * rate_secs;
     let base = n + total;
+
+    // Not in the default run: an experiment kept so its finding can be checked again.
+    if only.split(',').any(|s| s.trim() == "eager") {
+        // Eager workflow start: the starter's own worker gets the first workflow task in the
+        // start's response, with no trip through matching. Bare workflows, each mode twice
+        // (normal, eager, normal, eager): the in-memory server's speed drifts.
+        let bare = bare::BareWorker::start(&stack.config.temporal).await?;
+        for round in 0..2 {
+            for eager in [false, true] {
+                let mode = if eager { "eager" } else { "normal" };
+                let temporal_before = stack.cpu_secs()[2];
+                let per_second = bare.per_second(n, eager).await;
+                let cpu = (stack.cpu_secs()[2] - temporal_before) * 1e3 / n as f64;
+                let took = bare.burst(high, eager).await;
+                rows.push(row(
+                    &format!("bare {mode} start #{round}: wf/s; Temporal CPU ms; burst of {high} p50 / p99 (ms)"),
+                    format!(
+                        "{per_second:.1}; {cpu:.1}; {:.0} / {:.0}",
+                        ms(percentile(&took, 0.5)),
+                        ms(percentile(&took, 0.99))
+                    ),
+                    "",
+                ));
+            }
+        }
+    }
 
     if wanted("latency") {
         // 2. Accept latency at a fixed offered load: requests leave on schedule whether or not
@@ -266,8 +310,16 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("==> 3. priority: {low} low, then {high} high");
         stack.fakes.state.inbox.clear();
         let sent_before = stack.count_sent().await? as usize;
+        // What the server alone takes for such a burst: as many bare one-activity workflows,
+        // started at once (from start to completion).
+        let bare_burst = bare::BareWorker::start(&stack.config.temporal)
+            .await?
+            .burst(high, false)
+            .await;
         // The same burst of high ones on an idle system first: the time a burst takes anyway.
+        let cpu_before = stack.cpu_secs();
         let idle = high_burst(&stack, "idle-high", base + low, high).await?;
+        let idle_cpu = cpu_per(&stack, cpu_before, high);
         let idle = overtaking_figures(&idle, &stack.received(), "none ", 0);
         stream::iter(0..low)
             .for_each_concurrent(64, |i| {
@@ -279,7 +331,11 @@ async fn main() -> anyhow::Result<()> {
             .await;
         // Every low one is in Temporal's queue (its workflow started) before the high ones come.
         stack.wait_dispatched(Duration::from_secs(600)).await?;
+        // CPU per high one, all the processes spent while the burst went through: under the
+        // backlog, what the low ones cost meanwhile is in it too.
+        let cpu_before = stack.cpu_secs();
         let enqueued = high_burst(&stack, "high", base + low + high, high).await?;
+        let backlog_cpu = cpu_per(&stack, cpu_before, high);
         let pombo = priority_figures(&enqueued, &stack.received(), low);
         stack.log_peak_rss();
         eprintln!("==> 3. draining the low ones");
@@ -296,8 +352,8 @@ async fn main() -> anyhow::Result<()> {
             (
                 format!("{:.0} / {:.0}", ms(f.high_p50), ms(f.high_p99)),
                 format!(
-                    "{} (of {} waiting)",
-                    f.low_before_last_high, f.low_waiting_at_last_high
+                    "{} ({} after the first high; {} waiting)",
+                    f.low_before_last_high, f.low_after_first_high, f.low_waiting_at_last_high
                 ),
             )
         };
@@ -310,6 +366,28 @@ async fn main() -> anyhow::Result<()> {
         rows.push(row(
             &format!("Pombo: the same {high} high on an idle system p50 / p99 (ms)"),
             format!("{:.0} / {:.0}", ms(idle.high_p50), ms(idle.high_p99)),
+            "",
+        ));
+        rows.push(row(
+            &format!("bare: {high} one-activity workflows at once p50 / p99 (ms)"),
+            format!(
+                "{:.0} / {:.0}",
+                ms(percentile(&bare_burst, 0.5)),
+                ms(percentile(&bare_burst, 0.99))
+            ),
+            "",
+        ));
+        rows.push(row(
+            "CPU ms per high: API / worker / Temporal, idle (backlog)",
+            format!(
+                "{:.1} / {:.1} / {:.1} ({:.1} / {:.1} / {:.1})",
+                idle_cpu[0],
+                idle_cpu[1],
+                idle_cpu[2],
+                backlog_cpu[0],
+                backlog_cpu[1],
+                backlog_cpu[2]
+            ),
             "",
         ));
         rows.push(row("Pombo: low sent before the last high", l, "0"));
@@ -334,17 +412,14 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("==> 5. one batch of {batch} recipients");
         let cpu_before = stack.cpu_secs();
         let batched = stack.batch(batch, base + low + high).await;
-        let cpu = stack.cpu_secs();
-        let per_recipient = |i: usize| (cpu[i] - cpu_before[i]) * 1e3 / batch as f64;
+        let per_recipient = cpu_per(&stack, cpu_before, batch);
         match batched {
             Ok(Some(per_second)) => {
                 rows.push(row(
                     "CPU ms per batch recipient: API / worker / Temporal",
                     format!(
                         "{:.2} / {:.2} / {:.2}",
-                        per_recipient(0),
-                        per_recipient(1),
-                        per_recipient(2)
+                        per_recipient[0], per_recipient[1], per_recipient[2]
                     ),
                     "",
                 ));
