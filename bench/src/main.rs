@@ -246,9 +246,9 @@ async fn main() -> anyhow::Result<()> {
         for round in 0..2 {
             for eager in [false, true] {
                 let mode = if eager { "eager" } else { "normal" };
-                let temporal_before = stack.cpu_secs()[2];
+                let before = stack.cpu_secs();
                 let per_second = bare.per_second(n, eager).await;
-                let cpu = (stack.cpu_secs()[2] - temporal_before) * 1e3 / n as f64;
+                let cpu = cpu_per(&stack, before, n)[2];
                 let took = bare.burst(high, eager).await;
                 rows.push(row(
                     &format!("bare {mode} start #{round}: wf/s; Temporal CPU ms; burst of {high} p50 / p99 (ms)"),
