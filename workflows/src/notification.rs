@@ -69,7 +69,7 @@ impl NotificationWorkflow {
                 PrepareInput {
                     notification_id: id,
                 },
-                bookkeeping_options(&input),
+                bookkeeping_options(),
             )
             .await;
         let prepared = match prepared {
@@ -239,7 +239,7 @@ async fn send_rate_limited(
                 ReserveSendSlotInput {
                     provider: provider.clone(),
                 },
-                bookkeeping_options(input),
+                bookkeeping_options(),
             )
             .await;
         match slot {
@@ -322,7 +322,7 @@ async fn escalate(
                 notification_id: input.notification_id,
                 reason,
             },
-            bookkeeping_options(input),
+            bookkeeping_options(),
         )
         .await;
 }
@@ -372,7 +372,7 @@ async fn await_reports(
             CheckStatusInput {
                 notification_id: input.notification_id,
             },
-            bookkeeping_options(input),
+            bookkeeping_options(),
         )
         .await
     {
@@ -455,7 +455,7 @@ fn priority(input: &NotificationWorkflowInput) -> Priority {
 /// notification. They are idempotent, so a worker that dies mid-way just has them run again
 /// by the next worker. (A send's first attempt is a local activity too, with its own options:
 /// [`first_attempt_options`]; its retries are regular activities: [`send_options`].)
-fn bookkeeping_options(_input: &NotificationWorkflowInput) -> LocalActivityOptions {
+fn bookkeeping_options() -> LocalActivityOptions {
     LocalActivityOptions::builder()
         .start_to_close_timeout(Duration::from_secs(30))
         .retry_policy(
