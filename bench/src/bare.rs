@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, stream};
+use futures::{StreamExt, future::BoxFuture, stream};
 use pombo_contract::config::TemporalConfig;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+    ActivityOptions, LocalActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
+    WorkflowResult,
     activities::{ActivityContext, ActivityError},
 };
 
@@ -33,6 +34,30 @@ impl BareWorkflow {
     }
 }
 
+/// The same activity as a local one: the whole workflow is one workflow task, as a
+/// notification whose first attempt goes through is.
+#[workflow]
+#[derive(Default)]
+pub struct BareLocalWorkflow;
+
+#[workflow_methods]
+impl BareLocalWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, n: u64) -> WorkflowResult<u64> {
+        let out = ctx
+            .execute_local_activity(
+                BareActivities::echo,
+                n,
+                LocalActivityOptions::builder()
+                    .start_to_close_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .await
+            .map_err(|e| ApplicationFailure::new(e.to_string()))?;
+        Ok(out)
+    }
+}
+
 pub struct BareActivities;
 
 #[activities]
@@ -41,6 +66,15 @@ impl BareActivities {
     pub async fn echo(_ctx: ActivityContext, n: u64) -> Result<u64, ActivityError> {
         Ok(n)
     }
+}
+
+/// How bare workflows are started, and which.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// Started eagerly: see [`BareWorker`].
+    pub eager: bool,
+    /// [`BareLocalWorkflow`] instead of [`BareWorkflow`].
+    pub local: bool,
 }
 
 /// A worker for bare workflows on a task queue of its own, and a client on the worker's own
@@ -73,6 +107,8 @@ impl BareWorker {
                 let options = WorkerOptions::new(tq)
                     .register_workflow::<BareWorkflow>()
                     .expect("workflow")
+                    .register_workflow::<BareLocalWorkflow>()
+                    .expect("workflow")
                     .register_activities(BareActivities)
                     .build();
                 let mut worker = Worker::new(&runtime, client.clone(), options).expect("worker");
@@ -86,32 +122,42 @@ impl BareWorker {
         })
     }
 
-    fn options(&self, id: String, eager: bool) -> WorkflowStartOptions {
+    /// Starts one bare workflow; the returned future ends with it.
+    async fn start_one(&self, id: String, i: u64, mode: Mode) -> BoxFuture<'static, ()> {
         let mut options = WorkflowStartOptions::new(self.task_queue.clone(), id).build();
-        options.enable_eager_workflow_start = eager;
-        options
-    }
-
-    /// Starts one bare workflow and returns when it has completed.
-    async fn run_one(&self, id: String, i: u64, eager: bool) {
-        self.client
-            .start_workflow(BareWorkflow::run, i, self.options(id, eager))
-            .await
-            .expect("start")
-            .get_result(WorkflowGetResultOptions::default())
-            .await
-            .expect("result");
+        options.enable_eager_workflow_start = mode.eager;
+        let done = WorkflowGetResultOptions::default;
+        if mode.local {
+            let handle = self
+                .client
+                .start_workflow(BareLocalWorkflow::run, i, options)
+                .await
+                .expect("start");
+            Box::pin(async move {
+                handle.get_result(done()).await.expect("result");
+            })
+        } else {
+            let handle = self
+                .client
+                .start_workflow(BareWorkflow::run, i, options)
+                .await
+                .expect("start");
+            Box::pin(async move {
+                handle.get_result(done()).await.expect("result");
+            })
+        }
     }
 
     /// `count` workflows started at once; the time each took from its start to its end.
-    pub async fn burst(&self, count: usize, eager: bool) -> Vec<Duration> {
+    pub async fn burst(&self, count: usize, mode: Mode) -> Vec<Duration> {
         let run = uuid::Uuid::new_v4().simple().to_string();
         let mut took: Vec<Duration> = stream::iter(0..count)
             .map(|i| {
                 let run = &run;
                 async move {
                     let t = Instant::now();
-                    self.run_one(format!("burst-{run}-{i}"), i as u64, eager)
+                    self.start_one(format!("burst-{run}-{i}"), i as u64, mode)
+                        .await
                         .await;
                     t.elapsed()
                 }
@@ -125,34 +171,15 @@ impl BareWorker {
 
     /// Workflows/s of `n` workflows, started like Pombo's accepts (32 starts at a time),
     /// then waited for.
-    pub async fn per_second(&self, n: usize, eager: bool) -> f64 {
+    pub async fn per_second(&self, n: usize, mode: Mode) -> f64 {
         let run = uuid::Uuid::new_v4().simple().to_string();
         let start = Instant::now();
-        let handles: Vec<_> = stream::iter(0..n)
-            .map(|i| {
-                let run = &run;
-                async move {
-                    self.client
-                        .start_workflow(
-                            BareWorkflow::run,
-                            i as u64,
-                            self.options(format!("rate-{run}-{i}"), eager),
-                        )
-                        .await
-                        .expect("start")
-                }
-            })
+        let ends: Vec<_> = stream::iter(0..n)
+            .map(|i| self.start_one(format!("rate-{run}-{i}"), i as u64, mode))
             .buffer_unordered(32)
             .collect()
             .await;
-        stream::iter(handles)
-            .for_each_concurrent(64, |handle| async move {
-                handle
-                    .get_result(WorkflowGetResultOptions::default())
-                    .await
-                    .expect("result");
-            })
-            .await;
+        stream::iter(ends).for_each_concurrent(64, |end| end).await;
         n as f64 / start.elapsed().as_secs_f64()
     }
 }
@@ -160,6 +187,6 @@ impl BareWorker {
 pub async fn workflows_per_second(temporal: &TemporalConfig, n: usize) -> anyhow::Result<f64> {
     Ok(BareWorker::start(temporal)
         .await?
-        .per_second(n, false)
+        .per_second(n, Mode::default())
         .await)
 }

@@ -243,22 +243,32 @@ async fn main() -> anyhow::Result<()> {
         // start's response, with no trip through matching. Bare workflows, each mode twice
         // (normal, eager, normal, eager): the in-memory server's speed drifts.
         let bare = bare::BareWorker::start(&stack.config.temporal).await?;
-        for round in 0..2 {
-            for eager in [false, true] {
-                let mode = if eager { "eager" } else { "normal" };
-                let before = stack.cpu_secs();
-                let per_second = bare.per_second(n, eager).await;
-                let cpu = cpu_per(&stack, before, n)[2];
-                let took = bare.burst(high, eager).await;
-                rows.push(row(
-                    &format!("bare {mode} start #{round}: wf/s; Temporal CPU ms; burst of {high} p50 / p99 (ms)"),
-                    format!(
-                        "{per_second:.1}; {cpu:.1}; {:.0} / {:.0}",
-                        ms(percentile(&took, 0.5)),
-                        ms(percentile(&took, 0.99))
-                    ),
-                    "",
-                ));
+        for local in [false, true] {
+            for round in 0..2 {
+                for eager in [false, true] {
+                    let mode = bare::Mode { eager, local };
+                    let before = stack.cpu_secs();
+                    let per_second = bare.per_second(n, mode).await;
+                    let cpu = cpu_per(&stack, before, n)[2];
+                    let took = bare.burst(high, mode).await;
+                    rows.push(row(
+                        &format!(
+                            "{} {} #{round}: wf/s; Temporal CPU ms; {high} at once p50 / p99 (ms)",
+                            if local {
+                                "local-activity"
+                            } else {
+                                "one-activity"
+                            },
+                            if eager { "eager" } else { "normal" },
+                        ),
+                        format!(
+                            "{per_second:.1}; {cpu:.1}; {:.0} / {:.0}",
+                            ms(percentile(&took, 0.5)),
+                            ms(percentile(&took, 0.99))
+                        ),
+                        "",
+                    ));
+                }
             }
         }
     }
@@ -314,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
         // started at once (from start to completion).
         let bare_burst = bare::BareWorker::start(&stack.config.temporal)
             .await?
-            .burst(high, false)
+            .burst(high, bare::Mode::default())
             .await;
         // The same burst of high ones on an idle system first: the time a burst takes anyway.
         let cpu_before = stack.cpu_secs();
