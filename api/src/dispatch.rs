@@ -1,34 +1,24 @@
-//! Starting notification workflows, and never losing one.
-//!
-//! The API stores the notification first (that is the accepted promise), then starts its
-//! workflow. If Temporal is unreachable or the API dies in between, the row keeps
-//! `dispatched_at = NULL`, and the sweep in every API process starts it later. A second
-//! start of the same notification is refused by Temporal (the workflow id is derived from
-//! the notification id; a running or completed workflow blocks another start), so sweeping
-//! is always safe. Only a failed workflow's id can start again: a redrive reopens the
-//! notification (`dispatched_at = NULL` again) and the same path starts its new run.
+//! The API's side of starting notification workflows (see [`pombo_dispatch`]): with
+//! `temporal.starts = "api"` it starts each notification right after storing it; in every
+//! mode its sweep starts what nobody started within the grace period, and a redrive starts
+//! the reopened notification at once.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use chrono::Utc;
 use pombo_contract::{
-    Channel, Priority,
-    config::{DeliveryConfig, TemporalConfig},
+    Priority,
+    config::{DeliveryConfig, TemporalConfig, WorkflowStarts},
     delivery::DeliveryUpdate,
-    workflow::{
-        NotificationWorkflowInput, RetrySettings, search, task_queue, temporal_priority,
-        workflow_id,
-    },
+    workflow::{task_queue, workflow_id},
 };
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCancelOptions,
-    WorkflowCountOptions, WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions,
-    errors::WorkflowStartError,
+    WorkflowCountOptions, WorkflowSignalOptions,
 };
-use temporalio_common::search_attributes::SearchAttributes;
 use tokio::sync::{
     Mutex,
     mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel},
@@ -64,12 +54,7 @@ async fn next_start(queues: &mut StartQueues) -> Option<Notification> {
 /// Temporal, so a few dozen keep up with thousands of accepts a second.
 const CONCURRENT_STARTS: usize = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dispatched {
-    Started,
-    /// Its workflow already existed (a retried request or a second sweep).
-    AlreadyStarted,
-}
+pub use pombo_dispatch::Dispatched;
 
 impl Dispatcher {
     pub fn new(db: Db, temporal: TemporalConfig, delivery: DeliveryConfig) -> Self {
@@ -85,7 +70,8 @@ impl Dispatcher {
         }
     }
 
-    /// Hands a stored notification to the background starter and returns at once.
+    /// With `temporal.starts = "api"`, hands a stored notification to the background
+    /// starter and returns at once; otherwise a worker starts it.
     ///
     /// The accept path must not wait for Temporal: the row is already the promise, and a
     /// start costs a round trip (tens of ms under load) that would otherwise be every
@@ -93,6 +79,10 @@ impl Dispatcher {
     /// those rows after the grace period; a start that races the sweep is refused by
     /// Temporal as a duplicate, so nothing is sent twice.
     pub fn enqueue(&self, notification: Notification) {
+        if self.temporal.starts != WorkflowStarts::Api {
+            // A worker claims the stored row and starts it (eagerly).
+            return;
+        }
         // The receiver lives as long as the process serves; a send can only fail during
         // shutdown, and then the sweep of the next process starts the row.
         let priority = Priority::from_str(&notification.priority).unwrap_or_default();
@@ -152,54 +142,18 @@ impl Dispatcher {
     /// Starts the workflow of a stored notification and records that it exists.
     pub async fn dispatch(&self, n: &Notification) -> anyhow::Result<Dispatched> {
         let client = self.client().await?;
-        let channel = Channel::from_str(&n.channel).map_err(anyhow::Error::msg)?;
-        let priority = Priority::from_str(&n.priority).map_err(anyhow::Error::msg)?;
-        let input = NotificationWorkflowInput {
-            notification_id: n.id,
-            tenant_id: n.tenant_id,
-            channel,
-            priority,
-            retry: RetrySettings {
-                max_attempts: n.max_attempts.max(1) as u32,
-                interval_secs: n.retry_interval_secs.max(1) as u64,
-            },
-            attempt_timeout_secs: self.delivery.attempt_timeout_secs,
-            heartbeat_timeout_secs: self.delivery.heartbeat_timeout_secs,
-            confirmation_timeout_secs: self.delivery.confirmation_timeout_secs.of(channel),
-            has_fallback: n.fallback.is_some(),
-            send_at: n.send_at,
-        };
-        let options = WorkflowStartOptions::new(
-            task_queue(&self.temporal.task_queue, priority),
-            workflow_id(n.id),
-        )
-        // A notification whose workflow completed is never started again; one whose
-        // workflow failed may be, after an operator reopened it (a redrive).
-        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-        .priority(temporal_priority(priority, n.tenant_id))
-        .search_attributes(SearchAttributes::new([
-            search::TENANT.value_set(n.tenant_id.to_string()),
-            search::CHANNEL.value_set(channel.as_str().to_owned()),
-            search::PRIORITY.value_set(priority.as_str().to_owned()),
-            search::STATUS.value_set(n.status.clone()),
-        ]))
-        .build();
-        let outcome = match client
-            .start_workflow(NotificationWorkflow::run, input, options)
+        match pombo_dispatch::start(&client, &self.db, &self.temporal, &self.delivery, n, false)
             .await
         {
-            Ok(_) => Dispatched::Started,
-            Err(WorkflowStartError::AlreadyStarted { .. }) => Dispatched::AlreadyStarted,
+            Ok(outcome) => Ok(outcome),
             Err(e) => {
                 // A broken connection is rebuilt on the next call.
-                if matches!(e, WorkflowStartError::Rpc(_)) {
+                if e.is_connection() {
                     self.client.lock().await.take();
                 }
-                return Err(e.into());
+                Err(e.into())
             }
-        };
-        pombo_store::notifications::mark_dispatched(&self.db, n.id).await?;
-        Ok(outcome)
+        }
     }
 
     /// Starts every accepted notification older than `grace` whose start is not recorded.

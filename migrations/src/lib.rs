@@ -13,6 +13,7 @@ mod m0008_recipients_routing;
 mod m0009_retention;
 mod m0010_send_at_rate_limits;
 mod m0011_batches;
+mod m0012_start_claims;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_retention::Migration),
             Box::new(m0010_send_at_rate_limits::Migration),
             Box::new(m0011_batches::Migration),
+            Box::new(m0012_start_claims::Migration),
         ]
     }
 }

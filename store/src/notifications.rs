@@ -1,11 +1,13 @@
 //! Notification rows: creation with idempotency, reads for the API, and the status and
 //! attempt records the activities write.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use pombo_contract::NotificationStatus;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
     TransactionSession, TransactionTrait, TryIntoModel,
     sea_query::{Expr, Func},
 };
@@ -131,6 +133,7 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         send_at: Set(new.send_at),
         batch_id: Set(None),
         purged_at: Set(None),
+        start_claimed_until: Set(None),
     }
 }
 
@@ -354,8 +357,9 @@ pub async fn mark_dispatched(db: &impl ConnectionTrait, id: Uuid) -> Result<(), 
     Ok(())
 }
 
-/// Accepted notifications whose workflow start is not recorded, oldest first: the dispatch
-/// sweep starts them (a duplicate start is refused by Temporal, so sweeping twice is safe).
+/// Accepted notifications whose workflow start is not recorded and that no worker is
+/// starting now, oldest first: the dispatch sweep starts them (a duplicate start is refused
+/// by Temporal, so sweeping twice is safe).
 pub async fn undispatched(
     db: &impl ConnectionTrait,
     created_before: DateTime<Utc>,
@@ -364,12 +368,66 @@ pub async fn undispatched(
     all_opened(
         notification::Entity::find()
             .filter(notification::Column::DispatchedAt.is_null())
+            .filter(unclaimed(Utc::now()))
             .filter(notification::Column::CreatedAt.lt(created_before))
             .order_by_asc(notification::Column::Id)
             .limit(limit)
             .all(db)
             .await?,
     )
+}
+
+/// No worker's claim to start it holds at `now`.
+fn unclaimed(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(notification::Column::StartClaimedUntil.is_null())
+        .add(notification::Column::StartClaimedUntil.lt(now))
+}
+
+/// Claims up to `limit` accepted notifications whose workflow has not started, most urgent
+/// first, for `lease`: the caller starts their workflows, and no other caller gets them
+/// until the lease runs out (a claimer that dies holds them no longer than that). Of rows
+/// two callers both saw, only one gets each. Nothing is written when nothing waits.
+pub async fn claim_unstarted(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<Notification>, StoreError> {
+    let now = Utc::now();
+    let ids: Vec<Uuid> = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::Id)
+        .filter(notification::Column::DispatchedAt.is_null())
+        .filter(unclaimed(now))
+        .order_by_asc(Expr::cust(
+            "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END",
+        ))
+        .order_by_asc(notification::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let mut claimed = all_opened(
+        notification::Entity::update_many()
+            .col_expr(notification::Column::StartClaimedUntil, Expr::value(until))
+            .filter(notification::Column::Id.is_in(ids))
+            .filter(notification::Column::DispatchedAt.is_null())
+            .filter(unclaimed(now))
+            .exec_with_returning(db)
+            .await?,
+    )?;
+    claimed.sort_by_key(|n| (priority_rank(&n.priority), n.id));
+    Ok(claimed)
+}
+
+fn priority_rank(priority: &str) -> usize {
+    priority
+        .parse::<pombo_contract::Priority>()
+        .map_or(usize::MAX, |p| p.index())
 }
 
 /// What a status change did.

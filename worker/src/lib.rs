@@ -12,7 +12,11 @@ use pombo_activities::{
     BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
     routing::Providers,
 };
-use pombo_contract::{Config, Priority, config::TemporalConfig, workflow::task_queue};
+use pombo_contract::{
+    Config, Priority,
+    config::{TemporalConfig, WorkflowStarts},
+    workflow::task_queue,
+};
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
@@ -51,7 +55,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     let activities = NotificationActivities::new(db.clone(), providers)
         .with_files(SendFiles::new(objects.clone(), &config.storage));
-    let retention = RetentionActivities::new(db, objects);
+    let retention = RetentionActivities::new(db.clone(), objects);
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is
@@ -85,6 +89,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tracing::info!(task_queue = %queue, slots, "worker started");
     }
     let stops: Vec<_> = workers.iter().map(|w| w.shutdown_handle()).collect();
+    // This process's starter: on the connection its workers are registered on, so that
+    // Temporal hands each new workflow's first task straight back to them.
+    let starter = (config.temporal.starts == WorkflowStarts::Worker).then(|| {
+        AbortOnDrop(tokio::spawn(pombo_dispatch::start_claimed_forever(
+            client.clone(),
+            db,
+            config.temporal.clone(),
+            config.delivery.clone(),
+        )))
+    });
 
     let run = futures::future::try_join_all(workers.iter_mut().map(|w| w.run()));
     tokio::pin!(run);
@@ -92,6 +106,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         result = &mut run => { result?; }
         () = shutdown => {
             tracing::info!("shutting down: finishing in-flight tasks");
+            // Nothing new is claimed; a claim cut short runs out and another process starts it.
+            drop(starter);
             stops.iter().for_each(|stop| stop());
             run.await?;
         }

@@ -5,8 +5,11 @@ use std::{collections::HashSet, sync::atomic::Ordering, time::Duration};
 
 use serde_json::Value;
 
+use pombo_contract::config::WorkflowStarts;
+use pombo_store::notifications::claim_unstarted;
+
 use crate::support::{
-    AppOptions, WorkerProcess, email_request,
+    AppOptions, InProcessWorker, WorkerProcess, email_request,
     maildev::mails_to,
     smtp::{self, Fault},
     spawn_app_with, unique_email,
@@ -20,6 +23,8 @@ async fn a_killed_worker_loses_nothing_and_sends_nothing_twice() {
     let app = spawn_app_with(AppOptions {
         smtp_port: Some(slow.port),
         worker: false,
+        // The worker process starts the workflows (and dies holding some of its claims).
+        starts: Some(WorkflowStarts::Worker),
         // How long Temporal waits for a silent (dead) worker's attempt before retrying it.
         heartbeat_timeout_secs: 2,
         ..Default::default()
@@ -147,6 +152,8 @@ async fn two_workers_and_two_apis_share_the_work_and_one_worker_dying_loses_noth
     let options = || AppOptions {
         smtp_port: Some(slow.port),
         worker: false,
+        // Both worker processes claim and start workflows; one dies holding claims.
+        starts: Some(WorkflowStarts::Worker),
         heartbeat_timeout_secs: 2,
         ..Default::default()
     };
@@ -197,4 +204,60 @@ async fn two_workers_and_two_apis_share_the_work_and_one_worker_dying_loses_noth
         }
     }
     drop(survivor);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_claim_is_taken_again()
+{
+    // This API cannot reach Temporal and leaves every start to the workers.
+    let app = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        starts: Some(WorkflowStarts::Worker),
+        ..Default::default()
+    })
+    .await;
+    let request = |to: &str, priority: &str| {
+        let mut request = email_request(to);
+        request["priority"] = priority.into();
+        request
+    };
+    let (low_to, high_to) = (unique_email("claim-low"), unique_email("claim-high"));
+    let low = app.send(&request(&low_to, "low")).await;
+    let high = app.send(&request(&high_to, "high")).await;
+    let ids = |claimed: Vec<pombo_store::notifications::Notification>| -> Vec<String> {
+        claimed.iter().map(|n| n.id.to_string()).collect()
+    };
+
+    // The most urgent first; a claimed notification is nobody else's while the claim holds.
+    let lease = Duration::from_secs(1);
+    let first = claim_unstarted(&app.db, 1, lease).await.unwrap();
+    assert_eq!(ids(first), vec![high.clone()]);
+    let second = claim_unstarted(&app.db, 10, lease).await.unwrap();
+    assert_eq!(ids(second), vec![low.clone()]);
+    assert!(
+        claim_unstarted(&app.db, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The claimer never starts them (it died): once its claims run out, a worker's starter
+    // takes them, and each is sent once.
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let _worker = InProcessWorker::start(app.config.clone());
+    for (id, to) in [(&high, &high_to), (&low, &low_to)] {
+        let n = app
+            .wait_for_status(id, "sent", Duration::from_secs(60))
+            .await;
+        assert_eq!(n["workflow"]["started"], true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(mails_to(to).await.len(), 1, "{to}");
+    }
+    assert!(
+        claim_unstarted(&app.db, 10, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -59,6 +59,9 @@ pub struct Model {
     /// When retention purged its personal data (recipient, content, data, rendered,
     /// fallback); `None` while it is kept.
     pub purged_at: Option<DateTimeUtc>,
+    /// A worker is starting its workflow until then (see
+    /// [`crate::notifications::claim_unstarted`]).
+    pub start_claimed_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

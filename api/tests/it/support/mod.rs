@@ -17,7 +17,7 @@ use std::{
 
 use pombo_contract::{
     Config,
-    config::{ProviderAccountConfig, Secret},
+    config::{ProviderAccountConfig, Secret, WorkflowStarts},
 };
 use pombo_store::Db;
 use serde_json::{Value, json};
@@ -50,6 +50,9 @@ pub struct AppOptions {
     pub storage: Option<pombo_contract::config::StorageConfig>,
     /// Share another app's task queue (a second API process of the same deployment).
     pub task_queue: Option<String>,
+    /// Who starts workflows (default: the workers; the API itself when the app has no
+    /// in-process worker).
+    pub starts: Option<WorkflowStarts>,
 }
 
 impl Default for AppOptions {
@@ -67,6 +70,7 @@ impl Default for AppOptions {
             rate_limit: None,
             storage: None,
             task_queue: None,
+            starts: None,
         }
     }
 }
@@ -161,6 +165,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
 
     let mut api_config = config.clone();
+    // Without a worker of its own, the API starts each workflow itself, so a test sees it in
+    // Temporal (queued there until a worker comes) as it would with a worker.
+    api_config.temporal.starts = options.starts.unwrap_or(if options.worker {
+        WorkflowStarts::Worker
+    } else {
+        WorkflowStarts::Api
+    });
     if let Some(address) = &options.api_temporal {
         api_config.temporal.address = address.clone();
     }

@@ -1,0 +1,165 @@
+//! Starting the workflow of a stored notification, and never losing one.
+//!
+//! The API stores the notification first (that is the accepted promise); its workflow is
+//! started after. Until a start is recorded (`dispatched_at`), the row is owed one: a worker
+//! claims it ([`start_claimed_forever`]), or the API's sweep takes it once it has waited
+//! `api.dispatch_grace_secs`. Whoever starts it, a second start of the same notification is
+//! refused by Temporal (the workflow id is derived from the notification id; a running or
+//! completed workflow blocks another start), so a start that races another is always safe.
+//! Only a failed workflow's id can start again: a redrive reopens the notification
+//! (`dispatched_at = NULL` again) and the same path starts its new run.
+
+use std::{str::FromStr, time::Duration};
+
+use futures::StreamExt;
+use pombo_contract::{
+    Channel, Priority,
+    config::{DeliveryConfig, TemporalConfig},
+    workflow::{
+        NotificationWorkflowInput, RetrySettings, search, task_queue, temporal_priority,
+        workflow_id,
+    },
+};
+use pombo_store::{Db, StoreError, notifications::Notification};
+use pombo_workflows::NotificationWorkflow;
+use temporalio_client::{
+    Client, WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
+};
+use temporalio_common::search_attributes::SearchAttributes;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    Started,
+    /// Its workflow already existed (a retried request, a second sweep, another worker).
+    AlreadyStarted,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("stored notification cannot be started: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Temporal(#[from] WorkflowStartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DispatchError {
+    /// Whether the connection to Temporal failed (the caller should connect again).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, DispatchError::Temporal(WorkflowStartError::Rpc(_)))
+    }
+}
+
+/// Starts the workflow of a stored notification and records that it exists. `eager`: ask
+/// Temporal to hand the first workflow task back in the start's response, to a worker
+/// registered on `client`'s own connection (when none has a free slot, the start is an
+/// ordinary one).
+pub async fn start(
+    client: &Client,
+    db: &Db,
+    temporal: &TemporalConfig,
+    delivery: &DeliveryConfig,
+    n: &Notification,
+    eager: bool,
+) -> Result<Dispatched, DispatchError> {
+    let channel = Channel::from_str(&n.channel).map_err(DispatchError::Invalid)?;
+    let priority = Priority::from_str(&n.priority).map_err(DispatchError::Invalid)?;
+    let input = NotificationWorkflowInput {
+        notification_id: n.id,
+        tenant_id: n.tenant_id,
+        channel,
+        priority,
+        retry: RetrySettings {
+            max_attempts: n.max_attempts.max(1) as u32,
+            interval_secs: n.retry_interval_secs.max(1) as u64,
+        },
+        attempt_timeout_secs: delivery.attempt_timeout_secs,
+        heartbeat_timeout_secs: delivery.heartbeat_timeout_secs,
+        confirmation_timeout_secs: delivery.confirmation_timeout_secs.of(channel),
+        has_fallback: n.fallback.is_some(),
+        send_at: n.send_at,
+    };
+    let mut options = WorkflowStartOptions::new(
+        task_queue(&temporal.task_queue, priority),
+        workflow_id(n.id),
+    )
+    // A notification whose workflow completed is never started again; one whose
+    // workflow failed may be, after an operator reopened it (a redrive).
+    .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
+    .priority(temporal_priority(priority, n.tenant_id))
+    .search_attributes(SearchAttributes::new([
+        search::TENANT.value_set(n.tenant_id.to_string()),
+        search::CHANNEL.value_set(channel.as_str().to_owned()),
+        search::PRIORITY.value_set(priority.as_str().to_owned()),
+        search::STATUS.value_set(n.status.clone()),
+    ]))
+    .build();
+    options.enable_eager_workflow_start = eager;
+    let outcome = match client
+        .start_workflow(NotificationWorkflow::run, input, options)
+        .await
+    {
+        Ok(_) => Dispatched::Started,
+        Err(WorkflowStartError::AlreadyStarted { .. }) => Dispatched::AlreadyStarted,
+        Err(e) => return Err(e.into()),
+    };
+    pombo_store::notifications::mark_dispatched(db, n.id).await?;
+    Ok(outcome)
+}
+
+/// How long a worker's claim on an unstarted notification holds: a start takes
+/// milliseconds, so this only bounds how long a worker that died mid-claim delays them.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
+/// Notifications claimed, and started at once, per round.
+const CLAIM_BATCH: u64 = 32;
+/// How often an idle worker looks for notifications to start: the most an accepted
+/// notification waits for its start when nothing else is happening.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// A worker's starter: claims stored notifications whose workflow has not started, most
+/// urgent first, and starts them eagerly through `client`, which must be the connection the
+/// worker's own task-queue workers are registered on. Runs until dropped; errors are logged
+/// and the claims left to run out, so the rows are started again later.
+pub async fn start_claimed_forever(
+    client: Client,
+    db: Db,
+    temporal: TemporalConfig,
+    delivery: DeliveryConfig,
+) {
+    loop {
+        let claimed = match pombo_store::notifications::claim_unstarted(
+            &db,
+            CLAIM_BATCH,
+            CLAIM_LEASE,
+        )
+        .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim notifications to start; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::time::sleep(IDLE_POLL).await;
+            continue;
+        }
+        // Most urgent first: the stream starts them in the order they were claimed.
+        futures::stream::iter(&claimed)
+            .for_each_concurrent(CLAIM_BATCH as usize, |n| {
+                let (client, db, temporal, delivery) = (&client, &db, &temporal, &delivery);
+                async move {
+                    if let Err(e) = start(client, db, temporal, delivery, n, true).await {
+                        tracing::warn!(
+                            notification_id = %n.id,
+                            error = %e,
+                            "workflow not started; it is claimed again when its claim runs out"
+                        );
+                    }
+                }
+            })
+            .await;
+    }
+}
