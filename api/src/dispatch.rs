@@ -162,7 +162,15 @@ impl Dispatcher {
         let cutoff = Utc::now() - chrono::Duration::from_std(grace)?;
         let mut started = 0;
         loop {
-            let batch = pombo_store::notifications::undispatched(&self.db, cutoff, 100).await?;
+            // Claimed like a worker's starter claims them, so the two never start the same
+            // one (a worker still starting a backlog is not raced).
+            let batch = pombo_store::notifications::claim_unstarted(
+                &self.db,
+                100,
+                pombo_dispatch::CLAIM_LEASE,
+                Some(cutoff),
+            )
+            .await?;
             if batch.is_empty() {
                 return Ok(started);
             }

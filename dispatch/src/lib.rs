@@ -9,9 +9,8 @@
 //! Only a failed workflow's id can start again: a redrive reopens the notification
 //! (`dispatched_at = NULL` again) and the same path starts its new run.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use pombo_contract::{
     Channel, Priority,
     config::{DeliveryConfig, TemporalConfig},
@@ -26,6 +25,7 @@ use temporalio_client::{
     Client, WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
 use temporalio_common::search_attributes::SearchAttributes;
+use tokio::sync::Semaphore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatched {
@@ -111,55 +111,65 @@ pub async fn start(
 /// How long a worker's claim on an unstarted notification holds: a start takes
 /// milliseconds, so this only bounds how long a worker that died mid-claim delays them.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
-/// Notifications claimed, and started at once, per round.
-const CLAIM_BATCH: u64 = 32;
+/// Starts in flight at once from one worker: each is one round trip to Temporal.
+const CONCURRENT_STARTS: usize = 32;
 /// How often an idle worker looks for notifications to start: the most an accepted
 /// notification waits for its start when nothing else is happening.
 const IDLE_POLL: Duration = Duration::from_millis(20);
 
 /// A worker's starter: claims stored notifications whose workflow has not started, most
 /// urgent first, and starts them eagerly through `client`, which must be the connection the
-/// worker's own task-queue workers are registered on. Runs until dropped; errors are logged
-/// and the claims left to run out, so the rows are started again later.
+/// worker's own task-queue workers are registered on. It claims only as many as it has
+/// starts free, so what it holds is what it is starting, and claims again as each start
+/// ends (no round waits for its slowest start). Runs until dropped; a failed start is
+/// logged and its claim left to run out, so the row is started again later.
 pub async fn start_claimed_forever(
     client: Client,
     db: Db,
     temporal: TemporalConfig,
     delivery: DeliveryConfig,
 ) {
+    let free = Arc::new(Semaphore::new(CONCURRENT_STARTS));
+    let context = Arc::new((client, db, temporal, delivery));
     loop {
-        let claimed = match pombo_store::notifications::claim_unstarted(
-            &db,
-            CLAIM_BATCH,
-            CLAIM_LEASE,
-        )
-        .await
-        {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim notifications to start; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        let first = free.clone().acquire_owned().await.expect("never closed");
+        let room = 1 + free.available_permits() as u64;
+        let claimed =
+            match pombo_store::notifications::claim_unstarted(&context.1, room, CLAIM_LEASE, None)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    drop(first);
+                    tracing::warn!(error = %e, "could not claim notifications to start; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
         if claimed.is_empty() {
+            drop(first);
             tokio::time::sleep(IDLE_POLL).await;
             continue;
         }
-        // Most urgent first: the stream starts them in the order they were claimed.
-        futures::stream::iter(&claimed)
-            .for_each_concurrent(CLAIM_BATCH as usize, |n| {
-                let (client, db, temporal, delivery) = (&client, &db, &temporal, &delivery);
-                async move {
-                    if let Err(e) = start(client, db, temporal, delivery, n, true).await {
-                        tracing::warn!(
-                            notification_id = %n.id,
-                            error = %e,
-                            "workflow not started; it is claimed again when its claim runs out"
-                        );
-                    }
+        let mut first = Some(first);
+        // Most urgent first: they were claimed in that order.
+        for n in claimed {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => free.clone().acquire_owned().await.expect("never closed"),
+            };
+            let context = context.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let (client, db, temporal, delivery) = &*context;
+                if let Err(e) = start(client, db, temporal, delivery, &n, true).await {
+                    tracing::warn!(
+                        notification_id = %n.id,
+                        error = %e,
+                        "workflow not started; it is claimed again when its claim runs out"
+                    );
                 }
-            })
-            .await;
+            });
+        }
     }
 }

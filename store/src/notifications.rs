@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use pombo_contract::NotificationStatus;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionSession, TransactionTrait, TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionSession, TransactionTrait, TryIntoModel,
     sea_query::{Expr, Func},
 };
 use uuid::Uuid;
@@ -357,41 +357,23 @@ pub async fn mark_dispatched(db: &impl ConnectionTrait, id: Uuid) -> Result<(), 
     Ok(())
 }
 
-/// Accepted notifications whose workflow start is not recorded and that no worker is
-/// starting now, oldest first: the dispatch sweep starts them (a duplicate start is refused
-/// by Temporal, so sweeping twice is safe).
-pub async fn undispatched(
-    db: &impl ConnectionTrait,
-    created_before: DateTime<Utc>,
-    limit: u64,
-) -> Result<Vec<Notification>, StoreError> {
-    all_opened(
-        notification::Entity::find()
-            .filter(notification::Column::DispatchedAt.is_null())
-            .filter(unclaimed(Utc::now()))
-            .filter(notification::Column::CreatedAt.lt(created_before))
-            .order_by_asc(notification::Column::Id)
-            .limit(limit)
-            .all(db)
-            .await?,
-    )
-}
-
-/// No worker's claim to start it holds at `now`.
+/// No claim to start it holds at `now`.
 fn unclaimed(now: DateTime<Utc>) -> Condition {
     Condition::any()
         .add(notification::Column::StartClaimedUntil.is_null())
         .add(notification::Column::StartClaimedUntil.lt(now))
 }
 
-/// Claims up to `limit` accepted notifications whose workflow has not started, most urgent
-/// first, for `lease`: the caller starts their workflows, and no other caller gets them
-/// until the lease runs out (a claimer that dies holds them no longer than that). Of rows
-/// two callers both saw, only one gets each. Nothing is written when nothing waits.
+/// Claims up to `limit` accepted notifications whose workflow has not started (and, with
+/// `created_before`, that have waited since then: the API's sweep), most urgent first, for
+/// `lease`: the caller starts their workflows, and no other caller gets them until the lease
+/// runs out (a claimer that dies holds them no longer than that). Of rows two callers both
+/// saw, only one gets each. Nothing is written when nothing waits.
 pub async fn claim_unstarted(
     db: &impl ConnectionTrait,
     limit: u64,
     lease: Duration,
+    created_before: Option<DateTime<Utc>>,
 ) -> Result<Vec<Notification>, StoreError> {
     let now = Utc::now();
     let ids: Vec<Uuid> = notification::Entity::find()
@@ -399,6 +381,9 @@ pub async fn claim_unstarted(
         .column(notification::Column::Id)
         .filter(notification::Column::DispatchedAt.is_null())
         .filter(unclaimed(now))
+        .apply_if(created_before, |q, before| {
+            q.filter(notification::Column::CreatedAt.lt(before))
+        })
         .order_by_asc(Expr::cust(
             "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END",
         ))

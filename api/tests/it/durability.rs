@@ -231,12 +231,12 @@ async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_cl
 
     // The most urgent first; a claimed notification is nobody else's while the claim holds.
     let lease = Duration::from_secs(1);
-    let first = claim_unstarted(&app.db, 1, lease).await.unwrap();
+    let first = claim_unstarted(&app.db, 1, lease, None).await.unwrap();
     assert_eq!(ids(first), vec![high.clone()]);
-    let second = claim_unstarted(&app.db, 10, lease).await.unwrap();
+    let second = claim_unstarted(&app.db, 10, lease, None).await.unwrap();
     assert_eq!(ids(second), vec![low.clone()]);
     assert!(
-        claim_unstarted(&app.db, 10, lease)
+        claim_unstarted(&app.db, 10, lease, None)
             .await
             .unwrap()
             .is_empty()
@@ -255,7 +255,7 @@ async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_cl
         assert_eq!(mails_to(to).await.len(), 1, "{to}");
     }
     assert!(
-        claim_unstarted(&app.db, 10, lease)
+        claim_unstarted(&app.db, 10, lease, None)
             .await
             .unwrap()
             .is_empty()
