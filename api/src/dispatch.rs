@@ -50,10 +50,6 @@ async fn next_start(queues: &mut StartQueues) -> Option<Notification> {
     }
 }
 
-/// Workflow starts in flight at once from one API process: each is one round trip to
-/// Temporal, so a few dozen keep up with thousands of accepts a second.
-const CONCURRENT_STARTS: usize = 32;
-
 pub use pombo_dispatch::Dispatched;
 
 impl Dispatcher {
@@ -99,7 +95,7 @@ impl Dispatcher {
         futures::stream::unfold(queued, |mut queues| async move {
             next_start(&mut queues).await.map(|n| (n, queues))
         })
-        .for_each_concurrent(CONCURRENT_STARTS, |n| {
+        .for_each_concurrent(pombo_dispatch::CONCURRENT_STARTS, |n| {
             let this = self.clone();
             async move {
                 if let Err(e) = this.dispatch(&n).await {

@@ -111,8 +111,9 @@ pub async fn start(
 /// How long a worker's claim on an unstarted notification holds: a start takes
 /// milliseconds, so this only bounds how long a worker that died mid-claim delays them.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
-/// Starts in flight at once from one worker: each is one round trip to Temporal.
-const CONCURRENT_STARTS: usize = 32;
+/// Starts in flight at once from one process: each is one round trip to Temporal, so a few
+/// dozen keep up with thousands of accepts a second.
+pub const CONCURRENT_STARTS: usize = 32;
 /// How often an idle worker looks for notifications to start: the most an accepted
 /// notification waits for its start when nothing else is happening.
 const IDLE_POLL: Duration = Duration::from_millis(20);

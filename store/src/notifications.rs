@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pombo_contract::NotificationStatus;
+use pombo_contract::{NotificationStatus, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, SqliteTransactionMode,
     TransactionOptions, TransactionSession, TransactionTrait, TryIntoModel,
-    sea_query::{Expr, Func},
+    sea_query::{CaseStatement, Expr, Func, SimpleExpr},
 };
 use uuid::Uuid;
 
@@ -384,9 +384,7 @@ pub async fn claim_unstarted(
         .apply_if(created_before, |q, before| {
             q.filter(notification::Column::CreatedAt.lt(before))
         })
-        .order_by_asc(Expr::cust(
-            "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END",
-        ))
+        .order_by_asc(urgency())
         .order_by_asc(notification::Column::Id)
         .limit(limit)
         .into_tuple()
@@ -409,10 +407,25 @@ pub async fn claim_unstarted(
     Ok(claimed)
 }
 
+/// A priority's place, most urgent first ([`Priority::index`]); an unknown one last.
 fn priority_rank(priority: &str) -> usize {
     priority
-        .parse::<pombo_contract::Priority>()
-        .map_or(usize::MAX, |p| p.index())
+        .parse::<Priority>()
+        .map_or(Priority::ALL.len(), |p| p.index())
+}
+
+/// [`priority_rank`] of the `priority` column, in SQL.
+fn urgency() -> SimpleExpr {
+    Priority::ALL
+        .into_iter()
+        .fold(CaseStatement::new(), |case, p| {
+            case.case(
+                notification::Column::Priority.eq(p.as_str()),
+                p.index() as i64,
+            )
+        })
+        .finally(Priority::ALL.len() as i64)
+        .into()
 }
 
 /// What a status change did.
