@@ -8,6 +8,7 @@
 # POMBO_BENCH_DB=postgres for PostgreSQL (POMBO_TEST_POSTGRES); POMBO_BENCH_ONLY
 # (a comma list of latency, priority, batch, fairness) runs those after the first one;
 # POMBO_BENCH_ONLY=eager compares eager and normal workflow starts of bare workflows.
+# POMBO_BENCH_LOG (a RUST_LOG filter, default error) is what the API and worker log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/tools.sh

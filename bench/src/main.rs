@@ -140,20 +140,22 @@ fn row(measure: &str, value: String, target: &str) -> Row {
     Row(measure.into(), value, target.into())
 }
 
-/// Posts `count` high-priority SMS at once (texts `{prefix} {i}`), waits until the provider
-/// has them all, and returns when each was posted.
+/// Posts `count` high-priority SMS at once (texts `{prefix} {i}`) and waits until the
+/// provider has them all: when each was posted, how long each post took, and the stages.
 async fn high_burst(
     stack: &Stack,
     prefix: &str,
     first: usize,
     count: usize,
-) -> anyhow::Result<Vec<(String, DateTime<Utc>)>> {
-    let enqueued: Vec<(String, DateTime<Utc>)> = stream::iter(0..count)
+) -> anyhow::Result<Burst> {
+    let started = Utc::now();
+    let posted: Vec<((String, DateTime<Utc>), Duration)> = stream::iter(0..count)
         .map(|i| async move {
             let marker = format!("{prefix} {i}");
             let at = Utc::now();
+            let clock = Instant::now();
             stack.post(&sms(first + i, &marker, "high")).await;
-            (marker, at)
+            ((marker, at), clock.elapsed())
         })
         .buffer_unordered(count)
         .collect()
@@ -162,7 +164,38 @@ async fn high_burst(
     stack
         .wait_received(|m| m.starts_with(&prefix), count, Duration::from_secs(600))
         .await?;
-    Ok(enqueued)
+    let (enqueued, mut accept): (Vec<_>, Vec<_>) = posted.into_iter().unzip();
+    accept.sort();
+    let stages = stack.stages("high", started).await?;
+    Ok(Burst {
+        enqueued,
+        accept,
+        stages,
+    })
+}
+
+struct Burst {
+    enqueued: Vec<(String, DateTime<Utc>)>,
+    /// Each post's response time, sorted.
+    accept: Vec<Duration>,
+    stages: stack::Stages,
+}
+
+impl Burst {
+    /// Accept, start, render and send p50 / p99 (ms), for the table.
+    fn stages(&self) -> String {
+        let pair = |d: [Duration; 2]| format!("{:.0}/{:.0}", ms(d[0]), ms(d[1]));
+        format!(
+            "{} · {} · {} · {}",
+            pair([
+                percentile(&self.accept, 0.5),
+                percentile(&self.accept, 0.99)
+            ]),
+            pair(self.stages.started),
+            pair(self.stages.rendered),
+            pair(self.stages.sent)
+        )
+    }
 }
 
 #[tokio::main]
@@ -328,9 +361,9 @@ async fn main() -> anyhow::Result<()> {
             .await;
         // The same burst of high ones on an idle system first: the time a burst takes anyway.
         let cpu_before = stack.cpu_secs();
-        let idle = high_burst(&stack, "idle-high", base + low, high).await?;
+        let idle_burst = high_burst(&stack, "idle-high", base + low, high).await?;
         let idle_cpu = cpu_per(&stack, cpu_before, high);
-        let idle = overtaking_figures(&idle, &stack.received(), "none ", 0);
+        let idle = overtaking_figures(&idle_burst.enqueued, &stack.received(), "none ", 0);
         stream::iter(0..low)
             .for_each_concurrent(64, |i| {
                 let stack = &stack;
@@ -344,9 +377,9 @@ async fn main() -> anyhow::Result<()> {
         // CPU per high one, all the processes spent while the burst went through: under the
         // backlog, what the low ones cost meanwhile is in it too.
         let cpu_before = stack.cpu_secs();
-        let enqueued = high_burst(&stack, "high", base + low + high, high).await?;
+        let backlog_burst = high_burst(&stack, "high", base + low + high, high).await?;
         let backlog_cpu = cpu_per(&stack, cpu_before, high);
-        let pombo = priority_figures(&enqueued, &stack.received(), low);
+        let pombo = priority_figures(&backlog_burst.enqueued, &stack.received(), low);
         stack.log_peak_rss();
         eprintln!("==> 3. draining the low ones");
         stack
@@ -398,6 +431,11 @@ async fn main() -> anyhow::Result<()> {
                 backlog_cpu[1],
                 backlog_cpu[2]
             ),
+            "",
+        ));
+        rows.push(row(
+            "high stages p50/p99 (ms): accept · stored→started · stored→rendered · rendered→sent, idle (backlog)",
+            format!("{} ({})", idle_burst.stages(), backlog_burst.stages()),
             "",
         ));
         rows.push(row("Pombo: low sent before the last high", l, "0"));

@@ -147,7 +147,11 @@ impl Stack {
         let spawn = |name: &str| -> anyhow::Result<Child> {
             Command::new(sibling(name)?)
                 .env("POMBO_CONFIG", &path)
-                .env("RUST_LOG", "error")
+                // POMBO_BENCH_LOG (a RUST_LOG filter) to see what the processes do.
+                .env(
+                    "RUST_LOG",
+                    std::env::var("POMBO_BENCH_LOG").unwrap_or_else(|_| "error".into()),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -370,5 +374,59 @@ impl Drop for Stack {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Where the time of some notifications went, from their own rows: p50 / p99 of each stage.
+pub struct Stages {
+    /// Stored → its workflow's start recorded (claim, start, `dispatched_at` written).
+    pub started: [Duration; 2],
+    /// Stored → rendered by the worker (`sending_at`): the start and the first workflow task.
+    pub rendered: [Duration; 2],
+    /// Rendered → recorded as sent: the provider call and its bookkeeping.
+    pub sent: [Duration; 2],
+}
+
+/// A notification's `created_at`, `dispatched_at`, `sending_at` and `sent_at`.
+type Times = (
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+/// A stage's start and end, when the notification went through both.
+type Span = Option<(DateTime<Utc>, DateTime<Utc>)>;
+
+impl Stack {
+    /// The stages of the `priority` notifications stored since `since`.
+    pub async fn stages(&self, priority: &str, since: DateTime<Utc>) -> anyhow::Result<Stages> {
+        use pombo_store::entities::notification::{Column, Entity};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let rows: Vec<Times> = Entity::find()
+            .select_only()
+            .column(Column::CreatedAt)
+            .column(Column::DispatchedAt)
+            .column(Column::SendingAt)
+            .column(Column::SentAt)
+            .filter(Column::Priority.eq(priority))
+            .filter(Column::CreatedAt.gte(since))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let stage = |span: fn(&Times) -> Span| {
+            let mut spans: Vec<Duration> = rows
+                .iter()
+                .filter_map(span)
+                .map(|(from, to)| (to - from).to_std().unwrap_or_default())
+                .collect();
+            spans.sort();
+            [0.5, 0.99].map(|p| crate::percentile(&spans, p))
+        };
+        Ok(Stages {
+            started: stage(|t| Some((t.0, t.1?))),
+            rendered: stage(|t| Some((t.0, t.2?))),
+            sent: stage(|t| Some((t.2?, t.3?))),
+        })
     }
 }
