@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, future::BoxFuture, stream};
 use pombo_contract::config::TemporalConfig;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-use temporalio_common::error::ApplicationFailure;
+use temporalio_common::{
+    HasWorkflowDefinition, data_converters::TemporalDeserializable, error::ApplicationFailure,
+};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityOptions, LocalActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext,
@@ -126,26 +128,35 @@ impl BareWorker {
     async fn start_one(&self, id: String, i: u64, mode: Mode) -> BoxFuture<'static, ()> {
         let mut options = WorkflowStartOptions::new(self.task_queue.clone(), id).build();
         options.enable_eager_workflow_start = mode.eager;
-        let done = WorkflowGetResultOptions::default;
         if mode.local {
-            let handle = self
-                .client
-                .start_workflow(BareLocalWorkflow::run, i, options)
-                .await
-                .expect("start");
-            Box::pin(async move {
-                handle.get_result(done()).await.expect("result");
-            })
+            self.start_as(BareLocalWorkflow::run, i, options).await
         } else {
-            let handle = self
-                .client
-                .start_workflow(BareWorkflow::run, i, options)
-                .await
-                .expect("start");
-            Box::pin(async move {
-                handle.get_result(done()).await.expect("result");
-            })
+            self.start_as(BareWorkflow::run, i, options).await
         }
+    }
+
+    /// Starts one `workflow`; the future it returns ends with the workflow.
+    async fn start_as<W>(
+        &self,
+        workflow: W,
+        i: u64,
+        options: WorkflowStartOptions,
+    ) -> BoxFuture<'static, ()>
+    where
+        W: HasWorkflowDefinition<Input = u64> + Send + Sync + 'static,
+        W::Output: TemporalDeserializable,
+    {
+        let handle = self
+            .client
+            .start_workflow(workflow, i, options)
+            .await
+            .expect("start");
+        Box::pin(async move {
+            handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await
+                .expect("result");
+        })
     }
 
     /// `count` workflows started at once; the time each took from its start to its end.
