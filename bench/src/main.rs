@@ -184,16 +184,19 @@ struct Burst {
 impl Burst {
     /// Accept, start, render and send p50 / p99 (ms), for the table.
     fn stages(&self) -> String {
-        let pair = |d: [Duration; 2]| format!("{:.0}/{:.0}", ms(d[0]), ms(d[1]));
+        let pair = |sorted: &[Duration]| {
+            format!(
+                "{:.0}/{:.0}",
+                ms(percentile(sorted, 0.5)),
+                ms(percentile(sorted, 0.99))
+            )
+        };
         format!(
             "{} · {} · {} · {}",
-            pair([
-                percentile(&self.accept, 0.5),
-                percentile(&self.accept, 0.99)
-            ]),
-            pair(self.stages.started),
-            pair(self.stages.rendered),
-            pair(self.stages.sent)
+            pair(&self.accept),
+            pair(&self.stages.started),
+            pair(&self.stages.rendered),
+            pair(&self.stages.sent)
         )
     }
 }

@@ -377,14 +377,15 @@ impl Drop for Stack {
     }
 }
 
-/// Where the time of some notifications went, from their own rows: p50 / p99 of each stage.
+/// Where the time of some notifications went, from their own rows: each stage's
+/// durations, sorted.
 pub struct Stages {
     /// Stored → its workflow's start recorded (claim, start, `dispatched_at` written).
-    pub started: [Duration; 2],
+    pub started: Vec<Duration>,
     /// Stored → rendered by the worker (`sending_at`): the start and the first workflow task.
-    pub rendered: [Duration; 2],
+    pub rendered: Vec<Duration>,
     /// Rendered → recorded as sent: the provider call and its bookkeeping.
-    pub sent: [Duration; 2],
+    pub sent: Vec<Duration>,
 }
 
 /// A notification's `created_at`, `dispatched_at`, `sending_at` and `sent_at`.
@@ -421,7 +422,7 @@ impl Stack {
                 .map(|(from, to)| (to - from).to_std().unwrap_or_default())
                 .collect();
             spans.sort();
-            [0.5, 0.99].map(|p| crate::percentile(&spans, p))
+            spans
         };
         Ok(Stages {
             started: stage(|t| Some((t.0, t.1?))),
