@@ -52,6 +52,15 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// `p50 / p99` in ms of sorted durations, for the table.
+fn p50_p99(sorted: &[Duration]) -> String {
+    format!(
+        "{:.0} / {:.0}",
+        ms(percentile(sorted, 0.5)),
+        ms(percentile(sorted, 0.99))
+    )
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -184,19 +193,12 @@ struct Burst {
 impl Burst {
     /// Accept, start, render and send p50 / p99 (ms), for the table.
     fn stages(&self) -> String {
-        let pair = |sorted: &[Duration]| {
-            format!(
-                "{:.0}/{:.0}",
-                ms(percentile(sorted, 0.5)),
-                ms(percentile(sorted, 0.99))
-            )
-        };
         format!(
             "{} · {} · {} · {}",
-            pair(&self.accept),
-            pair(&self.stages.started),
-            pair(&self.stages.rendered),
-            pair(&self.stages.sent)
+            p50_p99(&self.accept),
+            p50_p99(&self.stages.started),
+            p50_p99(&self.stages.rendered),
+            p50_p99(&self.stages.sent)
         )
     }
 }
@@ -297,11 +299,7 @@ async fn main() -> anyhow::Result<()> {
                             },
                             if eager { "eager" } else { "normal" },
                         ),
-                        format!(
-                            "{per_second:.1}; {cpu:.1}; {:.0} / {:.0}",
-                            ms(percentile(&took, 0.5)),
-                            ms(percentile(&took, 0.99))
-                        ),
+                        format!("{per_second:.1}; {cpu:.1}; {}", p50_p99(&took)),
                         "",
                     ));
                 }
@@ -416,11 +414,7 @@ async fn main() -> anyhow::Result<()> {
         ));
         rows.push(row(
             &format!("bare: {high} one-activity workflows at once p50 / p99 (ms)"),
-            format!(
-                "{:.0} / {:.0}",
-                ms(percentile(&bare_burst, 0.5)),
-                ms(percentile(&bare_burst, 0.99))
-            ),
+            p50_p99(&bare_burst),
             "",
         ));
         rows.push(row(
