@@ -9,10 +9,13 @@
 # (a comma list of latency, priority, batch, fairness) runs those after the first one;
 # POMBO_BENCH_ONLY=eager compares eager and normal workflow starts of bare workflows.
 # POMBO_BENCH_LOG (a RUST_LOG filter, default error) is what the API and worker log.
+# POMBO_BENCH_TEMPORAL_FLAGS (space-separated) adds dev-server flags, to compare settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/tools.sh
 source scripts/temporal-flags.sh
+read -r -a extra_flags <<< "${POMBO_BENCH_TEMPORAL_FLAGS:-}"
+TEMPORAL_FLAGS+=("${extra_flags[@]}")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() { for _ in $(seq 1 300); do port_open "$1" && return 0; sleep 0.2; done; echo "!! port $1 did not open" >&2; exit 1; }
