@@ -9,3 +9,11 @@ done
 # tenant's backlog cannot starve another's sends of the same priority) need the fairness
 # matcher, which is off by default in Server 1.32.
 TEMPORAL_FLAGS+=(--dynamic-config-value matching.enableFairness=true)
+# One visibility writer instead of 512. The dev server runs all its persistence through a
+# single SQLite connection, and a visibility write (a row with ~55 indexes and two full-text
+# tables, 38% of the server's CPU in a profile of the benchmark) is bookkeeping that can
+# wait: with hundreds queued for that connection, a new notification's start waited behind
+# them. Visibility throughput is unchanged (the connection serialises the writes anyway);
+# measured in the README's benchmark section. Only for this embedded server: a cluster's
+# databases have connection pools, where the default is right.
+TEMPORAL_FLAGS+=(--dynamic-config-value history.visibilityProcessorSchedulerWorkerCount=1)
