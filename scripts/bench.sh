@@ -22,12 +22,14 @@ wait_for() { for _ in $(seq 1 300); do port_open "$1" && return 0; sleep 0.2; do
 pids=(); trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT INT TERM
 echo "==> building (release)"
 cargo build --release --locked -p pombo-api -p pombo-worker -p pombo-bench
-TEMPORAL_PORT=$(free_port)
+TEMPORAL_PORT=$(free_port); METRICS_PORT=$(free_port)
 .tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
-  --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
+  --http-port "$(free_port)" --metrics-port "$METRICS_PORT" "${TEMPORAL_FLAGS[@]}" \
   --log-level error >/dev/null 2>&1 &
 pids+=($!)
 # Its CPU time per notification is one of the figures.
 export POMBO_BENCH_TEMPORAL_PID=$!
+# Its persistence calls per notification are another.
+export POMBO_BENCH_TEMPORAL_METRICS="http://127.0.0.1:$METRICS_PORT/metrics"
 wait_for "$TEMPORAL_PORT"
 POMBO_TEST_TEMPORAL="http://127.0.0.1:$TEMPORAL_PORT" target/release/pombo-bench

@@ -19,6 +19,7 @@
 
 mod bare;
 mod rabbit;
+mod server;
 mod stack;
 
 use std::time::{Duration, Instant};
@@ -222,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("==> 1. {n} bare one-activity workflows");
     let bare_first = bare::workflows_per_second(&stack.config.temporal, n).await?;
     eprintln!("==> 1. {n} notifications end to end");
+    let calls_before = server::settled_calls().await;
     let cpu_before = stack.cpu_secs();
     let start = Instant::now();
     stream::iter(0..n)
@@ -235,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
     stack.wait_sent(n, Duration::from_secs(1800)).await?;
     let pipeline = n as f64 / start.elapsed().as_secs_f64();
     let per_n = cpu_per(&stack, cpu_before, n);
+    let calls_pombo = server::settled_calls().await;
     stack.log_peak_rss();
     eprintln!("==> 1. {n} bare one-activity workflows");
     let temporal_before = stack.cpu_secs()[2];
@@ -243,6 +246,7 @@ async fn main() -> anyhow::Result<()> {
     let bare = (bare_first + bare_second) / 2.0;
     let bare_temporal = (stack.cpu_secs()[2] - temporal_before) * 1e3 / n as f64;
     let bare_worker = (stack::cpu_secs(Some(std::process::id())) - this_before) * 1e3 / n as f64;
+    let calls_bare = server::settled_calls().await;
     rows.push(row(
         "notifications/s (accept → SMS sent → recorded)",
         format!("{pipeline:.1}"),
@@ -266,6 +270,16 @@ async fn main() -> anyhow::Result<()> {
     rows.push(row(
         "CPU ms per bare workflow: worker+client / Temporal",
         format!("{bare_worker:.1} / {bare_temporal:.1}"),
+        "",
+    ));
+    rows.push(row(
+        "Temporal persistence calls per notification",
+        server::busiest(&calls_before, &calls_pombo, n),
+        "",
+    ));
+    rows.push(row(
+        "Temporal persistence calls per bare workflow",
+        server::busiest(&calls_pombo, &calls_bare, n),
         "",
     ));
 
