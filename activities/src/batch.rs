@@ -42,7 +42,7 @@ use crate::{
     channels::{Accepted, DeliveryError},
     notification::{
         NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
-        render_loaded, with_progress_heartbeats,
+        render_loaded, start_attempts, with_progress_heartbeats,
     },
     routing::Candidates,
 };
@@ -345,19 +345,24 @@ impl BatchActivities {
             });
         }
 
-        let tx = self.begin().await?;
         let mut prepared = Vec::with_capacity(group.len());
         for m in &group {
-            match self
-                .inner
-                .prepare_send(&*tx, &m.n, m.account(), m.attempt)
-                .await
-            {
+            match self.inner.check_send(&m.n, m.account()).await {
                 // Nothing was sent yet: the chunk attempt fails, and its retry starts over.
                 Err(StepError::Store(e @ StoreError::Db(_))) => return Err(e),
                 other => prepared.push(other),
             }
         }
+        let ready: Vec<_> = group
+            .iter()
+            .zip(&prepared)
+            .filter_map(|(m, p)| match p {
+                Ok(Prepared::Ready(send)) => Some((&m.n, m.account(), m.attempt, send)),
+                _ => None,
+            })
+            .collect();
+        let tx = self.begin().await?;
+        start_attempts(&*tx, &ready).await?;
         tx.commit().await?;
 
         let calls = group

@@ -436,6 +436,25 @@ pub(crate) enum Prepared {
     AlreadySent(SendOutput),
 }
 
+/// Records the attempts of checked sends ([`NotificationActivities::check_send`]) as in
+/// progress, in one go.
+pub(crate) async fn start_attempts(
+    db: &impl sea_orm::ConnectionTrait,
+    sends: &[(&Notification, &ProviderRef, u32, &PreparedSend)],
+) -> Result<(), StoreError> {
+    let attempts: Vec<notifications::NewAttempt> = sends
+        .iter()
+        .map(|(n, account, attempt, send)| notifications::NewAttempt {
+            id: send.attempt_id,
+            notification_id: n.id,
+            attempt: *attempt as i32,
+            provider: &account.name,
+            provider_kind: &account.kind,
+        })
+        .collect();
+    notifications::start_attempts(db, &attempts).await
+}
+
 impl NotificationActivities {
     async fn send_once(
         &self,
@@ -503,6 +522,20 @@ impl NotificationActivities {
         account: &ProviderRef,
         attempt: u32,
     ) -> Result<Prepared, StepError> {
+        let prepared = self.check_send(n, account).await?;
+        if let Prepared::Ready(send) = &prepared {
+            start_attempts(db, &[(n, account, attempt, send)]).await?;
+        }
+        Ok(prepared)
+    }
+
+    /// [`Self::prepare_send`] without recording the attempt: the attempt id is chosen, and
+    /// the caller records it with [`start_attempts`] (a batch group, all at once).
+    pub(crate) async fn check_send(
+        &self,
+        n: &Notification,
+        account: &ProviderRef,
+    ) -> Result<Prepared, StepError> {
         match status_of(n)? {
             status @ (NotificationStatus::Sent
             | NotificationStatus::Delivered
@@ -530,12 +563,8 @@ impl NotificationActivities {
             Err(ResolveError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(StepError::fatal(failure_types::BAD_PROVIDER, e.to_string())),
         };
-
-        let attempt_id =
-            notifications::start_attempt(db, n.id, attempt as i32, &account.name, &account.kind)
-                .await?;
         Ok(Prepared::Ready(PreparedSend {
-            attempt_id,
+            attempt_id: uuid::Uuid::now_v7(),
             provider,
             content,
             attachments,

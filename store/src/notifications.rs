@@ -551,7 +551,42 @@ pub async fn start_attempt(
     provider: &str,
     provider_kind: &str,
 ) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    start_attempts(
+        db,
+        &[NewAttempt {
+            id,
+            notification_id,
+            attempt,
+            provider,
+            provider_kind,
+        }],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// An attempt to open, with the id its caller chose.
+pub struct NewAttempt<'a> {
+    pub id: Uuid,
+    pub notification_id: Uuid,
+    pub attempt: i32,
+    pub provider: &'a str,
+    pub provider_kind: &'a str,
+}
+
+/// [`start_attempt`] for several notifications (a batch group, each once) in three
+/// statements instead of three each: on SQLite every statement is a round trip to the
+/// connection's own thread, and a group's writes hold the database's one write lock.
+pub async fn start_attempts(
+    db: &impl ConnectionTrait,
+    attempts: &[NewAttempt<'_>],
+) -> Result<(), StoreError> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
     let now = Utc::now();
+    let ids: Vec<Uuid> = attempts.iter().map(|a| a.notification_id).collect();
     notification_attempt::Entity::update_many()
         .col_expr(notification_attempt::Column::Outcome, Expr::value("lost"))
         .col_expr(
@@ -559,24 +594,25 @@ pub async fn start_attempt(
             Expr::value("the worker stopped during this attempt"),
         )
         .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
-        .filter(notification_attempt::Column::NotificationId.eq(notification_id))
+        .filter(notification_attempt::Column::NotificationId.is_in(ids.iter().copied()))
         .filter(notification_attempt::Column::Outcome.eq("in_progress"))
         .exec(db)
         .await?;
-    let id = Uuid::now_v7();
-    notification_attempt::ActiveModel {
-        id: Set(id),
-        notification_id: Set(notification_id),
-        attempt: Set(attempt),
-        provider: Set(provider.to_owned()),
-        provider_kind: Set(Some(provider_kind.to_owned())),
-        outcome: Set("in_progress".into()),
-        error: Set(None),
-        error_code: Set(None),
-        started_at: Set(now),
-        finished_at: Set(None),
-    }
-    .insert(db)
+    notification_attempt::Entity::insert_many(attempts.iter().map(|a| {
+        notification_attempt::ActiveModel {
+            id: Set(a.id),
+            notification_id: Set(a.notification_id),
+            attempt: Set(a.attempt),
+            provider: Set(a.provider.to_owned()),
+            provider_kind: Set(Some(a.provider_kind.to_owned())),
+            outcome: Set("in_progress".into()),
+            error: Set(None),
+            error_code: Set(None),
+            started_at: Set(now),
+            finished_at: Set(None),
+        }
+    }))
+    .exec_without_returning(db)
     .await?;
     // Counts attempts across providers: with failover, Temporal's attempt number restarts
     // for each provider.
@@ -586,10 +622,10 @@ pub async fn start_attempt(
             sea_orm::sea_query::ExprTrait::add(Expr::col(notification::Column::Attempts), 1),
         )
         .col_expr(notification::Column::UpdatedAt, Expr::value(now))
-        .filter(notification::Column::Id.eq(notification_id))
+        .filter(notification::Column::Id.is_in(ids))
         .exec(db)
         .await?;
-    Ok(id)
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -261,3 +261,57 @@ async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_cl
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attempt_left_open_by_a_dead_worker_is_closed_as_lost_by_the_next_one() {
+    use pombo_store::notifications::{self, NewAttempt};
+
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id: uuid::Uuid = app
+            .send(&email_request(&unique_email("lost")))
+            .await
+            .parse()
+            .unwrap();
+        ids.push(id);
+    }
+    // Workers that died mid-send: each notification has an attempt still in progress.
+    for &id in &ids {
+        notifications::start_attempt(&app.db, id, 1, "email-smtp", "smtp")
+            .await
+            .unwrap();
+    }
+    // The next attempt of one alone, then of the other two as one batch group.
+    notifications::start_attempt(&app.db, ids[0], 2, "email-smtp", "smtp")
+        .await
+        .unwrap();
+    let group: Vec<NewAttempt> = ids[1..]
+        .iter()
+        .map(|&id| NewAttempt {
+            id: uuid::Uuid::now_v7(),
+            notification_id: id,
+            attempt: 2,
+            provider: "email-smtp",
+            provider_kind: "smtp",
+        })
+        .collect();
+    notifications::start_attempts(&app.db, &group)
+        .await
+        .unwrap();
+
+    for &id in &ids {
+        let attempts = notifications::attempts(&app.db, id).await.unwrap();
+        let outcomes: Vec<(i32, &str)> = attempts
+            .iter()
+            .map(|a| (a.attempt, a.outcome.as_str()))
+            .collect();
+        assert_eq!(outcomes, [(1, "lost"), (2, "in_progress")], "{id}");
+        assert!(attempts[0].finished_at.is_some());
+        assert_eq!(notifications::get(&app.db, id).await.unwrap().attempts, 2);
+    }
+}
