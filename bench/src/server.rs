@@ -6,11 +6,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 /// Persistence calls so far by operation (summed over services and namespaces), from the
 /// server's Prometheus endpoint in `POMBO_BENCH_TEMPORAL_METRICS` (set by `make bench`);
-/// empty without it.
-pub async fn persistence_calls() -> BTreeMap<String, f64> {
+/// empty without it. Read after a pause: the server adds its counts to what it exports
+/// once a second, so what came just before is counted.
+pub async fn settled_calls() -> BTreeMap<String, f64> {
     let Ok(url) = std::env::var("POMBO_BENCH_TEMPORAL_METRICS") else {
         return BTreeMap::new();
     };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let Ok(text) = async { reqwest::get(&url).await?.text().await }.await else {
         return BTreeMap::new();
     };
@@ -33,14 +35,7 @@ pub async fn persistence_calls() -> BTreeMap<String, f64> {
     calls
 }
 
-/// [`persistence_calls`] once what came before is counted: the server adds its counts to
-/// what it exports once a second.
-pub async fn settled_calls() -> BTreeMap<String, f64> {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    persistence_calls().await
-}
-
-/// The calls between two readings per `items`, then the operations called most:
+/// All calls between two readings per `items`, then the operations called most:
 /// `12.3: Op 2.0 · Op 1.1 · …`.
 pub fn busiest(
     before: &BTreeMap<String, f64>,
@@ -53,13 +48,14 @@ pub fn busiest(
             let delta = n - before.get(op).copied().unwrap_or_default();
             (delta / items as f64, op.as_str())
         })
-        .filter(|(per, _)| *per >= 0.05)
         .collect();
+    // The total counts every operation, the list only those worth naming.
+    let total: f64 = per_item.iter().map(|(per, _)| per).sum();
+    per_item.retain(|(per, _)| *per >= 0.05);
     per_item.sort_by(|a, b| b.0.total_cmp(&a.0));
     if per_item.is_empty() {
         return "n/a".to_owned();
     }
-    let total: f64 = per_item.iter().map(|(per, _)| per).sum();
     let most = per_item
         .iter()
         .take(6)
@@ -80,8 +76,11 @@ mod tests {
             ("A".to_owned(), 30.0),
             ("B".to_owned(), 5.0),
             ("C".to_owned(), 40.0),
+            ("D".to_owned(), 0.4),
+            ("E".to_owned(), 0.4),
         ]);
-        assert_eq!(busiest(&before, &after, 10), "6.0: C 4.0 · A 2.0");
+        // D and E are too small to name, not to count.
+        assert_eq!(busiest(&before, &after, 10), "6.1: C 4.0 · A 2.0");
         assert_eq!(busiest(&after, &after, 10), "n/a");
     }
 }
