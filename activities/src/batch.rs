@@ -33,7 +33,10 @@ use pombo_contract::{
     },
     workflow::failure_types,
 };
-use pombo_store::{StoreError, batches, notifications::Notification};
+use pombo_store::{
+    StoreError, batches,
+    notifications::{self, Notification},
+};
 use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -42,7 +45,7 @@ use crate::{
     channels::{Accepted, DeliveryError},
     notification::{
         NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
-        render_loaded, start_attempts, with_progress_heartbeats,
+        record_accepted, record_refusal, render_loaded, start_attempts, with_progress_heartbeats,
     },
     routing::Candidates,
 };
@@ -397,9 +400,10 @@ impl BatchActivities {
         Ok(group.into_iter().zip(results).collect())
     }
 
-    /// Records the group's provider answers in one transaction. When that fails, each is
-    /// recorded alone instead, retried in place as a single send is: the provider has the
-    /// message, and failing now would send it again.
+    /// Records the group's provider answers in one transaction: the accepted ones all in a
+    /// handful of statements, each refusal in its own. When that fails, each is recorded
+    /// alone instead, an acceptance retried in place as a single send's is: the provider
+    /// has the message, and failing now would send it again.
     async fn record_group(
         &self,
         group: &[Active],
@@ -415,29 +419,43 @@ impl BatchActivities {
         let mut results: Vec<Option<Result<SendOutput, StepError>>> =
             (0..group.len()).map(|_| None).collect();
         let together = async {
-            let tx = self.begin().await.map_err(|e| e.to_string())?;
-            let mut recorded = Vec::with_capacity(calls.len());
+            let tx = self.begin().await?;
+            let mut accepted = Vec::with_capacity(calls.len());
+            let mut refused = Vec::new();
             for &(i, send, outcome) in &calls {
-                let m = &group[i];
-                let result = self
-                    .inner
-                    .record_outcome(
-                        &*tx,
-                        &m.n,
-                        m.account(),
-                        send.attempt_id,
-                        outcome.clone(),
-                        false,
-                    )
-                    .await;
-                // PostgreSQL refuses anything more in a transaction after an error.
-                if let Err(StepError::Store(StoreError::Db(e))) = &result {
-                    return Err(e.to_string());
+                match outcome {
+                    Ok(a) => accepted.push((i, send, a)),
+                    Err(e) => refused.push((i, send, e)),
                 }
-                recorded.push((i, result));
             }
-            tx.commit().await.map_err(|e| e.to_string())?;
-            Ok(recorded)
+            let sent: Vec<notifications::Sent> = accepted
+                .iter()
+                .map(|&(i, send, a)| notifications::Sent {
+                    notification_id: group[i].n.id,
+                    attempt_id: send.attempt_id,
+                    provider: &group[i].account().name,
+                    provider_message_id: a.provider_message_id.as_deref(),
+                })
+                .collect();
+            let statuses = record_accepted(&*tx, &sent).await?;
+            let mut recorded = Vec::with_capacity(calls.len());
+            for ((i, _, a), status) in accepted.into_iter().zip(statuses) {
+                let output = SendOutput {
+                    provider: group[i].account().name.clone(),
+                    provider_message_id: a.provider_message_id.clone(),
+                    already_sent: false,
+                    status,
+                };
+                recorded.push((i, Ok(output)));
+            }
+            for (i, send, error) in refused {
+                let m = &group[i];
+                let error =
+                    record_refusal(&*tx, &m.n, m.account(), send.attempt_id, error.clone()).await?;
+                recorded.push((i, Err(error)));
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(recorded)
         };
         match together.await {
             Ok(recorded) => {
@@ -451,14 +469,7 @@ impl BatchActivities {
                     let m = &group[i];
                     results[i] = Some(
                         self.inner
-                            .record_outcome(
-                                &self.inner.db,
-                                &m.n,
-                                m.account(),
-                                send.attempt_id,
-                                outcome.clone(),
-                                true,
-                            )
+                            .record_outcome(&m.n, m.account(), send.attempt_id, outcome.clone())
                             .await,
                     );
                 }

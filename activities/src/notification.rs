@@ -205,36 +205,119 @@ where
     }
 }
 
-/// Records that the provider accepted the message. Failing here would make Temporal retry
-/// the whole send, and the provider would get the message twice, so a database error is
-/// retried in place for as long as the attempt may run.
-async fn record_sent(
+/// Records that providers accepted these messages, in the caller's transaction: status
+/// `sent` with the provider's message id, the attempt closed, `sent` on the timeline, and
+/// the provider callbacks that arrived before we knew the message id applied. A handful of
+/// statements for all of them (a batch group's). Returns each one's status after, in order.
+pub(crate) async fn record_accepted(
+    db: &impl sea_orm::ConnectionTrait,
+    sent: &[notifications::Sent<'_>],
+) -> Result<Vec<NotificationStatus>, StoreError> {
+    let kept = notifications::record_sent(db, sent).await?;
+    // Also for one kept from `sent` (cancelled during the call): the provider has it.
+    let accepted: Vec<_> = sent
+        .iter()
+        .map(|s| {
+            let event = NewEvent {
+                provider_message_id: s.provider_message_id.map(str::to_owned),
+                ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
+            };
+            (s.notification_id, event)
+        })
+        .collect();
+    events::insert_all(db, &accepted).await?;
+    let messages: Vec<_> = sent
+        .iter()
+        .filter_map(|s| Some((s.provider, s.notification_id, s.provider_message_id?)))
+        .collect();
+    let claimed = events::claim_parked_all(db, &messages).await?;
+    let status_in = |list: &[(uuid::Uuid, NotificationStatus)], id| {
+        list.iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, status)| *status)
+    };
+    Ok(sent
+        .iter()
+        .map(|s| {
+            status_in(&claimed, s.notification_id)
+                .or_else(|| status_in(&kept, s.notification_id))
+                .unwrap_or(NotificationStatus::Sent)
+        })
+        .collect())
+}
+
+/// [`record_accepted`] for one message, in its own transaction. Failing here would make
+/// Temporal retry the whole send, and the provider would get the message twice, so a
+/// database error is retried in place for as long as the attempt may run.
+async fn record_accepted_alone(
     db: &impl sea_orm::TransactionTrait,
-    notification_id: uuid::Uuid,
-    attempt_id: uuid::Uuid,
-    provider: &str,
-    provider_message_id: Option<String>,
-) -> Result<(), StoreError> {
+    sent: notifications::Sent<'_>,
+) -> Result<NotificationStatus, StoreError> {
+    use sea_orm::TransactionSession as _;
     let mut pause = Duration::from_millis(50);
     loop {
-        match notifications::record_sent(
-            db,
-            notification_id,
-            attempt_id,
-            provider,
-            provider_message_id.clone(),
-        )
-        .await
-        {
-            Ok(_) => return Ok(()),
+        let once = async {
+            // `BEGIN IMMEDIATE` on SQLite: see `notifications::record_sent`.
+            let tx = db
+                .begin_with_options(sea_orm::TransactionOptions {
+                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                })
+                .await?;
+            let statuses = record_accepted(&tx, &[sent]).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(statuses[0])
+        };
+        match once.await {
+            Ok(status) => return Ok(status),
             Err(StoreError::Db(e)) => {
-                tracing::warn!(%notification_id, error = %e, "recording a sent message failed; retrying");
+                tracing::warn!(notification_id = %sent.notification_id, error = %e, "recording a sent message failed; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Records a provider's refusal in the caller's transaction: the attempt closed with the
+/// error, which becomes the notification's `last_error`. Returns the error to report, which
+/// tells whether another attempt may succeed.
+pub(crate) async fn record_refusal(
+    db: &impl sea_orm::ConnectionTrait,
+    n: &Notification,
+    account: &ProviderRef,
+    attempt_id: uuid::Uuid,
+    error: DeliveryError,
+) -> Result<StepError, StoreError> {
+    let permanent = error.is_permanent();
+    let message = match error.code() {
+        Some(code) => format!("{} [{code}]", error.message()),
+        None => error.message().to_owned(),
+    };
+    notifications::finish_attempt(
+        db,
+        attempt_id,
+        n.id,
+        if permanent {
+            AttemptOutcome::PermanentError
+        } else {
+            AttemptOutcome::RetryableError
+        },
+        Some(&message),
+        error.code(),
+    )
+    .await?;
+    let message = format!("{}: {message}", account.name);
+    Ok(match error {
+        DeliveryError::Permanent { .. } => {
+            StepError::fatal(failure_types::PERMANENT_DELIVERY, message)
+        }
+        DeliveryError::Retryable { retry_after, .. } => StepError::Retryable {
+            message,
+            retry_after,
+        },
+    })
 }
 
 /// Renders a loaded notification's content, stores it (also in `n`) and marks it
@@ -393,35 +476,6 @@ impl NotificationActivities {
     }
 }
 
-/// Adds `sent` to the timeline and applies provider callbacks that arrived before we knew
-/// the message id. Returns the status after both.
-async fn after_sent(
-    db: &impl sea_orm::ConnectionTrait,
-    id: uuid::Uuid,
-    account: &str,
-    provider_message_id: Option<&str>,
-    sent_in_this_transaction: bool,
-) -> Result<NotificationStatus, StoreError> {
-    let event = NewEvent {
-        provider_message_id: provider_message_id.map(str::to_owned),
-        ..NewEvent::new(NotificationStatus::Sent, "worker", "accepted")
-    };
-    let status = if sent_in_this_transaction {
-        // `sent` was written in this very transaction: nothing can have moved it since,
-        // so the timeline entry is all there is to add.
-        events::insert(db, id, &event).await?;
-        NotificationStatus::Sent
-    } else {
-        events::record(db, id, event).await?.status
-    };
-    let Some(message_id) = provider_message_id else {
-        return Ok(status);
-    };
-    Ok(events::claim_parked(db, account, id, message_id)
-        .await?
-        .unwrap_or(status))
-}
-
 /// A send whose attempt is recorded, ready for the provider call.
 pub(crate) struct PreparedSend {
     pub(crate) attempt_id: uuid::Uuid,
@@ -509,7 +563,7 @@ impl NotificationActivities {
             Prepared::Ready(send) => send,
         };
         let outcome = self.call_provider(n, account, &send, limit).await;
-        self.record_outcome(&self.db, n, account, send.attempt_id, outcome, true)
+        self.record_outcome(n, account, send.attempt_id, outcome)
             .await
     }
 
@@ -611,48 +665,26 @@ impl NotificationActivities {
     }
 
     /// Step three of [`Self::deliver`]: records what the provider answered (`sent` with its
-    /// message id, or the attempt's error) and classifies a failure. With `retry_in_place`
-    /// a database error while recording `sent` is retried here (see [`record_sent`]);
-    /// without, it is returned (inside a caller's transaction, which cannot recover).
-    pub(crate) async fn record_outcome<C>(
+    /// message id, or the attempt's error) and classifies a failure, in a transaction of
+    /// its own (a database error while recording `sent` is retried in place: see
+    /// [`record_accepted_alone`]).
+    pub(crate) async fn record_outcome(
         &self,
-        db: &C,
         n: &Notification,
         account: &ProviderRef,
         attempt_id: uuid::Uuid,
         outcome: Result<Accepted, DeliveryError>,
-        retry_in_place: bool,
-    ) -> Result<SendOutput, StepError>
-    where
-        C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait,
-    {
+    ) -> Result<SendOutput, StepError> {
         match outcome {
             Ok(accepted) => {
-                if retry_in_place {
-                    record_sent(
-                        db,
-                        n.id,
+                let status = record_accepted_alone(
+                    &self.db,
+                    notifications::Sent {
+                        notification_id: n.id,
                         attempt_id,
-                        &account.name,
-                        accepted.provider_message_id.clone(),
-                    )
-                    .await?;
-                } else {
-                    notifications::record_sent_within(
-                        db,
-                        n.id,
-                        attempt_id,
-                        &account.name,
-                        accepted.provider_message_id.clone(),
-                    )
-                    .await?;
-                }
-                let status = after_sent(
-                    db,
-                    n.id,
-                    &account.name,
-                    accepted.provider_message_id.as_deref(),
-                    !retry_in_place,
+                        provider: &account.name,
+                        provider_message_id: accepted.provider_message_id.as_deref(),
+                    },
                 )
                 .await?;
                 Ok(SendOutput {
@@ -662,36 +694,7 @@ impl NotificationActivities {
                     status,
                 })
             }
-            Err(error) => {
-                let permanent = error.is_permanent();
-                let message = match error.code() {
-                    Some(code) => format!("{} [{code}]", error.message()),
-                    None => error.message().to_owned(),
-                };
-                notifications::finish_attempt(
-                    db,
-                    attempt_id,
-                    n.id,
-                    if permanent {
-                        AttemptOutcome::PermanentError
-                    } else {
-                        AttemptOutcome::RetryableError
-                    },
-                    Some(&message),
-                    error.code(),
-                )
-                .await?;
-                let message = format!("{}: {message}", account.name);
-                Err(match error {
-                    DeliveryError::Permanent { .. } => {
-                        StepError::fatal(failure_types::PERMANENT_DELIVERY, message)
-                    }
-                    DeliveryError::Retryable { retry_after, .. } => StepError::Retryable {
-                        message,
-                        retry_after,
-                    },
-                })
-            }
+            Err(error) => Err(record_refusal(&self.db, n, account, attempt_id, error).await?),
         }
     }
 }

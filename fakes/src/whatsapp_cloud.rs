@@ -64,7 +64,8 @@ pub fn router() -> Router<FakeState> {
     Router::new().route("/{version}/{phone_number_id}/messages", post(send))
 }
 
-/// The `wamid` the fake answers for the `n`-th request it received (1-based) to `wa_id`:
+/// The `wamid` the fake answers to `wa_id` when that is the `n`-th request it received
+/// (1-based, counting every recipient's):
 /// shaped like Meta's (`wamid.` + base64 of a small record holding the recipient's id).
 pub fn wamid(wa_id: &str, n: usize) -> String {
     let mut raw = vec![0x1c, 0x18, wa_id.len().min(0x7f) as u8];

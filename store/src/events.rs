@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, delivery::ProviderEvent};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    QuerySelect, Set, sea_query::OnConflict,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -123,28 +123,43 @@ pub async fn insert(
     notification_id: Uuid,
     event: &NewEvent,
 ) -> Result<bool, StoreError> {
+    Ok(insert_all(db, &[(notification_id, event.clone())]).await? == 1)
+}
+
+/// [`insert`] for several events in one statement; returns how many were new. A repeat is
+/// skipped by the database (`ON CONFLICT DO NOTHING`), not reported as an error: on
+/// PostgreSQL an error would end the caller's transaction.
+pub async fn insert_all(
+    db: &impl ConnectionTrait,
+    events: &[(Uuid, NewEvent)],
+) -> Result<u64, StoreError> {
     let now = Utc::now();
-    let occurred_at = event.occurred_at.unwrap_or(now);
-    let inserted = notification_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        notification_id: Set(notification_id),
-        status: Set(event.status.as_str().to_owned()),
-        source: Set(event.source.clone()),
-        provider_message_id: Set(event.provider_message_id.clone()),
-        raw_status: Set(event.raw_status.clone()),
-        reason: Set(event.reason.clone()),
-        code: Set(event.code.clone()),
-        occurred_at: Set(occurred_at),
-        received_at: Set(now),
-        dedupe_key: Set(event.dedupe_key()),
-    }
-    .insert(db)
-    .await;
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let rows = events
+        .iter()
+        .map(|(notification_id, event)| notification_event::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            notification_id: Set(*notification_id),
+            status: Set(event.status.as_str().to_owned()),
+            source: Set(event.source.clone()),
+            provider_message_id: Set(event.provider_message_id.clone()),
+            raw_status: Set(event.raw_status.clone()),
+            reason: Set(event.reason.clone()),
+            code: Set(event.code.clone()),
+            occurred_at: Set(event.occurred_at.unwrap_or(now)),
+            received_at: Set(now),
+            dedupe_key: Set(event.dedupe_key()),
+        });
+    Ok(notification_event::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                notification_event::Column::NotificationId,
+                notification_event::Column::DedupeKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?)
 }
 
 /// The timeline of a notification, oldest first: by the reporter's time, then arrival.
@@ -193,14 +208,42 @@ pub async fn claim_parked(
     notification_id: Uuid,
     provider_message_id: &str,
 ) -> Result<Option<NotificationStatus>, StoreError> {
+    let claimed = claim_parked_all(db, &[(account, notification_id, provider_message_id)]).await?;
+    Ok(claimed.into_iter().next().map(|(_, status)| status))
+}
+
+/// [`claim_parked`] for several messages `(account, notification id, provider message id)`,
+/// looked up in one statement (nearly always finding none). Returns the status afterwards
+/// of each notification that had callbacks waiting.
+pub async fn claim_parked_all(
+    db: &impl ConnectionTrait,
+    messages: &[(&str, Uuid, &str)],
+) -> Result<Vec<(Uuid, NotificationStatus)>, StoreError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut accounts: Vec<&str> = messages.iter().map(|(account, ..)| *account).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    // Both columns of the (provider, message id) index, so it is used.
     let parked = parked_callback::Entity::find()
-        .filter(parked_callback::Column::Provider.eq(account))
-        .filter(parked_callback::Column::ProviderMessageId.eq(provider_message_id))
+        .filter(parked_callback::Column::Provider.is_in(accounts))
+        .filter(
+            parked_callback::Column::ProviderMessageId
+                .is_in(messages.iter().map(|(_, _, message_id)| *message_id)),
+        )
         .order_by_asc(parked_callback::Column::Id)
         .all(db)
         .await?;
-    let mut status = None;
+    let mut statuses: Vec<(Uuid, NotificationStatus)> = Vec::new();
     for row in parked {
+        // Message ids are the provider's: two accounts may use the same one.
+        let Some(&(account, notification_id, _)) = messages
+            .iter()
+            .find(|(account, _, id)| *account == row.provider && *id == row.provider_message_id)
+        else {
+            continue;
+        };
         let event: ProviderEvent = serde_json::from_value(row.event.clone())
             .map_err(|e| StoreError::Corrupt(format!("parked callback {}: {e}", row.id)))?;
         let recorded = record(
@@ -209,10 +252,13 @@ pub async fn claim_parked(
             NewEvent::from_provider(account, &event),
         )
         .await?;
-        status = Some(recorded.status);
+        match statuses.iter_mut().find(|(id, _)| *id == notification_id) {
+            Some(entry) => entry.1 = recorded.status,
+            None => statuses.push((notification_id, recorded.status)),
+        }
         parked_callback::Entity::delete_by_id(row.id)
             .exec(db)
             .await?;
     }
-    Ok(status)
+    Ok(statuses)
 }

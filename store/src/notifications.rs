@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionSession, TransactionTrait, TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TransactionSession,
+    TryIntoModel,
     sea_query::{CaseStatement, Expr, Func, SimpleExpr},
 };
 use uuid::Uuid;
@@ -686,60 +686,110 @@ pub async fn finish_attempt(
     Ok(())
 }
 
-/// Records, in one transaction, that a provider accepted the message: status `sent` with the
-/// provider's message id, and the attempt closed as sent.
-///
-/// On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`): a deferred one
-/// that reads first and writes later fails at once with `SQLITE_BUSY` when another writer
-/// got in between, and this is the one write that must not fail.
-pub async fn record_sent(
-    db: &impl TransactionTrait,
-    notification_id: Uuid,
-    attempt_id: Uuid,
-    provider: &str,
-    provider_message_id: Option<String>,
-) -> Result<Transition, StoreError> {
-    let tx = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
-    let outcome = record_sent_within(
-        &tx,
-        notification_id,
-        attempt_id,
-        provider,
-        provider_message_id,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(outcome)
+/// A message a provider accepted, to record as sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent<'a> {
+    pub notification_id: Uuid,
+    pub attempt_id: Uuid,
+    /// The provider account's name.
+    pub provider: &'a str,
+    pub provider_message_id: Option<&'a str>,
 }
 
-/// [`record_sent`] inside a transaction the caller holds (a batch group's).
-pub async fn record_sent_within(
-    tx: &impl ConnectionTrait,
-    notification_id: Uuid,
-    attempt_id: Uuid,
-    provider: &str,
-    provider_message_id: Option<String>,
-) -> Result<Transition, StoreError> {
-    let outcome = transition(tx, notification_id, NotificationStatus::Sent, |row| {
-        row.provider = Set(Some(provider.to_owned()));
-        row.provider_message_id = Set(provider_message_id.clone());
-    })
-    .await?;
-    finish_attempt(
-        tx,
-        attempt_id,
-        notification_id,
-        AttemptOutcome::Sent,
-        None,
-        None,
-    )
-    .await?;
-    Ok(outcome)
+/// Records, in the caller's transaction, that providers accepted these messages: each
+/// notification `sent` with its provider's message id, and each attempt closed as sent.
+/// Two statements for all of them (a batch group's; a single send is a group of one):
+/// on SQLite every statement is a round trip to the connection's own thread, while the
+/// group holds the database's one write lock.
+///
+/// A notification the status model keeps from `sent` (cancelled or failed while its
+/// provider was called, or already delivered) keeps its status; those are returned with
+/// it. The caller's transaction should be `BEGIN IMMEDIATE` on SQLite: one that reads
+/// first and writes later fails at once with `SQLITE_BUSY` when another writer got in
+/// between, and this is the one write that must not fail.
+pub async fn record_sent(
+    db: &impl ConnectionTrait,
+    sent: &[Sent<'_>],
+) -> Result<Vec<(Uuid, NotificationStatus)>, StoreError> {
+    if sent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let ids: Vec<Uuid> = sent.iter().map(|s| s.notification_id).collect();
+    // The statuses the model lets move to `sent` (itself included: a repeat is harmless).
+    let movable = NotificationStatus::ALL
+        .into_iter()
+        .filter(|s| s.can_move_to(NotificationStatus::Sent))
+        .map(NotificationStatus::as_str);
+    let updated = notification::Entity::update_many()
+        .col_expr(
+            notification::Column::Status,
+            Expr::value(NotificationStatus::Sent.as_str()),
+        )
+        .col_expr(
+            notification::Column::SentAt,
+            Func::coalesce([Expr::col(notification::Column::SentAt), Expr::value(now)]).into(),
+        )
+        .col_expr(notification::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            notification::Column::Provider,
+            per_row(sent, |s| Some(s.provider.to_owned())),
+        )
+        .col_expr(
+            notification::Column::ProviderMessageId,
+            per_row(sent, |s| s.provider_message_id.map(str::to_owned)),
+        )
+        .filter(notification::Column::Id.is_in(ids.iter().copied()))
+        .filter(notification::Column::Status.is_in(movable))
+        .exec(db)
+        .await?;
+    notification_attempt::Entity::update_many()
+        .col_expr(
+            notification_attempt::Column::Outcome,
+            Expr::value(AttemptOutcome::Sent.as_str()),
+        )
+        .col_expr(
+            notification_attempt::Column::Error,
+            Expr::value(None::<String>),
+        )
+        .col_expr(
+            notification_attempt::Column::ErrorCode,
+            Expr::value(None::<String>),
+        )
+        .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
+        .filter(notification_attempt::Column::Id.is_in(sent.iter().map(|s| s.attempt_id)))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == sent.len() as u64 {
+        return Ok(Vec::new());
+    }
+    // Rare (an operator's cancel raced the provider call): which ones, and where they are.
+    let kept: Vec<(Uuid, String)> = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::Id)
+        .column(notification::Column::Status)
+        .filter(notification::Column::Id.is_in(ids))
+        .filter(notification::Column::Status.ne(NotificationStatus::Sent.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    kept.into_iter()
+        .map(|(id, status)| Ok((id, status.parse().map_err(StoreError::Corrupt)?)))
+        .collect()
+}
+
+/// A value for each row of a multi-row update: the same for all, or one per notification
+/// id (`CASE id WHEN … THEN …`).
+fn per_row<'a>(sent: &[Sent<'a>], value: impl Fn(&Sent<'a>) -> Option<String>) -> SimpleExpr {
+    let first = value(&sent[0]);
+    if sent.iter().all(|s| value(s) == first) {
+        return Expr::value(first);
+    }
+    sent.iter()
+        .fold(CaseStatement::new(), |case, s| {
+            case.case(notification::Column::Id.eq(s.notification_id), value(s))
+        })
+        .into()
 }
 
 /// Re-seals the personal data of every notification sealed with another key than the

@@ -243,3 +243,137 @@ async fn twilio_status_callbacks_move_an_sms_to_delivered() {
     let last = n["events"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["code"], "30003", "{n}");
 }
+
+/// The same for a batch, whose group of recipients is recorded as sent together: the early
+/// report reaches its own recipient, and only that one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_that_outruns_a_batch_send_is_applied_to_its_own_recipient() {
+    let app = app().await;
+    let numbers: Vec<String> = (0..6).map(|i| format!("55119876543{i:02}")).collect();
+    // The fake numbers its answers across recipients, and a group's calls run at once: a
+    // report for each place the fourth recipient's message may take. Only the one matching
+    // the id it gets is applied; the others stay parked.
+    let early: Vec<String> = (1..=numbers.len())
+        .map(|n| whatsapp_cloud::wamid(&numbers[3], n))
+        .collect();
+    let statuses: Vec<_> = early
+        .iter()
+        .map(|wamid| (wamid.as_str(), "delivered", 1_763_888_400, None))
+        .collect();
+    let report = whatsapp_cloud::status_webhook(Some(APP_SECRET), PHONE_NUMBER_ID, &statuses);
+    let (code, body) = post(&app, WA_CALLBACKS, &report).await;
+    assert_eq!(code, 200, "{body}");
+
+    let recipients: Vec<Value> = numbers
+        .iter()
+        .map(|n| json!({"to": format!("+{n}")}))
+        .collect();
+    let batch =
+        json!({"channel": "whatsapp", "content": {"text": "Olá"}, "recipients": recipients});
+    let (code, accepted) = app
+        .call("POST", "/v1/notifications/batch", Some(&batch))
+        .await;
+    assert_eq!(code, 202, "{accepted}");
+    let (code, page) = app
+        .call(
+            "GET",
+            &format!(
+                "/v1/batches/{}/notifications?limit=10",
+                accepted["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{page}");
+    let members: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let to = m["to"].as_str().unwrap().trim_start_matches('+');
+            (m["id"].as_str().unwrap().to_owned(), to.to_owned())
+        })
+        .collect();
+    assert_eq!(members.len(), numbers.len(), "{page}");
+    let mut sent = Vec::new();
+    for (id, to) in &members {
+        let expected = if *to == numbers[3] {
+            "delivered"
+        } else {
+            "sent"
+        };
+        sent.push(app.wait_for_status(id, expected, WITHIN).await);
+    }
+
+    // The message id each recipient's request was answered with.
+    let answered: std::collections::HashMap<String, String> = app
+        .fakes
+        .requests("whatsapp_cloud")
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let to = r.json()["to"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('+')
+                .to_owned();
+            let wamid = whatsapp_cloud::wamid(&to, i + 1);
+            (to, wamid)
+        })
+        .collect();
+    assert_eq!(answered.len(), numbers.len(), "one message each");
+    for ((_, to), n) in members.iter().zip(&sent) {
+        assert_eq!(n["provider_message_id"], answered[to].as_str(), "{n}");
+        let mut steps = vec![("sent".to_owned(), "worker".to_owned())];
+        if *to == numbers[3] {
+            steps.push(("delivered".to_owned(), "provider:whatsapp-cloud".to_owned()));
+        }
+        assert_eq!(timeline(n), steps, "{n}");
+    }
+}
+
+/// A repeat of a timeline entry is skipped by the database rather than raised: on PostgreSQL
+/// an error would end the transaction it happened in (a batch group's record, the claim of
+/// a parked report), and what that transaction had written with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_report_inside_a_transaction_is_skipped_and_the_rest_commits() {
+    use pombo_contract::NotificationStatus;
+    use pombo_store::events::{self, NewEvent};
+    use sea_orm::TransactionTrait;
+
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let id: uuid::Uuid = app.send(&whatsapp_text()).await.parse().unwrap();
+    let delivered = NewEvent {
+        provider_message_id: Some("wamid.repeated".into()),
+        ..NewEvent::new(
+            NotificationStatus::Delivered,
+            "provider:whatsapp-cloud",
+            "delivered",
+        )
+    };
+    let read = NewEvent {
+        provider_message_id: Some("wamid.repeated".into()),
+        ..NewEvent::new(NotificationStatus::Read, "provider:whatsapp-cloud", "read")
+    };
+
+    let tx = app.db.begin().await.unwrap();
+    assert!(events::insert(&tx, id, &delivered).await.unwrap());
+    assert!(!events::insert(&tx, id, &delivered).await.unwrap());
+    let new = events::insert_all(&tx, &[(id, delivered.clone()), (id, read.clone())])
+        .await
+        .unwrap();
+    assert_eq!(new, 1, "only `read` is new");
+    tx.commit().await.unwrap();
+
+    let kept: Vec<String> = events::list(&app.db, id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(kept, ["delivered", "read"]);
+}
