@@ -16,6 +16,7 @@ pub mod retention;
 pub mod routing_rules;
 pub mod sealed;
 pub mod send_slots;
+mod sqlite_busy;
 pub mod templates;
 pub mod tenants;
 
@@ -49,8 +50,8 @@ pub enum StoreError {
 }
 
 /// Connects to `url` (SQLite or PostgreSQL). For SQLite, creates the file's directory and
-/// turns on WAL, a busy timeout and foreign keys, so that the API and the worker can share
-/// one file.
+/// turns on WAL, foreign keys and a busy handler that waits for the write lock up to 10 s
+/// (`sqlite_busy`), so that the API and the worker can share one file.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
     if let Some(path) = sqlite_path(url)
         && let Some(dir) = std::path::Path::new(path).parent()
@@ -67,11 +68,15 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                // Until the connection's own busy handler replaces it (below).
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 // Every pooled connection keeps its own page cache (2 MiB by default, so up
                 // to 32 MiB for the pool): memory is a target, and the OS caches the file.
                 .pragma("cache_size", "-512")
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(async move { sqlite_busy::install(conn).await }))
         });
     Ok(Database::connect(options).await?)
 }
