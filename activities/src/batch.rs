@@ -37,7 +37,7 @@ use pombo_store::{
     StoreError, batches,
     notifications::{self, Notification},
 };
-use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use sea_orm::DatabaseTransaction;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
@@ -166,12 +166,7 @@ impl BatchActivities {
             sea_orm::DbBackend::Sqlite => Some(self.inner.writer.clone().lock_owned().await),
             _ => None,
         };
-        let tx = db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let tx = pombo_store::begin_write(db).await?;
         Ok(Write { tx, _turn: turn })
     }
 

@@ -258,12 +258,7 @@ async fn record_accepted_alone(
     loop {
         let once = async {
             // `BEGIN IMMEDIATE` on SQLite: see `notifications::record_sent`.
-            let tx = db
-                .begin_with_options(sea_orm::TransactionOptions {
-                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                })
-                .await?;
+            let tx = pombo_store::begin_write(db).await?;
             let statuses = record_accepted(&tx, &[sent]).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(statuses[0])

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait, TryInsertResult, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, SqlErr, TryInsertResult, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -65,14 +64,7 @@ pub async fn create(
 ) -> Result<BatchCreated, StoreError> {
     let now = Utc::now();
     let requested = members.len();
-    // On SQLite the write lock is taken up front: a deferred transaction that another
-    // writer overtakes fails at once with SQLITE_BUSY instead of waiting.
-    let tx = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let tx = crate::begin_write(db).await?;
     let row = batch::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),

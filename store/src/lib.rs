@@ -23,7 +23,10 @@ pub mod tenants;
 use std::time::Duration;
 
 use pombo_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 
 pub use sea_orm::DatabaseConnection as Db;
 
@@ -79,6 +82,18 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, StoreError> {
             pool.after_connect(|conn, _| Box::pin(async move { sqlite_busy::install(conn).await }))
         });
     Ok(Database::connect(options).await?)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails at once with
+/// SQLITE_BUSY when another writer got in between, where an immediate one waits its turn in
+/// the busy handler. Other databases begin as usual.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Connects and applies pending migrations: what every Pombo process does at start-up.

@@ -655,6 +655,30 @@ pub async fn finish_attempt(
     error_code: Option<&str>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
+    close_attempts(db, [attempt_id], outcome, error, error_code, now).await?;
+    if let Some(error) = error {
+        notification::Entity::update_many()
+            .col_expr(
+                notification::Column::LastError,
+                Expr::value(error.to_owned()),
+            )
+            .col_expr(notification::Column::UpdatedAt, Expr::value(now))
+            .filter(notification::Column::Id.eq(notification_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Closes attempts with one outcome, in one statement however many.
+async fn close_attempts(
+    db: &impl ConnectionTrait,
+    attempt_ids: impl IntoIterator<Item = Uuid>,
+    outcome: AttemptOutcome,
+    error: Option<&str>,
+    error_code: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     notification_attempt::Entity::update_many()
         .col_expr(
             notification_attempt::Column::Outcome,
@@ -669,20 +693,9 @@ pub async fn finish_attempt(
             Expr::value(error_code.map(str::to_owned)),
         )
         .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
-        .filter(notification_attempt::Column::Id.eq(attempt_id))
+        .filter(notification_attempt::Column::Id.is_in(attempt_ids))
         .exec(db)
         .await?;
-    if let Some(error) = error {
-        notification::Entity::update_many()
-            .col_expr(
-                notification::Column::LastError,
-                Expr::value(error.to_owned()),
-            )
-            .col_expr(notification::Column::UpdatedAt, Expr::value(now))
-            .filter(notification::Column::Id.eq(notification_id))
-            .exec(db)
-            .await?;
-    }
     Ok(())
 }
 
@@ -743,23 +756,15 @@ pub async fn record_sent(
         .filter(notification::Column::Status.is_in(movable))
         .exec(db)
         .await?;
-    notification_attempt::Entity::update_many()
-        .col_expr(
-            notification_attempt::Column::Outcome,
-            Expr::value(AttemptOutcome::Sent.as_str()),
-        )
-        .col_expr(
-            notification_attempt::Column::Error,
-            Expr::value(None::<String>),
-        )
-        .col_expr(
-            notification_attempt::Column::ErrorCode,
-            Expr::value(None::<String>),
-        )
-        .col_expr(notification_attempt::Column::FinishedAt, Expr::value(now))
-        .filter(notification_attempt::Column::Id.is_in(sent.iter().map(|s| s.attempt_id)))
-        .exec(db)
-        .await?;
+    close_attempts(
+        db,
+        sent.iter().map(|s| s.attempt_id),
+        AttemptOutcome::Sent,
+        None,
+        None,
+        now,
+    )
+    .await?;
     if updated.rows_affected == sent.len() as u64 {
         return Ok(Vec::new());
     }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use pombo_contract::NotificationStatus;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -47,14 +47,7 @@ pub async fn purge_personal_data(
     limit: u64,
 ) -> Result<u64, StoreError> {
     let purgeable = PURGEABLE.map(|s| s.as_str());
-    // SQLite: take the write lock up front, so a writer that got in between our read and
-    // our write cannot make this transaction fail with SQLITE_BUSY.
-    let tx = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let tx = crate::begin_write(db).await?;
     let candidates: Vec<Uuid> = notification::Entity::find()
         .select_only()
         .column(notification::Column::Id)

@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use pombo_contract::Channel;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionSession, TransactionTrait,
-    sea_query::Expr,
+    SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -204,15 +203,6 @@ fn to_json(variants: &Variants) -> Value {
     serde_json::to_value(variants).expect("variants serialise")
 }
 
-fn immediate() -> TransactionOptions {
-    // On SQLite, take the write lock up front: a deferred transaction that reads and then
-    // writes fails at once with SQLITE_BUSY when another writer got in between.
-    TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    }
-}
-
 /// Creates a template with its version 1.
 pub async fn create(
     db: &impl TransactionTrait,
@@ -221,7 +211,7 @@ pub async fn create(
 ) -> Result<Detail, StoreError> {
     let id = Uuid::now_v7();
     let now = Utc::now();
-    let tx = db.begin_with_options(immediate()).await?;
+    let tx = crate::begin_write(db).await?;
     let row = template::ActiveModel {
         id: Set(id),
         tenant_id: Set(tenant_id),
@@ -361,7 +351,7 @@ pub async fn update(
     name_or_id: &str,
     next: NextVersion,
 ) -> Result<Detail, StoreError> {
-    let tx = db.begin_with_options(immediate()).await?;
+    let tx = crate::begin_write(db).await?;
     let current = find(&tx, tenant_id, name_or_id).await?;
     let number = current.current_version + 1;
     let now = Utc::now();
