@@ -76,8 +76,14 @@ impl Recorded {
 #[derive(Clone, Default)]
 pub struct Inbox(Arc<Mutex<Vec<Recorded>>>);
 
+/// A request's place among those its provider's fake received (1-based), fixed as it was
+/// recorded: the fakes that number their answers use it, so that requests answered at once
+/// get distinct numbers in the order [`Inbox::of`] lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct Position(pub usize);
+
 impl Inbox {
-    pub fn record(&self, provider: &str, parts: &Parts, body: &[u8]) {
+    pub fn record(&self, provider: &str, parts: &Parts, body: &[u8]) -> Position {
         let mut headers = BTreeMap::<String, String>::new();
         for (name, value) in &parts.headers {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -89,7 +95,9 @@ impl Inbox {
                 })
                 .or_insert(value);
         }
-        self.0.lock().expect("inbox lock").push(Recorded {
+        let mut all = self.0.lock().expect("inbox lock");
+        let position = Position(all.iter().filter(|r| r.provider == provider).count() + 1);
+        all.push(Recorded {
             provider: provider.to_owned(),
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
@@ -98,6 +106,7 @@ impl Inbox {
             body: String::from_utf8_lossy(body).into_owned(),
             at: Utc::now(),
         });
+        position
     }
 
     pub fn of(&self, provider: &str) -> Vec<Recorded> {

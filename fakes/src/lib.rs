@@ -142,12 +142,13 @@ async fn record_and_inject(
     request: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => return (error)(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
     };
-    state.inbox.record(provider, &parts, &bytes);
+    let position = state.inbox.record(provider, &parts, &bytes);
+    parts.extensions.insert(position);
     if let Some(fault) = state.faults.take(provider) {
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;

@@ -42,7 +42,7 @@ use base64::{
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-use crate::{FakeState, callbacks::FakeCallback};
+use crate::{FakeState, callbacks::FakeCallback, inbox::Position};
 
 /// An access token the fake treats as expired.
 pub const INVALID_TOKEN: &str = "invalid-token";
@@ -116,9 +116,9 @@ fn invalid(details: &str) -> Response {
 }
 
 async fn send(
-    axum::extract::State(state): axum::extract::State<FakeState>,
     Path((version, phone_number_id)): Path<(String, String)>,
     Query(query): Query<std::collections::HashMap<String, String>>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -328,7 +328,6 @@ async fn send(
         }
         _ => {}
     }
-    let n = state.inbox.of("whatsapp_cloud").len();
     let mut sent = json!({ "id": wamid(&wa_id, n) });
     if template {
         sent["message_status"] = json!("accepted");
