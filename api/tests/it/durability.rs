@@ -263,6 +263,37 @@ async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_cl
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_worker_records_the_start_of_a_notification_waiting_for_its_time() {
+    // Its workflow waits on a timer and writes nothing until then, so only the starter
+    // records the start: were it not recorded, the row would be claimed and started again
+    // each time the claim ran out.
+    let app = spawn_app_with(AppOptions {
+        starts: Some(WorkflowStarts::Worker),
+        ..Default::default()
+    })
+    .await;
+    let mut request = email_request(&unique_email("later"));
+    request["send_at"] = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .into();
+    let id = app.send(&request).await;
+    let mut n = Value::Null;
+    for _ in 0..300 {
+        n = app.get_notification(&id).await.1;
+        if n["workflow"]["started"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(n["workflow"]["started"], true, "{n}");
+    assert_eq!(n["status"], "pending", "{n}");
+    let (status, _) = app
+        .call("POST", &format!("/v1/notifications/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_attempt_left_open_by_a_dead_worker_is_closed_as_lost_by_the_next_one() {
     use pombo_store::notifications::{self, NewAttempt};
 
