@@ -30,20 +30,41 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-TEMPORAL_PORT=$(free_port); SMTP_PORT=$(free_port); MAIL_WEB_PORT=$(free_port)
+SMTP_PORT=$(free_port); MAIL_WEB_PORT=$(free_port)
 source scripts/temporal-flags.sh
-# In memory: nothing to clean up, and faster than a file.
-.tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
-  --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
-  --log-level warn >"$LOGS/temporal.log" 2>&1 &
-pids+=($!)
+start_temporal() {
+  TEMPORAL_PORT=$(free_port)
+  # In memory: nothing to clean up, and faster than a file.
+  .tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
+    --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
+    --log-level warn >"$LOGS/temporal.log" 2>&1 &
+  TEMPORAL_PID=$!
+  pids+=("$TEMPORAL_PID")
+}
+# The dev server picks its internal services' ports itself, and one of them can be a port
+# picked here but not yet bound (it then exits at once): started again on new ports.
+temporal_up() {
+  for _ in $(seq 1 300); do
+    port_open "$TEMPORAL_PORT" && return 0
+    kill -0 "$TEMPORAL_PID" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  echo "!! Temporal did not start" >&2; exit 1
+}
+start_temporal
 .tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \
   -s "$SMTP_PORT" -w "$MAIL_WEB_PORT" >"$LOGS/maildev.log" 2>&1 &
 pids+=($!)
 
 echo "==> building"
 cargo build --workspace --bins --tests --locked
-wait_for Temporal "$TEMPORAL_PORT"; wait_for maildev "$SMTP_PORT"; wait_for maildev-web "$MAIL_WEB_PORT"
+for try in 1 2 3; do
+  temporal_up && break
+  [ "$try" = 3 ] && { echo "!! Temporal exited while starting (see $LOGS/temporal.log)" >&2; exit 1; }
+  echo "==> Temporal exited while starting (see $LOGS/temporal.log); starting it again"
+  start_temporal
+done
+wait_for maildev "$SMTP_PORT"; wait_for maildev-web "$MAIL_WEB_PORT"
 
 export POMBO_TEST_TEMPORAL="http://127.0.0.1:$TEMPORAL_PORT"
 export POMBO_TEST_SMTP_PORT="$SMTP_PORT"
