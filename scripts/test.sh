@@ -22,7 +22,15 @@ fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for() { for _ in $(seq 1 300); do port_open "$2" && return 0; sleep 0.2; done; echo "!! $1 did not start" >&2; exit 1; }
+# wait_for NAME PORT [PID]: until PORT opens; with PID, fails (returns 1) once PID has exited.
+wait_for() {
+  for _ in $(seq 1 300); do
+    port_open "$2" && return 0
+    [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
+    sleep 0.2
+  done
+  echo "!! $1 did not start" >&2; exit 1
+}
 
 LOGS="$ROOT/target/test-logs"
 mkdir -p "$LOGS"
@@ -41,16 +49,6 @@ start_temporal() {
   TEMPORAL_PID=$!
   pids+=("$TEMPORAL_PID")
 }
-# The dev server picks its internal services' ports itself, and one of them can be a port
-# picked here but not yet bound (it then exits at once): started again on new ports.
-temporal_up() {
-  for _ in $(seq 1 300); do
-    port_open "$TEMPORAL_PORT" && return 0
-    kill -0 "$TEMPORAL_PID" 2>/dev/null || return 1
-    sleep 0.2
-  done
-  echo "!! Temporal did not start" >&2; exit 1
-}
 start_temporal
 .tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \
   -s "$SMTP_PORT" -w "$MAIL_WEB_PORT" >"$LOGS/maildev.log" 2>&1 &
@@ -58,8 +56,10 @@ pids+=($!)
 
 echo "==> building"
 cargo build --workspace --bins --tests --locked
+# The dev server picks its internal services' ports itself, and one of them can be a port
+# picked here but not yet bound (it then exits at once): started again on new ports.
 for try in 1 2 3; do
-  temporal_up && break
+  wait_for Temporal "$TEMPORAL_PORT" "$TEMPORAL_PID" && break
   [ "$try" = 3 ] && { echo "!! Temporal exited while starting (see $LOGS/temporal.log)" >&2; exit 1; }
   echo "==> Temporal exited while starting (see $LOGS/temporal.log); starting it again"
   start_temporal

@@ -257,7 +257,6 @@ async fn record_accepted_alone(
     let mut pause = Duration::from_millis(50);
     loop {
         let once = async {
-            // `BEGIN IMMEDIATE` on SQLite: see `notifications::record_sent`.
             let tx = pombo_store::begin_write(db).await?;
             let statuses = record_accepted(&tx, &[sent]).await?;
             tx.commit().await?;

@@ -232,7 +232,8 @@ pub async fn escalate(
     db: &impl sea_orm::TransactionTrait,
     id: Uuid,
 ) -> Result<Option<Notification>, StoreError> {
-    let tx = db.begin().await?;
+    // Reads the parent, then writes: see `begin_write`.
+    let tx = crate::begin_write(db).await?;
     let parent = get(&tx, id).await?;
     let Some(spec) = parent.fallback.clone() else {
         return Ok(None);
@@ -717,9 +718,8 @@ pub struct Sent<'a> {
 ///
 /// A notification the status model keeps from `sent` (cancelled or failed while its
 /// provider was called, or already delivered) keeps its status; those are returned with
-/// it. The caller's transaction should be `BEGIN IMMEDIATE` on SQLite: one that reads
-/// first and writes later fails at once with `SQLITE_BUSY` when another writer got in
-/// between, and this is the one write that must not fail.
+/// it. The caller's transaction should come from [`crate::begin_write`]: this is the one
+/// write that must not fail.
 pub async fn record_sent(
     db: &impl ConnectionTrait,
     sent: &[Sent<'_>],
