@@ -94,8 +94,9 @@ export POMBO_CONFIG="${POMBO_CONFIG:-$DATA/providers.toml}"
 export POMBO_ENCRYPTION__CURRENT_KEY=local
 POMBO_ENCRYPTION__KEYS__LOCAL="$(cat "$DATA/encryption-key")"
 export POMBO_ENCRYPTION__KEYS__LOCAL
-# Local only: webhooks may target the fakes on loopback over http.
-export POMBO_WEBHOOKS__ALLOW_HTTP=true POMBO_WEBHOOKS__ALLOW_PRIVATE_NETWORKS=true
+# Tenants' provider accounts and webhooks may target the local fakes (loopback, plain
+# http), and nothing else private; a value given in the environment is kept.
+export POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS="${POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS:-127.0.0.1:$FAKES_PORT}"
 # Uploaded files go to pombo-s3 (its keys are the defaults of [storage]).
 export POMBO_STORAGE__ENDPOINT="http://127.0.0.1:$S3_PORT"
 

@@ -16,12 +16,14 @@ use pombo_contract::{
     Channel, Config,
     activities::ProviderRef,
     providers::{ProviderSettings, SendRateLimit, SmtpSettings},
-    recipient::RecipientRules,
 };
 use pombo_store::{Db, StoreError, provider_accounts, sealed::Keyring, send_slots};
 use uuid::Uuid;
 
-use crate::channels::{Provider, SetupError};
+use crate::channels::{
+    Provider, SetupError,
+    outbound::{OutboundClients, Trust},
+};
 
 /// The provider accounts that could deliver one tenant's notifications on one channel.
 pub struct Candidates(Vec<Candidate>);
@@ -79,8 +81,7 @@ type CachedClient = (DateTime<Utc>, Arc<Provider>);
 pub struct Providers {
     db: Db,
     keyring: Option<Keyring>,
-    http: reqwest::Client,
-    rules: RecipientRules,
+    clients: OutboundClients,
     server: Vec<ServerAccount>,
     /// Clients of tenant accounts, rebuilt when the account changes.
     tenant: Mutex<HashMap<Uuid, CachedClient>>,
@@ -98,13 +99,7 @@ pub enum ResolveError {
 
 impl Providers {
     pub fn new(config: &Config, db: Db, keyring: Option<Keyring>) -> Result<Self, SetupError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .user_agent(concat!("pombo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SetupError(format!("HTTP client: {e}")))?;
-        let rules = config.webhooks.recipient_rules();
+        let clients = OutboundClients::new(config.outbound.clone())?;
         let mut accounts: Vec<(String, ProviderSettings, Option<SendRateLimit>)> = config
             .providers
             .iter()
@@ -128,7 +123,7 @@ impl Providers {
         let server = accounts
             .into_iter()
             .map(|(name, settings, rate_limit)| {
-                let client = Provider::new(&settings, &http, rules)
+                let client = Provider::new(&settings, &clients, Trust::Operator)
                     .map_err(|e| SetupError(format!("providers `{name}`: {e}")))?;
                 Ok(ServerAccount {
                     name,
@@ -141,8 +136,7 @@ impl Providers {
         Ok(Providers {
             db,
             keyring,
-            http,
-            rules,
+            clients,
             server,
             tenant: Mutex::new(HashMap::new()),
         })
@@ -238,7 +232,7 @@ impl Providers {
             return Ok(client.clone());
         }
         let row = self.load(id).await?;
-        let client = Provider::new(&row.settings, &self.http, self.rules).map_err(|e| {
+        let client = Provider::new(&row.settings, &self.clients, Trust::Tenant).map_err(|e| {
             ResolveError::Setup {
                 name: row.name.clone(),
                 reason: e.0,

@@ -9,6 +9,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use pombo_contract::outbound::OutboundPolicy;
 use pombo_contract::{
     Config,
     config::{ConfirmationTimeouts, Secret},
@@ -139,8 +140,8 @@ impl Stack {
             "bench".into(),
             Secret::new(pombo_store::sealed::Keyring::generate_key()),
         );
-        config.webhooks.allow_http = true;
-        config.webhooks.allow_private_networks = true;
+        // The fakes listen on loopback over http.
+        config.outbound = OutboundPolicy::allowing(&[&fakes.addr.to_string()]);
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(&config)?)?;
 

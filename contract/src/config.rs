@@ -25,7 +25,9 @@ pub struct Config {
     /// Server-wide provider accounts, used for tenants that registered none of their own
     /// for a channel. Tried in the order given. Email always has `[smtp]` last.
     pub providers: Vec<ProviderAccountConfig>,
-    pub webhooks: WebhooksConfig,
+    /// Which loopback or private `host:port` targets a tenant may point us at (none by
+    /// default): see [`crate::outbound`].
+    pub outbound: crate::outbound::OutboundPolicy,
     pub encryption: EncryptionConfig,
     /// S3-compatible object storage for uploaded files (`/v1/files`).
     pub storage: StorageConfig,
@@ -287,25 +289,6 @@ pub struct ProviderAccountConfig {
     pub settings: crate::providers::ProviderSettings,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WebhooksConfig {
-    /// Allow `http://` webhook targets. For local testing only.
-    pub allow_http: bool,
-    /// Allow loopback and private-network webhook targets. For local testing only: it lets
-    /// callers reach whatever our workers can reach.
-    pub allow_private_networks: bool,
-}
-
-impl WebhooksConfig {
-    pub fn recipient_rules(&self) -> crate::recipient::RecipientRules {
-        crate::recipient::RecipientRules {
-            allow_http_webhooks: self.allow_http,
-            allow_private_webhook_targets: self.allow_private_networks,
-        }
-    }
-}
-
 /// Keys for data encrypted at rest (AES-256-GCM). New data is sealed with `current_key`;
 /// data sealed with any key still listed stays readable, so a key is rotated by adding a
 /// new one, making it current, re-sealing (`pombo-worker reseal`), then removing the old.
@@ -455,7 +438,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             api: ApiConfig::default(),
             providers: Vec::new(),
-            webhooks: WebhooksConfig::default(),
+            outbound: Default::default(),
             encryption: EncryptionConfig::default(),
             storage: StorageConfig::default(),
             retention: RetentionConfig::default(),
@@ -682,6 +665,32 @@ mod tests {
             assert_eq!(config.delivery.max_attempts, 5);
             assert_eq!(config.database_url, "postgres://localhost/x");
             assert_eq!(config.delivery.retry_interval_secs, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn outbound_exceptions_come_from_a_list_or_commas() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(Config::load().expect("loads").outbound, Default::default());
+            jail.create_file(
+                "pombo.toml",
+                "[outbound]\nallowed_private_targets = [\"[::1]:9\"]\n",
+            )?;
+            jail.set_env("POMBO_CONFIG", "pombo.toml");
+            assert!(Config::load().expect("loads").outbound.is_allowed("::1", 9));
+            jail.set_env(
+                "POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS",
+                "127.0.0.1:4010, localhost:1025",
+            );
+            let policy = Config::load().expect("loads").outbound;
+            assert!(policy.is_allowed("127.0.0.1", 4010) && policy.is_allowed("localhost", 1025));
+            assert!(!policy.is_allowed("127.0.0.1", 1025));
+            jail.set_env("POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS", "");
+            assert_eq!(Config::load().expect("loads").outbound, Default::default());
+            jail.set_env("POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS", "nowhere");
+            let err = Config::load().unwrap_err().to_string();
+            assert!(err.contains("allowed_private_targets"), "{err}");
             Ok(())
         });
     }

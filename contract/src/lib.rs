@@ -9,6 +9,7 @@ pub mod channel;
 pub mod config;
 pub mod content;
 pub mod delivery;
+pub mod outbound;
 pub mod priority;
 pub mod providers;
 pub mod recipient;

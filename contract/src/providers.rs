@@ -97,6 +97,67 @@ impl ProviderSettings {
         }
     }
 
+    /// Every place this account makes Pombo connect to, with the setting that names it.
+    /// Callback URLs given to a provider (Twilio's `status_callback_url`) are not here:
+    /// the provider calls them, Pombo does not.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let url = |field: &'static str, url: &str| Endpoint::Url {
+            field,
+            url: url.to_owned(),
+        };
+        match self {
+            ProviderSettings::Smtp(s) => vec![Endpoint::Host {
+                field: "host",
+                host: s.host.clone(),
+                port: s.port,
+            }],
+            ProviderSettings::Ses(s) => {
+                let field = match s.base_url.as_deref().map(str::trim) {
+                    Some(u) if !u.is_empty() => "base_url",
+                    _ => "region",
+                };
+                vec![url(field, &s.endpoint())]
+            }
+            ProviderSettings::Fcm(s) => {
+                vec![url("token_uri", &s.token_uri), url("base_url", &s.base_url)]
+            }
+            ProviderSettings::Sendgrid(SendgridSettings { base_url, .. })
+            | ProviderSettings::Mailgun(MailgunSettings { base_url, .. })
+            | ProviderSettings::Twilio(TwilioSettings { base_url, .. })
+            | ProviderSettings::Vonage(VonageSettings { base_url, .. })
+            | ProviderSettings::Apns(ApnsSettings { base_url, .. })
+            | ProviderSettings::WhatsappCloud(WhatsappCloudSettings { base_url, .. })
+            | ProviderSettings::Callbell(CallbellSettings { base_url, .. })
+            | ProviderSettings::Evolution(EvolutionSettings { base_url, .. })
+            | ProviderSettings::Waha(WahaSettings { base_url, .. })
+            | ProviderSettings::Instagram(InstagramSettings { base_url, .. })
+            | ProviderSettings::Telegram(TelegramSettings { base_url, .. }) => {
+                vec![url("base_url", base_url)]
+            }
+            // Its target is each notification's `to`, checked when sending.
+            ProviderSettings::Webhook(_) => Vec::new(),
+        }
+    }
+
+    /// The endpoints the outbound rule refuses, each with the setting that names it: for a
+    /// tenant's account, refused when it is saved (literal addresses, local names) and
+    /// again when its client is built.
+    pub fn refused_endpoints(
+        &self,
+        policy: &crate::outbound::OutboundPolicy,
+    ) -> Vec<(&'static str, crate::outbound::TargetRefused)> {
+        self.endpoints()
+            .into_iter()
+            .filter_map(|endpoint| {
+                let checked = match &endpoint {
+                    Endpoint::Url { url, .. } => policy.check_url(url).map(|_| ()),
+                    Endpoint::Host { host, port, .. } => policy.check_host(host, *port),
+                };
+                checked.err().map(|e| (endpoint.field(), e))
+            })
+            .collect()
+    }
+
     /// The settings as JSON with every secret replaced by `"********"`: what the API shows.
     pub fn masked(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).expect("settings serialise");
@@ -136,6 +197,30 @@ impl ProviderSettings {
 }
 
 pub const MASK: &str = "********";
+
+/// A place an account makes Pombo connect to (see [`ProviderSettings::endpoints`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Url {
+        field: &'static str,
+        url: String,
+    },
+    /// A server reached without a URL (SMTP).
+    Host {
+        field: &'static str,
+        host: String,
+        port: u16,
+    },
+}
+
+impl Endpoint {
+    /// The setting that names it (`base_url`, `token_uri`, `host`).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Endpoint::Url { field, .. } | Endpoint::Host { field, .. } => field,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,7 +1,7 @@
 //! Validation of `to` per channel, shared by the API (to reject bad input with a reason)
 //! and the providers (which can trust what reaches them).
 
-use crate::Channel;
+use crate::{Channel, outbound::OutboundPolicy};
 
 /// Why a recipient was refused, phrased for the API caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,20 +11,10 @@ pub struct InvalidRecipient(pub String);
 /// The longest address SMTP allows (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
 
-/// What the operator allows as webhook targets (`[webhooks]` in the configuration).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecipientRules {
-    /// Plain `http://` targets (local testing only).
-    pub allow_http_webhooks: bool,
-    /// Loopback, private and link-local targets (local testing only): without this a
-    /// caller could make our workers probe the internal network (SSRF).
-    pub allow_private_webhook_targets: bool,
-}
-
 pub fn validate(
     channel: Channel,
     to: &str,
-    rules: &RecipientRules,
+    outbound: &OutboundPolicy,
 ) -> Result<(), InvalidRecipient> {
     let to_trimmed = to.trim();
     if to_trimmed.is_empty() {
@@ -41,7 +31,7 @@ pub fn validate(
         Channel::Push => push_target(to).map(|_| ()),
         Channel::Telegram => validate_telegram_chat(to),
         Channel::Instagram => validate_instagram_id(to),
-        Channel::Webhook => validate_webhook_url(to, rules),
+        Channel::Webhook => validate_webhook_url(to, outbound),
     }
 }
 
@@ -124,73 +114,12 @@ fn validate_instagram_id(to: &str) -> Result<(), InvalidRecipient> {
     }
 }
 
-fn validate_webhook_url(to: &str, rules: &RecipientRules) -> Result<(), InvalidRecipient> {
-    let url = url::Url::parse(to).map_err(|e| InvalidRecipient(format!("not a URL: {e}")))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if rules.allow_http_webhooks => {}
-        "http" => {
-            return Err(InvalidRecipient("webhook URLs must use https".into()));
-        }
-        other => {
-            return Err(InvalidRecipient(format!(
-                "webhook URLs must use https, not `{other}`"
-            )));
-        }
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(InvalidRecipient(
-            "webhook URLs must not carry credentials".into(),
-        ));
-    }
-    let Some(host) = url.host() else {
-        return Err(InvalidRecipient("the URL has no host".into()));
-    };
-    if !rules.allow_private_webhook_targets {
-        let private = match host {
-            url::Host::Ipv4(ip) => is_private_ip(ip.into()),
-            url::Host::Ipv6(ip) => is_private_ip(ip.into()),
-            url::Host::Domain(d) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".internal")
-            }
-        };
-        if private {
-            return Err(InvalidRecipient(
-                "webhook URLs must point to a public address, not a loopback or private one".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Addresses a webhook must never reach from our workers: loopback, private ranges,
-/// link-local (cloud metadata at 169.254.169.254), carrier-grade NAT, unspecified.
-pub fn is_private_ip(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || o[0] == 0
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private_ip(IpAddr::V4(v4));
-            }
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-        }
-    }
+/// A webhook target is a URL a tenant chose: the outbound rule applies (https, public).
+fn validate_webhook_url(to: &str, outbound: &OutboundPolicy) -> Result<(), InvalidRecipient> {
+    outbound
+        .check_url(to)
+        .map(|_| ())
+        .map_err(|e| InvalidRecipient(format!("webhook URL: {e}")))
 }
 
 fn validate_email(to: &str) -> Result<(), InvalidRecipient> {
@@ -252,10 +181,7 @@ mod tests {
         assert!(validate(Channel::Email, &long, &RULES).is_err());
     }
 
-    const RULES: RecipientRules = RecipientRules {
-        allow_http_webhooks: false,
-        allow_private_webhook_targets: false,
-    };
+    const RULES: OutboundPolicy = OutboundPolicy::new(Vec::new());
 
     #[test]
     fn phone_numbers_must_be_valid_e164() {
@@ -323,13 +249,11 @@ mod tests {
         ] {
             assert!(validate(Channel::Webhook, bad, &RULES).is_err(), "{bad}");
         }
-        let local = RecipientRules {
-            allow_http_webhooks: true,
-            allow_private_webhook_targets: true,
-        };
+        let local = OutboundPolicy::allowing(&["127.0.0.1:9"]);
         assert_eq!(
             validate(Channel::Webhook, "http://127.0.0.1:9/x", &local),
             Ok(())
         );
+        assert!(validate(Channel::Webhook, "http://127.0.0.1:10/x", &local).is_err());
     }
 }

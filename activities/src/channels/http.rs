@@ -6,10 +6,15 @@ use reqwest::{StatusCode, header::HeaderMap};
 
 use super::DeliveryError;
 
-/// A request that got no answer: connection refused, TLS failure, timeout. Worth retrying.
+/// A request that got no answer: connection refused, TLS failure, timeout. Worth retrying,
+/// unless the outbound guard refused the target: that is final, and says which rule.
 /// The URL is dropped from the message, since some providers put credentials in it
 /// (Telegram's bot token is a path segment).
 pub fn transport_error(provider: &str, e: reqwest::Error) -> DeliveryError {
+    if let Some(refused) = super::outbound::refusal(&e) {
+        return DeliveryError::permanent(format!("{provider}: {refused}"))
+            .with_code("target_refused");
+    }
     let e = e.without_url();
     let what = if e.is_timeout() {
         "timed out"

@@ -6,6 +6,7 @@
 pub mod email;
 pub(crate) mod http;
 pub mod instagram;
+pub mod outbound;
 pub mod push;
 pub mod sms;
 pub mod telegram;
@@ -14,7 +15,7 @@ pub mod whatsapp;
 
 use std::time::Duration;
 
-use pombo_contract::{content::Content, providers::ProviderSettings, recipient::RecipientRules};
+use pombo_contract::{content::Content, providers::ProviderSettings};
 use uuid::Uuid;
 
 /// A provider accepted the message.
@@ -154,18 +155,21 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Builds the client for `settings`. `http` is shared by every HTTP provider (one
-    /// connection pool); providers with special needs (HTTP/2 only, no redirects) build
-    /// their own.
+    /// Builds the client for `settings`. The HTTP client of `clients` for this `trust` is
+    /// shared by every HTTP provider (one connection pool); APNs (HTTP/2 only) builds its
+    /// own from the same guarded builder. A tenant's endpoints are checked against the
+    /// outbound rule first; webhooks, whose target is each notification's, always are.
     pub fn new(
         settings: &ProviderSettings,
-        http: &reqwest::Client,
-        rules: RecipientRules,
+        clients: &outbound::OutboundClients,
+        trust: outbound::Trust,
     ) -> Result<Provider, SetupError> {
-        let http = http.clone();
+        clients.check(settings, trust)?;
+        let http = clients.http(trust).clone();
+        let guard = (trust == outbound::Trust::Tenant).then(|| clients.policy().clone());
         Ok(match settings {
             ProviderSettings::Smtp(s) => {
-                Provider::Smtp(email::smtp::SmtpProvider::from_settings(s)?)
+                Provider::Smtp(email::smtp::SmtpProvider::from_settings(s, guard)?)
             }
             ProviderSettings::Sendgrid(s) => {
                 Provider::Sendgrid(email::sendgrid::Sendgrid::new(s, http)?)
@@ -177,7 +181,9 @@ impl Provider {
             ProviderSettings::Twilio(s) => Provider::Twilio(sms::twilio::Twilio::new(s, http)?),
             ProviderSettings::Vonage(s) => Provider::Vonage(sms::vonage::Vonage::new(s, http)?),
             ProviderSettings::Fcm(s) => Provider::Fcm(push::fcm::Fcm::new(s, http)?),
-            ProviderSettings::Apns(s) => Provider::Apns(push::apns::Apns::new(s)?),
+            ProviderSettings::Apns(s) => {
+                Provider::Apns(push::apns::Apns::new(s, clients.builder(trust))?)
+            }
             ProviderSettings::WhatsappCloud(s) => {
                 Provider::WhatsappCloud(whatsapp::cloud_api::WhatsappCloud::new(s, http)?)
             }
@@ -194,9 +200,9 @@ impl Provider {
             ProviderSettings::Telegram(s) => {
                 Provider::Telegram(telegram::bot_api::Telegram::new(s, http)?)
             }
-            ProviderSettings::Webhook(s) => {
-                Provider::Webhook(webhook::standard_webhooks::Webhook::new(s, rules)?)
-            }
+            ProviderSettings::Webhook(s) => Provider::Webhook(
+                webhook::standard_webhooks::Webhook::new(s, clients.policy().clone())?,
+            ),
         })
     }
 

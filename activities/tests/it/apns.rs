@@ -38,7 +38,7 @@ fn settings(fakes: &Fakes) -> ApnsSettings {
 }
 
 fn provider(fakes: &Fakes) -> Apns {
-    Apns::new(&settings(fakes)).expect("apns provider")
+    Apns::new(&settings(fakes), reqwest::Client::builder()).expect("apns provider")
 }
 
 fn content() -> PushContent {
@@ -241,7 +241,7 @@ async fn a_key_apple_does_not_know_is_permanent() {
     let fakes = Fakes::start().await;
     let mut s = settings(&fakes);
     s.private_key = Secret::new(UNKNOWN_P8_PEM);
-    let err = Apns::new(&s)
+    let err = Apns::new(&s, reqwest::Client::builder())
         .unwrap()
         .send(Uuid::new_v4(), DEVICE, &content())
         .await
@@ -251,7 +251,7 @@ async fn a_key_apple_does_not_know_is_permanent() {
 
     let mut s = settings(&fakes);
     s.key_id = "ZZZ999ZZZZ".into();
-    let err = Apns::new(&s)
+    let err = Apns::new(&s, reqwest::Client::builder())
         .unwrap()
         .send(Uuid::new_v4(), DEVICE, &content())
         .await
@@ -364,7 +364,9 @@ fn a_key_that_does_not_parse_is_a_setup_error() {
         topic: "com.example.pombo".into(),
         base_url: "http://127.0.0.1:9/apns".into(),
     };
-    let err = Apns::new(&s).err().expect("setup error");
+    let err = Apns::new(&s, reqwest::Client::builder())
+        .err()
+        .expect("setup error");
     assert!(err.0.contains("private_key"), "{err}");
     assert!(!err.0.contains("not a key"), "{err}");
 
@@ -373,5 +375,5 @@ fn a_key_that_does_not_parse_is_a_setup_error() {
         private_key: Secret::new(pombo_fakes::fcm::TEST_SERVICE_ACCOUNT_PRIVATE_KEY_PEM),
         ..s
     };
-    assert!(Apns::new(&s).is_err());
+    assert!(Apns::new(&s, reqwest::Client::builder()).is_err());
 }

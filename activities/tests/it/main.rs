@@ -25,6 +25,11 @@ pub fn http() -> reqwest::Client {
         .expect("client")
 }
 
+/// The clients the worker builds providers with, for server-wide (trusted) accounts.
+pub fn operator_clients() -> pombo_activities::channels::outbound::OutboundClients {
+    pombo_activities::channels::outbound::OutboundClients::new(Default::default()).expect("clients")
+}
+
 /// The email of the email providers' tests.
 pub fn email(text: Option<&str>, html: Option<&str>) -> pombo_contract::content::EmailContent {
     pombo_contract::content::EmailContent {

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime};
 use pombo_activities::channels::{
     Attachment, DeliveryError, Outbound, Provider,
     email::ses::{PROVIDER, Ses},
+    outbound::Trust,
 };
 use pombo_contract::{
     config::Secret,
     content::Content,
     providers::{ProviderSettings, SesSettings},
-    recipient::RecipientRules,
 };
 use pombo_fakes::{
     Fakes, Fault, Recorded,
@@ -116,7 +116,7 @@ async fn the_provider_enum_sends_email_through_ses() {
     let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
     assert_eq!(settings.kind(), "ses");
     assert_eq!(settings.channel(), pombo_contract::Channel::Email);
-    let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
+    let p = Provider::new(&settings, &crate::operator_clients(), Trust::Operator).unwrap();
     let content = Content::Email(crate::email(Some("Hi"), None));
     let accepted = p
         .send(Outbound {
@@ -200,7 +200,7 @@ async fn html_only_and_a_non_ascii_sender_name() {
 async fn attachments_go_in_base64_through_the_provider_enum() {
     let fakes = Fakes::start().await;
     let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
-    let p = Provider::new(&settings, &crate::http(), RecipientRules::default()).unwrap();
+    let p = Provider::new(&settings, &crate::operator_clients(), Trust::Operator).unwrap();
     let content = Content::Email(crate::email(Some("Your invoice"), None));
     let files = [Attachment {
         filename: "invoice.pdf".into(),

@@ -1,33 +1,41 @@
 //! Contract tests of the `webhook` provider (Standard Webhooks) against the fake receiver,
 //! which verifies signatures with `pombo_fakes::webhook::TEST_SECRET`.
 //!
-//! The fakes listen on 127.0.0.1 over plain http, so most tests allow private and http
-//! targets; the SSRF and http tests turn those rules off.
+//! The fakes listen on 127.0.0.1 over plain http, so most tests allow the fakes' own
+//! `host:port` as the operator would (`outbound.allowed_private_targets`); the SSRF tests
+//! allow nothing, or another port.
 
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
-use pombo_activities::channels::{DeliveryError, webhook::standard_webhooks::Webhook};
+use pombo_activities::channels::{
+    DeliveryError,
+    outbound::{OutboundClients, Trust, refusal},
+    webhook::standard_webhooks::Webhook,
+};
 use pombo_contract::{
-    config::Secret, content::WebhookContent, providers::WebhookSettings, recipient::RecipientRules,
+    config::Secret,
+    content::WebhookContent,
+    outbound::{OutboundPolicy, TargetRefused},
+    providers::WebhookSettings,
 };
 use pombo_fakes::{Fakes, Fault, webhook as fake};
 use serde_json::json;
 use sha2::Sha256;
 use uuid::Uuid;
 
-const LOCAL: RecipientRules = RecipientRules {
-    allow_http_webhooks: true,
-    allow_private_webhook_targets: true,
-};
+/// The fakes' address is the one private target allowed.
+fn local(fakes: &Fakes) -> OutboundPolicy {
+    OutboundPolicy::allowing(&[&fakes.addr.to_string()])
+}
 
-fn provider(secret: &str, rules: RecipientRules) -> Webhook {
+fn provider(secret: &str, policy: OutboundPolicy) -> Webhook {
     Webhook::new(
         &WebhookSettings {
             secret: Secret::new(secret),
         },
-        rules,
+        std::sync::Arc::new(policy),
     )
     .expect("valid settings")
 }
@@ -48,7 +56,7 @@ async fn delivers_a_signed_event_the_receiver_verifies() {
     let fakes = Fakes::start().await;
     let id = Uuid::now_v7();
     let before = chrono::Utc::now().timestamp();
-    let accepted = provider(fake::TEST_SECRET, LOCAL)
+    let accepted = provider(fake::TEST_SECRET, local(&fakes))
         .send(id, &url(&fakes, "/receive"), &event())
         .await
         .expect("the fake verified the signature and answered 204");
@@ -93,7 +101,7 @@ async fn delivers_a_signed_event_the_receiver_verifies() {
 async fn a_signature_with_another_secret_is_refused_by_the_receiver() {
     let fakes = Fakes::start().await;
     let other = format!("whsec_{}", STANDARD.encode([7u8; 32]));
-    let err = provider(&other, LOCAL)
+    let err = provider(&other, local(&fakes))
         .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
         .await
         .unwrap_err();
@@ -110,7 +118,7 @@ async fn a_signature_with_another_secret_is_refused_by_the_receiver() {
 async fn retries_keep_the_webhook_id_and_re_sign() {
     let fakes = Fakes::start().await;
     fakes.fail_next("webhook", 1, Fault::status(503));
-    let p = provider(fake::TEST_SECRET, LOCAL);
+    let p = provider(fake::TEST_SECRET, local(&fakes));
     let id = Uuid::now_v7();
     let err = p
         .send(id, &url(&fakes, "/receive"), &event())
@@ -137,7 +145,7 @@ async fn retries_keep_the_webhook_id_and_re_sign() {
 async fn rate_limit_with_retry_after_is_retryable() {
     let fakes = Fakes::start().await;
     fakes.fail_next("webhook", 1, Fault::rate_limited(11));
-    let err = provider(fake::TEST_SECRET, LOCAL)
+    let err = provider(fake::TEST_SECRET, local(&fakes))
         .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
         .await
         .unwrap_err();
@@ -155,7 +163,7 @@ async fn rate_limit_with_retry_after_is_retryable() {
 #[tokio::test]
 async fn server_errors_are_retryable() {
     let fakes = Fakes::start().await;
-    let p = provider(fake::TEST_SECRET, LOCAL);
+    let p = provider(fake::TEST_SECRET, local(&fakes));
     for status in [500, 502, 504] {
         let err = p
             .send(
@@ -176,7 +184,7 @@ async fn server_errors_are_retryable() {
 #[tokio::test]
 async fn gone_and_other_client_errors_are_permanent() {
     let fakes = Fakes::start().await;
-    let p = provider(fake::TEST_SECRET, LOCAL);
+    let p = provider(fake::TEST_SECRET, local(&fakes));
     for status in [410, 400, 404] {
         let err = p
             .send(
@@ -197,7 +205,7 @@ async fn gone_and_other_client_errors_are_permanent() {
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let fakes = Fakes::start().await;
-    let err = provider(fake::TEST_SECRET, LOCAL)
+    let err = provider(fake::TEST_SECRET, local(&fakes))
         .send(Uuid::now_v7(), &url(&fakes, "/status/307"), &event())
         .await
         .unwrap_err();
@@ -216,20 +224,28 @@ async fn redirects_are_not_followed() {
 #[tokio::test]
 async fn loopback_targets_are_refused_unless_allowed() {
     let fakes = Fakes::start().await;
-    let rules = RecipientRules {
-        allow_http_webhooks: true,
-        allow_private_webhook_targets: false,
-    };
-    let p = provider(fake::TEST_SECRET, rules);
-    // An IP literal, and a name that resolves to loopback (checked at connect time).
-    let by_name = url(&fakes, "/receive").replace("127.0.0.1", "localhost");
-    for target in [url(&fakes, "/receive"), by_name] {
-        let err = p.send(Uuid::now_v7(), &target, &event()).await.unwrap_err();
-        assert!(
-            matches!(err, DeliveryError::Permanent { .. }),
-            "{target}: {err:?}"
-        );
-        assert!(err.message().contains("private"), "{}", err.message());
+    let port = fakes.addr.port();
+    // Allowed: another port of the same host, and the fakes' port under another name.
+    let other_port = OutboundPolicy::allowing(&[&format!("127.0.0.1:{}", port + 1)]);
+    for policy in [OutboundPolicy::default(), other_port] {
+        let p = provider(fake::TEST_SECRET, policy);
+        for target in [
+            // Literal forms, refused before sending.
+            url(&fakes, "/receive"),
+            format!("https://127.0.0.1:{port}/receive"),
+            format!("https://[::ffff:127.0.0.1]:{port}/receive"),
+            format!("https://2130706433:{port}/receive"),
+            format!("https://[::1]:{port}/receive"),
+            // A local name, refused before sending.
+            format!("https://localhost:{port}/receive"),
+        ] {
+            let err = p.send(Uuid::now_v7(), &target, &event()).await.unwrap_err();
+            assert!(
+                matches!(err, DeliveryError::Permanent { .. }),
+                "{target}: {err:?}"
+            );
+            assert_eq!(err.code(), Some("target_refused"), "{target}: {err:?}");
+        }
     }
     assert!(
         fakes.requests("webhook").is_empty(),
@@ -237,15 +253,52 @@ async fn loopback_targets_are_refused_unless_allowed() {
     );
 }
 
+/// The literal checks stop `localhost` before any request; underneath them, the guarded
+/// client's resolver refuses the loopback addresses of any name it is asked to connect to.
+#[tokio::test]
+async fn the_guarded_client_refuses_names_resolving_to_loopback_at_connect_time() {
+    let fakes = Fakes::start().await;
+    let clients = OutboundClients::new(OutboundPolicy::default()).unwrap();
+    let err = clients
+        .http(Trust::Tenant)
+        .post(url(&fakes, "/receive").replace("127.0.0.1", "localhost"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refusal(&err), Some(TargetRefused::ResolvesToNonPublic(host)) if host == "localhost"),
+        "{err:?}"
+    );
+    assert!(fakes.requests("webhook").is_empty());
+    // The same name, listed with its port by the operator, goes through.
+    let allowed = OutboundClients::new(local_by_name(&fakes)).unwrap();
+    let ok = provider(fake::TEST_SECRET, local_by_name(&fakes))
+        .send(
+            Uuid::now_v7(),
+            &url(&fakes, "/receive").replace("127.0.0.1", "localhost"),
+            &event(),
+        )
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    assert!(
+        allowed
+            .http(Trust::Tenant)
+            .get(format!("http://localhost:{}/", fakes.addr.port()))
+            .send()
+            .await
+            .is_ok()
+    );
+}
+
+fn local_by_name(fakes: &Fakes) -> OutboundPolicy {
+    OutboundPolicy::allowing(&[&format!("localhost:{}", fakes.addr.port())])
+}
+
 #[tokio::test]
 async fn plain_http_is_refused_unless_allowed() {
     let fakes = Fakes::start().await;
-    let rules = RecipientRules {
-        allow_http_webhooks: false,
-        allow_private_webhook_targets: true,
-    };
-    let err = provider(fake::TEST_SECRET, rules)
-        .send(Uuid::now_v7(), &url(&fakes, "/receive"), &event())
+    let err = provider(fake::TEST_SECRET, OutboundPolicy::default())
+        .send(Uuid::now_v7(), "http://hooks.example.com/receive", &event())
         .await
         .unwrap_err();
     assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
@@ -258,10 +311,13 @@ async fn an_unreachable_receiver_is_retryable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let err = provider(fake::TEST_SECRET, LOCAL)
-        .send(Uuid::now_v7(), &format!("http://{addr}/hook"), &event())
-        .await
-        .unwrap_err();
+    let err = provider(
+        fake::TEST_SECRET,
+        OutboundPolicy::allowing(&[&addr.to_string()]),
+    )
+    .send(Uuid::now_v7(), &format!("http://{addr}/hook"), &event())
+    .await
+    .unwrap_err();
     assert!(matches!(err, DeliveryError::Retryable { .. }), "{err:?}");
 }
 
@@ -273,7 +329,7 @@ fn a_malformed_secret_fails_setup() {
                 &WebhookSettings {
                     secret: Secret::new(bad)
                 },
-                LOCAL
+                std::sync::Arc::new(OutboundPolicy::default())
             )
             .is_err(),
             "{bad}"

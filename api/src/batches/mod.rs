@@ -117,7 +117,7 @@ pub async fn create(
         header_key,
         content,
         &state.config.delivery,
-        &state.config.webhooks.recipient_rules(),
+        &state.config.outbound,
     )?;
     crate::notifications::attachments::check_content(
         &state,

@@ -7,12 +7,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use pombo_contract::{
-    Channel, NotificationType, Priority,
-    batch::MAX_RECIPIENTS,
-    config::DeliveryConfig,
-    content::Content,
-    recipient::{self, RecipientRules},
-    render,
+    Channel, NotificationType, Priority, batch::MAX_RECIPIENTS, config::DeliveryConfig,
+    content::Content, outbound::OutboundPolicy, recipient, render,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,7 +141,7 @@ impl CreateBatch {
         header_key: Option<String>,
         content: Option<Value>,
         defaults: &DeliveryConfig,
-        rules: &RecipientRules,
+        rules: &OutboundPolicy,
     ) -> Result<ValidBatch, ApiError> {
         let mut errors = Errors::default();
 

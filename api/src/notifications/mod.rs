@@ -106,7 +106,7 @@ pub async fn create(
     let valid = body.validate(
         header_key,
         &state.config.delivery,
-        &state.config.webhooks.recipient_rules(),
+        &state.config.outbound,
         &target,
     )?;
     attachments::check(&state, tenant.id, &valid).await?;

@@ -2,9 +2,7 @@
 //! reported at once, each with the path of its field.
 
 use pombo_contract::{
-    Channel, NotificationType, Priority,
-    content::Content,
-    recipient::{self, RecipientRules},
+    Channel, NotificationType, Priority, content::Content, outbound::OutboundPolicy, recipient,
     render,
 };
 use serde::{Deserialize, Serialize};
@@ -131,7 +129,7 @@ impl CreateNotification {
         self,
         header_key: Option<String>,
         defaults: &pombo_contract::config::DeliveryConfig,
-        rules: &RecipientRules,
+        rules: &OutboundPolicy,
         target: &crate::routing_rules::Target,
     ) -> Result<Validated, ApiError> {
         let mut errors = Vec::new();

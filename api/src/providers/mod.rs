@@ -12,6 +12,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel,
+    outbound::OutboundPolicy,
     providers::{MASK, ProviderSettings, SendRateLimit},
 };
 use pombo_store::provider_accounts::{self, Account, AccountPatch, NewAccount};
@@ -143,7 +144,14 @@ fn check_rate_limit(rate_limit: Option<&SendRateLimit>, errors: &mut Vec<FieldEr
     }
 }
 
-fn parse_settings(value: &Value, errors: &mut Vec<FieldError>) -> Option<ProviderSettings> {
+/// The settings in `value`, checked: their shape, and every endpoint against the outbound
+/// rule (a literal private address or a local name is refused now; a name that resolves
+/// to one is refused by the worker when it connects).
+fn parse_settings(
+    value: &Value,
+    outbound: &OutboundPolicy,
+    errors: &mut Vec<FieldError>,
+) -> Option<ProviderSettings> {
     let settings: ProviderSettings = match serde_path_to_error::deserialize(value) {
         Ok(s) => s,
         Err(e) => {
@@ -156,18 +164,21 @@ fn parse_settings(value: &Value, errors: &mut Vec<FieldError>) -> Option<Provide
             return None;
         }
     };
-    // Every URL a worker will call must be one.
-    if let Some(map) = value.as_object() {
-        for key in ["base_url", "token_uri", "status_callback_url"] {
-            if let Some(Value::String(url)) = map.get(key)
-                && !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
-            {
-                errors.push(FieldError::new(
-                    format!("settings.{key}"),
-                    "must be an http(s) URL",
-                ));
-            }
-        }
+    for (field, refused) in settings.refused_endpoints(outbound) {
+        errors.push(FieldError::new(
+            format!("settings.{field}"),
+            refused.to_string(),
+        ));
+    }
+    // Twilio calls it, not us: it only has to be a URL Twilio can call.
+    if let ProviderSettings::Twilio(t) = &settings
+        && let Some(url) = &t.status_callback_url
+        && !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
+    {
+        errors.push(FieldError::new(
+            "settings.status_callback_url",
+            "must be an http(s) URL",
+        ));
     }
     for field in settings.secret_fields() {
         if value.get(*field).and_then(Value::as_str) == Some(MASK) {
@@ -201,7 +212,7 @@ pub async fn create(
     let mut errors = Vec::new();
     check_name(&body.name, &mut errors);
     check_rate_limit(body.rate_limit.as_ref(), &mut errors);
-    let settings = parse_settings(&body.settings, &mut errors);
+    let settings = parse_settings(&body.settings, &state.config.outbound, &mut errors);
     let Some(settings) = settings.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -304,19 +315,47 @@ pub async fn update(
                 .and_then(Value::as_str)
                 .is_some_and(|kind| kind != current.settings.kind()) =>
         {
-            parse_settings(&Value::Object(changes.clone()), &mut errors)
+            parse_settings(
+                &Value::Object(changes.clone()),
+                &state.config.outbound,
+                &mut errors,
+            )
         }
         Some(Value::Object(changes)) => {
             let mut merged = serde_json::to_value(&current.settings).expect("settings serialise");
             let secrets = current.settings.secret_fields();
             let target = merged.as_object_mut().expect("settings are an object");
+            let mut kept = Vec::new();
             for (key, value) in changes {
                 let keeps_secret = secrets.contains(&key.as_str()) && value.as_str() == Some(MASK);
                 if !keeps_secret {
                     target.insert(key.clone(), value.clone());
                 }
             }
-            parse_settings(&merged, &mut errors)
+            for field in secrets {
+                let given = changes
+                    .get(*field)
+                    .is_some_and(|v| v.as_str() != Some(MASK));
+                if !given && target.get(*field).is_some_and(|v| !v.is_null()) {
+                    kept.push(*field);
+                }
+            }
+            let parsed = parse_settings(&merged, &state.config.outbound, &mut errors);
+            // Credentials go where the endpoints say: moving them needs the tenant to
+            // give them again, so a stolen key that can edit accounts cannot redirect the
+            // stored secrets to a server of its choosing.
+            if let Some(new) = &parsed
+                && new.endpoints() != current.settings.endpoints()
+            {
+                for field in kept {
+                    errors.push(FieldError::new(
+                        format!("settings.{field}"),
+                        "give this credential again: the account's endpoint changes, and stored \
+                         credentials only go to the endpoint they were given for",
+                    ));
+                }
+            }
+            parsed
         }
         Some(_) => {
             errors.push(FieldError::new("settings", "must be a JSON object"));

@@ -11,10 +11,7 @@ use axum::{
     routing::get,
 };
 use chrono::{DateTime, Utc};
-use pombo_contract::{
-    Channel,
-    recipient::{self, RecipientRules},
-};
+use pombo_contract::{Channel, outbound::OutboundPolicy, recipient};
 use pombo_store::{
     StoreError, provider_accounts,
     recipients::{self, Profile, Recipient},
@@ -165,7 +162,7 @@ const MAX_PUSH_TOKENS: usize = 20;
 
 /// Checks every field of `profile`, in place: locales are canonicalised and repeated push
 /// tokens dropped. Each problem names its field.
-fn check(profile: &mut Profile, rules: &RecipientRules) -> Vec<FieldError> {
+fn check(profile: &mut Profile, rules: &OutboundPolicy) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let printable = |s: &str| !s.chars().any(char::is_control);
     if let Some(id) = &profile.external_id
@@ -257,7 +254,7 @@ pub async fn create(
         webhook_url: body.webhook_url,
         locale: body.locale,
     };
-    let errors = check(&mut profile, &state.config.webhooks.recipient_rules());
+    let errors = check(&mut profile, &state.config.outbound);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -369,7 +366,7 @@ pub async fn update(
     if let Some(tokens) = body.push_tokens {
         profile.push_tokens = tokens.unwrap_or_default();
     }
-    let errors = check(&mut profile, &state.config.webhooks.recipient_rules());
+    let errors = check(&mut profile, &state.config.outbound);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -1,26 +1,37 @@
 //! Email over SMTP with lettre: any SMTP server (a relay, an ESP's SMTP endpoint, or a
 //! local capture server such as maildev).
+//!
+//! A tenant's SMTP server is a target the tenant chose: lettre resolves names itself, so
+//! the outbound guard resolves and checks the host before each connection and lettre
+//! connects to the address it chose (TLS still verifies the certificate for the host name).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart, header::ContentType},
-    transport::smtp::authentication::Credentials,
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Tls, TlsParameters},
+    },
 };
 use pombo_contract::{
     config::{SmtpConfig, SmtpTls},
     content::RenderedEmail,
+    outbound::OutboundPolicy,
     providers::SmtpSettings,
 };
 use uuid::Uuid;
 
-use crate::channels::{Accepted, Attachment, DeliveryError, SetupError};
+use crate::channels::{
+    Accepted, Attachment, DeliveryError, SetupError,
+    outbound::{SmtpAddressError, smtp_address},
+};
 
 pub const PROVIDER: &str = "smtp";
 
 pub struct SmtpProvider {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
     /// Domain of the sender, used to build globally unique Message-IDs.
     message_id_domain: String,
@@ -34,10 +45,24 @@ pub enum SmtpSetupError {
     Transport(#[from] lettre::transport::smtp::Error),
 }
 
+enum Transport {
+    /// One pooled transport to a server named once: the operator's.
+    Fixed(AsyncSmtpTransport<Tokio1Executor>),
+    /// A tenant's server: a transport to the address the guard chose, for each send.
+    Guarded {
+        config: Box<SmtpConfig>,
+        policy: Arc<OutboundPolicy>,
+    },
+}
+
 impl SmtpProvider {
-    /// A tenant's own SMTP account.
-    pub fn from_settings(s: &SmtpSettings) -> Result<Self, SetupError> {
-        Self::new(&SmtpConfig {
+    /// A tenant's own SMTP account; `guard` is the outbound policy its host must pass
+    /// (`None` only for an operator's account).
+    pub fn from_settings(
+        s: &SmtpSettings,
+        guard: Option<Arc<OutboundPolicy>>,
+    ) -> Result<Self, SetupError> {
+        let config = SmtpConfig {
             enabled: true,
             host: s.host.clone(),
             port: s.port,
@@ -46,32 +71,27 @@ impl SmtpProvider {
             password: s.password.clone(),
             from: s.from.clone(),
             timeout_secs: SmtpConfig::default().timeout_secs,
+        };
+        let Some(policy) = guard else {
+            return Self::new(&config).map_err(|e| SetupError(e.to_string()));
+        };
+        // Built once here for its checks (TLS parameters); the sends build their own.
+        transport_to(&config, &config.host).map_err(|e| SetupError(format!("smtp: {e}")))?;
+        let from = mailbox(&config).map_err(|e| SetupError(e.to_string()))?;
+        Ok(SmtpProvider {
+            message_id_domain: from.email.domain().to_owned(),
+            from,
+            transport: Transport::Guarded {
+                config: Box::new(config),
+                policy,
+            },
         })
-        .map_err(|e| SetupError(e.to_string()))
     }
 
     pub fn new(config: &SmtpConfig) -> Result<Self, SmtpSetupError> {
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e: lettre::address::AddressError| {
-                SmtpSetupError::From(config.from.clone(), e.to_string())
-            })?;
-        let mut builder = match config.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
-            }
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
-        }
-        .port(config.port)
-        .timeout(Some(Duration::from_secs(config.timeout_secs)));
-        if let (Some(user), Some(password)) = (&config.username, &config.password) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
-        }
+        let from = mailbox(config)?;
         Ok(SmtpProvider {
-            transport: builder.build(),
+            transport: Transport::Fixed(transport_to(config, &config.host)?),
             message_id_domain: from.email.domain().to_owned(),
             from,
         })
@@ -144,13 +164,63 @@ impl SmtpProvider {
         }
         .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))?;
 
-        match self.transport.send(message).await {
+        let sent = match &self.transport {
+            Transport::Fixed(transport) => transport.send(message).await,
+            Transport::Guarded { config, policy } => {
+                let address = smtp_address(policy, &config.host, config.port)
+                    .await
+                    .map_err(|e| match e {
+                        SmtpAddressError::Refused(refused) => {
+                            DeliveryError::permanent(format!("{PROVIDER}: `host`: {refused}"))
+                                .with_code("target_refused")
+                        }
+                        SmtpAddressError::Lookup(_) => {
+                            DeliveryError::retryable(format!("{PROVIDER}: {e}"))
+                        }
+                    })?;
+                let transport = transport_to(config, &address.to_string()).map_err(|e| {
+                    DeliveryError::permanent(format!("{PROVIDER}: cannot connect: {e}"))
+                })?;
+                transport.send(message).await
+            }
+        };
+        match sent {
             Ok(_) => Ok(Accepted {
                 provider_message_id: Some(message_id),
             }),
             Err(e) => Err(classify(&e)),
         }
     }
+}
+
+fn mailbox(config: &SmtpConfig) -> Result<Mailbox, SmtpSetupError> {
+    config
+        .from
+        .parse()
+        .map_err(|e: lettre::address::AddressError| {
+            SmtpSetupError::From(config.from.clone(), e.to_string())
+        })
+}
+
+/// A transport that connects to `connect_to` (the host itself, or the address the guard
+/// chose for it) and checks TLS certificates for `config.host`.
+fn transport_to(
+    config: &SmtpConfig,
+    connect_to: &str,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
+    let tls = match config.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::Starttls => Tls::Required(TlsParameters::new(config.host.clone())?),
+        SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(config.host.clone())?),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(connect_to)
+        .port(config.port)
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(config.timeout_secs)));
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+    }
+    Ok(builder.build())
 }
 
 /// The body of an email before any attachment: one part, or text and html as alternatives.

@@ -84,7 +84,11 @@ enum Attempt {
 }
 
 impl Apns {
-    pub fn new(settings: &ApnsSettings) -> Result<Self, SetupError> {
+    /// `builder`: the outbound guard's for a tenant's account (HTTP/2 settings are added).
+    pub fn new(
+        settings: &ApnsSettings,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<Self, SetupError> {
         let id_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
         if !id_ok(settings.team_id.trim()) {
             return Err(SetupError(
@@ -108,7 +112,7 @@ impl Apns {
         let key = ec_key(settings.private_key.expose())?;
         // HTTP/2 only: with prior knowledge over plain http (local fakes speak h2c), and
         // with ALPN offering only `h2` over https, as APNs requires.
-        let http = reqwest::Client::builder()
+        let http = builder
             .http2_prior_knowledge()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))

@@ -16,39 +16,30 @@
 //! and 5xx retried (honouring `Retry-After`), as are timeouts and connection failures;
 //! any other 4xx final. The HTTP status is the error `code`.
 //!
-//! Server-side request forgery: the client is our own, with no redirects and no proxy,
-//! and unless the operator allows private targets it refuses IP-literal private hosts
-//! before sending and filters every name resolution at connect time, so a name that
-//! resolves (or re-resolves, DNS rebinding) to a loopback, private or link-local address
-//! is never connected to. `http://` is refused unless allowed.
+//! Server-side request forgery: the target is the tenant's, so the client is always the
+//! outbound guard's ([`crate::channels::outbound`]): the URL is checked before each send
+//! (https, not a private literal address or local name, unless it is one of the
+//! operator's `outbound.allowed_private_targets`), every name resolution is filtered at
+//! connect time, and no redirect is followed.
 //!
 //! Spec: <https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>
 //! (<https://www.standardwebhooks.com/>).
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use pombo_contract::{
-    content::WebhookContent,
-    providers::WebhookSettings,
-    recipient::{RecipientRules, is_private_ip},
+    content::WebhookContent, outbound::OutboundPolicy, providers::WebhookSettings,
 };
-use reqwest::{
-    StatusCode,
-    dns::{Addrs, Name, Resolve, Resolving},
-    header::CONTENT_TYPE,
-};
+use reqwest::{StatusCode, header::CONTENT_TYPE};
 use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
     http::{classify, transport_error},
+    outbound::guarded_builder,
 };
 
 pub const PROVIDER: &str = "standard_webhooks";
@@ -62,26 +53,22 @@ const MAX_DETAIL: usize = 256;
 pub struct Webhook {
     http: reqwest::Client,
     key: Vec<u8>,
-    rules: RecipientRules,
+    policy: Arc<OutboundPolicy>,
 }
 
 impl Webhook {
-    pub fn new(settings: &WebhookSettings, rules: RecipientRules) -> Result<Self, SetupError> {
+    pub fn new(
+        settings: &WebhookSettings,
+        policy: Arc<OutboundPolicy>,
+    ) -> Result<Self, SetupError> {
         let key = decode_secret(settings.secret.expose())?;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the target itself, past our address filter.
-            .no_proxy()
+        let http = guarded_builder(&policy)
             .timeout(TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("Pombo-Webhooks/", env!("CARGO_PKG_VERSION")));
-        if !rules.allow_private_webhook_targets {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
-        }
-        let http = builder
+            .user_agent(concat!("Pombo-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SetupError(format!("webhook: cannot build the HTTP client: {e}")))?;
-        Ok(Webhook { http, key, rules })
+        Ok(Webhook { http, key, policy })
     }
 
     pub async fn send(
@@ -90,7 +77,10 @@ impl Webhook {
         to: &str,
         content: &WebhookContent,
     ) -> Result<Accepted, DeliveryError> {
-        let url = self.check_target(to)?;
+        let url = self.policy.check_url(to).map_err(|refused| {
+            DeliveryError::permanent(format!("{PROVIDER}: the webhook URL {refused}"))
+                .with_code("target_refused")
+        })?;
         let id = webhook_id(notification_id);
         let body = event_body(notification_id, content);
         let timestamp = chrono::Utc::now().timestamp();
@@ -106,7 +96,7 @@ impl Webhook {
             .body(body)
             .send()
             .await
-            .map_err(send_error)?;
+            .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         if status.is_success() {
             // The body of a 2xx is of no interest: not reading it spares a slow receiver.
@@ -117,50 +107,6 @@ impl Webhook {
         let headers = response.headers().clone();
         let detail = read_detail(response).await;
         Err(refusal(status, &headers, &detail))
-    }
-
-    /// The parsed target, refused when the rules forbid it: a scheme other than https
-    /// (http only when allowed), credentials in the URL, or an IP-literal private host
-    /// (IP literals never reach the resolver, so they are checked here).
-    fn check_target(&self, to: &str) -> Result<url::Url, DeliveryError> {
-        let url = url::Url::parse(to).map_err(|e| {
-            DeliveryError::permanent(format!("{PROVIDER}: the target is not a URL: {e}"))
-        })?;
-        match url.scheme() {
-            "https" => {}
-            "http" if self.rules.allow_http_webhooks => {}
-            "http" => {
-                return Err(DeliveryError::permanent(format!(
-                    "{PROVIDER}: plain http:// webhook targets are not allowed; use https"
-                )));
-            }
-            other => {
-                return Err(DeliveryError::permanent(format!(
-                    "{PROVIDER}: webhook targets must use https, not `{other}`"
-                )));
-            }
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(DeliveryError::permanent(format!(
-                "{PROVIDER}: webhook URLs must not carry credentials"
-            )));
-        }
-        if !self.rules.allow_private_webhook_targets {
-            let literal = match url.host() {
-                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                Some(url::Host::Domain(_)) => None,
-                None => {
-                    return Err(DeliveryError::permanent(format!(
-                        "{PROVIDER}: the target URL has no host"
-                    )));
-                }
-            };
-            if literal.is_some_and(is_private_ip) {
-                return Err(private_target());
-            }
-        }
-        Ok(url)
     }
 }
 
@@ -258,59 +204,6 @@ async fn read_detail(mut response: reqwest::Response) -> String {
     text.trim().chars().filter(|c| !c.is_control()).collect()
 }
 
-/// A failed request: permanent when our resolver refused a private address, otherwise
-/// transient (timeouts, refused connections, TLS failures, DNS failures).
-fn send_error(e: reqwest::Error) -> DeliveryError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(err) = source {
-        if err.downcast_ref::<PrivateTargetRefused>().is_some() {
-            return private_target();
-        }
-        source = err.source();
-    }
-    transport_error(PROVIDER, e)
-}
-
-fn private_target() -> DeliveryError {
-    DeliveryError::permanent(format!(
-        "{PROVIDER}: the webhook URL points to a loopback, private or link-local address, \
-         which this server does not call"
-    ))
-}
-
-/// Every address the target's name resolved to was private.
-#[derive(Debug, thiserror::Error)]
-#[error("the host resolves only to loopback, private or link-local addresses")]
-struct PrivateTargetRefused;
-
-/// The system resolver, keeping only public addresses: the check happens on the very
-/// addresses we connect to, so a rebinding DNS answer cannot slip a private one in.
-struct PublicOnlyResolver;
-
-impl Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public = public_addresses(resolved);
-            if public.is_empty() {
-                return Err(
-                    Box::new(PrivateTargetRefused) as Box<dyn std::error::Error + Send + Sync>
-                );
-            }
-            Ok(Box::new(public.into_iter()) as Addrs)
-        })
-    }
-}
-
-fn public_addresses(addrs: impl IntoIterator<Item = SocketAddr>) -> Vec<SocketAddr> {
-    addrs
-        .into_iter()
-        .filter(|a| !is_private_ip(a.ip()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use pombo_contract::config::Secret;
@@ -356,7 +249,7 @@ mod tests {
             &WebhookSettings {
                 secret: Secret::new("whsec_c2hvcnQ="),
             },
-            RecipientRules::default(),
+            Arc::new(OutboundPolicy::default()),
         )
         .err()
         .unwrap();
@@ -390,34 +283,5 @@ mod tests {
             assert!(!permanent(s), "{s}");
         }
         assert_eq!(refusal(StatusCode::GONE, &h, "").code(), Some("410"));
-    }
-
-    #[test]
-    fn private_addresses_are_filtered_out() {
-        let addrs: Vec<SocketAddr> = vec![
-            "127.0.0.1:443".parse().unwrap(),
-            "10.0.0.7:443".parse().unwrap(),
-            "169.254.169.254:80".parse().unwrap(),
-            "[::1]:443".parse().unwrap(),
-            "[::ffff:192.168.0.1]:443".parse().unwrap(),
-            "93.184.215.14:443".parse().unwrap(),
-        ];
-        assert_eq!(
-            public_addresses(addrs),
-            vec!["93.184.215.14:443".parse::<SocketAddr>().unwrap()]
-        );
-    }
-
-    #[tokio::test]
-    async fn the_resolver_refuses_names_of_loopback_addresses() {
-        let err = PublicOnlyResolver
-            .resolve("localhost".parse().unwrap())
-            .await
-            .err()
-            .expect("localhost is refused");
-        assert!(
-            err.downcast_ref::<PrivateTargetRefused>().is_some(),
-            "{err}"
-        );
     }
 }

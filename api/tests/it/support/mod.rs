@@ -18,6 +18,7 @@ use std::{
 use pombo_contract::{
     Config,
     config::{ProviderAccountConfig, Secret, WorkflowStarts},
+    outbound::OutboundPolicy,
 };
 use pombo_store::Db;
 use serde_json::{Value, json};
@@ -155,10 +156,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .encryption
         .keys
         .insert("test".into(), Secret::new(key.clone()));
-    // The fakes listen on loopback over http.
-    config.webhooks.allow_http = true;
-    config.webhooks.allow_private_networks = true;
     let fakes = pombo_fakes::Fakes::start().await;
+    // The fakes listen on loopback over http: the one private target tenants may use.
+    config.outbound = OutboundPolicy::allowing(&[&fakes.addr.to_string()]);
     config.providers = match options.providers {
         Some(make) => make(&fakes),
         None => providers::on_fakes(&fakes),
