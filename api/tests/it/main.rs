@@ -16,6 +16,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod operations;
+mod outbound_guard;
 mod priority;
 mod provider_rate_limits;
 mod providers;

@@ -54,6 +54,8 @@ pub struct AppOptions {
     /// Who starts workflows (default: the workers; the API itself when the app has no
     /// in-process worker).
     pub starts: Option<WorkflowStarts>,
+    /// Private `host:port` targets tenants may use besides the fakes.
+    pub allowed_private_targets: Vec<String>,
 }
 
 impl Default for AppOptions {
@@ -72,6 +74,7 @@ impl Default for AppOptions {
             storage: None,
             task_queue: None,
             starts: None,
+            allowed_private_targets: Vec::new(),
         }
     }
 }
@@ -158,7 +161,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .insert("test".into(), Secret::new(key.clone()));
     let fakes = pombo_fakes::Fakes::start().await;
     // The fakes listen on loopback over http: the one private target tenants may use.
-    config.outbound = OutboundPolicy::allowing(&[&fakes.addr.to_string()]);
+    let mut allowed = vec![fakes.addr.to_string()];
+    allowed.extend(options.allowed_private_targets.iter().cloned());
+    config.outbound = OutboundPolicy::parse(&allowed).expect("host:port targets");
     config.providers = match options.providers {
         Some(make) => make(&fakes),
         None => providers::on_fakes(&fakes),
