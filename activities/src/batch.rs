@@ -427,8 +427,10 @@ impl BatchActivities {
                 .iter()
                 .map(|&(i, send, a)| notifications::Sent {
                     notification_id: group[i].n.id,
+                    tenant_id: group[i].n.tenant_id,
                     attempt_id: send.attempt_id,
                     provider: &group[i].account().name,
+                    provider_account_id: group[i].account().account_id,
                     provider_message_id: a.provider_message_id.as_deref(),
                 })
                 .collect();

@@ -226,11 +226,7 @@ pub(crate) async fn record_accepted(
         })
         .collect();
     events::insert_all(db, &accepted).await?;
-    let messages: Vec<_> = sent
-        .iter()
-        .filter_map(|s| Some((s.provider, s.notification_id, s.provider_message_id?)))
-        .collect();
-    let claimed = events::claim_parked_all(db, &messages).await?;
+    let claimed = events::claim_parked_all(db, sent).await?;
     let status_in = |list: &[(uuid::Uuid, NotificationStatus)], id| {
         list.iter()
             .find(|(n, _)| *n == id)
@@ -675,8 +671,10 @@ impl NotificationActivities {
                     &self.db,
                     notifications::Sent {
                         notification_id: n.id,
+                        tenant_id: n.tenant_id,
                         attempt_id,
                         provider: &account.name,
+                        provider_account_id: account.account_id,
                         provider_message_id: accepted.provider_message_id.as_deref(),
                     },
                 )

@@ -54,6 +54,14 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("missing or unknown API key")]
     Unauthorized,
+    /// A provider callback whose account has no secret to authenticate it: the detail
+    /// names the missing setting.
+    #[error("{0}")]
+    CallbackNoSecret(String),
+    /// A provider callback that failed its account's check: the detail names the check
+    /// (header, parameter, URL), never a secret.
+    #[error("{0}")]
+    CallbackSignature(String),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -103,6 +111,16 @@ impl ApiError {
                 "Request body too large",
             ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::CallbackNoSecret(_) => (
+                StatusCode::UNAUTHORIZED,
+                "callback-secret-missing",
+                "Delivery reports refused",
+            ),
+            ApiError::CallbackSignature(_) => (
+                StatusCode::UNAUTHORIZED,
+                "callback-signature",
+                "Callback not authenticated",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -174,6 +192,8 @@ impl IntoResponse for ApiError {
             } => Some((*retry_after_secs, *limit)),
             _ => None,
         };
+        // API keys only: a provider's callback is not authenticated with a bearer token.
+        let bearer = matches!(self, ApiError::Unauthorized);
         let errors = match self {
             ApiError::Validation(errors) => errors,
             _ => Vec::new(),
@@ -190,7 +210,7 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if status == StatusCode::UNAUTHORIZED {
+        if bearer {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -66,6 +66,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     }
     pombo_store::sealed::install(keyring.as_deref().cloned());
     let rate_limiter = Arc::new(rate_limit::RateLimiter::new(&config.api.rate_limit));
+    let callback_limiter = Arc::new(rate_limit::CallbackLimiter::new(
+        &config.api.callback_rate_limit,
+    ));
     let object_store =
         Arc::new(files::ObjectStore::new(&config.storage).context("configuring object storage")?);
     object_store.ensure_bucket_in_background();
@@ -75,6 +78,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         dispatcher,
         keyring,
         rate_limiter,
+        callback_limiter,
         object_store,
     })
 }
@@ -91,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routing_rules::router())
         .merge(templates::router())
         .merge(files::router())
-        .merge(callbacks::router())
+        .merge(callbacks::router(&state))
         .merge(admin_page::router())
         .merge(metrics::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
@@ -150,9 +154,13 @@ pub async fn run(
         Duration::from_secs(state.config.api.dispatch_grace_secs),
     ));
     tracing::info!(address = %listener.local_addr()?, "API listening");
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // With each connection's peer address: provider callbacks are limited per client address.
+    let result = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     sweep.abort();
     starter.abort();
     batch_sweep.abort();

@@ -3,16 +3,23 @@
 //!
 //! The tenant is known only once its API key is checked, so the [`Tenant`] extractor calls
 //! [`RateLimiter::check_request`] after authenticating; routes without it (health, docs,
-//! provider callbacks) are never limited. A request over the limit fails with
+//! provider callbacks) are not limited per tenant. A request over the limit fails with
 //! [`ApiError::RateLimited`]: `429`, `Retry-After` and the IETF draft `RateLimit-*` headers.
 //! An allowed request gets `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 //! from the [`headers`] middleware.
 //!
+//! Provider callbacks have no tenant: [`CallbackLimiter`] limits them per client address.
+//!
 //! [`Tenant`]: crate::extract::Tenant
 
 use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv6Addr},
     num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -24,11 +31,11 @@ use axum::{
 };
 use governor::{
     Quota,
-    clock::{Clock, DefaultClock},
-    middleware::StateInformationMiddleware,
+    clock::{Clock, DefaultClock, Reference},
+    middleware::{NoOpMiddleware, StateInformationMiddleware},
     state::keyed::DefaultKeyedStateStore,
 };
-use pombo_contract::config::RateLimitConfig;
+use pombo_contract::config::{CallbackRateLimitConfig, RateLimitConfig};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -143,6 +150,131 @@ pub async fn headers(mut request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// Per-client-address limits of the provider callbacks (`api.callback_rate_limit`): a token
+/// bucket of requests per address, and a stricter one of failed authentications. An address
+/// that runs out of failures is refused before any work (no account lookup, no signature
+/// check) until its next failure would be allowed.
+pub struct CallbackLimiter<C: Clock = DefaultClock> {
+    requests: Option<ByAddress<C>>,
+    failures: Option<ByAddress<C>>,
+    /// Failed authentications allowed at once (reported as the 429's `RateLimit-Limit`).
+    failure_burst: u32,
+    /// Addresses over their failure limit, and until when.
+    blocked: Mutex<HashMap<IpAddr, C::Instant>>,
+    /// Requests seen, to forget idle addresses' buckets now and then.
+    seen: AtomicU64,
+    clock: C,
+}
+
+type ByAddress<C> = governor::RateLimiter<
+    IpAddr,
+    DefaultKeyedStateStore<IpAddr>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+impl CallbackLimiter {
+    pub fn new(config: &CallbackRateLimitConfig) -> Self {
+        CallbackLimiter::with_clock(config, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> CallbackLimiter<C> {
+    /// A zero rate or burst counts as 1.
+    pub fn with_clock(config: &CallbackRateLimitConfig, clock: C) -> Self {
+        let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let limiter = |quota: Quota| {
+            config
+                .enabled
+                .then(|| ByAddress::new(quota, DefaultKeyedStateStore::default(), clock.clone()))
+        };
+        CallbackLimiter {
+            requests: limiter(
+                Quota::per_second(nonzero(config.per_second)).allow_burst(nonzero(config.burst)),
+            ),
+            failures: limiter(
+                Quota::per_minute(nonzero(config.failures_per_minute))
+                    .allow_burst(nonzero(config.failure_burst)),
+            ),
+            failure_burst: nonzero(config.failure_burst).get(),
+            blocked: Mutex::new(HashMap::new()),
+            seen: AtomicU64::new(0),
+            clock,
+        }
+    }
+
+    /// Lets a request from `address` in, or refuses it: `RateLimited` while the address is
+    /// over its failure limit or its request rate.
+    pub fn admit(&self, address: IpAddr) -> Result<(), ApiError> {
+        let (Some(requests), Some(failures)) = (&self.requests, &self.failures) else {
+            return Ok(());
+        };
+        let address = client_key(address);
+        let now = self.clock.now();
+        {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            match blocked.get(&address) {
+                Some(until) if *until > now => {
+                    return Err(limited(
+                        until.duration_since(now).into(),
+                        self.failure_burst,
+                    ));
+                }
+                Some(_) => {
+                    blocked.remove(&address);
+                }
+                None => {}
+            }
+        }
+        // Each address that ever called has a bucket: forget the full ones now and then.
+        if self.seen.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            requests.retain_recent();
+            failures.retain_recent();
+        }
+        requests.check_key(&address).map_err(|not_until| {
+            limited(
+                not_until.wait_time_from(now),
+                not_until.quota().burst_size().get(),
+            )
+        })
+    }
+
+    /// Counts a failed authentication from `address`; past the failure limit the address is
+    /// refused until its next failure would be allowed.
+    pub fn failed(&self, address: IpAddr) {
+        let Some(failures) = &self.failures else {
+            return;
+        };
+        let address = client_key(address);
+        if let Err(not_until) = failures.check_key(&address) {
+            let now = self.clock.now();
+            let mut blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            blocked.retain(|_, until| *until > now);
+            blocked.insert(address, not_until.earliest_possible());
+        }
+    }
+}
+
+fn limited(wait: Duration, limit: u32) -> ApiError {
+    metrics::counter!("pombo_rate_limited_total").increment(1);
+    ApiError::RateLimited {
+        retry_after_secs: ceil_secs(wait).max(1),
+        limit,
+    }
+}
+
+/// The key of a client address: an IPv6 address by its /64, which one host usually holds
+/// whole (one key per address would let it use 2^64 buckets).
+fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -274,5 +406,62 @@ mod tests {
         limiter
             .check_request(&Extensions::new(), Uuid::new_v4())
             .unwrap();
+    }
+
+    fn callback_limiter(
+        per_second: u32,
+        burst: u32,
+        failure_burst: u32,
+    ) -> (CallbackLimiter<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let config = CallbackRateLimitConfig {
+            enabled: true,
+            per_second,
+            burst,
+            failures_per_minute: 6,
+            failure_burst,
+        };
+        (CallbackLimiter::with_clock(&config, clock.clone()), clock)
+    }
+
+    fn refused(result: Result<(), ApiError>) -> u64 {
+        match result {
+            Err(ApiError::RateLimited {
+                retry_after_secs, ..
+            }) => retry_after_secs,
+            other => panic!("expected RateLimited, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn callback_limiter_refuses_an_address_over_its_failures_until_one_is_allowed() {
+        let (limiter, clock) = callback_limiter(1000, 1000, 2);
+        let (forger, provider): (IpAddr, IpAddr) = (
+            "203.0.113.7".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+        );
+        for _ in 0..2 {
+            limiter.admit(forger).unwrap();
+            limiter.failed(forger);
+        }
+        limiter.admit(forger).unwrap();
+        limiter.failed(forger);
+        // Six a minute: the next failure is allowed in ten seconds.
+        assert_eq!(refused(limiter.admit(forger)), 10);
+        limiter.admit(provider).unwrap();
+        clock.advance(Duration::from_secs(10));
+        limiter.admit(forger).unwrap();
+    }
+
+    #[test]
+    fn callback_limiter_limits_the_request_rate_per_address() {
+        let (limiter, _clock) = callback_limiter(1, 2, 100);
+        let one: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        limiter.admit(one).unwrap();
+        limiter.admit(same_64).unwrap();
+        assert_eq!(refused(limiter.admit(one)), 1);
+        limiter.admit(other).unwrap();
     }
 }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub keyring: Option<Arc<Keyring>>,
     /// Per-tenant request rate limit, checked by the `Tenant` extractor.
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// Per-client-address limits of the provider callbacks.
+    pub callback_limiter: Arc<crate::rate_limit::CallbackLimiter>,
     /// S3-compatible storage of uploaded files (`/v1/files`).
     pub object_store: Arc<crate::files::ObjectStore>,
 }

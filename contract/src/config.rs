@@ -253,6 +253,41 @@ pub struct ApiConfig {
     /// from each request's `Host` header, over http.
     pub public_url: Option<String>,
     pub rate_limit: RateLimitConfig,
+    /// Per-client-address limits of the provider callbacks (`/v1/callbacks/*`).
+    pub callback_rate_limit: CallbackRateLimitConfig,
+}
+
+/// Provider callbacks carry no API key, so they are limited by the client's address (the
+/// socket peer's; an IPv6 address by its /64): a request rate, and a much stricter rate of
+/// failed authentications (401, and 404 for an unknown account), past which the address
+/// is refused with 429 until a failure is allowed again. Behind a reverse proxy every
+/// provider shares the proxy's address: raise the limits accordingly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallbackRateLimitConfig {
+    pub enabled: bool,
+    /// Sustained callbacks per second from one address.
+    pub per_second: u32,
+    /// Callbacks one address may make at once above the sustained rate.
+    pub burst: u32,
+    /// Sustained failed authentications per minute from one address.
+    pub failures_per_minute: u32,
+    /// Failed authentications one address may make at once.
+    pub failure_burst: u32,
+}
+
+impl Default for CallbackRateLimitConfig {
+    fn default() -> Self {
+        // A provider's reports of a busy account come from a few addresses at up to
+        // thousands per minute; a forger guessing secrets needs far more than ten a minute.
+        CallbackRateLimitConfig {
+            enabled: true,
+            per_second: 100,
+            burst: 1000,
+            failures_per_minute: 10,
+            failure_burst: 20,
+        }
+    }
 }
 
 /// Per-tenant request rate limit of the API (a token bucket per tenant).
@@ -498,6 +533,7 @@ impl Default for ApiConfig {
             dispatch_grace_secs: 10,
             public_url: None,
             rate_limit: RateLimitConfig::default(),
+            callback_rate_limit: CallbackRateLimitConfig::default(),
         }
     }
 }

@@ -45,6 +45,11 @@ pub struct ProviderEvent {
     pub code: Option<String>,
     /// The provider's own status word (`undelivered`, `bounce`, `ack 3`…).
     pub raw_status: String,
+    /// Our own notification id, when the report carries it back (SendGrid's `custom_args`,
+    /// Mailgun's user variables): matches a notification whose provider message id was not
+    /// captured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<uuid::Uuid>,
 }
 
 /// Name of the notification workflow's signal carrying [`DeliveryUpdate`]s.

@@ -61,7 +61,8 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "callbell",
             ProviderSettings::Callbell(CallbellSettings {
-                webhook_secret: None,
+                // Reports through an account without its secret are refused.
+                webhook_secret: Some(Secret::new("callbell-test-webhook-secret")),
                 api_token: Secret::new("callbell-test-token"),
                 channel_uuid: None,
                 base_url: url("callbell"),
@@ -70,7 +71,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "evolution",
             ProviderSettings::Evolution(EvolutionSettings {
-                webhook_secret: None,
+                webhook_secret: Some(Secret::new("evolution-test-webhook-secret")),
                 base_url: url("evolution"),
                 instance: "pombo".into(),
                 api_key: Secret::new("evolution-test-key"),
@@ -79,7 +80,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
         account(
             "waha",
             ProviderSettings::Waha(WahaSettings {
-                webhook_secret: None,
+                webhook_secret: Some(Secret::new("waha-test-webhook-secret")),
                 base_url: url("waha"),
                 session: WahaSettings::default_session(),
                 api_key: Some(Secret::new("waha-test-key")),

@@ -14,6 +14,7 @@ mod m0009_retention;
 mod m0010_send_at_rate_limits;
 mod m0011_batches;
 mod m0012_start_claims;
+mod m0013_callback_accounts;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_send_at_rate_limits::Migration),
             Box::new(m0011_batches::Migration),
             Box::new(m0012_start_claims::Migration),
+            Box::new(m0013_callback_accounts::Migration),
         ]
     }
 }

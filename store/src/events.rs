@@ -9,8 +9,8 @@
 use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, delivery::ProviderEvent};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, sea_query::OnConflict,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::{notification_event, parked_callback},
-    notifications::{self, Transition},
+    notifications::{self, ReportAccount, Sent, Transition},
 };
 
 pub type Event = notification_event::Model;
@@ -56,7 +56,9 @@ impl NewEvent {
         NewEvent {
             status: event.status.as_notification_status(),
             source: format!("provider:{account}"),
-            provider_message_id: Some(event.provider_message_id.clone()),
+            // Empty when the report matched by our own notification id alone.
+            provider_message_id: Some(event.provider_message_id.clone())
+                .filter(|id| !id.is_empty()),
             raw_status: Some(event.raw_status.clone()),
             reason: event.reason.clone(),
             code: event.code.clone(),
@@ -179,82 +181,148 @@ pub async fn list(
     Ok(query.all(db).await?)
 }
 
+/// Most reports kept parked per provider account. Only authenticated reports are parked,
+/// but a provider (or someone holding an account's secret) reporting ids we never sent
+/// would otherwise grow the table without bound until retention purges it; genuine early
+/// reports are claimed within seconds, so an account never needs anywhere near this many.
+pub const MAX_PARKED_PER_ACCOUNT: u64 = 10_000;
+
+/// What [`park`] did with a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    Kept,
+    /// The account already has [`MAX_PARKED_PER_ACCOUNT`] reports parked.
+    Dropped,
+}
+
+/// The parked reports of `account`: a tenant account's by its id and tenant, a
+/// server-wide account's by its name among those of no tenant.
+fn parked_through(account: ReportAccount<'_>) -> Condition {
+    match account.tenant_account {
+        Some((tenant_id, account_id)) => Condition::all()
+            .add(parked_callback::Column::AccountId.eq(account_id))
+            .add(parked_callback::Column::TenantId.eq(tenant_id)),
+        None => Condition::all()
+            .add(parked_callback::Column::AccountId.is_null())
+            .add(parked_callback::Column::TenantId.is_null())
+            .add(parked_callback::Column::Provider.eq(account.name)),
+    }
+}
+
 /// Keeps a callback whose message id matches no notification yet: the send that will record
-/// that id may still be finishing (providers can call back within milliseconds).
+/// that id may still be finishing (providers can call back within milliseconds). Beyond
+/// [`MAX_PARKED_PER_ACCOUNT`] for the account, the report is dropped. (The count and the
+/// insert are not one atomic step: concurrent reports may overshoot the cap by a few.)
 pub async fn park(
     db: &impl ConnectionTrait,
-    account: &str,
-    tenant_id: Option<Uuid>,
+    account: ReportAccount<'_>,
     event: &ProviderEvent,
-) -> Result<(), StoreError> {
+) -> Result<Parked, StoreError> {
+    // Whether a row exists past the cap: reads at most the cap's worth of index entries.
+    let full = parked_callback::Entity::find()
+        .select_only()
+        .column(parked_callback::Column::Id)
+        .filter(parked_through(account))
+        .offset(MAX_PARKED_PER_ACCOUNT - 1)
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some();
+    if full {
+        return Ok(Parked::Dropped);
+    }
     parked_callback::ActiveModel {
         id: Set(Uuid::now_v7()),
-        provider: Set(account.to_owned()),
-        tenant_id: Set(tenant_id),
+        provider: Set(account.name.to_owned()),
+        account_id: Set(account.tenant_account.map(|(_, id)| id)),
+        tenant_id: Set(account.tenant_account.map(|(tenant, _)| tenant)),
         provider_message_id: Set(event.provider_message_id.clone()),
         event: Set(serde_json::to_value(event).expect("events serialise")),
         received_at: Set(Utc::now()),
     }
     .insert(db)
     .await?;
-    Ok(())
+    Ok(Parked::Kept)
 }
 
 /// Applies and removes the parked callbacks of a message that was just recorded as sent.
 /// Returns the notification's status afterwards, if any callback was applied.
 pub async fn claim_parked(
     db: &impl ConnectionTrait,
-    account: &str,
-    notification_id: Uuid,
-    provider_message_id: &str,
+    sent: &Sent<'_>,
 ) -> Result<Option<NotificationStatus>, StoreError> {
-    let claimed = claim_parked_all(db, &[(account, notification_id, provider_message_id)]).await?;
+    let claimed = claim_parked_all(db, std::slice::from_ref(sent)).await?;
     Ok(claimed.into_iter().next().map(|(_, status)| status))
 }
 
-/// [`claim_parked`] for several messages `(account, notification id, provider message id)`,
-/// looked up in one statement (nearly always finding none). Returns the status afterwards
-/// of each notification that had callbacks waiting.
+/// Whether a parked report came through the account that sent `sent`: the same tenant
+/// account (and tenant), or the same server-wide account.
+fn parked_for(row: &parked_callback::Model, sent: &Sent<'_>) -> bool {
+    Some(row.provider_message_id.as_str()) == sent.provider_message_id
+        && match sent.provider_account_id {
+            Some(account_id) => {
+                row.account_id == Some(account_id) && row.tenant_id == Some(sent.tenant_id)
+            }
+            None => {
+                row.account_id.is_none() && row.tenant_id.is_none() && row.provider == sent.provider
+            }
+        }
+}
+
+/// [`claim_parked`] for several messages just recorded as sent, looked up in one statement
+/// (nearly always finding none). Returns the status afterwards of each notification that had
+/// callbacks waiting.
 pub async fn claim_parked_all(
     db: &impl ConnectionTrait,
-    messages: &[(&str, Uuid, &str)],
+    sent: &[Sent<'_>],
 ) -> Result<Vec<(Uuid, NotificationStatus)>, StoreError> {
-    if messages.is_empty() {
+    let message_ids: Vec<&str> = sent.iter().filter_map(|s| s.provider_message_id).collect();
+    if message_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut accounts: Vec<&str> = messages.iter().map(|(account, ..)| *account).collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    // Both columns of the (provider, message id) index, so it is used.
+    let mut account_ids: Vec<Uuid> = sent.iter().filter_map(|s| s.provider_account_id).collect();
+    account_ids.sort_unstable();
+    account_ids.dedup();
+    let mut names: Vec<&str> = sent
+        .iter()
+        .filter(|s| s.provider_account_id.is_none())
+        .map(|s| s.provider)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    // Each branch leads with the columns of an index: (account_id, message id) or
+    // (provider, message id).
+    let through = Condition::any()
+        .add(parked_callback::Column::AccountId.is_in(account_ids))
+        .add(
+            Condition::all()
+                .add(parked_callback::Column::Provider.is_in(names))
+                .add(parked_callback::Column::AccountId.is_null()),
+        );
     let parked = parked_callback::Entity::find()
-        .filter(parked_callback::Column::Provider.is_in(accounts))
-        .filter(
-            parked_callback::Column::ProviderMessageId
-                .is_in(messages.iter().map(|(_, _, message_id)| *message_id)),
-        )
+        .filter(through)
+        .filter(parked_callback::Column::ProviderMessageId.is_in(message_ids))
         .order_by_asc(parked_callback::Column::Id)
         .all(db)
         .await?;
     let mut statuses: Vec<(Uuid, NotificationStatus)> = Vec::new();
     for row in parked {
         // Message ids are the provider's: two accounts may use the same one.
-        let Some(&(account, notification_id, _)) = messages
-            .iter()
-            .find(|(account, _, id)| *account == row.provider && *id == row.provider_message_id)
-        else {
+        let Some(s) = sent.iter().find(|s| parked_for(&row, s)) else {
             continue;
         };
         let event: ProviderEvent = serde_json::from_value(row.event.clone())
             .map_err(|e| StoreError::Corrupt(format!("parked callback {}: {e}", row.id)))?;
         let recorded = record(
             db,
-            notification_id,
-            NewEvent::from_provider(account, &event),
+            s.notification_id,
+            NewEvent::from_provider(s.provider, &event),
         )
         .await?;
-        match statuses.iter_mut().find(|(id, _)| *id == notification_id) {
+        match statuses.iter_mut().find(|(id, _)| *id == s.notification_id) {
             Some(entry) => entry.1 = recorded.status,
-            None => statuses.push((notification_id, recorded.status)),
+            None => statuses.push((s.notification_id, recorded.status)),
         }
         parked_callback::Entity::delete_by_id(row.id)
             .exec(db)

@@ -109,6 +109,7 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         attempts: Set(0),
         last_error: Set(None),
         provider: Set(None),
+        provider_account_id: Set(None),
         provider_message_id: Set(None),
         max_attempts: Set(new.max_attempts),
         retry_interval_secs: Set(new.retry_interval_secs),
@@ -318,21 +319,65 @@ pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, S
     }
 }
 
-/// The notification a provider account sent as `provider_message_id`. Tenant accounts
-/// only see their tenant's notifications.
+/// The provider account a delivery report came through: what the report may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportAccount<'a> {
+    /// The account's name (the notifications' `provider`, the timeline's `provider:<name>`).
+    pub name: &'a str,
+    /// A tenant's account: `(tenant id, account id)`; `None` for a server-wide account.
+    pub tenant_account: Option<(Uuid, Uuid)>,
+}
+
+impl ReportAccount<'_> {
+    /// The notifications this account sent: a tenant account's by its id (and its tenant:
+    /// names are unique only within a tenant, so a name alone could reach another tenant's
+    /// notification), a server-wide account's by its name among those no tenant account
+    /// sent.
+    fn sent(&self) -> Condition {
+        match self.tenant_account {
+            Some((tenant_id, account_id)) => Condition::all()
+                .add(notification::Column::TenantId.eq(tenant_id))
+                .add(notification::Column::ProviderAccountId.eq(account_id)),
+            None => Condition::all()
+                .add(notification::Column::ProviderAccountId.is_null())
+                .add(notification::Column::Provider.eq(self.name)),
+        }
+    }
+}
+
+/// The notification `account` sent as `provider_message_id`.
 pub async fn by_provider_message_id(
     db: &impl ConnectionTrait,
-    provider: &str,
-    tenant_id: Option<Uuid>,
+    account: ReportAccount<'_>,
     provider_message_id: &str,
 ) -> Result<Option<Notification>, StoreError> {
-    let mut query = notification::Entity::find()
+    notification::Entity::find()
         .filter(notification::Column::ProviderMessageId.eq(provider_message_id))
-        .filter(notification::Column::Provider.eq(provider));
-    if let Some(tenant_id) = tenant_id {
-        query = query.filter(notification::Column::TenantId.eq(tenant_id));
-    }
-    query.one(db).await?.map(opened).transpose()
+        .filter(account.sent())
+        .one(db)
+        .await?
+        .map(opened)
+        .transpose()
+}
+
+/// The notification `id` when `account` sent it without our capturing the provider's
+/// message id: for a report that carries our own id (SendGrid's `custom_args`, Mailgun's
+/// user variables) and whose message id matched nothing. Only the account's own
+/// notifications (its tenant's, for a tenant account) can match, so an id seen elsewhere
+/// cannot be used to reach another tenant's notification.
+pub async fn by_own_id_without_message_id(
+    db: &impl ConnectionTrait,
+    account: ReportAccount<'_>,
+    id: Uuid,
+) -> Result<Option<Notification>, StoreError> {
+    notification::Entity::find()
+        .filter(notification::Column::Id.eq(id))
+        .filter(notification::Column::ProviderMessageId.is_null())
+        .filter(account.sent())
+        .one(db)
+        .await?
+        .map(opened)
+        .transpose()
 }
 
 pub async fn attempts(
@@ -704,9 +749,13 @@ async fn close_attempts(
 #[derive(Debug, Clone, Copy)]
 pub struct Sent<'a> {
     pub notification_id: Uuid,
+    /// The notification's tenant.
+    pub tenant_id: Uuid,
     pub attempt_id: Uuid,
     /// The provider account's name.
     pub provider: &'a str,
+    /// The tenant account's id; `None` for a server-wide account. Reports match by it.
+    pub provider_account_id: Option<Uuid>,
     pub provider_message_id: Option<&'a str>,
 }
 
@@ -749,6 +798,10 @@ pub async fn record_sent(
             per_row(sent, |s| Some(s.provider.to_owned())),
         )
         .col_expr(
+            notification::Column::ProviderAccountId,
+            per_row(sent, |s| s.provider_account_id),
+        )
+        .col_expr(
             notification::Column::ProviderMessageId,
             per_row(sent, |s| s.provider_message_id.map(str::to_owned)),
         )
@@ -785,7 +838,10 @@ pub async fn record_sent(
 
 /// A value for each row of a multi-row update: the same for all, or one per notification
 /// id (`CASE id WHEN … THEN …`).
-fn per_row<'a>(sent: &[Sent<'a>], value: impl Fn(&Sent<'a>) -> Option<String>) -> SimpleExpr {
+fn per_row<'a, V>(sent: &[Sent<'a>], value: impl Fn(&Sent<'a>) -> V) -> SimpleExpr
+where
+    V: Into<SimpleExpr> + PartialEq,
+{
     let first = value(&sent[0]);
     if sent.iter().all(|s| value(s) == first) {
         return Expr::value(first);

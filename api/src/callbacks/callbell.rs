@@ -19,9 +19,9 @@
 //! - `uuid` is the message uuid our send stored (`message.uuid` of `POST /v1/messages/send`).
 //! - Other events (`message_created`, `contact_*`, `conversation_*`…) are skipped.
 //!
-//! Callbell does not sign its webhooks: when the account has a `webhook_secret`, the callback
-//! URL configured on Callbell must carry it as `?secret=`, and a callback without it (or with
-//! another) is refused.
+//! Callbell does not sign its webhooks: the callback URL configured on Callbell must carry the
+//! account's `webhook_secret` as `?secret=`, and a callback without it (or with another) is
+//! refused; an account without a `webhook_secret` has every callback refused.
 //!
 //! Docs:
 //! - <https://docs.callbell.eu/api/reference/webhooks/message_events/message_status_updated>
@@ -33,28 +33,31 @@
 use pombo_contract::{config::Secret, providers::CallbellSettings};
 use serde_json::Value;
 
-use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, secure_eq, unix_time};
+use super::{
+    CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, configured, secure_eq, unix_time,
+};
 
 /// The query parameter carrying the account's webhook secret, for providers that do not sign.
 pub(super) const SECRET_PARAM: &str = "secret";
 
-/// Checks that the callback URL carries the account's webhook secret as `?secret=`, when the
-/// account has one; accepts any callback when it has none.
+/// Checks that the callback URL carries the account's webhook secret as `?secret=`. An
+/// account without one never gets here: the handler refuses its callbacks first
+/// ([`super::required_secret`]); without one this checks nothing.
 pub(super) fn verify_url_secret(
     req: &CallbackRequest<'_>,
     webhook_secret: Option<&Secret>,
 ) -> Result<(), CallbackError> {
-    let Some(expected) = webhook_secret else {
+    let Some(expected) = configured(webhook_secret) else {
         return Ok(());
     };
     let given = req.query_param(SECRET_PARAM).ok_or_else(|| {
-        CallbackError::BadSignature("the callback URL has no `secret` parameter".into())
+        CallbackError::BadSignature("missing `secret` query parameter in the callback URL".into())
     })?;
-    if secure_eq(given.as_bytes(), expected.expose().as_bytes()) {
+    if secure_eq(given.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
         Err(CallbackError::BadSignature(
-            "the callback URL's `secret` does not match".into(),
+            "the callback URL's `secret` query parameter does not match the account's webhook_secret".into(),
         ))
     }
 }
@@ -134,6 +137,7 @@ pub fn parse(
         reason,
         code,
         raw_status: word.to_owned(),
+        notification_id: None,
     }])
 }
 
@@ -270,6 +274,7 @@ mod tests {
                 reason: None,
                 code: None,
                 raw_status: "read".into(),
+                notification_id: None,
             }]
         );
     }
@@ -309,6 +314,7 @@ mod tests {
                 reason: Some("Number Does Not Exists On WhatsApp".into()),
                 code: Some("1002".into()),
                 raw_status: "failed".into(),
+                notification_id: None,
             }]
         );
     }

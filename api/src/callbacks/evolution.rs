@@ -23,9 +23,9 @@
 //!   updates with `fromMe: false` (our own reading of an inbound message) are skipped. Other
 //!   events (`messages.upsert`, `send.message`, `connection.update`…) are skipped.
 //!
-//! Evolution does not sign its webhooks: when the account has a `webhook_secret`, the webhook
-//! URL set on the instance must carry it as `?secret=`, and a callback without it (or with
-//! another) is refused. The instance's webhook must not be `webhookByEvents` (which appends
+//! Evolution does not sign its webhooks: the webhook URL set on the instance must carry the
+//! account's `webhook_secret` as `?secret=`, and a callback without it (or with another) is
+//! refused; an account without a `webhook_secret` has every callback refused. The instance's webhook must not be `webhookByEvents` (which appends
 //! `/messages-update` to the URL).
 //!
 //! Docs:
@@ -147,6 +147,7 @@ fn update_event(
         reason: None,
         code: None,
         raw_status: word.to_owned(),
+        notification_id: None,
     }))
 }
 
@@ -207,6 +208,7 @@ mod tests {
             reason: None,
             code: None,
             raw_status: word.into(),
+            notification_id: None,
         }
     }
 

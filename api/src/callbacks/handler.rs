@@ -1,9 +1,22 @@
 //! `POST|GET /v1/callbacks/{type}/{account}`: finds the provider account, lets its module
 //! verify and parse the callback, records every event, and signals the workflows.
 //!
+//! Every report is authenticated: a forged `failed` would fire paid fallbacks and a forged
+//! `read` suppress them. An account may be saved without its callback secret (it can still
+//! send), but every report through it is refused with a 401 problem naming the missing
+//! setting (`app_secret`, `webhook_public_key`, `webhook_signing_key`, `webhook_secret`,
+//! Twilio's `auth_token`), server-wide accounts included; a report that fails the check gets
+//! a 401 naming the check. Nothing of a refused report is recorded.
+//!
+//! A report only reaches what its account sent: a tenant account's reports match that
+//! account's (and tenant's) notifications by id, never by name alone, parked or not.
+//!
 //! The database write is the durable acceptance: once it is done the provider gets its
 //! 2xx. A callback about a message id we do not know yet (the provider outran our own
-//! record of the send) is parked and applied when the send is recorded.
+//! record of the send) is parked and applied when the send is recorded; past
+//! [`events::MAX_PARKED_PER_ACCOUNT`] parked for the account, it is dropped, still with a
+//! 2xx (an error would make the provider retry it, for hours, which only adds load, and
+//! tells the caller which ids are unknown).
 
 use axum::{
     Json,
@@ -17,8 +30,9 @@ use pombo_contract::{
     providers::ProviderSettings,
 };
 use pombo_store::{
-    events::{self, NewEvent},
-    notifications, provider_accounts,
+    events::{self, NewEvent, Parked},
+    notifications::{self, ReportAccount},
+    provider_accounts,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -29,9 +43,19 @@ use crate::{error::ApiError, state::AppState};
 /// The account a callback names, with its settings.
 struct Account {
     name: String,
-    /// `Some` for a tenant's account: only that tenant's notifications match.
-    tenant_id: Option<Uuid>,
+    /// `Some((tenant id, account id))` for a tenant's account: only the notifications that
+    /// account sent (so only its tenant's) match.
+    tenant_account: Option<(Uuid, Uuid)>,
     settings: ProviderSettings,
+}
+
+impl Account {
+    fn reporting(&self) -> ReportAccount<'_> {
+        ReportAccount {
+            name: &self.name,
+            tenant_account: self.tenant_account,
+        }
+    }
 }
 
 async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, ApiError> {
@@ -40,7 +64,7 @@ async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, Api
         match provider_accounts::get_by_id(&state.db, state.keyring.as_deref(), id).await {
             Ok(a) => Account {
                 name: a.name,
-                tenant_id: Some(a.tenant_id),
+                tenant_account: Some((a.tenant_id, a.id)),
                 settings: a.settings,
             },
             Err(pombo_store::StoreError::NotFound) => return Err(unknown()),
@@ -55,7 +79,7 @@ async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, Api
             .ok_or_else(unknown)?;
         Account {
             name: a.name.clone(),
-            tenant_id: None,
+            tenant_account: None,
             settings: a.settings.clone(),
         }
     };
@@ -104,15 +128,25 @@ fn parse(
     }
 }
 
-impl From<CallbackError> for ApiError {
-    fn from(e: CallbackError) -> Self {
-        match e {
-            CallbackError::BadSignature(reason) => {
-                tracing::warn!(%reason, "callback refused");
-                ApiError::Unauthorized
-            }
-            CallbackError::Malformed(reason) => ApiError::field("body", reason),
+/// The problem a refused callback of a `kind` account gets: which setting is missing or
+/// which check failed, never a secret's value.
+fn refusal(kind: &str, e: CallbackError) -> ApiError {
+    match e {
+        CallbackError::NoSecret(setting) => {
+            tracing::warn!(
+                provider = kind,
+                setting,
+                "callback refused: the account has no secret"
+            );
+            ApiError::CallbackNoSecret(format!(
+                "this {kind} account has no `{setting}`; delivery reports are refused until it is set"
+            ))
         }
+        CallbackError::BadSignature(reason) => {
+            tracing::warn!(provider = kind, %reason, "callback refused");
+            ApiError::CallbackSignature(format!("the {kind} callback failed its check: {reason}"))
+        }
+        CallbackError::Malformed(reason) => ApiError::field("body", reason),
     }
 }
 
@@ -126,9 +160,10 @@ impl From<CallbackError> for ApiError {
     request_body(content = String, description = "The provider's own payload", content_type = "application/json"),
     responses(
         (status = 200, description = "Recorded"),
-        (status = 401, description = "Missing or forged signature", body = crate::error::Problem),
+        (status = 401, description = "Not authenticated: the account has no callback secret (type `callback-secret-missing`, naming the setting), or the signature or secret is missing or wrong (type `callback-signature`, naming the check)", body = crate::error::Problem),
         (status = 404, description = "No such account", body = crate::error::Problem),
         (status = 422, description = "Not the provider's payload", body = crate::error::Problem),
+        (status = 429, description = "Too many callbacks, or failed authentications, from this client address; see `Retry-After`", body = crate::error::Problem),
     )
 )]
 pub async fn receive(
@@ -140,6 +175,13 @@ pub async fn receive(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let account = account(&state, &kind, &key).await?;
+    let provider = account.settings.kind();
+    // Before anything else, the handshake included: an account without its secret
+    // authenticates nothing.
+    super::required_secret(&account.settings).map_err(|e| {
+        callback_counted(provider, "no_secret");
+        refusal(provider, e)
+    })?;
     let path = format!("/v1/callbacks/{kind}/{key}");
     let url = public_url(&state, &headers, &path, query.as_deref());
     let request = CallbackRequest {
@@ -157,35 +199,48 @@ pub async fn receive(
             ProviderSettings::Instagram(s) => s.verify_token.as_ref(),
             _ => return Err(ApiError::MethodNotAllowed),
         };
-        let challenge = super::meta_challenge(&request, verify_token)?;
+        let challenge =
+            super::meta_challenge(&request, verify_token).map_err(|e| refusal(provider, e))?;
         return Ok((StatusCode::OK, challenge).into_response());
     }
 
-    let provider = account.settings.kind();
-    let parsed = parse(&request, &account.settings).inspect_err(|e| {
+    let parsed = parse(&request, &account.settings).map_err(|e| {
         let outcome = match e {
+            CallbackError::NoSecret(_) => "no_secret",
             CallbackError::BadSignature(_) => "refused",
             CallbackError::Malformed(_) => "malformed",
         };
         callback_counted(provider, outcome);
+        refusal(provider, e)
     })?;
     let mut matched = 0;
     for event in &parsed {
-        let found = notifications::by_provider_message_id(
-            &state.db,
-            &account.name,
-            account.tenant_id,
-            &event.provider_message_id,
-        )
-        .await?;
+        let found = find(&state, &account, event).await?;
         let Some(n) = found else {
-            events::park(&state.db, &account.name, account.tenant_id, event).await?;
-            callback_counted(provider, "parked");
-            tracing::info!(
-                provider = %account.name,
-                message_id = %event.provider_message_id,
-                "callback for an unknown message id parked"
-            );
+            if event.provider_message_id.is_empty() {
+                // Only our own id came back, and it matched nothing of this account's.
+                callback_counted(provider, "unmatched");
+                continue;
+            }
+            match events::park(&state.db, account.reporting(), event).await? {
+                Parked::Kept => {
+                    callback_counted(provider, "parked");
+                    tracing::info!(
+                        provider = %account.name,
+                        message_id = %event.provider_message_id,
+                        "callback for an unknown message id parked"
+                    );
+                }
+                Parked::Dropped => {
+                    callback_counted(provider, "dropped");
+                    tracing::warn!(
+                        provider = %account.name,
+                        message_id = %event.provider_message_id,
+                        cap = events::MAX_PARKED_PER_ACCOUNT,
+                        "callback for an unknown message id dropped: the account has too many parked"
+                    );
+                }
+            }
             continue;
         };
         matched += 1;
@@ -214,8 +269,32 @@ pub async fn receive(
     Ok(Json(json!({"received": parsed.len(), "matched_now": matched})).into_response())
 }
 
-/// `pombo_callbacks_total{provider, outcome}`: one callback event, or one refused or
-/// malformed callback.
+/// The notification a report is about: the one its account sent with that message id, or,
+/// when the report carries our own notification id and the send captured no message id,
+/// that notification if its account sent it.
+async fn find(
+    state: &AppState,
+    account: &Account,
+    event: &ProviderEvent,
+) -> Result<Option<notifications::Notification>, ApiError> {
+    if !event.provider_message_id.is_empty()
+        && let Some(n) = notifications::by_provider_message_id(
+            &state.db,
+            account.reporting(),
+            &event.provider_message_id,
+        )
+        .await?
+    {
+        return Ok(Some(n));
+    }
+    let Some(id) = event.notification_id else {
+        return Ok(None);
+    };
+    Ok(notifications::by_own_id_without_message_id(&state.db, account.reporting(), id).await?)
+}
+
+/// `pombo_callbacks_total{provider, outcome}`: one callback event (`recorded`, `parked`,
+/// `dropped`, `unmatched`), or one refused (`refused`, `no_secret`) or malformed callback.
 fn callback_counted(provider: &'static str, outcome: &'static str) {
     metrics::counter!("pombo_callbacks_total", "provider" => provider, "outcome" => outcome)
         .increment(1);

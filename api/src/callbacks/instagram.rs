@@ -75,6 +75,7 @@ pub fn parse(
                 reason: None,
                 code: None,
                 raw_status: "read".into(),
+                notification_id: None,
             });
         }
     }
@@ -160,6 +161,7 @@ mod tests {
                 reason: None,
                 code: None,
                 raw_status: "read".into(),
+                notification_id: None,
             }]
         );
     }

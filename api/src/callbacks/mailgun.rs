@@ -14,8 +14,8 @@
 //! `signature` is the hex HMAC-SHA256 of `timestamp` followed by `token`, keyed with the
 //! account's HTTP webhook signing key (`webhook_signing_key`). For a subaccount's domain
 //! Mailgun adds `parent-signature`, the same HMAC keyed with the primary account's key:
-//! either one matching the configured key is accepted. Without a configured key, unsigned
-//! posts are accepted.
+//! either one matching the configured key is accepted. An account without a key has every
+//! post refused by the handler, before parsing.
 //!
 //! Mailgun's signature does not cover `event-data`: a captured signature could be
 //! re-sent with other event data. So, as Mailgun recommends, the signed timestamp must
@@ -44,7 +44,8 @@
 //!   level.
 //!
 //! The provider message id is `message.headers.message-id` without angle brackets, as
-//! the send stored it.
+//! the send stored it. `user-variables.pombo_notification_id`, our own id the send sets,
+//! is matched by when the message id matches nothing and the send did not capture one.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
@@ -53,6 +54,11 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, secure_eq, unix_time};
+
+/// The user variable our send sets on every message (`v:pombo_notification_id`, see
+/// `activities/src/channels/email/mailgun.rs`), which Mailgun echoes in each event's
+/// `user-variables`.
+pub const NOTIFICATION_ID_VAR: &str = "pombo_notification_id";
 
 /// How far the signed timestamp may be from our clock.
 pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(15);
@@ -78,11 +84,13 @@ pub fn parse_at(
             "expected a JSON object with `signature` and `event-data`".into(),
         ));
     }
+    // Without a key the handler refuses the callback before parsing
+    // ([`super::required_secret`]).
     if let Some(key) = settings
         .webhook_signing_key
         .as_ref()
         .map(|k| k.expose())
-        .filter(|k| !k.is_empty())
+        .filter(|k| !k.trim().is_empty())
     {
         verify(&body["signature"], key, now)?;
     }
@@ -212,7 +220,7 @@ fn event_from(data: &Value) -> Option<ProviderEvent> {
             return None;
         }
     };
-    let Some(provider_message_id) = data["message"]["headers"]["message-id"]
+    let provider_message_id = data["message"]["headers"]["message-id"]
         .as_str()
         .map(|id| {
             id.trim()
@@ -220,21 +228,26 @@ fn event_from(data: &Value) -> Option<ProviderEvent> {
                 .trim_end_matches('>')
                 .trim()
         })
-        .filter(|id| !id.is_empty())
-    else {
+        .filter(|id| !id.is_empty());
+    let notification_id = data["user-variables"][NOTIFICATION_ID_VAR]
+        .as_str()
+        .and_then(|id| id.trim().parse().ok());
+    if provider_message_id.is_none() && notification_id.is_none() {
         tracing::debug!(
             event = name,
-            "mailgun event skipped: no message.headers.message-id"
+            "mailgun event skipped: no message.headers.message-id and no notification id"
         );
         return None;
-    };
+    }
     Some(ProviderEvent {
-        provider_message_id: provider_message_id.to_owned(),
+        // Empty when only our own id came back: the handler then matches by that id.
+        provider_message_id: provider_message_id.unwrap_or_default().to_owned(),
         status,
         occurred_at: unix_time(&data["timestamp"]),
         reason,
         code,
         raw_status: name.to_owned(),
+        notification_id,
     })
 }
 
@@ -315,6 +328,7 @@ mod tests {
                 reason: reason.map(str::to_owned),
                 code: code.map(str::to_owned),
                 raw_status: raw.into(),
+                notification_id: None,
             };
         let signed = |event: &str| webhook(KEY, event_data(event, MESSAGE_ID, when));
         assert_eq!(

@@ -5,7 +5,9 @@
 //!
 //! `{account}` is the provider account's id (a tenant's account) or its name (a
 //! server-wide account from the configuration): the account holds the secret that
-//! verifies the callback.
+//! verifies the callback. An account without that secret has every callback refused
+//! ([`required_secret`]), and every callback is limited per client address
+//! ([`crate::rate_limit::CallbackLimiter`]).
 
 pub mod callbell;
 pub mod evolution;
@@ -17,18 +19,56 @@ pub mod twilio;
 pub mod waha;
 pub mod whatsapp_cloud;
 
+use std::net::SocketAddr;
+
 use axum::{
     Router,
-    http::{HeaderMap, Method},
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::get,
 };
 pub use pombo_contract::delivery::{DeliveryStatus, ProviderEvent};
 
-pub fn router() -> Router<crate::state::AppState> {
-    Router::new().route(
-        "/v1/callbacks/{kind}/{account}",
-        get(handler::receive).post(handler::receive),
-    )
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/callbacks/{kind}/{account}",
+            get(handler::receive).post(handler::receive),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_by_address,
+        ))
+}
+
+/// Limits callbacks per client address (the connection's peer): refuses an address over its
+/// request rate or its failed authentications with 429 before any work, and counts this
+/// request's 401 or 404 (an unknown account: someone probing) as a failure. Without a peer
+/// address (the router served without connect info) nothing is limited.
+async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(address) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    else {
+        return next.run(request).await;
+    };
+    if let Err(e) = state.callback_limiter.admit(address) {
+        tracing::warn!(%address, "callback refused: over the client address's limit");
+        return e.into_response();
+    }
+    let response = next.run(request).await;
+    if matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+    ) {
+        state.callback_limiter.failed(address);
+    }
+    response
 }
 
 /// A callback as received, before any parsing.
@@ -59,13 +99,56 @@ impl CallbackRequest<'_> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
-    /// Missing or wrong signature (or secret) while the account has a secret: 401, and
-    /// nothing is recorded.
+    /// The account has no secret to check reports with (the named setting): every report
+    /// through it is refused, 401, and nothing is recorded. An unauthenticated report could
+    /// be anyone's: a forged `failed` fires paid fallbacks, a forged `read` suppresses them.
+    #[error("the account has no `{0}`")]
+    NoSecret(&'static str),
+    /// Missing or wrong signature (or secret): 401, and nothing is recorded. The reason
+    /// names the check that failed, never a secret's value.
     #[error("signature check failed: {0}")]
     BadSignature(String),
     /// Not the provider's documented payload: 400.
     #[error("malformed callback: {0}")]
     Malformed(String),
+}
+
+/// Refuses every report through an account that has no secret to authenticate it with,
+/// naming the missing setting: before any parsing, for every provider. The account may
+/// still send; its reports are refused until the setting is given.
+pub fn required_secret(
+    settings: &pombo_contract::providers::ProviderSettings,
+) -> Result<(), CallbackError> {
+    use pombo_contract::providers::ProviderSettings as S;
+    let (secret, setting) = match settings {
+        S::WhatsappCloud(s) => (configured(s.app_secret.as_ref()), "app_secret"),
+        S::Instagram(s) => (configured(s.app_secret.as_ref()), "app_secret"),
+        S::Sendgrid(s) => (
+            s.webhook_public_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty()),
+            "webhook_public_key",
+        ),
+        S::Mailgun(s) => (
+            configured(s.webhook_signing_key.as_ref()),
+            "webhook_signing_key",
+        ),
+        S::Callbell(s) => (configured(s.webhook_secret.as_ref()), "webhook_secret"),
+        S::Evolution(s) => (configured(s.webhook_secret.as_ref()), "webhook_secret"),
+        S::Waha(s) => (configured(s.webhook_secret.as_ref()), "webhook_secret"),
+        S::Twilio(s) => (configured(Some(&s.auth_token)), "auth_token"),
+        // Providers without callbacks: their parse refuses every request.
+        _ => return Ok(()),
+    };
+    match secret {
+        Some(_) => Ok(()),
+        None => Err(CallbackError::NoSecret(setting)),
+    }
+}
+
+/// The account's secret, unless it is absent or blank (a blank one verifies nothing).
+pub fn configured(secret: Option<&pombo_contract::config::Secret>) -> Option<&str> {
+    secret.map(|s| s.expose()).filter(|s| !s.trim().is_empty())
 }
 
 /// Compares secrets in constant time.
@@ -92,22 +175,20 @@ pub fn meta_challenge(
     req: &CallbackRequest<'_>,
     verify_token: Option<&pombo_contract::config::Secret>,
 ) -> Result<String, CallbackError> {
-    let Some(expected) = verify_token else {
-        return Err(CallbackError::BadSignature(
-            "the account has no verify_token".into(),
-        ));
+    let Some(expected) = configured(verify_token) else {
+        return Err(CallbackError::NoSecret("verify_token"));
     };
     let mode = req.query_param("hub.mode");
     let token = req.query_param("hub.verify_token").unwrap_or_default();
     let challenge = req.query_param("hub.challenge");
     match (mode.as_deref(), challenge) {
         (Some("subscribe"), Some(challenge))
-            if secure_eq(token.as_bytes(), expected.expose().as_bytes()) =>
+            if secure_eq(token.as_bytes(), expected.as_bytes()) =>
         {
             Ok(challenge)
         }
         (Some("subscribe"), Some(_)) => Err(CallbackError::BadSignature(
-            "hub.verify_token does not match".into(),
+            "`hub.verify_token` does not match the account's verify_token".into(),
         )),
         _ => Err(CallbackError::Malformed(
             "expected hub.mode=subscribe with hub.challenge".into(),

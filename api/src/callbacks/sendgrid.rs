@@ -11,8 +11,8 @@
 //! `X-Twilio-Email-Event-Webhook-Signature`: the base64 of a DER ECDSA signature, with
 //! P-256 and SHA-256, of the timestamp header followed by the raw body. It verifies with
 //! the account's `webhook_public_key`, the base64 DER SubjectPublicKeyInfo SendGrid shows
-//! (a PEM `-----BEGIN PUBLIC KEY-----` block is accepted too). Without a key, unsigned
-//! posts are accepted.
+//! (a PEM `-----BEGIN PUBLIC KEY-----` block is accepted too). An account without a key
+//! has every post refused by the handler, before parsing.
 //!
 //! The timestamp's age is not checked: the signature covers the body, so a replay can
 //! only repeat genuine events, which the handler records idempotently and whose statuses
@@ -35,8 +35,10 @@
 //! The provider message id is what the send stored, the `X-Message-Id` of the Mail Send
 //! answer: `sg_message_id` is that id followed by `.` and SendGrid's routing suffix
 //! (`LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-…-9.0`), so the id is the part before the
-//! first `.`. Events without `sg_message_id` (SendGrid omits it from asynchronous
-//! bounces) cannot be matched and are skipped.
+//! first `.`. Every event also carries our own notification id (the custom arg
+//! `pombo_notification_id` the send sets), which the handler matches by when the message id
+//! matches nothing and the send did not capture one; events with neither (SendGrid omits
+//! `sg_message_id` from asynchronous bounces) cannot be matched and are skipped.
 
 use base64::Engine as _;
 use p256::{
@@ -48,6 +50,10 @@ use serde_json::Value;
 
 use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, unix_time};
 
+/// The custom arg our send puts on every message (`activities/src/channels/email/sendgrid.rs`,
+/// `NOTIFICATION_ID_ARG`), which SendGrid copies into each event as a top-level key.
+pub const NOTIFICATION_ID_ARG: &str = "pombo_notification_id";
+
 /// The header carrying the base64 DER ECDSA signature.
 pub const SIGNATURE_HEADER: &str = "x-twilio-email-event-webhook-signature";
 /// The header carrying the signed timestamp.
@@ -57,6 +63,8 @@ pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &SendgridSettings,
 ) -> Result<Vec<ProviderEvent>, CallbackError> {
+    // Without a key the handler refuses the callback before parsing
+    // ([`super::required_secret`]).
     if let Some(key) = settings
         .webhook_public_key
         .as_deref()
@@ -173,25 +181,31 @@ fn event_from(event: &Value) -> Option<ProviderEvent> {
             return None;
         }
     };
-    let Some(provider_message_id) = event
+    let provider_message_id = event
         .get("sg_message_id")
         .and_then(Value::as_str)
         .and_then(|id| id.trim().split('.').next())
-        .filter(|id| !id.is_empty())
-    else {
+        .filter(|id| !id.is_empty());
+    let notification_id = event
+        .get(NOTIFICATION_ID_ARG)
+        .and_then(Value::as_str)
+        .and_then(|id| id.trim().parse().ok());
+    if provider_message_id.is_none() && notification_id.is_none() {
         tracing::debug!(
             event = name,
-            "sendgrid event skipped: no sg_message_id (an asynchronous bounce?)"
+            "sendgrid event skipped: no sg_message_id (an asynchronous bounce?) and no notification id"
         );
         return None;
-    };
+    }
     Some(ProviderEvent {
-        provider_message_id: provider_message_id.to_owned(),
+        // Empty when only our own id came back: the handler then matches by that id.
+        provider_message_id: provider_message_id.unwrap_or_default().to_owned(),
         status,
         occurred_at: event.get("timestamp").and_then(unix_time),
         reason,
         code,
         raw_status: name.to_owned(),
+        notification_id,
     })
 }
 
@@ -289,6 +303,7 @@ mod tests {
                 reason: reason.map(str::to_owned),
                 code: code.map(str::to_owned),
                 raw_status: raw.into(),
+                notification_id: None,
             };
         assert_eq!(
             events,
@@ -355,6 +370,7 @@ mod tests {
                 reason: Some("Bounced Address".into()),
                 code: None,
                 raw_status: "dropped".into(),
+                notification_id: None,
             }]
         );
         // The same key, as a PEM block.
@@ -511,8 +527,29 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
         assert_eq!(parse_callback(&empty, &signed()).unwrap(), vec![]);
     }
 
+    /// An event without `sg_message_id` (an asynchronous bounce) that carries our notification
+    /// id is kept, to be matched by that id.
+    #[test]
+    fn an_event_with_only_our_notification_id_is_kept() {
+        let mut bounce = event(MESSAGE_ID, "bounce", TIMESTAMP);
+        let object = bounce.as_object_mut().unwrap();
+        object.remove("sg_message_id");
+        object.insert(
+            NOTIFICATION_ID_ARG.into(),
+            json!("0190a0a0-0000-7000-8000-000000000001"),
+        );
+        let callback = event_webhook(Some(TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM), &[bounce]);
+        let events = parse_callback(&callback, &signed()).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].provider_message_id, "");
+        assert_eq!(
+            events[0].notification_id,
+            Some("0190a0a0-0000-7000-8000-000000000001".parse().unwrap())
+        );
+    }
+
     /// The Event Webhook Reference's examples, as documented: a stray space before the id
-    /// is ignored and a custom arg rides along unharmed. (These examples' ids are of an
+    /// is ignored and our notification id comes back as a custom arg. (These examples' ids are of an
     /// older shape with dots of their own; today's X-Message-Id, 22 base64url characters,
     /// has none, and the part before the first dot is what the send stored.)
     #[test]
@@ -573,6 +610,7 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
                     reason: Some("500 unknown recipient".into()),
                     code: Some("5.0.0".into()),
                     raw_status: "bounce".into(),
+                    notification_id: Some("0190a0a0-0000-7000-8000-000000000000".parse().unwrap()),
                 },
                 ProviderEvent {
                     provider_message_id: "14c5d75ce93".into(),
@@ -581,6 +619,7 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
                     reason: None,
                     code: None,
                     raw_status: "open".into(),
+                    notification_id: None,
                 },
             ]
         );

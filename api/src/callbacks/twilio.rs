@@ -22,9 +22,11 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use pombo_contract::providers::TwilioSettings;
 
-use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, secure_eq};
+use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, configured, secure_eq};
 
 pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+
+const ACCOUNT_MISMATCH: &str = "AccountSid is not the account's account_sid";
 
 pub fn parse(
     req: &CallbackRequest<'_>,
@@ -43,11 +45,12 @@ pub fn parse(
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(req.body)
         .map_err(|e| CallbackError::Malformed(format!("not a form-encoded body: {e}")))?;
 
-    let auth_token = settings.auth_token.expose();
-    if !auth_token.is_empty() {
+    // An account with an empty auth token never gets here: the handler refuses its
+    // callbacks first ([`super::required_secret`]).
+    if let Some(auth_token) = configured(Some(&settings.auth_token)) {
         let Some(given) = req.header(SIGNATURE_HEADER) else {
             return Err(CallbackError::BadSignature(
-                "no X-Twilio-Signature header".into(),
+                "missing X-Twilio-Signature header".into(),
             ));
         };
         let valid = url_variants(req.url).iter().any(|url| {
@@ -57,9 +60,12 @@ pub fn parse(
             )
         });
         if !valid {
-            return Err(CallbackError::BadSignature(
-                "X-Twilio-Signature does not match".into(),
-            ));
+            // The URL as we see it: behind a proxy it differs from Twilio's unless
+            // `api.public_url` is set, the usual cause of a mismatch.
+            return Err(CallbackError::BadSignature(format!(
+                "X-Twilio-Signature does not match the URL {} and the POST parameters signed with the account's auth_token",
+                req.url
+            )));
         }
     }
 
@@ -73,7 +79,7 @@ pub fn parse(
     match param("AccountSid") {
         Some(account) if account == settings.account_sid => {}
         Some(_) => {
-            return Err(CallbackError::BadSignature("account mismatch".into()));
+            return Err(CallbackError::BadSignature(ACCOUNT_MISMATCH.into()));
         }
         None => return Err(CallbackError::Malformed("no AccountSid".into())),
     }
@@ -117,6 +123,7 @@ pub fn parse(
         reason,
         code,
         raw_status: raw_status.to_owned(),
+        notification_id: None,
     }])
 }
 
@@ -267,6 +274,7 @@ mod tests {
                     reason: None,
                     code: None,
                     raw_status: word.into(),
+                    notification_id: None,
                 }
             );
         }
@@ -443,13 +451,13 @@ mod tests {
         let callback = status_callback(TOKEN, URL, SID, other, "delivered", None);
         assert_eq!(
             deliver(&callback),
-            Err(CallbackError::BadSignature("account mismatch".into()))
+            Err(CallbackError::BadSignature(ACCOUNT_MISMATCH.into()))
         );
         let mut unsigned = headers(&callback);
         unsigned.remove(SIGNATURE_HEADER);
         assert_eq!(
             run(URL, &unsigned, &callback.body, &settings("")),
-            Err(CallbackError::BadSignature("account mismatch".into()))
+            Err(CallbackError::BadSignature(ACCOUNT_MISMATCH.into()))
         );
     }
 

@@ -32,15 +32,16 @@ use pombo_contract::{config::Secret, providers::WahaSettings};
 use serde_json::Value;
 use sha2::Sha512;
 
-use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, unix_time};
+use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, configured, unix_time};
 
 pub const HMAC_HEADER: &str = "x-webhook-hmac";
 pub const HMAC_ALGORITHM_HEADER: &str = "x-webhook-hmac-algorithm";
 
-/// Checks WAHA's `X-Webhook-Hmac` (hex HMAC-SHA512 of the raw body) when the account has a
-/// key; accepts unsigned callbacks when it has none.
+/// Checks WAHA's `X-Webhook-Hmac` (hex HMAC-SHA512 of the raw body). An account without a
+/// key never gets here: the handler refuses its callbacks first
+/// ([`super::required_secret`]); without one this checks nothing.
 fn verify_hmac(req: &CallbackRequest<'_>, key: Option<&Secret>) -> Result<(), CallbackError> {
-    let Some(key) = key else {
+    let Some(key) = configured(key) else {
         return Ok(());
     };
     if let Some(algorithm) = req.header(HMAC_ALGORITHM_HEADER)
@@ -55,12 +56,16 @@ fn verify_hmac(req: &CallbackRequest<'_>, key: Option<&Secret>) -> Result<(), Ca
         .ok_or_else(|| CallbackError::BadSignature("missing X-Webhook-Hmac header".into()))?;
     let given = hex::decode(given.trim())
         .map_err(|_| CallbackError::BadSignature("X-Webhook-Hmac is not hexadecimal".into()))?;
-    let mut mac = Hmac::<Sha512>::new_from_slice(key.expose().as_bytes())
+    let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes())
         .map_err(|e| CallbackError::BadSignature(format!("unusable HMAC key: {e}")))?;
     mac.update(req.body);
     // `verify_slice` compares in constant time.
-    mac.verify_slice(&given)
-        .map_err(|_| CallbackError::BadSignature("X-Webhook-Hmac does not match the body".into()))
+    mac.verify_slice(&given).map_err(|_| {
+        CallbackError::BadSignature(
+            "X-Webhook-Hmac does not match the body signed with the account's webhook_secret"
+                .into(),
+        )
+    })
 }
 
 pub fn parse(
@@ -132,6 +137,7 @@ pub fn parse(
         reason: None,
         code: None,
         raw_status,
+        notification_id: None,
     }])
 }
 
@@ -228,6 +234,7 @@ mod tests {
                 reason: None,
                 code: None,
                 raw_status: "READ".into(),
+                notification_id: None,
             }]
         );
     }
@@ -253,6 +260,7 @@ mod tests {
                     reason: None,
                     code: None,
                     raw_status: name.into(),
+                    notification_id: None,
                 }],
                 "{name}"
             );

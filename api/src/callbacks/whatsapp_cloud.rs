@@ -32,18 +32,19 @@ use pombo_contract::{config::Secret, providers::WhatsappCloudSettings};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, unix_time};
+use super::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, configured, unix_time};
 
 /// Meta's signature header (WhatsApp Cloud API, Instagram, Messenger).
 pub(super) const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
-/// Checks Meta's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>`
-/// when the account has an app secret; accepts unsigned callbacks when it has none.
+/// Checks Meta's `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>`.
+/// An account without an app secret never gets here: the handler refuses its callbacks
+/// first ([`super::required_secret`]); without one this checks nothing.
 pub(super) fn verify_hub_signature(
     req: &CallbackRequest<'_>,
     app_secret: Option<&Secret>,
 ) -> Result<(), CallbackError> {
-    let Some(secret) = app_secret else {
+    let Some(secret) = configured(app_secret) else {
         return Ok(());
     };
     let header = req
@@ -55,12 +56,15 @@ pub(super) fn verify_hub_signature(
     let mac = hex::decode(hex_mac).map_err(|_| {
         CallbackError::BadSignature("X-Hub-Signature-256 is not hexadecimal".into())
     })?;
-    let mut expected = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+    let mut expected = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .map_err(|e| CallbackError::BadSignature(format!("unusable app secret: {e}")))?;
     expected.update(req.body);
     // `verify_slice` compares in constant time.
     expected.verify_slice(&mac).map_err(|_| {
-        CallbackError::BadSignature("X-Hub-Signature-256 does not match the body".into())
+        CallbackError::BadSignature(
+            "X-Hub-Signature-256 does not match the body signed with the account's app_secret"
+                .into(),
+        )
     })
 }
 
@@ -189,6 +193,7 @@ fn status_event(status: &Value) -> Result<Option<ProviderEvent>, CallbackError> 
         reason,
         code,
         raw_status: word.to_owned(),
+        notification_id: None,
     }))
 }
 

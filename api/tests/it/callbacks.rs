@@ -377,3 +377,790 @@ async fn a_repeated_report_inside_a_transaction_is_skipped_and_the_rest_commits(
         .collect();
     assert_eq!(kept, ["delivered", "read"]);
 }
+
+// ---- Authentication, accounts and tenants, caps and limits (security issue, item 2) ----
+
+use pombo_contract::{
+    config::{CallbackRateLimitConfig, Secret},
+    providers::*,
+};
+use pombo_store::{events, notifications, provider_accounts, tenants};
+use uuid::Uuid;
+
+/// An app without a worker (notifications are recorded as sent by hand), whose callback
+/// limits no test of authentication reaches.
+async fn quiet_app() -> TestApp {
+    spawn_app_with(AppOptions {
+        worker: false,
+        callback_rate_limit: Some(CallbackRateLimitConfig {
+            failure_burst: 10_000,
+            failures_per_minute: 10_000,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn keyring(app: &TestApp) -> pombo_store::sealed::Keyring {
+    pombo_store::sealed::Keyring::from_config(&app.config.encryption)
+        .unwrap()
+        .unwrap()
+}
+
+async fn dev_tenant(app: &TestApp) -> Uuid {
+    tenants::by_name(&app.db, pombo_api::DEV_TENANT)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// A provider account of `tenant`, created in the store (an account may be saved without its
+/// callback secret).
+async fn tenant_account(
+    app: &TestApp,
+    tenant: Uuid,
+    name: &str,
+    settings: ProviderSettings,
+) -> Uuid {
+    provider_accounts::create(
+        &app.db,
+        Some(&keyring(app).await),
+        tenant,
+        provider_accounts::NewAccount {
+            name: name.into(),
+            priority: 0,
+            enabled: true,
+            settings,
+            rate_limit: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// A notification of `tenant` (sent with `key`), recorded as sent through the account
+/// (`account`: a tenant account's id, `None` for the server-wide account `name`) as
+/// `message_id`; the parked reports of that message are claimed as a send's record does.
+async fn sent_through(
+    app: &TestApp,
+    key: &str,
+    account: Option<Uuid>,
+    name: &str,
+    message_id: Option<&str>,
+) -> Uuid {
+    let response = app
+        .http
+        .post(app.url("/v1/notifications"))
+        .bearer_auth(key)
+        .json(&whatsapp_text())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id: Uuid = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tenant_id = notifications::get(&app.db, id).await.unwrap().tenant_id;
+    let sent = notifications::Sent {
+        notification_id: id,
+        tenant_id,
+        attempt_id: Uuid::now_v7(),
+        provider: name,
+        provider_account_id: account,
+        provider_message_id: message_id,
+    };
+    notifications::record_sent(&app.db, &[sent]).await.unwrap();
+    events::claim_parked_all(&app.db, &[sent]).await.unwrap();
+    id
+}
+
+async fn status_of(app: &TestApp, id: Uuid) -> String {
+    notifications::get(&app.db, id).await.unwrap().status
+}
+
+async fn parked_count(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    pombo_store::entities::parked_callback::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn post_to(app: &TestApp, url: &str, callback: &FakeCallback) -> (u16, Value) {
+    let path = url.strip_prefix(&app.address).unwrap();
+    post(app, path, callback).await
+}
+
+/// One provider with delivery reports: its settings with or without the callback secret,
+/// and a report built as the provider sends it (`key: None`: unsigned, or without the
+/// secret in the URL), with the URL to post it to.
+struct Case {
+    kind: &'static str,
+    setting: &'static str,
+    secret: &'static str,
+    settings: fn(Option<&str>) -> ProviderSettings,
+    report: fn(Option<&str>, &str, &str) -> (String, FakeCallback),
+    /// A report that fails the check although it carries a secret or signature.
+    wrong: fn(&str, &str, &str) -> (String, FakeCallback),
+    message_id: &'static str,
+    after: &'static str,
+}
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_763_888_400, 0).unwrap()
+}
+
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const WAHA_ID: &str = "true_5511987654321@c.us_3EB0C767D26A1D8B5D4A";
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            kind: "whatsapp_cloud",
+            setting: "app_secret",
+            secret: "wa-secret-value",
+            settings: |s| {
+                ProviderSettings::WhatsappCloud(WhatsappCloudSettings {
+                    phone_number_id: PHONE_NUMBER_ID.into(),
+                    access_token: Secret::new("EAAG-token"),
+                    app_secret: s.map(Secret::new),
+                    verify_token: None,
+                    base_url: "http://127.0.0.1:9".into(),
+                    api_version: default_graph_api_version(),
+                })
+            },
+            report: |key, url, id| {
+                let status = [(id, "delivered", 1_763_888_400, None)];
+                (
+                    url.into(),
+                    whatsapp_cloud::status_webhook(key, PHONE_NUMBER_ID, &status),
+                )
+            },
+            wrong: |_, url, id| {
+                let status = [(id, "delivered", 1_763_888_400, None)];
+                let cb = whatsapp_cloud::status_webhook(Some("not-it"), PHONE_NUMBER_ID, &status);
+                (url.into(), cb)
+            },
+            message_id: "wamid.case-whatsapp",
+            after: "delivered",
+        },
+        Case {
+            kind: "instagram",
+            setting: "app_secret",
+            secret: "ig-secret-value",
+            settings: |s| {
+                ProviderSettings::Instagram(InstagramSettings {
+                    account_id: "17841400000000001".into(),
+                    access_token: Secret::new("IGQV-token"),
+                    app_secret: s.map(Secret::new),
+                    verify_token: None,
+                    base_url: "http://127.0.0.1:9".into(),
+                    api_version: default_graph_api_version(),
+                })
+            },
+            report: |key, url, id| {
+                let cb = pombo_fakes::instagram::read_webhook(
+                    key,
+                    "17841400000000001",
+                    "1234567890",
+                    id,
+                    1_763_888_400_000,
+                );
+                (url.into(), cb)
+            },
+            wrong: |key, url, id| {
+                let mut cb = pombo_fakes::instagram::read_webhook(
+                    Some(key),
+                    "17841400000000001",
+                    "1234567890",
+                    id,
+                    1_763_888_400_000,
+                );
+                cb.body = cb.body.replace("1234567890", "1234567891");
+                (url.into(), cb)
+            },
+            message_id: "mid.case-instagram",
+            after: "read",
+        },
+        Case {
+            kind: "sendgrid",
+            setting: "webhook_public_key",
+            secret: pombo_fakes::sendgrid::TEST_EVENT_WEBHOOK_PUBLIC_KEY_B64,
+            settings: |s| {
+                ProviderSettings::Sendgrid(SendgridSettings {
+                    api_key: Secret::new("SG.test"),
+                    from: "noreply@pombo.test".into(),
+                    webhook_public_key: s.map(str::to_owned),
+                    base_url: "http://127.0.0.1:9".into(),
+                })
+            },
+            report: |key, url, id| {
+                let events = [pombo_fakes::sendgrid::event(id, "delivered", 1_763_888_400)];
+                let pem = key.map(|_| pombo_fakes::sendgrid::TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM);
+                (
+                    url.into(),
+                    pombo_fakes::sendgrid::event_webhook(pem, &events),
+                )
+            },
+            wrong: |_, url, id| {
+                let events = [pombo_fakes::sendgrid::event(id, "delivered", 1_763_888_400)];
+                let mut cb = pombo_fakes::sendgrid::event_webhook(
+                    Some(pombo_fakes::sendgrid::TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM),
+                    &events,
+                );
+                // Signed over another timestamp than the one sent.
+                for (name, value) in &mut cb.headers {
+                    if name == pombo_fakes::sendgrid::TIMESTAMP_HEADER {
+                        *value = "1".into();
+                    }
+                }
+                (url.into(), cb)
+            },
+            message_id: "CaseSendgridMessageId1",
+            after: "delivered",
+        },
+        Case {
+            kind: "mailgun",
+            setting: "webhook_signing_key",
+            secret: "mailgun-signing-key-value",
+            settings: |s| {
+                ProviderSettings::Mailgun(MailgunSettings {
+                    api_key: Secret::new("key-test"),
+                    domain: "mg.pombo.test".into(),
+                    from: "noreply@mg.pombo.test".into(),
+                    webhook_signing_key: s.map(Secret::new),
+                    base_url: "http://127.0.0.1:9".into(),
+                })
+            },
+            report: |key, url, id| {
+                let mut cb =
+                    pombo_fakes::mailgun::event_webhook(key.unwrap_or("x"), "delivered", id);
+                if key.is_none() {
+                    let mut body: Value = serde_json::from_str(&cb.body).unwrap();
+                    body.as_object_mut().unwrap().remove("signature");
+                    cb.body = body.to_string();
+                }
+                (url.into(), cb)
+            },
+            wrong: |_, url, id| {
+                (
+                    url.into(),
+                    pombo_fakes::mailgun::event_webhook("not-it", "delivered", id),
+                )
+            },
+            message_id: "case-mailgun@mg.pombo.test",
+            after: "delivered",
+        },
+        Case {
+            kind: "callbell",
+            setting: "webhook_secret",
+            secret: "callbell-secret-value",
+            settings: |s| {
+                ProviderSettings::Callbell(CallbellSettings {
+                    api_token: Secret::new("callbell-token"),
+                    channel_uuid: None,
+                    webhook_secret: s.map(Secret::new),
+                    base_url: "http://127.0.0.1:9".into(),
+                })
+            },
+            report: |key, url, id| {
+                let cb = pombo_fakes::callbell::status_callback(id, "delivered", at(), None);
+                (pombo_fakes::callbell::webhook_url(url, key), cb)
+            },
+            wrong: |_, url, id| {
+                let cb = pombo_fakes::callbell::status_callback(id, "delivered", at(), None);
+                (pombo_fakes::callbell::webhook_url(url, Some("not-it")), cb)
+            },
+            message_id: "0e6b0a4c-case-callbell",
+            after: "delivered",
+        },
+        Case {
+            kind: "evolution",
+            setting: "webhook_secret",
+            secret: "evolution-secret-value",
+            settings: |s| {
+                ProviderSettings::Evolution(EvolutionSettings {
+                    base_url: "http://127.0.0.1:9".into(),
+                    instance: "pombo".into(),
+                    api_key: Secret::new("evolution-key"),
+                    webhook_secret: s.map(Secret::new),
+                })
+            },
+            report: |key, url, id| {
+                let cb = pombo_fakes::evolution::status_callback(
+                    "pombo",
+                    id,
+                    "5511987654321",
+                    "DELIVERY_ACK",
+                    at(),
+                );
+                (pombo_fakes::evolution::webhook_url(url, key), cb)
+            },
+            wrong: |_, url, id| {
+                let cb = pombo_fakes::evolution::status_callback(
+                    "pombo",
+                    id,
+                    "5511987654321",
+                    "DELIVERY_ACK",
+                    at(),
+                );
+                (pombo_fakes::evolution::webhook_url(url, Some("not-it")), cb)
+            },
+            message_id: "3EB0CASEEVOLUTION",
+            after: "delivered",
+        },
+        Case {
+            kind: "waha",
+            setting: "webhook_secret",
+            secret: "waha-secret-value",
+            settings: |s| {
+                ProviderSettings::Waha(WahaSettings {
+                    base_url: "http://127.0.0.1:9".into(),
+                    session: "default".into(),
+                    api_key: None,
+                    webhook_secret: s.map(Secret::new),
+                })
+            },
+            report: |key, url, id| {
+                (
+                    url.into(),
+                    pombo_fakes::waha::ack_callback(key, "default", id, "DEVICE", at()),
+                )
+            },
+            wrong: |_, url, id| {
+                let cb =
+                    pombo_fakes::waha::ack_callback(Some("not-it"), "default", id, "DEVICE", at());
+                (url.into(), cb)
+            },
+            message_id: WAHA_ID,
+            after: "delivered",
+        },
+        Case {
+            kind: "twilio",
+            setting: "auth_token",
+            secret: "fedcba9876543210fedcba9876543210",
+            settings: |s| {
+                ProviderSettings::Twilio(TwilioSettings {
+                    account_sid: TWILIO_SID.into(),
+                    auth_token: Secret::new(s.unwrap_or("")),
+                    from: Some("+15005550006".into()),
+                    messaging_service_sid: None,
+                    status_callback_url: None,
+                    base_url: "http://127.0.0.1:9".into(),
+                })
+            },
+            report: |key, url, id| {
+                let mut cb = pombo_fakes::twilio::status_callback(
+                    key.unwrap_or("x"),
+                    url,
+                    id,
+                    TWILIO_SID,
+                    "delivered",
+                    None,
+                );
+                if key.is_none() {
+                    cb.headers
+                        .retain(|(name, _)| !name.eq_ignore_ascii_case("x-twilio-signature"));
+                }
+                (url.into(), cb)
+            },
+            wrong: |_, url, id| {
+                let cb = pombo_fakes::twilio::status_callback(
+                    "not-it",
+                    url,
+                    id,
+                    TWILIO_SID,
+                    "delivered",
+                    None,
+                );
+                (url.into(), cb)
+            },
+            message_id: "SM0123456789abcdef0123456789case",
+            after: "delivered",
+        },
+    ]
+}
+
+/// For every provider with delivery reports: an account without its callback secret refuses
+/// every report (401 naming the setting), an account with it refuses unsigned and wrongly
+/// signed reports (401 naming the check, never the secret), and nothing of a refused report
+/// is recorded; a report signed as the provider signs it is applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_provider_refuses_reports_without_a_secret_or_a_valid_signature() {
+    let app = quiet_app().await;
+    let tenant = dev_tenant(&app).await;
+    for case in cases() {
+        let kind = case.kind;
+        // Saved without its secret: it could still send, but hears no reports.
+        let open =
+            tenant_account(&app, tenant, &format!("{kind}-open"), (case.settings)(None)).await;
+        let open_url = app.url(&format!("/v1/callbacks/{kind}/{open}"));
+        let open_name = format!("{kind}-open");
+        let n = sent_through(
+            &app,
+            &app.api_key,
+            Some(open),
+            &open_name,
+            Some(case.message_id),
+        )
+        .await;
+        for key in [None, Some(case.secret)] {
+            let (url, report) = (case.report)(key, &open_url, case.message_id);
+            let (code, problem) = post_to(&app, &url, &report).await;
+            assert_eq!(code, 401, "{kind}: {problem}");
+            assert_eq!(
+                problem["type"], "https://pombo.dev/problems/callback-secret-missing",
+                "{kind}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert_eq!(
+                detail,
+                format!(
+                    "this {kind} account has no `{}`; delivery reports are refused until it is set",
+                    case.setting
+                ),
+                "{kind}"
+            );
+        }
+        assert_eq!(status_of(&app, n).await, "sent", "{kind}");
+
+        let signed = tenant_account(
+            &app,
+            tenant,
+            &format!("{kind}-signed"),
+            (case.settings)(Some(case.secret)),
+        )
+        .await;
+        let signed_url = app.url(&format!("/v1/callbacks/{kind}/{signed}"));
+        let signed_name = format!("{kind}-signed");
+        let n = sent_through(
+            &app,
+            &app.api_key,
+            Some(signed),
+            &signed_name,
+            Some(case.message_id),
+        )
+        .await;
+        for (what, (url, report)) in [
+            (
+                "unsigned",
+                (case.report)(None, &signed_url, case.message_id),
+            ),
+            (
+                "wrongly signed",
+                (case.wrong)(case.secret, &signed_url, case.message_id),
+            ),
+        ] {
+            let (code, problem) = post_to(&app, &url, &report).await;
+            assert_eq!(code, 401, "{kind} {what}: {problem}");
+            assert_eq!(
+                problem["type"], "https://pombo.dev/problems/callback-signature",
+                "{kind} {what}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with(&format!("the {kind} callback failed its check: ")),
+                "{kind} {what}: {detail}"
+            );
+            assert!(!detail.contains("API key"), "{kind} {what}: {detail}");
+            assert!(!detail.contains(case.secret), "{kind} {what}: {detail}");
+        }
+        assert_eq!(status_of(&app, n).await, "sent", "{kind}");
+        assert_eq!(
+            parked_count(&app).await,
+            0,
+            "{kind}: nothing refused is parked"
+        );
+
+        let (url, report) = (case.report)(Some(case.secret), &signed_url, case.message_id);
+        let (code, body) = post_to(&app, &url, &report).await;
+        assert_eq!(code, 200, "{kind}: {body}");
+        assert_eq!(status_of(&app, n).await, case.after, "{kind}");
+    }
+    // Server-wide accounts follow the same rule.
+    let (code, problem) = post(
+        &app,
+        "/v1/callbacks/waha/waha",
+        &pombo_fakes::waha::ack_callback(None, "default", WAHA_ID, "DEVICE", at()),
+    )
+    .await;
+    assert_eq!(code, 401, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://pombo.dev/problems/callback-signature"
+    );
+    let accounts = app.config.providers.clone();
+    assert!(accounts.iter().any(|a| a.name == "waha"));
+}
+
+/// The Meta handshake needs the account's verify_token like any report its secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_meta_handshake_without_a_verify_token_names_the_setting() {
+    let app = quiet_app().await;
+    let tenant = dev_tenant(&app).await;
+    let settings = (cases()[0].settings)(Some("wa-secret-value"));
+    let account = tenant_account(&app, tenant, "wa-no-verify-token", settings).await;
+    let response = app
+        .http
+        .get(app.url(&format!(
+            "/v1/callbacks/whatsapp_cloud/{account}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://pombo.dev/problems/callback-secret-missing"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`verify_token`"),
+        "{problem}"
+    );
+}
+
+/// Tenant B, with its own API key, created as an operator would.
+async fn second_tenant(app: &TestApp) -> (Uuid, String) {
+    let tenant = tenants::create(&app.db, "tenant-b").await.unwrap();
+    let key = format!("pombo_test_b_{}", Uuid::new_v4().simple());
+    tenants::add_api_key(&app.db, tenant.id, &key, "test")
+        .await
+        .unwrap();
+    (tenant.id, key)
+}
+
+fn wa_settings() -> ProviderSettings {
+    (cases()[0].settings)(Some(APP_SECRET))
+}
+
+fn wa_report(id: &str, status: &str) -> FakeCallback {
+    whatsapp_cloud::status_webhook(
+        Some(APP_SECRET),
+        PHONE_NUMBER_ID,
+        &[(id, status, 1_763_888_400, None)],
+    )
+}
+
+/// Account names are unique only within a tenant: a report through tenant A's account can
+/// never change tenant B's notification sent through B's account of the same name, whether
+/// B's send was recorded before the report or after it (parked), nor can a report through
+/// a server-wide account of that name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_through_one_tenants_account_never_reaches_another_tenants_notification() {
+    let app = quiet_app().await;
+    let tenant_a = dev_tenant(&app).await;
+    let (tenant_b, key_b) = second_tenant(&app).await;
+    let a = tenant_account(&app, tenant_a, "whatsapp-cloud", wa_settings()).await;
+    let b = tenant_account(&app, tenant_b, "whatsapp-cloud", wa_settings()).await;
+    let through_a = format!("/v1/callbacks/whatsapp_cloud/{a}");
+
+    // B's send recorded first: A's report about its message id matches nothing (parked).
+    let sent_b = sent_through(
+        &app,
+        &key_b,
+        Some(b),
+        "whatsapp-cloud",
+        Some("wamid.shared-1"),
+    )
+    .await;
+    let (code, body) = post(&app, &through_a, &wa_report("wamid.shared-1", "read")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["matched_now"], 0, "{body}");
+    // Nor through the server-wide account of the same name.
+    let (code, body) = post(&app, WA_CALLBACKS, &wa_report("wamid.shared-1", "failed")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["matched_now"], 0, "{body}");
+    assert_eq!(status_of(&app, sent_b).await, "sent");
+
+    // A's report parked first, then B records a send with that id: B does not get it.
+    let (code, _) = post(&app, &through_a, &wa_report("wamid.shared-2", "read")).await;
+    assert_eq!(code, 200);
+    let later_b = sent_through(
+        &app,
+        &key_b,
+        Some(b),
+        "whatsapp-cloud",
+        Some("wamid.shared-2"),
+    )
+    .await;
+    assert_eq!(status_of(&app, later_b).await, "sent");
+    let n: Value = app
+        .http
+        .get(app.url(&format!("/v1/notifications/{later_b}")))
+        .bearer_auth(&key_b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Recorded by hand here: no `sent` entry of the worker's, and none of A's report.
+    assert_eq!(timeline(&n), [], "{n}");
+    // A server-wide send of that id does not get it either.
+    let server = sent_through(
+        &app,
+        &app.api_key,
+        None,
+        "whatsapp-cloud",
+        Some("wamid.shared-2"),
+    )
+    .await;
+    assert_eq!(status_of(&app, server).await, "sent");
+
+    // A's own send of that id does: the report was kept for A.
+    let own = sent_through(
+        &app,
+        &app.api_key,
+        Some(a),
+        "whatsapp-cloud",
+        Some("wamid.shared-2"),
+    )
+    .await;
+    assert_eq!(status_of(&app, own).await, "read");
+}
+
+/// Past the cap of parked reports for an account, reports about unknown ids are dropped,
+/// still with a 200 (an error would only make the provider retry them).
+#[tokio::test(flavor = "multi_thread")]
+async fn parked_reports_are_capped_per_account() {
+    use pombo_store::entities::parked_callback;
+    use sea_orm::{EntityTrait, Set};
+
+    let app = quiet_app().await;
+    let cap = events::MAX_PARKED_PER_ACCOUNT;
+    let event = serde_json::json!({"provider_message_id": "x", "status": "delivered",
+        "occurred_at": null, "reason": null, "code": null, "raw_status": "delivered"});
+    let rows: Vec<_> = (0..cap - 1)
+        .map(|i| parked_callback::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            provider: Set("whatsapp-cloud".into()),
+            account_id: Set(None),
+            tenant_id: Set(None),
+            provider_message_id: Set(format!("wamid.filler-{i}")),
+            event: Set(event.clone()),
+            received_at: Set(chrono::Utc::now()),
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        parked_callback::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&app.db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(parked_count(&app).await, cap - 1);
+    let (code, _) = post(
+        &app,
+        WA_CALLBACKS,
+        &wa_report("wamid.last-kept", "delivered"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(parked_count(&app).await, cap);
+    let (code, body) = post(&app, WA_CALLBACKS, &wa_report("wamid.dropped", "delivered")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(parked_count(&app).await, cap, "dropped, not parked");
+    // Another account's reports are not held back by this one's.
+    let tenant = dev_tenant(&app).await;
+    let other = tenant_account(&app, tenant, "wa-other", wa_settings()).await;
+    let (code, _) = post(
+        &app,
+        &format!("/v1/callbacks/whatsapp_cloud/{other}"),
+        &wa_report("wamid.other", "delivered"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(parked_count(&app).await, cap + 1);
+}
+
+/// A client address that keeps failing authentication is refused with 429 and Retry-After,
+/// before any check, signed reports included, until a failure is allowed again.
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_failed_callback_authentications_are_rate_limited() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        callback_rate_limit: Some(CallbackRateLimitConfig {
+            failures_per_minute: 1,
+            failure_burst: 5,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let forged = whatsapp_cloud::status_webhook(
+        Some("not-the-secret"),
+        PHONE_NUMBER_ID,
+        &[("wamid.x", "failed", 1_763_888_400, None)],
+    );
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        codes.push(post(&app, WA_CALLBACKS, &forged).await.0);
+    }
+    // The burst of five, and the failure that finds the bucket empty; then refused.
+    assert_eq!(codes, [401, 401, 401, 401, 401, 401, 429]);
+    let response = app
+        .http
+        .post(app.url(WA_CALLBACKS))
+        .header("content-type", "application/json")
+        .body(wa_report("wamid.x", "delivered").body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "https://pombo.dev/problems/rate-limited");
+    let signed = wa_report("wamid.x", "delivered");
+    assert_eq!(post(&app, WA_CALLBACKS, &signed).await.0, 429);
+}
+
+/// SendGrid echoes our notification id (`custom_args.pombo_notification_id`) in its events:
+/// when the send captured no message id, the report matches by that id, but only a
+/// notification the receiving account sent (so only its tenant's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sendgrid_report_matches_by_our_notification_id_within_the_account() {
+    let app = quiet_app().await;
+    let tenant_a = dev_tenant(&app).await;
+    let (tenant_b, key_b) = second_tenant(&app).await;
+    let settings = (cases()[2].settings)(Some(
+        pombo_fakes::sendgrid::TEST_EVENT_WEBHOOK_PUBLIC_KEY_B64,
+    ));
+    let a = tenant_account(&app, tenant_a, "sendgrid", settings.clone()).await;
+    let b = tenant_account(&app, tenant_b, "sendgrid", settings).await;
+    let mine = sent_through(&app, &app.api_key, Some(a), "sendgrid", None).await;
+    let theirs = sent_through(&app, &key_b, Some(b), "sendgrid", None).await;
+
+    let report = |id: Uuid| {
+        let mut event =
+            pombo_fakes::sendgrid::event("UnknownMessageId000001", "delivered", 1_763_888_400);
+        event["pombo_notification_id"] = json!(id.to_string());
+        pombo_fakes::sendgrid::event_webhook(
+            Some(pombo_fakes::sendgrid::TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM),
+            &[event],
+        )
+    };
+    let through_a = format!("/v1/callbacks/sendgrid/{a}");
+    let (code, body) = post(&app, &through_a, &report(mine)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["matched_now"], 1, "{body}");
+    assert_eq!(status_of(&app, mine).await, "delivered");
+
+    // B's notification id through A's account: nothing of B's changes.
+    let (code, body) = post(&app, &through_a, &report(theirs)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["matched_now"], 0, "{body}");
+    assert_eq!(status_of(&app, theirs).await, "sent");
+}

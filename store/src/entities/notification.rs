@@ -22,7 +22,11 @@ pub struct Model {
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// The provider account's name.
     pub provider: Option<String>,
+    /// The tenant account that sent it; `None` for a server-wide account (or not sent yet).
+    /// Delivery reports match by it, not by the name alone (names are unique per tenant).
+    pub provider_account_id: Option<Uuid>,
     pub provider_message_id: Option<String>,
     pub max_attempts: i32,
     pub retry_interval_secs: i64,

@@ -47,6 +47,8 @@ pub struct AppOptions {
     pub confirmation_timeout_secs: u64,
     /// The API's per-tenant rate limit (default: on, but too high for tests to reach).
     pub rate_limit: Option<pombo_contract::config::RateLimitConfig>,
+    /// The provider callbacks' per-address limits (default: the server's defaults).
+    pub callback_rate_limit: Option<pombo_contract::config::CallbackRateLimitConfig>,
     /// Object storage for `/v1/files` (default: none reachable, and no bucket is created).
     pub storage: Option<pombo_contract::config::StorageConfig>,
     /// Share another app's task queue (a second API process of the same deployment).
@@ -71,6 +73,7 @@ impl Default for AppOptions {
             dispatch_grace_secs: 30,
             confirmation_timeout_secs: 0,
             rate_limit: None,
+            callback_rate_limit: None,
             storage: None,
             task_queue: None,
             starts: None,
@@ -144,6 +147,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             config.api.rate_limit.per_second = 10_000;
             config.api.rate_limit.burst = 10_000;
         }
+    }
+    if let Some(limits) = options.callback_rate_limit.clone() {
+        config.api.callback_rate_limit = limits;
     }
     match options.storage.clone() {
         Some(storage) => config.storage = storage,
