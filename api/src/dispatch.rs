@@ -117,16 +117,13 @@ impl Dispatcher {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let url = Url::from_str(&self.temporal.address).with_context(|| {
-            format!("temporal.address `{}` is not a URL", self.temporal.address)
-        })?;
-        let connection = Connection::connect(
-            ConnectionOptions::new(url)
-                .connect_timeout(Duration::from_secs(3))
-                .build(),
-        )
-        .await
-        .with_context(|| format!("connecting to Temporal at {}", self.temporal.address))?;
+        let options = pombo_dispatch::connection::connection_options(
+            &self.temporal,
+            Some(Duration::from_secs(3)),
+        )?;
+        let connection = Connection::connect(options)
+            .await
+            .with_context(|| format!("connecting to Temporal at {}", self.temporal.address))?;
         let client = Client::new(
             connection,
             ClientOptions::new(self.temporal.namespace.clone()).build(),

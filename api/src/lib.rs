@@ -19,6 +19,7 @@ pub mod recipients;
 pub mod routing_rules;
 pub mod state;
 pub mod templates;
+pub mod tls;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -43,6 +44,9 @@ pub const DEV_TENANT: &str = "dev";
 /// Connects to the database, applies migrations and prepares the dev tenant if configured.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     metrics::install_recorder()?;
+    if let Some(paths) = &config.api.tls {
+        tls::check(paths)?;
+    }
     let db = pombo_store::open(&config.database_url)
         .await
         .context("opening the database")?;
@@ -153,16 +157,22 @@ pub async fn run(
         Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
         Duration::from_secs(state.config.api.dispatch_grace_secs),
     ));
-    tracing::info!(address = %listener.local_addr()?, "API listening");
+    let tls = state.config.api.tls.clone();
+    tracing::info!(address = %listener.local_addr()?, https = tls.is_some(), "API listening");
+    let app = router(state);
     // With each connection's peer address: provider callbacks are limited per client address.
-    let result = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let result = match &tls {
+        Some(paths) => tls::serve(listener, app, paths, shutdown).await,
+        None => axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Into::into),
+    };
     sweep.abort();
     starter.abort();
     batch_sweep.abort();
-    Ok(result?)
+    result
 }

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// `development` (the default: `make run`, tests) or `production`, where the processes
+    /// refuse to start without what a real deployment needs (see [`Config::validate`]).
+    pub mode: RunMode,
     /// Where the API listens.
     pub listen: SocketAddr,
     /// sea-orm URL: `sqlite://path?mode=rwc` (default, embedded) or `postgres://…`.
@@ -40,6 +43,17 @@ pub struct Config {
     /// Where the worker serves its Prometheus metrics (`GET /metrics`); `"off"` for nowhere.
     #[serde(with = "optional_listen")]
     pub worker_metrics_listen: Option<SocketAddr>,
+}
+
+/// How strict start-up is. Development runs on the embedded defaults; production refuses
+/// to start without an encryption key (personal data would be stored in clear) and without
+/// `api.public_url` over https (signatures over URLs, callback URLs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    #[default]
+    Development,
+    Production,
 }
 
 /// An optional address that survives a round trip through TOML (which has no null) and can
@@ -98,6 +112,24 @@ pub struct TemporalConfig {
     pub starts: WorkflowStarts,
     /// Shown to people (links from the API and `make run`); not used to connect.
     pub ui_url: String,
+    /// TLS to the frontend (`https://` addresses): a private CA, and a client certificate
+    /// for mTLS. Temporal Cloud needs only `api_key` or the client certificate.
+    pub tls: Option<TemporalTls>,
+    /// An API key sent as a bearer token (Temporal Cloud API keys).
+    pub api_key: Option<Secret>,
+}
+
+/// Files for TLS to Temporal, PEM-encoded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemporalTls {
+    /// The CA that signed the frontend's certificate; absent: the system's roots.
+    pub ca_cert_path: Option<String>,
+    /// A client certificate and its key, for mTLS (both or neither).
+    pub client_cert_path: Option<String>,
+    pub client_key_path: Option<String>,
+    /// The name to check the server certificate against; absent: the address's host.
+    pub server_name: Option<String>,
 }
 
 /// Who starts the workflow of an accepted notification. The API stores every notification
@@ -255,6 +287,17 @@ pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     /// Per-client-address limits of the provider callbacks (`/v1/callbacks/*`).
     pub callback_rate_limit: CallbackRateLimitConfig,
+    /// Serve HTTPS with this certificate and key (PEM files, reloaded on SIGHUP and when
+    /// they change); absent: plain HTTP, for localhost or behind a TLS-terminating proxy.
+    pub tls: Option<ApiTls>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    /// The certificate chain, leaf first.
+    pub cert_path: String,
+    pub key_path: String,
 }
 
 /// Provider callbacks carry no API key, so they are limited by the client's address (the
@@ -466,6 +509,7 @@ impl fmt::Debug for Secret {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            mode: RunMode::Development,
             listen: ([127, 0, 0, 1], 8080).into(),
             database_url: "sqlite://.data/pombo.db?mode=rwc".into(),
             temporal: TemporalConfig::default(),
@@ -494,6 +538,8 @@ impl Default for TemporalConfig {
             yield_to_urgent_ms: 3000,
             starts: WorkflowStarts::default(),
             ui_url: "http://127.0.0.1:8233".into(),
+            tls: None,
+            api_key: None,
         }
     }
 }
@@ -534,6 +580,7 @@ impl Default for ApiConfig {
             public_url: None,
             rate_limit: RateLimitConfig::default(),
             callback_rate_limit: CallbackRateLimitConfig::default(),
+            tls: None,
         }
     }
 }
@@ -647,7 +694,43 @@ impl Config {
                 "api.max_body_bytes must be at least 1024".into(),
             ));
         }
+        if let Some(tls) = &self.temporal.tls
+            && tls.client_cert_path.is_some() != tls.client_key_path.is_some()
+        {
+            return Err(ConfigError(
+                "temporal.tls: give client_cert_path and client_key_path together".into(),
+            ));
+        }
+        if self.mode == RunMode::Production {
+            self.validate_production()?;
+        }
         Ok(())
+    }
+
+    /// What production refuses to start without, every missing piece named at once.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        let mut missing = Vec::new();
+        if self.encryption.keys.is_empty() {
+            missing.push(
+                "an encryption key (encryption.current_key and encryption.keys.<id>): without \
+                 one, personal data would be stored in clear",
+            );
+        }
+        match self.api.public_url.as_deref().map(url::Url::parse) {
+            Some(Ok(url)) if url.scheme() == "https" => {}
+            _ => missing.push(
+                "api.public_url, the https URL providers reach the API at: Twilio signs it, \
+                 and callback URLs are built from it",
+            ),
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "mode = \"production\" needs {}",
+                missing.join("; and ")
+            )))
+        }
     }
 }
 
@@ -701,6 +784,32 @@ mod tests {
             assert_eq!(config.delivery.max_attempts, 5);
             assert_eq!(config.database_url, "postgres://localhost/x");
             assert_eq!(config.delivery.retry_interval_secs, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_key_and_a_public_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("POMBO_MODE", "production");
+            let err = Config::load().unwrap_err().to_string();
+            assert!(
+                err.contains("encryption key") && err.contains("api.public_url"),
+                "{err}"
+            );
+            jail.set_env("POMBO_API__PUBLIC_URL", "http://pombo.example.com");
+            jail.set_env("POMBO_ENCRYPTION__CURRENT_KEY", "k1");
+            jail.set_env("POMBO_ENCRYPTION__KEYS__K1", "a2V5");
+            let err = Config::load().unwrap_err().to_string();
+            assert!(
+                err.contains("api.public_url") && !err.contains("encryption key"),
+                "{err}"
+            );
+            jail.set_env("POMBO_API__PUBLIC_URL", "https://pombo.example.com");
+            assert_eq!(Config::load().expect("loads").mode, RunMode::Production);
+            jail.set_env("POMBO_MODE", "development");
+            jail.set_env("POMBO_API__PUBLIC_URL", "");
+            assert!(Config::load().is_ok());
             Ok(())
         });
     }

@@ -9,6 +9,8 @@
 //! Only a failed workflow's id can start again: a redrive reopens the notification
 //! (`dispatched_at = NULL` again) and the same path starts its new run.
 
+pub mod connection;
+
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use pombo_contract::{

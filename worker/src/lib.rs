@@ -205,12 +205,11 @@ impl Drop for AbortOnDrop {
 /// Connects to Temporal, waiting for it while it starts (as under `make run`, where the
 /// server and the worker start together).
 pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
-    let url = Url::from_str(&config.address)
-        .with_context(|| format!("temporal.address `{}` is not a URL", config.address))?;
+    let options = pombo_dispatch::connection::connection_options(config, None)?;
     let mut delay = Duration::from_millis(200);
     let mut waited = Duration::ZERO;
     loop {
-        match Connection::connect(ConnectionOptions::new(url.clone()).build()).await {
+        match Connection::connect(options.clone()).await {
             Ok(connection) => {
                 return Ok(Client::new(
                     connection,

@@ -11,6 +11,7 @@ mod channels;
 mod delivery;
 mod durability;
 mod files;
+mod https;
 mod idempotency;
 mod lifecycle;
 mod listing;

@@ -58,6 +58,8 @@ pub struct AppOptions {
     pub starts: Option<WorkflowStarts>,
     /// Private `host:port` targets tenants may use besides the fakes.
     pub allowed_private_targets: Vec<String>,
+    /// Serve HTTPS with these files (`address` is then `https://localhost:PORT`).
+    pub api_tls: Option<pombo_contract::config::ApiTls>,
 }
 
 impl Default for AppOptions {
@@ -78,6 +80,7 @@ impl Default for AppOptions {
             task_queue: None,
             starts: None,
             allowed_private_targets: Vec::new(),
+            api_tls: None,
         }
     }
 }
@@ -176,6 +179,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     };
 
     let mut api_config = config.clone();
+    api_config.api.tls = options.api_tls.clone();
     // Without a worker of its own, the API starts each workflow itself, so a test sees it in
     // Temporal (queued there until a worker comes) as it would with a worker.
     api_config.temporal.starts = options.starts.unwrap_or(if options.worker {
@@ -189,7 +193,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let state = pombo_api::prepare(api_config).await.expect("API prepares");
     let db = state.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let address = match options.api_tls {
+        // The name the test certificates are issued for.
+        Some(_) => format!("https://localhost:{}", listener.local_addr().unwrap().port()),
+        None => format!("http://{}", listener.local_addr().unwrap()),
+    };
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         pombo_api::run(state, listener, async {

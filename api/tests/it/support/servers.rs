@@ -91,14 +91,14 @@ fn start_own() -> Servers {
     for sa in SEARCH_ATTRIBUTES {
         temporal.args(["--search-attribute", &format!("{sa}=Keyword")]);
     }
-    let temporal = temporal
+    let temporal = dies_with_this_process(&mut temporal)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting temporal");
     let smtp_port = free_port();
     let web_port = free_port();
-    let maildev = Command::new(&maildev_bin)
+    let maildev = dies_with_this_process(&mut Command::new(&maildev_bin))
         .args(["--ip", "127.0.0.1", "--web-ip", "127.0.0.1"])
         .args(["-s", &smtp_port.to_string(), "-w", &web_port.to_string()])
         .stdout(Stdio::null())
@@ -113,6 +113,23 @@ fn start_own() -> Servers {
         smtp_port,
         maildev: format!("http://127.0.0.1:{web_port}"),
         _owned: vec![ChildGuard(temporal), ChildGuard(maildev)],
+    }
+}
+
+/// The servers are held in a static, which is never dropped: without this, each test
+/// process (nextest runs one per test) would leave its Temporal server and maildev running,
+/// some 150 MB each, until the machine ran out of memory.
+fn dies_with_this_process(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls prctl, which is
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
     }
 }
 
