@@ -197,3 +197,50 @@ async fn a_batch_with_a_template_that_works_too_long_is_refused_once() {
     assert!(reason.contains("fuel exhausted"), "{reason}");
     assert!(started.elapsed() < ANSWERED_WITHIN);
 }
+
+/// The worker renders what the API accepted; should content over the limits reach it anyway
+/// (a row written before the limits, or by hand), the notification fails for good at its
+/// render step, with the reason, and is not sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_fails_content_over_the_limits_for_good() {
+    use pombo_store::entities::notification;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    // Accepted while Temporal is down, so nothing renders it before it is changed below.
+    let down = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let id = down.send(&sms("Hi")).await;
+    notification::Entity::update_many()
+        .col_expr(
+            notification::Column::Content,
+            Expr::value(json!({"text": NESTED})),
+        )
+        .filter(notification::Column::Id.eq(id.parse::<uuid::Uuid>().unwrap()))
+        .exec(&down.db)
+        .await
+        .unwrap();
+
+    let up = spawn_app_with(AppOptions {
+        database_url: Some(down.config.database_url.clone()),
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let n = up
+        .wait_for_status(&id, "failed", Duration::from_secs(60))
+        .await;
+    let error = n["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("content.text") && error.contains("fuel exhausted"),
+        "{error}"
+    );
+    assert_eq!(n["attempts"], 0, "never sent: {n}");
+    assert!(up.fakes.requests("twilio").is_empty());
+    up.wait_for_workflow(&id, "PomboStatus = 'failed' AND ExecutionStatus = 'Failed'")
+        .await;
+}
