@@ -322,6 +322,7 @@ pub(crate) async fn render_loaded(
         return Ok(status);
     }
     let rendered = crate::render::render(n)
+        .await
         .map_err(|e| StepError::fatal(failure_types::RENDER, e.to_string()))?;
     let status = notifications::store_rendered(db, n.id, rendered.clone()).await?;
     if status == NotificationStatus::Sending {

@@ -1,11 +1,13 @@
-//! Rendering per channel, on what the database holds for a notification.
+//! Rendering per channel, on what the database holds for a notification. Off the async
+//! runtime and within the limits of `pombo_contract::render`: a template over them fails
+//! the notification for good (the same content fails the same way on every attempt).
 
 use pombo_contract::{Channel, content::Content, render::RenderError};
 use pombo_store::notifications::Notification;
 
 /// Renders the stored content of `n` for its channel into the JSON stored as `rendered`.
 /// The rendered content is checked again: a placeholder can make a field too long or empty.
-pub fn render(n: &Notification) -> Result<serde_json::Value, RenderError> {
+pub async fn render(n: &Notification) -> Result<serde_json::Value, RenderError> {
     let channel: Channel = n.channel.parse().map_err(|reason| RenderError {
         field: "channel".into(),
         reason,
@@ -14,7 +16,15 @@ pub fn render(n: &Notification) -> Result<serde_json::Value, RenderError> {
         field: e.field,
         reason: e.reason,
     })?;
-    let rendered = pombo_contract::render::render(&content, n.data.as_ref())?;
+    let data = n.data.clone();
+    let rendered = pombo_contract::render::off_runtime(move || {
+        pombo_contract::render::render(&content, data.as_ref())
+    })
+    .await
+    .map_err(|e| RenderError {
+        field: "content".into(),
+        reason: e.to_string(),
+    })??;
     if let Some(e) = rendered.check().into_iter().next() {
         return Err(RenderError {
             field: e.field,

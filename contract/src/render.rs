@@ -3,6 +3,16 @@
 //!
 //! Pure and deterministic, so the API can refuse bad data at request time and the worker's
 //! render activity produces exactly what the API checked.
+//!
+//! Templates are tenant input, so rendering is bounded (one place, here): MiniJinja's fuel
+//! caps the instructions a message's templates run ([`MESSAGE_FUEL`], [`BATCH_FUEL`] across
+//! a batch's recipients), the rendered text is capped ([`MAX_OUTPUT_BYTES`] per message,
+//! checked while it is written, not after), and callers on an async runtime render through
+//! [`off_runtime`] (feature `tokio`): on a blocking thread, with [`DEADLINE`] as a backstop.
+//! Recursion needs no knob of ours: this build has no macros or includes (MiniJinja features
+//! off), its parser refuses nesting deeper than 150 levels and its VM more than 500 frames.
+
+use std::{cell::Cell, io};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -10,6 +20,32 @@ use serde_json::Value;
 use crate::content::{
     AttachmentRef, ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent,
 };
+
+/// MiniJinja instructions the templates of one message may run, all fields together.
+/// Measured: a 10 KiB text with a placeholder per line costs under 1,000, a loop over 5,000
+/// items printing three fields and a separator 95,000 (about 19 an item, 3 for an empty
+/// iteration). Ten times the large loop leaves room for richer ones, and runs out in about
+/// 100 ms in a debug build (the nested `range(10000)` loop from the security review ran for
+/// 29.6 s of CPU before this).
+pub const MESSAGE_FUEL: u64 = 1_000_000;
+
+/// Instructions for all the recipients of one batch together: each recipient's message
+/// still has [`MESSAGE_FUEL`], but 10,000 recipients (`batch::MAX_RECIPIENTS`) each just
+/// under it would hold a core for minutes. Ten messages' worth is 1,000 for each of 10,000
+/// recipients (a message with a dozen placeholders costs under 100) or 10,000 for each of
+/// 1,000 (a loop over 500 items), and about a second of CPU in a debug build.
+pub const BATCH_FUEL: u64 = 10 * MESSAGE_FUEL;
+
+/// Bytes a message may render to, all fields together. Far above any provider's limit (the
+/// largest, an email body, is refused by providers past a few MiB with attachments, and the
+/// channel checks after rendering refuse what is too long for their channel), yet small
+/// enough that a cheap loop or `"x" * n` cannot fill the memory of the API or the worker.
+pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
+
+/// The wall-clock backstop of [`off_runtime`]: fuel is the real bound (a message's fuel runs
+/// out in well under this), the deadline catches what fuel does not count, such as a single
+/// instruction working on a huge string.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -19,14 +55,114 @@ pub struct RenderError {
     pub reason: String,
 }
 
-/// Fills the placeholders of every text field of `content`; the shape stays the same.
+/// Rendering that ran past [`DEADLINE`]: fuel should have stopped it first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rendering took longer than the {}-second limit", DEADLINE.as_secs())]
+pub struct Overtime;
+
+/// Runs `render` (a closure calling [`render`] or [`render_within`]) on a blocking thread,
+/// so a heavy template holds neither the async runtime's threads nor, past [`DEADLINE`], the
+/// caller. A thread past the deadline is left to finish: fuel ends it soon after.
+#[cfg(feature = "tokio")]
+pub async fn off_runtime<T: Send + 'static>(
+    render: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Overtime> {
+    match tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(render)).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(e)) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled: the runtime is shutting down, and nobody waits for the answer.
+            Err(_) => Err(Overtime),
+        },
+        Err(_) => Err(Overtime),
+    }
+}
+
+/// What rendering may still spend: one message's ([`Budget::message`]), or a batch's shared by
+/// its recipients ([`Budget::batch`], each message still held to its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    fuel: u64,
+    output: usize,
+    /// Whether this is a batch's budget, for the reason given when it runs out.
+    shared: bool,
+    /// Whether a render ran out of fuel.
+    ran_out: bool,
+}
+
+impl Budget {
+    pub const fn message() -> Self {
+        Budget {
+            fuel: MESSAGE_FUEL,
+            output: MAX_OUTPUT_BYTES,
+            shared: false,
+            ran_out: false,
+        }
+    }
+
+    pub const fn batch() -> Self {
+        Budget {
+            fuel: BATCH_FUEL,
+            output: usize::MAX,
+            shared: true,
+            ran_out: false,
+        }
+    }
+
+    /// Whether nothing is left to render with: a batch stops checking its recipients then.
+    pub fn exhausted(&self) -> bool {
+        self.fuel == 0
+    }
+
+    /// One message's part of this budget.
+    fn for_message(&self) -> Budget {
+        Budget {
+            fuel: self.fuel.min(MESSAGE_FUEL),
+            output: self.output.min(MAX_OUTPUT_BYTES),
+            shared: self.shared && self.fuel < MESSAGE_FUEL,
+            ran_out: false,
+        }
+    }
+}
+
+/// Fills the placeholders of every text field of `content`; the shape stays the same. Within
+/// one message's [`Budget`].
 pub fn render(content: &Content, data: Option<&Value>) -> Result<Content, RenderError> {
+    render_within(content, data, &mut Budget::message())
+}
+
+/// [`render`], spending from `budget` (a batch's, shared by its recipients).
+pub fn render_within(
+    content: &Content,
+    data: Option<&Value>,
+    budget: &mut Budget,
+) -> Result<Content, RenderError> {
     let empty = Value::Object(Default::default());
     let data = data.unwrap_or(&empty);
-    let text = |field: &str, s: &str| render_one(field, s, data, false);
+    let before = budget.for_message();
+    // A `Cell`: every field's render spends from it, and the closures below share it.
+    let message = Cell::new(before);
+    let rendered = render_message(content, data, &message);
+    let after = message.get();
+    budget.fuel -= before.fuel - after.fuel;
+    if after.ran_out {
+        // The batch is refused anyway, and its other recipients share the template that
+        // ran out: rendering them would only spend a message's fuel each to say so again.
+        budget.fuel = 0;
+    }
+    budget.output -= before.output - after.output;
+    rendered
+}
+
+fn render_message(
+    content: &Content,
+    data: &Value,
+    budget: &Cell<Budget>,
+) -> Result<Content, RenderError> {
+    let text = |field: &str, s: &str| render_one(field, s, data, false, budget);
     let opt = |field: &str, s: &Option<String>| s.as_deref().map(|s| text(field, s)).transpose();
     Ok(match content {
-        Content::Email(c) => Content::Email(render_email(c, Some(data))?),
+        Content::Email(c) => Content::Email(render_email(c, data, budget)?),
         Content::Sms(c) => Content::Sms(TextContent {
             text: text("content.text", &c.text)?,
         }),
@@ -43,11 +179,11 @@ pub fn render(content: &Content, data: Option<&Value>) -> Result<Content, Render
                 .collect::<Result<_, RenderError>>()?,
             image_url: opt("content.image_url", &c.image_url)?,
         }),
-        Content::Whatsapp(c) => Content::Whatsapp(render_chat(c, data)?),
-        Content::Instagram(c) => Content::Instagram(render_chat(c, data)?),
+        Content::Whatsapp(c) => Content::Whatsapp(render_chat(c, data, budget)?),
+        Content::Instagram(c) => Content::Instagram(render_chat(c, data, budget)?),
         Content::Webhook(c) => Content::Webhook(WebhookContent {
             event_type: text("content.type", &c.event_type)?,
-            payload: render_json("content.payload", &c.payload, data)?,
+            payload: render_json("content.payload", &c.payload, data, budget)?,
         }),
     })
 }
@@ -130,8 +266,12 @@ pub fn check_syntax(content: &Content) -> Vec<RenderError> {
         .collect()
 }
 
-fn render_chat(c: &ChatContent, data: &Value) -> Result<ChatContent, RenderError> {
-    let text = |field: &str, s: &str| render_one(field, s, data, false);
+fn render_chat(
+    c: &ChatContent,
+    data: &Value,
+    budget: &Cell<Budget>,
+) -> Result<ChatContent, RenderError> {
+    let text = |field: &str, s: &str| render_one(field, s, data, false, budget);
     let opt = |field: &str, s: &Option<String>| s.as_deref().map(|s| text(field, s)).transpose();
     let mut out = c.clone();
     out.text = opt("content.text", &c.text)?;
@@ -152,32 +292,41 @@ fn render_chat(c: &ChatContent, data: &Value) -> Result<ChatContent, RenderError
 }
 
 /// Renders the string leaves of a JSON value, keeping numbers, booleans and structure.
-fn render_json(field: &str, value: &Value, data: &Value) -> Result<Value, RenderError> {
+fn render_json(
+    field: &str,
+    value: &Value,
+    data: &Value,
+    budget: &Cell<Budget>,
+) -> Result<Value, RenderError> {
     Ok(match value {
-        Value::String(s) => Value::String(render_one(field, s, data, false)?),
+        Value::String(s) => Value::String(render_one(field, s, data, false, budget)?),
         Value::Array(items) => Value::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| render_json(&format!("{field}[{i}]"), v, data))
+                .map(|(i, v)| render_json(&format!("{field}[{i}]"), v, data, budget))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_json(&format!("{field}.{k}"), v, data)?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        render_json(&format!("{field}.{k}"), v, data, budget)?,
+                    ))
+                })
                 .collect::<Result<_, RenderError>>()?,
         ),
         other => other.clone(),
     })
 }
 
-pub fn render_email(
+fn render_email(
     content: &EmailContent,
-    data: Option<&Value>,
+    data: &Value,
+    budget: &Cell<Budget>,
 ) -> Result<EmailContent, RenderError> {
-    let empty = Value::Object(Default::default());
-    let data = data.unwrap_or(&empty);
-    let subject = render_one("content.subject", &content.subject, data, false)?;
+    let subject = render_one("content.subject", &content.subject, data, false, budget)?;
     if subject.contains(['\r', '\n']) {
         return Err(RenderError {
             field: "content.subject".into(),
@@ -189,12 +338,12 @@ pub fn render_email(
         text: content
             .text
             .as_deref()
-            .map(|t| render_one("content.text", t, data, false))
+            .map(|t| render_one("content.text", t, data, false, budget))
             .transpose()?,
         html: content
             .html
             .as_deref()
-            .map(|t| render_one("content.html", t, data, true))
+            .map(|t| render_one("content.html", t, data, true, budget))
             .transpose()?,
         attachments: content
             .attachments
@@ -207,7 +356,7 @@ pub fn render_email(
                     filename: a
                         .filename
                         .as_deref()
-                        .map(|f| render_one(&field, f, data, false))
+                        .map(|f| render_one(&field, f, data, false, budget))
                         .transpose()?,
                 })
             })
@@ -215,7 +364,15 @@ pub fn render_email(
     })
 }
 
-fn render_one(field: &str, source: &str, data: &Value, html: bool) -> Result<String, RenderError> {
+/// Renders one field within what `budget` has left, and takes what it used from it.
+fn render_one(
+    field: &str,
+    source: &str,
+    data: &Value,
+    html: bool,
+    budget: &Cell<Budget>,
+) -> Result<String, RenderError> {
+    let left = budget.get();
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(move |_| {
@@ -225,12 +382,81 @@ fn render_one(field: &str, source: &str, data: &Value, html: bool) -> Result<Str
             AutoEscape::None
         }
     });
-    let fail = |e: minijinja::Error| RenderError {
+    env.set_fuel(Some(left.fuel));
+    let fail = |reason: String| RenderError {
         field: field.to_owned(),
-        reason: describe(&e, source),
+        reason,
     };
-    let template = env.template_from_str(source).map_err(fail)?;
-    template.render(data).map_err(fail)
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| fail(describe(&e, source)))?;
+    let mut out = Bounded {
+        buf: Vec::new(),
+        limit: left.output,
+        overflowed: false,
+    };
+    let captured = template.render_captured_to(data, &mut out);
+    // MiniJinja does not say what a failed render used: charge all it could have, so a
+    // batch's recipients cannot each spend a message's fuel and then fail for free.
+    let spent = match &captured {
+        Ok(c) => c.state().fuel_levels().map_or(0, |(consumed, _)| consumed),
+        Err(_) => left.fuel,
+    };
+    budget.set(Budget {
+        fuel: left.fuel.saturating_sub(spent),
+        output: left.output - out.buf.len(),
+        ..left
+    });
+    match captured {
+        Ok(_) => {}
+        Err(_) if out.overflowed => {
+            return Err(fail(format!(
+                "renders to more than {} bytes{}",
+                left.output,
+                if left.output < MAX_OUTPUT_BYTES {
+                    " (what the message's other fields left of its limit)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+            budget.set(Budget {
+                ran_out: true,
+                ..budget.get()
+            });
+            return Err(fail(if left.shared {
+                "the batch's templates together do more work than allowed (fuel exhausted)".into()
+            } else {
+                "the template does more work than allowed (fuel exhausted)".into()
+            }));
+        }
+        Err(e) => return Err(fail(describe(&e, source))),
+    }
+    String::from_utf8(out.buf).map_err(|_| fail("rendered to invalid UTF-8".into()))
+}
+
+/// The rendered text, refusing to grow past `limit`: the cap holds while the template runs,
+/// so a huge output is never held whole.
+struct Bounded {
+    buf: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl io::Write for Bounded {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + chunk.len() > self.limit {
+            self.overflowed = true;
+            return Err(io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(chunk);
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// MiniJinja says "undefined value" without the name; point at the expression instead.
@@ -257,6 +483,13 @@ fn describe(e: &minijinja::Error, source: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn render_email(c: &EmailContent, data: Option<&Value>) -> Result<EmailContent, RenderError> {
+        match render(&Content::Email(c.clone()), data)? {
+            Content::Email(e) => Ok(e),
+            _ => unreachable!("email stays email"),
+        }
+    }
 
     fn content(subject: &str, text: Option<&str>, html: Option<&str>) -> EmailContent {
         EmailContent {
@@ -373,5 +606,121 @@ mod tests {
         let c = content("{{ s }}", None, None);
         let err = render_email(&c, Some(&json!({"s": "a\r\nBcc: x@y.z"}))).unwrap_err();
         assert!(err.reason.contains("line break"));
+    }
+
+    fn sms(text: &str) -> Content {
+        Content::Sms(TextContent { text: text.into() })
+    }
+
+    /// The nested loop from the security review: 10^8 iterations, 29.6 s of CPU unbounded.
+    const NESTED: &str =
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+
+    #[test]
+    fn a_template_that_works_too_long_runs_out_of_fuel_fast() {
+        let started = std::time::Instant::now();
+        let err = render(&sms(NESTED), None).unwrap_err();
+        assert_eq!(err.field, "content.text");
+        assert!(err.reason.contains("fuel exhausted"), "{}", err.reason);
+        // Debug builds run MiniJinja several times slower than release; still far from 29.6 s.
+        assert!(started.elapsed() < DEADLINE, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn ordinary_templates_stay_well_within_the_fuel() {
+        let items: Vec<_> = (0..5000)
+            .map(|i| json!({"name": format!("item {i}"), "qty": i}))
+            .collect();
+        let data = json!({"items": items, "name": "Ana"});
+        let list = "{% for i in items %}{{ loop.index }}. {{ i.name }} x{{ i.qty }}{% if not loop.last %}, {% endif %}{% endfor %}";
+        let Content::Sms(out) = render(&sms(list), Some(&data)).unwrap() else {
+            unreachable!()
+        };
+        assert!(out.text.ends_with("item 4999 x4999"));
+        let long = "Hello {{ name }}, here is your receipt. ".repeat(300);
+        assert!(long.len() > 10 * 1024);
+        render(&sms(&long), Some(&data)).unwrap();
+    }
+
+    #[test]
+    fn the_fuel_is_for_the_whole_message_not_each_field() {
+        // Each field alone fits in a message's fuel; two of them together do not.
+        let half = "{% for a in range(500) %}{% for b in range(500) %}{% endfor %}{% endfor %}";
+        render(&sms(half), None).unwrap();
+        let push = Content::Push(PushContent {
+            title: half.into(),
+            body: half.into(),
+            data: Default::default(),
+            image_url: None,
+        });
+        let err = render(&push, None).unwrap_err();
+        assert_eq!(err.field, "content.body");
+        assert!(err.reason.contains("fuel exhausted"), "{}", err.reason);
+    }
+
+    #[test]
+    fn output_past_the_cap_is_refused_while_it_is_written() {
+        // One instruction, 2 MiB: fuel cannot see it, the output cap does.
+        let err = render(&sms("{{ 'x' * 2097152 }}"), None).unwrap_err();
+        assert_eq!(err.field, "content.text");
+        assert!(
+            err.reason
+                .contains(&format!("more than {MAX_OUTPUT_BYTES} bytes")),
+            "{}",
+            err.reason
+        );
+        let err = render(
+            &sms("{% for i in range(20000) %}{{ 'y' * 100 }}{% endfor %}"),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("bytes"), "{}", err.reason);
+        // Up to the cap is fine, and the cap is for the message: a second field gets the rest.
+        let full = format!("{{{{ 'x' * {MAX_OUTPUT_BYTES} }}}}");
+        render(&sms(&full), None).unwrap();
+        let push = Content::Push(PushContent {
+            title: full.clone(),
+            body: "{{ 'y' }}".into(),
+            data: Default::default(),
+            image_url: None,
+        });
+        let err = render(&push, None).unwrap_err();
+        assert_eq!(err.field, "content.body");
+    }
+
+    #[test]
+    fn a_batch_shares_its_fuel_and_each_message_keeps_its_own() {
+        let mut batch = Budget::batch();
+        let heavy = "{% for a in range(500) %}{% for b in range(500) %}{% endfor %}{% endfor %}";
+        let mut ok = 0;
+        let err = loop {
+            assert!(ok < 100, "the batch's fuel never ran out");
+            match render_within(&sms(heavy), None, &mut batch) {
+                Ok(_) => ok += 1,
+                Err(e) => break e,
+            }
+        };
+        // 500 × 500 iterations cost about 750,000: the batch has room for 13 of them.
+        assert!((10..=13).contains(&ok), "{ok}");
+        assert!(err.reason.contains("batch"), "{}", err.reason);
+        assert!(batch.exhausted());
+        // A message alone still stops at its own fuel, and ends the batch's: the batch is
+        // refused, and its other recipients share the template.
+        let mut batch = Budget::batch();
+        let err = render_within(&sms(NESTED), None, &mut batch).unwrap_err();
+        assert!(!err.reason.contains("batch"), "{}", err.reason);
+        assert!(batch.exhausted());
+        // Other failures cost the batch a message's fuel, no more.
+        let mut batch = Budget::batch();
+        render_within(&sms("{{ missing }}"), None, &mut batch).unwrap_err();
+        assert!(!batch.exhausted());
+    }
+
+    #[test]
+    #[ignore = "a measurement, not a check: cargo test -p pombo-contract fuel_rate -- --ignored --nocapture"]
+    fn fuel_rate() {
+        let started = std::time::Instant::now();
+        render(&sms(NESTED), None).unwrap_err();
+        println!("{MESSAGE_FUEL} fuel in {:?}", started.elapsed());
     }
 }

@@ -113,12 +113,14 @@ pub async fn create(
         }
         (None, content) => (content.clone(), None),
     };
-    let valid = body.validate(
-        header_key,
-        content,
-        &state.config.delivery,
-        &state.config.outbound,
-    )?;
+    let valid = body
+        .validate(
+            header_key,
+            content,
+            &state.config.delivery,
+            &state.config.outbound,
+        )
+        .await?;
     crate::notifications::attachments::check_content(
         &state,
         tenant.id,

@@ -129,6 +129,37 @@ impl Errors {
     }
 }
 
+/// The problems of rendering `content` with each recipient's data (none for data that is not
+/// an object: that is refused on its own). The renders share a batch's budget
+/// (`render::BATCH_FUEL`), each message still held to its own; once it is spent the rest
+/// is not rendered.
+fn render_each(content: &Content, data: &[Option<Value>]) -> Vec<Vec<String>> {
+    let mut budget = render::Budget::batch();
+    let mut problems = vec![Vec::new(); data.len()];
+    for (data, found) in data.iter().zip(&mut problems) {
+        if data.as_ref().is_some_and(|d| !d.is_object()) {
+            continue;
+        }
+        if budget.exhausted() {
+            break;
+        }
+        match render::render_within(content, data.as_ref(), &mut budget) {
+            Err(e) if budget.exhausted() => found.push(format!(
+                "{}: {}; the recipients after this one were not rendered",
+                e.field, e.reason
+            )),
+            Err(e) => found.push(format!("{}: {}", e.field, e.reason)),
+            Ok(rendered) => found.extend(
+                rendered
+                    .check()
+                    .into_iter()
+                    .map(|e| format!("{}: after rendering: {}", e.field, e.reason)),
+            ),
+        }
+    }
+    problems
+}
+
 fn hash(value: &Value) -> String {
     // serde_json's maps are sorted, so equal requests serialise to equal bytes.
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
@@ -136,7 +167,9 @@ fn hash(value: &Value) -> String {
 
 impl CreateBatch {
     /// `content` is the request's own content or the template's, resolved by the caller.
-    pub fn validate(
+    /// Renders it for every recipient off the async runtime, within the limits of
+    /// `pombo_contract::render`.
+    pub async fn validate(
         self,
         header_key: Option<String>,
         content: Option<Value>,
@@ -194,19 +227,33 @@ impl CreateBatch {
             );
             return Err(errors.into_result().expect_err("an error was just pushed"));
         }
+        // Every recipient's render at once, off the runtime; its problems are listed below
+        // with the recipient's others, in order.
+        let mut render_problems = match &parsed {
+            None => Vec::new(),
+            Some(parsed) => {
+                let parsed = parsed.clone();
+                let data: Vec<Option<Value>> =
+                    self.recipients.iter().map(|r| r.data.clone()).collect();
+                match render::off_runtime(move || render_each(&parsed, &data)).await {
+                    Ok(problems) => problems,
+                    Err(overtime) => {
+                        errors.push("content", overtime.to_string());
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        render_problems.resize(self.recipients.len(), Vec::new());
         let mut keys: HashMap<&str, usize> = HashMap::new();
         for (i, r) in self.recipients.iter().enumerate() {
             let at = |field: &str| format!("recipients[{i}].{field}");
             if let Err(e) = recipient::validate(self.channel, &r.to, rules) {
                 errors.push(at("to"), e.0);
             }
-            let data_ok = match &r.data {
-                Some(data) if !data.is_object() => {
-                    errors.push(at("data"), "must be a JSON object");
-                    false
-                }
-                _ => true,
-            };
+            if r.data.as_ref().is_some_and(|d| !d.is_object()) {
+                errors.push(at("data"), "must be a JSON object");
+            }
             if let Some(key) = &r.idempotency_key {
                 if !request::valid_idempotency_key(key) {
                     errors.push(at("idempotency_key"), request::idempotency_key_rule());
@@ -217,18 +264,8 @@ impl CreateBatch {
                     );
                 }
             }
-            if let (Some(parsed), true) = (&parsed, data_ok) {
-                match render::render(parsed, r.data.as_ref()) {
-                    Err(e) => errors.push(at("data"), format!("{}: {}", e.field, e.reason)),
-                    Ok(rendered) => {
-                        for e in rendered.check() {
-                            errors.push(
-                                at("data"),
-                                format!("{}: after rendering: {}", e.field, e.reason),
-                            );
-                        }
-                    }
-                }
+            for reason in std::mem::take(&mut render_problems[i]) {
+                errors.push(at("data"), reason);
             }
         }
         errors.into_result()?;

@@ -103,12 +103,14 @@ pub async fn create(
         }
         (None, _) => None,
     };
-    let valid = body.validate(
-        header_key,
-        &state.config.delivery,
-        &state.config.outbound,
-        &target,
-    )?;
+    let valid = body
+        .validate(
+            header_key,
+            &state.config.delivery,
+            &state.config.outbound,
+            &target,
+        )
+        .await?;
     attachments::check(&state, tenant.id, &valid).await?;
     let new = NewNotification {
         id: Uuid::now_v7(),

@@ -125,7 +125,9 @@ pub struct Validated {
 }
 
 impl CreateNotification {
-    pub fn validate(
+    /// Renders the content (and the fallback's) off the async runtime, within the limits of
+    /// `pombo_contract::render`.
+    pub async fn validate(
         self,
         header_key: Option<String>,
         defaults: &pombo_contract::config::DeliveryConfig,
@@ -158,7 +160,7 @@ impl CreateNotification {
             }
         };
         if !content.is_null() {
-            check_content(channel, &content, self.data.as_ref(), &mut errors);
+            check_content(channel, &content, self.data.as_ref(), &mut errors).await;
         }
 
         if let Some(fallback) = &self.fallback {
@@ -177,7 +179,8 @@ impl CreateNotification {
                 &fallback.content,
                 self.data.as_ref(),
                 &mut found,
-            );
+            )
+            .await;
             errors.extend(found.into_iter().map(|mut e| {
                 e.field = format!("fallback.{}", e.field);
                 e
@@ -342,8 +345,9 @@ pub(crate) fn check_send_at(
 }
 
 /// The content must have the channel's shape, and render with the given data: a
-/// placeholder without a value is refused now, not discovered by the worker.
-fn check_content(
+/// placeholder without a value, or a template over the render limits, is refused now, not
+/// discovered by the worker.
+async fn check_content(
     channel: Channel,
     content: &Value,
     data: Option<&Value>,
@@ -368,9 +372,11 @@ fn check_content(
     if !errors.is_empty() {
         return;
     }
-    match render::render(&parsed, data.filter(|d| d.is_object())) {
-        Err(e) => errors.push(FieldError::new(e.field, e.reason)),
-        Ok(rendered) => errors.extend(
+    let data = data.filter(|d| d.is_object()).cloned();
+    match render::off_runtime(move || render::render(&parsed, data.as_ref())).await {
+        Err(overtime) => errors.push(FieldError::new("content", overtime.to_string())),
+        Ok(Err(e)) => errors.push(FieldError::new(e.field, e.reason)),
+        Ok(Ok(rendered)) => errors.extend(
             rendered
                 .check()
                 .into_iter()

@@ -679,11 +679,17 @@ pub async fn preview(
                 StoreError::Template(reason) => ApiError::field("version", reason),
                 e => not_found(e),
             })?;
-    let rendered = render_all(&version, locale.as_deref(), body.data.as_ref())?;
+    let number = version.version;
+    let (data, asked) = (body.data, locale.clone());
+    let rendered = pombo_contract::render::off_runtime(move || {
+        render_all(&version, asked.as_deref(), data.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::field("variants", e.to_string()))??;
     Ok(Json(RenderView {
         template_id: template.id,
         name: template.name,
-        version: version.version,
+        version: number,
         locale,
         channels: rendered,
     }))

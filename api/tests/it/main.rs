@@ -23,6 +23,7 @@ mod provider_rate_limits;
 mod providers;
 mod rate_limit;
 mod recipients;
+mod render_limits;
 mod retention;
 mod routing_rules;
 mod scheduling;
