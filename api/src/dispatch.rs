@@ -16,8 +16,8 @@ use pombo_contract::{
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowCancelOptions,
-    WorkflowCountOptions, WorkflowSignalOptions,
+    Client, ClientOptions, Connection, WorkflowCancelOptions, WorkflowCountOptions,
+    WorkflowSignalOptions,
 };
 use tokio::sync::{
     Mutex,

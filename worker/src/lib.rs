@@ -5,7 +5,7 @@
 pub mod priority_gate;
 pub mod retention;
 
-use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use pombo_activities::{
@@ -19,7 +19,7 @@ use pombo_contract::{
 };
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::{Client, ClientOptions, Connection};
 use temporalio_sdk::{
     Runtime, Worker, WorkerOptions,
     runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder},

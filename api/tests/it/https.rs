@@ -45,7 +45,11 @@ async fn the_api_serves_https_and_picks_up_a_renewed_certificate() {
     .await;
     assert!(app.address.starts_with("https://"), "{}", app.address);
 
-    let health = client(&first).get(app.url("/healthz")).send().await.unwrap();
+    let health = client(&first)
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.version(), reqwest::Version::HTTP_2, "h2 by ALPN");
     let accepted = client(&first)
@@ -80,15 +84,27 @@ async fn the_api_serves_https_and_picks_up_a_renewed_certificate() {
     let second = issue(dir.path());
     let mut renewed = false;
     for _ in 0..50 {
-        if client(&second).get(app.url("/healthz")).send().await.is_ok() {
+        if client(&second)
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             renewed = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(renewed, "the renewed certificate was not picked up within 10 s");
     assert!(
-        client(&first).get(app.url("/healthz")).send().await.is_err(),
+        renewed,
+        "the renewed certificate was not picked up within 10 s"
+    );
+    assert!(
+        client(&first)
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_err(),
         "the old certificate is still served"
     );
 }
@@ -104,8 +120,5 @@ async fn a_missing_certificate_stops_start_up_with_the_path() {
         key_path: "/nonexistent/key.pem".into(),
     });
     let err = pombo_api::prepare(config).await.err().expect("refused");
-    assert!(
-        format!("{err:#}").contains("api.tls.cert_path"),
-        "{err:#}"
-    );
+    assert!(format!("{err:#}").contains("api.tls.cert_path"), "{err:#}");
 }

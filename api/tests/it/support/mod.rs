@@ -195,7 +195,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = match options.api_tls {
         // The name the test certificates are issued for.
-        Some(_) => format!("https://localhost:{}", listener.local_addr().unwrap().port()),
+        Some(_) => format!(
+            "https://localhost:{}",
+            listener.local_addr().unwrap().port()
+        ),
         None => format!("http://{}", listener.local_addr().unwrap()),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
