@@ -321,9 +321,15 @@ pub(crate) async fn render_loaded(
     if status != NotificationStatus::Pending && status != NotificationStatus::Sending {
         return Ok(status);
     }
-    let rendered = crate::render::render(n)
-        .await
-        .map_err(|e| StepError::fatal(failure_types::RENDER, e.to_string()))?;
+    let rendered = crate::render::render(n).await.map_err(|e| match e {
+        crate::render::RenderFailure::Invalid(e) => {
+            StepError::fatal(failure_types::RENDER, e.to_string())
+        }
+        crate::render::RenderFailure::Overtime(e) => StepError::Retryable {
+            message: format!("{e}: the worker is busy"),
+            retry_after: None,
+        },
+    })?;
     let status = notifications::store_rendered(db, n.id, rendered.clone()).await?;
     if status == NotificationStatus::Sending {
         n.rendered = Some(rendered);

@@ -226,3 +226,11 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Rendering ran past its wall-clock deadline: fuel stops heavy templates long before, so
+/// the server is overloaded. A 503 to retry, not a refusal of the content.
+impl From<pombo_contract::render::Overtime> for ApiError {
+    fn from(e: pombo_contract::render::Overtime) -> Self {
+        ApiError::Unavailable(format!("{e}: the server is busy, try again"))
+    }
+}

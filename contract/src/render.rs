@@ -43,9 +43,11 @@ pub const BATCH_FUEL: u64 = 10 * MESSAGE_FUEL;
 pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
 /// The wall-clock backstop of [`off_runtime`]: fuel is the real bound (a message's fuel runs
-/// out in well under this), the deadline catches what fuel does not count, such as a single
-/// instruction working on a huge string.
-pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+/// out in about 0.1 s), the deadline catches what fuel does not count, such as a single
+/// instruction working on a huge string. Wall-clock time also counts waiting for a thread and
+/// a busy CPU, so running past it says the server is overloaded, not that the template is
+/// bad: callers answer 503 (API) or retry (worker), never refuse the content for it.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -55,7 +57,8 @@ pub struct RenderError {
     pub reason: String,
 }
 
-/// Rendering that ran past [`DEADLINE`]: fuel should have stopped it first.
+/// Rendering that ran past [`DEADLINE`]: fuel should have stopped a heavy template first, so
+/// this is an overloaded server (see [`DEADLINE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("rendering took longer than the {}-second limit", DEADLINE.as_secs())]
 pub struct Overtime;

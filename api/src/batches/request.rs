@@ -235,13 +235,7 @@ impl CreateBatch {
                 let parsed = parsed.clone();
                 let data: Vec<Option<Value>> =
                     self.recipients.iter().map(|r| r.data.clone()).collect();
-                match render::off_runtime(move || render_each(&parsed, &data)).await {
-                    Ok(problems) => problems,
-                    Err(overtime) => {
-                        errors.push("content", overtime.to_string());
-                        Vec::new()
-                    }
-                }
+                render::off_runtime(move || render_each(&parsed, &data)).await?
             }
         };
         render_problems.resize(self.recipients.len(), Vec::new());

@@ -160,7 +160,7 @@ impl CreateNotification {
             }
         };
         if !content.is_null() {
-            check_content(channel, &content, self.data.as_ref(), &mut errors).await;
+            check_content(channel, &content, self.data.as_ref(), &mut errors).await?;
         }
 
         if let Some(fallback) = &self.fallback {
@@ -180,7 +180,7 @@ impl CreateNotification {
                 self.data.as_ref(),
                 &mut found,
             )
-            .await;
+            .await?;
             errors.extend(found.into_iter().map(|mut e| {
                 e.field = format!("fallback.{}", e.field);
                 e
@@ -352,12 +352,12 @@ async fn check_content(
     content: &Value,
     data: Option<&Value>,
     errors: &mut Vec<FieldError>,
-) {
+) -> Result<(), render::Overtime> {
     let parsed = match Content::parse(channel, content) {
         Ok(c) => c,
         Err(e) => {
             errors.push(FieldError::new(e.field, e.reason));
-            return;
+            return Ok(());
         }
     };
     let found = parsed.check();
@@ -367,20 +367,20 @@ async fn check_content(
                 .into_iter()
                 .map(|e| FieldError::new(e.field, e.reason)),
         );
-        return;
+        return Ok(());
     }
     if !errors.is_empty() {
-        return;
+        return Ok(());
     }
     let data = data.filter(|d| d.is_object()).cloned();
-    match render::off_runtime(move || render::render(&parsed, data.as_ref())).await {
-        Err(overtime) => errors.push(FieldError::new("content", overtime.to_string())),
-        Ok(Err(e)) => errors.push(FieldError::new(e.field, e.reason)),
-        Ok(Ok(rendered)) => errors.extend(
+    match render::off_runtime(move || render::render(&parsed, data.as_ref())).await? {
+        Err(e) => errors.push(FieldError::new(e.field, e.reason)),
+        Ok(rendered) => errors.extend(
             rendered
                 .check()
                 .into_iter()
                 .map(|e| FieldError::new(e.field, format!("after rendering: {}", e.reason))),
         ),
     }
+    Ok(())
 }

@@ -684,8 +684,7 @@ pub async fn preview(
     let rendered = pombo_contract::render::off_runtime(move || {
         render_all(&version, asked.as_deref(), data.as_ref())
     })
-    .await
-    .map_err(|e| ApiError::field("variants", e.to_string()))??;
+    .await??;
     Ok(Json(RenderView {
         template_id: template.id,
         name: template.name,
