@@ -131,15 +131,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiErro
         .filter(|k| !k.is_empty())
         .ok_or(ApiError::Unauthorized)?;
     match tenants::authenticate(&state.db, key).await? {
-        KeyCheck::Valid {
-            key,
-            tenant,
-            scopes,
-        } => Ok(Tenant {
-            id: tenant.id,
-            name: tenant.name,
-            key_id: key.id,
-            scopes,
+        KeyCheck::Valid(valid) => Ok(Tenant {
+            id: valid.tenant.id,
+            name: valid.tenant.name,
+            key_id: valid.key.id,
+            scopes: valid.scopes,
         }),
         KeyCheck::Unknown => Err(ApiError::Unauthorized),
         KeyCheck::Revoked => Err(ApiError::KeyRefused("this API key has been revoked")),

@@ -173,14 +173,18 @@ pub fn scopes_of(key: &api_key::Model) -> Result<Vec<Scope>, StoreError> {
     Scope::parse_list(&key.scopes).map_err(|e| StoreError::Corrupt(format!("api key: {e}")))
 }
 
+/// A key that may be used now, with its tenant and scopes.
+#[derive(Debug, Clone)]
+pub struct ValidKey {
+    pub key: api_key::Model,
+    pub tenant: tenant::Model,
+    pub scopes: Vec<Scope>,
+}
+
 /// The outcome of presenting a key.
 #[derive(Debug, Clone)]
 pub enum KeyCheck {
-    Valid {
-        key: api_key::Model,
-        tenant: tenant::Model,
-        scopes: Vec<Scope>,
-    },
+    Valid(Box<ValidKey>),
     Unknown,
     Revoked,
     Expired,
@@ -229,11 +233,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, key: &str) -> Result<KeyChe
             .await?;
     }
     let scopes = scopes_of(&found)?;
-    Ok(KeyCheck::Valid {
+    Ok(KeyCheck::Valid(Box::new(ValidKey {
         key: found,
         tenant,
         scopes,
-    })
+    })))
 }
 
 /// The tenant a key belongs to, if the key is known (revoked or not).

@@ -12,6 +12,7 @@ mod delivery;
 mod durability;
 mod files;
 mod idempotency;
+mod keys;
 mod lifecycle;
 mod listing;
 mod metrics;
