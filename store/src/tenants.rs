@@ -340,3 +340,78 @@ pub async fn ensure_with_key(
     }
     Ok(tenant)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn database() -> (crate::Db, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("pombo-store-{}.db", Uuid::new_v4()));
+        let db = crate::open(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        (db, path)
+    }
+
+    fn valid(check: KeyCheck) -> ValidKey {
+        match check {
+            KeyCheck::Valid(valid) => *valid,
+            other => panic!("expected a valid key, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_are_hashed_noted_once_a_minute_and_refused_once_revoked() {
+        let (db, path) = database().await;
+        let tenant = create(&db, "t").await.unwrap();
+        let (key, row) = issue_key(
+            &db,
+            NewKey {
+                tenant_id: tenant.id,
+                scopes: vec![Scope::Read, Scope::Send],
+                label: "l".into(),
+                expires_at: None,
+                created_by_key_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(key.starts_with("pombo_") && key.len() == 6 + 43, "{key}");
+        assert_eq!(row.prefix, key[..PREFIX_LEN]);
+        assert_eq!(row.key_hash, hash_api_key(&key));
+        assert_eq!(row.scopes, "send,read");
+
+        let first = valid(authenticate(&db, &key).await.unwrap());
+        assert_eq!(first.scopes, [Scope::Send, Scope::Read]);
+        let noted = get_key(&db, row.id).await.unwrap().last_used_at.unwrap();
+        valid(authenticate(&db, &key).await.unwrap());
+        assert_eq!(
+            get_key(&db, row.id).await.unwrap().last_used_at,
+            Some(noted),
+            "not written again within the minute"
+        );
+
+        assert!(matches!(
+            authenticate(&db, "pombo_nope").await.unwrap(),
+            KeyCheck::Unknown
+        ));
+        set_disabled(&db, tenant.id, true).await.unwrap();
+        assert!(matches!(
+            authenticate(&db, &key).await.unwrap(),
+            KeyCheck::TenantDisabled
+        ));
+        set_disabled(&db, tenant.id, false).await.unwrap();
+        let revoked = revoke_key(&db, Some(tenant.id), row.id).await.unwrap();
+        let again = revoke_key(&db, None, row.id).await.unwrap();
+        assert_eq!(again.revoked_at, revoked.revoked_at, "first time kept");
+        assert!(matches!(
+            revoke_key(&db, Some(Uuid::new_v4()), row.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            authenticate(&db, &key).await.unwrap(),
+            KeyCheck::Revoked
+        ));
+        let _ = std::fs::remove_file(path);
+    }
+}
