@@ -54,6 +54,17 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("missing or unknown API key")]
     Unauthorized,
+    /// A known key that no longer works: the detail says why (revoked, expired).
+    #[error("{0}")]
+    KeyRefused(&'static str),
+    /// The key is valid but lacks the scope the route needs.
+    #[error("this API key lacks the `{0}` scope this request needs")]
+    MissingScope(pombo_contract::Scope),
+    #[error("this API key's tenant is disabled")]
+    TenantDisabled,
+    /// The key may call the route but not do this (grant a scope it does not hold).
+    #[error("{0}")]
+    Forbidden(String),
     /// A provider callback whose account has no secret to authenticate it: the detail
     /// names the missing setting.
     #[error("{0}")]
@@ -110,7 +121,12 @@ impl ApiError {
                 "payload-too-large",
                 "Request body too large",
             ),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::Unauthorized | ApiError::KeyRefused(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            }
+            ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "missing-scope", "Forbidden"),
+            ApiError::TenantDisabled => (StatusCode::FORBIDDEN, "tenant-disabled", "Forbidden"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::CallbackNoSecret(_) => (
                 StatusCode::UNAUTHORIZED,
                 "callback-secret-missing",
@@ -193,7 +209,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         // API keys only: a provider's callback is not authenticated with a bearer token.
-        let bearer = matches!(self, ApiError::Unauthorized);
+        let bearer = matches!(self, ApiError::Unauthorized | ApiError::KeyRefused(_));
         let errors = match self {
             ApiError::Validation(errors) => errors,
             _ => Vec::new(),

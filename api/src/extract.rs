@@ -1,53 +1,19 @@
-//! Request extractors that fail with problem JSON: the caller's tenant from its API key, and
-//! JSON bodies whose errors name the offending field.
+//! Request extractors that fail with problem JSON: JSON bodies whose errors name the
+//! offending field. (The caller's key and tenant: [`crate::auth`].)
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request},
-    http::{StatusCode, header, request::Parts},
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
 };
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use crate::{
     error::{ApiError, FieldError},
     state::AppState,
 };
 
-/// The tenant whose API key authenticated the request.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    pub id: Uuid,
-    pub name: String,
-}
-
-impl FromRequestParts<AppState> for Tenant {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or(ApiError::Unauthorized)?;
-        let tenant = pombo_store::tenants::by_api_key(&state.db, key)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        state
-            .rate_limiter
-            .check_request(&parts.extensions, tenant.id)?;
-        Ok(Tenant {
-            id: tenant.id,
-            name: tenant.name,
-        })
-    }
-}
+pub use crate::auth::Tenant;
 
 /// A JSON body. Syntax errors are 400 with the position; a body that parses but does not
 /// fit the schema is 422 with the path of the field and serde's reason.

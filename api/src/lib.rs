@@ -1,7 +1,9 @@
 //! The Pombo HTTP API: accepts notifications, starts their workflows, and serves their
 //! status. One module per resource; errors in one problem format ([`error`]).
 
+pub mod admin_cli;
 pub mod admin_page;
+pub mod auth;
 pub mod batches;
 pub mod callbacks;
 pub mod dispatch;
@@ -19,6 +21,7 @@ pub mod recipients;
 pub mod routing_rules;
 pub mod state;
 pub mod templates;
+pub mod tenants;
 pub mod tls;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -99,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routing_rules::router())
         .merge(templates::router())
         .merge(files::router())
+        .merge(tenants::router())
         .merge(callbacks::router(&state))
         .merge(admin_page::router())
         .merge(metrics::router())
@@ -122,6 +126,7 @@ async fn index(State(state): State<AppState>) -> Json<serde_json::Value> {
             "recipients": "/v1/recipients",
             "routing_rules": "/v1/routing-rules",
             "templates": "/v1/templates",
+            "keys": "/v1/keys",
             "openapi": "/openapi.json",
             "docs": "/docs/",
             "admin": "/admin",

@@ -7,7 +7,7 @@ use utoipa::{
 
 use crate::{
     batches, callbacks, error, files, health, notifications, providers, recipients, routing_rules,
-    templates,
+    templates, tenants,
 };
 
 #[derive(OpenApi)]
@@ -53,6 +53,15 @@ use crate::{
         templates::preview,
         files::upload,
         files::read,
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::update_tenant,
+        tenants::list_tenant_keys,
+        tenants::create_tenant_key,
+        tenants::revoke_tenant_key,
+        tenants::list_own_keys,
+        tenants::create_own_key,
+        tenants::revoke_own_key,
         callbacks::handler::receive,
         health::healthz,
         health::readyz,
@@ -67,6 +76,8 @@ use crate::{
         (name = "routing", description = "Per-tenant routing rules that choose a notification's channel and preferred provider account"),
         (name = "templates", description = "Stored message templates per tenant: versioned, with variants per locale and channel"),
         (name = "files", description = "Files uploaded for notifications, kept in S3-compatible object storage, downloaded through presigned URLs"),
+        (name = "keys", description = "A tenant's own API keys (scope `manage`)"),
+        (name = "admin", description = "Tenants and their keys, for the server's administrators (scope `admin`)"),
         (name = "callbacks", description = "Delivery reports from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -16,10 +16,12 @@ pub mod recipient;
 pub mod render;
 pub mod retention;
 pub mod routing;
+pub mod scope;
 pub mod status;
 pub mod workflow;
 
 pub use channel::Channel;
 pub use config::Config;
 pub use priority::{NotificationType, Priority};
+pub use scope::Scope;
 pub use status::NotificationStatus;

@@ -15,6 +15,7 @@ mod m0010_send_at_rate_limits;
 mod m0011_batches;
 mod m0012_start_claims;
 mod m0013_callback_accounts;
+mod m0014_keys_scopes;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_batches::Migration),
             Box::new(m0012_start_claims::Migration),
             Box::new(m0013_callback_accounts::Migration),
+            Box::new(m0014_keys_scopes::Migration),
         ]
     }
 }

@@ -1,4 +1,5 @@
-//! The audit log of operators' actions.
+//! The audit log of operators' actions: repairs, provider account changes, tenants and keys,
+//! each with the actor's name and, for an API request, the id of the key that acted.
 
 use chrono::Utc;
 use sea_orm::{
@@ -15,6 +16,7 @@ pub async fn record(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     actor: &str,
+    key_id: Option<Uuid>,
     action: &str,
     target: Option<String>,
     details: serde_json::Value,
@@ -27,6 +29,7 @@ pub async fn record(
         target: Set(target),
         details: Set(details),
         at: Set(Utc::now()),
+        key_id: Set(key_id),
     }
     .insert(db)
     .await?)

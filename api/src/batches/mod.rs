@@ -28,6 +28,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanRead, CanSend};
 use crate::{
     error::{ApiError, Problem},
     extract::Tenant,
@@ -83,12 +84,13 @@ async fn json_body(
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),
+        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["send"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanSend>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -232,12 +234,13 @@ async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Batch, Api
         (status = 200, description = "The batch", body = BatchView),
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such batch for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<BatchView>, ApiError> {
     let batch = owned(&state, &tenant, &id).await?;
@@ -264,12 +267,13 @@ pub struct MembersQuery {
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such batch for this tenant", body = Problem),
         (status = 422, description = "Invalid filter", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn members(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BatchMembersPage>, ApiError> {

@@ -25,9 +25,9 @@ use uuid::Uuid;
 
 pub use pombo_store::objects::{ObjectStore, ObjectStoreError};
 
+use crate::auth::{Authorized, CanRead, CanSend};
 use crate::{
     error::{ApiError, Problem},
-    extract::Tenant,
     state::AppState,
 };
 
@@ -186,12 +186,13 @@ impl IntoResponse for UploadError {
         (status = 415, description = "Not multipart, or a content type outside `allowed_content_types` (listed)", body = Problem),
         (status = 422, description = "No `file` part, an empty file, or an unknown part", body = Problem),
         (status = 503, description = "Object storage unavailable", body = Problem),
+        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["send"]))
 )]
 pub async fn upload(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanSend>,
     request: Request,
 ) -> Result<Response, UploadError> {
     let storage = &state.config.storage;
@@ -323,12 +324,13 @@ pub async fn upload(
         (status = 200, description = "The file, with a fresh `url`", body = FileView),
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such file for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<FileView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no file `{id}`"));

@@ -20,15 +20,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::view::NotificationView;
+use crate::auth::{Authorized, CanOperate, CanRead};
 use crate::{
     error::{ApiError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::ValidJson,
     state::AppState,
 };
-
-fn actor(tenant: &Tenant) -> String {
-    format!("api-key:{}", tenant.name)
-}
 
 /// Reopens a failed notification and starts its new run. Returns false when it is not
 /// failed (any more).
@@ -62,12 +59,13 @@ async fn redrive(state: &AppState, id: Uuid) -> Result<bool, ApiError> {
         (status = 200, description = "Redriven; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 409, description = "It is not failed", body = Problem),
+        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn retry_one(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanOperate>,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = super::owned(&state, &tenant, &id).await?.id;
@@ -81,7 +79,8 @@ pub async fn retry_one(
     audit::record(
         &state.db,
         tenant.id,
-        &actor(&tenant),
+        &tenant.actor(),
+        Some(tenant.key_id),
         "notification.retry",
         Some(id.to_string()),
         json!({}),
@@ -124,12 +123,13 @@ pub struct BulkRetryResult {
     responses(
         (status = 200, description = "What matched and what was redriven", body = BulkRetryResult),
         (status = 422, description = "Invalid filter", body = Problem),
+        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn retry_many(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanOperate>,
     ValidJson(body): ValidJson<BulkRetry>,
 ) -> Result<Json<BulkRetryResult>, ApiError> {
     let limit = body.limit.unwrap_or(100);
@@ -160,7 +160,8 @@ pub async fn retry_many(
         audit::record(
             &state.db,
             tenant.id,
-            &actor(&tenant),
+            &tenant.actor(),
+            Some(tenant.key_id),
             "notifications.bulk_retry",
             None,
             json!({
@@ -189,12 +190,13 @@ pub async fn retry_many(
         (status = 200, description = "Cancelled; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 409, description = "Already sent, failed or cancelled", body = Problem),
+        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanOperate>,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = super::owned(&state, &tenant, &id).await?;
@@ -229,7 +231,8 @@ pub async fn cancel(
     audit::record(
         &state.db,
         tenant.id,
-        &actor(&tenant),
+        &tenant.actor(),
+        Some(tenant.key_id),
         "notification.cancel",
         Some(id.to_string()),
         json!({}),
@@ -242,6 +245,9 @@ pub async fn cancel(
 pub struct AuditEntryView {
     pub id: Uuid,
     pub actor: String,
+    /// The API key that acted (`None` for `pombo-admin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<Uuid>,
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -269,12 +275,15 @@ pub struct AuditQuery {
 #[utoipa::path(
     get, path = "/v1/audit-log", tag = "operations",
     params(AuditQuery),
-    responses((status = 200, description = "A page of the audit log", body = AuditPage)),
-    security(("api_key" = []))
+    responses(
+        (status = 200, description = "A page of the audit log", body = AuditPage),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
 )]
 pub async fn audit_log(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
@@ -289,6 +298,7 @@ pub async fn audit_log(
             .map(|e| AuditEntryView {
                 id: e.id,
                 actor: e.actor,
+                key_id: e.key_id,
                 action: e.action,
                 target: e.target,
                 details: e.details,

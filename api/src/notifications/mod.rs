@@ -19,6 +19,7 @@ use pombo_store::notifications::{self, Created, ListFilter, NewNotification};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanRead, CanSend};
 use crate::{
     error::{ApiError, FieldError, Problem},
     extract::{Tenant, ValidJson},
@@ -67,12 +68,13 @@ pub fn router() -> Router<AppState> {
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),
+        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["send"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanSend>,
     headers: HeaderMap,
     ValidJson(body): ValidJson<CreateNotification>,
 ) -> Result<Response, ApiError> {
@@ -183,12 +185,13 @@ pub async fn create(
         (status = 200, description = "The notification", body = NotificationView),
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such notification for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = owned(&state, &tenant, &id).await?;
@@ -248,12 +251,13 @@ struct ListQuery {
         (status = 200, description = "A page of notifications", body = NotificationPage),
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 422, description = "Invalid filter", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<NotificationPage>, ApiError> {
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))

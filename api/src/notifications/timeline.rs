@@ -14,9 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::view::NotificationView;
+use crate::auth::{Authorized, CanOperate, CanRead};
 use crate::{
     error::{ApiError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::ValidJson,
     state::AppState,
 };
 
@@ -82,12 +83,13 @@ pub struct EventQuery {
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 404, description = "No such notification for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list_events(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
@@ -129,12 +131,13 @@ pub struct StatusReport {
         (status = 200, description = "Recorded; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 422, description = "Invalid report", body = Problem),
+        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn report_status(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanOperate>,
     Path(id): Path<String>,
     ValidJson(report): ValidJson<StatusReport>,
 ) -> Result<Json<NotificationView>, ApiError> {

@@ -15,12 +15,16 @@ use pombo_contract::{
     outbound::OutboundPolicy,
     providers::{MASK, ProviderSettings, SendRateLimit},
 };
-use pombo_store::provider_accounts::{self, Account, AccountPatch, NewAccount};
+use pombo_store::{
+    audit,
+    provider_accounts::{self, Account, AccountPatch, NewAccount},
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
     extract::{Tenant, ValidJson},
@@ -201,12 +205,13 @@ fn parse_settings(
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
         (status = 503, description = "Encryption at rest is not configured", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateProvider>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
@@ -229,6 +234,14 @@ pub async fn create(
         },
     )
     .await?;
+    record(
+        &state,
+        &tenant,
+        "provider.created",
+        account.id,
+        json!({"name": account.name, "type": account.settings.kind()}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(ProviderView::from(account))).into_response())
 }
 
@@ -239,12 +252,13 @@ pub async fn create(
     responses(
         (status = 200, description = "The accounts", body = Vec<ProviderView>),
         (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<ProviderView>>, ApiError> {
     let accounts = provider_accounts::list(
@@ -264,12 +278,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The account", body = ProviderView),
         (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
@@ -288,12 +303,13 @@ pub async fn read(
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The name is taken, or the change would switch channels", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<Uuid>,
     ValidJson(body): ValidJson<UpdateProvider>,
 ) -> Result<Json<ProviderView>, ApiError> {
@@ -365,6 +381,20 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    // Which fields changed, never their values (credentials among them).
+    let mut changed: Vec<String> = [
+        ("name", body.name.is_some()),
+        ("priority", body.priority.is_some()),
+        ("enabled", body.enabled.is_some()),
+        ("rate_limit", body.rate_limit.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, given)| *given)
+    .map(|(field, _)| field.to_owned())
+    .collect();
+    if let Some(Value::Object(fields)) = &body.settings {
+        changed.extend(fields.keys().map(|k| format!("settings.{k}")));
+    }
     let account = provider_accounts::update(
         &state.db,
         keyring,
@@ -379,6 +409,14 @@ pub async fn update(
         },
     )
     .await?;
+    record(
+        &state,
+        &tenant,
+        "provider.updated",
+        account.id,
+        json!({"name": account.name, "type": account.settings.kind(), "changed": changed}),
+    )
+    .await?;
     Ok(Json(account.into()))
 }
 
@@ -389,16 +427,45 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
+    // For the audit log; an account that cannot be read (no keyring) is still removed.
+    let details = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
+        .await
+        .map(|a| json!({"name": a.name, "type": a.settings.kind()}))
+        .unwrap_or_else(|_| json!({}));
     provider_accounts::delete(&state.db, tenant.id, id)
         .await
         .map_err(ApiError::unless_found("provider account"))?;
+    record(&state, &tenant, "provider.deleted", id, details).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Provider accounts hold a tenant's credentials: every change goes to the audit log,
+/// with the account's name and what changed, never a value.
+async fn record(
+    state: &AppState,
+    tenant: &Tenant,
+    action: &str,
+    account_id: Uuid,
+    details: Value,
+) -> Result<(), ApiError> {
+    audit::record(
+        &state.db,
+        tenant.id,
+        &tenant.actor(),
+        Some(tenant.key_id),
+        action,
+        Some(account_id.to_string()),
+        details,
+    )
+    .await?;
+    Ok(())
 }

@@ -20,9 +20,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::ValidJson,
     state::AppState,
 };
 
@@ -234,12 +235,13 @@ fn check(profile: &mut Profile, rules: &OutboundPolicy) -> Vec<FieldError> {
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The external_id is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateRecipient>,
 ) -> Result<Response, ApiError> {
     let mut profile = Profile {
@@ -279,12 +281,13 @@ struct ListQuery {
         (status = 200, description = "A page of profiles", body = RecipientPage),
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 422, description = "Invalid paging", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RecipientPage>, ApiError> {
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
@@ -311,12 +314,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The profile", body = RecipientView),
         (status = 404, description = "No such profile for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<RecipientView>, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
@@ -336,12 +340,13 @@ pub async fn read(
         (status = 404, description = "No such profile for this tenant", body = Problem),
         (status = 409, description = "The external_id is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<UpdateRecipient>,
 ) -> Result<Json<RecipientView>, ApiError> {
@@ -384,12 +389,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such profile for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)

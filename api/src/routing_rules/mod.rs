@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::ValidJson,
     state::AppState,
 };
 
@@ -175,12 +176,13 @@ fn check_rule(
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields (an empty action, an unknown provider account, …)", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateRoutingRule>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
@@ -212,12 +214,13 @@ pub async fn create(
     responses(
         (status = 200, description = "The rules", body = Vec<RoutingRuleView>),
         (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
 ) -> Result<Json<Vec<RoutingRuleView>>, ApiError> {
     let rules = routing_rules::list(&state.db, tenant.id).await?;
     Ok(Json(rules.into_iter().map(RoutingRuleView::from).collect()))
@@ -230,12 +233,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The rule", body = RoutingRuleView),
         (status = 404, description = "No such rule for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let rule = routing_rules::get(&state.db, tenant.id, rule_id(&id)?)
@@ -254,12 +258,13 @@ pub async fn read(
         (status = 404, description = "No such rule for this tenant", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<UpdateRoutingRule>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
@@ -304,12 +309,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such rule for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     routing_rules::delete(&state.db, tenant.id, rule_id(&id)?)

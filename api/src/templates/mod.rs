@@ -33,9 +33,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::{Authorized, CanManage, CanRead, CanSend};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::ValidJson,
     state::AppState,
 };
 
@@ -466,12 +467,13 @@ fn not_found(e: StoreError) -> ApiError {
         (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields, e.g. `variants.pt-BR.email.subject`", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn create(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateTemplate>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
@@ -502,12 +504,13 @@ pub async fn create(
     responses(
         (status = 200, description = "The templates", body = Vec<TemplateSummary>),
         (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
 ) -> Result<Json<Vec<TemplateSummary>>, ApiError> {
     let found = templates::list(&state.db, tenant.id).await?;
     Ok(Json(found.into_iter().map(TemplateSummary::from).collect()))
@@ -520,12 +523,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The template", body = TemplateView),
         (status = 404, description = "No such template for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path(id): Path<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let detail = templates::get(&state.db, tenant.id, &id)
@@ -544,12 +548,13 @@ pub async fn read(
     responses(
         (status = 200, description = "The version", body = VersionView),
         (status = 404, description = "No such template or version", body = Problem),
+        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["read"]))
 )]
 pub async fn read_version(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanRead>,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
     let Ok(number) = version.parse::<i32>() else {
@@ -572,12 +577,13 @@ pub async fn read_version(
         (status = 404, description = "No such template for this tenant", body = Problem),
         (status = 409, description = "Another change was saved meanwhile; retry", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<UpdateTemplate>,
 ) -> Result<Json<TemplateView>, ApiError> {
@@ -614,12 +620,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such template for this tenant", body = Problem),
+        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanManage>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     templates::delete(&state.db, tenant.id, &id)
@@ -639,12 +646,13 @@ pub async fn remove(
         (status = 200, description = "Every channel variant, rendered", body = RenderView),
         (status = 404, description = "No such template for this tenant", body = Problem),
         (status = 422, description = "Invalid fields, or data missing for a placeholder", body = Problem),
+        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
-    security(("api_key" = []))
+    security(("api_key" = ["send"]))
 )]
 pub async fn preview(
     State(state): State<AppState>,
-    tenant: Tenant,
+    tenant: Authorized<CanSend>,
     Path(id): Path<String>,
     ValidJson(body): ValidJson<RenderRequest>,
 ) -> Result<Json<RenderView>, ApiError> {

@@ -13,6 +13,7 @@ mod durability;
 mod files;
 mod https;
 mod idempotency;
+mod keys;
 mod lifecycle;
 mod listing;
 mod metrics;

@@ -11,6 +11,9 @@ pub struct Model {
     pub target: Option<String>,
     pub details: Json,
     pub at: DateTimeUtc,
+    /// The API key that acted (`None` for `pombo-admin` and entries made before keys were
+    /// recorded).
+    pub key_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

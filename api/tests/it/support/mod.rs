@@ -254,11 +254,19 @@ impl TestApp {
 
     /// Any API call with the app's key: status and JSON body (`null` when empty).
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_as(&self.api_key, method, path, body).await
+    }
+
+    /// Any API call with `key`: status and JSON body (`null` when empty).
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self
-            .http
-            .request(method, self.url(path))
-            .bearer_auth(&self.api_key);
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(body);
         }
