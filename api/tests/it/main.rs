@@ -28,6 +28,7 @@ mod render_limits;
 mod retention;
 mod routing_rules;
 mod scheduling;
+mod secrets_in_logs;
 mod support;
 mod templates;
 mod validation;
