@@ -195,11 +195,7 @@ pub enum KeyCheck {
 /// disabled tenant take effect on the next request), and notes its use at most once a
 /// minute.
 pub async fn authenticate(db: &impl ConnectionTrait, key: &str) -> Result<KeyCheck, StoreError> {
-    let Some(found) = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash_api_key(key)))
-        .one(db)
-        .await?
-    else {
+    let Some(found) = find_key(db, key).await? else {
         return Ok(KeyCheck::Unknown);
     };
     let now = Utc::now();
@@ -245,14 +241,21 @@ pub async fn by_api_key(
     db: &impl ConnectionTrait,
     key: &str,
 ) -> Result<Option<tenant::Model>, StoreError> {
-    let Some(found) = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash_api_key(key)))
-        .one(db)
-        .await?
-    else {
+    let Some(found) = find_key(db, key).await? else {
         return Ok(None);
     };
     Ok(tenant::Entity::find_by_id(found.tenant_id).one(db).await?)
+}
+
+/// The stored key a presented one hashes to.
+async fn find_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<api_key::Model>, StoreError> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash_api_key(key)))
+        .one(db)
+        .await?)
 }
 
 /// A tenant's keys, oldest first, revoked ones included.
