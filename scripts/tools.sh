@@ -27,16 +27,19 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-# Headless Chromium for the admin page's browser tests (Debian's package). The tests fail,
-# rather than skip, without it, unless POMBO_SKIP_BROWSER=1 says so on purpose.
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
-   && [ -z "${POMBO_TEST_CHROMIUM:-}" ] && [ "${POMBO_SKIP_BROWSER:-}" != 1 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing chromium (apt-get)"
+# Headless Chromium and ChromeDriver for the admin page's browser tests (Debian's packages).
+# The tests fail, rather than skip, without them, unless POMBO_SKIP_BROWSER=1 says so on purpose.
+if { ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+     && [ -z "${POMBO_TEST_CHROMIUM:-}" ]; } \
+   || { ! command -v chromedriver >/dev/null 2>&1 && [ -z "${POMBO_TEST_CHROMEDRIVER:-}" ]; }; then
+  if [ "${POMBO_SKIP_BROWSER:-}" = 1 ]; then
+    :
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium and chromium-driver (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
   else
-    echo "!! chromium is not installed and this user cannot apt-get install it:" >&2
-    echo "!! install Debian's \`chromium\` package, or set POMBO_SKIP_BROWSER=1 to skip the browser tests" >&2
+    echo "!! chromium or chromedriver is not installed and this user cannot apt-get install them:" >&2
+    echo "!! install Debian's \`chromium\` and \`chromium-driver\` packages, or set POMBO_SKIP_BROWSER=1 to skip the browser tests" >&2
   fi
 fi

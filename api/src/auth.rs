@@ -16,6 +16,11 @@
 //! A key lacking the scope gets 403 naming it; an unknown key 401, a revoked or expired
 //! one 401 saying so, a disabled tenant's key 403. Keys are checked against the database on
 //! every request, so revocation takes effect at once.
+//!
+//! Without an `Authorization` header, a signed-in operator's session cookie
+//! (`operators::session`) authenticates instead: for the tenant named in `X-Pombo-Tenant`,
+//! which the operator must be granted, with [`OPERATOR_SCOPES`] only, and with the
+//! session's CSRF token on every request that is not a read.
 
 use std::{marker::PhantomData, ops::Deref};
 
@@ -24,25 +29,34 @@ use axum::{
     http::{header, request::Parts},
 };
 use pombo_contract::Scope;
+use pombo_store::operators::Operator;
 use pombo_store::tenants::{self, KeyCheck};
 use uuid::Uuid;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{error::ApiError, operators::session, state::AppState};
 
-/// The tenant whose API key authenticated the request, and that key.
+/// What an operator's session may do: watch (`read`) and repair (`operate`) deliveries.
+pub const OPERATOR_SCOPES: [Scope; 2] = [Scope::Read, Scope::Operate];
+
+/// The tenant a request acts for, and who authenticated it.
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
-    /// The key that authenticated the request: the audit log records it.
-    pub key_id: Uuid,
+    /// The key that authenticated the request (the audit log records it); `None` for an
+    /// operator's session.
+    pub key_id: Option<Uuid>,
+    /// The signed-in operator acting for this tenant, if that is who it is.
+    pub operator: Option<Operator>,
     pub scopes: Vec<Scope>,
 }
 
 impl Tenant {
     /// Who the audit log says acted.
     pub fn actor(&self) -> String {
-        if self.name == tenants::SYSTEM_TENANT {
+        if let Some(operator) = &self.operator {
+            format!("operator:{}", operator.email)
+        } else if self.name == tenants::SYSTEM_TENANT {
             "admin".to_owned()
         } else {
             format!("api-key:{}", self.name)
@@ -119,6 +133,19 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
+    if !parts.headers.contains_key(header::AUTHORIZATION)
+        && let Some((signed_in, operator)) = session::current(&parts.headers, state).await?
+    {
+        session::check_csrf(&parts.method, &parts.headers, &signed_in)?;
+        let tenant = session::chosen_tenant(&parts.headers, state, &operator).await?;
+        return Ok(Tenant {
+            id: tenant.id,
+            name: tenant.name,
+            key_id: None,
+            operator: Some(operator),
+            scopes: OPERATOR_SCOPES.to_vec(),
+        });
+    }
     let key = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -134,7 +161,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiErro
         KeyCheck::Valid(valid) => Ok(Tenant {
             id: valid.tenant.id,
             name: valid.tenant.name,
-            key_id: valid.key.id,
+            key_id: Some(valid.key.id),
+            operator: None,
             scopes: valid.scopes,
         }),
         KeyCheck::Unknown => Err(ApiError::Unauthorized),

@@ -62,6 +62,15 @@ pub enum ApiError {
     MissingScope(pombo_contract::Scope),
     #[error("this API key's tenant is disabled")]
     TenantDisabled,
+    /// An operator's sign-in with a wrong email, password or code: which one is not said.
+    #[error("the email, password or code is wrong")]
+    SignInFailed,
+    /// An operator's session cookie that names no live session (expired, idle, signed out).
+    #[error("the operator session has ended: sign in again")]
+    NoSession,
+    /// A state-changing request with an operator's session but not its CSRF token.
+    #[error("send the session's CSRF token in `X-CSRF-Token`")]
+    Csrf,
     /// The key may call the route but not do this (grant a scope it does not hold).
     #[error("{0}")]
     Forbidden(String),
@@ -126,6 +135,11 @@ impl ApiError {
             }
             ApiError::MissingScope(_) => (StatusCode::FORBIDDEN, "missing-scope", "Forbidden"),
             ApiError::TenantDisabled => (StatusCode::FORBIDDEN, "tenant-disabled", "Forbidden"),
+            ApiError::SignInFailed => {
+                (StatusCode::UNAUTHORIZED, "sign-in-failed", "Sign-in failed")
+            }
+            ApiError::NoSession => (StatusCode::UNAUTHORIZED, "no-session", "Not signed in"),
+            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf", "Forbidden"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::CallbackNoSecret(_) => (
                 StatusCode::UNAUTHORIZED,

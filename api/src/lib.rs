@@ -14,6 +14,7 @@ pub mod health;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
+pub mod operators;
 pub mod paging;
 pub mod providers;
 pub mod rate_limit;
@@ -86,6 +87,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         keyring,
         rate_limiter,
         callback_limiter,
+        sign_in_throttle: Default::default(),
         object_store,
     })
 }
@@ -104,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(files::router())
         .merge(tenants::router())
         .merge(callbacks::router(&state))
+        .merge(operators::router())
         .merge(admin_page::router())
         .merge(metrics::router())
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))

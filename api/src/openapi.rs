@@ -2,12 +2,12 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
 use crate::{
-    batches, callbacks, error, files, health, notifications, providers, recipients, routing_rules,
-    templates, tenants,
+    batches, callbacks, error, files, health, notifications, operators, providers, recipients,
+    routing_rules, templates, tenants,
 };
 
 #[derive(OpenApi)]
@@ -62,6 +62,9 @@ use crate::{
         tenants::list_own_keys,
         tenants::create_own_key,
         tenants::revoke_own_key,
+        operators::sign_in,
+        operators::read_session,
+        operators::sign_out,
         callbacks::handler::receive,
         health::healthz,
         health::readyz,
@@ -78,6 +81,7 @@ use crate::{
         (name = "files", description = "Files uploaded for notifications, kept in S3-compatible object storage, downloaded through presigned URLs"),
         (name = "keys", description = "A tenant's own API keys (scope `manage`)"),
         (name = "admin", description = "Tenants and their keys, for the server's administrators (scope `admin`)"),
+        (name = "operators", description = "Operators' sign-in (password and TOTP) for the admin page: a session cookie that then authenticates `read` and `operate` requests for a granted tenant named in `X-Pombo-Tenant`, with `X-CSRF-Token` on changes"),
         (name = "callbacks", description = "Delivery reports from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -92,6 +96,16 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The admin page's alternative to a key: routes needing `read` or `operate` also
+        // take a signed-in operator's session, with `X-Pombo-Tenant` and, on changes,
+        // `X-CSRF-Token` (see the `operators` tag).
+        components.add_security_scheme(
+            "operator_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::operators::session::COOKIE,
+                "A signed-in operator's session (POST /v1/operator/session)",
+            ))),
         );
     }
 }

@@ -17,6 +17,8 @@ pub struct AppState {
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
     /// Per-client-address limits of the provider callbacks.
     pub callback_limiter: Arc<crate::rate_limit::CallbackLimiter>,
+    /// Failed operator sign-ins per email and per client address.
+    pub sign_in_throttle: Arc<crate::operators::throttle::SignInThrottle>,
     /// S3-compatible storage of uploaded files (`/v1/files`).
     pub object_store: Arc<crate::files::ObjectStore>,
 }

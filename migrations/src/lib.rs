@@ -16,6 +16,7 @@ mod m0011_batches;
 mod m0012_start_claims;
 mod m0013_callback_accounts;
 mod m0014_keys_scopes;
+mod m0015_operators;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_start_claims::Migration),
             Box::new(m0013_callback_accounts::Migration),
             Box::new(m0014_keys_scopes::Migration),
+            Box::new(m0015_operators::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod files;
 pub mod notifications;
 pub mod objects;
+pub mod operators;
 pub mod provider_accounts;
 pub mod recipients;
 pub mod retention;

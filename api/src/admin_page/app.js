@@ -1,18 +1,20 @@
 // Pombo's admin page: plain JavaScript over the JSON API, no framework.
 //
 // Every value from the API reaches the page through textContent or setAttribute, never as
-// HTML. The API key lives in this tab's sessionStorage only; `#key=…` in the address sets it
-// (for scripted use, e.g. a headless browser) and is removed from the address at once.
-// `#tab=audit` (or `redrive`, `providers`) opens that section, and `#notification=<id>` that
-// notification's details.
+// HTML. The operator signs in (password and TOTP code); the session lives in an HttpOnly
+// cookie this script cannot read, and the page holds only the session's CSRF token, in
+// memory, sent as `X-CSRF-Token` with every request, and the chosen tenant, sent as
+// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`) opens that section, and
+// `#notification=<id>` that notification's details.
 'use strict';
 
 (function () {
-  const KEY_STORAGE = 'pombo.admin.apiKey';
+  const TENANT_STORAGE = 'pombo.admin.tenant';
   const CHANNELS = ['email', 'sms', 'push', 'whatsapp', 'instagram', 'telegram', 'webhook'];
   const PAGE_SIZE = 50;
-  // The key as last set, for when sessionStorage is unavailable.
-  let memoryKey = '';
+  // The signed-in session (`GET /v1/operator/session`), or null.
+  let session = null;
+  let tenant = '';
 
   const $ = (id) => document.getElementById(id);
 
@@ -119,33 +121,19 @@
 
   // ---- The API ------------------------------------------------------------------------------
 
-  function getKey() {
-    try {
-      return sessionStorage.getItem(KEY_STORAGE) || '';
-    } catch (_) {
-      return '';
-    }
-  }
-
-  function setKey(key) {
-    try {
-      if (key) sessionStorage.setItem(KEY_STORAGE, key);
-      else sessionStorage.removeItem(KEY_STORAGE);
-    } catch (_) {
-      // Storage disabled: the key lasts until the page is left.
-    }
-    memoryKey = key;
-  }
-
+  /** A call of the JSON API with the session's cookie, CSRF token and chosen tenant. */
   async function api(method, path, body) {
-    const key = getKey() || memoryKey;
-    if (!key) {
-      throw new Problem({ title: 'No API key', detail: 'Paste an API key at the top of the page.' });
+    if (!session) {
+      throw new Problem({ title: 'Not signed in', detail: 'Sign in first.' });
     }
+    return request(method, path, body, { 'X-CSRF-Token': session.csrf_token, 'X-Pombo-Tenant': tenant });
+  }
+
+  async function request(method, path, body, extraHeaders) {
     const init = {
       method,
-      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
-      credentials: 'omit',
+      headers: Object.assign({ Accept: 'application/json' }, extraHeaders || {}),
+      credentials: 'same-origin',
       cache: 'no-store',
     };
     if (body !== undefined) {
@@ -171,7 +159,8 @@
       const problem = json && typeof json === 'object'
         ? json
         : { title: response.statusText || 'Request failed', detail: text.slice(0, 500) };
-      if (response.status === 401) updateKeyStatus('The API refused this key.');
+      // The session ended (expired, idle, signed out elsewhere): back to the sign-in form.
+      if (response.status === 401 && session && path !== SESSION_PATH) signedOut();
       throw new Problem(problem, response.status);
     }
     return json;
@@ -211,24 +200,88 @@
     });
   }
 
-  // ---- Key ----------------------------------------------------------------------------------
+  // ---- Session ------------------------------------------------------------------------------
 
-  function updateKeyStatus(message) {
-    const key = getKey() || memoryKey;
-    $('key-status').textContent = message ||
-      (key ? `Using key …${key.slice(-4)} (kept in this tab only).` : 'No key: paste one to start.');
+  const SESSION_PATH = '/v1/operator/session';
+
+  function storedTenant() {
+    try {
+      return sessionStorage.getItem(TENANT_STORAGE) || '';
+    } catch (_) {
+      return '';
+    }
   }
 
-  function keyFromFragment() {
-    if (!location.hash || location.hash.length < 2) return;
-    const params = new URLSearchParams(location.hash.slice(1));
-    const key = params.get('key');
-    if (key) {
-      setKey(key.trim());
-      params.delete('key');
-      const rest = params.toString();
-      history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  function storeTenant(name) {
+    try {
+      sessionStorage.setItem(TENANT_STORAGE, name);
+    } catch (_) {
+      // Storage disabled: the choice lasts until the page is left.
     }
+  }
+
+  function resetSections() {
+    loaded.clear();
+    notifications.close();
+    for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result']) clear($(id));
+    $('list-summary').textContent = '';
+    show($('list-more'), false);
+    show($('audit-more'), false);
+  }
+
+  /** Shows the sections for `view` (a SessionView), or the sign-in form when null. */
+  function signedIn(view) {
+    session = view;
+    show($('sign-in'), !view);
+    show($('signed-in'), Boolean(view));
+    show($('session-bar'), Boolean(view));
+    if (!view) return;
+    $('session-who').textContent = `Signed in as ${view.operator.email}`;
+    const select = $('session-tenant');
+    clear(select);
+    for (const t of view.tenants) select.append(el('option', { value: t.name, text: t.name }));
+    const names = view.tenants.map((t) => t.name);
+    tenant = names.includes(storedTenant()) ? storedTenant() : (names[0] || '');
+    select.value = tenant;
+  }
+
+  function signedOut() {
+    session = null;
+    resetSections();
+    signedIn(null);
+    $('sign-in-email').focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    showProblem($('sign-in-problem'), null);
+    const body = {
+      email: $('sign-in-email').value.trim(),
+      password: $('sign-in-password').value,
+      code: $('sign-in-code').value.trim(),
+    };
+    $('sign-in-submit').disabled = true;
+    try {
+      const view = await request('POST', SESSION_PATH, body);
+      $('sign-in-password').value = '';
+      $('sign-in-code').value = '';
+      signedIn(view);
+      loadTab(currentTab);
+    } catch (e) {
+      $('sign-in-code').value = '';
+      showProblem($('sign-in-problem'), e);
+    } finally {
+      $('sign-in-submit').disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try {
+      await request('DELETE', SESSION_PATH, undefined, { 'X-CSRF-Token': session ? session.csrf_token : '' });
+    } catch (_) {
+      // Ended already: signed out either way.
+    }
+    signedOut();
   }
 
   // ---- Tabs ---------------------------------------------------------------------------------
@@ -251,7 +304,7 @@
   }
 
   function loadTab(name) {
-    if (!(getKey() || memoryKey)) return;
+    if (!session || !tenant) return;
     loaded.add(name);
     if (name === 'notifications') notifications.search();
     else if (name === 'audit') audit.load(false);
@@ -728,34 +781,13 @@
     for (const select of document.querySelectorAll('select.channel-select')) {
       for (const channel of CHANNELS) select.append(el('option', { value: channel, text: channel }));
     }
-    keyFromFragment();
-    memoryKey = getKey();
-    updateKeyStatus();
-
-    $('key-form').addEventListener('submit', (event) => {
-      event.preventDefault();
-      const input = $('api-key');
-      const key = input.value.trim();
-      if (!key) {
-        input.focus();
-        return;
-      }
-      setKey(key);
-      input.value = '';
-      updateKeyStatus();
-      loaded.clear();
-      notifications.close();
+    $('sign-in-form').addEventListener('submit', signIn);
+    $('sign-out').addEventListener('click', signOut);
+    $('session-tenant').addEventListener('change', (event) => {
+      tenant = event.target.value;
+      storeTenant(tenant);
+      resetSections();
       loadTab(currentTab);
-    });
-    $('key-forget').addEventListener('click', () => {
-      setKey('');
-      loaded.clear();
-      updateKeyStatus();
-      notifications.close();
-      for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result']) clear($(id));
-      $('list-summary').textContent = '';
-      show($('list-more'), false);
-      show($('audit-more'), false);
     });
 
     setUpTabs();
@@ -766,9 +798,12 @@
     // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
     const params = new URLSearchParams(location.hash.slice(1));
     const tab = params.get('tab');
-    selectTab(TABS.includes(tab) ? tab : 'notifications', false);
     const wanted = params.get('notification');
-    if (wanted && currentTab === 'notifications' && (getKey() || memoryKey)) notifications.open(wanted);
+    // Signed in already (the cookie is sent, but only the server can tell)?
+    request('GET', SESSION_PATH).then(signedIn, () => signedIn(null)).then(() => {
+      selectTab(TABS.includes(tab) ? tab : 'notifications', false);
+      if (wanted && currentTab === 'notifications' && session) notifications.open(wanted);
+    });
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -1,7 +1,7 @@
 //! The operators' admin page, `GET /admin`: one self-contained page (HTML, CSS and plain
 //! JavaScript embedded in the binary, no framework, no CDN) over the JSON API. The operator
-//! pastes an API key, kept in the tab's `sessionStorage` and sent as `Authorization: Bearer`;
-//! the page lists notifications (failed ones first: Pombo's dead-letter view), shows one with
+//! signs in (password and TOTP code, `crate::operators`) and the page calls the API with the
+//! session's cookie, for one of the operator's tenants at a time; it lists notifications (failed ones first: Pombo's dead-letter view), shows one with
 //! its attempts and timeline, retries or cancels it, redrives many after a dry run, and shows
 //! the audit log and the provider accounts.
 //!

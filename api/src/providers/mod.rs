@@ -461,7 +461,7 @@ async fn record(
         &state.db,
         tenant.id,
         &tenant.actor(),
-        Some(tenant.key_id),
+        tenant.key_id,
         action,
         Some(account_id.to_string()),
         details,

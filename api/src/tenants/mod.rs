@@ -409,7 +409,7 @@ async fn issue(
             scopes: body.scopes,
             label: body.label,
             expires_at: body.expires_at,
-            created_by_key_id: Some(actor.key_id),
+            created_by_key_id: actor.key_id,
         },
     )
     .await?;
@@ -469,7 +469,7 @@ async fn record(
         &state.db,
         tenant_id,
         &actor.actor(),
-        Some(actor.key_id),
+        actor.key_id,
         action,
         Some(target.to_string()),
         details,

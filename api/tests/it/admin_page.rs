@@ -1,11 +1,12 @@
 //! The operators' admin page at `/admin`: served with a strict Content Security Policy, its
-//! script and style as separate same-origin responses, and — when Chromium is installed —
-//! rendered by a real headless browser against the API: it lists the failed notifications,
-//! opens one with its attempt log and timeline, and shows the audit log and the provider
-//! accounts. (Chromium's `--dump-dom` runs the page's scripts but cannot click: sections and
-//! notifications are opened through the address, `#tab=…` and `#notification=…`.)
+//! script and style as separate same-origin responses, and used in a real headless Chromium
+//! (driven through ChromeDriver) against the API: an operator signs in with password and
+//! TOTP code (a wrong code is refused), the page lists the failed notifications, opens one
+//! with its attempt log and timeline, shows the audit log and the provider accounts, and
+//! signs out. The session cookie is HttpOnly (no script sees it), and a request without
+//! the CSRF token is refused even from the page's own origin.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::time::Duration;
 
 use pombo_contract::NotificationStatus;
 use pombo_store::{
@@ -15,7 +16,13 @@ use pombo_store::{
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{AppOptions, TestApp, spawn_app_with};
+use crate::{
+    operators::create_operator,
+    support::{
+        AppOptions, TestApp, spawn_app_with,
+        webdriver::{self, Browser},
+    },
+};
 
 async fn get(app: &TestApp, path: &str) -> reqwest::Response {
     app.http.get(app.url(path)).send().await.unwrap()
@@ -57,7 +64,7 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
         let html = response.text().await.unwrap();
         assert!(html.contains(r#"src="/admin/app.js""#), "{html}");
         assert!(html.contains(r#"href="/admin/app.css""#), "{html}");
-        assert!(html.contains(r#"<label for="api-key">API key</label>"#));
+        assert!(html.contains(r#"<label for="sign-in-code">Code</label>"#));
     }
 
     let script = get(&app, "/admin/app.js").await;
@@ -72,7 +79,7 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
     assert_eq!(style.status(), 200);
     assert_eq!(header(&style, "content-type"), "text/css; charset=utf-8");
 
-    // The page itself needs no key; the API behind it still does.
+    // The page itself needs no sign-in; the API behind it does.
     let (code, _) = app.list_as("wrong-key", "?status=failed").await;
     assert_eq!(code, 401);
 
@@ -126,57 +133,6 @@ fn sms(text: &str) -> Value {
            "retry": {"max_attempts": 1, "interval_secs": 1}})
 }
 
-/// Chromium, if installed (`POMBO_TEST_CHROMIUM` names another binary).
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("POMBO_TEST_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths).find_map(|dir| {
-        ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .map(|name| dir.join(name))
-            .find(|path| path.is_file())
-    })
-}
-
-/// The DOM of `url` after its scripts have run, as headless Chromium serialises it.
-async fn rendered_dom(browser: &PathBuf, url: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut command = tokio::process::Command::new(browser);
-    command
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(url)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
-        .await
-        .expect("chromium finishes within 90 s")
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success() && dom.contains("</html>"),
-        "chromium failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    dom
-}
-
 /// The opening tag of the element with this id.
 fn tag_of<'a>(dom: &'a str, id: &str) -> &'a str {
     let at = dom
@@ -187,19 +143,17 @@ fn tag_of<'a>(dom: &'a str, id: &str) -> &'a str {
     &dom[start..=end]
 }
 
+/// Loads the page afresh (a new query string, so a changed fragment is not just a scroll).
+async fn open(browser: &Browser, app: &TestApp, load: &mut u32, fragment: &str) {
+    *load += 1;
+    browser
+        .goto(&app.url(&format!("/admin?load={load}{fragment}")))
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_browser_lists_failed_notifications_and_opens_one() {
-    let Some(browser) = chromium() else {
-        // A test that returns early passes while asserting nothing: only an explicit
-        // choice skips it.
-        assert_eq!(
-            std::env::var("POMBO_SKIP_BROWSER").as_deref(),
-            Ok("1"),
-            "Chromium is not installed: run `bash scripts/tools.sh` (it installs Debian's \
-             `chromium`), name a browser in POMBO_TEST_CHROMIUM, or set POMBO_SKIP_BROWSER=1 \
-             to skip the browser tests on purpose"
-        );
-        eprintln!("POMBO_SKIP_BROWSER=1: the browser test is skipped on purpose");
+async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_one() {
+    let Some((chromium, driver)) = webdriver::browser() else {
         return;
     };
     let app = spawn_app_with(AppOptions {
@@ -207,16 +161,40 @@ async fn a_browser_lists_failed_notifications_and_opens_one() {
         ..Default::default()
     })
     .await;
+    let ops = create_operator(&app, "dev").await;
     let error = r#"<b id="injected">boom</b> & <img src=x>"#;
     let failed = failed_notification(&app, error).await;
     // Without a worker this one stays pending: not in the dead-letter view.
     let pending = app.send(&sms("stays pending")).await;
+    let browser = Browser::start(&chromium, &driver).await;
+    let mut load = 0;
 
-    let dom = rendered_dom(&browser, &app.url(&format!("/admin#key={}", app.api_key))).await;
-    assert!(
-        dom.contains(&format!(r#"data-id="{failed}""#)),
-        "the failed notification is listed:\n{dom}"
-    );
+    // Signed out: the sign-in form, nothing else.
+    open(&browser, &app, &mut load, "").await;
+    browser.wait_visible("#sign-in", true).await;
+    assert!(!browser.visible("#signed-in").await);
+
+    // A wrong code is refused, and the form says so.
+    browser.type_into("#sign-in-email", &ops.email).await;
+    browser.type_into("#sign-in-password", &ops.password).await;
+    browser.type_into("#sign-in-code", &ops.code(-120)).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_visible("#sign-in-problem", true).await;
+    let problem = browser.text("#sign-in-problem").await;
+    assert!(problem.contains("Sign-in failed (401)"), "{problem}");
+    assert!(!browser.visible("#signed-in").await);
+
+    // The right code signs in and shows the failed notifications.
+    browser.type_into("#sign-in-password", &ops.password).await;
+    browser.type_into("#sign-in-code", &ops.code(0)).await;
+    browser.click("#sign-in-submit").await;
+    let dom = browser
+        .wait_until("the failed notification", |dom| {
+            dom.contains(&format!(r#"data-id="{failed}""#))
+        })
+        .await;
+    assert!(!browser.visible("#sign-in").await);
+    assert!(browser.text("#session-who").await.contains(&ops.email));
     assert!(
         !dom.contains(&pending),
         "only failed ones are listed by default"
@@ -229,17 +207,49 @@ async fn a_browser_lists_failed_notifications_and_opens_one() {
     );
     assert!(!dom.contains(r#"<b id="injected">"#), "{dom}");
     assert!(
-        !dom.contains(&app.api_key),
-        "the key is not left in the page"
+        !dom.contains(&ops.password),
+        "the password is not left in the page"
     );
 
-    // Opening it shows the attempt log, the timeline, the workflow link and Retry.
-    let dom = rendered_dom(
+    // The session cookie is HttpOnly, Secure and SameSite=Strict, and no script can read it.
+    let cookies = browser.cookies().await;
+    let cookie = cookies
+        .iter()
+        .find(|c| c["name"] == "__Host-pombo_session")
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    assert_eq!(cookie["httpOnly"], true, "{cookie}");
+    assert_eq!(cookie["secure"], true, "{cookie}");
+    assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    let visible = browser.run("return document.cookie;").await;
+    assert!(
+        !visible.as_str().unwrap().contains("pombo_session"),
+        "{visible}"
+    );
+
+    // Even from the page's own origin, a change without the CSRF token is refused.
+    let status = browser
+        .run_async(&format!(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/notifications/{failed}/retry', {{method: 'POST', credentials: 'same-origin',
+                   headers: {{'X-Pombo-Tenant': 'dev'}}}}).then(r => done(r.status), e => done(String(e)));"
+        ))
+        .await;
+    assert_eq!(status, 403);
+
+    // Opening it shows the attempt log, the timeline, the workflow link and Retry; the
+    // session survives a reload.
+    open(
         &browser,
-        &app.url(&format!("/admin#key={}&notification={failed}", app.api_key)),
+        &app,
+        &mut load,
+        &format!("#notification={failed}"),
     )
     .await;
-    assert!(!tag_of(&dom, "detail").contains("hidden"), "{dom}");
+    let dom = browser
+        .wait_until("the notification's attempts", |dom| {
+            dom.contains("permanent_error") && !tag_of(dom, "detail").contains("hidden")
+        })
+        .await;
     assert!(!tag_of(&dom, "detail-retry").contains("hidden"), "{dom}");
     assert!(tag_of(&dom, "detail-cancel").contains("hidden"), "{dom}");
     let link = tag_of(&dom, "detail-workflow");
@@ -249,16 +259,14 @@ async fn a_browser_lists_failed_notifications_and_opens_one() {
     );
     let attempts = &dom[dom.find(r#"id="detail-attempts""#).unwrap()..];
     assert!(attempts.contains("sms-fake"), "{attempts}");
-    assert!(attempts.contains("permanent_error"), "{attempts}");
     assert!(attempts.contains("21211"), "{attempts}");
     let timeline = &dom[dom.find(r#"id="detail-events""#).unwrap()..];
     assert!(timeline.contains("worker"), "{timeline}");
 
-    // The audit log and the provider accounts.
-    let (code, body) = app
-        .call("POST", &format!("/v1/notifications/{failed}/retry"), None)
-        .await;
-    assert_eq!(code, 200, "{body}");
+    // Retry from the page (it asks first), as the operator: the audit log names them.
+    browser.click("#detail-retry").await;
+    browser.wait_visible("#confirm", true).await;
+    browser.click("#confirm-yes").await;
     let (code, body) = app
         .call(
             "POST",
@@ -268,30 +276,42 @@ async fn a_browser_lists_failed_notifications_and_opens_one() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let dom = rendered_dom(
-        &browser,
-        &app.url(&format!("/admin#key={}&tab=audit", app.api_key)),
-    )
-    .await;
-    assert!(!tag_of(&dom, "panel-audit").contains("hidden"), "{dom}");
-    let audit = &dom[dom.find(r#"id="audit-body""#).unwrap()..];
+    let mut audit = String::new();
+    for _ in 0..100 {
+        open(&browser, &app, &mut load, "#tab=audit").await;
+        let dom = browser
+            .wait_until("the audit log", |dom| {
+                !tag_of(dom, "panel-audit").contains("hidden") && dom.contains("provider.")
+            })
+            .await;
+        audit = dom[dom.find(r#"id="audit-body""#).unwrap()..].to_owned();
+        if audit.contains("notification.retry") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(audit.contains("notification.retry"), "{audit}");
     assert!(audit.contains(&failed), "{audit}");
-    let dom = rendered_dom(
-        &browser,
-        &app.url(&format!("/admin#key={}&tab=providers", app.api_key)),
-    )
-    .await;
+    assert!(
+        audit.contains(&format!("operator:{}", ops.email)),
+        "{audit}"
+    );
+
+    open(&browser, &app, &mut load, "#tab=providers").await;
+    let dom = browser
+        .wait_until("the provider accounts", |dom| dom.contains("mail-main"))
+        .await;
     let providers = &dom[dom.find(r#"id="providers-body""#).unwrap()..];
     for text in ["mail-main", "sendgrid", "email", ">3<", ">no<"] {
         assert!(providers.contains(text), "{text} in {providers}");
     }
 
-    // A bad key is shown as the API's problem.
-    let dom = rendered_dom(&browser, &app.url("/admin#key=not-a-key")).await;
-    let problem = &dom[dom.find(r#"id="list-problem""#).unwrap()..];
-    assert!(problem.contains("Unauthorized (401)"), "{problem}");
-    assert!(problem.contains("send a valid API key"), "{problem}");
+    // Signing out ends the session: a reload shows the sign-in form again.
+    browser.click("#sign-out").await;
+    browser.wait_visible("#sign-in", true).await;
+    open(&browser, &app, &mut load, "").await;
+    browser.wait_visible("#sign-in", true).await;
+    assert!(!browser.visible("#signed-in").await);
 }
 
 fn workflow_id(id: &str) -> String {

@@ -18,6 +18,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod operations;
+mod operators;
 mod outbound_guard;
 mod priority;
 mod provider_rate_limits;

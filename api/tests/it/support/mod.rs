@@ -8,6 +8,7 @@ pub mod providers;
 pub mod s3;
 pub mod servers;
 pub mod smtp;
+pub mod webdriver;
 
 use std::{
     path::PathBuf,

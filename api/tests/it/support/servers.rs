@@ -119,7 +119,7 @@ fn start_own() -> Servers {
 /// The servers are held in a static, which is never dropped: without this, each test
 /// process (nextest runs one per test) would leave its Temporal server and maildev running,
 /// some 150 MB each, until the machine ran out of memory.
-fn dies_with_this_process(command: &mut Command) -> &mut Command {
+pub fn dies_with_this_process(command: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: between fork and exec the closure only calls prctl, which is
     // async-signal-safe, and allocates nothing.

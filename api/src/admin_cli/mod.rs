@@ -12,7 +12,10 @@
 //! pombo-admin key create --admin [--expires <RFC 3339>] [--label <text>]
 //! pombo-admin key list --tenant <id|name>   (key list --admin for administrators' keys)
 //! pombo-admin key revoke <key id>
+//! pombo-admin operator …                    (operators who sign in to /admin: `operators`)
 //! ```
+
+mod operators;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -34,7 +37,15 @@ pub const USAGE: &str = "usage:
   pombo-admin key create --tenant <id|name> --scope send,read[,manage,operate] [--expires 2027-01-01T00:00:00Z] [--label <text>]
   pombo-admin key create --admin [--expires <time>] [--label <text>]
   pombo-admin key list --tenant <id|name> | --admin
-  pombo-admin key revoke <key id>";
+  pombo-admin key revoke <key id>
+  pombo-admin operator create <email> --tenant <id|name>[,<id|name>…]
+  pombo-admin operator list
+  pombo-admin operator grant <email> <tenant id|name>
+  pombo-admin operator revoke <email> <tenant id|name>
+  pombo-admin operator disable <email>
+  pombo-admin operator enable <email>
+  pombo-admin operator reset-password <email>
+  pombo-admin operator reset-mfa <email>";
 
 const ACTOR: &str = "pombo-admin";
 
@@ -75,6 +86,7 @@ pub async fn run(config: &Config, args: &[String]) -> anyhow::Result<Output> {
         }
         ["key", "list", "--tenant", which] => key_list(&db, &find_tenant(&db, which).await?).await,
         ["key", "revoke", id] => key_revoke(&db, id).await,
+        ["operator", rest @ ..] => operators::run(config, &db, rest).await,
         _ => bail!("unknown command `{}`\n{USAGE}", args.join(" ")),
     }
 }
