@@ -108,6 +108,21 @@ target/debug/pombo-api >"$LOGS/api.log" 2>&1 &
 pids+=($!)
 wait_for "pombo-api" "$API_PORT"
 
+# An operator for the admin page, made on the first run and kept in .data/dev-operator
+# (mode 600: password, TOTP secret, recovery codes). `make totp` prints its current code.
+DEV_OPERATOR="dev@pombo.local"
+if [ ! -s "$DATA/dev-operator" ]; then
+  umask 077
+  if ! target/debug/pombo-admin operator create "$DEV_OPERATOR" --tenant dev >"$DATA/dev-operator.new" 2>>"$LOGS/admin.log"; then
+    # It exists (the file was removed, the database kept): new credentials for it.
+    target/debug/pombo-admin operator reset-password "$DEV_OPERATOR" >"$DATA/dev-operator.new" 2>>"$LOGS/admin.log"
+    target/debug/pombo-admin operator reset-mfa "$DEV_OPERATOR" >>"$DATA/dev-operator.new" 2>>"$LOGS/admin.log"
+  fi
+  mv "$DATA/dev-operator.new" "$DATA/dev-operator"
+  umask 022
+fi
+DEV_OPERATOR_PASSWORD="$(awk -F'\t' '$1 == "password" {print $2}' "$DATA/dev-operator")"
+
 cat <<INFO
 
   Pombo is running.
@@ -122,6 +137,9 @@ cat <<INFO
     Logs           .data/logs/
 
   Dev API key:     $POMBO_DEV_API_KEY
+  Admin sign-in:   $DEV_OPERATOR / $DEV_OPERATOR_PASSWORD
+                   code: \`make totp\` prints the current one (or add the otpauth URI
+                   in .data/dev-operator to an authenticator app)
 
   Try it:
     curl -s http://127.0.0.1:$API_PORT/v1/notifications \\

@@ -330,7 +330,7 @@ pub(crate) async fn render_loaded(
             retry_after: None,
         },
     })?;
-    let status = notifications::store_rendered(db, n.id, rendered.clone()).await?;
+    let status = notifications::store_rendered(db, n.id, n.tenant_id, rendered.clone()).await?;
     if status == NotificationStatus::Sending {
         n.rendered = Some(rendered);
     }

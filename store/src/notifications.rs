@@ -92,7 +92,10 @@ pub async fn create(
 /// The row of a new, `pending` notification, its personal data sealed (also what a batch
 /// inserts for each recipient).
 pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification::ActiveModel {
-    let id = new.id;
+    let id = sealed::Place {
+        tenant: new.tenant_id,
+        id: new.id,
+    };
     notification::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),
@@ -140,7 +143,10 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
 
 /// A row with its personal data opened (see [`crate::sealed::install`]).
 pub(crate) fn opened(mut row: Notification) -> Result<Notification, StoreError> {
-    let id = row.id;
+    let id = sealed::Place {
+        tenant: row.tenant_id,
+        id: row.id,
+    };
     row.recipient = sealed::open_text(id, "recipient", row.recipient)?;
     row.content = sealed::open_json(id, "content", row.content)?;
     row.data = row
@@ -556,10 +562,15 @@ pub async fn transition_at(
 pub async fn store_rendered(
     db: &impl ConnectionTrait,
     id: Uuid,
+    tenant_id: Uuid,
     rendered: serde_json::Value,
 ) -> Result<NotificationStatus, StoreError> {
     let now = Utc::now();
-    let rendered = sealed::seal_json(id, "rendered", rendered);
+    let place = sealed::Place {
+        tenant: tenant_id,
+        id,
+    };
+    let rendered = sealed::seal_json(place, "rendered", rendered);
     let sending = NotificationStatus::Sending.as_str();
     let result = notification::Entity::update_many()
         .col_expr(notification::Column::Rendered, Expr::value(rendered))
@@ -859,7 +870,7 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
     let Some(keyring) = sealed::installed() else {
         return Err(StoreError::NoKeyring);
     };
-    let current = format!("v1:{}:%", keyring.current_key_id());
+    let current = format!("{}%", keyring.current_prefix());
     let mut count = 0;
     let mut after = Uuid::nil();
     loop {
@@ -878,9 +889,12 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
         after = last.id;
         for row in batch {
             let row = opened(row)?;
-            let id = row.id;
+            let id = sealed::Place {
+                tenant: row.tenant_id,
+                id: row.id,
+            };
             notification::ActiveModel {
-                id: Set(id),
+                id: Set(row.id),
                 recipient: Set(sealed::seal_text(id, "recipient", row.recipient)),
                 content: Set(sealed::seal_json(id, "content", row.content)),
                 data: Set(row.data.map(|d| sealed::seal_json(id, "data", d))),

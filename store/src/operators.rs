@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::{operator, operator_grant, operator_recovery_code, operator_session, tenant},
-    sealed::Keyring,
+    sealed::{Aad, Keyring},
 };
 
 pub type Operator = operator::Model;
@@ -26,8 +26,9 @@ pub const SESSION_IDLE_TIMEOUT: Duration = Duration::minutes(30);
 /// `last_seen_at` is written at most this often per session.
 const LAST_SEEN_RESOLUTION: Duration = Duration::seconds(60);
 
-fn totp_context(id: Uuid) -> Vec<u8> {
-    format!("operators:{id}:totp_secret").into_bytes()
+/// Operators belong to no tenant: the secret is bound to the row alone.
+fn totp_context(id: Uuid) -> Aad {
+    Aad::new(None, format!("operators:{id}:totp_secret"))
 }
 
 pub struct NewOperator<'a> {

@@ -12,7 +12,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{StoreError, entities::provider_account, sealed::Keyring};
+use crate::{
+    StoreError,
+    entities::provider_account,
+    sealed::{Aad, Keyring},
+};
 
 /// A provider account, opened.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,17 +59,17 @@ pub struct AccountPatch {
     pub rate_limit: Option<Option<SendRateLimit>>,
 }
 
-fn context(id: Uuid) -> Vec<u8> {
-    format!("provider_accounts:{id}").into_bytes()
+fn context(tenant_id: Uuid, id: Uuid) -> Aad {
+    Aad::new(Some(tenant_id), format!("provider_accounts:{id}"))
 }
 
-fn seal(keyring: &Keyring, id: Uuid, settings: &ProviderSettings) -> String {
+fn seal(keyring: &Keyring, tenant_id: Uuid, id: Uuid, settings: &ProviderSettings) -> String {
     let json = serde_json::to_vec(settings).expect("settings serialise");
-    keyring.seal(&json, &context(id))
+    keyring.seal(&json, &context(tenant_id, id))
 }
 
 fn open(keyring: &Keyring, row: provider_account::Model) -> Result<Account, StoreError> {
-    let json = keyring.open(&row.settings_sealed, &context(row.id))?;
+    let json = keyring.open(&row.settings_sealed, &context(row.tenant_id, row.id))?;
     let settings: ProviderSettings = serde_json::from_slice(&json)
         .map_err(|e| StoreError::Corrupt(format!("provider account {}: {e}", row.id)))?;
     let rate_limit = rate_limit_of(&row);
@@ -113,7 +117,7 @@ pub async fn create(
         channel: Set(new.settings.channel().as_str().to_owned()),
         priority: Set(new.priority),
         enabled: Set(new.enabled),
-        settings_sealed: Set(seal(keyring, id, &new.settings)),
+        settings_sealed: Set(seal(keyring, tenant_id, id, &new.settings)),
         key_id: Set(keyring.current_key_id().to_owned()),
         rate_limit_per_second: Set(new.rate_limit.map(|r| r.per_second)),
         created_at: Set(now),
@@ -245,7 +249,7 @@ pub async fn update(
             )));
         }
         row.kind = Set(settings.kind().to_owned());
-        row.settings_sealed = Set(seal(keyring, id, settings));
+        row.settings_sealed = Set(seal(keyring, tenant_id, id, settings));
         row.key_id = Set(keyring.current_key_id().to_owned());
     }
     let name = patch.name.unwrap_or(current.name);
@@ -270,19 +274,27 @@ pub async fn delete(
 }
 
 /// Re-seals every account sealed with another key than the current one (the last step of
-/// a key rotation). Returns how many were re-sealed.
+/// a key rotation), or in an older format. Returns how many were re-sealed.
 pub async fn reseal_all(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<u64, StoreError> {
     let stale = provider_account::Entity::find()
-        .filter(provider_account::Column::KeyId.ne(keyring.current_key_id()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(provider_account::Column::KeyId.ne(keyring.current_key_id()))
+                .add(
+                    provider_account::Column::SettingsSealed
+                        .not_like(format!("{}%", keyring.current_prefix())),
+                ),
+        )
         .all(db)
         .await?;
     let mut count = 0;
     for row in stale {
         let id = row.id;
+        let tenant_id = row.tenant_id;
         let account = open(keyring, row)?;
         provider_account::ActiveModel {
             id: Set(id),
-            settings_sealed: Set(seal(keyring, id, &account.settings)),
+            settings_sealed: Set(seal(keyring, tenant_id, id, &account.settings)),
             key_id: Set(keyring.current_key_id().to_owned()),
             ..Default::default()
         }

@@ -4,8 +4,11 @@
 //! Every personal field is sealed at rest, in one sealed JSON text per row bound to the row
 //! (the process-wide keyring of [`crate::sealed::install`], as for notifications). The
 //! caller's own id for the person (`external_id`) must be unique per tenant and found by
-//! lookup, which a sealed value (random nonce) cannot be: the row keeps a SHA-256 digest
-//! of it, salted with the tenant, and the value itself inside the sealed profile.
+//! lookup, which a sealed value (random nonce) cannot be: the row keeps a keyed digest of it
+//! and the tenant ([`Keyring::digest`]: without the encryption keys nobody can test guesses
+//! against it), and the value itself inside the sealed profile. Rows written before the
+//! digest was keyed hold a SHA-256 salted with the tenant; lookups try both, and a write or
+//! `pombo-worker reseal` replaces it.
 
 use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, routing::country_of};
@@ -20,7 +23,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::recipient,
-    sealed::{self, Keyring},
+    sealed::{self, Aad, Keyring},
 };
 
 /// The personal fields of a profile, each already validated by the API.
@@ -99,14 +102,14 @@ pub struct Recipient {
     pub updated_at: DateTime<Utc>,
 }
 
-fn context(id: Uuid) -> Vec<u8> {
-    format!("recipients:{id}:profile").into_bytes()
+fn context(tenant_id: Uuid, id: Uuid) -> Aad {
+    Aad::new(Some(tenant_id), format!("recipients:{id}:profile"))
 }
 
-fn seal(id: Uuid, profile: &Profile) -> String {
+fn seal(tenant_id: Uuid, id: Uuid, profile: &Profile) -> String {
     let json = serde_json::to_string(profile).expect("profiles serialise");
     match sealed::installed() {
-        Some(keyring) => keyring.seal(json.as_bytes(), &context(id)),
+        Some(keyring) => keyring.seal(json.as_bytes(), &context(tenant_id, id)),
         // As for notifications: without a key, stored in clear (start-up warns).
         None => json,
     }
@@ -117,7 +120,7 @@ fn open(row: recipient::Model) -> Result<Recipient, StoreError> {
         Some(key_id) => {
             let keyring =
                 sealed::installed().ok_or_else(|| sealed::SealError::UnknownKey(key_id.into()))?;
-            keyring.open(&row.profile, &context(row.id))?
+            keyring.open(&row.profile, &context(row.tenant_id, row.id))?
         }
         None => row.profile.into_bytes(),
     };
@@ -132,9 +135,36 @@ fn open(row: recipient::Model) -> Result<Recipient, StoreError> {
     })
 }
 
-/// The digest that stands for `external_id` in the row: salted with the tenant, so equal
-/// ids of two tenants do not show up as equal digests.
+const DIGEST_LABEL: &str = "pombo-recipient-external-id";
+
+/// The digest written for `external_id`: keyed under the current key, or (no keyring: the
+/// profile is in clear anyway) the unkeyed one.
 pub fn external_id_digest(tenant_id: Uuid, external_id: &str) -> String {
+    match sealed::installed() {
+        Some(keyring) => keyring.digest(
+            DIGEST_LABEL,
+            &[tenant_id.as_bytes(), external_id.as_bytes()],
+        ),
+        None => unkeyed_digest(tenant_id, external_id),
+    }
+}
+
+/// Every digest a row for `external_id` may hold: keyed under each configured key, and the
+/// unkeyed one of rows written before digests were keyed.
+fn external_id_digests(tenant_id: Uuid, external_id: &str) -> Vec<String> {
+    let mut all = match sealed::installed() {
+        Some(keyring) => keyring.digests(
+            DIGEST_LABEL,
+            &[tenant_id.as_bytes(), external_id.as_bytes()],
+        ),
+        None => Vec::new(),
+    };
+    all.push(unkeyed_digest(tenant_id, external_id));
+    all
+}
+
+/// SHA-256 salted with the tenant: what rows held before digests were keyed.
+fn unkeyed_digest(tenant_id: Uuid, external_id: &str) -> String {
     let mut hash = Sha256::new();
     hash.update(b"pombo-recipient-external-id\0");
     hash.update(tenant_id.as_bytes());
@@ -166,7 +196,7 @@ pub async fn create(
             .external_id
             .as_deref()
             .map(|e| external_id_digest(tenant_id, e))),
-        profile: Set(seal(id, &profile)),
+        profile: Set(seal(tenant_id, id, &profile)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -197,7 +227,9 @@ pub async fn by_external_id(
 ) -> Result<Recipient, StoreError> {
     let row = recipient::Entity::find()
         .filter(recipient::Column::TenantId.eq(tenant_id))
-        .filter(recipient::Column::ExternalIdDigest.eq(external_id_digest(tenant_id, external_id)))
+        .filter(
+            recipient::Column::ExternalIdDigest.is_in(external_id_digests(tenant_id, external_id)),
+        )
         .one(db)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -251,7 +283,7 @@ pub async fn update(
             .external_id
             .as_deref()
             .map(|e| external_id_digest(tenant_id, e))),
-        profile: Set(seal(id, &profile)),
+        profile: Set(seal(tenant_id, id, &profile)),
         updated_at: Set(Utc::now()),
         ..Default::default()
     }
@@ -283,7 +315,7 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
     let Some(keyring) = sealed::installed() else {
         return Err(StoreError::NoKeyring);
     };
-    let current = format!("v1:{}:%", keyring.current_key_id());
+    let current = format!("{}%", keyring.current_prefix());
     let mut count = 0;
     let mut after = Uuid::nil();
     loop {
@@ -302,7 +334,12 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
             let opened = open(row)?;
             recipient::ActiveModel {
                 id: Set(opened.id),
-                profile: Set(seal(opened.id, &opened.profile)),
+                profile: Set(seal(opened.tenant_id, opened.id, &opened.profile)),
+                external_id_digest: Set(opened
+                    .profile
+                    .external_id
+                    .as_deref()
+                    .map(|e| external_id_digest(opened.tenant_id, e))),
                 ..Default::default()
             }
             .update(db)

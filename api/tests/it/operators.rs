@@ -401,7 +401,7 @@ async fn operator_credentials_are_stored_hashed_and_sealed() {
     );
     assert!(!row.password_hash.contains(&ops.password));
     let base32 = credentials::totp_secret_base32(&ops.secret);
-    assert!(row.totp_secret_sealed.starts_with("v1:"), "sealed");
+    assert!(row.totp_secret_sealed.starts_with("v2:"), "sealed");
     assert!(!row.totp_secret_sealed.contains(&base32));
     // `reset-mfa` replaces the secret and the codes: the old ones stop working.
     let out = admin(&app, &["operator", "reset-mfa", &ops.email])

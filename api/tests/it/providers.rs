@@ -197,7 +197,7 @@ async fn credentials_are_not_stored_in_clear() {
         .unwrap();
     assert_eq!(rows.len(), 1);
     let sealed: String = rows[0].try_get("", "settings_sealed").unwrap();
-    assert!(sealed.starts_with("v1:test:"), "{sealed}");
+    assert!(sealed.starts_with("v2:test:"), "{sealed}");
     assert!(!sealed.contains(&secret));
 
     if let Some(path) = app
@@ -247,7 +247,7 @@ async fn recipients_and_bodies_are_not_stored_in_clear() {
     assert_eq!(rows.len(), 1);
     for column in ["recipient", "content", "data", "rendered"] {
         let raw: String = rows[0].try_get("", column).unwrap();
-        assert!(raw.contains("v1:test:"), "{column} is sealed: {raw}");
+        assert!(raw.contains("v2:test:"), "{column} is sealed: {raw}");
         assert!(
             !raw.contains(&marker),
             "{column} holds personal data in clear: {raw}"
@@ -311,10 +311,10 @@ async fn a_key_rotation_reseals_accounts_and_notifications() {
         }
     };
     for value in raw("SELECT recipient AS v FROM notifications").await {
-        assert!(value.starts_with("v1:next:"), "{value}");
+        assert!(value.starts_with("v2:next:"), "{value}");
     }
     for value in raw("SELECT settings_sealed AS v FROM provider_accounts").await {
-        assert!(value.starts_with("v1:next:"), "{value}");
+        assert!(value.starts_with("v2:next:"), "{value}");
     }
     // Without the old key, everything still opens.
     rotated.encryption.keys.remove("test");

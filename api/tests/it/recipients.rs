@@ -237,7 +237,9 @@ async fn profiles_are_sealed_at_rest() {
     assert_eq!(rows.len(), 1);
     let profile: String = rows[0].try_get("", "profile").unwrap();
     let digest: String = rows[0].try_get("", "external_id_digest").unwrap();
-    assert!(profile.starts_with("v1:test:"), "{profile}");
+    assert!(profile.starts_with("v2:test:"), "{profile}");
+    // A keyed digest: whoever reads the database without the keys cannot test guesses.
+    assert!(digest.starts_with("h1:test:"), "{digest}");
     for clear in [marker.as_str(), phone, "17841400000000777"] {
         assert!(!profile.contains(clear), "profile holds {clear} in clear");
         assert!(!digest.contains(clear), "digest holds {clear} in clear");
@@ -257,6 +259,74 @@ async fn profiles_are_sealed_at_rest() {
             }
         }
     }
+}
+
+/// Rows from before: a profile whose `external_id` digest is the old unkeyed SHA-256 is still
+/// found by it, and `pombo-worker reseal` rewrites it keyed (and sealed, bound to its
+/// tenant); a row moved to another tenant in the database then no longer opens.
+#[tokio::test(flavor = "multi_thread")]
+async fn old_digests_are_still_found_and_rows_moved_to_another_tenant_do_not_open() {
+    use pombo_store::entities::recipient;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+    use sha2::{Digest, Sha256};
+
+    let app = spawn_app_with(no_worker()).await;
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = uuid::Uuid::now_v7();
+    let legacy_digest = {
+        let mut hash = Sha256::new();
+        hash.update(b"pombo-recipient-external-id\0");
+        hash.update(tenant.id.as_bytes());
+        hash.update(b"legacy-7");
+        hex::encode(hash.finalize())
+    };
+    let now = chrono::Utc::now();
+    recipient::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.id),
+        external_id_digest: Set(Some(legacy_digest)),
+        profile: Set(r#"{"external_id":"legacy-7","email":"old@example.com"}"#.into()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let (code, found) = app.call("GET", "/v1/recipients/legacy-7", None).await;
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(found["email"], "old@example.com");
+
+    pombo_worker::reseal(&app.config).await.unwrap();
+    let row = recipient::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let digest = row.external_id_digest.unwrap();
+    let profile = row.profile;
+    assert!(digest.starts_with("h1:test:"), "{digest}");
+    assert!(profile.starts_with("v2:test:"), "{profile}");
+    let (code, found) = app.call("GET", "/v1/recipients/legacy-7", None).await;
+    assert_eq!(code, 200, "{found}");
+
+    // Moved to another tenant behind the API's back: its seal no longer opens there.
+    let other = pombo_store::tenants::create(&app.db, &format!("other-{}", uuid::Uuid::new_v4()))
+        .await
+        .unwrap();
+    recipient::Entity::update_many()
+        .col_expr(recipient::Column::TenantId, Expr::value(other.id))
+        .filter(recipient::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let moved = pombo_store::recipients::get(&app.db, other.id, id).await;
+    assert!(
+        matches!(moved, Err(pombo_store::StoreError::Sealed(_))),
+        "{moved:?}"
+    );
 }
 
 /// A profile on two channels, through the real workflow: the email reaches maildev at the
