@@ -122,3 +122,142 @@ async fn a_missing_certificate_stops_start_up_with_the_path() {
     let err = pombo_api::prepare(config).await.err().expect("refused");
     assert!(format!("{err:#}").contains("api.tls.cert_path"), "{err:#}");
 }
+
+/// A CA, and certificates it signs for `localhost` (the server) and for a client, as PEM
+/// files in `dir`: `ca.pem`, `server.pem`/`server.key`, `client.pem`/`client.key`.
+fn private_ca(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    for (name, subject) in [("server", "localhost"), ("client", "pombo-worker")] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![subject.to_owned()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+/// A TLS front for the plain dev server, as a Temporal cluster's frontend would be: it
+/// requires a client certificate signed by the CA (mTLS), speaks h2, and forwards the
+/// decrypted stream to `upstream`. Returns its port and a count of the handshakes it
+/// completed.
+async fn tls_front(
+    dir: &Path,
+    upstream: String,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()],
+            PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counted = handshakes.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, upstream, counted) =
+                (acceptor.clone(), upstream.clone(), counted.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, handshakes)
+}
+
+/// The API and the worker reach Temporal over TLS with a private CA and a client
+/// certificate (as a self-hosted cluster with mTLS, or Temporal Cloud, requires): a
+/// notification goes all the way through; without the client certificate the connection
+/// is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_and_the_worker_reach_temporal_over_mutual_tls() {
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    private_ca(dir.path());
+    let upstream = crate::support::servers()
+        .temporal
+        .trim_start_matches("http://")
+        .to_owned();
+    let (port, handshakes) = tls_front(dir.path(), upstream).await;
+    let path = |name: &str| Some(dir.path().join(name).display().to_string());
+    let tls = pombo_contract::config::TemporalTls {
+        ca_cert_path: path("ca.pem"),
+        client_cert_path: path("client.pem"),
+        client_key_path: path("client.key"),
+        server_name: Some("localhost".into()),
+    };
+    let address = format!("https://127.0.0.1:{port}");
+    let app = spawn_app_with(AppOptions {
+        temporal_tls: Some((address.clone(), tls.clone())),
+        // The API starts the workflow itself, so it connects too (not only the worker).
+        starts: Some(pombo_contract::config::WorkflowStarts::Api),
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "over TLS"}}))
+        .await;
+    app.wait_for_status(&id, "sent", Duration::from_secs(60))
+        .await;
+    assert!(
+        handshakes.load(Ordering::SeqCst) >= 2,
+        "the API and the worker each connected"
+    );
+
+    // Without the client certificate the front refuses the handshake.
+    let mut config = app.config.temporal.clone();
+    config.tls = Some(pombo_contract::config::TemporalTls {
+        client_cert_path: None,
+        client_key_path: None,
+        ..tls
+    });
+    let options =
+        pombo_dispatch::connection::connection_options(&config, Some(Duration::from_secs(5)))
+            .unwrap();
+    let before = handshakes.load(Ordering::SeqCst);
+    let refused = temporalio_client::Connection::connect(options).await;
+    assert!(refused.is_err(), "connected without a client certificate");
+    assert_eq!(handshakes.load(Ordering::SeqCst), before);
+}

@@ -61,6 +61,8 @@ pub struct AppOptions {
     pub allowed_private_targets: Vec<String>,
     /// Serve HTTPS with these files (`address` is then `https://localhost:PORT`).
     pub api_tls: Option<pombo_contract::config::ApiTls>,
+    /// Reach Temporal (API and worker both) at this address with these TLS settings.
+    pub temporal_tls: Option<(String, pombo_contract::config::TemporalTls)>,
 }
 
 impl Default for AppOptions {
@@ -82,6 +84,7 @@ impl Default for AppOptions {
             starts: None,
             allowed_private_targets: Vec::new(),
             api_tls: None,
+            temporal_tls: None,
         }
     }
 }
@@ -120,6 +123,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ..Config::default()
     };
     config.temporal.address = servers.temporal.clone();
+    if let Some((address, tls)) = options.temporal_tls.clone() {
+        config.temporal.address = address;
+        config.temporal.tls = Some(tls);
+    }
     config.temporal.task_queue = options
         .task_queue
         .clone()
