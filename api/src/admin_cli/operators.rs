@@ -110,16 +110,7 @@ async fn create(
     )
     .await?;
     for tenant in &tenants {
-        audit::record(
-            db,
-            tenant.id,
-            ACTOR,
-            None,
-            "operator.granted",
-            Some(created.id.to_string()),
-            json!({"email": email}),
-        )
-        .await?;
+        audit_one(db, tenant.id, &created, "operator.granted").await?;
     }
     let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
     Ok(Output {
@@ -174,9 +165,22 @@ async fn grant(
     } else {
         "operator.revoked"
     };
+    audit_one(db, tenant.id, &operator, action).await?;
+    Ok(Output::out(format!(
+        "{}\t{}\t{action}\n",
+        operator.email, tenant.name
+    )))
+}
+
+async fn audit_one(
+    db: &DatabaseConnection,
+    tenant_id: uuid::Uuid,
+    operator: &Operator,
+    action: &str,
+) -> anyhow::Result<()> {
     audit::record(
         db,
-        tenant.id,
+        tenant_id,
         ACTOR,
         None,
         action,
@@ -184,10 +188,7 @@ async fn grant(
         json!({"email": operator.email}),
     )
     .await?;
-    Ok(Output::out(format!(
-        "{}\t{}\t{action}\n",
-        operator.email, tenant.name
-    )))
+    Ok(())
 }
 
 /// Audit entries about an operator go to each tenant it is granted.
@@ -197,16 +198,7 @@ async fn audit_all(
     action: &str,
 ) -> anyhow::Result<()> {
     for tenant in operators::granted_tenants(db, operator.id).await? {
-        audit::record(
-            db,
-            tenant.id,
-            ACTOR,
-            None,
-            action,
-            Some(operator.id.to_string()),
-            json!({"email": operator.email}),
-        )
-        .await?;
+        audit_one(db, tenant.id, operator, action).await?;
     }
     Ok(())
 }
