@@ -1,5 +1,5 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench tools lint fmt
+.PHONY: run test bench tools lint fmt schemathesis
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -7,10 +7,13 @@ run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C sto
 test: ## The whole suite, against a real Temporal dev server, maildev, SQLite and PostgreSQL
 	bash scripts/test.sh
 
+schemathesis: ## Only the schemathesis step of `make test`: a fresh API held to its OpenAPI document
+	bash scripts/schemathesis.sh
+
 bench: ## End-to-end throughput and latency figures
 	bash scripts/bench.sh
 
-tools: ## Install the local servers (Temporal CLI, maildev) into .tools/
+tools: ## Install the local servers and tools (Temporal CLI, maildev, schemathesis) into .tools/
 	bash scripts/tools.sh
 
 lint:
