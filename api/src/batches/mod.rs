@@ -80,6 +80,7 @@ async fn json_body(
     params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Same as `idempotency_key` in the body")),
     responses(
         (status = 202, description = "Accepted", body = BatchView),
+        (status = 503, description = "Rendering ran past its deadline: the server is busy, retry", body = Problem),
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),

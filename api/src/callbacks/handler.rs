@@ -169,6 +169,7 @@ fn refusal(kind: &str, e: CallbackError) -> ApiError {
         (status = 405, description = "The account's provider has no such handshake", body = crate::error::Problem),
         (status = 422, description = "Not `hub.mode=subscribe` with a `hub.challenge`", body = crate::error::Problem),
         (status = 429, description = "Too many callbacks, or failed authentications, from this client address; see `Retry-After`", body = crate::error::Problem),
+        (status = 503, description = "A tenant account's secrets cannot be opened: encryption at rest is not configured (`encryption.keys`)", body = crate::error::Problem),
     )
 )]
 pub async fn handshake(
@@ -209,6 +210,7 @@ pub async fn handshake(
         (status = 413, description = "Body larger than `api.max_body_bytes`", body = crate::error::Problem),
         (status = 422, description = "Not the provider's payload", body = crate::error::Problem),
         (status = 429, description = "Too many callbacks, or failed authentications, from this client address; see `Retry-After`", body = crate::error::Problem),
+        (status = 503, description = "A tenant account's secrets cannot be opened: encryption at rest is not configured (`encryption.keys`)", body = crate::error::Problem),
     )
 )]
 pub async fn receive(

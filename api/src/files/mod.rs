@@ -321,6 +321,7 @@ pub async fn upload(
     params(("id" = Uuid, Path, description = "File id")),
     responses(
         (status = 200, description = "The file, with a fresh `url`", body = FileView),
+        (status = 503, description = "Object storage unavailable", body = Problem),
         (status = 404, description = "No such file for this tenant", body = Problem),
     ),
     security(("api_key" = ["read"]))

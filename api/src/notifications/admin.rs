@@ -100,6 +100,7 @@ pub struct BulkRetry {
     #[serde(default)]
     pub dry_run: bool,
     /// At most this many (1 to 1000, default 100); repeat for more.
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 

@@ -79,6 +79,7 @@ impl From<Account> for ProviderView {
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     /// Unique per tenant: letters, digits, `-` and `_`, up to 64.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// Order within the channel: lower is tried first; the next takes over on failure.
     #[serde(default)]
@@ -101,6 +102,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProvider {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
@@ -206,7 +208,7 @@ fn parse_settings(
         (status = 201, description = "Created", body = ProviderView),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 503, description = "Encryption at rest is not configured", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -252,6 +254,7 @@ pub async fn create(
     params(ListQuery),
     responses(
         (status = 200, description = "The accounts", body = Vec<ProviderView>),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -277,6 +280,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The account", body = ProviderView),
         (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -301,6 +305,7 @@ pub async fn read(
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The name is taken, or the change would switch channels", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -424,6 +429,7 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]

@@ -78,6 +78,7 @@ impl From<RoutingRule> for RoutingRuleView {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoutingRule {
     /// Unique per tenant: letters, digits, `-` and `_`, up to 64.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// Evaluation order, lower first (default: after the last rule).
     #[serde(default)]
@@ -98,6 +99,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoutingRule {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     pub position: Option<i32>,
     pub enabled: Option<bool>,

@@ -169,6 +169,7 @@ impl VersionView {
 pub struct CreateTemplate {
     /// Unique per tenant: letters, digits, `-`, `_` and `.`, up to 64 (not a UUID:
     /// templates are addressed by id or name).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -637,6 +638,7 @@ pub async fn remove(
     request_body = RenderRequest,
     responses(
         (status = 200, description = "Every channel variant, rendered", body = RenderView),
+        (status = 503, description = "Rendering ran past its deadline: the server is busy, retry", body = Problem),
         (status = 404, description = "No such template for this tenant", body = Problem),
         (status = 422, description = "Invalid fields, or data missing for a placeholder", body = Problem),
     ),

@@ -121,6 +121,7 @@ pub struct CreatedKey {
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Unique; 1 to 100 characters, not starting with `_` (reserved).
+    #[schema(min_length = 1)]
     pub name: String,
 }
 
@@ -135,6 +136,7 @@ pub struct UpdateTenant {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// At least one of `send`, `read`, `manage`, `operate`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Refused from this time on; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
