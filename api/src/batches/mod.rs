@@ -11,10 +11,11 @@ pub mod dispatch;
 pub mod request;
 pub mod view;
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
     body::Body,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -76,15 +77,13 @@ async fn json_body(
 #[utoipa::path(
     post, path = "/v1/notifications/batch", tag = "notifications",
     request_body = CreateBatch,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `idempotency_key` in the body")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Same as `idempotency_key` in the body")),
     responses(
         (status = 202, description = "Accepted", body = BatchView),
-        (status = 400, description = "Malformed JSON", body = Problem),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 503, description = "Rendering ran past its deadline: the server is busy, retry", body = Problem),
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
     security(("api_key" = ["send"]))
 )]
@@ -232,29 +231,30 @@ async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Batch, Api
     params(("id" = String, Path, description = "Batch id")),
     responses(
         (status = 200, description = "The batch", body = BatchView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such batch for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<BatchView>, ApiError> {
     let batch = owned(&state, &tenant, &id).await?;
     batch_view(&state, batch).await.map(Json)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MembersQuery {
     /// Only recipients in this status (`pending`, `sent`, `failed`, …).
+    #[param(value_type = Option<NotificationStatus>, nullable = false)]
     pub status: Option<String>,
     /// 1 to 200, default 50.
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>, nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -264,22 +264,19 @@ pub struct MembersQuery {
     params(("id" = String, Path, description = "Batch id"), MembersQuery),
     responses(
         (status = 200, description = "A page of the batch's notifications", body = BatchMembersPage),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such batch for this tenant", body = Problem),
         (status = 422, description = "Invalid filter", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn members(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BatchMembersPage>, ApiError> {
     let batch = owned(&state, &tenant, &id).await?;
-    let query: MembersQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::field("query", e.to_string()))?;
+    let query: MembersQuery = crate::extract::parse_query(raw.as_deref())?;
     let mut errors = Vec::new();
     let status = query.status.as_deref().and_then(|s| {
         s.parse::<NotificationStatus>()

@@ -55,6 +55,7 @@ pub struct CreateBatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// 1 to 10,000 recipients.
+    #[schema(min_items = 1, max_items = 10000)]
     pub recipients: Vec<BatchRecipient>,
 }
 

@@ -18,10 +18,10 @@
 //! 2xx (an error would make the provider retry it, for hours, which only adds load, and
 //! tells the caller which ids are unknown).
 
+use crate::extract::{RawBody, ValidPath};
 use axum::{
     Json,
-    body::Bytes,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -34,7 +34,6 @@ use pombo_store::{
     notifications::{self, ReportAccount},
     provider_accounts,
 };
-use serde_json::json;
 use uuid::Uuid;
 
 use super::{CallbackError, CallbackRequest};
@@ -150,6 +149,46 @@ fn refusal(kind: &str, e: CallbackError) -> ApiError {
     }
 }
 
+/// Answer Meta's webhook verification (WhatsApp Cloud and Instagram accounts).
+///
+/// Meta checks a callback URL with a `GET` carrying `hub.mode=subscribe`, the account's
+/// `verify_token` and a challenge to echo. Other providers' accounts answer 405.
+#[utoipa::path(
+    get, path = "/v1/callbacks/{type}/{account}", tag = "callbacks",
+    params(
+        ("type" = String, Path, description = "`whatsapp_cloud` or `instagram`"),
+        ("account" = String, Path, description = "The provider account: a tenant account's id, or a server-wide account's name"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The account's `verify_token`"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back when the token matches"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", body = String, content_type = "text/plain"),
+        (status = 401, description = "The account has no `verify_token` (type `callback-secret-missing`), or the token does not match (type `callback-signature`)", body = crate::error::Problem),
+        (status = 404, description = "No such account", body = crate::error::Problem),
+        (status = 405, description = "The account's provider has no such handshake", body = crate::error::Problem),
+        (status = 422, description = "Not `hub.mode=subscribe` with a `hub.challenge`", body = crate::error::Problem),
+        (status = 429, description = "Too many callbacks, or failed authentications, from this client address; see `Retry-After`", body = crate::error::Problem),
+        (status = 503, description = "A tenant account's secrets cannot be opened: encryption at rest is not configured (`encryption.keys`)", body = crate::error::Problem),
+    )
+)]
+pub async fn handshake(
+    state: State<AppState>,
+    path: ValidPath<(String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    receive(
+        state,
+        path,
+        query,
+        Method::GET,
+        headers,
+        RawBody(Default::default()),
+    )
+    .await
+}
+
 /// Receive a provider's delivery report.
 #[utoipa::path(
     post, path = "/v1/callbacks/{type}/{account}", tag = "callbacks",
@@ -157,22 +196,30 @@ fn refusal(kind: &str, e: CallbackError) -> ApiError {
         ("type" = String, Path, description = "Provider type: twilio, sendgrid, mailgun, whatsapp_cloud, instagram, callbell, evolution, waha"),
         ("account" = String, Path, description = "The provider account: a tenant account's id, or a server-wide account's name"),
     ),
-    request_body(content = String, description = "The provider's own payload", content_type = "application/json"),
+    request_body(
+        description = "The provider's own payload: JSON, or a form (Twilio, Mailgun's legacy webhooks)",
+        content(
+            (serde_json::Value = "application/json"),
+            (std::collections::HashMap<String, String> = "application/x-www-form-urlencoded"),
+        ),
+    ),
     responses(
-        (status = 200, description = "Recorded"),
+        (status = 200, description = "Recorded", body = Receipt),
         (status = 401, description = "Not authenticated: the account has no callback secret (type `callback-secret-missing`, naming the setting), or the signature or secret is missing or wrong (type `callback-signature`, naming the check)", body = crate::error::Problem),
         (status = 404, description = "No such account", body = crate::error::Problem),
+        (status = 413, description = "Body larger than `api.max_body_bytes`", body = crate::error::Problem),
         (status = 422, description = "Not the provider's payload", body = crate::error::Problem),
         (status = 429, description = "Too many callbacks, or failed authentications, from this client address; see `Retry-After`", body = crate::error::Problem),
+        (status = 503, description = "A tenant account's secrets cannot be opened: encryption at rest is not configured (`encryption.keys`)", body = crate::error::Problem),
     )
 )]
 pub async fn receive(
     State(state): State<AppState>,
-    Path((kind, key)): Path<(String, String)>,
+    ValidPath((kind, key)): ValidPath<(String, String)>,
     RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let account = account(&state, &kind, &key).await?;
     let provider = account.settings.kind();
@@ -266,7 +313,20 @@ pub async fn receive(
         }
     }
     // The same answer whether or not ids matched: a caller learns nothing about ids.
-    Ok(Json(json!({"received": parsed.len(), "matched_now": matched})).into_response())
+    Ok(Json(Receipt {
+        received: parsed.len(),
+        matched_now: matched,
+    })
+    .into_response())
+}
+
+/// What a delivery report's answer says.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// Events the report carried.
+    pub received: usize,
+    /// Of those, events that matched a notification now (the others are parked or dropped).
+    pub matched_now: usize,
 }
 
 /// The notification a report is about: the one its account sent with that message id, or,

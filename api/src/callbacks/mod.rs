@@ -37,7 +37,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/callbacks/{kind}/{account}",
-            get(handler::receive).post(handler::receive),
+            get(handler::handshake).post(handler::receive),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,10 +8,11 @@
 //! types outside `allowed_content_types` with 415 (the problem lists the allowed ones). The
 //! content type is the part's own `Content-Type`; the bytes are not sniffed.
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
     body::Body,
-    extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State},
+    extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -168,7 +169,7 @@ impl IntoResponse for UploadError {
         let mut response = (status, Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static(crate::error::PROBLEM_JSON),
         );
         response
     }
@@ -181,12 +182,10 @@ impl IntoResponse for UploadError {
     responses(
         (status = 201, description = "Stored; `url` downloads it until `url_expires_at`", body = FileView),
         (status = 400, description = "Malformed multipart body", body = Problem),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 413, description = "The file is larger than `storage.max_file_bytes` (`limit_bytes`)", body = Problem),
         (status = 415, description = "Not multipart, or a content type outside `allowed_content_types` (listed)", body = Problem),
         (status = 422, description = "No `file` part, an empty file, or an unknown part", body = Problem),
         (status = 503, description = "Object storage unavailable", body = Problem),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
     security(("api_key" = ["send"]))
 )]
@@ -322,16 +321,15 @@ pub async fn upload(
     params(("id" = Uuid, Path, description = "File id")),
     responses(
         (status = 200, description = "The file, with a fresh `url`", body = FileView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 503, description = "Object storage unavailable", body = Problem),
         (status = 404, description = "No such file for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<FileView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no file `{id}`"));
     let file_id: Uuid = id.parse().map_err(|_| not_found())?;

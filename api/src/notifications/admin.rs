@@ -3,10 +3,8 @@
 //! redriven (one, or many by filter with a dry run first) or, while not yet sent,
 //! cancelled. Every action lands in the audit log.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
+use crate::extract::{ValidPath, ValidQuery};
+use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, NotificationStatus};
 use pombo_store::{
@@ -59,14 +57,13 @@ async fn redrive(state: &AppState, id: Uuid) -> Result<bool, ApiError> {
         (status = 200, description = "Redriven; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 409, description = "It is not failed", body = Problem),
-        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
     security(("api_key" = ["operate"]))
 )]
 pub async fn retry_one(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = super::owned(&state, &tenant, &id).await?.id;
     if !redrive(&state, id).await? {
@@ -103,6 +100,7 @@ pub struct BulkRetry {
     #[serde(default)]
     pub dry_run: bool,
     /// At most this many (1 to 1000, default 100); repeat for more.
+    #[schema(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
@@ -123,7 +121,6 @@ pub struct BulkRetryResult {
     responses(
         (status = 200, description = "What matched and what was redriven", body = BulkRetryResult),
         (status = 422, description = "Invalid filter", body = Problem),
-        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
     security(("api_key" = ["operate"]))
 )]
@@ -190,14 +187,13 @@ pub async fn retry_many(
         (status = 200, description = "Cancelled; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 409, description = "Already sent, failed or cancelled", body = Problem),
-        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
     security(("api_key" = ["operate"]))
 )]
 pub async fn cancel(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = super::owned(&state, &tenant, &id).await?;
     let id = row.id;
@@ -264,10 +260,13 @@ pub struct AuditPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// 1 to 200, default 50.
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<Uuid>,
 }
 
@@ -277,14 +276,13 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of the audit log", body = AuditPage),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn audit_log(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Query(query): Query<AuditQuery>,
+    ValidQuery(query): ValidQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

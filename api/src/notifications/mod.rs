@@ -7,9 +7,10 @@ pub mod request;
 pub mod timeline;
 pub mod view;
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -60,15 +61,13 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     post, path = "/v1/notifications", tag = "notifications",
     request_body = CreateNotification,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Same as `idempotency_key` in the body")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Same as `idempotency_key` in the body")),
     responses(
         (status = 202, description = "Accepted", body = NotificationView),
-        (status = 400, description = "Malformed JSON", body = Problem),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
+        (status = 503, description = "Rendering ran past its deadline: the server is busy, retry", body = Problem),
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Not JSON", body = Problem),
         (status = 422, description = "Invalid fields, or an idempotency key reused for another request", body = Problem),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
     security(("api_key" = ["send"]))
 )]
@@ -183,16 +182,14 @@ pub async fn create(
     params(("id" = String, Path, description = "Notification id")),
     responses(
         (status = 200, description = "The notification", body = NotificationView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 404, description = "No such notification for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = owned(&state, &tenant, &id).await?;
     read_view(&state, row.id).await.map(Json)
@@ -240,18 +237,16 @@ struct ListQuery {
 #[utoipa::path(
     get, path = "/v1/notifications", tag = "notifications",
     params(
-        ("status" = Option<String>, Query, description = "pending, sending, sent, delivered, read, failed, cancelled"),
-        ("channel" = Option<String>, Query, description = "email, sms, push, …"),
-        ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-        ("since" = Option<String>, Query, description = "Created at or after this RFC 3339 time"),
-        ("until" = Option<String>, Query, description = "Created before this RFC 3339 time"),
+        ("status" = Option<NotificationStatus>, Query, description = "Only notifications in this status"),
+        ("channel" = Option<pombo_contract::Channel>, Query, description = "Only notifications of this channel"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<Uuid>, Query, description = "`next_cursor` of the previous page"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Created at or after this RFC 3339 time"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Created before this RFC 3339 time"),
     ),
     responses(
         (status = 200, description = "A page of notifications", body = NotificationPage),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 422, description = "Invalid filter", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -260,8 +255,7 @@ pub async fn list(
     tenant: Authorized<CanRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::field("query", e.to_string()))?;
+    let query: ListQuery = crate::extract::parse_query(raw.as_deref())?;
     let mut errors = Vec::new();
     let status = query.status.as_deref().and_then(|s| {
         s.parse::<NotificationStatus>()

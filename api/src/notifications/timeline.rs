@@ -2,10 +2,8 @@
 //! `PATCH /v1/notifications/{id}/status` for connectors of our own that report delivery
 //! (seed 000's connectors) with the tenant's API key instead of a provider signature.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
+use crate::extract::{ValidPath, ValidQuery};
+use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, delivery::DeliveryUpdate};
 use pombo_store::events::{self, Event, NewEvent};
@@ -69,10 +67,13 @@ pub struct EventPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// 1 to 200, default 50.
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<Uuid>,
 }
 
@@ -83,15 +84,14 @@ pub struct EventQuery {
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 404, description = "No such notification for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn list_events(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
-    Query(query): Query<EventQuery>,
+    ValidPath(id): ValidPath<String>,
+    ValidQuery(query): ValidQuery<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let id = super::owned(&state, &tenant, &id).await?.id;
     let limit = query.limit.unwrap_or(50);
@@ -131,14 +131,13 @@ pub struct StatusReport {
         (status = 200, description = "Recorded; the notification as it is now", body = NotificationView),
         (status = 404, description = "No such notification for this tenant", body = Problem),
         (status = 422, description = "Invalid report", body = Problem),
-        (status = 403, description = "The key lacks the `operate` scope", body = Problem),
     ),
     security(("api_key" = ["operate"]))
 )]
 pub async fn report_status(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(report): ValidJson<StatusReport>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = super::owned(&state, &tenant, &id).await?;

@@ -116,8 +116,13 @@ async fn view(
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in: the `__Host-pombo_session` cookie is set", body = SessionView),
+        (status = 400, description = "Malformed JSON (`detail` says where)", body = Problem),
         (status = 401, description = "Wrong email, password or code (which one is not said)", body = Problem),
-        (status = 429, description = "Too many failed sign-ins for this email or address", body = Problem),
+        (status = 413, description = "Body larger than the limit (`detail` says it)", body = Problem),
+        (status = 415, description = "Not JSON: send `Content-Type: application/json`", body = Problem),
+        (status = 422, description = "A field missing or of the wrong type: `errors` names it", body = Problem),
+        (status = 429, description = "Too many failed sign-ins for this email or address", body = Problem,
+         headers(("Retry-After" = u64, description = "Seconds until a sign-in is allowed again"))),
     ),
 )]
 pub async fn sign_in(

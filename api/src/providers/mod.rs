@@ -2,9 +2,10 @@
 //! notifications (`POST/GET/PATCH/DELETE /v1/providers`). Credentials are sealed at rest
 //! and never shown again: responses mask them.
 
+use crate::extract::{ValidPath, ValidQuery};
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
@@ -78,6 +79,7 @@ impl From<Account> for ProviderView {
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     /// Unique per tenant: letters, digits, `-` and `_`, up to 64.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// Order within the channel: lower is tried first; the next takes over on failure.
     #[serde(default)]
@@ -100,6 +102,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProvider {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
@@ -124,8 +127,10 @@ where
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only the accounts of this channel.
+    #[param(nullable = false)]
     pub channel: Option<Channel>,
 }
 
@@ -201,11 +206,9 @@ fn parse_settings(
     request_body = CreateProvider,
     responses(
         (status = 201, description = "Created", body = ProviderView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 503, description = "Encryption at rest is not configured", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -251,15 +254,14 @@ pub async fn create(
     params(ListQuery),
     responses(
         (status = 200, description = "The accounts", body = Vec<ProviderView>),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Query(query): Query<ListQuery>,
+    ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<Vec<ProviderView>>, ApiError> {
     let accounts = provider_accounts::list(
         &state.db,
@@ -278,14 +280,14 @@ pub async fn list(
     responses(
         (status = 200, description = "The account", body = ProviderView),
         (status = 404, description = "No such account for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
         .await
@@ -303,14 +305,14 @@ pub async fn read(
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The name is taken, or the change would switch channels", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
     ValidJson(body): ValidJson<UpdateProvider>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let keyring = state.keyring.as_deref();
@@ -427,14 +429,14 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such account for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     // For the audit log; an account that cannot be read (no keyring) is still removed.
     let details = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)

@@ -3,9 +3,10 @@
 //! (`"recipient": {"id": …}` or `{"external_id": …}`) instead of giving `to`; its channel
 //! then takes the profile's address for it. Every personal field is sealed at rest.
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
@@ -232,10 +233,8 @@ fn check(profile: &mut Profile, rules: &OutboundPolicy) -> Vec<FieldError> {
     request_body = CreateRecipient,
     responses(
         (status = 201, description = "Created", body = RecipientView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The external_id is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -274,14 +273,12 @@ struct ListQuery {
 #[utoipa::path(
     get, path = "/v1/recipients", tag = "recipients",
     params(
-        ("limit" = Option<u64>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<Uuid>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "A page of profiles", body = RecipientPage),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 422, description = "Invalid paging", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -290,8 +287,7 @@ pub async fn list(
     tenant: Authorized<CanRead>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RecipientPage>, ApiError> {
-    let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::field("query", e.to_string()))?;
+    let query: ListQuery = crate::extract::parse_query(raw.as_deref())?;
     let mut errors = Vec::new();
     let (limit, before) =
         crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
@@ -314,14 +310,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The profile", body = RecipientView),
         (status = 404, description = "No such profile for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<RecipientView>, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await
@@ -340,14 +335,13 @@ pub async fn read(
         (status = 404, description = "No such profile for this tenant", body = Problem),
         (status = 409, description = "The external_id is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(body): ValidJson<UpdateRecipient>,
 ) -> Result<Json<RecipientView>, ApiError> {
     let current = recipients::find(&state.db, tenant.id, &id)
@@ -389,14 +383,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such profile for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await

@@ -7,9 +7,10 @@ pub mod target;
 
 use std::collections::HashMap;
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
@@ -77,6 +78,7 @@ impl From<RoutingRule> for RoutingRuleView {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoutingRule {
     /// Unique per tenant: letters, digits, `-` and `_`, up to 64.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// Evaluation order, lower first (default: after the last rule).
     #[serde(default)]
@@ -97,6 +99,7 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoutingRule {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     pub position: Option<i32>,
     pub enabled: Option<bool>,
@@ -173,10 +176,8 @@ fn check_rule(
     request_body = CreateRoutingRule,
     responses(
         (status = 201, description = "Created", body = RoutingRuleView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields (an empty action, an unknown provider account, …)", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -213,8 +214,6 @@ pub async fn create(
     get, path = "/v1/routing-rules", tag = "routing",
     responses(
         (status = 200, description = "The rules", body = Vec<RoutingRuleView>),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -233,14 +232,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The rule", body = RoutingRuleView),
         (status = 404, description = "No such rule for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let rule = routing_rules::get(&state.db, tenant.id, rule_id(&id)?)
         .await
@@ -258,14 +256,13 @@ pub async fn read(
         (status = 404, description = "No such rule for this tenant", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(body): ValidJson<UpdateRoutingRule>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let id = rule_id(&id)?;
@@ -309,14 +306,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such rule for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode, ApiError> {
     routing_rules::delete(&state.db, tenant.id, rule_id(&id)?)
         .await

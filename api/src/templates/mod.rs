@@ -11,9 +11,10 @@ pub mod sms;
 
 use std::collections::BTreeMap;
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -168,6 +169,7 @@ impl VersionView {
 pub struct CreateTemplate {
     /// Unique per tenant: letters, digits, `-`, `_` and `.`, up to 64 (not a UUID:
     /// templates are addressed by id or name).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -464,10 +466,8 @@ fn not_found(e: StoreError) -> ApiError {
     request_body = CreateTemplate,
     responses(
         (status = 201, description = "Created", body = TemplateView),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid fields, e.g. `variants.pt-BR.email.subject`", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -503,8 +503,6 @@ pub async fn create(
     get, path = "/v1/templates", tag = "templates",
     responses(
         (status = 200, description = "The templates", body = Vec<TemplateSummary>),
-        (status = 401, description = "Missing or unknown API key", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
@@ -523,14 +521,13 @@ pub async fn list(
     responses(
         (status = 200, description = "The template", body = TemplateView),
         (status = 404, description = "No such template for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let detail = templates::get(&state.db, tenant.id, &id)
         .await
@@ -548,14 +545,13 @@ pub async fn read(
     responses(
         (status = 200, description = "The version", body = VersionView),
         (status = 404, description = "No such template or version", body = Problem),
-        (status = 403, description = "The key lacks the `read` scope", body = Problem),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn read_version(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    Path((id, version)): Path<(String, String)>,
+    ValidPath((id, version)): ValidPath<(String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
     let Ok(number) = version.parse::<i32>() else {
         return Err(ApiError::NotFound(format!("no version `{version}`")));
@@ -577,14 +573,13 @@ pub async fn read_version(
         (status = 404, description = "No such template for this tenant", body = Problem),
         (status = 409, description = "Another change was saved meanwhile; retry", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(body): ValidJson<UpdateTemplate>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let current = templates::find(&state.db, tenant.id, &id)
@@ -620,14 +615,13 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such template for this tenant", body = Problem),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode, ApiError> {
     templates::delete(&state.db, tenant.id, &id)
         .await
@@ -644,16 +638,16 @@ pub async fn remove(
     request_body = RenderRequest,
     responses(
         (status = 200, description = "Every channel variant, rendered", body = RenderView),
+        (status = 503, description = "Rendering ran past its deadline: the server is busy, retry", body = Problem),
         (status = 404, description = "No such template for this tenant", body = Problem),
         (status = 422, description = "Invalid fields, or data missing for a placeholder", body = Problem),
-        (status = 403, description = "The key lacks the `send` scope", body = Problem),
     ),
     security(("api_key" = ["send"]))
 )]
 pub async fn preview(
     State(state): State<AppState>,
     tenant: Authorized<CanSend>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(body): ValidJson<RenderRequest>,
 ) -> Result<Json<RenderView>, ApiError> {
     let template = templates::find(&state.db, tenant.id, &id)

@@ -7,9 +7,10 @@
 //! --admin` only: whoever holds the database bootstraps the first one. Every change lands in
 //! the audit log of the tenant concerned, with the acting key's id.
 
+use crate::extract::ValidPath;
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{delete, get, patch},
@@ -120,6 +121,7 @@ pub struct CreatedKey {
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     /// Unique; 1 to 100 characters, not starting with `_` (reserved).
+    #[schema(min_length = 1)]
     pub name: String,
 }
 
@@ -134,6 +136,7 @@ pub struct UpdateTenant {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// At least one of `send`, `read`, `manage`, `operate`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Refused from this time on; never when absent.
     pub expires_at: Option<DateTime<Utc>>,
@@ -148,7 +151,6 @@ pub struct CreateKey {
     request_body = CreateTenant,
     responses(
         (status = 201, description = "Created", body = TenantView),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
         (status = 409, description = "The name is taken", body = Problem),
         (status = 422, description = "Invalid name", body = Problem),
     ),
@@ -184,7 +186,6 @@ pub async fn create_tenant(
     get, path = "/v1/tenants", tag = "admin",
     responses(
         (status = 200, description = "The tenants, oldest first", body = Vec<TenantView>),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
     ),
     security(("api_key" = ["admin"]))
 )]
@@ -203,7 +204,6 @@ pub async fn list_tenants(
     request_body = UpdateTenant,
     responses(
         (status = 200, description = "The tenant", body = TenantView),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
         (status = 404, description = "No such tenant", body = Problem),
     ),
     security(("api_key" = ["admin"]))
@@ -211,7 +211,7 @@ pub async fn list_tenants(
 pub async fn update_tenant(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
     ValidJson(body): ValidJson<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     let current = tenant_of(&state, id).await?;
@@ -233,7 +233,6 @@ pub async fn update_tenant(
     params(("id" = Uuid, Path, description = "Tenant id")),
     responses(
         (status = 200, description = "The keys, oldest first, revoked ones included", body = Vec<KeyView>),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
         (status = 404, description = "No such tenant", body = Problem),
     ),
     security(("api_key" = ["admin"]))
@@ -241,7 +240,7 @@ pub async fn update_tenant(
 pub async fn list_tenant_keys(
     State(state): State<AppState>,
     _admin: Authorized<IsAdmin>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     list_keys(&state, tenant.id).await
@@ -254,7 +253,6 @@ pub async fn list_tenant_keys(
     request_body = CreateKey,
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedKey),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
         (status = 404, description = "No such tenant", body = Problem),
         (status = 422, description = "Invalid scopes or expiry", body = Problem),
     ),
@@ -263,7 +261,7 @@ pub async fn list_tenant_keys(
 pub async fn create_tenant_key(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    Path(id): Path<Uuid>,
+    ValidPath(id): ValidPath<Uuid>,
     ValidJson(body): ValidJson<CreateKey>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_of(&state, id).await?;
@@ -279,7 +277,6 @@ pub async fn create_tenant_key(
     ),
     responses(
         (status = 200, description = "The key, revoked", body = KeyView),
-        (status = 403, description = "The key lacks the `admin` scope", body = Problem),
         (status = 404, description = "No such key for this tenant", body = Problem),
     ),
     security(("api_key" = ["admin"]))
@@ -287,7 +284,7 @@ pub async fn create_tenant_key(
 pub async fn revoke_tenant_key(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    Path((id, key_id)): Path<(Uuid, Uuid)>,
+    ValidPath((id, key_id)): ValidPath<(Uuid, Uuid)>,
 ) -> Result<Json<KeyView>, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     revoke(&state, &admin, tenant.id, key_id).await
@@ -298,7 +295,6 @@ pub async fn revoke_tenant_key(
     get, path = "/v1/keys", tag = "keys",
     responses(
         (status = 200, description = "The keys, oldest first, revoked ones included", body = Vec<KeyView>),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
     ),
     security(("api_key" = ["manage"]))
 )]
@@ -339,7 +335,6 @@ pub async fn create_own_key(
     params(("key_id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key, revoked", body = KeyView),
-        (status = 403, description = "The key lacks the `manage` scope", body = Problem),
         (status = 404, description = "No such key for this tenant", body = Problem),
     ),
     security(("api_key" = ["manage"]))
@@ -347,7 +342,7 @@ pub async fn create_own_key(
 pub async fn revoke_own_key(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    Path(key_id): Path<Uuid>,
+    ValidPath(key_id): ValidPath<Uuid>,
 ) -> Result<Json<KeyView>, ApiError> {
     revoke(&state, &tenant, tenant.id, key_id).await
 }

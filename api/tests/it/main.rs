@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod listing;
 mod metrics;
+mod openapi;
 mod operations;
 mod operators;
 mod outbound_guard;
