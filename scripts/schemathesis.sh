@@ -77,9 +77,13 @@ export POMBO_ENCRYPTION__CURRENT_KEY=local
 POMBO_ENCRYPTION__KEYS__LOCAL="$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')"
 export POMBO_ENCRYPTION__KEYS__LOCAL
 export POMBO_STORAGE__ENDPOINT="http://127.0.0.1:$S3_PORT"
-# Every generated callback comes from 127.0.0.1 and names an unknown account: at the default
-# failure limit (20 at once) nearly all would get 429 and their handler would go untested.
-# The limits themselves are tested in api/tests/it/rate_limit.rs and callbacks.rs.
+# Rate limits out of the way: at the defaults a sixth of the requests got 429 (the tenant's
+# 100/s) and nearly every generated callback too (they all come from 127.0.0.1 and name
+# unknown accounts: 20 failures at once), leaving the handlers behind untested. The limits
+# themselves are tested in api/tests/it/rate_limit.rs and callbacks.rs; their 429s stay
+# documented.
+export POMBO_API__RATE_LIMIT__PER_SECOND=100000 POMBO_API__RATE_LIMIT__BURST=100000
+export POMBO_API__CALLBACK_RATE_LIMIT__PER_SECOND=100000 POMBO_API__CALLBACK_RATE_LIMIT__BURST=100000
 export POMBO_API__CALLBACK_RATE_LIMIT__FAILURES_PER_MINUTE=100000
 export POMBO_API__CALLBACK_RATE_LIMIT__FAILURE_BURST=100000
 export RUST_LOG="${RUST_LOG:-warn}"
@@ -95,6 +99,9 @@ ADMIN_KEY="$("$TARGET/pombo-admin" key create --admin --label schemathesis 2>/de
 #   accepted, while the API validates what JSON Schema cannot say (an address valid for
 #   the notification's channel, a template that renders with its data, a provider account
 #   or template that must exist, a scope a key may grant); those are documented 422s.
+# One worker: with two, hypothesis's lambda descriptions (ast.parse in both threads) hit
+# CPython 3.11's "SystemError: AST constructor recursion depth mismatch" now and then, a
+# runtime error that fails the run through no fault of the API.
 run() { # label key, then filters
   local label="$1" key="$2"; shift 2
   echo "==> schemathesis: $label"
@@ -103,9 +110,9 @@ run() { # label key, then filters
     --header "Authorization: Bearer $key" \
     --checks all --exclude-checks positive_data_acceptance \
     --max-examples "$EXAMPLES" --seed "${POMBO_SCHEMATHESIS_SEED:-1}" \
-    --workers 2 --request-timeout 30 --no-color \
+    --workers 1 --request-timeout 30 --no-color \
     --generation-database none \
-    --report junit --report-dir "$WORK/report-$label" \
+    --report junit,ndjson --report-dir "$WORK/report-$label" \
     "$@")
 }
 keep=1

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod recipients;
 pub mod routing_rules;
 pub mod state;
+pub mod strict;
 pub mod templates;
 pub mod tenants;
 pub mod tls;
