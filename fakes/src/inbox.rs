@@ -136,6 +136,17 @@ pub struct Fault {
     /// Wait this long before answering (a slow provider).
     #[serde(default, with = "millis")]
     pub delay: Option<Duration>,
+    /// Answer this instead of the provider's error shape: something in front of the
+    /// provider, or in its place (a proxy's page, an internal service's answer).
+    #[serde(default)]
+    pub foreign: Option<Foreign>,
+}
+
+/// An answer that does not come from the provider: its content type and body, as is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Foreign {
+    pub content_type: String,
+    pub body: String,
 }
 
 impl Fault {
@@ -149,6 +160,18 @@ impl Fault {
             retry_after_secs: None,
             message: Self::default_message(),
             delay: None,
+            foreign: None,
+        }
+    }
+
+    /// `status` with `body` as `content_type`, not the provider's error shape.
+    pub fn foreign(status: u16, content_type: &str, body: &str) -> Fault {
+        Fault {
+            foreign: Some(Foreign {
+                content_type: content_type.into(),
+                body: body.into(),
+            }),
+            ..Fault::status(status)
         }
     }
 

@@ -5,8 +5,9 @@
 //!
 //! One server hosts them all, each under its own prefix (`/twilio`, `/sendgrid`, …): a
 //! provider's base URL in Pombo's configuration points at `http://<fake>/<prefix>`.
-//! Faults (a 503, a 429 with `Retry-After`) are queued per provider, from a test through
-//! [`Fakes::fail_next`] or over HTTP (`POST /_fake/faults`).
+//! Faults (a 503, a 429 with `Retry-After`, a proxy's page instead of the provider's
+//! answer) are queued per provider, from a test through [`Fakes::fail_next`] or over HTTP
+//! (`POST /_fake/faults`).
 
 pub mod accounts;
 pub mod callbacks;
@@ -39,7 +40,7 @@ use axum::{
 };
 
 pub use callbacks::FakeCallback;
-pub use inbox::{FakeState, Fault, Recorded};
+pub use inbox::{FakeState, Fault, Foreign, Recorded};
 
 /// A provider fake: the prefix it is mounted under, its routes, and how it shapes errors.
 struct Provider {
@@ -154,7 +155,14 @@ async fn record_and_inject(
             tokio::time::sleep(delay).await;
         }
         let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let mut response = (error)(status, &fault.message);
+        let mut response = match fault.foreign {
+            Some(foreign) => Response::builder()
+                .status(status)
+                .header("content-type", foreign.content_type)
+                .body(Body::from(foreign.body))
+                .unwrap_or_else(|_| (error)(status, &fault.message)),
+            None => (error)(status, &fault.message),
+        };
         if let Some(secs) = fault.retry_after_secs {
             response
                 .headers_mut()

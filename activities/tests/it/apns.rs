@@ -377,3 +377,12 @@ fn a_key_that_does_not_parse_is_a_setup_error() {
     };
     assert!(Apns::new(&s, reqwest::Client::builder()).is_err());
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_apples_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let c = content();
+    crate::foreign_answers_leave_no_trace(&fakes, "apns", || p.send(Uuid::new_v4(), DEVICE, &c))
+        .await;
+}

@@ -294,3 +294,12 @@ async fn a_bad_token_is_final_and_never_echoed() {
     );
     assert!(!err.message().contains("invalid_token_123"));
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_callbells_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes, TOKEN, None);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, "callbell", || p.send(notification(), TO, &t))
+        .await;
+}

@@ -501,3 +501,23 @@ async fn a_key_pasted_with_escaped_newlines_works() {
         .await
         .expect("sent");
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_googles_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let c = content();
+    // In place of the token endpoint's answer, then of messages:send's.
+    crate::foreign_answers_leave_no_trace(&fakes, "fcm", || p.send(Uuid::new_v4(), TOKEN, &c))
+        .await;
+    p.send(Uuid::new_v4(), TOKEN, &c).await.expect("sent");
+    crate::foreign_answers_leave_no_trace(&fakes, "fcm", || p.send(Uuid::new_v4(), TOKEN, &c))
+        .await;
+    assert_eq!(
+        paths(&fakes.requests("fcm"))
+            .iter()
+            .filter(|p| **p == SEND_PATH)
+            .count(),
+        1 + crate::FOREIGN_ANSWERS.len()
+    );
+}

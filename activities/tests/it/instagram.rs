@@ -240,3 +240,12 @@ fn settings_are_checked_at_setup() {
     assert!(Instagram::new(&settings("@pombo"), crate::http()).is_err());
     assert!(Instagram::new(&settings(ACCOUNT_ID), crate::http()).is_ok());
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_metas_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes, TOKEN);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, "instagram", || p.send(Uuid::now_v7(), TO, &t))
+        .await;
+}

@@ -366,3 +366,14 @@ async fn without_attachments_the_body_has_no_attachments_key() {
     let requests = fakes.requests(PROVIDER);
     assert_eq!(requests[0].json().get("attachments"), None);
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_sendgrids_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let email = crate::email(Some("Hi"), None);
+    crate::foreign_answers_leave_no_trace(&fakes, PROVIDER, || {
+        p.send(Uuid::new_v4(), "ana@example.com", &email)
+    })
+    .await;
+}

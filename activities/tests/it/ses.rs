@@ -506,3 +506,14 @@ async fn an_unreachable_server_is_retryable() {
     assert!(!err.is_permanent(), "{err:?}");
     assert!(!err.message().contains(TEST_SECRET_ACCESS_KEY));
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_sess_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let email = crate::email(Some("Hi"), None);
+    crate::foreign_answers_leave_no_trace(&fakes, PROVIDER, || {
+        p.send(Uuid::new_v4(), "ana@example.com", &email)
+    })
+    .await;
+}

@@ -102,7 +102,7 @@ async fn rate_limit_is_retryable_after_the_given_delay() {
     assert_eq!(
         err,
         DeliveryError::Retryable {
-            message: "telegram answered 429: injected fault".into(),
+            message: "telegram answered 429 Too Many Requests: injected fault".into(),
             code: Some("429".into()),
             retry_after: Some(Duration::from_secs(5)),
         }
@@ -115,7 +115,8 @@ async fn rate_limit_is_retryable_after_the_given_delay() {
     assert_eq!(
         err,
         DeliveryError::Retryable {
-            message: "telegram answered 429: Too Many Requests: retry after 7".into(),
+            message: "telegram answered 429 Too Many Requests: Too Many Requests: retry after 7"
+                .into(),
             code: Some("429".into()),
             retry_after: Some(Duration::from_secs(7)),
         }
@@ -154,7 +155,7 @@ async fn unknown_and_blocking_chats_are_permanent() {
     assert_eq!(
         err,
         DeliveryError::Permanent {
-            message: "telegram answered 400: Bad Request: chat not found".into(),
+            message: "telegram answered 400 Bad Request: Bad Request: chat not found".into(),
             code: Some("400".into()),
         }
     );
@@ -165,7 +166,8 @@ async fn unknown_and_blocking_chats_are_permanent() {
     assert_eq!(
         err,
         DeliveryError::Permanent {
-            message: "telegram answered 403: Forbidden: bot was blocked by the user".into(),
+            message: "telegram answered 403 Forbidden: Forbidden: bot was blocked by the user"
+                .into(),
             code: Some("403".into()),
         }
     );
@@ -196,7 +198,7 @@ async fn bad_tokens_are_permanent_and_never_echoed() {
     assert_eq!(
         err,
         DeliveryError::Permanent {
-            message: "telegram answered 401: Unauthorized".into(),
+            message: "telegram answered 401 Unauthorized: Unauthorized".into(),
             code: Some("401".into()),
         }
     );
@@ -226,4 +228,15 @@ async fn transport_errors_are_retryable_and_hide_the_token() {
         "{err}"
     );
     assert!(!err.message().contains("/bot"), "{err}");
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_telegrams_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, PREFIX, || {
+        p.send(Uuid::new_v4(), "123456789", &t)
+    })
+    .await;
 }

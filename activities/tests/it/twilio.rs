@@ -250,3 +250,12 @@ async fn a_full_sender_queue_is_retryable_and_a_bad_sender_is_not() {
     assert!(err.is_permanent(), "{err:?}");
     assert_eq!(err.code(), Some("21212"));
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_twilios_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, PROVIDER, || p.send(Uuid::new_v4(), TO, &t))
+        .await;
+}

@@ -192,3 +192,12 @@ async fn bad_credentials_are_permanent() {
         }
     );
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_vonages_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, PROVIDER, || p.send(Uuid::new_v4(), TO, &t))
+        .await;
+}

@@ -300,3 +300,11 @@ async fn a_bad_api_key_is_final_and_never_echoed() {
     );
     assert!(!err.message().contains("invalid-key-42"));
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_wahas_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes, "default", Some(KEY));
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, "waha", || p.send(Uuid::nil(), TO, &t)).await;
+}

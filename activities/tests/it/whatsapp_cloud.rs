@@ -368,3 +368,14 @@ fn settings_are_checked_at_setup() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn an_answer_that_is_not_metas_leaves_nothing_of_its_body() {
+    let fakes = Fakes::start().await;
+    let p = provider(&fakes, TOKEN);
+    let t = text("hi");
+    crate::foreign_answers_leave_no_trace(&fakes, "whatsapp_cloud", || {
+        p.send(Uuid::now_v7(), TO, &t)
+    })
+    .await;
+}

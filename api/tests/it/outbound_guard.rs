@@ -261,6 +261,45 @@ async fn a_redirect_to_an_internal_address_is_not_followed() {
     );
 }
 
+/// What answers in the provider's place (here an internal service the operator let
+/// through) reaches the tenant as its status alone: neither the attempt error nor anything
+/// else the tenant reads back holds a byte of its body.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_in_the_providers_place_is_not_read_back() {
+    let service = Router::new().fallback(|| async {
+        (
+            StatusCode::FORBIDDEN,
+            [("content-type", "text/html")],
+            "<html><body>metadata ASIA-INTERNAL-SECRET</body></html>",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: vec![addr.to_string()],
+        ..Default::default()
+    })
+    .await;
+    let (code, body) = create(&app, "sms", twilio(&format!("http://{addr}"))).await;
+    assert_eq!(code, 201, "{body}");
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    let error = failed_attempt(&app, &id).await;
+    assert_eq!(error, "HTTP 403 Forbidden from twilio", "{error}");
+    let (_, n) = app
+        .call("GET", &format!("/v1/notifications/{id}"), None)
+        .await;
+    let (_, events) = app
+        .call("GET", &format!("/v1/notifications/{id}/events"), None)
+        .await;
+    for leaked in ["INTERNAL-SECRET", "metadata", "<html"] {
+        assert!(!n.to_string().contains(leaked), "{n}");
+        assert!(!events.to_string().contains(leaked), "{events}");
+    }
+}
+
 /// Accounts stored before the guard (or written around the API) are checked again when
 /// the worker builds their client: the send fails for good and nothing is connected to.
 #[tokio::test(flavor = "multi_thread")]

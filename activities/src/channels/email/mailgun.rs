@@ -35,16 +35,13 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, Attachment, DeliveryError, SetupError,
-    http::{classify, transport_error},
+    http::{self, ProviderError, transport_error},
 };
 
 pub const PROVIDER: &str = "mailgun";
 
 /// The user variable carrying our notification id; Mailgun echoes it in every event.
 pub const NOTIFICATION_ID_VAR: &str = "v:pombo_notification_id";
-
-/// The longest error detail kept from an answer (it travels to Temporal's history).
-const MAX_DETAIL: usize = 500;
 
 pub struct Mailgun {
     http: reqwest::Client,
@@ -161,11 +158,11 @@ impl Mailgun {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let body = response.bytes().await.unwrap_or_default();
         if status.is_success() {
-            return accepted(&text);
+            return accepted(status, &body);
         }
-        Err(error_from(status, &headers, &text))
+        Err(error_from(status, &headers, &body))
     }
 }
 
@@ -200,8 +197,8 @@ struct SendResponse {
 }
 
 /// Reads the id of a queued message, as Mailgun's events name it (without `<>`).
-fn accepted(body: &str) -> Result<Accepted, DeliveryError> {
-    let id = serde_json::from_str::<SendResponse>(body)
+fn accepted(status: StatusCode, body: &[u8]) -> Result<Accepted, DeliveryError> {
+    let id = serde_json::from_slice::<SendResponse>(body)
         .ok()
         .and_then(|r| r.id)
         .map(|id| {
@@ -217,41 +214,35 @@ fn accepted(body: &str) -> Result<Accepted, DeliveryError> {
         }),
         // Mailgun answers 200 with a page ("Mailgun Magnificent API") to a request it
         // routed nowhere: nothing was queued, and retrying the same URL cannot help.
+        // What it said is not quoted: whatever answered is not Mailgun's API.
         None => Err(DeliveryError::permanent(format!(
-            "mailgun answered 200 without a message id (check `base_url` and `domain`): {}",
-            truncate(body.trim(), 200)
+            "{} without a message id (check `base_url` and `domain`)",
+            http::unrecognised(PROVIDER, status)
         ))
-        .with_code("200")),
+        .with_code(status.as_u16().to_string())),
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: String,
+/// Mailgun's documented error body, `{"message": "…"}`; nothing else is.
+fn documented_error(body: &[u8]) -> Option<ProviderError> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: String,
+    }
+    let body = serde_json::from_slice::<ErrorBody>(body).ok()?;
+    Some(ProviderError {
+        code: None,
+        reason: Some(body.message),
+    })
 }
 
-/// Classifies a Mailgun error answer: JSON `{"message": …}` or plain text (`Forbidden`).
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let detail = match serde_json::from_str::<ErrorBody>(body) {
-        Ok(b) => b.message,
-        Err(_) if body.trim().is_empty() => {
-            status.canonical_reason().unwrap_or("no detail").to_owned()
-        }
-        Err(_) => body.trim().to_owned(),
-    };
-    classify(PROVIDER, status, headers, &truncate(&detail, MAX_DETAIL))
-        .with_code(status.as_u16().to_string())
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+/// Classifies a Mailgun error answer by its status, which is also its code (Mailgun has no
+/// codes of its own). Its message is kept only from its JSON error body; the plain-text
+/// ones (`Forbidden`) say no more than the status.
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    http::failed_answer(PROVIDER, status, body, documented_error)
+        .or_status_code()
+        .classify(headers)
 }
 
 #[cfg(test)]
@@ -317,14 +308,18 @@ mod tests {
 
     #[test]
     fn the_id_is_kept_without_angle_brackets() {
-        let a = accepted(r#"{"id":"<20240613121326.4d9e1c3a0e5b7f8a@mg.pombo.test>","message":"Queued. Thank you."}"#)
+        let a = accepted(StatusCode::OK, br#"{"id":"<20240613121326.4d9e1c3a0e5b7f8a@mg.pombo.test>","message":"Queued. Thank you."}"#)
             .unwrap();
         assert_eq!(
             a.provider_message_id.as_deref(),
             Some("20240613121326.4d9e1c3a0e5b7f8a@mg.pombo.test")
         );
-        let e = accepted("Mailgun Magnificent API").unwrap_err();
+        let e = accepted(StatusCode::OK, b"Mailgun Magnificent API").unwrap_err();
         assert!(e.is_permanent());
+        assert_eq!(
+            e.message(),
+            "HTTP 200 OK from mailgun without a message id (check `base_url` and `domain`)"
+        );
     }
 
     #[test]
@@ -332,7 +327,7 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
-            r#"{"message":"to parameter is not a valid address. please check documentation"}"#,
+            br#"{"message":"to parameter is not a valid address. please check documentation"}"#,
         );
         assert_eq!(
             e,
@@ -342,16 +337,16 @@ mod tests {
                 code: Some("400".into()),
             }
         );
-        let e = error_from(StatusCode::UNAUTHORIZED, &HeaderMap::new(), "Forbidden");
-        assert_eq!(e.message(), "mailgun answered 401 Unauthorized: Forbidden");
+        let e = error_from(StatusCode::UNAUTHORIZED, &HeaderMap::new(), b"Forbidden");
+        assert_eq!(e.message(), "HTTP 401 Unauthorized from mailgun");
         assert!(e.is_permanent());
         let mut headers = HeaderMap::new();
         headers.insert("retry-after", "3".parse().unwrap());
-        let e = error_from(StatusCode::TOO_MANY_REQUESTS, &headers, "");
+        let e = error_from(StatusCode::TOO_MANY_REQUESTS, &headers, b"");
         assert_eq!(
             e,
             DeliveryError::Retryable {
-                message: "mailgun answered 429 Too Many Requests: Too Many Requests".into(),
+                message: "HTTP 429 Too Many Requests from mailgun".into(),
                 code: Some("429".into()),
                 retry_after: Some(Duration::from_secs(3)),
             }

@@ -35,16 +35,13 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, Attachment, DeliveryError, SetupError,
-    http::{classify, retry_after, transport_error},
+    http::{self, ProviderError, retry_after, transport_error},
 };
 
 pub const PROVIDER: &str = "sendgrid";
 
 /// The custom arg carrying our notification id; SendGrid echoes it in every event.
 pub const NOTIFICATION_ID_ARG: &str = "pombo_notification_id";
-
-/// The longest error detail kept from an answer (it travels to Temporal's history).
-const MAX_DETAIL: usize = 500;
 
 pub struct Sendgrid {
     http: reqwest::Client,
@@ -164,8 +161,8 @@ impl Sendgrid {
                 provider_message_id: id,
             });
         }
-        let text = response.text().await.unwrap_or_default();
-        Err(error_from(status, &headers, &text))
+        let body = response.bytes().await.unwrap_or_default();
+        Err(error_from(status, &headers, &body))
     }
 }
 
@@ -188,50 +185,50 @@ fn attachments_json(attachments: &[Attachment]) -> Value {
     )
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    errors: Vec<ErrorItem>,
-}
-
-#[derive(Deserialize)]
-struct ErrorItem {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    field: Option<String>,
-}
-
-/// Classifies a SendGrid error answer.
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let items = serde_json::from_str::<ErrorBody>(body)
-        .map(|b| b.errors)
-        .unwrap_or_default();
-    let detail = if items.is_empty() {
-        let text = body.trim();
-        if text.is_empty() {
-            status.canonical_reason().unwrap_or("no detail").to_owned()
-        } else {
-            text.to_owned()
-        }
-    } else {
-        items
-            .iter()
-            .map(|e| {
-                let message = e.message.as_deref().unwrap_or("(no message)");
-                match &e.field {
-                    Some(field) if !field.is_empty() => format!("{field}: {message}"),
-                    _ => message.to_owned(),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+/// SendGrid's documented error body, `{"errors":[{"message","field","help"}]}` with at least
+/// one error: its messages (each after its field) and the first field as the code.
+fn documented_error(body: &[u8]) -> Option<ProviderError> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorItem {
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        field: Option<String>,
+    }
+    let items = serde_json::from_slice::<ErrorBody>(body).ok()?.errors;
+    if items.is_empty() {
+        return None;
+    }
+    let reason = items
+        .iter()
+        .map(|e| {
+            let message = e.message.as_deref().unwrap_or("(no message)");
+            match &e.field {
+                Some(field) if !field.is_empty() => format!("{field}: {message}"),
+                _ => message.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     let code = items
         .iter()
-        .find_map(|e| e.field.clone().filter(|f| !f.is_empty()))
-        .unwrap_or_else(|| status.as_u16().to_string());
-    let error = classify(PROVIDER, status, headers, &truncate(&detail, MAX_DETAIL)).with_code(code);
+        .find_map(|e| e.field.clone().filter(|f| !f.is_empty()));
+    Some(ProviderError {
+        code,
+        reason: Some(reason),
+    })
+}
+
+/// Classifies a SendGrid error answer by its status; the code is the first field SendGrid
+/// names, else the status.
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    let error = http::failed_answer(PROVIDER, status, body, documented_error)
+        .or_status_code()
+        .classify(headers);
     if status == StatusCode::TOO_MANY_REQUESTS {
         error.with_retry_after(rate_limit_delay(headers, chrono::Utc::now().timestamp()))
     } else {
@@ -254,17 +251,6 @@ fn rate_limit_delay(headers: &HeaderMap, now_unix: i64) -> Option<Duration> {
         .ok()?;
     let secs = reset.saturating_sub(now_unix).clamp(0, 3600);
     Some(Duration::from_secs(secs as u64))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
@@ -382,7 +368,7 @@ mod tests {
 
     #[test]
     fn errors_carry_the_field_as_code() {
-        let body = r#"{"errors":[{"message":"Does not contain a valid address.","field":"personalizations.0.to.0.email","help":"http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to"}]}"#;
+        let body = br#"{"errors":[{"message":"Does not contain a valid address.","field":"personalizations.0.to.0.email","help":"http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.personalizations.to"}]}"#;
         let e = error_from(StatusCode::BAD_REQUEST, &HeaderMap::new(), body);
         assert_eq!(
             e,
@@ -391,24 +377,21 @@ mod tests {
                 code: Some("personalizations.0.to.0.email".into()),
             }
         );
-        let body = r#"{"errors":[{"field":null,"message":"The provided authorization grant is invalid, expired, or revoked","help":null}]}"#;
+        let body = br#"{"errors":[{"field":null,"message":"The provided authorization grant is invalid, expired, or revoked","help":null}]}"#;
         let e = error_from(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body);
         assert!(e.is_permanent());
         assert_eq!(e.code(), Some("401"));
-        let e = error_from(StatusCode::PAYLOAD_TOO_LARGE, &HeaderMap::new(), "");
+        let e = error_from(StatusCode::PAYLOAD_TOO_LARGE, &HeaderMap::new(), b"");
         assert!(e.is_permanent());
         let e = error_from(
             StatusCode::BAD_GATEWAY,
             &HeaderMap::new(),
-            "<html>bad gateway</html>",
+            b"<html>bad gateway</html>",
         );
         assert!(!e.is_permanent());
-        assert_eq!(
-            e.message(),
-            "sendgrid answered 502 Bad Gateway: <html>bad gateway</html>"
-        );
-        let long = "x".repeat(2000);
-        let e = error_from(StatusCode::BAD_GATEWAY, &HeaderMap::new(), &long);
-        assert!(e.message().len() < 600);
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from sendgrid");
+        let long = format!(r#"{{"errors":[{{"message":"{}"}}]}}"#, "x".repeat(2000));
+        let e = error_from(StatusCode::BAD_GATEWAY, &HeaderMap::new(), long.as_bytes());
+        assert!(e.message().chars().count() < 400, "{}", e.message());
     }
 }

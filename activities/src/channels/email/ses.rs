@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, Attachment, DeliveryError, SetupError,
-    http::{retry_after, transport_error},
+    http::{self, DocumentedError, transport_error},
 };
 
 pub const PROVIDER: &str = "ses";
@@ -59,9 +59,6 @@ pub const SIGNING_SERVICE: &str = "ses";
 /// The email tag carrying our notification id; SES copies tags into every published
 /// event (`mail.tags`).
 pub const NOTIFICATION_ID_TAG: &str = "pombo_notification_id";
-
-/// The longest error detail kept from an answer (it travels to Temporal's history).
-const MAX_DETAIL: usize = 500;
 
 /// Exception names that mean "not now" rather than "never".
 const TRANSIENT_ERRORS: &[&str] = &[
@@ -272,11 +269,11 @@ impl Ses {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let body = response.bytes().await.unwrap_or_default();
         if status.is_success() {
-            return accepted(&text);
+            return accepted(status, &body);
         }
-        Err(error_from(status, &headers, &text, to))
+        Err(error_from(status, &headers, &body, to))
     }
 }
 
@@ -331,8 +328,8 @@ struct SendResponse {
 }
 
 /// Reads the id of an accepted message.
-fn accepted(body: &str) -> Result<Accepted, DeliveryError> {
-    let id = serde_json::from_str::<SendResponse>(body)
+fn accepted(status: StatusCode, body: &[u8]) -> Result<Accepted, DeliveryError> {
+    let id = serde_json::from_slice::<SendResponse>(body)
         .ok()
         .and_then(|r| r.message_id)
         .map(|id| id.trim().to_owned())
@@ -343,22 +340,62 @@ fn accepted(body: &str) -> Result<Accepted, DeliveryError> {
         }),
         // SES always answers a MessageId: a 2xx without one came from something else at
         // `base_url` (a proxy's page), which sent nothing and will answer the same again.
+        // What it said is not quoted.
         None => Err(DeliveryError::permanent(format!(
-            "ses answered 2xx without a MessageId (check `base_url`): {}",
-            truncate(body.trim(), 200)
+            "{} without a MessageId (check `base_url`)",
+            http::unrecognised(PROVIDER, status)
         ))
-        .with_code("200")),
+        .with_code(status.as_u16().to_string())),
     }
 }
 
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(rename = "__type", default)]
-    type_: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(alias = "Message", default)]
-    message: Option<String>,
+/// SES's documented error answer (AWS's REST-JSON protocol): a JSON object with the error
+/// type (`__type` or `code`) and/or a `message`; the type may come in the
+/// `x-amzn-errortype` header instead. `to` is left out of the message.
+struct SesError {
+    kind: Option<String>,
+    message: String,
+}
+
+impl SesError {
+    fn parse(body: &[u8], header_kind: Option<&str>, status: StatusCode, to: &str) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            #[serde(rename = "__type", default)]
+            type_: Option<String>,
+            #[serde(default)]
+            code: Option<String>,
+            #[serde(alias = "Message", default)]
+            message: Option<String>,
+        }
+        let body = serde_json::from_slice::<ErrorBody>(body).ok()?;
+        if body.type_.is_none() && body.code.is_none() && body.message.is_none() {
+            return None;
+        }
+        let kind = header_kind
+            .or(body.type_.as_deref())
+            .or(body.code.as_deref())
+            .map(sanitize_error_type)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        let message = match body.message.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => redact(m, to),
+            _ => status.canonical_reason().unwrap_or("no detail").to_owned(),
+        };
+        Some(SesError { kind, message })
+    }
+}
+
+impl DocumentedError for SesError {
+    fn code(&self) -> Option<String> {
+        self.kind.clone()
+    }
+    fn reason(&self) -> Option<String> {
+        Some(match &self.kind {
+            Some(kind) => format!("{kind}: {}", self.message),
+            None => self.message.clone(),
+        })
+    }
 }
 
 /// `MessageRejected:http://internal.amazon.com/…` or `com.amazonaws.sesv2#MessageRejected`
@@ -369,43 +406,32 @@ fn sanitize_error_type(raw: &str) -> &str {
 }
 
 /// Classifies an SES error answer. `to` is replaced in the detail: SES names unverified
-/// recipients (sandbox) in its message, and errors end up in Temporal's history.
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str, to: &str) -> DeliveryError {
-    let parsed = serde_json::from_str::<ErrorBody>(body).unwrap_or_default();
-    let kind = headers
+/// recipients (sandbox) in its message, and errors end up in Temporal's history. The code
+/// is the error type (from the `x-amzn-errortype` header or the body), else the status.
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8], to: &str) -> DeliveryError {
+    let header_kind = headers
         .get("x-amzn-errortype")
         .and_then(|v| v.to_str().ok())
-        .or(parsed.type_.as_deref())
-        .or(parsed.code.as_deref())
         .map(sanitize_error_type)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned);
-    let message = match parsed.message.as_deref().map(str::trim) {
-        Some(m) if !m.is_empty() => m.to_owned(),
-        _ if serde_json::from_str::<Value>(body).is_err() && !body.trim().is_empty() => {
-            body.trim().to_owned()
-        }
-        _ => status.canonical_reason().unwrap_or("no detail").to_owned(),
-    };
-    let detail = match &kind {
-        Some(kind) => format!("{kind}: {message}"),
-        None => message,
-    };
-    let detail = truncate(&redact(&detail, to), MAX_DETAIL);
-    let text = format!("{PROVIDER} answered {status}: {detail}");
+        .filter(|k| !k.is_empty());
+    let mut answer = http::failed_answer(PROVIDER, status, body, |b| {
+        SesError::parse(b, header_kind, status, to)
+    });
+    if answer.code.is_none() {
+        answer.code = header_kind.and_then(http::clean_code);
+    }
     let transient = status.is_server_error()
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
-        || kind
+        || answer
+            .code
             .as_deref()
             .is_some_and(|k| TRANSIENT_ERRORS.contains(&k));
-    let code = kind.unwrap_or_else(|| status.as_u16().to_string());
+    let answer = answer.or_status_code();
     if transient {
-        DeliveryError::retryable(text)
-            .with_code(code)
-            .with_retry_after(retry_after(headers))
+        answer.retryable(headers)
     } else {
-        DeliveryError::permanent(text).with_code(code)
+        answer.permanent()
     }
 }
 
@@ -426,17 +452,6 @@ fn redact(text: &str, to: &str) -> String {
     }
     out.push_str(&text[rest..]);
     out
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]
@@ -631,7 +646,7 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &headers,
-            r#"{"message":"Email address is not verified. The following identities failed the check in region EU-WEST-1: Ana@Example.com"}"#,
+            br#"{"message":"Email address is not verified. The following identities failed the check in region EU-WEST-1: Ana@Example.com"}"#,
             "ana@example.com",
         );
         assert_eq!(
@@ -644,7 +659,7 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
-            r#"{"__type":"com.amazonaws.sesv2#MailFromDomainNotVerifiedException","Message":"not verified"}"#,
+            br#"{"__type":"com.amazonaws.sesv2#MailFromDomainNotVerifiedException","Message":"not verified"}"#,
             "a@b.test",
         );
         assert!(e.is_permanent());
@@ -656,7 +671,7 @@ mod tests {
         let e = error_from(
             StatusCode::FORBIDDEN,
             &HeaderMap::new(),
-            r#"{"code":"SignatureDoesNotMatch","message":"The request signature we calculated does not match"}"#,
+            br#"{"code":"SignatureDoesNotMatch","message":"The request signature we calculated does not match"}"#,
             "a@b.test",
         );
         assert!(e.is_permanent());
@@ -670,7 +685,7 @@ mod tests {
             let e = error_from(
                 StatusCode::BAD_REQUEST,
                 &HeaderMap::new(),
-                &body,
+                body.as_bytes(),
                 "a@b.test",
             );
             assert!(e.is_permanent(), "{kind}");
@@ -679,7 +694,7 @@ mod tests {
         let e = error_from(
             StatusCode::NOT_FOUND,
             &HeaderMap::new(),
-            r#"{"__type":"NotFoundException","message":"Configuration set <x> does not exist."}"#,
+            br#"{"__type":"NotFoundException","message":"Configuration set <x> does not exist."}"#,
             "a@b.test",
         );
         assert!(e.is_permanent());
@@ -692,7 +707,7 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
-            r#"{"__type":"LimitExceededException","message":"Maximum sending rate exceeded."}"#,
+            br#"{"__type":"LimitExceededException","message":"Maximum sending rate exceeded."}"#,
             "a@b.test",
         );
         assert!(!e.is_permanent());
@@ -706,7 +721,7 @@ mod tests {
         let e = error_from(
             StatusCode::TOO_MANY_REQUESTS,
             &headers,
-            r#"{"message":"Too many requests"}"#,
+            br#"{"message":"Too many requests"}"#,
             "a@b.test",
         );
         assert_eq!(
@@ -720,13 +735,13 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_GATEWAY,
             &HeaderMap::new(),
-            "<html>bad gateway</html>",
+            b"<html>bad gateway</html>",
             "a@b.test",
         );
         assert_eq!(
             e,
             DeliveryError::Retryable {
-                message: "ses answered 502 Bad Gateway: <html>bad gateway</html>".into(),
+                message: "HTTP 502 Bad Gateway from ses".into(),
                 code: Some("502".into()),
                 retry_after: None,
             }
@@ -734,21 +749,22 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_GATEWAY,
             &HeaderMap::new(),
-            &"x".repeat(2000),
+            "x".repeat(2000).as_bytes(),
             "a@b.test",
         );
-        assert!(e.message().len() < 600);
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from ses");
     }
 
     #[test]
     fn an_answer_without_a_message_id_is_refused() {
-        let a = accepted(r#"{"MessageId":"0100018f-abc-000000"}"#).unwrap();
+        let a = accepted(StatusCode::OK, br#"{"MessageId":"0100018f-abc-000000"}"#).unwrap();
         assert_eq!(
             a.provider_message_id.as_deref(),
             Some("0100018f-abc-000000")
         );
-        let e = accepted("<html>It works!</html>").unwrap_err();
+        let e = accepted(StatusCode::OK, b"<html>It works!</html>").unwrap_err();
         assert!(e.is_permanent());
-        assert!(accepted(r#"{"MessageId":""}"#).is_err());
+        assert!(!e.message().contains("It works"), "{}", e.message());
+        assert!(accepted(StatusCode::OK, br#"{"MessageId":""}"#).is_err());
     }
 }

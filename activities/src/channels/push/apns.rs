@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, retry_after, transport_error},
+    http::{self, transport_error},
 };
 
 pub const PROVIDER: &str = "apns";
@@ -182,8 +182,8 @@ impl Apns {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
+        let body = response
+            .bytes()
             .await
             .map_err(|e| transport_error(PROVIDER, e))?;
         if status.is_success() {
@@ -193,7 +193,7 @@ impl Apns {
                 .unwrap_or(apns_id);
             return Ok(Attempt::Sent(echoed.to_owned()));
         }
-        let error = response_error(status, &headers, &text);
+        let error = response_error(status, &headers, &body);
         if error.code() == Some("ExpiredProviderToken") {
             return Ok(Attempt::TokenExpired(error));
         }
@@ -255,30 +255,43 @@ fn payload(content: &PushContent) -> Result<Value, DeliveryError> {
     Ok(Value::Object(root))
 }
 
-/// Classifies an error answer by Apple's `reason`, which also becomes the error's code.
-fn response_error(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let Ok(error) = serde_json::from_str::<ErrorBody>(body) else {
-        let detail = body.trim().chars().take(200).collect::<String>();
-        return classify(PROVIDER, status, headers, &detail);
-    };
-    let detail = match error.timestamp {
-        Some(ms) => format!("{} (inactive since {ms} ms after the epoch)", error.reason),
-        None => error.reason.clone(),
-    };
-    let classified = match error.reason.as_str() {
-        // Transient whatever the status says: rate limits, an idle connection, outages.
-        "TooManyRequests"
-        | "TooManyProviderTokenUpdates"
-        | "IdleTimeout"
-        | "InternalServerError"
-        | "ServiceUnavailable"
-        | "Shutdown" => DeliveryError::retryable(format!("{PROVIDER} answered {status}: {detail}"))
-            .with_retry_after(retry_after(headers)),
+impl http::DocumentedError for ErrorBody {
+    fn code(&self) -> Option<String> {
+        Some(self.reason.clone())
+    }
+    fn reason(&self) -> Option<String> {
+        Some(match self.timestamp {
+            Some(ms) => format!("{} (inactive since {ms} ms after the epoch)", self.reason),
+            None => self.reason.clone(),
+        })
+    }
+}
+
+/// Classifies an error answer by Apple's `reason` (`{"reason":"…","timestamp"?}`), which
+/// also becomes the error's code.
+fn response_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    let answer = http::failed_answer(PROVIDER, status, body, |b| {
+        serde_json::from_slice::<ErrorBody>(b).ok()
+    });
+    let transient_reason = answer.parsed.as_ref().is_some_and(|e| {
+        matches!(
+            e.reason.as_str(),
+            // Transient whatever the status says: rate limits, an idle connection, outages.
+            "TooManyRequests"
+                | "TooManyProviderTokenUpdates"
+                | "IdleTimeout"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "Shutdown"
+        )
+    });
+    if transient_reason {
+        answer.retryable(headers)
+    } else {
         // BadDeviceToken, DeviceTokenNotForTopic, Unregistered, ExpiredToken,
         // InvalidProviderToken, PayloadTooLarge…: final 4xx (and 5xx stay retryable).
-        _ => classify(PROVIDER, status, headers, &detail),
-    };
-    classified.with_code(error.reason)
+        answer.classify(headers)
+    }
 }
 
 /// Parses the `.p8` key (PKCS#8 PEM, EC P-256), also when pasted with literal `\n`, and
@@ -349,13 +362,14 @@ mod tests {
         ];
         for (status, reason, permanent) in cases {
             let body = json!({ "reason": reason }).to_string();
-            let e = response_error(StatusCode::from_u16(status).unwrap(), &h, &body);
+            let e = response_error(StatusCode::from_u16(status).unwrap(), &h, body.as_bytes());
             assert_eq!(e.is_permanent(), permanent, "{status} {reason}");
             assert_eq!(e.code(), Some(reason));
         }
-        let e = response_error(StatusCode::BAD_GATEWAY, &h, "<html>");
+        let e = response_error(StatusCode::BAD_GATEWAY, &h, b"<html>");
         assert!(!e.is_permanent());
         assert_eq!(e.code(), None);
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from apns");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, retry_after, transport_error},
+    http::{self, transport_error},
 };
 
 pub const PROVIDER: &str = "fcm";
@@ -88,6 +88,18 @@ struct OAuthError {
     error: String,
     #[serde(default)]
     error_description: Option<String>,
+}
+
+impl http::DocumentedError for OAuthError {
+    fn code(&self) -> Option<String> {
+        Some(self.error.clone())
+    }
+    fn reason(&self) -> Option<String> {
+        Some(match &self.error_description {
+            Some(d) => format!("{}: {d}", self.error),
+            None => self.error.clone(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -196,7 +208,7 @@ impl Fcm {
                 ))),
             };
         }
-        let error = send_error(status, &headers, &text);
+        let error = send_error(status, &headers, text.as_bytes());
         if status == StatusCode::UNAUTHORIZED && error.code() != Some("THIRD_PARTY_AUTH_ERROR") {
             return Ok(Attempt::TokenRefused(error));
         }
@@ -251,16 +263,10 @@ impl Fcm {
         let headers = response.headers().clone();
         let text = response.text().await.map_err(|e| transport_error(WHO, e))?;
         if !status.is_success() {
-            return Err(match serde_json::from_str::<OAuthError>(&text) {
-                Ok(e) => {
-                    let detail = match &e.error_description {
-                        Some(d) => format!("{}: {d}", e.error),
-                        None => e.error.clone(),
-                    };
-                    classify(WHO, status, &headers, &detail).with_code(e.error)
-                }
-                Err(_) => classify(WHO, status, &headers, &snippet(&text)),
-            });
+            return Err(http::failed_answer(WHO, status, text.as_bytes(), |b| {
+                serde_json::from_slice::<OAuthError>(b).ok()
+            })
+            .classify(&headers));
         }
         let token: TokenResponse = serde_json::from_str(&text).map_err(|_| {
             DeliveryError::retryable(format!("{WHO} answered {status} without an access_token"))
@@ -299,49 +305,59 @@ fn message(to: &str, content: &PushContent) -> Value {
     json!({ "message": message })
 }
 
+/// Google's error body as FCM documents it, with the FCM `errorCode` of its details.
+struct SendError {
+    fcm_code: Option<String>,
+    status: Option<String>,
+    message: String,
+}
+
+impl SendError {
+    fn parse(body: &[u8]) -> Option<SendError> {
+        let GoogleErrorBody { error } = serde_json::from_slice::<GoogleErrorBody>(body).ok()?;
+        let fcm_code = error
+            .details
+            .iter()
+            .find(|d| d.get("@type").and_then(Value::as_str) == Some(FCM_ERROR_TYPE))
+            .and_then(|d| d.get("errorCode"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Some(SendError {
+            fcm_code,
+            status: error.status,
+            message: error.message,
+        })
+    }
+}
+
+impl http::DocumentedError for SendError {
+    /// The FCM `errorCode`, else Google's `status`.
+    fn code(&self) -> Option<String> {
+        self.fcm_code.clone().or(self.status.clone())
+    }
+    fn reason(&self) -> Option<String> {
+        Some(match self.code() {
+            Some(c) => format!("{c}: {}", self.message),
+            None => self.message.clone(),
+        })
+    }
+}
+
 /// Classifies a messages:send error answer by its FCM error code, falling back on the
 /// HTTP status. The code is the FCM `errorCode`, else Google's `status`.
 fn send_error(
     status: StatusCode,
     headers: &reqwest::header::HeaderMap,
-    body: &str,
+    body: &[u8],
 ) -> DeliveryError {
-    let Ok(GoogleErrorBody { error }) = serde_json::from_str::<GoogleErrorBody>(body) else {
-        return classify(PROVIDER, status, headers, &snippet(body));
-    };
-    let fcm_code = error
-        .details
-        .iter()
-        .find(|d| d.get("@type").and_then(Value::as_str) == Some(FCM_ERROR_TYPE))
-        .and_then(|d| d.get("errorCode"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let code = fcm_code.clone().or(error.status.clone());
-    let detail = match &code {
-        Some(c) => format!("{c}: {}", error.message),
-        None => error.message.clone(),
-    };
-    let message = format!("{PROVIDER} answered {status}: {detail}");
-    let classified = match fcm_code.as_deref() {
+    let answer = http::failed_answer(PROVIDER, status, body, SendError::parse);
+    let fcm_code = answer.parsed.as_ref().and_then(|e| e.fcm_code.clone());
+    match fcm_code.as_deref() {
         Some(
             "UNREGISTERED" | "INVALID_ARGUMENT" | "SENDER_ID_MISMATCH" | "THIRD_PARTY_AUTH_ERROR",
-        ) => DeliveryError::permanent(message),
-        Some("QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL") => {
-            DeliveryError::retryable(message).with_retry_after(retry_after(headers))
-        }
-        _ => classify(PROVIDER, status, headers, &detail),
-    };
-    match code {
-        Some(c) => classified.with_code(c),
-        None => classified,
-    }
-}
-
-fn snippet(body: &str) -> String {
-    let body = body.trim();
-    match body.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &body[..i]),
-        None => body.to_owned(),
+        ) => answer.permanent(),
+        Some("QUOTA_EXCEEDED" | "UNAVAILABLE" | "INTERNAL") => answer.retryable(headers),
+        _ => answer.classify(headers),
     }
 }
 
@@ -460,13 +476,14 @@ mod tests {
         ];
         for (code, status, fcm, permanent, expected) in cases {
             let s = StatusCode::from_u16(code).unwrap();
-            let e = send_error(s, &h, &google(code, status, fcm));
+            let e = send_error(s, &h, google(code, status, fcm).as_bytes());
             assert_eq!(e.is_permanent(), permanent, "{code} {fcm:?}");
             assert_eq!(e.code(), Some(expected));
         }
-        let e = send_error(StatusCode::BAD_GATEWAY, &h, "<html>bad gateway</html>");
+        let e = send_error(StatusCode::BAD_GATEWAY, &h, b"<html>bad gateway</html>");
         assert!(!e.is_permanent());
         assert_eq!(e.code(), None);
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from fcm");
     }
 
     #[test]

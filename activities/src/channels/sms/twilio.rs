@@ -132,36 +132,11 @@ impl Twilio {
             });
         }
 
-        let error = serde_json::from_slice::<TwilioError>(&body).ok();
-        let code = error.as_ref().and_then(|e| e.code);
-        let detail = match &error {
-            Some(TwilioError {
-                code: Some(code),
-                message,
-                ..
-            }) => format!("error {code}: {}", message.as_deref().unwrap_or("")),
-            Some(TwilioError {
-                message: Some(message),
-                ..
-            }) => message.clone(),
-            _ => String::from_utf8_lossy(&body).chars().take(300).collect(),
-        };
-        let detail = redact(detail.trim(), to);
-        let detail = if detail.is_empty() {
-            "(no details)"
-        } else {
-            detail.as_str()
-        };
-        let message = format!("{PROVIDER} answered {status}: {detail}");
-        let e = match classify(status, code) {
-            Class::Retryable => {
-                DeliveryError::retryable(message).with_retry_after(http::retry_after(&headers))
-            }
-            Class::Permanent => DeliveryError::permanent(message),
-        };
-        Err(match code {
-            Some(code) => e.with_code(code.to_string()),
-            None => e,
+        let answer = http::failed_answer(PROVIDER, status, &body, |b| TwilioError::parse(b, to));
+        let code = answer.parsed.as_ref().and_then(|e| e.code);
+        Err(match classify(status, code) {
+            Class::Retryable => answer.retryable(&headers),
+            Class::Permanent => answer.permanent(),
         })
     }
 }
@@ -185,11 +160,37 @@ struct MessageResource {
     sid: Option<String>,
 }
 
-/// Twilio's error body: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
+/// Twilio's error body: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`,
+/// with at least a code or a message.
 #[derive(Debug, Deserialize)]
 struct TwilioError {
     code: Option<i64>,
     message: Option<String>,
+}
+
+impl TwilioError {
+    /// The documented error, the recipient's number left out of its message.
+    fn parse(body: &[u8], to: &str) -> Option<TwilioError> {
+        let mut e = serde_json::from_slice::<TwilioError>(body).ok()?;
+        if e.code.is_none() && e.message.is_none() {
+            return None;
+        }
+        e.message = e.message.map(|m| redact(m.trim(), to));
+        Some(e)
+    }
+}
+
+impl http::DocumentedError for TwilioError {
+    fn code(&self) -> Option<String> {
+        self.code.map(|c| c.to_string())
+    }
+    fn reason(&self) -> Option<String> {
+        let message = self.message.as_deref().unwrap_or("");
+        Some(match self.code {
+            Some(code) => format!("error {code}: {message}"),
+            None => message.to_owned(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -84,25 +84,19 @@ impl Vonage {
             .bytes()
             .await
             .map_err(|e| http::transport_error(PROVIDER, e))?;
+        if !status.is_success() {
+            // Vonage refuses with `200` and a status per part; anything else is a gateway or
+            // proxy in between, or a fault: classified by HTTP status, keeping Vonage's
+            // status code and error-text when the body is its documented answer.
+            let answer =
+                http::failed_answer(PROVIDER, status, &body, |b| Refusal::parse(b, to_digits));
+            return Err(answer.classify(&headers));
+        }
         let parsed = serde_json::from_slice::<SmsResponse>(&body).ok();
         // The first part that was refused, if any.
         let refused = parsed
             .as_ref()
             .and_then(|r| r.messages.iter().find(|m| m.status.trim() != "0"));
-
-        if !status.is_success() {
-            // Not the API's documented shape (a gateway or proxy in between, or a fault):
-            // classify by HTTP status, keeping Vonage's status code when there is one.
-            let detail = match refused {
-                Some(m) => describe(m, to_digits),
-                None => String::from_utf8_lossy(&body).chars().take(300).collect(),
-            };
-            let mut e = http::classify(PROVIDER, status, &headers, detail.trim());
-            if let Some(m) = refused {
-                e = e.with_code(m.status.trim());
-            }
-            return Err(e);
-        }
 
         let Some(parsed) = &parsed else {
             // 200 without the documented body: we cannot tell whether Vonage took the
@@ -113,14 +107,20 @@ impl Vonage {
         };
         if let Some(m) = refused {
             let code = m.status.trim();
-            let message = format!("{PROVIDER} refused the message: {}", describe(m, to_digits));
+            let message = format!(
+                "{PROVIDER} refused the message: {}",
+                http::clean(&describe(m, to_digits), http::MAX_REASON)
+            );
             let e = match classify(code) {
                 Class::Retryable => {
                     DeliveryError::retryable(message).with_retry_after(http::retry_after(&headers))
                 }
                 Class::Permanent => DeliveryError::permanent(message),
             };
-            return Err(e.with_code(code));
+            return Err(match http::clean_code(code) {
+                Some(code) => e.with_code(code),
+                None => e,
+            });
         }
         let id = parsed
             .messages
@@ -145,6 +145,33 @@ fn describe(m: &MessagePart, to_digits: &str) -> String {
         text.replace(to_digits, "[recipient]")
     };
     format!("status {}: {}", m.status.trim(), text)
+}
+
+/// The documented answer when it names a refused part: its status is the code, its
+/// error-text (without the recipient's number) the reason.
+struct Refusal {
+    status: String,
+    text: String,
+}
+
+impl Refusal {
+    fn parse(body: &[u8], to_digits: &str) -> Option<Refusal> {
+        let response = serde_json::from_slice::<SmsResponse>(body).ok()?;
+        let m = response.messages.iter().find(|m| m.status.trim() != "0")?;
+        Some(Refusal {
+            status: m.status.trim().to_owned(),
+            text: describe(m, to_digits),
+        })
+    }
+}
+
+impl http::DocumentedError for Refusal {
+    fn code(&self) -> Option<String> {
+        Some(self.status.clone())
+    }
+    fn reason(&self) -> Option<String> {
+        Some(self.text.clone())
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -96,11 +96,7 @@ impl Telegram {
                     provider_message_id: None,
                 })
             }
-            Some(answer) => Err(error(status, &answer, &headers)),
-            None => {
-                let detail: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
-                Err(http::classify(NAME, status, &headers, detail.trim()))
-            }
+            _ => Err(error(status, &bytes, &headers)),
         }
     }
 }
@@ -161,27 +157,66 @@ struct ResponseParameters {
     retry_after: Option<u64>,
 }
 
-/// Classifies a refusal. Telegram's `error_code` mirrors the HTTP status; `description`
-/// says what happened.
-fn error(status: StatusCode, answer: &Answer, headers: &HeaderMap) -> DeliveryError {
-    let code = answer.error_code.unwrap_or(status.as_u16());
-    let description = answer.description.as_deref().unwrap_or("").trim();
-    let parameters = answer.parameters.as_ref();
-    let retry_after = parameters
-        .and_then(|p| p.retry_after)
-        .map(|secs| Duration::from_secs(secs).min(Duration::from_secs(3600)))
-        .or_else(|| http::retry_after(headers));
-    let mut message = format!("{NAME} answered {code}: {description}");
-    if let Some(new_id) = parameters.and_then(|p| p.migrate_to_chat_id) {
-        message.push_str(&format!(
-            " (the group is now a supergroup: send to chat id {new_id})"
-        ));
+/// Telegram's documented refusal, `{"ok":false,"error_code","description","parameters"}`.
+struct Refusal {
+    /// `error_code`, which mirrors the HTTP status (the status when it is missing).
+    code: u16,
+    description: String,
+    parameters: ResponseParameters,
+}
+
+impl Refusal {
+    fn parse(body: &[u8], status: StatusCode) -> Option<Refusal> {
+        let answer = serde_json::from_slice::<Answer>(body).ok()?;
+        if answer.ok {
+            return None;
+        }
+        Some(Refusal {
+            code: answer.error_code.unwrap_or(status.as_u16()),
+            description: answer.description.unwrap_or_default(),
+            parameters: answer.parameters.unwrap_or_default(),
+        })
     }
-    let e = match classify(code) {
-        Class::Retryable => DeliveryError::retryable(message).with_retry_after(retry_after),
-        Class::Permanent => DeliveryError::permanent(message),
+}
+
+impl http::DocumentedError for Refusal {
+    fn code(&self) -> Option<String> {
+        Some(self.code.to_string())
+    }
+    fn reason(&self) -> Option<String> {
+        let mut reason = self.description.trim().to_owned();
+        if let Some(new_id) = self.parameters.migrate_to_chat_id {
+            reason.push_str(&format!(
+                " (the group is now a supergroup: send to chat id {new_id})"
+            ));
+        }
+        Some(reason)
+    }
+}
+
+/// Classifies a failed answer. Telegram's `error_code` mirrors the HTTP status and decides;
+/// `description` says what happened. Anything but Telegram's refusal is classified by its
+/// HTTP status and quoted by nothing but that status.
+fn error(status: StatusCode, body: &[u8], headers: &HeaderMap) -> DeliveryError {
+    let answer = http::failed_answer(NAME, status, body, |b| Refusal::parse(b, status));
+    let Some(refusal) = &answer.parsed else {
+        return answer.classify(headers);
     };
-    e.with_code(code.to_string())
+    let class = classify(refusal.code);
+    let retry_after = refusal
+        .parameters
+        .retry_after
+        .map(|secs| Duration::from_secs(secs).min(Duration::from_secs(3600)));
+    match class {
+        Class::Retryable => {
+            let e = answer.retryable(headers);
+            match retry_after {
+                Some(delay) => e.with_retry_after(Some(delay)),
+                None => e,
+            }
+        }
+        Class::Permanent => answer.permanent(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,18 +252,23 @@ mod tests {
 
     #[test]
     fn retry_after_comes_from_the_body_parameters() {
-        let answer: Answer = serde_json::from_value(json!({
+        let answer = json!({
             "ok": false,
             "error_code": 429,
             "description": "Too Many Requests: retry after 7",
             "parameters": { "retry_after": 7 }
-        }))
-        .unwrap();
-        let e = error(StatusCode::TOO_MANY_REQUESTS, &answer, &HeaderMap::new());
+        });
+        let e = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            answer.to_string().as_bytes(),
+            &HeaderMap::new(),
+        );
         assert_eq!(
             e,
             DeliveryError::Retryable {
-                message: "telegram answered 429: Too Many Requests: retry after 7".into(),
+                message:
+                    "telegram answered 429 Too Many Requests: Too Many Requests: retry after 7"
+                        .into(),
                 code: Some("429".into()),
                 retry_after: Some(Duration::from_secs(7)),
             }
@@ -237,14 +277,17 @@ mod tests {
 
     #[test]
     fn migrated_groups_say_where_they_went() {
-        let answer: Answer = serde_json::from_value(json!({
+        let answer = json!({
             "ok": false,
             "error_code": 400,
             "description": "Bad Request: group chat was upgraded to a supergroup chat",
             "parameters": { "migrate_to_chat_id": -1001234567890i64 }
-        }))
-        .unwrap();
-        let e = error(StatusCode::BAD_REQUEST, &answer, &HeaderMap::new());
+        });
+        let e = error(
+            StatusCode::BAD_REQUEST,
+            answer.to_string().as_bytes(),
+            &HeaderMap::new(),
+        );
         assert!(e.is_permanent());
         assert!(e.message().contains("-1001234567890"), "{}", e.message());
     }

@@ -14,7 +14,8 @@
 //! Outcome, as the spec suggests: 2xx delivered; 3xx final (redirects are not followed:
 //! the URL should be updated); 410 Gone final (the receiver unsubscribed); 408, 425, 429
 //! and 5xx retried (honouring `Retry-After`), as are timeouts and connection failures;
-//! any other 4xx final. The HTTP status is the error `code`.
+//! any other 4xx final. The HTTP status is the error `code`; nothing of a refusal's body
+//! is kept (receivers have no documented error shape; see [`crate::channels::http`]).
 //!
 //! Server-side request forgery: the target is the tenant's, so the client is always the
 //! outbound guard's ([`crate::channels::outbound`]): the URL is checked before each send
@@ -38,7 +39,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, transport_error},
+    http::{self, ProviderError, transport_error},
     outbound::guarded_builder,
 };
 
@@ -47,8 +48,6 @@ pub const PROVIDER: &str = "standard_webhooks";
 /// The whole attempt, connection included: the spec recommends 15 to 30 s.
 const TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How much of a refusal's body goes into the error message.
-const MAX_DETAIL: usize = 256;
 
 pub struct Webhook {
     http: reqwest::Client,
@@ -104,9 +103,8 @@ impl Webhook {
                 provider_message_id: Some(id),
             });
         }
-        let headers = response.headers().clone();
-        let detail = read_detail(response).await;
-        Err(refusal(status, &headers, &detail))
+        // Nor is a refusal's: see [`refusal`].
+        Err(refusal(status, response.headers()))
     }
 }
 
@@ -162,46 +160,30 @@ fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// A non-2xx answer, classified as the spec suggests.
-fn refusal(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    detail: &str,
-) -> DeliveryError {
-    let code = status.as_u16().to_string();
+/// A non-2xx answer, classified as the spec suggests. Receivers have no documented error
+/// shape, so nothing of the body is kept: the status says it (and is the code).
+fn refusal(status: StatusCode, headers: &reqwest::header::HeaderMap) -> DeliveryError {
+    let answer =
+        http::failed_answer(PROVIDER, status, b"", |_| None::<ProviderError>).or_status_code();
     if status.is_redirection() {
         let location = headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(|l| format!(" to {l}"))
+            .map(|l| format!(" to {}", http::clean(l, http::MAX_REASON)))
             .unwrap_or_default();
         return DeliveryError::permanent(format!(
             "{PROVIDER}: the receiver answered {status}{location}; redirects are not followed, \
              update the webhook URL"
         ))
-        .with_code(code);
+        .with_code(status.as_u16().to_string());
     }
     if status == StatusCode::GONE {
         return DeliveryError::permanent(format!(
             "{PROVIDER}: the receiver answered 410 Gone: it no longer accepts these webhooks"
         ))
-        .with_code(code);
+        .with_code(status.as_u16().to_string());
     }
-    classify(PROVIDER, status, headers, detail).with_code(code)
-}
-
-/// The first bytes of a refusal's body, as text, for the error message.
-async fn read_detail(mut response: reqwest::Response) -> String {
-    let mut bytes = Vec::new();
-    while bytes.len() < MAX_DETAIL {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    bytes.truncate(MAX_DETAIL);
-    let text = String::from_utf8_lossy(&bytes);
-    text.trim().chars().filter(|c| !c.is_control()).collect()
+    answer.classify(headers)
 }
 
 #[cfg(test)]
@@ -275,13 +257,19 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_spec_suggests() {
         let h = reqwest::header::HeaderMap::new();
-        let permanent = |s: u16| refusal(StatusCode::from_u16(s).unwrap(), &h, "").is_permanent();
+        let permanent = |s: u16| refusal(StatusCode::from_u16(s).unwrap(), &h).is_permanent();
         for s in [301, 302, 307, 308, 400, 401, 403, 404, 410, 422] {
             assert!(permanent(s), "{s}");
         }
         for s in [408, 425, 429, 500, 502, 503, 504] {
             assert!(!permanent(s), "{s}");
         }
-        assert_eq!(refusal(StatusCode::GONE, &h, "").code(), Some("410"));
+        assert_eq!(refusal(StatusCode::GONE, &h).code(), Some("410"));
+        let e = refusal(StatusCode::INTERNAL_SERVER_ERROR, &h);
+        assert_eq!(
+            e.message(),
+            "HTTP 500 Internal Server Error from standard_webhooks"
+        );
+        assert_eq!(e.code(), Some("500"));
     }
 }

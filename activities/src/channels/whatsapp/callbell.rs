@@ -46,7 +46,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, transport_error},
+    http::{self, ProviderError, transport_error},
 };
 
 pub const PROVIDER: &str = "callbell";
@@ -104,17 +104,17 @@ impl Callbell {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
+        let body = response
+            .bytes()
             .await
             .map_err(|e| transport_error(PROVIDER, e))?;
         if !status.is_success() {
-            return Err(error_from(status, &headers, &text));
+            return Err(error_from(status, &headers, &body));
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+        let answer: Value = serde_json::from_slice(&body).map_err(|_| {
             // The message may be enqueued already: a retry could send it twice.
             DeliveryError::permanent(format!(
-                "{PROVIDER}: answered {status} with a body that is not JSON: {e}"
+                "{PROVIDER}: answered {status} with a body that is not JSON"
             ))
         })?;
         let id = answer
@@ -202,48 +202,39 @@ fn template_fields(body: &mut Map<String, Value>, template: &ChatTemplate) {
 
 /// Classifies an error answer: 429 and 5xx are worth retrying (honouring `Retry-After`),
 /// any other status is final (401 bad token, 402 empty wallet, 4xx invalid request). The
-/// body's `error` and `code` travel with the error.
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let code = parsed
-        .as_ref()
-        .and_then(|v| v.get("code"))
-        .and_then(|c| match c {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-    let detail = parsed
-        .as_ref()
-        .and_then(error_text)
-        .unwrap_or_else(|| short(body));
-    let error = classify(PROVIDER, status, headers, &detail);
-    match code {
-        Some(code) => error.with_code(code),
-        None => error,
-    }
+/// body's `error` and `code` travel with the error when it is Callbell's error object.
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    http::failed_answer(PROVIDER, status, body, documented_error).classify(headers)
+}
+
+/// Callbell's error object: `{"error":"…","code":"…"}` as documented, or the `message` /
+/// `errors` its other answers carry; a JSON object with none of them is not one.
+fn documented_error(body: &[u8]) -> Option<ProviderError> {
+    let body = serde_json::from_slice::<Value>(body).ok()?;
+    let reason = error_text(&body)?;
+    let code = body.get("code").and_then(|c| match c {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    Some(ProviderError {
+        code,
+        reason: Some(reason),
+    })
 }
 
 /// The human part of an error body: `error` (a string, or an object with a `message`),
 /// `message`, or `errors` (a list or an object of messages).
 fn error_text(body: &Value) -> Option<String> {
-    let text = match (body.get("error"), body.get("message"), body.get("errors")) {
-        (Some(Value::String(s)), _, _) => s.clone(),
-        (Some(Value::Object(o)), _, _) => o.get("message")?.as_str()?.to_owned(),
-        (_, Some(Value::String(s)), _) => s.clone(),
-        (_, _, Some(errors)) => errors.to_string(),
-        _ => return None,
-    };
-    Some(short(&text))
-}
-
-/// At most 300 characters of a provider's answer, so a proxy's HTML page stays out of logs.
-fn short(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(300) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
-    }
+    Some(
+        match (body.get("error"), body.get("message"), body.get("errors")) {
+            (Some(Value::String(s)), _, _) => s.clone(),
+            (Some(Value::Object(o)), _, _) => o.get("message")?.as_str()?.to_owned(),
+            (_, Some(Value::String(s)), _) => s.clone(),
+            (_, _, Some(errors @ (Value::Array(_) | Value::Object(_)))) => errors.to_string(),
+            _ => return None,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -330,7 +321,7 @@ mod tests {
         let e = error_from(
             StatusCode::PAYMENT_REQUIRED,
             &HeaderMap::new(),
-            r#"{"error":"Your WhatsApp wallet is out of credit.","code":"whatsapp_wallet_depleted_credit"}"#,
+            br#"{"error":"Your WhatsApp wallet is out of credit.","code":"whatsapp_wallet_depleted_credit"}"#,
         );
         assert_eq!(
             e,
@@ -343,12 +334,14 @@ mod tests {
         );
         let mut headers = HeaderMap::new();
         headers.insert("retry-after", "3".parse().unwrap());
-        let e = error_from(StatusCode::TOO_MANY_REQUESTS, &headers, "slow down");
+        let e = error_from(StatusCode::TOO_MANY_REQUESTS, &headers, b"slow down");
         assert!(matches!(
             e,
             DeliveryError::Retryable { retry_after: Some(d), .. } if d == Duration::from_secs(3)
         ));
-        assert!(!error_from(StatusCode::BAD_GATEWAY, &HeaderMap::new(), "<html>").is_permanent());
+        let e = error_from(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"<html>");
+        assert!(!e.is_permanent());
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from callbell");
     }
 
     #[test]

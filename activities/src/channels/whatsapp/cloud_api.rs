@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{retry_after, transport_error},
+    http::{self, transport_error},
 };
 
 pub const PROVIDER: &str = "cloud_api";
@@ -216,8 +216,8 @@ pub(crate) async fn graph_send<T: serde::de::DeserializeOwned>(
         .map_err(|e| transport_error(provider, e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let text = response
-        .text()
+    let body = response
+        .bytes()
         .await
         .map_err(|e| transport_error(provider, e))?;
     if !status.is_success() {
@@ -225,14 +225,15 @@ pub(crate) async fn graph_send<T: serde::de::DeserializeOwned>(
             provider,
             status,
             &headers,
-            &text,
+            &body,
             retryable_codes,
         ));
     }
-    serde_json::from_str(&text).map_err(|e| {
-        // The message may have been sent: retrying could duplicate it, so say so.
+    serde_json::from_slice(&body).map_err(|_| {
+        // The message may have been sent: retrying could duplicate it, so say so. What the
+        // answer said is not quoted (a parse error quotes the body's values).
         DeliveryError::permanent(format!(
-            "{provider}: answered {status} with a body that is not a send result: {e}"
+            "{provider}: answered {status} with a body that is not a send result"
         ))
     })
 }
@@ -283,10 +284,13 @@ struct GraphErrorEnvelope {
 }
 
 impl GraphError {
-    pub fn parse(body: &str) -> Option<GraphError> {
-        serde_json::from_str::<GraphErrorEnvelope>(body)
+    /// The Graph API's error envelope, `{"error":{…}}` with at least a `code` or a
+    /// `message`; nothing else is.
+    pub fn parse(body: &[u8]) -> Option<GraphError> {
+        serde_json::from_slice::<GraphErrorEnvelope>(body)
             .ok()
             .map(|e| e.error)
+            .filter(|e| e.code.is_some() || e.message.is_some())
     }
 
     /// `error_data.details` (WhatsApp), or `error_data` when it is a plain string.
@@ -299,70 +303,62 @@ impl GraphError {
     }
 }
 
+impl http::DocumentedError for GraphError {
+    fn code(&self) -> Option<String> {
+        self.code.map(|c| c.to_string())
+    }
+
+    /// `error <code> (subcode <n>) <type>: <message> (<details>) [fbtrace_id <id>]`.
+    fn reason(&self) -> Option<String> {
+        let mut reason = String::new();
+        if let Some(code) = self.code {
+            reason.push_str(&format!("error {code}"));
+            if let Some(sub) = self.error_subcode {
+                reason.push_str(&format!(" (subcode {sub})"));
+            }
+        }
+        if let Some(kind) = self.kind.as_deref() {
+            reason.push_str(&format!(" {kind}"));
+        }
+        if let Some(text) = self.message.as_deref() {
+            reason.push_str(&format!(": {text}"));
+        }
+        if let Some(details) = self.details().or(self.error_user_msg.as_deref())
+            && Some(details) != self.message.as_deref()
+        {
+            reason.push_str(&format!(" ({details})"));
+        }
+        if let Some(trace) = self.fbtrace_id.as_deref() {
+            reason.push_str(&format!(" [fbtrace_id {trace}]"));
+        }
+        Some(reason.trim_start_matches([' ', ':']).to_owned())
+    }
+}
+
 /// Classifies a Graph API error answer: by Meta's `code` first (throttling and temporary
 /// failures in `retryable_codes`, or `is_transient: true`), then by HTTP status (429 and
 /// 5xx are always transient). The message carries the code, subcode, Meta's message and
-/// details, and the `fbtrace_id` support asks for; never the access token.
+/// details, and the `fbtrace_id` support asks for, bounded; never the access token, nor
+/// anything of a body that is not a Graph API error.
 pub(crate) fn graph_error(
     provider: &str,
     status: StatusCode,
     headers: &HeaderMap,
-    body: &str,
+    body: &[u8],
     retryable_codes: &[i64],
 ) -> DeliveryError {
     let transient_status = status.is_server_error()
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT;
-    let Some(error) = GraphError::parse(body) else {
-        let detail = truncate(body.trim(), 300);
-        let message = format!("{provider} answered {status}: {detail}");
-        return if transient_status {
-            DeliveryError::retryable(message).with_retry_after(retry_after(headers))
-        } else {
-            DeliveryError::permanent(message)
-        };
-    };
-    let mut message = format!("{provider} answered {status}");
-    if let Some(code) = error.code {
-        message.push_str(&format!(": error {code}"));
-        if let Some(sub) = error.error_subcode {
-            message.push_str(&format!(" (subcode {sub})"));
-        }
-    }
-    if let Some(kind) = error.kind.as_deref() {
-        message.push_str(&format!(" {kind}"));
-    }
-    if let Some(text) = error.message.as_deref() {
-        message.push_str(&format!(": {}", truncate(text, 300)));
-    }
-    if let Some(details) = error.details().or(error.error_user_msg.as_deref())
-        && Some(details) != error.message.as_deref()
-    {
-        message.push_str(&format!(" ({})", truncate(details, 300)));
-    }
-    if let Some(trace) = error.fbtrace_id.as_deref() {
-        message.push_str(&format!(" [fbtrace_id {trace}]"));
-    }
+    let answer = http::failed_answer(provider, status, body, GraphError::parse);
     let retryable = transient_status
-        || error.is_transient == Some(true)
-        || error.code.is_some_and(|c| retryable_codes.contains(&c));
-    let e = if retryable {
-        DeliveryError::retryable(message).with_retry_after(retry_after(headers))
+        || answer.parsed.as_ref().is_some_and(|e| {
+            e.is_transient == Some(true) || e.code.is_some_and(|c| retryable_codes.contains(&c))
+        });
+    if retryable {
+        answer.retryable(headers)
     } else {
-        DeliveryError::permanent(message)
-    };
-    match error.code {
-        Some(code) => e.with_code(code.to_string()),
-        None => e,
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(max).collect();
-        format!("{cut}…")
+        answer.permanent()
     }
 }
 
@@ -456,7 +452,7 @@ mod tests {
             "x",
             StatusCode::BAD_REQUEST,
             &h,
-            &body(131056),
+            body(131056).as_bytes(),
             RETRYABLE_CODES,
         );
         assert!(!e.is_permanent());
@@ -469,7 +465,7 @@ mod tests {
             "x",
             StatusCode::BAD_REQUEST,
             &h,
-            &body(131026),
+            body(131026).as_bytes(),
             RETRYABLE_CODES,
         );
         assert!(e.is_permanent());
@@ -478,7 +474,7 @@ mod tests {
             "x",
             StatusCode::UNAUTHORIZED,
             &h,
-            &body(190),
+            body(190).as_bytes(),
             RETRYABLE_CODES,
         );
         assert!(e.is_permanent());
@@ -487,20 +483,21 @@ mod tests {
             "x",
             StatusCode::BAD_GATEWAY,
             &h,
-            &body(100),
+            body(100).as_bytes(),
             RETRYABLE_CODES,
         );
         assert!(!e.is_permanent());
         // Not a Graph body at all.
-        let e = graph_error("x", StatusCode::BAD_REQUEST, &h, "<html>", RETRYABLE_CODES);
+        let e = graph_error("x", StatusCode::BAD_REQUEST, &h, b"<html>", RETRYABLE_CODES);
         assert!(e.is_permanent());
         assert_eq!(e.code(), None);
+        assert_eq!(e.message(), "HTTP 400 Bad Request from x");
         let transient = json!({"error": {"message": "m", "code": 99, "is_transient": true}});
         let e = graph_error(
             "x",
             StatusCode::BAD_REQUEST,
             &h,
-            &transient.to_string(),
+            transient.to_string().as_bytes(),
             &[],
         );
         assert!(!e.is_permanent());

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, transport_error},
+    http::{self, transport_error},
 };
 
 pub const PROVIDER: &str = "evolution";
@@ -130,17 +130,17 @@ impl Evolution {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
+        let body = response
+            .bytes()
             .await
             .map_err(|e| transport_error(PROVIDER, e))?;
         if !status.is_success() {
-            return Err(error_from(status, &headers, &text));
+            return Err(error_from(status, &headers, &body));
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+        let answer: Value = serde_json::from_slice(&body).map_err(|_| {
             // The message may be out already: a retry could send it twice.
             DeliveryError::permanent(format!(
-                "{PROVIDER}: answered {status} with a body that is not JSON: {e}"
+                "{PROVIDER}: answered {status} with a body that is not JSON"
             ))
         })?;
         let id = answer
@@ -224,13 +224,43 @@ fn template_body(number: &str, template: &ChatTemplate) -> Value {
     body
 }
 
-/// Classifies an Evolution error answer (see the module docs).
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let message = parsed.as_ref().and_then(|v| v.pointer("/response/message"));
+/// Evolution's error answer, `{"status","error","response":{"message"}}`: the message (or
+/// else `error`) is the reason; a JSON object with neither is not one.
+struct EvolutionError {
+    /// `response.message`, as it came.
+    message: Option<Value>,
+    reason: String,
+}
 
+impl EvolutionError {
+    fn parse(body: &[u8]) -> Option<EvolutionError> {
+        let body = serde_json::from_slice::<Value>(body).ok()?;
+        let message = body.pointer("/response/message").cloned();
+        let reason = match &message {
+            Some(m) => message_text(m),
+            None => body.get("error")?.as_str()?.to_owned(),
+        };
+        Some(EvolutionError { message, reason })
+    }
+}
+
+impl http::DocumentedError for EvolutionError {
+    fn code(&self) -> Option<String> {
+        None
+    }
+    fn reason(&self) -> Option<String> {
+        Some(self.reason.clone())
+    }
+}
+
+/// Classifies an Evolution error answer (see the module docs).
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    let answer = http::failed_answer(PROVIDER, status, body, EvolutionError::parse);
+    let Some(error) = &answer.parsed else {
+        return answer.classify(headers);
+    };
     if status == StatusCode::BAD_REQUEST
-        && let Some(Value::Array(items)) = message
+        && let Some(Value::Array(items)) = &error.message
         && items
             .iter()
             .any(|i| i.get("exists").and_then(Value::as_bool) == Some(false))
@@ -240,31 +270,23 @@ fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryEr
         ))
         .with_code(NUMBER_NOT_ON_WHATSAPP);
     }
-
-    let detail = message
-        .map(message_text)
-        .or_else(|| {
-            parsed
-                .as_ref()
-                .and_then(|v| v.get("error"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| body.to_owned());
-    let detail = short(&detail);
-
-    if status == StatusCode::BAD_REQUEST && TRANSIENT_MARKERS.iter().any(|m| detail.contains(m)) {
-        return DeliveryError::retryable(format!("{PROVIDER} answered {status}: {detail}"))
-            .with_code(INSTANCE_DISCONNECTED);
+    if status == StatusCode::BAD_REQUEST
+        && TRANSIENT_MARKERS.iter().any(|m| error.reason.contains(m))
+    {
+        return DeliveryError::retryable(answer.message.clone()).with_code(INSTANCE_DISCONNECTED);
     }
-    if status.is_server_error() && detail.contains("Method not available in the Baileys service") {
+    if status.is_server_error()
+        && error
+            .reason
+            .contains("Method not available in the Baileys service")
+    {
         return DeliveryError::permanent(format!(
             "{PROVIDER} answered {status}: templates need an instance on the WhatsApp Cloud API \
-             integration; this one runs Baileys (WhatsApp Web): {detail}"
+             integration; this one runs Baileys (WhatsApp Web)"
         ))
         .with_code(TEMPLATE_UNSUPPORTED);
     }
-    classify(PROVIDER, status, headers, &detail)
+    answer.classify(headers)
 }
 
 /// `response.message` as text: a string, or the items of a list joined with `; `.
@@ -280,15 +302,6 @@ fn message_text(message: &Value) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
-    }
-}
-
-/// At most 300 characters of a provider's answer, so a proxy's HTML page stays out of logs.
-fn short(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(300) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
     }
 }
 
@@ -390,7 +403,7 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &h,
-            r#"{"status":400,"error":"Bad Request","response":{"message":[{"jid":"5511987654321@s.whatsapp.net","exists":false,"number":"5511987654321"}]}}"#,
+            br#"{"status":400,"error":"Bad Request","response":{"message":[{"jid":"5511987654321@s.whatsapp.net","exists":false,"number":"5511987654321"}]}}"#,
         );
         assert_eq!(
             e,
@@ -402,28 +415,28 @@ mod tests {
         let e = error_from(
             StatusCode::BAD_REQUEST,
             &h,
-            r#"{"status":400,"error":"Bad Request","response":{"message":["Error: Connection Closed"]}}"#,
+            br#"{"status":400,"error":"Bad Request","response":{"message":["Error: Connection Closed"]}}"#,
         );
         assert!(!e.is_permanent());
         assert_eq!(e.code(), Some(INSTANCE_DISCONNECTED));
         let e = error_from(
             StatusCode::INTERNAL_SERVER_ERROR,
             &h,
-            r#"{"status":500,"error":"Internal Server Error","response":{"message":"Method not available in the Baileys service"}}"#,
+            br#"{"status":500,"error":"Internal Server Error","response":{"message":"Method not available in the Baileys service"}}"#,
         );
         assert!(e.is_permanent());
         assert_eq!(e.code(), Some(TEMPLATE_UNSUPPORTED));
         let e = error_from(
             StatusCode::UNAUTHORIZED,
             &h,
-            r#"{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}"#,
+            br#"{"status":401,"error":"Unauthorized","response":{"message":"Unauthorized"}}"#,
         );
         assert_eq!(
             e,
             DeliveryError::permanent("evolution answered 401 Unauthorized: Unauthorized")
         );
-        assert!(
-            !error_from(StatusCode::BAD_GATEWAY, &h, "<html>bad gateway</html>").is_permanent()
-        );
+        let e = error_from(StatusCode::BAD_GATEWAY, &h, b"<html>bad gateway</html>");
+        assert!(!e.is_permanent());
+        assert_eq!(e.message(), "HTTP 502 Bad Gateway from evolution");
     }
 }

@@ -59,7 +59,7 @@ use uuid::Uuid;
 
 use crate::channels::{
     Accepted, DeliveryError, SetupError,
-    http::{classify, transport_error},
+    http::{self, transport_error},
 };
 
 pub const PROVIDER: &str = "waha";
@@ -118,17 +118,17 @@ impl Waha {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
+        let body = response
+            .bytes()
             .await
             .map_err(|e| transport_error(PROVIDER, e))?;
         if !status.is_success() {
-            return Err(error_from(status, &headers, &text));
+            return Err(error_from(status, &headers, &body));
         }
-        let answer: Value = serde_json::from_str(&text).map_err(|e| {
+        let answer: Value = serde_json::from_slice(&body).map_err(|_| {
             // The message may be out already: a retry could send it twice.
             DeliveryError::permanent(format!(
-                "{PROVIDER}: answered {status} with a body that is not JSON: {e}"
+                "{PROVIDER}: answered {status} with a body that is not JSON"
             ))
         })?;
         let id = message_id(&answer);
@@ -291,37 +291,69 @@ fn message_id(answer: &Value) -> Option<String> {
     Some(format!("{from_me}_{chat}_{id}"))
 }
 
-/// Classifies a WAHA error answer (see the module docs).
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &str) -> DeliveryError {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
+/// WAHA's error answers: a NestJS error (`{"statusCode","message","error"}`, or a 500's
+/// `exception.message`), or the session-status refusal (`{"error","session","status",
+/// "expected"}`); a JSON object with none of their texts is not one.
+struct WahaError {
+    /// `(session, status)` of the session-status refusal.
+    session: Option<(String, String)>,
+    reason: String,
+}
 
-    if status == StatusCode::UNPROCESSABLE_ENTITY
-        && let Some(v) = &parsed
-        && let Some(session_status) = v.get("status").and_then(Value::as_str)
-        && v.get("expected").is_some()
-    {
-        let session = v.get("session").and_then(Value::as_str).unwrap_or("?");
-        return DeliveryError::retryable(format!(
-            "{PROVIDER} answered {status}: session `{session}` is {session_status}, not WORKING \
-             (start it, or scan its QR code)"
-        ))
-        .with_code(session_status);
+impl WahaError {
+    fn parse(body: &[u8]) -> Option<WahaError> {
+        let v = serde_json::from_slice::<Value>(body).ok()?;
+        let session = match (v.get("status").and_then(Value::as_str), v.get("expected")) {
+            (Some(status), Some(_)) => {
+                let name = v.get("session").and_then(Value::as_str).unwrap_or("?");
+                Some((name.to_owned(), status.to_owned()))
+            }
+            _ => None,
+        };
+        Some(WahaError {
+            reason: error_text(&v)?,
+            session,
+        })
     }
+}
 
-    let detail = parsed
-        .as_ref()
-        .and_then(error_text)
-        .unwrap_or_else(|| body.to_owned());
-    let detail = short(&detail);
+impl http::DocumentedError for WahaError {
+    fn code(&self) -> Option<String> {
+        None
+    }
+    fn reason(&self) -> Option<String> {
+        Some(self.reason.clone())
+    }
+}
 
-    if status.is_server_error() && detail.contains("invalid wid") {
+/// Classifies a WAHA error answer (see the module docs).
+fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+    let answer = http::failed_answer(PROVIDER, status, body, WahaError::parse);
+    let Some(error) = &answer.parsed else {
+        return answer.classify(headers);
+    };
+    if status == StatusCode::UNPROCESSABLE_ENTITY
+        && let Some((session, session_status)) = &error.session
+    {
+        let e = DeliveryError::retryable(format!(
+            "{PROVIDER} answered {status}: session `{}` is {}, not WORKING (start it, or scan \
+             its QR code)",
+            http::clean(session, 64),
+            http::clean(session_status, 64),
+        ));
+        return match http::clean_code(session_status) {
+            Some(code) => e.with_code(code),
+            None => e,
+        };
+    }
+    if status.is_server_error() && error.reason.contains("invalid wid") {
         // The exception text names the chat id, that is the recipient: leave it out.
         return DeliveryError::permanent(format!(
             "{PROVIDER} answered {status}: WhatsApp refused the chat id (invalid wid)"
         ))
         .with_code(INVALID_WID);
     }
-    classify(PROVIDER, status, headers, &detail)
+    answer.classify(headers)
 }
 
 /// The human part of a NestJS error: `exception.message` (500s, whose bodies also echo the
@@ -346,15 +378,6 @@ fn error_text(body: &Value) -> Option<String> {
         (_, Some(Value::String(s))) => Some(s.clone()),
         (_, Some(Value::Object(o))) => o.get("message").and_then(Value::as_str).map(str::to_owned),
         _ => None,
-    }
-}
-
-/// At most 300 characters of a provider's answer, so a proxy's HTML page stays out of logs.
-fn short(s: &str) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(300) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
     }
 }
 
@@ -460,20 +483,20 @@ mod tests {
         let e = error_from(
             StatusCode::UNPROCESSABLE_ENTITY,
             &h,
-            r#"{"error":"Session status is not as expected. Try again later or restart the session","session":"default","status":"SCAN_QR_CODE","expected":["WORKING"]}"#,
+            br#"{"error":"Session status is not as expected. Try again later or restart the session","session":"default","status":"SCAN_QR_CODE","expected":["WORKING"]}"#,
         );
         assert!(!e.is_permanent());
         assert_eq!(e.code(), Some("SCAN_QR_CODE"));
         let e = error_from(
             StatusCode::UNPROCESSABLE_ENTITY,
             &h,
-            r#"{"statusCode":422,"message":"WAHA Core support only 'default' session.","error":"Unprocessable Entity"}"#,
+            br#"{"statusCode":422,"message":"WAHA Core support only 'default' session.","error":"Unprocessable Entity"}"#,
         );
         assert!(e.is_permanent());
         let e = error_from(
             StatusCode::INTERNAL_SERVER_ERROR,
             &h,
-            r#"{"statusCode":500,"exception":{"message":"Evaluation failed: Error: wid error: invalid wid: 1@c.us","name":"Error"},"request":{"body":{"chatId":"1@c.us"}}}"#,
+            br#"{"statusCode":500,"exception":{"message":"Evaluation failed: Error: wid error: invalid wid: 1@c.us","name":"Error"},"request":{"body":{"chatId":"1@c.us"}}}"#,
         );
         assert_eq!(
             e,
@@ -486,13 +509,15 @@ mod tests {
         let e = error_from(
             StatusCode::UNAUTHORIZED,
             &h,
-            r#"{"message":"Unauthorized","statusCode":401}"#,
+            br#"{"message":"Unauthorized","statusCode":401}"#,
         );
         assert_eq!(
             e,
             DeliveryError::permanent("waha answered 401 Unauthorized: Unauthorized")
         );
-        assert!(!error_from(StatusCode::SERVICE_UNAVAILABLE, &h, "").is_permanent());
+        let e = error_from(StatusCode::SERVICE_UNAVAILABLE, &h, b"");
+        assert!(!e.is_permanent());
+        assert_eq!(e.message(), "HTTP 503 Service Unavailable from waha");
     }
 
     #[test]
