@@ -1,5 +1,5 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench tools lint fmt
+.PHONY: run test bench fuzz tools lint fmt
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -9,6 +9,9 @@ test: ## The whole suite, against a real Temporal dev server, maildev, SQLite an
 
 bench: ## End-to-end throughput and latency figures
 	bash scripts/bench.sh
+
+fuzz: ## Every callback parser and request validator under libFuzzer, FUZZ_SECONDS (20) each
+	bash fuzz/run.sh
 
 tools: ## Install the local servers (Temporal CLI, maildev) into .tools/
 	bash scripts/tools.sh
