@@ -1,5 +1,5 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench tools lint fmt totp schemathesis
+.PHONY: run test bench fuzz totp schemathesis tools lint fmt
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -12,6 +12,9 @@ schemathesis: ## Only the schemathesis step of `make test`: a fresh API held to 
 
 bench: ## End-to-end throughput and latency figures
 	bash scripts/bench.sh
+
+fuzz: ## Every callback parser and request validator under libFuzzer, FUZZ_SECONDS (20) each
+	bash fuzz/run.sh
 
 totp: ## The development operator's current sign-in code (after `make run`)
 	bash scripts/totp.sh

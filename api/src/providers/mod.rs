@@ -200,6 +200,20 @@ fn parse_settings(
     Some(settings)
 }
 
+impl CreateProvider {
+    /// Every check of a new account, each problem naming its field: what
+    /// `POST /v1/providers` runs before storing it. Returns the settings parsed.
+    pub fn check(&self, outbound: &OutboundPolicy) -> Result<ProviderSettings, ApiError> {
+        let mut errors = Vec::new();
+        check_name(&self.name, &mut errors);
+        check_rate_limit(self.rate_limit.as_ref(), &mut errors);
+        let settings = parse_settings(&self.settings, outbound, &mut errors);
+        settings
+            .filter(|_| errors.is_empty())
+            .ok_or(ApiError::Validation(errors))
+    }
+}
+
 /// Register a provider account.
 #[utoipa::path(
     post, path = "/v1/providers", tag = "providers",
@@ -217,13 +231,7 @@ pub async fn create(
     tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateProvider>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    check_name(&body.name, &mut errors);
-    check_rate_limit(body.rate_limit.as_ref(), &mut errors);
-    let settings = parse_settings(&body.settings, &state.config.outbound, &mut errors);
-    let Some(settings) = settings.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let settings = body.check(&state.config.outbound)?;
     let account = provider_accounts::create(
         &state.db,
         state.keyring.as_deref(),

@@ -227,6 +227,31 @@ fn check(profile: &mut Profile, rules: &OutboundPolicy) -> Vec<FieldError> {
     errors
 }
 
+impl CreateRecipient {
+    /// Every check of a new profile, each problem naming its field: what
+    /// `POST /v1/recipients` runs before storing it. Returns the profile canonicalised.
+    pub fn check(self, rules: &OutboundPolicy) -> Result<Profile, ApiError> {
+        let mut profile = Profile {
+            external_id: self.external_id,
+            name: self.name,
+            email: self.email,
+            phone: self.phone,
+            whatsapp: self.whatsapp,
+            push_tokens: self.push_tokens.unwrap_or_default(),
+            telegram_chat_id: self.telegram_chat_id,
+            instagram_id: self.instagram_id,
+            webhook_url: self.webhook_url,
+            locale: self.locale,
+        };
+        let errors = check(&mut profile, rules);
+        if errors.is_empty() {
+            Ok(profile)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
 /// Create a recipient profile.
 #[utoipa::path(
     post, path = "/v1/recipients", tag = "recipients",
@@ -243,22 +268,7 @@ pub async fn create(
     tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateRecipient>,
 ) -> Result<Response, ApiError> {
-    let mut profile = Profile {
-        external_id: body.external_id,
-        name: body.name,
-        email: body.email,
-        phone: body.phone,
-        whatsapp: body.whatsapp,
-        push_tokens: body.push_tokens.unwrap_or_default(),
-        telegram_chat_id: body.telegram_chat_id,
-        instagram_id: body.instagram_id,
-        webhook_url: body.webhook_url,
-        locale: body.locale,
-    };
-    let errors = check(&mut profile, &state.config.outbound);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let profile = body.check(&state.config.outbound)?;
     let created = recipients::create(&state.db, tenant.id, profile).await?;
     Ok((StatusCode::CREATED, Json(RecipientView::from(created))).into_response())
 }

@@ -170,6 +170,28 @@ fn check_rule(
     }
 }
 
+impl CreateRoutingRule {
+    /// Every check of a new rule, each problem naming its field, against the tenant's
+    /// provider `accounts` (id → channel): what `POST /v1/routing-rules` runs before storing
+    /// it. Canonicalises the conditions in place.
+    pub fn check(&mut self, accounts: &HashMap<Uuid, Channel>) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        check_name(&self.name, &mut errors);
+        check_rule(
+            &mut self.conditions,
+            &self.action,
+            true,
+            accounts,
+            &mut errors,
+        );
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
 /// Create a routing rule.
 #[utoipa::path(
     post, path = "/v1/routing-rules", tag = "routing",
@@ -184,16 +206,10 @@ fn check_rule(
 pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidJson(body): ValidJson<CreateRoutingRule>,
+    ValidJson(mut body): ValidJson<CreateRoutingRule>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    check_name(&body.name, &mut errors);
-    let mut conditions = body.conditions;
     let accounts = routing_rules::account_channels(&state.db, tenant.id).await?;
-    check_rule(&mut conditions, &body.action, true, &accounts, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    body.check(&accounts)?;
     let rule = routing_rules::create(
         &state.db,
         tenant.id,
@@ -201,7 +217,7 @@ pub async fn create(
             name: body.name,
             position: body.position,
             enabled: body.enabled,
-            conditions,
+            conditions: body.conditions,
             action: body.action,
         },
     )

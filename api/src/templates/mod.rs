@@ -452,6 +452,21 @@ fn check_default_locale(default_locale: &str, variants: &Value) -> Option<FieldE
     }
 }
 
+impl CreateTemplate {
+    /// Every check of a new template, each problem naming its field: what
+    /// `POST /v1/templates` runs before storing it. Returns the variants normalised.
+    pub fn check(&self) -> Result<Variants, ApiError> {
+        let mut errors = Vec::new();
+        check_name(&self.name, &mut errors);
+        check_description(self.description.as_deref(), &mut errors);
+        let variants = check_variants(&self.variants, &mut errors);
+        errors.extend(check_default_locale(&self.default_locale, &self.variants));
+        variants
+            .filter(|_| errors.is_empty())
+            .ok_or(ApiError::Validation(errors))
+    }
+}
+
 /// A template lookup: an unknown version or locale is as missing as an unknown template.
 fn not_found(e: StoreError) -> ApiError {
     match e {
@@ -476,14 +491,7 @@ pub async fn create(
     tenant: Authorized<CanManage>,
     ValidJson(body): ValidJson<CreateTemplate>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    check_name(&body.name, &mut errors);
-    check_description(body.description.as_deref(), &mut errors);
-    let variants = check_variants(&body.variants, &mut errors);
-    errors.extend(check_default_locale(&body.default_locale, &body.variants));
-    let Some(variants) = variants.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
+    let variants = body.check()?;
     let detail = templates::create(
         &state.db,
         tenant.id,
