@@ -128,6 +128,24 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET /v1/notifications` with the session, for `tenant`.
+async fn list_notifications(
+    app: &TestApp,
+    session: &Session,
+    tenant: Option<&str>,
+) -> (u16, Value) {
+    call(
+        app,
+        session,
+        tenant,
+        false,
+        "GET",
+        "/v1/notifications",
+        None,
+    )
+    .await
+}
+
 async fn app() -> TestApp {
     spawn_app_with(AppOptions {
         worker: false,
@@ -158,16 +176,7 @@ async fn an_operator_signs_in_with_password_and_code_and_reads_and_repairs_its_t
     assert_eq!(body["recovery_codes_left"], 10);
 
     // Reads for its tenant.
-    let (code, list) = call(
-        &app,
-        &session,
-        Some("dev"),
-        false,
-        "GET",
-        "/v1/notifications",
-        None,
-    )
-    .await;
+    let (code, list) = list_notifications(&app, &session, Some("dev")).await;
     assert_eq!(code, 200, "{list}");
     assert!(list.to_string().contains(&sent), "{list}");
     let (code, who) = call(
@@ -184,16 +193,7 @@ async fn an_operator_signs_in_with_password_and_code_and_reads_and_repairs_its_t
     assert_eq!(who["csrf_token"], session.csrf.as_str());
 
     // One tenant at a time, and only granted ones.
-    let (code, problem) = call(
-        &app,
-        &session,
-        None,
-        false,
-        "GET",
-        "/v1/notifications",
-        None,
-    )
-    .await;
+    let (code, problem) = list_notifications(&app, &session, None).await;
     assert_eq!(code, 403, "{problem}");
     assert!(
         problem["detail"]
@@ -202,16 +202,7 @@ async fn an_operator_signs_in_with_password_and_code_and_reads_and_repairs_its_t
             .contains("X-Pombo-Tenant"),
         "{problem}"
     );
-    let (code, problem) = call(
-        &app,
-        &session,
-        Some(other_name),
-        false,
-        "GET",
-        "/v1/notifications",
-        None,
-    )
-    .await;
+    let (code, problem) = list_notifications(&app, &session, Some(other_name)).await;
     assert_eq!(code, 403, "{problem}");
 
     // Repairs need the CSRF token; sending and managing are not an operator's.
@@ -289,16 +280,7 @@ async fn an_operator_signs_in_with_password_and_code_and_reads_and_repairs_its_t
             .unwrap()
             .contains("Max-Age=0")
     );
-    let (code, problem) = call(
-        &app,
-        &session,
-        Some("dev"),
-        false,
-        "GET",
-        "/v1/notifications",
-        None,
-    )
-    .await;
+    let (code, problem) = list_notifications(&app, &session, Some("dev")).await;
     assert_eq!(code, 401, "{problem}");
     assert_eq!(problem["type"], "https://pombo.dev/problems/no-session");
 }
@@ -345,16 +327,7 @@ async fn wrong_credentials_replayed_codes_and_disabled_operators_are_refused_ali
     admin(&app, &["operator", "disable", &ops.email])
         .await
         .unwrap();
-    let (code, _) = call(
-        &app,
-        &session,
-        Some("dev"),
-        false,
-        "GET",
-        "/v1/notifications",
-        None,
-    )
-    .await;
+    let (code, _) = list_notifications(&app, &session, Some("dev")).await;
     assert_eq!(code, 401);
     refused(sign_in_raw(&app, &ops.email, &ops.password, &ops.recovery_codes[1]).await).await;
     admin(&app, &["operator", "enable", &ops.email])
