@@ -38,15 +38,23 @@ const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 /// random characters (36 bits, not enough to help guess the other 250).
 pub const PREFIX_LEN: usize = 12;
 
-pub fn hash_api_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-/// A new random key: `pombo_` and 32 bytes from the OS generator, base64url.
-pub fn generate_api_key() -> String {
+/// 32 bytes from the OS generator, base64url: the random part of an API key, and an
+/// operator's session token.
+pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    format!("pombo_{}", URL_SAFE_NO_PAD.encode(bytes))
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored of a random secret (an API key, a session token): its SHA-256, hex.
+/// Unsalted on purpose, see the module's header.
+pub fn secret_digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new random key: `pombo_` and [`random_secret`].
+pub fn generate_api_key() -> String {
+    format!("pombo_{}", random_secret())
 }
 
 /// What of a key lists show. Keys given by configuration (the development key) may be
@@ -131,7 +139,7 @@ async fn insert_key(
     Ok(api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(new.tenant_id),
-        key_hash: Set(hash_api_key(key)),
+        key_hash: Set(secret_digest(key)),
         label: Set(new.label),
         created_at: Set(Utc::now()),
         scopes: Set(Scope::join(&new.scopes)),
@@ -253,7 +261,7 @@ async fn find_key(
     key: &str,
 ) -> Result<Option<api_key::Model>, StoreError> {
     Ok(api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash_api_key(key)))
+        .filter(api_key::Column::KeyHash.eq(secret_digest(key)))
         .one(db)
         .await?)
 }
@@ -381,7 +389,7 @@ mod tests {
         .unwrap();
         assert!(key.starts_with("pombo_") && key.len() == 6 + 43, "{key}");
         assert_eq!(row.prefix, key[..PREFIX_LEN]);
-        assert_eq!(row.key_hash, hash_api_key(&key));
+        assert_eq!(row.key_hash, secret_digest(&key));
         assert_eq!(row.scopes, "send,read");
 
         let first = valid(authenticate(&db, &key).await.unwrap());

@@ -32,7 +32,10 @@ use axum::{
     routing::post,
 };
 use chrono::{DateTime, Utc};
-use pombo_store::operators::{self, Operator, Session};
+use pombo_store::{
+    operators::{self, Operator, Session},
+    tenants,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -140,12 +143,12 @@ pub async fn sign_in(
     match check_credentials(&state, &email, body.password, &body.code).await? {
         Some(operator) => {
             throttle.succeeded(&email);
-            let token = session::random_token();
+            let token = tenants::random_secret();
             let session = operators::start_session(
                 &state.db,
                 operator.id,
-                session::hash_token(&token),
-                session::random_token(),
+                tenants::secret_digest(&token),
+                tenants::random_secret(),
             )
             .await?;
             tracing::info!(operator = %operator.email, "operator signed in");

@@ -11,14 +11,12 @@
 //! `X-Pombo-Tenant` (its name or id).
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use pombo_store::{
     entities::tenant,
     operators::{self, Operator, SESSION_LIFETIME, Session},
+    tenants::secret_digest,
 };
-use rand::Rng;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{error::ApiError, state::AppState};
@@ -26,17 +24,6 @@ use crate::{error::ApiError, state::AppState};
 pub const COOKIE: &str = "__Host-pombo_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const TENANT_HEADER: &str = "x-pombo-tenant";
-
-/// A random 256-bit token, base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 pub fn set_cookie(token: &str) -> HeaderValue {
     HeaderValue::from_str(&format!(
@@ -75,7 +62,7 @@ pub async fn current(
     let Some(token) = token(headers) else {
         return Ok(None);
     };
-    match operators::live_session(&state.db, &hash_token(token), Utc::now()).await? {
+    match operators::live_session(&state.db, &secret_digest(token), Utc::now()).await? {
         Some(found) => Ok(Some(found)),
         None => Err(ApiError::NoSession),
     }
