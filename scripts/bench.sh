@@ -21,7 +21,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() { for _ in $(seq 1 300); do port_open "$1" && return 0; sleep 0.2; done; echo "!! port $1 did not open" >&2; exit 1; }
 pids=(); trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT INT TERM
 echo "==> building (release)"
-cargo build --release --locked -p pombo-api -p pombo-worker -p pombo-bench
+cargo build --release --locked -p pombo-api -p pombo-worker -p pombo-renderer -p pombo-bench
 TEMPORAL_PORT=$(free_port); METRICS_PORT=$(free_port)
 .tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
   --http-port "$(free_port)" --metrics-port "$METRICS_PORT" "${TEMPORAL_FLAGS[@]}" \

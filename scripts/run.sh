@@ -20,7 +20,7 @@ FAKES_PORT="${FAKES_PORT:-4010}"
 S3_PORT="${S3_PORT:-9000}"
 
 bash scripts/tools.sh
-echo "==> building pombo-api, pombo-worker and pombo-fakes"
+echo "==> building pombo-api, pombo-worker, pombo-render and pombo-fakes"
 cargo build --bins
 
 # A known key for scripts when POMBO_DEV_API_KEY is set; otherwise one generated on the first

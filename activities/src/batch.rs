@@ -45,7 +45,8 @@ use crate::{
     channels::{Accepted, DeliveryError},
     notification::{
         NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
-        record_accepted, record_refusal, render_loaded, start_attempts, with_progress_heartbeats,
+        record_accepted, record_refusal, render_failure, start_attempts, store_render,
+        with_progress_heartbeats,
     },
     routing::Candidates,
 };
@@ -237,15 +238,39 @@ impl BatchActivities {
         Ok(out)
     }
 
-    /// Renders the chunk's members not rendered yet, all in one transaction. Returns the
+    /// Renders the chunk's members not rendered yet (in as few jobs of the renderer as it
+    /// allows, before the transaction), then stores them all in one transaction. Returns the
     /// members to send, and those whose content cannot render with their data.
     async fn render_all(
         &self,
         members: Vec<Member>,
     ) -> Result<(Vec<Member>, Vec<(uuid::Uuid, StepError)>), StoreError> {
-        if !members.iter().any(|(n, ..)| needs_rendering(n)) {
+        let to_render: Vec<&Notification> = members
+            .iter()
+            .map(|(n, ..)| n)
+            .filter(|n| needs_rendering(n))
+            .collect();
+        if to_render.is_empty() {
             return Ok((members, Vec::new()));
         }
+        let mut rendered = match crate::render::render_many(&self.inner.renderer, &to_render).await
+        {
+            Ok(rendered) => rendered.into_iter(),
+            // Not rendered at all (a busy worker): every one of them is retried.
+            Err(e) => {
+                let mut retried = Vec::new();
+                let mut ready = Vec::new();
+                for member in members {
+                    if needs_rendering(&member.0) {
+                        let failure = render_failure(crate::render::RenderFailure::from(e.clone()));
+                        retried.push((member.0.id, failure));
+                    } else {
+                        ready.push(member);
+                    }
+                }
+                return Ok((ready, retried));
+            }
+        };
         let tx = self.begin().await?;
         let mut ready = Vec::with_capacity(members.len());
         let mut unrenderable = Vec::new();
@@ -254,7 +279,11 @@ impl BatchActivities {
                 ready.push((n, provider, attempt));
                 continue;
             }
-            match render_loaded(&*tx, &mut n).await {
+            let stored = match rendered.next().expect("one render per member to render") {
+                Ok(content) => store_render(&*tx, &mut n, content).await,
+                Err(e) => Err(render_failure(e)),
+            };
+            match stored {
                 Ok(_) => ready.push((n, provider, attempt)),
                 Err(StepError::Store(e @ StoreError::Db(_))) => return Err(e),
                 Err(e) => unrenderable.push((n.id, e)),

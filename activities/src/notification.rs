@@ -40,12 +40,15 @@ pub struct NotificationActivities {
     pub(crate) files: crate::files::SendFiles,
     /// Whose turn it is to write, among this worker's batch chunks (SQLite only).
     pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
+    /// Renders the notifications' templates in memory-limited child processes.
+    pub(crate) renderer: pombo_renderer::Renderer,
 }
 
 impl NotificationActivities {
-    pub fn new(db: Db, providers: Providers) -> Self {
+    pub fn new(db: Db, providers: Providers, renderer: pombo_renderer::Renderer) -> Self {
         NotificationActivities {
             db,
+            renderer,
             providers: Arc::new(providers),
             files: Default::default(),
             writer: Default::default(),
@@ -315,21 +318,39 @@ pub(crate) async fn record_refusal(
 /// redriven workflow) is left as it is.
 pub(crate) async fn render_loaded(
     db: &impl sea_orm::ConnectionTrait,
+    renderer: &pombo_renderer::Renderer,
     n: &mut Notification,
 ) -> Result<NotificationStatus, StepError> {
     let status = status_of(n)?;
     if status != NotificationStatus::Pending && status != NotificationStatus::Sending {
         return Ok(status);
     }
-    let rendered = crate::render::render(n).await.map_err(|e| match e {
+    let rendered = crate::render::render(renderer, n)
+        .await
+        .map_err(render_failure)?;
+    store_render(db, n, rendered).await
+}
+
+/// What a render that did not succeed means for the notification: a content that cannot
+/// render fails it for good, a render that could not run is retried.
+pub(crate) fn render_failure(e: crate::render::RenderFailure) -> StepError {
+    match e {
         crate::render::RenderFailure::Invalid(e) => {
             StepError::fatal(failure_types::RENDER, e.to_string())
         }
-        crate::render::RenderFailure::Overtime(e) => StepError::Retryable {
+        crate::render::RenderFailure::Unavailable(e) => StepError::Retryable {
             message: format!("{e}: the worker is busy"),
             retry_after: None,
         },
-    })?;
+    }
+}
+
+/// Stores what [`render_loaded`] rendered (also in `n`) and marks the notification `sending`.
+pub(crate) async fn store_render(
+    db: &impl sea_orm::ConnectionTrait,
+    n: &mut Notification,
+    rendered: serde_json::Value,
+) -> Result<NotificationStatus, StepError> {
     let status = notifications::store_rendered(db, n.id, n.tenant_id, rendered.clone()).await?;
     if status == NotificationStatus::Sending {
         n.rendered = Some(rendered);
@@ -389,7 +410,7 @@ impl NotificationActivities {
         input: PrepareInput,
     ) -> Result<PrepareOutput, ActivityError> {
         let mut n = load(&self.db, input.notification_id).await?;
-        let status = render_loaded(&self.db, &mut n).await?;
+        let status = render_loaded(&self.db, &self.renderer, &mut n).await?;
         if status == NotificationStatus::Cancelled {
             return Ok(PrepareOutput {
                 status,

@@ -1,13 +1,11 @@
-//! Rendering per channel, on what the database holds for a notification. Off the async
-//! runtime and within the limits of `pombo_contract::render`: a template over them fails
-//! the notification for good (the same content fails the same way on every attempt), while
-//! a render that ran past the wall-clock deadline (a busy worker) is retried.
+//! Rendering per channel, on what the database holds for a notification. In
+//! `pombo-renderer`'s child processes and within the limits of `pombo_contract::render`: a
+//! template over them fails the notification for good (the same content fails the same way
+//! on every attempt), while a render that could not run (past the wall-clock deadline on a
+//! busy worker, a crashed child) is retried.
 
-use pombo_contract::{
-    Channel,
-    content::Content,
-    render::{Overtime, RenderError},
-};
+use pombo_contract::{Channel, content::Content, render::RenderError};
+use pombo_renderer::{Item, Renderer, Unavailable};
 use pombo_store::notifications::Notification;
 
 /// Why a notification's content did not render.
@@ -16,35 +14,68 @@ pub enum RenderFailure {
     /// The content cannot render with its data: no attempt can.
     #[error(transparent)]
     Invalid(#[from] RenderError),
-    /// Past the deadline: an overloaded worker, worth another attempt.
+    /// Not rendered (past the deadline on an overloaded worker, a crashed child): worth
+    /// another attempt.
     #[error(transparent)]
-    Overtime(#[from] Overtime),
+    Unavailable(#[from] Unavailable),
 }
 
 /// Renders the stored content of `n` for its channel into the JSON stored as `rendered`.
 /// The rendered content is checked again: a placeholder can make a field too long or empty.
-pub async fn render(n: &Notification) -> Result<serde_json::Value, RenderFailure> {
+pub async fn render(
+    renderer: &Renderer,
+    n: &Notification,
+) -> Result<serde_json::Value, RenderFailure> {
+    let mut out = render_many(renderer, &[n]).await?;
+    out.pop().expect("one answer per notification")
+}
+
+/// [`render`] for several notifications, in as few jobs of the renderer as it allows (a
+/// batch chunk's members); the answers in order. `Err` only when none could be rendered.
+pub async fn render_many(
+    renderer: &Renderer,
+    notifications: &[&Notification],
+) -> Result<Vec<Result<serde_json::Value, RenderFailure>>, Unavailable> {
+    // Those whose stored row cannot even be read are answered without the renderer.
+    let mut out: Vec<Option<Result<serde_json::Value, RenderFailure>>> = Vec::new();
+    let mut items = Vec::new();
+    for n in notifications {
+        match stored_content(n) {
+            Ok(content) => {
+                items.push(Item::new(&content, n.data.as_ref()));
+                out.push(None);
+            }
+            Err(e) => out.push(Some(Err(e.into()))),
+        }
+    }
+    let mut rendered = renderer.render_many(items).await?.into_iter();
+    Ok(out
+        .into_iter()
+        .map(|done| {
+            done.unwrap_or_else(|| {
+                let content = rendered.next().expect("one answer per item")?;
+                if let Some(e) = content.check().into_iter().next() {
+                    return Err(RenderError {
+                        field: e.field,
+                        reason: format!("after rendering: {}", e.reason),
+                    }
+                    .into());
+                }
+                Ok(content.to_value())
+            })
+        })
+        .collect())
+}
+
+fn stored_content(n: &Notification) -> Result<Content, RenderError> {
     let channel: Channel = n.channel.parse().map_err(|reason| RenderError {
         field: "channel".into(),
         reason,
     })?;
-    let content = Content::parse(channel, &n.content).map_err(|e| RenderError {
+    Content::parse(channel, &n.content).map_err(|e| RenderError {
         field: e.field,
         reason: e.reason,
-    })?;
-    let data = n.data.clone();
-    let rendered = pombo_contract::render::off_runtime(move || {
-        pombo_contract::render::render(&content, data.as_ref())
     })
-    .await??;
-    if let Some(e) = rendered.check().into_iter().next() {
-        return Err(RenderError {
-            field: e.field,
-            reason: format!("after rendering: {}", e.reason),
-        }
-        .into());
-    }
-    Ok(rendered.to_value())
 }
 
 /// Reads back what [`render`] stored.

@@ -261,10 +261,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Rendering ran past its wall-clock deadline: fuel stops heavy templates long before, so
-/// the server is overloaded. A 503 to retry, not a refusal of the content.
-impl From<pombo_contract::render::Overtime> for ApiError {
-    fn from(e: pombo_contract::render::Overtime) -> Self {
+/// Rendering ran past its wall-clock deadline (fuel stops heavy templates long before, so
+/// the server is overloaded) or its process failed: a 503 to retry, not a refusal of the
+/// content.
+impl From<pombo_renderer::Unavailable> for ApiError {
+    fn from(e: pombo_renderer::Unavailable) -> Self {
         ApiError::Unavailable(format!("{e}: the server is busy, try again"))
     }
 }

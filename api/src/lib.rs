@@ -81,6 +81,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let object_store =
         Arc::new(files::ObjectStore::new(&config.storage).context("configuring object storage")?);
     object_store.ensure_bucket_in_background();
+    let renderer = pombo_renderer::Renderer::start(&config.render)
+        .await
+        .context("starting the render processes")?;
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -90,6 +93,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         callback_limiter,
         sign_in_throttle: Default::default(),
         object_store,
+        renderer,
     })
 }
 

@@ -21,4 +21,6 @@ pub struct AppState {
     pub sign_in_throttle: Arc<crate::operators::throttle::SignInThrottle>,
     /// S3-compatible storage of uploaded files (`/v1/files`).
     pub object_store: Arc<crate::files::ObjectStore>,
+    /// Renders tenants' templates in memory-limited child processes (`pombo-render`).
+    pub renderer: pombo_renderer::Renderer,
 }

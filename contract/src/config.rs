@@ -36,6 +36,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// How long personal data and rendered bodies are kept (a Temporal Schedule purges them).
     pub retention: RetentionConfig,
+    /// The child processes that render tenants' templates (`pombo-render`).
+    pub render: RenderConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -430,6 +432,31 @@ pub struct RetentionConfig {
     pub batch_size: u64,
 }
 
+/// Tenants' templates are rendered in `pombo-render` child processes, each limited to
+/// `memory_limit_mib` of address space: a template whose values outgrow it (a string
+/// doubled in a loop) ends its child and is refused, instead of ending the API or the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RenderConfig {
+    /// The `pombo-render` executable; `None`: the one beside the running binary.
+    pub program: Option<std::path::PathBuf>,
+    /// Children rendering at once (each renders one job at a time); 0: one per CPU.
+    pub processes: usize,
+    /// Address space of each child, in MiB. A message renders to at most 1 MiB and a
+    /// request body is at most `api.max_body_bytes`, so the default leaves ample room.
+    pub memory_limit_mib: u64,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        RenderConfig {
+            program: None,
+            processes: 0,
+            memory_limit_mib: 256,
+        }
+    }
+}
+
 impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
@@ -521,6 +548,7 @@ impl Default for Config {
             encryption: EncryptionConfig::default(),
             storage: StorageConfig::default(),
             retention: RetentionConfig::default(),
+            render: RenderConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
             worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
@@ -687,6 +715,12 @@ impl Config {
         {
             return Err(ConfigError(
                 "api.rate_limit.per_second and burst must be at least 1 (or disable it)".into(),
+            ));
+        }
+        if self.render.memory_limit_mib < 64 {
+            return Err(ConfigError(
+                "render.memory_limit_mib must be at least 64 (the render process itself needs some)"
+                    .into(),
             ));
         }
         if self.api.max_body_bytes < 1024 {

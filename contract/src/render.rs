@@ -6,9 +6,10 @@
 //!
 //! Templates are tenant input, so rendering is bounded (one place, here): MiniJinja's fuel
 //! caps the instructions a message's templates run ([`MESSAGE_FUEL`], [`BATCH_FUEL`] across
-//! a batch's recipients), the rendered text is capped ([`MAX_OUTPUT_BYTES`] per message,
-//! checked while it is written, not after), and callers on an async runtime render through
-//! [`off_runtime`] (feature `tokio`): on a blocking thread, with [`DEADLINE`] as a backstop.
+//! a batch's recipients), and the rendered text is capped ([`MAX_OUTPUT_BYTES`] per message,
+//! checked while it is written, not after). What neither sees, the memory of the values a
+//! template builds, is bounded by where the API and the worker run this: `pombo-renderer`'s
+//! child processes, each with an address-space limit and killed past [`DEADLINE`].
 //! Recursion needs no knob of ours: this build has no macros or includes (MiniJinja features
 //! off), its parser refuses nesting deeper than 150 levels and its VM more than 500 frames.
 
@@ -42,43 +43,20 @@ pub const BATCH_FUEL: u64 = 10 * MESSAGE_FUEL;
 /// enough that a cheap loop or `"x" * n` cannot fill the memory of the API or the worker.
 pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
-/// The wall-clock backstop of [`off_runtime`]: fuel is the real bound (a message's fuel runs
-/// out in about 0.1 s), the deadline catches what fuel does not count, such as a single
-/// instruction working on a huge string. Wall-clock time also counts waiting for a thread and
-/// a busy CPU, so running past it says the server is overloaded, not that the template is
-/// bad: callers answer 503 (API) or retry (worker), never refuse the content for it.
+/// The wall-clock backstop of a render (enforced by `pombo-renderer`, which kills the child
+/// past it): fuel is the real bound (a message's fuel runs out in about 0.1 s), the deadline
+/// catches what fuel does not count, such as a single instruction working on a huge string.
+/// Wall-clock time also counts a busy CPU, so running past it says the server is
+/// overloaded, not that the template is bad: callers answer 503 (API) or retry (worker),
+/// never refuse the content for it.
 pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{field}: {reason}")]
 pub struct RenderError {
     /// Which part of the content failed (`content.subject`, `content.html`, …).
     pub field: String,
     pub reason: String,
-}
-
-/// Rendering that ran past [`DEADLINE`]: fuel should have stopped a heavy template first, so
-/// this is an overloaded server (see [`DEADLINE`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("rendering took longer than the {}-second limit", DEADLINE.as_secs())]
-pub struct Overtime;
-
-/// Runs `render` (a closure calling [`render`] or [`render_within`]) on a blocking thread,
-/// so a heavy template holds neither the async runtime's threads nor, past [`DEADLINE`], the
-/// caller. A thread past the deadline is left to finish: fuel ends it soon after.
-#[cfg(feature = "tokio")]
-pub async fn off_runtime<T: Send + 'static>(
-    render: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Overtime> {
-    match tokio::time::timeout(DEADLINE, tokio::task::spawn_blocking(render)).await {
-        Ok(Ok(out)) => Ok(out),
-        Ok(Err(e)) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            // Cancelled: the runtime is shutting down, and nobody waits for the answer.
-            Err(_) => Err(Overtime),
-        },
-        Err(_) => Err(Overtime),
-    }
 }
 
 /// What rendering may still spend: one message's ([`Budget::message`]), or a batch's shared by

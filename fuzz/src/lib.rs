@@ -43,7 +43,12 @@ fn must_be_client_error(e: ApiError) {
     );
 }
 
-/// The runtime the async validators (rendering off the runtime, with its deadline) run on.
+/// Renders in this process: libFuzzer sees a panic in rendering itself, not a dead child.
+fn renderer() -> pombo_renderer::Renderer {
+    pombo_renderer::Renderer::in_process()
+}
+
+/// The runtime the async validators (rendering through the renderer) run on.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
@@ -264,7 +269,7 @@ pub fn notification_request(data: &[u8]) {
         routing: Default::default(),
     };
     let result =
-        runtime().block_on(body.validate(None, &DeliveryConfig::default(), &outbound(), &target));
+        runtime().block_on(body.validate(&renderer(), None, &DeliveryConfig::default(), &outbound(), &target));
     if let Err(e) = result {
         must_be_client_error(e);
     }
@@ -278,7 +283,7 @@ pub fn batch_request(data: &[u8]) {
     };
     let content = body.content.clone();
     let result =
-        runtime().block_on(body.validate(None, content, &DeliveryConfig::default(), &outbound()));
+        runtime().block_on(body.validate(&renderer(), None, content, &DeliveryConfig::default(), &outbound()));
     if let Err(e) = result {
         must_be_client_error(e);
     }

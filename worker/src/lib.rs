@@ -53,7 +53,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         Err(e) => tracing::error!(error = %format!("{e:#}"), "retention schedule not set"),
     }
 
-    let activities = NotificationActivities::new(db.clone(), providers)
+    let renderer = pombo_renderer::Renderer::start(&config.render)
+        .await
+        .context("starting the render processes")?;
+    let activities = NotificationActivities::new(db.clone(), providers, renderer)
         .with_files(SendFiles::new(objects.clone(), &config.storage));
     let retention = RetentionActivities::new(db.clone(), objects);
     let runtime = Runtime::from_current_tokio(Default::default())?;

@@ -116,6 +116,7 @@ pub async fn create(
     };
     let valid = body
         .validate(
+            &state.renderer,
             header_key,
             content,
             &state.config.delivery,

@@ -10,6 +10,7 @@ use pombo_contract::{
     Channel, NotificationType, Priority, batch::MAX_RECIPIENTS, config::DeliveryConfig,
     content::Content, outbound::OutboundPolicy, recipient, render,
 };
+use pombo_renderer::Renderer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -130,37 +131,6 @@ impl Errors {
     }
 }
 
-/// The problems of rendering `content` with each recipient's data (none for data that is not
-/// an object: that is refused on its own). The renders share a batch's budget
-/// (`render::BATCH_FUEL`), each message still held to its own; once it is spent the rest
-/// is not rendered.
-fn render_each(content: &Content, data: &[Option<Value>]) -> Vec<Vec<String>> {
-    let mut budget = render::Budget::batch();
-    let mut problems = vec![Vec::new(); data.len()];
-    for (data, found) in data.iter().zip(&mut problems) {
-        if data.as_ref().is_some_and(|d| !d.is_object()) {
-            continue;
-        }
-        if budget.exhausted() {
-            break;
-        }
-        match render::render_within(content, data.as_ref(), &mut budget) {
-            Err(e) if budget.exhausted() => found.push(format!(
-                "{}: {}; the recipients after this one were not rendered",
-                e.field, e.reason
-            )),
-            Err(e) => found.push(format!("{}: {}", e.field, e.reason)),
-            Ok(rendered) => found.extend(
-                rendered
-                    .check()
-                    .into_iter()
-                    .map(|e| format!("{}: after rendering: {}", e.field, e.reason)),
-            ),
-        }
-    }
-    problems
-}
-
 fn hash(value: &Value) -> String {
     // serde_json's maps are sorted, so equal requests serialise to equal bytes.
     hex::encode(Sha256::digest(value.to_string().as_bytes()))
@@ -168,10 +138,11 @@ fn hash(value: &Value) -> String {
 
 impl CreateBatch {
     /// `content` is the request's own content or the template's, resolved by the caller.
-    /// Renders it for every recipient off the async runtime, within the limits of
-    /// `pombo_contract::render`.
+    /// Renders it for every recipient through `renderer`, within a batch's budget
+    /// (`render::BATCH_FUEL`, each message still held to its own).
     pub async fn validate(
         self,
+        renderer: &Renderer,
         header_key: Option<String>,
         content: Option<Value>,
         defaults: &DeliveryConfig,
@@ -233,10 +204,15 @@ impl CreateBatch {
         let mut render_problems = match &parsed {
             None => Vec::new(),
             Some(parsed) => {
-                let parsed = parsed.clone();
                 let data: Vec<Option<Value>> =
                     self.recipients.iter().map(|r| r.data.clone()).collect();
-                render::off_runtime(move || render_each(&parsed, &data)).await?
+                match renderer.batch_problems(parsed, data).await? {
+                    Ok(problems) => problems,
+                    Err(e) => {
+                        errors.push(e.field, e.reason);
+                        Vec::new()
+                    }
+                }
             }
         };
         render_problems.resize(self.recipients.len(), Vec::new());

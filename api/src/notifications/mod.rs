@@ -106,6 +106,7 @@ pub async fn create(
     };
     let valid = body
         .validate(
+            &state.renderer,
             header_key,
             &state.config.delivery,
             &state.config.outbound,

@@ -3,8 +3,8 @@
 
 use pombo_contract::{
     Channel, NotificationType, Priority, content::Content, outbound::OutboundPolicy, recipient,
-    render,
 };
+use pombo_renderer::{Renderer, Unavailable};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -125,10 +125,11 @@ pub struct Validated {
 }
 
 impl CreateNotification {
-    /// Renders the content (and the fallback's) off the async runtime, within the limits of
+    /// Renders the content (and the fallback's) through `renderer`, within the limits of
     /// `pombo_contract::render`.
     pub async fn validate(
         self,
+        renderer: &Renderer,
         header_key: Option<String>,
         defaults: &pombo_contract::config::DeliveryConfig,
         rules: &OutboundPolicy,
@@ -160,7 +161,7 @@ impl CreateNotification {
             }
         };
         if !content.is_null() {
-            check_content(channel, &content, self.data.as_ref(), &mut errors).await?;
+            check_content(renderer, channel, &content, self.data.as_ref(), &mut errors).await?;
         }
 
         if let Some(fallback) = &self.fallback {
@@ -175,6 +176,7 @@ impl CreateNotification {
             }
             let mut found = Vec::new();
             check_content(
+                renderer,
                 fallback.channel,
                 &fallback.content,
                 self.data.as_ref(),
@@ -348,11 +350,12 @@ pub(crate) fn check_send_at(
 /// placeholder without a value, or a template over the render limits, is refused now, not
 /// discovered by the worker.
 async fn check_content(
+    renderer: &Renderer,
     channel: Channel,
     content: &Value,
     data: Option<&Value>,
     errors: &mut Vec<FieldError>,
-) -> Result<(), render::Overtime> {
+) -> Result<(), Unavailable> {
     let parsed = match Content::parse(channel, content) {
         Ok(c) => c,
         Err(e) => {
@@ -372,8 +375,8 @@ async fn check_content(
     if !errors.is_empty() {
         return Ok(());
     }
-    let data = data.filter(|d| d.is_object()).cloned();
-    match render::off_runtime(move || render::render(&parsed, data.as_ref())).await? {
+    let data = data.filter(|d| d.is_object());
+    match renderer.render(&parsed, data).await? {
         Err(e) => errors.push(FieldError::new(e.field, e.reason)),
         Ok(rendered) => errors.extend(
             rendered

@@ -20,11 +20,8 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use pombo_contract::{
-    Channel,
-    content::Content,
-    render::{check_syntax, render},
-};
+use pombo_contract::{Channel, content::Content, render::check_syntax};
+use pombo_renderer::{Item, Renderer};
 use pombo_store::{
     StoreError,
     templates::{self, Detail, NewTemplate, NextVersion, Template, Variants, Version},
@@ -690,11 +687,13 @@ pub async fn preview(
                 e => not_found(e),
             })?;
     let number = version.version;
-    let (data, asked) = (body.data, locale.clone());
-    let rendered = pombo_contract::render::off_runtime(move || {
-        render_all(&version, asked.as_deref(), data.as_ref())
-    })
-    .await??;
+    let rendered = render_all(
+        &state.renderer,
+        &version,
+        locale.as_deref(),
+        body.data.as_ref(),
+    )
+    .await?;
     Ok(Json(RenderView {
         template_id: template.id,
         name: template.name,
@@ -704,14 +703,15 @@ pub async fn preview(
     }))
 }
 
-/// Renders the variant of every channel of `version` for `locale`; all failures at once.
-fn render_all(
+/// Renders the variant of every channel of `version` for `locale`, in one job of
+/// `renderer`; all failures at once.
+async fn render_all(
+    renderer: &Renderer,
     version: &Version,
     locale: Option<&str>,
     data: Option<&Value>,
 ) -> Result<BTreeMap<String, RenderedVariant>, ApiError> {
-    let mut errors = Vec::new();
-    let mut out = BTreeMap::new();
+    let mut picked = Vec::new();
     for channel in templates::channels(&version.variants) {
         let Some((locale_used, content)) =
             templates::pick(&version.variants, &version.default_locale, locale, channel)
@@ -719,7 +719,6 @@ fn render_all(
             // Only in locales the fallback does not reach (`pt-BR` when `pt` is asked).
             continue;
         };
-        let path = format!("variants.{locale_used}.{channel}");
         let parsed = Content::parse(channel, content).map_err(|e| {
             ApiError::Internal(anyhow::anyhow!(
                 "stored template {} version {}: {e}",
@@ -727,7 +726,18 @@ fn render_all(
                 version.version
             ))
         })?;
-        let rendered = match render(&parsed, data) {
+        picked.push((channel, locale_used, parsed));
+    }
+    let items = picked
+        .iter()
+        .map(|(_, _, content)| Item::new(content, data))
+        .collect();
+    let answers = renderer.render_many(items).await?;
+    let mut errors = Vec::new();
+    let mut out = BTreeMap::new();
+    for ((channel, locale_used, _), answer) in picked.into_iter().zip(answers) {
+        let path = format!("variants.{locale_used}.{channel}");
+        let rendered = match answer {
             Ok(r) => r,
             Err(e) => {
                 errors.push(FieldError::new(under(&path, &e.field), e.reason));
@@ -880,8 +890,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn preview_renders_every_channel_with_fallback_and_sms_segments() {
+    #[tokio::test]
+    async fn preview_renders_every_channel_with_fallback_and_sms_segments() {
         let variants: Variants = serde_json::from_value(json!({
             "en": {"email": {"subject": "Hi {{ name }}", "html": "<b>{{ name }}</b>", "text": "{{ name }}"},
                    "sms": {"text": "Hi {{ name }}"}},
@@ -896,7 +906,12 @@ mod tests {
             created_at: Utc::now(),
         };
         let data = json!({"name": "<Ana>"});
-        let out = render_all(&version, Some("pt-BR"), Some(&data)).unwrap();
+        // In process: this checks the picking and the paths, the render children have tests
+        // of their own (`renderer/tests`).
+        let renderer = Renderer::in_process();
+        let out = render_all(&renderer, &version, Some("pt-BR"), Some(&data))
+            .await
+            .unwrap();
         assert_eq!(out["email"].locale, "en");
         assert_eq!(out["email"].content["html"], "<b>&lt;Ana&gt;</b>");
         assert_eq!(out["email"].content["text"], "<Ana>");
@@ -904,7 +919,9 @@ mod tests {
         let sms = out["sms"].sms.unwrap();
         assert_eq!((sms.encoding, sms.segments), (SmsEncoding::Ucs2, 1));
 
-        let Err(ApiError::Validation(errors)) = render_all(&version, None, Some(&json!({}))) else {
+        let Err(ApiError::Validation(errors)) =
+            render_all(&renderer, &version, None, Some(&json!({}))).await
+        else {
             panic!("missing data is refused")
         };
         let mut got = fields(&errors);

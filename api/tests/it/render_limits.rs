@@ -1,7 +1,9 @@
-//! Bounded rendering (`pombo_contract::render`): a template that works too long or renders
-//! too much is a 422 naming its field, answered fast, from inline content, a stored
-//! template (preview and notification) and a batch; and while one renders, the API keeps
-//! answering other requests.
+//! Bounded rendering (`pombo_contract::render`, in `pombo-renderer`'s children): a template
+//! that works too long, renders too much or builds values past the render processes' memory
+//! limit is a 422 naming its field, answered fast, from inline content, a stored template
+//! (preview and notification) and a batch; and while one renders, the API keeps answering
+//! other requests. These tests host the API in their own process: a memory bomb rendered
+//! in it would end the test binary, not fail one test.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,9 @@ use crate::support::{AppOptions, TestApp, spawn_app_with};
 /// The security review's template: 10^8 loop iterations, 29.6 s of CPU before the limits.
 const NESTED: &str =
     "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+
+/// Doubles a string 40 times: about 240 instructions, so fuel never notices; a terabyte.
+const DOUBLING: &str = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}";
 
 /// What a refused render may take, end to end (the fuel runs out in about 100 ms in a debug
 /// build; the deadline backstop is 2 s, so a missing fuel limit shows here too).
@@ -109,6 +114,89 @@ async fn a_template_that_works_too_long_is_refused_fast_and_the_api_keeps_answer
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_template_that_outgrows_the_memory_limit_is_refused_everywhere_and_the_api_lives_on() {
+    let app = app().await;
+    let memory = |reason: &str| {
+        assert!(
+            reason.contains("more memory than a render may use"),
+            "{reason}"
+        )
+    };
+    // Inline content, twice at once: each ends its own render process.
+    let bombs: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url, key) = (
+                app.http.clone(),
+                app.url("/v1/notifications"),
+                app.api_key.clone(),
+            );
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&sms(DOUBLING))
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    response.status().as_u16(),
+                    response.json::<Value>().await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    for bomb in bombs {
+        let (status, problem) = bomb.await.unwrap();
+        assert_eq!(status, 422, "{problem}");
+        memory(only_error(&problem, "content"));
+    }
+    // The same API still renders, and accepts.
+    let response = app
+        .post_notification(&json!({"channel": "sms", "to": "+5511987654321",
+            "content": {"text": "Hi {{ name }}"}, "data": {"name": "Ana"}}))
+        .await;
+    assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+
+    // A batch: refused as a whole, on its content.
+    let recipients: Vec<Value> = (0..3)
+        .map(|i| json!({"to": format!("+55119876543{i:02}")}))
+        .collect();
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications/batch",
+            Some(
+                &json!({"channel": "sms", "content": {"text": DOUBLING}, "recipients": recipients}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    memory(only_error(&problem, "content"));
+
+    // A stored template: saved (its syntax is fine), refused at preview, under its variant.
+    let (code, created) = app
+        .call(
+            "POST",
+            "/v1/templates",
+            Some(&json!({"name": "bomb", "default_locale": "en",
+                         "variants": {"en": {"sms": {"text": DOUBLING}}}})),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/templates/bomb/render",
+            Some(&json!({"data": {}})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    memory(only_error(&problem, "variants.en.sms"));
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn output_past_the_cap_is_refused() {
     let app = app().await;
     let cap = pombo_contract::render::MAX_OUTPUT_BYTES;
@@ -203,6 +291,17 @@ async fn a_batch_with_a_template_that_works_too_long_is_refused_once() {
 /// render step, with the reason, and is not sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_worker_fails_content_over_the_limits_for_good() {
+    worker_fails_for_good(NESTED, "content.text", "fuel exhausted").await;
+}
+
+/// As above, for content that outgrows the render processes' memory: the worker (hosted in
+/// this test's process) lives on and fails the notification.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_fails_content_over_the_memory_limit_for_good() {
+    worker_fails_for_good(DOUBLING, "content", "more memory than a render may use").await;
+}
+
+async fn worker_fails_for_good(text: &str, field: &str, reason: &str) {
     use pombo_store::entities::notification;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
@@ -218,7 +317,7 @@ async fn the_worker_fails_content_over_the_limits_for_good() {
     notification::Entity::update_many()
         .col_expr(
             notification::Column::Content,
-            Expr::value(json!({"text": NESTED})),
+            Expr::value(json!({ "text": text })),
         )
         .filter(notification::Column::Id.eq(id.parse::<uuid::Uuid>().unwrap()))
         .exec(&down.db)
@@ -236,7 +335,7 @@ async fn the_worker_fails_content_over_the_limits_for_good() {
         .await;
     let error = n["last_error"].as_str().unwrap();
     assert!(
-        error.contains("content.text") && error.contains("fuel exhausted"),
+        error.contains(&format!("{field}: ")) && error.contains(reason),
         "{error}"
     );
     assert_eq!(n["attempts"], 0, "never sent: {n}");

@@ -146,6 +146,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         webhook: wait,
     };
     config.worker_metrics_listen = None;
+    config.render.program = Some(render_binary());
     // Tests share one Temporal server: a worker per test must not rewrite one server-wide
     // retention schedule to point at its own short-lived task queue. Retention tests turn
     // it on with a schedule id of their own.
@@ -487,18 +488,29 @@ impl Drop for WorkerProcess {
 /// rebuilds this test but not the worker, and a crash test of an old worker proves nothing.
 /// (A no-op under `make test`, which builds every binary first.)
 fn worker_binary() -> PathBuf {
+    workspace_binary("pombo-worker")
+}
+
+/// The `pombo-render` binary the API and the worker render in, built now if it is stale
+/// (see [`worker_binary`]).
+pub fn render_binary() -> PathBuf {
+    workspace_binary("pombo-render")
+}
+
+fn workspace_binary(name: &str) -> PathBuf {
     // `make test` builds every binary before any test and says so: building here again
     // would only thrash cargo's fingerprints between `cargo build` and nextest's build.
+    static BUILT: std::sync::Once = std::sync::Once::new();
     if std::env::var_os("POMBO_TEST_BINARIES_BUILT").is_none() {
-        build_worker();
+        BUILT.call_once(build_worker);
     }
     let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/it-… → target/<profile>/pombo-worker
+    // target/<profile>/deps/it-… → target/<profile>/<name>
     let path = exe
         .parent()
         .and_then(|deps| deps.parent())
         .unwrap()
-        .join("pombo-worker");
+        .join(name);
     assert!(
         path.exists(),
         "{} is missing after building it",
