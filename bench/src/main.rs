@@ -19,6 +19,7 @@
 
 mod bare;
 mod rabbit;
+mod render;
 mod server;
 mod stack;
 
@@ -555,7 +556,38 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
-    // 7. Memory.
+    if wanted("render") {
+        // 7. Rendering in children (memory-limited) against in process, same message.
+        let renders = env_or("POMBO_BENCH_RENDERS", 5000);
+        eprintln!("==> 7. {renders} renders in process, then in render children");
+        match render::measure(renders).await {
+            Ok(f) => {
+                rows.push(row(
+                    "render µs, one at a time: in process / children",
+                    format!("{:.0} / {:.0}", f.sequential_us.0, f.sequential_us.1),
+                    "",
+                ));
+                rows.push(row(
+                    "renders/s, 32 at once: in process / children",
+                    format!("{:.0} / {:.0}", f.concurrent_per_s.0, f.concurrent_per_s.1),
+                    "",
+                ));
+                rows.push(row(
+                    "ratio children / in process, 32 at once",
+                    format!("{:.2}", f.concurrent_per_s.1 / f.concurrent_per_s.0),
+                    "",
+                ));
+                rows.push(row(
+                    "render children: count, peak RSS together (MB)",
+                    format!("{} · {:.1}", f.children_rss_mb.1, f.children_rss_mb.0),
+                    "",
+                ));
+            }
+            Err(e) => rows.push(row("render", format!("failed: {e:#}"), "")),
+        }
+    }
+
+    // 8. Memory.
     let (api_rss, worker_rss) = stack.peak_rss_mb();
     rows.push(row("API peak RSS (MB)", format!("{api_rss:.1}"), "≤ 80"));
     rows.push(row(
