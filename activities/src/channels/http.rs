@@ -28,6 +28,32 @@ pub fn transport_error(provider: &str, e: reqwest::Error) -> DeliveryError {
     DeliveryError::retryable(format!("{provider}: {what}: {e}"))
 }
 
+/// The most of an answer's body that is read. Providers answer with small JSON or XML
+/// documents (a few KiB); a target that answers without end (a tenant's own server behind a
+/// provider account's `base_url`) must not fill the worker's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The body of `response`, cut at [`MAX_ANSWER_BYTES`]: what is past the cap is never read
+/// (the connection is dropped), and a cut body simply fails to parse as the provider's.
+pub async fn body(
+    provider: &str,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, DeliveryError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(provider, e))?
+    {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok(body)
+}
+
 /// 408, 425, 429 and 5xx: the answers most providers document as transient.
 pub fn is_transient(status: StatusCode) -> bool {
     status.is_server_error()

@@ -13,6 +13,7 @@ use std::{
 };
 
 use axum::{Router, http::StatusCode, response::IntoResponse};
+use futures::StreamExt;
 use pombo_contract::providers::ProviderSettings;
 use pombo_store::provider_accounts::{self, NewAccount};
 use serde_json::{Value, json};
@@ -298,6 +299,51 @@ async fn an_answer_in_the_providers_place_is_not_read_back() {
         assert!(!n.to_string().contains(leaked), "{n}");
         assert!(!events.to_string().contains(leaked), "{events}");
     }
+}
+
+/// A target that answers without end (a tenant's own server behind a provider account) is
+/// read up to `http::MAX_ANSWER_BYTES` and no further: the attempt fails on its status, at
+/// once, and the server sees the connection dropped after a few buffers, not after the
+/// attempt's timeout with gigabytes read.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_without_end_is_cut_short() {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    let service = Router::new().fallback(move || {
+        let counted = counted.clone();
+        async move {
+            let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+            let endless = futures::stream::repeat(chunk).map(move |c| {
+                counted.fetch_add(c.len(), Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>(c)
+            });
+            (
+                StatusCode::BAD_REQUEST,
+                axum::body::Body::from_stream(endless),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: vec![addr.to_string()],
+        ..Default::default()
+    })
+    .await;
+    let (code, body) = create(&app, "sms", twilio(&format!("http://{addr}"))).await;
+    assert_eq!(code, 201, "{body}");
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    let error = failed_attempt(&app, &id).await;
+    assert_eq!(error, "HTTP 400 Bad Request from twilio", "{error}");
+    // The cap plus what the two sockets' buffers held when the worker hung up.
+    let read = sent.load(Ordering::SeqCst);
+    assert!(
+        read < 32 << 20,
+        "{read} bytes were sent before the worker hung up"
+    );
 }
 
 /// Accounts stored before the guard (or written around the API) are checked again when

@@ -161,7 +161,9 @@ impl Sendgrid {
                 provider_message_id: id,
             });
         }
-        let body = response.bytes().await.unwrap_or_default();
+        let body = crate::channels::http::body(PROVIDER, response)
+            .await
+            .unwrap_or_default();
         Err(error_from(status, &headers, &body))
     }
 }

@@ -269,7 +269,9 @@ impl Ses {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = crate::channels::http::body(PROVIDER, response)
+            .await
+            .unwrap_or_default();
         if status.is_success() {
             return accepted(status, &body);
         }

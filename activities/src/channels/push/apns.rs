@@ -182,10 +182,7 @@ impl Apns {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
+        let body = crate::channels::http::body(PROVIDER, response).await?;
         if status.is_success() {
             let echoed = headers
                 .get("apns-id")

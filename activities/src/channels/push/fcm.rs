@@ -195,10 +195,8 @@ impl Fcm {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
+        let text = String::from_utf8_lossy(&crate::channels::http::body(PROVIDER, response).await?)
+            .into_owned();
         if status.is_success() {
             return match serde_json::from_str::<SendResponse>(&text) {
                 Ok(r) => Ok(Attempt::Sent(r.name)),
@@ -261,7 +259,8 @@ impl Fcm {
             .map_err(|e| transport_error(WHO, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.map_err(|e| transport_error(WHO, e))?;
+        let text = String::from_utf8_lossy(&crate::channels::http::body(WHO, response).await?)
+            .into_owned();
         if !status.is_success() {
             return Err(http::failed_answer(WHO, status, text.as_bytes(), |b| {
                 serde_json::from_slice::<OAuthError>(b).ok()

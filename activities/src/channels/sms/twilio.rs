@@ -110,10 +110,7 @@ impl Twilio {
             .map_err(|e| http::transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
+        let body = crate::channels::http::body(PROVIDER, response).await?;
 
         if status.is_success() {
             let sid = serde_json::from_slice::<MessageResource>(&body)

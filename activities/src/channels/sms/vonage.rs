@@ -80,10 +80,7 @@ impl Vonage {
             .map_err(|e| http::transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(PROVIDER, e))?;
+        let body = crate::channels::http::body(PROVIDER, response).await?;
         if !status.is_success() {
             // Vonage refuses with `200` and a status per part; anything else is a gateway or
             // proxy in between, or a fault: classified by HTTP status, keeping Vonage's

@@ -70,10 +70,7 @@ impl Telegram {
             .map_err(|e| http::transport_error(NAME, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(NAME, e))?;
+        let bytes = crate::channels::http::body(NAME, response).await?;
         let answer = serde_json::from_slice::<Answer>(&bytes).ok();
 
         match answer {

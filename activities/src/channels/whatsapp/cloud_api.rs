@@ -216,10 +216,7 @@ pub(crate) async fn graph_send<T: serde::de::DeserializeOwned>(
         .map_err(|e| transport_error(provider, e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_error(provider, e))?;
+    let body = crate::channels::http::body(provider, response).await?;
     if !status.is_success() {
         return Err(graph_error(
             provider,

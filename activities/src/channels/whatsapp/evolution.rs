@@ -130,10 +130,7 @@ impl Evolution {
             .map_err(|e| transport_error(PROVIDER, e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
+        let body = crate::channels::http::body(PROVIDER, response).await?;
         if !status.is_success() {
             return Err(error_from(status, &headers, &body));
         }
