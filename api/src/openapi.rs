@@ -13,7 +13,9 @@ use utoipa::{
     openapi::{
         Content, HeaderBuilder, ObjectBuilder, RefOr, ResponseBuilder, Type,
         path::{Operation, ParameterIn},
-        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
     },
 };
 
@@ -141,6 +143,7 @@ impl Modify for ProblemResponses {
             for operation in operations.into_iter().flatten() {
                 add_problems(operation);
                 problems_as_problem_json(operation);
+                add_operator_session(operation);
             }
         }
     }
@@ -150,6 +153,23 @@ impl Modify for ProblemResponses {
 fn scope_of(operation: &Operation) -> Option<String> {
     let security = serde_json::to_value(operation.security.as_ref()?).ok()?;
     security[0]["api_key"][0].as_str().map(str::to_owned)
+}
+
+/// Routes needing an operator's scope (`read`, `operate`) also take an operator's session:
+/// declared here, once, from `auth::OPERATOR_SCOPES`, as the alternative to the API key.
+fn add_operator_session(operation: &mut Operation) {
+    let Some(scope) = scope_of(operation) else {
+        return;
+    };
+    if !crate::auth::OPERATOR_SCOPES
+        .iter()
+        .any(|s| s.as_str() == scope)
+    {
+        return;
+    }
+    if let Some(security) = operation.security.as_mut() {
+        security.push(SecurityRequirement::new("operator_session", [scope]));
+    }
 }
 
 fn add_problems(operation: &mut Operation) {

@@ -386,3 +386,76 @@ async fn operator_credentials_are_stored_hashed_and_sealed() {
     let response = sign_in_raw(&app, &ops.email, &ops.password, &ops.recovery_codes[0]).await;
     assert_eq!(response.status(), 401);
 }
+
+/// The OpenAPI document offers `operator_session` exactly on the routes a session can use:
+/// with a signed-in session (tenant and CSRF token given), each route it lists answers
+/// without refusing the session (not 401/403), and each secured route it does not list
+/// refuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_offers_the_operator_session_exactly_where_it_works() {
+    let app = app().await;
+    let ops = create_operator(&app, "dev").await;
+    let (session, _) = sign_in(&app, &ops, &ops.code(0)).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut offered, mut refused) = (0, 0);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(security) = operation["security"].as_array() else {
+                continue;
+            };
+            // The operator's own routes (sign-in, sign-out) are what make the session.
+            if path.starts_with("/v1/operator/") {
+                continue;
+            }
+            let route = format!("{} {path}", method.to_uppercase());
+            let takes_session = security.iter().any(|r| r.get("operator_session").is_some());
+            let concrete: String = path
+                .split('/')
+                .map(|s| {
+                    if s.starts_with('{') {
+                        Uuid::new_v4().to_string()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let body = (!matches!(method.as_str(), "get" | "delete")).then(|| json!({}));
+            let (code, answer) = call(
+                &app,
+                &session,
+                Some("dev"),
+                true,
+                &method.to_uppercase(),
+                &concrete,
+                body.as_ref(),
+            )
+            .await;
+            if takes_session {
+                assert!(
+                    code != 401 && code != 403,
+                    "{route} is documented for operator sessions but refused one: {code} {answer}"
+                );
+                offered += 1;
+            } else {
+                assert!(
+                    code == 401 || code == 403,
+                    "{route} is not documented for operator sessions but took one: {code} {answer}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        offered >= 15 && refused >= 15,
+        "{offered} offered, {refused} refused"
+    );
+}
