@@ -1,8 +1,11 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench fuzz totp schemathesis tools lint fmt
+.PHONY: run test bench fuzz totp schemathesis tools lint fmt clean-data
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
+
+clean-data: ## Delete everything `make run` kept in .data/ (databases, mail, keys, logs): a clean start
+	bash scripts/clean-data.sh
 
 test: ## The whole suite, against a real Temporal dev server, maildev, SQLite and PostgreSQL
 	bash scripts/test.sh

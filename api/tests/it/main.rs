@@ -21,6 +21,7 @@ mod openapi;
 mod operations;
 mod operators;
 mod outbound_guard;
+mod plain_logs;
 mod priority;
 mod provider_rate_limits;
 mod providers;

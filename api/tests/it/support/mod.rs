@@ -497,7 +497,7 @@ pub fn render_binary() -> PathBuf {
     workspace_binary("pombo-render")
 }
 
-fn workspace_binary(name: &str) -> PathBuf {
+pub fn workspace_binary(name: &str) -> PathBuf {
     // `make test` builds every binary before any test and says so: building here again
     // would only thrash cargo's fingerprints between `cargo build` and nextest's build.
     static BUILT: std::sync::Once = std::sync::Once::new();
