@@ -79,6 +79,10 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let header_key = crate::extract::idempotency_header(&headers)?;
     let mut body = body;
+    let missing = body.required_fields();
+    if !missing.is_empty() {
+        return Err(ApiError::Validation(missing));
+    }
     // Recipient and channel first: a template's variant depends on the channel.
     let target = crate::routing_rules::target::resolve(&state, tenant.id, &body).await?;
     let template_used = match (&body.template, &body.content) {

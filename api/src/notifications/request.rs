@@ -125,6 +125,23 @@ pub struct Validated {
 }
 
 impl CreateNotification {
+    /// The fields a request must have whatever else it says (`to` or `recipient`, `content`
+    /// or `template`), all reported together before anything is looked up: an empty body
+    /// hears of both at once.
+    pub fn required_fields(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.to.is_none() && self.recipient.is_none() {
+            errors.push(FieldError::new(
+                "to",
+                "give `to` (an address) or `recipient` (a stored profile)",
+            ));
+        }
+        if self.content.is_none() && self.template.is_none() {
+            errors.push(FieldError::new("content", "give `content` or `template`"));
+        }
+        errors
+    }
+
     /// Renders the content (and the fallback's) through `renderer`, within the limits of
     /// `pombo_contract::render`.
     pub async fn validate(
@@ -161,7 +178,19 @@ impl CreateNotification {
             }
         };
         if !content.is_null() {
-            check_content(renderer, channel, &content, self.data.as_ref(), &mut errors).await?;
+            let mut found = Vec::new();
+            check_content(renderer, channel, &content, self.data.as_ref(), &mut found).await?;
+            // Content written for another channel than the one routing chose reads as a
+            // wrong field unless the answer says who chose the channel.
+            if let (None, Some(rule)) = (self.channel, target.routing.rule_id) {
+                for e in &mut found {
+                    e.reason = format!(
+                        "{} (the channel `{channel}` was chosen by routing rule {rule}: give `channel`, or content for `{channel}`)",
+                        e.reason
+                    );
+                }
+            }
+            errors.extend(found);
         }
 
         if let Some(fallback) = &self.fallback {

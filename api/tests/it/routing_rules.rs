@@ -462,3 +462,43 @@ async fn the_openapi_document_describes_recipients_and_routing_rules() {
     assert!(schemas["RecipientView"]["properties"]["push_tokens"].is_object());
     assert!(schemas["NotificationView"]["properties"]["routing_rule_id"].is_object());
 }
+
+/// Content written for email, sent without a channel to a tenant whose rule picks WhatsApp:
+/// the problem names the field and says that a rule chose the channel, and which.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_for_another_channel_than_the_rules_chose_says_who_chose() {
+    let app = spawn_app_with(no_worker()).await;
+    let (_, whatsapp) = seed_rules(&app).await;
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications",
+            Some(&json!({"to": "+5511987654321",
+                         "content": {"subject": "Your order", "text": "shipped"}})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    let error = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "content.subject")
+        .unwrap_or_else(|| panic!("no content.subject error in {problem}"));
+    let reason = error["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("chosen by routing rule {whatsapp}"))
+            && reason.contains("`whatsapp`"),
+        "{reason}"
+    );
+    // With `channel` given there is no rule to name.
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications",
+            Some(&json!({"channel": "whatsapp", "to": "+5511987654321",
+                         "content": {"subject": "Your order", "text": "shipped"}})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert!(!problem.to_string().contains("routing rule"), "{problem}");
+}

@@ -15,6 +15,22 @@ fn problem_fields(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An empty body hears of everything it lacks at once, not one field per try.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_body_hears_of_every_required_field() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let response = app.post_notification(&json!({})).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    let mut fields = problem_fields(&problem);
+    fields.sort();
+    assert_eq!(fields, ["content", "to"], "{problem}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_requests_get_a_problem_naming_the_field_and_store_nothing() {
     let app = spawn_app_with(AppOptions {
