@@ -96,7 +96,13 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     #[error("too many requests: the limit is {limit} at once; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64, limit: u32 },
+    RateLimited {
+        retry_after_secs: u64,
+        limit: u32,
+        /// The limit as the IETF draft's `RateLimit-Policy` (`100;w=1;burst=200`), when the
+        /// limit is a tenant's request rate.
+        policy: Option<String>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -224,7 +230,8 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited {
                 retry_after_secs,
                 limit,
-            } => Some((*retry_after_secs, *limit)),
+                policy,
+            } => Some((*retry_after_secs, *limit, policy.clone())),
             _ => None,
         };
         // API keys only: a provider's callback is not authenticated with a bearer token.
@@ -249,9 +256,14 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some((retry_after_secs, limit)) = rate_limited {
-            use crate::rate_limit::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
+        if let Some((retry_after_secs, limit, policy)) = rate_limited {
+            use crate::rate_limit::{
+                RATELIMIT_LIMIT, RATELIMIT_POLICY, RATELIMIT_REMAINING, RATELIMIT_RESET,
+            };
             let headers = response.headers_mut();
+            if let Some(policy) = policy.and_then(|p| HeaderValue::from_str(&p).ok()) {
+                headers.insert(RATELIMIT_POLICY, policy);
+            }
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             headers.insert(RATELIMIT_LIMIT, HeaderValue::from(limit));
             headers.insert(RATELIMIT_REMAINING, HeaderValue::from(0u32));

@@ -43,6 +43,9 @@ use crate::error::ApiError;
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+/// The tenant's quota, both numbers: `per_second` requests in a 1-second window, bursts of
+/// up to `burst` (`RateLimit-Limit` alone says only the burst).
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 
 type Keyed<C> =
     governor::RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, C, StateInformationMiddleware>;
@@ -52,10 +55,12 @@ type Keyed<C> =
 pub struct RateLimiter<C: Clock = DefaultClock> {
     /// `None` when the limit is disabled.
     limiter: Option<Keyed<C>>,
+    /// The `RateLimit-Policy` of every tenant's answers.
+    policy: String,
 }
 
 /// What an allowed request has left of its tenant's quota.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowance {
     /// The burst size: requests allowed at once with a full bucket.
     pub limit: u32,
@@ -63,6 +68,8 @@ pub struct Allowance {
     pub remaining: u32,
     /// Seconds until the bucket is full again.
     pub reset_secs: u64,
+    /// `RateLimit-Policy`: `<per_second>;w=1;burst=<burst>`.
+    pub policy: String,
 }
 
 impl RateLimiter {
@@ -80,7 +87,8 @@ impl<C: Clock> RateLimiter<C> {
             let quota = Quota::per_second(per_second).allow_burst(burst);
             Keyed::new(quota, DefaultKeyedStateStore::default(), clock)
         });
-        RateLimiter { limiter }
+        let policy = format!("{};w=1;burst={}", config.per_second, config.burst);
+        RateLimiter { limiter, policy }
     }
 
     /// Takes one request from `tenant`'s bucket: what is left, or `RateLimited` when the
@@ -101,6 +109,7 @@ impl<C: Clock> RateLimiter<C> {
                     limit,
                     remaining,
                     reset_secs: ceil_secs(refill),
+                    policy: self.policy.clone(),
                 }))
             }
             Err(not_until) => {
@@ -109,6 +118,7 @@ impl<C: Clock> RateLimiter<C> {
                 Err(ApiError::RateLimited {
                     retry_after_secs: ceil_secs(wait).max(1),
                     limit: not_until.quota().burst_size().get(),
+                    policy: Some(self.policy.clone()),
                 })
             }
         }
@@ -147,6 +157,9 @@ pub async fn headers(mut request: Request, next: Next) -> Response {
             headers.insert(RATELIMIT_LIMIT, HeaderValue::from(allowance.limit));
             headers.insert(RATELIMIT_REMAINING, HeaderValue::from(allowance.remaining));
             headers.insert(RATELIMIT_RESET, HeaderValue::from(allowance.reset_secs));
+            if let Ok(policy) = HeaderValue::from_str(&allowance.policy) {
+                headers.insert(RATELIMIT_POLICY, policy);
+            }
         }
     }
     response
@@ -262,6 +275,7 @@ fn limited(wait: Duration, limit: u32) -> ApiError {
     ApiError::RateLimited {
         retry_after_secs: ceil_secs(wait).max(1),
         limit,
+        policy: None,
     }
 }
 
@@ -298,6 +312,7 @@ mod tests {
             Err(ApiError::RateLimited {
                 retry_after_secs,
                 limit,
+                ..
             }) => (retry_after_secs, limit),
             other => panic!("expected RateLimited, got {other:?}"),
         }
@@ -400,7 +415,7 @@ mod tests {
         let slot = AllowanceSlot::default();
         extensions.insert(slot.clone());
         limiter.check_request(&extensions, Uuid::new_v4()).unwrap();
-        let allowance = slot.0.lock().unwrap().unwrap();
+        let allowance = slot.0.lock().unwrap().clone().unwrap();
         assert_eq!((allowance.limit, allowance.remaining), (3, 2));
         // Without the middleware's slot the check still counts, and says nothing.
         limiter

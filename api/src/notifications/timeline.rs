@@ -106,12 +106,32 @@ pub async fn list_events(
     }))
 }
 
+/// What a connector may report: what happened after the send. `sent` is the worker's to
+/// record (the provider accepted the message), not a report's.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportedStatus {
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl From<ReportedStatus> for pombo_contract::delivery::DeliveryStatus {
+    fn from(status: ReportedStatus) -> Self {
+        use pombo_contract::delivery::DeliveryStatus;
+        match status {
+            ReportedStatus::Delivered => DeliveryStatus::Delivered,
+            ReportedStatus::Read => DeliveryStatus::Read,
+            ReportedStatus::Failed => DeliveryStatus::Failed,
+        }
+    }
+}
+
 /// A delivery report from a connector of the tenant's own.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusReport {
-    /// `delivered`, `read` or `failed`.
-    pub status: pombo_contract::delivery::DeliveryStatus,
+    pub status: ReportedStatus,
     /// When it happened; default now.
     pub occurred_at: Option<DateTime<Utc>>,
     /// Why it failed.
@@ -157,7 +177,8 @@ pub async fn report_status(
             "the notification is `{current}`: it has not been sent yet"
         )));
     }
-    let status = report.status.as_notification_status();
+    let status =
+        pombo_contract::delivery::DeliveryStatus::from(report.status).as_notification_status();
     let recorded = events::record(
         &state.db,
         id,

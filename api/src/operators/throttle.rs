@@ -59,6 +59,7 @@ impl SignInThrottle {
                 return Err(ApiError::RateLimited {
                     retry_after_secs: wait.as_secs().max(1),
                     limit: limit as u32,
+                    policy: None,
                 });
             }
         }

@@ -44,6 +44,11 @@ async fn rate_limit_a_tenant_over_its_burst_gets_429_and_others_are_served() {
         let response = list(&app).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "ratelimit-limit").as_deref(), Some("3"));
+        // Both numbers of the quota: 1 a second, bursts of 3.
+        assert_eq!(
+            header(&response, "ratelimit-policy").as_deref(),
+            Some("1;w=1;burst=3")
+        );
         let reset: u64 = header(&response, "ratelimit-reset")
             .unwrap()
             .parse()
@@ -76,6 +81,10 @@ async fn rate_limit_a_tenant_over_its_burst_gets_429_and_others_are_served() {
     let retry_after: u64 = header(&limited, "retry-after").unwrap().parse().unwrap();
     assert!((1..=3).contains(&retry_after), "Retry-After {retry_after}");
     assert_eq!(header(&limited, "ratelimit-limit").as_deref(), Some("3"));
+    assert_eq!(
+        header(&limited, "ratelimit-policy").as_deref(),
+        Some("1;w=1;burst=3")
+    );
     assert_eq!(
         header(&limited, "ratelimit-remaining").as_deref(),
         Some("0")
