@@ -6,7 +6,10 @@
 //!
 //! Limits (`[storage]`): files larger than `max_file_bytes` are refused with 413, content
 //! types outside `allowed_content_types` with 415 (the problem lists the allowed ones). The
-//! content type is the part's own `Content-Type`; the bytes are not sniffed.
+//! content type is the part's own `Content-Type`, and the bytes must be of that type
+//! ([`sniff`]: a text file sent as `image/png` is a 422 on `file`).
+
+mod sniff;
 
 use crate::extract::ValidPath;
 use axum::{
@@ -184,7 +187,7 @@ impl IntoResponse for UploadError {
         (status = 400, description = "Malformed multipart body", body = Problem),
         (status = 413, description = "The file is larger than `storage.max_file_bytes` (`limit_bytes`)", body = Problem),
         (status = 415, description = "Not multipart, or a content type outside `allowed_content_types` (listed)", body = Problem),
-        (status = 422, description = "No `file` part, an empty file, or an unknown part", body = Problem),
+        (status = 422, description = "No `file` part, an empty file, an unknown part, or content that is not of the part's `Content-Type` (a text file sent as `image/png`)", body = Problem),
         (status = 503, description = "Object storage unavailable", body = Problem),
     ),
     security(("api_key" = ["send"]))
@@ -265,6 +268,9 @@ pub async fn upload(
         }
         if bytes.is_empty() {
             return Err(ApiError::field("file", "the file is empty").into());
+        }
+        if let Some(reason) = sniff::mismatch(&essence(&content_type), &bytes) {
+            return Err(ApiError::field("file", reason).into());
         }
         upload = Some(Upload {
             filename,

@@ -207,6 +207,29 @@ async fn size_and_content_type_limits_are_clear_errors() {
         );
     }
 
+    // A text file sent as an image, and an image sent as another: what providers would refuse
+    // at send time is refused now, naming `file`, and nothing is stored.
+    for (name, content_type, bytes, found) in [
+        (
+            "notes.png",
+            "image/png",
+            b"just some text\n".to_vec(),
+            "not `image/png`",
+        ),
+        (
+            "photo.jpg",
+            "image/jpeg",
+            png_bytes(200),
+            "`image/png`, not the `image/jpeg`",
+        ),
+    ] {
+        let (status, problem) = upload(&app, name, content_type, bytes).await;
+        assert_eq!(status, 422, "{name}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
+        let reason = problem["errors"][0]["reason"].as_str().unwrap();
+        assert!(reason.contains(found), "{name}: {reason}");
+    }
+
     let (status, problem) = upload(
         &app,
         "setup.exe",
