@@ -3,6 +3,7 @@
 //! worker, against the shared real servers.
 
 pub mod database;
+pub mod histories;
 pub mod maildev;
 pub mod providers;
 pub mod s3;
@@ -375,6 +376,14 @@ impl TestApp {
             .iter()
             .map(|e| e.event_type())
             .collect()
+    }
+
+    /// Records the notification's workflow history as the replay fixture
+    /// `notification/<case>.json` when `POMBO_RECORD_HISTORIES` asks for it (see
+    /// [`histories`]).
+    pub async fn record_history(&self, case: &str, id: &str) {
+        let workflow_id = pombo_contract::workflow::workflow_id(id.parse().unwrap());
+        histories::record(&self.config, "notification", case, &workflow_id).await;
     }
 
     pub async fn temporal(&self) -> temporalio_client::Client {
