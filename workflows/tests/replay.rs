@@ -10,8 +10,13 @@ use std::{
     time::Duration,
 };
 
-use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
+use pombo_workflows::{
+    BatchWorkflow, NotificationWorkflow, RetentionWorkflow, retention::PURGE_CONCURRENTLY,
+};
 use temporalio_client::WorkflowHistory;
+use temporalio_common::protos::temporal::api::history::v1::{
+    HistoryEvent, history_event::Attributes,
+};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     WorkflowContext, WorkflowResult,
@@ -126,4 +131,43 @@ async fn a_reordered_workflow_fails_replay_with_a_nondeterminism_error() {
         Some(WorkflowReplayFailure::Nondeterminism { .. }) => {}
         other => panic!("expected a nondeterminism error, got {other:?}"),
     }
+}
+
+/// Whether the history took the `patch` branch (`ctx.patched` recorded its marker).
+fn has_patch_marker(events: &[HistoryEvent], patch: &str) -> bool {
+    events.iter().any(|e| match &e.attributes {
+        Some(Attributes::MarkerRecordedEventAttributes(m)) => {
+            m.marker_name == "core_patch"
+                && m.details.values().any(|p| {
+                    p.payloads
+                        .iter()
+                        .any(|p| String::from_utf8_lossy(&p.data).contains(patch))
+                })
+        }
+        _ => false,
+    })
+}
+
+/// The versioning rule shown on one change (ARCHITECTURE.md): retention runs begun before the
+/// concurrent purge (no patch marker: one purge after the other) and after it (marker: side
+/// by side) are both recorded, and both replay against the code that has both branches.
+#[tokio::test]
+async fn retention_runs_from_before_and_after_the_concurrent_purge_both_replay() {
+    let replayer = current_code();
+    let (mut before, mut after) = (0, 0);
+    for path in fixtures(&histories_dir().join("retention")) {
+        let events = load(&path).into_events().await.unwrap();
+        if has_patch_marker(&events, PURGE_CONCURRENTLY) {
+            after += 1;
+        } else {
+            before += 1;
+        }
+        if let Some(failure) = replay(&replayer, &path).await {
+            panic!("{}: {failure}", path.display());
+        }
+    }
+    assert!(
+        before > 0 && after > 0,
+        "retention fixtures from before the patch: {before}, after: {after}"
+    );
 }

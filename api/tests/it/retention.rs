@@ -140,7 +140,7 @@ async fn a_run_purges_old_finished_notifications_once_and_keeps_the_rest() {
         days: 30,
         batch_size: 1,
     };
-    let outcome = run_retention(&config, input.clone(), "purged_in_batches").await;
+    let outcome = run_retention(&config, input.clone(), "purged_in_batches_concurrently").await;
     assert_eq!(
         outcome,
         RetentionOutcome {
@@ -224,7 +224,7 @@ async fn a_run_purges_old_finished_notifications_once_and_keeps_the_rest() {
     assert_eq!(status, 200);
 
     // Idempotent: a second run finds nothing.
-    let again = run_retention(&config, input, "nothing_left").await;
+    let again = run_retention(&config, input, "nothing_left_concurrently").await;
     assert_eq!(
         (again.notifications, again.files, again.complete),
         (0, 0, true)
