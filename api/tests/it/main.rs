@@ -33,4 +33,5 @@ mod scheduling;
 mod secrets_in_logs;
 mod support;
 mod templates;
+mod upgrade;
 mod validation;

@@ -459,10 +459,15 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     pub fn spawn(config: &Config) -> Self {
+        Self::spawn_binary(&worker_binary(), config)
+    }
+
+    /// A `pombo-worker` built elsewhere (an older version, for upgrade tests).
+    pub fn spawn_binary(binary: &std::path::Path, config: &Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(config).expect("config serialises")).unwrap();
-        let child = Command::new(worker_binary())
+        let child = Command::new(binary)
             .env("POMBO_CONFIG", &path)
             .env(
                 "RUST_LOG",
