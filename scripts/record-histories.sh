@@ -27,41 +27,12 @@ RECORDING_TESTS=(
   retention::a_run_purges_old_finished_notifications_once_and_keeps_the_rest
 )
 
-[ -x .tools/venv/bin/temporal ] || bash scripts/tools.sh
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for() {
-  for _ in $(seq 1 300); do port_open "$2" && return 0; sleep 0.2; done
-  echo "!! $1 did not start" >&2; exit 1
-}
-
-LOGS="${CARGO_TARGET_DIR:-$ROOT/target}/histories-logs"
-mkdir -p "$LOGS"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-
-source scripts/temporal-flags.sh
-TEMPORAL_PORT=$(free_port); SMTP_PORT=$(free_port); MAIL_WEB_PORT=$(free_port)
-.tools/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
-  --http-port "$(free_port)" --metrics-port "$(free_port)" "${TEMPORAL_FLAGS[@]}" \
-  --log-level warn >"$LOGS/temporal.log" 2>&1 &
-pids+=($!)
-.tools/node/node_modules/.bin/maildev --ip 127.0.0.1 --web-ip 127.0.0.1 \
-  -s "$SMTP_PORT" -w "$MAIL_WEB_PORT" >"$LOGS/maildev.log" 2>&1 &
-pids+=($!)
+source scripts/test-servers.sh
 
 echo "==> building"
 cargo build --workspace --bins --tests --locked
-wait_for Temporal "$TEMPORAL_PORT"; wait_for maildev "$SMTP_PORT"; wait_for maildev-web "$MAIL_WEB_PORT"
-
-export POMBO_TEST_TEMPORAL="http://127.0.0.1:$TEMPORAL_PORT"
-export POMBO_TEST_SMTP_PORT="$SMTP_PORT"
-export POMBO_TEST_MAILDEV="http://127.0.0.1:$MAIL_WEB_PORT"
-export POMBO_TEST_DB=sqlite
-export POMBO_TEST_BINARIES_BUILT=1
+servers_ready
 export POMBO_RECORD_HISTORIES="$ROOT/workflows/tests/histories"
-export RUST_LOG="${RUST_LOG:-warn}"
 
 filter="package(pombo-api) & binary(it) & ("
 for t in "${RECORDING_TESTS[@]}"; do filter+="test(=$t) | "; done
