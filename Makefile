@@ -1,5 +1,5 @@
 # The two commands of Pombo. See README.md.
-.PHONY: run test bench fuzz totp schemathesis tools lint fmt clean-data
+.PHONY: run test bench fuzz totp schemathesis tools lint fmt clean-data histories upgrade-test
 
 run: ## Build and start Temporal dev server, maildev, worker and API (Ctrl-C stops all)
 	bash scripts/run.sh
@@ -12,6 +12,12 @@ test: ## The whole suite, against a real Temporal dev server, maildev, SQLite an
 
 schemathesis: ## Only the schemathesis step of `make test`: a fresh API held to its OpenAPI document
 	bash scripts/schemathesis.sh
+
+histories: ## Record replay fixtures (workflows/tests/histories) from the integration tests; never overwrites one
+	bash scripts/record-histories.sh
+
+upgrade-test: ## Workflows left waiting by an older pombo-worker (REF, default the last tag) complete on this build
+	bash scripts/upgrade-test.sh
 
 bench: ## End-to-end throughput and latency figures
 	bash scripts/bench.sh

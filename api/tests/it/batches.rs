@@ -43,6 +43,13 @@ async fn send_batch(app: &TestApp, body: &Value) -> String {
     batch["id"].as_str().unwrap().to_owned()
 }
 
+/// Records the batch's workflow history (every run) as the replay fixture
+/// `batch/<case>*.json` when `POMBO_RECORD_HISTORIES` asks for it.
+async fn record(app: &TestApp, case: &str, id: &str) {
+    let workflow_id = pombo_contract::batch::workflow_id(id.parse().unwrap());
+    crate::support::histories::record(&app.config, "batch", case, &workflow_id).await;
+}
+
 /// Polls until the batch is `completed`, and returns it.
 async fn wait_for_batch(app: &TestApp, id: &str, limit: Duration) -> Value {
     let start = Instant::now();
@@ -494,6 +501,43 @@ async fn recipients_failing_with_5xx_are_retried_alone_and_sent() {
         assert_eq!(full["attempts"], outcomes.len(), "{full}");
     }
     assert_eq!(retried, 3);
+    record(&app, "retried_then_sent", &id).await;
+}
+
+/// A scheduled batch cancelled in Temporal (the UI's Cancel, or `temporal workflow cancel`)
+/// while it waits for its `send_at` ends as Canceled and sends to no one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_batch_cancelled_while_waiting_sends_to_no_one() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await;
+    let send_at = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let mut body = sms_batch(3);
+    body["send_at"] = json!(send_at.to_rfc3339());
+    let id = send_batch(&app, &body).await;
+    let workflow_id = pombo_contract::batch::workflow_id(id.parse().unwrap());
+    let running = format!("WorkflowId = '{workflow_id}' AND ExecutionStatus = 'Running'");
+    assert_eq!(workflow_count(&app, Some(&running), 1).await, 1);
+    app.temporal()
+        .await
+        .get_workflow_handle::<pombo_workflows::BatchWorkflow>(workflow_id.clone())
+        .cancel(Default::default())
+        .await
+        .unwrap();
+    assert!(chrono::Utc::now() < send_at, "the test itself was too slow");
+
+    let canceled = format!("WorkflowId = '{workflow_id}' AND ExecutionStatus = 'Canceled'");
+    assert_eq!(workflow_count(&app, Some(&canceled), 1).await, 1);
+    // Past its time, and still nothing sent.
+    let past = (send_at - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2);
+    tokio::time::sleep(past).await;
+    assert!(
+        app.fakes.requests("twilio").is_empty(),
+        "a cancelled scheduled batch sends nothing"
+    );
+    record(&app, "cancelled_waiting_for_send_at", &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -572,6 +616,7 @@ async fn a_large_batch_continues_as_new_and_loses_no_one() {
     let runs = workflow_count(&app, Some(&format!("WorkflowId = 'batch-{id}'")), 3).await;
     assert_eq!(runs, 3);
     assert_eq!(workflow_count(&app, None, 3).await, 3);
+    record(&app, "continued_as_new", &id).await;
 }
 
 /// 10,000 recipients (`POMBO_BATCH_N`) through one batch against the Twilio fake, after

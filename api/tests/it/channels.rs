@@ -221,6 +221,7 @@ async fn a_permanent_provider_refusal_fails_at_once_with_the_provider_code() {
     assert_eq!(attempts[0]["outcome"], "permanent_error");
     assert_eq!(attempts[0]["error_code"], "21211");
     assert!(n["last_error"].as_str().unwrap().contains("21211"), "{n}");
+    app.record_history("failed_permanently", &id).await;
 }
 
 /// The tenant's primary SMS account answers 503 until its retries are spent; the second
@@ -272,6 +273,8 @@ async fn failover_moves_to_the_next_account_when_retries_are_exhausted() {
         ]
     );
     assert_eq!(n["attempts"], 3);
+    app.record_history("failed_over_to_second_account", &id)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -64,6 +64,7 @@ async fn an_email_is_rendered_delivered_and_reported_sent() {
             (EventType::ActivityTaskScheduled, 0),
         ],
     );
+    app.record_history("sent_at_once", id).await;
 }
 
 /// How many events of each kind the history has.
@@ -118,6 +119,7 @@ async fn an_smtp_outage_is_retried_until_the_third_attempt_sends() {
         flaky.connections.load(std::sync::atomic::Ordering::SeqCst),
         3
     );
+    app.record_history("retried_then_sent", &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

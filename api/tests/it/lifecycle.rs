@@ -103,6 +103,7 @@ async fn reports_move_the_status_forward_and_end_the_workflow() {
         .await;
     assert_eq!(rest["data"][0]["status"], "read");
     assert!(rest["next_cursor"].is_null());
+    app.record_history("delivered_then_read", &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -215,6 +216,8 @@ async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once()
         events.iter().any(|e| e["raw_status"] == "fallback"),
         "the escalation is in the timeline: {parent}"
     );
+    app.record_history("fallback_after_confirmation_timeout", &id)
+        .await;
     let sms = app.wait_for_status(&child, "sent", WITHIN).await;
     assert_eq!(sms["channel"], "sms");
     assert_eq!(sms["fallback_of"], id.as_str());
@@ -246,6 +249,7 @@ async fn undelivered_or_failed_notifications_fall_back_to_another_channel_once()
     let child = child.expect("a failed notification escalates");
     let telegram = app.wait_for_status(&child, "sent", WITHIN).await;
     assert_eq!(telegram["channel"], "telegram");
+    app.record_history("fallback_after_failure", &id).await;
 
     // Validation: a fallback is checked like the notification itself.
     let (code, problem) = app

@@ -34,4 +34,5 @@ mod scheduling;
 mod secrets_in_logs;
 mod support;
 mod templates;
+mod upgrade;
 mod validation;

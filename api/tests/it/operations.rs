@@ -148,6 +148,7 @@ async fn a_pending_notification_is_cancelled_and_never_sent() {
     );
     let (_, n) = app.get_notification(&id).await;
     assert_eq!(n["status"], "cancelled");
+    app.record_history("cancelled_before_it_ran", &id).await;
 
     // Nothing to cancel once sent, failed or cancelled.
     let (code, _) = app

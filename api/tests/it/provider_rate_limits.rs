@@ -152,6 +152,8 @@ async fn a_rate_limited_account_retries_through_its_slots() {
         [(1, "retryable_error".to_owned()), (2, "sent".to_owned())],
         "{n}"
     );
+    app.record_history("rate_limited_retried_then_sent", &id)
+        .await;
 
     // A permanent refusal (Twilio 21211, invalid number) is not retried.
     let id = app

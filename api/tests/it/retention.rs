@@ -140,7 +140,7 @@ async fn a_run_purges_old_finished_notifications_once_and_keeps_the_rest() {
         days: 30,
         batch_size: 1,
     };
-    let outcome = run_retention(&config, input.clone()).await;
+    let outcome = run_retention(&config, input.clone(), "purged_in_batches_concurrently").await;
     assert_eq!(
         outcome,
         RetentionOutcome {
@@ -224,7 +224,7 @@ async fn a_run_purges_old_finished_notifications_once_and_keeps_the_rest() {
     assert_eq!(status, 200);
 
     // Idempotent: a second run finds nothing.
-    let again = run_retention(&config, input).await;
+    let again = run_retention(&config, input, "nothing_left_concurrently").await;
     assert_eq!(
         (again.notifications, again.files, again.complete),
         (0, 0, true)
@@ -291,28 +291,32 @@ async fn the_worker_keeps_the_schedule_in_step_with_its_configuration() {
     }
 }
 
-/// Starts a retention run on the test's task queue and waits for its outcome.
-async fn run_retention(config: &Config, input: RetentionInput) -> RetentionOutcome {
+/// Starts a retention run on the test's task queue and waits for its outcome; its history is
+/// the replay fixture `retention/<case>.json` when `POMBO_RECORD_HISTORIES` asks for it.
+async fn run_retention(config: &Config, input: RetentionInput, case: &str) -> RetentionOutcome {
     let client = pombo_worker::connect_temporal(&config.temporal)
         .await
         .unwrap();
+    let workflow_id = format!("retention-test-{}", Uuid::new_v4());
     let handle = client
         .start_workflow(
             RetentionWorkflow::run,
             input,
             WorkflowStartOptions::new(
                 task_queue(&config.temporal.task_queue, Priority::Low),
-                format!("retention-test-{}", Uuid::new_v4()),
+                workflow_id.clone(),
             )
             .build(),
         )
         .await
         .unwrap();
-    tokio::time::timeout(
+    let outcome = tokio::time::timeout(
         WITHIN,
         handle.get_result(WorkflowGetResultOptions::default()),
     )
     .await
     .expect("the run ends")
-    .unwrap()
+    .unwrap();
+    crate::support::histories::record(config, "retention", case, &workflow_id).await;
+    outcome
 }

@@ -75,6 +75,7 @@ async fn a_scheduled_notification_is_sent_at_its_time_and_not_before() {
     assert!(sent >= send_at, "{n}");
     app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'")
         .await;
+    app.record_history("sent_at_send_at", &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -108,6 +109,8 @@ async fn a_scheduled_notification_cancelled_before_its_time_is_never_sent() {
     let (_, n) = app.get_notification(&id).await;
     assert_eq!(n["status"], "cancelled", "{n}");
     assert_eq!(n["attempts"], 0, "{n}");
+    app.record_history("cancelled_waiting_for_send_at", &id)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 //! worker, against the shared real servers.
 
 pub mod database;
+pub mod histories;
 pub mod maildev;
 pub mod providers;
 pub mod s3;
@@ -378,6 +379,14 @@ impl TestApp {
             .collect()
     }
 
+    /// Records the notification's workflow history as the replay fixture
+    /// `notification/<case>.json` when `POMBO_RECORD_HISTORIES` asks for it (see
+    /// [`histories`]).
+    pub async fn record_history(&self, case: &str, id: &str) {
+        let workflow_id = pombo_contract::workflow::workflow_id(id.parse().unwrap());
+        histories::record(&self.config, "notification", case, &workflow_id).await;
+    }
+
     pub async fn temporal(&self) -> temporalio_client::Client {
         pombo_worker::connect_temporal(&self.config.temporal)
             .await
@@ -451,10 +460,15 @@ pub struct WorkerProcess {
 
 impl WorkerProcess {
     pub fn spawn(config: &Config) -> Self {
+        Self::spawn_binary(&worker_binary(), config)
+    }
+
+    /// A `pombo-worker` built elsewhere (an older version, for upgrade tests).
+    pub fn spawn_binary(binary: &std::path::Path, config: &Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(config).expect("config serialises")).unwrap();
-        let child = Command::new(worker_binary())
+        let child = Command::new(binary)
             .env("POMBO_CONFIG", &path)
             .env(
                 "RUST_LOG",
