@@ -465,14 +465,23 @@ impl NotificationActivities {
         let Some(child) = notifications::escalate(&self.db, input.notification_id).await? else {
             return Ok(EscalateOutput { fallback_id: None });
         };
-        let current = status_of(&load(&self.db, input.notification_id).await?)?;
-        events::record(
+        let n = load(&self.db, input.notification_id).await?;
+        let current = status_of(&n)?;
+        // A notification a report failed says why in its own words (its `last_error`, the
+        // provider's reason), not as a confirmation wait that ran out.
+        let why = match (current, &n.last_error) {
+            (NotificationStatus::Failed, Some(error)) => format!("failed: {error}"),
+            (NotificationStatus::Failed, None) => "failed".to_owned(),
+            _ => input.reason,
+        };
+        // Its own timeline entry, beside the status: `last_error` keeps the provider's reason.
+        events::insert(
             &self.db,
             input.notification_id,
-            NewEvent {
+            &NewEvent {
                 reason: Some(format!(
-                    "{}; falling back to {} (notification {})",
-                    input.reason, child.channel, child.id
+                    "{why}; falling back to {} (notification {})",
+                    child.channel, child.id
                 )),
                 ..NewEvent::new(current, "worker", "fallback")
             },

@@ -292,7 +292,9 @@ pub async fn escalate(
 }
 
 /// Puts a failed notification back to `pending` for a new workflow run (a redrive). Its
-/// attempts and timeline stay; its rendered content is kept, so it is sent as it was.
+/// attempts and timeline stay (each attempt with its error); its rendered content is kept,
+/// so it is sent as it was; its `last_error` is cleared, since it no longer says why the
+/// notification is where it is (a new failure sets it again).
 pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, StoreError> {
     let now = Utc::now();
     let result = notification::Entity::update_many()
@@ -307,6 +309,10 @@ pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, S
         .col_expr(
             notification::Column::DispatchedAt,
             Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            notification::Column::LastError,
+            Expr::value(Option::<String>::None),
         )
         .col_expr(notification::Column::UpdatedAt, Expr::value(now))
         .filter(notification::Column::Id.eq(id))

@@ -183,6 +183,60 @@ async fn without_reports_the_workflow_ends_at_the_confirmation_timeout() {
     );
 }
 
+/// A WhatsApp message a report fails 2 s after sending: its error is the provider's reason,
+/// not a confirmation wait that never ran out, and the fallback is its own timeline entry
+/// saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_failed_notification_keeps_the_providers_reason_when_it_falls_back() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 600,
+        dispatch_grace_secs: 1,
+        providers: Some(|fakes| providers::only(fakes, &["twilio", "whatsapp-cloud"])),
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .send(&json!({
+            "channel": "whatsapp", "to": "+5511987654321", "content": {"text": "oi"},
+            "fallback": {"channel": "sms", "to": "+5511987654321", "content": {"text": "oi"}},
+        }))
+        .await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+    let (code, n) = report(
+        &app,
+        &id,
+        json!({"status": "failed", "code": "131026", "reason": "Message undeliverable"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{n}");
+    let mut parent = Value::Null;
+    for _ in 0..100 {
+        (_, parent) = app.get_notification(&id).await;
+        if parent["fallback_id"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(parent["fallback_id"].is_string(), "no fallback: {parent}");
+    assert_eq!(parent["status"], "failed", "{parent}");
+    assert_eq!(parent["last_error"], "Message undeliverable", "{parent}");
+    let fallback = parent["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["raw_status"] == "fallback")
+        .unwrap_or_else(|| panic!("no fallback entry: {parent}"));
+    let reason = fallback["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("failed: Message undeliverable; falling back to sms"),
+        "{reason}"
+    );
+    assert!(
+        !parent.to_string().contains("not delivered within"),
+        "{parent}"
+    );
+}
+
 /// WhatsApp not delivered in time → the SMS fallback goes out, once; a notification that
 /// fails for good escalates the same way.
 #[tokio::test(flavor = "multi_thread")]

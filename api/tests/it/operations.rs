@@ -64,6 +64,15 @@ async fn failed_notifications_are_listed_redriven_and_sent() {
         ["retryable_error", "sent"],
         "earlier attempts are kept"
     );
+    // The failure's error stays with its attempt, not beside `"status": "sent"`.
+    assert!(n["last_error"].is_null(), "{n}");
+    assert!(
+        n["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{n}"
+    );
     app.wait_for_workflow(
         &ids[0],
         "ExecutionStatus = 'Completed' AND PomboStatus = 'sent'",
