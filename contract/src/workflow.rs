@@ -131,4 +131,7 @@ pub mod failure_types {
     pub const BAD_PROVIDER: &str = "BadProvider";
     /// No provider account can deliver the notification's channel.
     pub const NO_PROVIDER: &str = "NoProvider";
+    /// The provider accepted the message, then a delivery report said it failed (the
+    /// notification workflow's own failure, not an activity's).
+    pub const REPORTED_FAILED: &str = "ReportedFailed";
 }

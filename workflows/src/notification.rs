@@ -33,6 +33,10 @@ pub struct NotificationOutcome {
     pub provider_message_id: Option<String>,
 }
 
+/// Patch id of ending a run as failed when a delivery report failed its notification (see
+/// ARCHITECTURE.md, "Changing a workflow").
+pub const REPORTED_FAILURE_FAILS_RUN: &str = "reported-failure-fails-run";
+
 #[workflow]
 #[derive(Default)]
 pub struct NotificationWorkflow {
@@ -116,6 +120,20 @@ impl NotificationWorkflow {
                             input.confirmation_timeout_secs
                         );
                         escalate(ctx, &input, reason).await;
+                    }
+                    // A report that failed the notification fails its run too, so that
+                    // `ExecutionStatus = 'Failed'` in the Temporal UI lists every failed
+                    // notification. Runs begun before this ended Completed, and replay so.
+                    if status == NotificationStatus::Failed
+                        && ctx.patched(REPORTED_FAILURE_FAILS_RUN)
+                    {
+                        return Err(ApplicationFailure::builder(
+                            "a delivery report said the message failed (see the notification's last_error)",
+                        )
+                        .type_name(failure_types::REPORTED_FAILED.to_owned())
+                        .non_retryable(true)
+                        .build()
+                        .into());
                     }
                     return Ok(NotificationOutcome {
                         status,

@@ -11,7 +11,8 @@ use std::{
 };
 
 use pombo_workflows::{
-    BatchWorkflow, NotificationWorkflow, RetentionWorkflow, retention::PURGE_CONCURRENTLY,
+    BatchWorkflow, NotificationWorkflow, RetentionWorkflow,
+    notification::REPORTED_FAILURE_FAILS_RUN, retention::PURGE_CONCURRENTLY,
 };
 use temporalio_client::WorkflowHistory;
 use temporalio_common::protos::temporal::api::history::v1::{
@@ -169,5 +170,31 @@ async fn retention_runs_from_before_and_after_the_concurrent_purge_both_replay()
     assert!(
         before > 0 && after > 0,
         "retention fixtures from before the patch: {before}, after: {after}"
+    );
+}
+
+/// The same rule on the notification workflow: a run a delivery report failed ended
+/// Completed before `REPORTED_FAILURE_FAILS_RUN` (no marker) and Failed after it (marker);
+/// both are recorded and both replay.
+#[tokio::test]
+async fn report_failed_runs_from_before_and_after_the_failing_close_both_replay() {
+    let replayer = current_code();
+    let dir = histories_dir().join("notification");
+    let mut found = Vec::new();
+    for case in [
+        "reported_failed_run_completed",
+        "reported_failed_then_fallback",
+    ] {
+        let path = dir.join(format!("{case}.json"));
+        let events = load(&path).into_events().await.unwrap();
+        found.push(has_patch_marker(&events, REPORTED_FAILURE_FAILS_RUN));
+        if let Some(failure) = replay(&replayer, &path).await {
+            panic!("{}: {failure}", path.display());
+        }
+    }
+    assert_eq!(
+        found,
+        [false, true],
+        "before the patch: no marker; after: one"
     );
 }

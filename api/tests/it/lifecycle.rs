@@ -212,7 +212,8 @@ async fn a_report_failed_notification_keeps_the_providers_reason_when_it_falls_b
     let mut parent = Value::Null;
     for _ in 0..100 {
         (_, parent) = app.get_notification(&id).await;
-        if parent["fallback_id"].is_string() {
+        // The fallback's id is stored before its timeline entry: wait for both.
+        if parent["events"].to_string().contains("\"fallback\"") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -235,6 +236,11 @@ async fn a_report_failed_notification_keeps_the_providers_reason_when_it_falls_b
         !parent.to_string().contains("not delivered within"),
         "{parent}"
     );
+    // Temporal agrees: the run failed, as every failed notification's does.
+    app.wait_for_workflow(&id, "ExecutionStatus = 'Failed' AND PomboStatus = 'failed'")
+        .await;
+    app.record_history("reported_failed_then_fallback", &id)
+        .await;
 }
 
 /// WhatsApp not delivered in time → the SMS fallback goes out, once; a notification that
