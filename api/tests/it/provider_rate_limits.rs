@@ -26,6 +26,47 @@ fn twilio_account(app: &TestApp, rate_limit: Value) -> Value {
            "rate_limit": rate_limit})
 }
 
+/// The last slot reserved for the account `key` (`send_slots` keeps the next free one,
+/// an interval later), to compare the provider's arrivals with.
+async fn last_slot(app: &TestApp, key: &str, interval: Duration) -> DateTime<Utc> {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT next_at FROM send_slots WHERE key = '{key}'"),
+        ))
+        .await
+        .unwrap()
+        .expect("the account has reserved slots");
+    let next_at: i64 = row.try_get("", "next_at").unwrap();
+    DateTime::from_timestamp_micros(next_at).unwrap()
+        - chrono::Duration::from_std(interval).unwrap()
+}
+
+/// Slots are an interval apart, none before the burst was posted (`posted`), and a send
+/// never leaves before its slot: so the i-th arrival (in time order) is at least i
+/// intervals after `posted`, however late the timers fire. A send that skipped its slot, or
+/// sends that went out together, come too early.
+fn assert_each_waited_for_its_slot(
+    arrivals: Vec<DateTime<Utc>>,
+    posted: DateTime<Utc>,
+    interval: Duration,
+) {
+    let mut arrivals = arrivals;
+    arrivals.sort();
+    for (i, at) in arrivals.iter().enumerate() {
+        let earliest = posted + chrono::Duration::from_std(interval * i as u32).unwrap();
+        assert!(
+            *at >= earliest,
+            "send {i} arrived {} ms after the burst, before its slot ({} ms): {arrivals:?}",
+            (*at - posted).num_milliseconds(),
+            (earliest - posted).num_milliseconds(),
+        );
+    }
+}
+
 /// Sends `count` SMS at once and waits until every one is sent.
 async fn burst(app: &TestApp, count: usize) -> Vec<Value> {
     let ids = join_all((0..count).map(|i| async move {
@@ -57,15 +98,17 @@ async fn app_limited_to_two_per_second() -> (TestApp, Value) {
 }
 
 /// Six sends at 2/s reached the provider, at least 2.5 s from the first to the last (2 s
-/// allows for timers firing a little apart).
-fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str) {
+/// allows for timers firing a little apart), each no earlier than its slot allows.
+fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str, posted: DateTime<Utc>) {
     let received = app.fakes.requests("twilio");
     assert_eq!(received.len(), 6, "{what}: each once");
-    let took = span(received.iter().map(|r| r.at).collect());
+    let arrivals: Vec<_> = received.iter().map(|r| r.at).collect();
+    let took = span(arrivals.clone());
     assert!(
         took >= Duration::from_secs(2),
         "6 {what} at 2/s within {took:?}"
     );
+    assert_each_waited_for_its_slot(arrivals, posted, Duration::from_millis(500));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,12 +116,13 @@ async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
     let (app, account) = app_limited_to_two_per_second().await;
     assert_eq!(account["rate_limit"], json!({"per_second": 2.0}));
 
+    let posted = Utc::now();
     let sent = burst(&app, 6).await;
     for n in &sent {
         assert_eq!(n["provider"], "twilio-limited", "{n}");
         assert_eq!(n["attempts"], 1, "none failed: {n}");
     }
-    assert_six_spread_at_two_per_second(&app, "sends");
+    assert_six_spread_at_two_per_second(&app, "sends", posted);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,6 +134,7 @@ async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
     let recipients: Vec<Value> = (0..6)
         .map(|i| json!({"to": format!("+55119876{i:05}")}))
         .collect();
+    let posted = Utc::now();
     let (code, batch) = app
         .call(
             "POST",
@@ -111,7 +156,7 @@ async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(batch["counts"]["sent"], 6, "{batch}");
-    assert_six_spread_at_two_per_second(&app, "batch sends");
+    assert_six_spread_at_two_per_second(&app, "batch sends", posted);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,6 +181,20 @@ async fn a_rate_limited_account_retries_through_its_slots() {
         )
         .await;
     let n = app.wait_for_status(&id, "sent", WITHIN).await;
+    // The retry took a slot of its own, reserved after the refused attempt, and waited
+    // for it (the first slot was at or before that attempt).
+    let received: Vec<_> = app.fakes.requests("twilio").iter().map(|r| r.at).collect();
+    assert_eq!(received.len(), 2);
+    let last = last_slot(
+        &app,
+        account["id"].as_str().unwrap(),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(
+        received[0] < last && last <= received[1],
+        "retry slot {last} against arrivals {received:?}"
+    );
     let log: Vec<(i64, String)> = n["attempt_log"]
         .as_array()
         .unwrap()
@@ -190,6 +249,7 @@ async fn a_server_account_limit_holds_across_processes() {
     })
     .await;
 
+    let posted = Utc::now();
     let (a, b) = tokio::join!(burst(&first, 3), burst(&second, 3));
     for n in a.iter().chain(&b) {
         assert_eq!(n["attempts"], 1, "none failed: {n}");
@@ -203,11 +263,12 @@ async fn a_server_account_limit_holds_across_processes() {
         .map(|r| r.at)
         .collect();
     assert_eq!(received.len(), 6);
-    let took = span(received);
+    let took = span(received.clone());
     assert!(
         took >= Duration::from_secs(2),
         "6 sends at 2/s within {took:?}"
     );
+    assert_each_waited_for_its_slot(received, posted, Duration::from_millis(500));
 }
 
 #[tokio::test(flavor = "multi_thread")]
