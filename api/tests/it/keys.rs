@@ -327,12 +327,12 @@ async fn keys_are_stored_as_their_sha256_only() {
         .await
         .unwrap()
         .unwrap();
+    crate::support::database::assert_not_stored(&app, &key, "the key").await;
+    // Nor the configured development key.
+    crate::support::database::assert_not_stored(&app, &app.api_key, "the dev key").await;
     assert_ne!(row.key_hash, key);
     assert_eq!(row.key_hash, hex::encode(Sha256::digest(key.as_bytes())));
     assert_eq!(row.prefix, key[..12], "only the shown prefix is kept");
-    crate::support::database::assert_not_stored(&app, &key, "the key").await;
-    // So is the configured development key.
-    crate::support::database::assert_not_stored(&app, &app.api_key, "the dev key").await;
 
     let (code, body) = app.call_as(&key, "GET", "/v1/notifications", None).await;
     assert_eq!(code, 200, "{body}");

@@ -223,6 +223,7 @@ async fn without_an_encryption_key_accounts_are_refused_and_nothing_is_stored() 
         body["detail"].as_str().unwrap().contains("encryption.keys"),
         "{body}"
     );
+    assert_not_stored(&app, &secret, "the credential").await;
     let stored = pombo_store::entities::provider_account::Entity::find()
         .count(&app.db)
         .await
@@ -230,7 +231,6 @@ async fn without_an_encryption_key_accounts_are_refused_and_nothing_is_stored() 
     assert_eq!(stored, 0);
     let (code, list) = app.call("GET", "/v1/providers", None).await;
     assert_eq!((code, list), (200, json!([])));
-    assert_not_stored(&app, &secret, "the credential").await;
 }
 
 /// Recipients, content, data, what was sent and the fallback are sealed in the notification
