@@ -274,6 +274,51 @@ async fn failover_moves_to_the_next_account_when_retries_are_exhausted() {
     assert_eq!(n["attempts"], 3);
 }
 
+/// A permanent refusal by the first server-wide SMS account is not retried there (its retry
+/// rule has attempts left) and the next account sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_moves_to_the_next_account_after_a_permanent_refusal() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio", "vonage"])),
+        ..Default::default()
+    })
+    .await;
+    app.fakes.fail_next(
+        "twilio",
+        1,
+        Fault {
+            message: "Permission to send an SMS has not been enabled.".into(),
+            ..Fault::status(400)
+        },
+    );
+    let id = app
+        .send(
+            &json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"},
+                      "retry": {"max_attempts": 3, "interval_secs": 1}}),
+        )
+        .await;
+    let n = app.wait_for_status(&id, "sent", SENT_WITHIN).await;
+    assert_eq!(n["provider"], "vonage", "{n}");
+    assert_eq!(app.fakes.requests("twilio").len(), 1, "not retried");
+    assert_eq!(app.fakes.requests("vonage").len(), 1);
+    let log: Vec<(&str, &str)> = n["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [("twilio", "permanent_error"), ("vonage", "sent")],
+        "{n}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_channel_without_any_provider_fails_with_a_clear_reason() {
     let app = spawn_app_with(AppOptions {
