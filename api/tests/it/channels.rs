@@ -297,7 +297,11 @@ async fn failover_moves_to_the_next_account_after_a_permanent_refusal() {
                       "retry": {"max_attempts": 3, "interval_secs": 1}}),
         )
         .await;
-    let n = app.wait_for_status(&id, "sent", SENT_WITHIN).await;
+    // Until its workflow ends: a failure shows at once, not as a wait for `sent`.
+    app.wait_for_workflow(&id, "ExecutionStatus != 'Running'")
+        .await;
+    let (_, n) = app.get_notification(&id).await;
+    assert_eq!(n["status"], "sent", "{n}");
     assert_eq!(n["provider"], "vonage", "{n}");
     assert_eq!(app.fakes.requests("twilio").len(), 1, "not retried");
     assert_eq!(app.fakes.requests("vonage").len(), 1);
