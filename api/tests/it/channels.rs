@@ -323,6 +323,69 @@ async fn failover_moves_to_the_next_account_after_a_permanent_refusal() {
     );
 }
 
+/// An account disabled after a notification was routed to it, while the notification waits
+/// for its send slot, is skipped when the send comes: the next account sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_disabled_before_the_send_is_skipped() {
+    let app = spawn_app().await;
+    let server = providers::on_fakes(&app.fakes);
+    let settings = |name: &str| {
+        let account = server.iter().find(|a| a.name == name).unwrap();
+        serde_json::to_value(&account.settings).unwrap()
+    };
+    let (code, primary) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(
+                &json!({"name": "primary", "priority": 0, "settings": settings("twilio"),
+                         "rate_limit": {"per_second": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{primary}");
+    let (code, body) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&json!({"name": "secondary", "priority": 1, "settings": settings("vonage")})),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    // The primary's next slot is seconds away, so the send waits for it after routing.
+    let primary_id = primary["id"].as_str().unwrap().to_owned();
+    let ahead = chrono::Utc::now() + chrono::Duration::seconds(3);
+    pombo_store::send_slots::reserve(&app.db, &primary_id, Duration::from_secs(1), ahead)
+        .await
+        .unwrap();
+
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    app.wait_for_workflow(&id, "PomboStatus = 'sending'").await;
+    let (code, body) = app
+        .call(
+            "PATCH",
+            &format!("/v1/providers/{primary_id}"),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+
+    app.wait_for_workflow(&id, "ExecutionStatus != 'Running'")
+        .await;
+    let (_, n) = app.get_notification(&id).await;
+    assert_eq!(
+        (&n["status"], &n["provider"]),
+        (&json!("sent"), &json!("secondary")),
+        "{n}"
+    );
+    assert!(
+        app.fakes.requests("twilio").is_empty(),
+        "the disabled account sent"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_channel_without_any_provider_fails_with_a_clear_reason() {
     let app = spawn_app_with(AppOptions {
