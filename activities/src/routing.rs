@@ -91,6 +91,10 @@ pub struct Providers {
 pub enum ResolveError {
     #[error("provider account `{0}` does not exist any more")]
     Gone(String),
+    /// Disabled since the notification was routed to it (its send waited for a slot, a
+    /// retry or `send_at`): the next account takes over.
+    #[error("provider account `{0}` is disabled")]
+    Disabled(String),
     #[error("provider account `{name}` cannot work: {reason}")]
     Setup { name: String, reason: String },
     #[error(transparent)]
@@ -248,6 +252,7 @@ impl Providers {
 
     async fn load(&self, id: Uuid) -> Result<provider_accounts::Account, ResolveError> {
         match provider_accounts::get_by_id(&self.db, self.keyring.as_ref(), id).await {
+            Ok(account) if !account.enabled => Err(ResolveError::Disabled(account.name)),
             Ok(account) => Ok(account),
             Err(StoreError::NotFound) => Err(ResolveError::Gone(id.to_string())),
             Err(e) => Err(ResolveError::Store(e)),

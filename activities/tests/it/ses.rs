@@ -517,3 +517,122 @@ async fn an_answer_that_is_not_sess_leaves_nothing_of_its_body() {
     })
     .await;
 }
+
+/// The signer the client uses, held to AWS's published Signature Version 4 test suite
+/// (`aws-sig-v4-test-suite`: example credentials, region `us-east-1`, service `service`,
+/// 2015-08-30T12:36:00Z) rather than to the fake, which signs with the same library and
+/// settings and so would agree with a wrong setting.
+#[test]
+fn the_signer_matches_aws_sigv4_test_vectors() {
+    use aws_credential_types::Credentials;
+    use pombo_activities::channels::email::ses::{Scope, ToSign, sign_v4};
+
+    const SESSION_TOKEN: &str = "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267";
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160); // 20150830T123600Z
+    let scope = Scope {
+        region: "us-east-1",
+        service: "service",
+    };
+    let credential =
+        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request";
+    // (case, method, url, headers, body, session token, signed headers, signature)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a [u8],
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+    );
+    let cases: [Case; 5] = [
+        (
+            "get-vanilla",
+            "GET",
+            "https://example.amazonaws.com/",
+            &[],
+            b"",
+            None,
+            "host;x-amz-date",
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+        ),
+        (
+            "get-vanilla-query-order-key-case",
+            "GET",
+            "https://example.amazonaws.com/?Param2=value2&Param1=value1",
+            &[],
+            b"",
+            None,
+            "host;x-amz-date",
+            "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+        ),
+        (
+            "post-vanilla",
+            "POST",
+            "https://example.amazonaws.com/",
+            &[],
+            b"",
+            None,
+            "host;x-amz-date",
+            "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+        ),
+        (
+            "post-x-www-form-urlencoded",
+            "POST",
+            "https://example.amazonaws.com/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Param1=value1",
+            None,
+            "content-type;host;x-amz-date",
+            "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
+        ),
+        (
+            "get-vanilla-with-session-token",
+            "GET",
+            "https://example.amazonaws.com/",
+            &[],
+            b"",
+            Some(SESSION_TOKEN),
+            "host;x-amz-date;x-amz-security-token",
+            "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8",
+        ),
+    ];
+    for (case, method, url, headers, body, token, signed, signature) in cases {
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            token.map(str::to_owned),
+            None,
+            "aws-sig-v4-test-suite",
+        );
+        let out = sign_v4(
+            &credentials,
+            scope,
+            ToSign {
+                method,
+                url,
+                headers,
+                body,
+            },
+            at,
+        )
+        .unwrap();
+        let header = |name: &str| {
+            out.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(
+            header("x-amz-date").as_deref(),
+            Some("20150830T123600Z"),
+            "{case}"
+        );
+        assert_eq!(header("x-amz-security-token").as_deref(), token, "{case}");
+        assert_eq!(
+            header("authorization").unwrap(),
+            format!("{credential}, SignedHeaders={signed}, Signature={signature}"),
+            "{case}"
+        );
+    }
+}

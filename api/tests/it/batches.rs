@@ -619,6 +619,24 @@ async fn a_large_batch_continues_as_new_and_loses_no_one() {
     record(&app, "continued_as_new", &id).await;
 }
 
+/// The limit is inclusive: exactly 10,000 recipients are accepted (0 and 10,001 are refused
+/// above). No worker: only the acceptance is checked; the ignored measurement below sends
+/// them.
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_ten_thousand_recipients_are_accepted() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (code, batch) = post_batch(&app, &sms_batch(10_000)).await;
+    assert_eq!(code, 202, "{batch}");
+    assert_eq!(
+        (&batch["total"], &batch["skipped"]),
+        (&json!(10_000), &json!(0))
+    );
+}
+
 /// 10,000 recipients (`POMBO_BATCH_N`) through one batch against the Twilio fake, after
 /// 200 single notifications on the same server for comparison; prints both rates.
 /// `cargo nextest run -p pombo-api -E 'test(/ten_thousand/)' --run-ignored only --no-capture`

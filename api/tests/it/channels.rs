@@ -277,6 +277,118 @@ async fn failover_moves_to_the_next_account_when_retries_are_exhausted() {
         .await;
 }
 
+/// A permanent refusal by the first server-wide SMS account is not retried there (its retry
+/// rule has attempts left) and the next account sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn failover_moves_to_the_next_account_after_a_permanent_refusal() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio", "vonage"])),
+        ..Default::default()
+    })
+    .await;
+    app.fakes.fail_next(
+        "twilio",
+        1,
+        Fault {
+            message: "Permission to send an SMS has not been enabled.".into(),
+            ..Fault::status(400)
+        },
+    );
+    let id = app
+        .send(
+            &json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"},
+                      "retry": {"max_attempts": 3, "interval_secs": 1}}),
+        )
+        .await;
+    // Until its workflow ends: a failure shows at once, not as a wait for `sent`.
+    app.wait_for_workflow(&id, "ExecutionStatus != 'Running'")
+        .await;
+    let (_, n) = app.get_notification(&id).await;
+    assert_eq!(n["status"], "sent", "{n}");
+    assert_eq!(n["provider"], "vonage", "{n}");
+    assert_eq!(app.fakes.requests("twilio").len(), 1, "not retried");
+    assert_eq!(app.fakes.requests("vonage").len(), 1);
+    let log: Vec<(&str, &str)> = n["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["provider"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [("twilio", "permanent_error"), ("vonage", "sent")],
+        "{n}"
+    );
+}
+
+/// An account disabled after a notification was routed to it, while the notification waits
+/// for its send slot, is skipped when the send comes: the next account sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_disabled_before_the_send_is_skipped() {
+    let app = spawn_app().await;
+    let server = providers::on_fakes(&app.fakes);
+    let settings = |name: &str| {
+        let account = server.iter().find(|a| a.name == name).unwrap();
+        serde_json::to_value(&account.settings).unwrap()
+    };
+    let (code, primary) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(
+                &json!({"name": "primary", "priority": 0, "settings": settings("twilio"),
+                         "rate_limit": {"per_second": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{primary}");
+    let (code, body) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&json!({"name": "secondary", "priority": 1, "settings": settings("vonage")})),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    // The primary's next slot is seconds away, so the send waits for it after routing.
+    let primary_id = primary["id"].as_str().unwrap().to_owned();
+    let ahead = chrono::Utc::now() + chrono::Duration::seconds(3);
+    pombo_store::send_slots::reserve(&app.db, &primary_id, Duration::from_secs(1), ahead)
+        .await
+        .unwrap();
+
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    app.wait_for_workflow(&id, "PomboStatus = 'sending'").await;
+    let (code, body) = app
+        .call(
+            "PATCH",
+            &format!("/v1/providers/{primary_id}"),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+
+    app.wait_for_workflow(&id, "ExecutionStatus != 'Running'")
+        .await;
+    let (_, n) = app.get_notification(&id).await;
+    assert_eq!(
+        (&n["status"], &n["provider"]),
+        (&json!("sent"), &json!("secondary")),
+        "{n}"
+    );
+    assert!(
+        app.fakes.requests("twilio").is_empty(),
+        "the disabled account sent"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_channel_without_any_provider_fails_with_a_clear_reason() {
     let app = spawn_app_with(AppOptions {

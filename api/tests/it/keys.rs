@@ -302,6 +302,42 @@ async fn a_key_is_issued_used_listed_revoked_and_refused() {
     assert!(!log.to_string().contains(&key[12..]), "no key in the log");
 }
 
+/// A key is stored as its SHA-256 only: its row holds the digest (computed here, not by the
+/// store's own function) and the key is nowhere in the database; the key still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_are_stored_as_their_sha256_only() {
+    use pombo_store::entities::api_key;
+    use sea_orm::EntityTrait;
+    use sha2::{Digest, Sha256};
+
+    let app = app().await;
+    let (code, created) = app
+        .call(
+            "POST",
+            "/v1/keys",
+            Some(&json!({"scopes": ["read"], "label": "hashed"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+
+    let row = api_key::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    crate::support::database::assert_not_stored(&app, &key, "the key").await;
+    // Nor the configured development key.
+    crate::support::database::assert_not_stored(&app, &app.api_key, "the dev key").await;
+    assert_ne!(row.key_hash, key);
+    assert_eq!(row.key_hash, hex::encode(Sha256::digest(key.as_bytes())));
+    assert_eq!(row.prefix, key[..12], "only the shown prefix is kept");
+
+    let (code, body) = app.call_as(&key, "GET", "/v1/notifications", None).await;
+    assert_eq!(code, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn provider_account_changes_are_audited_with_the_key() {
     let app = app().await;

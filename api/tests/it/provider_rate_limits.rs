@@ -14,6 +14,9 @@ use crate::support::{AppOptions, TestApp, database, providers, spawn_app, spawn_
 
 const WITHIN: Duration = Duration::from_secs(90);
 
+/// The interval of an account limited to 2 sends a second.
+const HALF_SECOND: Duration = Duration::from_millis(500);
+
 fn sms(text: &str) -> Value {
     json!({"channel": "sms", "to": "+5511987654321", "content": {"text": text}})
 }
@@ -24,6 +27,64 @@ fn twilio_account(app: &TestApp, rate_limit: Value) -> Value {
     let twilio = server.iter().find(|a| a.name == "twilio").unwrap();
     json!({"name": "twilio-limited", "settings": serde_json::to_value(&twilio.settings).unwrap(),
            "rate_limit": rate_limit})
+}
+
+/// The last slot reserved for the account `key` (`send_slots` keeps the next free one,
+/// an interval later), to compare the provider's arrivals with.
+async fn last_slot(app: &TestApp, key: &str, interval: Duration) -> DateTime<Utc> {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT next_at FROM send_slots WHERE key = '{key}'"),
+        ))
+        .await
+        .unwrap()
+        .expect("the account has reserved slots");
+    let next_at: i64 = row.try_get("", "next_at").unwrap();
+    DateTime::from_timestamp_micros(next_at).unwrap()
+        - chrono::Duration::from_std(interval).unwrap()
+}
+
+/// Takes the account's slots until `ahead` from now (as a burst before this one would), so
+/// that the next burst's slots are known: the first at or after the time returned, each an
+/// interval after the one before.
+async fn hold_slots(
+    app: &TestApp,
+    key: &str,
+    interval: Duration,
+    ahead: Duration,
+) -> DateTime<Utc> {
+    let until = Utc::now() + chrono::Duration::from_std(ahead).unwrap();
+    let interval_ = chrono::Duration::from_std(interval).unwrap();
+    pombo_store::send_slots::reserve(&app.db, key, interval, until - interval_)
+        .await
+        .unwrap();
+    until
+}
+
+/// Slots are an interval apart, the first at or after `first`, and a send never leaves
+/// before its slot: so the i-th arrival (in time order) is at least i intervals after
+/// `first`, however late the timers fire. A send that skipped its slot or left before it,
+/// or sends that went out together, come too early.
+fn assert_each_waited_for_its_slot(
+    arrivals: Vec<DateTime<Utc>>,
+    first: DateTime<Utc>,
+    interval: Duration,
+) {
+    let mut arrivals = arrivals;
+    arrivals.sort();
+    for (i, at) in arrivals.iter().enumerate() {
+        let earliest = first + chrono::Duration::from_std(interval * i as u32).unwrap();
+        assert!(
+            *at >= earliest,
+            "send {i} arrived {} ms after the first slot, before its own ({} ms): {arrivals:?}",
+            (*at - first).num_milliseconds(),
+            (earliest - first).num_milliseconds(),
+        );
+    }
 }
 
 /// Sends `count` SMS at once and waits until every one is sent.
@@ -57,15 +118,17 @@ async fn app_limited_to_two_per_second() -> (TestApp, Value) {
 }
 
 /// Six sends at 2/s reached the provider, at least 2.5 s from the first to the last (2 s
-/// allows for timers firing a little apart).
-fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str) {
+/// allows for timers firing a little apart), each no earlier than its slot allows.
+fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str, first: DateTime<Utc>) {
     let received = app.fakes.requests("twilio");
     assert_eq!(received.len(), 6, "{what}: each once");
-    let took = span(received.iter().map(|r| r.at).collect());
+    let arrivals: Vec<_> = received.iter().map(|r| r.at).collect();
+    let took = span(arrivals.clone());
     assert!(
         took >= Duration::from_secs(2),
         "6 {what} at 2/s within {took:?}"
     );
+    assert_each_waited_for_its_slot(arrivals, first, HALF_SECOND);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,23 +136,27 @@ async fn a_burst_to_a_rate_limited_account_queues_and_is_all_sent() {
     let (app, account) = app_limited_to_two_per_second().await;
     assert_eq!(account["rate_limit"], json!({"per_second": 2.0}));
 
+    let key = account["id"].as_str().unwrap();
+    let first = hold_slots(&app, key, HALF_SECOND, Duration::from_secs(3)).await;
     let sent = burst(&app, 6).await;
     for n in &sent {
         assert_eq!(n["provider"], "twilio-limited", "{n}");
         assert_eq!(n["attempts"], 1, "none failed: {n}");
     }
-    assert_six_spread_at_two_per_second(&app, "sends");
+    assert_six_spread_at_two_per_second(&app, "sends", first);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
-    let (app, _) = app_limited_to_two_per_second().await;
+    let (app, account) = app_limited_to_two_per_second().await;
+    let key = account["id"].as_str().unwrap();
 
     // One chunk sends its recipients a group at a time, the group's calls at once: each
     // call must still wait for its own slot.
     let recipients: Vec<Value> = (0..6)
         .map(|i| json!({"to": format!("+55119876{i:05}")}))
         .collect();
+    let first = hold_slots(&app, key, HALF_SECOND, Duration::from_secs(3)).await;
     let (code, batch) = app
         .call(
             "POST",
@@ -111,7 +178,7 @@ async fn a_batch_to_a_rate_limited_account_keeps_to_its_rate() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(batch["counts"]["sent"], 6, "{batch}");
-    assert_six_spread_at_two_per_second(&app, "batch sends");
+    assert_six_spread_at_two_per_second(&app, "batch sends", first);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,6 +203,20 @@ async fn a_rate_limited_account_retries_through_its_slots() {
         )
         .await;
     let n = app.wait_for_status(&id, "sent", WITHIN).await;
+    // The retry took a slot of its own, reserved after the refused attempt, and waited
+    // for it (the first slot was at or before that attempt).
+    let received: Vec<_> = app.fakes.requests("twilio").iter().map(|r| r.at).collect();
+    assert_eq!(received.len(), 2);
+    let last = last_slot(
+        &app,
+        account["id"].as_str().unwrap(),
+        Duration::from_millis(200),
+    )
+    .await;
+    assert!(
+        received[0] < last && last <= received[1],
+        "retry slot {last} against arrivals {received:?}"
+    );
     let log: Vec<(i64, String)> = n["attempt_log"]
         .as_array()
         .unwrap()
@@ -192,6 +273,7 @@ async fn a_server_account_limit_holds_across_processes() {
     })
     .await;
 
+    let first_slot = hold_slots(&first, "server:twilio", HALF_SECOND, Duration::from_secs(3)).await;
     let (a, b) = tokio::join!(burst(&first, 3), burst(&second, 3));
     for n in a.iter().chain(&b) {
         assert_eq!(n["attempts"], 1, "none failed: {n}");
@@ -205,11 +287,12 @@ async fn a_server_account_limit_holds_across_processes() {
         .map(|r| r.at)
         .collect();
     assert_eq!(received.len(), 6);
-    let took = span(received);
+    let took = span(received.clone());
     assert!(
         took >= Duration::from_secs(2),
         "6 sends at 2/s within {took:?}"
     );
+    assert_each_waited_for_its_slot(received, first_slot, HALF_SECOND);
 }
 
 #[tokio::test(flavor = "multi_thread")]

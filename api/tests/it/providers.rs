@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, spawn_app_with};
+use crate::support::{AppOptions, database::assert_not_stored, spawn_app_with};
 
 fn sendgrid(name: &str, key: &str, priority: i32) -> Value {
     json!({
@@ -170,7 +170,7 @@ async fn bad_settings_get_a_problem_naming_the_field() {
     }
 }
 
-/// The database holds no credential in clear: not in the row, not in the SQLite file.
+/// The database holds no credential in clear: not in the row, not anywhere in the database.
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_are_not_stored_in_clear() {
     use sea_orm::{ConnectionTrait, Statement};
@@ -199,24 +199,42 @@ async fn credentials_are_not_stored_in_clear() {
     let sealed: String = rows[0].try_get("", "settings_sealed").unwrap();
     assert!(sealed.starts_with("v2:test:"), "{sealed}");
     assert!(!sealed.contains(&secret));
-
-    if let Some(path) = app
-        .config
-        .database_url
-        .strip_prefix("sqlite://")
-        .map(|rest| rest.split('?').next().unwrap().to_owned())
-    {
-        for file in [path.clone(), format!("{path}-wal")] {
-            if let Ok(bytes) = std::fs::read(&file) {
-                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
-                assert!(!found, "{file} holds the credential in clear");
-            }
-        }
-    }
+    assert_not_stored(&app, &secret, "the credential").await;
 }
 
-/// Recipients, content, data and what was sent are sealed in the notification rows: the
-/// raw database holds none of them in clear, while the API shows them.
+/// Without an encryption key, a tenant's provider account is refused with a 503 saying
+/// why, and nothing of its credentials reaches the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_an_encryption_key_accounts_are_refused_and_nothing_is_stored() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        no_encryption_key: true,
+        ..Default::default()
+    })
+    .await;
+    let secret = format!("SG.{}", uuid::Uuid::new_v4().simple());
+    let (code, body) = app
+        .call("POST", "/v1/providers", Some(&sendgrid("sg", &secret, 0)))
+        .await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("encryption.keys"),
+        "{body}"
+    );
+    assert_not_stored(&app, &secret, "the credential").await;
+    let stored = pombo_store::entities::provider_account::Entity::find()
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let (code, list) = app.call("GET", "/v1/providers", None).await;
+    assert_eq!((code, list), (200, json!([])));
+}
+
+/// Recipients, content, data, what was sent and the fallback are sealed in the notification
+/// rows: the raw database holds none of them in clear, while the API shows them.
 #[tokio::test(flavor = "multi_thread")]
 async fn recipients_and_bodies_are_not_stored_in_clear() {
     use sea_orm::{ConnectionTrait, Statement};
@@ -224,10 +242,14 @@ async fn recipients_and_bodies_are_not_stored_in_clear() {
     let app = spawn_app_with(AppOptions::default()).await;
     let marker = uuid::Uuid::new_v4().simple().to_string();
     let to = format!("ana-{marker}@example.com");
+    // The fallback carries a marker of its own: only its column holds it.
+    let fallback_marker = uuid::Uuid::new_v4().simple().to_string();
     let id = app
         .send(&json!({"channel": "email", "to": to,
                       "content": {"subject": "Secret {{ word }}", "text": "Body {{ word }}"},
-                      "data": {"word": format!("w{marker}")}}))
+                      "data": {"word": format!("w{marker}")},
+                      "fallback": {"channel": "email", "to": format!("bia-{fallback_marker}@example.com"),
+                                   "content": {"subject": "Fallback", "text": "Fallback"}}}))
         .await;
     let n = app
         .wait_for_status(&id, "sent", std::time::Duration::from_secs(60))
@@ -240,32 +262,36 @@ async fn recipients_and_bodies_are_not_stored_in_clear() {
         .query_all_raw(Statement::from_string(
             backend,
             "SELECT recipient, CAST(content AS TEXT) AS content, CAST(data AS TEXT) AS data, \
-             CAST(rendered AS TEXT) AS rendered FROM notifications",
+             CAST(rendered AS TEXT) AS rendered, CAST(fallback AS TEXT) AS fallback \
+             FROM notifications",
         ))
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1);
-    for column in ["recipient", "content", "data", "rendered"] {
-        let raw: String = rows[0].try_get("", column).unwrap();
-        assert!(raw.contains("v2:test:"), "{column} is sealed: {raw}");
-        assert!(
-            !raw.contains(&marker),
-            "{column} holds personal data in clear: {raw}"
-        );
-    }
-    if let Some(path) = app
-        .config
-        .database_url
-        .strip_prefix("sqlite://")
-        .map(|rest| rest.split('?').next().unwrap().to_owned())
-    {
-        for file in [path.clone(), format!("{path}-wal")] {
-            if let Ok(bytes) = std::fs::read(&file) {
-                let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
-                assert!(!found, "{file} holds personal data in clear");
-            }
+    // The notification, and the fallback it may have escalated to already.
+    let columns = ["recipient", "content", "data", "rendered", "fallback"];
+    let with_fallback = rows
+        .iter()
+        .filter(|r| {
+            r.try_get::<Option<String>>("", "fallback")
+                .unwrap()
+                .is_some()
+        })
+        .count();
+    assert_eq!(with_fallback, 1, "the fallback column is read");
+    for row in &rows {
+        for column in columns {
+            let Some(raw) = row.try_get::<Option<String>>("", column).unwrap() else {
+                continue;
+            };
+            assert!(raw.contains("v2:test:"), "{column} is sealed: {raw}");
+            assert!(
+                !raw.contains(&marker) && !raw.contains(&fallback_marker),
+                "{column} holds personal data in clear: {raw}"
+            );
         }
     }
+    assert_not_stored(&app, &marker, "personal data").await;
+    assert_not_stored(&app, &fallback_marker, "the fallback").await;
 }
 
 /// Key rotation: add a key, make it current, `pombo-worker reseal`; then the old key can go.

@@ -15,9 +15,12 @@ use pombo_contract::{
     retention::{RetentionInput, RetentionOutcome},
     workflow::task_queue,
 };
-use pombo_store::entities::{file, notification, notification_attempt, notification_event};
+use pombo_fakes::Fault;
+use pombo_store::entities::{
+    file, notification, notification_attempt, notification_event, parked_callback,
+};
 use pombo_workflows::RetentionWorkflow;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use serde_json::{Value, json};
 use temporalio_client::{
     WorkflowGetResultOptions, WorkflowStartOptions,
@@ -26,7 +29,7 @@ use temporalio_client::{
 use uuid::Uuid;
 
 use crate::support::{
-    AppOptions, InProcessWorker, TestApp,
+    AppOptions, InProcessWorker, TestApp, providers,
     s3::{LocalS3, png_bytes, upload},
     spawn_app_with, unique_email,
 };
@@ -38,6 +41,8 @@ const WITHIN: Duration = Duration::from_secs(60);
 async fn app(s3: &LocalS3) -> (TestApp, Config) {
     let app = spawn_app_with(AppOptions {
         storage: Some(s3.storage()),
+        // One SMS account, so a refused SMS fails rather than failing over.
+        providers: Some(|fakes| providers::only(fakes, &["twilio", "telegram"])),
         worker: false,
         ..AppOptions::default()
     })
@@ -280,6 +285,41 @@ async fn the_worker_keeps_the_schedule_in_step_with_its_configuration() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // `[retention]` changed: the next worker to start updates the schedule in place.
+    drop(worker);
+    config.retention.every_secs = 3600;
+    config.retention.days = 45;
+    config.retention.batch_size = 77;
+    let worker = InProcessWorker::start(config.clone());
+    let start = Instant::now();
+    let description = loop {
+        let d = handle.describe(Default::default()).await.unwrap();
+        let spec = d.raw().schedule.clone().unwrap().spec.unwrap();
+        if spec.interval[0].interval.unwrap().seconds == 3600 {
+            break d;
+        }
+        assert!(start.elapsed() < WITHIN, "the schedule was not updated");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let ScheduleDescriptionAction::StartWorkflow(action) = description.action() else {
+        panic!("the schedule starts a workflow")
+    };
+    assert_eq!(
+        action.args::<RetentionInput>().await.unwrap(),
+        Some(RetentionInput {
+            days: 45,
+            batch_size: 77,
+        }),
+        "the runs it starts purge by the new settings"
+    );
+    let schedule = description.raw().schedule.clone().unwrap();
+    assert_eq!(
+        schedule.spec.unwrap().interval.len(),
+        1,
+        "replaced, not added"
+    );
+    assert_eq!(schedule.policies.unwrap().overlap_policy, 1);
+
     // `days = 0`: keep forever, and the next worker to start deletes the schedule.
     drop(worker);
     config.retention.days = 0;
@@ -289,6 +329,157 @@ async fn the_worker_keeps_the_schedule_in_step_with_its_configuration() {
         assert!(start.elapsed() < WITHIN, "the schedule is still there");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The rows a purge must get right besides a plain sent one: a failed notification (its
+/// status alone would allow a redrive) with an attempt error and a fallback; rows still
+/// pending (scheduled) or sending, however old; reports parked for a message never recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_blanks_errors_and_fallbacks_spares_in_flight_rows_and_drops_old_parked_reports() {
+    let s3 = LocalS3::start().await;
+    let (app, config) = app(&s3).await;
+    let _worker = InProcessWorker::start(config.clone());
+    let phone = "+5511987654321";
+
+    // Refused for good by the only SMS account: failed, with an error and a fallback.
+    app.fakes.fail_next(
+        "twilio",
+        1,
+        Fault {
+            message: "The 'To' number is not a valid phone number.".into(),
+            ..Fault::status(400)
+        },
+    );
+    let failed = app
+        .send(&json!({"channel": "sms", "to": phone,
+            "content": {"text": "Code {{ code }}"}, "data": {"code": 4242},
+            "retry": {"max_attempts": 1, "interval_secs": 1},
+            "fallback": {"channel": "telegram", "to": "123456789",
+                         "content": {"text": "Code {{ code }}"}}}))
+        .await;
+    app.wait_for_workflow(&failed, "ExecutionStatus = 'Failed'")
+        .await;
+    let failed: Uuid = failed.parse().unwrap();
+    let before = raw(&app, failed).await;
+    assert_eq!(before.status, "failed");
+    assert!(before.last_error.is_some() && before.fallback.is_some());
+    let attempt_errors = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            notification_attempt::Entity::find()
+                .filter(notification_attempt::Column::NotificationId.eq(failed))
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.error)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        attempt_errors(&app).await.iter().all(Option::is_some),
+        "the fixture has attempt errors"
+    );
+
+    // In flight: one scheduled for tomorrow (pending), one sent and put back to `sending`.
+    let tomorrow = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let pending = app
+        .send(
+            &json!({"channel": "sms", "to": phone, "content": {"text": "later"},
+                      "send_at": tomorrow}),
+        )
+        .await;
+    // Started (and dispatched) before it is aged, so nothing touches the row afterwards.
+    app.wait_for_workflow(&pending, "ExecutionStatus = 'Running'")
+        .await;
+    let pending: Uuid = pending.parse().unwrap();
+    let (sending, _) = sent_email(&app).await;
+    notification::Entity::update_many()
+        .col_expr(notification::Column::Status, Expr::value("sending"))
+        .filter(notification::Column::Id.eq(sending))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    for id in [failed, pending, sending] {
+        age_notification(&app, id, 40).await;
+    }
+
+    // Reports parked for a message never recorded: one old, one recent.
+    let park = |days_ago: i64| parked_callback::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        provider: Set("twilio".into()),
+        account_id: Set(None),
+        tenant_id: Set(None),
+        provider_message_id: Set(format!("SM{}", Uuid::new_v4().simple())),
+        event: Set(json!({"status": "delivered", "to": phone})),
+        received_at: Set(Utc::now() - chrono::Duration::days(days_ago)),
+    };
+    let old_parked = park(40).insert(&app.db).await.unwrap().id;
+    let new_parked = park(1).insert(&app.db).await.unwrap().id;
+
+    let outcome = run_retention(
+        &config,
+        RetentionInput {
+            days: 30,
+            batch_size: 10,
+        },
+        "purged_failed_and_parked",
+    )
+    .await;
+    assert_eq!(outcome.notifications, 1, "only the failed one: {outcome:?}");
+
+    // The failed one: error texts and fallback gone, still `failed`.
+    let row = raw(&app, failed).await;
+    assert!(row.purged_at.is_some());
+    assert_eq!(row.status, "failed");
+    assert_eq!(row.last_error, None, "the last error is blanked");
+    assert_eq!(row.fallback, None, "the fallback is blanked");
+    assert!(
+        attempt_errors(&app).await.iter().all(Option::is_none),
+        "attempt errors are blanked"
+    );
+    // Failed, so only the purge refuses the redrive: nothing is left to send.
+    let (status, body) = app
+        .call("POST", &format!("/v1/notifications/{failed}/retry"), None)
+        .await;
+    assert_eq!(status, 409, "a purged notification was redriven: {body}");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/v1/notifications/retry",
+            Some(&json!({"channel": "sms"})),
+        )
+        .await;
+    assert_eq!((status, &body["retried"]), (200, &json!(0)), "{body}");
+    assert_eq!(raw(&app, failed).await.status, "failed");
+
+    // In flight: whole, whatever their age.
+    for (id, status) in [(pending, "pending"), (sending, "sending")] {
+        let row = raw(&app, id).await;
+        assert_eq!(row.status, status);
+        assert!(row.purged_at.is_none(), "{status} was purged");
+        assert!(
+            !row.recipient.is_empty() && row.content != Value::Null,
+            "{row:?}"
+        );
+    }
+
+    // Only the old parked report is deleted.
+    let parked = |id: Uuid| {
+        let db = app.db.clone();
+        async move {
+            parked_callback::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!parked(old_parked).await, "the old parked report is kept");
+    assert!(
+        parked(new_parked).await,
+        "the recent parked report is deleted"
+    );
 }
 
 /// Starts a retention run on the test's task queue and waits for its outcome; its history is

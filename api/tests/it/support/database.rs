@@ -41,3 +41,57 @@ pub async fn fresh_database() -> TestDatabase {
         }
     }
 }
+
+/// Fails when `needle` is anywhere in the app's database in clear. On SQLite, the bytes of
+/// the database file and its write-ahead log (free pages and old row versions included);
+/// on PostgreSQL, every row of every table of the test's database, as text.
+pub async fn assert_not_stored(app: &super::TestApp, needle: &str, what: &str) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    if let Some(path) = app
+        .config
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap().to_owned())
+    {
+        let mut scanned = 0;
+        for file in [path.clone(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                scanned += bytes.len();
+                let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+                assert!(!found, "{file} holds {what} in clear");
+            }
+        }
+        assert!(scanned > 0, "no database file at {path}");
+        return;
+    }
+    assert_eq!(app.db.get_database_backend(), DbBackend::Postgres);
+    let tables = app
+        .db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT table_name::text AS t FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        ))
+        .await
+        .unwrap();
+    assert!(!tables.is_empty(), "no tables to scan");
+    for table in tables {
+        let table: String = table.try_get("", "t").unwrap();
+        let rows = app
+            .db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT CAST(row_to_json(r) AS TEXT) AS v FROM \"{table}\" r"),
+            ))
+            .await
+            .unwrap();
+        for row in rows {
+            let row: String = row.try_get("", "v").unwrap();
+            assert!(
+                !row.contains(needle),
+                "table {table} holds {what} in clear: {row}"
+            );
+        }
+    }
+}

@@ -64,6 +64,9 @@ pub struct AppOptions {
     pub api_tls: Option<pombo_contract::config::ApiTls>,
     /// Reach Temporal (API and worker both) at this address with these TLS settings.
     pub temporal_tls: Option<(String, pombo_contract::config::TemporalTls)>,
+    /// Configure no encryption key for this app's API (`encryption.keys` empty); use with
+    /// `worker: false` (a worker would install no keyring process-wide).
+    pub no_encryption_key: bool,
 }
 
 impl Default for AppOptions {
@@ -86,6 +89,7 @@ impl Default for AppOptions {
             allowed_private_targets: Vec::new(),
             api_tls: None,
             temporal_tls: None,
+            no_encryption_key: false,
         }
     }
 }
@@ -174,10 +178,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     // One key for the whole test process: the personal-data keyring is process-wide.
     static TEST_KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let key = TEST_KEY.get_or_init(pombo_store::sealed::Keyring::generate_key);
-    config
-        .encryption
-        .keys
-        .insert("test".into(), Secret::new(key.clone()));
+    if !options.no_encryption_key {
+        config
+            .encryption
+            .keys
+            .insert("test".into(), Secret::new(key.clone()));
+    }
     let fakes = pombo_fakes::Fakes::start().await;
     // The fakes listen on loopback over http: the one private target tenants may use.
     let mut allowed = vec![fakes.addr.to_string()];
@@ -201,6 +207,17 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         api_config.temporal.address = address.clone();
     }
     let state = pombo_api::prepare(api_config).await.expect("API prepares");
+    if options.no_encryption_key {
+        // `prepare` installed no keyring process-wide; other tests of this process seal
+        // with the test key, so only this app's own state goes without one.
+        let mut with_key = config.encryption.clone();
+        with_key
+            .keys
+            .insert("test".into(), Secret::new(key.clone()));
+        pombo_store::sealed::install(
+            pombo_store::sealed::Keyring::from_config(&with_key).expect("the test key"),
+        );
+    }
     let db = state.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = match options.api_tls {
