@@ -752,7 +752,7 @@
         const list = await api('GET', '/v1/providers');
         showProblem($('providers-problem'), null);
         clear(tbody);
-        for (const p of list || []) {
+        for (const p of (list && list.data) || []) {
           tbody.append(el('tr', null,
             cell(p.name),
             cell(p.type),
@@ -762,6 +762,18 @@
           ));
         }
         if (!tbody.querySelector('tr')) emptyRow(tbody, 5, 'No provider accounts registered for this tenant.');
+        // The server's own accounts: what sends a channel this tenant has no account for.
+        const servers = $('server-providers-body');
+        clear(servers);
+        for (const p of (list && list.server_wide) || []) {
+          servers.append(el('tr', { 'data-server-account': p.name },
+            cell(p.name),
+            cell(p.type),
+            cell(p.channel),
+            cell(el('span', { class: p.in_use ? 'badge badge-enabled' : 'badge badge-disabled', text: p.in_use ? 'sends for this tenant' : 'not used (the tenant has its own)' })),
+          ));
+        }
+        if (!servers.querySelector('tr')) emptyRow(servers, 4, 'No server-wide accounts configured.');
       } catch (e) {
         showProblem($('providers-problem'), e);
       }

@@ -58,6 +58,29 @@ pub struct ProviderView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `GET /v1/providers`: the tenant's accounts, and the server's own that stand in for them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderList {
+    /// The tenant's accounts, by channel and failover order.
+    pub data: Vec<ProviderView>,
+    /// The server-wide accounts (the operator's configuration: `[[providers]]`, `[smtp]`),
+    /// which send a channel's messages for a tenant with no enabled account of its own for
+    /// that channel. Their settings are the operator's and are not shown.
+    pub server_wide: Vec<ServerAccountView>,
+}
+
+/// A server-wide account, as a tenant sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerAccountView {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub channel: Channel,
+    /// Whether it sends this tenant's messages of its channel now: true while the tenant
+    /// has no enabled account of its own for that channel.
+    pub in_use: bool,
+}
+
 impl From<Account> for ProviderView {
     fn from(a: Account) -> Self {
         ProviderView {
@@ -261,7 +284,7 @@ pub async fn create(
     get, path = "/v1/providers", tag = "providers",
     params(ListQuery),
     responses(
-        (status = 200, description = "The accounts", body = Vec<ProviderView>),
+        (status = 200, description = "The tenant's accounts (`data`) and the server-wide ones that send for the channels it has none of (`server_wide`)", body = ProviderList),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
@@ -270,7 +293,7 @@ pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
     ValidQuery(query): ValidQuery<ListQuery>,
-) -> Result<Json<Vec<ProviderView>>, ApiError> {
+) -> Result<Json<ProviderList>, ApiError> {
     let accounts = provider_accounts::list(
         &state.db,
         state.keyring.as_deref(),
@@ -278,7 +301,26 @@ pub async fn list(
         query.channel,
     )
     .await?;
-    Ok(Json(accounts.into_iter().map(ProviderView::from).collect()))
+    let data: Vec<ProviderView> = accounts.into_iter().map(ProviderView::from).collect();
+    let config = &state.config;
+    let smtp = config
+        .smtp
+        .enabled
+        .then(|| ("smtp", "smtp", Channel::Email));
+    let server_wide = config
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.settings.kind(), p.settings.channel()))
+        .chain(smtp)
+        .filter(|(_, _, channel)| query.channel.is_none_or(|asked| asked == *channel))
+        .map(|(name, kind, channel)| ServerAccountView {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            channel,
+            in_use: !data.iter().any(|a| a.enabled && a.channel == channel),
+        })
+        .collect();
+    Ok(Json(ProviderList { data, server_wide }))
 }
 
 /// One provider account.

@@ -229,16 +229,25 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/v1/routing-rules", tag = "routing",
     responses(
-        (status = 200, description = "The rules", body = Vec<RoutingRuleView>),
+        (status = 200, description = "The rules, in evaluation order", body = RoutingRuleList),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-) -> Result<Json<Vec<RoutingRuleView>>, ApiError> {
+) -> Result<Json<RoutingRuleList>, ApiError> {
     let rules = routing_rules::list(&state.db, tenant.id).await?;
-    Ok(Json(rules.into_iter().map(RoutingRuleView::from).collect()))
+    Ok(Json(RoutingRuleList {
+        data: rules.into_iter().map(RoutingRuleView::from).collect(),
+    }))
+}
+
+/// `GET /v1/routing-rules`: every rule at once (a tenant has few), in the `data` of every
+/// list of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutingRuleList {
+    pub data: Vec<RoutingRuleView>,
 }
 
 /// One routing rule.

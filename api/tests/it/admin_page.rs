@@ -305,6 +305,10 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
     for text in ["mail-main", "sendgrid", "email", ">3<", ">no<"] {
         assert!(providers.contains(text), "{text} in {providers}");
     }
+    // Its only email account is disabled: the server's SMTP account sends its email.
+    let servers = &dom[dom.find(r#"id="server-providers-body""#).unwrap()..];
+    let smtp = &servers[servers.find(r#"data-server-account="smtp""#).unwrap()..];
+    assert!(smtp.contains("sends for this tenant"), "{servers}");
 
     // Signing out ends the session: a reload shows the sign-in form again.
     browser.click("#sign-out").await;

@@ -317,7 +317,11 @@ async fn rate_limits_are_checked_changed_and_removed() {
         assert!(named.starts_with(field), "{bad}: {problem}");
     }
     let (_, list) = app.call("GET", "/v1/providers", None).await;
-    assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        0,
+        "nothing stored: {list}"
+    );
 
     let (code, account) = app
         .call(

@@ -53,7 +53,7 @@ async fn accounts_are_created_listed_masked_updated_and_deleted() {
     assert_eq!(code, 201);
     let (code, list) = app.call("GET", "/v1/providers?channel=email", None).await;
     assert_eq!(code, 200);
-    let names: Vec<&str> = list
+    let names: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -61,8 +61,28 @@ async fn accounts_are_created_listed_masked_updated_and_deleted() {
         .collect();
     assert_eq!(names, ["sg-main", "sg-backup"]);
     assert!(!list.to_string().contains("secret"), "{list}");
+    // The server's email accounts stand aside: the tenant has enabled ones of its own.
+    let servers = list["server_wide"].as_array().unwrap();
+    assert!(!servers.is_empty(), "{list}");
+    for s in servers {
+        assert_eq!(s["channel"], "email", "{list}");
+        assert_eq!(s["in_use"], false, "{list}");
+        assert!(
+            s.get("settings").is_none(),
+            "the operator's settings: {list}"
+        );
+    }
+    // No SMS account of its own: the server's send its SMS, and say so.
     let (_, sms) = app.call("GET", "/v1/providers?channel=sms", None).await;
-    assert_eq!(sms, json!([]));
+    assert_eq!(sms["data"], json!([]));
+    let servers = sms["server_wide"].as_array().unwrap();
+    assert!(
+        servers
+            .iter()
+            .any(|s| s["name"] == "twilio" && s["in_use"] == true),
+        "{sms}"
+    );
+    assert!(servers.iter().all(|s| s["channel"] == "sms"), "{sms}");
 
     // A masked credential in a PATCH keeps the stored one; other fields change.
     let (code, patched) = app
@@ -230,7 +250,7 @@ async fn without_an_encryption_key_accounts_are_refused_and_nothing_is_stored() 
         .unwrap();
     assert_eq!(stored, 0);
     let (code, list) = app.call("GET", "/v1/providers", None).await;
-    assert_eq!((code, list), (200, json!([])));
+    assert_eq!((code, list["data"].clone()), (200, json!([])), "{list}");
 }
 
 /// Recipients, content, data, what was sent and the fallback are sealed in the notification

@@ -79,7 +79,8 @@ async fn rules_are_created_listed_updated_and_deleted_in_order() {
     let (code, list) = app.call("GET", "/v1/routing-rules", None).await;
     assert_eq!(code, 200, "{list}");
     let order = |list: &Value| -> Vec<(String, i64)> {
-        list.as_array()
+        list["data"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|r| {
@@ -98,9 +99,12 @@ async fn rules_are_created_listed_updated_and_deleted_in_order() {
             ("chat-to-whatsapp".to_owned(), 1)
         ]
     );
-    assert_eq!(list[0]["conditions"], json!({"text_starts_with": "@"}));
-    assert_eq!(list[0]["action"], json!({"channel": "instagram"}));
-    assert_eq!(list[0]["enabled"], true);
+    assert_eq!(
+        list["data"][0]["conditions"],
+        json!({"text_starts_with": "@"})
+    );
+    assert_eq!(list["data"][0]["action"], json!({"channel": "instagram"}));
+    assert_eq!(list["data"][0]["enabled"], true);
 
     let (code, problem) = app
         .call(
@@ -197,7 +201,7 @@ async fn bad_rules_get_a_problem_naming_the_field() {
         assert_eq!(fields(&problem), expected, "{body} → {problem}");
     }
     let (_, list) = app.call("GET", "/v1/routing-rules", None).await;
-    assert_eq!(list, json!([]), "nothing stored");
+    assert_eq!(list, json!({"data": []}), "nothing stored");
 
     // A rule whose account is deleted later stays editable (it can be disabled), but a new
     // action must name an account that exists.
