@@ -306,7 +306,7 @@ pub async fn list(
     let smtp = config
         .smtp
         .enabled
-        .then(|| ("smtp", "smtp", Channel::Email));
+        .then_some(("smtp", "smtp", Channel::Email));
     let server_wide = config
         .providers
         .iter()
