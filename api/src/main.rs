@@ -5,10 +5,15 @@ use pombo_contract::{Config, config::LogFormat};
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
     init_tracing(config.log_format);
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.listen;
+    // Ready before reachable: whoever waits for the port (`make run`, a readiness probe)
+    // finds the migrations applied and the dev tenant made. A port bound first accepts
+    // connections into its backlog while that is still going on.
+    let state = pombo_api::prepare(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    pombo_api::serve(config, listener, shutdown_signal()).await
+        .with_context(|| format!("binding {listen}"))?;
+    pombo_api::run(state, listener, shutdown_signal()).await
 }
 
 fn init_tracing(format: LogFormat) {
