@@ -127,8 +127,12 @@ impl Providers {
         let server = accounts
             .into_iter()
             .map(|(name, settings, rate_limit)| {
-                let client = Provider::new(&settings, &clients, Trust::Operator)
-                    .map_err(|e| SetupError(format!("providers `{name}`: {e}")))?;
+                let client = Provider::new(&settings, &clients, Trust::Operator).map_err(|e| {
+                    SetupError {
+                        field: e.field,
+                        message: format!("providers `{name}`: {e}"),
+                    }
+                })?;
                 Ok(ServerAccount {
                     name,
                     settings,
@@ -239,7 +243,7 @@ impl Providers {
         let client = Provider::new(&row.settings, &self.clients, Trust::Tenant).map_err(|e| {
             ResolveError::Setup {
                 name: row.name.clone(),
-                reason: e.0,
+                reason: e.message,
             }
         })?;
         let client = Arc::new(client);

@@ -102,8 +102,30 @@ impl DeliveryError {
 
 /// A provider account's settings cannot work (a key that does not parse, a bad sender).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SetupError(pub String);
+#[error("{message}")]
+pub struct SetupError {
+    /// The setting at fault, as named in the settings (`account_sid`), when it is one.
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl SetupError {
+    /// `field` of the settings cannot work: the API names it in its 422.
+    pub fn at(field: &'static str, message: impl Into<String>) -> Self {
+        SetupError {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    /// Not about one setting (a client that cannot be built).
+    pub fn new(message: impl Into<String>) -> Self {
+        SetupError {
+            field: None,
+            message: message.into(),
+        }
+    }
+}
 
 /// One message on its way to a provider: already rendered, recipient already validated.
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +226,17 @@ impl Provider {
                 webhook::standard_webhooks::Webhook::new(s, clients.policy().clone())?,
             ),
         })
+    }
+
+    /// Every rule the send applies to `settings`, without sending anything: what the API
+    /// runs when a tenant saves an account, so one that cannot send is refused then, naming
+    /// the setting, rather than failing the tenant's next notification. (Endpoints are
+    /// checked against the outbound rule by the caller, with its own policy.)
+    pub fn check_settings(settings: &ProviderSettings) -> Result<(), SetupError> {
+        static CLIENTS: std::sync::LazyLock<Result<outbound::OutboundClients, SetupError>> =
+            std::sync::LazyLock::new(|| outbound::OutboundClients::new(Default::default()));
+        let clients = CLIENTS.as_ref().map_err(Clone::clone)?;
+        Provider::new(settings, clients, outbound::Trust::Operator).map(drop)
     }
 
     pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {

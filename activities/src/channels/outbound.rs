@@ -61,7 +61,7 @@ impl OutboundClients {
                 .connect_timeout(CONNECT_TIMEOUT)
                 .user_agent(USER_AGENT)
                 .build()
-                .map_err(|e| SetupError(format!("HTTP client: {e}")))
+                .map_err(|e| SetupError::new(format!("HTTP client: {e}")))
         };
         Ok(OutboundClients {
             trusted: build(reqwest::Client::builder())?,
@@ -98,7 +98,7 @@ impl OutboundClients {
         }
         match settings.refused_endpoints(&self.policy).first() {
             None => Ok(()),
-            Some((field, refused)) => Err(SetupError(format!("`{field}`: {refused}"))),
+            Some((field, refused)) => Err(SetupError::at(field, format!("`{field}`: {refused}"))),
         }
     }
 }

@@ -367,8 +367,8 @@ fn a_key_that_does_not_parse_is_a_setup_error() {
     let err = Apns::new(&s, reqwest::Client::builder())
         .err()
         .expect("setup error");
-    assert!(err.0.contains("private_key"), "{err}");
-    assert!(!err.0.contains("not a key"), "{err}");
+    assert!(err.message.contains("private_key"), "{err}");
+    assert!(!err.message.contains("not a key"), "{err}");
 
     // An RSA key is not a .p8 key either.
     let s = ApnsSettings {

@@ -482,9 +482,9 @@ fn a_key_that_does_not_parse_is_a_setup_error() {
         base_url: fakes_base.into(),
     };
     let err = Fcm::new(&s, crate::http()).err().expect("setup error");
-    assert!(err.0.contains("private_key"), "{err}");
+    assert!(err.message.contains("private_key"), "{err}");
     assert!(
-        !err.0.contains("not a key"),
+        !err.message.contains("not a key"),
         "the key stays out of messages: {err}"
     );
 }

@@ -263,7 +263,7 @@ async fn an_unparsable_sender_is_a_setup_error() {
         let err = Sendgrid::new(&settings(&fakes, KEY, from), crate::http())
             .err()
             .unwrap_or_else(|| panic!("`{from}` was accepted"));
-        assert!(err.0.starts_with("sendgrid: `from`"), "{err}");
+        assert!(err.message.starts_with("sendgrid: `from`"), "{err}");
     }
 }
 

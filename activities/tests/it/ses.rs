@@ -483,7 +483,7 @@ async fn an_unparsable_sender_is_a_setup_error() {
         let err = Ses::new(&s, crate::http())
             .err()
             .unwrap_or_else(|| panic!("`{from}` was accepted"));
-        assert!(err.0.starts_with("ses: `from`"), "{err}");
+        assert!(err.message.starts_with("ses: `from`"), "{err}");
     }
 }
 

@@ -127,6 +127,28 @@ fn parse(
     }
 }
 
+/// Whether `settings`' provider sends delivery reports that [`parse`] reads: the accounts
+/// whose view shows a `callback_url`. No wildcard: a new provider is placed here knowingly.
+pub fn receives_reports(settings: &ProviderSettings) -> bool {
+    match settings {
+        ProviderSettings::Twilio(_)
+        | ProviderSettings::Sendgrid(_)
+        | ProviderSettings::Mailgun(_)
+        | ProviderSettings::WhatsappCloud(_)
+        | ProviderSettings::Instagram(_)
+        | ProviderSettings::Callbell(_)
+        | ProviderSettings::Evolution(_)
+        | ProviderSettings::Waha(_) => true,
+        ProviderSettings::Smtp(_)
+        | ProviderSettings::Ses(_)
+        | ProviderSettings::Vonage(_)
+        | ProviderSettings::Fcm(_)
+        | ProviderSettings::Apns(_)
+        | ProviderSettings::Telegram(_)
+        | ProviderSettings::Webhook(_) => false,
+    }
+}
+
 /// The problem a refused callback of a `kind` account gets: which setting is missing or
 /// which check failed, never a secret's value.
 fn refusal(kind: &str, e: CallbackError) -> ApiError {

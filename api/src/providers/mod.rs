@@ -54,6 +54,17 @@ pub struct ProviderView {
     /// How fast the account may be sent to, across all workers; absent: unlimited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<SendRateLimit>,
+    /// Where the provider is to send this account's delivery reports (the API's
+    /// `api.public_url`, else its listening address), for providers that send them: set it
+    /// in the provider's console, or as Twilio's `status_callback_url`. Callbell and
+    /// Evolution sign nothing: add `?secret=<webhook_secret>` to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// On creation only, when this account takes over the channel from the server-wide
+    /// accounts: from now on the tenant's messages of this channel go through its own
+    /// accounts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -81,9 +92,19 @@ pub struct ServerAccountView {
     pub in_use: bool,
 }
 
-impl From<Account> for ProviderView {
-    fn from(a: Account) -> Self {
+impl ProviderView {
+    fn new(state: &AppState, a: Account) -> Self {
+        let callback_url = crate::callbacks::handler::receives_reports(&a.settings).then(|| {
+            format!(
+                "{}/v1/callbacks/{}/{}",
+                api_base_url(&state.config),
+                a.settings.kind(),
+                a.id
+            )
+        });
         ProviderView {
+            callback_url,
+            notice: None,
             id: a.id,
             kind: a.settings.kind().to_owned(),
             channel: a.settings.channel(),
@@ -116,6 +137,24 @@ pub struct CreateProvider {
     /// send waiting for its slot, instead of being refused by the provider.
     #[serde(default)]
     pub rate_limit: Option<SendRateLimit>,
+}
+
+/// The URL providers reach this API at: `api.public_url` (required in production), else
+/// the address it listens on (a local run), an unspecified address read as loopback.
+fn api_base_url(config: &pombo_contract::config::Config) -> String {
+    if let Some(url) = &config.api.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let mut listen = config.listen;
+    if listen.ip().is_unspecified() {
+        listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let scheme = if config.api.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{listen}")
 }
 
 fn yes() -> bool {
@@ -196,6 +235,7 @@ fn parse_settings(
             return None;
         }
     };
+    let found_before = errors.len();
     for (field, refused) in settings.refused_endpoints(outbound) {
         errors.push(FieldError::new(
             format!("settings.{field}"),
@@ -211,6 +251,18 @@ fn parse_settings(
             "settings.status_callback_url",
             "must be an http(s) URL",
         ));
+    }
+    // The send's own rules (a Twilio SID's shape, a key that parses, a sender): an account
+    // that cannot send is refused now rather than failing the tenant's next notification.
+    if errors.len() == found_before
+        && let Err(e) = pombo_activities::channels::Provider::check_settings(&settings)
+    {
+        let prefix = format!("{}: ", settings.kind());
+        let reason = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
+        let field = e
+            .field
+            .map_or("settings".to_owned(), |f| format!("settings.{f}"));
+        errors.push(FieldError::new(field, reason));
     }
     for field in settings.secret_fields() {
         if value.get(*field).and_then(Value::as_str) == Some(MASK) {
@@ -276,7 +328,45 @@ pub async fn create(
         json!({"name": account.name, "type": account.settings.kind()}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ProviderView::from(account))).into_response())
+    let channel = account.settings.channel();
+    let enabled = account.enabled;
+    let mut view = ProviderView::new(&state, account);
+    if enabled {
+        view.notice = takes_over(&state, tenant.id, channel, view.id).await?;
+    }
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// When `account` is the tenant's only enabled account of `channel` and server-wide
+/// accounts sent that channel until now, says so: a tenant's accounts replace the
+/// server's for their channel, which surprises whoever adds a first account to try it.
+async fn takes_over(
+    state: &AppState,
+    tenant: Uuid,
+    channel: Channel,
+    account: Uuid,
+) -> Result<Option<String>, ApiError> {
+    let server_wide: Vec<&str> = state
+        .config
+        .providers
+        .iter()
+        .filter(|p| p.settings.channel() == channel)
+        .map(|p| p.name.as_str())
+        .chain((channel == Channel::Email && state.config.smtp.enabled).then_some("smtp"))
+        .collect();
+    if server_wide.is_empty() {
+        return Ok(None);
+    }
+    let own =
+        provider_accounts::list(&state.db, state.keyring.as_deref(), tenant, Some(channel)).await?;
+    if own.iter().any(|a| a.enabled && a.id != account) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "this account now sends the tenant's {channel} messages in place of the server-wide \
+         account(s) {}; disable or delete it to go back to them",
+        server_wide.join(", ")
+    )))
 }
 
 /// The tenant's provider accounts, by channel and failover order.
@@ -301,7 +391,10 @@ pub async fn list(
         query.channel,
     )
     .await?;
-    let data: Vec<ProviderView> = accounts.into_iter().map(ProviderView::from).collect();
+    let data: Vec<ProviderView> = accounts
+        .into_iter()
+        .map(|a| ProviderView::new(&state, a))
+        .collect();
     let config = &state.config;
     let smtp = config
         .smtp
@@ -342,7 +435,7 @@ pub async fn read(
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
         .await
         .map_err(ApiError::unless_found("provider account"))?;
-    Ok(Json(account.into()))
+    Ok(Json(ProviderView::new(&state, account)))
 }
 
 /// Change a provider account: its name, order, enabled flag, or settings.
@@ -469,7 +562,7 @@ pub async fn update(
         json!({"name": account.name, "type": account.settings.kind(), "changed": changed}),
     )
     .await?;
-    Ok(Json(account.into()))
+    Ok(Json(ProviderView::new(&state, account)))
 }
 
 /// Remove a provider account. Notifications already routed to it fail over to the next.

@@ -190,6 +190,158 @@ async fn bad_settings_get_a_problem_naming_the_field() {
     }
 }
 
+/// The send's own rules run when an account is saved: one that could never send is a 422
+/// naming the setting, on creation and on a change, and nothing is stored; before, it was
+/// accepted and took over the tenant's channel, failing every message at send time.
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_that_cannot_send_are_refused_when_saved() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let twilio = |sid: &str| {
+        json!({"name": "twilio-main", "settings": {"type": "twilio", "account_sid": sid,
+               "auth_token": "fedcba9876543210fedcba9876543210", "from": "+15005550006"}})
+    };
+    let cases = [
+        // The README's old example, pasted as written.
+        (twilio("AC…"), "settings.account_sid", "`AC` followed by 32"),
+        (
+            json!({"name": "apns", "settings": {"type": "apns", "team_id": "ABCDE12345",
+                   "key_id": "KEY1234567", "topic": "com.example.app", "private_key": "not a key"}}),
+            "settings.private_key",
+            ".p8",
+        ),
+        (
+            json!({"name": "fcm", "settings": {"type": "fcm", "project_id": "pombo-test",
+                   "client_email": "pombo@pombo-test.iam.gserviceaccount.com", "private_key": "nope"}}),
+            "settings.private_key",
+            "RSA",
+        ),
+        (
+            json!({"name": "wa", "settings": {"type": "whatsapp_cloud", "phone_number_id": "+5511987654321",
+                   "access_token": "EAAG"}}),
+            "settings.phone_number_id",
+            "numeric id",
+        ),
+        (
+            json!({"name": "hooks", "settings": {"type": "webhook", "secret": "whsec_short"}}),
+            "settings.secret",
+            "whsec_",
+        ),
+    ];
+    for (body, field, reason) in cases {
+        let (code, problem) = app.call("POST", "/v1/providers", Some(&body)).await;
+        assert_eq!(code, 422, "{body} → {problem}");
+        let found = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == field)
+            .unwrap_or_else(|| panic!("{body}: expected {field} in {problem}"));
+        assert!(
+            found["reason"].as_str().unwrap().contains(reason),
+            "{found}"
+        );
+    }
+    let (_, list) = app.call("GET", "/v1/providers", None).await;
+    assert_eq!(list["data"], json!([]), "nothing stored: {list}");
+
+    let sid = format!("AC{}", "0123456789abcdef".repeat(2));
+    let (code, created) = app.call("POST", "/v1/providers", Some(&twilio(&sid))).await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (code, problem) = app
+        .call(
+            "PATCH",
+            &format!("/v1/providers/{id}"),
+            Some(&json!({"settings": {"account_sid": "AC1"}})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "settings.account_sid");
+    let (_, kept) = app.call("GET", &format!("/v1/providers/{id}"), None).await;
+    assert_eq!(kept["settings"]["account_sid"], sid.as_str());
+}
+
+/// An account's view gives the URL its provider is to send reports to (nobody has to
+/// build it from the id), and the first enabled account of a channel says that it now
+/// sends in place of the server-wide ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_shows_its_callback_url_and_says_when_it_takes_over() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let twilio = |name: &str| {
+        json!({"name": name, "settings": {"type": "twilio",
+               "account_sid": format!("AC{}", "0123456789abcdef".repeat(2)),
+               "auth_token": "fedcba9876543210fedcba9876543210", "from": "+15005550006"}})
+    };
+    let (code, first) = app
+        .call("POST", "/v1/providers", Some(&twilio("first")))
+        .await;
+    assert_eq!(code, 201, "{first}");
+    let id = first["id"].as_str().unwrap();
+    let callback = first["callback_url"].as_str().expect("a callback_url");
+    assert!(
+        callback.starts_with("http://127.0.0.1:")
+            && callback.ends_with(&format!("/v1/callbacks/twilio/{id}")),
+        "{callback}"
+    );
+    let notice = first["notice"].as_str().expect("a notice");
+    assert!(
+        notice.contains("sms") && notice.contains("server-wide"),
+        "{notice}"
+    );
+
+    // Reports reach the account at that URL: an unsigned one is refused by the account's
+    // own check (401 naming it), not as an unknown route or account (404).
+    let path = callback
+        .split_once("/v1/")
+        .map(|(_, p)| format!("/v1/{p}"))
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(app.url(&path))
+        .form(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("X-Twilio-Signature")
+    );
+
+    let (code, second) = app
+        .call("POST", "/v1/providers", Some(&twilio("second")))
+        .await;
+    assert_eq!(code, 201, "{second}");
+    assert!(second.get("notice").is_none(), "{second}");
+    let (_, read) = app.call("GET", &format!("/v1/providers/{id}"), None).await;
+    assert_eq!(read["callback_url"], callback);
+    assert!(read.get("notice").is_none(), "only on creation: {read}");
+
+    // Providers that send no reports have no callback URL.
+    let (code, vonage) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(
+                &json!({"name": "vonage", "settings": {"type": "vonage", "api_key": "a1b2c3d4",
+                         "api_secret": "A1b2C3d4E5f6G7h8", "from": "Pombo"}}),
+            ),
+        )
+        .await;
+    assert_eq!(code, 201, "{vonage}");
+    assert!(vonage.get("callback_url").is_none(), "{vonage}");
+}
+
 /// The database holds no credential in clear: not in the row, not anywhere in the database.
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_are_not_stored_in_clear() {

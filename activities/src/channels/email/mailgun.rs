@@ -56,19 +56,23 @@ pub struct Mailgun {
 impl Mailgun {
     pub fn new(settings: &MailgunSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let from: lettre::message::Mailbox = settings.from.trim().parse().map_err(|e| {
-            SetupError(format!(
-                "mailgun: `from` ({}) is not a valid mailbox: {e}",
-                settings.from
-            ))
+            SetupError::at(
+                "from",
+                format!(
+                    "mailgun: `from` ({}) is not a valid mailbox: {e}",
+                    settings.from
+                ),
+            )
         })?;
         let key = settings.api_key.expose().trim();
         if key.is_empty() {
-            return Err(SetupError("mailgun: `api_key` is empty".into()));
+            return Err(SetupError::at("api_key", "mailgun: `api_key` is empty"));
         }
         use base64::Engine as _;
         let credentials = base64::engine::general_purpose::STANDARD.encode(format!("api:{key}"));
-        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}"))
-            .map_err(|_| SetupError("mailgun: `api_key` cannot be sent in a header".into()))?;
+        let mut auth = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|_| {
+            SetupError::at("api_key", "mailgun: `api_key` cannot be sent in a header")
+        })?;
         auth.set_sensitive(true);
         let domain = settings.domain.trim();
         // Mailgun answers a cryptic 200 "Mailgun Magnificent API" when a `/` confuses its
@@ -77,16 +81,28 @@ impl Mailgun {
             || domain.contains(['/', '?', '#', '%'])
             || domain.contains(char::is_whitespace)
         {
-            return Err(SetupError(format!(
-                "mailgun: `domain` ({}) is not a sending domain",
-                settings.domain
-            )));
+            return Err(SetupError::at(
+                "domain",
+                format!(
+                    "mailgun: `domain` ({}) is not a sending domain",
+                    settings.domain
+                ),
+            ));
         }
         let base = settings.base_url.trim().trim_end_matches('/');
-        let mut url = url::Url::parse(base)
-            .map_err(|e| SetupError(format!("mailgun: `base_url` ({base}) is not a URL: {e}")))?;
+        let mut url = url::Url::parse(base).map_err(|e| {
+            SetupError::at(
+                "base_url",
+                format!("mailgun: `base_url` ({base}) is not a URL: {e}"),
+            )
+        })?;
         url.path_segments_mut()
-            .map_err(|_| SetupError(format!("mailgun: `base_url` ({base}) cannot have a path")))?
+            .map_err(|_| {
+                SetupError::at(
+                    "base_url",
+                    format!("mailgun: `base_url` ({base}) cannot have a path"),
+                )
+            })?
             .pop_if_empty()
             .extend(["v3", domain, "messages"]);
         Ok(Mailgun {

@@ -56,22 +56,32 @@ pub struct Sendgrid {
 impl Sendgrid {
     pub fn new(settings: &SendgridSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let from: Mailbox = settings.from.trim().parse().map_err(|e| {
-            SetupError(format!(
-                "sendgrid: `from` ({}) is not a valid mailbox: {e}",
-                settings.from
-            ))
+            SetupError::at(
+                "from",
+                format!(
+                    "sendgrid: `from` ({}) is not a valid mailbox: {e}",
+                    settings.from
+                ),
+            )
         })?;
         let key = settings.api_key.expose().trim();
         if key.is_empty() {
-            return Err(SetupError("sendgrid: `api_key` is empty".into()));
+            return Err(SetupError::at("api_key", "sendgrid: `api_key` is empty"));
         }
         let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-            SetupError("sendgrid: `api_key` has characters not allowed in a header".into())
+            SetupError::at(
+                "api_key",
+                "sendgrid: `api_key` has characters not allowed in a header",
+            )
         })?;
         auth.set_sensitive(true);
         let base = settings.base_url.trim().trim_end_matches('/');
-        url::Url::parse(base)
-            .map_err(|e| SetupError(format!("sendgrid: `base_url` ({base}) is not a URL: {e}")))?;
+        url::Url::parse(base).map_err(|e| {
+            SetupError::at(
+                "base_url",
+                format!("sendgrid: `base_url` ({base}) is not a URL: {e}"),
+            )
+        })?;
         Ok(Sendgrid {
             http,
             url: format!("{base}/v3/mail/send"),
@@ -294,7 +304,7 @@ mod tests {
         assert!(!format!("{:?}", p.auth).contains("very-secret"));
         s.api_key = Secret::new("SG.bad\nkey");
         let e = Sendgrid::new(&s, reqwest::Client::new()).err().unwrap();
-        assert!(!e.0.contains("bad"), "{e}");
+        assert!(!e.message.contains("bad"), "{e}");
     }
 
     #[test]

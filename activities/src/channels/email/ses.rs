@@ -90,10 +90,13 @@ pub struct Ses {
 impl Ses {
     pub fn new(settings: &SesSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let from: Mailbox = settings.from.trim().parse().map_err(|e| {
-            SetupError(format!(
-                "ses: `from` ({}) is not a valid mailbox: {e}",
-                settings.from
-            ))
+            SetupError::at(
+                "from",
+                format!(
+                    "ses: `from` ({}) is not a valid mailbox: {e}",
+                    settings.from
+                ),
+            )
         })?;
         let region = settings.region.trim();
         // The region becomes part of the endpoint's host name and of the signature.
@@ -102,20 +105,27 @@ impl Ses {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            return Err(SetupError(format!(
-                "ses: `region` ({}) is not an AWS region name",
-                settings.region
-            )));
+            return Err(SetupError::at(
+                "region",
+                format!(
+                    "ses: `region` ({}) is not an AWS region name",
+                    settings.region
+                ),
+            ));
         }
         let key_id = settings.access_key_id.trim();
         if key_id.is_empty() || !key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(SetupError(
-                "ses: `access_key_id` is not an access key id".into(),
+            return Err(SetupError::at(
+                "access_key_id",
+                "ses: `access_key_id` is not an access key id",
             ));
         }
         let secret = settings.secret_access_key.expose().trim();
         if secret.is_empty() {
-            return Err(SetupError("ses: `secret_access_key` is empty".into()));
+            return Err(SetupError::at(
+                "secret_access_key",
+                "ses: `secret_access_key` is empty",
+            ));
         }
         let token = settings
             .session_token
@@ -123,18 +133,24 @@ impl Ses {
             .map(|t| t.expose().trim())
             .filter(|t| !t.is_empty());
         if token.is_some_and(|t| HeaderValue::from_str(t).is_err()) {
-            return Err(SetupError(
-                "ses: `session_token` has characters not allowed in a header".into(),
+            return Err(SetupError::at(
+                "session_token",
+                "ses: `session_token` has characters not allowed in a header",
             ));
         }
         let endpoint = settings.endpoint();
         let base = endpoint.trim_end_matches('/');
-        let parsed = url::Url::parse(base)
-            .map_err(|e| SetupError(format!("ses: `base_url` ({base}) is not a URL: {e}")))?;
+        let parsed = url::Url::parse(base).map_err(|e| {
+            SetupError::at(
+                "base_url",
+                format!("ses: `base_url` ({base}) is not a URL: {e}"),
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(SetupError(format!(
-                "ses: `base_url` ({base}) is not an http(s) URL"
-            )));
+            return Err(SetupError::at(
+                "base_url",
+                format!("ses: `base_url` ({base}) is not an http(s) URL"),
+            ));
         }
         Ok(Ses {
             http,
@@ -575,7 +591,7 @@ mod tests {
         );
         s.session_token = Some(Secret::new("bad\ntoken-very-secret"));
         let e = Ses::new(&s, reqwest::Client::new()).err().unwrap();
-        assert!(!e.0.contains("very-secret"), "{e}");
+        assert!(!e.message.contains("very-secret"), "{e}");
     }
 
     #[test]

@@ -73,11 +73,12 @@ impl SmtpProvider {
             timeout_secs: SmtpConfig::default().timeout_secs,
         };
         let Some(policy) = guard else {
-            return Self::new(&config).map_err(|e| SetupError(e.to_string()));
+            return Self::new(&config).map_err(|e| SetupError::new(e.to_string()));
         };
         // Built once here for its checks (TLS parameters); the sends build their own.
-        transport_to(&config, &config.host).map_err(|e| SetupError(format!("smtp: {e}")))?;
-        let from = mailbox(&config).map_err(|e| SetupError(e.to_string()))?;
+        transport_to(&config, &config.host)
+            .map_err(|e| SetupError::at("host", format!("smtp: {e}")))?;
+        let from = mailbox(&config).map_err(|e| SetupError::at("from", e.to_string()))?;
         Ok(SmtpProvider {
             message_id_domain: from.email.domain().to_owned(),
             from,

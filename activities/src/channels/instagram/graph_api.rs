@@ -56,14 +56,17 @@ impl Instagram {
     pub fn new(settings: &InstagramSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let account_id = settings.account_id.trim();
         if account_id.is_empty() || !account_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(SetupError(
+            return Err(SetupError::at(
+                "account_id",
                 "instagram: `account_id` must be the numeric id of the Instagram professional \
-                 account (or of its Facebook page)"
-                    .into(),
+                 account (or of its Facebook page)",
             ));
         }
         if settings.access_token.expose().trim().is_empty() {
-            return Err(SetupError("instagram: `access_token` is empty".into()));
+            return Err(SetupError::at(
+                "access_token",
+                "instagram: `access_token` is empty",
+            ));
         }
         let url = graph_url(
             &settings.base_url,
@@ -71,7 +74,7 @@ impl Instagram {
             account_id,
             "messages",
         )
-        .map_err(|e| SetupError(format!("instagram: {e}")))?;
+        .map_err(|(field, e)| SetupError::at(field, format!("instagram: {e}")))?;
         Ok(Instagram {
             http,
             url,

@@ -91,23 +91,33 @@ impl Apns {
     ) -> Result<Self, SetupError> {
         let id_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
         if !id_ok(settings.team_id.trim()) {
-            return Err(SetupError(
-                "apns: team_id must be the 10-character Apple team id".into(),
+            return Err(SetupError::at(
+                "team_id",
+                "apns: team_id must be the 10-character Apple team id",
             ));
         }
         if !id_ok(settings.key_id.trim()) {
-            return Err(SetupError(
-                "apns: key_id must be the 10-character id of the .p8 key".into(),
+            return Err(SetupError::at(
+                "key_id",
+                "apns: key_id must be the 10-character id of the .p8 key",
             ));
         }
         let topic = settings.topic.trim();
         if topic.is_empty() || reqwest::header::HeaderValue::from_str(topic).is_err() {
-            return Err(SetupError("apns: topic must be the app's bundle id".into()));
+            return Err(SetupError::at(
+                "topic",
+                "apns: topic must be the app's bundle id",
+            ));
         }
         let base_url = settings.base_url.trim().trim_end_matches('/');
         match url::Url::parse(base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return Err(SetupError("apns: base_url must be an http(s) URL".into())),
+            _ => {
+                return Err(SetupError::at(
+                    "base_url",
+                    "apns: base_url must be an http(s) URL",
+                ));
+            }
         }
         let key = ec_key(settings.private_key.expose())?;
         // HTTP/2 only: with prior knowledge over plain http (local fakes speak h2c), and
@@ -121,7 +131,7 @@ impl Apns {
             .http2_keep_alive_timeout(Duration::from_secs(20))
             .http2_keep_alive_while_idle(true)
             .build()
-            .map_err(|e| SetupError(format!("apns: cannot build the HTTP/2 client: {e}")))?;
+            .map_err(|e| SetupError::new(format!("apns: cannot build the HTTP/2 client: {e}")))?;
         Ok(Apns {
             http,
             base_url: base_url.to_owned(),
@@ -295,7 +305,12 @@ fn response_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Deliv
 /// checks it can sign.
 fn ec_key(pem: &str) -> Result<EncodingKey, SetupError> {
     let pem = pem.trim().replace("\\n", "\n");
-    let invalid = || SetupError("apns: private_key is not a .p8 key (PKCS#8 PEM, EC P-256)".into());
+    let invalid = || {
+        SetupError::at(
+            "private_key",
+            "apns: private_key is not a .p8 key (PKCS#8 PEM, EC P-256)",
+        )
+    };
     let key = EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|_| invalid())?;
     jsonwebtoken::encode(
         &Header::new(Algorithm::ES256),

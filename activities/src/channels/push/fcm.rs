@@ -137,13 +137,15 @@ impl Fcm {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
         if !project_ok {
-            return Err(SetupError(
-                "fcm: project_id must be the Firebase project's id (letters, digits, `-`)".into(),
+            return Err(SetupError::at(
+                "project_id",
+                "fcm: project_id must be the Firebase project's id (letters, digits, `-`)",
             ));
         }
         if settings.client_email.trim().is_empty() {
-            return Err(SetupError(
-                "fcm: client_email (the service account's) is required".into(),
+            return Err(SetupError::at(
+                "client_email",
+                "fcm: client_email (the service account's) is required",
             ));
         }
         let base_url = http_url("base_url", &settings.base_url)?;
@@ -360,13 +362,16 @@ fn send_error(
     }
 }
 
-fn http_url(field: &str, value: &str) -> Result<String, SetupError> {
+fn http_url(field: &'static str, value: &str) -> Result<String, SetupError> {
     let value = value.trim().trim_end_matches('/');
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
             Ok(value.to_owned())
         }
-        _ => Err(SetupError(format!("fcm: {field} must be an http(s) URL"))),
+        _ => Err(SetupError::at(
+            field,
+            format!("fcm: {field} must be an http(s) URL"),
+        )),
     }
 }
 
@@ -374,7 +379,12 @@ fn http_url(field: &str, value: &str) -> Result<String, SetupError> {
 /// pasted with literal `\n` as in the JSON key file, and checks it can sign.
 fn rsa_key(pem: &str) -> Result<EncodingKey, SetupError> {
     let pem = pem.trim().replace("\\n", "\n");
-    let invalid = || SetupError("fcm: private_key is not an RSA private key in PEM form".into());
+    let invalid = || {
+        SetupError::at(
+            "private_key",
+            "fcm: private_key is not an RSA private key in PEM form",
+        )
+    };
     let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| invalid())?;
     jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),

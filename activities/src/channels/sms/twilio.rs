@@ -34,12 +34,13 @@ pub struct Twilio {
 impl Twilio {
     pub fn new(settings: &TwilioSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         if !is_sid(&settings.account_sid, "AC") {
-            return Err(SetupError(
-                "twilio: account_sid must be `AC` followed by 32 hexadecimal digits".into(),
+            return Err(SetupError::at(
+                "account_sid",
+                "twilio: account_sid must be `AC` followed by 32 hexadecimal digits",
             ));
         }
         if settings.auth_token.expose().is_empty() {
-            return Err(SetupError("twilio: auth_token is empty".into()));
+            return Err(SetupError::at("auth_token", "twilio: auth_token is empty"));
         }
         let from = settings.from.clone().filter(|f| !f.trim().is_empty());
         let messaging_service_sid = settings
@@ -47,16 +48,17 @@ impl Twilio {
             .clone()
             .filter(|s| !s.trim().is_empty());
         if from.is_none() && messaging_service_sid.is_none() {
-            return Err(SetupError(
-                "twilio: give `from` (a sender number) or `messaging_service_sid`".into(),
+            return Err(SetupError::at(
+                "from",
+                "twilio: give `from` (a sender number) or `messaging_service_sid`",
             ));
         }
         if let Some(sid) = &messaging_service_sid
             && !is_sid(sid, "MG")
         {
-            return Err(SetupError(
-                "twilio: messaging_service_sid must be `MG` followed by 32 hexadecimal digits"
-                    .into(),
+            return Err(SetupError::at(
+                "messaging_service_sid",
+                "twilio: messaging_service_sid must be `MG` followed by 32 hexadecimal digits",
             ));
         }
         let base = settings.base_url.trim_end_matches('/');

@@ -30,14 +30,16 @@ pub struct Vonage {
 impl Vonage {
     pub fn new(settings: &VonageSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         if settings.api_key.trim().is_empty() || settings.api_secret.expose().is_empty() {
-            return Err(SetupError(
-                "vonage: api_key and api_secret are required".into(),
+            return Err(SetupError::at(
+                "api_key",
+                "vonage: api_key and api_secret are required",
             ));
         }
         let from = settings.from.trim();
         if from.is_empty() {
-            return Err(SetupError(
-                "vonage: `from` (a number or an alphanumeric sender id) is required".into(),
+            return Err(SetupError::at(
+                "from",
+                "vonage: `from` (a number or an alphanumeric sender id) is required",
             ));
         }
         // Numbers go without the `+`, like `to`; alphanumeric sender ids stay as they are.

@@ -38,10 +38,10 @@ impl Telegram {
         let token = settings.bot_token.expose().trim();
         if !is_token(token) {
             // Never echo the token, even a malformed one.
-            return Err(SetupError(
+            return Err(SetupError::at(
+                "bot_token",
                 "telegram: bot_token must look like `123456789:AA…` (the bot id, a colon, \
-                 then letters, digits, `_` or `-`), as BotFather gives it"
-                    .into(),
+                 then letters, digits, `_` or `-`), as BotFather gives it",
             ));
         }
         let base = settings.base_url.trim_end_matches('/');
@@ -310,6 +310,6 @@ mod tests {
         let err = Telegram::new(&settings, reqwest::Client::new())
             .err()
             .unwrap();
-        assert!(!err.0.contains("not a token"));
+        assert!(!err.message.contains("not a token"));
     }
 }

@@ -66,7 +66,7 @@ impl Webhook {
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("Pombo-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| SetupError(format!("webhook: cannot build the HTTP client: {e}")))?;
+            .map_err(|e| SetupError::new(format!("webhook: cannot build the HTTP client: {e}")))?;
         Ok(Webhook { http, key, policy })
     }
 
@@ -113,15 +113,19 @@ fn decode_secret(secret: &str) -> Result<Vec<u8>, SetupError> {
     let encoded = secret.trim();
     let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
     let key = STANDARD.decode(encoded).map_err(|_| {
-        SetupError(
-            "webhook: `secret` must be `whsec_` followed by base64 (of 24 to 64 bytes)".into(),
+        SetupError::at(
+            "secret",
+            "webhook: `secret` must be `whsec_` followed by base64 (of 24 to 64 bytes)",
         )
     })?;
     if !(24..=64).contains(&key.len()) {
-        return Err(SetupError(format!(
-            "webhook: `secret` must encode 24 to 64 bytes, not {}",
-            key.len()
-        )));
+        return Err(SetupError::at(
+            "secret",
+            format!(
+                "webhook: `secret` must encode 24 to 64 bytes, not {}",
+                key.len()
+            ),
+        ));
     }
     Ok(key)
 }
@@ -235,7 +239,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(!e.0.contains("c2hvcnQ"), "the secret leaked: {e}");
+        assert!(!e.message.contains("c2hvcnQ"), "the secret leaked: {e}");
     }
 
     #[test]

@@ -61,16 +61,20 @@ pub struct Callbell {
 impl Callbell {
     pub fn new(settings: &CallbellSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         if settings.api_token.expose().trim().is_empty() {
-            return Err(SetupError("callbell: `api_token` is empty".into()));
+            return Err(SetupError::at(
+                "api_token",
+                "callbell: `api_token` is empty",
+            ));
         }
         let base = settings.base_url.trim().trim_end_matches('/');
         let url = format!("{base}/v1/messages/send");
         match url::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
             _ => {
-                return Err(SetupError(format!(
-                    "callbell: `base_url` is not an http(s) URL: {base}"
-                )));
+                return Err(SetupError::at(
+                    "base_url",
+                    format!("callbell: `base_url` is not an http(s) URL: {base}"),
+                ));
             }
         }
         let channel_uuid = settings

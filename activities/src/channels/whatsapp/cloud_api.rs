@@ -60,14 +60,17 @@ impl WhatsappCloud {
     ) -> Result<Self, SetupError> {
         let phone_number_id = settings.phone_number_id.trim();
         if phone_number_id.is_empty() || !phone_number_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(SetupError(
+            return Err(SetupError::at(
+                "phone_number_id",
                 "whatsapp_cloud: `phone_number_id` must be the numeric id of the business phone \
-                 number in Meta (not the phone number itself)"
-                    .into(),
+                 number in Meta (not the phone number itself)",
             ));
         }
         if settings.access_token.expose().trim().is_empty() {
-            return Err(SetupError("whatsapp_cloud: `access_token` is empty".into()));
+            return Err(SetupError::at(
+                "access_token",
+                "whatsapp_cloud: `access_token` is empty",
+            ));
         }
         let url = graph_url(
             &settings.base_url,
@@ -75,7 +78,7 @@ impl WhatsappCloud {
             phone_number_id,
             "messages",
         )
-        .map_err(|e| SetupError(format!("whatsapp_cloud: {e}")))?;
+        .map_err(|(field, e)| SetupError::at(field, format!("whatsapp_cloud: {e}")))?;
         Ok(WhatsappCloud {
             http,
             url,
@@ -241,15 +244,16 @@ pub(crate) fn graph_url(
     api_version: &str,
     node: &str,
     edge: &str,
-) -> Result<String, String> {
+) -> Result<String, (&'static str, String)> {
     let base = base_url.trim().trim_end_matches('/');
-    let parsed = url::Url::parse(base).map_err(|e| format!("`base_url` is not a URL: {e}"))?;
+    let parsed =
+        url::Url::parse(base).map_err(|e| ("base_url", format!("`base_url` is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("`base_url` must be an http(s) URL".into());
+        return Err(("base_url", "`base_url` must be an http(s) URL".into()));
     }
     let version = api_version.trim().trim_matches('/');
     if version.is_empty() || version.contains('/') {
-        return Err("`api_version` must look like `v21.0`".into());
+        return Err(("api_version", "`api_version` must look like `v21.0`".into()));
     }
     Ok(format!("{base}/{version}/{node}/{edge}"))
 }

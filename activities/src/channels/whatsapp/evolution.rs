@@ -81,19 +81,22 @@ impl Evolution {
     pub fn new(settings: &EvolutionSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let instance = settings.instance.trim();
         if instance.is_empty() {
-            return Err(SetupError("evolution: `instance` is empty".into()));
+            return Err(SetupError::at("instance", "evolution: `instance` is empty"));
         }
         if settings.api_key.expose().trim().is_empty() {
-            return Err(SetupError("evolution: `api_key` is empty".into()));
+            return Err(SetupError::at("api_key", "evolution: `api_key` is empty"));
         }
         let base = url::Url::parse(settings.base_url.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
             .ok_or_else(|| {
-                SetupError(format!(
-                    "evolution: `base_url` is not an http(s) URL: {}",
-                    settings.base_url
-                ))
+                SetupError::at(
+                    "base_url",
+                    format!(
+                        "evolution: `base_url` is not an http(s) URL: {}",
+                        settings.base_url
+                    ),
+                )
             })?;
         Ok(Evolution {
             http,

@@ -78,15 +78,16 @@ impl Waha {
     pub fn new(settings: &WahaSettings, http: reqwest::Client) -> Result<Self, SetupError> {
         let session = settings.session.trim();
         if session.is_empty() {
-            return Err(SetupError("waha: `session` is empty".into()));
+            return Err(SetupError::at("session", "waha: `session` is empty"));
         }
         let base = settings.base_url.trim().trim_end_matches('/');
         match url::Url::parse(base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base() => {}
             _ => {
-                return Err(SetupError(format!(
-                    "waha: `base_url` is not an http(s) URL: {base}"
-                )));
+                return Err(SetupError::at(
+                    "base_url",
+                    format!("waha: `base_url` is not an http(s) URL: {base}"),
+                ));
             }
         }
         let api_key = settings
