@@ -507,16 +507,24 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/v1/templates", tag = "templates",
     responses(
-        (status = 200, description = "The templates", body = Vec<TemplateSummary>),
+        (status = 200, description = "The templates", body = TemplateList),
     ),
     security(("api_key" = ["read"]))
 )]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-) -> Result<Json<Vec<TemplateSummary>>, ApiError> {
+) -> Result<Json<TemplateList>, ApiError> {
     let found = templates::list(&state.db, tenant.id).await?;
-    Ok(Json(found.into_iter().map(TemplateSummary::from).collect()))
+    Ok(Json(TemplateList {
+        data: found.into_iter().map(TemplateSummary::from).collect(),
+    }))
+}
+
+/// `GET /v1/templates`: every template at once, in the `data` of every list of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateList {
+    pub data: Vec<TemplateSummary>,
 }
 
 /// A template: its current version's variants and its version history.

@@ -185,16 +185,30 @@ pub async fn create_tenant(
 #[utoipa::path(
     get, path = "/v1/tenants", tag = "admin",
     responses(
-        (status = 200, description = "The tenants, oldest first", body = Vec<TenantView>),
+        (status = 200, description = "The tenants, oldest first", body = TenantList),
     ),
     security(("api_key" = ["admin"]))
 )]
 pub async fn list_tenants(
     State(state): State<AppState>,
     _admin: Authorized<IsAdmin>,
-) -> Result<Json<Vec<TenantView>>, ApiError> {
+) -> Result<Json<TenantList>, ApiError> {
     let all = tenants::list(&state.db).await?;
-    Ok(Json(all.into_iter().map(TenantView::from).collect()))
+    Ok(Json(TenantList {
+        data: all.into_iter().map(TenantView::from).collect(),
+    }))
+}
+
+/// `GET /v1/tenants`, in the `data` of every list of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    pub data: Vec<TenantView>,
+}
+
+/// A tenant's keys, in the `data` of every list of the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub data: Vec<KeyView>,
 }
 
 /// Disable or enable a tenant.
@@ -232,7 +246,7 @@ pub async fn update_tenant(
     get, path = "/v1/tenants/{id}/keys", tag = "admin",
     params(("id" = Uuid, Path, description = "Tenant id")),
     responses(
-        (status = 200, description = "The keys, oldest first, revoked ones included", body = Vec<KeyView>),
+        (status = 200, description = "The keys, oldest first, revoked ones included", body = KeyList),
         (status = 404, description = "No such tenant", body = Problem),
     ),
     security(("api_key" = ["admin"]))
@@ -241,7 +255,7 @@ pub async fn list_tenant_keys(
     State(state): State<AppState>,
     _admin: Authorized<IsAdmin>,
     ValidPath(id): ValidPath<Uuid>,
-) -> Result<Json<Vec<KeyView>>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     list_keys(&state, tenant.id).await
 }
@@ -294,14 +308,14 @@ pub async fn revoke_tenant_key(
 #[utoipa::path(
     get, path = "/v1/keys", tag = "keys",
     responses(
-        (status = 200, description = "The keys, oldest first, revoked ones included", body = Vec<KeyView>),
+        (status = 200, description = "The keys, oldest first, revoked ones included", body = KeyList),
     ),
     security(("api_key" = ["manage"]))
 )]
 pub async fn list_own_keys(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-) -> Result<Json<Vec<KeyView>>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     list_keys(&state, tenant.id).await
 }
 
@@ -358,12 +372,13 @@ async fn tenant_of(state: &AppState, id: Uuid) -> Result<tenant::Model, ApiError
     }
 }
 
-async fn list_keys(state: &AppState, tenant_id: Uuid) -> Result<Json<Vec<KeyView>>, ApiError> {
+async fn list_keys(state: &AppState, tenant_id: Uuid) -> Result<Json<KeyList>, ApiError> {
     let keys = tenants::list_keys(&state.db, tenant_id).await?;
-    keys.into_iter()
+    let data = keys
+        .into_iter()
         .map(KeyView::new)
-        .collect::<Result<_, _>>()
-        .map(Json)
+        .collect::<Result<_, _>>()?;
+    Ok(Json(KeyList { data }))
 }
 
 /// Checks a key request: tenant scopes only (administrators' keys come from `pombo-admin`),

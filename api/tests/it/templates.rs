@@ -86,9 +86,9 @@ async fn templates_are_versioned_previewed_and_private() {
     assert_eq!(by_id["versions"].as_array().unwrap().len(), 1);
     let (code, list) = app.call("GET", "/v1/templates", None).await;
     assert_eq!(code, 200);
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(list[0]["id"], id.as_str());
-    assert_eq!(list[0]["description"], "Sent after sign-up");
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert_eq!(list["data"][0]["description"], "Sent after sign-up");
 
     // PUT writes version 2, with a pt-BR SMS and a new default locale.
     let (code, updated) = app
@@ -361,7 +361,7 @@ async fn templates_are_versioned_previewed_and_private() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"data": []}));
 
     // Delete: gone, versions too.
     let (code, _) = app.call("DELETE", "/v1/templates/welcome", None).await;
@@ -377,7 +377,7 @@ async fn templates_are_versioned_previewed_and_private() {
         .await;
     assert_eq!(code, 404);
     let (_, list) = app.call("GET", "/v1/templates", None).await;
-    assert_eq!(list, json!([]));
+    assert_eq!(list, json!({"data": []}));
 }
 
 #[tokio::test(flavor = "multi_thread")]
