@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-DATA="$ROOT/.data"
+# POMBO_DATA_DIR: another data folder (the README test runs a whole stack in its own).
+DATA="${POMBO_DATA_DIR:-$ROOT/.data}"
 LOGS="$DATA/logs"
 mkdir -p "$LOGS" "$DATA/mail" "$DATA/objects"
 
@@ -19,9 +20,13 @@ MAIL_UI_PORT="${MAIL_UI_PORT:-1080}"
 FAKES_PORT="${FAKES_PORT:-4010}"
 S3_PORT="${S3_PORT:-9000}"
 
-bash scripts/tools.sh
-echo "==> building pombo-api, pombo-worker, pombo-render and pombo-fakes"
-cargo build --bins
+# POMBO_RUN_PREBUILT=1: the tools and binaries are there already (`make test` made them
+# before running the README test, which starts the stack with this script).
+if [ -z "${POMBO_RUN_PREBUILT:-}" ]; then
+  bash scripts/tools.sh
+  echo "==> building pombo-api, pombo-worker, pombo-render and pombo-fakes"
+  cargo build --bins
+fi
 
 # A known key for scripts when POMBO_DEV_API_KEY is set; otherwise one generated on the first
 # run and kept, so re-runs print the same key.
@@ -99,6 +104,12 @@ export POMBO_ENCRYPTION__KEYS__LOCAL
 export POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS="${POMBO_OUTBOUND__ALLOWED_PRIVATE_TARGETS:-127.0.0.1:$FAKES_PORT}"
 # Uploaded files go to pombo-s3 (its keys are the defaults of [storage]).
 export POMBO_STORAGE__ENDPOINT="http://127.0.0.1:$S3_PORT"
+# The same configuration for `pombo-admin` in another terminal (`source .data/env`): its
+# database and encryption key. Mode 600: it holds that key.
+( umask 077
+  for name in $(compgen -e | grep '^POMBO_' | grep -v -e '^POMBO_TEST' -e '^POMBO_RUN_PREBUILT$' -e '^POMBO_DATA_DIR$'); do
+    printf 'export %s=%q\n' "$name" "${!name}"
+  done >"$DATA/env" )
 
 echo "==> starting pombo-worker (logs: .data/logs/worker.log)"
 target/debug/pombo-worker >"$LOGS/worker.log" 2>&1 &

@@ -26,6 +26,7 @@ mod priority;
 mod provider_rate_limits;
 mod providers;
 mod rate_limit;
+mod readme;
 mod recipients;
 mod render_limits;
 mod retention;
