@@ -37,6 +37,19 @@ if ! command -v cargo-nextest >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# curl and jq: the README's examples use them, and its test (api/tests/it/readme.rs) runs
+# those examples, failing without them.
+if ! command -v jq >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing curl and jq (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl jq >/dev/null
+  else
+    echo "!! curl or jq is not installed and this user cannot apt-get install them: install them" >&2
+    echo "!! (the README's examples and their test use both)" >&2
+  fi
+fi
+
 # Headless Chromium and ChromeDriver for the admin page's browser tests (Debian's packages).
 # The tests fail, rather than skip, without them, unless POMBO_SKIP_BROWSER=1 says so on purpose.
 if { ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
