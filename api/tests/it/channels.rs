@@ -408,3 +408,66 @@ async fn a_channel_without_any_provider_fails_with_a_clear_reason() {
         "{n}"
     );
 }
+
+/// Accounts are tried by `priority`, not by when they were made: the account made last
+/// with the lowest priority sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_are_tried_by_priority_not_by_creation_order() {
+    let app = spawn_app().await;
+    let server = providers::on_fakes(&app.fakes);
+    let settings = |name: &str| {
+        let account = server.iter().find(|a| a.name == name).unwrap();
+        serde_json::to_value(&account.settings).unwrap()
+    };
+    // Made first, tried second.
+    let vonage = json!({"name": "made-first", "priority": 5, "settings": settings("vonage")});
+    let twilio = json!({"name": "made-second", "priority": 0, "settings": settings("twilio")});
+    for account in [&vonage, &twilio] {
+        let (code, body) = app.call("POST", "/v1/providers", Some(account)).await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    let n = app.wait_for_status(&id, "sent", SENT_WITHIN).await;
+    assert_eq!(n["provider"], "made-second", "{n}");
+    assert_eq!(app.fakes.requests("twilio").len(), 1);
+    assert_eq!(app.fakes.requests("vonage").len(), 0);
+}
+
+/// A provider's `Retry-After` sets the wait before the next attempt, end to end through
+/// Temporal's next-retry delay: the request's own interval (1 s) is not used for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_providers_retry_after_sets_the_wait_before_the_next_attempt() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await;
+    app.fakes.fail_next(
+        "twilio",
+        1,
+        Fault {
+            retry_after_secs: Some(4),
+            ..Fault::status(429)
+        },
+    );
+    let id = app
+        .send(
+            &json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"},
+                      "retry": {"max_attempts": 3, "interval_secs": 1}}),
+        )
+        .await;
+    let n = app.wait_for_status(&id, "sent", SENT_WITHIN).await;
+    let attempts = n["attempt_log"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{n}");
+    assert_eq!(attempts[0]["outcome"], "retryable_error", "{n}");
+    let time = |a: &Value, field: &str| {
+        chrono::DateTime::parse_from_rfc3339(a[field].as_str().unwrap()).unwrap()
+    };
+    let waited = time(&attempts[1], "started_at") - time(&attempts[0], "finished_at");
+    assert!(
+        waited >= chrono::Duration::milliseconds(3500),
+        "the next attempt came {waited} after a 429 asking for 4 s: {n}"
+    );
+}

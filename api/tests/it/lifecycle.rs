@@ -183,6 +183,135 @@ async fn without_reports_the_workflow_ends_at_the_confirmation_timeout() {
     );
 }
 
+/// The seconds of every timer the notification's workflow started, in order.
+async fn timers(app: &crate::support::TestApp, id: &str) -> Vec<i64> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    app.temporal()
+        .await
+        .get_workflow_handle::<pombo_workflows::NotificationWorkflow>(
+            pombo_contract::workflow::workflow_id(id.parse().unwrap()),
+        )
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(Attributes::TimerStartedEventAttributes(t)) => {
+                t.start_to_fire_timeout.as_ref().map(|d| d.seconds)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The wait for reports is the channel's own, from the documented defaults (email and SMS
+/// 24 h, push 1 h, WhatsApp 10 min; Telegram and webhooks none): each workflow's one timer
+/// after sending is its channel's, and those without one end once sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_channel_waits_for_reports_as_long_as_its_default_says() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeouts: Some(Default::default()),
+        ..Default::default()
+    })
+    .await;
+    let fcm_token = format!("dQw4w9WgXcQ:APA91b{}", "Pombo_test-token".repeat(8));
+    let webhook = format!("{}/receive", app.fakes.base_url("webhook"));
+    let cases = [
+        (
+            crate::support::email_request(&crate::support::unique_email("wait")),
+            Some(24 * 3600),
+        ),
+        (sms(), Some(24 * 3600)),
+        (
+            json!({"channel": "push", "to": fcm_token, "content": {"title": "Hi", "body": "there"}}),
+            Some(3600),
+        ),
+        (
+            json!({"channel": "whatsapp", "to": "+5511987654321", "content": {"text": "hi"}}),
+            Some(600),
+        ),
+        (
+            json!({"channel": "telegram", "to": "-1001234567890", "content": {"text": "hi"}}),
+            None,
+        ),
+        (
+            json!({"channel": "webhook", "to": webhook,
+                   "content": {"type": "order.shipped", "payload": {"order": "A-42"}}}),
+            None,
+        ),
+    ];
+    for (request, wait) in cases {
+        let channel = request["channel"].as_str().unwrap().to_owned();
+        let id = app.send(&request).await;
+        app.wait_for_status(&id, "sent", WITHIN).await;
+        match wait {
+            Some(secs) => {
+                app.wait_for_workflow(&id, "ExecutionStatus = 'Running'")
+                    .await;
+                let mut started = timers(&app, &id).await;
+                for _ in 0..50 {
+                    if !started.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    started = timers(&app, &id).await;
+                }
+                assert_eq!(started, vec![secs], "{channel}'s wait for reports");
+            }
+            None => {
+                app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'")
+                    .await;
+                assert_eq!(timers(&app, &id).await, Vec::<i64>::new(), "{channel}");
+            }
+        }
+    }
+}
+
+/// A report recorded while its signal could not reach the workflow (Temporal unreachable
+/// from the API that took it) is not lost: before ending, the workflow re-reads the
+/// database, so it ends `delivered` and sends no fallback.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_whose_signal_was_lost_is_read_back_before_the_workflow_ends() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 4,
+        ..Default::default()
+    })
+    .await;
+    // A second API process of the same deployment that cannot reach Temporal.
+    let cut_off = spawn_app_with(AppOptions {
+        database_url: Some(app.config.database_url.clone()),
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .send(&json!({"channel": "whatsapp", "to": "+5511987654321", "content": {"text": "hi"},
+                      "fallback": {"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}}))
+        .await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+    let (code, n) = report(&cut_off, &id, json!({"status": "delivered"})).await;
+    assert_eq!(
+        (code, n["status"].as_str()),
+        (200, Some("delivered")),
+        "{n}"
+    );
+
+    // The workflow never heard of it until its wait ran out and it read the database.
+    app.wait_for_workflow(
+        &id,
+        "PomboStatus = 'delivered' AND ExecutionStatus = 'Completed'",
+    )
+    .await;
+    let (_, n) = app.get_notification(&id).await;
+    assert_eq!(n["status"], "delivered", "{n}");
+    assert!(
+        n["fallback_id"].is_null(),
+        "no fallback for a delivered message: {n}"
+    );
+}
+
 /// A WhatsApp message a report fails 2 s after sending: its error is the provider's reason,
 /// not a confirmation wait that never ran out, and the fallback is its own timeline entry
 /// saying why.

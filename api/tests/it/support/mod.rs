@@ -47,6 +47,8 @@ pub struct AppOptions {
     pub dispatch_grace_secs: u64,
     /// How long workflows wait for delivery reports after sending (every channel).
     pub confirmation_timeout_secs: u64,
+    /// Per channel instead (`confirmation_timeout_secs` is then ignored).
+    pub confirmation_timeouts: Option<pombo_contract::config::ConfirmationTimeouts>,
     /// The API's per-tenant rate limit (default: on, but too high for tests to reach).
     pub rate_limit: Option<pombo_contract::config::RateLimitConfig>,
     /// The provider callbacks' per-address limits (default: the server's defaults).
@@ -81,6 +83,7 @@ impl Default for AppOptions {
             heartbeat_timeout_secs: 5,
             dispatch_grace_secs: 30,
             confirmation_timeout_secs: 0,
+            confirmation_timeouts: None,
             rate_limit: None,
             callback_rate_limit: None,
             storage: None,
@@ -141,15 +144,18 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     config.delivery.attempt_timeout_secs = options.attempt_timeout_secs;
     config.delivery.heartbeat_timeout_secs = options.heartbeat_timeout_secs;
     let wait = options.confirmation_timeout_secs;
-    config.delivery.confirmation_timeout_secs = pombo_contract::config::ConfirmationTimeouts {
-        email: wait,
-        sms: wait,
-        push: wait,
-        whatsapp: wait,
-        instagram: wait,
-        telegram: wait,
-        webhook: wait,
-    };
+    config.delivery.confirmation_timeout_secs =
+        options
+            .confirmation_timeouts
+            .unwrap_or(pombo_contract::config::ConfirmationTimeouts {
+                email: wait,
+                sms: wait,
+                push: wait,
+                whatsapp: wait,
+                instagram: wait,
+                telegram: wait,
+                webhook: wait,
+            });
     config.worker_metrics_listen = None;
     config.render.program = Some(render_binary());
     // Tests share one Temporal server: a worker per test must not rewrite one server-wide
