@@ -710,3 +710,133 @@ fn cpu_seconds() -> f64 {
         .unwrap_or(0.0);
     ticks / 100.0
 }
+
+/// A batch from a stored template, at high priority and scheduled: nothing goes before
+/// `send_at`; then each recipient gets the template rendered with its own data, and each
+/// member records the template and the priority.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_high_priority_batch_from_a_template_renders_each_recipient() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await;
+    let (code, template) = app
+        .call(
+            "POST",
+            "/v1/templates",
+            Some(&json!({"name": "promo", "default_locale": "en",
+                         "variants": {"en": {"sms": {"text": "Hi {{ name }}, 20% off"}}}})),
+        )
+        .await;
+    assert_eq!(code, 201, "{template}");
+    let send_at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let id = send_batch(
+        &app,
+        &json!({"channel": "sms", "template": {"id": "promo"}, "priority": "high",
+                "send_at": send_at.to_rfc3339(),
+                "recipients": [{"to": phone(1), "data": {"name": "Ana"}},
+                               {"to": phone(2), "data": {"name": "Bia"}}]}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(chrono::Utc::now() < send_at, "the test itself was too slow");
+    assert!(
+        app.fakes.requests("twilio").is_empty(),
+        "nothing before send_at"
+    );
+
+    wait_for_batch(&app, &id, WITHIN).await;
+    let sent_at = chrono::Utc::now();
+    assert!(sent_at >= send_at);
+    let bodies: HashSet<String> = app
+        .fakes
+        .requests("twilio")
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for name in ["Ana", "Bia"] {
+        let text = format!("Body=Hi+{name}%2C+20%25+off");
+        assert!(
+            bodies.iter().any(|b| b.contains(&text)),
+            "{text} in {bodies:?}"
+        );
+    }
+    for member in members(&app, &id).await {
+        let (_, n) = app.get_notification(member["id"].as_str().unwrap()).await;
+        assert_eq!(n["status"], "sent", "{n}");
+        assert_eq!(n["priority"], "high", "{n}");
+        assert_eq!(n["template"]["id"], template["id"], "{n}");
+        assert_eq!(n["template"]["version"], 1, "{n}");
+        let sent = chrono::DateTime::parse_from_rfc3339(n["timestamps"]["sent"].as_str().unwrap())
+            .unwrap();
+        assert!(sent >= send_at, "sent {sent} before send_at {send_at}");
+    }
+}
+
+/// A batch member is an ordinary notification for an operator: cancelled before the batch
+/// reaches it, it is never sent; failed, it is redriven alone, through its own workflow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_member_is_cancelled_and_redriven_like_any_notification() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await;
+    let mut body = sms_batch(3);
+    body["send_at"] = json!((chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339());
+    body["retry"] = json!({"max_attempts": 1});
+    let id = send_batch(&app, &body).await;
+    let listed = members(&app, &id).await;
+    let cancelled = listed[0]["id"].as_str().unwrap().to_owned();
+    let (code, n) = app
+        .call(
+            "POST",
+            &format!("/v1/notifications/{cancelled}/cancel"),
+            None,
+        )
+        .await;
+    assert!(code < 300, "{code} {n}");
+    assert_eq!(n["status"], "cancelled", "{n}");
+    // One of the other two meets a 503 on its only attempt.
+    app.fakes.fail_next("twilio", 1, Fault::status(503));
+
+    let batch = wait_for_batch(&app, &id, WITHIN).await;
+    assert_eq!(
+        (
+            count(&batch, "cancelled"),
+            count(&batch, "failed"),
+            count(&batch, "sent")
+        ),
+        (1, 1, 1),
+        "{batch}"
+    );
+    let cancelled_to = listed[0]["to"].as_str().unwrap().replace('+', "%2B");
+    assert!(
+        app.fakes
+            .requests("twilio")
+            .iter()
+            .all(|r| !r.body.contains(&cancelled_to)),
+        "the cancelled member was sent"
+    );
+
+    let (_, failed) = app
+        .call(
+            "GET",
+            &format!("/v1/batches/{id}/notifications?status=failed"),
+            None,
+        )
+        .await;
+    let failed = failed["data"][0]["id"].as_str().unwrap().to_owned();
+    let (code, n) = app
+        .call("POST", &format!("/v1/notifications/{failed}/retry"), None)
+        .await;
+    assert!(code < 300, "{code} {n}");
+    let n = app.wait_for_status(&failed, "sent", WITHIN).await;
+    assert_eq!(n["batch_id"], id.as_str(), "{n}");
+    app.wait_for_workflow(&failed, "ExecutionStatus = 'Completed'")
+        .await;
+    let (_, n) = app.get_notification(&cancelled).await;
+    assert_eq!(n["status"], "cancelled", "{n}");
+}
