@@ -87,6 +87,28 @@ impl Active {
     }
 }
 
+/// Calls whose slots are this close together go (and are recorded) together.
+const WAVE: Duration = Duration::from_millis(200);
+
+/// The group's members (their indices) in waves by slot time: a wave holds the calls due
+/// within [`WAVE`] of its first. All waits zero (no rate limit): one wave.
+fn waves(waits: &[Duration]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..waits.len()).collect();
+    order.sort_by_key(|&i| waits[i]);
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    let mut first = Duration::ZERO;
+    for i in order {
+        match waves.last_mut() {
+            Some(wave) if waits[i] - first <= WAVE => wave.push(i),
+            _ => {
+                first = waits[i];
+                waves.push(vec![i]);
+            }
+        }
+    }
+    waves
+}
+
 /// Whether the recipient still needs its content rendered (a retry has it already).
 fn needs_rendering(n: &Notification) -> bool {
     match n.status.parse::<NotificationStatus>() {
@@ -355,7 +377,8 @@ impl BatchActivities {
     }
 
     /// One attempt for each member of the group: attempts opened in one transaction, the
-    /// provider calls at once, the outcomes recorded in one transaction.
+    /// provider calls at once (by waves of slot time on a rate-limited account), each
+    /// wave's outcomes recorded in one transaction.
     async fn send_group(
         &self,
         group: Vec<Active>,
@@ -392,26 +415,45 @@ impl BatchActivities {
         start_attempts(&*tx, &ready).await?;
         tx.commit().await?;
 
-        let calls = group
-            .iter()
-            .zip(&prepared)
-            .zip(waits)
-            .map(|((m, p), wait)| async move {
-                match p {
-                    Ok(Prepared::Ready(send)) => {
-                        tokio::time::sleep(wait).await;
-                        Some(
-                            self.inner
-                                .call_provider(&m.n, m.account(), send, Some(limit))
-                                .await,
-                        )
+        // The calls go in waves by slot time, and each wave's answers are recorded before
+        // the next wave's calls: a worker that dies mid-group leaves unrecorded only the
+        // wave in flight, not every acceptance of a rate-limited group spread over seconds
+        // (the next chunk attempt would send those again). Without rate limits every wait
+        // is zero: one wave, one transaction, as before.
+        let start = tokio::time::Instant::now();
+        let mut recorded: Vec<Option<Result<SendOutput, StepError>>> =
+            (0..group.len()).map(|_| None).collect();
+        for wave in waves(&waits) {
+            let calls = wave.iter().map(|&i| {
+                let (m, p, wait) = (&group[i], &prepared[i], waits[i]);
+                async move {
+                    match p {
+                        Ok(Prepared::Ready(send)) => {
+                            tokio::time::sleep_until(start + wait).await;
+                            Some(
+                                self.inner
+                                    .call_provider(&m.n, m.account(), send, Some(limit))
+                                    .await,
+                            )
+                        }
+                        _ => None,
                     }
-                    _ => None,
                 }
             });
-        let outcomes = futures::future::join_all(calls).await;
+            let answers = futures::future::join_all(calls).await;
+            let mut outcomes: Vec<Option<Result<Accepted, DeliveryError>>> =
+                (0..group.len()).map(|_| None).collect();
+            for (&i, answer) in wave.iter().zip(answers) {
+                outcomes[i] = answer;
+            }
+            let wave_recorded = self.record_group(&group, &prepared, &outcomes).await;
+            for (slot, result) in recorded.iter_mut().zip(wave_recorded) {
+                if result.is_some() {
+                    *slot = result;
+                }
+            }
+        }
 
-        let recorded = self.record_group(&group, &prepared, &outcomes).await;
         let results = prepared
             .into_iter()
             .zip(recorded)
@@ -583,5 +625,21 @@ impl BatchActivities {
                 Ok(Outcome::Skipped)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waves_group_calls_by_slot_time() {
+        let ms = Duration::from_millis;
+        assert_eq!(waves(&[ms(0), ms(0), ms(0)]), vec![vec![0, 1, 2]]);
+        assert_eq!(
+            waves(&[ms(1000), ms(0), ms(500), ms(100)]),
+            vec![vec![1, 3], vec![2], vec![0]]
+        );
+        assert!(waves(&[]).is_empty());
     }
 }

@@ -346,3 +346,139 @@ async fn an_attempt_left_open_by_a_dead_worker_is_closed_as_lost_by_the_next_one
         assert_eq!(notifications::get(&app.db, id).await.unwrap().attempts, 2);
     }
 }
+
+/// A send waiting for its rate-limit slot waits on a durable Temporal timer, not in a
+/// worker: the worker killed meanwhile, the next one sends it once its slot comes, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_waiting_for_its_rate_limit_slot_survives_a_worker_restart() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| {
+            let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
+            accounts[0].rate_limit =
+                Some(pombo_contract::providers::SendRateLimit { per_second: 0.2 });
+            accounts
+        }),
+        worker: false,
+        starts: Some(WorkflowStarts::Worker),
+        heartbeat_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let worker = WorkerProcess::spawn(&app.config);
+    let sms = |text: &str| serde_json::json!({"channel": "sms", "to": "+5511987654321", "content": {"text": text}});
+    let first = app.send(&sms("first")).await;
+    let second = app.send(&sms("second")).await;
+    // One is sent at once; the other waits about 5 s for its slot.
+    let ids = [first.clone(), second.clone()];
+    for _ in 0..300 {
+        if statuses(&app, &ids).await.iter().any(|s| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_kill = statuses(&app, &ids).await;
+    assert_eq!(
+        at_kill.iter().filter(|s| *s == "sent").count(),
+        1,
+        "{at_kill:?}"
+    );
+    worker.kill();
+    assert_eq!(app.fakes.requests("twilio").len(), 1);
+
+    let _next = WorkerProcess::spawn(&app.config);
+    let mut sent_at = Vec::new();
+    for id in &ids {
+        let n = app
+            .wait_for_status(id, "sent", Duration::from_secs(60))
+            .await;
+        sent_at.push(
+            chrono::DateTime::parse_from_rfc3339(n["timestamps"]["sent"].as_str().unwrap())
+                .unwrap(),
+        );
+    }
+    sent_at.sort();
+    assert!(
+        sent_at[1] - sent_at[0] >= chrono::Duration::milliseconds(4500),
+        "the second send kept to its slot across the restart: {sent_at:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.fakes.requests("twilio").len(), 2, "each sent once");
+}
+
+/// A batch chunk whose worker dies mid-way is run again by the next worker: the recipients
+/// it had sent are left alone, the rest are sent, each exactly once. (A rate-limited
+/// account spaces the sends, so the kill comes with some sent and some not.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_chunk_cut_off_by_a_killed_worker_is_finished_by_the_next_once() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| {
+            let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
+            accounts[0].rate_limit =
+                Some(pombo_contract::providers::SendRateLimit { per_second: 2.0 });
+            accounts
+        }),
+        worker: false,
+        starts: Some(WorkflowStarts::Worker),
+        heartbeat_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let worker = WorkerProcess::spawn(&app.config);
+    let phones: Vec<String> = (0..8).map(|i| format!("+55119876{i:05}")).collect();
+    let body = serde_json::json!({
+        "channel": "sms",
+        "content": {"text": "Hi {{ name }}"},
+        "recipients": phones.iter().enumerate()
+            .map(|(i, to)| serde_json::json!({"to": to, "data": {"name": format!("R{i}")}}))
+            .collect::<Vec<_>>(),
+    });
+    let (code, batch) = app
+        .call("POST", "/v1/notifications/batch", Some(&body))
+        .await;
+    assert_eq!(code, 202, "{batch}");
+    let id = batch["id"].as_str().unwrap().to_owned();
+
+    // Killed once two sends are recorded: between two slots (500 ms apart), so no call is
+    // in flight, and the ones recorded must not go again.
+    for _ in 0..600 {
+        let (_, batch) = app.call("GET", &format!("/v1/batches/{id}"), None).await;
+        if batch["counts"]["sent"].as_i64() >= Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill();
+    let before = app.fakes.requests("twilio").len();
+    assert!(
+        (2..8).contains(&before),
+        "the kill came with {before} of 8 sent"
+    );
+
+    let _next = WorkerProcess::spawn(&app.config);
+    let started = std::time::Instant::now();
+    loop {
+        let (_, batch) = app.call("GET", &format!("/v1/batches/{id}"), None).await;
+        if batch["status"] == "completed" {
+            assert_eq!(batch["counts"]["sent"], 8, "{batch}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "batch not completed: {batch}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let requests = app.fakes.requests("twilio");
+    for to in &phones {
+        let encoded = format!("To={}", to.replace('+', "%2B"));
+        let sends = requests
+            .iter()
+            .filter(|r| r.body.contains(&encoded))
+            .count();
+        assert_eq!(
+            sends, 1,
+            "{to} must be sent exactly once (killed after {before})"
+        );
+    }
+}
