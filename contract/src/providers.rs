@@ -160,39 +160,25 @@ impl ProviderSettings {
 
     /// The settings as JSON with every secret replaced by `"********"`: what the API shows.
     pub fn masked(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).expect("settings serialise");
-        if let Some(map) = value.as_object_mut() {
-            for field in self.secret_fields() {
-                if let Some(v) = map.get_mut(*field)
-                    && !v.is_null()
-                {
-                    *v = serde_json::Value::String(MASK.into());
-                }
-            }
-        }
-        value
+        crate::config::serialize_masked(self, MASK).expect("settings serialise")
     }
 
-    /// Names of the fields that hold credentials.
-    pub fn secret_fields(&self) -> &'static [&'static str] {
-        match self {
-            ProviderSettings::Smtp(_) => &["password"],
-            ProviderSettings::Sendgrid(_) => &["api_key"],
-            ProviderSettings::Mailgun(_) => &["api_key", "webhook_signing_key"],
-            ProviderSettings::Ses(_) => &["secret_access_key", "session_token"],
-            ProviderSettings::Twilio(_) => &["auth_token"],
-            ProviderSettings::Vonage(_) => &["api_secret"],
-            ProviderSettings::Fcm(_) | ProviderSettings::Apns(_) => &["private_key"],
-            ProviderSettings::WhatsappCloud(_) | ProviderSettings::Instagram(_) => {
-                &["access_token", "app_secret", "verify_token"]
-            }
-            ProviderSettings::Callbell(_) => &["api_token", "webhook_secret"],
-            ProviderSettings::Evolution(_) | ProviderSettings::Waha(_) => {
-                &["api_key", "webhook_secret"]
-            }
-            ProviderSettings::Telegram(_) => &["bot_token", "secret_token"],
-            ProviderSettings::Webhook(_) => &["secret"],
-        }
+    /// Names of the fields that hold credentials (typed [`Secret`]) and are set: found by
+    /// serialising with a marker in their place, so a new credential field is masked and
+    /// kept on PATCH without being listed anywhere.
+    pub fn secret_fields(&self) -> Vec<String> {
+        const MARK: &str = "\u{0}pombo-secret\u{0}";
+        let marked = crate::config::serialize_masked(self, MARK).expect("settings serialise");
+        marked
+            .as_object()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter(|(_, v)| v.as_str() == Some(MARK))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -588,5 +574,49 @@ impl SendRateLimit {
     pub fn interval(&self) -> std::time::Duration {
         let micros = (1_000_000.0 / self.per_second.max(Self::MIN_PER_SECOND)).ceil();
         std::time::Duration::from_micros(micros as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whatsapp(app_secret: Option<&str>) -> ProviderSettings {
+        ProviderSettings::WhatsappCloud(WhatsappCloudSettings {
+            phone_number_id: "106540352242922".into(),
+            access_token: Secret::new("EAAG-token"),
+            app_secret: app_secret.map(Secret::new),
+            verify_token: None,
+            base_url: default_graph_base_url(),
+            api_version: default_graph_api_version(),
+        })
+    }
+
+    #[test]
+    fn secret_fields_are_found_by_their_type() {
+        let mut fields = whatsapp(Some("app-secret")).secret_fields();
+        fields.sort();
+        assert_eq!(fields, ["access_token", "app_secret"]);
+        // An absent credential has nothing to mask or keep.
+        assert_eq!(whatsapp(None).secret_fields(), ["access_token"]);
+    }
+
+    #[test]
+    fn masked_settings_hold_no_credential_and_everything_else() {
+        let settings = whatsapp(Some("app-secret"));
+        let masked = settings.masked();
+        let text = masked.to_string();
+        assert!(
+            !text.contains("EAAG-token") && !text.contains("app-secret"),
+            "{text}"
+        );
+        assert_eq!(masked["access_token"], MASK);
+        assert_eq!(masked["app_secret"], MASK);
+        assert!(masked["verify_token"].is_null());
+        assert_eq!(masked["phone_number_id"], "106540352242922");
+        assert_eq!(masked["type"], "whatsapp_cloud");
+        // Masking is for that one serialisation: the stored form keeps the values.
+        let plain = serde_json::to_value(&settings).unwrap();
+        assert_eq!(plain["access_token"], "EAAG-token");
     }
 }

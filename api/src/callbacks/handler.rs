@@ -120,7 +120,15 @@ fn parse(
         ProviderSettings::Callbell(s) => callbell::parse(req, s),
         ProviderSettings::Evolution(s) => evolution::parse(req, s),
         ProviderSettings::Waha(s) => waha::parse(req, s),
-        other => Err(CallbackError::Malformed(format!(
+        // Listed, not a wildcard: a new provider is a compile error here until it gets its
+        // parser or joins this list (and [`receives_reports`] beside it).
+        other @ (ProviderSettings::Smtp(_)
+        | ProviderSettings::Ses(_)
+        | ProviderSettings::Vonage(_)
+        | ProviderSettings::Fcm(_)
+        | ProviderSettings::Apns(_)
+        | ProviderSettings::Telegram(_)
+        | ProviderSettings::Webhook(_)) => Err(CallbackError::Malformed(format!(
             "`{}` sends no delivery callbacks",
             other.kind()
         ))),
@@ -128,7 +136,7 @@ fn parse(
 }
 
 /// Whether `settings`' provider sends delivery reports that [`parse`] reads: the accounts
-/// whose view shows a `callback_url`. No wildcard: a new provider is placed here knowingly.
+/// whose view shows a `callback_url`. The same two lists as [`parse`], no wildcard.
 pub fn receives_reports(settings: &ProviderSettings) -> bool {
     match settings {
         ProviderSettings::Twilio(_)
@@ -380,4 +388,35 @@ async fn find(
 fn callback_counted(provider: &'static str, outcome: &'static str) {
     metrics::counter!("pombo_callbacks_total", "provider" => provider, "outcome" => outcome)
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accounts that show a `callback_url` are exactly those whose reports are parsed.
+    #[test]
+    fn receives_reports_agrees_with_the_parsers() {
+        let mut accounts: Vec<ProviderSettings> = pombo_fakes::accounts::accounts("http://x")
+            .into_iter()
+            .map(|a| a.settings)
+            .collect();
+        accounts.push(pombo_fakes::accounts::twilio("http://x"));
+        accounts.push(pombo_fakes::accounts::ses("http://x"));
+        let (method, headers) = (axum::http::Method::POST, axum::http::HeaderMap::new());
+        let request = CallbackRequest {
+            method: &method,
+            url: "http://x/v1/callbacks",
+            headers: &headers,
+            query: None,
+            body: b"",
+        };
+        for settings in accounts {
+            let parsed = !matches!(
+                parse(&request, &settings),
+                Err(CallbackError::Malformed(m)) if m.contains("sends no delivery callbacks")
+            );
+            assert_eq!(receives_reports(&settings), parsed, "{}", settings.kind());
+        }
+    }
 }

@@ -265,7 +265,7 @@ fn parse_settings(
         errors.push(FieldError::new(field, reason));
     }
     for field in settings.secret_fields() {
-        if value.get(*field).and_then(Value::as_str) == Some(MASK) {
+        if value.get(&field).and_then(Value::as_str) == Some(MASK) {
             errors.push(FieldError::new(
                 format!("settings.{field}"),
                 "give the credential itself, not the mask",
@@ -488,17 +488,17 @@ pub async fn update(
             let target = merged.as_object_mut().expect("settings are an object");
             let mut kept = Vec::new();
             for (key, value) in changes {
-                let keeps_secret = secrets.contains(&key.as_str()) && value.as_str() == Some(MASK);
+                let keeps_secret = secrets.contains(key) && value.as_str() == Some(MASK);
                 if !keeps_secret {
                     target.insert(key.clone(), value.clone());
                 }
             }
             for field in secrets {
                 let given = changes
-                    .get(*field)
+                    .get(&field)
                     .is_some_and(|v| v.as_str() != Some(MASK));
-                if !given && target.get(*field).is_some_and(|v| !v.is_null()) {
-                    kept.push(*field);
+                if !given && target.get(&field).is_some_and(|v| !v.is_null()) {
+                    kept.push(field);
                 }
             }
             let parsed = parse_settings(&merged, &state.config.outbound, &mut errors);
