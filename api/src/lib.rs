@@ -97,11 +97,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+/// The documented routes: each handler's `#[utoipa::path]` is both its route and its entry
+/// in the OpenAPI document, so the two cannot disagree.
+pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
         .merge(notifications::router())
         .merge(batches::router())
         .merge(providers::router())
@@ -110,11 +112,18 @@ pub fn router(state: AppState) -> Router {
         .merge(templates::router())
         .merge(files::router())
         .merge(tenants::router())
-        .merge(callbacks::router(&state))
+        .merge(callbacks::router(state))
         .merge(operators::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api_routes(&state).split_for_parts();
+    Router::new()
+        .route("/", get(index))
+        .merge(api)
         .merge(admin_page::router())
         .merge(metrics::router())
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::finish(document)))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(rate_limit::headers))

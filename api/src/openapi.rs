@@ -19,10 +19,7 @@ use utoipa::{
     },
 };
 
-use crate::{
-    batches, callbacks, error, files, health, notifications, operators, providers, recipients,
-    routing_rules, templates, tenants,
-};
+use crate::error;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,62 +27,7 @@ use crate::{
         title = "Pombo",
         description = "Notification delivery on Temporal: every notification is a durable workflow."
     ),
-    paths(
-        notifications::create,
-        notifications::read,
-        notifications::list,
-        batches::create,
-        batches::read,
-        batches::members,
-        notifications::timeline::list_events,
-        notifications::timeline::report_status,
-        notifications::admin::retry_one,
-        notifications::admin::retry_many,
-        notifications::admin::cancel,
-        notifications::admin::audit_log,
-        providers::create,
-        providers::list,
-        providers::read,
-        providers::update,
-        providers::remove,
-        recipients::create,
-        recipients::list,
-        recipients::read,
-        recipients::update,
-        recipients::remove,
-        routing_rules::create,
-        routing_rules::list,
-        routing_rules::read,
-        routing_rules::update,
-        routing_rules::remove,
-        templates::create,
-        templates::list,
-        templates::read,
-        templates::read_version,
-        templates::update,
-        templates::remove,
-        templates::preview,
-        files::upload,
-        files::read,
-        tenants::create_tenant,
-        tenants::list_tenants,
-        tenants::update_tenant,
-        tenants::list_tenant_keys,
-        tenants::create_tenant_key,
-        tenants::revoke_tenant_key,
-        tenants::list_own_keys,
-        tenants::create_own_key,
-        tenants::revoke_own_key,
-        operators::sign_in,
-        operators::read_session,
-        operators::sign_out,
-        callbacks::handler::receive,
-        callbacks::handler::handshake,
-        health::healthz,
-        health::readyz,
-    ),
     components(schemas(error::Problem, error::FieldError)),
-    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "notifications", description = "Send notifications and follow their delivery"),
         (name = "operations", description = "Review, redrive and cancel: the dead-letter queue, as failed workflows"),
@@ -102,6 +44,14 @@ use crate::{
     )
 )]
 pub struct ApiDoc;
+
+/// The document once the routes have added their paths ([`crate::api_routes`]): the
+/// security schemes, and every route's problems from what it takes.
+pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    BearerAuth.modify(&mut document);
+    ProblemResponses.modify(&mut document);
+    document
+}
 
 struct BearerAuth;
 

@@ -13,12 +13,11 @@ pub mod view;
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     body::Body,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use pombo_contract::NotificationStatus;
 use pombo_store::{
@@ -27,6 +26,7 @@ use pombo_store::{
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::{Authorized, CanRead, CanSend};
@@ -43,11 +43,11 @@ use view::{BatchMembersPage, BatchView};
 /// their data. At least this much is accepted, or `api.max_body_bytes` if that is larger.
 pub const MIN_BATCH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/notifications/batch", post(create))
-        .route("/v1/batches/{id}", get(read))
-        .route("/v1/batches/{id}/notifications", get(members))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(read))
+        .routes(routes!(members))
 }
 
 /// The JSON body, read up to the batch limit (the router's default limit is a single

@@ -20,25 +20,21 @@ pub mod waha;
 pub mod whatsapp_cloud;
 
 use std::net::SocketAddr;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::{
-    Router,
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::get,
 };
 pub use pombo_contract::delivery::{DeliveryStatus, ProviderEvent};
 
 use crate::state::AppState;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/callbacks/{kind}/{account}",
-            get(handler::handshake).post(handler::receive),
-        )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(handler::handshake, handler::receive))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit_by_address,

@@ -13,18 +13,18 @@ mod sniff;
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     body::Body,
     extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
 use pombo_store::files::{self, File, NewFile};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 pub use pombo_store::objects::{ObjectStore, ObjectStoreError};
@@ -42,11 +42,12 @@ const MAX_FILENAME_CHARS: usize = 255;
 /// Longest file name used in the object key, in bytes.
 const MAX_KEY_NAME_BYTES: usize = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        // The API-wide body limit is for JSON; uploads have their own (`max_file_bytes`).
-        .route("/v1/files", post(upload).layer(DefaultBodyLimit::disable()))
-        .route("/v1/files/{id}", get(read))
+pub fn router() -> OpenApiRouter<AppState> {
+    // The API-wide body limit is for JSON; uploads have their own (`max_file_bytes`).
+    let (schemas, paths, upload) = routes!(upload);
+    OpenApiRouter::new()
+        .routes((schemas, paths, upload.layer(DefaultBodyLimit::disable())))
+        .routes(routes!(read))
 }
 
 /// A stored file, with a presigned URL to download it.

@@ -9,15 +9,15 @@ pub mod view;
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use pombo_contract::NotificationStatus;
 use pombo_store::notifications::{self, Created, ListFilter, NewNotification};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::{Authorized, CanRead, CanSend};
@@ -29,28 +29,17 @@ use crate::{
 use request::CreateNotification;
 use view::{NotificationPage, NotificationView};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/notifications", get(list).post(create))
-        .route("/v1/notifications/{id}", get(read))
-        .route("/v1/notifications/{id}/events", get(timeline::list_events))
-        .route(
-            "/v1/notifications/retry",
-            axum::routing::post(admin::retry_many),
-        )
-        .route(
-            "/v1/notifications/{id}/retry",
-            axum::routing::post(admin::retry_one),
-        )
-        .route(
-            "/v1/notifications/{id}/cancel",
-            axum::routing::post(admin::cancel),
-        )
-        .route("/v1/audit-log", get(admin::audit_log))
-        .route(
-            "/v1/notifications/{id}/status",
-            axum::routing::patch(timeline::report_status),
-        )
+/// The routes, each declared once by its handler's `#[utoipa::path]` (route and document).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read))
+        .routes(routes!(timeline::list_events))
+        .routes(routes!(admin::retry_many))
+        .routes(routes!(admin::retry_one))
+        .routes(routes!(admin::cancel))
+        .routes(routes!(admin::audit_log))
+        .routes(routes!(timeline::report_status))
 }
 
 /// Accept a notification for delivery.

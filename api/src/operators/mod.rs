@@ -23,13 +23,13 @@ use std::{
     net::{IpAddr, SocketAddr},
     time::Instant,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{ConnectInfo, State},
     http::{Extensions, HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use chrono::{DateTime, Utc};
 use pombo_store::{
@@ -46,11 +46,8 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/operator/session",
-        post(sign_in).get(read_session).delete(sign_out),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sign_in, read_session, sign_out))
 }
 
 /// Email, password and the code from the authenticator app (or a recovery code).

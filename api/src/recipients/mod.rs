@@ -5,11 +5,10 @@
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     extract::{RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, outbound::OutboundPolicy, recipient};
@@ -19,6 +18,7 @@ use pombo_store::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::{Authorized, CanManage, CanRead};
@@ -28,13 +28,10 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/recipients", get(list).post(create))
-        .route(
-            "/v1/recipients/{id}",
-            get(read).patch(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
 /// A recipient profile.

@@ -6,14 +6,14 @@
 pub mod target;
 
 use std::collections::HashMap;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::{
@@ -34,13 +34,10 @@ use crate::{
 
 pub use target::Target;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/routing-rules", get(list).post(create))
-        .route(
-            "/v1/routing-rules/{id}",
-            get(read).patch(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
 }
 
 /// A routing rule.

@@ -10,14 +10,14 @@
 pub mod sms;
 
 use std::collections::BTreeMap;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, content::Content, render::check_syntax};
@@ -40,12 +40,12 @@ use crate::{
 
 pub use sms::{SmsEncoding, SmsSegments};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/templates", get(list).post(create))
-        .route("/v1/templates/{id}", get(read).put(update).delete(remove))
-        .route("/v1/templates/{id}/versions/{version}", get(read_version))
-        .route("/v1/templates/{id}/render", post(preview))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(read_version))
+        .routes(routes!(preview))
 }
 
 /// A template without its content, as listed.

@@ -9,11 +9,10 @@
 
 use crate::extract::ValidPath;
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{delete, get, patch},
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::Scope;
@@ -25,6 +24,7 @@ use pombo_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
@@ -34,17 +34,14 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenants", get(list_tenants).post(create_tenant))
-        .route("/v1/tenants/{id}", patch(update_tenant))
-        .route(
-            "/v1/tenants/{id}/keys",
-            get(list_tenant_keys).post(create_tenant_key),
-        )
-        .route("/v1/tenants/{id}/keys/{key_id}", delete(revoke_tenant_key))
-        .route("/v1/keys", get(list_own_keys).post(create_own_key))
-        .route("/v1/keys/{key_id}", delete(revoke_own_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants, create_tenant))
+        .routes(routes!(update_tenant))
+        .routes(routes!(list_tenant_keys, create_tenant_key))
+        .routes(routes!(revoke_tenant_key))
+        .routes(routes!(list_own_keys, create_own_key))
+        .routes(routes!(revoke_own_key))
 }
 
 /// A tenant.
