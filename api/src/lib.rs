@@ -168,17 +168,24 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let sweep = tokio::spawn(dispatch::sweep_forever(
-        state.dispatcher.clone(),
-        Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
-        Duration::from_secs(state.config.api.dispatch_grace_secs),
-    ));
+    let every = Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1));
+    let grace = Duration::from_secs(state.config.api.dispatch_grace_secs);
+    // The sweeps only where configured (`api.sweeps`): replicas need not all poll for them.
+    let sweeps = state.config.api.sweeps.then(|| {
+        [
+            tokio::spawn(dispatch::sweep_forever(
+                state.dispatcher.clone(),
+                every,
+                grace,
+            )),
+            tokio::spawn(batches::dispatch::sweep_forever(
+                state.clone(),
+                every,
+                grace,
+            )),
+        ]
+    });
     let starter = tokio::spawn(state.dispatcher.clone().run_queue());
-    let batch_sweep = tokio::spawn(batches::dispatch::sweep_forever(
-        state.clone(),
-        Duration::from_secs(state.config.api.dispatch_sweep_secs.max(1)),
-        Duration::from_secs(state.config.api.dispatch_grace_secs),
-    ));
     let tls = state.config.api.tls.clone();
     tracing::info!(address = %listener.local_addr()?, https = tls.is_some(), "API listening");
     let app = router(state);
@@ -193,8 +200,9 @@ pub async fn run(
         .await
         .map_err(Into::into),
     };
-    sweep.abort();
+    for sweep in sweeps.into_iter().flatten() {
+        sweep.abort();
+    }
     starter.abort();
-    batch_sweep.abort();
     result
 }

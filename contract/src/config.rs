@@ -282,6 +282,11 @@ pub struct ApiConfig {
     /// A notification is swept only when it has waited this long, so the sweep does not race
     /// the request that is starting it.
     pub dispatch_grace_secs: u64,
+    /// Whether this API process runs those sweeps (of notifications and of batches). Every
+    /// replica running them is harmless (a start is idempotent) but multiplies their
+    /// queries: with many replicas, leave them on in one or two (`POMBO_API__SWEEPS=false`
+    /// in the others).
+    pub sweeps: bool,
     /// The API's address as providers reach it (`https://pombo.example.com`), to tell them
     /// where to call back and to check signatures over the URL (Twilio). Default: taken
     /// from each request's `Host` header, over http.
@@ -636,6 +641,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: 256 * 1024,
             dispatch_sweep_secs: 5,
+            sweeps: true,
             dispatch_grace_secs: 10,
             public_url: None,
             rate_limit: RateLimitConfig::default(),

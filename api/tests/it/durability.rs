@@ -206,6 +206,49 @@ async fn two_workers_and_two_apis_share_the_work_and_one_worker_dying_loses_noth
     drop(survivor);
 }
 
+/// `api.sweeps = false`: an API replica that leaves the sweeps to others never starts what
+/// another process accepted; one with them on does.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_api_processes_configured_for_sweeps_run_them() {
+    let down = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let id = down.send(&email_request(&unique_email("no-sweep"))).await;
+    // A replica that reaches Temporal, with the sweeps off and no worker to start it.
+    let quiet = spawn_app_with(AppOptions {
+        database_url: Some(down.config.database_url.clone()),
+        dispatch_grace_secs: 0,
+        sweeps: false,
+        worker: false,
+        starts: Some(WorkflowStarts::Api),
+        ..Default::default()
+    })
+    .await;
+    // Several sweep intervals (1 s in tests).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, n) = quiet.get_notification(&id).await;
+    assert_eq!(
+        (n["status"].as_str(), &n["workflow"]["started"]),
+        (Some("pending"), &Value::Bool(false)),
+        "{n}"
+    );
+
+    let sweeping = spawn_app_with(AppOptions {
+        database_url: Some(down.config.database_url.clone()),
+        dispatch_grace_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let n = sweeping
+        .wait_for_status(&id, "sent", Duration::from_secs(60))
+        .await;
+    assert_eq!(n["workflow"]["started"], true);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_claim_is_taken_again()
 {

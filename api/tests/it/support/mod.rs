@@ -45,6 +45,8 @@ pub struct AppOptions {
     /// How fast a dead worker's attempt is retried.
     pub heartbeat_timeout_secs: u64,
     pub dispatch_grace_secs: u64,
+    /// Whether the API runs its sweeps (`api.sweeps`; default on).
+    pub sweeps: bool,
     /// How long workflows wait for delivery reports after sending (every channel).
     pub confirmation_timeout_secs: u64,
     /// Per channel instead (`confirmation_timeout_secs` is then ignored).
@@ -82,6 +84,7 @@ impl Default for AppOptions {
             attempt_timeout_secs: 30,
             heartbeat_timeout_secs: 5,
             dispatch_grace_secs: 30,
+            sweeps: true,
             confirmation_timeout_secs: 0,
             confirmation_timeouts: None,
             rate_limit: None,
@@ -163,6 +166,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     // it on with a schedule id of their own.
     config.retention.days = 0;
     config.api.dispatch_sweep_secs = 1;
+    config.api.sweeps = options.sweeps;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
     match options.rate_limit.clone() {
         Some(rate_limit) => config.api.rate_limit = rate_limit,
