@@ -88,8 +88,14 @@ async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, Api
     Ok(account)
 }
 
-/// The URL the provider called, as it sees it.
-fn public_url(state: &AppState, headers: &HeaderMap, path: &str, query: Option<&str>) -> String {
+/// The URL the provider called (or is to call), as it sees it: `api.public_url`, else the
+/// request's `Host` over http.
+pub(crate) fn public_url(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    query: Option<&str>,
+) -> String {
     let base = match &state.config.api.public_url {
         Some(base) => base.trim_end_matches('/').to_owned(),
         None => {

@@ -6,7 +6,7 @@ use crate::extract::{ValidPath, ValidQuery};
 use axum::{
     Json,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
@@ -55,7 +55,8 @@ pub struct ProviderView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<SendRateLimit>,
     /// Where the provider is to send this account's delivery reports (the API's
-    /// `api.public_url`, else its listening address), for providers that send them: set it
+    /// `api.public_url`, else the address this request reached it at), for providers that
+    /// send them: set it
     /// in the provider's console, or as Twilio's `status_callback_url`. Callbell and
     /// Evolution sign nothing: add `?secret=<webhook_secret>` to it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,14 +94,11 @@ pub struct ServerAccountView {
 }
 
 impl ProviderView {
-    fn new(state: &AppState, a: Account) -> Self {
+    /// `headers`: the request's, for the API's address when `api.public_url` is not set.
+    fn new(state: &AppState, headers: &HeaderMap, a: Account) -> Self {
         let callback_url = crate::callbacks::handler::receives_reports(&a.settings).then(|| {
-            format!(
-                "{}/v1/callbacks/{}/{}",
-                api_base_url(&state.config),
-                a.settings.kind(),
-                a.id
-            )
+            let path = format!("/v1/callbacks/{}/{}", a.settings.kind(), a.id);
+            crate::callbacks::handler::public_url(state, headers, &path, None)
         });
         ProviderView {
             callback_url,
@@ -137,24 +135,6 @@ pub struct CreateProvider {
     /// send waiting for its slot, instead of being refused by the provider.
     #[serde(default)]
     pub rate_limit: Option<SendRateLimit>,
-}
-
-/// The URL providers reach this API at: `api.public_url` (required in production), else
-/// the address it listens on (a local run), an unspecified address read as loopback.
-fn api_base_url(config: &pombo_contract::config::Config) -> String {
-    if let Some(url) = &config.api.public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let mut listen = config.listen;
-    if listen.ip().is_unspecified() {
-        listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let scheme = if config.api.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{listen}")
 }
 
 fn yes() -> bool {
@@ -304,6 +284,7 @@ impl CreateProvider {
 pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
+    headers: HeaderMap,
     ValidJson(body): ValidJson<CreateProvider>,
 ) -> Result<Response, ApiError> {
     let settings = body.check(&state.config.outbound)?;
@@ -330,7 +311,7 @@ pub async fn create(
     .await?;
     let channel = account.settings.channel();
     let enabled = account.enabled;
-    let mut view = ProviderView::new(&state, account);
+    let mut view = ProviderView::new(&state, &headers, account);
     if enabled {
         view.notice = takes_over(&state, tenant.id, channel, view.id).await?;
     }
@@ -382,6 +363,7 @@ async fn takes_over(
 pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
+    headers: HeaderMap,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<ProviderList>, ApiError> {
     let accounts = provider_accounts::list(
@@ -393,7 +375,7 @@ pub async fn list(
     .await?;
     let data: Vec<ProviderView> = accounts
         .into_iter()
-        .map(|a| ProviderView::new(&state, a))
+        .map(|a| ProviderView::new(&state, &headers, a))
         .collect();
     let config = &state.config;
     let smtp = config
@@ -430,12 +412,13 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
+    headers: HeaderMap,
     ValidPath(id): ValidPath<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
         .await
         .map_err(ApiError::unless_found("provider account"))?;
-    Ok(Json(ProviderView::new(&state, account)))
+    Ok(Json(ProviderView::new(&state, &headers, account)))
 }
 
 /// Change a provider account: its name, order, enabled flag, or settings.
@@ -455,6 +438,7 @@ pub async fn read(
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
+    headers: HeaderMap,
     ValidPath(id): ValidPath<Uuid>,
     ValidJson(body): ValidJson<UpdateProvider>,
 ) -> Result<Json<ProviderView>, ApiError> {
@@ -562,7 +546,7 @@ pub async fn update(
         json!({"name": account.name, "type": account.settings.kind(), "changed": changed}),
     )
     .await?;
-    Ok(Json(ProviderView::new(&state, account)))
+    Ok(Json(ProviderView::new(&state, &headers, account)))
 }
 
 /// Remove a provider account. Notifications already routed to it fail over to the next.
