@@ -43,6 +43,15 @@ async fn send_batch(app: &TestApp, body: &Value) -> String {
     batch["id"].as_str().unwrap().to_owned()
 }
 
+/// An app whose only server-wide account is the Twilio fake.
+async fn twilio_only() -> TestApp {
+    spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await
+}
+
 /// Records the batch's workflow history (every run) as the replay fixture
 /// `batch/<case>*.json` when `POMBO_RECORD_HISTORIES` asks for it.
 async fn record(app: &TestApp, case: &str, id: &str) {
@@ -382,11 +391,7 @@ async fn validation_names_each_recipients_field_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_permanently_refused_recipient_fails_while_the_others_are_sent() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
     let mut body = sms_batch(5);
     // Twilio's magic test number for "invalid 'To' number".
     body["recipients"]
@@ -468,11 +473,7 @@ async fn a_recipient_refused_by_one_account_fails_over_to_the_next() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn recipients_failing_with_5xx_are_retried_alone_and_sent() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
     app.fakes.fail_next("twilio", 3, Fault::status(503));
     let n = 10;
     let mut body = sms_batch(n);
@@ -508,11 +509,7 @@ async fn recipients_failing_with_5xx_are_retried_alone_and_sent() {
 /// while it waits for its `send_at` ends as Canceled and sends to no one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scheduled_batch_cancelled_while_waiting_sends_to_no_one() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
     let send_at = chrono::Utc::now() + chrono::Duration::seconds(6);
     let mut body = sms_batch(3);
     body["send_at"] = json!(send_at.to_rfc3339());
@@ -643,11 +640,7 @@ async fn exactly_ten_thousand_recipients_are_accepted() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement, not a check: minutes in a debug build"]
 async fn ten_thousand_recipients_in_one_batch() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
 
     let singles = 200;
     let single_cpu_before = cpu_seconds();
@@ -716,11 +709,7 @@ fn cpu_seconds() -> f64 {
 /// member records the template and the priority.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scheduled_high_priority_batch_from_a_template_renders_each_recipient() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
     let (code, template) = app
         .call(
             "POST",
@@ -779,11 +768,7 @@ async fn a_scheduled_high_priority_batch_from_a_template_renders_each_recipient(
 /// reaches it, it is never sent; failed, it is redriven alone, through its own workflow.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_member_is_cancelled_and_redriven_like_any_notification() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
-        ..Default::default()
-    })
-    .await;
+    let app = twilio_only().await;
     let mut body = sms_batch(3);
     body["send_at"] = json!((chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339());
     body["retry"] = json!({"max_attempts": 1});

@@ -390,17 +390,24 @@ async fn an_attempt_left_open_by_a_dead_worker_is_closed_as_lost_by_the_next_one
     }
 }
 
-/// A send waiting for its rate-limit slot waits on a durable Temporal timer, not in a
-/// worker: the worker killed meanwhile, the next one sends it once its slot comes, once.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_send_waiting_for_its_rate_limit_slot_survives_a_worker_restart() {
+/// The Twilio fake as the only server-wide account, limited to `MILLI / 1000` sends a second.
+fn twilio_limited<const MILLI: u32>(
+    fakes: &pombo_fakes::Fakes,
+) -> Vec<pombo_contract::config::ProviderAccountConfig> {
+    let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
+    accounts[0].rate_limit = Some(pombo_contract::providers::SendRateLimit {
+        per_second: f64::from(MILLI) / 1000.0,
+    });
+    accounts
+}
+
+/// An app whose workflows a worker process runs and starts (and may be killed), on these
+/// server-wide accounts.
+async fn with_worker_process(
+    providers: fn(&pombo_fakes::Fakes) -> Vec<pombo_contract::config::ProviderAccountConfig>,
+) -> (crate::support::TestApp, WorkerProcess) {
     let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| {
-            let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
-            accounts[0].rate_limit =
-                Some(pombo_contract::providers::SendRateLimit { per_second: 0.2 });
-            accounts
-        }),
+        providers: Some(providers),
         worker: false,
         starts: Some(WorkflowStarts::Worker),
         heartbeat_timeout_secs: 2,
@@ -408,6 +415,14 @@ async fn a_send_waiting_for_its_rate_limit_slot_survives_a_worker_restart() {
     })
     .await;
     let worker = WorkerProcess::spawn(&app.config);
+    (app, worker)
+}
+
+/// A send waiting for its rate-limit slot waits on a durable Temporal timer, not in a
+/// worker: the worker killed meanwhile, the next one sends it once its slot comes, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_waiting_for_its_rate_limit_slot_survives_a_worker_restart() {
+    let (app, worker) = with_worker_process(twilio_limited::<200>).await;
     let sms = |text: &str| serde_json::json!({"channel": "sms", "to": "+5511987654321", "content": {"text": text}});
     let first = app.send(&sms("first")).await;
     let second = app.send(&sms("second")).await;
@@ -453,20 +468,7 @@ async fn a_send_waiting_for_its_rate_limit_slot_survives_a_worker_restart() {
 /// account spaces the sends, so the kill comes with some sent and some not.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_chunk_cut_off_by_a_killed_worker_is_finished_by_the_next_once() {
-    let app = spawn_app_with(AppOptions {
-        providers: Some(|fakes| {
-            let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
-            accounts[0].rate_limit =
-                Some(pombo_contract::providers::SendRateLimit { per_second: 2.0 });
-            accounts
-        }),
-        worker: false,
-        starts: Some(WorkflowStarts::Worker),
-        heartbeat_timeout_secs: 2,
-        ..Default::default()
-    })
-    .await;
-    let worker = WorkerProcess::spawn(&app.config);
+    let (app, worker) = with_worker_process(twilio_limited::<2000>).await;
     let phones: Vec<String> = (0..8).map(|i| format!("+55119876{i:05}")).collect();
     let body = serde_json::json!({
         "channel": "sms",
