@@ -262,18 +262,9 @@ async fn a_redirect_to_an_internal_address_is_not_followed() {
     );
 }
 
-/// What answers in the provider's place (here an internal service the operator let
-/// through) reaches the tenant as its status alone: neither the attempt error nor anything
-/// else the tenant reads back holds a byte of its body.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_answer_in_the_providers_place_is_not_read_back() {
-    let service = Router::new().fallback(|| async {
-        (
-            StatusCode::FORBIDDEN,
-            [("content-type", "text/html")],
-            "<html><body>metadata ASIA-INTERNAL-SECRET</body></html>",
-        )
-    });
+/// A tenant's Twilio account pointed at `service` (a local server allowed as a private
+/// target), one SMS through it, and that SMS's failed attempt's error.
+async fn sms_answered_by(service: Router) -> (crate::support::TestApp, String, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
@@ -288,6 +279,22 @@ async fn an_answer_in_the_providers_place_is_not_read_back() {
         .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
         .await;
     let error = failed_attempt(&app, &id).await;
+    (app, id, error)
+}
+
+/// What answers in the provider's place (here an internal service the operator let
+/// through) reaches the tenant as its status alone: neither the attempt error nor anything
+/// else the tenant reads back holds a byte of its body.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_in_the_providers_place_is_not_read_back() {
+    let service = Router::new().fallback(|| async {
+        (
+            StatusCode::FORBIDDEN,
+            [("content-type", "text/html")],
+            "<html><body>metadata ASIA-INTERNAL-SECRET</body></html>",
+        )
+    });
+    let (app, id, error) = sms_answered_by(service).await;
     assert_eq!(error, "HTTP 403 Forbidden from twilio", "{error}");
     let (_, n) = app
         .call("GET", &format!("/v1/notifications/{id}"), None)
@@ -323,20 +330,7 @@ async fn an_answer_without_end_is_cut_short() {
             )
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    let app = spawn_app_with(AppOptions {
-        allowed_private_targets: vec![addr.to_string()],
-        ..Default::default()
-    })
-    .await;
-    let (code, body) = create(&app, "sms", twilio(&format!("http://{addr}"))).await;
-    assert_eq!(code, 201, "{body}");
-    let id = app
-        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
-        .await;
-    let error = failed_attempt(&app, &id).await;
+    let (_app, _, error) = sms_answered_by(service).await;
     assert_eq!(error, "HTTP 400 Bad Request from twilio", "{error}");
     // The cap plus what the two sockets' buffers held when the worker hung up.
     let read = sent.load(Ordering::SeqCst);
