@@ -59,6 +59,20 @@ fn only_error<'a>(problem: &'a Value, field: &str) -> &'a str {
     found[0].1
 }
 
+/// Saves a template whose only variant is an English SMS of `text`: its syntax is fine,
+/// so it is saved, and it only fails when rendered.
+async fn save_sms_template(app: &TestApp, name: &str, text: &str) {
+    let (code, created) = app
+        .call(
+            "POST",
+            "/v1/templates",
+            Some(&json!({"name": name, "default_locale": "en",
+                         "variants": {"en": {"sms": {"text": text}}}})),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_template_that_works_too_long_is_refused_fast_and_the_api_keeps_answering() {
     let app = app().await;
@@ -174,15 +188,7 @@ async fn a_template_that_outgrows_the_memory_limit_is_refused_everywhere_and_the
     memory(only_error(&problem, "content"));
 
     // A stored template: saved (its syntax is fine), refused at preview, under its variant.
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/templates",
-            Some(&json!({"name": "bomb", "default_locale": "en",
-                         "variants": {"en": {"sms": {"text": DOUBLING}}}})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
+    save_sms_template(&app, "bomb", DOUBLING).await;
     let (code, problem) = app
         .call(
             "POST",
@@ -227,15 +233,7 @@ async fn output_past_the_cap_is_refused() {
 async fn a_stored_template_that_works_too_long_is_refused_at_preview_and_acceptance() {
     let app = app().await;
     // Its syntax is fine, so it is saved: it only fails when rendered.
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/templates",
-            Some(&json!({"name": "spin", "default_locale": "en",
-                         "variants": {"en": {"sms": {"text": NESTED}}}})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
+    save_sms_template(&app, "spin", NESTED).await;
 
     let started = Instant::now();
     let (code, problem) = app
