@@ -15,6 +15,7 @@ pub mod providers;
 pub mod recipient;
 pub mod render;
 pub mod retention;
+pub mod retry;
 pub mod routing;
 pub mod scope;
 pub mod status;

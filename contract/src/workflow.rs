@@ -81,24 +81,8 @@ pub fn task_queue(base: &str, priority: Priority) -> String {
     format!("{base}-{}", priority.as_str())
 }
 
-/// How the send step is retried. The source document's rule is 3 tries, 5 minutes apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetrySettings {
-    pub max_attempts: u32,
-    pub interval_secs: u64,
-}
-
-impl RetrySettings {
-    /// Attempts per provider account: at least the one.
-    pub fn attempts(&self) -> u32 {
-        self.max_attempts.max(1)
-    }
-
-    /// The pause between attempts: at least a second.
-    pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.interval_secs.max(1))
-    }
-}
+/// The delivery policy lives in [`crate::retry`]; its rule and failure types are used here.
+pub use crate::retry::{RetrySettings, failure_types};
 
 /// Custom search attributes, so operators can filter notifications in the Temporal UI.
 /// They must be registered on the server (`start-dev --search-attribute NAME=Keyword`).
@@ -117,21 +101,4 @@ pub mod search {
         "PomboPriority",
         "PomboStatus",
     ];
-}
-
-/// Type names of activity failures the workflow must not retry.
-pub mod failure_types {
-    /// The provider refused for good (bad address, refused credentials, 4xx but 429).
-    pub const PERMANENT_DELIVERY: &str = "PermanentDeliveryError";
-    /// A template placeholder had no value, or the template does not parse.
-    pub const RENDER: &str = "RenderError";
-    /// The notification row is gone or malformed: retrying cannot help.
-    pub const BAD_NOTIFICATION: &str = "BadNotification";
-    /// The provider account is gone or its settings cannot work: the next one is tried.
-    pub const BAD_PROVIDER: &str = "BadProvider";
-    /// No provider account can deliver the notification's channel.
-    pub const NO_PROVIDER: &str = "NoProvider";
-    /// The provider accepted the message, then a delivery report said it failed (the
-    /// notification workflow's own failure, not an activity's).
-    pub const REPORTED_FAILED: &str = "ReportedFailed";
 }

@@ -19,10 +19,10 @@ use pombo_contract::{
     workflow::{temporal_priority, wait_until},
 };
 use serde::{Deserialize, Serialize};
-use temporalio_common::{Priority, RetryPolicy, error::ApplicationFailure};
+use temporalio_common::{Priority, error::ApplicationFailure};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ContinueAsNewOptions, WorkflowContext, WorkflowResult,
+    ActivityExecutionError, ContinueAsNewOptions, WorkflowContext, WorkflowResult,
     WorkflowTermination, workflows::join_all,
 };
 
@@ -92,7 +92,7 @@ impl BatchWorkflow {
             }
 
             chunks_run += wave.len() as u32;
-            let options = chunk_options(&input);
+            let options = crate::policy::chunk(input.heartbeat_timeout_secs, priority(&input));
             let sends = wave.into_iter().map(|work| {
                 ctx.execute_activity(
                     BatchActivities::send_chunk,
@@ -149,16 +149,7 @@ impl BatchWorkflow {
                 FinishBatchInput {
                     batch_id: input.batch_id,
                 },
-                // The record must land even if the database blips: retried until it does.
-                ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-                    .retry_policy(
-                        RetryPolicy::builder()
-                            .initial_interval(Duration::from_secs(1))
-                            .maximum_interval(Duration::from_secs(60))
-                            .build(),
-                    )
-                    .priority(priority(&input))
-                    .build(),
+                crate::policy::until_recorded(priority(&input)),
             )
             .await;
         match finished {
@@ -186,20 +177,4 @@ fn unix_ms(t: SystemTime) -> u64 {
 
 fn priority(input: &BatchWorkflowInput) -> Priority {
     temporal_priority(input.priority, input.tenant_id)
-}
-
-/// A chunk: long enough for a few hundred recipients behind a slow or rate-limited provider,
-/// while the heartbeats tell a dead worker within the heartbeat timeout. Retried until it
-/// runs: a chunk only fails when the database is out, and the batch should outlast that.
-fn chunk_options(input: &BatchWorkflowInput) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(6 * 3600))
-        .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_secs.max(1)))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .maximum_interval(Duration::from_secs(60))
-                .build(),
-        )
-        .priority(priority(input))
-        .build()
 }

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod notification;
+mod policy;
 pub mod retention;
 
 pub use batch::BatchWorkflow;

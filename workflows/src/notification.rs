@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::policy;
 use pombo_contract::{
     NotificationStatus,
     activities::{
@@ -17,12 +18,12 @@ use pombo_contract::{
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::{
-    Priority, RetryPolicy, error::ApplicationFailure, protos::temporal::api::failure::v1::Failure,
+    Priority, error::ApplicationFailure, protos::temporal::api::failure::v1::Failure,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
-    TimerResult, WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, SyncWorkflowContext, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 /// What a completed notification workflow returns.
@@ -73,7 +74,7 @@ impl NotificationWorkflow {
                 PrepareInput {
                     notification_id: id,
                 },
-                bookkeeping_options(),
+                policy::bookkeeping(),
             )
             .await;
         let prepared = match prepared {
@@ -203,7 +204,7 @@ async fn send_first_here(
                 attempt: Some(1),
                 attempts_before: 0,
             },
-            first_attempt_options(input),
+            policy::first_attempt(input),
         )
         .await;
     let max_attempts = input.retry.attempts();
@@ -229,7 +230,7 @@ async fn send_first_here(
                 attempt: None,
                 attempts_before: 1,
             },
-            send_options(input, max_attempts - 1),
+            policy::send(input, priority(input), max_attempts - 1),
         )
         .await,
     )
@@ -257,7 +258,7 @@ async fn send_rate_limited(
                 ReserveSendSlotInput {
                     provider: provider.clone(),
                 },
-                bookkeeping_options(),
+                policy::bookkeeping(),
             )
             .await;
         match slot {
@@ -278,7 +279,7 @@ async fn send_rate_limited(
                     attempt: Some(attempt),
                     attempts_before: 0,
                 },
-                send_options(input, 1),
+                policy::send(input, priority(input), 1),
             )
             .await;
         match sent {
@@ -340,7 +341,7 @@ async fn escalate(
                 notification_id: input.notification_id,
                 reason,
             },
-            bookkeeping_options(),
+            policy::bookkeeping(),
         )
         .await;
 }
@@ -390,7 +391,7 @@ async fn await_reports(
             CheckStatusInput {
                 notification_id: input.notification_id,
             },
-            bookkeeping_options(),
+            policy::bookkeeping(),
         )
         .await
     {
@@ -421,7 +422,6 @@ async fn fail_with(
     reason: String,
     failure_type: String,
 ) -> WorkflowResult<NotificationOutcome> {
-    // The record must land even if the database blips: retried until it does.
     let recorded = ctx
         .execute_activity(
             NotificationActivities::mark_failed,
@@ -429,15 +429,7 @@ async fn fail_with(
                 notification_id: input.notification_id,
                 reason: reason.clone(),
             },
-            ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
-                .retry_policy(
-                    RetryPolicy::builder()
-                        .initial_interval(Duration::from_secs(1))
-                        .maximum_interval(Duration::from_secs(60))
-                        .build(),
-                )
-                .priority(priority(input))
-                .build(),
+            policy::until_recorded(priority(input)),
         )
         .await;
     let status = match recorded {
@@ -467,64 +459,6 @@ fn priority(input: &NotificationWorkflowInput) -> Priority {
     pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
 }
 
-/// Prepare (render, route) and the other bookkeeping: quick database work in the worker
-/// that runs the workflow, as *local* activities. Each costs no round trip through
-/// Temporal's task queue (only a marker in the history), which roughly halves the work per
-/// notification. They are idempotent, so a worker that dies mid-way just has them run again
-/// by the next worker. (A send's first attempt is a local activity too, with its own options:
-/// [`first_attempt_options`]; its retries are regular activities: [`send_options`].)
-fn bookkeeping_options() -> LocalActivityOptions {
-    LocalActivityOptions::builder()
-        .start_to_close_timeout(Duration::from_secs(30))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .maximum_interval(Duration::from_secs(30))
-                .maximum_attempts(10)
-                .non_retryable_error_types([failure_types::RENDER, failure_types::BAD_NOTIFICATION])
-                .build(),
-        )
-        .build()
-}
-
-/// The first attempt of a send, as a local activity: the attempt's timeout, no retry (the
-/// workflow hands the next attempts to a regular activity). A long provider call keeps the
-/// workflow task open: the SDK extends it with workflow-task heartbeats.
-fn first_attempt_options(input: &NotificationWorkflowInput) -> LocalActivityOptions {
-    LocalActivityOptions::builder()
-        .start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
-        .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
-        .build()
-}
-
-/// Failures of a send that no retry can fix.
-const SEND_NON_RETRYABLE: [&str; 3] = [
-    failure_types::PERMANENT_DELIVERY,
-    failure_types::BAD_NOTIFICATION,
-    failure_types::BAD_PROVIDER,
-];
-
-/// The send: the notification's own retry rule (the seed's default is 3 tries, 5 minutes
-/// apart), with permanent provider refusals never retried. `max_attempts` is what is left
-/// of the rule after the first attempt ([`send_first_here`]), or 1 when the workflow runs
-/// the retries itself ([`send_rate_limited`]).
-fn send_options(input: &NotificationWorkflowInput, max_attempts: u32) -> ActivityOptions {
-    let interval = input.retry.interval();
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(input.attempt_timeout_secs))
-        .heartbeat_timeout(Duration::from_secs(input.heartbeat_timeout_secs.max(1)))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(interval)
-                .backoff_coefficient(1.0)
-                .maximum_interval(interval)
-                .maximum_attempts(max_attempts.max(1))
-                .non_retryable_error_types(SEND_NON_RETRYABLE)
-                .build(),
-        )
-        .priority(priority(input))
-        .build()
-}
-
 /// The innermost failure message: the provider's own words rather than "activity failed".
 fn root_cause(error: &ActivityExecutionError) -> String {
     let Some(mut failure) = error.failure() else {
@@ -549,7 +483,7 @@ fn retryable(error: &ActivityExecutionError) -> bool {
     let mut failure = error.failure();
     while let Some(f) = failure {
         if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
-            && (info.non_retryable || SEND_NON_RETRYABLE.contains(&info.r#type.as_str()))
+            && (info.non_retryable || policy::SEND_NON_RETRYABLE.contains(&info.r#type.as_str()))
         {
             return false;
         }

@@ -5,15 +5,13 @@
 //! same one. A run stops after [`MAX_BATCHES`] batches of each kind and reports itself
 //! incomplete; the next scheduled run goes on from there, so one run's history stays small.
 
-use std::time::Duration;
-
 use pombo_contract::retention::{
     PurgeInput, PurgeOutput, RetentionActivities, RetentionInput, RetentionOutcome, cutoff,
 };
-use temporalio_common::{RetryPolicy, error::ApplicationFailure};
+use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowResult, workflows::join_all,
+    ActivityExecutionError, WorkflowContext, WorkflowResult, workflows::join_all,
 };
 
 /// Most activity calls of each kind in one run.
@@ -44,7 +42,7 @@ async fn purge(
                 ctx.execute_activity(
                     RetentionActivities::purge_notifications,
                     batch.clone(),
-                    purge_options(),
+                    crate::policy::purge(),
                 )
                 .await?
             }
@@ -52,7 +50,7 @@ async fn purge(
                 ctx.execute_activity(
                     RetentionActivities::purge_files,
                     batch.clone(),
-                    purge_options(),
+                    crate::policy::purge(),
                 )
                 .await?
             }
@@ -118,19 +116,4 @@ impl RetentionWorkflow {
             complete: notifications_done && files_done,
         })
     }
-}
-
-/// A batch is a few hundred row updates or object deletions; a database or object store
-/// that is down now is tried a few times, then the run fails (visible in the Temporal UI)
-/// and the next scheduled run tries again.
-fn purge_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(5))
-                .maximum_interval(Duration::from_secs(60))
-                .maximum_attempts(5)
-                .build(),
-        )
-        .build()
 }

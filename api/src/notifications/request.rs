@@ -324,31 +324,23 @@ pub(crate) fn valid_idempotency_key(key: &str) -> bool {
 }
 
 /// The retry rule asked for (`retry`), or the server's defaults: `(max_attempts,
-/// interval_secs)`.
+/// interval_secs)`, checked by the delivery policy (`pombo_contract::retry`).
 pub(crate) fn retry_rule(
     retry: Option<RetryRequest>,
     defaults: &pombo_contract::config::DeliveryConfig,
     errors: &mut Vec<FieldError>,
 ) -> (u32, u64) {
-    let max_attempts = retry
-        .and_then(|r| r.max_attempts)
-        .unwrap_or(defaults.max_attempts);
-    if !(1..=10).contains(&max_attempts) {
-        errors.push(FieldError::new(
-            "retry.max_attempts",
-            "must be between 1 and 10",
-        ));
-    }
-    let retry_interval_secs = retry
-        .and_then(|r| r.interval_secs)
-        .unwrap_or(defaults.retry_interval_secs);
-    if !(1..=86_400).contains(&retry_interval_secs) {
-        errors.push(FieldError::new(
-            "retry.interval_secs",
-            "must be between 1 and 86400 seconds",
-        ));
-    }
-    (max_attempts, retry_interval_secs)
+    let (rule, problems) = pombo_contract::retry::RetrySettings::resolve(
+        retry.and_then(|r| r.max_attempts),
+        retry.and_then(|r| r.interval_secs),
+        defaults,
+    );
+    errors.extend(
+        problems
+            .into_iter()
+            .map(|(field, reason)| FieldError::new(field, reason)),
+    );
+    (rule.max_attempts, rule.interval_secs)
 }
 
 /// `send_at`: an RFC 3339 time no more than [`MAX_SCHEDULE_DAYS`] ahead. One already past
