@@ -459,66 +459,51 @@ fn priority(input: &NotificationWorkflowInput) -> Priority {
     pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
 }
 
+/// The failure and each of its causes, outermost first: the activity's failure wraps the
+/// application failure the activity raised, which may wrap the provider's.
+fn causes(error: &ActivityExecutionError) -> impl Iterator<Item = &Failure> {
+    std::iter::successors(error.failure(), |f| f.cause.as_deref())
+}
+
+/// The application failures in the chain (what activities raised, with their type, retry
+/// flag and asked-for delay).
+fn application_failures(
+    error: &ActivityExecutionError,
+) -> impl Iterator<Item = &temporalio_common::protos::temporal::api::failure::v1::ApplicationFailureInfo>
+{
+    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
+    causes(error).filter_map(|f| match &f.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => Some(info),
+        _ => None,
+    })
+}
+
 /// The innermost failure message: the provider's own words rather than "activity failed".
 fn root_cause(error: &ActivityExecutionError) -> String {
-    let Some(mut failure) = error.failure() else {
-        return error.to_string();
-    };
-    while let Some(cause) = failure.cause.as_deref() {
-        failure = cause;
-    }
-    if failure.message.is_empty() {
-        error.to_string()
-    } else {
-        failure.message.clone()
+    match causes(error).last() {
+        Some(innermost) if !innermost.message.is_empty() => innermost.message.clone(),
+        _ => error.to_string(),
     }
 }
 
-/// Whether [`send_options`]' retry policy would retry this failed send.
+/// Whether [`policy::send`]'s retry policy would retry this failed send.
 fn retryable(error: &ActivityExecutionError) -> bool {
-    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
-    let ActivityExecutionError::Failed(_) = error else {
-        return false;
-    };
-    let mut failure = error.failure();
-    while let Some(f) = failure {
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
-            && (info.non_retryable || policy::SEND_NON_RETRYABLE.contains(&info.r#type.as_str()))
-        {
-            return false;
-        }
-        failure = f.cause.as_deref();
-    }
-    true
+    matches!(error, ActivityExecutionError::Failed(_))
+        && !application_failures(error).any(|info| {
+            info.non_retryable || policy::SEND_NON_RETRYABLE.contains(&info.r#type.as_str())
+        })
 }
 
 /// The delay the activity asked for before its next attempt (a provider's `Retry-After`).
 fn next_retry_delay(error: &ActivityExecutionError) -> Option<Duration> {
-    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
-    let mut failure = error.failure();
-    while let Some(f) = failure {
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &f.failure_info
-            && let Some(delay) = &info.next_retry_delay
-        {
-            return Some(Duration::new(
-                delay.seconds.max(0) as u64,
-                delay.nanos.max(0) as u32,
-            ));
-        }
-        failure = f.cause.as_deref();
-    }
-    None
+    application_failures(error)
+        .find_map(|info| info.next_retry_delay.as_ref())
+        .map(|delay| Duration::new(delay.seconds.max(0) as u64, delay.nanos.max(0) as u32))
 }
 
+/// The type of the outermost application failure that has one.
 fn failure_type(error: &ActivityExecutionError) -> Option<&str> {
-    use temporalio_common::protos::temporal::api::failure::v1::failure::FailureInfo;
-    let mut failure: &Failure = error.failure()?;
-    loop {
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info
-            && !info.r#type.is_empty()
-        {
-            return Some(info.r#type.as_str());
-        }
-        failure = failure.cause.as_deref()?;
-    }
+    application_failures(error)
+        .map(|info| info.r#type.as_str())
+        .find(|t| !t.is_empty())
 }
