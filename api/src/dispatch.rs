@@ -225,14 +225,20 @@ impl Dispatcher {
     }
 }
 
-/// Runs the sweep forever, every `every`; errors are logged and retried next round.
-pub async fn sweep_forever(dispatcher: Arc<Dispatcher>, every: Duration, grace: Duration) {
+/// Runs a sweep (`round`: how many it started) forever, every `every`; errors are logged
+/// and retried next round. `what` names it in the log: the notification sweep
+/// ([`Dispatcher::sweep`]) and the batch sweep (`batches::dispatch::sweep`) both run here.
+pub async fn sweep_forever<F, Fut>(what: &'static str, every: Duration, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<usize>>,
+{
     loop {
-        match dispatcher.sweep(grace).await {
+        match round().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(started = n, "dispatch sweep started pending notifications"),
+            Ok(n) => tracing::info!(started = n, "{what} sweep started accepted ones"),
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "dispatch sweep failed; will retry")
+                tracing::warn!(error = %format!("{e:#}"), "{what} sweep failed; will retry")
             }
         }
         tokio::time::sleep(every).await;

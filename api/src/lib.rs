@@ -172,17 +172,17 @@ pub async fn run(
     let grace = Duration::from_secs(state.config.api.dispatch_grace_secs);
     // The sweeps only where configured (`api.sweeps`): replicas need not all poll for them.
     let sweeps = state.config.api.sweeps.then(|| {
+        let dispatcher = state.dispatcher.clone();
+        let batch_state = state.clone();
         [
-            tokio::spawn(dispatch::sweep_forever(
-                state.dispatcher.clone(),
-                every,
-                grace,
-            )),
-            tokio::spawn(batches::dispatch::sweep_forever(
-                state.clone(),
-                every,
-                grace,
-            )),
+            tokio::spawn(dispatch::sweep_forever("notification", every, move || {
+                let dispatcher = dispatcher.clone();
+                async move { dispatcher.sweep(grace).await }
+            })),
+            tokio::spawn(dispatch::sweep_forever("batch", every, move || {
+                let state = batch_state.clone();
+                async move { batches::dispatch::sweep(&state, grace).await }
+            })),
         ]
     });
     let starter = tokio::spawn(state.dispatcher.clone().run_queue());

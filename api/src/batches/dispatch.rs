@@ -87,17 +87,3 @@ pub async fn sweep(state: &AppState, grace: Duration) -> anyhow::Result<usize> {
         }
     }
 }
-
-/// Runs the batch sweep forever, every `every`; errors are logged and retried next round.
-pub async fn sweep_forever(state: AppState, every: Duration, grace: Duration) {
-    loop {
-        match sweep(&state, grace).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(started = n, "batch sweep started accepted batches"),
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "batch sweep failed; will retry")
-            }
-        }
-        tokio::time::sleep(every).await;
-    }
-}
