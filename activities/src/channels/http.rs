@@ -54,6 +54,27 @@ pub async fn body(
     Ok(body)
 }
 
+/// `text` with every occurrence of the recipient's address `to` (any case) replaced by
+/// `[recipient]`: providers quote the address in their errors, and attempt errors are kept
+/// (and shown) longer than the notification's personal data.
+pub fn redact_recipient(text: &str, to: &str) -> String {
+    let to = to.trim();
+    if to.is_empty() {
+        return text.to_owned();
+    }
+    let lower = text.to_ascii_lowercase();
+    let needle = to.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    while let Some(at) = lower[rest..].find(&needle) {
+        out.push_str(&text[rest..rest + at]);
+        out.push_str("[recipient]");
+        rest += at + needle.len();
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
 /// 408, 425, 429 and 5xx: the answers most providers document as transient.
 pub fn is_transient(status: StatusCode) -> bool {
     status.is_server_error()

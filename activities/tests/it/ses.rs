@@ -373,7 +373,7 @@ async fn a_sandboxed_recipient_is_rejected_and_kept_out_of_the_error() {
         .unwrap_err();
     assert!(err.is_permanent(), "{err:?}");
     assert_eq!(err.code(), Some("MessageRejected"));
-    assert!(err.message().ends_with(": <recipient>"), "{err}");
+    assert!(err.message().ends_with(": [recipient]"), "{err}");
     assert!(!err.message().to_lowercase().contains("bia@"), "{err}");
 }
 

@@ -440,7 +440,7 @@ impl SesError {
             .filter(|k| !k.is_empty())
             .map(str::to_owned);
         let message = match body.message.as_deref().map(str::trim) {
-            Some(m) if !m.is_empty() => redact(m, to),
+            Some(m) if !m.is_empty() => http::redact_recipient(m, to),
             _ => status.canonical_reason().unwrap_or("no detail").to_owned(),
         };
         Some(SesError { kind, message })
@@ -494,25 +494,6 @@ fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8], to: &str) ->
     } else {
         answer.permanent()
     }
-}
-
-/// `text` with every occurrence of the address `to` (any case) replaced.
-fn redact(text: &str, to: &str) -> String {
-    let to = to.trim();
-    if to.is_empty() {
-        return text.to_owned();
-    }
-    let lower = text.to_ascii_lowercase();
-    let needle = to.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = 0;
-    while let Some(at) = lower[rest..].find(&needle) {
-        out.push_str(&text[rest..rest + at]);
-        out.push_str("<recipient>");
-        rest += at + needle.len();
-    }
-    out.push_str(&text[rest..]);
-    out
 }
 
 #[cfg(test)]
@@ -713,7 +694,7 @@ mod tests {
         assert_eq!(
             e,
             DeliveryError::Permanent {
-                message: "ses answered 400 Bad Request: MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: <recipient>".into(),
+                message: "ses answered 400 Bad Request: MessageRejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: [recipient]".into(),
                 code: Some("MessageRejected".into()),
             }
         );

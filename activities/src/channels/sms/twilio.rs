@@ -145,15 +145,6 @@ fn is_sid(sid: &str, prefix: &str) -> bool {
     sid.len() == 34 && sid.starts_with(prefix) && sid[2..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// Twilio's messages quote the phone numbers; keep the recipient's out of our history.
-fn redact(text: &str, to: &str) -> String {
-    if to.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(to, "[recipient]")
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct MessageResource {
     sid: Option<String>,
@@ -174,7 +165,8 @@ impl TwilioError {
         if e.code.is_none() && e.message.is_none() {
             return None;
         }
-        e.message = e.message.map(|m| redact(m.trim(), to));
+        // Twilio's messages quote the phone numbers.
+        e.message = e.message.map(|m| http::redact_recipient(m.trim(), to));
         Some(e)
     }
 }
@@ -219,11 +211,7 @@ fn classify(status: StatusCode, code: Option<i64>) -> Class {
         ) => return Class::Permanent,
         _ => {}
     }
-    let transient = status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.as_u16() == 425;
-    if transient {
+    if http::is_transient(status) {
         Class::Retryable
     } else {
         Class::Permanent
@@ -281,7 +269,7 @@ mod tests {
     #[test]
     fn recipient_is_redacted_from_messages() {
         assert_eq!(
-            redact(
+            http::redact_recipient(
                 "The 'To' number +15005550001 is not a valid phone number.",
                 "+15005550001"
             ),

@@ -138,11 +138,7 @@ impl Vonage {
 /// `status N (error-text)`, without the recipient's number.
 fn describe(m: &MessagePart, to_digits: &str) -> String {
     let text = m.error_text.as_deref().unwrap_or("no error-text");
-    let text = if to_digits.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(to_digits, "[recipient]")
-    };
+    let text = http::redact_recipient(text, to_digits);
     format!("status {}: {}", m.status.trim(), text)
 }
 

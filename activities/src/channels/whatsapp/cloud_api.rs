@@ -348,9 +348,7 @@ pub(crate) fn graph_error(
     body: &[u8],
     retryable_codes: &[i64],
 ) -> DeliveryError {
-    let transient_status = status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT;
+    let transient_status = http::is_transient(status);
     let answer = http::failed_answer(provider, status, body, GraphError::parse);
     let retryable = transient_status
         || answer.parsed.as_ref().is_some_and(|e| {
