@@ -5,7 +5,6 @@
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use chrono::Utc;
 use pombo_contract::{
     Priority,
@@ -16,8 +15,7 @@ use pombo_contract::{
 use pombo_store::{Db, notifications::Notification};
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
-    Client, ClientOptions, Connection, WorkflowCancelOptions, WorkflowCountOptions,
-    WorkflowSignalOptions,
+    Client, WorkflowCancelOptions, WorkflowCountOptions, WorkflowSignalOptions,
 };
 use tokio::sync::{
     Mutex,
@@ -117,17 +115,9 @@ impl Dispatcher {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let options = pombo_dispatch::connection::connection_options(
-            &self.temporal,
-            Some(Duration::from_secs(3)),
-        )?;
-        let connection = Connection::connect(options)
-            .await
-            .with_context(|| format!("connecting to Temporal at {}", self.temporal.address))?;
-        let client = Client::new(
-            connection,
-            ClientOptions::new(self.temporal.namespace.clone()).build(),
-        )?;
+        let client =
+            pombo_dispatch::connection::connect(&self.temporal, Some(Duration::from_secs(3)))
+                .await?;
         *slot = Some(client.clone());
         Ok(client)
     }

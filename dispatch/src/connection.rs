@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use pombo_contract::config::TemporalConfig;
-use temporalio_client::{ClientTlsOptions, ConnectionOptions, TlsOptions, Url};
+use temporalio_client::{
+    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions, Url,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionSetupError {
@@ -17,6 +19,41 @@ pub enum ConnectionSetupError {
         path: String,
         reason: String,
     },
+}
+
+/// Why [`connect`] has no client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Setup(#[from] ConnectionSetupError),
+    /// Temporal did not answer (not started yet, or down): worth trying again.
+    #[error("connecting to Temporal at {address}: {reason}")]
+    Unreachable { address: String, reason: String },
+    #[error("Temporal client for namespace `{namespace}`: {reason}")]
+    Client { namespace: String, reason: String },
+}
+
+/// Connects once and makes the namespace's client: the API on first use (with a short
+/// `connect_timeout`), the worker at start-up (trying again while Temporal starts).
+pub async fn connect(
+    config: &TemporalConfig,
+    connect_timeout: Option<Duration>,
+) -> Result<Client, ConnectError> {
+    let options = connection_options(config, connect_timeout)?;
+    let connection = Connection::connect(options)
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            address: config.address.clone(),
+            reason: e.to_string(),
+        })?;
+    Client::new(
+        connection,
+        ClientOptions::new(config.namespace.clone()).build(),
+    )
+    .map_err(|e| ConnectError::Client {
+        namespace: config.namespace.clone(),
+        reason: e.to_string(),
+    })
 }
 
 /// The options to connect with; `connect_timeout` bounds the first connection only.

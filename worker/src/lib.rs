@@ -19,7 +19,7 @@ use pombo_contract::{
 };
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
-use temporalio_client::{Client, ClientOptions, Connection};
+use temporalio_client::Client;
 use temporalio_sdk::{
     Runtime, Worker, WorkerOptions,
     runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
@@ -208,27 +208,19 @@ impl Drop for AbortOnDrop {
 /// Connects to Temporal, waiting for it while it starts (as under `make run`, where the
 /// server and the worker start together).
 pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
-    let options = pombo_dispatch::connection::connection_options(config, None)?;
+    use pombo_dispatch::connection::{ConnectError, connect};
     let mut delay = Duration::from_millis(200);
     let mut waited = Duration::ZERO;
     loop {
-        match Connection::connect(options.clone()).await {
-            Ok(connection) => {
-                return Ok(Client::new(
-                    connection,
-                    ClientOptions::new(config.namespace.clone()).build(),
-                )?);
-            }
-            Err(e) if waited < Duration::from_secs(60) => {
-                tracing::warn!(address = %config.address, error = %e, "Temporal not reachable yet; retrying");
+        match connect(config, None).await {
+            Ok(client) => return Ok(client),
+            Err(e @ ConnectError::Unreachable { .. }) if waited < Duration::from_secs(60) => {
+                tracing::warn!(error = %e, "Temporal not reachable yet; retrying");
                 tokio::time::sleep(delay).await;
                 waited += delay;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("connecting to Temporal at {}", config.address));
-            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
