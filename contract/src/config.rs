@@ -3,13 +3,17 @@
 //! Loaded from defaults that run locally, then an optional TOML file (`POMBO_CONFIG`), then
 //! environment variables `POMBO_*` (nested keys with `__`: `POMBO_SMTP__PORT=2525`).
 
-use std::{fmt, net::SocketAddr};
+use std::net::SocketAddr;
 
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
 use serde::{Deserialize, Serialize};
+
+// Defined with what uses them; named here too, as part of the configuration.
+pub use crate::providers::SmtpTls;
+pub use crate::secret::{Secret, serialize_masked};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -193,18 +197,6 @@ pub struct SmtpConfig {
     pub from: String,
     /// Longest wait for the SMTP server on one connection.
     pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpTls {
-    /// Plain SMTP: local capture servers only.
-    None,
-    /// STARTTLS on the submission port (587), required.
-    #[default]
-    Starttls,
-    /// Implicit TLS (SMTPS, port 465).
-    Tls,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -516,58 +508,6 @@ impl Default for StorageConfig {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// A string that never shows up in logs or debug output, nor in an answer: serialised
-/// through [`serialize_masked`], it is written as the mask.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-thread_local! {
-    /// Set by [`serialize_masked`] for the length of one serialisation on this thread.
-    static MASK_SECRETS: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match MASK_SECRETS.with(std::cell::Cell::get) {
-            Some(mask) => serializer.serialize_str(mask),
-            None => serializer.serialize_str(&self.0),
-        }
-    }
-}
-
-/// `value` as JSON with every [`Secret`] in it written as `mask`, whatever type holds it:
-/// what an answer shows of credentials, and how the fields that hold them are found (by
-/// their type, never by a list of names that a new field could be missing from).
-pub fn serialize_masked<T: Serialize>(
-    value: &T,
-    mask: &'static str,
-) -> serde_json::Result<serde_json::Value> {
-    struct Restore(Option<&'static str>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            MASK_SECRETS.with(|m| m.set(self.0));
-        }
-    }
-    let _restore = Restore(MASK_SECRETS.with(|m| m.replace(Some(mask))));
-    serde_json::to_value(value)
-}
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 impl Default for Config {

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod retry;
 pub mod routing;
 pub mod scope;
+pub mod secret;
 pub mod status;
 pub mod workflow;
 

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Channel, config::Secret};
+use crate::{Channel, secret::Secret};
 
 /// The settings of one provider account, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -160,7 +160,7 @@ impl ProviderSettings {
 
     /// The settings as JSON with every secret replaced by `"********"`: what the API shows.
     pub fn masked(&self) -> serde_json::Value {
-        crate::config::serialize_masked(self, MASK).expect("settings serialise")
+        crate::secret::serialize_masked(self, MASK).expect("settings serialise")
     }
 
     /// Names of the fields that hold credentials (typed [`Secret`]) and are set: found by
@@ -168,7 +168,7 @@ impl ProviderSettings {
     /// kept on PATCH without being listed anywhere.
     pub fn secret_fields(&self) -> Vec<String> {
         const MARK: &str = "\u{0}pombo-secret\u{0}";
-        let marked = crate::config::serialize_masked(self, MARK).expect("settings serialise");
+        let marked = crate::secret::serialize_masked(self, MARK).expect("settings serialise");
         marked
             .as_object()
             .map(|fields| {
@@ -215,7 +215,7 @@ pub struct SmtpSettings {
     #[serde(default = "default_smtp_port")]
     pub port: u16,
     #[serde(default)]
-    pub tls: crate::config::SmtpTls,
+    pub tls: SmtpTls,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
@@ -223,6 +223,19 @@ pub struct SmtpSettings {
     pub password: Option<Secret>,
     /// Sender of every email (`Name <address>` or a bare address).
     pub from: String,
+}
+
+/// How an SMTP account secures its connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP: local capture servers only.
+    None,
+    /// STARTTLS on the submission port (587), required.
+    #[default]
+    Starttls,
+    /// Implicit TLS (SMTPS, port 465).
+    Tls,
 }
 
 fn default_smtp_port() -> u16 {
