@@ -10,7 +10,7 @@ use std::{
 use pombo_contract::{
     Channel, NotificationStatus,
     activities::{
-        self as defs, CheckStatusInput, EscalateInput, EscalateOutput, MarkFailedInput,
+        self as defs, CheckStatusInput, FallBackInput, FallBackOutput, MarkFailedInput,
         PrepareInput, PrepareOutput, ProviderRef, ReserveSendSlotInput, ReserveSendSlotOutput,
         SendInput, SendOutput, StatusOutput,
     },
@@ -456,14 +456,15 @@ impl NotificationActivities {
         })
     }
 
-    #[activity(definition = defs::Escalate)]
-    pub async fn escalate(
+    #[activity(definition = defs::FallBack)]
+    pub async fn fall_back(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        input: EscalateInput,
-    ) -> Result<EscalateOutput, ActivityError> {
-        let Some(child) = notifications::escalate(&self.db, input.notification_id).await? else {
-            return Ok(EscalateOutput { fallback_id: None });
+        input: FallBackInput,
+    ) -> Result<FallBackOutput, ActivityError> {
+        let Some(child) = notifications::create_fallback(&self.db, input.notification_id).await?
+        else {
+            return Ok(FallBackOutput { fallback_id: None });
         };
         let n = load(&self.db, input.notification_id).await?;
         let current = status_of(&n)?;
@@ -487,7 +488,7 @@ impl NotificationActivities {
             },
         )
         .await?;
-        Ok(EscalateOutput {
+        Ok(FallBackOutput {
             fallback_id: Some(child.id),
         })
     }

@@ -88,14 +88,14 @@ pub struct CheckStatusInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EscalateInput {
+pub struct FallBackInput {
     pub notification_id: Uuid,
     /// Why: not delivered in time, or failed.
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EscalateOutput {
+pub struct FallBackOutput {
     /// The fallback notification (created once; the same id on a retry).
     pub fallback_id: Option<Uuid>,
 }
@@ -138,9 +138,10 @@ impl NotificationActivities {
         unimplemented!()
     }
 
-    /// Creates the notification's fallback on another channel, once.
+    /// Creates the notification's fallback on another channel, once. (Registered as
+    /// `escalate`, its first name: recorded histories name it so.)
     #[activity(name = "escalate")]
-    pub fn escalate(input: EscalateInput) -> Result<EscalateOutput, ActivityError> {
+    pub fn fall_back(input: FallBackInput) -> Result<FallBackOutput, ActivityError> {
         unimplemented!()
     }
 
@@ -153,5 +154,5 @@ impl NotificationActivities {
 
 /// The generated marker types, so other crates can implement these definitions.
 pub use notification_activities::{
-    CheckStatus, Escalate, MarkFailed, Prepare, ReserveSendSlot, Send,
+    CheckStatus, FallBack, MarkFailed, Prepare, ReserveSendSlot, Send,
 };

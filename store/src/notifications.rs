@@ -235,7 +235,7 @@ pub async fn list(
 /// Creates, once, the fallback notification of `id`: same tenant, priority, type, retry
 /// rule and data; the fallback's channel, recipient and content. Its workflow is started by
 /// the dispatch sweep (its `dispatched_at` is empty). Returns `None` when it has no fallback.
-pub async fn escalate(
+pub async fn create_fallback(
     db: &impl sea_orm::TransactionTrait,
     id: Uuid,
 ) -> Result<Option<Notification>, StoreError> {

@@ -10,7 +10,7 @@ use crate::policy;
 use pombo_contract::{
     NotificationStatus,
     activities::{
-        CheckStatusInput, EscalateInput, MarkFailedInput, NotificationActivities, PrepareInput,
+        CheckStatusInput, FallBackInput, MarkFailedInput, NotificationActivities, PrepareInput,
         ProviderRef, ReserveSendSlotInput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
@@ -120,7 +120,7 @@ impl NotificationWorkflow {
                             "not delivered within {} s (status `{status}`)",
                             input.confirmation_timeout_secs
                         );
-                        escalate(ctx, &input, reason).await;
+                        fall_back(ctx, &input, reason).await;
                     }
                     // A report that failed the notification fails its run too, so that
                     // `ExecutionStatus = 'Failed'` in the Temporal UI lists every failed
@@ -324,7 +324,7 @@ fn set_status(ctx: &mut WorkflowContext<NotificationWorkflow>, status: Notificat
 
 /// Sends the notification's fallback (another channel), once, if it has one. Its own
 /// workflow is started by the API's dispatch sweep.
-async fn escalate(
+async fn fall_back(
     ctx: &mut WorkflowContext<NotificationWorkflow>,
     input: &NotificationWorkflowInput,
     reason: String,
@@ -336,8 +336,8 @@ async fn escalate(
     // in the workflow's history; the notification's own outcome stands.
     let _ = ctx
         .execute_local_activity(
-            NotificationActivities::escalate,
-            EscalateInput {
+            NotificationActivities::fall_back,
+            FallBackInput {
                 notification_id: input.notification_id,
                 reason,
             },
@@ -446,7 +446,7 @@ async fn fail_with(
         set_status(ctx, NotificationStatus::Cancelled);
         return Err(WorkflowTermination::cancelled());
     }
-    escalate(ctx, input, format!("failed: {reason}")).await;
+    fall_back(ctx, input, format!("failed: {reason}")).await;
     set_status(ctx, NotificationStatus::Failed);
     Err(ApplicationFailure::builder(reason)
         .type_name(failure_type)
