@@ -1,4 +1,4 @@
-//! The API's side of starting notification workflows (see [`pombo_dispatch`]): with
+//! The API's side of starting notification workflows (see [`pombo_starter`]): with
 //! `temporal.starts = "api"` it starts each notification right after storing it; in every
 //! mode its sweep starts what nobody started within the grace period, and a redrive starts
 //! the reopened notification at once.
@@ -48,7 +48,7 @@ async fn next_start(queues: &mut StartQueues) -> Option<Notification> {
     }
 }
 
-pub use pombo_dispatch::Dispatched;
+pub use pombo_starter::Dispatched;
 
 impl Dispatcher {
     pub fn new(db: Db, temporal: TemporalConfig, delivery: DeliveryConfig) -> Self {
@@ -93,7 +93,7 @@ impl Dispatcher {
         futures::stream::unfold(queued, |mut queues| async move {
             next_start(&mut queues).await.map(|n| (n, queues))
         })
-        .for_each_concurrent(pombo_dispatch::CONCURRENT_STARTS, |n| {
+        .for_each_concurrent(pombo_starter::CONCURRENT_STARTS, |n| {
             let this = self.clone();
             async move {
                 if let Err(e) = this.dispatch(&n).await {
@@ -116,7 +116,7 @@ impl Dispatcher {
             return Ok(client.clone());
         }
         let client =
-            pombo_dispatch::connection::connect(&self.temporal, Some(Duration::from_secs(3)))
+            pombo_starter::connection::connect(&self.temporal, Some(Duration::from_secs(3)))
                 .await?;
         *slot = Some(client.clone());
         Ok(client)
@@ -125,7 +125,7 @@ impl Dispatcher {
     /// Starts the workflow of a stored notification and records that it exists.
     pub async fn dispatch(&self, n: &Notification) -> anyhow::Result<Dispatched> {
         let client = self.client().await?;
-        match pombo_dispatch::start(&client, &self.db, &self.temporal, &self.delivery, n, false)
+        match pombo_starter::start(&client, &self.db, &self.temporal, &self.delivery, n, false)
             .await
         {
             Ok(outcome) => Ok(outcome),
@@ -150,7 +150,7 @@ impl Dispatcher {
             let batch = pombo_store::notifications::claim_unstarted(
                 &self.db,
                 100,
-                pombo_dispatch::CLAIM_LEASE,
+                pombo_starter::CLAIM_LEASE,
                 Some(cutoff),
             )
             .await?;

@@ -95,7 +95,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     // This process's starter: on the connection its workers are registered on, so that
     // Temporal hands each new workflow's first task straight back to them.
     let starter = (config.temporal.starts == WorkflowStarts::Worker).then(|| {
-        AbortOnDrop(tokio::spawn(pombo_dispatch::start_claimed_forever(
+        AbortOnDrop(tokio::spawn(pombo_starter::start_claimed_forever(
             client.clone(),
             db,
             config.temporal.clone(),
@@ -208,7 +208,7 @@ impl Drop for AbortOnDrop {
 /// Connects to Temporal, waiting for it while it starts (as under `make run`, where the
 /// server and the worker start together).
 pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client> {
-    use pombo_dispatch::connection::{ConnectError, connect};
+    use pombo_starter::connection::{ConnectError, connect};
     let mut delay = Duration::from_millis(200);
     let mut waited = Duration::ZERO;
     loop {

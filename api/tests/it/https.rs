@@ -254,7 +254,7 @@ async fn the_api_and_the_worker_reach_temporal_over_mutual_tls() {
         ..tls
     });
     let options =
-        pombo_dispatch::connection::connection_options(&config, Some(Duration::from_secs(5)))
+        pombo_starter::connection::connection_options(&config, Some(Duration::from_secs(5)))
             .unwrap();
     let before = handshakes.load(Ordering::SeqCst);
     let refused = temporalio_client::Connection::connect(options).await;
