@@ -186,15 +186,8 @@ async fn without_reports_the_workflow_ends_at_the_confirmation_timeout() {
 /// The seconds of every timer the notification's workflow started, in order.
 async fn timers(app: &crate::support::TestApp, id: &str) -> Vec<i64> {
     use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-    app.temporal()
+    app.history_events(id)
         .await
-        .get_workflow_handle::<pombo_workflows::NotificationWorkflow>(
-            pombo_contract::workflow::workflow_id(id.parse().unwrap()),
-        )
-        .fetch_history(Default::default())
-        .into_events()
-        .await
-        .unwrap()
         .iter()
         .filter_map(|e| match &e.attributes {
             Some(Attributes::TimerStartedEventAttributes(t)) => {

@@ -390,8 +390,11 @@ impl TestApp {
         panic!("no workflow matches `{full}`");
     }
 
-    /// The event types of the notification's workflow history, in order.
-    pub async fn history(&self, id: &str) -> Vec<EventType> {
+    /// The notification's workflow history, in order.
+    pub async fn history_events(
+        &self,
+        id: &str,
+    ) -> Vec<temporalio_common::protos::temporal::api::history::v1::HistoryEvent> {
         self.temporal()
             .await
             .get_workflow_handle::<pombo_workflows::NotificationWorkflow>(
@@ -401,6 +404,12 @@ impl TestApp {
             .into_events()
             .await
             .unwrap()
+    }
+
+    /// The event types of the notification's workflow history, in order.
+    pub async fn history(&self, id: &str) -> Vec<EventType> {
+        self.history_events(id)
+            .await
             .iter()
             .map(|e| e.event_type())
             .collect()
