@@ -318,6 +318,22 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// The server-wide accounts (`[[providers]]`, then `[smtp]` when enabled): name, type and
+/// channel.
+fn server_accounts(
+    config: &pombo_contract::config::Config,
+) -> impl Iterator<Item = (&str, &'static str, Channel)> {
+    let smtp = config
+        .smtp
+        .enabled
+        .then_some(("smtp", "smtp", Channel::Email));
+    config
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.settings.kind(), p.settings.channel()))
+        .chain(smtp)
+}
+
 /// When `account` is the tenant's only enabled account of `channel` and server-wide
 /// accounts sent that channel until now, says so: a tenant's accounts replace the
 /// server's for their channel, which surprises whoever adds a first account to try it.
@@ -327,13 +343,9 @@ async fn takes_over(
     channel: Channel,
     account: Uuid,
 ) -> Result<Option<String>, ApiError> {
-    let server_wide: Vec<&str> = state
-        .config
-        .providers
-        .iter()
-        .filter(|p| p.settings.channel() == channel)
-        .map(|p| p.name.as_str())
-        .chain((channel == Channel::Email && state.config.smtp.enabled).then_some("smtp"))
+    let server_wide: Vec<&str> = server_accounts(&state.config)
+        .filter(|(_, _, c)| *c == channel)
+        .map(|(name, _, _)| name)
         .collect();
     if server_wide.is_empty() {
         return Ok(None);
@@ -378,15 +390,7 @@ pub async fn list(
         .map(|a| ProviderView::new(&state, &headers, a))
         .collect();
     let config = &state.config;
-    let smtp = config
-        .smtp
-        .enabled
-        .then_some(("smtp", "smtp", Channel::Email));
-    let server_wide = config
-        .providers
-        .iter()
-        .map(|p| (p.name.as_str(), p.settings.kind(), p.settings.channel()))
-        .chain(smtp)
+    let server_wide = server_accounts(config)
         .filter(|(_, _, channel)| query.channel.is_none_or(|asked| asked == *channel))
         .map(|(name, kind, channel)| ServerAccountView {
             name: name.to_owned(),
