@@ -42,7 +42,6 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
-    channels::{Accepted, DeliveryError},
     notification::{
         NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
         record_accepted, record_refusal, render_failure, start_attempts, store_render,
@@ -50,6 +49,7 @@ use crate::{
     },
     routing::Candidates,
 };
+use pombo_providers::{Accepted, DeliveryError};
 
 /// Recipients of one chunk sent at once (one group): their provider calls run
 /// concurrently, and their attempts and outcomes share a commit each.

@@ -18,7 +18,8 @@ use pombo_store::{
     objects::{ObjectStore, ObjectStoreError},
 };
 
-use crate::{channels::Attachment, notification::StepError};
+use crate::notification::StepError;
+use pombo_providers::Attachment;
 
 /// Object storage for the activities, if the worker has one.
 #[derive(Clone, Default)]

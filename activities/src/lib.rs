@@ -1,7 +1,7 @@
 //! Pombo's activities: everything a notification workflow does to the world.
 //!
 //! - [`render`]: fills the content's placeholders and stores the result.
-//! - [`channels`]: one folder per channel, one module per provider (`channels/email/smtp.rs`).
+//! - Providers' clients are `pombo_providers` (one folder per provider); this crate calls them.
 //! - [`routing`]: which provider accounts deliver a notification, in failover order.
 //! - [`notification`]: the activity implementations the worker registers, tying the two to
 //!   the database records.
@@ -11,7 +11,6 @@
 //! - [`telemetry`]: the worker's Prometheus recorder.
 
 pub mod batch;
-pub mod channels;
 pub mod files;
 pub mod notification;
 pub mod render;

@@ -26,10 +26,8 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{
-    channels::{Accepted, DeliveryError, Outbound},
-    routing::{Providers, ResolveError},
-};
+use crate::routing::{Providers, ResolveError};
+use pombo_providers::{Accepted, DeliveryError, Outbound};
 
 /// Cheap to clone: the batch activities share the same database and provider clients.
 #[derive(Clone)]
@@ -507,9 +505,9 @@ impl NotificationActivities {
 /// A send whose attempt is recorded, ready for the provider call.
 pub(crate) struct PreparedSend {
     pub(crate) attempt_id: uuid::Uuid,
-    provider: Arc<crate::channels::Provider>,
+    provider: Arc<pombo_providers::Client>,
     content: pombo_contract::content::Content,
-    attachments: Vec<crate::channels::Attachment>,
+    attachments: Vec<pombo_providers::Attachment>,
 }
 
 pub(crate) enum Prepared {

@@ -20,8 +20,8 @@ use pombo_contract::{
 use pombo_store::{Db, StoreError, provider_accounts, sealed::Keyring, send_slots};
 use uuid::Uuid;
 
-use crate::channels::{
-    Provider, SetupError,
+use pombo_providers::{
+    Client as Provider, SetupError,
     outbound::{OutboundClients, Trust},
 };
 

@@ -17,11 +17,12 @@ use crate::{
 
 pub use crate::auth::Tenant;
 
-/// A JSON body. Syntax errors are 400 with the position; a body that parses but does not
-/// fit the schema is 422 with the path of the field and serde's reason.
-pub struct ValidJson<T>(pub T);
+/// A JSON body, deserialised (not validated: each handler checks its own rules and lists
+/// every bad field). Syntax errors are 400 with the position; a body that parses but does
+/// not fit the type is 422 with the path of the field and serde's reason.
+pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -36,15 +37,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
                 ApiError::MalformedJson(rejection.body_text())
             }
         })?;
-        parse_json(&bytes).map(ValidJson)
+        parse_json(&bytes).map(JsonBody)
     }
 }
 
 /// Path parameters. A segment that does not parse as its type (a malformed id) names
 /// nothing: 404, as an unknown id of the right shape is.
-pub struct ValidPath<T>(pub T);
+pub struct PathParams<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for ValidPath<T>
+impl<T, S> FromRequestParts<S> for PathParams<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
@@ -54,7 +55,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         use axum::extract::path::ErrorKind;
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(ValidPath(value)),
+            Ok(axum::extract::Path(value)) => Ok(PathParams(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
                 Err(ApiError::NotFound(match e.kind() {
                     ErrorKind::ParseErrorAtKey { key, value, .. } => {
@@ -77,9 +78,9 @@ where
 
 /// A query string. One that does not fit its type (`limit=abc`, an unknown channel) is
 /// 422 naming the parameter.
-pub struct ValidQuery<T>(pub T);
+pub struct QueryParams<T>(pub T);
 
-impl<T, S> FromRequestParts<S> for ValidQuery<T>
+impl<T, S> FromRequestParts<S> for QueryParams<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
@@ -87,7 +88,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        parse_query(parts.uri.query()).map(ValidQuery)
+        parse_query(parts.uri.query()).map(QueryParams)
     }
 }
 

@@ -124,7 +124,7 @@ fn add_operator_session(operation: &mut Operation) {
 
 fn add_problems(operation: &mut Operation) {
     let scope = scope_of(operation);
-    // Tenant routes read their JSON body with `ValidJson` (the batch route with its own
+    // Tenant routes read their JSON body with `JsonBody` (the batch route with its own
     // larger limit, to the same effect); the provider callbacks read theirs raw and declare
     // their answers themselves.
     let json_body = scope.is_some()

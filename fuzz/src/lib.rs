@@ -17,7 +17,6 @@ use axum::{
 };
 use pombo_api::{
     batches::request::CreateBatch,
-    callbacks::{self, CallbackError, CallbackRequest},
     error::ApiError,
     extract::parse_json,
     notifications::request::CreateNotification,
@@ -27,6 +26,7 @@ use pombo_api::{
     templates::CreateTemplate,
     tenants::CreateKey,
 };
+use pombo_providers::{CallbackError, CallbackRequest};
 use pombo_contract::{
     Channel,
     config::{DeliveryConfig, Secret},
@@ -202,15 +202,13 @@ pub fn callback(data: &[u8]) {
     let settings = callback_account(index, signed);
     // The handler refuses an account without its secret first; without a secret the
     // parsers check nothing, which is how the fuzzer gets past the signatures.
-    let result = if signed && let Err(e) = callbacks::required_secret(&settings) {
+    let result = if signed && let Err(e) = pombo_providers::required_secret(&settings) {
         Err(e)
     } else if method == Method::GET {
-        let verify_token = match &settings {
-            ProviderSettings::WhatsappCloud(s) => s.verify_token.as_ref(),
-            ProviderSettings::Instagram(s) => s.verify_token.as_ref(),
-            _ => return,
-        };
-        callbacks::meta_challenge(&request, verify_token).map(|_| Vec::new())
+        match pombo_providers::handshake(&request, &settings) {
+            Some(answer) => answer.map(|_| Vec::new()),
+            None => return,
+        }
     } else {
         parse_callback(&request, &settings)
     };
@@ -232,20 +230,22 @@ pub fn callback(data: &[u8]) {
     }
 }
 
+/// The provider's own parser: unsigned accounts reach it too (without a secret it checks
+/// no signature), which is how the fuzzer gets past the signatures.
 fn parse_callback(
     req: &CallbackRequest<'_>,
     settings: &ProviderSettings,
-) -> Result<Vec<callbacks::ProviderEvent>, CallbackError> {
-    use pombo_api::callbacks::*;
+) -> Result<Vec<pombo_providers::ProviderEvent>, CallbackError> {
+    use pombo_providers::*;
     match settings {
-        ProviderSettings::Twilio(s) => twilio::parse(req, s),
-        ProviderSettings::Sendgrid(s) => sendgrid::parse(req, s),
-        ProviderSettings::Mailgun(s) => mailgun::parse(req, s),
-        ProviderSettings::WhatsappCloud(s) => whatsapp_cloud::parse(req, s),
-        ProviderSettings::Instagram(s) => instagram::parse(req, s),
-        ProviderSettings::Callbell(s) => callbell::parse(req, s),
-        ProviderSettings::Evolution(s) => evolution::parse(req, s),
-        ProviderSettings::Waha(s) => waha::parse(req, s),
+        ProviderSettings::Twilio(s) => twilio::report::parse(req, s),
+        ProviderSettings::Sendgrid(s) => sendgrid::report::parse(req, s),
+        ProviderSettings::Mailgun(s) => mailgun::report::parse(req, s),
+        ProviderSettings::WhatsappCloud(s) => whatsapp_cloud::report::parse(req, s),
+        ProviderSettings::Instagram(s) => instagram::report::parse(req, s),
+        ProviderSettings::Callbell(s) => callbell::report::parse(req, s),
+        ProviderSettings::Evolution(s) => evolution::report::parse(req, s),
+        ProviderSettings::Waha(s) => waha::report::parse(req, s),
         _ => Ok(Vec::new()),
     }
 }

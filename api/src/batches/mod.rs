@@ -11,7 +11,7 @@ pub mod dispatch;
 pub mod request;
 pub mod view;
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     body::Body,
@@ -239,7 +239,7 @@ async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Batch, Api
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<BatchView>, ApiError> {
     let batch = owned(&state, &tenant, &id).await?;
     batch_view(&state, batch).await.map(Json)
@@ -273,7 +273,7 @@ pub struct MembersQuery {
 pub async fn members(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BatchMembersPage>, ApiError> {
     let batch = owned(&state, &tenant, &id).await?;

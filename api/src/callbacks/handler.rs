@@ -18,7 +18,7 @@
 //! 2xx (an error would make the provider retry it, for hours, which only adds load, and
 //! tells the caller which ids are unknown).
 
-use crate::extract::{RawBody, ValidPath};
+use crate::extract::{PathParams, RawBody};
 use axum::{
     Json,
     extract::{RawQuery, State},
@@ -112,57 +112,6 @@ pub(crate) fn public_url(
     }
 }
 
-fn parse(
-    req: &CallbackRequest<'_>,
-    settings: &ProviderSettings,
-) -> Result<Vec<ProviderEvent>, CallbackError> {
-    use super::*;
-    match settings {
-        ProviderSettings::Twilio(s) => twilio::parse(req, s),
-        ProviderSettings::Sendgrid(s) => sendgrid::parse(req, s),
-        ProviderSettings::Mailgun(s) => mailgun::parse(req, s),
-        ProviderSettings::WhatsappCloud(s) => whatsapp_cloud::parse(req, s),
-        ProviderSettings::Instagram(s) => instagram::parse(req, s),
-        ProviderSettings::Callbell(s) => callbell::parse(req, s),
-        ProviderSettings::Evolution(s) => evolution::parse(req, s),
-        ProviderSettings::Waha(s) => waha::parse(req, s),
-        // Listed, not a wildcard: a new provider is a compile error here until it gets its
-        // parser or joins this list (and [`receives_reports`] beside it).
-        other @ (ProviderSettings::Smtp(_)
-        | ProviderSettings::Ses(_)
-        | ProviderSettings::Vonage(_)
-        | ProviderSettings::Fcm(_)
-        | ProviderSettings::Apns(_)
-        | ProviderSettings::Telegram(_)
-        | ProviderSettings::Webhook(_)) => Err(CallbackError::Malformed(format!(
-            "`{}` sends no delivery callbacks",
-            other.kind()
-        ))),
-    }
-}
-
-/// Whether `settings`' provider sends delivery reports that [`parse`] reads: the accounts
-/// whose view shows a `callback_url`. The same two lists as [`parse`], no wildcard.
-pub fn receives_reports(settings: &ProviderSettings) -> bool {
-    match settings {
-        ProviderSettings::Twilio(_)
-        | ProviderSettings::Sendgrid(_)
-        | ProviderSettings::Mailgun(_)
-        | ProviderSettings::WhatsappCloud(_)
-        | ProviderSettings::Instagram(_)
-        | ProviderSettings::Callbell(_)
-        | ProviderSettings::Evolution(_)
-        | ProviderSettings::Waha(_) => true,
-        ProviderSettings::Smtp(_)
-        | ProviderSettings::Ses(_)
-        | ProviderSettings::Vonage(_)
-        | ProviderSettings::Fcm(_)
-        | ProviderSettings::Apns(_)
-        | ProviderSettings::Telegram(_)
-        | ProviderSettings::Webhook(_) => false,
-    }
-}
-
 /// The problem a refused callback of a `kind` account gets: which setting is missing or
 /// which check failed, never a secret's value.
 fn refusal(kind: &str, e: CallbackError) -> ApiError {
@@ -210,7 +159,7 @@ fn refusal(kind: &str, e: CallbackError) -> ApiError {
 )]
 pub async fn handshake(
     state: State<AppState>,
-    path: ValidPath<(String, String)>,
+    path: PathParams<(String, String)>,
     query: RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -251,7 +200,7 @@ pub async fn handshake(
 )]
 pub async fn receive(
     State(state): State<AppState>,
-    ValidPath((kind, key)): ValidPath<(String, String)>,
+    PathParams((kind, key)): PathParams<(String, String)>,
     RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
@@ -261,7 +210,7 @@ pub async fn receive(
     let provider = account.settings.kind();
     // Before anything else, the handshake included: an account without its secret
     // authenticates nothing.
-    super::required_secret(&account.settings).map_err(|e| {
+    pombo_providers::required_secret(&account.settings).map_err(|e| {
         callback_counted(provider, "no_secret");
         refusal(provider, e)
     })?;
@@ -277,17 +226,14 @@ pub async fn receive(
 
     // Meta checks a webhook URL with a GET handshake before using it.
     if method == Method::GET {
-        let verify_token = match &account.settings {
-            ProviderSettings::WhatsappCloud(s) => s.verify_token.as_ref(),
-            ProviderSettings::Instagram(s) => s.verify_token.as_ref(),
-            _ => return Err(ApiError::MethodNotAllowed),
+        let Some(challenge) = pombo_providers::handshake(&request, &account.settings) else {
+            return Err(ApiError::MethodNotAllowed);
         };
-        let challenge =
-            super::meta_challenge(&request, verify_token).map_err(|e| refusal(provider, e))?;
+        let challenge = challenge.map_err(|e| refusal(provider, e))?;
         return Ok((StatusCode::OK, challenge).into_response());
     }
 
-    let parsed = parse(&request, &account.settings).map_err(|e| {
+    let parsed = pombo_providers::parse_report(&request, &account.settings).map_err(|e| {
         let outcome = match e {
             CallbackError::NoSecret(_) => "no_secret",
             CallbackError::BadSignature(_) => "refused",
@@ -394,35 +340,4 @@ async fn find(
 fn callback_counted(provider: &'static str, outcome: &'static str) {
     metrics::counter!("pombo_callbacks_total", "provider" => provider, "outcome" => outcome)
         .increment(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The accounts that show a `callback_url` are exactly those whose reports are parsed.
-    #[test]
-    fn receives_reports_agrees_with_the_parsers() {
-        let mut accounts: Vec<ProviderSettings> = pombo_fakes::accounts::accounts("http://x")
-            .into_iter()
-            .map(|a| a.settings)
-            .collect();
-        accounts.push(pombo_fakes::accounts::twilio("http://x"));
-        accounts.push(pombo_fakes::accounts::ses("http://x"));
-        let (method, headers) = (axum::http::Method::POST, axum::http::HeaderMap::new());
-        let request = CallbackRequest {
-            method: &method,
-            url: "http://x/v1/callbacks",
-            headers: &headers,
-            query: None,
-            body: b"",
-        };
-        for settings in accounts {
-            let parsed = !matches!(
-                parse(&request, &settings),
-                Err(CallbackError::Malformed(m)) if m.contains("sends no delivery callbacks")
-            );
-            assert_eq!(receives_reports(&settings), parsed, "{}", settings.kind());
-        }
-    }
 }

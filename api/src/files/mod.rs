@@ -11,7 +11,7 @@
 
 mod sniff;
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     body::Body,
@@ -336,7 +336,7 @@ pub async fn upload(
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<FileView>, ApiError> {
     let not_found = || ApiError::NotFound(format!("no file `{id}`"));
     let file_id: Uuid = id.parse().map_err(|_| not_found())?;

@@ -3,7 +3,7 @@
 //! redriven (one, or many by filter with a dry run first) or, while not yet sent,
 //! cancelled. Every action lands in the audit log.
 
-use crate::extract::{ValidPath, ValidQuery};
+use crate::extract::{PathParams, QueryParams};
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, NotificationStatus};
@@ -21,7 +21,7 @@ use super::view::NotificationView;
 use crate::auth::{Authorized, CanOperate, CanRead};
 use crate::{
     error::{ApiError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -63,7 +63,7 @@ async fn redrive(state: &AppState, id: Uuid) -> Result<bool, ApiError> {
 pub async fn retry_one(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = super::owned(&state, &tenant, &id).await?.id;
     if !redrive(&state, id).await? {
@@ -127,7 +127,7 @@ pub struct BulkRetryResult {
 pub async fn retry_many(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    ValidJson(body): ValidJson<BulkRetry>,
+    JsonBody(body): JsonBody<BulkRetry>,
 ) -> Result<Json<BulkRetryResult>, ApiError> {
     let limit = body.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -193,7 +193,7 @@ pub async fn retry_many(
 pub async fn cancel(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = super::owned(&state, &tenant, &id).await?;
     let id = row.id;
@@ -282,7 +282,7 @@ pub struct AuditQuery {
 pub async fn audit_log(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidQuery(query): ValidQuery<AuditQuery>,
+    QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

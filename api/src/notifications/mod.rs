@@ -7,7 +7,7 @@ pub mod request;
 pub mod timeline;
 pub mod view;
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     extract::{RawQuery, State},
@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, CanRead, CanSend};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::{JsonBody, Tenant},
     state::AppState,
 };
 use request::CreateNotification;
@@ -64,7 +64,7 @@ pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanSend>,
     headers: HeaderMap,
-    ValidJson(body): ValidJson<CreateNotification>,
+    JsonBody(body): JsonBody<CreateNotification>,
 ) -> Result<Response, ApiError> {
     let header_key = crate::extract::idempotency_header(&headers)?;
     let mut body = body;
@@ -183,7 +183,7 @@ pub async fn create(
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = owned(&state, &tenant, &id).await?;
     read_view(&state, row.id).await.map(Json)

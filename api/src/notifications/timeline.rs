@@ -2,7 +2,7 @@
 //! `PATCH /v1/notifications/{id}/status` for connectors of our own that report delivery
 //! (seed 000's connectors) with the tenant's API key instead of a provider signature.
 
-use crate::extract::{ValidPath, ValidQuery};
+use crate::extract::{PathParams, QueryParams};
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use pombo_contract::{NotificationStatus, delivery::DeliveryUpdate};
@@ -15,7 +15,7 @@ use super::view::NotificationView;
 use crate::auth::{Authorized, CanOperate, CanRead};
 use crate::{
     error::{ApiError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -90,8 +90,8 @@ pub struct EventQuery {
 pub async fn list_events(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
-    ValidQuery(query): ValidQuery<EventQuery>,
+    PathParams(id): PathParams<String>,
+    QueryParams(query): QueryParams<EventQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let id = super::owned(&state, &tenant, &id).await?.id;
     let limit = query.limit.unwrap_or(50);
@@ -157,8 +157,8 @@ pub struct StatusReport {
 pub async fn report_status(
     State(state): State<AppState>,
     tenant: Authorized<CanOperate>,
-    ValidPath(id): ValidPath<String>,
-    ValidJson(report): ValidJson<StatusReport>,
+    PathParams(id): PathParams<String>,
+    JsonBody(report): JsonBody<StatusReport>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let row = super::owned(&state, &tenant, &id).await?;
     let id = row.id;

@@ -42,7 +42,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -128,7 +128,7 @@ async fn view(
 pub async fn sign_in(
     State(state): State<AppState>,
     extensions: Extensions,
-    ValidJson(body): ValidJson<SignIn>,
+    JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response, ApiError> {
     let email = operators::normalise_email(&body.email);
     // The connection's peer (absent when the router is served without connect info).

@@ -2,7 +2,7 @@
 //! notifications (`POST/GET/PATCH/DELETE /v1/providers`). Credentials are sealed at rest
 //! and never shown again: responses mask them.
 
-use crate::extract::{ValidPath, ValidQuery};
+use crate::extract::{PathParams, QueryParams};
 use axum::{
     Json,
     extract::State,
@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::{Tenant, ValidJson},
+    extract::{JsonBody, Tenant},
     state::AppState,
 };
 
@@ -96,7 +96,7 @@ pub struct ServerAccountView {
 impl ProviderView {
     /// `headers`: the request's, for the API's address when `api.public_url` is not set.
     fn new(state: &AppState, headers: &HeaderMap, a: Account) -> Self {
-        let callback_url = crate::callbacks::handler::receives_reports(&a.settings).then(|| {
+        let callback_url = pombo_providers::receives_reports(&a.settings).then(|| {
             let path = format!("/v1/callbacks/{}/{}", a.settings.kind(), a.id);
             crate::callbacks::handler::public_url(state, headers, &path, None)
         });
@@ -235,7 +235,7 @@ fn parse_settings(
     // The send's own rules (a Twilio SID's shape, a key that parses, a sender): an account
     // that cannot send is refused now rather than failing the tenant's next notification.
     if errors.len() == found_before
-        && let Err(e) = pombo_activities::channels::Provider::check_settings(&settings)
+        && let Err(e) = pombo_providers::Client::check_settings(&settings)
     {
         let prefix = format!("{}: ", settings.kind());
         let reason = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
@@ -285,7 +285,7 @@ pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
     headers: HeaderMap,
-    ValidJson(body): ValidJson<CreateProvider>,
+    JsonBody(body): JsonBody<CreateProvider>,
 ) -> Result<Response, ApiError> {
     let settings = body.check(&state.config.outbound)?;
     let account = provider_accounts::create(
@@ -376,7 +376,7 @@ pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
     headers: HeaderMap,
-    ValidQuery(query): ValidQuery<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<ProviderList>, ApiError> {
     let accounts = provider_accounts::list(
         &state.db,
@@ -417,7 +417,7 @@ pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
     headers: HeaderMap,
-    ValidPath(id): ValidPath<Uuid>,
+    PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
         .await
@@ -443,8 +443,8 @@ pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
     headers: HeaderMap,
-    ValidPath(id): ValidPath<Uuid>,
-    ValidJson(body): ValidJson<UpdateProvider>,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<UpdateProvider>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let keyring = state.keyring.as_deref();
     let current = provider_accounts::get(&state.db, keyring, tenant.id, id)
@@ -567,7 +567,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<Uuid>,
+    PathParams(id): PathParams<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     // For the audit log; an account that cannot be read (no keyring) is still removed.
     let details = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)

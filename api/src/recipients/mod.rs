@@ -3,7 +3,7 @@
 //! (`"recipient": {"id": …}` or `{"external_id": …}`) instead of giving `to`; its channel
 //! then takes the profile's address for it. Every personal field is sealed at rest.
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     extract::{RawQuery, State},
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -263,7 +263,7 @@ impl CreateRecipient {
 pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidJson(body): ValidJson<CreateRecipient>,
+    JsonBody(body): JsonBody<CreateRecipient>,
 ) -> Result<Response, ApiError> {
     let profile = body.check(&state.config.outbound)?;
     let created = recipients::create(&state.db, tenant.id, profile).await?;
@@ -323,7 +323,7 @@ pub async fn list(
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<RecipientView>, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await
@@ -348,8 +348,8 @@ pub async fn read(
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
-    ValidJson(body): ValidJson<UpdateRecipient>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<UpdateRecipient>,
 ) -> Result<Json<RecipientView>, ApiError> {
     let current = recipients::find(&state.db, tenant.id, &id)
         .await
@@ -396,7 +396,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     let found = recipients::find(&state.db, tenant.id, &id)
         .await

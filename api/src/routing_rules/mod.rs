@@ -8,7 +8,7 @@ pub mod target;
 use std::collections::HashMap;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     extract::State,
@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, CanManage, CanRead};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -203,7 +203,7 @@ impl CreateRoutingRule {
 pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidJson(mut body): ValidJson<CreateRoutingRule>,
+    JsonBody(mut body): JsonBody<CreateRoutingRule>,
 ) -> Result<Response, ApiError> {
     let accounts = routing_rules::account_channels(&state.db, tenant.id).await?;
     body.check(&accounts)?;
@@ -260,7 +260,7 @@ pub struct RoutingRuleList {
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let rule = routing_rules::get(&state.db, tenant.id, rule_id(&id)?)
         .await
@@ -284,8 +284,8 @@ pub async fn read(
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
-    ValidJson(body): ValidJson<UpdateRoutingRule>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<UpdateRoutingRule>,
 ) -> Result<Json<RoutingRuleView>, ApiError> {
     let id = rule_id(&id)?;
     let current = routing_rules::get(&state.db, tenant.id, id)
@@ -334,7 +334,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     routing_rules::delete(&state.db, tenant.id, rule_id(&id)?)
         .await

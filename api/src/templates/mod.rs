@@ -12,7 +12,7 @@ pub mod sms;
 use std::collections::BTreeMap;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     extract::State,
@@ -34,7 +34,7 @@ use uuid::Uuid;
 use crate::auth::{Authorized, CanManage, CanRead, CanSend};
 use crate::{
     error::{ApiError, FieldError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -486,7 +486,7 @@ fn not_found(e: StoreError) -> ApiError {
 pub async fn create(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidJson(body): ValidJson<CreateTemplate>,
+    JsonBody(body): JsonBody<CreateTemplate>,
 ) -> Result<Response, ApiError> {
     let variants = body.check()?;
     let detail = templates::create(
@@ -540,7 +540,7 @@ pub struct TemplateList {
 pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let detail = templates::get(&state.db, tenant.id, &id)
         .await
@@ -564,7 +564,7 @@ pub async fn read(
 pub async fn read_version(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
-    ValidPath((id, version)): ValidPath<(String, String)>,
+    PathParams((id, version)): PathParams<(String, String)>,
 ) -> Result<Json<VersionView>, ApiError> {
     let Ok(number) = version.parse::<i32>() else {
         return Err(ApiError::NotFound(format!("no version `{version}`")));
@@ -592,8 +592,8 @@ pub async fn read_version(
 pub async fn update(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
-    ValidJson(body): ValidJson<UpdateTemplate>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<UpdateTemplate>,
 ) -> Result<Json<TemplateView>, ApiError> {
     let current = templates::find(&state.db, tenant.id, &id)
         .await
@@ -634,7 +634,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(id): ValidPath<String>,
+    PathParams(id): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
     templates::delete(&state.db, tenant.id, &id)
         .await
@@ -660,8 +660,8 @@ pub async fn remove(
 pub async fn preview(
     State(state): State<AppState>,
     tenant: Authorized<CanSend>,
-    ValidPath(id): ValidPath<String>,
-    ValidJson(body): ValidJson<RenderRequest>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<RenderRequest>,
 ) -> Result<Json<RenderView>, ApiError> {
     let template = templates::find(&state.db, tenant.id, &id)
         .await

@@ -7,7 +7,7 @@
 //! --admin` only: whoever holds the database bootstraps the first one. Every change lands in
 //! the audit log of the tenant concerned, with the acting key's id.
 
-use crate::extract::ValidPath;
+use crate::extract::PathParams;
 use axum::{
     Json,
     extract::State,
@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::{
     auth::{Authorized, CanManage, IsAdmin, Tenant},
     error::{ApiError, Problem},
-    extract::ValidJson,
+    extract::JsonBody,
     state::AppState,
 };
 
@@ -156,7 +156,7 @@ pub struct CreateKey {
 pub async fn create_tenant(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    ValidJson(body): ValidJson<CreateTenant>,
+    JsonBody(body): JsonBody<CreateTenant>,
 ) -> Result<Response, ApiError> {
     let name = body.name.trim();
     crate::admin_cli::check_tenant_name(name).map_err(|e| ApiError::field("name", e))?;
@@ -222,8 +222,8 @@ pub struct KeyList {
 pub async fn update_tenant(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    ValidPath(id): ValidPath<Uuid>,
-    ValidJson(body): ValidJson<UpdateTenant>,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     let current = tenant_of(&state, id).await?;
     let updated = tenants::set_disabled(&state.db, current.id, body.disabled).await?;
@@ -251,7 +251,7 @@ pub async fn update_tenant(
 pub async fn list_tenant_keys(
     State(state): State<AppState>,
     _admin: Authorized<IsAdmin>,
-    ValidPath(id): ValidPath<Uuid>,
+    PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<KeyList>, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     list_keys(&state, tenant.id).await
@@ -272,8 +272,8 @@ pub async fn list_tenant_keys(
 pub async fn create_tenant_key(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    ValidPath(id): ValidPath<Uuid>,
-    ValidJson(body): ValidJson<CreateKey>,
+    PathParams(id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     issue(&state, &admin, tenant.id, body).await
@@ -295,7 +295,7 @@ pub async fn create_tenant_key(
 pub async fn revoke_tenant_key(
     State(state): State<AppState>,
     admin: Authorized<IsAdmin>,
-    ValidPath((id, key_id)): ValidPath<(Uuid, Uuid)>,
+    PathParams((id, key_id)): PathParams<(Uuid, Uuid)>,
 ) -> Result<Json<KeyView>, ApiError> {
     let tenant = tenant_of(&state, id).await?;
     revoke(&state, &admin, tenant.id, key_id).await
@@ -330,7 +330,7 @@ pub async fn list_own_keys(
 pub async fn create_own_key(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidJson(body): ValidJson<CreateKey>,
+    JsonBody(body): JsonBody<CreateKey>,
 ) -> Result<Response, ApiError> {
     if let Some(beyond) = body.scopes.iter().find(|s| !tenant.scopes.contains(*s)) {
         return Err(ApiError::Forbidden(format!(
@@ -353,7 +353,7 @@ pub async fn create_own_key(
 pub async fn revoke_own_key(
     State(state): State<AppState>,
     tenant: Authorized<CanManage>,
-    ValidPath(key_id): ValidPath<Uuid>,
+    PathParams(key_id): PathParams<Uuid>,
 ) -> Result<Json<KeyView>, ApiError> {
     revoke(&state, &tenant, tenant.id, key_id).await
 }

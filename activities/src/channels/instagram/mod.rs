@@ -1,3 +1,0 @@
-//! The Instagram channel (Direct messages).
-
-pub mod graph_api;

@@ -1,4 +1,0 @@
-//! The SMS channel: Twilio, Vonage.
-
-pub mod twilio;
-pub mod vonage;

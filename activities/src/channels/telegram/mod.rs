@@ -1,3 +1,0 @@
-//! The Telegram channel.
-
-pub mod bot_api;

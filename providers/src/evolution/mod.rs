@@ -1,0 +1,37 @@
+//! WhatsApp through an Evolution API gateway instance, and its instance webhooks.
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::EvolutionSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::Evolution;
+
+impl Provider for Evolution {
+    type Settings = EvolutionSettings;
+
+    const REPORTS: Option<Reports<EvolutionSettings>> = Some(Reports {
+        secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
+        parse: report::parse,
+        handshake: None,
+    });
+
+    fn connect(settings: &EvolutionSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Evolution::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Whatsapp(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        Evolution::send(self, msg.notification_id, msg.to, c).await
+    }
+}

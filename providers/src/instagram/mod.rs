@@ -1,0 +1,37 @@
+//! Instagram direct messages through Meta's Graph API, and its webhooks.
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::InstagramSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::Instagram;
+
+impl Provider for Instagram {
+    type Settings = InstagramSettings;
+
+    const REPORTS: Option<Reports<InstagramSettings>> = Some(Reports {
+        secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
+        parse: report::parse,
+        handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
+    });
+
+    fn connect(settings: &InstagramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Instagram::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Instagram(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        Instagram::send(self, msg.notification_id, msg.to, c).await
+    }
+}

@@ -1,0 +1,237 @@
+//! Every provider Pombo delivers through, one folder each: `twilio/send.rs` is how an SMS
+//! goes out through Twilio, `twilio/report.rs` what Twilio's status callback means. A
+//! folder holds all that is Twilio's (its request, its error codes, its signature check),
+//! so adding a provider is its folder, its fake (`fakes/`), its contract test
+//! (`tests/it/`) and one line of [`registry!`] below.
+//!
+//! Each provider implements [`Provider`]: how its client is built from its settings, how
+//! it sends, and its reports ([`Reports`]: the setting that authenticates them and their
+//! parser, or none). The registry is the only list of providers: it builds [`Client`],
+//! dispatches sends and reports, and matches every settings variant, so a provider
+//! without a registry line, or a registry line without a send, a settings type or a
+//! `REPORTS`, does not compile.
+//!
+//! What providers do not decide: when to retry (`pombo_contract::retry`, from the
+//! classification each send returns), which account sends (`pombo_contract::routing`),
+//! where they may connect (`outbound`, applied by the clients here).
+//!
+//! Settings stay in `pombo_contract::providers`: the configuration file and the store read
+//! them, and neither may depend on the clients.
+
+pub mod http;
+pub mod outbound;
+pub mod report;
+pub mod send;
+
+pub mod apns;
+pub mod callbell;
+pub mod evolution;
+pub mod fcm;
+pub mod instagram;
+pub mod mailgun;
+pub mod sendgrid;
+pub mod ses;
+pub mod smtp;
+pub mod telegram;
+pub mod twilio;
+pub mod vonage;
+pub mod waha;
+pub mod webhook;
+pub mod whatsapp_cloud;
+
+use std::future::Future;
+
+use pombo_contract::providers::ProviderSettings;
+
+pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
+pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
+
+/// What one provider implements. No method has a default: a provider states what it does
+/// with reports, even when it sends none.
+pub trait Provider: Sized {
+    /// Its settings, as `[[providers]]` or a tenant's saved account gives them.
+    type Settings: 'static;
+
+    /// Its reports: the setting that authenticates them and their parser; `None` when the
+    /// provider sends no delivery reports (the account's view then shows no callback URL).
+    const REPORTS: Option<Reports<Self::Settings>>;
+
+    /// Its client for `settings`: every check that can fail before a send fails here,
+    /// naming the setting (what the API runs when a tenant saves an account).
+    fn connect(settings: &Self::Settings, with: &Connect<'_>) -> Result<Self, SetupError>;
+
+    /// Sends one message. Content of another channel, or files it cannot carry, are
+    /// permanent refusals ([`send::wrong_channel`], [`Outbound::refuse_attachments`]).
+    fn send(
+        &self,
+        msg: Outbound<'_>,
+    ) -> impl Future<Output = Result<Accepted, DeliveryError>> + Send;
+}
+
+/// How a provider's delivery reports are authenticated and read.
+pub struct Reports<S: 'static> {
+    /// The setting that authenticates reports and its value, `None` when absent or blank:
+    /// every report through such an account is refused (401 naming the setting).
+    pub secret: fn(&S) -> (&'static str, Option<&str>),
+    /// Verifies the request (signature, token, account) and reads its events.
+    pub parse: fn(&CallbackRequest<'_>, &S) -> Result<Vec<ProviderEvent>, CallbackError>,
+    /// The `GET` a provider checks its callback URL with before using it (Meta's
+    /// `hub.challenge`): the body to answer. `None`: no handshake (a `GET` gets 405).
+    pub handshake: Option<Handshake<S>>,
+}
+
+/// Answers a provider's `GET` check of its callback URL with the body it expects.
+pub type Handshake<S> = fn(&CallbackRequest<'_>, &S) -> Result<String, CallbackError>;
+
+/// What a client is built with: the shared HTTP clients and whose settings these are.
+pub struct Connect<'a> {
+    pub clients: &'a outbound::OutboundClients,
+    pub trust: outbound::Trust,
+}
+
+impl Connect<'_> {
+    /// The shared HTTP client (one connection pool per trust), guarded for tenants' settings.
+    pub fn http(&self) -> reqwest::Client {
+        self.clients.http(self.trust).clone()
+    }
+
+    /// A client builder with the same guard, for a provider that needs its own client
+    /// (APNs: HTTP/2 only).
+    pub fn builder(&self) -> reqwest::ClientBuilder {
+        self.clients.builder(self.trust)
+    }
+
+    /// The outbound rule, for tenants' settings only (the operator's are trusted).
+    pub fn tenant_policy(
+        &self,
+    ) -> Option<std::sync::Arc<pombo_contract::outbound::OutboundPolicy>> {
+        (self.trust == outbound::Trust::Tenant).then(|| self.clients.policy().clone())
+    }
+
+    /// The outbound rule, whoever's settings these are (webhook targets are each
+    /// notification's, never trusted).
+    pub fn policy(&self) -> std::sync::Arc<pombo_contract::outbound::OutboundPolicy> {
+        self.clients.policy().clone()
+    }
+}
+
+/// The list of providers: `Variant => folder::Type`, where `Variant` is the
+/// [`ProviderSettings`] variant and `Type` implements [`Provider`] for its settings.
+macro_rules! registry {
+    ($($variant:ident => $provider:ty,)+) => {
+        /// A ready-to-use client of one provider account.
+        pub enum Client {
+            $($variant($provider),)+
+        }
+
+        impl Client {
+            /// Builds the client for `settings`. A tenant's endpoints are checked against
+            /// the outbound rule first (webhooks, whose target is each notification's,
+            /// before each send as well).
+            pub fn new(
+                settings: &ProviderSettings,
+                clients: &outbound::OutboundClients,
+                trust: outbound::Trust,
+            ) -> Result<Client, SetupError> {
+                clients.check(settings, trust)?;
+                let with = Connect { clients, trust };
+                Ok(match settings {
+                    $(ProviderSettings::$variant(s) => {
+                        Client::$variant(<$provider as Provider>::connect(s, &with)?)
+                    })+
+                })
+            }
+
+            pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+                match self {
+                    $(Client::$variant(p) => Provider::send(p, msg).await,)+
+                }
+            }
+        }
+
+        /// Refuses every report through an account that has no secret to authenticate
+        /// it with, naming the missing setting, before any parsing. (Providers without
+        /// reports refuse in [`parse_report`].)
+        pub fn required_secret(settings: &ProviderSettings) -> Result<(), CallbackError> {
+            match settings {
+                $(ProviderSettings::$variant(s) => match &<$provider as Provider>::REPORTS {
+                    Some(reports) => match (reports.secret)(s) {
+                        (_, Some(_)) => Ok(()),
+                        (setting, None) => Err(CallbackError::NoSecret(setting)),
+                    },
+                    None => Ok(()),
+                },)+
+            }
+        }
+
+        /// Authenticates and reads a delivery report of `settings`' account.
+        pub fn parse_report(
+            req: &CallbackRequest<'_>,
+            settings: &ProviderSettings,
+        ) -> Result<Vec<ProviderEvent>, CallbackError> {
+            required_secret(settings)?;
+            match settings {
+                $(ProviderSettings::$variant(s) => match &<$provider as Provider>::REPORTS {
+                    Some(reports) => (reports.parse)(req, s),
+                    None => Err(CallbackError::Malformed(format!(
+                        "`{}` sends no delivery callbacks",
+                        settings.kind()
+                    ))),
+                },)+
+            }
+        }
+
+        /// Answers a provider's check of its callback URL (`GET`): `None` when its provider
+        /// has no such handshake.
+        pub fn handshake(
+            req: &CallbackRequest<'_>,
+            settings: &ProviderSettings,
+        ) -> Option<Result<String, CallbackError>> {
+            match settings {
+                $(ProviderSettings::$variant(s) => <$provider as Provider>::REPORTS
+                    .as_ref()
+                    .and_then(|r| r.handshake)
+                    .map(|answer| answer(req, s)),)+
+            }
+        }
+
+        /// Whether `settings`' provider sends delivery reports: the accounts whose view
+        /// shows a `callback_url`.
+        pub fn receives_reports(settings: &ProviderSettings) -> bool {
+            match settings {
+                $(ProviderSettings::$variant(_) => <$provider as Provider>::REPORTS.is_some(),)+
+            }
+        }
+    };
+}
+
+registry! {
+    Smtp => smtp::SmtpProvider,
+    Sendgrid => sendgrid::Sendgrid,
+    Mailgun => mailgun::Mailgun,
+    Ses => ses::Ses,
+    Twilio => twilio::Twilio,
+    Vonage => vonage::Vonage,
+    Fcm => fcm::Fcm,
+    Apns => apns::Apns,
+    WhatsappCloud => whatsapp_cloud::WhatsappCloud,
+    Callbell => callbell::Callbell,
+    Evolution => evolution::Evolution,
+    Waha => waha::Waha,
+    Instagram => instagram::Instagram,
+    Telegram => telegram::Telegram,
+    Webhook => webhook::Webhook,
+}
+
+impl Client {
+    /// Every rule the send applies to `settings`, without sending anything: what the API
+    /// runs when a tenant saves an account, so one that cannot send is refused then, naming
+    /// the setting, rather than failing the tenant's next notification. (Endpoints are
+    /// checked against the outbound rule by the caller, with its own policy.)
+    pub fn check_settings(settings: &ProviderSettings) -> Result<(), SetupError> {
+        static CLIENTS: std::sync::LazyLock<Result<outbound::OutboundClients, SetupError>> =
+            std::sync::LazyLock::new(|| outbound::OutboundClients::new(Default::default()));
+        let clients = CLIENTS.as_ref().map_err(Clone::clone)?;
+        Client::new(settings, clients, outbound::Trust::Operator).map(drop)
+    }
+}

@@ -1,0 +1,42 @@
+//! Email through Mailgun's Messages API, and its signed webhooks.
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::MailgunSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::Mailgun;
+
+impl Provider for Mailgun {
+    type Settings = MailgunSettings;
+
+    const REPORTS: Option<Reports<MailgunSettings>> = Some(Reports {
+        secret: |s| {
+            (
+                "webhook_signing_key",
+                configured(s.webhook_signing_key.as_ref()),
+            )
+        },
+        parse: report::parse,
+        handshake: None,
+    });
+
+    fn connect(settings: &MailgunSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Mailgun::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        let Content::Email(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
+            .await
+    }
+}

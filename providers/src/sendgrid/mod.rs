@@ -1,0 +1,43 @@
+//! Email through SendGrid's v3 Mail Send API, and its Event Webhook (signed with ECDSA).
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::SendgridSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, send::wrong_channel,
+};
+
+pub use send::Sendgrid;
+
+impl Provider for Sendgrid {
+    type Settings = SendgridSettings;
+
+    const REPORTS: Option<Reports<SendgridSettings>> = Some(Reports {
+        secret: |s| {
+            (
+                "webhook_public_key",
+                s.webhook_public_key
+                    .as_deref()
+                    .filter(|k| !k.trim().is_empty()),
+            )
+        },
+        parse: report::parse,
+        handshake: None,
+    });
+
+    fn connect(settings: &SendgridSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Sendgrid::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        let Content::Email(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
+            .await
+    }
+}

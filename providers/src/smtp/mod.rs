@@ -1,0 +1,31 @@
+//! Email over SMTP (lettre), to the operator's server or a tenant's.
+//!
+//! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
+
+pub mod send;
+
+use pombo_contract::{content::Content, providers::SmtpSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+};
+
+pub use send::SmtpProvider;
+
+impl Provider for SmtpProvider {
+    type Settings = SmtpSettings;
+
+    const REPORTS: Option<crate::Reports<SmtpSettings>> = None;
+
+    fn connect(settings: &SmtpSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::SmtpProvider::from_settings(settings, with.tenant_policy())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        let Content::Email(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
+            .await
+    }
+}

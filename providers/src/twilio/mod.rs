@@ -1,0 +1,39 @@
+//! SMS through Twilio Programmable Messaging, and its status callbacks (signed with the auth token).
+//!
+//! `send.rs` is the request, `report.rs` what its callbacks mean, `codes.rs` its error codes
+//! (which decide a retry, and the words of delivery errors).
+
+pub mod codes;
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::TwilioSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::Twilio;
+
+impl Provider for Twilio {
+    type Settings = TwilioSettings;
+
+    const REPORTS: Option<Reports<TwilioSettings>> = Some(Reports {
+        secret: |s| ("auth_token", configured(Some(&s.auth_token))),
+        parse: report::parse,
+        handshake: None,
+    });
+
+    fn connect(settings: &TwilioSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Twilio::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Sms(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        Twilio::send(self, msg.notification_id, msg.to, c).await
+    }
+}

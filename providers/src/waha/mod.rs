@@ -1,0 +1,37 @@
+//! WhatsApp through a WAHA gateway session, and its webhooks (HMAC-SHA512).
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::WahaSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::Waha;
+
+impl Provider for Waha {
+    type Settings = WahaSettings;
+
+    const REPORTS: Option<Reports<WahaSettings>> = Some(Reports {
+        secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
+        parse: report::parse,
+        handshake: None,
+    });
+
+    fn connect(settings: &WahaSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Waha::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Whatsapp(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        Waha::send(self, msg.notification_id, msg.to, c).await
+    }
+}

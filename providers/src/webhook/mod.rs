@@ -1,0 +1,31 @@
+//! Webhooks to a tenant's URL, signed as Standard Webhooks.
+//!
+//! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
+
+pub mod send;
+
+use pombo_contract::{content::Content, providers::WebhookSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+};
+
+pub use send::Webhook;
+
+impl Provider for Webhook {
+    type Settings = WebhookSettings;
+
+    const REPORTS: Option<crate::Reports<WebhookSettings>> = None;
+
+    fn connect(settings: &WebhookSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::Webhook::new(settings, with.policy())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Webhook(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        Webhook::send(self, msg.notification_id, msg.to, c).await
+    }
+}

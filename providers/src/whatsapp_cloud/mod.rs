@@ -1,0 +1,37 @@
+//! WhatsApp through Meta's Cloud API, and its webhooks (signed with the app secret).
+//!
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+
+pub mod report;
+pub mod send;
+
+use pombo_contract::{content::Content, providers::WhatsappCloudSettings};
+
+use crate::{
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
+};
+
+pub use send::WhatsappCloud;
+
+impl Provider for WhatsappCloud {
+    type Settings = WhatsappCloudSettings;
+
+    const REPORTS: Option<Reports<WhatsappCloudSettings>> = Some(Reports {
+        secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
+        parse: report::parse,
+        handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
+    });
+
+    fn connect(settings: &WhatsappCloudSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
+        send::WhatsappCloud::new(settings, with.http())
+    }
+
+    async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
+        msg.refuse_attachments()?;
+        let Content::Whatsapp(c) = msg.content else {
+            return Err(wrong_channel(msg.content));
+        };
+        WhatsappCloud::send(self, msg.notification_id, msg.to, c).await
+    }
+}
