@@ -43,9 +43,8 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
     notification::{
-        NotificationActivities, Prepared, PreparedSend, StepError, channel_of, mark_failed,
-        record_accepted, record_refusal, render_failure, start_attempts, store_render,
-        with_progress_heartbeats,
+        NotificationActivities, Prepared, PreparedSend, StepError, mark_failed, record_accepted,
+        record_refusal, render_failure, start_attempts, store_render, with_progress_heartbeats,
     },
     routing::Candidates,
 };
@@ -111,9 +110,9 @@ fn waves(waits: &[Duration]) -> Vec<Vec<usize>> {
 
 /// Whether the recipient still needs its content rendered (a retry has it already).
 fn needs_rendering(n: &Notification) -> bool {
-    match n.status.parse::<NotificationStatus>() {
-        Ok(NotificationStatus::Pending) => true,
-        Ok(NotificationStatus::Sending) => n.rendered.is_none(),
+    match *n.status {
+        NotificationStatus::Pending => true,
+        NotificationStatus::Sending => n.rendered.is_none(),
         _ => false,
     }
 }
@@ -323,11 +322,10 @@ impl BatchActivities {
         (n, provider, attempt): Member,
         candidates: &mut HashMap<Channel, Candidates>,
     ) -> Result<Result<Active, Outcome>, StoreError> {
-        match n.status.parse::<NotificationStatus>() {
-            Ok(NotificationStatus::Pending | NotificationStatus::Sending) => {}
+        match *n.status {
+            NotificationStatus::Pending | NotificationStatus::Sending => {}
             // Already sent, failed or cancelled (a retried chunk, an operator's cancel).
-            Ok(_) => return Ok(Err(Outcome::Skipped)),
-            Err(e) => return self.fail(n.id, e).await.map(Err),
+            _ => return Ok(Err(Outcome::Skipped)),
         }
         let providers = match self.route_cached(&n, candidates).await {
             Ok(providers) if providers.is_empty() => {
@@ -363,7 +361,7 @@ impl BatchActivities {
         n: &Notification,
         candidates: &mut HashMap<Channel, Candidates>,
     ) -> Result<Vec<ProviderRef>, StepError> {
-        let channel = channel_of(n)?;
+        let channel = *n.channel;
         let accounts = match candidates.entry(channel) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(

@@ -8,7 +8,7 @@ use std::{
 };
 
 use pombo_contract::{
-    Channel, NotificationStatus,
+    NotificationStatus,
     activities::{
         self as defs, CheckStatusInput, FallBackInput, FallBackOutput, MarkFailedInput,
         PrepareInput, PrepareOutput, ProviderRef, ReserveSendSlotInput, ReserveSendSlotOutput,
@@ -120,18 +120,6 @@ fn non_retryable(type_name: &str, message: String) -> ActivityError {
             .non_retryable(true)
             .build(),
     )
-}
-
-pub(crate) fn channel_of(n: &Notification) -> Result<Channel, StepError> {
-    n.channel
-        .parse()
-        .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))
-}
-
-fn status_of(n: &Notification) -> Result<NotificationStatus, StepError> {
-    n.status
-        .parse()
-        .map_err(|e: String| StepError::fatal(failure_types::BAD_NOTIFICATION, e))
 }
 
 /// Runs `work` while telling Temporal the attempt is alive. A worker that dies stops
@@ -319,7 +307,7 @@ pub(crate) async fn render_loaded(
     renderer: &pombo_renderer::Renderer,
     n: &mut Notification,
 ) -> Result<NotificationStatus, StepError> {
-    let status = status_of(n)?;
+    let status = *n.status;
     if status != NotificationStatus::Pending && status != NotificationStatus::Sending {
         return Ok(status);
     }
@@ -353,7 +341,7 @@ pub(crate) async fn store_render(
     if status == NotificationStatus::Sending {
         n.rendered = Some(rendered);
     }
-    n.status = status.as_str().to_owned();
+    n.status = status.into();
     Ok(status)
 }
 
@@ -369,7 +357,7 @@ pub(crate) async fn mark_failed(
     })
     .await?
     {
-        Transition::Applied(row) => status_of(&row)?,
+        Transition::Applied(row) => *row.status,
         Transition::Refused { current } => current,
     };
     if status == NotificationStatus::Failed {
@@ -449,9 +437,7 @@ impl NotificationActivities {
         input: CheckStatusInput,
     ) -> Result<StatusOutput, ActivityError> {
         let n = load(&self.db, input.notification_id).await?;
-        Ok(StatusOutput {
-            status: status_of(&n)?,
-        })
+        Ok(StatusOutput { status: *n.status })
     }
 
     #[activity(definition = defs::FallBack)]
@@ -465,7 +451,7 @@ impl NotificationActivities {
             return Ok(FallBackOutput { fallback_id: None });
         };
         let n = load(&self.db, input.notification_id).await?;
-        let current = status_of(&n)?;
+        let current = *n.status;
         // A notification a report failed says why in its own words (its `last_error`, the
         // provider's reason), not as a confirmation wait that ran out.
         let why = match (current, &n.last_error) {
@@ -565,7 +551,7 @@ impl NotificationActivities {
             .providers
             .route(
                 n.tenant_id,
-                channel_of(n)?,
+                *n.channel,
                 &n.recipient,
                 n.preferred_provider_id,
             )
@@ -616,7 +602,7 @@ impl NotificationActivities {
         n: &Notification,
         account: &ProviderRef,
     ) -> Result<Prepared, StepError> {
-        match status_of(n)? {
+        match *n.status {
             status @ (NotificationStatus::Sent
             | NotificationStatus::Delivered
             | NotificationStatus::Read) => {
@@ -682,7 +668,7 @@ impl NotificationActivities {
         };
         metrics::counter!(
             "pombo_send_attempts_total",
-            "channel" => n.channel.clone(),
+            "channel" => n.channel.as_str(),
             "provider_type" => account.kind.clone(),
             "outcome" => outcome_label,
         )

@@ -68,11 +68,7 @@ pub async fn render_many(
 }
 
 fn stored_content(n: &Notification) -> Result<Content, RenderError> {
-    let channel: Channel = n.channel.parse().map_err(|reason| RenderError {
-        field: "channel".into(),
-        reason,
-    })?;
-    Content::parse(channel, &n.content).map_err(|e| RenderError {
+    Content::parse(*n.channel, &n.content).map_err(|e| RenderError {
         field: e.field,
         reason: e.reason,
     })
@@ -80,7 +76,7 @@ fn stored_content(n: &Notification) -> Result<Content, RenderError> {
 
 /// Reads back what [`render`] stored.
 pub fn rendered(n: &Notification) -> Result<Content, String> {
-    let channel: Channel = n.channel.parse()?;
+    let channel: Channel = *n.channel;
     let value = n
         .rendered
         .as_ref()

@@ -3,7 +3,7 @@
 //! mode its sweep starts what nobody started within the grace period, and a redrive starts
 //! the reopened notification at once.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use pombo_contract::{
@@ -79,8 +79,7 @@ impl Dispatcher {
         }
         // The receiver lives as long as the process serves; a send can only fail during
         // shutdown, and then the sweep of the next process starts the row.
-        let priority = Priority::from_str(&notification.priority).unwrap_or_default();
-        let _ = self.queues[priority.index()].send(notification);
+        let _ = self.queues[notification.priority.index()].send(notification);
     }
 
     /// Starts queued notifications, a bounded number at once, until the queue closes.

@@ -11,10 +11,9 @@
 
 pub mod connection;
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use pombo_contract::{
-    Channel, Priority,
     config::{DeliveryConfig, TemporalConfig},
     workflow::{
         NotificationWorkflowInput, RetrySettings, search, task_queue, temporal_priority,
@@ -65,8 +64,7 @@ pub async fn start(
     n: &Notification,
     eager: bool,
 ) -> Result<Dispatched, DispatchError> {
-    let channel = Channel::from_str(&n.channel).map_err(DispatchError::Invalid)?;
-    let priority = Priority::from_str(&n.priority).map_err(DispatchError::Invalid)?;
+    let (channel, priority) = (*n.channel, *n.priority);
     let input = NotificationWorkflowInput {
         notification_id: n.id,
         tenant_id: n.tenant_id,
@@ -94,7 +92,7 @@ pub async fn start(
         search::TENANT.value_set(n.tenant_id.to_string()),
         search::CHANNEL.value_set(channel.as_str().to_owned()),
         search::PRIORITY.value_set(priority.as_str().to_owned()),
-        search::STATUS.value_set(n.status.clone()),
+        search::STATUS.value_set(n.status.as_str().to_owned()),
     ]))
     .build();
     options.enable_eager_workflow_start = eager;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use pombo_contract::{Channel, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr, TryInsertResult, sea_query::Expr,
@@ -34,8 +35,8 @@ const INSERT_CHUNK: usize = 400;
 pub struct NewBatch {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub channel: String,
-    pub priority: String,
+    pub channel: Channel,
+    pub priority: Priority,
     pub max_attempts: i32,
     pub retry_interval_secs: i64,
     pub idempotency_key: Option<String>,
@@ -68,8 +69,8 @@ pub async fn create(
     let row = batch::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),
-        channel: Set(new.channel),
-        priority: Set(new.priority),
+        channel: Set(new.channel.into()),
+        priority: Set(new.priority.into()),
         status: Set(ACCEPTED.to_owned()),
         total: Set(0),
         skipped: Set(0),

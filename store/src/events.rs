@@ -111,7 +111,7 @@ pub async fn record(
         })
         .await?;
     let (status, moved) = match outcome {
-        Transition::Applied(row) => (row.status.parse().map_err(StoreError::Corrupt)?, true),
+        Transition::Applied(row) => (*row.status, true),
         Transition::Refused { current } => (current, false),
     };
     Ok(Recorded { new, status, moved })
@@ -141,7 +141,7 @@ pub async fn insert_all(
         .map(|(notification_id, event)| notification_event::ActiveModel {
             id: Set(Uuid::now_v7()),
             notification_id: Set(*notification_id),
-            status: Set(event.status.as_str().to_owned()),
+            status: Set(event.status.into()),
             source: Set(event.source.clone()),
             provider_message_id: Set(event.provider_message_id.clone()),
             raw_status: Set(event.raw_status.clone()),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pombo_contract::{NotificationStatus, Priority};
+use pombo_contract::{Channel, NotificationStatus, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TransactionSession,
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{notification, notification_attempt},
+    entities::{Text, notification, notification_attempt},
     sealed,
 };
 
@@ -27,11 +27,11 @@ pub use notification_attempt::Model as Attempt;
 pub struct NewNotification {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub channel: String,
+    pub channel: Channel,
     pub recipient: String,
     pub content: serde_json::Value,
     pub data: Option<serde_json::Value>,
-    pub priority: String,
+    pub priority: Priority,
     pub notification_type: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_hash: String,
@@ -99,16 +99,16 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
     notification::ActiveModel {
         id: Set(new.id),
         tenant_id: Set(new.tenant_id),
-        channel: Set(new.channel),
+        channel: Set(new.channel.into()),
         recipient: Set(sealed::seal_text(id, "recipient", new.recipient)),
         content: Set(sealed::seal_json(id, "content", new.content)),
         data: Set(new.data.map(|d| sealed::seal_json(id, "data", d))),
         rendered: Set(None),
-        priority: Set(new.priority),
+        priority: Set(new.priority.into()),
         notification_type: Set(new.notification_type),
         idempotency_key: Set(new.idempotency_key.clone()),
         request_hash: Set(new.request_hash),
-        status: Set(NotificationStatus::Pending.as_str().to_owned()),
+        status: Set(NotificationStatus::Pending.into()),
         attempts: Set(0),
         last_error: Set(None),
         provider: Set(None),
@@ -194,7 +194,7 @@ pub async fn get_for_tenant(
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub status: Option<NotificationStatus>,
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
     /// Only notifications older than this one (ids are UUIDv7, so time-ordered).
     pub before: Option<Uuid>,
     /// Only notifications created at or after this time.
@@ -217,7 +217,7 @@ pub async fn list(
     if let Some(status) = filter.status {
         query = query.filter(notification::Column::Status.eq(status.as_str()));
     }
-    if let Some(channel) = &filter.channel {
+    if let Some(channel) = filter.channel {
         query = query.filter(notification::Column::Channel.eq(channel.as_str()));
     }
     if let Some(before) = filter.before {
@@ -249,7 +249,11 @@ pub async fn create_fallback(
         return Ok(Some(get(&tx, existing).await?));
     }
     let field = |name: &str| spec.get(name).cloned().unwrap_or(serde_json::Value::Null);
-    let channel = field("channel").as_str().unwrap_or_default().to_owned();
+    let channel: Channel = field("channel")
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(StoreError::Corrupt)?;
     let recipient = field("to").as_str().unwrap_or_default().to_owned();
     let child_id = Uuid::now_v7();
     let created = create(
@@ -261,7 +265,7 @@ pub async fn create_fallback(
             recipient,
             content: field("content"),
             data: parent.data.clone(),
-            priority: parent.priority.clone(),
+            priority: *parent.priority,
             notification_type: parent.notification_type.clone(),
             idempotency_key: None,
             request_hash: format!("fallback-of-{id}"),
@@ -326,7 +330,7 @@ pub async fn reopen(db: &impl ConnectionTrait, id: Uuid) -> Result<Transition, S
         Ok(Transition::Applied(Box::new(row)))
     } else {
         Ok(Transition::Refused {
-            current: row.status.parse().map_err(StoreError::Corrupt)?,
+            current: *row.status,
         })
     }
 }
@@ -461,18 +465,11 @@ pub async fn claim_unstarted(
             .exec_with_returning(db)
             .await?,
     )?;
-    claimed.sort_by_key(|n| (priority_rank(&n.priority), n.id));
+    claimed.sort_by_key(|n| (n.priority.index(), n.id));
     Ok(claimed)
 }
 
-/// A priority's place, most urgent first ([`Priority::index`]); an unknown one last.
-fn priority_rank(priority: &str) -> usize {
-    priority
-        .parse::<Priority>()
-        .map_or(Priority::ALL.len(), |p| p.index())
-}
-
-/// [`priority_rank`] of the `priority` column, in SQL.
+/// [`Priority::index`] of the `priority` column, in SQL: most urgent first.
 fn urgency() -> SimpleExpr {
     Priority::ALL
         .into_iter()
@@ -518,13 +515,13 @@ pub async fn transition_at(
 ) -> Result<Transition, StoreError> {
     for _ in 0..5 {
         let row = get(db, id).await?;
-        let current: NotificationStatus = row.status.parse().map_err(StoreError::Corrupt)?;
+        let current: NotificationStatus = *row.status;
         if !current.can_move_to(next) {
             return Ok(Transition::Refused { current });
         }
         let now = at;
         let mut active = row.clone().into_active_model();
-        active.status = Set(next.as_str().to_owned());
+        active.status = Set(next.into());
         active.updated_at = Set(Utc::now());
         let stamp = match next {
             NotificationStatus::Pending => None,
@@ -839,7 +836,7 @@ pub async fn record_sent(
         return Ok(Vec::new());
     }
     // Rare (an operator's cancel raced the provider call): which ones, and where they are.
-    let kept: Vec<(Uuid, String)> = notification::Entity::find()
+    let kept: Vec<(Uuid, Text<NotificationStatus>)> = notification::Entity::find()
         .select_only()
         .column(notification::Column::Id)
         .column(notification::Column::Status)
@@ -849,7 +846,7 @@ pub async fn record_sent(
         .all(db)
         .await?;
     kept.into_iter()
-        .map(|(id, status)| Ok((id, status.parse().map_err(StoreError::Corrupt)?)))
+        .map(|(id, status)| Ok((id, *status)))
         .collect()
 }
 

@@ -114,7 +114,7 @@ pub async fn create(
         tenant_id: Set(tenant_id),
         name: Set(new.name.clone()),
         kind: Set(new.settings.kind().to_owned()),
-        channel: Set(new.settings.channel().as_str().to_owned()),
+        channel: Set(new.settings.channel().into()),
         priority: Set(new.priority),
         enabled: Set(new.enabled),
         settings_sealed: Set(seal(keyring, tenant_id, id, &new.settings)),

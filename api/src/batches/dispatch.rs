@@ -4,12 +4,11 @@
 //! between, the batch keeps `dispatched_at = NULL` and the sweep of any API process starts
 //! it later. Temporal refuses a second start of the same id, so sweeping twice is harmless.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
 use pombo_contract::{
-    Channel, Priority,
     batch::{BatchWorkflowInput, workflow_id},
     config::DeliveryConfig,
     workflow::{RetrySettings, search, task_queue, temporal_priority},
@@ -29,8 +28,8 @@ pub fn workflow_input(
     Ok(BatchWorkflowInput {
         batch_id: batch.id,
         tenant_id: batch.tenant_id,
-        channel: Channel::from_str(&batch.channel).map_err(anyhow::Error::msg)?,
-        priority: Priority::from_str(&batch.priority).map_err(anyhow::Error::msg)?,
+        channel: *batch.channel,
+        priority: *batch.priority,
         total: u32::try_from(batch.total.max(0)).context("batch total")?,
         retry: RetrySettings {
             max_attempts: batch.max_attempts.max(1) as u32,

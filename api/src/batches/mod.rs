@@ -136,11 +136,11 @@ pub async fn create(
     let members = valid.recipients.into_iter().map(|r| NewNotification {
         id: Uuid::now_v7(),
         tenant_id: tenant.id,
-        channel: valid.channel.as_str().to_owned(),
+        channel: valid.channel,
         recipient: r.to,
         content: valid.content.clone(),
         data: r.data,
-        priority: valid.priority.as_str().to_owned(),
+        priority: valid.priority,
         notification_type: valid.notification_type.map(|t| t.as_str().to_owned()),
         idempotency_key: r.idempotency_key,
         request_hash: r.request_hash,
@@ -155,8 +155,8 @@ pub async fn create(
     let new = NewBatch {
         id: batch_id,
         tenant_id: tenant.id,
-        channel: valid.channel.as_str().to_owned(),
-        priority: valid.priority.as_str().to_owned(),
+        channel: valid.channel,
+        priority: valid.priority,
         max_attempts: valid.max_attempts as i32,
         retry_interval_secs: valid.retry_interval_secs as i64,
         idempotency_key: valid.idempotency_key,
@@ -176,8 +176,8 @@ pub async fn create(
     if !replayed {
         metrics::counter!(
             "pombo_notifications_accepted_total",
-            "channel" => batch.channel.clone(),
-            "priority" => batch.priority.clone(),
+            "channel" => batch.channel.as_str(),
+            "priority" => batch.priority.as_str(),
         )
         .increment(batch.total.max(0) as u64);
     }

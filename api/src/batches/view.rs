@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use pombo_contract::{NotificationStatus, batch::workflow_id};
+use pombo_contract::{Channel, NotificationStatus, Priority, batch::workflow_id};
 use pombo_store::batches::Batch;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,8 +17,8 @@ pub struct BatchView {
     /// `accepted` (stored, its workflow not started yet), `running` or `completed` (every
     /// recipient has its outcome; delivery reports may still move `sent` ones on).
     pub status: String,
-    pub channel: String,
-    pub priority: String,
+    pub channel: Channel,
+    pub priority: Priority,
     /// Recipients in the batch: each is a notification (`/v1/notifications/{id}`).
     pub total: i32,
     /// Recipients left out because their own idempotency key was already used.
@@ -66,8 +66,8 @@ impl BatchView {
         BatchView {
             id: batch.id,
             status: batch.status,
-            channel: batch.channel,
-            priority: batch.priority,
+            channel: *batch.channel,
+            priority: *batch.priority,
             total: batch.total,
             skipped: batch.skipped,
             counts,

@@ -138,7 +138,7 @@ pub async fn retry_many(
         tenant.id,
         &ListFilter {
             status: Some(NotificationStatus::Failed),
-            channel: body.channel.map(|c| c.as_str().to_owned()),
+            channel: body.channel,
             before: None,
             since: body.since,
             until: body.until,
@@ -202,11 +202,12 @@ pub async fn cancel(
             "only notifications not yet sent can be cancelled; this one is `{current}`"
         ))
     };
-    let current = row.status;
-    if current != NotificationStatus::Pending.as_str()
-        && current != NotificationStatus::Sending.as_str()
-    {
-        return Err(refused(&current));
+    let current = *row.status;
+    if !matches!(
+        current,
+        NotificationStatus::Pending | NotificationStatus::Sending
+    ) {
+        return Err(refused(current.as_str()));
     }
     if let Transition::Refused { current } =
         notifications::transition(&state.db, id, NotificationStatus::Cancelled, |_| {}).await?

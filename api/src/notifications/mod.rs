@@ -110,11 +110,11 @@ pub async fn create(
     let new = NewNotification {
         id: Uuid::now_v7(),
         tenant_id: tenant.id,
-        channel: valid.channel.as_str().to_owned(),
+        channel: valid.channel,
         recipient: valid.to,
         content: valid.content,
         data: valid.data,
-        priority: valid.priority.as_str().to_owned(),
+        priority: valid.priority,
         notification_type: valid.notification_type.map(|t| t.as_str().to_owned()),
         idempotency_key: valid.idempotency_key,
         request_hash: valid.request_hash.clone(),
@@ -139,8 +139,8 @@ pub async fn create(
     if !replayed {
         metrics::counter!(
             "pombo_notifications_accepted_total",
-            "channel" => row.channel.clone(),
-            "priority" => row.priority.clone(),
+            "channel" => row.channel.as_str(),
+            "priority" => row.priority.as_str(),
         )
         .increment(1);
     }
@@ -283,7 +283,7 @@ pub async fn list(
     }
     let filter = ListFilter {
         status,
-        channel: channel.map(|c| c.as_str().to_owned()),
+        channel,
         before,
         since,
         until,

@@ -24,7 +24,7 @@ use crate::{
 pub struct EventView {
     pub id: Uuid,
     /// The status this event reports.
-    pub status: String,
+    pub status: NotificationStatus,
     /// Who reported it: `worker`, `provider:<account>`, `connector`, `operator`.
     pub source: String,
     /// When it happened, by the reporter's clock.
@@ -46,7 +46,7 @@ impl From<Event> for EventView {
     fn from(e: Event) -> Self {
         EventView {
             id: e.id,
-            status: e.status,
+            status: *e.status,
             source: e.source,
             occurred_at: e.occurred_at,
             received_at: e.received_at,
@@ -168,7 +168,7 @@ pub async fn report_status(
     {
         return Err(ApiError::field("occurred_at", "is in the future"));
     }
-    let current: NotificationStatus = row.status.parse().map_err(anyhow::Error::msg)?;
+    let current: NotificationStatus = *row.status;
     if matches!(
         current,
         NotificationStatus::Pending | NotificationStatus::Sending

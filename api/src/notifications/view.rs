@@ -1,7 +1,7 @@
 //! What the API shows of a notification.
 
 use chrono::{DateTime, Utc};
-use pombo_contract::{NotificationStatus, workflow::workflow_id};
+use pombo_contract::{Channel, NotificationStatus, Priority, workflow::workflow_id};
 use pombo_store::notifications::{Attempt, Notification};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,10 +11,10 @@ use uuid::Uuid;
 pub struct NotificationView {
     pub id: Uuid,
     pub status: NotificationStatus,
-    pub channel: String,
+    pub channel: Channel,
     /// The recipient; `null` once retention purged the notification's personal data.
     pub to: Option<String>,
-    pub priority: String,
+    pub priority: Priority,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub notification_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,11 +143,10 @@ impl NotificationView {
         };
         NotificationView {
             id: n.id,
-            // Rows are only written through the status model, so this parses.
-            status: n.status.parse().unwrap_or(NotificationStatus::Pending),
-            channel: n.channel,
+            status: *n.status,
+            channel: *n.channel,
             to: n.purged_at.is_none().then_some(n.recipient),
-            priority: n.priority,
+            priority: *n.priority,
             notification_type: n.notification_type,
             idempotency_key: n.idempotency_key,
             attempts: n.attempts,

@@ -373,7 +373,7 @@ async fn a_repeated_report_inside_a_transaction_is_skipped_and_the_rest_commits(
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.status)
+        .map(|e| e.status.to_string())
         .collect();
     assert_eq!(kept, ["delivered", "read"]);
 }
@@ -480,7 +480,11 @@ async fn sent_through(
 }
 
 async fn status_of(app: &TestApp, id: Uuid) -> String {
-    notifications::get(&app.db, id).await.unwrap().status
+    notifications::get(&app.db, id)
+        .await
+        .unwrap()
+        .status
+        .to_string()
 }
 
 async fn parked_count(app: &TestApp) -> u64 {

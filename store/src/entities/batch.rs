@@ -1,4 +1,7 @@
+use pombo_contract::{Channel, Priority};
 use sea_orm::entity::prelude::*;
+
+use super::Text;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "batches")]
@@ -6,8 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub channel: String,
-    pub priority: String,
+    pub channel: Text<Channel>,
+    pub priority: Text<Priority>,
     /// `accepted`, `running` or `completed`.
     pub status: String,
     /// Recipients in the batch: its notification rows.

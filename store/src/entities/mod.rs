@@ -18,3 +18,6 @@ pub mod routing_rule;
 pub mod template;
 pub mod template_version;
 pub mod tenant;
+pub mod text;
+
+pub use text::Text;

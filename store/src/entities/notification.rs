@@ -1,4 +1,7 @@
+use pombo_contract::{Channel, NotificationStatus, Priority};
 use sea_orm::entity::prelude::*;
+
+use super::Text;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "notifications")]
@@ -6,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub channel: String,
+    pub channel: Text<Channel>,
     pub recipient: String,
     /// The caller's content, before rendering (`EmailContent` for email).
     pub content: Json,
@@ -14,12 +17,12 @@ pub struct Model {
     pub data: Option<Json>,
     /// What was sent, after rendering (`RenderedEmail` for email).
     pub rendered: Option<Json>,
-    pub priority: String,
+    pub priority: Text<Priority>,
     pub notification_type: Option<String>,
     pub idempotency_key: Option<String>,
     /// SHA-256 of the request, to tell a retried request from a different one reusing a key.
     pub request_hash: String,
-    pub status: String,
+    pub status: Text<NotificationStatus>,
     pub attempts: i32,
     pub last_error: Option<String>,
     /// The provider account's name.

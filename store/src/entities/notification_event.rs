@@ -1,4 +1,7 @@
+use pombo_contract::NotificationStatus;
 use sea_orm::entity::prelude::*;
+
+use super::Text;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "notification_events")]
@@ -6,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub notification_id: Uuid,
-    pub status: String,
+    pub status: Text<NotificationStatus>,
     pub source: String,
     pub provider_message_id: Option<String>,
     pub raw_status: Option<String>,

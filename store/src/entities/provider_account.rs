@@ -1,4 +1,7 @@
+use pombo_contract::Channel;
 use sea_orm::entity::prelude::*;
+
+use super::Text;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "provider_accounts")]
@@ -10,7 +13,7 @@ pub struct Model {
     pub name: String,
     /// The provider type (`twilio`, `sendgrid`, …).
     pub kind: String,
-    pub channel: String,
+    pub channel: Text<Channel>,
     /// Lower goes first within a channel; the next one takes over when it fails.
     pub priority: i32,
     pub enabled: bool,
