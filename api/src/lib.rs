@@ -6,6 +6,7 @@ pub mod admin_page;
 pub mod auth;
 pub mod batches;
 pub mod callbacks;
+pub mod conversations;
 pub mod dispatch;
 pub mod error;
 pub mod extract;
@@ -106,6 +107,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .routes(routes!(health::readyz))
         .merge(notifications::router())
         .merge(batches::router())
+        .merge(conversations::router())
         .merge(providers::router())
         .merge(recipients::router())
         .merge(routing_rules::router())

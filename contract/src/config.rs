@@ -362,6 +362,12 @@ pub struct ProviderAccountConfig {
     /// (`rate_limit = { per_second = 2 }`); unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<crate::providers::SendRateLimit>,
+    /// The tenant (by name) whose conversations get what people send to this account
+    /// (`inbound_tenant = "acme"`). Without it, a callback that carries inbound messages
+    /// is answered 422 once its delivery reports are recorded: the provider keeps retrying
+    /// it, and nothing a person wrote is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_tenant: Option<String>,
     #[serde(flatten)]
     pub settings: crate::providers::ProviderSettings,
 }

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod channel;
 pub mod config;
 pub mod content;
+pub mod conversation;
 pub mod delivery;
 pub mod outbound;
 pub mod priority;

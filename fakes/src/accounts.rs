@@ -14,6 +14,7 @@ pub fn accounts(base_url: &str) -> Vec<ProviderAccountConfig> {
     let account = |name: &str, settings| ProviderAccountConfig {
         name: name.into(),
         rate_limit: None,
+        inbound_tenant: None,
         settings,
     };
     vec![

@@ -329,3 +329,46 @@ pub fn status_callback(
         body: body.to_string(),
     }
 }
+
+/// A `MESSAGES_UPSERT` webhook as Evolution v2 posts it when `number` (digits) writes to
+/// `instance` (`whatsapp.baileys.service.ts`, `messages.upsert`): `data` is Baileys'
+/// `{"key":{"remoteJid","fromMe":false,"id"},"pushName","message":{…},"messageType",
+/// "messageTimestamp","instanceId","source"}`, where `message` is e.g.
+/// `json!({"conversation": "Oi"})` and `message_type` its key (`conversation`,
+/// `imageMessage`, …). Unsigned (see [`webhook_url`]).
+pub fn messages_upsert(
+    instance: &str,
+    key_id: &str,
+    (number, push_name): (&str, &str),
+    (message_type, message): (&str, Value),
+    timestamp: i64,
+) -> FakeCallback {
+    let body = json!({
+        "event": "messages.upsert",
+        "instance": instance,
+        "data": {
+            "key": {
+                "remoteJid": format!("{number}@s.whatsapp.net"),
+                "fromMe": false,
+                "id": key_id,
+            },
+            "pushName": push_name,
+            "status": "DELIVERY_ACK",
+            "message": message,
+            "messageType": message_type,
+            "messageTimestamp": timestamp,
+            "instanceId": "6e1b5f4e-0000-4000-8000-fa4e00000001",
+            "source": "android",
+        },
+        "destination": "https://pombo.example/v1/callbacks/evolution",
+        "date_time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "sender": "5511900000000@s.whatsapp.net",
+        "server_url": "http://localhost:8080",
+        "apikey": null,
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}

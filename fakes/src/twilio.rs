@@ -443,3 +443,46 @@ async fn post_callbacks(url: String, callbacks: [FakeCallback; 2]) {
         }
     }
 }
+
+/// The incoming-message webhook Twilio posts to a number's "A message comes in" URL
+/// (<https://www.twilio.com/docs/messaging/guides/webhook-request>): `MessageSid`,
+/// `SmsSid`, `AccountSid`, `From`, `To`, `Body`, `NumMedia`, `MediaUrl{N}`,
+/// `MediaContentType{N}`, `SmsStatus=received`, `NumSegments`, `ApiVersion`, signed like
+/// status callbacks. `media` is `(url, content type)` per file.
+pub fn inbound_message(
+    auth_token: &str,
+    url: &str,
+    account_sid: &str,
+    message_sid: &str,
+    (from, to): (&str, &str),
+    body: &str,
+    media: &[(&str, &str)],
+) -> FakeCallback {
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut add = |k: &str, v: &str| params.push((k.to_owned(), v.to_owned()));
+    add("ToCountry", "US");
+    add("SmsMessageSid", message_sid);
+    add("NumMedia", &media.len().to_string());
+    for (n, (media_url, content_type)) in media.iter().enumerate() {
+        add(&format!("MediaContentType{n}"), content_type);
+        add(&format!("MediaUrl{n}"), media_url);
+    }
+    add("SmsSid", message_sid);
+    add("SmsStatus", "received");
+    add("Body", body);
+    add("To", to);
+    add("NumSegments", "1");
+    add("MessageSid", message_sid);
+    add("AccountSid", account_sid);
+    add("From", from);
+    add("ApiVersion", "2010-04-01");
+    let encoded = serde_urlencoded::to_string(&params).expect("strings encode");
+    FakeCallback {
+        content_type: "application/x-www-form-urlencoded".into(),
+        headers: vec![(
+            "X-Twilio-Signature".into(),
+            signature(auth_token, url, &params),
+        )],
+        body: encoded,
+    }
+}

@@ -310,3 +310,59 @@ fn message_id_hash(message_id: &str, ack_name: &str) -> u64 {
     (message_id, ack_name).hash(&mut h);
     h.finish()
 }
+
+/// A `message` webhook as WAHA posts it when `from` (a chat id, `5511…@c.us`) writes to
+/// `session` (<https://waha.devlike.pro/docs/how-to/events/#message>): `payload` is
+/// `{"id":"false_<chat>_<key>","timestamp","from","fromMe":false,"to","body","hasMedia",
+/// "media":{"url","mimetype","filename"}|null,"ack":1,"ackName":"SERVER","replyTo":null,
+/// "_data":{"notifyName"}}`. Signed like acks when `hmac_key` is given.
+pub fn message_event(
+    hmac_key: Option<&str>,
+    session: &str,
+    (from, name): (&str, &str),
+    key_id: &str,
+    body_text: &str,
+    media: Option<(&str, &str)>,
+    timestamp: i64,
+) -> FakeCallback {
+    let id = format!("false_{from}_{key_id}");
+    let body = json!({
+        "id": format!("evt_{:026x}", message_id_hash(&id, "message")),
+        "timestamp": timestamp * 1000,
+        "event": "message",
+        "session": session,
+        "metadata": {},
+        "me": { "id": "10000000000@c.us", "pushName": "Pombo" },
+        "payload": {
+            "id": id,
+            "timestamp": timestamp,
+            "from": from,
+            "fromMe": false,
+            "to": "10000000000@c.us",
+            "body": body_text,
+            "hasMedia": media.is_some(),
+            "media": media.map(|(url, mimetype)| json!({
+                "url": url,
+                "mimetype": mimetype,
+                "filename": null,
+            })),
+            "ack": 1,
+            "ackName": "SERVER",
+            "replyTo": null,
+            "_data": { "notifyName": name },
+        },
+        "engine": "WEBJS",
+        "environment": { "version": "2024.10.1", "engine": "WEBJS", "tier": "CORE" },
+    })
+    .to_string();
+    let mut headers = vec![("User-Agent".to_owned(), "WAHA/2024.10.1".to_owned())];
+    if let Some(key) = hmac_key {
+        headers.push(("X-Webhook-Hmac".into(), hmac_signature(key, &body)));
+        headers.push(("X-Webhook-Hmac-Algorithm".into(), "sha512".into()));
+    }
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}

@@ -471,6 +471,63 @@ fn error_details(code: i64, title: &str) -> String {
     }
 }
 
+/// A `messages` webhook carrying one message a person sent to the business number
+/// `phone_number_id`, as Meta sends it: `value.contacts[{profile.name, wa_id}]` and
+/// `value.messages[{from, id, timestamp, type, <type>: {…}}]`, where `message` is the
+/// type's object, e.g. `("text", json!({"body": "Oi"}))` or
+/// `("image", json!({"id": "1479…", "mime_type": "image/jpeg", "sha256": "…"}))`. Signed
+/// with `X-Hub-Signature-256` when `app_secret` is given.
+///
+/// Docs: <https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/payload-examples>
+pub fn inbound_webhook(
+    app_secret: Option<&str>,
+    phone_number_id: &str,
+    (wa_id, name): (&str, &str),
+    wamid: &str,
+    timestamp: i64,
+    (kind, message): (&str, Value),
+) -> FakeCallback {
+    let mut item = json!({
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": timestamp.to_string(),
+        "type": kind,
+    });
+    item[kind] = message;
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": WABA_ID,
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": DISPLAY_PHONE_NUMBER,
+                        "phone_number_id": phone_number_id,
+                    },
+                    "contacts": [{ "profile": { "name": name }, "wa_id": wa_id }],
+                    "messages": [item],
+                },
+                "field": "messages",
+            }],
+        }],
+    })
+    .to_string();
+    let headers = app_secret
+        .map(|secret| {
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature(secret, body.as_bytes()),
+            )]
+        })
+        .unwrap_or_default();
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod m0012_start_claims;
 mod m0013_callback_accounts;
 mod m0014_keys_scopes;
 mod m0015_operators;
+mod m0016_conversations;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_callback_accounts::Migration),
             Box::new(m0014_keys_scopes::Migration),
             Box::new(m0015_operators::Migration),
+            Box::new(m0016_conversations::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod outbound;
 pub mod report;
 pub mod send;
+pub mod whatsapp_jid;
 
 pub mod apns;
 pub mod callbell;
@@ -41,7 +42,7 @@ pub mod whatsapp_cloud;
 
 use std::future::Future;
 
-use pombo_contract::providers::ProviderSettings;
+use pombo_contract::{conversation::InboundMessage, providers::ProviderSettings};
 
 pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
@@ -78,6 +79,19 @@ pub struct Reports<S: 'static> {
     /// The `GET` a provider checks its callback URL with before using it (Meta's
     /// `hub.challenge`): the body to answer. `None`: no handshake (a `GET` gets 405).
     pub handshake: Option<Handshake<S>>,
+    /// Reads what people send in through the same route and check (`inbound.rs`), `None`
+    /// when Pombo does not read them from this provider yet.
+    pub messages: Option<Inbound<S>>,
+}
+
+/// Verifies a callback and reads the messages people sent in it.
+pub type Inbound<S> = fn(&CallbackRequest<'_>, &S) -> Result<Vec<InboundMessage>, CallbackError>;
+
+/// What one callback carried: delivery reports of our messages, and messages sent to us.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub reports: Vec<ProviderEvent>,
+    pub messages: Vec<InboundMessage>,
 }
 
 /// Answers a provider's `GET` check of its callback URL with the body it expects.
@@ -164,15 +178,22 @@ macro_rules! registry {
             }
         }
 
-        /// Authenticates and reads a delivery report of `settings`' account.
-        pub fn parse_report(
+        /// Authenticates a callback of `settings`' account and reads its delivery reports
+        /// and inbound messages.
+        pub fn parse_callback(
             req: &CallbackRequest<'_>,
             settings: &ProviderSettings,
-        ) -> Result<Vec<ProviderEvent>, CallbackError> {
+        ) -> Result<Parsed, CallbackError> {
             required_secret(settings)?;
             match settings {
                 $(ProviderSettings::$variant(s) => match &<$provider as Provider>::REPORTS {
-                    Some(reports) => (reports.parse)(req, s),
+                    Some(reports) => Ok(Parsed {
+                        reports: (reports.parse)(req, s)?,
+                        messages: match reports.messages {
+                            Some(read) => read(req, s)?,
+                            None => Vec::new(),
+                        },
+                    }),
                     None => Err(CallbackError::Malformed(format!(
                         "`{}` sends no delivery callbacks",
                         settings.kind()

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod batches;
+pub mod conversations;
 pub mod entities;
 pub mod events;
 pub mod files;

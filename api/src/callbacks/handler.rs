@@ -25,14 +25,16 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use pombo_contract::conversation::InboundMessage;
 use pombo_contract::{
     delivery::{DeliveryUpdate, ProviderEvent},
     providers::ProviderSettings,
 };
 use pombo_store::{
+    conversations::{self, Through},
     events::{self, NewEvent, Parked},
     notifications::{self, ReportAccount},
-    provider_accounts,
+    provider_accounts, tenants,
 };
 use uuid::Uuid;
 
@@ -45,6 +47,8 @@ struct Account {
     /// `Some((tenant id, account id))` for a tenant's account: only the notifications that
     /// account sent (so only its tenant's) match.
     tenant_account: Option<(Uuid, Uuid)>,
+    /// A server-wide account's `inbound_tenant`: whose conversations get its inbound messages.
+    inbound_tenant: Option<String>,
     settings: ProviderSettings,
 }
 
@@ -64,6 +68,7 @@ async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, Api
             Ok(a) => Account {
                 name: a.name,
                 tenant_account: Some((a.tenant_id, a.id)),
+                inbound_tenant: None,
                 settings: a.settings,
             },
             Err(pombo_store::StoreError::NotFound) => return Err(unknown()),
@@ -79,6 +84,7 @@ async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, Api
         Account {
             name: a.name.clone(),
             tenant_account: None,
+            inbound_tenant: a.inbound_tenant.clone(),
             settings: a.settings.clone(),
         }
     };
@@ -233,7 +239,7 @@ pub async fn receive(
         return Ok((StatusCode::OK, challenge).into_response());
     }
 
-    let parsed = pombo_providers::parse_report(&request, &account.settings).map_err(|e| {
+    let parsed = pombo_providers::parse_callback(&request, &account.settings).map_err(|e| {
         let outcome = match e {
             CallbackError::NoSecret(_) => "no_secret",
             CallbackError::BadSignature(_) => "refused",
@@ -243,7 +249,7 @@ pub async fn receive(
         refusal(provider, e)
     })?;
     let mut matched = 0;
-    for event in &parsed {
+    for event in &parsed.reports {
         let found = find(&state, &account, event).await?;
         let Some(n) = found else {
             if event.provider_message_id.is_empty() {
@@ -294,12 +300,71 @@ pub async fn receive(
                 .await;
         }
     }
+    let messages = receive_messages(&state, &account, &parsed.messages).await?;
     // The same answer whether or not ids matched: a caller learns nothing about ids.
     Ok(Json(Receipt {
-        received: parsed.len(),
+        received: parsed.reports.len(),
         matched_now: matched,
+        messages,
     })
     .into_response())
+}
+
+/// Stores what people sent in the callback, each in its conversation with the account,
+/// before the provider hears 2xx. Returns how many were new (repeats are stored once).
+async fn receive_messages(
+    state: &AppState,
+    account: &Account,
+    messages: &[InboundMessage],
+) -> Result<usize, ApiError> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let provider = account.settings.kind();
+    let (tenant_id, account_id) = match (account.tenant_account, &account.inbound_tenant) {
+        (Some((tenant, id)), _) => (tenant, Some(id)),
+        (None, Some(name)) => {
+            let tenant = tenants::by_name(&state.db, name)
+                .await?
+                .ok_or_else(|| ApiError::field(
+                    "inbound_tenant",
+                    format!("the server-wide account `{}` names the tenant `{name}`, which does not exist", account.name),
+                ))?;
+            (tenant.id, None)
+        }
+        (None, None) => {
+            callback_counted(provider, "inbound_unrouted");
+            tracing::warn!(
+                provider = %account.name,
+                "inbound messages refused: the server-wide account has no inbound_tenant"
+            );
+            return Err(ApiError::field(
+                "inbound_tenant",
+                format!(
+                    "the server-wide account `{}` has no `inbound_tenant`: its inbound messages are refused until one is set (the provider retries them)",
+                    account.name
+                ),
+            ));
+        }
+    };
+    let through = Through {
+        tenant_id,
+        channel: account.settings.channel(),
+        account: &account.name,
+        account_id,
+    };
+    let now = chrono::Utc::now();
+    let mut new = 0;
+    for message in messages {
+        let received = conversations::receive(&state.db, through, message, now).await?;
+        if received.new {
+            new += 1;
+            callback_counted(provider, "inbound");
+        } else {
+            callback_counted(provider, "inbound_repeat");
+        }
+    }
+    Ok(new)
 }
 
 /// What a delivery report's answer says.
@@ -309,6 +374,8 @@ pub struct Receipt {
     pub received: usize,
     /// Of those, events that matched a notification now (the others are parked or dropped).
     pub matched_now: usize,
+    /// Messages people sent that were stored now (a repeated webhook's are stored once).
+    pub messages: usize,
 }
 
 /// The notification a report is about: the one its account sent with that message id, or,

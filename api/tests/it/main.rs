@@ -8,6 +8,7 @@ mod auth;
 mod batches;
 mod callbacks;
 mod channels;
+mod conversations;
 mod delivery;
 mod durability;
 mod files;

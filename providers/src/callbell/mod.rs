@@ -21,6 +21,7 @@ impl Provider for Callbell {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
         parse: report::parse,
         handshake: None,
+        messages: None,
     });
 
     fn connect(settings: &CallbellSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -21,6 +21,7 @@ impl Provider for Instagram {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
         parse: report::parse,
         handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
+        messages: None,
     });
 
     fn connect(settings: &InstagramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -26,6 +26,7 @@ impl Provider for Mailgun {
         },
         parse: report::parse,
         handshake: None,
+        messages: None,
     });
 
     fn connect(settings: &MailgunSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -27,6 +27,7 @@ impl Provider for Sendgrid {
         },
         parse: report::parse,
         handshake: None,
+        messages: None,
     });
 
     fn connect(settings: &SendgridSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -1,9 +1,11 @@
 //! SMS through Twilio Programmable Messaging, and its status callbacks (signed with the auth token).
 //!
 //! `send.rs` is the request, `report.rs` what its callbacks mean, `codes.rs` its error codes
-//! (which decide a retry, and the words of delivery errors).
+//! (which decide a retry, and the words of delivery errors), `inbound.rs` the messages people
+//! send in.
 
 pub mod codes;
+pub mod inbound;
 pub mod report;
 pub mod send;
 
@@ -23,6 +25,7 @@ impl Provider for Twilio {
         secret: |s| ("auth_token", configured(Some(&s.auth_token))),
         parse: report::parse,
         handshake: None,
+        messages: Some(inbound::parse),
     });
 
     fn connect(settings: &TwilioSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -31,10 +31,12 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 
 const ACCOUNT_MISMATCH: &str = "AccountSid is not the account's account_sid";
 
-pub fn parse(
+/// The POST parameters of a Twilio webhook (status callback or incoming message), once its
+/// signature and its `AccountSid` are the account's.
+pub(super) fn verified(
     req: &CallbackRequest<'_>,
     settings: &TwilioSettings,
-) -> Result<Vec<ProviderEvent>, CallbackError> {
+) -> Result<Vec<(String, String)>, CallbackError> {
     if let Some(content_type) = req.header("content-type")
         && !content_type
             .trim_start()
@@ -72,20 +74,28 @@ pub fn parse(
         }
     }
 
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    match param("AccountSid") {
-        Some(account) if account == settings.account_sid => {}
-        Some(_) => {
-            return Err(CallbackError::BadSignature(ACCOUNT_MISMATCH.into()));
-        }
-        None => return Err(CallbackError::Malformed("no AccountSid".into())),
+    match param(&params, "AccountSid") {
+        Some(account) if account == settings.account_sid => Ok(params),
+        Some(_) => Err(CallbackError::BadSignature(ACCOUNT_MISMATCH.into())),
+        None => Err(CallbackError::Malformed("no AccountSid".into())),
     }
+}
+
+/// A POST parameter, trimmed; `None` when absent or blank.
+pub(super) fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn parse(
+    req: &CallbackRequest<'_>,
+    settings: &TwilioSettings,
+) -> Result<Vec<ProviderEvent>, CallbackError> {
+    let params = verified(req, settings)?;
+    let param = |name: &str| param(&params, name);
     let message_sid = param("MessageSid")
         .or_else(|| param("SmsSid"))
         .ok_or_else(|| CallbackError::Malformed("no MessageSid".into()))?;

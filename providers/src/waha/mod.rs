@@ -1,7 +1,9 @@
 //! WhatsApp through a WAHA gateway session, and its webhooks (HMAC-SHA512).
 //!
-//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its
+//! callbacks say of our messages; `inbound.rs` the messages people send in.
 
+pub mod inbound;
 pub mod report;
 pub mod send;
 
@@ -21,6 +23,7 @@ impl Provider for Waha {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
         parse: report::parse,
         handshake: None,
+        messages: Some(inbound::parse),
     });
 
     fn connect(settings: &WahaSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -42,7 +42,10 @@ pub const HMAC_ALGORITHM_HEADER: &str = "x-webhook-hmac-algorithm";
 /// Checks WAHA's `X-Webhook-Hmac` (hex HMAC-SHA512 of the raw body). An account without a
 /// key never gets here: the handler refuses its callbacks first
 /// ([`crate::required_secret`]); without one this checks nothing.
-fn verify_hmac(req: &CallbackRequest<'_>, key: Option<&Secret>) -> Result<(), CallbackError> {
+pub(super) fn verify_hmac(
+    req: &CallbackRequest<'_>,
+    key: Option<&Secret>,
+) -> Result<(), CallbackError> {
     let Some(key) = configured(key) else {
         return Ok(());
     };
@@ -146,7 +149,7 @@ pub fn parse(
 /// The serialized message id (`{fromMe}_{chat}_{key id}`), as our send stored it: the chat
 /// of a `…@s.whatsapp.net` JID is written `…@c.us`. Engines that send the whole id object
 /// have it under `_serialized`.
-fn message_id(value: Option<&Value>) -> Option<String> {
+pub(super) fn message_id(value: Option<&Value>) -> Option<String> {
     let id = match value? {
         Value::String(s) => s.as_str(),
         Value::Object(o) => o.get("_serialized")?.as_str()?,

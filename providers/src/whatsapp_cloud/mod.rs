@@ -1,7 +1,9 @@
 //! WhatsApp through Meta's Cloud API, and its webhooks (signed with the app secret).
 //!
-//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its
+//! callbacks say of our messages; `inbound.rs` the messages people send in.
 
+pub mod inbound;
 pub mod report;
 pub mod send;
 
@@ -21,6 +23,7 @@ impl Provider for WhatsappCloud {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
         parse: report::parse,
         handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
+        messages: Some(inbound::parse),
     });
 
     fn connect(settings: &WhatsappCloudSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

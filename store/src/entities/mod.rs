@@ -3,6 +3,9 @@
 pub mod api_key;
 pub mod audit_entry;
 pub mod batch;
+pub mod contact;
+pub mod conversation;
+pub mod conversation_message;
 pub mod file;
 pub mod notification;
 pub mod notification_attempt;

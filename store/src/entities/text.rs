@@ -9,7 +9,10 @@
 
 use std::{ops::Deref, str::FromStr, sync::Arc};
 
-use pombo_contract::{Channel, NotificationStatus, Priority};
+use pombo_contract::{
+    Channel, NotificationStatus, Priority,
+    conversation::{ConversationStatus, Direction, MessageKind},
+};
 use sea_orm::{
     ActiveValue, ColIdx, DbErr, IntoActiveValue, QueryResult, TryGetError, TryGetable, Value,
     sea_query::{ArrayType, ColumnType, Nullable, StringLen, ValueType, ValueTypeErr},
@@ -39,6 +42,27 @@ impl TextEnum for Priority {
 
 impl TextEnum for NotificationStatus {
     const TYPE: &'static str = "NotificationStatus";
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl TextEnum for Direction {
+    const TYPE: &'static str = "Direction";
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl TextEnum for MessageKind {
+    const TYPE: &'static str = "MessageKind";
+    fn text(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl TextEnum for ConversationStatus {
+    const TYPE: &'static str = "ConversationStatus";
     fn text(self) -> &'static str {
         self.as_str()
     }
@@ -147,6 +171,9 @@ mod tests {
         all(&Channel::ALL);
         all(&NotificationStatus::ALL);
         all(&Priority::ALL);
+        all(&Direction::ALL);
+        all(&MessageKind::ALL);
+        all(&ConversationStatus::ALL);
     }
 
     #[test]

@@ -1,0 +1,353 @@
+//! Conversations: what people write to a tenant's provider accounts, and the tenant's
+//! side of it. `GET /v1/conversations` (filter by channel, status, contact),
+//! `GET /v1/conversations/{id}`, `GET /v1/conversations/{id}/messages` (both directions,
+//! newest first), `PATCH /v1/conversations/{id}` (close, reopen) and
+//! `POST /v1/conversations/{id}/read`.
+//!
+//! Inbound messages arrive on the provider callback routes (`crate::callbacks`), stored by
+//! `pombo_store::conversations::receive` before the provider hears 2xx.
+
+use axum::{
+    Json,
+    extract::{RawQuery, State},
+};
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    Channel,
+    conversation::{ConversationStatus, Direction, InboundMedia, MessageKind},
+};
+use pombo_store::conversations::{self, Conversation, ListFilter, Message};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::{Authorized, CanRead, CanSend};
+use crate::{
+    error::{ApiError, FieldError, Problem},
+    extract::{JsonBody, PathParams, Tenant},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read, update))
+        .routes(routes!(messages))
+        .routes(routes!(mark_read))
+}
+
+/// A conversation as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationView {
+    pub id: Uuid,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub contact: ContactView,
+    /// The provider account the contact writes to, and its id for a tenant's account.
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_account_id: Option<Uuid>,
+    /// Inbound messages not marked read.
+    pub unread: i32,
+    pub last_message_at: DateTime<Utc>,
+    /// The contact's last message (WhatsApp's 24-hour window counts from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Who the tenant talks with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    pub id: Uuid,
+    /// The address replies go to: a phone number, a platform id.
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationPage {
+    pub data: Vec<ConversationView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A message of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub direction: Direction,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The file it carries, at the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<InboundMedia>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    /// The provider's id of the message this one answers or reacts to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// The notification that sent an outbound message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        MessageView {
+            id: m.id,
+            direction: m.direction,
+            kind: m.kind,
+            text: m.text,
+            media: m.media,
+            provider_message_id: m.provider_message_id,
+            reply_to: m.reply_to,
+            notification_id: m.notification_id,
+            occurred_at: m.occurred_at,
+            received_at: m.received_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub data: Vec<MessageView>,
+    /// Pass as `cursor` for older messages; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+async fn view(state: &AppState, c: Conversation) -> Result<ConversationView, ApiError> {
+    let contact = conversations::contact(&state.db, c.tenant_id, c.contact_id).await?;
+    Ok(ConversationView {
+        id: c.id,
+        channel: *c.channel,
+        status: *c.status,
+        contact: ContactView {
+            id: c.contact_id,
+            address: contact.address,
+            name: contact.name,
+        },
+        provider: c.provider_account,
+        provider_account_id: c.provider_account_id,
+        unread: c.unread,
+        last_message_at: c.last_message_at,
+        last_inbound_at: c.last_inbound_at,
+        created_at: c.created_at,
+    })
+}
+
+async fn owned(state: &AppState, tenant: &Tenant, id: &str) -> Result<Conversation, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no conversation `{id}`"));
+    let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+    match conversations::get(&state.db, tenant.id, uuid).await {
+        Ok(c) => Ok(c),
+        Err(pombo_store::StoreError::NotFound) => Err(not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[param(value_type = Option<Channel>, nullable = false)]
+    pub channel: Option<String>,
+    /// `open` or `closed`.
+    #[param(value_type = Option<ConversationStatus>, nullable = false)]
+    pub status: Option<String>,
+    /// Only this contact's conversations (`contact.id`).
+    #[param(value_type = Option<Uuid>, nullable = false)]
+    pub contact: Option<String>,
+    /// 1 to 200, default 50.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>, nullable = false)]
+    pub cursor: Option<String>,
+}
+
+/// The tenant's conversations, newest first.
+#[utoipa::path(
+    get, path = "/v1/conversations", tag = "conversations",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of conversations", body = ConversationPage),
+        (status = 422, description = "Invalid filter, naming each bad parameter", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ConversationPage>, ApiError> {
+    let query: ListQuery = crate::extract::parse_query(raw.as_deref())?;
+    let mut errors = Vec::new();
+    let channel = query.channel.as_deref().and_then(|c| {
+        c.parse::<Channel>()
+            .map_err(|e| errors.push(FieldError::new("channel", e)))
+            .ok()
+    });
+    let status = query.status.as_deref().and_then(|s| {
+        s.parse::<ConversationStatus>()
+            .map_err(|e| errors.push(FieldError::new("status", e)))
+            .ok()
+    });
+    let contact_id = query.contact.as_deref().and_then(|c| {
+        Uuid::parse_str(c)
+            .map_err(|_| errors.push(FieldError::new("contact", "must be a contact id")))
+            .ok()
+    });
+    let (limit, before) =
+        crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let rows = conversations::list(
+        &state.db,
+        tenant.id,
+        &ListFilter {
+            channel,
+            status,
+            contact_id,
+            before,
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |c| c.id);
+    let mut data = Vec::with_capacity(rows.len());
+    for c in rows {
+        data.push(view(&state, c).await?);
+    }
+    Ok(Json(ConversationPage { data, next_cursor }))
+}
+
+/// One conversation.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationView),
+        (status = 404, description = "No such conversation for this tenant", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn read(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ConversationView>, ApiError> {
+    let c = owned(&state, &tenant, &id).await?;
+    view(&state, c).await.map(Json)
+}
+
+/// A change to a conversation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationPatch {
+    /// `closed` closes it (the contact's next message opens it again); `open` reopens it.
+    pub status: ConversationStatus,
+}
+
+/// Close or reopen a conversation.
+#[utoipa::path(
+    patch, path = "/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = ConversationPatch,
+    responses(
+        (status = 200, description = "The conversation after the change", body = ConversationView),
+        (status = 404, description = "No such conversation for this tenant", body = Problem),
+        (status = 422, description = "Invalid body, naming the field", body = Problem),
+    ),
+    security(("api_key" = ["send"]))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    tenant: Authorized<CanSend>,
+    PathParams(id): PathParams<String>,
+    JsonBody(patch): JsonBody<ConversationPatch>,
+) -> Result<Json<ConversationView>, ApiError> {
+    let c = owned(&state, &tenant, &id).await?;
+    let c = conversations::set_status(&state.db, tenant.id, c.id, patch.status).await?;
+    view(&state, c).await.map(Json)
+}
+
+/// Mark the conversation's inbound messages read.
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/read", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The conversation, with no unread messages", body = ConversationView),
+        (status = 404, description = "No such conversation for this tenant", body = Problem),
+    ),
+    security(("api_key" = ["send"]))
+)]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    tenant: Authorized<CanSend>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ConversationView>, ApiError> {
+    let c = owned(&state, &tenant, &id).await?;
+    let c = conversations::mark_read(&state.db, tenant.id, c.id).await?;
+    view(&state, c).await.map(Json)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// 1 to 200, default 50.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>, nullable = false)]
+    pub cursor: Option<String>,
+}
+
+/// The conversation's messages, both directions, newest first.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"), MessagesQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 404, description = "No such conversation for this tenant, or no such cursor", body = Problem),
+        (status = 422, description = "Invalid parameter", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn messages(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    PathParams(id): PathParams<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MessagePage>, ApiError> {
+    let c = owned(&state, &tenant, &id).await?;
+    let query: MessagesQuery = crate::extract::parse_query(raw.as_deref())?;
+    let mut errors = Vec::new();
+    let (limit, before) =
+        crate::paging::parse(query.limit.as_deref(), query.cursor.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let rows = match conversations::messages(&state.db, tenant.id, c.id, before, limit + 1).await {
+        Ok(rows) => rows,
+        Err(pombo_store::StoreError::NotFound) => {
+            return Err(ApiError::NotFound(
+                "no such cursor in this conversation".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (rows, next_cursor) = crate::paging::page(rows, limit, |m| m.id);
+    Ok(Json(MessagePage {
+        data: rows.into_iter().map(MessageView::from).collect(),
+        next_cursor,
+    }))
+}

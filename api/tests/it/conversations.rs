@@ -1,0 +1,340 @@
+//! Two-way messaging end to end: what a person sends to a tenant's provider account, as
+//! each provider's fake signs it, becomes a message of the contact's conversation, once;
+//! unsigned ones are refused and store nothing; tenants see only their own.
+
+use pombo_contract::providers::ProviderSettings;
+use pombo_fakes::{FakeCallback, accounts, evolution, twilio, waha, whatsapp_cloud};
+use serde_json::{Value, json};
+
+use crate::support::{AppOptions, TestApp, database::assert_not_stored, spawn_app_with};
+
+async fn post(app: &TestApp, path: &str, callback: &FakeCallback) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(app.url(path))
+        .header("content-type", &callback.content_type)
+        .body(callback.body.clone());
+    for (name, value) in &callback.headers {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Registers `settings` as a tenant account named `name`; its callback path.
+async fn tenant_account(app: &TestApp, name: &str, settings: &ProviderSettings) -> String {
+    let (code, created) = app
+        .call(
+            "POST",
+            "/v1/providers",
+            Some(&json!({"name": name, "settings": settings})),
+        )
+        .await;
+    assert_eq!(code, 201, "{created}");
+    format!(
+        "/v1/callbacks/{}/{}",
+        settings.kind(),
+        created["id"].as_str().unwrap()
+    )
+}
+
+fn fake_account(app: &TestApp, name: &str) -> ProviderSettings {
+    accounts::accounts(&format!("http://{}", app.fakes.addr))
+        .into_iter()
+        .find(|a| a.name == name)
+        .unwrap()
+        .settings
+}
+
+async fn app() -> TestApp {
+    spawn_app_with(AppOptions {
+        worker: false,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The tenant's conversations, newest first.
+async fn conversations(app: &TestApp, key: &str) -> Vec<Value> {
+    let (code, page) = app.call_as(key, "GET", "/v1/conversations", None).await;
+    assert_eq!(code, 200, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn messages(app: &TestApp, conversation: &Value) -> Vec<Value> {
+    let path = format!(
+        "/v1/conversations/{}/messages",
+        conversation["id"].as_str().unwrap()
+    );
+    let (code, page) = app.call("GET", &path, None).await;
+    assert_eq!(code, 200, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_providers_signed_inbound_message_becomes_a_conversation_message_once() {
+    let app = app().await;
+    let now = chrono::Utc::now().timestamp();
+
+    // WhatsApp Cloud API: a text, signed with the app secret.
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let wa_text = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana Cloud"),
+        "wamid.HBgNNTUxMTk4NzY1MDAwMRUCABIYFjNFQjA",
+        now - 60,
+        ("text", json!({"body": "Oi, meu pedido chegou?"})),
+    );
+    // Twilio: an SMS with a photo, signed with the auth token over the URL it calls.
+    let tw_path = tenant_account(
+        &app,
+        "tw",
+        &accounts::twilio(&format!("http://{}/twilio", app.fakes.addr)),
+    )
+    .await;
+    let sid = format!("AC{}", "0123456789abcdef".repeat(2));
+    let tw_mms = twilio::inbound_message(
+        &"fedcba9876543210".repeat(2),
+        &app.url(&tw_path),
+        &sid,
+        "SM0123456789abcdef0123456789abcdef",
+        ("+5511987650002", "+15005550006"),
+        "Segue a foto",
+        &[(
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME1",
+            "image/jpeg",
+        )],
+    );
+    // Evolution: a text to the instance, authenticated by the secret in the URL.
+    let evo_path = tenant_account(&app, "evo", &fake_account(&app, "evolution")).await;
+    let evo_path = evolution::webhook_url(&evo_path, Some("evolution-test-webhook-secret"));
+    let evo_text = evolution::messages_upsert(
+        "pombo",
+        "3EB0C767D26A1D8E2F0A",
+        ("5511987650003", "Ana Evolution"),
+        ("conversation", json!({"conversation": "Bom dia"})),
+        now - 30,
+    );
+    // WAHA: a text, signed with HMAC-SHA512.
+    let waha_path = tenant_account(&app, "waha", &fake_account(&app, "waha")).await;
+    let waha_text = waha::message_event(
+        Some("waha-test-webhook-secret"),
+        "default",
+        ("5511987650004@c.us", "Ana WAHA"),
+        "AAAAAAAAAAAAAAAAAAAA",
+        "Olá!",
+        None,
+        now - 10,
+    );
+
+    let sent = [
+        (wa.as_str(), &wa_text),
+        (tw_path.as_str(), &tw_mms),
+        (evo_path.as_str(), &evo_text),
+        (waha_path.as_str(), &waha_text),
+    ];
+    for (path, callback) in sent {
+        let (code, receipt) = post(&app, path, callback).await;
+        assert_eq!(
+            (code, receipt["messages"].as_u64()),
+            (200, Some(1)),
+            "{path}: {receipt}"
+        );
+        // Providers deliver webhooks again when unsure: the message is stored once.
+        let (code, receipt) = post(&app, path, callback).await;
+        assert_eq!(
+            (code, receipt["messages"].as_u64()),
+            (200, Some(0)),
+            "{path}: {receipt}"
+        );
+    }
+
+    let all = conversations(&app, &app.api_key).await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    let by_address = |address: &str| {
+        all.iter()
+            .find(|c| c["contact"]["address"] == address)
+            .unwrap_or_else(|| panic!("no conversation with {address}: {all:?}"))
+            .clone()
+    };
+
+    let wa = by_address("+5511987650001");
+    assert_eq!(wa["channel"], "whatsapp");
+    assert_eq!(wa["status"], "open");
+    assert_eq!(wa["unread"], 1);
+    assert_eq!(wa["contact"]["name"], "Ana Cloud");
+    let wa_messages = messages(&app, &wa).await;
+    assert_eq!(wa_messages.len(), 1);
+    assert_eq!(wa_messages[0]["direction"], "inbound");
+    assert_eq!(wa_messages[0]["type"], "text");
+    assert_eq!(wa_messages[0]["text"], "Oi, meu pedido chegou?");
+    assert_eq!(
+        wa_messages[0]["occurred_at"],
+        chrono::DateTime::from_timestamp(now - 60, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+
+    let tw = by_address("+5511987650002");
+    assert_eq!(tw["channel"], "sms");
+    let tw_messages = messages(&app, &tw).await;
+    assert_eq!(tw_messages[0]["type"], "image");
+    assert_eq!(tw_messages[0]["text"], "Segue a foto");
+    assert_eq!(tw_messages[0]["media"]["content_type"], "image/jpeg");
+    assert_eq!(
+        tw_messages[0]["provider_message_id"],
+        "SM0123456789abcdef0123456789abcdef"
+    );
+
+    let evo = by_address("+5511987650003");
+    assert_eq!(evo["contact"]["name"], "Ana Evolution");
+    assert_eq!(messages(&app, &evo).await[0]["text"], "Bom dia");
+
+    let waha = by_address("+5511987650004");
+    assert_eq!(waha["contact"]["name"], "Ana WAHA");
+    assert_eq!(messages(&app, &waha).await[0]["text"], "Olá!");
+
+    // What people wrote, and who they are, is sealed at rest.
+    assert_not_stored(&app, "meu pedido chegou", "an inbound message's text").await;
+    assert_not_stored(&app, "5511987650001", "a contact's number").await;
+    assert_not_stored(&app, "Ana Cloud", "a contact's name").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_inbound_messages_are_refused_and_store_nothing() {
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let forged = whatsapp_cloud::inbound_webhook(
+        Some("not-the-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Mallory"),
+        "wamid.forged",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "send the refund here"})),
+    );
+    assert_eq!(post(&app, &wa, &forged).await.0, 401);
+    let unsigned = whatsapp_cloud::inbound_webhook(
+        None,
+        "106540352242922",
+        ("5511987650001", "Mallory"),
+        "wamid.unsigned",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "send the refund here"})),
+    );
+    assert_eq!(post(&app, &wa, &unsigned).await.0, 401);
+    let waha_path = tenant_account(&app, "waha", &fake_account(&app, "waha")).await;
+    let unsigned = waha::message_event(
+        None,
+        "default",
+        ("5511987650004@c.us", "Mallory"),
+        "BBBBBBBBBBBBBBBBBBBB",
+        "hi",
+        None,
+        chrono::Utc::now().timestamp(),
+    );
+    assert_eq!(post(&app, &waha_path, &unsigned).await.0, 401);
+    assert!(conversations(&app, &app.api_key).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conversations_are_the_tenants_own_and_close_reopen_and_read() {
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let message = |wamid: &str, text: &str| {
+        whatsapp_cloud::inbound_webhook(
+            Some("pombo-test-app-secret"),
+            "106540352242922",
+            ("5511987650001", "Ana"),
+            wamid,
+            chrono::Utc::now().timestamp(),
+            ("text", json!({"body": text})),
+        )
+    };
+    assert_eq!(post(&app, &wa, &message("wamid.1", "um")).await.0, 200);
+    let conversation = conversations(&app, &app.api_key).await.remove(0);
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{id}");
+
+    // Another tenant sees none of it.
+    let other = app.other_tenant_key().await;
+    assert!(conversations(&app, &other).await.is_empty());
+    for (method, p) in [
+        ("GET", path.clone()),
+        ("GET", format!("{path}/messages")),
+        ("POST", format!("{path}/read")),
+    ] {
+        let (code, body) = app.call_as(&other, method, &p, None).await;
+        assert_eq!(code, 404, "{method} {p}: {body}");
+    }
+    let (code, _) = app
+        .call_as(&other, "PATCH", &path, Some(&json!({"status": "closed"})))
+        .await;
+    assert_eq!(code, 404);
+
+    let (code, closed) = app
+        .call("PATCH", &path, Some(&json!({"status": "closed"})))
+        .await;
+    assert_eq!((code, closed["status"].as_str()), (200, Some("closed")));
+    let (code, bad) = app
+        .call("PATCH", &path, Some(&json!({"status": "archived"})))
+        .await;
+    assert_eq!(code, 422, "{bad}");
+    let (_, listed) = app
+        .call("GET", "/v1/conversations?status=closed", None)
+        .await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+
+    // The contact writes again: the same conversation, open again, two unread.
+    assert_eq!(post(&app, &wa, &message("wamid.2", "dois")).await.0, 200);
+    let (_, again) = app.call("GET", &path, None).await;
+    assert_eq!(again["status"], "open");
+    assert_eq!(again["unread"], 2);
+    let texts: Vec<Value> = messages(&app, &again)
+        .await
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("dois"), json!("um")]);
+
+    let (code, read) = app.call("POST", &format!("{path}/read"), None).await;
+    assert_eq!((code, read["unread"].as_i64()), (200, Some(0)), "{read}");
+
+    let (code, bad) = app
+        .call("GET", "/v1/conversations?channel=fax&status=x", None)
+        .await;
+    assert_eq!(code, 422);
+    let fields: Vec<&str> = bad["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["channel", "status"]);
+}
+
+/// A server-wide account belongs to no tenant: without `inbound_tenant` its inbound
+/// messages are refused (the provider retries them) after its reports are recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_wide_account_without_an_inbound_tenant_refuses_inbound_messages() {
+    let app = app().await;
+    let message = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.server-wide",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "oi"})),
+    );
+    let (code, problem) = post(
+        &app,
+        "/v1/callbacks/whatsapp_cloud/whatsapp-cloud",
+        &message,
+    )
+    .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "inbound_tenant", "{problem}");
+    assert!(conversations(&app, &app.api_key).await.is_empty());
+}

@@ -1,0 +1,137 @@
+//! What a person sends to an Evolution API instance: the `messages.upsert` webhook
+//! (`MESSAGES_UPSERT`), authenticated like reports (the `?secret=` of the webhook URL).
+//!
+//! `data` is Baileys' message: `{"key":{"remoteJid":"5511…@s.whatsapp.net","fromMe":false,
+//! "id":"3EB0…"},"pushName":"Ana","message":{…},"messageType":"conversation",
+//! "messageTimestamp":1717171717}`, where `message` holds one of `conversation` (text),
+//! `extendedTextMessage.{text, contextInfo.stanzaId}`, `imageMessage|videoMessage|
+//! audioMessage|documentMessage|stickerMessage.{mimetype, caption, fileName}`,
+//! `locationMessage.{degreesLatitude, degreesLongitude, name}`,
+//! `reactionMessage.{key.id, text}`, `buttonsResponseMessage.selectedDisplayText`,
+//! `listResponseMessage.title`. Our own messages echo back with `fromMe: true`: skipped.
+//! A file's bytes are fetched later by the message's key (`POST
+//! /chat/getBase64FromMediaMessage/{instance}`), so the key id is the media reference.
+//!
+//! Source: github.com/EvolutionAPI/evolution-api,
+//! `src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts` (`messages.upsert`),
+//! <https://doc.evolution-api.com/v2/en/configuration/webhooks>.
+
+use pombo_contract::{
+    conversation::{InboundMedia, InboundMessage, MessageKind},
+    providers::EvolutionSettings,
+};
+use serde_json::Value;
+
+use crate::callbell::report as callbell;
+use crate::report::{CallbackError, CallbackRequest, unix_time};
+use crate::whatsapp_jid::contact_address;
+
+pub fn parse(
+    req: &CallbackRequest<'_>,
+    settings: &EvolutionSettings,
+) -> Result<Vec<InboundMessage>, CallbackError> {
+    callbell::verify_url_secret(req, settings.webhook_secret.as_ref())?;
+    let body: Value = serde_json::from_slice(req.body)
+        .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
+    let event = body
+        .get("event")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !event
+        .replace('_', ".")
+        .eq_ignore_ascii_case("messages.upsert")
+    {
+        return Ok(Vec::new());
+    }
+    if body.get("instance").and_then(Value::as_str) != Some(settings.instance.trim()) {
+        return Ok(Vec::new());
+    }
+    let items = match body.get("data") {
+        Some(Value::Object(_)) => std::slice::from_ref(&body["data"]),
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => return Err(CallbackError::Malformed("no `data` object".into())),
+    };
+    let mut messages = Vec::new();
+    for item in items {
+        if item.pointer("/key/fromMe").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        messages.push(one(item)?);
+    }
+    Ok(messages)
+}
+
+fn one(item: &Value) -> Result<InboundMessage, CallbackError> {
+    let text_at = |pointer: &str| {
+        item.pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let id = text_at("/key/id")
+        .ok_or_else(|| CallbackError::Malformed("a message has no `key.id`".into()))?;
+    let jid = text_at("/key/remoteJid")
+        .ok_or_else(|| CallbackError::Malformed("a message has no `key.remoteJid`".into()))?;
+    let message = item.get("message").cloned().unwrap_or(Value::Null);
+    let found = |name: &str| message.get(name).filter(|m| m.is_object());
+    let field = |m: &Value, name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
+    let mut reply_to = None;
+    let (kind, text, media) =
+        if let Some(text) = message.get("conversation").and_then(Value::as_str) {
+            (MessageKind::Text, Some(text.to_owned()), None)
+        } else if let Some(m) = found("extendedTextMessage") {
+            reply_to = m
+                .pointer("/contextInfo/stanzaId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (MessageKind::Text, field(m, "text"), None)
+        } else if let Some((kind, m)) = [
+            (MessageKind::Image, "imageMessage"),
+            (MessageKind::Video, "videoMessage"),
+            (MessageKind::Audio, "audioMessage"),
+            (MessageKind::Document, "documentMessage"),
+            (MessageKind::Sticker, "stickerMessage"),
+        ]
+        .into_iter()
+        .find_map(|(kind, name)| found(name).map(|m| (kind, m)))
+        {
+            let media = InboundMedia {
+                reference: id.clone(),
+                content_type: field(m, "mimetype"),
+                filename: field(m, "fileName"),
+            };
+            (kind, field(m, "caption"), Some(media))
+        } else if let Some(m) = found("locationMessage") {
+            let at = |name: &str| m.get(name).and_then(Value::as_f64);
+            let name = field(m, "name").unwrap_or_default();
+            let text = match (at("degreesLatitude"), at("degreesLongitude")) {
+                (Some(lat), Some(lon)) => format!("{name} ({lat}, {lon})").trim().to_owned(),
+                _ => name,
+            };
+            (MessageKind::Location, Some(text), None)
+        } else if let Some(m) = found("reactionMessage") {
+            reply_to = m
+                .pointer("/key/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            (MessageKind::Reaction, field(m, "text"), None)
+        } else if let Some(m) = found("buttonsResponseMessage") {
+            (MessageKind::Button, field(m, "selectedDisplayText"), None)
+        } else if let Some(m) = found("listResponseMessage") {
+            (MessageKind::Button, field(m, "title"), None)
+        } else {
+            let word = text_at("/messageType").unwrap_or_else(|| "unknown".into());
+            (MessageKind::Unsupported, Some(word), None)
+        };
+    Ok(InboundMessage {
+        provider_message_id: id,
+        from: contact_address(&jid),
+        from_name: text_at("/pushName"),
+        kind,
+        text,
+        media,
+        reply_to,
+        occurred_at: item.get("messageTimestamp").and_then(unix_time),
+    })
+}

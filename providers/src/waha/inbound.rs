@@ -1,0 +1,98 @@
+//! What a person sends to a WAHA session: the `message` event (and `message.reaction`),
+//! signed like reports (`X-Webhook-Hmac`, HMAC-SHA512 of the body).
+//!
+//! `{"event":"message","session":"default","payload":{"id":"false_11111111111@c.us_AAAA…",
+//! "timestamp":1667561485,"from":"11111111111@c.us","fromMe":false,"body":"Hi there!",
+//! "hasMedia":false,"media":{"url","mimetype","filename"}|null,"replyTo":{"id"}|null}}`;
+//! `message.reaction` has `payload.reaction.{text, messageId}`. `message.any` would repeat
+//! our own messages: only `message` is read.
+//!
+//! Docs: <https://waha.devlike.pro/docs/how-to/events/> (`message`, `message.reaction`),
+//! <https://waha.devlike.pro/docs/how-to/receive-messages/> (media URLs).
+
+use pombo_contract::{
+    conversation::{InboundMedia, InboundMessage, MessageKind},
+    providers::WahaSettings,
+};
+use serde_json::Value;
+
+use super::report::{message_id, verify_hmac};
+use crate::report::{CallbackError, CallbackRequest, unix_time};
+use crate::whatsapp_jid::contact_address;
+
+pub fn parse(
+    req: &CallbackRequest<'_>,
+    settings: &WahaSettings,
+) -> Result<Vec<InboundMessage>, CallbackError> {
+    verify_hmac(req, settings.webhook_secret.as_ref())?;
+    let body: Value = serde_json::from_slice(req.body)
+        .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
+    let event = body
+        .get("event")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(event, "message" | "message.reaction") {
+        return Ok(Vec::new());
+    }
+    if body.get("session").and_then(Value::as_str) != Some(settings.session.trim()) {
+        return Ok(Vec::new());
+    }
+    let payload = body
+        .get("payload")
+        .filter(|p| p.is_object())
+        .ok_or_else(|| CallbackError::Malformed("no `payload` object".into()))?;
+    if payload.get("fromMe").and_then(Value::as_bool) == Some(true) {
+        return Ok(Vec::new());
+    }
+    let text_at = |pointer: &str| {
+        payload
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let id = message_id(payload.get("id"))
+        .ok_or_else(|| CallbackError::Malformed("no message `id` in the payload".into()))?;
+    let from = text_at("/from")
+        .ok_or_else(|| CallbackError::Malformed("no `from` in the payload".into()))?;
+    let (kind, text, media, reply_to) = if event == "message.reaction" {
+        (
+            MessageKind::Reaction,
+            text_at("/reaction/text"),
+            None,
+            text_at("/reaction/messageId"),
+        )
+    } else if payload.get("hasMedia").and_then(Value::as_bool) == Some(true) {
+        let content_type = text_at("/media/mimetype");
+        let kind = match content_type.as_deref().and_then(|t| t.split('/').next()) {
+            Some("image") => MessageKind::Image,
+            Some("audio") => MessageKind::Audio,
+            Some("video") => MessageKind::Video,
+            _ => MessageKind::Document,
+        };
+        let media = text_at("/media/url").map(|reference| InboundMedia {
+            reference,
+            content_type,
+            filename: text_at("/media/filename"),
+        });
+        (kind, text_at("/body"), media, text_at("/replyTo/id"))
+    } else {
+        (
+            MessageKind::Text,
+            text_at("/body"),
+            None,
+            text_at("/replyTo/id"),
+        )
+    };
+    Ok(vec![InboundMessage {
+        provider_message_id: id,
+        from: contact_address(&from),
+        from_name: text_at("/_data/notifyName"),
+        kind,
+        text,
+        media,
+        reply_to,
+        occurred_at: payload.get("timestamp").and_then(unix_time),
+    }])
+}

@@ -1,0 +1,448 @@
+//! Conversations: the contacts who write to a tenant's provider accounts, one conversation
+//! per contact and account, and their messages both ways.
+//!
+//! An inbound message is stored by [`receive`] in one write transaction (contact,
+//! conversation, message) before the provider hears its 2xx: repeats of a webhook find the
+//! message by its provider id and change nothing. Personal data (a contact's address and
+//! name, a message's text and file reference) is sealed like notifications'.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    Channel,
+    conversation::{ConversationStatus, Direction, InboundMedia, InboundMessage, MessageKind},
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    StoreError,
+    entities::{contact, conversation, conversation_message},
+    sealed::{self, Aad, Keyring},
+};
+
+pub use conversation::Model as Conversation;
+
+/// The provider account a message came through.
+#[derive(Debug, Clone, Copy)]
+pub struct Through<'a> {
+    pub tenant_id: Uuid,
+    pub channel: Channel,
+    /// The account's name, and its id when it is a tenant's.
+    pub account: &'a str,
+    pub account_id: Option<Uuid>,
+}
+
+/// A contact, opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub address: String,
+    pub name: Option<String>,
+}
+
+/// A message of a conversation, opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub media: Option<InboundMedia>,
+    pub provider_message_id: Option<String>,
+    pub reply_to: Option<String>,
+    pub notification_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Body {
+    text: Option<String>,
+    media: Option<InboundMedia>,
+}
+
+/// What [`receive`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    /// False for a repeat: the message was stored by an earlier delivery of the webhook.
+    pub new: bool,
+}
+
+fn seal(aad: Aad, value: &impl Serialize) -> String {
+    let json = serde_json::to_string(value).expect("serialises");
+    match sealed::installed() {
+        Some(keyring) => keyring.seal(json.as_bytes(), &aad),
+        // As for notifications: without a key, stored in clear (start-up warns).
+        None => json,
+    }
+}
+
+fn open<T: for<'de> Deserialize<'de>>(stored: &str, aad: Aad) -> Result<T, StoreError> {
+    let json = match Keyring::key_id_of(stored) {
+        Some(key_id) => {
+            let keyring =
+                sealed::installed().ok_or_else(|| sealed::SealError::UnknownKey(key_id.into()))?;
+            keyring.open(stored, &aad)?
+        }
+        None => stored.as_bytes().to_vec(),
+    };
+    serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("{e}")))
+}
+
+fn contact_aad(tenant_id: Uuid, id: Uuid) -> Aad {
+    Aad::new(Some(tenant_id), format!("contacts:{id}:profile"))
+}
+
+fn body_aad(tenant_id: Uuid, id: Uuid) -> Aad {
+    Aad::new(Some(tenant_id), format!("conversation_messages:{id}:body"))
+}
+
+const DIGEST_LABEL: &str = "pombo-contact-address";
+
+/// Every digest a contact row for `address` may hold: under each configured key (current
+/// first), and the unkeyed one written without a keyring.
+fn address_digests(tenant_id: Uuid, channel: Channel, address: &str) -> Vec<String> {
+    let parts: [&[u8]; 3] = [
+        tenant_id.as_bytes(),
+        channel.as_str().as_bytes(),
+        address.as_bytes(),
+    ];
+    let mut all = match sealed::installed() {
+        Some(keyring) => keyring.digests(DIGEST_LABEL, &parts),
+        None => Vec::new(),
+    };
+    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
+    for part in parts {
+        sha2::Digest::update(&mut hash, (part.len() as u64).to_be_bytes());
+        sha2::Digest::update(&mut hash, part);
+    }
+    all.push(hex::encode(sha2::Digest::finalize(hash)));
+    all
+}
+
+/// Stores a message a contact sent through `through`: finds or makes the contact and its
+/// conversation with the account (opening it again when closed), then the message, unless
+/// the same provider id is stored already.
+pub async fn receive<C: TransactionTrait>(
+    db: &C,
+    through: Through<'_>,
+    message: &InboundMessage,
+    received_at: DateTime<Utc>,
+) -> Result<Received, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let contact =
+        find_or_add_contact(&tx, through, &message.from, message.from_name.as_deref()).await?;
+    let conversation = find_or_open_conversation(&tx, through, contact, received_at).await?;
+    let existing = conversation_message::Entity::find()
+        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
+        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
+        .filter(conversation_message::Column::ProviderMessageId.eq(&message.provider_message_id))
+        .one(&tx)
+        .await?;
+    if let Some(row) = existing {
+        tx.commit().await?;
+        return Ok(Received {
+            conversation_id: conversation.id,
+            message_id: row.id,
+            new: false,
+        });
+    }
+    let id = Uuid::now_v7();
+    let occurred_at = message.occurred_at.unwrap_or(received_at);
+    conversation_message::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(through.tenant_id),
+        conversation_id: Set(conversation.id),
+        direction: Set(Direction::Inbound.into()),
+        kind: Set(message.kind.into()),
+        body: Set(seal(
+            body_aad(through.tenant_id, id),
+            &Body {
+                text: message.text.clone(),
+                media: message.media.clone(),
+            },
+        )),
+        provider_message_id: Set(Some(message.provider_message_id.clone())),
+        reply_to: Set(message.reply_to.clone()),
+        notification_id: Set(None),
+        occurred_at: Set(occurred_at),
+        received_at: Set(received_at),
+    }
+    .insert(&tx)
+    .await?;
+    conversation::Entity::update_many()
+        .col_expr(
+            conversation::Column::Unread,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(conversation::Column::Unread), 1),
+        )
+        .col_expr(
+            conversation::Column::Status,
+            Expr::value(ConversationStatus::Open.as_str()),
+        )
+        .col_expr(
+            conversation::Column::LastMessageAt,
+            Expr::value(occurred_at.max(conversation.last_message_at)),
+        )
+        .col_expr(
+            conversation::Column::LastInboundAt,
+            Expr::value(Some(
+                conversation
+                    .last_inbound_at
+                    .map_or(occurred_at, |t| t.max(occurred_at)),
+            )),
+        )
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(received_at))
+        .filter(conversation::Column::Id.eq(conversation.id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Received {
+        conversation_id: conversation.id,
+        message_id: id,
+        new: true,
+    })
+}
+
+async fn find_or_add_contact(
+    db: &impl ConnectionTrait,
+    through: Through<'_>,
+    address: &str,
+    name: Option<&str>,
+) -> Result<Uuid, StoreError> {
+    let digests = address_digests(through.tenant_id, through.channel, address);
+    let found = contact::Entity::find()
+        .filter(contact::Column::TenantId.eq(through.tenant_id))
+        .filter(contact::Column::Channel.eq(through.channel.as_str()))
+        .filter(contact::Column::AddressDigest.is_in(digests.clone()))
+        .one(db)
+        .await?;
+    let now = Utc::now();
+    if let Some(row) = found {
+        let found_id = row.id;
+        // A name the provider now gives replaces the one we had.
+        if let Some(name) = name {
+            let profile: Profile = open(&row.profile, contact_aad(row.tenant_id, row.id))?;
+            if profile.name.as_deref() != Some(name) {
+                let id = row.id;
+                let mut active: contact::ActiveModel = row.into();
+                active.profile = Set(seal(
+                    contact_aad(through.tenant_id, id),
+                    &Profile {
+                        address: profile.address,
+                        name: Some(name.to_owned()),
+                    },
+                ));
+                active.updated_at = Set(now);
+                active.update(db).await?;
+            }
+        }
+        return Ok(found_id);
+    }
+    let id = Uuid::now_v7();
+    contact::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(through.tenant_id),
+        channel: Set(through.channel.into()),
+        address_digest: Set(digests[0].clone()),
+        profile: Set(seal(
+            contact_aad(through.tenant_id, id),
+            &Profile {
+                address: address.to_owned(),
+                name: name.map(str::to_owned),
+            },
+        )),
+        recipient_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| match e.sql_err() {
+        // Written under an immediate transaction, so no one else can be adding it.
+        Some(SqlErr::UniqueConstraintViolation(m)) => StoreError::Conflict(m),
+        _ => StoreError::Db(e),
+    })?;
+    Ok(id)
+}
+
+async fn find_or_open_conversation(
+    db: &impl ConnectionTrait,
+    through: Through<'_>,
+    contact_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Conversation, StoreError> {
+    let found = conversation::Entity::find()
+        .filter(conversation::Column::TenantId.eq(through.tenant_id))
+        .filter(conversation::Column::ContactId.eq(contact_id))
+        .filter(conversation::Column::ProviderAccount.eq(through.account))
+        .one(db)
+        .await?;
+    if let Some(row) = found {
+        return Ok(row);
+    }
+    Ok(conversation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(through.tenant_id),
+        channel: Set(through.channel.into()),
+        contact_id: Set(contact_id),
+        provider_account: Set(through.account.to_owned()),
+        provider_account_id: Set(through.account_id),
+        status: Set(ConversationStatus::Open.into()),
+        unread: Set(0),
+        last_message_at: Set(now),
+        last_inbound_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?)
+}
+
+/// Which of a tenant's conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub channel: Option<Channel>,
+    pub status: Option<ConversationStatus>,
+    pub contact_id: Option<Uuid>,
+    /// Only conversations older than this one (ids are UUIDv7, so time-ordered).
+    pub before: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// A tenant's conversations, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    filter: &ListFilter,
+) -> Result<Vec<Conversation>, StoreError> {
+    let mut query = conversation::Entity::find()
+        .filter(conversation::Column::TenantId.eq(tenant_id))
+        .order_by_desc(conversation::Column::Id)
+        .limit(filter.limit);
+    if let Some(channel) = filter.channel {
+        query = query.filter(conversation::Column::Channel.eq(channel.as_str()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(conversation::Column::Status.eq(status.as_str()));
+    }
+    if let Some(contact) = filter.contact_id {
+        query = query.filter(conversation::Column::ContactId.eq(contact));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(conversation::Column::Id.lt(before));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// One of a tenant's conversations; another tenant's is not found.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Conversation, StoreError> {
+    conversation::Entity::find_by_id(id)
+        .filter(conversation::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// The contact of a conversation, opened.
+pub async fn contact(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Profile, StoreError> {
+    let row = contact::Entity::find_by_id(id)
+        .filter(contact::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    open(&row.profile, contact_aad(row.tenant_id, row.id))
+}
+
+/// A page of a conversation's messages, both directions, newest first.
+pub async fn messages(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    conversation_id: Uuid,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Message>, StoreError> {
+    let mut query = conversation_message::Entity::find()
+        .filter(conversation_message::Column::TenantId.eq(tenant_id))
+        .filter(conversation_message::Column::ConversationId.eq(conversation_id))
+        .order_by_desc(conversation_message::Column::OccurredAt)
+        .order_by_desc(conversation_message::Column::Id)
+        .limit(limit);
+    if let Some(before) = before {
+        let cursor = conversation_message::Entity::find_by_id(before)
+            .filter(conversation_message::Column::ConversationId.eq(conversation_id))
+            .one(db)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(conversation_message::Column::OccurredAt.lt(cursor.occurred_at))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(conversation_message::Column::OccurredAt.eq(cursor.occurred_at))
+                        .add(conversation_message::Column::Id.lt(cursor.id)),
+                ),
+        );
+    }
+    query
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let body: Body = open(&row.body, body_aad(row.tenant_id, row.id))?;
+            Ok(Message {
+                id: row.id,
+                conversation_id: row.conversation_id,
+                direction: *row.direction,
+                kind: *row.kind,
+                text: body.text,
+                media: body.media,
+                provider_message_id: row.provider_message_id,
+                reply_to: row.reply_to,
+                notification_id: row.notification_id,
+                occurred_at: row.occurred_at,
+                received_at: row.received_at,
+            })
+        })
+        .collect()
+}
+
+/// Closes or opens a conversation again.
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    status: ConversationStatus,
+) -> Result<Conversation, StoreError> {
+    let row = get(db, tenant_id, id).await?;
+    let mut active: conversation::ActiveModel = row.into();
+    active.status = Set(status.into());
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+/// Marks every inbound message of a conversation read.
+pub async fn mark_read(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Conversation, StoreError> {
+    let row = get(db, tenant_id, id).await?;
+    let mut active: conversation::ActiveModel = row.into();
+    active.unread = Set(0);
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
