@@ -446,3 +446,72 @@ pub async fn mark_read(
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)
 }
+
+/// Re-seals contacts (and rewrites their address digests under the current key) and
+/// messages not sealed with the installed keyring's current key: the last step of a key
+/// rotation, beside [`crate::notifications::reseal_all`]. Returns how many rows.
+pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    let Some(keyring) = sealed::installed() else {
+        return Err(StoreError::NoKeyring);
+    };
+    let current = format!("{}%", keyring.current_prefix());
+    let current_digest = format!("h1:{}:%", keyring.current_key_id());
+    let mut count = 0;
+    let mut after = Uuid::nil();
+    loop {
+        let batch = contact::Entity::find()
+            .filter(contact::Column::Id.gt(after))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(contact::Column::Profile.not_like(current.as_str()))
+                    .add(contact::Column::AddressDigest.not_like(current_digest.as_str())),
+            )
+            .order_by_asc(contact::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        after = last.id;
+        for row in batch {
+            let profile: Profile = open(&row.profile, contact_aad(row.tenant_id, row.id))?;
+            let digest = address_digests(row.tenant_id, *row.channel, &profile.address).remove(0);
+            contact::ActiveModel {
+                id: Set(row.id),
+                profile: Set(seal(contact_aad(row.tenant_id, row.id), &profile)),
+                address_digest: Set(digest),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+            count += 1;
+        }
+    }
+    let mut after = Uuid::nil();
+    loop {
+        let batch = conversation_message::Entity::find()
+            .filter(conversation_message::Column::Id.gt(after))
+            .filter(conversation_message::Column::Body.not_like(current.as_str()))
+            .order_by_asc(conversation_message::Column::Id)
+            .limit(500)
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(count);
+        };
+        after = last.id;
+        for row in batch {
+            let aad = body_aad(row.tenant_id, row.id);
+            let body: Body = open(&row.body, aad.clone())?;
+            conversation_message::ActiveModel {
+                id: Set(row.id),
+                body: Set(seal(aad, &body)),
+                ..Default::default()
+            }
+            .update(db)
+            .await?;
+            count += 1;
+        }
+    }
+}

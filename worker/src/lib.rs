@@ -142,8 +142,9 @@ fn object_store(config: &Config) -> Option<Arc<ObjectStore>> {
     }
 }
 
-/// Re-seals provider credentials and notifications' personal data sealed with any key
-/// other than `encryption.current_key`: after it, older keys can be removed.
+/// Re-seals provider credentials and personal data (notifications, recipients, contacts,
+/// messages) sealed with any key other than `encryption.current_key`: after it, older keys
+/// can be removed.
 pub async fn reseal(config: &Config) -> anyhow::Result<()> {
     let db = pombo_store::open(&config.database_url)
         .await
@@ -154,15 +155,17 @@ pub async fn reseal(config: &Config) -> anyhow::Result<()> {
     let accounts = pombo_store::provider_accounts::reseal_all(&db, &keyring).await?;
     let notifications = pombo_store::notifications::reseal_all(&db).await?;
     let recipients = pombo_store::recipients::reseal_all(&db).await?;
+    let conversations = pombo_store::conversations::reseal_all(&db).await?;
     tracing::info!(
         accounts,
         notifications,
         recipients,
+        conversations,
         key = keyring.current_key_id(),
         "re-sealed"
     );
     println!(
-        "re-sealed {accounts} provider accounts, {notifications} notifications and {recipients} recipient profiles with key `{}`",
+        "re-sealed {accounts} provider accounts, {notifications} notifications, {recipients} recipient profiles and {conversations} contacts and messages with key `{}`",
         keyring.current_key_id()
     );
     Ok(())

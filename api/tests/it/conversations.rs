@@ -338,3 +338,69 @@ async fn a_server_wide_account_without_an_inbound_tenant_refuses_inbound_message
     assert_eq!(problem["errors"][0]["field"], "inbound_tenant", "{problem}");
     assert!(conversations(&app, &app.api_key).await.is_empty());
 }
+
+/// A contact and a message written before a key rotation (here: in clear, as without a
+/// keyring) are still read, and `pombo-worker reseal` rewrites them under the current key.
+#[tokio::test(flavor = "multi_thread")]
+async fn reseal_rewrites_contacts_and_messages_under_the_current_key() {
+    use pombo_store::entities::{contact, conversation_message};
+    use sea_orm::EntityTrait;
+
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let message = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.reseal",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "antes da rotação"})),
+    );
+    // Written as a process without a keyring writes it.
+    pombo_store::sealed::install(None);
+    let stored = post(&app, &wa, &message).await;
+    pombo_store::sealed::install(
+        pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap(),
+    );
+    assert_eq!(stored.0, 200, "{:?}", stored.1);
+    let contact = contact::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert!(!contact.profile.starts_with("v2:"), "{}", contact.profile);
+
+    pombo_worker::reseal(&app.config).await.unwrap();
+    let contact = contact::Entity::find().one(&app.db).await.unwrap().unwrap();
+    assert!(
+        contact.profile.starts_with("v2:test:"),
+        "{}",
+        contact.profile
+    );
+    assert!(
+        contact.address_digest.starts_with("h1:test:"),
+        "{}",
+        contact.address_digest
+    );
+    let row = conversation_message::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.body.starts_with("v2:test:"), "{}", row.body);
+
+    // Still read, and the contact still found by its number: its next message joins it.
+    let again = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.after",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "depois"})),
+    );
+    assert_eq!(post(&app, &wa, &again).await.0, 200);
+    let all = conversations(&app, &app.api_key).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let texts: Vec<Value> = messages(&app, &all[0])
+        .await
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("depois"), json!("antes da rotação")]);
+}
