@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use pombo_contract::{
-    Channel,
+    Channel, NotificationStatus,
     conversation::{ConversationStatus, Direction, InboundMedia, InboundMessage, MessageKind},
 };
 use sea_orm::{
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{contact, conversation, conversation_message},
+    entities::{Text, contact, conversation, conversation_message, notification},
     sealed::{self, Aad, Keyring},
 };
 
@@ -55,6 +55,8 @@ pub struct Message {
     pub provider_message_id: Option<String>,
     pub reply_to: Option<String>,
     pub notification_id: Option<Uuid>,
+    /// An outbound message's delivery: its notification's status.
+    pub status: Option<NotificationStatus>,
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
 }
@@ -304,6 +306,55 @@ async fn find_or_open_conversation(
     .await?)
 }
 
+/// Records `notification_id`, sent by the tenant into a conversation, as its outbound
+/// message (once: a replayed request finds it).
+pub async fn record_outbound<C: TransactionTrait>(
+    db: &C,
+    conversation: &Conversation,
+    notification_id: Uuid,
+    kind: MessageKind,
+    text: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let existing = conversation_message::Entity::find()
+        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
+        .filter(conversation_message::Column::NotificationId.eq(notification_id))
+        .one(&tx)
+        .await?;
+    if let Some(row) = existing {
+        tx.commit().await?;
+        return Ok(row.id);
+    }
+    let id = Uuid::now_v7();
+    conversation_message::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(conversation.tenant_id),
+        conversation_id: Set(conversation.id),
+        direction: Set(Direction::Outbound.into()),
+        kind: Set(kind.into()),
+        body: Set(seal(
+            body_aad(conversation.tenant_id, id),
+            &Body { text, media: None },
+        )),
+        provider_message_id: Set(None),
+        reply_to: Set(None),
+        notification_id: Set(Some(notification_id)),
+        occurred_at: Set(at),
+        received_at: Set(at),
+    }
+    .insert(&tx)
+    .await?;
+    conversation::Entity::update_many()
+        .col_expr(conversation::Column::LastMessageAt, Expr::value(at))
+        .col_expr(conversation::Column::UpdatedAt, Expr::value(at))
+        .filter(conversation::Column::Id.eq(conversation.id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
 /// Which of a tenant's conversations to list.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -397,11 +448,28 @@ pub async fn messages(
                 ),
         );
     }
-    query
-        .all(db)
-        .await?
-        .into_iter()
+    let rows = query.all(db).await?;
+    let sent: Vec<Uuid> = rows.iter().filter_map(|r| r.notification_id).collect();
+    let statuses: Vec<(Uuid, Text<NotificationStatus>)> = if sent.is_empty() {
+        Vec::new()
+    } else {
+        notification::Entity::find()
+            .select_only()
+            .column(notification::Column::Id)
+            .column(notification::Column::Status)
+            .filter(notification::Column::Id.is_in(sent))
+            .into_tuple()
+            .all(db)
+            .await?
+    };
+    rows.into_iter()
         .map(|row| {
+            let status = row.notification_id.and_then(|n| {
+                statuses
+                    .iter()
+                    .find(|(id, _)| *id == n)
+                    .map(|(_, status)| **status)
+            });
             let body: Body = open(&row.body, body_aad(row.tenant_id, row.id))?;
             Ok(Message {
                 id: row.id,
@@ -413,6 +481,7 @@ pub async fn messages(
                 provider_message_id: row.provider_message_id,
                 reply_to: row.reply_to,
                 notification_id: row.notification_id,
+                status,
                 occurred_at: row.occurred_at,
                 received_at: row.received_at,
             })

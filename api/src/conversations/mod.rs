@@ -2,7 +2,9 @@
 //! side of it. `GET /v1/conversations` (filter by channel, status, contact),
 //! `GET /v1/conversations/{id}`, `GET /v1/conversations/{id}/messages` (both directions,
 //! newest first), `PATCH /v1/conversations/{id}` (close, reopen) and
-//! `POST /v1/conversations/{id}/read`.
+//! `POST /v1/conversations/{id}/read`, and `POST /v1/conversations/{id}/messages`: a reply,
+//! which is an ordinary notification (its workflow, retries, reports and timeline) to the
+//! contact, through the conversation's account first, recorded as an outbound message.
 //!
 //! Inbound messages arrive on the provider callback routes (`crate::callbacks`), stored by
 //! `pombo_store::conversations::receive` before the provider hears 2xx.
@@ -13,7 +15,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use pombo_contract::{
-    Channel,
+    Channel, NotificationStatus,
     conversation::{ConversationStatus, Direction, InboundMedia, MessageKind},
 };
 use pombo_store::conversations::{self, Conversation, ListFilter, Message};
@@ -33,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(read, update))
-        .routes(routes!(messages))
+        .routes(routes!(messages, reply))
         .routes(routes!(mark_read))
 }
 
@@ -92,9 +94,12 @@ pub struct MessageView {
     /// The provider's id of the message this one answers or reacts to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
-    /// The notification that sent an outbound message.
+    /// The notification that sent an outbound message (its attempts and timeline).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<Uuid>,
+    /// An outbound message's delivery: `pending`, `sent`, `delivered`, `read`, `failed`…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<NotificationStatus>,
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
 }
@@ -110,6 +115,7 @@ impl From<Message> for MessageView {
             provider_message_id: m.provider_message_id,
             reply_to: m.reply_to,
             notification_id: m.notification_id,
+            status: m.status,
             occurred_at: m.occurred_at,
             received_at: m.received_at,
         }
@@ -350,4 +356,175 @@ pub async fn messages(
         data: rows.into_iter().map(MessageView::from).collect(),
         next_cursor,
     }))
+}
+
+/// A reply in a conversation: the content of a notification on the conversation's channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reply {
+    /// Shaped as a notification's `content` on the conversation's channel: `{"text"}`,
+    /// `{"media": {"file_id" or "url", "kind", "caption"?}}`, or on WhatsApp
+    /// `{"template": {"name", "language", "parameters"?}}`. Give `content` or `template`.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+    /// A stored template instead of inline `content`.
+    pub template: Option<crate::templates::TemplateRef>,
+    /// Values for the content's placeholders.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+    /// Repeating a reply with the same key returns the first and sends nothing again.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a reply answers: the message in the conversation and the notification that sends it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyAccepted {
+    pub message: MessageView,
+    /// Follow its delivery at `GET /v1/notifications/{notification_id}`.
+    pub notification_id: Uuid,
+}
+
+/// How long after the contact's last message WhatsApp's Cloud API takes free-form messages.
+pub const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// Reply in the conversation.
+///
+/// The reply is a notification to the contact on the conversation's channel, through the
+/// conversation's account first; it is accepted when stored (202), and its delivery shows
+/// on the message (`status`) and on the notification. On WhatsApp through the Cloud API,
+/// free-form messages are only allowed within 24 hours of the contact's last message:
+/// outside that window only a template (`content.template`) can be sent, and other inline
+/// content is a 422 saying so (a stored `template` is left to the provider to judge).
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = Reply,
+    responses(
+        (status = 202, description = "Accepted: stored, and on its way", body = ReplyAccepted),
+        (status = 404, description = "No such conversation for this tenant", body = Problem),
+        (status = 422, description = "Invalid content, naming the field; or a free-form WhatsApp message outside the 24-hour window", body = Problem),
+    ),
+    security(("api_key" = ["send"]))
+)]
+pub async fn reply(
+    State(state): State<AppState>,
+    tenant: Authorized<CanSend>,
+    PathParams(id): PathParams<String>,
+    JsonBody(reply): JsonBody<Reply>,
+) -> Result<(axum::http::StatusCode, Json<ReplyAccepted>), ApiError> {
+    let c = owned(&state, &tenant, &id).await?;
+    if *c.channel == Channel::Whatsapp
+        && reply.template.is_none()
+        && !is_whatsapp_template(reply.content.as_ref())
+        && account_kind(&state, &c).await? == Some("whatsapp_cloud")
+    {
+        let now = Utc::now();
+        let open_until = c.last_inbound_at.map(|t| t + WHATSAPP_WINDOW);
+        if open_until.is_none_or(|until| until < now) {
+            let since = match c.last_inbound_at {
+                Some(t) => format!("the contact last wrote at {}", t.to_rfc3339()),
+                None => "the contact has not written in this conversation".to_owned(),
+            };
+            return Err(ApiError::field(
+                "content",
+                format!(
+                    "WhatsApp only takes free-form messages within 24 hours of the contact's last message, and {since}: send a template (`content.template`) instead"
+                ),
+            ));
+        }
+    }
+    let contact = conversations::contact(&state.db, c.tenant_id, c.contact_id).await?;
+    let text = reply
+        .content
+        .as_ref()
+        .and_then(|content| content.get("text"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    let kind = match &reply.content {
+        Some(content) if content.get("media").is_some() => {
+            match content
+                .pointer("/media/kind")
+                .and_then(serde_json::Value::as_str)
+            {
+                Some("image") => MessageKind::Image,
+                Some("video") => MessageKind::Video,
+                Some("audio") => MessageKind::Audio,
+                _ => MessageKind::Document,
+            }
+        }
+        _ => MessageKind::Text,
+    };
+    let request: crate::notifications::request::CreateNotification =
+        serde_json::from_value(serde_json::json!({
+            "channel": *c.channel,
+            "to": contact.address,
+            "content": reply.content,
+            "template": reply.template,
+            "data": reply.data,
+            "idempotency_key": reply.idempotency_key,
+        }))
+        .map_err(|e| ApiError::field("content", e.to_string()))?;
+    let (notification, _) =
+        crate::notifications::accept(&state, tenant.id, None, request, c.provider_account_id)
+            .await?;
+    let at = notification.created_at;
+    let text = text.or_else(|| {
+        reply
+            .content
+            .as_ref()
+            .and_then(|content| content.pointer("/template/name"))
+            .and_then(serde_json::Value::as_str)
+            .map(|name| format!("template `{name}`"))
+    });
+    let message_id =
+        conversations::record_outbound(&state.db, &c, notification.id, kind, text.clone(), at)
+            .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(ReplyAccepted {
+            message: MessageView {
+                id: message_id,
+                direction: Direction::Outbound,
+                kind,
+                text,
+                media: None,
+                provider_message_id: None,
+                reply_to: None,
+                notification_id: Some(notification.id),
+                status: Some(*notification.status),
+                occurred_at: at,
+                received_at: at,
+            },
+            notification_id: notification.id,
+        }),
+    ))
+}
+
+/// The provider type of the conversation's account (`None`: an account no longer there).
+async fn account_kind(
+    state: &AppState,
+    c: &Conversation,
+) -> Result<Option<&'static str>, ApiError> {
+    Ok(match c.provider_account_id {
+        Some(id) => {
+            match pombo_store::provider_accounts::get_by_id(&state.db, state.keyring.as_deref(), id)
+                .await
+            {
+                Ok(account) => Some(account.settings.kind()),
+                Err(pombo_store::StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => state
+            .config
+            .providers
+            .iter()
+            .find(|a| a.name == c.provider_account)
+            .map(|a| a.settings.kind()),
+    })
+}
+
+/// Whether the content is a WhatsApp message template (allowed outside the 24-hour window).
+fn is_whatsapp_template(content: Option<&serde_json::Value>) -> bool {
+    content.is_some_and(|c| c.get("template").is_some())
 }

@@ -67,13 +67,47 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateNotification>,
 ) -> Result<Response, ApiError> {
     let header_key = crate::extract::idempotency_header(&headers)?;
+    let (row, replayed) = accept(&state, tenant.id, header_key, body, None).await?;
+    let location = format!("/v1/notifications/{}", row.id);
+    let view = NotificationView::new(
+        row,
+        None,
+        &state.config.temporal.ui_url,
+        &state.config.temporal.namespace,
+    );
+    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("uuid paths are valid header values"),
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// Validates and stores a notification, then hands it to the starter: the promise of
+/// `POST /v1/notifications`, also kept by a conversation's reply (which passes the
+/// conversation's account as `prefer`, the account tried first). Returns the row and
+/// whether it is an idempotent replay.
+pub(crate) async fn accept(
+    state: &AppState,
+    tenant_id: Uuid,
+    header_key: Option<String>,
+    body: CreateNotification,
+    prefer: Option<Uuid>,
+) -> Result<(notifications::Notification, bool), ApiError> {
     let mut body = body;
     let missing = body.required_fields();
     if !missing.is_empty() {
         return Err(ApiError::Validation(missing));
     }
     // Recipient and channel first: a template's variant depends on the channel.
-    let target = crate::routing_rules::target::resolve(&state, tenant.id, &body).await?;
+    let mut target = crate::routing_rules::target::resolve(state, tenant_id, &body).await?;
+    if prefer.is_some() {
+        target.routing.preferred_provider_id = prefer;
+    }
     let template_used = match (&body.template, &body.content) {
         (Some(_), Some(_)) => {
             return Err(ApiError::field(
@@ -86,8 +120,8 @@ pub async fn create(
             let mut template = template.clone();
             template.locale = template.locale.or(target.locale.clone());
             let (content, used) = crate::templates::content_for_notification(
-                &state,
-                tenant.id,
+                state,
+                tenant_id,
                 &template,
                 target.channel,
             )
@@ -106,10 +140,10 @@ pub async fn create(
             &target,
         )
         .await?;
-    attachments::check(&state, tenant.id, &valid).await?;
+    attachments::check(state, tenant_id, &valid).await?;
     let new = NewNotification {
         id: Uuid::now_v7(),
-        tenant_id: tenant.id,
+        tenant_id,
         channel: valid.channel,
         recipient: valid.to,
         content: valid.content,
@@ -150,24 +184,7 @@ pub async fn create(
     if row.dispatched_at.is_none() {
         state.dispatcher.enqueue(row.clone());
     }
-
-    let location = format!("/v1/notifications/{}", row.id);
-    let view = NotificationView::new(
-        row,
-        None,
-        &state.config.temporal.ui_url,
-        &state.config.temporal.namespace,
-    );
-    let mut response = (StatusCode::ACCEPTED, Json(view)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::from_str(&location).expect("uuid paths are valid header values"),
-    );
-    if replayed {
-        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok((row, replayed))
 }
 
 /// A notification with its status timeline and every send attempt.

@@ -404,3 +404,129 @@ async fn reseal_rewrites_contacts_and_messages_under_the_current_key() {
         .collect();
     assert_eq!(texts, [json!("depois"), json!("antes da rotação")]);
 }
+
+/// A reply is a notification through the conversation's account: it reaches the provider
+/// with the provider's own request, comes back with its reports, and shows in the
+/// conversation as an outbound message with its delivery status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_goes_out_through_the_conversations_account_and_shows_its_delivery() {
+    let app = spawn_app_with(AppOptions {
+        confirmation_timeout_secs: 120,
+        ..Default::default()
+    })
+    .await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let inbound = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.question",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "Meu pedido chegou?"})),
+    );
+    assert_eq!(post(&app, &wa, &inbound).await.0, 200);
+    let conversation = conversations(&app, &app.api_key).await.remove(0);
+    let path = format!(
+        "/v1/conversations/{}/messages",
+        conversation["id"].as_str().unwrap()
+    );
+
+    let reply = json!({"content": {"text": "Chegou sim, {{ name }}!"}, "data": {"name": "Ana"}, "idempotency_key": "r-1"});
+    let (code, accepted) = app.call("POST", &path, Some(&reply)).await;
+    assert_eq!(code, 202, "{accepted}");
+    let id = accepted["notification_id"].as_str().unwrap().to_owned();
+    // The same reply again: the same notification, one message.
+    let (code, again) = app.call("POST", &path, Some(&reply)).await;
+    assert_eq!(
+        (code, again["notification_id"].as_str()),
+        (202, Some(id.as_str()))
+    );
+
+    let n = app
+        .wait_for_status(&id, "sent", std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        n["provider"], "wa",
+        "through the conversation's account: {n}"
+    );
+    assert_eq!(n["channel"], "whatsapp");
+    let sent = app.fakes.requests("whatsapp_cloud");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let body: Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(body["to"], "5511987650001");
+    assert_eq!(body["type"], "text");
+    assert_eq!(body["text"]["body"], "Chegou sim, Ana!");
+
+    // WhatsApp reports the reply delivered: the message shows it.
+    let wamid = n["provider_message_id"].as_str().unwrap();
+    let delivered = whatsapp_cloud::status_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        &[(wamid, "delivered", chrono::Utc::now().timestamp(), None)],
+    );
+    assert_eq!(post(&app, &wa, &delivered).await.0, 200);
+    let all = messages(&app, &conversation).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0]["direction"], "outbound");
+    assert_eq!(all[0]["notification_id"], id.as_str());
+    assert_eq!(all[0]["status"], "delivered");
+    assert_eq!(all[1]["direction"], "inbound");
+}
+
+/// WhatsApp's Cloud API takes free-form messages only within 24 hours of the contact's last
+/// one: outside it a reply must be a template, and anything else is refused, saying so.
+#[tokio::test(flavor = "multi_thread")]
+async fn whatsapp_replies_outside_the_24_hour_window_must_be_templates() {
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let yesterday = chrono::Utc::now() - chrono::Duration::hours(25);
+    let inbound = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.old",
+        yesterday.timestamp(),
+        ("text", json!({"body": "oi"})),
+    );
+    assert_eq!(post(&app, &wa, &inbound).await.0, 200);
+    let conversation = conversations(&app, &app.api_key).await.remove(0);
+    let path = format!(
+        "/v1/conversations/{}/messages",
+        conversation["id"].as_str().unwrap()
+    );
+
+    let (code, problem) = app
+        .call(
+            "POST",
+            &path,
+            Some(&json!({"content": {"text": "ainda aí?"}})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "content");
+    let reason = problem["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("24 hours") && reason.contains("template"),
+        "{reason}"
+    );
+
+    let template = json!({"content": {"template": {"name": "order_update", "language": "pt_BR"}}});
+    let (code, accepted) = app.call("POST", &path, Some(&template)).await;
+    assert_eq!(code, 202, "{accepted}");
+    assert_eq!(accepted["message"]["text"], "template `order_update`");
+
+    // Within the window again once the contact writes.
+    let fresh = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.new",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "sim"})),
+    );
+    assert_eq!(post(&app, &wa, &fresh).await.0, 200);
+    let (code, accepted) = app
+        .call("POST", &path, Some(&json!({"content": {"text": "ótimo"}})))
+        .await;
+    assert_eq!(code, 202, "{accepted}");
+}
