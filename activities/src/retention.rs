@@ -39,6 +39,11 @@ impl RetentionActivities {
             if parked > 0 {
                 tracing::info!(parked, "retention deleted stale parked callbacks");
             }
+            // And conversations' messages past the same period.
+            let messages = retention::purge_conversations(&self.db, input.older_than).await?;
+            if messages > 0 {
+                tracing::info!(messages, "retention deleted old conversation messages");
+            }
         }
         Ok(PurgeOutput { purged })
     }

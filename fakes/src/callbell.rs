@@ -275,3 +275,37 @@ pub fn status_callback(
         body: body.to_string(),
     }
 }
+
+/// A `message_created` webhook, as Callbell posts it when `phone` (digits) writes `text` to
+/// the channel: `{"event":"message_created","payload":{"uuid","to","from","text",
+/// "status":"received","channel":"whatsapp","createdAt","attachments":[],"contact":{"uuid",
+/// "name","phoneNumber","href","conversationHref"}}}`. Unsigned (see [`webhook_url`]).
+///
+/// Docs: <https://docs.callbell.eu/api/reference/webhooks/message_events/message_created>
+pub fn message_created(uuid: &str, (phone, name): (&str, &str), text: &str) -> FakeCallback {
+    let body = json!({
+        "event": "message_created",
+        "payload": {
+            "uuid": uuid,
+            "to": "+390000000000",
+            "from": phone,
+            "text": text,
+            "status": "received",
+            "channel": "whatsapp",
+            "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "attachments": [],
+            "contact": {
+                "uuid": "eb2b914a977e4ab896e7b886698b3eac",
+                "name": name,
+                "phoneNumber": phone,
+                "href": "https://dash.callbell.eu/contacts/eb2b914a977e4ab896e7b886698b3eac",
+                "conversationHref": "https://dash.callbell.eu/chat/f3670b13446b412796238b1cd78899f9",
+            },
+        },
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}

@@ -282,6 +282,48 @@ pub fn read_webhook(
     }
 }
 
+/// A `messages` webhook, as Meta sends it when the user `sender_igsid` writes `text` to the
+/// account `account_id` at `unix_ms`: `messaging[{sender, recipient, timestamp,
+/// message: {mid, text}}]`. Signed with `X-Hub-Signature-256` when `app_secret` is given.
+///
+/// Docs: <https://developers.facebook.com/docs/instagram-platform/webhooks/examples>
+pub fn message_webhook(
+    app_secret: Option<&str>,
+    account_id: &str,
+    sender_igsid: &str,
+    mid: &str,
+    text: &str,
+    unix_ms: i64,
+) -> FakeCallback {
+    let body = json!({
+        "object": "instagram",
+        "entry": [{
+            "id": account_id,
+            "time": unix_ms + 412,
+            "messaging": [{
+                "sender": { "id": sender_igsid },
+                "recipient": { "id": account_id },
+                "timestamp": unix_ms,
+                "message": { "mid": mid, "text": text },
+            }],
+        }],
+    })
+    .to_string();
+    let headers = app_secret
+        .map(|secret| {
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature(secret, body.as_bytes()),
+            )]
+        })
+        .unwrap_or_default();
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -237,3 +237,40 @@ enum ChatRef {
     Id(i64),
     Username(String),
 }
+
+/// An `Update` as the Bot API posts it to a bot's webhook when the user `chat_id` (a
+/// private chat's id is the user's) writes `text`
+/// (<https://core.telegram.org/bots/api#update>): `{"update_id","message":{"message_id",
+/// "from":{"id","is_bot":false,"first_name","language_code"},"chat":{"id","first_name",
+/// "type":"private"},"date","text"}}`, with `X-Telegram-Bot-Api-Secret-Token` when the
+/// webhook was set with a `secret_token`.
+pub fn message_update(
+    secret_token: Option<&str>,
+    (chat_id, first_name): (i64, &str),
+    message_id: i64,
+    text: &str,
+    date: i64,
+) -> crate::FakeCallback {
+    let body = serde_json::json!({
+        "update_id": 100_000_000 + message_id,
+        "message": {
+            "message_id": message_id,
+            "from": {
+                "id": chat_id,
+                "is_bot": false,
+                "first_name": first_name,
+                "language_code": "pt-br",
+            },
+            "chat": { "id": chat_id, "first_name": first_name, "type": "private" },
+            "date": date,
+            "text": text,
+        },
+    });
+    crate::FakeCallback {
+        content_type: "application/json".into(),
+        headers: secret_token
+            .map(|s| vec![("X-Telegram-Bot-Api-Secret-Token".to_owned(), s.to_owned())])
+            .unwrap_or_default(),
+        body: body.to_string(),
+    }
+}

@@ -6,19 +6,23 @@
 //! reach a person, or say what they were told: the sealed columns (recipient, content, data,
 //! rendered message, fallback) and the free text providers send back (error messages and
 //! report reasons echo addresses and numbers). Provider callbacks parked for a message we
-//! never recorded are deleted once past the cutoff.
+//! never recorded are deleted once past the cutoff, and so are conversations' messages,
+//! then conversations left without messages and contacts left without conversations.
 
 use chrono::{DateTime, Utc};
 use pombo_contract::NotificationStatus;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{notification, notification_attempt, notification_event, parked_callback},
+    entities::{
+        contact, conversation, conversation_message, notification, notification_attempt,
+        notification_event, parked_callback,
+    },
 };
 
 /// Statuses whose notifications may be purged: the provider has had the message (or it
@@ -138,4 +142,38 @@ pub async fn purge_parked_callbacks(
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Deletes conversation messages received before `older_than` (what people wrote, and the
+/// replies' copies), then the conversations with no message left whose last message is
+/// that old, then the contacts with no conversation left. Returns how many messages.
+pub async fn purge_conversations(
+    db: &DatabaseConnection,
+    older_than: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let messages = conversation_message::Entity::delete_many()
+        .filter(conversation_message::Column::ReceivedAt.lt(older_than))
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    let with_messages = conversation_message::Entity::find()
+        .select_only()
+        .column(conversation_message::Column::ConversationId)
+        .into_query();
+    conversation::Entity::delete_many()
+        .filter(conversation::Column::LastMessageAt.lt(older_than))
+        .filter(conversation::Column::Id.not_in_subquery(with_messages))
+        .exec(&tx)
+        .await?;
+    let with_conversations = conversation::Entity::find()
+        .select_only()
+        .column(conversation::Column::ContactId)
+        .into_query();
+    contact::Entity::delete_many()
+        .filter(contact::Column::Id.not_in_subquery(with_conversations))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(messages)
 }

@@ -3,7 +3,9 @@
 //! unsigned ones are refused and store nothing; tenants see only their own.
 
 use pombo_contract::providers::ProviderSettings;
-use pombo_fakes::{FakeCallback, accounts, evolution, twilio, waha, whatsapp_cloud};
+use pombo_fakes::{
+    FakeCallback, accounts, callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud,
+};
 use serde_json::{Value, json};
 
 use crate::support::{AppOptions, TestApp, database::assert_not_stored, spawn_app_with};
@@ -130,7 +132,40 @@ async fn each_providers_signed_inbound_message_becomes_a_conversation_message_on
         now - 10,
     );
 
+    // Instagram: a direct message, signed with the app secret.
+    let ig = tenant_account(&app, "ig", &fake_account(&app, "instagram")).await;
+    let ig_text = instagram::message_webhook(
+        Some("pombo-test-app-secret"),
+        "17841400000000001",
+        "1254459154682919",
+        "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3",
+        "Vocês entregam em Recife?",
+        (now - 5) * 1000,
+    );
+
+    // Callbell: a WhatsApp message, the secret in the URL (Callbell signs nothing).
+    let cb = tenant_account(&app, "cb", &fake_account(&app, "callbell")).await;
+    let cb = callbell::webhook_url(&cb, Some("callbell-test-webhook-secret"));
+    let cb_text = callbell::message_created(
+        "a1f6b7e0c0d94a4b9d1b5e2f3a4b5c6d",
+        ("5511987650005", "Ana Callbell"),
+        "Tem na cor azul?",
+    );
+
+    // Telegram: a bot update, with the webhook's secret token.
+    let tg = tenant_account(&app, "tg", &fake_account(&app, "telegram")).await;
+    let tg_text = telegram::message_update(
+        Some("telegram-test-secret-token"),
+        (987654321, "Ana"),
+        42,
+        "Olá, bot",
+        now - 3,
+    );
+
     let sent = [
+        (tg.as_str(), &tg_text),
+        (cb.as_str(), &cb_text),
+        (ig.as_str(), &ig_text),
         (wa.as_str(), &wa_text),
         (tw_path.as_str(), &tw_mms),
         (evo_path.as_str(), &evo_text),
@@ -153,7 +188,7 @@ async fn each_providers_signed_inbound_message_becomes_a_conversation_message_on
     }
 
     let all = conversations(&app, &app.api_key).await;
-    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all.len(), 7, "{all:?}");
     let by_address = |address: &str| {
         all.iter()
             .find(|c| c["contact"]["address"] == address)
@@ -196,6 +231,21 @@ async fn each_providers_signed_inbound_message_becomes_a_conversation_message_on
     let waha = by_address("+5511987650004");
     assert_eq!(waha["contact"]["name"], "Ana WAHA");
     assert_eq!(messages(&app, &waha).await[0]["text"], "Olá!");
+
+    let tg = by_address("987654321");
+    assert_eq!(tg["channel"], "telegram");
+    assert_eq!(messages(&app, &tg).await[0]["text"], "Olá, bot");
+
+    let cb = by_address("+5511987650005");
+    assert_eq!(cb["contact"]["name"], "Ana Callbell");
+    assert_eq!(messages(&app, &cb).await[0]["text"], "Tem na cor azul?");
+
+    let ig = by_address("1254459154682919");
+    assert_eq!(ig["channel"], "instagram");
+    assert_eq!(
+        messages(&app, &ig).await[0]["text"],
+        "Vocês entregam em Recife?"
+    );
 
     // What people wrote, and who they are, is sealed at rest.
     assert_not_stored(&app, "meu pedido chegou", "an inbound message's text").await;

@@ -334,8 +334,11 @@ async fn a_report_failed_notification_keeps_the_providers_reason_when_it_falls_b
     let mut parent = Value::Null;
     for _ in 0..100 {
         (_, parent) = app.get_notification(&id).await;
-        // The fallback's id is stored before its timeline entry: wait for both.
-        if parent["events"].to_string().contains("\"fallback\"") {
+        // The fallback's id is stored before its timeline entry, but a read takes the row
+        // before the timeline: wait until one read shows both.
+        if parent["fallback_id"].is_string()
+            && parent["events"].to_string().contains("\"fallback\"")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -417,6 +417,40 @@ async fn a_run_blanks_errors_and_fallbacks_spares_in_flight_rows_and_drops_old_p
     let old_parked = park(40).insert(&app.db).await.unwrap().id;
     let new_parked = park(1).insert(&app.db).await.unwrap().id;
 
+    // Conversations: Ana wrote 40 days ago and yesterday; Bia only 40 days ago.
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let through = pombo_store::conversations::Through {
+        tenant_id: tenant.id,
+        channel: pombo_contract::Channel::Whatsapp,
+        account: "whatsapp-cloud",
+        account_id: None,
+    };
+    let write = |from: &str, id: &str, days_ago: i64| {
+        let message = pombo_contract::conversation::InboundMessage {
+            provider_message_id: id.to_owned(),
+            from: from.to_owned(),
+            from_name: None,
+            kind: pombo_contract::conversation::MessageKind::Text,
+            text: Some(format!("message {id}")),
+            media: None,
+            reply_to: None,
+            occurred_at: None,
+        };
+        let db = app.db.clone();
+        async move {
+            let at = Utc::now() - chrono::Duration::days(days_ago);
+            pombo_store::conversations::receive(&db, through, &message, at)
+                .await
+                .unwrap()
+        }
+    };
+    let ana_old = write("+5511900000001", "wamid.ana-old", 40).await;
+    let ana_new = write("+5511900000001", "wamid.ana-new", 1).await;
+    let bia_old = write("+5511900000002", "wamid.bia-old", 40).await;
+
     let outcome = run_retention(
         &config,
         RetentionInput {
@@ -480,6 +514,26 @@ async fn a_run_blanks_errors_and_fallbacks_spares_in_flight_rows_and_drops_old_p
         parked(new_parked).await,
         "the recent parked report is deleted"
     );
+
+    // Only the recent message is left, in Ana's conversation; Bia's is gone with her.
+    use pombo_store::entities::{contact, conversation, conversation_message};
+    let messages: Vec<Uuid> = conversation_message::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(messages, [ana_new.message_id], "{ana_old:?}");
+    let conversations: Vec<Uuid> = conversation::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(conversations, [ana_new.conversation_id], "{bia_old:?}");
+    assert_eq!(contact::Entity::find().all(&app.db).await.unwrap().len(), 1);
 }
 
 /// Starts a retention run on the test's task queue and waits for its outcome; its history is

@@ -1,7 +1,9 @@
 //! WhatsApp through Callbell, and its message status webhooks.
 //!
-//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its
+//! callbacks say of our messages; `inbound.rs` the messages people send in.
 
+pub mod inbound;
 pub mod report;
 pub mod send;
 
@@ -21,7 +23,7 @@ impl Provider for Callbell {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
         parse: report::parse,
         handshake: None,
-        messages: None,
+        messages: Some(inbound::parse),
     });
 
     fn connect(settings: &CallbellSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

@@ -17,7 +17,8 @@
 //! - When: the inner payload's `payload.ts` (Gupshup, seconds), else its `timestamp`. Callbell
 //!   itself sends no timestamp, and Gupshup sends none for `failed`.
 //! - `uuid` is the message uuid our send stored (`message.uuid` of `POST /v1/messages/send`).
-//! - Other events (`message_created`, `contact_*`, `conversation_*`…) are skipped.
+//! - Other events are skipped here (`message_created`: `inbound.rs`; `contact_*`,
+//!   `conversation_*`…).
 //!
 //! Callbell does not sign its webhooks: the callback URL configured on Callbell must carry the
 //! account's `webhook_secret` as `?secret=`, and a callback without it (or with another) is

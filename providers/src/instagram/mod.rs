@@ -1,7 +1,9 @@
 //! Instagram direct messages through Meta's Graph API, and its webhooks.
 //!
-//! `send.rs` is the request and the classification of its answers; `report.rs` what its callbacks mean.
+//! `send.rs` is the request and the classification of its answers; `report.rs` what its
+//! callbacks say of our messages; `inbound.rs` the messages people send in.
 
+pub mod inbound;
 pub mod report;
 pub mod send;
 
@@ -21,7 +23,7 @@ impl Provider for Instagram {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
         parse: report::parse,
         handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
-        messages: None,
+        messages: Some(inbound::parse),
     });
 
     fn connect(settings: &InstagramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {

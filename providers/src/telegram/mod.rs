@@ -1,13 +1,16 @@
 //! Telegram through the Bot API.
 //!
-//! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
+//! `send.rs` is the request and the classification of its answers; `inbound.rs` the updates
+//! people's messages arrive in (Telegram reports no delivery).
 
+pub mod inbound;
 pub mod send;
 
 use pombo_contract::{content::Content, providers::TelegramSettings};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
+    send::wrong_channel,
 };
 
 pub use send::Telegram;
@@ -15,7 +18,12 @@ pub use send::Telegram;
 impl Provider for Telegram {
     type Settings = TelegramSettings;
 
-    const REPORTS: Option<crate::Reports<TelegramSettings>> = None;
+    const REPORTS: Option<Reports<TelegramSettings>> = Some(Reports {
+        secret: |s| ("secret_token", configured(s.secret_token.as_ref())),
+        parse: inbound::reports,
+        handshake: None,
+        messages: Some(inbound::parse),
+    });
 
     fn connect(settings: &TelegramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Telegram::new(settings, with.http())

@@ -1,0 +1,123 @@
+//! `POST /_fake/inbound`: a person writes to one of the fakes' accounts. The fake builds the
+//! webhook its provider would send, signed with the account's secret from
+//! [`crate::accounts`], and posts it to `callback_url` (Pombo's callback route for that
+//! account), answering with what Pombo answered (its status and body). So `make run` shows a conversation without
+//! a phone: `{"provider": "whatsapp_cloud" | "twilio" | "evolution" | "waha",
+//! "callback_url": "http://127.0.0.1:8080/v1/callbacks/whatsapp_cloud/whatsapp-cloud",
+//! "from": "+5511987650001", "name": "Ana", "text": "Oi"}`.
+
+use axum::{Json, http::StatusCode, response::IntoResponse};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{FakeCallback, evolution, twilio, waha, whatsapp_cloud};
+
+#[derive(Debug, Deserialize)]
+pub struct Writes {
+    pub provider: String,
+    pub callback_url: String,
+    /// The person's number, E.164.
+    pub from: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub text: String,
+}
+
+/// The webhook `provider` sends when `writes.from` writes, and the URL it goes to.
+pub fn webhook(writes: &Writes) -> Result<(String, FakeCallback), String> {
+    let digits = writes.from.trim_start_matches('+');
+    let name = writes.name.as_deref().unwrap_or("Someone");
+    let now = chrono::Utc::now();
+    let id = format!("{:x}", now.timestamp_nanos_opt().unwrap_or_default());
+    let url = writes.callback_url.clone();
+    Ok(match writes.provider.as_str() {
+        "whatsapp_cloud" => (
+            url,
+            whatsapp_cloud::inbound_webhook(
+                Some(crate::accounts::WHATSAPP_APP_SECRET),
+                crate::accounts::WHATSAPP_PHONE_NUMBER_ID,
+                (digits, name),
+                &format!("wamid.fake{id}"),
+                now.timestamp(),
+                ("text", json!({"body": writes.text})),
+            ),
+        ),
+        "twilio" => {
+            let account = crate::accounts::twilio("http://unused");
+            let pombo_contract::providers::ProviderSettings::Twilio(s) = account else {
+                unreachable!("accounts::twilio is a Twilio account")
+            };
+            let callback = twilio::inbound_message(
+                s.auth_token.expose(),
+                &url,
+                &s.account_sid,
+                &format!("SM{:0>32}", &id[id.len().saturating_sub(32)..]),
+                (&writes.from, s.from.as_deref().unwrap_or_default()),
+                &writes.text,
+                &[],
+            );
+            (url, callback)
+        }
+        "evolution" => (
+            evolution::webhook_url(&url, Some(crate::accounts::EVOLUTION_WEBHOOK_SECRET)),
+            evolution::messages_upsert(
+                "pombo",
+                &format!("3EB0{}", id.to_uppercase()),
+                (digits, name),
+                ("conversation", json!({"conversation": writes.text})),
+                now.timestamp(),
+            ),
+        ),
+        "waha" => (
+            url,
+            waha::message_event(
+                Some(crate::accounts::WAHA_WEBHOOK_SECRET),
+                "default",
+                (&format!("{digits}@c.us"), name),
+                &id.to_uppercase(),
+                &writes.text,
+                None,
+                now.timestamp(),
+            ),
+        ),
+        other => {
+            return Err(format!(
+                "no person can write through `{other}` here: whatsapp_cloud, twilio, evolution or waha"
+            ));
+        }
+    })
+}
+
+pub async fn writes(Json(writes): Json<Writes>) -> impl IntoResponse {
+    let (url, callback) = match webhook(&writes) {
+        Ok(built) => built,
+        Err(reason) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": reason})),
+            );
+        }
+    };
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(&url)
+        .header("content-type", &callback.content_type)
+        .body(callback.body);
+    for (name, value) in &callback.headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        // Pombo's own answer, status and body, as the provider would have seen it.
+        Ok(response) => {
+            let status =
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let text = response.text().await.unwrap_or_default();
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            (status, Json(body))
+        }
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": format!("posting to {url}: {e}")})),
+        ),
+    }
+}
