@@ -676,6 +676,60 @@ impl NotificationActivities {
         outcome
     }
 
+    /// Adds a sent chat message (WhatsApp, Instagram, Telegram; not a batch's) to the
+    /// recipient's conversation with the account, so their answer finds it there. Best
+    /// effort: the send is recorded already, and failing here must not send it again.
+    async fn join_conversation(&self, n: &Notification, account: &ProviderRef) {
+        use pombo_contract::{Channel, conversation::MessageKind};
+        if n.batch_id.is_some()
+            || !matches!(
+                *n.channel,
+                Channel::Whatsapp | Channel::Instagram | Channel::Telegram
+            )
+        {
+            return;
+        }
+        let rendered = n.rendered.as_ref();
+        let text_at = |pointer: &str| {
+            rendered
+                .and_then(|r| r.pointer(pointer))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let (kind, text) = if let Some(name) = text_at("/template/name") {
+            (MessageKind::Text, Some(format!("template `{name}`")))
+        } else if rendered.is_some_and(|r| r.get("media").is_some()) {
+            let kind = match text_at("/media/kind").as_deref() {
+                Some("image") => MessageKind::Image,
+                Some("video") => MessageKind::Video,
+                Some("audio") => MessageKind::Audio,
+                _ => MessageKind::Document,
+            };
+            (kind, text_at("/media/caption"))
+        } else {
+            (MessageKind::Text, text_at("/text"))
+        };
+        let through = pombo_store::conversations::Through {
+            tenant_id: n.tenant_id,
+            channel: *n.channel,
+            account: &account.name,
+            account_id: account.account_id,
+        };
+        let joined = pombo_store::conversations::join_sent(
+            &self.db,
+            through,
+            &n.recipient,
+            n.id,
+            kind,
+            text,
+            chrono::Utc::now(),
+        )
+        .await;
+        if let Err(error) = joined {
+            tracing::warn!(notification = %n.id, %error, "a sent message was not added to its conversation");
+        }
+    }
+
     /// Step three of [`Self::deliver`]: records what the provider answered (`sent` with its
     /// message id, or the attempt's error) and classifies a failure, in a transaction of
     /// its own (a database error while recording `sent` is retried in place: see
@@ -701,6 +755,7 @@ impl NotificationActivities {
                     },
                 )
                 .await?;
+                self.join_conversation(n, account).await;
                 Ok(SendOutput {
                     provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,

@@ -237,7 +237,18 @@ fn parse_callback(
     settings: &ProviderSettings,
 ) -> Result<Vec<pombo_providers::ProviderEvent>, CallbackError> {
     use pombo_providers::*;
-    match settings {
+    // Each provider's inbound parser reads the same requests as its report parser: both
+    // run, as the handler runs them.
+    let inbound = match settings {
+        ProviderSettings::Twilio(s) => twilio::inbound::parse(req, s).map(drop),
+        ProviderSettings::WhatsappCloud(s) => whatsapp_cloud::inbound::parse(req, s).map(drop),
+        ProviderSettings::Instagram(s) => instagram::inbound::parse(req, s).map(drop),
+        ProviderSettings::Callbell(s) => callbell::inbound::parse(req, s).map(drop),
+        ProviderSettings::Evolution(s) => evolution::inbound::parse(req, s).map(drop),
+        ProviderSettings::Waha(s) => waha::inbound::parse(req, s).map(drop),
+        _ => Ok(()),
+    };
+    let reports = match settings {
         ProviderSettings::Twilio(s) => twilio::report::parse(req, s),
         ProviderSettings::Sendgrid(s) => sendgrid::report::parse(req, s),
         ProviderSettings::Mailgun(s) => mailgun::report::parse(req, s),
@@ -247,7 +258,8 @@ fn parse_callback(
         ProviderSettings::Evolution(s) => evolution::report::parse(req, s),
         ProviderSettings::Waha(s) => waha::report::parse(req, s),
         _ => Ok(Vec::new()),
-    }
+    }?;
+    inbound.map(|()| reports)
 }
 
 /// The outbound rule of a default configuration: public https targets only.

@@ -216,6 +216,17 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // The message a notification was recorded as (a reply, or a send that joined).
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ix_conversation_messages_notification")
+                    .table(ConversationMessages::Table)
+                    .col(ConversationMessages::NotificationId)
+                    .to_owned(),
+            )
+            .await?;
         // A conversation's messages in time order.
         manager
             .create_index(

@@ -355,6 +355,35 @@ pub async fn record_outbound<C: TransactionTrait>(
     Ok(id)
 }
 
+/// Adds a notification the tenant sent on a chat channel to the recipient's conversation
+/// with the account that sent it, opening one if needed: unless it is there already (a
+/// reply is recorded when accepted).
+pub async fn join_sent<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    through: Through<'_>,
+    to: &str,
+    notification_id: Uuid,
+    kind: MessageKind,
+    text: Option<String>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let recorded = conversation_message::Entity::find()
+        .filter(conversation_message::Column::NotificationId.eq(notification_id))
+        .filter(conversation_message::Column::TenantId.eq(through.tenant_id))
+        .one(db)
+        .await?;
+    if recorded.is_some() {
+        return Ok(());
+    }
+    let tx = crate::begin_write(db).await?;
+    let contact = find_or_add_contact(&tx, through, to, None).await?;
+    let conversation = find_or_open_conversation(&tx, through, contact, at).await?;
+    tx.commit().await?;
+    record_outbound(db, &conversation, notification_id, kind, text, at)
+        .await
+        .map(drop)
+}
+
 /// Which of a tenant's conversations to list.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

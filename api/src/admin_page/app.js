@@ -223,7 +223,9 @@
   function resetSections() {
     loaded.clear();
     notifications.close();
-    for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result']) clear($(id));
+    for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result',
+      'conversations-body', 'conversation-messages']) clear($(id));
+    show($('conversation'), false);
     $('list-summary').textContent = '';
     show($('list-more'), false);
     show($('audit-more'), false);
@@ -286,7 +288,7 @@
 
   // ---- Tabs ---------------------------------------------------------------------------------
 
-  const TABS = ['notifications', 'redrive', 'audit', 'providers'];
+  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations'];
   const loaded = new Set();
   let currentTab = 'notifications';
 
@@ -309,6 +311,7 @@
     if (name === 'notifications') notifications.search();
     else if (name === 'audit') audit.load(false);
     else if (name === 'providers') providers.load();
+    else if (name === 'conversations') conversations.load();
   }
 
   function setUpTabs() {
@@ -787,6 +790,75 @@
     },
   };
 
+  // ---- Conversations ------------------------------------------------------------------------
+
+  const conversations = {
+    async load() {
+      const tbody = $('conversations-body');
+      try {
+        const list = await api('GET', `/v1/conversations${query({ limit: PAGE_SIZE })}`);
+        showProblem($('conversations-problem'), null);
+        clear(tbody);
+        for (const c of (list && list.data) || []) {
+          const who = c.contact.name ? `${c.contact.name} (${c.contact.address})` : c.contact.address;
+          const open = el('button', {
+            type: 'button',
+            class: 'link',
+            'aria-label': `Open the conversation with ${who}`,
+            'data-conversation': c.id,
+            text: who,
+          });
+          tbody.append(el('tr', { 'data-conversation-row': c.id, class: 'clickable' },
+            el('td', { class: 'wrap' }, open),
+            cell(c.channel),
+            cell(c.provider),
+            cell(badge(c.status)),
+            cell(c.unread, { class: 'num' }),
+            cell(timeEl(c.last_message_at)),
+          ));
+        }
+        if (!tbody.querySelector('tr')) emptyRow(tbody, 6, 'No conversations yet.');
+      } catch (e) {
+        showProblem($('conversations-problem'), e);
+      }
+    },
+
+    async open(id, who) {
+      show($('conversation'), true);
+      $('conversation-heading').textContent = `Conversation with ${who}`;
+      const tbody = $('conversation-messages');
+      clear(tbody);
+      try {
+        const page = await api('GET', `/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: PAGE_SIZE })}`);
+        showProblem($('conversation-problem'), null);
+        for (const m of (page && page.data) || []) {
+          tbody.append(el('tr', { 'data-message': m.id },
+            cell(timeEl(m.occurred_at)),
+            cell(m.direction === 'inbound' ? 'from the contact' : 'to the contact'),
+            cell(m.type),
+            cell(m.text, { class: 'wrap' }),
+            cell(m.status ? badge(m.status) : '—'),
+          ));
+        }
+        if (!tbody.querySelector('tr')) emptyRow(tbody, 5, 'No messages.');
+      } catch (e) {
+        showProblem($('conversation-problem'), e);
+      }
+      $('conversation-heading').focus();
+    },
+
+    setUp() {
+      $('conversations-refresh').addEventListener('click', () => {
+        loaded.add('conversations');
+        this.load();
+      });
+      $('conversations-body').addEventListener('click', (event) => {
+        const button = event.target.closest('button[data-conversation]');
+        if (button) this.open(button.getAttribute('data-conversation'), button.textContent);
+      });
+    },
+  };
+
   // ---- Start --------------------------------------------------------------------------------
 
   function start() {
@@ -807,6 +879,7 @@
     redrive.setUp();
     audit.setUp();
     providers.setUp();
+    conversations.setUp();
     // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
     const params = new URLSearchParams(location.hash.slice(1));
     const tab = params.get('tab');

@@ -310,6 +310,57 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
     let smtp = &servers[servers.find(r#"data-server-account="smtp""#).unwrap()..];
     assert!(smtp.contains("sends for this tenant"), "{servers}");
 
+    // Conversations: who wrote, and what, shown as text.
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let written = pombo_contract::conversation::InboundMessage {
+        provider_message_id: "wamid.admin".into(),
+        from: "+5511987650009".into(),
+        from_name: Some("Ana".into()),
+        kind: pombo_contract::conversation::MessageKind::Text,
+        text: Some(r#"<img src=x id="injected-message"> chegou?"#.into()),
+        media: None,
+        reply_to: None,
+        occurred_at: None,
+    };
+    pombo_store::conversations::receive(
+        &app.db,
+        pombo_store::conversations::Through {
+            tenant_id: tenant.id,
+            channel: pombo_contract::Channel::Whatsapp,
+            account: "whatsapp-cloud",
+            account_id: None,
+        },
+        &written,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    open(&browser, &app, &mut load, "#tab=conversations").await;
+    let dom = browser
+        .wait_until("the conversation", |dom| dom.contains("+5511987650009"))
+        .await;
+    let list = &dom[dom.find(r#"id="conversations-body""#).unwrap()..];
+    assert!(
+        list.contains("Ana (+5511987650009)") && list.contains("whatsapp-cloud"),
+        "{list}"
+    );
+    browser.click("button[data-conversation]").await;
+    let dom = browser
+        .wait_until("its messages", |dom| dom.contains("from the contact"))
+        .await;
+    let messages = &dom[dom.find(r#"id="conversation-messages""#).unwrap()..];
+    assert!(
+        messages.contains("&lt;img src=x id=\"injected-message\"&gt; chegou?"),
+        "{messages}"
+    );
+    assert!(
+        !dom.contains(r#"<img src="x" id="injected-message">"#),
+        "{dom}"
+    );
+
     // Signing out ends the session: a reload shows the sign-in form again.
     browser.click("#sign-out").await;
     browser.wait_visible("#sign-in", true).await;

@@ -14,21 +14,6 @@ const APP_SECRET: &str = "pombo-test-app-secret";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 const WA_CALLBACKS: &str = "/v1/callbacks/whatsapp_cloud/whatsapp-cloud";
 
-async fn post(app: &TestApp, path: &str, callback: &FakeCallback) -> (u16, Value) {
-    let mut request = app
-        .http
-        .post(app.url(path))
-        .header("content-type", &callback.content_type)
-        .body(callback.body.clone());
-    for (name, value) in &callback.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn whatsapp_text() -> Value {
     json!({"channel": "whatsapp", "to": "+5511987654321", "content": {"text": "Olá"}})
 }
@@ -53,15 +38,15 @@ async fn whatsapp_delivery_and_read_reports_reach_the_notification_and_its_workf
         PHONE_NUMBER_ID,
         &[(&wamid, "delivered", 1_763_888_400, None)],
     );
-    assert_eq!(post(&app, WA_CALLBACKS, &delivered).await.0, 200);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &delivered).await.0, 200);
     // Meta retries deliveries: the same report twice is kept once.
-    assert_eq!(post(&app, WA_CALLBACKS, &delivered).await.0, 200);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &delivered).await.0, 200);
     let read = whatsapp_cloud::status_webhook(
         Some(APP_SECRET),
         PHONE_NUMBER_ID,
         &[(&wamid, "read", 1_763_888_460, None)],
     );
-    assert_eq!(post(&app, WA_CALLBACKS, &read).await.0, 200);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &read).await.0, 200);
 
     let (_, n) = app.get_notification(&id).await;
     assert_eq!(n["status"], "read", "{n}");
@@ -99,7 +84,7 @@ async fn failed_reports_carry_the_provider_reason_and_code() {
             Some((131026, "Message undeliverable")),
         )],
     );
-    assert_eq!(post(&app, WA_CALLBACKS, &failed).await.0, 200);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &failed).await.0, 200);
     let (_, n) = app.get_notification(&id).await;
     assert_eq!(n["status"], "failed");
     let last = n["events"].as_array().unwrap().last().unwrap().clone();
@@ -123,26 +108,22 @@ async fn forged_unsigned_and_unknown_account_callbacks_change_nothing() {
     let status = [(wamid.as_str(), "read", 1_763_888_400, None)];
 
     let forged = whatsapp_cloud::status_webhook(Some("not-the-secret"), PHONE_NUMBER_ID, &status);
-    let (code, problem) = post(&app, WA_CALLBACKS, &forged).await;
+    let (code, problem) = app.post_callback(WA_CALLBACKS, &forged).await;
     assert_eq!(code, 401, "{problem}");
     let unsigned = whatsapp_cloud::status_webhook(None, PHONE_NUMBER_ID, &status);
-    assert_eq!(post(&app, WA_CALLBACKS, &unsigned).await.0, 401);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &unsigned).await.0, 401);
     let mut tampered = whatsapp_cloud::status_webhook(Some(APP_SECRET), PHONE_NUMBER_ID, &status);
     tampered.body = tampered.body.replace("\"read\"", "\"failed\"");
-    assert_eq!(post(&app, WA_CALLBACKS, &tampered).await.0, 401);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &tampered).await.0, 401);
     let signed = whatsapp_cloud::status_webhook(Some(APP_SECRET), PHONE_NUMBER_ID, &status);
     assert_eq!(
-        post(
-            &app,
-            "/v1/callbacks/whatsapp_cloud/no-such-account",
-            &signed
-        )
-        .await
-        .0,
+        app.post_callback("/v1/callbacks/whatsapp_cloud/no-such-account", &signed)
+            .await
+            .0,
         404
     );
     assert_eq!(
-        post(&app, "/v1/callbacks/twilio/whatsapp-cloud", &signed)
+        app.post_callback("/v1/callbacks/twilio/whatsapp-cloud", &signed)
             .await
             .0,
         404
@@ -166,7 +147,7 @@ async fn a_report_that_outruns_the_send_is_applied_once_the_send_is_recorded() {
         PHONE_NUMBER_ID,
         &[(&wamid, "delivered", 1_763_888_400, None)],
     );
-    let (code, body) = post(&app, WA_CALLBACKS, &early).await;
+    let (code, body) = app.post_callback(WA_CALLBACKS, &early).await;
     assert_eq!(code, 200, "{body}");
 
     let id = app.send(&whatsapp_text()).await;
@@ -261,7 +242,7 @@ async fn a_report_that_outruns_a_batch_send_is_applied_to_its_own_recipient() {
         .map(|wamid| (wamid.as_str(), "delivered", 1_763_888_400, None))
         .collect();
     let report = whatsapp_cloud::status_webhook(Some(APP_SECRET), PHONE_NUMBER_ID, &statuses);
-    let (code, body) = post(&app, WA_CALLBACKS, &report).await;
+    let (code, body) = app.post_callback(WA_CALLBACKS, &report).await;
     assert_eq!(code, 200, "{body}");
 
     let recipients: Vec<Value> = numbers
@@ -497,7 +478,7 @@ async fn parked_count(app: &TestApp) -> u64 {
 
 async fn post_to(app: &TestApp, url: &str, callback: &FakeCallback) -> (u16, Value) {
     let path = url.strip_prefix(&app.address).unwrap();
-    post(app, path, callback).await
+    app.post_callback(path, callback).await
 }
 
 /// One provider with delivery reports: its settings with or without the callback secret,
@@ -887,12 +868,12 @@ async fn every_provider_refuses_reports_without_a_secret_or_a_valid_signature() 
         assert_eq!(status_of(&app, n).await, case.after, "{kind}");
     }
     // Server-wide accounts follow the same rule.
-    let (code, problem) = post(
-        &app,
-        "/v1/callbacks/waha/waha",
-        &pombo_fakes::waha::ack_callback(None, "default", WAHA_ID, "DEVICE", at()),
-    )
-    .await;
+    let (code, problem) = app
+        .post_callback(
+            "/v1/callbacks/waha/waha",
+            &pombo_fakes::waha::ack_callback(None, "default", WAHA_ID, "DEVICE", at()),
+        )
+        .await;
     assert_eq!(code, 401, "{problem}");
     assert_eq!(
         problem["type"],
@@ -976,17 +957,23 @@ async fn a_report_through_one_tenants_account_never_reaches_another_tenants_noti
         Some("wamid.shared-1"),
     )
     .await;
-    let (code, body) = post(&app, &through_a, &wa_report("wamid.shared-1", "read")).await;
+    let (code, body) = app
+        .post_callback(&through_a, &wa_report("wamid.shared-1", "read"))
+        .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["matched_now"], 0, "{body}");
     // Nor through the server-wide account of the same name.
-    let (code, body) = post(&app, WA_CALLBACKS, &wa_report("wamid.shared-1", "failed")).await;
+    let (code, body) = app
+        .post_callback(WA_CALLBACKS, &wa_report("wamid.shared-1", "failed"))
+        .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["matched_now"], 0, "{body}");
     assert_eq!(status_of(&app, sent_b).await, "sent");
 
     // A's report parked first, then B records a send with that id: B does not get it.
-    let (code, _) = post(&app, &through_a, &wa_report("wamid.shared-2", "read")).await;
+    let (code, _) = app
+        .post_callback(&through_a, &wa_report("wamid.shared-2", "read"))
+        .await;
     assert_eq!(code, 200);
     let later_b = sent_through(
         &app,
@@ -1061,26 +1048,25 @@ async fn parked_reports_are_capped_per_account() {
             .unwrap();
     }
     assert_eq!(parked_count(&app).await, cap - 1);
-    let (code, _) = post(
-        &app,
-        WA_CALLBACKS,
-        &wa_report("wamid.last-kept", "delivered"),
-    )
-    .await;
+    let (code, _) = app
+        .post_callback(WA_CALLBACKS, &wa_report("wamid.last-kept", "delivered"))
+        .await;
     assert_eq!(code, 200);
     assert_eq!(parked_count(&app).await, cap);
-    let (code, body) = post(&app, WA_CALLBACKS, &wa_report("wamid.dropped", "delivered")).await;
+    let (code, body) = app
+        .post_callback(WA_CALLBACKS, &wa_report("wamid.dropped", "delivered"))
+        .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(parked_count(&app).await, cap, "dropped, not parked");
     // Another account's reports are not held back by this one's.
     let tenant = dev_tenant(&app).await;
     let other = tenant_account(&app, tenant, "wa-other", wa_settings()).await;
-    let (code, _) = post(
-        &app,
-        &format!("/v1/callbacks/whatsapp_cloud/{other}"),
-        &wa_report("wamid.other", "delivered"),
-    )
-    .await;
+    let (code, _) = app
+        .post_callback(
+            &format!("/v1/callbacks/whatsapp_cloud/{other}"),
+            &wa_report("wamid.other", "delivered"),
+        )
+        .await;
     assert_eq!(code, 200);
     assert_eq!(parked_count(&app).await, cap + 1);
 }
@@ -1106,7 +1092,7 @@ async fn repeated_failed_callback_authentications_are_rate_limited() {
     );
     let mut codes = Vec::new();
     for _ in 0..7 {
-        codes.push(post(&app, WA_CALLBACKS, &forged).await.0);
+        codes.push(app.post_callback(WA_CALLBACKS, &forged).await.0);
     }
     // The burst of five, and the failure that finds the bucket empty; then refused.
     assert_eq!(codes, [401, 401, 401, 401, 401, 401, 429]);
@@ -1128,7 +1114,7 @@ async fn repeated_failed_callback_authentications_are_rate_limited() {
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["type"], "https://pombo.dev/problems/rate-limited");
     let signed = wa_report("wamid.x", "delivered");
-    assert_eq!(post(&app, WA_CALLBACKS, &signed).await.0, 429);
+    assert_eq!(app.post_callback(WA_CALLBACKS, &signed).await.0, 429);
 }
 
 /// SendGrid echoes our notification id (`custom_args.pombo_notification_id`) in its events:
@@ -1157,13 +1143,13 @@ async fn a_sendgrid_report_matches_by_our_notification_id_within_the_account() {
         )
     };
     let through_a = format!("/v1/callbacks/sendgrid/{a}");
-    let (code, body) = post(&app, &through_a, &report(mine)).await;
+    let (code, body) = app.post_callback(&through_a, &report(mine)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["matched_now"], 1, "{body}");
     assert_eq!(status_of(&app, mine).await, "delivered");
 
     // B's notification id through A's account: nothing of B's changes.
-    let (code, body) = post(&app, &through_a, &report(theirs)).await;
+    let (code, body) = app.post_callback(&through_a, &report(theirs)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["matched_now"], 0, "{body}");
     assert_eq!(status_of(&app, theirs).await, "sent");

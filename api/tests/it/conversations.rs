@@ -4,26 +4,11 @@
 
 use pombo_contract::providers::ProviderSettings;
 use pombo_fakes::{
-    FakeCallback, accounts, callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud,
+    accounts, callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud,
 };
 use serde_json::{Value, json};
 
 use crate::support::{AppOptions, TestApp, database::assert_not_stored, spawn_app_with};
-
-async fn post(app: &TestApp, path: &str, callback: &FakeCallback) -> (u16, Value) {
-    let mut request = app
-        .http
-        .post(app.url(path))
-        .header("content-type", &callback.content_type)
-        .body(callback.body.clone());
-    for (name, value) in &callback.headers {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// Registers `settings` as a tenant account named `name`; its callback path.
 async fn tenant_account(app: &TestApp, name: &str, settings: &ProviderSettings) -> String {
@@ -172,14 +157,14 @@ async fn each_providers_signed_inbound_message_becomes_a_conversation_message_on
         (waha_path.as_str(), &waha_text),
     ];
     for (path, callback) in sent {
-        let (code, receipt) = post(&app, path, callback).await;
+        let (code, receipt) = app.post_callback(path, callback).await;
         assert_eq!(
             (code, receipt["messages"].as_u64()),
             (200, Some(1)),
             "{path}: {receipt}"
         );
         // Providers deliver webhooks again when unsure: the message is stored once.
-        let (code, receipt) = post(&app, path, callback).await;
+        let (code, receipt) = app.post_callback(path, callback).await;
         assert_eq!(
             (code, receipt["messages"].as_u64()),
             (200, Some(0)),
@@ -265,7 +250,7 @@ async fn unsigned_inbound_messages_are_refused_and_store_nothing() {
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "send the refund here"})),
     );
-    assert_eq!(post(&app, &wa, &forged).await.0, 401);
+    assert_eq!(app.post_callback(&wa, &forged).await.0, 401);
     let unsigned = whatsapp_cloud::inbound_webhook(
         None,
         "106540352242922",
@@ -274,7 +259,7 @@ async fn unsigned_inbound_messages_are_refused_and_store_nothing() {
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "send the refund here"})),
     );
-    assert_eq!(post(&app, &wa, &unsigned).await.0, 401);
+    assert_eq!(app.post_callback(&wa, &unsigned).await.0, 401);
     let waha_path = tenant_account(&app, "waha", &fake_account(&app, "waha")).await;
     let unsigned = waha::message_event(
         None,
@@ -285,7 +270,7 @@ async fn unsigned_inbound_messages_are_refused_and_store_nothing() {
         None,
         chrono::Utc::now().timestamp(),
     );
-    assert_eq!(post(&app, &waha_path, &unsigned).await.0, 401);
+    assert_eq!(app.post_callback(&waha_path, &unsigned).await.0, 401);
     assert!(conversations(&app, &app.api_key).await.is_empty());
 }
 
@@ -303,7 +288,10 @@ async fn conversations_are_the_tenants_own_and_close_reopen_and_read() {
             ("text", json!({"body": text})),
         )
     };
-    assert_eq!(post(&app, &wa, &message("wamid.1", "um")).await.0, 200);
+    assert_eq!(
+        app.post_callback(&wa, &message("wamid.1", "um")).await.0,
+        200
+    );
     let conversation = conversations(&app, &app.api_key).await.remove(0);
     let id = conversation["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/conversations/{id}");
@@ -338,7 +326,10 @@ async fn conversations_are_the_tenants_own_and_close_reopen_and_read() {
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
 
     // The contact writes again: the same conversation, open again, two unread.
-    assert_eq!(post(&app, &wa, &message("wamid.2", "dois")).await.0, 200);
+    assert_eq!(
+        app.post_callback(&wa, &message("wamid.2", "dois")).await.0,
+        200
+    );
     let (_, again) = app.call("GET", &path, None).await;
     assert_eq!(again["status"], "open");
     assert_eq!(again["unread"], 2);
@@ -378,12 +369,9 @@ async fn a_server_wide_account_without_an_inbound_tenant_refuses_inbound_message
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "oi"})),
     );
-    let (code, problem) = post(
-        &app,
-        "/v1/callbacks/whatsapp_cloud/whatsapp-cloud",
-        &message,
-    )
-    .await;
+    let (code, problem) = app
+        .post_callback("/v1/callbacks/whatsapp_cloud/whatsapp-cloud", &message)
+        .await;
     assert_eq!(code, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "inbound_tenant", "{problem}");
     assert!(conversations(&app, &app.api_key).await.is_empty());
@@ -408,7 +396,7 @@ async fn reseal_rewrites_contacts_and_messages_under_the_current_key() {
     );
     // Written as a process without a keyring writes it.
     pombo_store::sealed::install(None);
-    let stored = post(&app, &wa, &message).await;
+    let stored = app.post_callback(&wa, &message).await;
     pombo_store::sealed::install(
         pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap(),
     );
@@ -444,7 +432,7 @@ async fn reseal_rewrites_contacts_and_messages_under_the_current_key() {
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "depois"})),
     );
-    assert_eq!(post(&app, &wa, &again).await.0, 200);
+    assert_eq!(app.post_callback(&wa, &again).await.0, 200);
     let all = conversations(&app, &app.api_key).await;
     assert_eq!(all.len(), 1, "{all:?}");
     let texts: Vec<Value> = messages(&app, &all[0])
@@ -474,7 +462,7 @@ async fn a_reply_goes_out_through_the_conversations_account_and_shows_its_delive
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "Meu pedido chegou?"})),
     );
-    assert_eq!(post(&app, &wa, &inbound).await.0, 200);
+    assert_eq!(app.post_callback(&wa, &inbound).await.0, 200);
     let conversation = conversations(&app, &app.api_key).await.remove(0);
     let path = format!(
         "/v1/conversations/{}/messages",
@@ -514,7 +502,7 @@ async fn a_reply_goes_out_through_the_conversations_account_and_shows_its_delive
         "106540352242922",
         &[(wamid, "delivered", chrono::Utc::now().timestamp(), None)],
     );
-    assert_eq!(post(&app, &wa, &delivered).await.0, 200);
+    assert_eq!(app.post_callback(&wa, &delivered).await.0, 200);
     let all = messages(&app, &conversation).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[0]["direction"], "outbound");
@@ -538,7 +526,7 @@ async fn whatsapp_replies_outside_the_24_hour_window_must_be_templates() {
         yesterday.timestamp(),
         ("text", json!({"body": "oi"})),
     );
-    assert_eq!(post(&app, &wa, &inbound).await.0, 200);
+    assert_eq!(app.post_callback(&wa, &inbound).await.0, 200);
     let conversation = conversations(&app, &app.api_key).await.remove(0);
     let path = format!(
         "/v1/conversations/{}/messages",
@@ -574,9 +562,62 @@ async fn whatsapp_replies_outside_the_24_hour_window_must_be_templates() {
         chrono::Utc::now().timestamp(),
         ("text", json!({"body": "sim"})),
     );
-    assert_eq!(post(&app, &wa, &fresh).await.0, 200);
+    assert_eq!(app.post_callback(&wa, &fresh).await.0, 200);
     let (code, accepted) = app
         .call("POST", &path, Some(&json!({"content": {"text": "ótimo"}})))
         .await;
     assert_eq!(code, 202, "{accepted}");
+}
+
+/// A WhatsApp notification opens the recipient's conversation with the account that sent
+/// it, so their answer lands beside it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sent_whatsapp_notification_opens_the_conversation_the_answer_joins() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let id = app
+        .send(&json!({"channel": "whatsapp", "to": "+5511987650001",
+                      "content": {"template": {"name": "order_shipped", "language": "pt_BR"}}}))
+        .await;
+    app.wait_for_status(&id, "sent", std::time::Duration::from_secs(60))
+        .await;
+    let mut all = Vec::new();
+    for _ in 0..100 {
+        all = conversations(&app, &app.api_key).await;
+        if !all.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["provider"], "wa");
+    assert_eq!(all[0]["unread"], 0);
+
+    let answer = whatsapp_cloud::inbound_webhook(
+        Some("pombo-test-app-secret"),
+        "106540352242922",
+        ("5511987650001", "Ana"),
+        "wamid.answer",
+        chrono::Utc::now().timestamp() + 1,
+        ("text", json!({"body": "Obrigada!"})),
+    );
+    assert_eq!(app.post_callback(&wa, &answer).await.0, 200);
+    let all = conversations(&app, &app.api_key).await;
+    assert_eq!(all.len(), 1, "the answer joined it: {all:?}");
+    let texts: Vec<(Value, Value)> = messages(&app, &all[0])
+        .await
+        .iter()
+        .map(|m| (m["direction"].clone(), m["text"].clone()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (json!("inbound"), json!("Obrigada!")),
+            (json!("outbound"), json!("template `order_shipped`")),
+        ]
+    );
+    assert_eq!(
+        messages(&app, &all[0]).await[1]["notification_id"],
+        id.as_str()
+    );
 }

@@ -22,7 +22,7 @@ use pombo_contract::{
 };
 use serde_json::Value;
 
-use crate::callbell::report as callbell;
+use super::report::envelope;
 use crate::report::{CallbackError, CallbackRequest, unix_time};
 use crate::whatsapp_jid::contact_address;
 
@@ -30,22 +30,9 @@ pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
 ) -> Result<Vec<InboundMessage>, CallbackError> {
-    callbell::verify_url_secret(req, settings.webhook_secret.as_ref())?;
-    let body: Value = serde_json::from_slice(req.body)
-        .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
-    let event = body
-        .get("event")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !event
-        .replace('_', ".")
-        .eq_ignore_ascii_case("messages.upsert")
-    {
+    let Some(body) = envelope(req, settings, "messages.upsert")? else {
         return Ok(Vec::new());
-    }
-    if body.get("instance").and_then(Value::as_str) != Some(settings.instance.trim()) {
-        return Ok(Vec::new());
-    }
+    };
     let items = match body.get("data") {
         Some(Value::Object(_)) => std::slice::from_ref(&body["data"]),
         Some(Value::Array(items)) => items.as_slice(),

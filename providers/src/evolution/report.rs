@@ -43,24 +43,24 @@ use serde_json::Value;
 use crate::callbell::report as callbell;
 use crate::report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 
-pub fn parse(
+/// The webhook's body once the `?secret=` checks out, when it is `event` of the account's
+/// instance (the configuration's spelling, `MESSAGES_UPDATE`, is accepted too); `None` for
+/// another event or instance.
+pub(super) fn envelope(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
-) -> Result<Vec<ProviderEvent>, CallbackError> {
+    event: &str,
+) -> Result<Option<Value>, CallbackError> {
     callbell::verify_url_secret(req, settings.webhook_secret.as_ref())?;
     let body: Value = serde_json::from_slice(req.body)
         .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
-    let event = body
+    let given = body
         .get("event")
         .and_then(Value::as_str)
         .ok_or_else(|| CallbackError::Malformed("no `event` in the webhook".into()))?;
-    // `messages.update`; the configuration's spelling, `MESSAGES_UPDATE`, is accepted too.
-    if !event
-        .replace('_', ".")
-        .eq_ignore_ascii_case("messages.update")
-    {
-        tracing::debug!(event, "skipping an Evolution event");
-        return Ok(Vec::new());
+    if !given.replace('_', ".").eq_ignore_ascii_case(event) {
+        tracing::debug!(event = given, "skipping an Evolution event");
+        return Ok(None);
     }
     let instance = body
         .get("instance")
@@ -68,8 +68,18 @@ pub fn parse(
         .ok_or_else(|| CallbackError::Malformed("no `instance` in the webhook".into()))?;
     if instance != settings.instance.trim() {
         tracing::debug!(instance, "skipping an Evolution event of another instance");
-        return Ok(Vec::new());
+        return Ok(None);
     }
+    Ok(Some(body))
+}
+
+pub fn parse(
+    req: &CallbackRequest<'_>,
+    settings: &EvolutionSettings,
+) -> Result<Vec<ProviderEvent>, CallbackError> {
+    let Some(body) = envelope(req, settings, "messages.update")? else {
+        return Ok(Vec::new());
+    };
     let occurred_at = body
         .get("date_time")
         .and_then(Value::as_str)

@@ -16,7 +16,7 @@ use pombo_contract::{
 };
 use serde_json::Value;
 
-use super::report::{message_id, verify_hmac};
+use super::report::{envelope, message_id};
 use crate::report::{CallbackError, CallbackRequest, unix_time};
 use crate::whatsapp_jid::contact_address;
 
@@ -24,23 +24,10 @@ pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &WahaSettings,
 ) -> Result<Vec<InboundMessage>, CallbackError> {
-    verify_hmac(req, settings.webhook_secret.as_ref())?;
-    let body: Value = serde_json::from_slice(req.body)
-        .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
-    let event = body
-        .get("event")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !matches!(event, "message" | "message.reaction") {
+    let Some(envelope) = envelope(req, settings, &["message", "message.reaction"])? else {
         return Ok(Vec::new());
-    }
-    if body.get("session").and_then(Value::as_str) != Some(settings.session.trim()) {
-        return Ok(Vec::new());
-    }
-    let payload = body
-        .get("payload")
-        .filter(|p| p.is_object())
-        .ok_or_else(|| CallbackError::Malformed("no `payload` object".into()))?;
+    };
+    let (event, payload) = (envelope.event.as_str(), &envelope.payload);
     if payload.get("fromMe").and_then(Value::as_bool) == Some(true) {
         return Ok(Vec::new());
     }

@@ -42,10 +42,7 @@ pub const HMAC_ALGORITHM_HEADER: &str = "x-webhook-hmac-algorithm";
 /// Checks WAHA's `X-Webhook-Hmac` (hex HMAC-SHA512 of the raw body). An account without a
 /// key never gets here: the handler refuses its callbacks first
 /// ([`crate::required_secret`]); without one this checks nothing.
-pub(super) fn verify_hmac(
-    req: &CallbackRequest<'_>,
-    key: Option<&Secret>,
-) -> Result<(), CallbackError> {
+fn verify_hmac(req: &CallbackRequest<'_>, key: Option<&Secret>) -> Result<(), CallbackError> {
     let Some(key) = configured(key) else {
         return Ok(());
     };
@@ -73,20 +70,32 @@ pub(super) fn verify_hmac(
     })
 }
 
-pub fn parse(
+/// A WAHA webhook of the account's session whose HMAC checked out.
+pub(super) struct Envelope {
+    pub event: String,
+    pub payload: Value,
+    /// When WAHA sent it (milliseconds).
+    pub timestamp: Option<Value>,
+}
+
+/// The webhook once the HMAC checks out, when it is one of `events` of the account's
+/// session; `None` for another event or session.
+pub(super) fn envelope(
     req: &CallbackRequest<'_>,
     settings: &WahaSettings,
-) -> Result<Vec<ProviderEvent>, CallbackError> {
+    events: &[&str],
+) -> Result<Option<Envelope>, CallbackError> {
     verify_hmac(req, settings.webhook_secret.as_ref())?;
-    let body: Value = serde_json::from_slice(req.body)
+    let mut body: Value = serde_json::from_slice(req.body)
         .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
     let event = body
         .get("event")
         .and_then(Value::as_str)
-        .ok_or_else(|| CallbackError::Malformed("no `event` in the webhook".into()))?;
-    if event != "message.ack" {
+        .ok_or_else(|| CallbackError::Malformed("no `event` in the webhook".into()))?
+        .to_owned();
+    if !events.contains(&event.as_str()) {
         tracing::debug!(event, "skipping a WAHA event");
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let session = body
         .get("session")
@@ -94,12 +103,26 @@ pub fn parse(
         .ok_or_else(|| CallbackError::Malformed("no `session` in the webhook".into()))?;
     if session != settings.session.trim() {
         tracing::debug!(session, "skipping a WAHA event of another session");
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let payload = body
-        .get("payload")
-        .filter(|p| p.is_object())
-        .ok_or_else(|| CallbackError::Malformed("no `payload` object".into()))?;
+    match body.get_mut("payload").map(Value::take) {
+        Some(payload @ Value::Object(_)) => Ok(Some(Envelope {
+            event,
+            payload,
+            timestamp: body.get_mut("timestamp").map(Value::take),
+        })),
+        _ => Err(CallbackError::Malformed("no `payload` object".into())),
+    }
+}
+
+pub fn parse(
+    req: &CallbackRequest<'_>,
+    settings: &WahaSettings,
+) -> Result<Vec<ProviderEvent>, CallbackError> {
+    let Some(envelope) = envelope(req, settings, &["message.ack"])? else {
+        return Ok(Vec::new());
+    };
+    let payload = &envelope.payload;
     let id = message_id(payload.get("id"))
         .ok_or_else(|| CallbackError::Malformed("no message `id` in the payload".into()))?;
     if payload.get("fromMe").and_then(Value::as_bool) == Some(false) {
@@ -138,7 +161,7 @@ pub fn parse(
     Ok(vec![ProviderEvent {
         provider_message_id: id,
         status,
-        occurred_at: body.get("timestamp").and_then(unix_time),
+        occurred_at: envelope.timestamp.as_ref().and_then(unix_time),
         reason: None,
         code: None,
         raw_status,

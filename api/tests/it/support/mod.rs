@@ -289,6 +289,26 @@ impl TestApp {
         json["id"].as_str().unwrap().to_owned()
     }
 
+    /// Posts a provider's callback, as its fake built it, to `path`: status and JSON body.
+    pub async fn post_callback(
+        &self,
+        path: &str,
+        callback: &pombo_fakes::FakeCallback,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", &callback.content_type)
+            .body(callback.body.clone());
+        for (name, value) in &callback.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// Any API call with the app's key: status and JSON body (`null` when empty).
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         self.call_as(&self.api_key, method, path, body).await
