@@ -535,10 +535,20 @@ async fn a_run_blanks_errors_and_fallbacks_spares_in_flight_rows_and_drops_old_p
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert!(conversations.contains(&ana_new.conversation_id), "{conversations:?}");
-    assert!(!conversations.contains(&bia_old.conversation_id), "{conversations:?}");
+    assert!(
+        conversations.contains(&ana_new.conversation_id),
+        "{conversations:?}"
+    );
+    assert!(
+        !conversations.contains(&bia_old.conversation_id),
+        "{conversations:?}"
+    );
     let contacts = contact::Entity::find().all(&app.db).await.unwrap();
-    assert_eq!(contacts.len(), conversations.len(), "no contact without a conversation");
+    assert_eq!(
+        contacts.len(),
+        conversations.len(),
+        "no contact without a conversation"
+    );
 }
 
 /// Starts a retention run on the test's task queue and waits for its outcome; its history is
