@@ -621,3 +621,122 @@ async fn a_sent_whatsapp_notification_opens_the_conversation_the_answer_joins() 
         id.as_str()
     );
 }
+
+/// The API process killed while people's messages pour in loses none it acknowledged: each
+/// message is stored before its 2xx, and the provider's retries of the others are stored
+/// once each.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_killed_during_ingest_loses_no_acknowledged_message() {
+    use crate::support::{servers::free_port, workspace_binary};
+
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let mut config = app.config.clone();
+    config.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pombo.toml");
+    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
+    let mut api = std::process::Command::new(workspace_binary("pombo-api"))
+        .env("POMBO_CONFIG", &path)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{}", config.listen);
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    const MESSAGES: usize = 200;
+    let message = |n: usize| {
+        whatsapp_cloud::inbound_webhook(
+            Some("pombo-test-app-secret"),
+            "106540352242922",
+            (&format!("55119876{n:05}"), "Someone"),
+            &format!("wamid.crash-{n}"),
+            chrono::Utc::now().timestamp(),
+            ("text", json!({"body": format!("message {n}")})),
+        )
+    };
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sends = (0..MESSAGES).map(|n| {
+        let (client, url, callback) = (client.clone(), format!("{base}{wa}"), message(n));
+        let answered = answered.clone();
+        tokio::spawn(async move {
+            let mut request = client
+                .post(url)
+                .header("content-type", &callback.content_type)
+                .body(callback.body);
+            for (name, value) in &callback.headers {
+                request = request.header(name, value);
+            }
+            let acknowledged = matches!(request.send().await, Ok(r) if r.status() == 200);
+            if acknowledged {
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (n, acknowledged)
+        })
+    });
+    let sends: Vec<_> = sends.collect();
+    // Killed mid-way, once a few are answered: some answered, some in flight.
+    let waiting = std::time::Instant::now();
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(60),
+            "the API answered none of the first messages"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    api.kill().unwrap();
+    api.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    let mut unanswered = Vec::new();
+    for send in sends {
+        let (n, ok) = send.await.unwrap();
+        if ok {
+            acknowledged.push(n);
+        } else {
+            unanswered.push(n);
+        }
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "nothing was answered before the kill"
+    );
+    assert!(!unanswered.is_empty(), "the kill came after every answer");
+
+    use pombo_store::entities::conversation_message;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let stored = |n: usize| {
+        let db = app.db.clone();
+        async move {
+            conversation_message::Entity::find()
+                .filter(
+                    conversation_message::Column::ProviderMessageId.eq(format!("wamid.crash-{n}")),
+                )
+                .all(&db)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    for &n in &acknowledged {
+        assert_eq!(
+            stored(n).await,
+            1,
+            "message {n} was acknowledged but is not stored"
+        );
+    }
+    // The provider retries what got no 2xx, against a live API: each is stored once.
+    for &n in &unanswered {
+        let (code, _) = app.post_callback(&wa, &message(n)).await;
+        assert_eq!(code, 200);
+    }
+    for n in 0..MESSAGES {
+        assert_eq!(stored(n).await, 1, "message {n}");
+    }
+}
