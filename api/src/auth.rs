@@ -7,8 +7,8 @@
 //!
 //! | Scope     | Routes |
 //! |-----------|--------|
-//! | `send`    | `POST /v1/notifications`, `POST /v1/notifications/batch`, `POST /v1/files`, `POST /v1/templates/{id}/render` |
-//! | `read`    | every `GET` under `/v1/notifications`, `/v1/batches`, `/v1/files`, `/v1/templates`, `/v1/recipients`, `/v1/providers`, `/v1/routing-rules`, and `GET /v1/audit-log` |
+//! | `send`    | `POST /v1/notifications`, `POST /v1/notifications/batch`, `POST /v1/files`, `POST /v1/templates/{id}/render`; replying in, closing/reopening and reading a conversation (`POST /v1/conversations/{id}/messages`, `PATCH /v1/conversations/{id}`, `POST /v1/conversations/{id}/read`) |
+//! | `read`    | every `GET` under `/v1/notifications`, `/v1/batches`, `/v1/conversations`, `/v1/files`, `/v1/templates`, `/v1/recipients`, `/v1/providers`, `/v1/routing-rules`, and `GET /v1/audit-log` |
 //! | `manage`  | `POST`/`PATCH`/`PUT`/`DELETE` of `/v1/providers`, `/v1/templates`, `/v1/recipients`, `/v1/routing-rules`; the tenant's own keys at `/v1/keys` |
 //! | `operate` | `POST /v1/notifications/{id}/retry`, `POST /v1/notifications/retry`, `POST /v1/notifications/{id}/cancel`, `PATCH /v1/notifications/{id}/status` |
 //! | `admin`   | `/v1/tenants` and `/v1/tenants/{id}/keys` (administrators' keys, which belong to the reserved system tenant and hold no other scope) |

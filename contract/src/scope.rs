@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
-    /// Send notifications and batches, upload files, preview templates.
+    /// Send notifications and batches, upload files, preview templates, reply in
+    /// conversations.
     Send,
     /// Read notifications, batches, events, files, templates, recipients, providers,
     /// routing rules and the audit log.
