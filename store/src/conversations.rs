@@ -137,6 +137,25 @@ pub async fn receive<C: TransactionTrait>(
     message: &InboundMessage,
     received_at: DateTime<Utc>,
 ) -> Result<Received, StoreError> {
+    // On PostgreSQL two first messages of one contact (or two webhooks carrying the same
+    // message) can race to add the same row: the loser reads the winner's, each attempt
+    // after a winner has committed.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match receive_once(db, through, message, received_at).await {
+            Err(StoreError::Conflict(_)) if attempts < 3 => continue,
+            done => return done,
+        }
+    }
+}
+
+async fn receive_once<C: TransactionTrait>(
+    db: &C,
+    through: Through<'_>,
+    message: &InboundMessage,
+    received_at: DateTime<Utc>,
+) -> Result<Received, StoreError> {
     let tx = crate::begin_write(db).await?;
     let contact =
         find_or_add_contact(&tx, through, &message.from, message.from_name.as_deref()).await?;
@@ -177,7 +196,8 @@ pub async fn receive<C: TransactionTrait>(
         received_at: Set(received_at),
     }
     .insert(&tx)
-    .await?;
+    .await
+    .map_err(taken)?;
     conversation::Entity::update_many()
         .col_expr(
             conversation::Column::Unread,
@@ -265,11 +285,7 @@ async fn find_or_add_contact(
     }
     .insert(db)
     .await
-    .map_err(|e| match e.sql_err() {
-        // Written under an immediate transaction, so no one else can be adding it.
-        Some(SqlErr::UniqueConstraintViolation(m)) => StoreError::Conflict(m),
-        _ => StoreError::Db(e),
-    })?;
+    .map_err(taken)?;
     Ok(id)
 }
 
@@ -288,7 +304,7 @@ async fn find_or_open_conversation(
     if let Some(row) = found {
         return Ok(row);
     }
-    Ok(conversation::ActiveModel {
+    conversation::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(through.tenant_id),
         channel: Set(through.channel.into()),
@@ -303,7 +319,17 @@ async fn find_or_open_conversation(
         updated_at: Set(now),
     }
     .insert(db)
-    .await?)
+    .await
+    .map_err(taken)
+}
+
+/// A row another transaction added first (SQLite's immediate transactions never race;
+/// PostgreSQL's may): [`StoreError::Conflict`], which [`receive`] retries.
+fn taken(e: sea_orm::DbErr) -> StoreError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(m)) => StoreError::Conflict(m),
+        _ => StoreError::Db(e),
+    }
 }
 
 /// Records `notification_id`, sent by the tenant into a conversation, as its outbound

@@ -740,3 +740,35 @@ async fn an_api_killed_during_ingest_loses_no_acknowledged_message() {
         assert_eq!(stored(n).await, 1, "message {n}");
     }
 }
+
+/// A contact's first messages arriving at once (and a webhook delivered twice at once) race
+/// to add the same contact, conversation and message: every one is answered 200, and
+/// there is one of each.
+#[tokio::test(flavor = "multi_thread")]
+async fn simultaneous_first_messages_of_a_contact_make_one_conversation() {
+    let app = app().await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let message = |n: usize| {
+        whatsapp_cloud::inbound_webhook(
+            Some("pombo-test-app-secret"),
+            "106540352242922",
+            ("5511987650001", "Ana"),
+            &format!("wamid.rush-{}", n % 10),
+            chrono::Utc::now().timestamp(),
+            ("text", json!({"body": format!("message {}", n % 10)})),
+        )
+    };
+    let answers = futures::future::join_all((0..20).map(|n| {
+        let callback = message(n);
+        let (app, wa) = (&app, &wa);
+        async move { app.post_callback(wa, &callback).await }
+    }))
+    .await;
+    for (code, body) in &answers {
+        assert_eq!(*code, 200, "{body}");
+    }
+    let all = conversations(&app, &app.api_key).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(messages(&app, &all[0]).await.len(), 10);
+    assert_eq!(all[0]["unread"], 10);
+}
