@@ -689,26 +689,10 @@ impl NotificationActivities {
         {
             return;
         }
-        let rendered = n.rendered.as_ref();
-        let text_at = |pointer: &str| {
-            rendered
-                .and_then(|r| r.pointer(pointer))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
-        let (kind, text) = if let Some(name) = text_at("/template/name") {
-            (MessageKind::Text, Some(format!("template `{name}`")))
-        } else if rendered.is_some_and(|r| r.get("media").is_some()) {
-            let kind = match text_at("/media/kind").as_deref() {
-                Some("image") => MessageKind::Image,
-                Some("video") => MessageKind::Video,
-                Some("audio") => MessageKind::Audio,
-                _ => MessageKind::Document,
-            };
-            (kind, text_at("/media/caption"))
-        } else {
-            (MessageKind::Text, text_at("/text"))
-        };
+        let (kind, text) = n
+            .rendered
+            .as_ref()
+            .map_or((MessageKind::Text, None), MessageKind::of_outbound);
         let through = pombo_store::conversations::Through {
             tenant_id: n.tenant_id,
             channel: *n.channel,

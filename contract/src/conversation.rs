@@ -79,6 +79,44 @@ impl MessageKind {
     }
 }
 
+impl MessageKind {
+    /// The kind of a file by its content type (`image/jpeg` → image); anything else is a
+    /// document.
+    pub fn of_content_type(content_type: Option<&str>) -> MessageKind {
+        match content_type.and_then(|t| t.split('/').next()) {
+            Some("image") => MessageKind::Image,
+            Some("audio") => MessageKind::Audio,
+            Some("video") => MessageKind::Video,
+            _ => MessageKind::Document,
+        }
+    }
+
+    /// What an outbound message of a chat channel is, from its content (`{"text"}`,
+    /// `{"media": {"kind", "caption"?}}`, `{"template": {"name"}}`), and the text a
+    /// conversation shows for it.
+    pub fn of_outbound(content: &serde_json::Value) -> (MessageKind, Option<String>) {
+        let text_at = |pointer: &str| {
+            content
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        if let Some(name) = text_at("/template/name") {
+            (MessageKind::Text, Some(format!("template `{name}`")))
+        } else if content.get("media").is_some() {
+            let kind = match text_at("/media/kind").as_deref() {
+                Some("image") => MessageKind::Image,
+                Some("video") => MessageKind::Video,
+                Some("audio") => MessageKind::Audio,
+                _ => MessageKind::Document,
+            };
+            (kind, text_at("/media/caption"))
+        } else {
+            (MessageKind::Text, text_at("/text"))
+        }
+    }
+}
+
 impl std::str::FromStr for MessageKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::{Text, contact, conversation, conversation_message, notification},
-    sealed::{self, Aad, Keyring},
+    sealed::{self, Aad},
 };
 
 pub use conversation::Model as Conversation;
@@ -77,24 +77,12 @@ pub struct Received {
 }
 
 fn seal(aad: Aad, value: &impl Serialize) -> String {
-    let json = serde_json::to_string(value).expect("serialises");
-    match sealed::installed() {
-        Some(keyring) => keyring.seal(json.as_bytes(), &aad),
-        // As for notifications: without a key, stored in clear (start-up warns).
-        None => json,
-    }
+    sealed::seal_text_at(&aad, serde_json::to_string(value).expect("serialises"))
 }
 
 fn open<T: for<'de> Deserialize<'de>>(stored: &str, aad: Aad) -> Result<T, StoreError> {
-    let json = match Keyring::key_id_of(stored) {
-        Some(key_id) => {
-            let keyring =
-                sealed::installed().ok_or_else(|| sealed::SealError::UnknownKey(key_id.into()))?;
-            keyring.open(stored, &aad)?
-        }
-        None => stored.as_bytes().to_vec(),
-    };
-    serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(format!("{e}")))
+    let json = sealed::open_text_at(&aad, stored.to_owned())?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("{e}")))
 }
 
 fn contact_aad(tenant_id: Uuid, id: Uuid) -> Aad {

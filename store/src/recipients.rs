@@ -5,7 +5,7 @@
 //! (the process-wide keyring of [`crate::sealed::install`], as for notifications). The
 //! caller's own id for the person (`external_id`) must be unique per tenant and found by
 //! lookup, which a sealed value (random nonce) cannot be: the row keeps a keyed digest of it
-//! and the tenant ([`Keyring::digest`]: without the encryption keys nobody can test guesses
+//! and the tenant ([`sealed::Keyring::digest`]: without the encryption keys nobody can test guesses
 //! against it), and the value itself inside the sealed profile. Rows written before the
 //! digest was keyed hold a SHA-256 salted with the tenant; lookups try both, and a write or
 //! `pombo-worker reseal` replaces it.
@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::{
     StoreError,
     entities::recipient,
-    sealed::{self, Aad, Keyring},
+    sealed::{self, Aad},
 };
 
 /// The personal fields of a profile, each already validated by the API.
@@ -108,23 +108,12 @@ fn context(tenant_id: Uuid, id: Uuid) -> Aad {
 
 fn seal(tenant_id: Uuid, id: Uuid, profile: &Profile) -> String {
     let json = serde_json::to_string(profile).expect("profiles serialise");
-    match sealed::installed() {
-        Some(keyring) => keyring.seal(json.as_bytes(), &context(tenant_id, id)),
-        // As for notifications: without a key, stored in clear (start-up warns).
-        None => json,
-    }
+    sealed::seal_text_at(&context(tenant_id, id), json)
 }
 
 fn open(row: recipient::Model) -> Result<Recipient, StoreError> {
-    let json = match Keyring::key_id_of(&row.profile) {
-        Some(key_id) => {
-            let keyring =
-                sealed::installed().ok_or_else(|| sealed::SealError::UnknownKey(key_id.into()))?;
-            keyring.open(&row.profile, &context(row.tenant_id, row.id))?
-        }
-        None => row.profile.into_bytes(),
-    };
-    let profile: Profile = serde_json::from_slice(&json)
+    let json = sealed::open_text_at(&context(row.tenant_id, row.id), row.profile)?;
+    let profile: Profile = serde_json::from_str(&json)
         .map_err(|e| StoreError::Corrupt(format!("recipient {}: {e}", row.id)))?;
     Ok(Recipient {
         id: row.id,

@@ -258,20 +258,31 @@ fn context(place: Place, column: &str) -> Aad {
 }
 
 pub(crate) fn seal_text(place: Place, column: &str, text: String) -> String {
+    seal_text_at(&context(place, column), text)
+}
+
+pub(crate) fn open_text(place: Place, column: &str, text: String) -> Result<String, SealError> {
+    open_text_at(&context(place, column), text)
+}
+
+/// Personal data bound to `aad`, sealed with the installed keyring; in clear without one
+/// (start-up warns).
+pub(crate) fn seal_text_at(aad: &Aad, text: String) -> String {
     match installed() {
-        Some(k) => k.seal(text.as_bytes(), &context(place, column)),
+        Some(k) => k.seal(text.as_bytes(), aad),
         None => text,
     }
 }
 
-pub(crate) fn open_text(place: Place, column: &str, text: String) -> Result<String, SealError> {
+/// [`seal_text_at`]'s value opened; a value in clear (written without a keyring) as is.
+pub(crate) fn open_text_at(aad: &Aad, text: String) -> Result<String, SealError> {
     if Keyring::key_id_of(&text).is_none() {
         return Ok(text);
     }
     let keyring = installed().ok_or_else(|| {
         SealError::UnknownKey(Keyring::key_id_of(&text).unwrap_or_default().to_owned())
     })?;
-    let bytes = keyring.open(&text, &context(place, column))?;
+    let bytes = keyring.open(&text, aad)?;
     String::from_utf8(bytes).map_err(|_| SealError::Corrupt)
 }
 

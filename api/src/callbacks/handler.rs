@@ -42,14 +42,14 @@ use super::{CallbackError, CallbackRequest};
 use crate::{error::ApiError, state::AppState};
 
 /// The account a callback names, with its settings.
-struct Account {
+pub(crate) struct Account {
     name: String,
     /// `Some((tenant id, account id))` for a tenant's account: only the notifications that
     /// account sent (so only its tenant's) match.
     tenant_account: Option<(Uuid, Uuid)>,
     /// A server-wide account's `inbound_tenant`: whose conversations get its inbound messages.
     inbound_tenant: Option<String>,
-    settings: ProviderSettings,
+    pub(crate) settings: ProviderSettings,
 }
 
 impl Account {
@@ -61,37 +61,40 @@ impl Account {
     }
 }
 
+/// The `kind` account a callback path names; any other is not found.
 async fn account(state: &AppState, kind: &str, key: &str) -> Result<Account, ApiError> {
-    let unknown = || ApiError::NotFound("no such provider account".into());
-    let account = if let Ok(id) = key.parse::<Uuid>() {
-        match provider_accounts::get_by_id(&state.db, state.keyring.as_deref(), id).await {
-            Ok(a) => Account {
+    find_account(state, key)
+        .await?
+        .filter(|account| account.settings.kind() == kind)
+        .ok_or_else(|| ApiError::NotFound("no such provider account".into()))
+}
+
+/// The provider account `key` names: a tenant account's id, or a server-wide account's
+/// name (as callback paths and conversations name them). `None` when there is none.
+pub(crate) async fn find_account(state: &AppState, key: &str) -> Result<Option<Account>, ApiError> {
+    if let Ok(id) = key.parse::<Uuid>() {
+        return match provider_accounts::get_by_id(&state.db, state.keyring.as_deref(), id).await {
+            Ok(a) => Ok(Some(Account {
                 name: a.name,
                 tenant_account: Some((a.tenant_id, a.id)),
                 inbound_tenant: None,
                 settings: a.settings,
-            },
-            Err(pombo_store::StoreError::NotFound) => return Err(unknown()),
-            Err(e) => return Err(e.into()),
-        }
-    } else {
-        let a = state
-            .config
-            .providers
-            .iter()
-            .find(|a| a.name == key)
-            .ok_or_else(unknown)?;
-        Account {
+            })),
+            Err(pombo_store::StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(state
+        .config
+        .providers
+        .iter()
+        .find(|a| a.name == key)
+        .map(|a| Account {
             name: a.name.clone(),
             tenant_account: None,
             inbound_tenant: a.inbound_tenant.clone(),
             settings: a.settings.clone(),
-        }
-    };
-    if account.settings.kind() != kind {
-        return Err(unknown());
-    }
-    Ok(account)
+        }))
 }
 
 /// The URL the provider called (or is to call), as it sees it: `api.public_url`, else the

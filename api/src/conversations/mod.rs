@@ -434,26 +434,11 @@ pub async fn reply(
         }
     }
     let contact = conversations::contact(&state.db, c.tenant_id, c.contact_id).await?;
-    let text = reply
+    // A reply from a stored template shows no text here: its notification has the rendering.
+    let (kind, text) = reply
         .content
         .as_ref()
-        .and_then(|content| content.get("text"))
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
-    let kind = match &reply.content {
-        Some(content) if content.get("media").is_some() => {
-            match content
-                .pointer("/media/kind")
-                .and_then(serde_json::Value::as_str)
-            {
-                Some("image") => MessageKind::Image,
-                Some("video") => MessageKind::Video,
-                Some("audio") => MessageKind::Audio,
-                _ => MessageKind::Document,
-            }
-        }
-        _ => MessageKind::Text,
-    };
+        .map_or((MessageKind::Text, None), MessageKind::of_outbound);
     let request: crate::notifications::request::CreateNotification =
         serde_json::from_value(serde_json::json!({
             "channel": *c.channel,
@@ -468,14 +453,6 @@ pub async fn reply(
         crate::notifications::accept(&state, tenant.id, None, request, c.provider_account_id)
             .await?;
     let at = notification.created_at;
-    let text = text.or_else(|| {
-        reply
-            .content
-            .as_ref()
-            .and_then(|content| content.pointer("/template/name"))
-            .and_then(serde_json::Value::as_str)
-            .map(|name| format!("template `{name}`"))
-    });
     let message_id =
         conversations::record_outbound(&state.db, &c, notification.id, kind, text.clone(), at)
             .await?;
@@ -505,23 +482,13 @@ async fn account_kind(
     state: &AppState,
     c: &Conversation,
 ) -> Result<Option<&'static str>, ApiError> {
-    Ok(match c.provider_account_id {
-        Some(id) => {
-            match pombo_store::provider_accounts::get_by_id(&state.db, state.keyring.as_deref(), id)
-                .await
-            {
-                Ok(account) => Some(account.settings.kind()),
-                Err(pombo_store::StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        None => state
-            .config
-            .providers
-            .iter()
-            .find(|a| a.name == c.provider_account)
-            .map(|a| a.settings.kind()),
-    })
+    let key = match c.provider_account_id {
+        Some(id) => id.to_string(),
+        None => c.provider_account.clone(),
+    };
+    Ok(crate::callbacks::handler::find_account(state, &key)
+        .await?
+        .map(|account| account.settings.kind()))
 }
 
 /// Whether the content is a WhatsApp message template (allowed outside the 24-hour window).

@@ -74,12 +74,7 @@ pub fn parse(
             continue;
         };
         let content_type = param(&format!("MediaContentType{n}")).map(str::to_owned);
-        let kind = match content_type.as_deref().and_then(|t| t.split('/').next()) {
-            Some("image") => MessageKind::Image,
-            Some("audio") => MessageKind::Audio,
-            Some("video") => MessageKind::Video,
-            _ => MessageKind::Document,
-        };
+        let kind = MessageKind::of_content_type(content_type.as_deref());
         messages.push(InboundMessage {
             provider_message_id: if n == 0 {
                 base.provider_message_id.clone()

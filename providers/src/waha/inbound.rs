@@ -52,12 +52,7 @@ pub fn parse(
         )
     } else if payload.get("hasMedia").and_then(Value::as_bool) == Some(true) {
         let content_type = text_at("/media/mimetype");
-        let kind = match content_type.as_deref().and_then(|t| t.split('/').next()) {
-            Some("image") => MessageKind::Image,
-            Some("audio") => MessageKind::Audio,
-            Some("video") => MessageKind::Video,
-            _ => MessageKind::Document,
-        };
+        let kind = MessageKind::of_content_type(content_type.as_deref());
         let media = text_at("/media/url").map(|reference| InboundMedia {
             reference,
             content_type,

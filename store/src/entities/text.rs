@@ -26,47 +26,26 @@ pub trait TextEnum: Copy + FromStr<Err = String> + Send + Sync + 'static {
     fn text(self) -> &'static str;
 }
 
-impl TextEnum for Channel {
-    const TYPE: &'static str = "Channel";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
+/// Each enum of the contract kept in a column, by its `as_str`.
+macro_rules! text_enums {
+    ($($ty:ident),+ $(,)?) => {$(
+        impl TextEnum for $ty {
+            const TYPE: &'static str = stringify!($ty);
+            fn text(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    )+};
 }
 
-impl TextEnum for Priority {
-    const TYPE: &'static str = "Priority";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl TextEnum for NotificationStatus {
-    const TYPE: &'static str = "NotificationStatus";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl TextEnum for Direction {
-    const TYPE: &'static str = "Direction";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl TextEnum for MessageKind {
-    const TYPE: &'static str = "MessageKind";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
-}
-
-impl TextEnum for ConversationStatus {
-    const TYPE: &'static str = "ConversationStatus";
-    fn text(self) -> &'static str {
-        self.as_str()
-    }
-}
+text_enums!(
+    Channel,
+    Priority,
+    NotificationStatus,
+    Direction,
+    MessageKind,
+    ConversationStatus,
+);
 
 /// The column type of an entity field that holds a [`TextEnum`]: reads as the enum itself
 /// (`row.channel.as_str()`, `*row.status`).
