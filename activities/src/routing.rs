@@ -12,11 +12,9 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use pombo_contract::{
-    Channel, Config,
-    activities::ProviderRef,
-    providers::{ProviderSettings, SendRateLimit, SmtpSettings},
-};
+use pombo_config::Config;
+use pombo_contract::{Channel, activities::ProviderRef, providers::SendRateLimit};
+use pombo_providers::{ProviderSettings, SmtpSettings};
 use pombo_store::{Db, StoreError, provider_accounts, sealed::Keyring, send_slots};
 use uuid::Uuid;
 
@@ -254,7 +252,10 @@ impl Providers {
         Ok(client)
     }
 
-    async fn load(&self, id: Uuid) -> Result<provider_accounts::Account, ResolveError> {
+    async fn load(
+        &self,
+        id: Uuid,
+    ) -> Result<provider_accounts::Account<ProviderSettings>, ResolveError> {
         match provider_accounts::get_by_id(&self.db, self.keyring.as_ref(), id).await {
             Ok(account) if !account.enabled => Err(ResolveError::Disabled(account.name)),
             Ok(account) => Ok(account),

@@ -35,7 +35,7 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     routing::get,
 };
-use pombo_contract::Config;
+use pombo_config::Config;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;

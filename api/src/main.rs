@@ -1,5 +1,6 @@
 use anyhow::Context;
-use pombo_contract::{Config, config::LogFormat};
+use pombo_config::Config;
+use pombo_contract::config::LogFormat;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

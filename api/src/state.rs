@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use pombo_contract::Config;
+use pombo_config::Config;
 use pombo_store::{Db, sealed::Keyring};
 
 use crate::dispatch::Dispatcher;

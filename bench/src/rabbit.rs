@@ -16,8 +16,8 @@ use amqprs::{
 };
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use pombo_contract::providers::ProviderSettings;
 use pombo_fakes::Fakes;
+use pombo_providers::ProviderSettings;
 
 use crate::{PriorityFigures, priority_figures};
 
@@ -66,7 +66,7 @@ pub async fn priority_scenario(
         .await?;
 
     // The consumer: the same HTTP request Pombo's Twilio provider makes.
-    let account = pombo_fakes::accounts::twilio(&fakes.base_url("twilio"));
+    let account = serde_json::from_value(pombo_fakes::accounts::twilio(&fakes.base_url("twilio")))?;
     let ProviderSettings::Twilio(twilio) = account else {
         unreachable!("twilio() builds Twilio settings")
     };

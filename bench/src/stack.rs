@@ -9,11 +9,9 @@ use std::{
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use pombo_config::Config;
+use pombo_contract::config::{ConfirmationTimeouts, Secret};
 use pombo_contract::outbound::OutboundPolicy;
-use pombo_contract::{
-    Config,
-    config::{ConfirmationTimeouts, Secret},
-};
 use pombo_fakes::Fakes;
 use pombo_store::Db;
 use sea_orm::{ConnectionTrait, Statement};
@@ -117,8 +115,9 @@ impl Stack {
         config.temporal.task_queue = format!("pombo-bench-{}", uuid::Uuid::new_v4().simple());
         config.providers = pombo_fakes::accounts::accounts(&format!("http://{}", fakes.addr))
             .into_iter()
-            .filter(|a| a.name == "twilio")
-            .collect();
+            .filter(|a| a["name"] == "twilio")
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>()?;
         config.smtp.enabled = false;
         config.delivery.retry_interval_secs = 1;
         config.delivery.confirmation_timeout_secs = ConfirmationTimeouts {

@@ -24,7 +24,6 @@ pub mod status;
 pub mod workflow;
 
 pub use channel::Channel;
-pub use config::Config;
 pub use priority::{NotificationType, Priority};
 pub use scope::Scope;
 pub use status::NotificationStatus;

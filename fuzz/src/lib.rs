@@ -31,8 +31,8 @@ use pombo_contract::{
     Channel,
     config::{DeliveryConfig, Secret},
     outbound::OutboundPolicy,
-    providers::*,
 };
+use pombo_providers::*;
 
 /// Refused input must be a client error: a 5xx (or anything else) for bad input is a bug.
 fn must_be_client_error(e: ApiError) {

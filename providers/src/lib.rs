@@ -4,24 +4,27 @@
 //! so adding a provider is its folder, its fake (`fakes/`), its contract test
 //! (`tests/it/`) and one line of [`registry!`] below.
 //!
-//! Each provider implements [`Provider`]: how its client is built from its settings, how
-//! it sends, and its reports ([`Reports`]: the setting that authenticates them and their
-//! parser, or none). The registry is the only list of providers: it builds [`Client`],
-//! dispatches sends and reports, and matches every settings variant, so a provider
-//! without a registry line, or a registry line without a send, a settings type or a
-//! `REPORTS`, does not compile.
+//! Each provider implements [`Provider`]: its settings (`settings.rs` in its folder), its
+//! channel, where it connects, how its client is built from its settings, how it sends,
+//! and its reports ([`Reports`]: the setting that authenticates them and their parser, or
+//! none). The registry is the only list of providers: it generates [`ProviderSettings`]
+//! (the `type`-tagged settings of the configuration and of tenants' accounts) and
+//! [`Client`], and dispatches sends and reports, so a registry line without a settings
+//! type, a send, a channel or a `REPORTS` does not compile.
 //!
 //! What providers do not decide: when to retry (`pombo_contract::retry`, from the
 //! classification each send returns), which account sends (`pombo_contract::routing`),
 //! where they may connect (`outbound`, applied by the clients here).
 //!
-//! Settings stay in `pombo_contract::providers`: the configuration file and the store read
-//! them, and neither may depend on the clients.
+//! The store keeps settings as sealed JSON through `pombo_contract::providers::AccountSettings`
+//! and `pombo-config` reads `[[providers]]` into [`ProviderSettings`]; the fakes (`fakes/`)
+//! depend on none of this, so they stay an independent check of the clients.
 
 pub mod http;
 pub mod outbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 pub mod whatsapp_jid;
 
 pub mod apns;
@@ -42,20 +45,31 @@ pub mod whatsapp_cloud;
 
 use std::future::Future;
 
-use pombo_contract::{conversation::InboundMessage, providers::ProviderSettings};
+use pombo_contract::{Channel, conversation::InboundMessage};
 
 pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
+pub use settings::{Endpoint, default_graph_api_version, default_graph_base_url};
 
 /// What one provider implements. No method has a default: a provider states what it does
 /// with reports, even when it sends none.
 pub trait Provider: Sized {
-    /// Its settings, as `[[providers]]` or a tenant's saved account gives them.
+    /// Its settings, as `[[providers]]` or a tenant's saved account gives them
+    /// (`settings.rs` in its folder).
     type Settings: 'static;
+
+    /// The channel it delivers.
+    const CHANNEL: Channel;
 
     /// Its reports: the setting that authenticates them and their parser; `None` when the
     /// provider sends no delivery reports (the account's view then shows no callback URL).
     const REPORTS: Option<Reports<Self::Settings>>;
+
+    /// Every place an account makes Pombo connect to, with the setting that names it: what
+    /// the outbound rule checks before a tenant's account is saved or used. Callback URLs
+    /// given to a provider (Twilio's `status_callback_url`) are not here: the provider
+    /// calls them, Pombo does not.
+    fn endpoints(settings: &Self::Settings) -> Vec<Endpoint>;
 
     /// Its client for `settings`: every check that can fail before a send fails here,
     /// naming the setting (what the API runs when a tenant saves an account).
@@ -129,10 +143,51 @@ impl Connect<'_> {
     }
 }
 
-/// The list of providers: `Variant => folder::Type`, where `Variant` is the
-/// [`ProviderSettings`] variant and `Type` implements [`Provider`] for its settings.
+/// The list of providers: `Variant(folder::Settings) = "type" => folder::Type`, where
+/// `Variant` becomes the [`ProviderSettings`] variant holding `Settings`, `"type"` its tag
+/// in the configuration and the API, and `Type` implements [`Provider`] for `Settings`.
 macro_rules! registry {
-    ($($variant:ident => $provider:ty,)+) => {
+    ($(
+        $(#[doc = $doc:tt])*
+        $variant:ident($folder:ident :: $settings:ident) = $kind:tt => $provider:ty,
+    )+) => {
+        $(pub use $folder::$settings;)+
+
+        /// The settings of one provider account, tagged by `type`.
+        #[derive(
+            Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+        )]
+        #[serde(tag = "type")]
+        pub enum ProviderSettings {
+            $(
+                $(#[doc = $doc])*
+                #[serde(rename = $kind)]
+                $variant($folder::$settings),
+            )+
+        }
+
+        impl ProviderSettings {
+            /// The provider's type name, as in the `type` tag.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(ProviderSettings::$variant(_) => $kind,)+
+                }
+            }
+
+            pub fn channel(&self) -> Channel {
+                match self {
+                    $(ProviderSettings::$variant(_) => <$provider as Provider>::CHANNEL,)+
+                }
+            }
+
+            /// Every place this account makes Pombo connect to ([`Provider::endpoints`]).
+            pub fn endpoints(&self) -> Vec<Endpoint> {
+                match self {
+                    $(ProviderSettings::$variant(s) => <$provider as Provider>::endpoints(s),)+
+                }
+            }
+        }
+
         /// A ready-to-use client of one provider account.
         pub enum Client {
             $($variant($provider),)+
@@ -227,21 +282,37 @@ macro_rules! registry {
 }
 
 registry! {
-    Smtp => smtp::SmtpProvider,
-    Sendgrid => sendgrid::Sendgrid,
-    Mailgun => mailgun::Mailgun,
-    Ses => ses::Ses,
-    Twilio => twilio::Twilio,
-    Vonage => vonage::Vonage,
-    Fcm => fcm::Fcm,
-    Apns => apns::Apns,
-    WhatsappCloud => whatsapp_cloud::WhatsappCloud,
-    Callbell => callbell::Callbell,
-    Evolution => evolution::Evolution,
-    Waha => waha::Waha,
-    Instagram => instagram::Instagram,
-    Telegram => telegram::Telegram,
-    Webhook => webhook::Webhook,
+    /// Email through any SMTP server (the server-wide `[smtp]` section is the default one).
+    Smtp(smtp::SmtpSettings) = "smtp" => smtp::SmtpProvider,
+    /// Email through SendGrid's v3 Mail Send API.
+    Sendgrid(sendgrid::SendgridSettings) = "sendgrid" => sendgrid::Sendgrid,
+    /// Email through Mailgun's Messages API.
+    Mailgun(mailgun::MailgunSettings) = "mailgun" => mailgun::Mailgun,
+    /// Email through Amazon SES (API v2, SigV4-signed).
+    Ses(ses::SesSettings) = "ses" => ses::Ses,
+    /// SMS through Twilio Programmable Messaging.
+    Twilio(twilio::TwilioSettings) = "twilio" => twilio::Twilio,
+    /// SMS through the Vonage SMS API.
+    Vonage(vonage::VonageSettings) = "vonage" => vonage::Vonage,
+    /// Push through Firebase Cloud Messaging HTTP v1.
+    Fcm(fcm::FcmSettings) = "fcm" => fcm::Fcm,
+    /// Push through Apple Push Notification service (HTTP/2, token auth).
+    Apns(apns::ApnsSettings) = "apns" => apns::Apns,
+    /// WhatsApp through Meta's WhatsApp Cloud API.
+    WhatsappCloud(whatsapp_cloud::WhatsappCloudSettings) = "whatsapp_cloud"
+        => whatsapp_cloud::WhatsappCloud,
+    /// WhatsApp through Callbell.
+    Callbell(callbell::CallbellSettings) = "callbell" => callbell::Callbell,
+    /// WhatsApp through a self-hosted Evolution API instance.
+    Evolution(evolution::EvolutionSettings) = "evolution" => evolution::Evolution,
+    /// WhatsApp through a self-hosted WAHA session.
+    Waha(waha::WahaSettings) = "waha" => waha::Waha,
+    /// Instagram Direct messages through Meta's Graph API.
+    Instagram(instagram::InstagramSettings) = "instagram" => instagram::Instagram,
+    /// Telegram through the Bot API.
+    Telegram(telegram::TelegramSettings) = "telegram" => telegram::Telegram,
+    /// Outbound HTTP webhooks signed per the Standard Webhooks specification.
+    Webhook(webhook::WebhookSettings) = "webhook" => webhook::Webhook,
 }
 
 impl Client {

@@ -23,10 +23,8 @@ use std::{
     time::Duration,
 };
 
-use pombo_contract::{
-    outbound::{OutboundPolicy, TargetRefused},
-    providers::ProviderSettings,
-};
+use crate::ProviderSettings;
+use pombo_contract::outbound::{OutboundPolicy, TargetRefused};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::SetupError;

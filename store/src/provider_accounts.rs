@@ -1,10 +1,12 @@
 //! Provider accounts of tenants. Settings, credentials included, are stored sealed
-//! ([`crate::sealed`]): the database never holds a credential in clear.
+//! ([`crate::sealed`]): the database never holds a credential in clear. The store knows
+//! settings only as [`AccountSettings`] (a type and a channel, kept in clear beside them);
+//! which providers exist is `pombo_providers`', whose `ProviderSettings` the callers name.
 
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel,
-    providers::{ProviderSettings, SendRateLimit},
+    providers::{AccountSettings, SendRateLimit},
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -20,57 +22,72 @@ use crate::{
 
 /// A provider account, opened.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Account {
+pub struct Account<S> {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
     pub priority: i32,
     pub enabled: bool,
-    pub settings: ProviderSettings,
+    pub settings: S,
     /// How fast the account may be sent to; unlimited when `None`.
     pub rate_limit: Option<SendRateLimit>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl Account {
+impl<S: AccountSettings> Account<S> {
     pub fn channel(&self) -> Channel {
         self.settings.channel()
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct NewAccount {
+pub struct NewAccount<S> {
     pub name: String,
     pub priority: i32,
     pub enabled: bool,
-    pub settings: ProviderSettings,
+    pub settings: S,
     pub rate_limit: Option<SendRateLimit>,
 }
 
 /// Changes to an account; `None` keeps the current value.
-#[derive(Debug, Clone, Default)]
-pub struct AccountPatch {
+#[derive(Debug, Clone)]
+pub struct AccountPatch<S> {
     pub name: Option<String>,
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
-    pub settings: Option<ProviderSettings>,
+    pub settings: Option<S>,
     /// `Some(None)` removes the rate limit.
     pub rate_limit: Option<Option<SendRateLimit>>,
+}
+
+impl<S> Default for AccountPatch<S> {
+    fn default() -> Self {
+        AccountPatch {
+            name: None,
+            priority: None,
+            enabled: None,
+            settings: None,
+            rate_limit: None,
+        }
+    }
 }
 
 fn context(tenant_id: Uuid, id: Uuid) -> Aad {
     Aad::new(Some(tenant_id), format!("provider_accounts:{id}"))
 }
 
-fn seal(keyring: &Keyring, tenant_id: Uuid, id: Uuid, settings: &ProviderSettings) -> String {
+fn seal<S: AccountSettings>(keyring: &Keyring, tenant_id: Uuid, id: Uuid, settings: &S) -> String {
     let json = serde_json::to_vec(settings).expect("settings serialise");
     keyring.seal(&json, &context(tenant_id, id))
 }
 
-fn open(keyring: &Keyring, row: provider_account::Model) -> Result<Account, StoreError> {
+fn open<S: AccountSettings>(
+    keyring: &Keyring,
+    row: provider_account::Model,
+) -> Result<Account<S>, StoreError> {
     let json = keyring.open(&row.settings_sealed, &context(row.tenant_id, row.id))?;
-    let settings: ProviderSettings = serde_json::from_slice(&json)
+    let settings: S = serde_json::from_slice(&json)
         .map_err(|e| StoreError::Corrupt(format!("provider account {}: {e}", row.id)))?;
     let rate_limit = rate_limit_of(&row);
     Ok(Account {
@@ -100,12 +117,12 @@ fn name_taken(e: sea_orm::DbErr, name: &str) -> StoreError {
     }
 }
 
-pub async fn create(
+pub async fn create<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     tenant_id: Uuid,
-    new: NewAccount,
-) -> Result<Account, StoreError> {
+    new: NewAccount<S>,
+) -> Result<Account<S>, StoreError> {
     let keyring = keyring.ok_or(StoreError::NoKeyring)?;
     let id = Uuid::now_v7();
     let now = Utc::now();
@@ -129,12 +146,12 @@ pub async fn create(
     open(keyring, row)
 }
 
-pub async fn list(
+pub async fn list<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     tenant_id: Uuid,
     channel: Option<Channel>,
-) -> Result<Vec<Account>, StoreError> {
+) -> Result<Vec<Account<S>>, StoreError> {
     let mut query = provider_account::Entity::find()
         .filter(provider_account::Column::TenantId.eq(tenant_id))
         .order_by_asc(provider_account::Column::Channel)
@@ -152,12 +169,12 @@ pub async fn list(
 }
 
 /// The enabled accounts of `channel`, in failover order.
-pub async fn for_channel(
+pub async fn for_channel<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     tenant_id: Uuid,
     channel: Channel,
-) -> Result<Vec<Account>, StoreError> {
+) -> Result<Vec<Account<S>>, StoreError> {
     Ok(list(db, keyring, tenant_id, Some(channel))
         .await?
         .into_iter()
@@ -165,12 +182,12 @@ pub async fn for_channel(
         .collect())
 }
 
-pub async fn get(
+pub async fn get<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<Account, StoreError> {
+) -> Result<Account<S>, StoreError> {
     let row = provider_account::Entity::find_by_id(id)
         .filter(provider_account::Column::TenantId.eq(tenant_id))
         .one(db)
@@ -180,11 +197,11 @@ pub async fn get(
 }
 
 /// An account of any tenant, for the worker (which acts for all of them).
-pub async fn get_by_id(
+pub async fn get_by_id<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     id: Uuid,
-) -> Result<Account, StoreError> {
+) -> Result<Account<S>, StoreError> {
     let row = provider_account::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -214,15 +231,15 @@ pub async fn rate_limit(
         .and_then(rate_limit_of))
 }
 
-pub async fn update(
+pub async fn update<S: AccountSettings>(
     db: &impl ConnectionTrait,
     keyring: Option<&Keyring>,
     tenant_id: Uuid,
     id: Uuid,
-    patch: AccountPatch,
-) -> Result<Account, StoreError> {
+    patch: AccountPatch<S>,
+) -> Result<Account<S>, StoreError> {
     let keyring = keyring.ok_or(StoreError::NoKeyring)?;
-    let current = get(db, Some(keyring), tenant_id, id).await?;
+    let current: Account<S> = get(db, Some(keyring), tenant_id, id).await?;
     let mut row = provider_account::ActiveModel {
         id: Set(id),
         updated_at: Set(Utc::now()),
@@ -291,10 +308,11 @@ pub async fn reseal_all(db: &impl ConnectionTrait, keyring: &Keyring) -> Result<
     for row in stale {
         let id = row.id;
         let tenant_id = row.tenant_id;
-        let account = open(keyring, row)?;
+        // Re-sealed as the bytes they are: no need to know which provider they configure.
+        let json = keyring.open(&row.settings_sealed, &context(tenant_id, id))?;
         provider_account::ActiveModel {
             id: Set(id),
-            settings_sealed: Set(seal(keyring, tenant_id, id, &account.settings)),
+            settings_sealed: Set(keyring.seal(&json, &context(tenant_id, id))),
             key_id: Set(keyring.current_key_id().to_owned()),
             ..Default::default()
         }

@@ -12,8 +12,9 @@ use pombo_activities::{
     BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
     routing::Providers,
 };
+use pombo_config::Config;
 use pombo_contract::{
-    Config, Priority,
+    Priority,
     config::{TemporalConfig, WorkflowStarts},
     workflow::task_queue,
 };

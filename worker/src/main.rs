@@ -1,4 +1,5 @@
-use pombo_contract::{Config, config::LogFormat};
+use pombo_config::Config;
+use pombo_contract::config::LogFormat;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -19,7 +19,8 @@ mod operators;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use pombo_contract::{Config, Scope};
+use pombo_config::Config;
+use pombo_contract::Scope;
 use pombo_store::{
     audit,
     entities::tenant,

@@ -5,7 +5,7 @@
 //! Grants and state changes go to the audit log of each tenant concerned.
 
 use anyhow::{Context, bail};
-use pombo_contract::Config;
+use pombo_config::Config;
 use pombo_store::{
     audit,
     operators::{self, NewOperator, Operator},

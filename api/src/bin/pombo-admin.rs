@@ -1,7 +1,7 @@
 //! `pombo-admin`: tenants and API keys, straight against the database (see
 //! `pombo_api::admin_cli`). Configured like the API (`POMBO_CONFIG`, `POMBO_*`).
 
-use pombo_contract::Config;
+use pombo_config::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

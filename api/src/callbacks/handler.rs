@@ -26,10 +26,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pombo_contract::conversation::InboundMessage;
-use pombo_contract::{
-    delivery::{DeliveryUpdate, ProviderEvent},
-    providers::ProviderSettings,
-};
+use pombo_contract::delivery::{DeliveryUpdate, ProviderEvent};
+use pombo_providers::ProviderSettings;
 use pombo_store::{
     conversations::{self, Through},
     events::{self, NewEvent, Parked},

@@ -13,11 +13,12 @@ use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel,
     outbound::OutboundPolicy,
-    providers::{MASK, ProviderSettings, SendRateLimit},
+    providers::{MASK, SendRateLimit},
 };
+use pombo_providers::ProviderSettings;
 use pombo_store::{
     audit,
-    provider_accounts::{self, Account, AccountPatch, NewAccount},
+    provider_accounts::{self, AccountPatch, NewAccount},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -26,6 +27,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::auth::{Authorized, CanManage, CanRead};
+
+/// A tenant's account, its settings read as the providers' settings.
+type Account = provider_accounts::Account<ProviderSettings>;
 use crate::{
     error::{ApiError, FieldError, Problem},
     extract::{JsonBody, Tenant},
@@ -321,7 +325,7 @@ pub async fn create(
 /// The server-wide accounts (`[[providers]]`, then `[smtp]` when enabled): name, type and
 /// channel.
 fn server_accounts(
-    config: &pombo_contract::config::Config,
+    config: &pombo_config::Config,
 ) -> impl Iterator<Item = (&str, &'static str, Channel)> {
     let smtp = config
         .smtp
@@ -350,7 +354,7 @@ async fn takes_over(
     if server_wide.is_empty() {
         return Ok(None);
     }
-    let own =
+    let own: Vec<Account> =
         provider_accounts::list(&state.db, state.keyring.as_deref(), tenant, Some(channel)).await?;
     if own.iter().any(|a| a.enabled && a.id != account) {
         return Ok(None);
@@ -447,7 +451,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateProvider>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let keyring = state.keyring.as_deref();
-    let current = provider_accounts::get(&state.db, keyring, tenant.id, id)
+    let current: Account = provider_accounts::get(&state.db, keyring, tenant.id, id)
         .await
         .map_err(ApiError::unless_found("provider account"))?;
     let mut errors = Vec::new();
@@ -570,10 +574,15 @@ pub async fn remove(
     PathParams(id): PathParams<Uuid>,
 ) -> Result<StatusCode, ApiError> {
     // For the audit log; an account that cannot be read (no keyring) is still removed.
-    let details = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
-        .await
-        .map(|a| json!({"name": a.name, "type": a.settings.kind()}))
-        .unwrap_or_else(|_| json!({}));
+    let details = provider_accounts::get::<ProviderSettings>(
+        &state.db,
+        state.keyring.as_deref(),
+        tenant.id,
+        id,
+    )
+    .await
+    .map(|a| json!({"name": a.name, "type": a.settings.kind()}))
+    .unwrap_or_else(|_| json!({}));
     provider_accounts::delete(&state.db, tenant.id, id)
         .await
         .map_err(ApiError::unless_found("provider account"))?;

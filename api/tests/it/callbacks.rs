@@ -185,7 +185,7 @@ async fn meta_webhook_handshake_echoes_the_challenge_for_the_right_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn twilio_status_callbacks_move_an_sms_to_delivered() {
     let app = app().await;
-    let twilio = pombo_fakes::accounts::twilio(&app.fakes.base_url("twilio"));
+    let twilio = crate::support::providers::fake_twilio(&app.fakes.base_url("twilio"));
     let (code, account) = app
         .call(
             "POST",
@@ -361,10 +361,8 @@ async fn a_repeated_report_inside_a_transaction_is_skipped_and_the_rest_commits(
 
 // ---- Authentication, accounts and tenants, caps and limits (security issue, item 2) ----
 
-use pombo_contract::{
-    config::{CallbackRateLimitConfig, Secret},
-    providers::*,
-};
+use pombo_contract::config::{CallbackRateLimitConfig, Secret};
+use pombo_providers::*;
 use pombo_store::{events, notifications, provider_accounts, tenants};
 use uuid::Uuid;
 

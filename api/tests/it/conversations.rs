@@ -2,10 +2,8 @@
 //! each provider's fake signs it, becomes a message of the contact's conversation, once;
 //! unsigned ones are refused and store nothing; tenants see only their own.
 
-use pombo_contract::providers::ProviderSettings;
-use pombo_fakes::{
-    accounts, callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud,
-};
+use pombo_fakes::{callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud};
+use pombo_providers::ProviderSettings;
 use serde_json::{Value, json};
 
 use crate::support::{AppOptions, TestApp, database::assert_not_stored, spawn_app_with};
@@ -28,7 +26,7 @@ async fn tenant_account(app: &TestApp, name: &str, settings: &ProviderSettings) 
 }
 
 fn fake_account(app: &TestApp, name: &str) -> ProviderSettings {
-    accounts::accounts(&format!("http://{}", app.fakes.addr))
+    crate::support::providers::on_fakes(&app.fakes)
         .into_iter()
         .find(|a| a.name == name)
         .unwrap()
@@ -79,7 +77,7 @@ async fn each_providers_signed_inbound_message_becomes_a_conversation_message_on
     let tw_path = tenant_account(
         &app,
         "tw",
-        &accounts::twilio(&format!("http://{}/twilio", app.fakes.addr)),
+        &crate::support::providers::fake_twilio(&format!("http://{}/twilio", app.fakes.addr)),
     )
     .await;
     let sid = format!("AC{}", "0123456789abcdef".repeat(2));

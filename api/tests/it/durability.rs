@@ -393,7 +393,7 @@ async fn an_attempt_left_open_by_a_dead_worker_is_closed_as_lost_by_the_next_one
 /// The Twilio fake as the only server-wide account, limited to `MILLI / 1000` sends a second.
 fn twilio_limited<const MILLI: u32>(
     fakes: &pombo_fakes::Fakes,
-) -> Vec<pombo_contract::config::ProviderAccountConfig> {
+) -> Vec<pombo_config::ProviderAccountConfig> {
     let mut accounts = crate::support::providers::only(fakes, &["twilio"]);
     accounts[0].rate_limit = Some(pombo_contract::providers::SendRateLimit {
         per_second: f64::from(MILLI) / 1000.0,
@@ -404,7 +404,7 @@ fn twilio_limited<const MILLI: u32>(
 /// An app whose workflows a worker process runs and starts (and may be killed), on these
 /// server-wide accounts.
 async fn with_worker_process(
-    providers: fn(&pombo_fakes::Fakes) -> Vec<pombo_contract::config::ProviderAccountConfig>,
+    providers: fn(&pombo_fakes::Fakes) -> Vec<pombo_config::ProviderAccountConfig>,
 ) -> (crate::support::TestApp, WorkerProcess) {
     let app = spawn_app_with(AppOptions {
         providers: Some(providers),

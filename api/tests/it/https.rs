@@ -111,7 +111,7 @@ async fn the_api_serves_https_and_picks_up_a_renewed_certificate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_certificate_stops_start_up_with_the_path() {
-    let mut config = pombo_contract::Config {
+    let mut config = pombo_config::Config {
         database_url: "sqlite::memory:".into(),
         ..Default::default()
     };

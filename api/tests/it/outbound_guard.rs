@@ -14,7 +14,7 @@ use std::{
 
 use axum::{Router, http::StatusCode, response::IntoResponse};
 use futures::StreamExt;
-use pombo_contract::providers::ProviderSettings;
+use pombo_providers::ProviderSettings;
 use pombo_store::provider_accounts::{self, NewAccount};
 use serde_json::{Value, json};
 
@@ -59,7 +59,7 @@ async fn redirector(to: String) -> std::net::SocketAddr {
 }
 
 fn twilio(base_url: &str) -> Value {
-    let ProviderSettings::Twilio(t) = pombo_fakes::accounts::twilio(base_url) else {
+    let ProviderSettings::Twilio(t) = crate::support::providers::fake_twilio(base_url) else {
         unreachable!()
     };
     json!({"type": "twilio", "account_sid": t.account_sid, "auth_token": t.auth_token.expose(),
@@ -351,7 +351,7 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
         .unwrap()
         .unwrap();
     let keyring = pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap();
-    let smtp = pombo_contract::providers::SmtpSettings {
+    let smtp = pombo_providers::SmtpSettings {
         host: "127.0.0.1".into(),
         port: app.config.smtp.port,
         tls: Default::default(),
@@ -360,8 +360,11 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
         from: "Pombo <pombo@localhost>".into(),
     };
     for settings in [
-        pombo_fakes::accounts::twilio(&format!("https://{}", internal.addr)),
-        pombo_fakes::accounts::twilio(&format!("https://localhost:{}", internal.addr.port())),
+        crate::support::providers::fake_twilio(&format!("https://{}", internal.addr)),
+        crate::support::providers::fake_twilio(&format!(
+            "https://localhost:{}",
+            internal.addr.port()
+        )),
         ProviderSettings::Smtp(smtp),
     ] {
         let channel = settings.channel();
@@ -395,9 +398,14 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
             "{n}"
         );
         // Only the first account of the channel is tried: remove it for the next round.
-        for a in provider_accounts::list(&app.db, keyring.as_ref(), tenant.id, Some(channel))
-            .await
-            .unwrap()
+        for a in provider_accounts::list::<ProviderSettings>(
+            &app.db,
+            keyring.as_ref(),
+            tenant.id,
+            Some(channel),
+        )
+        .await
+        .unwrap()
         {
             provider_accounts::delete(&app.db, tenant.id, a.id)
                 .await

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use pombo_contract::{config::ProviderAccountConfig, providers::SendRateLimit};
+use pombo_config::ProviderAccountConfig;
+use pombo_contract::providers::SendRateLimit;
 use pombo_fakes::{Fakes, Fault};
 use serde_json::{Value, json};
 

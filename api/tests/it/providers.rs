@@ -110,7 +110,7 @@ async fn accounts_are_created_listed_masked_updated_and_deleted() {
     )
     .await
     .unwrap();
-    let pombo_contract::providers::ProviderSettings::Sendgrid(s) = stored.settings else {
+    let pombo_providers::ProviderSettings::Sendgrid(s) = stored.settings else {
         panic!("still sendgrid")
     };
     assert_eq!(s.api_key.expose(), "SG.secret-one");
@@ -528,8 +528,13 @@ async fn a_key_rotation_reseals_accounts_and_notifications() {
         .await
         .unwrap()
         .unwrap();
-    let accounts = pombo_store::provider_accounts::list(&app.db, Some(&only_next), tenant.id, None)
-        .await
-        .unwrap();
+    let accounts = pombo_store::provider_accounts::list::<pombo_providers::ProviderSettings>(
+        &app.db,
+        Some(&only_next),
+        tenant.id,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(accounts.len(), 1);
 }

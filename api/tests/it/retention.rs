@@ -9,9 +9,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use pombo_config::Config;
 use pombo_contract::{
     Priority,
-    config::Config,
     retention::{RetentionInput, RetentionOutcome},
     workflow::task_queue,
 };

@@ -3,19 +3,27 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::ApnsSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::Apns;
+pub use settings::ApnsSettings;
 
 impl Provider for Apns {
     type Settings = ApnsSettings;
 
+    const CHANNEL: Channel = Channel::Push;
+
     const REPORTS: Option<crate::Reports<ApnsSettings>> = None;
+
+    fn endpoints(settings: &ApnsSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &ApnsSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Apns::new(settings, with.builder())

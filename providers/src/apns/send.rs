@@ -25,8 +25,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::ApnsSettings;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pombo_contract::{content::PushContent, providers::ApnsSettings};
+use pombo_contract::content::PushContent;
 use reqwest::{StatusCode, header::HeaderMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

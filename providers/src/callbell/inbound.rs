@@ -12,11 +12,9 @@
 //! (github.com/callbellchat/callbell-public-docs), the Message object:
 //! <https://docs.callbell.eu/api/reference/messages_api/get_messages>.
 
+use crate::CallbellSettings;
 use chrono::{DateTime, Utc};
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::CallbellSettings,
-};
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use super::report::verify_url_secret;

@@ -31,7 +31,8 @@
 //! - <https://docs.callbell.eu/api/reference/webhooks/introduction>
 //! - <https://docs.gupshup.io/docs/message-events> (the inner payload)
 
-use pombo_contract::{config::Secret, providers::CallbellSettings};
+use crate::CallbellSettings;
+use pombo_contract::config::Secret;
 use serde_json::Value;
 
 use crate::report::{

@@ -35,10 +35,10 @@
 //! - <https://docs.callbell.eu/api/reference/rate_limits>
 //! - <https://docs.callbell.eu/api/reference/webhooks/message_events/message_status_updated>
 
+use crate::CallbellSettings;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::CallbellSettings,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Map, Value, json};

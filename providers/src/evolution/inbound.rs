@@ -16,10 +16,8 @@
 //! `src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts` (`messages.upsert`),
 //! <https://doc.evolution-api.com/v2/en/configuration/webhooks>.
 
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::EvolutionSettings,
-};
+use crate::EvolutionSettings;
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use super::report::envelope;

@@ -6,18 +6,22 @@
 pub mod inbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::EvolutionSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Evolution;
+pub use settings::EvolutionSettings;
 
 impl Provider for Evolution {
     type Settings = EvolutionSettings;
+
+    const CHANNEL: Channel = Channel::Whatsapp;
 
     const REPORTS: Option<Reports<EvolutionSettings>> = Some(Reports {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
@@ -25,6 +29,10 @@ impl Provider for Evolution {
         handshake: None,
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &EvolutionSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &EvolutionSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Evolution::new(settings, with.http())

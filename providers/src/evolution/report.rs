@@ -36,8 +36,8 @@
 //!   `src/utils/renderStatus.ts` (status words),
 //!   `src/api/integrations/event/webhook/webhook.controller.ts` (the envelope)
 
+use crate::EvolutionSettings;
 use chrono::{DateTime, Utc};
-use pombo_contract::providers::EvolutionSettings;
 use serde_json::Value;
 
 use crate::callbell::report as callbell;

@@ -37,10 +37,10 @@
 //! - source of the answers above: github.com/EvolutionAPI/evolution-api (`src/main.ts` error
 //!   handler, `src/exceptions`, `src/api/guards`, `whatsapp.baileys.service.ts`).
 
+use crate::EvolutionSettings;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::EvolutionSettings,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Map, Value, json};

@@ -3,19 +3,30 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::FcmSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::Fcm;
+pub use settings::FcmSettings;
 
 impl Provider for Fcm {
     type Settings = FcmSettings;
 
+    const CHANNEL: Channel = Channel::Push;
+
     const REPORTS: Option<crate::Reports<FcmSettings>> = None;
+
+    fn endpoints(settings: &FcmSettings) -> Vec<Endpoint> {
+        vec![
+            Endpoint::url("token_uri", &settings.token_uri),
+            Endpoint::url("base_url", &settings.base_url),
+        ]
+    }
 
     fn connect(settings: &FcmSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Fcm::new(settings, with.http())

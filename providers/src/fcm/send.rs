@@ -26,8 +26,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::FcmSettings;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use pombo_contract::{content::PushContent, providers::FcmSettings};
+use pombo_contract::content::PushContent;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

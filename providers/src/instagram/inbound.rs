@@ -12,10 +12,8 @@
 //! Docs: <https://developers.facebook.com/docs/instagram-platform/webhooks/examples>,
 //! <https://developers.facebook.com/docs/messenger-platform/instagram/features/webhook>.
 
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::InstagramSettings,
-};
+use crate::InstagramSettings;
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use crate::report::{CallbackError, CallbackRequest, unix_time};

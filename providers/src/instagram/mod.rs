@@ -6,18 +6,22 @@
 pub mod inbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::InstagramSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Instagram;
+pub use settings::InstagramSettings;
 
 impl Provider for Instagram {
     type Settings = InstagramSettings;
+
+    const CHANNEL: Channel = Channel::Instagram;
 
     const REPORTS: Option<Reports<InstagramSettings>> = Some(Reports {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
@@ -25,6 +29,10 @@ impl Provider for Instagram {
         handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &InstagramSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &InstagramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Instagram::new(settings, with.http())

@@ -20,7 +20,7 @@
 //! - <https://developers.facebook.com/docs/instagram-platform/webhooks/examples>
 //! - <https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads>
 
-use pombo_contract::providers::InstagramSettings;
+use crate::InstagramSettings;
 use serde_json::Value;
 
 use crate::report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, unix_time};

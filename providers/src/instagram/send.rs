@@ -24,10 +24,10 @@
 //! - <https://developers.facebook.com/docs/messenger-platform/instagram/features/attachment-upload>
 //! - <https://developers.facebook.com/docs/messenger-platform/error-codes>
 
+use crate::InstagramSettings;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, MediaKind},
-    providers::InstagramSettings,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -4,18 +4,22 @@
 
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::MailgunSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Mailgun;
+pub use settings::MailgunSettings;
 
 impl Provider for Mailgun {
     type Settings = MailgunSettings;
+
+    const CHANNEL: Channel = Channel::Email;
 
     const REPORTS: Option<Reports<MailgunSettings>> = Some(Reports {
         secret: |s| {
@@ -28,6 +32,10 @@ impl Provider for Mailgun {
         handshake: None,
         messages: None,
     });
+
+    fn endpoints(settings: &MailgunSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &MailgunSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Mailgun::new(settings, with.http())

@@ -47,9 +47,9 @@
 //! the send stored it. `user-variables.pombo_notification_id`, our own id the send sets,
 //! is matched by when the message id matches nothing and the send did not capture one.
 
+use crate::MailgunSettings;
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
-use pombo_contract::providers::MailgunSettings;
 use serde_json::Value;
 use sha2::Sha256;
 

@@ -25,7 +25,8 @@
 //! found`) are final; 429 (honouring `Retry-After`) and 5xx are transient. Mailgun has no
 //! error codes besides the HTTP status, so the error `code` is the status (`"400"`).
 
-use pombo_contract::{content::EmailContent, providers::MailgunSettings};
+use crate::MailgunSettings;
+use pombo_contract::content::EmailContent;
 use reqwest::{
     StatusCode,
     header::{AUTHORIZATION, HeaderMap, HeaderValue},

@@ -4,17 +4,22 @@
 
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::SendgridSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    send::wrong_channel,
 };
 
 pub use send::Sendgrid;
+pub use settings::SendgridSettings;
 
 impl Provider for Sendgrid {
     type Settings = SendgridSettings;
+
+    const CHANNEL: Channel = Channel::Email;
 
     const REPORTS: Option<Reports<SendgridSettings>> = Some(Reports {
         secret: |s| {
@@ -29,6 +34,10 @@ impl Provider for Sendgrid {
         handshake: None,
         messages: None,
     });
+
+    fn endpoints(settings: &SendgridSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &SendgridSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Sendgrid::new(settings, with.http())

@@ -40,12 +40,12 @@
 //! matches nothing and the send did not capture one; events with neither (SendGrid omits
 //! `sg_message_id` from asynchronous bounces) cannot be matched and are skipped.
 
+use crate::SendgridSettings;
 use base64::Engine as _;
 use p256::{
     ecdsa::{Signature, VerifyingKey, signature::Verifier},
     pkcs8::DecodePublicKey,
 };
-use pombo_contract::providers::SendgridSettings;
 use serde_json::Value;
 
 use crate::report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent, unix_time};

@@ -23,8 +23,9 @@
 
 use std::time::Duration;
 
+use crate::SendgridSettings;
 use lettre::message::Mailbox;
-use pombo_contract::{content::EmailContent, providers::SendgridSettings};
+use pombo_contract::content::EmailContent;
 use reqwest::{
     StatusCode,
     header::{AUTHORIZATION, HeaderMap, HeaderValue},

@@ -3,19 +3,32 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::SesSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::Ses;
+pub use settings::SesSettings;
 
 impl Provider for Ses {
     type Settings = SesSettings;
 
+    const CHANNEL: Channel = Channel::Email;
+
     const REPORTS: Option<crate::Reports<SesSettings>> = None;
+
+    fn endpoints(settings: &SesSettings) -> Vec<Endpoint> {
+        // Without `base_url`, the region names the endpoint.
+        let field = match settings.base_url.as_deref().map(str::trim) {
+            Some(u) if !u.is_empty() => "base_url",
+            _ => "region",
+        };
+        vec![Endpoint::url(field, &settings.endpoint())]
+    }
 
     fn connect(settings: &SesSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Ses::new(settings, with.http())

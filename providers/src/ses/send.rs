@@ -30,6 +30,7 @@
 
 use std::time::SystemTime;
 
+use crate::SesSettings;
 use aws_credential_types::Credentials;
 use aws_sigv4::{
     http_request::{SignableBody, SignableRequest, SigningSettings, sign},
@@ -37,7 +38,7 @@ use aws_sigv4::{
 };
 use base64::Engine as _;
 use lettre::message::Mailbox;
-use pombo_contract::{content::EmailContent, providers::SesSettings};
+use pombo_contract::content::EmailContent;
 use reqwest::{
     StatusCode,
     header::{CONTENT_TYPE, HeaderMap, HeaderValue},
@@ -500,7 +501,8 @@ fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8], to: &str) ->
 mod tests {
     use std::time::Duration;
 
-    use pombo_contract::{config::Secret, providers::ProviderSettings};
+    use crate::ProviderSettings;
+    use pombo_contract::config::Secret;
 
     use super::*;
 

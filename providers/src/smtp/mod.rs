@@ -3,19 +3,31 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::SmtpSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::SmtpProvider;
+pub use settings::SmtpSettings;
 
 impl Provider for SmtpProvider {
     type Settings = SmtpSettings;
 
+    const CHANNEL: Channel = Channel::Email;
+
     const REPORTS: Option<crate::Reports<SmtpSettings>> = None;
+
+    fn endpoints(settings: &SmtpSettings) -> Vec<Endpoint> {
+        vec![Endpoint::Host {
+            field: "host",
+            host: settings.host.clone(),
+            port: settings.port,
+        }]
+    }
 
     fn connect(settings: &SmtpSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::SmtpProvider::from_settings(settings, with.tenant_policy())

@@ -7,6 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::SmtpSettings;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart, header::ContentType},
@@ -19,7 +20,6 @@ use pombo_contract::{
     config::{SmtpConfig, SmtpTls},
     content::RenderedEmail,
     outbound::OutboundPolicy,
-    providers::SmtpSettings,
 };
 use uuid::Uuid;
 

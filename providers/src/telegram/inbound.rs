@@ -14,10 +14,10 @@
 //! Docs: <https://core.telegram.org/bots/api#update>, <https://core.telegram.org/bots/api#message>,
 //! <https://core.telegram.org/bots/api#setwebhook> (`secret_token`).
 
+use crate::TelegramSettings;
 use pombo_contract::{
     config::Secret,
     conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::TelegramSettings,
 };
 use serde_json::Value;
 

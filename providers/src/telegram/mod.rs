@@ -5,18 +5,22 @@
 
 pub mod inbound;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::TelegramSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Telegram;
+pub use settings::TelegramSettings;
 
 impl Provider for Telegram {
     type Settings = TelegramSettings;
+
+    const CHANNEL: Channel = Channel::Telegram;
 
     const REPORTS: Option<Reports<TelegramSettings>> = Some(Reports {
         secret: |s| ("secret_token", configured(s.secret_token.as_ref())),
@@ -24,6 +28,10 @@ impl Provider for Telegram {
         handshake: None,
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &TelegramSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &TelegramSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Telegram::new(settings, with.http())

@@ -14,7 +14,8 @@
 
 use std::time::Duration;
 
-use pombo_contract::{config::Secret, content::TextContent, providers::TelegramSettings};
+use crate::TelegramSettings;
+use pombo_contract::{config::Secret, content::TextContent};
 use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -10,10 +10,8 @@
 //! One message may carry several files (`NumMedia` up to 10): each becomes a message of its
 //! own (`<MessageSid>/<N>` for the second and later), the text riding on the first.
 
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::TwilioSettings,
-};
+use crate::TwilioSettings;
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 
 use super::report::{param, verified};
 use crate::report::{CallbackError, CallbackRequest};

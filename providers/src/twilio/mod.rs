@@ -8,18 +8,22 @@ pub mod codes;
 pub mod inbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::TwilioSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Twilio;
+pub use settings::TwilioSettings;
 
 impl Provider for Twilio {
     type Settings = TwilioSettings;
+
+    const CHANNEL: Channel = Channel::Sms;
 
     const REPORTS: Option<Reports<TwilioSettings>> = Some(Reports {
         secret: |s| ("auth_token", configured(Some(&s.auth_token))),
@@ -27,6 +31,10 @@ impl Provider for Twilio {
         handshake: None,
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &TwilioSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &TwilioSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Twilio::new(settings, with.http())

@@ -18,9 +18,9 @@
 //! the send stored. A callback whose `AccountSid` is not the account's is refused as a bad
 //! signature.
 
+use crate::TwilioSettings;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use pombo_contract::providers::TwilioSettings;
 
 use super::codes::describe;
 use crate::report::{

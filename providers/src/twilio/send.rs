@@ -12,7 +12,8 @@
 //!   21614 not a mobile number…).
 //! - Test credentials and their magic numbers: <https://www.twilio.com/docs/iam/test-credentials>
 
-use pombo_contract::{config::Secret, content::TextContent, providers::TwilioSettings};
+use crate::TwilioSettings;
+use pombo_contract::{config::Secret, content::TextContent};
 use serde::Deserialize;
 use uuid::Uuid;
 

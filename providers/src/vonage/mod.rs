@@ -3,19 +3,27 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::VonageSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::Vonage;
+pub use settings::VonageSettings;
 
 impl Provider for Vonage {
     type Settings = VonageSettings;
 
+    const CHANNEL: Channel = Channel::Sms;
+
     const REPORTS: Option<crate::Reports<VonageSettings>> = None;
+
+    fn endpoints(settings: &VonageSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &VonageSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Vonage::new(settings, with.http())

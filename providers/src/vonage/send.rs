@@ -11,7 +11,8 @@
 //! - Delivery receipts name each part by its `messageId` and echo `client-ref`:
 //!   <https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts>.
 
-use pombo_contract::{config::Secret, content::TextContent, providers::VonageSettings};
+use crate::VonageSettings;
+use pombo_contract::{config::Secret, content::TextContent};
 use serde::Deserialize;
 use uuid::Uuid;
 

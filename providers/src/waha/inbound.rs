@@ -10,10 +10,8 @@
 //! Docs: <https://waha.devlike.pro/docs/how-to/events/> (`message`, `message.reaction`),
 //! <https://waha.devlike.pro/docs/how-to/receive-messages/> (media URLs).
 
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::WahaSettings,
-};
+use crate::WahaSettings;
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use super::report::{envelope, message_id};

@@ -6,18 +6,22 @@
 pub mod inbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::WahaSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::Waha;
+pub use settings::WahaSettings;
 
 impl Provider for Waha {
     type Settings = WahaSettings;
+
+    const CHANNEL: Channel = Channel::Whatsapp;
 
     const REPORTS: Option<Reports<WahaSettings>> = Some(Reports {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
@@ -25,6 +29,10 @@ impl Provider for Waha {
         handshake: None,
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &WahaSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &WahaSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Waha::new(settings, with.http())

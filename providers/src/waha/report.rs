@@ -27,8 +27,9 @@
 //! - source: github.com/devlikeapro/waha, `src/structures/webhooks.dto.ts` (`WAMessageAckBody`),
 //!   `src/structures/enums.dto.ts` (`WAMessageAck`)
 
+use crate::WahaSettings;
 use hmac::{Hmac, Mac};
-use pombo_contract::{config::Secret, providers::WahaSettings};
+use pombo_contract::config::Secret;
 use serde_json::Value;
 use sha2::Sha512;
 

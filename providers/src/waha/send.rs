@@ -48,10 +48,10 @@
 //! - OpenAPI: <https://waha.devlike.pro/swagger/openapi.json>; engines and error answers:
 //!   github.com/devlikeapro/waha (`src/core/abc/manager.abc.ts`, `src/nestjs/AllExceptionsFilter.ts`).
 
+use crate::WahaSettings;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, Media, MediaKind},
-    providers::WahaSettings,
 };
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Map, Value, json};

@@ -3,19 +3,28 @@
 //! `send.rs` is the request and the classification of its answers; it sends no delivery reports.
 
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::WebhookSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, SetupError, send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, SetupError, send::wrong_channel,
 };
 
 pub use send::Webhook;
+pub use settings::WebhookSettings;
 
 impl Provider for Webhook {
     type Settings = WebhookSettings;
 
+    const CHANNEL: Channel = Channel::Webhook;
+
     const REPORTS: Option<crate::Reports<WebhookSettings>> = None;
+
+    fn endpoints(_: &WebhookSettings) -> Vec<Endpoint> {
+        // Its target is each notification's `to`, checked before each send.
+        Vec::new()
+    }
 
     fn connect(settings: &WebhookSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::Webhook::new(settings, with.policy())

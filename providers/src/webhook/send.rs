@@ -28,11 +28,10 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::WebhookSettings;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
-use pombo_contract::{
-    content::WebhookContent, outbound::OutboundPolicy, providers::WebhookSettings,
-};
+use pombo_contract::{content::WebhookContent, outbound::OutboundPolicy};
 use reqwest::{StatusCode, header::CONTENT_TYPE};
 use sha2::Sha256;
 use uuid::Uuid;

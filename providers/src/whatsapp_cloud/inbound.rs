@@ -10,10 +10,8 @@
 //!   `interactive.{button_reply|list_reply}.title`; `context.id` on a reply).
 //! - `contacts[].profile.name` names the sender.
 
-use pombo_contract::{
-    conversation::{InboundMedia, InboundMessage, MessageKind},
-    providers::WhatsappCloudSettings,
-};
+use crate::WhatsappCloudSettings;
+use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use super::report::{meta_entries, meta_id, verify_hub_signature};

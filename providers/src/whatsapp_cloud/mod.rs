@@ -6,18 +6,22 @@
 pub mod inbound;
 pub mod report;
 pub mod send;
+pub mod settings;
 
-use pombo_contract::{content::Content, providers::WhatsappCloudSettings};
+use pombo_contract::{Channel, content::Content};
 
 use crate::{
-    Accepted, Connect, DeliveryError, Outbound, Provider, Reports, SetupError, report::configured,
-    send::wrong_channel,
+    Accepted, Connect, DeliveryError, Endpoint, Outbound, Provider, Reports, SetupError,
+    report::configured, send::wrong_channel,
 };
 
 pub use send::WhatsappCloud;
+pub use settings::WhatsappCloudSettings;
 
 impl Provider for WhatsappCloud {
     type Settings = WhatsappCloudSettings;
+
+    const CHANNEL: Channel = Channel::Whatsapp;
 
     const REPORTS: Option<Reports<WhatsappCloudSettings>> = Some(Reports {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
@@ -25,6 +29,10 @@ impl Provider for WhatsappCloud {
         handshake: Some(|req, s| crate::report::meta_challenge(req, s.verify_token.as_ref())),
         messages: Some(inbound::parse),
     });
+
+    fn endpoints(settings: &WhatsappCloudSettings) -> Vec<Endpoint> {
+        vec![Endpoint::url("base_url", &settings.base_url)]
+    }
 
     fn connect(settings: &WhatsappCloudSettings, with: &Connect<'_>) -> Result<Self, SetupError> {
         send::WhatsappCloud::new(settings, with.http())

@@ -27,8 +27,9 @@
 //! - <https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads>
 //!   (the `X-Hub-Signature-256` check, shared with Instagram)
 
+use crate::WhatsappCloudSettings;
 use hmac::{Hmac, Mac};
-use pombo_contract::{config::Secret, providers::WhatsappCloudSettings};
+use pombo_contract::config::Secret;
 use serde_json::Value;
 use sha2::Sha256;
 

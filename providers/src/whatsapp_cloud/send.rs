@@ -20,10 +20,8 @@
 //! - <https://developers.facebook.com/docs/whatsapp/cloud-api/messages/template-messages>
 //! - <https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes>
 
-use pombo_contract::{
-    content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::WhatsappCloudSettings,
-};
+use crate::WhatsappCloudSettings;
+use pombo_contract::content::{ChatContent, ChatTemplate, Media, MediaKind};
 use reqwest::{StatusCode, header::HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use pombo_contract::{config::Secret, content::PushContent, providers::ApnsSettings};
+use pombo_contract::{config::Secret, content::PushContent};
 use pombo_fakes::{
     Fakes, Fault,
     apns::{
@@ -12,6 +12,7 @@ use pombo_fakes::{
         TEST_P8_PUBLIC_KEY_PEM, TEST_TEAM_ID, UNREGISTERED_DEVICE_TOKEN,
     },
 };
+use pombo_providers::ApnsSettings;
 use pombo_providers::{DeliveryError, apns::send::Apns};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -5,9 +5,9 @@ use std::time::Duration;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::CallbellSettings,
 };
 use pombo_fakes::{Fakes, Fault, callbell as fake};
+use pombo_providers::CallbellSettings;
 use pombo_providers::{DeliveryError, callbell::send::Callbell};
 use serde_json::json;
 use uuid::Uuid;

@@ -5,9 +5,9 @@ use std::time::Duration;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::EvolutionSettings,
 };
 use pombo_fakes::{Fakes, Fault, evolution as fake};
+use pombo_providers::EvolutionSettings;
 use pombo_providers::{
     DeliveryError,
     evolution::send::{self as evolution, Evolution},

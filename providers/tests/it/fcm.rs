@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use pombo_contract::{config::Secret, content::PushContent, providers::FcmSettings};
+use pombo_contract::{config::Secret, content::PushContent};
 use pombo_fakes::{
     Fakes, Fault, Recorded,
     fcm::{
@@ -13,6 +13,7 @@ use pombo_fakes::{
         THIRD_PARTY_AUTH_ERROR_TOKEN, UNREGISTERED_TOKEN,
     },
 };
+use pombo_providers::FcmSettings;
 use pombo_providers::{DeliveryError, fcm::send::Fcm};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -6,9 +6,9 @@ use std::time::Duration;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::InstagramSettings,
 };
 use pombo_fakes::{Fakes, Fault, instagram as fake};
+use pombo_providers::InstagramSettings;
 use pombo_providers::{DeliveryError, instagram::send::Instagram};
 use serde_json::json;
 use uuid::Uuid;

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use pombo_contract::{config::Secret, providers::MailgunSettings};
+use pombo_contract::config::Secret;
 use pombo_fakes::{Fakes, Fault};
+use pombo_providers::MailgunSettings;
 use pombo_providers::{
     Attachment, DeliveryError,
     mailgun::send::{Mailgun, PROVIDER},

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use pombo_contract::{config::Secret, providers::SendgridSettings};
+use pombo_contract::config::Secret;
 use pombo_fakes::{Fakes, Fault};
+use pombo_providers::SendgridSettings;
 use pombo_providers::{
     Attachment, DeliveryError,
     sendgrid::send::{PROVIDER, Sendgrid},

@@ -3,11 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use pombo_contract::{
-    config::Secret,
-    content::Content,
-    providers::{ProviderSettings, SesSettings},
-};
+use pombo_contract::{config::Secret, content::Content};
 use pombo_fakes::{
     Fakes, Fault, Recorded,
     ses::{TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN},
@@ -17,11 +13,12 @@ use pombo_providers::{
     outbound::Trust,
     ses::send::{PROVIDER, Ses},
 };
+use pombo_providers::{ProviderSettings, SesSettings};
 use serde_json::json;
 use uuid::Uuid;
 
 fn settings(fakes: &Fakes) -> SesSettings {
-    let ProviderSettings::Ses(s) = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER)) else {
+    let ProviderSettings::Ses(s) = ses_account(&fakes.base_url(PROVIDER)) else {
         unreachable!("accounts::ses makes an SES account")
     };
     SesSettings {
@@ -113,7 +110,7 @@ async fn sends_the_documented_signed_request_and_returns_the_message_id() {
 #[tokio::test]
 async fn the_provider_enum_sends_email_through_ses() {
     let fakes = Fakes::start().await;
-    let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
+    let settings = ses_account(&fakes.base_url(PROVIDER));
     assert_eq!(settings.kind(), "ses");
     assert_eq!(settings.channel(), pombo_contract::Channel::Email);
     let p = Client::new(&settings, &crate::operator_clients(), Trust::Operator).unwrap();
@@ -199,7 +196,7 @@ async fn html_only_and_a_non_ascii_sender_name() {
 #[tokio::test]
 async fn attachments_go_in_base64_through_the_provider_enum() {
     let fakes = Fakes::start().await;
-    let settings = pombo_fakes::accounts::ses(&fakes.base_url(PROVIDER));
+    let settings = ses_account(&fakes.base_url(PROVIDER));
     let p = Client::new(&settings, &crate::operator_clients(), Trust::Operator).unwrap();
     let content = Content::Email(crate::email(Some("Your invoice"), None));
     let files = [Attachment {
@@ -635,4 +632,9 @@ fn the_signer_matches_aws_sigv4_test_vectors() {
             "{case}"
         );
     }
+}
+
+/// The fake's SES account, read as the configuration reads it.
+fn ses_account(base_url: &str) -> ProviderSettings {
+    serde_json::from_value(pombo_fakes::accounts::ses(base_url)).expect("valid SES settings")
 }

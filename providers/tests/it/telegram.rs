@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use pombo_contract::{config::Secret, content::TextContent, providers::TelegramSettings};
+use pombo_contract::{config::Secret, content::TextContent};
 use pombo_fakes::{Fakes, Fault};
+use pombo_providers::TelegramSettings;
 use pombo_providers::{DeliveryError, telegram::send::Telegram};
 use serde_json::json;
 use uuid::Uuid;

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use pombo_contract::{config::Secret, content::TextContent, providers::TwilioSettings};
+use pombo_contract::{config::Secret, content::TextContent};
 use pombo_fakes::{Fakes, Fault};
+use pombo_providers::TwilioSettings;
 use pombo_providers::{
     DeliveryError,
     twilio::send::{PROVIDER, Twilio},

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use pombo_contract::{config::Secret, content::TextContent, providers::VonageSettings};
+use pombo_contract::{config::Secret, content::TextContent};
 use pombo_fakes::{Fakes, Fault};
+use pombo_providers::VonageSettings;
 use pombo_providers::{
     DeliveryError,
     vonage::send::{PROVIDER, Vonage},

@@ -5,9 +5,9 @@ use std::time::Duration;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::WahaSettings,
 };
 use pombo_fakes::{Fakes, Fault, waha as fake};
+use pombo_providers::WahaSettings;
 use pombo_providers::{
     DeliveryError,
     waha::send::{self as waha, Waha},

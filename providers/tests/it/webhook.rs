@@ -13,9 +13,9 @@ use pombo_contract::{
     config::Secret,
     content::WebhookContent,
     outbound::{OutboundPolicy, TargetRefused},
-    providers::WebhookSettings,
 };
 use pombo_fakes::{Fakes, Fault, webhook as fake};
+use pombo_providers::WebhookSettings;
 use pombo_providers::{
     DeliveryError,
     outbound::{OutboundClients, Trust, refusal},

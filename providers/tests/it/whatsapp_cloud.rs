@@ -5,9 +5,9 @@ use std::time::Duration;
 use pombo_contract::{
     config::Secret,
     content::{ChatContent, ChatTemplate, Media, MediaKind},
-    providers::WhatsappCloudSettings,
 };
 use pombo_fakes::{Fakes, Fault, whatsapp_cloud as fake};
+use pombo_providers::WhatsappCloudSettings;
 use pombo_providers::{DeliveryError, whatsapp_cloud::send::WhatsappCloud};
 use serde_json::json;
 use uuid::Uuid;

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pombo_contract::Config;
+use pombo_config::Config;
 use temporalio_client::{
     Client, WorkflowExecutionInfo, WorkflowFetchHistoryOptions, WorkflowHistory,
 };

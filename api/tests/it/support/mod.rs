@@ -17,9 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pombo_config::{Config, ProviderAccountConfig};
 use pombo_contract::{
-    Config,
-    config::{ProviderAccountConfig, Secret, WorkflowStarts},
+    config::{Secret, WorkflowStarts},
     outbound::OutboundPolicy,
 };
 use pombo_store::Db;
