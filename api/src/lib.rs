@@ -85,6 +85,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let renderer = pombo_renderer::Renderer::start(&config.render)
         .await
         .context("starting the render processes")?;
+    let providers = Arc::new(
+        pombo_providers::outbound::OutboundClients::new(config.outbound.clone())
+            .context("building the providers' HTTP clients")?,
+    );
     Ok(AppState {
         db,
         config: Arc::new(config),
@@ -95,6 +99,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         sign_in_throttle: Default::default(),
         object_store,
         renderer,
+        providers,
     })
 }
 

@@ -23,4 +23,7 @@ pub struct AppState {
     pub object_store: Arc<crate::files::ObjectStore>,
     /// Renders tenants' templates in memory-limited child processes (`pombo-render`).
     pub renderer: pombo_renderer::Renderer,
+    /// HTTP clients to the providers, guarded by the outbound rule for tenants' accounts:
+    /// read receipts go out from the API (`conversations::mark_read`).
+    pub providers: Arc<pombo_providers::outbound::OutboundClients>,
 }

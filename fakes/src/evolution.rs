@@ -1,4 +1,5 @@
-//! Fake of an Evolution API v2 server: `POST /message/{sendText,sendMedia,sendTemplate}/{instance}`.
+//! Fake of an Evolution API v2 server: `POST /message/{sendText,sendMedia,sendTemplate}/{instance}`,
+//! and `POST /chat/markMessageAsRead/{instance}` (read receipts).
 //!
 //! Checks what Evolution checks, in its order (<https://doc.evolution-api.com/v2/api-reference/message-controller/send-text>,
 //! source: github.com/EvolutionAPI/evolution-api): the instance exists, then the `apikey`
@@ -44,6 +45,7 @@ pub fn router() -> Router<FakeState> {
         .route("/message/sendText/{instance}", post(send_text))
         .route("/message/sendMedia/{instance}", post(send_media))
         .route("/message/sendTemplate/{instance}", post(send_template))
+        .route("/chat/markMessageAsRead/{instance}", post(mark_read))
 }
 
 /// The provider's documented error body for `status`.
@@ -96,6 +98,42 @@ async fn send_media(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes
 
 async fn send_template(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
     handle(Kind::Template, s, p, h, b).await
+}
+
+/// `POST /chat/markMessageAsRead/{instance}`: `{"readMessages":[{"remoteJid","fromMe","id"}]}`
+/// (`ReadMessageDto`), answered `201 {"message":"Read messages","read":"success"}`.
+async fn mark_read(Path(instance): Path<String>, headers: HeaderMap, raw: Bytes) -> Response {
+    if instance == MISSING_INSTANCE {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The \"{instance}\" instance does not exist"),
+        );
+    }
+    let key = headers
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if key.is_empty() || key.starts_with("invalid") {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let keys = body["readMessages"].as_array().cloned().unwrap_or_default();
+    let well_formed = |k: &Value| {
+        k["remoteJid"].as_str().is_some_and(|j| j.contains('@'))
+            && k["fromMe"].is_boolean()
+            && k["id"].as_str().is_some_and(|id| !id.is_empty())
+    };
+    if keys.is_empty() || !keys.iter().all(well_formed) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "readMessages must be a list of {remoteJid, fromMe, id}",
+        );
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"message": "Read messages", "read": "success"})),
+    )
+        .into_response()
 }
 
 async fn handle(

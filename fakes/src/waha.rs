@@ -1,4 +1,5 @@
-//! Fake of a WAHA server: `POST /api/{sendText,sendImage,sendFile,sendVoice,sendVideo}`.
+//! Fake of a WAHA server: `POST /api/{sendText,sendImage,sendFile,sendVoice,sendVideo}`,
+//! and `POST /api/sendSeen` (read receipts).
 //!
 //! Checks what WAHA checks (<https://waha.devlike.pro/docs/how-to/send-messages/>, OpenAPI
 //! schemas `MessageTextRequest`, `MessageImageRequest`, …): `X-Api-Key` when one is sent, the
@@ -52,6 +53,43 @@ pub fn router() -> Router<FakeState> {
         .route("/api/sendFile", post(send))
         .route("/api/sendVoice", post(send))
         .route("/api/sendVideo", post(send))
+        .route("/api/sendSeen", post(send_seen))
+}
+
+/// `POST /api/sendSeen`: `{"session","chatId","messageIds"?}` (`SendSeenRequest`), answered
+/// `201 {}`.
+async fn send_seen(headers: HeaderMap, raw: Bytes) -> Response {
+    if let Some(key) = headers.get("x-api-key") {
+        let key = key.to_str().unwrap_or_default();
+        if key.is_empty() || key.starts_with("invalid") {
+            return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        }
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let mut problems = Vec::new();
+    if body["session"].as_str().is_none_or(str::is_empty) {
+        problems.push("session must be a string");
+    }
+    if !body["chatId"].as_str().is_some_and(|c| c.contains('@')) {
+        problems.push("chatId must be a chat id like 11111111111@c.us");
+    }
+    if let Some(ids) = body.get("messageIds")
+        && !ids
+            .as_array()
+            .is_some_and(|ids| ids.iter().all(Value::is_string))
+    {
+        problems.push("each value in messageIds must be a string");
+    }
+    if !problems.is_empty() {
+        return nest_error(StatusCode::BAD_REQUEST, json!(problems));
+    }
+    if body["session"] == MISSING_SESSION {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("We didn't find a session with name '{MISSING_SESSION}'."),
+        );
+    }
+    (StatusCode::CREATED, Json(json!({}))).into_response()
 }
 
 /// The provider's documented error body for `status`.

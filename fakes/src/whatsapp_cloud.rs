@@ -178,6 +178,21 @@ async fn send(
     if message["messaging_product"] != "whatsapp" {
         return invalid("The parameter messaging_product is required and must be `whatsapp`");
     }
+    // Marking a received message read: `{"status":"read","message_id":"wamid…"}`, answered
+    // `{"success":true}` (the mark-message-as-read guide).
+    if let Some(status) = message.get("status") {
+        if status != "read" {
+            return invalid("Param status must be `read`");
+        }
+        return match message["message_id"].as_str() {
+            Some(id) if id.starts_with("wamid.") => {
+                (StatusCode::OK, Json(json!({"success": true}))).into_response()
+            }
+            _ => invalid(
+                "The parameter message_id is required and must be a received message's wamid",
+            ),
+        };
+    }
     if let Some(rt) = message.get("recipient_type")
         && rt != "individual"
         && rt != "group"

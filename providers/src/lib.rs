@@ -22,6 +22,7 @@
 
 pub mod http;
 pub mod outbound;
+pub mod read;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -47,6 +48,7 @@ use std::future::Future;
 
 use pombo_contract::{Channel, conversation::InboundMessage};
 
+pub use read::{Read, Receipt};
 pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
 pub use settings::{Endpoint, default_graph_api_version, default_graph_base_url};
@@ -60,6 +62,10 @@ pub trait Provider: Sized {
 
     /// The channel it delivers.
     const CHANNEL: Channel;
+
+    /// How long after a contact's last message the provider takes free-form replies in a
+    /// conversation (outside it, only templates go out); `None`: any time.
+    const REPLY_WINDOW: Option<std::time::Duration>;
 
     /// Its reports: the setting that authenticates them and their parser; `None` when the
     /// provider sends no delivery reports (the account's view then shows no callback URL).
@@ -81,6 +87,13 @@ pub trait Provider: Sized {
         &self,
         msg: Outbound<'_>,
     ) -> impl Future<Output = Result<Accepted, DeliveryError>> + Send;
+
+    /// Tells the provider that a contact's messages were read, where it has a call for
+    /// that ([`Receipt::NoSuchCall`] otherwise).
+    fn mark_read(
+        &self,
+        read: Read<'_>,
+    ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
 }
 
 /// How a provider's delivery reports are authenticated and read.
@@ -180,6 +193,14 @@ macro_rules! registry {
                 }
             }
 
+            /// How long after a contact's last message free-form replies go out
+            /// ([`Provider::REPLY_WINDOW`]).
+            pub fn reply_window(&self) -> Option<std::time::Duration> {
+                match self {
+                    $(ProviderSettings::$variant(_) => <$provider as Provider>::REPLY_WINDOW,)+
+                }
+            }
+
             /// Every place this account makes Pombo connect to ([`Provider::endpoints`]).
             pub fn endpoints(&self) -> Vec<Endpoint> {
                 match self {
@@ -214,6 +235,12 @@ macro_rules! registry {
             pub async fn send(&self, msg: Outbound<'_>) -> Result<Accepted, DeliveryError> {
                 match self {
                     $(Client::$variant(p) => Provider::send(p, msg).await,)+
+                }
+            }
+
+            pub async fn mark_read(&self, read: Read<'_>) -> Result<Receipt, DeliveryError> {
+                match self {
+                    $(Client::$variant(p) => Provider::mark_read(p, read).await,)+
                 }
             }
         }

@@ -546,17 +546,39 @@ pub async fn set_status(
     Ok(active.update(db).await?)
 }
 
-/// Marks every inbound message of a conversation read.
+/// Most messages one read receipt names.
+pub const READ_RECEIPT_MAX: u64 = 100;
+
+/// Marks every inbound message of a conversation read. Returns the conversation and the
+/// provider's ids of the messages that were unread (oldest first, the newest
+/// [`READ_RECEIPT_MAX`]), for the provider's read receipt.
 pub async fn mark_read(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<Conversation, StoreError> {
+) -> Result<(Conversation, Vec<String>), StoreError> {
     let row = get(db, tenant_id, id).await?;
+    let unread = u64::try_from(row.unread).unwrap_or(0).min(READ_RECEIPT_MAX);
+    let mut read_ids = Vec::new();
+    if unread > 0 {
+        let newest: Vec<Option<String>> = conversation_message::Entity::find()
+            .select_only()
+            .column(conversation_message::Column::ProviderMessageId)
+            .filter(conversation_message::Column::TenantId.eq(tenant_id))
+            .filter(conversation_message::Column::ConversationId.eq(id))
+            .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
+            .order_by_desc(conversation_message::Column::OccurredAt)
+            .order_by_desc(conversation_message::Column::Id)
+            .limit(unread)
+            .into_tuple()
+            .all(db)
+            .await?;
+        read_ids = newest.into_iter().rev().flatten().collect();
+    }
     let mut active: conversation::ActiveModel = row.into();
     active.unread = Set(0);
     active.updated_at = Set(Utc::now());
-    Ok(active.update(db).await?)
+    Ok((active.update(db).await?, read_ids))
 }
 
 /// Re-seals contacts (and rewrites their address digests under the current key) and

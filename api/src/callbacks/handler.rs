@@ -44,7 +44,7 @@ pub(crate) struct Account {
     name: String,
     /// `Some((tenant id, account id))` for a tenant's account: only the notifications that
     /// account sent (so only its tenant's) match.
-    tenant_account: Option<(Uuid, Uuid)>,
+    pub(crate) tenant_account: Option<(Uuid, Uuid)>,
     /// A server-wide account's `inbound_tenant`: whose conversations get its inbound messages.
     inbound_tenant: Option<String>,
     pub(crate) settings: ProviderSettings,

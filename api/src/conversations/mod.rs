@@ -286,12 +286,52 @@ pub async fn update(
     view(&state, c).await.map(Json)
 }
 
+/// A conversation after it was read, and what its provider was told.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadView {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    pub receipt: ReadReceipt,
+}
+
+/// The read receipt sent to the contact (WhatsApp's blue ticks), where the provider has one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadReceipt {
+    pub status: ReceiptStatus,
+    /// How many messages it named.
+    pub messages: usize,
+    /// Why it failed (the conversation is marked read all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// The provider took it.
+    Sent,
+    /// The provider has no read receipts (SMS, Telegram, Instagram, Callbell, …).
+    NoSuchCall,
+    /// Nothing was unread: nothing to tell.
+    NothingUnread,
+    /// The provider refused it, could not be reached, or the account is gone.
+    Failed,
+}
+
+/// How long a read receipt may take before the API answers without it.
+const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Mark the conversation's inbound messages read.
+///
+/// The messages that were unread (the newest 100) are then named in the provider's read
+/// receipt where it has one (WhatsApp Cloud `status: read`, Evolution
+/// `markMessageAsRead`, WAHA `sendSeen`), and `receipt` says how that went. A receipt
+/// is sent once and not retried: the conversation is read whatever the provider says.
 #[utoipa::path(
     post, path = "/v1/conversations/{id}/read", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
     responses(
-        (status = 200, description = "The conversation, with no unread messages", body = ConversationView),
+        (status = 200, description = "The conversation, with no unread messages, and the provider's read receipt", body = ReadView),
         (status = 404, description = "No such conversation for this tenant", body = Problem),
     ),
     security(("api_key" = ["send"]))
@@ -300,10 +340,66 @@ pub async fn mark_read(
     State(state): State<AppState>,
     tenant: Authorized<CanSend>,
     PathParams(id): PathParams<String>,
-) -> Result<Json<ConversationView>, ApiError> {
+) -> Result<Json<ReadView>, ApiError> {
     let c = owned(&state, &tenant, &id).await?;
-    let c = conversations::mark_read(&state.db, tenant.id, c.id).await?;
-    view(&state, c).await.map(Json)
+    let (c, read_ids) = conversations::mark_read(&state.db, tenant.id, c.id).await?;
+    let receipt = send_read_receipt(&state, &c, &read_ids).await;
+    if let Some(error) = &receipt.error {
+        tracing::warn!(conversation = %c.id, %error, "the read receipt was not sent");
+    }
+    Ok(Json(ReadView {
+        conversation: view(&state, c).await?,
+        receipt,
+    }))
+}
+
+/// Tells the conversation's provider that `read_ids` were read, through the same guarded
+/// clients as sends (a tenant's account is held to the outbound rule).
+async fn send_read_receipt(state: &AppState, c: &Conversation, read_ids: &[String]) -> ReadReceipt {
+    let outcome = |status, error: Option<String>| ReadReceipt {
+        status,
+        messages: if status == ReceiptStatus::Sent {
+            read_ids.len()
+        } else {
+            0
+        },
+        error,
+    };
+    if read_ids.is_empty() {
+        return outcome(ReceiptStatus::NothingUnread, None);
+    }
+    let failed = |error: String| outcome(ReceiptStatus::Failed, Some(error));
+    let account = match crate::callbacks::handler::find_account(state, &account_key(c)).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return failed("the conversation's provider account no longer exists".into()),
+        Err(_) => return failed("the conversation's provider account could not be read".into()),
+    };
+    let trust = if account.tenant_account.is_some() {
+        pombo_providers::outbound::Trust::Tenant
+    } else {
+        pombo_providers::outbound::Trust::Operator
+    };
+    let client = match pombo_providers::Client::new(&account.settings, &state.providers, trust) {
+        Ok(client) => client,
+        Err(e) => return failed(e.message),
+    };
+    let contact = match conversations::contact(&state.db, c.tenant_id, c.contact_id).await {
+        Ok(contact) => contact,
+        Err(_) => return failed("the contact could not be read".into()),
+    };
+    let read = pombo_providers::Read {
+        contact: &contact.address,
+        message_ids: read_ids,
+    };
+    match tokio::time::timeout(RECEIPT_TIMEOUT, client.mark_read(read)).await {
+        Ok(Ok(pombo_providers::Receipt::Sent)) => outcome(ReceiptStatus::Sent, None),
+        Ok(Ok(pombo_providers::Receipt::NoSuchCall)) => outcome(ReceiptStatus::NoSuchCall, None),
+        Ok(Err(e)) => failed(e.to_string()),
+        Err(_) => failed(format!(
+            "the provider did not answer within {} s",
+            RECEIPT_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -384,9 +480,6 @@ pub struct ReplyAccepted {
     pub notification_id: Uuid,
 }
 
-/// How long after the contact's last message WhatsApp's Cloud API takes free-form messages.
-pub const WHATSAPP_WINDOW: chrono::Duration = chrono::Duration::hours(24);
-
 /// Reply in the conversation.
 ///
 /// The reply is a notification to the contact on the conversation's channel, through the
@@ -413,13 +506,15 @@ pub async fn reply(
     JsonBody(reply): JsonBody<Reply>,
 ) -> Result<(axum::http::StatusCode, Json<ReplyAccepted>), ApiError> {
     let c = owned(&state, &tenant, &id).await?;
-    if *c.channel == Channel::Whatsapp
-        && reply.template.is_none()
+    // The provider's reply window (Meta's customer-service window): outside it, a template
+    // or nothing.
+    if reply.template.is_none()
         && !is_whatsapp_template(reply.content.as_ref())
-        && account_kind(&state, &c).await? == Some("whatsapp_cloud")
+        && let Some((provider, window)) = reply_window(&state, &c).await?
     {
         let now = Utc::now();
-        let open_until = c.last_inbound_at.map(|t| t + WHATSAPP_WINDOW);
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let open_until = c.last_inbound_at.map(|t| t + window);
         if open_until.is_none_or(|until| until < now) {
             let since = match c.last_inbound_at {
                 Some(t) => format!("the contact last wrote at {}", t.to_rfc3339()),
@@ -428,7 +523,8 @@ pub async fn reply(
             return Err(ApiError::field(
                 "content",
                 format!(
-                    "WhatsApp only takes free-form messages within 24 hours of the contact's last message, and {since}: send a template (`content.template`) instead"
+                    "`{provider}` only takes free-form messages within {} hours of the contact's last message, and {since}: send a template (`content.template`) instead",
+                    window.num_hours()
                 ),
             ));
         }
@@ -478,17 +574,28 @@ pub async fn reply(
 }
 
 /// The provider type of the conversation's account (`None`: an account no longer there).
-async fn account_kind(
-    state: &AppState,
-    c: &Conversation,
-) -> Result<Option<&'static str>, ApiError> {
-    let key = match c.provider_account_id {
+/// How the conversation names its account: a tenant account's id, or a server-wide
+/// account's name (what [`crate::callbacks::handler::find_account`] takes).
+fn account_key(c: &Conversation) -> String {
+    match c.provider_account_id {
         Some(id) => id.to_string(),
         None => c.provider_account.clone(),
-    };
-    Ok(crate::callbacks::handler::find_account(state, &key)
-        .await?
-        .map(|account| account.settings.kind()))
+    }
+}
+
+/// The provider of the conversation's account and its reply window, when it has one.
+async fn reply_window(
+    state: &AppState,
+    c: &Conversation,
+) -> Result<Option<(&'static str, std::time::Duration)>, ApiError> {
+    Ok(
+        crate::callbacks::handler::find_account(state, &account_key(c))
+            .await?
+            .and_then(|account| {
+                let settings = &account.settings;
+                settings.reply_window().map(|w| (settings.kind(), w))
+            }),
+    )
 }
 
 /// Whether the content is a WhatsApp message template (allowed outside the 24-hour window).

@@ -226,16 +226,6 @@ fn parse_settings(
             refused.to_string(),
         ));
     }
-    // Twilio calls it, not us: it only has to be a URL Twilio can call.
-    if let ProviderSettings::Twilio(t) = &settings
-        && let Some(url) = &t.status_callback_url
-        && !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
-    {
-        errors.push(FieldError::new(
-            "settings.status_callback_url",
-            "must be an http(s) URL",
-        ));
-    }
     // The send's own rules (a Twilio SID's shape, a key that parses, a sender): an account
     // that cannot send is refused now rather than failing the tenant's next notification.
     if errors.len() == found_before

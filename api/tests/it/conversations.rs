@@ -2,7 +2,7 @@
 //! each provider's fake signs it, becomes a message of the contact's conversation, once;
 //! unsigned ones are refused and store nothing; tenants see only their own.
 
-use pombo_fakes::{callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud};
+use pombo_fakes::{Fault, callbell, evolution, instagram, telegram, twilio, waha, whatsapp_cloud};
 use pombo_providers::ProviderSettings;
 use serde_json::{Value, json};
 
@@ -46,6 +46,16 @@ async fn conversations(app: &TestApp, key: &str) -> Vec<Value> {
     let (code, page) = app.call_as(key, "GET", "/v1/conversations", None).await;
     assert_eq!(code, 200, "{page}");
     page["data"].as_array().unwrap().clone()
+}
+
+/// The JSON bodies of the requests `provider`'s fake received at `path`, in order.
+fn bodies(app: &TestApp, provider: &str, path: &str) -> Vec<Value> {
+    app.fakes
+        .requests(provider)
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| serde_json::from_str(&r.body).unwrap_or(Value::Null))
+        .collect()
 }
 
 async fn messages(app: &TestApp, conversation: &Value) -> Vec<Value> {
@@ -340,6 +350,19 @@ async fn conversations_are_the_tenants_own_and_close_reopen_and_read() {
 
     let (code, read) = app.call("POST", &format!("{path}/read"), None).await;
     assert_eq!((code, read["unread"].as_i64()), (200, Some(0)), "{read}");
+    // WhatsApp hears it: one receipt naming the newest message, which marks both read.
+    assert_eq!(
+        read["receipt"],
+        json!({"status": "sent", "messages": 2}),
+        "{read}"
+    );
+    assert_eq!(
+        bodies(&app, "whatsapp_cloud", "/v21.0/106540352242922/messages")
+            .into_iter()
+            .filter(|b| b.get("status").is_some())
+            .collect::<Vec<_>>(),
+        [json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.2"})]
+    );
 
     let (code, bad) = app
         .call("GET", "/v1/conversations?channel=fax&status=x", None)
@@ -507,6 +530,133 @@ async fn a_reply_goes_out_through_the_conversations_account_and_shows_its_delive
     assert_eq!(all[0]["notification_id"], id.as_str());
     assert_eq!(all[0]["status"], "delivered");
     assert_eq!(all[1]["direction"], "inbound");
+}
+
+/// Reading a conversation tells its provider (the blue ticks), in the provider's own
+/// shape; a provider without read receipts says so and is sent nothing, and a gateway that
+/// fails leaves the conversation read all the same, the receipt saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_a_conversation_sends_the_providers_read_receipt() {
+    let app = app().await;
+    let now = chrono::Utc::now().timestamp();
+    let evo = tenant_account(&app, "evo", &fake_account(&app, "evolution")).await;
+    let evo = evolution::webhook_url(&evo, Some("evolution-test-webhook-secret"));
+    let upsert = |id: &str, text: &str| {
+        evolution::messages_upsert(
+            "pombo",
+            id,
+            ("5511987650003", "Ana"),
+            ("conversation", json!({ "conversation": text })),
+            now,
+        )
+    };
+    for (id, text) in [
+        ("3EB0000000000000000A", "um"),
+        ("3EB0000000000000000B", "dois"),
+    ] {
+        assert_eq!(app.post_callback(&evo, &upsert(id, text)).await.0, 200);
+    }
+    let waha = tenant_account(&app, "waha", &fake_account(&app, "waha")).await;
+    let waha_message = waha::message_event(
+        Some("waha-test-webhook-secret"),
+        "default",
+        ("5511987650004@c.us", "Bia"),
+        "AAAAAAAAAAAAAAAAAAAA",
+        "Olá!",
+        None,
+        now,
+    );
+    assert_eq!(app.post_callback(&waha, &waha_message).await.0, 200);
+    let tg = tenant_account(&app, "tg", &fake_account(&app, "telegram")).await;
+    let update = telegram::message_update(
+        Some("telegram-test-secret-token"),
+        (987654321, "Caio"),
+        42,
+        "Olá, bot",
+        now,
+    );
+    assert_eq!(app.post_callback(&tg, &update).await.0, 200);
+
+    let all = conversations(&app, &app.api_key).await;
+    let read_path = |channel: &str, address: Option<&str>| {
+        let c = all
+            .iter()
+            .find(|c| {
+                c["channel"] == channel && address.is_none_or(|a| c["contact"]["address"] == a)
+            })
+            .unwrap_or_else(|| panic!("no {channel} conversation: {all:?}"));
+        format!("/v1/conversations/{}/read", c["id"].as_str().unwrap())
+    };
+
+    // Evolution: the keys of both messages, as `messages.upsert` gave them.
+    let evo_read = read_path("whatsapp", Some("+5511987650003"));
+    let (code, read) = app.call("POST", &evo_read, None).await;
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(
+        read["receipt"],
+        json!({"status": "sent", "messages": 2}),
+        "{read}"
+    );
+    let key =
+        |id: &str| json!({"remoteJid": "5511987650003@s.whatsapp.net", "fromMe": false, "id": id});
+    assert_eq!(
+        bodies(&app, "evolution", "/chat/markMessageAsRead/pombo"),
+        [json!({"readMessages": [key("3EB0000000000000000A"), key("3EB0000000000000000B")]})]
+    );
+
+    // WAHA: `sendSeen` with the session, the chat and the message's id.
+    let (code, read) = app
+        .call("POST", &read_path("whatsapp", Some("+5511987650004")), None)
+        .await;
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(
+        read["receipt"],
+        json!({"status": "sent", "messages": 1}),
+        "{read}"
+    );
+    let seen = bodies(&app, "waha", "/api/sendSeen");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["session"], "default");
+    assert_eq!(seen[0]["chatId"], "5511987650004@c.us");
+    let ids = seen[0]["messageIds"].as_array().unwrap();
+    assert!(
+        ids.len() == 1 && ids[0].as_str().unwrap().contains("AAAAAAAAAAAAAAAAAAAA"),
+        "{seen:?}"
+    );
+
+    // Telegram bots have no read receipts: said, and nothing is sent.
+    let telegram_before = app.fakes.requests("telegram").len();
+    let (code, read) = app.call("POST", &read_path("telegram", None), None).await;
+    assert_eq!((code, read["unread"].as_i64()), (200, Some(0)), "{read}");
+    assert_eq!(
+        read["receipt"],
+        json!({"status": "no_such_call", "messages": 0})
+    );
+    assert_eq!(app.fakes.requests("telegram").len(), telegram_before);
+
+    // Nothing unread: nothing to tell.
+    let (_, read) = app.call("POST", &evo_read, None).await;
+    assert_eq!(read["receipt"]["status"], "nothing_unread", "{read}");
+    assert_eq!(
+        bodies(&app, "evolution", "/chat/markMessageAsRead/pombo").len(),
+        1
+    );
+
+    // The gateway fails: the conversation is read anyway, and the receipt says why.
+    assert_eq!(
+        app.post_callback(&evo, &upsert("3EB0000000000000000C", "três"))
+            .await
+            .0,
+        200
+    );
+    app.fakes.fail_next("evolution", 1, Fault::status(503));
+    let (code, read) = app.call("POST", &evo_read, None).await;
+    assert_eq!((code, read["unread"].as_i64()), (200, Some(0)), "{read}");
+    assert_eq!(read["receipt"]["status"], "failed", "{read}");
+    assert!(
+        read["receipt"]["error"].as_str().unwrap().contains("503"),
+        "{read}"
+    );
 }
 
 /// WhatsApp's Cloud API takes free-form messages only within 24 hours of the contact's last

@@ -19,6 +19,8 @@ impl Provider for Apns {
 
     const CHANNEL: Channel = Channel::Push;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<ApnsSettings>> = None;
 
     fn endpoints(settings: &ApnsSettings) -> Vec<Endpoint> {
@@ -35,5 +37,9 @@ impl Provider for Apns {
             return Err(wrong_channel(msg.content));
         };
         Apns::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

@@ -23,6 +23,8 @@ impl Provider for Callbell {
 
     const CHANNEL: Channel = Channel::Whatsapp;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<CallbellSettings>> = Some(Reports {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
         parse: report::parse,
@@ -44,5 +46,9 @@ impl Provider for Callbell {
             return Err(wrong_channel(msg.content));
         };
         Callbell::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

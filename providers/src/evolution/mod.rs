@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod inbound;
+pub mod read;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -22,6 +23,8 @@ impl Provider for Evolution {
     type Settings = EvolutionSettings;
 
     const CHANNEL: Channel = Channel::Whatsapp;
+
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
 
     const REPORTS: Option<Reports<EvolutionSettings>> = Some(Reports {
         secret: |s| ("webhook_secret", configured(s.webhook_secret.as_ref())),
@@ -44,5 +47,9 @@ impl Provider for Evolution {
             return Err(wrong_channel(msg.content));
         };
         Evolution::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Evolution::mark_read(self, read).await
     }
 }

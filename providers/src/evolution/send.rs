@@ -71,10 +71,10 @@ const TRANSIENT_MARKERS: &[&str] = &[
 ];
 
 pub struct Evolution {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     base: url::Url,
     instance: String,
-    api_key: Secret,
+    pub(super) api_key: Secret,
 }
 
 impl Evolution {
@@ -108,11 +108,16 @@ impl Evolution {
 
     /// `{base_url}/message/{action}/{instance}`, the instance name percent-encoded.
     fn endpoint(&self, action: &str) -> String {
+        self.endpoint_in("message", action)
+    }
+
+    /// `{base_url}/{group}/{action}/{instance}` (`chat/markMessageAsRead`, …).
+    pub(super) fn endpoint_in(&self, group: &str, action: &str) -> String {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("checked in new")
             .pop_if_empty()
-            .extend(["message", action, &self.instance]);
+            .extend([group, action, &self.instance]);
         url.into()
     }
 
@@ -254,7 +259,7 @@ impl http::DocumentedError for EvolutionError {
 }
 
 /// Classifies an Evolution error answer (see the module docs).
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+pub(super) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
     let answer = http::failed_answer(PROVIDER, status, body, EvolutionError::parse);
     let Some(error) = &answer.parsed else {
         return answer.classify(headers);

@@ -19,6 +19,8 @@ impl Provider for Fcm {
 
     const CHANNEL: Channel = Channel::Push;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<FcmSettings>> = None;
 
     fn endpoints(settings: &FcmSettings) -> Vec<Endpoint> {
@@ -38,5 +40,9 @@ impl Provider for Fcm {
             return Err(wrong_channel(msg.content));
         };
         Fcm::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

@@ -23,6 +23,8 @@ impl Provider for Instagram {
 
     const CHANNEL: Channel = Channel::Instagram;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<InstagramSettings>> = Some(Reports {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
         parse: report::parse,
@@ -44,5 +46,9 @@ impl Provider for Instagram {
             return Err(wrong_channel(msg.content));
         };
         Instagram::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

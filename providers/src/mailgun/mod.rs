@@ -21,6 +21,8 @@ impl Provider for Mailgun {
 
     const CHANNEL: Channel = Channel::Email;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<MailgunSettings>> = Some(Reports {
         secret: |s| {
             (
@@ -47,5 +49,9 @@ impl Provider for Mailgun {
         };
         self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
             .await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

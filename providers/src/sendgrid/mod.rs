@@ -21,6 +21,8 @@ impl Provider for Sendgrid {
 
     const CHANNEL: Channel = Channel::Email;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<SendgridSettings>> = Some(Reports {
         secret: |s| {
             (
@@ -49,5 +51,9 @@ impl Provider for Sendgrid {
         };
         self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
             .await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

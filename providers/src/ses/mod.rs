@@ -19,6 +19,8 @@ impl Provider for Ses {
 
     const CHANNEL: Channel = Channel::Email;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<SesSettings>> = None;
 
     fn endpoints(settings: &SesSettings) -> Vec<Endpoint> {
@@ -40,5 +42,9 @@ impl Provider for Ses {
         };
         self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
             .await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

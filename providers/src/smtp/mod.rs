@@ -19,6 +19,8 @@ impl Provider for SmtpProvider {
 
     const CHANNEL: Channel = Channel::Email;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<SmtpSettings>> = None;
 
     fn endpoints(settings: &SmtpSettings) -> Vec<Endpoint> {
@@ -39,5 +41,9 @@ impl Provider for SmtpProvider {
         };
         self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
             .await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

@@ -22,6 +22,8 @@ impl Provider for Telegram {
 
     const CHANNEL: Channel = Channel::Telegram;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<TelegramSettings>> = Some(Reports {
         secret: |s| ("secret_token", configured(s.secret_token.as_ref())),
         parse: inbound::reports,
@@ -43,5 +45,9 @@ impl Provider for Telegram {
             return Err(wrong_channel(msg.content));
         };
         Telegram::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

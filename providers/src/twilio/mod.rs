@@ -25,6 +25,8 @@ impl Provider for Twilio {
 
     const CHANNEL: Channel = Channel::Sms;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<Reports<TwilioSettings>> = Some(Reports {
         secret: |s| ("auth_token", configured(Some(&s.auth_token))),
         parse: report::parse,
@@ -46,5 +48,9 @@ impl Provider for Twilio {
             return Err(wrong_channel(msg.content));
         };
         Twilio::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

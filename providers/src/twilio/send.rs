@@ -62,6 +62,19 @@ impl Twilio {
                 "twilio: messaging_service_sid must be `MG` followed by 32 hexadecimal digits",
             ));
         }
+        let status_callback_url = settings
+            .status_callback_url
+            .clone()
+            .filter(|u| !u.trim().is_empty());
+        // Twilio calls it, not Pombo: it only has to be a URL Twilio can call.
+        if let Some(url) = &status_callback_url
+            && !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(SetupError::at(
+                "status_callback_url",
+                "twilio: status_callback_url must be an http(s) URL",
+            ));
+        }
         let base = settings.base_url.trim_end_matches('/');
         Ok(Twilio {
             http,
@@ -73,10 +86,7 @@ impl Twilio {
             auth_token: settings.auth_token.clone(),
             from,
             messaging_service_sid,
-            status_callback_url: settings
-                .status_callback_url
-                .clone()
-                .filter(|u| !u.trim().is_empty()),
+            status_callback_url,
         })
     }
 
@@ -236,8 +246,26 @@ mod tests {
         assert!(Twilio::new(&bad_sid, http.clone()).is_err());
         let bad_service = TwilioSettings {
             messaging_service_sid: Some("nope".into()),
-            ..with_from
+            ..with_from.clone()
         };
-        assert!(Twilio::new(&bad_service, http).is_err());
+        assert!(Twilio::new(&bad_service, http.clone()).is_err());
+        // The status callback is Twilio's to call: any http(s) URL, nothing else.
+        for (url, ok) in [
+            ("https://pombo.example.com/v1/callbacks/twilio/main", true),
+            ("http://10.0.0.7/cb", true),
+            ("", true),
+            ("ftp://pombo.example.com/cb", false),
+            ("not a url", false),
+        ] {
+            let with_callback = TwilioSettings {
+                status_callback_url: Some(url.into()),
+                ..with_from.clone()
+            };
+            let made = Twilio::new(&with_callback, http.clone());
+            assert_eq!(made.is_ok(), ok, "{url}");
+            if let Err(e) = made {
+                assert_eq!(e.field, Some("status_callback_url"));
+            }
+        }
     }
 }

@@ -19,6 +19,8 @@ impl Provider for Vonage {
 
     const CHANNEL: Channel = Channel::Sms;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<VonageSettings>> = None;
 
     fn endpoints(settings: &VonageSettings) -> Vec<Endpoint> {
@@ -35,5 +37,9 @@ impl Provider for Vonage {
             return Err(wrong_channel(msg.content));
         };
         Vonage::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

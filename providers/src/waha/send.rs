@@ -68,10 +68,10 @@ pub const PROVIDER: &str = "waha";
 pub const INVALID_WID: &str = "invalid_wid";
 
 pub struct Waha {
-    http: reqwest::Client,
-    base: String,
-    session: String,
-    api_key: Option<Secret>,
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) session: String,
+    pub(super) api_key: Option<Secret>,
 }
 
 impl Waha {
@@ -325,7 +325,7 @@ impl http::DocumentedError for WahaError {
 }
 
 /// Classifies a WAHA error answer (see the module docs).
-fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
+pub(super) fn error_from(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> DeliveryError {
     let answer = http::failed_answer(PROVIDER, status, body, WahaError::parse);
     let Some(error) = &answer.parsed else {
         return answer.classify(headers);

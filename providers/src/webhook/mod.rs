@@ -19,6 +19,8 @@ impl Provider for Webhook {
 
     const CHANNEL: Channel = Channel::Webhook;
 
+    const REPLY_WINDOW: Option<std::time::Duration> = None;
+
     const REPORTS: Option<crate::Reports<WebhookSettings>> = None;
 
     fn endpoints(_: &WebhookSettings) -> Vec<Endpoint> {
@@ -36,5 +38,9 @@ impl Provider for Webhook {
             return Err(wrong_channel(msg.content));
         };
         Webhook::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Ok(crate::Receipt::NoSuchCall)
     }
 }

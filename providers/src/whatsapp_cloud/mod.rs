@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod inbound;
+pub mod read;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -22,6 +23,11 @@ impl Provider for WhatsappCloud {
     type Settings = WhatsappCloudSettings;
 
     const CHANNEL: Channel = Channel::Whatsapp;
+
+    /// Meta's customer-service window: free-form messages only within 24 hours of the
+    /// contact's last message, templates any time.
+    const REPLY_WINDOW: Option<std::time::Duration> =
+        Some(std::time::Duration::from_secs(24 * 3600));
 
     const REPORTS: Option<Reports<WhatsappCloudSettings>> = Some(Reports {
         secret: |s| ("app_secret", configured(s.app_secret.as_ref())),
@@ -44,5 +50,9 @@ impl Provider for WhatsappCloud {
             return Err(wrong_channel(msg.content));
         };
         WhatsappCloud::send(self, msg.notification_id, msg.to, c).await
+    }
+
+    async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        WhatsappCloud::mark_read(self, read).await
     }
 }

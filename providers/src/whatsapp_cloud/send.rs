@@ -46,9 +46,10 @@ const RETRYABLE_CODES: &[i64] = &[
 ];
 
 pub struct WhatsappCloud {
-    http: reqwest::Client,
-    url: String,
-    access_token: pombo_contract::config::Secret,
+    pub(super) http: reqwest::Client,
+    /// `…/{phone_number_id}/messages`: sends, and read receipts (`read.rs`).
+    pub(super) url: String,
+    pub(super) access_token: pombo_contract::config::Secret,
 }
 
 impl WhatsappCloud {
