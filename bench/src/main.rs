@@ -18,6 +18,7 @@
 //! 7. peak RSS of the API and the worker.
 
 mod bare;
+mod inbound;
 mod rabbit;
 mod render;
 mod server;
@@ -360,6 +361,29 @@ async fn main() -> anyhow::Result<()> {
             &format!("accept latency p99 at {rate} req/s (ms)"),
             format!("{:.1}", ms(percentile(&latencies, 0.99))),
             "≤ 15",
+        ));
+    }
+
+    if wanted("inbound") {
+        // 9. Inbound messages: accept latency at the same offered load as scenario 2, then
+        // messages stored per second (see `inbound.rs`).
+        stack.log_peak_rss();
+        eprintln!("==> 9. inbound: {rate} messages/s for {rate_secs} s, then {n} at once");
+        let latencies = inbound::latencies(&stack, rate, rate_secs, 0).await;
+        rows.push(row(
+            &format!("inbound accept latency p50 / p99 at {rate} messages/s (ms)"),
+            format!(
+                "{:.1} / {:.1}",
+                ms(percentile(&latencies, 0.5)),
+                ms(percentile(&latencies, 0.99))
+            ),
+            "p99 ≤ 20",
+        ));
+        let stored = inbound::stored_per_second(&stack, n, total).await;
+        rows.push(row(
+            "inbound messages stored/s (32 connections)",
+            format!("{stored:.0}"),
+            "≥ 1,000 (SQLite)",
         ));
     }
 

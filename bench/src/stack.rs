@@ -113,10 +113,17 @@ impl Stack {
         config.temporal.address = std::env::var("POMBO_TEST_TEMPORAL")
             .context("POMBO_TEST_TEMPORAL (make bench starts a Temporal dev server)")?;
         config.temporal.task_queue = format!("pombo-bench-{}", uuid::Uuid::new_v4().simple());
+        // SMS through Twilio; what people write to the WhatsApp account goes to the bench's
+        // tenant (`make run`'s dev tenant), for the inbound scenario.
         config.providers = pombo_fakes::accounts::accounts(&format!("http://{}", fakes.addr))
             .into_iter()
-            .filter(|a| a["name"] == "twilio")
-            .map(serde_json::from_value)
+            .filter(|a| a["name"] == "twilio" || a["name"] == crate::inbound::ACCOUNT)
+            .map(|mut a| {
+                if a["name"] == crate::inbound::ACCOUNT {
+                    a["inbound_tenant"] = "dev".into(); // the tenant of `dev_api_key`
+                }
+                serde_json::from_value(a)
+            })
             .collect::<Result<_, _>>()?;
         config.smtp.enabled = false;
         config.delivery.retry_interval_secs = 1;

@@ -156,6 +156,22 @@ async fn send(
     else {
         return invalid("(#100) param recipient must be non-empty.");
     };
+    // A sender action instead of a message: `mark_seen` (read receipts), `typing_on|off`,
+    // answered with the recipient alone.
+    if let Some(action) = request.get("sender_action") {
+        if !matches!(
+            action.as_str(),
+            Some("mark_seen" | "typing_on" | "typing_off")
+        ) {
+            return invalid(
+                "(#100) param sender_action must be one of {mark_seen, typing_on, typing_off}",
+            );
+        }
+        if request.get("message").is_some() {
+            return invalid("(#100) sender_action cannot be sent with message");
+        }
+        return (StatusCode::OK, Json(json!({ "recipient_id": recipient }))).into_response();
+    }
     let message = &request["message"];
     if !message.is_object() {
         return invalid("(#100) param message must be non-empty.");

@@ -310,7 +310,7 @@ pub struct ReadReceipt {
 pub enum ReceiptStatus {
     /// The provider took it.
     Sent,
-    /// The provider has no read receipts (SMS, Telegram, Instagram, Callbell, …).
+    /// The provider has no read receipts (SMS, Telegram bots, Callbell, …).
     NoSuchCall,
     /// Nothing was unread: nothing to tell.
     NothingUnread,
@@ -325,7 +325,8 @@ const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 ///
 /// The messages that were unread (the newest 100) are then named in the provider's read
 /// receipt where it has one (WhatsApp Cloud `status: read`, Evolution
-/// `markMessageAsRead`, WAHA `sendSeen`), and `receipt` says how that went. A receipt
+/// `markMessageAsRead`, WAHA `sendSeen`, Instagram `mark_seen`), and `receipt` says how
+/// that went. A receipt
 /// is sent once and not retried: the conversation is read whatever the provider says.
 #[utoipa::path(
     post, path = "/v1/conversations/{id}/read", tag = "conversations",

@@ -624,6 +624,34 @@ async fn reading_a_conversation_sends_the_providers_read_receipt() {
         "{seen:?}"
     );
 
+    // Instagram: the `mark_seen` sender action to the person.
+    let ig = tenant_account(&app, "ig", &fake_account(&app, "instagram")).await;
+    let dm = instagram::message_webhook(
+        Some("pombo-test-app-secret"),
+        "17841400000000001",
+        "1254459154682919",
+        "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3",
+        "Oi",
+        now * 1000,
+    );
+    assert_eq!(app.post_callback(&ig, &dm).await.0, 200);
+    let ig_read = {
+        let all = conversations(&app, &app.api_key).await;
+        let c = all.iter().find(|c| c["channel"] == "instagram").unwrap();
+        format!("/v1/conversations/{}/read", c["id"].as_str().unwrap())
+    };
+    let (code, read) = app.call("POST", &ig_read, None).await;
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(
+        read["receipt"],
+        json!({"status": "sent", "messages": 1}),
+        "{read}"
+    );
+    assert_eq!(
+        bodies(&app, "instagram", "/v21.0/17841400000000001/messages"),
+        [json!({"recipient": {"id": "1254459154682919"}, "sender_action": "mark_seen"})]
+    );
+
     // Telegram bots have no read receipts: said, and nothing is sent.
     let telegram_before = app.fakes.requests("telegram").len();
     let (code, read) = app.call("POST", &read_path("telegram", None), None).await;

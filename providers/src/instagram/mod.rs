@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod inbound;
+pub mod read;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -48,7 +49,7 @@ impl Provider for Instagram {
         Instagram::send(self, msg.notification_id, msg.to, c).await
     }
 
-    async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
-        Ok(crate::Receipt::NoSuchCall)
+    async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
+        Instagram::mark_read(self, read).await
     }
 }

@@ -44,12 +44,13 @@ pub const PROVIDER: &str = "graph_api";
 /// temporary), `4`/`17`/`32`/`613` (application, user, page and call rate limits),
 /// `1200` (temporary send failure), `80002`/`80006` (Instagram and Messenger business use
 /// case rate limits).
-const RETRYABLE_CODES: &[i64] = &[1, 2, 4, 17, 32, 613, 1200, 80002, 80006];
+pub(super) const RETRYABLE_CODES: &[i64] = &[1, 2, 4, 17, 32, 613, 1200, 80002, 80006];
 
 pub struct Instagram {
-    http: reqwest::Client,
-    url: String,
-    access_token: Secret,
+    pub(super) http: reqwest::Client,
+    /// `…/{account_id}/messages`: sends, and sender actions (`read.rs`).
+    pub(super) url: String,
+    pub(super) access_token: Secret,
 }
 
 impl Instagram {
