@@ -95,6 +95,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A provider refused what the API asked of it on a tenant's behalf, or could not be
+    /// reached: the detail quotes the provider (never a credential).
+    #[error("{0}")]
+    Provider(String),
     #[error("too many requests: the limit is {limit} at once; retry in {retry_after_secs} s")]
     RateLimited {
         retry_after_secs: u64,
@@ -174,6 +178,7 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
+            ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider", "The provider refused"),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",

@@ -1,5 +1,7 @@
 //! Fake of an Evolution API v2 server: `POST /message/{sendText,sendMedia,sendTemplate}/{instance}`,
-//! and `POST /chat/markMessageAsRead/{instance}` (read receipts).
+//! `POST /chat/markMessageAsRead/{instance}` (read receipts), and the instance's webhook
+//! (`POST /webhook/set/{instance}`, `GET /webhook/find/{instance}`, read back from what was
+//! set).
 //!
 //! Checks what Evolution checks, in its order (<https://doc.evolution-api.com/v2/api-reference/message-controller/send-text>,
 //! source: github.com/EvolutionAPI/evolution-api): the instance exists, then the `apikey`
@@ -46,6 +48,8 @@ pub fn router() -> Router<FakeState> {
         .route("/message/sendMedia/{instance}", post(send_media))
         .route("/message/sendTemplate/{instance}", post(send_template))
         .route("/chat/markMessageAsRead/{instance}", post(mark_read))
+        .route("/webhook/set/{instance}", post(set_webhook))
+        .route("/webhook/find/{instance}", axum::routing::get(find_webhook))
 }
 
 /// The provider's documented error body for `status`.
@@ -99,6 +103,111 @@ async fn send_media(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes
 async fn send_template(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
     handle(Kind::Template, s, p, h, b).await
 }
+
+/// The API key check of every route: 401 without one, or with one starting `invalid`.
+fn refused(headers: &HeaderMap) -> Option<Response> {
+    let key = headers
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    (key.is_empty() || key.starts_with("invalid"))
+        .then(|| error(StatusCode::UNAUTHORIZED, "Unauthorized"))
+}
+
+/// `POST /webhook/set/{instance}`: `{"webhook":{"enabled","url","headers","byEvents",
+/// "base64","events"}}` (`WebhookDto`); `url` must be an http(s) URL and `events` names from
+/// Evolution's catalogue. Answers `201` with the stored webhook.
+async fn set_webhook(Path(instance): Path<String>, headers: HeaderMap, raw: Bytes) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    if instance == MISSING_INSTANCE {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("The \"{instance}\" instance does not exist"),
+        );
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let hook = &body["webhook"];
+    let url = hook["url"].as_str().unwrap_or_default();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return error(StatusCode::BAD_REQUEST, "webhook.url is not a valid URL");
+    }
+    let events = hook["events"].as_array().cloned().unwrap_or_default();
+    if let Some(bad) = events
+        .iter()
+        .find(|e| !e.as_str().is_some_and(|e| EVENTS.contains(&e)))
+    {
+        return error(StatusCode::BAD_REQUEST, &format!("{bad} is not an event"));
+    }
+    (StatusCode::CREATED, Json(stored_webhook(&instance, hook))).into_response()
+}
+
+/// `GET /webhook/find/{instance}`: the last webhook set, or `null`.
+async fn find_webhook(
+    State(state): State<FakeState>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    let last = state
+        .inbox
+        .of("evolution")
+        .into_iter()
+        .filter(|r| r.path == format!("/webhook/set/{instance}"))
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .next_back();
+    match last {
+        Some(body) => Json(stored_webhook(&instance, &body["webhook"])).into_response(),
+        None => Json(Value::Null).into_response(),
+    }
+}
+
+/// The webhook record Evolution answers with (its database row).
+fn stored_webhook(instance: &str, hook: &Value) -> Value {
+    json!({
+        "id": format!("wh-{instance}"),
+        "url": hook["url"],
+        "headers": hook.get("headers").cloned().unwrap_or(json!({})),
+        "enabled": hook["enabled"].as_bool().unwrap_or(true),
+        "events": hook["events"],
+        "webhookByEvents": hook["byEvents"].as_bool().unwrap_or(false),
+        "webhookBase64": hook["base64"].as_bool().unwrap_or(false),
+        "instanceId": format!("inst-{instance}"),
+    })
+}
+
+/// Evolution's event catalogue (`src/api/types/wa.types.ts`, `Events`), as webhook
+/// settings name them.
+pub const EVENTS: &[&str] = &[
+    "APPLICATION_STARTUP",
+    "QRCODE_UPDATED",
+    "MESSAGES_SET",
+    "MESSAGES_UPSERT",
+    "MESSAGES_EDITED",
+    "MESSAGES_UPDATE",
+    "MESSAGES_DELETE",
+    "SEND_MESSAGE",
+    "CONTACTS_SET",
+    "CONTACTS_UPSERT",
+    "CONTACTS_UPDATE",
+    "PRESENCE_UPDATE",
+    "CHATS_SET",
+    "CHATS_UPSERT",
+    "CHATS_UPDATE",
+    "CHATS_DELETE",
+    "GROUPS_UPSERT",
+    "GROUP_UPDATE",
+    "GROUP_PARTICIPANTS_UPDATE",
+    "CONNECTION_UPDATE",
+    "LABELS_EDIT",
+    "LABELS_ASSOCIATION",
+    "CALL",
+    "TYPEBOT_START",
+    "TYPEBOT_CHANGE_STATUS",
+];
 
 /// `POST /chat/markMessageAsRead/{instance}`: `{"readMessages":[{"remoteJid","fromMe","id"}]}`
 /// (`ReadMessageDto`), answered `201 {"message":"Read messages","read":"success"}`.

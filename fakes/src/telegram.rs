@@ -1,4 +1,5 @@
-//! Fake of the Telegram Bot API's `sendMessage` (`POST /bot<token>/sendMessage`).
+//! Fake of the Telegram Bot API's `sendMessage` (`POST /bot<token>/sendMessage`), and
+//! `setWebhook` / `getWebhookInfo` (the bot's webhook, read back from what was set).
 //!
 //! Answers as the Bot API documents (<https://core.telegram.org/bots/api#making-requests>):
 //! `{"ok": true, "result": <Message>}`, or `{"ok": false, "error_code", "description",
@@ -134,6 +135,54 @@ fn next_message_id(server: &str, chat: i64) -> i64 {
     *n
 }
 
+/// `setWebhook`: an https URL (Telegram refuses others: `Bad Request: bad webhook: An HTTPS
+/// URL must be provided for webhook`; the fake also takes loopback http, where tests and
+/// `make run` listen) and a `secret_token` of 1 to 256 of `A-Z a-z 0-9 _ -`.
+fn set_webhook(params: &HashMap<String, Value>) -> Response {
+    let url = params
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let loopback = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+    if !url.is_empty() && !url.starts_with("https://") && !loopback {
+        return bad_request("Bad Request: bad webhook: An HTTPS URL must be provided for webhook");
+    }
+    if let Some(secret) = params.get("secret_token") {
+        let secret = secret.as_str().unwrap_or_default();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if secret.is_empty() || secret.len() > 256 || !secret.chars().all(allowed) {
+            return bad_request("Bad Request: secret token contains unallowed characters");
+        }
+    }
+    let description = if url.is_empty() {
+        "Webhook was deleted"
+    } else {
+        "Webhook was set"
+    };
+    Json(json!({ "ok": true, "result": true, "description": description })).into_response()
+}
+
+/// `getWebhookInfo`: what the last `setWebhook` of this bot set as JSON (the fake keeps no
+/// other state: it reads its own record of requests).
+fn webhook_info(state: &FakeState, bot: &str) -> Response {
+    let set: HashMap<String, Value> = state
+        .inbox
+        .of("telegram")
+        .into_iter()
+        .rfind(|r| r.path.eq_ignore_ascii_case(&format!("/{bot}/setWebhook")))
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or_default();
+    let mut info = json!({
+        "url": set.get("url").cloned().unwrap_or(json!("")),
+        "has_custom_certificate": false,
+        "pending_update_count": 0,
+    });
+    if let Some(updates) = set.get("allowed_updates") {
+        info["allowed_updates"] = updates.clone();
+    }
+    Json(json!({ "ok": true, "result": info })).into_response()
+}
+
 async fn method(
     State(state): State<FakeState>,
     Path((bot, method)): Path<(String, String)>,
@@ -150,10 +199,16 @@ async fn method(
     {
         return failure(StatusCode::UNAUTHORIZED, "Unauthorized", None);
     }
+    let params = params(query.as_deref(), &headers, &body);
+    if method.eq_ignore_ascii_case("setWebhook") {
+        return set_webhook(&params);
+    }
+    if method.eq_ignore_ascii_case("getWebhookInfo") {
+        return webhook_info(&state, &bot);
+    }
     if !method.eq_ignore_ascii_case("sendMessage") {
         return failure(StatusCode::NOT_FOUND, "Not Found", None);
     }
-    let params = params(query.as_deref(), &headers, &body);
 
     let chat_id = match params.get("chat_id") {
         Some(Value::Number(n)) => n.as_i64().map(ChatRef::Id),

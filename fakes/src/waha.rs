@@ -1,5 +1,6 @@
 //! Fake of a WAHA server: `POST /api/{sendText,sendImage,sendFile,sendVoice,sendVideo}`,
-//! and `POST /api/sendSeen` (read receipts).
+//! `POST /api/sendSeen` (read receipts), and `GET`/`PUT /api/sessions/{session}` (the
+//! session's configuration with its webhooks, read back from what was put).
 //!
 //! Checks what WAHA checks (<https://waha.devlike.pro/docs/how-to/send-messages/>, OpenAPI
 //! schemas `MessageTextRequest`, `MessageImageRequest`, …): `X-Api-Key` when one is sent, the
@@ -54,7 +55,121 @@ pub fn router() -> Router<FakeState> {
         .route("/api/sendVoice", post(send))
         .route("/api/sendVideo", post(send))
         .route("/api/sendSeen", post(send_seen))
+        .route(
+            "/api/sessions/{session}",
+            axum::routing::get(get_session).put(update_session),
+        )
 }
+
+/// `GET /api/sessions/{session}`: `{"name","status","config"}`, the configuration being the
+/// last one `PUT` (the fake keeps no other state: it reads its own record of requests).
+async fn get_session(
+    State(state): State<FakeState>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    if session == MISSING_SESSION {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("We didn't find a session with name '{session}'."),
+        );
+    }
+    Json(session_info(&state, &session)).into_response()
+}
+
+/// `PUT /api/sessions/{session}` with `{"config"}`: each webhook needs an http(s) `url` and
+/// `events` from WAHA's catalogue. WAHA restarts the session to apply it; the fake answers
+/// at once with the session.
+async fn update_session(
+    State(state): State<FakeState>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    if session == MISSING_SESSION {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("We didn't find a session with name '{session}'."),
+        );
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let mut problems = Vec::new();
+    for hook in body["config"]["webhooks"].as_array().into_iter().flatten() {
+        let url = hook["url"].as_str().unwrap_or_default();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems.push(format!("config.webhooks.url must be a URL: {url}"));
+        }
+        for event in hook["events"].as_array().into_iter().flatten() {
+            if !event.as_str().is_some_and(|e| EVENTS.contains(&e)) {
+                problems.push(format!("config.webhooks.events: {event} is not an event"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return nest_error(StatusCode::BAD_REQUEST, json!(problems));
+    }
+    let mut info = session_info(&state, &session);
+    info["config"] = body["config"].clone();
+    Json(info).into_response()
+}
+
+fn session_info(state: &FakeState, session: &str) -> Value {
+    let config = state
+        .inbox
+        .of("waha")
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == format!("/api/sessions/{session}"))
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .next_back()
+        .map(|body| body["config"].clone())
+        .unwrap_or(json!({ "webhooks": [] }));
+    json!({ "name": session, "status": "WORKING", "config": config })
+}
+
+fn refused(headers: &HeaderMap) -> Option<Response> {
+    let key = headers.get("x-api-key")?.to_str().unwrap_or_default();
+    (key.is_empty() || key.starts_with("invalid"))
+        .then(|| error(StatusCode::UNAUTHORIZED, "Unauthorized"))
+}
+
+/// WAHA's webhook events (<https://waha.devlike.pro/docs/how-to/events/>).
+pub const EVENTS: &[&str] = &[
+    "session.status",
+    "message",
+    "message.reaction",
+    "message.any",
+    "message.ack",
+    "message.waiting",
+    "message.revoked",
+    "message.edited",
+    "state.change",
+    "group.join",
+    "group.leave",
+    "group.v2.join",
+    "group.v2.leave",
+    "group.v2.update",
+    "group.v2.participants",
+    "presence.update",
+    "poll.vote",
+    "poll.vote.failed",
+    "chat.archive",
+    "call.received",
+    "call.accepted",
+    "call.rejected",
+    "label.upsert",
+    "label.deleted",
+    "label.chat.added",
+    "label.chat.deleted",
+    "event.response",
+    "event.response.failed",
+    "engine.event",
+];
 
 /// `POST /api/sendSeen`: `{"session","chatId","messageIds"?}` (`SendSeenRequest`), answered
 /// `201 {}`.

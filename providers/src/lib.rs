@@ -20,6 +20,7 @@
 //! and `pombo-config` reads `[[providers]]` into [`ProviderSettings`]; the fakes (`fakes/`)
 //! depend on none of this, so they stay an independent check of the clients.
 
+pub mod callback_setup;
 pub mod http;
 pub mod outbound;
 pub mod read;
@@ -48,6 +49,7 @@ use std::future::Future;
 
 use pombo_contract::{Channel, conversation::InboundMessage};
 
+pub use callback_setup::{CallbackSetup, CallbackSetupError, Callbacks};
 pub use read::{Read, Receipt};
 pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
@@ -94,6 +96,13 @@ pub trait Provider: Sized {
         &self,
         read: Read<'_>,
     ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+
+    /// Points the provider's callbacks at Pombo, or reads where they point, where it has
+    /// an API for that (`Ok(None)` otherwise).
+    fn callbacks(
+        &self,
+        setup: CallbackSetup<'_>,
+    ) -> impl Future<Output = Result<Option<Callbacks>, CallbackSetupError>> + Send;
 }
 
 /// How a provider's delivery reports are authenticated and read.
@@ -241,6 +250,15 @@ macro_rules! registry {
             pub async fn mark_read(&self, read: Read<'_>) -> Result<Receipt, DeliveryError> {
                 match self {
                     $(Client::$variant(p) => Provider::mark_read(p, read).await,)+
+                }
+            }
+
+            pub async fn callbacks(
+                &self,
+                setup: CallbackSetup<'_>,
+            ) -> Result<Option<Callbacks>, CallbackSetupError> {
+                match self {
+                    $(Client::$variant(p) => Provider::callbacks(p, setup).await,)+
                 }
             }
         }

@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))
+        .routes(routes!(callbacks, point_callbacks))
 }
 
 /// A provider account as the API shows it: credentials masked.
@@ -417,6 +418,121 @@ pub async fn read(
         .await
         .map_err(ApiError::unless_found("provider account"))?;
     Ok(Json(ProviderView::new(&state, &headers, account)))
+}
+
+/// Where the provider sends the account's callbacks, as the provider says.
+///
+/// For providers with an API for their webhook (Telegram, Evolution, WAHA); others are
+/// configured in their console with the account's `callback_url`.
+#[utoipa::path(
+    get, path = "/v1/providers/{id}/callbacks", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "What the provider has", body = pombo_providers::Callbacks),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 409, description = "The provider has no API for its callbacks", body = Problem),
+        (status = 502, description = "The provider refused, or could not be reached", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn callbacks(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
+    let account: Account =
+        provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
+            .await
+            .map_err(ApiError::unless_found("provider account"))?;
+    setup_callbacks(&state, &account, pombo_providers::CallbackSetup::Read)
+        .await
+        .map(Json)
+}
+
+/// Point the provider's callbacks at Pombo.
+///
+/// For providers with an API for their webhook: sets the account's `callback_url` there,
+/// with the secret Pombo checks the callbacks with (Telegram's `setWebhook` with
+/// `secret_token`; Evolution's `webhook/set` with `?secret=<webhook_secret>` in the URL;
+/// WAHA's session webhook with `webhook_secret` as its HMAC key, which restarts the
+/// session), for the events Pombo reads. Answers with what the provider then has. Doing it
+/// again is harmless.
+#[utoipa::path(
+    put, path = "/v1/providers/{id}/callbacks", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "What the provider now has", body = pombo_providers::Callbacks),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 409, description = "The provider has no API for its callbacks", body = Problem),
+        (status = 422, description = "The account lacks the secret its callbacks would be checked with, naming the setting", body = Problem),
+        (status = 502, description = "The provider refused, or could not be reached", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
+    ),
+    security(("api_key" = ["manage"]))
+)]
+pub async fn point_callbacks(
+    State(state): State<AppState>,
+    tenant: Authorized<CanManage>,
+    headers: HeaderMap,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
+    let account: Account =
+        provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
+            .await
+            .map_err(ApiError::unless_found("provider account"))?;
+    let url = ProviderView::new(&state, &headers, account.clone())
+        .callback_url
+        .ok_or_else(|| no_callback_api(&account))?;
+    let pointed = setup_callbacks(
+        &state,
+        &account,
+        pombo_providers::CallbackSetup::Point { url: &url },
+    )
+    .await?;
+    let details = json!({"name": account.name, "type": account.settings.kind()});
+    record(&state, &tenant, "provider.callbacks_pointed", id, details).await?;
+    Ok(Json(pointed))
+}
+
+fn no_callback_api(account: &Account) -> ApiError {
+    ApiError::Conflict(format!(
+        "`{}` has no API for its callbacks: set the account's `callback_url` in its console",
+        account.settings.kind()
+    ))
+}
+
+/// Calls the provider about its callbacks through the guarded clients (a tenant's
+/// account is held to the outbound rule).
+async fn setup_callbacks(
+    state: &AppState,
+    account: &Account,
+    setup: pombo_providers::CallbackSetup<'_>,
+) -> Result<pombo_providers::Callbacks, ApiError> {
+    let client = pombo_providers::Client::new(
+        &account.settings,
+        &state.providers,
+        pombo_providers::outbound::Trust::Tenant,
+    )
+    .map_err(|e| {
+        let field = e
+            .field
+            .map_or("settings".to_owned(), |f| format!("settings.{f}"));
+        ApiError::field(field, e.message)
+    })?;
+    match client.callbacks(setup).await {
+        Ok(Some(callbacks)) => Ok(callbacks),
+        Ok(None) => Err(no_callback_api(account)),
+        Err(pombo_providers::CallbackSetupError::Setting(e)) => {
+            let field = e
+                .field
+                .map_or("settings".to_owned(), |f| format!("settings.{f}"));
+            Err(ApiError::field(field, e.message))
+        }
+        Err(pombo_providers::CallbackSetupError::Provider(e)) => {
+            Err(ApiError::Provider(e.to_string()))
+        }
+    }
 }
 
 /// Change a provider account: its name, order, enabled flag, or settings.

@@ -687,6 +687,131 @@ async fn reading_a_conversation_sends_the_providers_read_receipt() {
     );
 }
 
+/// Where a provider has an API for its webhook, Pombo points it at the account's callback
+/// URL with the secret it checks callbacks with (Telegram's `setWebhook`, Evolution's
+/// `webhook/set`, WAHA's session webhooks) and reads it back; providers without one, and
+/// accounts without the secret, are told so.
+#[tokio::test(flavor = "multi_thread")]
+async fn callbacks_are_pointed_at_the_account_through_the_providers_api() {
+    let app = app().await;
+    let id_of = |callback_path: &str| callback_path.rsplit('/').next().unwrap().to_owned();
+    let callback_url = |callback_path: &str| app.url(callback_path);
+
+    // Telegram: setWebhook with the account's URL, its secret token and the updates Pombo reads.
+    let tg = tenant_account(&app, "tg", &fake_account(&app, "telegram")).await;
+    let path = format!("/v1/providers/{}/callbacks", id_of(&tg));
+    let (code, pointed) = app.call("PUT", &path, None).await;
+    assert_eq!(code, 200, "{pointed}");
+    assert_eq!(pointed["url"], callback_url(&tg).as_str(), "{pointed}");
+    assert_eq!(pointed["events"], json!(["message", "edited_message"]));
+    let bot = "/bot123456789:AAPomboTestTokenForTheFakeBotApi/setWebhook";
+    assert_eq!(
+        bodies(&app, "telegram", bot),
+        [json!({
+            "url": callback_url(&tg),
+            "secret_token": "telegram-test-secret-token",
+            "allowed_updates": ["message", "edited_message"],
+        })]
+    );
+    let (code, read) = app.call("GET", &path, None).await;
+    assert_eq!((code, &read), (200, &pointed));
+
+    // Evolution: the secret rides in the URL (Evolution signs nothing); shown masked.
+    let evo = tenant_account(&app, "evo", &fake_account(&app, "evolution")).await;
+    let path = format!("/v1/providers/{}/callbacks", id_of(&evo));
+    let (code, pointed) = app.call("PUT", &path, None).await;
+    assert_eq!(code, 200, "{pointed}");
+    assert_eq!(
+        pointed["url"],
+        format!("{}?secret=********", callback_url(&evo)),
+        "{pointed}"
+    );
+    assert_eq!(
+        pointed["events"],
+        json!(["MESSAGES_UPSERT", "MESSAGES_UPDATE"])
+    );
+    let set = bodies(&app, "evolution", "/webhook/set/pombo");
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert_eq!(
+        set[0]["webhook"]["url"],
+        format!(
+            "{}?secret=evolution-test-webhook-secret",
+            callback_url(&evo)
+        )
+    );
+    assert_eq!(set[0]["webhook"]["enabled"], true);
+    let (code, read) = app.call("GET", &path, None).await;
+    assert_eq!((code, &read), (200, &pointed));
+
+    // WAHA: a session webhook signed with the account's HMAC key, with WAHA's retries.
+    let waha = tenant_account(&app, "waha", &fake_account(&app, "waha")).await;
+    let path = format!("/v1/providers/{}/callbacks", id_of(&waha));
+    let (code, pointed) = app.call("PUT", &path, None).await;
+    assert_eq!(code, 200, "{pointed}");
+    assert_eq!(pointed["url"], callback_url(&waha).as_str(), "{pointed}");
+    assert_eq!(pointed["events"], json!(["message", "message.ack"]));
+    let put = bodies(&app, "waha", "/api/sessions/default");
+    let hook = &put.last().unwrap()["config"]["webhooks"][0];
+    assert_eq!(hook["hmac"]["key"], "waha-test-webhook-secret", "{put:?}");
+    assert_eq!(hook["retries"]["attempts"], 15);
+    // Pointing again replaces Pombo's webhook instead of adding a second one.
+    let (code, again) = app.call("PUT", &path, None).await;
+    assert_eq!((code, &again), (200, &pointed));
+    let put = bodies(&app, "waha", "/api/sessions/default");
+    let hooks = put.last().unwrap()["config"]["webhooks"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(hooks, 1, "{put:?}");
+
+    // No API for it: configured in the provider's console.
+    let twilio = tenant_account(
+        &app,
+        "sms",
+        &crate::support::providers::fake_twilio(&format!("http://{}/twilio", app.fakes.addr)),
+    )
+    .await;
+    let (code, problem) = app
+        .call(
+            "PUT",
+            &format!("/v1/providers/{}/callbacks", id_of(&twilio)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 409, "{problem}");
+
+    // Without the secret, callbacks would be refused: said, naming the setting, and the
+    // provider is not called.
+    let ProviderSettings::Telegram(mut bare) = fake_account(&app, "telegram") else {
+        unreachable!("the fakes' telegram account")
+    };
+    bare.secret_token = None;
+    let tg_bare = tenant_account(&app, "tg-bare", &ProviderSettings::Telegram(bare)).await;
+    let before = app.fakes.requests("telegram").len();
+    let (code, problem) = app
+        .call(
+            "PUT",
+            &format!("/v1/providers/{}/callbacks", id_of(&tg_bare)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "settings.secret_token");
+    assert_eq!(app.fakes.requests("telegram").len(), before);
+
+    // Another tenant's account is not found.
+    let other = app.other_tenant_key().await;
+    let (code, _) = app
+        .call_as(
+            &other,
+            "PUT",
+            &format!("/v1/providers/{}/callbacks", id_of(&tg)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 404);
+}
+
 /// WhatsApp's Cloud API takes free-form messages only within 24 hours of the contact's last
 /// one: outside it a reply must be a template, and anything else is refused, saying so.
 #[tokio::test(flavor = "multi_thread")]

@@ -75,6 +75,8 @@ pub struct Evolution {
     base: url::Url,
     instance: String,
     pub(super) api_key: Secret,
+    /// What Evolution's calls to Pombo carry (`?secret=`), as it signs nothing.
+    pub(super) webhook_secret: Option<Secret>,
 }
 
 impl Evolution {
@@ -103,6 +105,10 @@ impl Evolution {
             base,
             instance: instance.to_owned(),
             api_key: settings.api_key.clone(),
+            webhook_secret: settings
+                .webhook_secret
+                .clone()
+                .filter(|s| !s.expose().trim().is_empty()),
         })
     }
 

@@ -52,4 +52,11 @@ impl Provider for Instagram {
     async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Instagram::mark_read(self, read).await
     }
+
+    async fn callbacks(
+        &self,
+        _: crate::CallbackSetup<'_>,
+    ) -> Result<Option<crate::Callbacks>, crate::CallbackSetupError> {
+        Ok(None)
+    }
 }

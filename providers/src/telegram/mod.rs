@@ -3,6 +3,7 @@
 //! `send.rs` is the request and the classification of its answers; `inbound.rs` the updates
 //! people's messages arrive in (Telegram reports no delivery).
 
+pub mod callbacks;
 pub mod inbound;
 pub mod send;
 pub mod settings;
@@ -49,5 +50,12 @@ impl Provider for Telegram {
 
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Ok(crate::Receipt::NoSuchCall)
+    }
+
+    async fn callbacks(
+        &self,
+        setup: crate::CallbackSetup<'_>,
+    ) -> Result<Option<crate::Callbacks>, crate::CallbackSetupError> {
+        Telegram::callbacks(self, setup).await.map(Some)
     }
 }

@@ -29,9 +29,13 @@ pub const PROVIDER: &str = "bot_api";
 const NAME: &str = "telegram";
 
 pub struct Telegram {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// `{base_url}/bot{token}/sendMessage`: secret, since it holds the token.
     send_message_url: Secret,
+    /// `{base_url}/bot{token}`, for the other methods (`callbacks.rs`).
+    pub(super) bot_url: Secret,
+    /// What Telegram is to send with each update (`X-Telegram-Bot-Api-Secret-Token`).
+    pub(super) secret_token: Option<Secret>,
 }
 
 impl Telegram {
@@ -49,6 +53,11 @@ impl Telegram {
         Ok(Telegram {
             http,
             send_message_url: Secret::new(format!("{base}/bot{token}/sendMessage")),
+            bot_url: Secret::new(format!("{base}/bot{token}")),
+            secret_token: settings
+                .secret_token
+                .clone()
+                .filter(|s| !s.expose().trim().is_empty()),
         })
     }
 
@@ -195,7 +204,7 @@ impl http::DocumentedError for Refusal {
 /// Classifies a failed answer. Telegram's `error_code` mirrors the HTTP status and decides;
 /// `description` says what happened. Anything but Telegram's refusal is classified by its
 /// HTTP status and quoted by nothing but that status.
-fn error(status: StatusCode, body: &[u8], headers: &HeaderMap) -> DeliveryError {
+pub(super) fn error(status: StatusCode, body: &[u8], headers: &HeaderMap) -> DeliveryError {
     let answer = http::failed_answer(NAME, status, body, |b| Refusal::parse(b, status));
     let Some(refusal) = &answer.parsed else {
         return answer.classify(headers);

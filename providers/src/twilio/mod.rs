@@ -53,4 +53,11 @@ impl Provider for Twilio {
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Ok(crate::Receipt::NoSuchCall)
     }
+
+    async fn callbacks(
+        &self,
+        _: crate::CallbackSetup<'_>,
+    ) -> Result<Option<crate::Callbacks>, crate::CallbackSetupError> {
+        Ok(None)
+    }
 }

@@ -3,6 +3,7 @@
 //! `send.rs` is the request and the classification of its answers; `report.rs` what its
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
+pub mod callbacks;
 pub mod inbound;
 pub mod read;
 pub mod report;
@@ -51,5 +52,12 @@ impl Provider for Waha {
 
     async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Waha::mark_read(self, read).await
+    }
+
+    async fn callbacks(
+        &self,
+        setup: crate::CallbackSetup<'_>,
+    ) -> Result<Option<crate::Callbacks>, crate::CallbackSetupError> {
+        Waha::callbacks(self, setup).await.map(Some)
     }
 }

@@ -72,6 +72,8 @@ pub struct Waha {
     pub(super) base: String,
     pub(super) session: String,
     pub(super) api_key: Option<Secret>,
+    /// The HMAC key the session's webhooks sign with (`X-Webhook-Hmac`).
+    pub(super) webhook_secret: Option<Secret>,
 }
 
 impl Waha {
@@ -99,6 +101,10 @@ impl Waha {
             base: base.to_owned(),
             session: session.to_owned(),
             api_key,
+            webhook_secret: settings
+                .webhook_secret
+                .clone()
+                .filter(|s| !s.expose().trim().is_empty()),
         })
     }
 

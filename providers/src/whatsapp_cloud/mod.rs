@@ -55,4 +55,11 @@ impl Provider for WhatsappCloud {
     async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         WhatsappCloud::mark_read(self, read).await
     }
+
+    async fn callbacks(
+        &self,
+        _: crate::CallbackSetup<'_>,
+    ) -> Result<Option<crate::Callbacks>, crate::CallbackSetupError> {
+        Ok(None)
+    }
 }

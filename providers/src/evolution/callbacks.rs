@@ -1,0 +1,97 @@
+//! The instance's webhook: `POST /webhook/set/{instance}` with
+//! `{"webhook":{"enabled":true,"url","headers":{},"byEvents":false,"base64":false,
+//! "events":[…]}}` points its events at Pombo, and `GET /webhook/find/{instance}` reads it
+//! back (`{"url","enabled","events",…}`, or `null` when none is set). Evolution signs
+//! nothing, so the URL carries the account's `webhook_secret` (`?secret=`, which
+//! `report.rs` checks). There is no delete: a webhook is turned off with `enabled: false`.
+//!
+//! Source: github.com/EvolutionAPI/evolution-api, `src/api/integrations/event/webhook/`
+//! (`webhook.router.ts`, `WebhookDto`); <https://doc.evolution-api.com/v2/api-reference/webhook/set>.
+
+use serde_json::{Value, json};
+
+use super::send::{Evolution, PROVIDER, error_from};
+use crate::{
+    CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError,
+    callback_setup::mask_query, http::transport_error,
+};
+
+/// The events `report.rs` and `inbound.rs` read.
+const EVENTS: &[&str] = &["MESSAGES_UPSERT", "MESSAGES_UPDATE"];
+
+impl Evolution {
+    pub async fn callbacks(
+        &self,
+        setup: CallbackSetup<'_>,
+    ) -> Result<Callbacks, CallbackSetupError> {
+        let hook = match setup {
+            CallbackSetup::Point { url } => {
+                let Some(secret) = &self.webhook_secret else {
+                    return Err(CallbackSetupError::Setting(SetupError::at(
+                        "webhook_secret",
+                        "evolution: set `webhook_secret` first: Evolution signs nothing, so \
+                         Pombo refuses its calls that do not carry it",
+                    )));
+                };
+                let mut with_secret = url::Url::parse(url).map_err(|e| {
+                    DeliveryError::permanent(format!("{PROVIDER}: the callback URL: {e}"))
+                })?;
+                with_secret
+                    .query_pairs_mut()
+                    .append_pair("secret", secret.expose());
+                let body = json!({
+                    "webhook": {
+                        "enabled": true,
+                        "url": with_secret.as_str(),
+                        "headers": {},
+                        "byEvents": false,
+                        "base64": false,
+                        "events": EVENTS,
+                    }
+                });
+                self.call(
+                    self.http
+                        .post(self.endpoint_in("webhook", "set"))
+                        .json(&body),
+                )
+                .await?
+            }
+            CallbackSetup::Read => {
+                self.call(self.http.get(self.endpoint_in("webhook", "find")))
+                    .await?
+            }
+        };
+        let enabled = hook["enabled"].as_bool().unwrap_or(false);
+        Ok(Callbacks {
+            url: hook["url"]
+                .as_str()
+                .filter(|u| enabled && !u.is_empty())
+                .map(|u| mask_query(u, "secret")),
+            events: hook["events"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            note: (!enabled && hook.get("url").is_some())
+                .then(|| "the webhook is disabled".to_owned()),
+        })
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+        let response = request
+            .header("apikey", self.api_key.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(PROVIDER, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = crate::http::body(PROVIDER, response).await?;
+        if !status.is_success() {
+            return Err(error_from(status, &headers, &body));
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}

@@ -1,0 +1,104 @@
+//! The session's webhooks: `GET /api/sessions/{session}` reads its `config.webhooks`
+//! (`[{"url","events","hmac":{"key"},"retries",…}]`), and `PUT /api/sessions/{session}` with
+//! `{"config":…}` writes them back with Pombo's: its URL, the events `report.rs` and
+//! `inbound.rs` read, the account's `webhook_secret` as the HMAC key (`X-Webhook-Hmac`,
+//! SHA-512), and WAHA's retries. The rest of the session's configuration and its other
+//! webhooks are kept. WAHA restarts the session to apply it (a few seconds offline; the
+//! pairing stays).
+//!
+//! Source: <https://waha.devlike.pro/docs/how-to/webhooks/> ("Webhooks", "HMAC
+//! authentication", "Retries"), <https://waha.devlike.pro/docs/how-to/sessions/> (`PUT`).
+
+use serde_json::{Value, json};
+
+use super::send::{PROVIDER, Waha, error_from};
+use crate::{
+    CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError, http::transport_error,
+};
+
+const EVENTS: &[&str] = &["message", "message.ack"];
+
+impl Waha {
+    pub async fn callbacks(
+        &self,
+        setup: CallbackSetup<'_>,
+    ) -> Result<Callbacks, CallbackSetupError> {
+        let url = format!("{}/api/sessions/{}", self.base, self.session);
+        let mut session = self.call(self.http.get(&url)).await?;
+        let mut mine = None;
+        if let CallbackSetup::Point { url: callback } = setup {
+            let Some(secret) = &self.webhook_secret else {
+                return Err(CallbackSetupError::Setting(SetupError::at(
+                    "webhook_secret",
+                    "waha: set `webhook_secret` first: it is the HMAC key Pombo checks the \
+                     session's webhooks with",
+                )));
+            };
+            let mut config = match session.get("config") {
+                Some(c @ Value::Object(_)) => c.clone(),
+                _ => json!({}),
+            };
+            let mut hooks: Vec<Value> = config["webhooks"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| h["url"] != callback)
+                .collect();
+            hooks.push(json!({
+                "url": callback,
+                "events": EVENTS,
+                "hmac": { "key": secret.expose() },
+                "retries": { "policy": "exponential", "delaySeconds": 2, "attempts": 15 },
+            }));
+            config["webhooks"] = Value::Array(hooks);
+            session = self
+                .call(self.http.put(&url).json(&json!({ "config": config })))
+                .await?;
+            mine = Some(callback.to_owned());
+        }
+        let hooks = session["config"]["webhooks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let shown = hooks
+            .iter()
+            .find(|h| mine.as_deref().is_none_or(|m| h["url"] == m))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let status = session["status"].as_str().unwrap_or("unknown");
+        let others = hooks.len().saturating_sub(usize::from(!shown.is_null()));
+        Ok(Callbacks {
+            url: shown["url"].as_str().map(str::to_owned),
+            events: shown["events"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|e| e.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            note: Some(match others {
+                0 => format!("session {status}"),
+                n => format!("session {status}; {n} other webhooks"),
+            }),
+        })
+    }
+
+    async fn call(&self, mut request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+        if let Some(key) = &self.api_key {
+            request = request.header("X-Api-Key", key.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(PROVIDER, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = crate::http::body(PROVIDER, response).await?;
+        if !status.is_success() {
+            return Err(error_from(status, &headers, &body));
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
