@@ -1,5 +1,8 @@
 //! Fake of an Evolution API v2 server: `POST /message/{sendText,sendMedia,sendTemplate}/{instance}`,
-//! `POST /chat/markMessageAsRead/{instance}` (read receipts), and the instance's webhook
+//! `POST /chat/markMessageAsRead/{instance}` (read receipts), instances (`POST
+//! /instance/create`, `GET /instance/connectionState|connect/{instance}`, `DELETE
+//! /instance/logout|delete/{instance}`; [`DEFAULT_INSTANCE`] exists and is connected), and
+//! the instance's webhook
 //! (`POST /webhook/set/{instance}`, `GET /webhook/find/{instance}`, read back from what was
 //! set).
 //!
@@ -36,7 +39,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{FakeState, callbacks::FakeCallback};
+use crate::{FakeState, callbacks::FakeCallback, inbox::Position};
 
 pub const MISSING_INSTANCE: &str = "missing";
 pub const DISCONNECTED_INSTANCE: &str = "disconnected";
@@ -49,6 +52,17 @@ pub fn router() -> Router<FakeState> {
         .route("/message/sendTemplate/{instance}", post(send_template))
         .route("/chat/markMessageAsRead/{instance}", post(mark_read))
         .route("/webhook/set/{instance}", post(set_webhook))
+        .route("/instance/create", post(create_instance))
+        .route(
+            "/instance/connectionState/{instance}",
+            axum::routing::get(connection_state),
+        )
+        .route("/instance/connect/{instance}", axum::routing::get(connect))
+        .route("/instance/logout/{instance}", axum::routing::delete(logout))
+        .route(
+            "/instance/delete/{instance}",
+            axum::routing::delete(delete_instance),
+        )
         .route("/webhook/find/{instance}", axum::routing::get(find_webhook))
 }
 
@@ -102,6 +116,180 @@ async fn send_media(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes
 
 async fn send_template(s: State<FakeState>, p: Path<String>, h: HeaderMap, b: Bytes) -> Response {
     handle(Kind::Template, s, p, h, b).await
+}
+
+/// The instance every fake account sends through: it exists and is connected from the
+/// start (until it is deleted).
+pub const DEFAULT_INSTANCE: &str = "pombo";
+
+/// Where an instance stands, replayed from the requests before the `n`-th (the fake keeps
+/// no other state): `None` when it does not exist, else whether it is connected. Created
+/// instances wait for a QR code scan, which never comes (`connecting`); logging out
+/// disconnects.
+fn instance_state(state: &FakeState, n: usize, instance: &str) -> Option<bool> {
+    let mut current = (instance == DEFAULT_INSTANCE).then_some(true);
+    for r in state.inbox.of("evolution").iter().take(n.saturating_sub(1)) {
+        let named = |path: &str| r.path == format!("{path}/{instance}");
+        if r.method == "POST" && r.path == "/instance/create" {
+            let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            if body["instanceName"] == instance && current.is_none() {
+                current = Some(false);
+            }
+        } else if r.method == "DELETE" && named("/instance/delete") {
+            current = None;
+        } else if r.method == "DELETE" && named("/instance/logout") && current.is_some() {
+            current = Some(false);
+        }
+    }
+    current
+}
+
+fn no_such_instance(instance: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("The \"{instance}\" instance does not exist"),
+    )
+}
+
+/// `POST /instance/create` `{"instanceName","integration","qrcode"}`: `201` with the instance,
+/// its token (`hash`) and, with `qrcode: true`, its first QR code; a name in use is `403`.
+async fn create_instance(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let Some(name) = body["instanceName"].as_str().filter(|n| !n.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "instanceName is required");
+    };
+    if !matches!(
+        body["integration"].as_str(),
+        Some("WHATSAPP-BAILEYS" | "WHATSAPP-BUSINESS" | "EVOLUTION")
+    ) {
+        return error(StatusCode::BAD_REQUEST, "Invalid integration");
+    }
+    if instance_state(&state, n, name).is_some() {
+        return error(
+            StatusCode::FORBIDDEN,
+            &format!("This name \"{name}\" is already in use."),
+        );
+    }
+    let mut answer = json!({
+        "instance": {
+            "instanceName": name,
+            "instanceId": format!("inst-{name}"),
+            "integration": body["integration"],
+            "status": "connecting",
+        },
+        "hash": format!("hash-{name}"),
+    });
+    if body["qrcode"] == true {
+        answer["qrcode"] = qr_code(name);
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// The QR code of `instance`, shaped as `/instance/connect` answers it.
+pub fn qr_code(instance: &str) -> Value {
+    json!({
+        "pairingCode": null,
+        "code": format!("2@fake-qr-{instance},pombo"),
+        "base64": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        "count": 1,
+    })
+}
+
+/// `GET /instance/connectionState/{instance}`: `{"instance":{"instanceName","state"}}`,
+/// `open` when connected, `connecting` while waiting for its QR code.
+async fn connection_state(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match instance_state(&state, n, &instance) {
+        None => no_such_instance(&instance),
+        Some(open) => Json(json!({
+            "instance": {
+                "instanceName": instance,
+                "state": if open { "open" } else { "connecting" },
+            }
+        }))
+        .into_response(),
+    }
+}
+
+/// `GET /instance/connect/{instance}`: its QR code, or its state when connected already.
+async fn connect(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match instance_state(&state, n, &instance) {
+        None => no_such_instance(&instance),
+        Some(true) => Json(json!({
+            "instance": { "instanceName": instance, "state": "open" }
+        }))
+        .into_response(),
+        Some(false) => Json(qr_code(&instance)).into_response(),
+    }
+}
+
+/// `DELETE /instance/logout/{instance}`: `400 … is not connected` unless it is.
+async fn logout(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match instance_state(&state, n, &instance) {
+        None => no_such_instance(&instance),
+        Some(false) => error(
+            StatusCode::BAD_REQUEST,
+            &format!("The \"{instance}\" instance is not connected"),
+        ),
+        Some(true) => Json(json!({
+            "status": "SUCCESS",
+            "error": false,
+            "response": { "message": "Instance logged out" },
+        }))
+        .into_response(),
+    }
+}
+
+/// `DELETE /instance/delete/{instance}`.
+async fn delete_instance(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match instance_state(&state, n, &instance) {
+        None => no_such_instance(&instance),
+        Some(_) => Json(json!({
+            "status": "SUCCESS",
+            "error": false,
+            "response": { "message": "Instance deleted" },
+        }))
+        .into_response(),
+    }
 }
 
 /// The API key check of every route: 401 without one, or with one starting `invalid`.

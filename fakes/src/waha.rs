@@ -1,6 +1,8 @@
 //! Fake of a WAHA server: `POST /api/{sendText,sendImage,sendFile,sendVoice,sendVideo}`,
-//! `POST /api/sendSeen` (read receipts), and `GET`/`PUT /api/sessions/{session}` (the
-//! session's configuration with its webhooks, read back from what was put).
+//! `POST /api/sendSeen` (read receipts), and sessions: `POST /api/sessions`, `GET`/`PUT`/
+//! `DELETE /api/sessions/{session}` (its configuration with its webhooks, read back from
+//! what was put), `POST /api/sessions/{session}/logout`, `GET /api/{session}/auth/qr`
+//! ([`DEFAULT_SESSION`] exists and works).
 //!
 //! Checks what WAHA checks (<https://waha.devlike.pro/docs/how-to/send-messages/>, OpenAPI
 //! schemas `MessageTextRequest`, `MessageImageRequest`, …): `X-Api-Key` when one is sent, the
@@ -41,7 +43,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::{FakeState, callbacks::FakeCallback};
+use crate::{FakeState, callbacks::FakeCallback, inbox::Position};
 
 pub const MISSING_SESSION: &str = "missing";
 pub const UNPAIRED_SESSION: &str = "unpaired";
@@ -57,27 +59,167 @@ pub fn router() -> Router<FakeState> {
         .route("/api/sendSeen", post(send_seen))
         .route(
             "/api/sessions/{session}",
-            axum::routing::get(get_session).put(update_session),
+            axum::routing::get(get_session)
+                .put(update_session)
+                .delete(delete_session),
         )
+        .route("/api/sessions", post(create_session))
+        .route("/api/sessions/{session}/logout", post(logout))
+        .route("/api/{session}/auth/qr", axum::routing::get(qr))
 }
 
-/// `GET /api/sessions/{session}`: `{"name","status","config"}`, the configuration being the
-/// last one `PUT` (the fake keeps no other state: it reads its own record of requests).
-async fn get_session(
+/// The session every fake account sends through: it exists and works from the start (until
+/// it is deleted).
+pub const DEFAULT_SESSION: &str = "default";
+
+/// The status of `session`, replayed from the requests before the `n`-th (the fake keeps no
+/// other state): `None` when it does not exist. Created sessions wait for a QR code scan,
+/// which never comes (`SCAN_QR_CODE`); logging out stops them (`STOPPED`).
+fn session_status(state: &FakeState, n: usize, session: &str) -> Option<&'static str> {
+    let mut current = (session == DEFAULT_SESSION).then_some("WORKING");
+    for r in state.inbox.of("waha").iter().take(n.saturating_sub(1)) {
+        let this = r.path == format!("/api/sessions/{session}");
+        if r.method == "POST" && r.path == "/api/sessions" {
+            let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            if body["name"] == session && current.is_none() {
+                current = Some(if body["start"] == false {
+                    "STOPPED"
+                } else {
+                    "SCAN_QR_CODE"
+                });
+            }
+        } else if r.method == "DELETE" && this {
+            current = None;
+        } else if r.method == "POST"
+            && r.path == format!("/api/sessions/{session}/logout")
+            && current.is_some()
+        {
+            current = Some("STOPPED");
+        }
+    }
+    current
+}
+
+fn no_such_session(session: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("We didn't find a session with name '{session}'."),
+    )
+}
+
+/// `POST /api/sessions` `{"name","start"?,"config"?}`: `201` with the session; a name in use
+/// is `422 … already exists`.
+async fn create_session(
     State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
+        return nest_error(StatusCode::BAD_REQUEST, json!(["name must be a string"]));
+    };
+    if session_status(&state, n, name).is_some() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Session '{name}' already exists. Use PUT to update it."),
+        );
+    }
+    let status = if body["start"] == false {
+        "STOPPED"
+    } else {
+        "STARTING"
+    };
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "name": name,
+            "status": status,
+            "config": body.get("config").cloned().unwrap_or(json!({})),
+        })),
+    )
+        .into_response()
+}
+
+/// `POST /api/sessions/{session}/logout`.
+async fn logout(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(refusal) = refused(&headers) {
         return refusal;
     }
-    if session == MISSING_SESSION {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!("We didn't find a session with name '{session}'."),
-        );
+    match session_status(&state, n, &session) {
+        None => no_such_session(&session),
+        Some(_) => (StatusCode::CREATED, Json(json!({}))).into_response(),
     }
-    Json(session_info(&state, &session)).into_response()
+}
+
+/// `DELETE /api/sessions/{session}`.
+async fn delete_session(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match session_status(&state, n, &session) {
+        None => no_such_session(&session),
+        Some(_) => Json(json!({})).into_response(),
+    }
+}
+
+/// `GET /api/{session}/auth/qr?format=raw`: `{"value"}` while the session waits for a scan;
+/// otherwise WAHA's `422` (status not as expected).
+async fn qr(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match session_status(&state, n, &session) {
+        None => no_such_session(&session),
+        Some("SCAN_QR_CODE") => {
+            Json(json!({ "value": format!("2@fake-qr-{session},pombo") })).into_response()
+        }
+        Some(status) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": "Session status is not as expected. Try again later or restart the session",
+                "session": session,
+                "status": status,
+                "expected": ["SCAN_QR_CODE"],
+            })),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /api/sessions/{session}`: `{"name","status","config"}`, the configuration being the
+/// last one `PUT` (the fake keeps no other state: it reads its own record of requests).
+async fn get_session(
+    State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
+    axum::extract::Path(session): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&headers) {
+        return refusal;
+    }
+    match session_status(&state, n, &session) {
+        None => no_such_session(&session),
+        Some(status) => Json(session_info(&state, &session, status)).into_response(),
+    }
 }
 
 /// `PUT /api/sessions/{session}` with `{"config"}`: each webhook needs an http(s) `url` and
@@ -85,6 +227,7 @@ async fn get_session(
 /// at once with the session.
 async fn update_session(
     State(state): State<FakeState>,
+    axum::Extension(Position(n)): axum::Extension<Position>,
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
     raw: Bytes,
@@ -92,12 +235,9 @@ async fn update_session(
     if let Some(refusal) = refused(&headers) {
         return refusal;
     }
-    if session == MISSING_SESSION {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!("We didn't find a session with name '{session}'."),
-        );
-    }
+    let Some(status) = session_status(&state, n, &session) else {
+        return no_such_session(&session);
+    };
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let mut problems = Vec::new();
     for hook in body["config"]["webhooks"].as_array().into_iter().flatten() {
@@ -114,12 +254,12 @@ async fn update_session(
     if !problems.is_empty() {
         return nest_error(StatusCode::BAD_REQUEST, json!(problems));
     }
-    let mut info = session_info(&state, &session);
+    let mut info = session_info(&state, &session, status);
     info["config"] = body["config"].clone();
     Json(info).into_response()
 }
 
-fn session_info(state: &FakeState, session: &str) -> Value {
+fn session_info(state: &FakeState, session: &str, status: &str) -> Value {
     let config = state
         .inbox
         .of("waha")
@@ -129,7 +269,7 @@ fn session_info(state: &FakeState, session: &str) -> Value {
         .next_back()
         .map(|body| body["config"].clone())
         .unwrap_or(json!({ "webhooks": [] }));
-    json!({ "name": session, "status": "WORKING", "config": config })
+    json!({ "name": session, "status": status, "config": config })
 }
 
 fn refused(headers: &HeaderMap) -> Option<Response> {

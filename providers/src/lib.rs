@@ -21,6 +21,7 @@
 //! depend on none of this, so they stay an independent check of the clients.
 
 pub mod callback_setup;
+pub mod gateway;
 pub mod http;
 pub mod outbound;
 pub mod read;

@@ -28,8 +28,10 @@ use uuid::Uuid;
 
 use crate::auth::{Authorized, CanManage, CanRead};
 
+mod instance;
+
 /// A tenant's account, its settings read as the providers' settings.
-type Account = provider_accounts::Account<ProviderSettings>;
+pub(crate) type Account = provider_accounts::Account<ProviderSettings>;
 use crate::{
     error::{ApiError, FieldError, Problem},
     extract::{JsonBody, Tenant},
@@ -41,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))
         .routes(routes!(callbacks, point_callbacks))
+        .routes(routes!(instance::read, instance::create, instance::remove))
+        .routes(routes!(instance::pairing))
 }
 
 /// A provider account as the API shows it: credentials masked.
@@ -502,14 +506,13 @@ fn no_callback_api(account: &Account) -> ApiError {
     ))
 }
 
-/// Calls the provider about its callbacks through the guarded clients (a tenant's
-/// account is held to the outbound rule).
-async fn setup_callbacks(
+/// The account's client, through the guarded clients (a tenant's account is held to the
+/// outbound rule); settings that cannot work are a 422 naming the setting.
+pub(crate) fn tenant_client(
     state: &AppState,
     account: &Account,
-    setup: pombo_providers::CallbackSetup<'_>,
-) -> Result<pombo_providers::Callbacks, ApiError> {
-    let client = pombo_providers::Client::new(
+) -> Result<pombo_providers::Client, ApiError> {
+    pombo_providers::Client::new(
         &account.settings,
         &state.providers,
         pombo_providers::outbound::Trust::Tenant,
@@ -519,8 +522,16 @@ async fn setup_callbacks(
             .field
             .map_or("settings".to_owned(), |f| format!("settings.{f}"));
         ApiError::field(field, e.message)
-    })?;
-    match client.callbacks(setup).await {
+    })
+}
+
+/// Calls the provider about its callbacks.
+async fn setup_callbacks(
+    state: &AppState,
+    account: &Account,
+    setup: pombo_providers::CallbackSetup<'_>,
+) -> Result<pombo_providers::Callbacks, ApiError> {
+    match tenant_client(state, account)?.callbacks(setup).await {
         Ok(Some(callbacks)) => Ok(callbacks),
         Ok(None) => Err(no_callback_api(account)),
         Err(pombo_providers::CallbackSetupError::Setting(e)) => {

@@ -812,6 +812,120 @@ async fn callbacks_are_pointed_at_the_account_through_the_providers_api() {
     assert_eq!(code, 404);
 }
 
+/// A gateway account's instance is created on its gateway, paired by QR code, watched and
+/// deleted (Evolution instances, WAHA sessions), each call in the gateway's own shape;
+/// creating one twice is harmless, and other providers have no instances.
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_instances_are_created_paired_and_deleted() {
+    let app = app().await;
+    let id_of = |callback_path: &str| callback_path.rsplit('/').next().unwrap().to_owned();
+
+    // Evolution: a new instance, `loja-2`, beside the fakes' connected `pombo`.
+    let ProviderSettings::Evolution(mut settings) = fake_account(&app, "evolution") else {
+        unreachable!("the fakes' evolution account")
+    };
+    settings.instance = "loja-2".into();
+    let evo = id_of(&tenant_account(&app, "evo-2", &ProviderSettings::Evolution(settings)).await);
+    let instance = format!("/v1/providers/{evo}/instance");
+    let (code, problem) = app.call("GET", &instance, None).await;
+    assert_eq!(code, 502, "no such instance yet: {problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{problem}"
+    );
+
+    let pairing = json!({"name": "loja-2", "connection": "pairing", "gateway_state": "connecting"});
+    let (code, created) = app.call("POST", &instance, None).await;
+    assert_eq!((code, &created), (201, &pairing));
+    assert_eq!(
+        bodies(&app, "evolution", "/instance/create"),
+        [json!({"instanceName": "loja-2", "integration": "WHATSAPP-BAILEYS", "qrcode": true})]
+    );
+    // Again: the gateway says the name is in use, which means it is there.
+    let (code, again) = app.call("POST", &instance, None).await;
+    assert_eq!((code, &again), (201, &pairing));
+    let (code, read) = app.call("GET", &instance, None).await;
+    assert_eq!((code, &read), (200, &pairing));
+
+    let (code, qr) = app.call("GET", &format!("{instance}/qr"), None).await;
+    assert_eq!(code, 200, "{qr}");
+    assert_eq!(qr["qr"], "2@fake-qr-loja-2,pombo");
+    assert!(
+        qr["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+
+    let (code, _) = app.call("DELETE", &instance, None).await;
+    assert_eq!(code, 204);
+    let deletes: Vec<String> = app
+        .fakes
+        .requests("evolution")
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        deletes,
+        ["/instance/logout/loja-2", "/instance/delete/loja-2"]
+    );
+    assert_eq!(app.call("GET", &instance, None).await.0, 502);
+
+    // The fakes' own instance is paired: its state says so, and it has no QR code.
+    let pombo = id_of(&tenant_account(&app, "evo", &fake_account(&app, "evolution")).await);
+    let (code, read) = app
+        .call("GET", &format!("/v1/providers/{pombo}/instance"), None)
+        .await;
+    assert_eq!(code, 200, "{read}");
+    assert_eq!(read["connection"], "connected");
+    let (code, _) = app
+        .call("GET", &format!("/v1/providers/{pombo}/instance/qr"), None)
+        .await;
+    assert_eq!(code, 409);
+
+    // WAHA: a session, started, waiting for its QR code; then logged out and deleted.
+    let ProviderSettings::Waha(mut settings) = fake_account(&app, "waha") else {
+        unreachable!("the fakes' waha account")
+    };
+    settings.session = "loja-2".into();
+    let waha = id_of(&tenant_account(&app, "waha-2", &ProviderSettings::Waha(settings)).await);
+    let instance = format!("/v1/providers/{waha}/instance");
+    let (code, created) = app.call("POST", &instance, None).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(
+        created,
+        json!({"name": "loja-2", "connection": "pairing", "gateway_state": "SCAN_QR_CODE"})
+    );
+    assert_eq!(
+        bodies(&app, "waha", "/api/sessions"),
+        [json!({"name": "loja-2", "start": true})]
+    );
+    let (code, qr) = app.call("GET", &format!("{instance}/qr"), None).await;
+    assert_eq!((code, &qr), (200, &json!({"qr": "2@fake-qr-loja-2,pombo"})));
+    assert_eq!(app.call("DELETE", &instance, None).await.0, 204);
+    assert_eq!(app.call("GET", &instance, None).await.0, 502);
+
+    // SMS has no instances.
+    let twilio = tenant_account(
+        &app,
+        "sms",
+        &crate::support::providers::fake_twilio(&format!("http://{}/twilio", app.fakes.addr)),
+    )
+    .await;
+    let (code, _) = app
+        .call(
+            "POST",
+            &format!("/v1/providers/{}/instance", id_of(&twilio)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 409);
+}
+
 /// WhatsApp's Cloud API takes free-form messages only within 24 hours of the contact's last
 /// one: outside it a reply must be a template, and anything else is refused, saying so.
 #[tokio::test(flavor = "multi_thread")]

@@ -8,12 +8,12 @@
 //! Source: github.com/EvolutionAPI/evolution-api, `src/api/integrations/event/webhook/`
 //! (`webhook.router.ts`, `WebhookDto`); <https://doc.evolution-api.com/v2/api-reference/webhook/set>.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::send::{Evolution, PROVIDER, error_from};
+use super::send::{Evolution, PROVIDER};
 use crate::{
     CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError,
-    callback_setup::mask_query, http::transport_error,
+    callback_setup::mask_query,
 };
 
 /// The events `report.rs` and `inbound.rs` read.
@@ -54,12 +54,13 @@ impl Evolution {
                         .post(self.endpoint_in("webhook", "set"))
                         .json(&body),
                 )
-                .await?
+                .await
+                .map_err(|(_, e)| e)?
             }
-            CallbackSetup::Read => {
-                self.call(self.http.get(self.endpoint_in("webhook", "find")))
-                    .await?
-            }
+            CallbackSetup::Read => self
+                .call(self.http.get(self.endpoint_in("webhook", "find")))
+                .await
+                .map_err(|(_, e)| e)?,
         };
         let enabled = hook["enabled"].as_bool().unwrap_or(false);
         Ok(Callbacks {
@@ -78,20 +79,5 @@ impl Evolution {
             note: (!enabled && hook.get("url").is_some())
                 .then(|| "the webhook is disabled".to_owned()),
         })
-    }
-
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
-        let response = request
-            .header("apikey", self.api_key.expose())
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = crate::http::body(PROVIDER, response).await?;
-        if !status.is_success() {
-            return Err(error_from(status, &headers, &body));
-        }
-        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod callbacks;
 pub mod inbound;
+pub mod instance;
 pub mod read;
 pub mod report;
 pub mod send;

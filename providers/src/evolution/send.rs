@@ -119,12 +119,22 @@ impl Evolution {
 
     /// `{base_url}/{group}/{action}/{instance}` (`chat/markMessageAsRead`, …).
     pub(super) fn endpoint_in(&self, group: &str, action: &str) -> String {
+        self.url_of(&[group, action, &self.instance])
+    }
+
+    /// `{base_url}/{segments…}`, each percent-encoded.
+    pub(super) fn url_of(&self, segments: &[&str]) -> String {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("checked in new")
             .pop_if_empty()
-            .extend([group, action, &self.instance]);
+            .extend(segments);
         url.into()
+    }
+
+    /// The instance's name on the server.
+    pub(super) fn instance_name(&self) -> &str {
+        &self.instance
     }
 
     pub async fn send(

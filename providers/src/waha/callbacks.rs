@@ -11,10 +11,8 @@
 
 use serde_json::{Value, json};
 
-use super::send::{PROVIDER, Waha, error_from};
-use crate::{
-    CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError, http::transport_error,
-};
+use super::send::Waha;
+use crate::{CallbackSetup, CallbackSetupError, Callbacks, SetupError};
 
 const EVENTS: &[&str] = &["message", "message.ack"];
 
@@ -24,7 +22,7 @@ impl Waha {
         setup: CallbackSetup<'_>,
     ) -> Result<Callbacks, CallbackSetupError> {
         let url = format!("{}/api/sessions/{}", self.base, self.session);
-        let mut session = self.call(self.http.get(&url)).await?;
+        let mut session = self.call(self.http.get(&url)).await.map_err(|(_, e)| e)?;
         let mut mine = None;
         if let CallbackSetup::Point { url: callback } = setup {
             let Some(secret) = &self.webhook_secret else {
@@ -54,7 +52,8 @@ impl Waha {
             config["webhooks"] = Value::Array(hooks);
             session = self
                 .call(self.http.put(&url).json(&json!({ "config": config })))
-                .await?;
+                .await
+                .map_err(|(_, e)| e)?;
             mine = Some(callback.to_owned());
         }
         let hooks = session["config"]["webhooks"]
@@ -83,22 +82,5 @@ impl Waha {
                 n => format!("session {status}; {n} other webhooks"),
             }),
         })
-    }
-
-    async fn call(&self, mut request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
-        if let Some(key) = &self.api_key {
-            request = request.header("X-Api-Key", key.expose());
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = crate::http::body(PROVIDER, response).await?;
-        if !status.is_success() {
-            return Err(error_from(status, &headers, &body));
-        }
-        Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 }
