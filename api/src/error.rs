@@ -96,7 +96,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unavailable(String),
     /// A provider refused what the API asked of it on a tenant's behalf, or could not be
-    /// reached: the detail quotes the provider (never a credential).
+    /// reached: the detail quotes the provider (never a credential). A 424, not a 5xx: the
+    /// tenant's provider (its settings, its gateway) failed, not Pombo.
     #[error("{0}")]
     Provider(String),
     #[error("too many requests: the limit is {limit} at once; retry in {retry_after_secs} s")]
@@ -178,7 +179,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable",
             ),
-            ApiError::Provider(_) => (StatusCode::BAD_GATEWAY, "provider", "The provider refused"),
+            ApiError::Provider(_) => (
+                StatusCode::FAILED_DEPENDENCY,
+                "provider",
+                "The provider refused, or could not be reached",
+            ),
             ApiError::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",

@@ -54,7 +54,7 @@ async fn on_gateway(
         (status = 200, description = "The instance and its connection", body = Instance),
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no instances", body = Problem),
-        (status = 502, description = "The gateway refused, or could not be reached", body = Problem),
+        (status = 424, description = "The gateway refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
@@ -82,7 +82,7 @@ pub async fn read(
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no instances", body = Problem),
         (status = 422, description = "The account's settings cannot work, naming the setting", body = Problem),
-        (status = 502, description = "The gateway refused, or could not be reached", body = Problem),
+        (status = 424, description = "The gateway refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
@@ -112,7 +112,7 @@ pub async fn create(
         (status = 204, description = "Logged out and deleted"),
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no instances", body = Problem),
-        (status = 502, description = "The gateway refused, or could not be reached", body = Problem),
+        (status = 424, description = "The gateway refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))
@@ -140,7 +140,7 @@ pub async fn remove(
         (status = 200, description = "The QR code (its text, and its image when the gateway draws it)", body = Pairing),
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no instances, or the instance is paired already", body = Problem),
-        (status = 502, description = "The gateway refused, or could not be reached", body = Problem),
+        (status = 424, description = "The gateway refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))

@@ -435,7 +435,7 @@ pub async fn read(
         (status = 200, description = "What the provider has", body = pombo_providers::Callbacks),
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no API for its callbacks", body = Problem),
-        (status = 502, description = "The provider refused, or could not be reached", body = Problem),
+        (status = 424, description = "The provider refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["read"]))
@@ -470,7 +470,7 @@ pub async fn callbacks(
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no API for its callbacks", body = Problem),
         (status = 422, description = "The account lacks the secret its callbacks would be checked with, naming the setting", body = Problem),
-        (status = 502, description = "The provider refused, or could not be reached", body = Problem),
+        (status = 424, description = "The provider refused, or could not be reached", body = Problem),
         (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
     ),
     security(("api_key" = ["manage"]))

@@ -828,7 +828,7 @@ async fn gateway_instances_are_created_paired_and_deleted() {
     let evo = id_of(&tenant_account(&app, "evo-2", &ProviderSettings::Evolution(settings)).await);
     let instance = format!("/v1/providers/{evo}/instance");
     let (code, problem) = app.call("GET", &instance, None).await;
-    assert_eq!(code, 502, "no such instance yet: {problem}");
+    assert_eq!(code, 424, "no such instance yet: {problem}");
     assert!(
         problem["detail"]
             .as_str()
@@ -873,7 +873,7 @@ async fn gateway_instances_are_created_paired_and_deleted() {
         deletes,
         ["/instance/logout/loja-2", "/instance/delete/loja-2"]
     );
-    assert_eq!(app.call("GET", &instance, None).await.0, 502);
+    assert_eq!(app.call("GET", &instance, None).await.0, 424);
 
     // The fakes' own instance is paired: its state says so, and it has no QR code.
     let pombo = id_of(&tenant_account(&app, "evo", &fake_account(&app, "evolution")).await);
@@ -907,7 +907,7 @@ async fn gateway_instances_are_created_paired_and_deleted() {
     let (code, qr) = app.call("GET", &format!("{instance}/qr"), None).await;
     assert_eq!((code, &qr), (200, &json!({"qr": "2@fake-qr-loja-2,pombo"})));
     assert_eq!(app.call("DELETE", &instance, None).await.0, 204);
-    assert_eq!(app.call("GET", &instance, None).await.0, 502);
+    assert_eq!(app.call("GET", &instance, None).await.0, 424);
 
     // SMS has no instances.
     let twilio = tenant_account(
