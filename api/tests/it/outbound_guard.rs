@@ -415,6 +415,65 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
     assert_eq!(internal.hits.load(Ordering::SeqCst), 0);
 }
 
+/// The API's own calls to a tenant's gateway (its webhook, its instance) go through the
+/// same guard: an account written around the API, pointing inside, gets a 424 naming the
+/// rule, and nothing inside is connected to.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_apis_own_calls_to_a_tenants_gateway_refuse_private_endpoints() {
+    let internal = internal().await;
+    let app = spawn_app_with(AppOptions::default()).await;
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let keyring = pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap();
+    let inside = [
+        format!("https://{}", internal.addr),
+        format!("https://localhost:{}", internal.addr.port()),
+    ];
+    for base_url in inside {
+        let settings = ProviderSettings::Waha(pombo_providers::WahaSettings {
+            base_url,
+            session: "default".into(),
+            api_key: None,
+            webhook_secret: Some(pombo_contract::config::Secret::new("hmac-key")),
+        });
+        let account = provider_accounts::create(
+            &app.db,
+            keyring.as_ref(),
+            tenant.id,
+            NewAccount {
+                name: format!("raw-{}", uuid::Uuid::new_v4().simple()),
+                priority: 0,
+                enabled: true,
+                settings,
+                rate_limit: None,
+            },
+        )
+        .await
+        .unwrap();
+        for (method, path) in [
+            ("PUT", format!("/v1/providers/{}/callbacks", account.id)),
+            ("GET", format!("/v1/providers/{}/callbacks", account.id)),
+            ("POST", format!("/v1/providers/{}/instance", account.id)),
+            ("GET", format!("/v1/providers/{}/instance/qr", account.id)),
+            ("DELETE", format!("/v1/providers/{}/instance", account.id)),
+        ] {
+            let (code, problem) = app.call(method, &path, None).await;
+            assert!(
+                code == 424 || code == 422,
+                "{method} {path}: {code} {problem}"
+            );
+            let said = problem.to_string();
+            assert!(
+                said.contains("does not call") || said.contains("internal network"),
+                "{method} {path}: {problem}"
+            );
+        }
+    }
+    assert_eq!(internal.hits.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_targets_follow_the_same_rule() {
     let internal = internal().await;
