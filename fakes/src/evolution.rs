@@ -144,6 +144,21 @@ fn instance_state(state: &FakeState, n: usize, instance: &str) -> Option<bool> {
     current
 }
 
+/// The API key check, then the instance: whether it is connected, or the answer refusing.
+// The early answer of a handler, returned as is: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+fn existing(
+    state: &FakeState,
+    n: usize,
+    headers: &HeaderMap,
+    instance: &str,
+) -> Result<bool, Response> {
+    if let Some(refusal) = refused(headers) {
+        return Err(refusal);
+    }
+    instance_state(state, n, instance).ok_or_else(|| no_such_instance(instance))
+}
+
 fn no_such_instance(instance: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -211,12 +226,9 @@ async fn connection_state(
     Path(instance): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match instance_state(&state, n, &instance) {
-        None => no_such_instance(&instance),
-        Some(open) => Json(json!({
+    match existing(&state, n, &headers, &instance) {
+        Err(refusal) => refusal,
+        Ok(open) => Json(json!({
             "instance": {
                 "instanceName": instance,
                 "state": if open { "open" } else { "connecting" },
@@ -233,16 +245,13 @@ async fn connect(
     Path(instance): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match instance_state(&state, n, &instance) {
-        None => no_such_instance(&instance),
-        Some(true) => Json(json!({
+    match existing(&state, n, &headers, &instance) {
+        Err(refusal) => refusal,
+        Ok(true) => Json(json!({
             "instance": { "instanceName": instance, "state": "open" }
         }))
         .into_response(),
-        Some(false) => Json(qr_code(&instance)).into_response(),
+        Ok(false) => Json(qr_code(&instance)).into_response(),
     }
 }
 
@@ -253,16 +262,13 @@ async fn logout(
     Path(instance): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match instance_state(&state, n, &instance) {
-        None => no_such_instance(&instance),
-        Some(false) => error(
+    match existing(&state, n, &headers, &instance) {
+        Err(refusal) => refusal,
+        Ok(false) => error(
             StatusCode::BAD_REQUEST,
             &format!("The \"{instance}\" instance is not connected"),
         ),
-        Some(true) => Json(json!({
+        Ok(true) => Json(json!({
             "status": "SUCCESS",
             "error": false,
             "response": { "message": "Instance logged out" },
@@ -278,12 +284,9 @@ async fn delete_instance(
     Path(instance): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match instance_state(&state, n, &instance) {
-        None => no_such_instance(&instance),
-        Some(_) => Json(json!({
+    match existing(&state, n, &headers, &instance) {
+        Err(refusal) => refusal,
+        Ok(_) => Json(json!({
             "status": "SUCCESS",
             "error": false,
             "response": { "message": "Instance deleted" },

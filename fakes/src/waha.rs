@@ -100,6 +100,21 @@ fn session_status(state: &FakeState, n: usize, session: &str) -> Option<&'static
     current
 }
 
+/// The API key check, then the session: its status, or the answer refusing.
+// The early answer of a handler, returned as is: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
+fn existing(
+    state: &FakeState,
+    n: usize,
+    headers: &HeaderMap,
+    session: &str,
+) -> Result<&'static str, Response> {
+    if let Some(refusal) = refused(headers) {
+        return Err(refusal);
+    }
+    session_status(state, n, session).ok_or_else(|| no_such_session(session))
+}
+
 fn no_such_session(session: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -151,12 +166,9 @@ async fn logout(
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match session_status(&state, n, &session) {
-        None => no_such_session(&session),
-        Some(_) => (StatusCode::CREATED, Json(json!({}))).into_response(),
+    match existing(&state, n, &headers, &session) {
+        Err(refusal) => refusal,
+        Ok(_) => (StatusCode::CREATED, Json(json!({}))).into_response(),
     }
 }
 
@@ -167,12 +179,9 @@ async fn delete_session(
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match session_status(&state, n, &session) {
-        None => no_such_session(&session),
-        Some(_) => Json(json!({})).into_response(),
+    match existing(&state, n, &headers, &session) {
+        Err(refusal) => refusal,
+        Ok(_) => Json(json!({})).into_response(),
     }
 }
 
@@ -184,15 +193,12 @@ async fn qr(
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match session_status(&state, n, &session) {
-        None => no_such_session(&session),
-        Some("SCAN_QR_CODE") => {
+    match existing(&state, n, &headers, &session) {
+        Err(refusal) => refusal,
+        Ok("SCAN_QR_CODE") => {
             Json(json!({ "value": format!("2@fake-qr-{session},pombo") })).into_response()
         }
-        Some(status) => (
+        Ok(status) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "error": "Session status is not as expected. Try again later or restart the session",
@@ -213,12 +219,9 @@ async fn get_session(
     axum::extract::Path(session): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    match session_status(&state, n, &session) {
-        None => no_such_session(&session),
-        Some(status) => Json(session_info(&state, &session, status)).into_response(),
+    match existing(&state, n, &headers, &session) {
+        Err(refusal) => refusal,
+        Ok(status) => Json(session_info(&state, &session, status)).into_response(),
     }
 }
 
@@ -232,11 +235,9 @@ async fn update_session(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
-    if let Some(refusal) = refused(&headers) {
-        return refusal;
-    }
-    let Some(status) = session_status(&state, n, &session) else {
-        return no_such_session(&session);
+    let status = match existing(&state, n, &headers, &session) {
+        Ok(status) => status,
+        Err(refusal) => return refusal,
     };
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let mut problems = Vec::new();

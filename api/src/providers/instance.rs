@@ -5,23 +5,16 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use pombo_providers::gateway::{Instance, InstanceOp, Pairing};
-use pombo_store::provider_accounts;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Account, record, tenant_client};
+use super::{Account, record, tenant_account, tenant_client};
 use crate::{
     auth::{Authorized, CanManage, CanRead},
     error::{ApiError, Problem},
     extract::PathParams,
     state::AppState,
 };
-
-async fn account(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Account, ApiError> {
-    provider_accounts::get(&state.db, state.keyring.as_deref(), tenant, id)
-        .await
-        .map_err(ApiError::unless_found("provider account"))
-}
 
 fn no_instances(account: &Account) -> ApiError {
     ApiError::Conflict(format!(
@@ -64,7 +57,7 @@ pub async fn read(
     tenant: Authorized<CanRead>,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<Instance>, ApiError> {
-    let account = account(&state, tenant.id, id).await?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     let instance = on_gateway(&state, &account, InstanceOp::Read).await?;
     instance.map(Json).ok_or_else(|| no_instances(&account))
 }
@@ -92,7 +85,7 @@ pub async fn create(
     tenant: Authorized<CanManage>,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<(StatusCode, Json<Instance>), ApiError> {
-    let account = account(&state, tenant.id, id).await?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     let instance = on_gateway(&state, &account, InstanceOp::Create)
         .await?
         .ok_or_else(|| no_instances(&account))?;
@@ -122,7 +115,7 @@ pub async fn remove(
     tenant: Authorized<CanManage>,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    let account = account(&state, tenant.id, id).await?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     on_gateway(&state, &account, InstanceOp::Delete).await?;
     let details = json!({"name": account.name, "type": account.settings.kind()});
     record(&state, &tenant, "provider.instance_deleted", id, details).await?;
@@ -150,7 +143,7 @@ pub async fn pairing(
     tenant: Authorized<CanManage>,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<Pairing>, ApiError> {
-    let account = account(&state, tenant.id, id).await?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     let client = tenant_client(&state, &account)?;
     let pairing = client
         .pairing()

@@ -418,9 +418,7 @@ pub async fn read(
     headers: HeaderMap,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<ProviderView>, ApiError> {
-    let account = provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
-        .await
-        .map_err(ApiError::unless_found("provider account"))?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     Ok(Json(ProviderView::new(&state, &headers, account)))
 }
 
@@ -445,10 +443,7 @@ pub async fn callbacks(
     tenant: Authorized<CanRead>,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
-    let account: Account =
-        provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
-            .await
-            .map_err(ApiError::unless_found("provider account"))?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     setup_callbacks(&state, &account, pombo_providers::CallbackSetup::Read)
         .await
         .map(Json)
@@ -481,10 +476,7 @@ pub async fn point_callbacks(
     headers: HeaderMap,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
-    let account: Account =
-        provider_accounts::get(&state.db, state.keyring.as_deref(), tenant.id, id)
-            .await
-            .map_err(ApiError::unless_found("provider account"))?;
+    let account = tenant_account(&state, tenant.id, id).await?;
     let url = ProviderView::new(&state, &headers, account.clone())
         .callback_url
         .ok_or_else(|| no_callback_api(&account))?;
@@ -504,6 +496,17 @@ fn no_callback_api(account: &Account) -> ApiError {
         "`{}` has no API for its callbacks: set the account's `callback_url` in its console",
         account.settings.kind()
     ))
+}
+
+/// The tenant's account `id` (another tenant's is not found).
+pub(crate) async fn tenant_account(
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Account, ApiError> {
+    provider_accounts::get(&state.db, state.keyring.as_deref(), tenant, id)
+        .await
+        .map_err(ApiError::unless_found("provider account"))
 }
 
 /// The account's client, through the guarded clients (a tenant's account is held to the

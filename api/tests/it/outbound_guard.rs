@@ -340,6 +340,33 @@ async fn an_answer_without_end_is_cut_short() {
     );
 }
 
+/// Saves `settings` as an account of the test's tenant straight into the store, around the
+/// API's checks, as an account saved before the guard existed would be.
+async fn saved_around_the_api(
+    app: &TestApp,
+    settings: ProviderSettings,
+) -> provider_accounts::Account<ProviderSettings> {
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let keyring = pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap();
+    provider_accounts::create(
+        &app.db,
+        keyring.as_ref(),
+        tenant.id,
+        NewAccount {
+            name: format!("raw-{}", uuid::Uuid::new_v4().simple()),
+            priority: 0,
+            enabled: true,
+            settings,
+            rate_limit: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
 /// Accounts stored before the guard (or written around the API) are checked again when
 /// the worker builds their client: the send fails for good and nothing is connected to.
 #[tokio::test(flavor = "multi_thread")]
@@ -368,20 +395,7 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
         ProviderSettings::Smtp(smtp),
     ] {
         let channel = settings.channel();
-        provider_accounts::create(
-            &app.db,
-            keyring.as_ref(),
-            tenant.id,
-            NewAccount {
-                name: format!("raw-{}", uuid::Uuid::new_v4().simple()),
-                priority: 0,
-                enabled: true,
-                settings,
-                rate_limit: None,
-            },
-        )
-        .await
-        .unwrap();
+        saved_around_the_api(&app, settings).await;
         let request = match channel {
             pombo_contract::Channel::Email => {
                 crate::support::email_request(&crate::support::unique_email("guard"))
@@ -422,11 +436,6 @@ async fn the_worker_refuses_private_endpoints_the_api_did_not_see() {
 async fn the_apis_own_calls_to_a_tenants_gateway_refuse_private_endpoints() {
     let internal = internal().await;
     let app = spawn_app_with(AppOptions::default()).await;
-    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
-        .await
-        .unwrap()
-        .unwrap();
-    let keyring = pombo_store::sealed::Keyring::from_config(&app.config.encryption).unwrap();
     let inside = [
         format!("https://{}", internal.addr),
         format!("https://localhost:{}", internal.addr.port()),
@@ -438,20 +447,7 @@ async fn the_apis_own_calls_to_a_tenants_gateway_refuse_private_endpoints() {
             api_key: None,
             webhook_secret: Some(pombo_contract::config::Secret::new("hmac-key")),
         });
-        let account = provider_accounts::create(
-            &app.db,
-            keyring.as_ref(),
-            tenant.id,
-            NewAccount {
-                name: format!("raw-{}", uuid::Uuid::new_v4().simple()),
-                priority: 0,
-                enabled: true,
-                settings,
-                rate_limit: None,
-            },
-        )
-        .await
-        .unwrap();
+        let account = saved_around_the_api(&app, settings).await;
         for (method, path) in [
             ("PUT", format!("/v1/providers/{}/callbacks", account.id)),
             ("GET", format!("/v1/providers/{}/callbacks", account.id)),
