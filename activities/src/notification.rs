@@ -676,17 +676,19 @@ impl NotificationActivities {
         outcome
     }
 
-    /// Adds a sent chat message (WhatsApp, Instagram, Telegram; not a batch's) to the
-    /// recipient's conversation with the account, so their answer finds it there. Best
+    /// Adds a sent message (not a batch's) to the recipient's conversation with the
+    /// account, so their answer finds it there: a chat message (WhatsApp, Instagram,
+    /// Telegram) opens one if needed, an SMS joins only one the contact started. Best
     /// effort: the send is recorded already, and failing here must not send it again.
     async fn join_conversation(&self, n: &Notification, account: &ProviderRef) {
         use pombo_contract::{Channel, conversation::MessageKind};
-        if n.batch_id.is_some()
-            || !matches!(
-                *n.channel,
-                Channel::Whatsapp | Channel::Instagram | Channel::Telegram
-            )
-        {
+        use pombo_store::conversations::Joining;
+        let joining = match *n.channel {
+            Channel::Whatsapp | Channel::Instagram | Channel::Telegram => Joining::OpenOrJoin,
+            Channel::Sms => Joining::JoinOnly,
+            Channel::Email | Channel::Push | Channel::Webhook => return,
+        };
+        if n.batch_id.is_some() {
             return;
         }
         let (kind, text) = n
@@ -702,6 +704,7 @@ impl NotificationActivities {
         let joined = pombo_store::conversations::join_sent(
             &self.db,
             through,
+            joining,
             &n.recipient,
             n.id,
             kind,

@@ -219,19 +219,30 @@ async fn receive_once<C: TransactionTrait>(
     })
 }
 
+/// The contact at `address` on the channel, if there is one (its address digest under any
+/// key still configured).
+async fn find_contact(
+    db: &impl ConnectionTrait,
+    through: Through<'_>,
+    address: &str,
+) -> Result<Option<contact::Model>, StoreError> {
+    let digests = address_digests(through.tenant_id, through.channel, address);
+    Ok(contact::Entity::find()
+        .filter(contact::Column::TenantId.eq(through.tenant_id))
+        .filter(contact::Column::Channel.eq(through.channel.as_str()))
+        .filter(contact::Column::AddressDigest.is_in(digests))
+        .one(db)
+        .await?)
+}
+
 async fn find_or_add_contact(
     db: &impl ConnectionTrait,
     through: Through<'_>,
     address: &str,
     name: Option<&str>,
 ) -> Result<Uuid, StoreError> {
+    let found = find_contact(db, through, address).await?;
     let digests = address_digests(through.tenant_id, through.channel, address);
-    let found = contact::Entity::find()
-        .filter(contact::Column::TenantId.eq(through.tenant_id))
-        .filter(contact::Column::Channel.eq(through.channel.as_str()))
-        .filter(contact::Column::AddressDigest.is_in(digests.clone()))
-        .one(db)
-        .await?;
     let now = Utc::now();
     if let Some(row) = found {
         let found_id = row.id;
@@ -277,19 +288,27 @@ async fn find_or_add_contact(
     Ok(id)
 }
 
+/// The contact's conversation with the account, if there is one.
+async fn find_conversation(
+    db: &impl ConnectionTrait,
+    through: Through<'_>,
+    contact_id: Uuid,
+) -> Result<Option<Conversation>, StoreError> {
+    Ok(conversation::Entity::find()
+        .filter(conversation::Column::TenantId.eq(through.tenant_id))
+        .filter(conversation::Column::ContactId.eq(contact_id))
+        .filter(conversation::Column::ProviderAccount.eq(through.account))
+        .one(db)
+        .await?)
+}
+
 async fn find_or_open_conversation(
     db: &impl ConnectionTrait,
     through: Through<'_>,
     contact_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Conversation, StoreError> {
-    let found = conversation::Entity::find()
-        .filter(conversation::Column::TenantId.eq(through.tenant_id))
-        .filter(conversation::Column::ContactId.eq(contact_id))
-        .filter(conversation::Column::ProviderAccount.eq(through.account))
-        .one(db)
-        .await?;
-    if let Some(row) = found {
+    if let Some(row) = find_conversation(db, through, contact_id).await? {
         return Ok(row);
     }
     conversation::ActiveModel {
@@ -369,18 +388,48 @@ pub async fn record_outbound<C: TransactionTrait>(
     Ok(id)
 }
 
-/// Adds a notification the tenant sent on a chat channel to the recipient's conversation
-/// with the account that sent it, opening one if needed: unless it is there already (a
+/// Whether a sent message opens a conversation the recipient has none of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joining {
+    /// Chat channels: a message opens the conversation the answer will land in.
+    OpenOrJoin,
+    /// SMS: only a conversation the contact started (by writing in) is joined; the many
+    /// one-way texts (codes, alerts) open none.
+    JoinOnly,
+}
+
+/// Adds a notification the tenant sent to the recipient's conversation with the account
+/// that sent it, opening one if needed and `joining` allows: unless it is there already (a
 /// reply is recorded when accepted).
+#[allow(clippy::too_many_arguments)]
 pub async fn join_sent<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     through: Through<'_>,
+    joining: Joining,
     to: &str,
     notification_id: Uuid,
     kind: MessageKind,
     text: Option<String>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if joining == Joining::JoinOnly {
+        // Reads only: most texts have no conversation, and find none here.
+        let Some(contact) = find_contact(db, through, to).await? else {
+            return Ok(());
+        };
+        let Some(conversation) = find_conversation(db, through, contact.id).await? else {
+            return Ok(());
+        };
+        let recorded = conversation_message::Entity::find()
+            .filter(conversation_message::Column::NotificationId.eq(notification_id))
+            .filter(conversation_message::Column::TenantId.eq(through.tenant_id))
+            .one(db)
+            .await?;
+        if recorded.is_none() {
+            record_outbound(db, &conversation, notification_id, kind, text, at).await?;
+        }
+        return Ok(());
+    }
     let recorded = conversation_message::Entity::find()
         .filter(conversation_message::Column::NotificationId.eq(notification_id))
         .filter(conversation_message::Column::TenantId.eq(through.tenant_id))

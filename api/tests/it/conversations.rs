@@ -1037,6 +1037,79 @@ async fn a_sent_whatsapp_notification_opens_the_conversation_the_answer_joins() 
     );
 }
 
+/// An SMS joins the conversation its contact started by writing in, and opens none: the
+/// many one-way texts (codes, alerts) leave no conversations behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sms_joins_only_a_conversation_its_contact_started() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let tw = tenant_account(
+        &app,
+        "tw",
+        &crate::support::providers::fake_twilio(&format!("http://{}/twilio", app.fakes.addr)),
+    )
+    .await;
+    let sms =
+        |text: &str| json!({"channel": "sms", "to": "+5511987650009", "content": {"text": text}});
+    let first = app.send(&sms("Seu código é 1234")).await;
+    app.wait_for_status(&first, "sent", std::time::Duration::from_secs(60))
+        .await;
+    // Long enough for a join to show: it follows the recorded send at once.
+    for _ in 0..10 {
+        assert!(conversations(&app, &app.api_key).await.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let sid = format!("AC{}", "0123456789abcdef".repeat(2));
+    let answer = twilio::inbound_message(
+        &"fedcba9876543210".repeat(2),
+        &app.url(&tw),
+        &sid,
+        "SM00000000000000000000000000000009",
+        ("+5511987650009", "+15005550006"),
+        "Não pedi código nenhum",
+        &[],
+    );
+    assert_eq!(app.post_callback(&tw, &answer).await.0, 200);
+    let second = app.send(&sms("Desculpe, foi engano")).await;
+    app.wait_for_status(&second, "sent", std::time::Duration::from_secs(60))
+        .await;
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        let all = conversations(&app, &app.api_key).await;
+        assert_eq!(all.len(), 1, "{all:?}");
+        texts = messages(&app, &all[0])
+            .await
+            .iter()
+            .map(|m| {
+                (
+                    m["direction"].clone(),
+                    m["text"].clone(),
+                    m["notification_id"].clone(),
+                )
+            })
+            .collect();
+        if texts.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        texts,
+        [
+            (
+                json!("outbound"),
+                json!("Desculpe, foi engano"),
+                json!(second)
+            ),
+            (
+                json!("inbound"),
+                json!("Não pedi código nenhum"),
+                Value::Null
+            ),
+        ]
+    );
+}
+
 /// The API process killed while people's messages pour in loses none it acknowledged: each
 /// message is stored before its 2xx, and the provider's retries of the others are stored
 /// once each.
