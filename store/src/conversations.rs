@@ -242,7 +242,6 @@ async fn find_or_add_contact(
     name: Option<&str>,
 ) -> Result<Uuid, StoreError> {
     let found = find_contact(db, through, address).await?;
-    let digests = address_digests(through.tenant_id, through.channel, address);
     let now = Utc::now();
     if let Some(row) = found {
         let found_id = row.id;
@@ -265,6 +264,7 @@ async fn find_or_add_contact(
         }
         return Ok(found_id);
     }
+    let digests = address_digests(through.tenant_id, through.channel, address);
     let id = Uuid::now_v7();
     contact::ActiveModel {
         id: Set(id),
@@ -412,24 +412,6 @@ pub async fn join_sent<C: TransactionTrait + ConnectionTrait>(
     text: Option<String>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if joining == Joining::JoinOnly {
-        // Reads only: most texts have no conversation, and find none here.
-        let Some(contact) = find_contact(db, through, to).await? else {
-            return Ok(());
-        };
-        let Some(conversation) = find_conversation(db, through, contact.id).await? else {
-            return Ok(());
-        };
-        let recorded = conversation_message::Entity::find()
-            .filter(conversation_message::Column::NotificationId.eq(notification_id))
-            .filter(conversation_message::Column::TenantId.eq(through.tenant_id))
-            .one(db)
-            .await?;
-        if recorded.is_none() {
-            record_outbound(db, &conversation, notification_id, kind, text, at).await?;
-        }
-        return Ok(());
-    }
     let recorded = conversation_message::Entity::find()
         .filter(conversation_message::Column::NotificationId.eq(notification_id))
         .filter(conversation_message::Column::TenantId.eq(through.tenant_id))
@@ -438,10 +420,25 @@ pub async fn join_sent<C: TransactionTrait + ConnectionTrait>(
     if recorded.is_some() {
         return Ok(());
     }
-    let tx = crate::begin_write(db).await?;
-    let contact = find_or_add_contact(&tx, through, to, None).await?;
-    let conversation = find_or_open_conversation(&tx, through, contact, at).await?;
-    tx.commit().await?;
+    let conversation = match joining {
+        Joining::OpenOrJoin => {
+            let tx = crate::begin_write(db).await?;
+            let contact = find_or_add_contact(&tx, through, to, None).await?;
+            let conversation = find_or_open_conversation(&tx, through, contact, at).await?;
+            tx.commit().await?;
+            conversation
+        }
+        // Reads only: most texts have no conversation, and find none here.
+        Joining::JoinOnly => {
+            let Some(contact) = find_contact(db, through, to).await? else {
+                return Ok(());
+            };
+            let Some(conversation) = find_conversation(db, through, contact.id).await? else {
+                return Ok(());
+            };
+            conversation
+        }
+    };
     record_outbound(db, &conversation, notification_id, kind, text, at)
         .await
         .map(drop)

@@ -326,8 +326,8 @@ const RECEIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The messages that were unread (the newest 100) are then named in the provider's read
 /// receipt where it has one (WhatsApp Cloud `status: read`, Evolution
 /// `markMessageAsRead`, WAHA `sendSeen`, Instagram `mark_seen`), and `receipt` says how
-/// that went. A receipt
-/// is sent once and not retried: the conversation is read whatever the provider says.
+/// that went. A receipt is sent once and not retried: the conversation is read whatever
+/// the provider says.
 #[utoipa::path(
     post, path = "/v1/conversations/{id}/read", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
@@ -574,7 +574,6 @@ pub async fn reply(
     ))
 }
 
-/// The provider type of the conversation's account (`None`: an account no longer there).
 /// How the conversation names its account: a tenant account's id, or a server-wide
 /// account's name (what [`crate::callbacks::handler::find_account`] takes).
 fn account_key(c: &Conversation) -> String {

@@ -236,12 +236,7 @@ fn parse_settings(
     if errors.len() == found_before
         && let Err(e) = pombo_providers::Client::check_settings(&settings)
     {
-        let prefix = format!("{}: ", settings.kind());
-        let reason = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
-        let field = e
-            .field
-            .map_or("settings".to_owned(), |f| format!("settings.{f}"));
-        errors.push(FieldError::new(field, reason));
+        errors.push(setting_error(&settings, &e));
     }
     for field in settings.secret_fields() {
         if value.get(&field).and_then(Value::as_str) == Some(MASK) {
@@ -520,12 +515,18 @@ pub(crate) fn tenant_client(
         &state.providers,
         pombo_providers::outbound::Trust::Tenant,
     )
-    .map_err(|e| {
-        let field = e
-            .field
-            .map_or("settings".to_owned(), |f| format!("settings.{f}"));
-        ApiError::field(field, e.message)
-    })
+    .map_err(|e| ApiError::Validation(vec![setting_error(&account.settings, &e)]))
+}
+
+/// A setting that cannot work, named as the request names it (`settings.<field>`), its
+/// reason without the provider's name it starts with.
+fn setting_error(settings: &ProviderSettings, e: &pombo_providers::SetupError) -> FieldError {
+    let prefix = format!("{}: ", settings.kind());
+    let reason = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
+    let field = e
+        .field
+        .map_or("settings".to_owned(), |f| format!("settings.{f}"));
+    FieldError::new(field, reason)
 }
 
 /// Calls the provider about its callbacks.
@@ -538,10 +539,10 @@ async fn setup_callbacks(
         Ok(Some(callbacks)) => Ok(callbacks),
         Ok(None) => Err(no_callback_api(account)),
         Err(pombo_providers::CallbackSetupError::Setting(e)) => {
-            let field = e
-                .field
-                .map_or("settings".to_owned(), |f| format!("settings.{f}"));
-            Err(ApiError::field(field, e.message))
+            Err(ApiError::Validation(vec![setting_error(
+                &account.settings,
+                &e,
+            )]))
         }
         Err(pombo_providers::CallbackSetupError::Provider(e)) => {
             Err(ApiError::Provider(e.to_string()))
