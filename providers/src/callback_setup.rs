@@ -40,6 +40,17 @@ pub enum CallbackSetupError {
     Provider(#[from] DeliveryError),
 }
 
+/// The strings of a JSON array (a webhook's event names), none when it is not one.
+pub fn strings(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `url` with the value of its query parameter `name` masked, for showing.
 pub fn mask_query(url: &str, name: &str) -> String {
     match url::Url::parse(url) {

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::send::{Evolution, PROVIDER};
 use crate::{
     CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError,
-    callback_setup::mask_query,
+    callback_setup::{mask_query, strings},
 };
 
 /// The events `report.rs` and `inbound.rs` read.
@@ -68,14 +68,7 @@ impl Evolution {
                 .as_str()
                 .filter(|u| enabled && !u.is_empty())
                 .map(|u| mask_query(u, "secret")),
-            events: hook["events"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .filter_map(|e| e.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            events: strings(&hook["events"]),
             note: (!enabled && hook.get("url").is_some())
                 .then(|| "the webhook is disabled".to_owned()),
         })

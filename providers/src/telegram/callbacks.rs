@@ -9,10 +9,11 @@
 
 use serde_json::{Value, json};
 
-use super::send::{Telegram, error};
-use crate::{CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError, http};
-
-const NAME: &str = "telegram";
+use super::send::{NAME, Telegram, error};
+use crate::{
+    CallbackSetup, CallbackSetupError, Callbacks, DeliveryError, SetupError,
+    callback_setup::strings, http,
+};
 
 /// The updates `inbound.rs` reads.
 const ALLOWED_UPDATES: &[&str] = &["message", "edited_message"];
@@ -51,14 +52,7 @@ impl Telegram {
         };
         Ok(Callbacks {
             url: text("url"),
-            events: info["allowed_updates"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .filter_map(|e| e.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            events: strings(&info["allowed_updates"]),
             note,
         })
     }

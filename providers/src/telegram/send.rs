@@ -26,7 +26,7 @@ use crate::{Accepted, DeliveryError, SetupError, http};
 pub const PROVIDER: &str = "bot_api";
 
 /// How this provider names itself in error messages.
-const NAME: &str = "telegram";
+pub(super) const NAME: &str = "telegram";
 
 pub struct Telegram {
     pub(super) http: reqwest::Client,

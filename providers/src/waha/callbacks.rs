@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use super::send::Waha;
-use crate::{CallbackSetup, CallbackSetupError, Callbacks, SetupError};
+use crate::{CallbackSetup, CallbackSetupError, Callbacks, SetupError, callback_setup::strings};
 
 const EVENTS: &[&str] = &["message", "message.ack"];
 
@@ -69,14 +69,7 @@ impl Waha {
         let others = hooks.len().saturating_sub(usize::from(!shown.is_null()));
         Ok(Callbacks {
             url: shown["url"].as_str().map(str::to_owned),
-            events: shown["events"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .filter_map(|e| e.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            events: strings(&shown["events"]),
             note: Some(match others {
                 0 => format!("session {status}"),
                 n => format!("session {status}; {n} other webhooks"),
