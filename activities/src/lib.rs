@@ -6,12 +6,14 @@
 //! - [`notification`]: the activity implementations the worker registers, tying the two to
 //!   the database records.
 //! - [`files`]: uploaded files at send time (attachments downloaded, presigned URLs).
+//! - [`inbound_media`]: files people send in, fetched into object storage.
 //! - [`retention`]: the purge of personal data past the retention period.
 //! - [`batch`]: the chunk activities of bulk sends, built from the same steps.
 //! - [`telemetry`]: the worker's Prometheus recorder.
 
 pub mod batch;
 pub mod files;
+pub mod inbound_media;
 pub mod notification;
 pub mod render;
 pub mod retention;
@@ -19,5 +21,6 @@ pub mod routing;
 pub mod telemetry;
 
 pub use batch::BatchActivities;
+pub use inbound_media::InboundMediaActivities;
 pub use notification::NotificationActivities;
 pub use retention::RetentionActivities;

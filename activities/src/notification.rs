@@ -43,6 +43,12 @@ pub struct NotificationActivities {
 }
 
 impl NotificationActivities {
+    /// The provider accounts' clients, shared with the other activities that call
+    /// providers (inbound media).
+    pub fn providers(&self) -> Arc<Providers> {
+        self.providers.clone()
+    }
+
     pub fn new(db: Db, providers: Providers, renderer: pombo_renderer::Renderer) -> Self {
         NotificationActivities {
             db,

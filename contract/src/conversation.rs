@@ -196,3 +196,39 @@ impl std::str::FromStr for ConversationStatus {
             .ok_or_else(|| format!("unknown conversation status `{s}`"))
     }
 }
+
+/// Where the file of an inbound message stands: the provider keeps it until a worker
+/// fetches it into object storage (`file_id` on the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaState {
+    /// Not fetched yet (a worker is on it, retrying while the provider fails).
+    Pending,
+    /// In object storage: the message's `file_id`.
+    Stored,
+    /// The provider would not give it, or every retry failed: `error` says why. The message
+    /// stays, with its text and the provider's reference.
+    Failed,
+}
+
+impl MediaState {
+    pub const ALL: [MediaState; 3] = [MediaState::Pending, MediaState::Stored, MediaState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaState::Pending => "pending",
+            MediaState::Stored => "stored",
+            MediaState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for MediaState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MediaState::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown media state `{s}`"))
+    }
+}

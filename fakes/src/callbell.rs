@@ -39,7 +39,9 @@ pub const WALLET_DEPLETED: &str = "+15005550402";
 const TYPES: &[&str] = &["text", "image", "document", "audio", "video"];
 
 pub fn router() -> Router<FakeState> {
-    Router::new().route("/v1/messages/send", post(send))
+    Router::new()
+        .route("/v1/messages/send", post(send))
+        .route("/uploads/{id}", axum::routing::get(attachment))
 }
 
 /// The provider's documented error body for `status`.
@@ -308,4 +310,12 @@ pub fn message_created(uuid: &str, (phone, name): (&str, &str), text: &str) -> F
         headers: Vec::new(),
         body: body.to_string(),
     }
+}
+
+/// An attachment URL of a `message_created` (Callbell's storage, no token).
+async fn attachment(
+    axum::extract::State(state): axum::extract::State<crate::FakeState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    crate::media::serve(state.media.get(&id))
 }

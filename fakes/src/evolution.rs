@@ -51,6 +51,10 @@ pub fn router() -> Router<FakeState> {
         .route("/message/sendMedia/{instance}", post(send_media))
         .route("/message/sendTemplate/{instance}", post(send_template))
         .route("/chat/markMessageAsRead/{instance}", post(mark_read))
+        .route(
+            "/chat/getBase64FromMediaMessage/{instance}",
+            post(media_base64),
+        )
         .route("/webhook/set/{instance}", post(set_webhook))
         .route("/instance/create", post(create_instance))
         .route(
@@ -709,4 +713,31 @@ pub fn messages_upsert(
         headers: Vec::new(),
         body: body.to_string(),
     }
+}
+
+/// `POST /chat/getBase64FromMediaMessage/{instance}` with `{"message":{"key":{"id"}},
+/// "convertToMp4"}`: `{"mediaType","fileName","mimetype","base64"}` of a message the fake
+/// keeps a file for (`crate::media`, by the key id), 400 for any other.
+async fn media_base64(headers: HeaderMap, State(state): State<FakeState>, body: Bytes) -> Response {
+    if let Some(refused) = refused(&headers) {
+        return refused;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = body
+        .pointer("/message/key/id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(file) = state.media.get(id) else {
+        return error(StatusCode::BAD_REQUEST, "Message not found");
+    };
+    use base64::Engine;
+    Json(json!({
+        "mediaType": "imageMessage",
+        "fileName": format!("{id}.bin"),
+        "caption": null,
+        "size": {"fileLength": file.bytes.len()},
+        "mimetype": file.content_type,
+        "base64": base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+    }))
+    .into_response()
 }

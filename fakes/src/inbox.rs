@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 pub struct FakeState {
     pub inbox: Inbox,
     pub faults: Faults,
+    /// Files people sent, served by each provider's fake (`crate::media`).
+    pub media: crate::media::MediaStore,
     /// `http://127.0.0.1:<port>`: fakes that hand out URLs (media, callbacks) use it.
     pub base_url: String,
 }
@@ -30,6 +32,7 @@ impl FakeState {
         FakeState {
             inbox: Inbox::default(),
             faults: Faults::default(),
+            media: Default::default(),
             base_url,
         }
     }

@@ -49,7 +49,9 @@ pub const RATE_LIMITED_USER: &str = "17841400000000613";
 const ATTACHMENT_TYPES: &[&str] = &["image", "video", "audio", "file", "MEDIA_SHARE"];
 
 pub fn router() -> Router<FakeState> {
-    Router::new().route("/{version}/{account_id}/messages", post(send))
+    Router::new()
+        .route("/{version}/{account_id}/messages", post(send))
+        .route("/cdn/{id}", axum::routing::get(attachment))
 }
 
 /// The `message_id` the fake answers for the `n`-th request it received (1-based) from
@@ -369,4 +371,12 @@ mod tests {
         );
         assert!(read_webhook(None, "1", "2", "m", 0).headers.is_empty());
     }
+}
+
+/// An attachment's `payload.url` (Meta's CDN: the URL is the credential).
+async fn attachment(
+    axum::extract::State(state): axum::extract::State<crate::FakeState>,
+    Path(id): Path<String>,
+) -> Response {
+    crate::media::serve(state.media.get(&id))
 }

@@ -7,11 +7,13 @@
 //! provider's base URL in Pombo's configuration points at `http://<fake>/<prefix>`.
 //! Faults (a 503, a 429 with `Retry-After`, a proxy's page instead of the provider's
 //! answer) are queued per provider, from a test through [`Fakes::fail_next`] or over HTTP
-//! (`POST /_fake/faults`). A person writes in through `POST /_fake/inbound` ([`person`]).
+//! (`POST /_fake/faults`). A person writes in through `POST /_fake/inbound` ([`person`]),
+//! with files kept by `POST /_fake/media` ([`media`]).
 
 pub mod accounts;
 pub mod callbacks;
 pub mod inbox;
+pub mod media;
 pub mod person;
 
 pub mod apns;
@@ -125,7 +127,9 @@ const PROVIDERS: &[Provider] = &[
 
 /// Every fake under its prefix, plus the inbox (`/_fake/…`) and a page listing what arrived.
 pub fn router(state: FakeState) -> Router {
-    let mut app = inbox::routes().route("/_fake/inbound", axum::routing::post(person::writes));
+    let mut app = inbox::routes()
+        .route("/_fake/inbound", axum::routing::post(person::writes))
+        .route("/_fake/media", axum::routing::post(media::put));
     for p in PROVIDERS {
         let nested = (p.router)().layer(middleware::from_fn_with_state(
             (state.clone(), p.prefix, p.error),

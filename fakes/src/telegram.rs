@@ -43,7 +43,9 @@ use serde_json::{Value, json};
 use crate::FakeState;
 
 pub fn router() -> Router<FakeState> {
-    Router::new().route("/{bot}/{method}", any(method))
+    Router::new()
+        .route("/{bot}/{method}", any(method))
+        .route("/file/{bot}/{*path}", axum::routing::get(file))
 }
 
 /// The provider's documented error body for `status`.
@@ -206,6 +208,9 @@ async fn method(
     if method.eq_ignore_ascii_case("getWebhookInfo") {
         return webhook_info(&state, &bot);
     }
+    if method.eq_ignore_ascii_case("getFile") {
+        return get_file(&state, &params);
+    }
     if !method.eq_ignore_ascii_case("sendMessage") {
         return failure(StatusCode::NOT_FOUND, "Not Found", None);
     }
@@ -328,4 +333,37 @@ pub fn message_update(
             .unwrap_or_default(),
         body: body.to_string(),
     }
+}
+
+/// `getFile`: the file's path, for a `file_id` the fake keeps (`crate::media`).
+fn get_file(state: &FakeState, params: &HashMap<String, Value>) -> Response {
+    let file_id = params
+        .get("file_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match state.media.get(file_id) {
+        Some(stored) => Json(json!({
+            "ok": true,
+            "result": {
+                "file_id": file_id,
+                "file_unique_id": format!("u{}", file_id.len()),
+                "file_size": stored.bytes.len(),
+                "file_path": format!("documents/{file_id}"),
+            },
+        }))
+        .into_response(),
+        None => bad_request("Bad Request: invalid file_id"),
+    }
+}
+
+/// `GET /file/bot<token>/<file_path>`: the bytes of a path `getFile` gave.
+async fn file(
+    State(state): State<FakeState>,
+    Path((bot, path)): Path<(String, String)>,
+) -> Response {
+    if bot.strip_prefix("bot").filter(|t| well_formed(t)).is_none() {
+        return failure(StatusCode::NOT_FOUND, "Not Found", None);
+    }
+    let id = path.strip_prefix("documents/").unwrap_or_default();
+    crate::media::serve(state.media.get(id))
 }

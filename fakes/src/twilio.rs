@@ -57,10 +57,31 @@ pub const UNDELIVERED_ERROR_CODE: &str = "30003";
 pub const CALLBACK_DELAY: Duration = Duration::from_millis(50);
 
 pub fn router() -> Router<FakeState> {
-    Router::new().route(
-        "/2010-04-01/Accounts/{account_sid}/Messages.json",
-        post(create_message),
-    )
+    Router::new()
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages.json",
+            post(create_message),
+        )
+        .route(
+            "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}",
+            axum::routing::get(media),
+        )
+}
+
+/// `GET …/Messages/{sid}/Media/{sid}` (a `MediaUrlN`): the file. Without credentials it is
+/// served as Twilio serves media by default; credentials that are sent must be the
+/// account's (HTTP Basic Authentication for media access).
+async fn media(
+    axum::extract::State(state): axum::extract::State<crate::FakeState>,
+    Path((account_sid, _message_sid, media_sid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.contains_key("authorization")
+        && basic_auth(&headers).is_none_or(|(user, _)| user != account_sid)
+    {
+        return error(StatusCode::UNAUTHORIZED, "Authenticate");
+    }
+    crate::media::serve(state.media.get(&media_sid))
 }
 
 /// The provider's documented error body for `status`, with the Twilio code that goes with

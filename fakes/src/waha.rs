@@ -66,6 +66,7 @@ pub fn router() -> Router<FakeState> {
         .route("/api/sessions", post(create_session))
         .route("/api/sessions/{session}/logout", post(logout))
         .route("/api/{session}/auth/qr", axum::routing::get(qr))
+        .route("/api/files/{session}/{file}", axum::routing::get(file))
 }
 
 /// The session every fake account sends through: it exists and works from the start (until
@@ -659,4 +660,17 @@ pub fn message_event(
         headers,
         body,
     }
+}
+
+/// `GET /api/files/{session}/{file}`: a received file (`payload.media.url`), behind the
+/// same key as the API.
+async fn file(
+    State(state): State<FakeState>,
+    axum::extract::Path((_session, file)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refused(&headers) {
+        return refused;
+    }
+    crate::media::serve(state.media.get(&file))
 }

@@ -61,7 +61,10 @@ const MEDIA_TYPES: &[&str] = &["image", "video", "audio", "document", "sticker"]
 const OTHER_TYPES: &[&str] = &["location", "contacts", "interactive", "reaction"];
 
 pub fn router() -> Router<FakeState> {
-    Router::new().route("/{version}/{phone_number_id}/messages", post(send))
+    Router::new()
+        .route("/{version}/{phone_number_id}/messages", post(send))
+        .route("/{version}/{media_id}", axum::routing::get(media_url))
+        .route("/lookaside/{media_id}", axum::routing::get(media_download))
 }
 
 /// The `wamid` the fake answers to `wa_id` when that is the `n`-th request it received
@@ -589,4 +592,65 @@ mod tests {
             )]
         );
     }
+}
+
+/// The bearer token check of the media routes: 401 (code 190) without one or with the
+/// invalid one.
+fn media_refused(headers: &HeaderMap) -> Option<Response> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    (token.is_empty() || token == INVALID_TOKEN).then(|| {
+        graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+            "An access token is required: Authorization: Bearer <token>",
+        )
+    })
+}
+
+/// `GET /{version}/{media_id}` ("Retrieve Media URL"): `{"messaging_product","url",
+/// "mime_type","sha256","file_size","id"}`, the URL on this fake's lookaside route.
+async fn media_url(
+    axum::extract::State(state): axum::extract::State<FakeState>,
+    Path((_version, media_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = media_refused(&headers) {
+        return refused;
+    }
+    let Some(file) = state.media.get(&media_id) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            &format!("Unsupported get request. Object with ID '{media_id}' does not exist"),
+            "The media id is unknown or expired",
+        );
+    };
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file.bytes));
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{}/whatsapp_cloud/lookaside/{media_id}", state.base_url),
+        "mime_type": file.content_type,
+        "sha256": sha256,
+        "file_size": file.bytes.len(),
+        "id": media_id,
+    }))
+    .into_response()
+}
+
+/// `GET` of the media URL ("Download Media"): the bytes, with the same bearer token.
+async fn media_download(
+    axum::extract::State(state): axum::extract::State<FakeState>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = media_refused(&headers) {
+        return refused;
+    }
+    crate::media::serve(state.media.get(&media_id))
 }

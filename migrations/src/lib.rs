@@ -18,6 +18,7 @@ mod m0013_callback_accounts;
 mod m0014_keys_scopes;
 mod m0015_operators;
 mod m0016_conversations;
+mod m0017_inbound_media;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_keys_scopes::Migration),
             Box::new(m0015_operators::Migration),
             Box::new(m0016_conversations::Migration),
+            Box::new(m0017_inbound_media::Migration),
         ]
     }
 }

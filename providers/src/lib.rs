@@ -23,6 +23,7 @@
 pub mod callback_setup;
 pub mod gateway;
 pub mod http;
+pub mod media;
 pub mod outbound;
 pub mod read;
 pub mod report;
@@ -97,6 +98,13 @@ pub trait Provider: Sized {
         &self,
         read: Read<'_>,
     ) -> impl Future<Output = Result<Receipt, DeliveryError>> + Send;
+
+    /// Fetches a file a person sent in (`media.rs` in its folder); `Ok(None)` when the
+    /// provider brings in no files.
+    fn fetch_media(
+        &self,
+        fetch: media::Fetch<'_>,
+    ) -> impl Future<Output = Result<Option<media::Fetched>, DeliveryError>> + Send;
 
     /// Points the provider's callbacks at Pombo, or reads where they point, where it has
     /// an API for that (`Ok(None)` otherwise).
@@ -251,6 +259,15 @@ macro_rules! registry {
             pub async fn mark_read(&self, read: Read<'_>) -> Result<Receipt, DeliveryError> {
                 match self {
                     $(Client::$variant(p) => Provider::mark_read(p, read).await,)+
+                }
+            }
+
+            pub async fn fetch_media(
+                &self,
+                fetch: media::Fetch<'_>,
+            ) -> Result<Option<media::Fetched>, DeliveryError> {
+                match self {
+                    $(Client::$variant(p) => Provider::fetch_media(p, fetch).await,)+
                 }
             }
 

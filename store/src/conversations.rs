@@ -9,7 +9,9 @@
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel, NotificationStatus,
-    conversation::{ConversationStatus, Direction, InboundMedia, InboundMessage, MessageKind},
+    conversation::{
+        ConversationStatus, Direction, InboundMedia, InboundMessage, MediaState, MessageKind,
+    },
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -52,6 +54,10 @@ pub struct Message {
     pub kind: MessageKind,
     pub text: Option<String>,
     pub media: Option<InboundMedia>,
+    /// Where the fetch of an inbound file stands, and the file once stored.
+    pub media_state: Option<MediaState>,
+    pub file_id: Option<Uuid>,
+    pub media_error: Option<String>,
     pub provider_message_id: Option<String>,
     pub reply_to: Option<String>,
     pub notification_id: Option<Uuid>,
@@ -83,6 +89,14 @@ fn seal(aad: Aad, value: &impl Serialize) -> String {
 fn open<T: for<'de> Deserialize<'de>>(stored: &str, aad: Aad) -> Result<T, StoreError> {
     let json = sealed::open_text_at(&aad, stored.to_owned())?;
     serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("{e}")))
+}
+
+/// The file reference of a stored message, opened (`crate::inbound_media`).
+pub(crate) fn media_of(
+    row: &conversation_message::Model,
+) -> Result<Option<InboundMedia>, StoreError> {
+    let body: Body = open(&row.body, body_aad(row.tenant_id, row.id))?;
+    Ok(body.media)
 }
 
 fn contact_aad(tenant_id: Uuid, id: Uuid) -> Aad {
@@ -182,6 +196,9 @@ async fn receive_once<C: TransactionTrait>(
         notification_id: Set(None),
         occurred_at: Set(occurred_at),
         received_at: Set(received_at),
+        // A worker fetches the file into object storage (`crate::inbound_media`).
+        media_state: Set(message.media.as_ref().map(|_| MediaState::Pending.into())),
+        ..Default::default()
     }
     .insert(&tx)
     .await
@@ -375,6 +392,7 @@ pub async fn record_outbound<C: TransactionTrait>(
         notification_id: Set(Some(notification_id)),
         occurred_at: Set(at),
         received_at: Set(at),
+        ..Default::default()
     }
     .insert(&tx)
     .await?;
@@ -567,6 +585,9 @@ pub async fn messages(
                 kind: *row.kind,
                 text: body.text,
                 media: body.media,
+                media_state: row.media_state.map(|s| *s),
+                file_id: row.file_id,
+                media_error: row.media_error,
                 provider_message_id: row.provider_message_id,
                 reply_to: row.reply_to,
                 notification_id: row.notification_id,

@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod entities;
 pub mod events;
 pub mod files;
+pub mod inbound_media;
 pub mod notifications;
 pub mod objects;
 pub mod operators;

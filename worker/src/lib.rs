@@ -9,8 +9,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use pombo_activities::{
-    BatchActivities, NotificationActivities, RetentionActivities, files::SendFiles,
-    routing::Providers,
+    BatchActivities, InboundMediaActivities, NotificationActivities, RetentionActivities,
+    files::SendFiles, routing::Providers,
 };
 use pombo_config::Config;
 use pombo_contract::{
@@ -19,7 +19,9 @@ use pombo_contract::{
     workflow::task_queue,
 };
 use pombo_store::objects::ObjectStore;
-use pombo_workflows::{BatchWorkflow, NotificationWorkflow, RetentionWorkflow};
+use pombo_workflows::{
+    BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
+};
 use temporalio_client::Client;
 use temporalio_sdk::{
     Runtime, Worker, WorkerOptions,
@@ -59,6 +61,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .context("starting the render processes")?;
     let activities = NotificationActivities::new(db.clone(), providers, renderer)
         .with_files(SendFiles::new(objects.clone(), &config.storage));
+    let inbound_media = InboundMediaActivities::new(
+        db.clone(),
+        activities.providers(),
+        objects.clone(),
+        &config.storage,
+    );
     let retention = RetentionActivities::new(db.clone(), objects);
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
@@ -76,7 +84,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .register_workflow::<NotificationWorkflow>()?
             .register_workflow::<BatchWorkflow>()?
             .register_workflow::<RetentionWorkflow>()?
+            .register_workflow::<InboundMediaWorkflow>()?
             .register_activities(retention.clone())
+            .register_activities(inbound_media.clone())
             .register_activities(activities.clone())
             .register_activities(BatchActivities::new(activities.clone()))
             .tuner(fixed_slots(slots))
@@ -98,11 +108,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let starter = (config.temporal.starts == WorkflowStarts::Worker).then(|| {
         AbortOnDrop(tokio::spawn(pombo_starter::start_claimed_forever(
             client.clone(),
-            db,
+            db.clone(),
             config.temporal.clone(),
             config.delivery.clone(),
         )))
     });
+
+    // Files people send in: fetched whichever process starts notifications.
+    let media_starter = AbortOnDrop(tokio::spawn(pombo_starter::media::start_claimed_forever(
+        client.clone(),
+        db.clone(),
+        config.temporal.clone(),
+    )));
 
     let run = futures::future::try_join_all(workers.iter_mut().map(|w| w.run()));
     tokio::pin!(run);
@@ -112,6 +129,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             tracing::info!("shutting down: finishing in-flight tasks");
             // Nothing new is claimed; a claim cut short runs out and another process starts it.
             drop(starter);
+            drop(media_starter);
             stops.iter().for_each(|stop| stop());
             run.await?;
         }

@@ -2,10 +2,12 @@
 //! everything that touches the world is an activity declared in `pombo_contract::activities`.
 
 pub mod batch;
+pub mod inbound_media;
 pub mod notification;
 mod policy;
 pub mod retention;
 
 pub use batch::BatchWorkflow;
+pub use inbound_media::InboundMediaWorkflow;
 pub use notification::NotificationWorkflow;
 pub use retention::RetentionWorkflow;

@@ -479,7 +479,7 @@ fn application_failures(
 }
 
 /// The innermost failure message: the provider's own words rather than "activity failed".
-fn root_cause(error: &ActivityExecutionError) -> String {
+pub(crate) fn root_cause(error: &ActivityExecutionError) -> String {
     match causes(error).last() {
         Some(innermost) if !innermost.message.is_empty() => innermost.message.clone(),
         _ => error.to_string(),

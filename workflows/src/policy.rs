@@ -116,3 +116,22 @@ pub(crate) fn purge() -> ActivityOptions {
         )
         .build()
 }
+
+/// A file a person sent, fetched from the provider: a provider that is down now is tried
+/// again with backoff for about half an hour (1 s, 2 s, 4 s, … up to 10 minutes apart, 12
+/// attempts),
+/// while refusals no retry can change fail at once. Each attempt is bounded by the download
+/// of the largest file accepted.
+pub(crate) fn media_fetch() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(600))
+                .maximum_attempts(12)
+                .non_retryable_error_types([pombo_contract::inbound_media::PERMANENT_MEDIA])
+                .build(),
+        )
+        .build()
+}

@@ -16,7 +16,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel, NotificationStatus,
-    conversation::{ConversationStatus, Direction, InboundMedia, MessageKind},
+    conversation::{ConversationStatus, Direction, MediaState, MessageKind},
 };
 use pombo_store::conversations::{self, Conversation, ListFilter, Message};
 use serde::{Deserialize, Serialize};
@@ -86,9 +86,12 @@ pub struct MessageView {
     pub kind: MessageKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// The file it carries, at the provider.
+    /// The file an inbound message carries: where the provider keeps it, and its fetch.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub media: Option<InboundMedia>,
+    pub media: Option<MessageMedia>,
+    /// The file, once fetched into Pombo's storage (`GET /v1/files/{id}` downloads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
     /// The provider's id of the message this one answers or reacts to.
@@ -104,14 +107,48 @@ pub struct MessageView {
     pub received_at: DateTime<Utc>,
 }
 
+/// The file of an inbound message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageMedia {
+    /// The provider's reference: its media id, file id, message key or URL.
+    pub reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// `pending` while a worker fetches it (retrying while the provider fails), `stored`
+    /// once it is the message's `file_id`, `failed` when it could not be fetched (`error`).
+    pub status: MediaState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a message received before files were fetched says of its file.
+const NOT_FETCHED: &str =
+    "received before Pombo fetched files; only the provider's reference is kept";
+
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
+        let media = m.media.map(|media| {
+            let (status, error) = match m.media_state {
+                Some(state) => (state, m.media_error),
+                None => (MediaState::Failed, Some(NOT_FETCHED.to_owned())),
+            };
+            MessageMedia {
+                reference: media.reference,
+                content_type: media.content_type,
+                filename: media.filename,
+                status,
+                error,
+            }
+        });
         MessageView {
             id: m.id,
             direction: m.direction,
             kind: m.kind,
             text: m.text,
-            media: m.media,
+            media,
+            file_id: m.file_id,
             provider_message_id: m.provider_message_id,
             reply_to: m.reply_to,
             notification_id: m.notification_id,
@@ -562,6 +599,7 @@ pub async fn reply(
                 kind,
                 text,
                 media: None,
+                file_id: None,
                 provider_message_id: None,
                 reply_to: None,
                 notification_id: Some(notification.id),

@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod inbound;
+pub mod media;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -50,6 +51,13 @@ impl Provider for Callbell {
 
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Ok(crate::Receipt::NoSuchCall)
+    }
+
+    async fn fetch_media(
+        &self,
+        fetch: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Callbell::fetch_media(self, fetch).await.map(Some)
     }
 
     async fn callbacks(

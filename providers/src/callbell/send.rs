@@ -52,7 +52,7 @@ use crate::{
 pub const PROVIDER: &str = "callbell";
 
 pub struct Callbell {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     url: String,
     api_token: Secret,
     channel_uuid: Option<String>,

@@ -6,6 +6,7 @@
 pub mod callbacks;
 pub mod inbound;
 pub mod instance;
+pub mod media;
 pub mod read;
 pub mod report;
 pub mod send;
@@ -53,6 +54,13 @@ impl Provider for Evolution {
 
     async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Evolution::mark_read(self, read).await
+    }
+
+    async fn fetch_media(
+        &self,
+        fetch: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Evolution::fetch_media(self, fetch).await.map(Some)
     }
 
     async fn callbacks(

@@ -57,6 +57,13 @@ impl Provider for Sendgrid {
         Ok(crate::Receipt::NoSuchCall)
     }
 
+    async fn fetch_media(
+        &self,
+        _: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Ok(None)
+    }
+
     async fn callbacks(
         &self,
         _: crate::CallbackSetup<'_>,

@@ -5,6 +5,7 @@
 
 pub mod callbacks;
 pub mod inbound;
+pub mod media;
 pub mod send;
 pub mod settings;
 
@@ -50,6 +51,13 @@ impl Provider for Telegram {
 
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Ok(crate::Receipt::NoSuchCall)
+    }
+
+    async fn fetch_media(
+        &self,
+        fetch: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Telegram::fetch_media(self, fetch).await.map(Some)
     }
 
     async fn callbacks(

@@ -34,6 +34,8 @@ pub struct Telegram {
     send_message_url: Secret,
     /// `{base_url}/bot{token}`, for the other methods (`callbacks.rs`).
     pub(super) bot_url: Secret,
+    /// `{base_url}/file/bot{token}`, where `getFile`'s paths are downloaded (`media.rs`).
+    pub(super) file_url: Secret,
     /// What Telegram is to send with each update (`X-Telegram-Bot-Api-Secret-Token`).
     pub(super) secret_token: Option<Secret>,
 }
@@ -54,6 +56,7 @@ impl Telegram {
             http,
             send_message_url: Secret::new(format!("{base}/bot{token}/sendMessage")),
             bot_url: Secret::new(format!("{base}/bot{token}")),
+            file_url: Secret::new(format!("{base}/file/bot{token}")),
             secret_token: settings
                 .secret_token
                 .clone()

@@ -6,6 +6,7 @@
 
 pub mod codes;
 pub mod inbound;
+pub mod media;
 pub mod report;
 pub mod send;
 pub mod settings;
@@ -52,6 +53,13 @@ impl Provider for Twilio {
 
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         Ok(crate::Receipt::NoSuchCall)
+    }
+
+    async fn fetch_media(
+        &self,
+        fetch: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Twilio::fetch_media(self, fetch).await.map(Some)
     }
 
     async fn callbacks(

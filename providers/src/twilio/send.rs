@@ -23,10 +23,10 @@ use crate::{Accepted, DeliveryError, SetupError, http};
 pub const PROVIDER: &str = "twilio";
 
 pub struct Twilio {
-    http: reqwest::Client,
-    url: String,
-    account_sid: String,
-    auth_token: Secret,
+    pub(super) http: reqwest::Client,
+    pub(super) url: String,
+    pub(super) account_sid: String,
+    pub(super) auth_token: Secret,
     from: Option<String>,
     messaging_service_sid: Option<String>,
     status_callback_url: Option<String>,

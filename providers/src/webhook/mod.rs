@@ -44,6 +44,13 @@ impl Provider for Webhook {
         Ok(crate::Receipt::NoSuchCall)
     }
 
+    async fn fetch_media(
+        &self,
+        _: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        Ok(None)
+    }
+
     async fn callbacks(
         &self,
         _: crate::CallbackSetup<'_>,

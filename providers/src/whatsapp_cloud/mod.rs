@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod inbound;
+pub mod media;
 pub mod read;
 pub mod report;
 pub mod send;
@@ -54,6 +55,13 @@ impl Provider for WhatsappCloud {
 
     async fn mark_read(&self, read: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {
         WhatsappCloud::mark_read(self, read).await
+    }
+
+    async fn fetch_media(
+        &self,
+        fetch: crate::media::Fetch<'_>,
+    ) -> Result<Option<crate::media::Fetched>, DeliveryError> {
+        WhatsappCloud::fetch_media(self, fetch).await.map(Some)
     }
 
     async fn callbacks(

@@ -49,6 +49,8 @@ pub struct WhatsappCloud {
     pub(super) http: reqwest::Client,
     /// `…/{phone_number_id}/messages`: sends, and read receipts (`read.rs`).
     pub(super) url: String,
+    /// `{base_url}/{api_version}`: media ids are nodes under it (`media.rs`).
+    pub(super) graph: String,
     pub(super) access_token: pombo_contract::config::Secret,
 }
 
@@ -78,9 +80,14 @@ impl WhatsappCloud {
             "messages",
         )
         .map_err(|(field, e)| SetupError::at(field, format!("whatsapp_cloud: {e}")))?;
+        let graph = url
+            .strip_suffix(&format!("/{phone_number_id}/messages"))
+            .unwrap_or(&url)
+            .to_owned();
         Ok(WhatsappCloud {
             http,
             url,
+            graph,
             access_token: settings.access_token.clone(),
         })
     }

@@ -8,6 +8,7 @@ mod evolution;
 mod fcm;
 mod instagram;
 mod mailgun;
+mod media;
 mod sendgrid;
 mod ses;
 mod telegram;

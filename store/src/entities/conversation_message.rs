@@ -1,4 +1,4 @@
-use pombo_contract::conversation::{Direction, MessageKind};
+use pombo_contract::conversation::{Direction, MediaState, MessageKind};
 use sea_orm::entity::prelude::*;
 
 use super::Text;
@@ -19,6 +19,16 @@ pub struct Model {
     pub notification_id: Option<Uuid>,
     pub occurred_at: DateTimeUtc,
     pub received_at: DateTimeUtc,
+    /// An inbound file's fetch into object storage; `None` for a message without one.
+    pub media_state: Option<Text<MediaState>>,
+    /// The fetched file (`files`), once `media_state` is `stored`.
+    pub file_id: Option<Uuid>,
+    /// Why the fetch failed for good (`media_state` `failed`).
+    pub media_error: Option<String>,
+    /// A worker starting the fetch holds it until then.
+    pub media_claimed_until: Option<DateTimeUtc>,
+    /// When the fetch's workflow was started: a pending message without it is owed a start.
+    pub media_started_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,7 +11,7 @@ use std::{ops::Deref, str::FromStr, sync::Arc};
 
 use pombo_contract::{
     Channel, NotificationStatus, Priority,
-    conversation::{ConversationStatus, Direction, MessageKind},
+    conversation::{ConversationStatus, Direction, MediaState, MessageKind},
 };
 use sea_orm::{
     ActiveValue, ColIdx, DbErr, IntoActiveValue, QueryResult, TryGetError, TryGetable, Value,
@@ -45,6 +45,7 @@ text_enums!(
     Direction,
     MessageKind,
     ConversationStatus,
+    MediaState,
 );
 
 /// The column type of an entity field that holds a [`TextEnum`]: reads as the enum itself
@@ -153,6 +154,7 @@ mod tests {
         all(&Direction::ALL);
         all(&MessageKind::ALL);
         all(&ConversationStatus::ALL);
+        all(&MediaState::ALL);
     }
 
     #[test]
