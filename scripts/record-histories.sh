@@ -26,6 +26,8 @@ RECORDING_TESTS=(
   batches::a_large_batch_continues_as_new_and_loses_no_one
   batches::a_scheduled_batch_cancelled_while_waiting_sends_to_no_one
   retention::a_run_purges_old_finished_notifications_once_and_keeps_the_rest
+  inbound_media::a_persons_files_are_fetched_into_storage_byte_for_byte
+  inbound_media::a_file_the_provider_lost_leaves_a_media_error_and_a_provider_down_is_retried
 )
 
 source scripts/test-servers.sh

@@ -109,7 +109,28 @@ impl InboundMediaActivities {
     #[activity(definition = defs::Fetch)]
     pub async fn fetch(
         self: Arc<Self>,
+        ctx: ActivityContext,
+        input: FetchMediaInput,
+    ) -> Result<FetchMediaOutput, ActivityError> {
+        // A worker that dies mid-download is noticed by its missing heartbeats, not after
+        // the attempt's whole timeout.
+        crate::notification::with_heartbeats(&ctx, self.fetch_and_store(input)).await
+    }
+
+    #[activity(definition = defs::RecordFailed)]
+    pub async fn record_failed(
+        self: Arc<Self>,
         _ctx: ActivityContext,
+        input: MediaFailedInput,
+    ) -> Result<(), ActivityError> {
+        inbound_media::record_failed(&self.db, input.message_id, &input.error).await?;
+        Ok(())
+    }
+}
+
+impl InboundMediaActivities {
+    async fn fetch_and_store(
+        &self,
         input: FetchMediaInput,
     ) -> Result<FetchMediaOutput, ActivityError> {
         let message = match inbound_media::to_fetch(&self.db, input.message_id).await {
@@ -188,16 +209,6 @@ impl InboundMediaActivities {
         Ok(FetchMediaOutput {
             file_id: Some(file_id),
         })
-    }
-
-    #[activity(definition = defs::RecordFailed)]
-    pub async fn record_failed(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        input: MediaFailedInput,
-    ) -> Result<(), ActivityError> {
-        inbound_media::record_failed(&self.db, input.message_id, &input.error).await?;
-        Ok(())
     }
 }
 

@@ -124,6 +124,7 @@ pub(crate) fn purge() -> ActivityOptions {
 /// of the largest file accepted.
 pub(crate) fn media_fetch() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(300))
+        .heartbeat_timeout(Duration::from_secs(30))
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(Duration::from_secs(1))

@@ -11,7 +11,7 @@ use std::{
 };
 
 use pombo_workflows::{
-    BatchWorkflow, NotificationWorkflow, RetentionWorkflow,
+    BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
     notification::REPORTED_FAILURE_FAILS_RUN, retention::PURGE_CONCURRENTLY,
 };
 use temporalio_client::WorkflowHistory;
@@ -59,6 +59,8 @@ fn current_code() -> WorkflowReplayer {
         .unwrap()
         .register_workflow::<RetentionWorkflow>()
         .unwrap()
+        .register_workflow::<InboundMediaWorkflow>()
+        .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()
 }
@@ -78,7 +80,7 @@ async fn replay(replayer: &WorkflowReplayer, path: &Path) -> Option<WorkflowRepl
 async fn every_recorded_history_replays_against_the_current_code() {
     let files = fixtures(&histories_dir());
     // An emptied or misplaced directory must not pass by replaying nothing.
-    for workflow in ["notification", "batch", "retention"] {
+    for workflow in ["notification", "batch", "retention", "inbound_media"] {
         assert!(
             files
                 .iter()

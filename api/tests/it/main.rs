@@ -14,6 +14,7 @@ mod durability;
 mod files;
 mod https;
 mod idempotency;
+mod inbound_media;
 mod keys;
 mod lifecycle;
 mod listing;
