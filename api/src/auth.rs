@@ -7,10 +7,10 @@
 //!
 //! | Scope     | Routes |
 //! |-----------|--------|
-//! | `send`    | `POST /v1/notifications`, `POST /v1/notifications/batch`, `POST /v1/files`, `POST /v1/templates/{id}/render`; replying in, closing/reopening and reading a conversation (`POST /v1/conversations/{id}/messages`, `PATCH /v1/conversations/{id}`, `POST /v1/conversations/{id}/read`) |
+//! | `send`    | `POST /v1/notifications`, `POST /v1/notifications/batch`, `POST /v1/files`, `POST /v1/templates/{id}/render`; replying in, closing/reopening and reading a conversation (`POST /v1/conversations/{id}/messages`, `PATCH /v1/conversations/{id}`, `POST /v1/conversations/{id}/read`); an operator's session replies and closes/reopens with `operate` instead ([`CanAnswer`]) |
 //! | `read`    | every `GET` under `/v1/notifications`, `/v1/batches`, `/v1/conversations`, `/v1/files`, `/v1/templates`, `/v1/recipients`, `/v1/providers`, `/v1/routing-rules`, and `GET /v1/audit-log` |
 //! | `manage`  | `POST`/`PATCH`/`PUT`/`DELETE` of `/v1/providers`, `/v1/templates`, `/v1/recipients`, `/v1/routing-rules`; the tenant's own keys at `/v1/keys` |
-//! | `operate` | `POST /v1/notifications/{id}/retry`, `POST /v1/notifications/retry`, `POST /v1/notifications/{id}/cancel`, `PATCH /v1/notifications/{id}/status` |
+//! | `operate` | `POST /v1/notifications/{id}/retry`, `POST /v1/notifications/retry`, `POST /v1/notifications/{id}/cancel`, `PATCH /v1/notifications/{id}/status`; for an operator's session also `POST /v1/conversations/{id}/messages` and `PATCH /v1/conversations/{id}` |
 //! | `admin`   | `/v1/tenants` and `/v1/tenants/{id}/keys` (administrators' keys, which belong to the reserved system tenant and hold no other scope) |
 //!
 //! A key lacking the scope gets 403 naming it; an unknown key 401, a revoked or expired
@@ -20,7 +20,9 @@
 //! Without an `Authorization` header, a signed-in operator's session cookie
 //! (`operators::session`) authenticates instead: for the tenant named in `X-Pombo-Tenant`,
 //! which the operator must be granted, with [`OPERATOR_SCOPES`] only, and with the
-//! session's CSRF token on every request that is not a read.
+//! session's CSRF token on every request that is not a read. A route needs the same scope
+//! from a session as from a key, except answering a conversation ([`CanAnswer`]: replying,
+//! closing, reopening), which a key does with `send` and an operator with `operate`.
 
 use std::{marker::PhantomData, ops::Deref};
 
@@ -35,7 +37,10 @@ use uuid::Uuid;
 
 use crate::{error::ApiError, operators::session, state::AppState};
 
-/// What an operator's session may do: watch (`read`) and repair (`operate`) deliveries.
+/// What an operator's session may do: watch (`read`), repair deliveries and answer
+/// conversations (`operate`). Every operator holds both for each tenant it is granted: a
+/// grant has no role yet, so there is no read-only operator; the admin page reads these
+/// (`GET /v1/operator/session`, each tenant's `scopes`) to offer only what they allow.
 pub const OPERATOR_SCOPES: [Scope; 2] = [Scope::Read, Scope::Operate];
 
 /// The tenant a request acts for, and who authenticated it.
@@ -66,7 +71,11 @@ impl Tenant {
 
 /// The scope a route needs, as a type: `Authorized<CanSend>`.
 pub trait RequiredScope: Send + Sync + 'static {
+    /// What an API key must hold (the route's OpenAPI `security`).
     const SCOPE: Scope;
+    /// What an operator's session must hold for the same route: the same scope, unless the
+    /// route says otherwise ([`CanAnswer`]).
+    const OPERATOR_SCOPE: Scope = Self::SCOPE;
 }
 
 macro_rules! scopes {
@@ -91,6 +100,33 @@ scopes! {
     CanOperate => Operate,
     /// `admin`: tenants and their keys.
     IsAdmin => Admin,
+}
+
+/// Answering people who wrote in: replying in a conversation, closing and reopening it. A key
+/// needs `send` for it, as for any message it sends; an operator's session needs `operate`.
+///
+/// Why `operate`: an operator never holds `send` (it does not start notifications of its
+/// own), but answering a conversation is handling the tenant's traffic the way redriving
+/// and cancelling are, and it is what the admin page is for. So the operators who may act on
+/// deliveries may answer, and a session without `operate` (a read-only one) gets the same 403
+/// as a key without `send`. Nothing else changes: a key holding `operate` but not `send`
+/// still cannot reply, and a session still cannot send a notification.
+#[derive(Debug, Clone, Copy)]
+pub struct CanAnswer;
+
+impl RequiredScope for CanAnswer {
+    const SCOPE: Scope = Scope::Send;
+    const OPERATOR_SCOPE: Scope = Scope::Operate;
+}
+
+/// The scope `tenant`'s credentials must hold for `S`: an operator's session is held to
+/// `S::OPERATOR_SCOPE`, a key to `S::SCOPE`.
+pub fn needed_scope<S: RequiredScope>(tenant: &Tenant) -> Scope {
+    if tenant.operator.is_some() {
+        S::OPERATOR_SCOPE
+    } else {
+        S::SCOPE
+    }
 }
 
 /// A request whose key holds scope `S`; dereferences to its [`Tenant`].
@@ -119,8 +155,9 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let tenant = authenticate(parts, state).await?;
-        if !tenant.scopes.contains(&S::SCOPE) {
-            return Err(ApiError::MissingScope(S::SCOPE));
+        let needed = needed_scope::<S>(&tenant);
+        if !tenant.scopes.contains(&needed) {
+            return Err(ApiError::MissingScope(needed));
         }
         state
             .rate_limiter
@@ -169,5 +206,53 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiErro
         KeyCheck::Revoked => Err(ApiError::KeyRefused("this API key has been revoked")),
         KeyCheck::Expired => Err(ApiError::KeyRefused("this API key has expired")),
         KeyCheck::TenantDisabled => Err(ApiError::TenantDisabled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(operator: bool, scopes: &[Scope]) -> Tenant {
+        Tenant {
+            id: Uuid::nil(),
+            name: "dev".into(),
+            key_id: (!operator).then(Uuid::nil),
+            operator: operator.then(|| Operator {
+                id: Uuid::nil(),
+                email: "ops@example.com".into(),
+                password_hash: String::new(),
+                totp_secret_sealed: String::new(),
+                totp_last_step: None,
+                created_at: chrono::Utc::now(),
+                disabled_at: None,
+            }),
+            scopes: scopes.to_vec(),
+        }
+    }
+
+    fn allowed<S: RequiredScope>(tenant: &Tenant) -> bool {
+        tenant.scopes.contains(&needed_scope::<S>(tenant))
+    }
+
+    #[test]
+    fn operators_answer_conversations_with_operate_and_keys_still_need_send() {
+        // A signed-in operator: as it is today, and a read-only one.
+        assert!(allowed::<CanAnswer>(&tenant(true, &OPERATOR_SCOPES)));
+        assert!(!allowed::<CanAnswer>(&tenant(true, &[Scope::Read])));
+        // Sending stays out of an operator's reach.
+        assert!(!allowed::<CanSend>(&tenant(true, &OPERATOR_SCOPES)));
+        // Keys are held to `send`, whatever else they hold.
+        assert!(allowed::<CanAnswer>(&tenant(false, &[Scope::Send])));
+        let all_but_send: Vec<Scope> = Scope::ALL
+            .into_iter()
+            .filter(|s| *s != Scope::Send)
+            .collect();
+        assert!(!allowed::<CanAnswer>(&tenant(false, &all_but_send)));
+        // Every other route asks the same of both.
+        assert_eq!(
+            needed_scope::<CanOperate>(&tenant(true, &[])),
+            needed_scope::<CanOperate>(&tenant(false, &[]))
+        );
     }
 }

@@ -4,7 +4,7 @@
 // HTML. The operator signs in (password and TOTP code); the session lives in an HttpOnly
 // cookie this script cannot read, and the page holds only the session's CSRF token, in
 // memory, sent as `X-CSRF-Token` with every request, and the chosen tenant, sent as
-// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`) opens that section, and
+// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`, `conversations`) opens that section, and
 // `#notification=<id>` that notification's details.
 'use strict';
 
@@ -62,7 +62,7 @@
 
   function badge(status) {
     const known = ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled',
-      'in_progress', 'retryable_error', 'permanent_error', 'lost'];
+      'in_progress', 'retryable_error', 'permanent_error', 'lost', 'open', 'closed'];
     const kind = known.includes(status) ? status : 'unknown';
     return el('span', { class: `badge badge-${kind}`, text: status == null ? '—' : status });
   }
@@ -223,9 +223,9 @@
   function resetSections() {
     loaded.clear();
     notifications.close();
+    conversations.close();
     for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result',
       'conversations-body', 'conversation-messages']) clear($(id));
-    show($('conversation'), false);
     $('list-summary').textContent = '';
     show($('list-more'), false);
     show($('audit-more'), false);
@@ -792,59 +792,309 @@
 
   // ---- Conversations ------------------------------------------------------------------------
 
+  /** A fresh idempotency key, so that a reply sent twice (a retry after a lost answer) goes once. */
+  function newIdempotencyKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === 'function') {
+      return `admin-reply-${window.crypto.randomUUID()}`;
+    }
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return `admin-reply-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  }
+
+  /** Whether the signed-in operator may act (reply, close, reopen) for the chosen tenant. */
+  function mayOperate() {
+    const granted = session && Array.isArray(session.tenants)
+      ? session.tenants.find((t) => t.name === tenant)
+      : null;
+    return Boolean(granted && Array.isArray(granted.scopes) && granted.scopes.includes('operate'));
+  }
+
   const conversations = {
+    // The open conversation (`ConversationView`), and its id while it loads.
+    openId: null,
+    current: null,
+    // The key of the reply being typed, and the text it was made for.
+    replyKey: null,
+    replyKeyText: null,
+
     async load() {
       const tbody = $('conversations-body');
       try {
         const list = await api('GET', `/v1/conversations${query({ limit: PAGE_SIZE })}`);
         showProblem($('conversations-problem'), null);
         clear(tbody);
-        for (const c of (list && list.data) || []) {
-          const who = c.contact.name ? `${c.contact.name} (${c.contact.address})` : c.contact.address;
-          const open = el('button', {
-            type: 'button',
-            class: 'link',
-            'aria-label': `Open the conversation with ${who}`,
-            'data-conversation': c.id,
-            text: who,
-          });
-          tbody.append(el('tr', { 'data-conversation-row': c.id, class: 'clickable' },
-            el('td', { class: 'wrap' }, open),
-            cell(c.channel),
-            cell(c.provider),
-            cell(badge(c.status)),
-            cell(c.unread, { class: 'num' }),
-            cell(timeEl(c.last_message_at)),
-          ));
-        }
+        for (const c of (list && list.data) || []) tbody.append(this.row(c));
         if (!tbody.querySelector('tr')) emptyRow(tbody, 6, 'No conversations yet.');
       } catch (e) {
         showProblem($('conversations-problem'), e);
       }
     },
 
-    async open(id, who) {
-      show($('conversation'), true);
-      $('conversation-heading').textContent = `Conversation with ${who}`;
-      const tbody = $('conversation-messages');
-      clear(tbody);
+    who(c) {
+      const contact = c.contact || {};
+      return contact.name ? `${contact.name} (${contact.address})` : String(contact.address);
+    },
+
+    row(c) {
+      const who = this.who(c);
+      const open = el('button', {
+        type: 'button',
+        class: 'link',
+        'aria-label': `Open the conversation with ${who}`,
+        'data-conversation': c.id,
+        text: who,
+      });
+      const tr = el('tr', { 'data-conversation-row': c.id, class: 'clickable' },
+        el('td', { class: 'wrap' }, open),
+        cell(c.channel),
+        cell(c.provider),
+        cell(badge(c.status), { 'data-status': c.status }),
+        cell(c.unread, { class: 'num' }),
+        cell(timeEl(c.last_message_at)),
+      );
+      tr.classList.toggle('selected', this.openId === c.id);
+      return tr;
+    },
+
+    updateRow(c) {
+      const old = $('conversations-body').querySelector(`tr[data-conversation-row="${CSS.escape(String(c.id))}"]`);
+      if (old) old.replaceWith(this.row(c));
+    },
+
+    /** Shows the open conversation's status and the controls the operator may use. */
+    render(c) {
+      this.current = c;
+      $('conversation-heading').textContent = `Conversation with ${this.who(c)}`;
+      const status = $('conversation-status');
+      clear(status);
+      status.append(el('span', { class: 'visually-hidden', text: 'Status: ' }), badge(c.status));
+      const allowed = mayOperate();
+      const toggle = $('conversation-toggle');
+      toggle.textContent = c.status === 'closed' ? 'Reopen conversation' : 'Close conversation';
+      show(toggle, allowed);
+      show($('reply-form'), allowed);
+      show($('conversation-read-only'), !allowed);
+      this.updateRow(c);
+    },
+
+    messageRow(m) {
+      return el('tr', { 'data-message': m.id, 'data-direction': m.direction },
+        cell(timeEl(m.occurred_at)),
+        cell(m.direction === 'inbound' ? 'from the contact' : 'to the contact'),
+        cell(m.type),
+        cell(m.text, { class: 'wrap' }),
+        cell(this.media(m), { class: 'wrap' }),
+        cell(m.status ? badge(m.status) : '—'),
+      );
+    },
+
+    /**
+     * A message's file: a download once stored (`file_id`), "fetching…" while the worker
+     * fetches it from the provider, the error when that failed. Older answers name only
+     * the provider's file (`media.content_type`, `media.filename`) or nothing.
+     */
+    media(m) {
+      const media = m.media && typeof m.media === 'object' ? m.media : null;
+      const fileId = typeof m.file_id === 'string' && m.file_id ? m.file_id : null;
+      const status = media && typeof media.status === 'string' ? media.status : null;
+      const what = media && (media.filename || media.content_type) ? String(media.filename || media.content_type) : '';
+      if (fileId && (status === null || status === 'stored')) {
+        return el('button', {
+          type: 'button',
+          class: 'link',
+          'data-file': fileId,
+          'aria-label': `Get a download link for ${what || `file ${fileId}`}`,
+          text: what ? `Get download link (${what})` : 'Get download link',
+        });
+      }
+      if (status === 'pending') return el('span', { class: 'muted', 'data-media': 'pending', text: 'fetching…' });
+      if (status === 'failed') {
+        return el('span', {
+          class: 'error-text',
+          'data-media': 'failed',
+          text: `could not be fetched: ${media.error ? String(media.error) : 'no reason given'}`,
+        });
+      }
+      if (status === 'stored') return el('span', { class: 'muted', text: 'stored (no file id given)' });
+      if (media) return el('span', { class: 'muted', text: what ? `${what}, at the provider` : 'a file, at the provider' });
+      return null;
+    },
+
+    /** Swaps a file's button for a link to its presigned URL (`GET /v1/files/{id}`). */
+    async download(button) {
+      const fileId = button.getAttribute('data-file');
+      button.disabled = true;
       try {
-        const page = await api('GET', `/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: PAGE_SIZE })}`);
-        showProblem($('conversation-problem'), null);
-        for (const m of (page && page.data) || []) {
-          tbody.append(el('tr', { 'data-message': m.id },
-            cell(timeEl(m.occurred_at)),
-            cell(m.direction === 'inbound' ? 'from the contact' : 'to the contact'),
-            cell(m.type),
-            cell(m.text, { class: 'wrap' }),
-            cell(m.status ? badge(m.status) : '—'),
-          ));
+        const file = await api('GET', `/v1/files/${encodeURIComponent(fileId)}`);
+        if (!file || !isHttpUrl(file.url)) {
+          throw new Problem({ title: 'No download link', detail: `the file ${fileId} has no usable URL` });
         }
-        if (!tbody.querySelector('tr')) emptyRow(tbody, 5, 'No messages.');
+        const name = file.filename ? String(file.filename) : `file ${fileId}`;
+        const link = el('a', {
+          href: file.url,
+          download: file.filename || true,
+          target: '_blank',
+          rel: 'noopener noreferrer',
+          'data-file-link': fileId,
+          text: `Download ${name}`,
+        });
+        const until = file.url_expires_at
+          ? el('span', { class: 'muted' }, ' (link valid until ', timeEl(file.url_expires_at), ')')
+          : null;
+        const holder = el('span', null, link, until);
+        button.replaceWith(holder);
+        link.focus();
       } catch (e) {
         showProblem($('conversation-problem'), e);
+        button.disabled = false;
       }
-      $('conversation-heading').focus();
+    },
+
+    async open(id, who) {
+      this.openId = id;
+      this.current = null;
+      show($('conversation'), true);
+      $('conversation-heading').textContent = `Conversation with ${who}`;
+      clear($('conversation-messages'));
+      show($('conversation-message'), false);
+      showProblem($('conversation-problem'), null);
+      showProblem($('reply-problem'), null);
+      $('reply-text').value = '';
+      $('reply-text').removeAttribute('aria-invalid');
+      this.replyKey = null;
+      this.replyKeyText = null;
+      clear($('conversation-status'));
+      // Nothing to act on until it is loaded.
+      show($('conversation-toggle'), false);
+      show($('reply-form'), false);
+      show($('conversation-read-only'), false);
+      for (const row of $('conversations-body').querySelectorAll('tr[data-conversation-row]')) {
+        row.classList.toggle('selected', row.getAttribute('data-conversation-row') === id);
+      }
+      try {
+        const c = await api('GET', `/v1/conversations/${encodeURIComponent(id)}`);
+        if (this.openId !== id) return;
+        this.render(c);
+      } catch (e) {
+        if (this.openId === id) showProblem($('conversation-problem'), e);
+      }
+      await this.loadMessages();
+      if (this.openId === id) $('conversation-heading').focus();
+    },
+
+    async loadMessages() {
+      const id = this.openId;
+      if (!id) return;
+      const tbody = $('conversation-messages');
+      try {
+        const page = await api('GET', `/v1/conversations/${encodeURIComponent(id)}/messages${query({ limit: PAGE_SIZE })}`);
+        if (this.openId !== id) return;
+        clear(tbody);
+        for (const m of (page && page.data) || []) tbody.append(this.messageRow(m));
+        if (!tbody.querySelector('tr')) emptyRow(tbody, 6, 'No messages.');
+      } catch (e) {
+        if (this.openId === id) showProblem($('conversation-problem'), e);
+      }
+    },
+
+    async reply(event) {
+      event.preventDefault();
+      const id = this.openId;
+      if (!id) return;
+      const textarea = $('reply-text');
+      const box = $('reply-problem');
+      const text = textarea.value;
+      if (!text.trim()) {
+        showProblem(box, new Problem({ title: 'Nothing to send', detail: 'Type the reply first.' }));
+        textarea.setAttribute('aria-invalid', 'true');
+        textarea.focus();
+        return;
+      }
+      // The same text sent again (after a lost answer) keeps its key: it goes out once.
+      if (this.replyKey === null || this.replyKeyText !== text) {
+        this.replyKey = newIdempotencyKey();
+        this.replyKeyText = text;
+      }
+      const button = $('reply-send');
+      button.disabled = true;
+      show($('conversation-message'), false);
+      try {
+        const accepted = await api('POST', `/v1/conversations/${encodeURIComponent(id)}/messages`, {
+          content: { text },
+          idempotency_key: this.replyKey,
+        });
+        if (this.openId !== id) return;
+        showProblem(box, null);
+        textarea.removeAttribute('aria-invalid');
+        textarea.setAttribute('aria-describedby', 'reply-hint');
+        textarea.value = '';
+        this.replyKey = null;
+        this.replyKeyText = null;
+        const tbody = $('conversation-messages');
+        const message = accepted && accepted.message;
+        if (message) {
+          const same = tbody.querySelector(`tr[data-message="${CSS.escape(String(message.id))}"]`);
+          if (same) same.remove();
+          const empty = tbody.querySelector('td.empty');
+          if (empty) empty.parentElement.remove();
+          tbody.prepend(this.messageRow(message));
+        }
+        const note = $('conversation-message');
+        note.textContent = accepted && accepted.notification_id
+          ? `Reply accepted: on its way as notification ${accepted.notification_id}. Refresh to follow its delivery.`
+          : 'Reply accepted: on its way.';
+        show(note, true);
+        loaded.delete('audit');
+        // The list's row (its last message) moves too.
+        api('GET', `/v1/conversations/${encodeURIComponent(id)}`).then((c) => {
+          if (this.openId === id) this.render(c);
+          else this.updateRow(c);
+        }, () => {});
+      } catch (e) {
+        if (this.openId !== id) return;
+        // The typed text stays, to be changed (or sent as it is) once the problem is solved.
+        showProblem(box, e);
+        textarea.setAttribute('aria-invalid', 'true');
+        textarea.setAttribute('aria-describedby', 'reply-hint reply-problem');
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    async toggle() {
+      const c = this.current;
+      if (!c) return;
+      const id = c.id;
+      const next = c.status === 'closed' ? 'open' : 'closed';
+      const button = $('conversation-toggle');
+      button.disabled = true;
+      show($('conversation-message'), false);
+      try {
+        const updated = await api('PATCH', `/v1/conversations/${encodeURIComponent(id)}`, { status: next });
+        showProblem($('conversation-problem'), null);
+        if (this.openId === id) this.render(updated);
+        else this.updateRow(updated);
+        const note = $('conversation-message');
+        note.textContent = updated.status === 'closed'
+          ? 'Closed. The contact\u2019s next message opens it again.'
+          : 'Reopened.';
+        show(note, true);
+        loaded.delete('audit');
+      } catch (e) {
+        showProblem($('conversation-problem'), e);
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    close() {
+      this.openId = null;
+      this.current = null;
+      this.replyKey = null;
+      this.replyKeyText = null;
+      $('reply-text').value = '';
+      show($('conversation'), false);
     },
 
     setUp() {
@@ -856,6 +1106,13 @@
         const button = event.target.closest('button[data-conversation]');
         if (button) this.open(button.getAttribute('data-conversation'), button.textContent);
       });
+      $('conversation-messages').addEventListener('click', (event) => {
+        const button = event.target.closest('button[data-file]');
+        if (button) this.download(button);
+      });
+      $('conversation-refresh').addEventListener('click', () => this.loadMessages());
+      $('conversation-toggle').addEventListener('click', () => this.toggle());
+      $('reply-form').addEventListener('submit', (event) => this.reply(event));
     },
   };
 

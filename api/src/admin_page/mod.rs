@@ -2,8 +2,11 @@
 //! JavaScript embedded in the binary, no framework, no CDN) over the JSON API. The operator
 //! signs in (password and TOTP code, `crate::operators`) and the page calls the API with the
 //! session's cookie, for one of the operator's tenants at a time; it lists notifications (failed ones first: Pombo's dead-letter view), shows one with
-//! its attempts and timeline, retries or cancels it, redrives many after a dry run, and shows
-//! the audit log and the provider accounts.
+//! its attempts and timeline, retries or cancels it, redrives many after a dry run, shows
+//! the audit log and the provider accounts, and the conversations: their messages (and the
+//! files people sent, through `GET /v1/files/{id}`), a reply box, and close/reopen. Replying
+//! and closing need `operate` (`auth::CanAnswer`); the page reads the session's scopes for
+//! the chosen tenant and, without it, shows the conversation read-only, saying why.
 //!
 //! The page, its script and its style are separate responses so that the Content Security
 //! Policy needs no inline allowance: everything comes from this origin, and the script only

@@ -6,6 +6,9 @@
 //! which is an ordinary notification (its workflow, retries, reports and timeline) to the
 //! contact, through the conversation's account first, recorded as an outbound message.
 //!
+//! Replying, closing and reopening need a key's `send` or a signed-in operator's `operate`
+//! (`auth::CanAnswer`, which says why); what an operator does here is audited.
+//!
 //! Inbound messages arrive on the provider callback routes (`crate::callbacks`), stored by
 //! `pombo_store::conversations::receive` before the provider hears 2xx.
 
@@ -24,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::{Authorized, CanRead, CanSend};
+use crate::auth::{Authorized, CanAnswer, CanRead, CanSend};
 use crate::{
     error::{ApiError, FieldError, Problem},
     extract::{JsonBody, PathParams, Tenant},
@@ -310,17 +313,47 @@ pub struct ConversationPatch {
         (status = 404, description = "No such conversation for this tenant", body = Problem),
         (status = 422, description = "Invalid body, naming the field", body = Problem),
     ),
-    security(("api_key" = ["send"]))
+    security(("api_key" = ["send"]), ("operator_session" = ["operate"]))
 )]
 pub async fn update(
     State(state): State<AppState>,
-    tenant: Authorized<CanSend>,
+    tenant: Authorized<CanAnswer>,
     PathParams(id): PathParams<String>,
     JsonBody(patch): JsonBody<ConversationPatch>,
 ) -> Result<Json<ConversationView>, ApiError> {
     let c = owned(&state, &tenant, &id).await?;
     let c = conversations::set_status(&state.db, tenant.id, c.id, patch.status).await?;
+    let action = match patch.status {
+        ConversationStatus::Closed => "conversation.close",
+        ConversationStatus::Open => "conversation.reopen",
+    };
+    audit_operator(&state, &tenant, action, c.id, serde_json::json!({})).await?;
     view(&state, c).await.map(Json)
+}
+
+/// What an operator does in a conversation goes to the audit log, as its redrives and
+/// cancels do: a person answering for the tenant is named there. A key's replies are the
+/// tenant's own traffic (its notifications), and are not.
+async fn audit_operator(
+    state: &AppState,
+    tenant: &Tenant,
+    action: &str,
+    conversation: Uuid,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    if tenant.operator.is_some() {
+        pombo_store::audit::record(
+            &state.db,
+            tenant.id,
+            &tenant.actor(),
+            tenant.key_id,
+            action,
+            Some(conversation.to_string()),
+            details,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A conversation after it was read, and what its provider was told.
@@ -535,11 +568,11 @@ pub struct ReplyAccepted {
         (status = 404, description = "No such conversation for this tenant", body = Problem),
         (status = 422, description = "Invalid content, naming the field; or a free-form WhatsApp message outside the 24-hour window", body = Problem),
     ),
-    security(("api_key" = ["send"]))
+    security(("api_key" = ["send"]), ("operator_session" = ["operate"]))
 )]
 pub async fn reply(
     State(state): State<AppState>,
-    tenant: Authorized<CanSend>,
+    tenant: Authorized<CanAnswer>,
     PathParams(id): PathParams<String>,
     JsonBody(reply): JsonBody<Reply>,
 ) -> Result<(axum::http::StatusCode, Json<ReplyAccepted>), ApiError> {
@@ -583,13 +616,23 @@ pub async fn reply(
             "idempotency_key": reply.idempotency_key,
         }))
         .map_err(|e| ApiError::field("content", e.to_string()))?;
-    let (notification, _) =
+    let (notification, replayed) =
         crate::notifications::accept(&state, tenant.id, None, request, c.provider_account_id)
             .await?;
     let at = notification.created_at;
     let message_id =
         conversations::record_outbound(&state.db, &c, notification.id, kind, text.clone(), at)
             .await?;
+    if !replayed {
+        audit_operator(
+            &state,
+            &tenant,
+            "conversation.reply",
+            c.id,
+            serde_json::json!({"notification_id": notification.id}),
+        )
+        .await?;
+    }
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(ReplyAccepted {

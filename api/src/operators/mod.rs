@@ -1,8 +1,10 @@
 //! Operators sign in to the admin page: email, password and a TOTP code (or a recovery
 //! code), then a server-side session in a cookie. With that session the page calls the same
 //! JSON API as keys do, for one granted tenant at a time, with the scopes operators need to
-//! watch and repair deliveries (`read`, `operate`) and nothing else: an operator cannot send,
-//! change provider accounts or issue keys.
+//! watch and repair deliveries (`read`, `operate`) and nothing else: an operator cannot send
+//! notifications, change provider accounts or issue keys. `operate` also lets it answer the
+//! tenant's conversations (reply, close, reopen: `auth::CanAnswer`). The session names each
+//! tenant's scopes, so the page offers only what they allow.
 //!
 //! | Route | |
 //! |-------|-|
@@ -32,6 +34,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
+use pombo_contract::Scope;
 use pombo_store::{
     operators::{self, Operator, Session},
     tenants,
@@ -83,6 +86,9 @@ pub struct OperatorView {
 pub struct GrantedTenant {
     pub id: Uuid,
     pub name: String,
+    /// What this operator may do for the tenant: `read`, and `operate` to repair deliveries
+    /// and answer conversations.
+    pub scopes: Vec<Scope>,
 }
 
 async fn view(
@@ -96,6 +102,7 @@ async fn view(
         .map(|t| GrantedTenant {
             id: t.id,
             name: t.name,
+            scopes: crate::auth::OPERATOR_SCOPES.to_vec(),
         })
         .collect();
     Ok(SessionView {

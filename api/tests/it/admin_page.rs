@@ -3,8 +3,10 @@
 //! (driven through ChromeDriver) against the API: an operator signs in with password and
 //! TOTP code (a wrong code is refused), the page lists the failed notifications, opens one
 //! with its attempt log and timeline, shows the audit log and the provider accounts, and
-//! signs out. The session cookie is HttpOnly (no script sees it), and a request without
-//! the CSRF token is refused even from the page's own origin.
+//! signs out; in a conversation it replies (the reply reaches the provider's fake), is told
+//! why a reply is refused, and closes and reopens it. The session cookie is HttpOnly (no
+//! script sees it), and a request without the CSRF token is refused even from the page's
+//! own origin.
 
 use std::time::Duration;
 
@@ -367,6 +369,272 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
     open(&browser, &app, &mut load, "").await;
     browser.wait_visible("#sign-in", true).await;
     assert!(!browser.visible("#signed-in").await);
+}
+
+/// A message `from` wrote to the server-wide WhatsApp Cloud account at `occurred_at`, stored
+/// as the callback would store it; its conversation's id.
+async fn written_in(
+    app: &TestApp,
+    from: &str,
+    name: &str,
+    text: &str,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let message = pombo_contract::conversation::InboundMessage {
+        provider_message_id: format!("wamid.{}", Uuid::new_v4().simple()),
+        from: from.into(),
+        from_name: Some(name.into()),
+        kind: pombo_contract::conversation::MessageKind::Text,
+        text: Some(text.into()),
+        media: None,
+        reply_to: None,
+        occurred_at: Some(occurred_at),
+    };
+    let received = pombo_store::conversations::receive(
+        &app.db,
+        pombo_store::conversations::Through {
+            tenant_id: tenant.id,
+            channel: pombo_contract::Channel::Whatsapp,
+            account: "whatsapp-cloud",
+            account_id: None,
+        },
+        &message,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    received.conversation_id.to_string()
+}
+
+/// Signs `who` in through the page's form.
+async fn sign_in(
+    browser: &Browser,
+    app: &TestApp,
+    load: &mut u32,
+    who: &crate::operators::Credentials,
+) {
+    open(browser, app, load, "").await;
+    browser.wait_visible("#sign-in", true).await;
+    browser.type_into("#sign-in-email", &who.email).await;
+    browser.type_into("#sign-in-password", &who.password).await;
+    browser.type_into("#sign-in-code", &who.code(0)).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_visible("#signed-in", true).await;
+}
+
+/// The JSON bodies WhatsApp's fake was sent to `to`.
+fn whatsapp_sent_to(app: &TestApp, to: &str) -> Vec<Value> {
+    app.fakes
+        .requests("whatsapp_cloud")
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+        .filter(|b| b["to"] == to)
+        .collect()
+}
+
+/// The status the list shows for a conversation, and the one its open view shows.
+async fn shown_statuses(browser: &Browser, conversation: &str) -> (String, String) {
+    let listed = browser
+        .run(&format!(
+            "const row = document.querySelector('tr[data-conversation-row=\"{conversation}\"]');
+             return row ? row.querySelector('[data-status]').getAttribute('data-status') : '';"
+        ))
+        .await;
+    let open = browser.text("#conversation-status .badge").await;
+    (listed.as_str().unwrap().to_owned(), open)
+}
+
+/// What an operator does in a conversation, from the page: a reply reaches the provider (the
+/// WhatsApp fake) and shows in the conversation; a reply WhatsApp would refuse (outside its
+/// 24-hour window) is explained and the typed text kept; closing and reopening move the
+/// status badge of the conversation and of its row in the list, and the audit log names
+/// the operator.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_replies_in_closes_and_reopens_a_conversation_in_a_browser() {
+    let Some((chromium, driver)) = webdriver::browser() else {
+        return;
+    };
+    // With a worker: the reply is sent.
+    let app = spawn_app_with(AppOptions::default()).await;
+    let ops = create_operator(&app, "dev").await;
+    let now = chrono::Utc::now();
+    let fresh = written_in(&app, "+5511987650011", "Bia", "Meu pedido chegou?", now).await;
+    let stale = written_in(
+        &app,
+        "+5511987650012",
+        "Caio",
+        "oi",
+        now - chrono::Duration::hours(25),
+    )
+    .await;
+    let browser = Browser::start(&chromium, &driver).await;
+    let mut load = 0;
+    sign_in(&browser, &app, &mut load, &ops).await;
+    // What the page offers follows the session's scopes for the tenant: an operator's
+    // `operate` is what lets it answer.
+    let granted = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/v1/operator/session', {credentials: 'same-origin'})
+               .then(r => r.json()).then(s => done(s.tenants), e => done(String(e)));",
+        )
+        .await;
+    assert_eq!(
+        granted[0]["scopes"],
+        json!(["read", "operate"]),
+        "{granted}"
+    );
+
+    // Outside WhatsApp's window: the problem names the field and why, the text stays.
+    open(&browser, &app, &mut load, "#tab=conversations").await;
+    browser
+        .wait_until("the conversations", |dom| {
+            dom.contains(&fresh) && dom.contains(&stale)
+        })
+        .await;
+    browser
+        .click(&format!(r#"button[data-conversation="{stale}"]"#))
+        .await;
+    browser.wait_visible("#reply-form", true).await;
+    assert!(!browser.visible("#conversation-read-only").await);
+    browser.type_into("#reply-text", "ainda aí?").await;
+    browser.click("#reply-send").await;
+    browser.wait_visible("#reply-problem", true).await;
+    let problem = browser.text("#reply-problem").await;
+    assert!(
+        problem.contains("(422)")
+            && problem.contains("content")
+            && problem.contains("24 hours")
+            && problem.contains("template"),
+        "{problem}"
+    );
+    let kept = browser
+        .run("return document.getElementById('reply-text').value;")
+        .await;
+    assert_eq!(kept, "ainda aí?");
+    assert!(whatsapp_sent_to(&app, "5511987650012").is_empty());
+
+    // Within it: the reply goes out through WhatsApp and shows as sent to the contact.
+    browser
+        .click(&format!(r#"button[data-conversation="{fresh}"]"#))
+        .await;
+    browser
+        .wait_until("the open conversation", |dom| {
+            dom.contains("Meu pedido chegou?") && dom.contains("Conversation with Bia")
+        })
+        .await;
+    browser.wait_visible("#reply-form", true).await;
+    assert!(
+        !browser.visible("#reply-problem").await,
+        "a new conversation starts clean"
+    );
+    let reply = "Chegou sim, Bia! <b>Obrigado</b> & até logo";
+    browser.type_into("#reply-text", reply).await;
+    browser.click("#reply-send").await;
+    let dom = browser
+        .wait_until("the reply in the conversation", |dom| {
+            dom.contains(r#"data-direction="outbound""#)
+        })
+        .await;
+    let messages = &dom[dom.find(r#"id="conversation-messages""#).unwrap()..];
+    let outbound = &messages[messages.find(r#"data-direction="outbound""#).unwrap()..];
+    assert!(
+        outbound.contains("to the contact")
+            && outbound.contains("Chegou sim, Bia! &lt;b&gt;Obrigado&lt;/b&gt; &amp; até logo"),
+        "{messages}"
+    );
+    assert!(browser.visible("#conversation-message").await);
+    let emptied = browser
+        .run("return document.getElementById('reply-text').value;")
+        .await;
+    assert_eq!(emptied, "");
+    let mut sent = Vec::new();
+    for _ in 0..600 {
+        sent = whatsapp_sent_to(&app, "5511987650011");
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent.len(), 1, "one reply reached WhatsApp: {sent:?}");
+    assert_eq!(sent[0]["type"], "text");
+    assert_eq!(sent[0]["text"]["body"], reply);
+    // After a reload it is still there (stored, not only drawn).
+    open(&browser, &app, &mut load, "#tab=conversations").await;
+    browser
+        .wait_until("the conversations again", |dom| dom.contains(&fresh))
+        .await;
+    browser
+        .click(&format!(r#"button[data-conversation="{fresh}"]"#))
+        .await;
+    browser
+        .wait_until("the stored reply", |dom| {
+            dom.contains("Chegou sim, Bia! &lt;b&gt;Obrigado&lt;/b&gt;")
+                && dom.contains(r#"data-direction="outbound""#)
+        })
+        .await;
+
+    // Close, then reopen: the badge of the conversation and of its row follow, and so does
+    // the API.
+    browser.wait_visible("#conversation-toggle", true).await;
+    assert_eq!(
+        shown_statuses(&browser, &fresh).await,
+        ("open".into(), "open".into())
+    );
+    assert_eq!(
+        browser.text("#conversation-toggle").await,
+        "Close conversation"
+    );
+    browser.click("#conversation-toggle").await;
+    browser
+        .wait_until("the closed badge", |dom| {
+            dom.contains(">Reopen conversation<")
+        })
+        .await;
+    assert_eq!(
+        shown_statuses(&browser, &fresh).await,
+        ("closed".into(), "closed".into())
+    );
+    let (_, c) = app
+        .call("GET", &format!("/v1/conversations/{fresh}"), None)
+        .await;
+    assert_eq!(c["status"], "closed", "{c}");
+    browser.click("#conversation-toggle").await;
+    browser
+        .wait_until("the open badge", |dom| dom.contains(">Close conversation<"))
+        .await;
+    assert_eq!(
+        shown_statuses(&browser, &fresh).await,
+        ("open".into(), "open".into())
+    );
+    let (_, c) = app
+        .call("GET", &format!("/v1/conversations/{fresh}"), None)
+        .await;
+    assert_eq!(c["status"], "open", "{c}");
+
+    // The audit log names the operator for each.
+    let (_, audit) = app.call("GET", "/v1/audit-log", None).await;
+    let actions: Vec<(&str, &str)> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == fresh.as_str())
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    let actor = format!("operator:{}", ops.email);
+    assert_eq!(
+        actions,
+        [
+            ("conversation.reopen", actor.as_str()),
+            ("conversation.close", actor.as_str()),
+            ("conversation.reply", actor.as_str()),
+        ],
+        "{audit}"
+    );
 }
 
 fn workflow_id(id: &str) -> String {
