@@ -21,7 +21,8 @@ pub enum Scope {
     Read,
     /// Change provider accounts, templates, recipients, routing rules and the tenant's keys.
     Manage,
-    /// Redrive, cancel, and report a notification's status.
+    /// Redrive, cancel, and report a notification's status; for a signed-in operator, also
+    /// reply in, close and reopen a conversation (a key does that with `send`).
     Operate,
     /// Create and disable tenants, issue and revoke any tenant's keys.
     Admin,

@@ -342,6 +342,14 @@ pub fn message_webhook(
     }
 }
 
+/// An attachment's `payload.url` (Meta's CDN: the URL is the credential).
+async fn attachment(
+    axum::extract::State(state): axum::extract::State<crate::FakeState>,
+    Path(id): Path<String>,
+) -> Response {
+    crate::media::serve(state.media.get(&id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,12 +379,4 @@ mod tests {
         );
         assert!(read_webhook(None, "1", "2", "m", 0).headers.is_empty());
     }
-}
-
-/// An attachment's `payload.url` (Meta's CDN: the URL is the credential).
-async fn attachment(
-    axum::extract::State(state): axum::extract::State<crate::FakeState>,
-    Path(id): Path<String>,
-) -> Response {
-    crate::media::serve(state.media.get(&id))
 }

@@ -546,54 +546,6 @@ pub fn inbound_webhook(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wamids_look_like_metas_and_differ_per_request() {
-        let a = wamid("16503879439", 1);
-        assert!(a.starts_with("wamid.HBgLMTY1MDM4Nzk0Mzk"), "{a}");
-        assert_ne!(a, wamid("16503879439", 2));
-        assert_eq!(a, wamid("16503879439", 1));
-    }
-
-    #[test]
-    fn hub_signature_is_hmac_sha256_hex() {
-        // RFC 4231, test case 2.
-        assert_eq!(
-            hub_signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
-    fn status_webhooks_name_the_recipient_of_the_wamid() {
-        let callback = status_webhook(
-            Some("secret"),
-            "106540352242922",
-            &[(
-                &wamid("5511987654321", 3),
-                "failed",
-                1_700_000_000,
-                Some((131026, "Message undeliverable")),
-            )],
-        );
-        let body: Value = serde_json::from_str(&callback.body).unwrap();
-        let status = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
-        assert_eq!(status["recipient_id"], "5511987654321");
-        assert_eq!(status["timestamp"], "1700000000");
-        assert_eq!(status["errors"][0]["code"], 131026);
-        assert_eq!(
-            callback.headers,
-            vec![(
-                "X-Hub-Signature-256".to_owned(),
-                hub_signature("secret", callback.body.as_bytes())
-            )]
-        );
-    }
-}
-
 /// The bearer token check of the media routes: 401 (code 190) without one or with the
 /// invalid one.
 fn media_refused(headers: &HeaderMap) -> Option<Response> {
@@ -653,4 +605,52 @@ async fn media_download(
         return refused;
     }
     crate::media::serve(state.media.get(&media_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wamids_look_like_metas_and_differ_per_request() {
+        let a = wamid("16503879439", 1);
+        assert!(a.starts_with("wamid.HBgLMTY1MDM4Nzk0Mzk"), "{a}");
+        assert_ne!(a, wamid("16503879439", 2));
+        assert_eq!(a, wamid("16503879439", 1));
+    }
+
+    #[test]
+    fn hub_signature_is_hmac_sha256_hex() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hub_signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn status_webhooks_name_the_recipient_of_the_wamid() {
+        let callback = status_webhook(
+            Some("secret"),
+            "106540352242922",
+            &[(
+                &wamid("5511987654321", 3),
+                "failed",
+                1_700_000_000,
+                Some((131026, "Message undeliverable")),
+            )],
+        );
+        let body: Value = serde_json::from_str(&callback.body).unwrap();
+        let status = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
+        assert_eq!(status["recipient_id"], "5511987654321");
+        assert_eq!(status["timestamp"], "1700000000");
+        assert_eq!(status["errors"][0]["code"], 131026);
+        assert_eq!(
+            callback.headers,
+            vec![(
+                "X-Hub-Signature-256".to_owned(),
+                hub_signature("secret", callback.body.as_bytes())
+            )]
+        );
+    }
 }

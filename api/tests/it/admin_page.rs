@@ -327,16 +327,35 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
         reply_to: None,
         occurred_at: None,
     };
-    pombo_store::conversations::receive(
+    let through = pombo_store::conversations::Through {
+        tenant_id: tenant.id,
+        channel: pombo_contract::Channel::Whatsapp,
+        account: "whatsapp-cloud",
+        account_id: None,
+    };
+    pombo_store::conversations::receive(&app.db, through, &written, chrono::Utc::now())
+        .await
+        .unwrap();
+    // And a file the provider no longer had: the message stays, its file's error shown.
+    let with_file = pombo_contract::conversation::InboundMessage {
+        provider_message_id: "wamid.admin-file".into(),
+        kind: pombo_contract::conversation::MessageKind::Document,
+        text: Some("o boleto".into()),
+        media: Some(pombo_contract::conversation::InboundMedia {
+            reference: "1111111111".into(),
+            content_type: Some("application/pdf".into()),
+            filename: Some("boleto.pdf".into()),
+        }),
+        ..written.clone()
+    };
+    let received =
+        pombo_store::conversations::receive(&app.db, through, &with_file, chrono::Utc::now())
+            .await
+            .unwrap();
+    pombo_store::inbound_media::record_failed(
         &app.db,
-        pombo_store::conversations::Through {
-            tenant_id: tenant.id,
-            channel: pombo_contract::Channel::Whatsapp,
-            account: "whatsapp-cloud",
-            account_id: None,
-        },
-        &written,
-        chrono::Utc::now(),
+        received.message_id,
+        "whatsapp_cloud: the file's download answered 404 Not Found",
     )
     .await
     .unwrap();
@@ -362,6 +381,13 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
         !dom.contains(r#"<img src="x" id="injected-message">"#),
         "{dom}"
     );
+    let dom = browser
+        .wait_until("the file's error", |dom| {
+            dom.contains("could not be fetched:")
+        })
+        .await;
+    let messages = &dom[dom.find(r#"id="conversation-messages""#).unwrap()..];
+    assert!(messages.contains(r#"data-media="failed""#), "{messages}");
 
     // Signing out ends the session: a reload shows the sign-in form again.
     browser.click("#sign-out").await;
