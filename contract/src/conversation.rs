@@ -27,6 +27,27 @@ pub struct InboundMessage {
     pub reply_to: Option<String>,
     /// When the person sent it, by the provider's clock.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// `Some`: not a new message but a change the person made to one they sent earlier
+    /// (an edit's new text is in `text`).
+    #[serde(default)]
+    pub change: Option<Change>,
+}
+
+/// A change a person made to a message they sent earlier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The provider's id of the message changed.
+    pub of: String,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Its text or caption was edited: the message shows the new one.
+    Edited,
+    /// Deleted for everyone: Pombo withdraws its text and file reference too.
+    Revoked,
 }
 
 /// What an inbound message is.

@@ -741,3 +741,25 @@ async fn media_base64(headers: HeaderMap, State(state): State<FakeState>, body: 
     }))
     .into_response()
 }
+
+/// The webhook of any other event of the instance (`connection.update` with
+/// `{"instance","state","statusReason"}`, `qrcode.updated` with `{"qrcode":{…}}`,
+/// `messages.delete` with the deleted message's key): the same envelope as
+/// [`messages_upsert`].
+pub fn instance_event(instance: &str, event: &str, data: Value) -> FakeCallback {
+    let body = json!({
+        "event": event,
+        "instance": instance,
+        "data": data,
+        "destination": "https://pombo.example/v1/callbacks/evolution",
+        "date_time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "sender": "5511900000000@s.whatsapp.net",
+        "server_url": "http://localhost:8080",
+        "apikey": null,
+    });
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}

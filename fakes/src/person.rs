@@ -4,7 +4,9 @@
 //! account), answering with what Pombo answered (its status and body). So `make run` shows a conversation without
 //! a phone: `{"provider": "whatsapp_cloud" | "twilio" | "evolution" | "waha",
 //! "callback_url": "http://127.0.0.1:8080/v1/callbacks/whatsapp_cloud/whatsapp-cloud",
-//! "from": "+5511987650001", "name": "Ana", "text": "Oi"}`.
+//! "from": "+5511987650001", "name": "Ana", "text": "Oi"}`, optionally with a file
+//! (`"file": {"content_type": "image/png", "base64": "…"}`, WhatsApp Cloud), which the
+//! fake keeps and serves as Meta's media endpoints do.
 
 use axum::{Json, http::StatusCode, response::IntoResponse};
 use serde::Deserialize;
@@ -21,10 +23,22 @@ pub struct Writes {
     #[serde(default)]
     pub name: Option<String>,
     pub text: String,
+    /// A file the person sends with it (WhatsApp Cloud only): kept by the fake, which sends
+    /// its media id as Meta does, `text` becoming its caption.
+    #[serde(default)]
+    pub file: Option<PersonFile>,
 }
 
-/// The webhook `provider` sends when `writes.from` writes, and the URL it goes to.
-pub fn webhook(writes: &Writes) -> Result<(String, FakeCallback), String> {
+/// A file a person sends: `{"content_type": "image/jpeg", "base64": "…"}`.
+#[derive(Debug, Deserialize)]
+pub struct PersonFile {
+    pub content_type: String,
+    pub base64: String,
+}
+
+/// The webhook `provider` sends when `writes.from` writes, and the URL it goes to; a file
+/// is named by `media_id` (kept by the fake).
+pub fn webhook(writes: &Writes, media_id: Option<&str>) -> Result<(String, FakeCallback), String> {
     let digits = writes.from.trim_start_matches('+');
     let name = writes.name.as_deref().unwrap_or("Someone");
     let now = chrono::Utc::now();
@@ -39,7 +53,22 @@ pub fn webhook(writes: &Writes) -> Result<(String, FakeCallback), String> {
                 (digits, name),
                 &format!("wamid.fake{id}"),
                 now.timestamp(),
-                ("text", json!({"body": writes.text})),
+                match (media_id, &writes.file) {
+                    (Some(media_id), Some(file)) => {
+                        let kind = file
+                            .content_type
+                            .split('/')
+                            .next()
+                            .filter(|k| matches!(*k, "image" | "video" | "audio"))
+                            .unwrap_or("document");
+                        (
+                            kind,
+                            json!({"id": media_id, "mime_type": file.content_type,
+                                   "caption": writes.text}),
+                        )
+                    }
+                    _ => ("text", json!({"body": writes.text})),
+                },
             ),
         ),
         "twilio" => {
@@ -84,8 +113,33 @@ pub fn webhook(writes: &Writes) -> Result<(String, FakeCallback), String> {
     })
 }
 
-pub async fn writes(Json(writes): Json<Writes>) -> impl IntoResponse {
-    let (url, callback) = match webhook(&writes) {
+pub async fn writes(
+    axum::extract::State(state): axum::extract::State<crate::FakeState>,
+    Json(writes): Json<Writes>,
+) -> impl IntoResponse {
+    let refuse = |reason: String| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": reason})),
+        )
+    };
+    let media_id = match &writes.file {
+        None => None,
+        Some(_) if writes.provider != "whatsapp_cloud" => {
+            return refuse("a person sends files through `whatsapp_cloud` only here".into());
+        }
+        Some(file) => {
+            use base64::Engine;
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(file.base64.trim())
+            else {
+                return refuse("`file.base64` is not base64".into());
+            };
+            let id = format!("{}", chrono::Utc::now().timestamp_micros());
+            state.media.put(&id, bytes, &file.content_type);
+            Some(id)
+        }
+    };
+    let (url, callback) = match webhook(&writes, media_id.as_deref()) {
         Ok(built) => built,
         Err(reason) => {
             return (

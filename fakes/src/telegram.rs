@@ -367,3 +367,32 @@ async fn file(
     let id = path.strip_prefix("documents/").unwrap_or_default();
     crate::media::serve(state.media.get(id))
 }
+
+/// An `edited_message` update: the message `message_id` of the chat, with its new text and
+/// `edit_date`.
+pub fn edited_message_update(
+    secret_token: Option<&str>,
+    (chat_id, first_name): (i64, &str),
+    message_id: i64,
+    text: &str,
+    (date, edit_date): (i64, i64),
+) -> crate::FakeCallback {
+    let body = serde_json::json!({
+        "update_id": 200_000_000 + message_id,
+        "edited_message": {
+            "message_id": message_id,
+            "from": { "id": chat_id, "is_bot": false, "first_name": first_name },
+            "chat": { "id": chat_id, "first_name": first_name, "type": "private" },
+            "date": date,
+            "edit_date": edit_date,
+            "text": text,
+        },
+    });
+    crate::FakeCallback {
+        content_type: "application/json".into(),
+        headers: secret_token
+            .map(|s| vec![("X-Telegram-Bot-Api-Secret-Token".to_owned(), s.to_owned())])
+            .unwrap_or_default(),
+        body: body.to_string(),
+    }
+}

@@ -674,3 +674,37 @@ async fn file(
     }
     crate::media::serve(state.media.get(&file))
 }
+
+/// Any other event of the session (`session.status` with `{"status"}`, `message.revoked`
+/// with `{"after","before","revokedMessageId"}`, `message.edited` with the message's new
+/// `body` and `editedMessageId`), signed like [`message_event`].
+pub fn session_event(
+    hmac_key: Option<&str>,
+    session: &str,
+    event: &str,
+    payload: Value,
+    timestamp_ms: i64,
+) -> FakeCallback {
+    let body = json!({
+        "id": format!("evt_{:026x}", message_id_hash(&payload.to_string(), event)),
+        "timestamp": timestamp_ms,
+        "event": event,
+        "session": session,
+        "metadata": {},
+        "me": { "id": "10000000000@c.us", "pushName": "Pombo" },
+        "payload": payload,
+        "engine": "WEBJS",
+        "environment": { "version": "2024.10.1", "engine": "WEBJS", "tier": "CORE" },
+    })
+    .to_string();
+    let mut headers = vec![("User-Agent".to_owned(), "WAHA/2024.10.1".to_owned())];
+    if let Some(key) = hmac_key {
+        headers.push(("X-Webhook-Hmac".into(), hmac_signature(key, &body)));
+        headers.push(("X-Webhook-Hmac-Algorithm".into(), "sha512".into()));
+    }
+    FakeCallback {
+        content_type: "application/json".into(),
+        headers,
+        body,
+    }
+}

@@ -19,6 +19,8 @@ mod m0014_keys_scopes;
 mod m0015_operators;
 mod m0016_conversations;
 mod m0017_inbound_media;
+mod m0018_message_changes;
+mod m0019_instance_states;
 
 pub struct Migrator;
 
@@ -43,6 +45,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0015_operators::Migration),
             Box::new(m0016_conversations::Migration),
             Box::new(m0017_inbound_media::Migration),
+            Box::new(m0018_message_changes::Migration),
+            Box::new(m0019_instance_states::Migration),
         ]
     }
 }

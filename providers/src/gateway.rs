@@ -22,6 +22,34 @@ pub enum Connection {
     Disconnected,
 }
 
+impl Connection {
+    pub const ALL: [Connection; 4] = [
+        Connection::Connected,
+        Connection::Pairing,
+        Connection::Connecting,
+        Connection::Disconnected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connection::Connected => "connected",
+            Connection::Pairing => "pairing",
+            Connection::Connecting => "connecting",
+            Connection::Disconnected => "disconnected",
+        }
+    }
+}
+
+impl std::str::FromStr for Connection {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Connection::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown connection `{s}`"))
+    }
+}
+
 /// An instance as its gateway reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Instance {
@@ -78,5 +106,71 @@ impl Client {
             Client::Waha(w) => w.pairing().await.map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+/// What a gateway's webhook said of its instance (`connection.update`, `session.status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceUpdate {
+    pub connection: Connection,
+    /// The gateway's own word (`open`, `SCAN_QR_CODE`, …).
+    pub gateway_state: String,
+    /// When, by the gateway's clock.
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One event a gateway's webhook can send, and what Pombo does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayEvent {
+    /// Its name, as the gateway's webhook configuration spells it.
+    pub name: &'static str,
+    /// What it carries.
+    pub meaning: &'static str,
+    /// What Pombo does with it; `None`: it is answered 200 and nothing is kept.
+    pub pombo: Option<&'static str>,
+}
+
+impl GatewayEvent {
+    pub(crate) const fn read(
+        name: &'static str,
+        meaning: &'static str,
+        pombo: &'static str,
+    ) -> Self {
+        GatewayEvent {
+            name,
+            meaning,
+            pombo: Some(pombo),
+        }
+    }
+
+    pub(crate) const fn skipped(name: &'static str, meaning: &'static str) -> Self {
+        GatewayEvent {
+            name,
+            meaning,
+            pombo: None,
+        }
+    }
+}
+
+/// The event catalogue of a gateway provider type (`evolution`, `waha`); `None` for the
+/// providers without instances.
+pub fn catalogue(kind: &str) -> Option<&'static [GatewayEvent]> {
+    match kind {
+        "evolution" => Some(crate::evolution::events::CATALOGUE),
+        "waha" => Some(crate::waha::events::CATALOGUE),
+        _ => None,
+    }
+}
+
+/// What a gateway account's callback says of its instance, once authenticated like its
+/// reports; nothing for other providers and other events.
+pub fn instance_updates(
+    req: &crate::CallbackRequest<'_>,
+    settings: &crate::ProviderSettings,
+) -> Result<Vec<InstanceUpdate>, crate::CallbackError> {
+    match settings {
+        crate::ProviderSettings::Evolution(s) => crate::evolution::events::instance_updates(req, s),
+        crate::ProviderSettings::Waha(s) => crate::waha::events::instance_updates(req, s),
+        _ => Ok(Vec::new()),
     }
 }

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use pombo_contract::{
     Channel, NotificationStatus,
     conversation::{
-        ConversationStatus, Direction, InboundMedia, InboundMessage, MediaState, MessageKind,
+        Change, ChangeKind, ConversationStatus, Direction, InboundMedia, InboundMessage,
+        MediaState, MessageKind,
     },
 };
 use sea_orm::{
@@ -65,6 +66,8 @@ pub struct Message {
     pub status: Option<NotificationStatus>,
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -162,6 +165,33 @@ async fn receive_once<C: TransactionTrait>(
     let contact =
         find_or_add_contact(&tx, through, &message.from, message.from_name.as_deref()).await?;
     let conversation = find_or_open_conversation(&tx, through, contact, received_at).await?;
+    if let Some(change) = &message.change
+        && let Some(changed) = apply_change(
+            &tx,
+            &conversation,
+            change,
+            message.text.as_deref(),
+            received_at,
+        )
+        .await?
+    {
+        tx.commit().await?;
+        return Ok(Received {
+            conversation_id: conversation.id,
+            message_id: changed,
+            new: false,
+        });
+    }
+    // A change of a message never stored (sent before the webhook pointed here) is kept as
+    // the message it now is; a revocation of one leaves nothing to keep.
+    if matches!(&message.change, Some(c) if c.kind == ChangeKind::Revoked) {
+        tx.commit().await?;
+        return Ok(Received {
+            conversation_id: conversation.id,
+            message_id: Uuid::nil(),
+            new: false,
+        });
+    }
     let existing = conversation_message::Entity::find()
         .filter(conversation_message::Column::ConversationId.eq(conversation.id))
         .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
@@ -234,6 +264,54 @@ async fn receive_once<C: TransactionTrait>(
         message_id: id,
         new: true,
     })
+}
+
+/// Applies a person's change to the inbound message `change.of` of the conversation: an
+/// edit replaces its text (its file stays); a revocation withdraws its text and file
+/// reference (a file already fetched stays the tenant's, until retention). The message id
+/// changed, or `None` when the conversation has no such message.
+async fn apply_change(
+    db: &impl ConnectionTrait,
+    conversation: &Conversation,
+    change: &Change,
+    text: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Option<Uuid>, StoreError> {
+    let Some(row) = conversation_message::Entity::find()
+        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
+        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
+        .filter(conversation_message::Column::ProviderMessageId.eq(&change.of))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let aad = body_aad(row.tenant_id, row.id);
+    let mut body: Body = open(&row.body, aad.clone())?;
+    let mut active = conversation_message::ActiveModel {
+        id: Set(row.id),
+        ..Default::default()
+    };
+    match change.kind {
+        ChangeKind::Edited => {
+            body.text = text.map(str::to_owned);
+            active.edited_at = Set(Some(at));
+        }
+        ChangeKind::Revoked => {
+            body = Body {
+                text: None,
+                media: None,
+            };
+            active.revoked_at = Set(Some(at));
+            // Nothing left to fetch.
+            if row.media_state.map(|s| *s) == Some(MediaState::Pending) {
+                active.media_state = Set(None);
+            }
+        }
+    }
+    active.body = Set(seal(aad, &body));
+    active.update(db).await?;
+    Ok(Some(row.id))
 }
 
 /// The contact at `address` on the channel, if there is one (its address digest under any
@@ -594,6 +672,8 @@ pub async fn messages(
                 status,
                 occurred_at: row.occurred_at,
                 received_at: row.received_at,
+                edited_at: row.edited_at,
+                revoked_at: row.revoked_at,
             })
         })
         .collect()

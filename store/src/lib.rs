@@ -10,6 +10,7 @@ pub mod entities;
 pub mod events;
 pub mod files;
 pub mod inbound_media;
+pub mod instance_states;
 pub mod notifications;
 pub mod objects;
 pub mod operators;

@@ -287,6 +287,10 @@ pub async fn delete(
     if result.rows_affected == 0 {
         return Err(StoreError::NotFound);
     }
+    // What its gateway last said of its instance goes with it.
+    crate::entities::instance_state::Entity::delete_by_id(id.to_string())
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -883,10 +883,17 @@
         cell(timeEl(m.occurred_at)),
         cell(m.direction === 'inbound' ? 'from the contact' : 'to the contact'),
         cell(m.type),
-        cell(m.text, { class: 'wrap' }),
+        cell(this.text(m), { class: 'wrap' }),
         cell(this.media(m), { class: 'wrap' }),
         cell(m.status ? badge(m.status) : '—'),
       );
+    },
+
+    /** A message's text, saying when the contact edited it or deleted it for everyone. */
+    text(m) {
+      if (m.revoked_at) return el('span', { class: 'muted', 'data-revoked': '', text: 'deleted by the contact' });
+      if (!m.edited_at) return m.text;
+      return el('span', {}, String(m.text ?? ''), el('span', { class: 'muted', 'data-edited': '', text: ' (edited)' }));
     },
 
     /**

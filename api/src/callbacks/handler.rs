@@ -302,6 +302,7 @@ pub async fn receive(
         }
     }
     let messages = receive_messages(&state, &account, &parsed.messages).await?;
+    keep_instance_state(&state, &account, &key, &request).await?;
     // The same answer whether or not ids matched: a caller learns nothing about ids.
     Ok(Json(Receipt {
         received: parsed.reports.len(),
@@ -309,6 +310,30 @@ pub async fn receive(
         messages,
     })
     .into_response())
+}
+
+/// Keeps what a gateway's callback says of its instance (`connection.update`,
+/// `session.status`), the newest event winning, for the instance's view.
+async fn keep_instance_state(
+    state: &AppState,
+    account: &Account,
+    key: &str,
+    request: &CallbackRequest<'_>,
+) -> Result<(), ApiError> {
+    let updates = pombo_providers::gateway::instance_updates(request, &account.settings)
+        .map_err(|e| refusal(account.settings.kind(), e))?;
+    for update in updates {
+        pombo_store::instance_states::record(
+            &state.db,
+            key,
+            account.tenant_account.map(|(tenant, _)| tenant),
+            update.connection.as_str(),
+            &update.gateway_state,
+            update.occurred_at.unwrap_or_else(chrono::Utc::now),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Stores what people sent in the callback, each in its conversation with the account,

@@ -108,6 +108,12 @@ pub struct MessageView {
     pub status: Option<NotificationStatus>,
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
+    /// When the person last edited it (it shows the new text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When the person deleted it for everyone (its text and file reference are withdrawn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// The file of an inbound message.
@@ -158,6 +164,8 @@ impl From<Message> for MessageView {
             status: m.status,
             occurred_at: m.occurred_at,
             received_at: m.received_at,
+            edited_at: m.edited_at,
+            revoked_at: m.revoked_at,
         }
     }
 }
@@ -649,6 +657,8 @@ pub async fn reply(
                 status: Some(*notification.status),
                 occurred_at: at,
                 received_at: at,
+                edited_at: None,
+                revoked_at: None,
             },
             notification_id: notification.id,
         }),

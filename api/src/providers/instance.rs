@@ -4,8 +4,11 @@
 //! `PUT /v1/providers/{id}/callbacks`.
 
 use axum::{Json, extract::State, http::StatusCode};
-use pombo_providers::gateway::{Instance, InstanceOp, Pairing};
+use chrono::{DateTime, Utc};
+use pombo_providers::gateway::{Connection, Instance, InstanceOp, Pairing};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Account, record, tenant_account, tenant_client};
@@ -39,12 +42,34 @@ async fn on_gateway(
         .map_err(|e| ApiError::Provider(e.to_string()))
 }
 
-/// The account's instance, as its gateway reports it now.
+/// An instance: what its gateway answers now, and what its webhook last said.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceView {
+    #[serde(flatten)]
+    pub instance: Instance,
+    /// The newest state the gateway's webhook reported (`connection.update`,
+    /// `qrcode.updated`, `session.status`), if it reported any: it can differ from the
+    /// live answer for the moment an event takes to arrive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported: Option<ReportedState>,
+}
+
+/// What a gateway's webhook last said of its instance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportedState {
+    pub connection: Connection,
+    /// The gateway's own word (`open`, `qrcode`, `SCAN_QR_CODE`, …).
+    pub gateway_state: String,
+    /// When, by the gateway's clock.
+    pub at: DateTime<Utc>,
+}
+
+/// The account's instance, as its gateway reports it now, and as its webhook last said.
 #[utoipa::path(
     get, path = "/v1/providers/{id}/instance", tag = "providers",
     params(("id" = Uuid, Path, description = "Account id")),
     responses(
-        (status = 200, description = "The instance and its connection", body = Instance),
+        (status = 200, description = "The instance and its connection", body = InstanceView),
         (status = 404, description = "No such account for this tenant", body = Problem),
         (status = 409, description = "The provider has no instances", body = Problem),
         (status = 424, description = "The gateway refused, or could not be reached", body = Problem),
@@ -56,10 +81,71 @@ pub async fn read(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<Json<Instance>, ApiError> {
+) -> Result<Json<InstanceView>, ApiError> {
     let account = tenant_account(&state, tenant.id, id).await?;
-    let instance = on_gateway(&state, &account, InstanceOp::Read).await?;
-    instance.map(Json).ok_or_else(|| no_instances(&account))
+    let instance = on_gateway(&state, &account, InstanceOp::Read)
+        .await?
+        .ok_or_else(|| no_instances(&account))?;
+    let reported = pombo_store::instance_states::get(&state.db, &id.to_string())
+        .await?
+        .and_then(|row| {
+            Some(ReportedState {
+                connection: row.connection.parse().ok()?,
+                gateway_state: row.gateway_state,
+                at: row.changed_at,
+            })
+        });
+    Ok(Json(InstanceView { instance, reported }))
+}
+
+/// One event of a gateway's webhook catalogue, and what Pombo does with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayEventView {
+    /// Its name, as the gateway's webhook configuration spells it.
+    pub name: &'static str,
+    /// What it carries.
+    pub meaning: &'static str,
+    /// Whether Pombo reads it (`PUT …/callbacks` subscribes to those).
+    pub understood: bool,
+    /// What Pombo does with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pombo: Option<&'static str>,
+}
+
+/// The event catalogue of a gateway type.
+///
+/// Every event an Evolution instance's or a WAHA session's webhook can send, and which of
+/// them Pombo reads (a webhook pointed at Pombo may send the others: they are answered 200
+/// and nothing is kept).
+#[utoipa::path(
+    get, path = "/v1/gateways/{type}/events", tag = "providers",
+    params(("type" = String, Path, description = "`evolution` or `waha`")),
+    responses(
+        (status = 200, description = "The catalogue", body = Vec<GatewayEventView>),
+        (status = 404, description = "Not a gateway type", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn events(
+    _tenant: Authorized<CanRead>,
+    PathParams(kind): PathParams<String>,
+) -> Result<Json<Vec<GatewayEventView>>, ApiError> {
+    let catalogue = pombo_providers::gateway::catalogue(&kind).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "`{kind}` is not a gateway type: `evolution` and `waha` are"
+        ))
+    })?;
+    Ok(Json(
+        catalogue
+            .iter()
+            .map(|e| GatewayEventView {
+                name: e.name,
+                meaning: e.meaning,
+                understood: e.pombo.is_some(),
+                pombo: e.pombo,
+            })
+            .collect(),
+    ))
 }
 
 /// Create the account's instance on its gateway.

@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(callbacks, point_callbacks))
         .routes(routes!(instance::read, instance::create, instance::remove))
         .routes(routes!(instance::pairing))
+        .routes(routes!(instance::events))
 }
 
 /// A provider account as the API shows it: credentials masked.

@@ -326,6 +326,7 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
         media: None,
         reply_to: None,
         occurred_at: None,
+        change: None,
     };
     let through = pombo_store::conversations::Through {
         tenant_id: tenant.id,
@@ -419,6 +420,7 @@ async fn written_in(
         media: None,
         reply_to: None,
         occurred_at: Some(occurred_at),
+        change: None,
     };
     let received = pombo_store::conversations::receive(
         &app.db,

@@ -728,7 +728,14 @@ async fn callbacks_are_pointed_at_the_account_through_the_providers_api() {
     );
     assert_eq!(
         pointed["events"],
-        json!(["MESSAGES_UPSERT", "MESSAGES_UPDATE"])
+        json!([
+            "MESSAGES_UPSERT",
+            "MESSAGES_UPDATE",
+            "MESSAGES_EDITED",
+            "MESSAGES_DELETE",
+            "CONNECTION_UPDATE",
+            "QRCODE_UPDATED"
+        ])
     );
     let set = bodies(&app, "evolution", "/webhook/set/pombo");
     assert_eq!(set.len(), 1, "{set:?}");
@@ -749,7 +756,17 @@ async fn callbacks_are_pointed_at_the_account_through_the_providers_api() {
     let (code, pointed) = app.call("PUT", &path, None).await;
     assert_eq!(code, 200, "{pointed}");
     assert_eq!(pointed["url"], callback_url(&waha).as_str(), "{pointed}");
-    assert_eq!(pointed["events"], json!(["message", "message.ack"]));
+    assert_eq!(
+        pointed["events"],
+        json!([
+            "message",
+            "message.ack",
+            "message.reaction",
+            "message.revoked",
+            "message.edited",
+            "session.status"
+        ])
+    );
     let put = bodies(&app, "waha", "/api/sessions/default");
     let hook = &put.last().unwrap()["config"]["webhooks"][0];
     assert_eq!(hook["hmac"]["key"], "waha-test-webhook-secret", "{put:?}");

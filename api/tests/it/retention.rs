@@ -438,6 +438,7 @@ async fn a_run_blanks_errors_and_fallbacks_spares_in_flight_rows_and_drops_old_p
             media: None,
             reply_to: None,
             occurred_at: None,
+            change: None,
         };
         let db = app.db.clone();
         async move {

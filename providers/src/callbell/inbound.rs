@@ -87,5 +87,6 @@ pub fn parse(
         occurred_at: created
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)),
+        change: None,
     }])
 }

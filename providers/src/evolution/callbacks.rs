@@ -16,8 +16,15 @@ use crate::{
     callback_setup::{mask_query, strings},
 };
 
-/// The events `report.rs` and `inbound.rs` read.
-const EVENTS: &[&str] = &["MESSAGES_UPSERT", "MESSAGES_UPDATE"];
+/// The events Pombo reads (`events.rs`: the catalogue).
+const EVENTS: &[&str] = &[
+    "MESSAGES_UPSERT",
+    "MESSAGES_UPDATE",
+    "MESSAGES_EDITED",
+    "MESSAGES_DELETE",
+    "CONNECTION_UPDATE",
+    "QRCODE_UPDATED",
+];
 
 impl Evolution {
     pub async fn callbacks(

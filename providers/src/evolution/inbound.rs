@@ -9,6 +9,11 @@
 //! `locationMessage.{degreesLatitude, degreesLongitude, name}`,
 //! `reactionMessage.{key.id, text}`, `buttonsResponseMessage.selectedDisplayText`,
 //! `listResponseMessage.title`. Our own messages echo back with `fromMe: true`: skipped.
+//! Edits and revocations: Baileys delivers them as messages whose content is a
+//! `protocolMessage` (`type` `MESSAGE_EDIT`/14 with `editedMessage`, or `REVOKE`/0, naming
+//! the original's `key.id`), through `messages.upsert` or Evolution's own
+//! `messages.edited`; `messages.delete` carries the revoked message's key alone. Other
+//! protocol messages (disappearing-message settings, history sync) are skipped.
 //! A file's bytes are fetched later by the message's key (`POST
 //! /chat/getBase64FromMediaMessage/{instance}`), so the key id is the media reference.
 //!
@@ -17,7 +22,7 @@
 //! <https://doc.evolution-api.com/v2/en/configuration/webhooks>.
 
 use crate::EvolutionSettings;
-use pombo_contract::conversation::{InboundMedia, InboundMessage, MessageKind};
+use pombo_contract::conversation::{Change, ChangeKind, InboundMedia, InboundMessage, MessageKind};
 use serde_json::Value;
 
 use super::report::envelope;
@@ -28,7 +33,13 @@ pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
 ) -> Result<Vec<InboundMessage>, CallbackError> {
-    let Some(body) = envelope(req, settings, "messages.upsert")? else {
+    let (body, deleted) = if let Some(body) = envelope(req, settings, "messages.upsert")? {
+        (body, false)
+    } else if let Some(body) = envelope(req, settings, "messages.edited")? {
+        (body, false)
+    } else if let Some(body) = envelope(req, settings, "messages.delete")? {
+        (body, true)
+    } else {
         return Ok(Vec::new());
     };
     let items = match body.get("data") {
@@ -38,15 +49,84 @@ pub fn parse(
     };
     let mut messages = Vec::new();
     for item in items {
-        if item.pointer("/key/fromMe").and_then(Value::as_bool) == Some(true) {
+        // `messages.delete` carries the key alone, at the top or under `key`.
+        let key = item.get("key").unwrap_or(item);
+        if key.get("fromMe").and_then(Value::as_bool) == Some(true) {
             continue;
         }
-        messages.push(one(item)?);
+        let read = if deleted { revoked(key)? } else { one(item)? };
+        messages.extend(read);
     }
     Ok(messages)
 }
 
-fn one(item: &Value) -> Result<InboundMessage, CallbackError> {
+/// A `messages.delete` of a message the person sent: revoked for everyone.
+fn revoked(key: &Value) -> Result<Option<InboundMessage>, CallbackError> {
+    let text_at = |name: &str| {
+        key.get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let (Some(id), Some(jid)) = (text_at("id"), text_at("remoteJid")) else {
+        return Err(CallbackError::Malformed(
+            "a deleted message has no `id` and `remoteJid`".into(),
+        ));
+    };
+    Ok(Some(InboundMessage {
+        provider_message_id: format!("{id}:revoked"),
+        from: contact_address(jid),
+        from_name: None,
+        kind: MessageKind::Text,
+        text: None,
+        media: None,
+        reply_to: None,
+        occurred_at: None,
+        change: Some(Change {
+            of: id.to_owned(),
+            kind: ChangeKind::Revoked,
+        }),
+    }))
+}
+
+/// The new text of an edited message (`editedMessage` of a `MESSAGE_EDIT`): a text's, or a
+/// caption's.
+fn edited_text(m: &Value) -> Option<String> {
+    [
+        "/conversation",
+        "/extendedTextMessage/text",
+        "/imageMessage/caption",
+        "/videoMessage/caption",
+        "/documentMessage/caption",
+    ]
+    .into_iter()
+    .find_map(|p| m.pointer(p).and_then(Value::as_str))
+    .map(str::to_owned)
+}
+
+/// Baileys' `protocolMessage`: a revocation (`REVOKE`, 0) or an edit (`MESSAGE_EDIT`, 14) of
+/// the message `key.id`; `None` for the other protocol messages (disappearing-message
+/// settings, history sync, …), which are no one's words.
+fn protocol_change(protocol: &Value) -> Option<(Change, Option<String>)> {
+    let of = protocol
+        .pointer("/key/id")
+        .and_then(Value::as_str)?
+        .to_owned();
+    let kind = match protocol.get("type") {
+        Some(Value::String(t)) if t == "REVOKE" => ChangeKind::Revoked,
+        Some(Value::Number(n)) if n.as_u64() == Some(0) => ChangeKind::Revoked,
+        Some(Value::String(t)) if t == "MESSAGE_EDIT" => ChangeKind::Edited,
+        Some(Value::Number(n)) if n.as_u64() == Some(14) => ChangeKind::Edited,
+        _ => return None,
+    };
+    let text = match kind {
+        ChangeKind::Edited => protocol.get("editedMessage").and_then(edited_text),
+        ChangeKind::Revoked => None,
+    };
+    Some((Change { of, kind }, text))
+}
+
+fn one(item: &Value) -> Result<Option<InboundMessage>, CallbackError> {
     let text_at = |pointer: &str| {
         item.pointer(pointer)
             .and_then(Value::as_str)
@@ -59,6 +139,27 @@ fn one(item: &Value) -> Result<InboundMessage, CallbackError> {
     let jid = text_at("/key/remoteJid")
         .ok_or_else(|| CallbackError::Malformed("a message has no `key.remoteJid`".into()))?;
     let message = item.get("message").cloned().unwrap_or(Value::Null);
+    // An edit or a revocation arrives as a message whose content is a protocol message
+    // (an edit may come wrapped in `editedMessage.message`).
+    if let Some(protocol) = message
+        .get("protocolMessage")
+        .or_else(|| message.pointer("/editedMessage/message/protocolMessage"))
+    {
+        let Some((change, text)) = protocol_change(protocol) else {
+            return Ok(None);
+        };
+        return Ok(Some(InboundMessage {
+            provider_message_id: id,
+            from: contact_address(&jid),
+            from_name: text_at("/pushName"),
+            kind: MessageKind::Text,
+            text,
+            media: None,
+            reply_to: None,
+            occurred_at: item.get("messageTimestamp").and_then(unix_time),
+            change: Some(change),
+        }));
+    }
     let found = |name: &str| message.get(name).filter(|m| m.is_object());
     let field = |m: &Value, name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
     let mut reply_to = None;
@@ -109,7 +210,7 @@ fn one(item: &Value) -> Result<InboundMessage, CallbackError> {
             let word = text_at("/messageType").unwrap_or_else(|| "unknown".into());
             (MessageKind::Unsupported, Some(word), None)
         };
-    Ok(InboundMessage {
+    Ok(Some(InboundMessage {
         provider_message_id: id,
         from: contact_address(&jid),
         from_name: text_at("/pushName"),
@@ -118,5 +219,6 @@ fn one(item: &Value) -> Result<InboundMessage, CallbackError> {
         media,
         reply_to,
         occurred_at: item.get("messageTimestamp").and_then(unix_time),
-    })
+        change: None,
+    }))
 }

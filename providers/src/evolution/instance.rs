@@ -92,12 +92,7 @@ impl Evolution {
             .to_owned();
         Ok(Instance {
             name: self.instance_name().to_owned(),
-            connection: match state.as_str() {
-                "open" => Connection::Connected,
-                // Waiting for its QR code, or reconnecting.
-                "connecting" => Connection::Pairing,
-                _ => Connection::Disconnected,
-            },
+            connection: connection_of(&state),
             gateway_state: state,
         })
     }
@@ -123,5 +118,16 @@ impl Evolution {
             return Err((status.as_u16(), error_from(status, &headers, &body)));
         }
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// Evolution's word for an instance's state (`open`, `connecting`, `close`) as a
+/// [`Connection`].
+pub(super) fn connection_of(state: &str) -> Connection {
+    match state {
+        "open" => Connection::Connected,
+        // Waiting for its QR code, or reconnecting.
+        "connecting" => Connection::Pairing,
+        _ => Connection::Disconnected,
     }
 }

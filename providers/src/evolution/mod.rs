@@ -4,6 +4,7 @@
 //! callbacks say of our messages; `inbound.rs` the messages people send in.
 
 pub mod callbacks;
+pub mod events;
 pub mod inbound;
 pub mod instance;
 pub mod media;

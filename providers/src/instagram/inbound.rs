@@ -86,6 +86,7 @@ pub fn parse(
                     media,
                     reply_to: text_at("/message/reply_to/mid"),
                     occurred_at,
+                    change: None,
                 });
             } else if event.get("reaction").is_some() {
                 if text_at("/reaction/action").as_deref() != Some("react") {
@@ -107,6 +108,7 @@ pub fn parse(
                     media: None,
                     reply_to: Some(target),
                     occurred_at,
+                    change: None,
                 });
             }
         }

@@ -7,8 +7,8 @@
 //! "photo"?:[{"file_id",…}],"document"?:{"file_id","file_name","mime_type"},
 //! "voice"|"audio"|"video"|"sticker"?:{"file_id","mime_type"?},"location"?:{"latitude",
 //! "longitude"},"reply_to_message"?:{"message_id"}}}`. A message id is unique within its
-//! chat, so the provider id is `<chat id>/<message id>`, and an `edited_message` (the same
-//! ids) is recognised as the message already stored. The contact is the chat, which is
+//! chat, so the provider id is `<chat id>/<message id>`; an `edited_message` (the same ids,
+//! with `edit_date`) is an edit of the message stored under them. The contact is the chat, which is
 //! where a reply goes. A file's reference is its `file_id` (`getFile` gives its path).
 //!
 //! Docs: <https://core.telegram.org/bots/api#update>, <https://core.telegram.org/bots/api#message>,
@@ -17,7 +17,7 @@
 use crate::TelegramSettings;
 use pombo_contract::{
     config::Secret,
-    conversation::{InboundMedia, InboundMessage, MessageKind},
+    conversation::{Change, ChangeKind, InboundMedia, InboundMessage, MessageKind},
 };
 use serde_json::Value;
 
@@ -64,6 +64,7 @@ pub fn parse(
     verify_secret_token(req, settings.secret_token.as_ref())?;
     let update: Value = serde_json::from_slice(req.body)
         .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
+    let edited = update.get("message").is_none();
     let Some(message) = update
         .get("message")
         .or_else(|| update.get("edited_message"))
@@ -148,6 +149,23 @@ pub fn parse(
         MessageKind::Unsupported => Some("unknown".into()),
         _ => text_at("/text").or_else(|| text_at("/caption")),
     };
+    if edited {
+        let at = number("/edit_date").unwrap_or_default();
+        return Ok(vec![InboundMessage {
+            provider_message_id: format!("{chat}/{id}/edited/{at}"),
+            from: chat.to_string(),
+            from_name: (!name.is_empty()).then_some(name),
+            kind,
+            text,
+            media: None,
+            reply_to: None,
+            occurred_at: message.get("edit_date").and_then(unix_time),
+            change: Some(Change {
+                of: format!("{chat}/{id}"),
+                kind: ChangeKind::Edited,
+            }),
+        }]);
+    }
     Ok(vec![InboundMessage {
         provider_message_id: format!("{chat}/{id}"),
         from: chat.to_string(),
@@ -157,5 +175,6 @@ pub fn parse(
         media,
         reply_to: number("/reply_to_message/message_id").map(|r| format!("{chat}/{r}")),
         occurred_at: message.get("date").and_then(unix_time),
+        change: None,
     }])
 }

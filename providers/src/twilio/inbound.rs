@@ -43,6 +43,7 @@ pub fn parse(
         reply_to: param("OriginalRepliedMessageSid").map(str::to_owned),
         // Twilio says nothing of the time: the handler stamps the receipt.
         occurred_at: None,
+        change: None,
     };
     if let Some(button) = param("ButtonText") {
         return Ok(vec![InboundMessage {

@@ -14,7 +14,14 @@ use serde_json::{Value, json};
 use super::send::Waha;
 use crate::{CallbackSetup, CallbackSetupError, Callbacks, SetupError, callback_setup::strings};
 
-const EVENTS: &[&str] = &["message", "message.ack"];
+const EVENTS: &[&str] = &[
+    "message",
+    "message.ack",
+    "message.reaction",
+    "message.revoked",
+    "message.edited",
+    "session.status",
+];
 
 impl Waha {
     pub async fn callbacks(

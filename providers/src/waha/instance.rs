@@ -71,12 +71,7 @@ impl Waha {
         let status = session["status"].as_str().unwrap_or("UNKNOWN").to_owned();
         Ok(Instance {
             name: self.session.clone(),
-            connection: match status.as_str() {
-                "WORKING" => Connection::Connected,
-                "SCAN_QR_CODE" => Connection::Pairing,
-                "STARTING" => Connection::Connecting,
-                _ => Connection::Disconnected,
-            },
+            connection: connection_of(&status),
             gateway_state: status,
         })
     }
@@ -104,5 +99,16 @@ impl Waha {
             return Err((status.as_u16(), error_from(status, &headers, &body)));
         }
         Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+/// WAHA's status of a session (`WORKING`, `SCAN_QR_CODE`, `STARTING`, `FAILED`, `STOPPED`)
+/// as a [`Connection`].
+pub(super) fn connection_of(status: &str) -> Connection {
+    match status {
+        "WORKING" => Connection::Connected,
+        "SCAN_QR_CODE" => Connection::Pairing,
+        "STARTING" => Connection::Connecting,
+        _ => Connection::Disconnected,
     }
 }

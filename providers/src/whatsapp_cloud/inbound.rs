@@ -142,6 +142,7 @@ fn one(message: &Value, contacts: Option<&Value>) -> Result<InboundMessage, Call
         media,
         reply_to: reply_to.or_else(|| text_of("/context/id")),
         occurred_at: message.get("timestamp").and_then(unix_time),
+        change: None,
     })
 }
 

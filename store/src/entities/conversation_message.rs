@@ -29,6 +29,10 @@ pub struct Model {
     pub media_claimed_until: Option<DateTimeUtc>,
     /// When the fetch's workflow was started: a pending message without it is owed a start.
     pub media_started_at: Option<DateTimeUtc>,
+    /// When the person last edited it.
+    pub edited_at: Option<DateTimeUtc>,
+    /// When the person deleted it for everyone (its text and file reference withdrawn).
+    pub revoked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ pub mod contact;
 pub mod conversation;
 pub mod conversation_message;
 pub mod file;
+pub mod instance_state;
 pub mod notification;
 pub mod notification_attempt;
 pub mod notification_event;
