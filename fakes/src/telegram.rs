@@ -164,14 +164,20 @@ fn set_webhook(params: &HashMap<String, Value>) -> Response {
     Json(json!({ "ok": true, "result": true, "description": description })).into_response()
 }
 
-/// `getWebhookInfo`: what the last `setWebhook` of this bot set as JSON (the fake keeps no
-/// other state: it reads its own record of requests).
+/// `getWebhookInfo`: what the last `setWebhook` of this bot set as JSON, nothing after a
+/// `deleteWebhook` (the fake keeps no other state: it reads its own record of requests).
 fn webhook_info(state: &FakeState, bot: &str) -> Response {
     let set: HashMap<String, Value> = state
         .inbox
         .of("telegram")
         .into_iter()
-        .rfind(|r| r.path.eq_ignore_ascii_case(&format!("/{bot}/setWebhook")))
+        .rfind(|r| {
+            r.path.eq_ignore_ascii_case(&format!("/{bot}/setWebhook"))
+                || r.path
+                    .eq_ignore_ascii_case(&format!("/{bot}/deleteWebhook"))
+        })
+        // After a `deleteWebhook`, no URL.
+        .filter(|r| !r.path.to_ascii_lowercase().ends_with("/deletewebhook"))
         .and_then(|r| serde_json::from_str(&r.body).ok())
         .unwrap_or_default();
     let mut info = json!({
@@ -207,6 +213,10 @@ async fn method(
     }
     if method.eq_ignore_ascii_case("getWebhookInfo") {
         return webhook_info(&state, &bot);
+    }
+    if method.eq_ignore_ascii_case("deleteWebhook") {
+        return Json(json!({ "ok": true, "result": true, "description": "Webhook was deleted" }))
+            .into_response();
     }
     if method.eq_ignore_ascii_case("getFile") {
         return get_file(&state, &params);

@@ -1,7 +1,9 @@
 //! Pointing a provider's callbacks at Pombo. Where the provider has an API for it
 //! (Telegram's `setWebhook`, Evolution's `webhook/set`, WAHA's session webhooks), Pombo sets
 //! the account's callback URL there itself, with the secret its callbacks are checked with,
-//! instead of the tenant copying both into a console; and reads back what the provider has.
+//! instead of the tenant copying both into a console; reads back what the provider has; and
+//! stops them (Telegram's `deleteWebhook`, Evolution's webhook disabled, Pombo's WAHA
+//! webhook taken out of the session's).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -16,6 +18,9 @@ pub enum CallbackSetup<'a> {
     Point { url: &'a str },
     /// Read where they point now.
     Read,
+    /// Stop them coming to `url` (Pombo's callback route for this account); other
+    /// webhooks the provider has stay.
+    Remove { url: &'a str },
 }
 
 /// Where a provider sends an account's callbacks, as the provider says.

@@ -136,12 +136,17 @@ fn address_digests(tenant_id: Uuid, channel: Channel, address: &str) -> Vec<Stri
 /// Stores a message a contact sent through `through`: finds or makes the contact and its
 /// conversation with the account (opening it again when closed), then the message, unless
 /// the same provider id is stored already.
-pub async fn receive<C: TransactionTrait>(
+pub async fn receive<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     through: Through<'_>,
     message: &InboundMessage,
     received_at: DateTime<Utc>,
 ) -> Result<Received, StoreError> {
+    if message.change.is_none()
+        && let Some(received) = receive_known(db, through, message, received_at).await?
+    {
+        return Ok(received);
+    }
     // On PostgreSQL two first messages of one contact (or two webhooks carrying the same
     // message) can race to add the same row: the loser reads the winner's, each attempt
     // after a winner has committed.
@@ -206,6 +211,85 @@ async fn receive_once<C: TransactionTrait>(
             new: false,
         });
     }
+    let id = insert_inbound(&tx, through, &conversation, message, received_at).await?;
+    tx.commit().await?;
+    Ok(Received {
+        conversation_id: conversation.id,
+        message_id: id,
+        new: true,
+    })
+}
+
+/// The common case, a known contact writing again in a known conversation: everything is
+/// read before the write transaction (SQLite has one writer at a time), which then holds
+/// the conversation's row, the message's insert and the conversation's update only.
+/// `None` when the slow path must run: a new contact or conversation, a new name, or a
+/// message another request is adding at the same moment.
+async fn receive_known<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    through: Through<'_>,
+    message: &InboundMessage,
+    received_at: DateTime<Utc>,
+) -> Result<Option<Received>, StoreError> {
+    let Some(contact) = find_contact(db, through, &message.from).await? else {
+        return Ok(None);
+    };
+    if let Some(name) = &message.from_name {
+        let profile: Profile = open(&contact.profile, contact_aad(contact.tenant_id, contact.id))?;
+        if profile.name.as_ref() != Some(name) {
+            return Ok(None);
+        }
+    }
+    let Some(conversation) = find_conversation(db, through, contact.id).await? else {
+        return Ok(None);
+    };
+    let repeat = conversation_message::Entity::find()
+        .select_only()
+        .column(conversation_message::Column::Id)
+        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
+        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
+        .filter(conversation_message::Column::ProviderMessageId.eq(&message.provider_message_id))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?;
+    if let Some(message_id) = repeat {
+        return Ok(Some(Received {
+            conversation_id: conversation.id,
+            message_id,
+            new: false,
+        }));
+    }
+    let tx = crate::begin_write(db).await?;
+    let Some(conversation) = conversation::Entity::find_by_id(conversation.id)
+        .one(&tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    match insert_inbound(&tx, through, &conversation, message, received_at).await {
+        Ok(id) => {
+            tx.commit().await?;
+            Ok(Some(Received {
+                conversation_id: conversation.id,
+                message_id: id,
+                new: true,
+            }))
+        }
+        // The same message, added by another request meanwhile: the slow path reads it.
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds `message` to `conversation` and counts it there (unread, last message, status
+/// open). Its row was read inside the same write transaction.
+async fn insert_inbound(
+    tx: &impl ConnectionTrait,
+    through: Through<'_>,
+    conversation: &Conversation,
+    message: &InboundMessage,
+    received_at: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
     let occurred_at = message.occurred_at.unwrap_or(received_at);
     conversation_message::ActiveModel {
@@ -230,7 +314,7 @@ async fn receive_once<C: TransactionTrait>(
         media_state: Set(message.media.as_ref().map(|_| MediaState::Pending.into())),
         ..Default::default()
     }
-    .insert(&tx)
+    .insert(tx)
     .await
     .map_err(taken)?;
     conversation::Entity::update_many()
@@ -256,14 +340,9 @@ async fn receive_once<C: TransactionTrait>(
         )
         .col_expr(conversation::Column::UpdatedAt, Expr::value(received_at))
         .filter(conversation::Column::Id.eq(conversation.id))
-        .exec(&tx)
+        .exec(tx)
         .await?;
-    tx.commit().await?;
-    Ok(Received {
-        conversation_id: conversation.id,
-        message_id: id,
-        new: true,
-    })
+    Ok(id)
 }
 
 /// Applies a person's change to the inbound message `change.of` of the conversation: an

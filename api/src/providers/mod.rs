@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))
-        .routes(routes!(callbacks, point_callbacks))
+        .routes(routes!(callbacks, point_callbacks, stop_callbacks))
         .routes(routes!(instance::read, instance::create, instance::remove))
         .routes(routes!(instance::pairing))
         .routes(routes!(instance::events))
@@ -485,6 +485,45 @@ pub async fn point_callbacks(
     let details = json!({"name": account.name, "type": account.settings.kind()});
     record(&state, &tenant, "provider.callbacks_pointed", id, details).await?;
     Ok(Json(pointed))
+}
+
+/// Stop the provider's callbacks to Pombo.
+///
+/// For providers with an API for their webhook: Telegram's `deleteWebhook`; Evolution's
+/// webhook disabled (it has no delete) when it points at Pombo; Pombo's webhook taken out
+/// of the WAHA session's (which restarts it; its other webhooks stay). Answers with what the
+/// provider then has. Doing it again is harmless.
+#[utoipa::path(
+    delete, path = "/v1/providers/{id}/callbacks", tag = "providers",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "What the provider now has", body = pombo_providers::Callbacks),
+        (status = 404, description = "No such account for this tenant", body = Problem),
+        (status = 409, description = "The provider has no API for its callbacks", body = Problem),
+        (status = 424, description = "The provider refused, or could not be reached", body = Problem),
+        (status = 503, description = "Encryption at rest is not configured (`encryption.keys`)", body = Problem),
+    ),
+    security(("api_key" = ["manage"]))
+)]
+pub async fn stop_callbacks(
+    State(state): State<AppState>,
+    tenant: Authorized<CanManage>,
+    headers: HeaderMap,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
+    let account = tenant_account(&state, tenant.id, id).await?;
+    let url = ProviderView::new(&state, &headers, account.clone())
+        .callback_url
+        .ok_or_else(|| no_callback_api(&account))?;
+    let stopped = setup_callbacks(
+        &state,
+        &account,
+        pombo_providers::CallbackSetup::Remove { url: &url },
+    )
+    .await?;
+    let details = json!({"name": account.name, "type": account.settings.kind()});
+    record(&state, &tenant, "provider.callbacks_stopped", id, details).await?;
+    Ok(Json(stopped))
 }
 
 fn no_callback_api(account: &Account) -> ApiError {

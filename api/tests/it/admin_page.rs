@@ -360,6 +360,18 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
     )
     .await
     .unwrap();
+    // The contact edited their first message (to the same words): it says so.
+    let edit = pombo_contract::conversation::InboundMessage {
+        provider_message_id: "wamid.admin-edit".into(),
+        change: Some(pombo_contract::conversation::Change {
+            of: "wamid.admin".into(),
+            kind: pombo_contract::conversation::ChangeKind::Edited,
+        }),
+        ..written.clone()
+    };
+    pombo_store::conversations::receive(&app.db, through, &edit, chrono::Utc::now())
+        .await
+        .unwrap();
     open(&browser, &app, &mut load, "#tab=conversations").await;
     let dom = browser
         .wait_until("the conversation", |dom| dom.contains("+5511987650009"))
@@ -389,6 +401,7 @@ async fn an_operator_signs_in_in_a_browser_lists_failed_notifications_and_opens_
         .await;
     let messages = &dom[dom.find(r#"id="conversation-messages""#).unwrap()..];
     assert!(messages.contains(r#"data-media="failed""#), "{messages}");
+    assert!(messages.contains("data-edited"), "{messages}");
 
     // Signing out ends the session: a reload shows the sign-in form again.
     browser.click("#sign-out").await;

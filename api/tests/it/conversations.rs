@@ -781,6 +781,57 @@ async fn callbacks_are_pointed_at_the_account_through_the_providers_api() {
         .len();
     assert_eq!(hooks, 1, "{put:?}");
 
+    // Stopping them: Telegram's deleteWebhook, Evolution's webhook disabled (without the
+    // secret in it), Pombo's webhook out of the WAHA session's.
+    let (code, stopped) = app
+        .call(
+            "DELETE",
+            &format!("/v1/providers/{}/callbacks", id_of(&tg)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{stopped}");
+    assert!(stopped["url"].is_null(), "{stopped}");
+    assert_eq!(
+        bodies(
+            &app,
+            "telegram",
+            "/bot123456789:AAPomboTestTokenForTheFakeBotApi/deleteWebhook"
+        )
+        .len(),
+        1
+    );
+    let (code, stopped) = app
+        .call(
+            "DELETE",
+            &format!("/v1/providers/{}/callbacks", id_of(&evo)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{stopped}");
+    assert!(stopped["url"].is_null(), "{stopped}");
+    let set = bodies(&app, "evolution", "/webhook/set/pombo");
+    assert_eq!(set.last().unwrap()["webhook"]["enabled"], false, "{set:?}");
+    assert_eq!(
+        set.last().unwrap()["webhook"]["url"],
+        callback_url(&evo).as_str()
+    );
+    let (code, stopped) = app
+        .call(
+            "DELETE",
+            &format!("/v1/providers/{}/callbacks", id_of(&waha)),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{stopped}");
+    assert!(stopped["url"].is_null(), "{stopped}");
+    let put = bodies(&app, "waha", "/api/sessions/default");
+    assert_eq!(
+        put.last().unwrap()["config"]["webhooks"],
+        json!([]),
+        "{put:?}"
+    );
+
     // No API for it: configured in the provider's console.
     let twilio = tenant_account(
         &app,

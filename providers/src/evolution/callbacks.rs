@@ -3,7 +3,8 @@
 //! "events":[…]}}` points its events at Pombo, and `GET /webhook/find/{instance}` reads it
 //! back (`{"url","enabled","events",…}`, or `null` when none is set). Evolution signs
 //! nothing, so the URL carries the account's `webhook_secret` (`?secret=`, which
-//! `report.rs` checks). There is no delete: a webhook is turned off with `enabled: false`.
+//! `report.rs` checks). There is no delete: Pombo's webhook is turned off with
+//! `enabled: false` (and its URL without the secret).
 //!
 //! Source: github.com/EvolutionAPI/evolution-api, `src/api/integrations/event/webhook/`
 //! (`webhook.router.ts`, `WebhookDto`); <https://doc.evolution-api.com/v2/api-reference/webhook/set>.
@@ -68,6 +69,38 @@ impl Evolution {
                 .call(self.http.get(self.endpoint_in("webhook", "find")))
                 .await
                 .map_err(|(_, e)| e)?,
+            CallbackSetup::Remove { url } => {
+                let hook = self
+                    .call(self.http.get(self.endpoint_in("webhook", "find")))
+                    .await
+                    .map_err(|(_, e)| e)?;
+                // The instance has one webhook: disabled only when it is Pombo's (its URL is
+                // the callback route, with the secret), and without the secret in it.
+                let pointed = hook["url"]
+                    .as_str()
+                    .is_some_and(|u| u.split('?').next() == Some(url));
+                if !pointed {
+                    hook
+                } else {
+                    let body = json!({
+                        "webhook": {
+                            "enabled": false,
+                            "url": url,
+                            "headers": {},
+                            "byEvents": false,
+                            "base64": false,
+                            "events": EVENTS,
+                        }
+                    });
+                    self.call(
+                        self.http
+                            .post(self.endpoint_in("webhook", "set"))
+                            .json(&body),
+                    )
+                    .await
+                    .map_err(|(_, e)| e)?
+                }
+            }
         };
         let enabled = hook["enabled"].as_bool().unwrap_or(false);
         Ok(Callbacks {

@@ -1,11 +1,12 @@
 //! The bot's webhook: `setWebhook` with `{"url","secret_token","allowed_updates"}` points
 //! updates at Pombo (Telegram then sends the token in `X-Telegram-Bot-Api-Secret-Token`,
-//! which `inbound.rs` checks), and `getWebhookInfo` reads it back: `{"url",
+//! which `inbound.rs` checks), `deleteWebhook` stops it, and `getWebhookInfo` reads it back: `{"url",
 //! "pending_update_count","last_error_message","allowed_updates",…}`. Both answer
 //! `{"ok":true,"result":…}`, or `{"ok":false,"error_code","description"}` (the send's
 //! errors).
 //!
-//! Source: <https://core.telegram.org/bots/api#setwebhook>, `#getwebhookinfo`.
+//! Source: <https://core.telegram.org/bots/api#setwebhook>, `#deletewebhook`,
+//! `#getwebhookinfo`.
 
 use serde_json::{Value, json};
 
@@ -36,6 +37,10 @@ impl Telegram {
                 "allowed_updates": ALLOWED_UPDATES,
             });
             self.call("setWebhook", &body).await?;
+        }
+        if let CallbackSetup::Remove { .. } = setup {
+            // A bot has one webhook: removing it is `deleteWebhook`, whatever it pointed at.
+            self.call("deleteWebhook", &json!({})).await?;
         }
         let info = self.call("getWebhookInfo", &json!({})).await?;
         let text = |name: &str| {

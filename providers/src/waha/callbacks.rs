@@ -2,8 +2,8 @@
 //! (`[{"url","events","hmac":{"key"},"retries",…}]`), and `PUT /api/sessions/{session}` with
 //! `{"config":…}` writes them back with Pombo's: its URL, the events `report.rs` and
 //! `inbound.rs` read, the account's `webhook_secret` as the HMAC key (`X-Webhook-Hmac`,
-//! SHA-512), and WAHA's retries. The rest of the session's configuration and its other
-//! webhooks are kept. WAHA restarts the session to apply it (a few seconds offline; the
+//! SHA-512), and WAHA's retries, or without Pombo's to stop it. The rest of the session's
+//! configuration and its other webhooks are kept. WAHA restarts the session to apply it (a few seconds offline; the
 //! pairing stays).
 //!
 //! Source: <https://waha.devlike.pro/docs/how-to/webhooks/> ("Webhooks", "HMAC
@@ -31,18 +31,32 @@ impl Waha {
         let url = format!("{}/api/sessions/{}", self.base, self.session);
         let mut session = self.call(self.http.get(&url)).await.map_err(|(_, e)| e)?;
         let mut mine = None;
-        if let CallbackSetup::Point { url: callback } = setup {
-            let Some(secret) = &self.webhook_secret else {
-                return Err(CallbackSetupError::Setting(SetupError::at(
-                    "webhook_secret",
-                    "waha: set `webhook_secret` first: it is the HMAC key Pombo checks the \
-                     session's webhooks with",
-                )));
+        if let CallbackSetup::Point { url: callback } | CallbackSetup::Remove { url: callback } =
+            setup
+        {
+            let hook = match setup {
+                CallbackSetup::Point { .. } => {
+                    let Some(secret) = &self.webhook_secret else {
+                        return Err(CallbackSetupError::Setting(SetupError::at(
+                            "webhook_secret",
+                            "waha: set `webhook_secret` first: it is the HMAC key Pombo checks \
+                             the session's webhooks with",
+                        )));
+                    };
+                    Some(json!({
+                        "url": callback,
+                        "events": EVENTS,
+                        "hmac": { "key": secret.expose() },
+                        "retries": { "policy": "exponential", "delaySeconds": 2, "attempts": 15 },
+                    }))
+                }
+                _ => None,
             };
             let mut config = match session.get("config") {
                 Some(c @ Value::Object(_)) => c.clone(),
                 _ => json!({}),
             };
+            // The session's other webhooks stay; Pombo's is replaced, or taken out.
             let mut hooks: Vec<Value> = config["webhooks"]
                 .as_array()
                 .cloned()
@@ -50,12 +64,7 @@ impl Waha {
                 .into_iter()
                 .filter(|h| h["url"] != callback)
                 .collect();
-            hooks.push(json!({
-                "url": callback,
-                "events": EVENTS,
-                "hmac": { "key": secret.expose() },
-                "retries": { "policy": "exponential", "delaySeconds": 2, "attempts": 15 },
-            }));
+            hooks.extend(hook);
             config["webhooks"] = Value::Array(hooks);
             session = self
                 .call(self.http.put(&url).json(&json!({ "config": config })))
