@@ -685,10 +685,10 @@ pub fn messages_upsert(
     (message_type, message): (&str, Value),
     timestamp: i64,
 ) -> FakeCallback {
-    let body = json!({
-        "event": "messages.upsert",
-        "instance": instance,
-        "data": {
+    instance_event(
+        instance,
+        "messages.upsert",
+        json!({
             "key": {
                 "remoteJid": format!("{number}@s.whatsapp.net"),
                 "fromMe": false,
@@ -701,18 +701,8 @@ pub fn messages_upsert(
             "messageTimestamp": timestamp,
             "instanceId": "6e1b5f4e-0000-4000-8000-fa4e00000001",
             "source": "android",
-        },
-        "destination": "https://pombo.example/v1/callbacks/evolution",
-        "date_time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "sender": "5511900000000@s.whatsapp.net",
-        "server_url": "http://localhost:8080",
-        "apikey": null,
-    });
-    FakeCallback {
-        content_type: "application/json".into(),
-        headers: Vec::new(),
-        body: body.to_string(),
-    }
+        }),
+    )
 }
 
 /// `POST /chat/getBase64FromMediaMessage/{instance}` with `{"message":{"key":{"id"}},

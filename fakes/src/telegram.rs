@@ -336,13 +336,7 @@ pub fn message_update(
             "text": text,
         },
     });
-    crate::FakeCallback {
-        content_type: "application/json".into(),
-        headers: secret_token
-            .map(|s| vec![("X-Telegram-Bot-Api-Secret-Token".to_owned(), s.to_owned())])
-            .unwrap_or_default(),
-        body: body.to_string(),
-    }
+    update(secret_token, &body)
 }
 
 /// `getFile`: the file's path, for a `file_id` the fake keeps (`crate::media`).
@@ -398,6 +392,11 @@ pub fn edited_message_update(
             "text": text,
         },
     });
+    update(secret_token, &body)
+}
+
+/// An update as the Bot API posts it, with the webhook's secret token.
+fn update(secret_token: Option<&str>, body: &Value) -> crate::FakeCallback {
     crate::FakeCallback {
         content_type: "application/json".into(),
         headers: secret_token

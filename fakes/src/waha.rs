@@ -650,16 +650,7 @@ pub fn message_event(
         "environment": { "version": "2024.10.1", "engine": "WEBJS", "tier": "CORE" },
     })
     .to_string();
-    let mut headers = vec![("User-Agent".to_owned(), "WAHA/2024.10.1".to_owned())];
-    if let Some(key) = hmac_key {
-        headers.push(("X-Webhook-Hmac".into(), hmac_signature(key, &body)));
-        headers.push(("X-Webhook-Hmac-Algorithm".into(), "sha512".into()));
-    }
-    FakeCallback {
-        content_type: "application/json".into(),
-        headers,
-        body,
-    }
+    signed(hmac_key, body)
 }
 
 /// `GET /api/files/{session}/{file}`: a received file (`payload.media.url`), behind the
@@ -697,6 +688,11 @@ pub fn session_event(
         "environment": { "version": "2024.10.1", "engine": "WEBJS", "tier": "CORE" },
     })
     .to_string();
+    signed(hmac_key, body)
+}
+
+/// A webhook as WAHA posts it: JSON, signed with HMAC-SHA512 when the session has a key.
+fn signed(hmac_key: Option<&str>, body: String) -> FakeCallback {
     let mut headers = vec![("User-Agent".to_owned(), "WAHA/2024.10.1".to_owned())];
     if let Some(key) = hmac_key {
         headers.push(("X-Webhook-Hmac".into(), hmac_signature(key, &body)));

@@ -472,19 +472,42 @@ pub async fn point_callbacks(
     headers: HeaderMap,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
-    let account = tenant_account(&state, tenant.id, id).await?;
-    let url = ProviderView::new(&state, &headers, account.clone())
+    change_callbacks(&state, &tenant, &headers, id, Change::Point).await
+}
+
+/// Which way [`change_callbacks`] changes them.
+#[derive(Clone, Copy)]
+enum Change {
+    Point,
+    Stop,
+}
+
+/// Points the account's callbacks at its callback URL, or stops them, and audits it.
+async fn change_callbacks(
+    state: &AppState,
+    tenant: &Authorized<CanManage>,
+    headers: &HeaderMap,
+    id: Uuid,
+    change: Change,
+) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
+    let account = tenant_account(state, tenant.id, id).await?;
+    let url = ProviderView::new(state, headers, account.clone())
         .callback_url
         .ok_or_else(|| no_callback_api(&account))?;
-    let pointed = setup_callbacks(
-        &state,
-        &account,
-        pombo_providers::CallbackSetup::Point { url: &url },
-    )
-    .await?;
+    let (setup, action) = match change {
+        Change::Point => (
+            pombo_providers::CallbackSetup::Point { url: &url },
+            "provider.callbacks_pointed",
+        ),
+        Change::Stop => (
+            pombo_providers::CallbackSetup::Remove { url: &url },
+            "provider.callbacks_stopped",
+        ),
+    };
+    let now = setup_callbacks(state, &account, setup).await?;
     let details = json!({"name": account.name, "type": account.settings.kind()});
-    record(&state, &tenant, "provider.callbacks_pointed", id, details).await?;
-    Ok(Json(pointed))
+    record(state, tenant, action, id, details).await?;
+    Ok(Json(now))
 }
 
 /// Stop the provider's callbacks to Pombo.
@@ -511,19 +534,7 @@ pub async fn stop_callbacks(
     headers: HeaderMap,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Json<pombo_providers::Callbacks>, ApiError> {
-    let account = tenant_account(&state, tenant.id, id).await?;
-    let url = ProviderView::new(&state, &headers, account.clone())
-        .callback_url
-        .ok_or_else(|| no_callback_api(&account))?;
-    let stopped = setup_callbacks(
-        &state,
-        &account,
-        pombo_providers::CallbackSetup::Remove { url: &url },
-    )
-    .await?;
-    let details = json!({"name": account.name, "type": account.settings.kind()});
-    record(&state, &tenant, "provider.callbacks_stopped", id, details).await?;
-    Ok(Json(stopped))
+    change_callbacks(&state, &tenant, &headers, id, Change::Stop).await
 }
 
 fn no_callback_api(account: &Account) -> ApiError {

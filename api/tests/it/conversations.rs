@@ -6,31 +6,12 @@ use pombo_fakes::{Fault, callbell, evolution, instagram, telegram, twilio, waha,
 use pombo_providers::ProviderSettings;
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, TestApp, database::assert_not_stored, spawn_app_with};
-
-/// Registers `settings` as a tenant account named `name`; its callback path.
-async fn tenant_account(app: &TestApp, name: &str, settings: &ProviderSettings) -> String {
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/providers",
-            Some(&json!({"name": name, "settings": settings})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
-    format!(
-        "/v1/callbacks/{}/{}",
-        settings.kind(),
-        created["id"].as_str().unwrap()
-    )
-}
+use crate::support::{
+    AppOptions, TestApp, database::assert_not_stored, providers::tenant_account, spawn_app_with,
+};
 
 fn fake_account(app: &TestApp, name: &str) -> ProviderSettings {
-    crate::support::providers::on_fakes(&app.fakes)
-        .into_iter()
-        .find(|a| a.name == name)
-        .unwrap()
-        .settings
+    crate::support::providers::fake_account(&app.fakes, name)
 }
 
 async fn app() -> TestApp {

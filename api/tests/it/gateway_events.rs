@@ -4,7 +4,6 @@
 //! Pombo reads.
 
 use pombo_fakes::{evolution, waha};
-use pombo_providers::ProviderSettings;
 use serde_json::{Value, json};
 
 use crate::support::{AppOptions, TestApp, spawn_app_with};
@@ -19,20 +18,8 @@ async fn app() -> TestApp {
 
 /// Registers the fakes' account `name` as a tenant account: its id.
 async fn tenant_account(app: &TestApp, name: &str) -> String {
-    let settings: ProviderSettings = crate::support::providers::on_fakes(&app.fakes)
-        .into_iter()
-        .find(|a| a.name == name)
-        .unwrap()
-        .settings;
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/providers",
-            Some(&json!({"name": name, "settings": settings})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
-    created["id"].as_str().unwrap().to_owned()
+    let path = crate::support::providers::fakes_tenant_account(app, name).await;
+    path.rsplit('/').next().unwrap().to_owned()
 }
 
 async fn instance(app: &TestApp, id: &str) -> Value {

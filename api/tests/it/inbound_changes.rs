@@ -5,10 +5,13 @@
 //! message Pombo never saw is kept as the message it now is.
 
 use pombo_fakes::{evolution, telegram, waha};
-use pombo_providers::ProviderSettings;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{AppOptions, TestApp, spawn_app_with};
+use crate::support::{
+    AppOptions, TestApp,
+    providers::{fakes_tenant_account as tenant_account, messages_with as messages_of},
+    spawn_app_with,
+};
 
 async fn app() -> TestApp {
     spawn_app_with(AppOptions {
@@ -16,47 +19,6 @@ async fn app() -> TestApp {
         ..Default::default()
     })
     .await
-}
-
-/// Registers the fakes' account `name` as a tenant account: its callback path.
-async fn tenant_account(app: &TestApp, name: &str) -> String {
-    let settings: ProviderSettings = crate::support::providers::on_fakes(&app.fakes)
-        .into_iter()
-        .find(|a| a.name == name)
-        .unwrap()
-        .settings;
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/providers",
-            Some(&json!({"name": name, "settings": settings})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
-    format!(
-        "/v1/callbacks/{}/{}",
-        settings.kind(),
-        created["id"].as_str().unwrap()
-    )
-}
-
-/// The messages of the conversation with `address`, newest first.
-async fn messages_of(app: &TestApp, address: &str) -> Vec<Value> {
-    let (_, page) = app.call("GET", "/v1/conversations", None).await;
-    let conversation = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["contact"]["address"] == address)
-        .unwrap_or_else(|| panic!("no conversation with {address}: {page}"))
-        .clone();
-    let path = format!(
-        "/v1/conversations/{}/messages",
-        conversation["id"].as_str().unwrap()
-    );
-    let (code, page) = app.call("GET", &path, None).await;
-    assert_eq!(code, 200, "{page}");
-    page["data"].as_array().unwrap().clone()
 }
 
 async fn post(app: &TestApp, path: &str, callback: &pombo_fakes::FakeCallback) {

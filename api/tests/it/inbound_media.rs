@@ -8,10 +8,14 @@
 use std::time::Duration;
 
 use pombo_fakes::{Fault, twilio, whatsapp_cloud};
-use pombo_providers::ProviderSettings;
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, InProcessWorker, TestApp, s3::LocalS3, spawn_app_with};
+use crate::support::{
+    AppOptions, InProcessWorker, TestApp,
+    providers::{fake_account, messages_with, tenant_account},
+    s3::LocalS3,
+    spawn_app_with,
+};
 
 const PHOTO_ID: &str = "4490709327384033";
 
@@ -34,31 +38,6 @@ async fn app(s3: &LocalS3, worker: bool) -> TestApp {
     .await
 }
 
-fn fake_account(app: &TestApp, name: &str) -> ProviderSettings {
-    crate::support::providers::on_fakes(&app.fakes)
-        .into_iter()
-        .find(|a| a.name == name)
-        .unwrap()
-        .settings
-}
-
-/// Registers `settings` as a tenant account; its callback path.
-async fn tenant_account(app: &TestApp, name: &str, settings: &ProviderSettings) -> String {
-    let (code, created) = app
-        .call(
-            "POST",
-            "/v1/providers",
-            Some(&json!({"name": name, "settings": settings})),
-        )
-        .await;
-    assert_eq!(code, 201, "{created}");
-    format!(
-        "/v1/callbacks/{}/{}",
-        settings.kind(),
-        created["id"].as_str().unwrap()
-    )
-}
-
 /// A WhatsApp Cloud image from `from` with the media id `media_id`.
 fn whatsapp_image(from: &str, wamid: &str, media_id: &str) -> pombo_fakes::FakeCallback {
     whatsapp_cloud::inbound_webhook(
@@ -74,24 +53,9 @@ fn whatsapp_image(from: &str, wamid: &str, media_id: &str) -> pombo_fakes::FakeC
     )
 }
 
-/// The only message of the conversation with `address`.
+/// The newest message of the conversation with `address`.
 async fn message_from(app: &TestApp, address: &str) -> Value {
-    let (code, page) = app.call("GET", "/v1/conversations", None).await;
-    assert_eq!(code, 200, "{page}");
-    let conversation = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["contact"]["address"] == address)
-        .unwrap_or_else(|| panic!("no conversation with {address}: {page}"))
-        .clone();
-    let path = format!(
-        "/v1/conversations/{}/messages",
-        conversation["id"].as_str().unwrap()
-    );
-    let (code, page) = app.call("GET", &path, None).await;
-    assert_eq!(code, 200, "{page}");
-    page["data"][0].clone()
+    messages_with(app, address).await[0].clone()
 }
 
 /// Waits until the message from `address` has a file fetched or failed.
@@ -136,7 +100,7 @@ async fn download(app: &TestApp, file_id: &str) -> (Value, Vec<u8>) {
 async fn a_persons_files_are_fetched_into_storage_byte_for_byte() {
     let s3 = LocalS3::start().await;
     let app = app(&s3, true).await;
-    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app.fakes, "whatsapp-cloud")).await;
     app.fakes.state.media.put(PHOTO_ID, photo(), "image/jpeg");
 
     let (code, receipt) = app
@@ -224,7 +188,7 @@ async fn a_persons_files_are_fetched_into_storage_byte_for_byte() {
 async fn a_file_the_provider_lost_leaves_a_media_error_and_a_provider_down_is_retried() {
     let s3 = LocalS3::start().await;
     let app = app(&s3, true).await;
-    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app.fakes, "whatsapp-cloud")).await;
 
     // Meta no longer has the media: final at once, the message stays with its caption.
     let (code, _) = app
@@ -278,7 +242,7 @@ async fn a_file_the_provider_lost_leaves_a_media_error_and_a_provider_down_is_re
 async fn a_file_accepted_while_no_worker_runs_is_fetched_by_the_worker_that_comes() {
     let s3 = LocalS3::start().await;
     let app = app(&s3, false).await;
-    let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app.fakes, "whatsapp-cloud")).await;
     app.fakes.state.media.put(PHOTO_ID, photo(), "image/jpeg");
     let (code, _) = app
         .post_callback(

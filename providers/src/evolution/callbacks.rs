@@ -47,58 +47,20 @@ impl Evolution {
                 with_secret
                     .query_pairs_mut()
                     .append_pair("secret", secret.expose());
-                let body = json!({
-                    "webhook": {
-                        "enabled": true,
-                        "url": with_secret.as_str(),
-                        "headers": {},
-                        "byEvents": false,
-                        "base64": false,
-                        "events": EVENTS,
-                    }
-                });
-                self.call(
-                    self.http
-                        .post(self.endpoint_in("webhook", "set"))
-                        .json(&body),
-                )
-                .await
-                .map_err(|(_, e)| e)?
+                self.set_webhook(true, with_secret.as_str()).await?
             }
-            CallbackSetup::Read => self
-                .call(self.http.get(self.endpoint_in("webhook", "find")))
-                .await
-                .map_err(|(_, e)| e)?,
+            CallbackSetup::Read => self.find_webhook().await?,
             CallbackSetup::Remove { url } => {
-                let hook = self
-                    .call(self.http.get(self.endpoint_in("webhook", "find")))
-                    .await
-                    .map_err(|(_, e)| e)?;
+                let hook = self.find_webhook().await?;
                 // The instance has one webhook: disabled only when it is Pombo's (its URL is
                 // the callback route, with the secret), and without the secret in it.
                 let pointed = hook["url"]
                     .as_str()
                     .is_some_and(|u| u.split('?').next() == Some(url));
-                if !pointed {
-                    hook
+                if pointed {
+                    self.set_webhook(false, url).await?
                 } else {
-                    let body = json!({
-                        "webhook": {
-                            "enabled": false,
-                            "url": url,
-                            "headers": {},
-                            "byEvents": false,
-                            "base64": false,
-                            "events": EVENTS,
-                        }
-                    });
-                    self.call(
-                        self.http
-                            .post(self.endpoint_in("webhook", "set"))
-                            .json(&body),
-                    )
-                    .await
-                    .map_err(|(_, e)| e)?
+                    hook
                 }
             }
         };
@@ -112,5 +74,39 @@ impl Evolution {
             note: (!enabled && hook.get("url").is_some())
                 .then(|| "the webhook is disabled".to_owned()),
         })
+    }
+}
+
+impl Evolution {
+    /// `webhook/find`: the instance's webhook, or `null`.
+    async fn find_webhook(&self) -> Result<serde_json::Value, DeliveryError> {
+        self.call(self.http.get(self.endpoint_in("webhook", "find")))
+            .await
+            .map_err(|(_, e)| e)
+    }
+
+    /// `webhook/set`: the instance's one webhook, to `url`, for the events Pombo reads.
+    async fn set_webhook(
+        &self,
+        enabled: bool,
+        url: &str,
+    ) -> Result<serde_json::Value, DeliveryError> {
+        let body = json!({
+            "webhook": {
+                "enabled": enabled,
+                "url": url,
+                "headers": {},
+                "byEvents": false,
+                "base64": false,
+                "events": EVENTS,
+            }
+        });
+        self.call(
+            self.http
+                .post(self.endpoint_in("webhook", "set"))
+                .json(&body),
+        )
+        .await
+        .map_err(|(_, e)| e)
     }
 }
