@@ -14,11 +14,17 @@ pub struct RetentionActivities {
     db: Db,
     /// Where uploaded files are; without it, files are left alone.
     objects: Option<Arc<ObjectStore>>,
+    /// `retention.event_days`: how long the event log keeps events (0: forever).
+    event_days: u32,
 }
 
 impl RetentionActivities {
-    pub fn new(db: Db, objects: Option<Arc<ObjectStore>>) -> Self {
-        RetentionActivities { db, objects }
+    pub fn new(db: Db, objects: Option<Arc<ObjectStore>>, event_days: u32) -> Self {
+        RetentionActivities {
+            db,
+            objects,
+            event_days,
+        }
     }
 }
 
@@ -43,6 +49,15 @@ impl RetentionActivities {
             let messages = retention::purge_conversations(&self.db, input.older_than).await?;
             if messages > 0 {
                 tracing::info!(messages, "retention deleted old conversation messages");
+            }
+            // And the event log, by its own period (from now: it is not personal data).
+            if self.event_days > 0 {
+                let cutoff =
+                    chrono::Utc::now() - chrono::Duration::days(i64::from(self.event_days));
+                let events = pombo_store::event_log::purge(&self.db, cutoff).await?;
+                if events > 0 {
+                    tracing::info!(events, "retention deleted old events");
+                }
             }
         }
         Ok(PurgeOutput { purged })

@@ -9,6 +9,7 @@ pub mod callbacks;
 pub mod conversations;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
@@ -113,6 +114,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(notifications::router())
         .merge(batches::router())
         .merge(conversations::router())
+        .merge(events::router())
         .merge(providers::router())
         .merge(recipients::router())
         .merge(routing_rules::router())

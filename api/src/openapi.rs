@@ -40,6 +40,7 @@ use crate::error;
         (name = "admin", description = "Tenants and their keys, for the server's administrators (scope `admin`)"),
         (name = "operators", description = "Operators' sign-in (password and TOTP) for the admin page: a session cookie that then authenticates `read` and `operate` requests for a granted tenant named in `X-Pombo-Tenant`, with `X-CSRF-Token` on changes"),
         (name = "conversations", description = "Two-way messaging: what people write to a tenant's provider accounts, one conversation per contact and account, messages both ways"),
+        (name = "events", description = "The event log: every state change of a tenant's notifications, conversations and messages, in order, from a cursor"),
         (name = "callbacks", description = "Delivery reports and inbound messages from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -326,6 +326,9 @@ pub struct RetentionConfig {
     pub schedule_id: String,
     /// Rows purged per activity call.
     pub batch_size: u64,
+    /// Days the event log (`GET /v1/events`) keeps each event; 0 keeps them forever. Purged
+    /// by the same scheduled run, so not while `days` is 0.
+    pub event_days: u32,
 }
 
 /// Tenants' templates are rendered in `pombo-render` child processes, each limited to
@@ -360,6 +363,7 @@ impl Default for RetentionConfig {
             every_secs: 3600,
             schedule_id: "pombo-retention".into(),
             batch_size: 500,
+            event_days: 7,
         }
     }
 }

@@ -21,6 +21,7 @@ mod m0016_conversations;
 mod m0017_inbound_media;
 mod m0018_message_changes;
 mod m0019_instance_states;
+mod m0020_event_log;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0017_inbound_media::Migration),
             Box::new(m0018_message_changes::Migration),
             Box::new(m0019_instance_states::Migration),
+            Box::new(m0020_event_log::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod batches;
 pub mod conversations;
 pub mod entities;
+pub mod event_log;
 pub mod events;
 pub mod files;
 pub mod inbound_media;

@@ -67,7 +67,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         objects.clone(),
         &config.storage,
     );
-    let retention = RetentionActivities::new(db.clone(), objects);
+    let retention = RetentionActivities::new(db.clone(), objects, config.retention.event_days);
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is

@@ -11,6 +11,7 @@ mod channels;
 mod conversations;
 mod delivery;
 mod durability;
+mod events;
 mod files;
 mod gateway_events;
 mod https;

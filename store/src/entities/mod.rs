@@ -6,6 +6,8 @@ pub mod batch;
 pub mod contact;
 pub mod conversation;
 pub mod conversation_message;
+pub mod event_log;
+pub mod event_log_horizon;
 pub mod file;
 pub mod instance_state;
 pub mod notification;

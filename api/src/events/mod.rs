@@ -1,0 +1,335 @@
+//! The event log, read: `GET /v1/events` pages through a tenant's events after a cursor,
+//! oldest first, as the database's triggers wrote them with each change
+//! (`pombo_store::event_log`); `GET /v1/event-types` lists what they can be. This is what a
+//! stream (and a webhook subscription) replays from: a reader that keeps its last cursor
+//! misses nothing and sees nothing twice. A cursor older than retention
+//! (`retention.event_days`) is answered 410: start again from the current state.
+
+use axum::{
+    Json,
+    extract::{RawQuery, State},
+};
+use chrono::{DateTime, Utc};
+use pombo_store::event_log::{self, Listed, LoggedEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::{Authorized, CanRead},
+    error::{ApiError, FieldError, Problem},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(types))
+}
+
+/// One kind of event.
+struct EventType {
+    name: &'static str,
+    description: &'static str,
+    /// The names of `data`'s fields, each a UUID unless said.
+    fields: &'static [(&'static str, &'static str)],
+}
+
+const NOTIFICATION: &[(&str, &str)] = &[
+    ("notification_id", "uuid"),
+    ("status", "string"),
+    ("batch_id", "uuid|null"),
+];
+
+/// Every event the log holds.
+const TYPES: &[EventType] = &[
+    EventType {
+        name: "notification.accepted",
+        description: "A notification was accepted (stored, its workflow owed a start).",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.sent",
+        description: "The provider accepted the notification.",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.delivered",
+        description: "The provider reported it delivered.",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.read",
+        description: "The provider reported it read (or opened).",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.failed",
+        description: "It failed for good (retries and failover spent, or a final refusal).",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.cancelled",
+        description: "It was cancelled before it went out.",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.fallback",
+        description: "Its fallback on another channel was made.",
+        fields: &[
+            ("notification_id", "uuid"),
+            ("status", "string"),
+            ("fallback_id", "uuid"),
+        ],
+    },
+    EventType {
+        name: "message.received",
+        description: "A person's message arrived in a conversation.",
+        fields: &[("message_id", "uuid"), ("conversation_id", "uuid")],
+    },
+    EventType {
+        name: "message.updated",
+        description: "The person edited their message, or deleted it for everyone (`change`).",
+        fields: &[
+            ("message_id", "uuid"),
+            ("conversation_id", "uuid"),
+            ("change", "string"),
+        ],
+    },
+    EventType {
+        name: "conversation.opened",
+        description: "A conversation was opened, or opened again.",
+        fields: &[
+            ("conversation_id", "uuid"),
+            ("contact_id", "uuid"),
+            ("status", "string"),
+        ],
+    },
+    EventType {
+        name: "conversation.closed",
+        description: "A conversation was closed.",
+        fields: &[
+            ("conversation_id", "uuid"),
+            ("contact_id", "uuid"),
+            ("status", "string"),
+        ],
+    },
+];
+
+/// An event of the tenant's log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Its position in the log: pass the last one seen as `after` to read on.
+    pub cursor: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: DateTime<Utc>,
+    /// The ids it is about, and the status after it (see `GET /v1/event-types`).
+    pub data: Value,
+}
+
+impl From<LoggedEvent> for EventView {
+    fn from(e: LoggedEvent) -> Self {
+        let related = e.related_id.map(|id| id.to_string());
+        let data = match e.event_type.split('.').next() {
+            Some("notification") if e.event_type == "notification.fallback" => json!({
+                "notification_id": e.subject_id,
+                "status": e.status,
+                "fallback_id": related,
+            }),
+            Some("notification") => json!({
+                "notification_id": e.subject_id,
+                "status": e.status,
+                "batch_id": related,
+            }),
+            Some("message") if e.event_type == "message.updated" => json!({
+                "message_id": e.subject_id,
+                "conversation_id": related,
+                "change": e.status,
+            }),
+            Some("message") => json!({
+                "message_id": e.subject_id,
+                "conversation_id": related,
+            }),
+            _ => json!({
+                "conversation_id": e.subject_id,
+                "contact_id": related,
+                "status": e.status,
+            }),
+        };
+        EventView {
+            cursor: e.id,
+            kind: e.event_type,
+            occurred_at: e.occurred_at,
+            data,
+        }
+    }
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub data: Vec<EventView>,
+    /// The cursor to read on from: the last event's, or the one given when none came.
+    pub next_cursor: i64,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only events after this cursor (0, the default: from the oldest kept).
+    #[param(value_type = Option<i64>, nullable = false, minimum = 0)]
+    pub after: Option<String>,
+    /// Only these types, comma-separated (`notification.sent,message.received`).
+    #[param(value_type = Option<String>, nullable = false)]
+    pub types: Option<String>,
+    /// 1 to 200, default 50.
+    #[param(value_type = Option<u64>, nullable = false, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+}
+
+/// The tenant's events after a cursor, oldest first.
+///
+/// Every state change of its notifications, conversations and messages, written in the same
+/// transaction as the change. Read on from `next_cursor`: nothing is missed, nothing comes
+/// twice. A cursor older than the log keeps (`retention.event_days`, 7 by default) gets a
+/// 410: reload the current state, then read on from the newest cursor.
+#[utoipa::path(
+    get, path = "/v1/events", tag = "events",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 410, description = "Events after this cursor are no longer kept", body = Problem),
+        (status = 422, description = "Invalid parameter, naming each", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EventPage>, ApiError> {
+    let query: EventQuery = crate::extract::parse_query(raw.as_deref())?;
+    let mut errors = Vec::new();
+    let after = match query.after.as_deref().map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(n)) if n >= 0 => n,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "after",
+                "must be a cursor from an earlier event (a whole number, 0 or more)",
+            ));
+            0
+        }
+    };
+    let types: Vec<String> = query
+        .types
+        .as_deref()
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for unknown in types.iter().filter(|t| !TYPES.iter().any(|k| k.name == *t)) {
+        errors.push(FieldError::new(
+            "types",
+            format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
+        ));
+    }
+    let (limit, _) = crate::paging::parse(query.limit.as_deref(), None, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    match event_log::list(&state.db, tenant.id, after, &types, limit).await? {
+        Listed::Events(events) => {
+            let next_cursor = events.last().map_or(after, |e| e.id);
+            Ok(Json(EventPage {
+                data: events.into_iter().map(EventView::from).collect(),
+                next_cursor,
+            }))
+        }
+        Listed::Expired { purged_up_to } => Err(ApiError::Gone(format!(
+            "events after cursor {after} are no longer kept (deleted up to {purged_up_to}): \
+             reload the current state and read on from a newer cursor"
+        ))),
+    }
+}
+
+/// One kind of event, with the JSON schema of its `data` and an example.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeView {
+    #[serde(rename = "type")]
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: Value,
+    pub example: Value,
+}
+
+/// Every type of event the log holds, with the schema of its `data` and an example.
+#[utoipa::path(
+    get, path = "/v1/event-types", tag = "events",
+    responses((status = 200, description = "The event types", body = Vec<EventTypeView>)),
+    security(("api_key" = ["read"]))
+)]
+pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<EventTypeView>> {
+    const EXAMPLE_ID: &str = "0193a4c2-7b1e-7c3d-9f00-5e6a7b8c9d0e";
+    Json(
+        TYPES
+            .iter()
+            .map(|t| {
+                let mut properties = serde_json::Map::new();
+                let mut example = serde_json::Map::new();
+                for (field, kind) in t.fields {
+                    let (schema, value) = match *kind {
+                        "uuid" => (
+                            json!({"type": "string", "format": "uuid"}),
+                            json!(EXAMPLE_ID),
+                        ),
+                        "uuid|null" => (
+                            json!({"type": ["string", "null"], "format": "uuid"}),
+                            Value::Null,
+                        ),
+                        _ => (json!({"type": "string"}), json!(example_word(t.name))),
+                    };
+                    properties.insert((*field).into(), schema);
+                    example.insert((*field).into(), value);
+                }
+                let required: Vec<&str> = t.fields.iter().map(|(f, _)| *f).collect();
+                EventTypeView {
+                    name: t.name,
+                    description: t.description,
+                    schema: json!({
+                        "type": "object",
+                        "properties": properties,
+                        "required": required,
+                    }),
+                    example: json!({
+                        "cursor": 42,
+                        "type": t.name,
+                        "occurred_at": "2026-12-06T10:00:00Z",
+                        "data": example,
+                    }),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The status word an example of `event` carries.
+fn example_word(event: &str) -> &'static str {
+    match event {
+        "notification.accepted" => "pending",
+        "notification.sent" => "sent",
+        "notification.delivered" | "notification.fallback" => "delivered",
+        "notification.read" => "read",
+        "notification.failed" => "failed",
+        "notification.cancelled" => "cancelled",
+        "message.updated" => "edited",
+        "conversation.closed" => "closed",
+        _ => "open",
+    }
+}

@@ -1,0 +1,208 @@
+//! The event log: what happens to a tenant's notifications, conversations and messages is
+//! read back from `GET /v1/events` in order, from a cursor, none twice and none missed;
+//! only the tenant's own; a cursor older than retention is told so (410), never a silent
+//! gap; `GET /v1/event-types` lists every type with a schema and an example.
+
+use std::time::Duration;
+
+use pombo_fakes::whatsapp_cloud;
+use serde_json::{Value, json};
+
+use crate::support::{
+    TestApp, email_request, providers::fakes_tenant_account, spawn_app, unique_email,
+};
+
+/// Every event of the tenant after `after`, page by page (`limit` each): the events, and
+/// the cursor to read on from.
+async fn read_all(app: &TestApp, key: &str, after: i64, limit: u64) -> (Vec<Value>, i64) {
+    let mut events = Vec::new();
+    let mut cursor = after;
+    loop {
+        let (code, page) = app
+            .call_as(
+                key,
+                "GET",
+                &format!("/v1/events?after={cursor}&limit={limit}"),
+                None,
+            )
+            .await;
+        assert_eq!(code, 200, "{page}");
+        let data = page["data"].as_array().unwrap().clone();
+        let next = page["next_cursor"].as_i64().unwrap();
+        if data.is_empty() {
+            assert_eq!(next, cursor, "an empty page keeps the cursor");
+            return (events, cursor);
+        }
+        assert_eq!(next, data.last().unwrap()["cursor"].as_i64().unwrap());
+        events.extend(data);
+        cursor = next;
+    }
+}
+
+/// The event types about `subject` (`data`'s id field `field`), in log order.
+fn types_of(events: &[Value], field: &str, subject: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["data"][field] == subject)
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_change_is_an_event_read_in_order_from_a_cursor() {
+    let app = spawn_app().await;
+    let id = app.send(&email_request(&unique_email("events"))).await;
+    app.wait_for_status(&id, "sent", Duration::from_secs(30))
+        .await;
+
+    // Page by page, one event at a time: in order, each once.
+    let (events, cursor) = read_all(&app, &app.api_key, 0, 1).await;
+    let cursors: Vec<i64> = events
+        .iter()
+        .map(|e| e["cursor"].as_i64().unwrap())
+        .collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    assert_eq!(
+        types_of(&events, "notification_id", &id),
+        ["notification.accepted", "notification.sent"]
+    );
+    let sent = events
+        .iter()
+        .find(|e| e["type"] == "notification.sent")
+        .unwrap();
+    assert_eq!(sent["data"]["status"], "sent");
+    assert!(sent["occurred_at"].is_string());
+
+    // A person writes in: a conversation opens and a message arrives; closing it is an event.
+    let path = fakes_tenant_account(&app, "whatsapp-cloud").await;
+    let written = whatsapp_cloud::inbound_webhook(
+        Some(pombo_fakes::accounts::WHATSAPP_APP_SECRET),
+        pombo_fakes::accounts::WHATSAPP_PHONE_NUMBER_ID,
+        ("5511987650001", "Ana"),
+        "wamid.EVENTS1",
+        chrono::Utc::now().timestamp(),
+        ("text", json!({"body": "Oi"})),
+    );
+    let (code, _) = app.post_callback(&path, &written).await;
+    assert_eq!(code, 200);
+    let (more, cursor) = read_all(&app, &app.api_key, cursor, 50).await;
+    let kinds: Vec<&str> = more.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["conversation.opened", "message.received"],
+        "{more:?}"
+    );
+    let conversation = more[0]["data"]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(more[1]["data"]["conversation_id"], conversation.as_str());
+    let (code, _) = app
+        .call(
+            "PATCH",
+            &format!("/v1/conversations/{conversation}"),
+            Some(&json!({"status": "closed"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (more, cursor) = read_all(&app, &app.api_key, cursor, 50).await;
+    assert_eq!(
+        types_of(&more, "conversation_id", &conversation),
+        ["conversation.closed"]
+    );
+
+    // Filtered by type.
+    let (code, page) = app
+        .call(
+            "GET",
+            "/v1/events?types=notification.sent,message.received",
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{page}");
+    let kinds: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["notification.sent", "message.received"]);
+
+    // Another tenant reads none of them.
+    let other = app.other_tenant_key().await;
+    let (theirs, _) = read_all(&app, &other, 0, 50).await;
+    assert!(theirs.is_empty(), "{theirs:?}");
+
+    // Bad parameters are named.
+    let (code, problem) = app
+        .call(
+            "GET",
+            "/v1/events?after=-1&types=notification.teleported&limit=0",
+            None,
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["after", "types", "limit"]);
+
+    // Retention deletes old events and says so to a cursor that fell behind it.
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let purged = pombo_store::event_log::purge(&app.db, later).await.unwrap();
+    assert!(purged >= 5, "{purged}");
+    let (code, problem) = app.call("GET", "/v1/events?after=1", None).await;
+    assert_eq!(code, 410, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer kept"),
+        "{problem}"
+    );
+    // A reader that had read everything reads on, with nothing missed.
+    let (code, page) = app
+        .call("GET", &format!("/v1/events?after={cursor}"), None)
+        .await;
+    assert_eq!(
+        (code, page["data"].as_array().unwrap().len()),
+        (200, 0),
+        "{page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_event_type_has_a_schema_and_an_example() {
+    let app = spawn_app().await;
+    let (code, types) = app.call("GET", "/v1/event-types", None).await;
+    assert_eq!(code, 200, "{types}");
+    let types = types.as_array().unwrap();
+    let names: Vec<&str> = types.iter().map(|t| t["type"].as_str().unwrap()).collect();
+    for expected in [
+        "notification.accepted",
+        "notification.sent",
+        "notification.delivered",
+        "notification.read",
+        "notification.failed",
+        "notification.cancelled",
+        "notification.fallback",
+        "message.received",
+        "message.updated",
+        "conversation.opened",
+        "conversation.closed",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    for t in types {
+        assert_eq!(t["schema"]["type"], "object", "{t}");
+        let required = t["schema"]["required"].as_array().unwrap();
+        for field in required {
+            let field = field.as_str().unwrap();
+            assert!(t["example"]["data"].get(field).is_some(), "{field} in {t}");
+        }
+        assert_eq!(t["example"]["type"], t["type"]);
+    }
+}
