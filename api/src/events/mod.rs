@@ -119,7 +119,7 @@ const TYPES: &[EventType] = &[
 
 /// An event of the tenant's log.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
+pub struct LogEvent {
     /// Its position in the log: pass the last one seen as `after` to read on.
     pub cursor: i64,
     #[serde(rename = "type")]
@@ -129,7 +129,7 @@ pub struct EventView {
     pub data: Value,
 }
 
-impl From<LoggedEvent> for EventView {
+impl From<LoggedEvent> for LogEvent {
     fn from(e: LoggedEvent) -> Self {
         let related = e.related_id.map(|id| id.to_string());
         let data = match e.event_type.split('.').next() {
@@ -158,7 +158,7 @@ impl From<LoggedEvent> for EventView {
                 "status": e.status,
             }),
         };
-        EventView {
+        LogEvent {
             cursor: e.id,
             kind: e.event_type,
             occurred_at: e.occurred_at,
@@ -169,15 +169,15 @@ impl From<LoggedEvent> for EventView {
 
 /// A page of events.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub data: Vec<EventView>,
+pub struct LogPage {
+    pub data: Vec<LogEvent>,
     /// The cursor to read on from: the last event's, or the one given when none came.
     pub next_cursor: i64,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct EventQuery {
+pub struct LogQuery {
     /// Only events after this cursor (0, the default: from the oldest kept).
     #[param(value_type = Option<i64>, nullable = false, minimum = 0)]
     pub after: Option<String>,
@@ -197,9 +197,9 @@ pub struct EventQuery {
 /// 410: reload the current state, then read on from the newest cursor.
 #[utoipa::path(
     get, path = "/v1/events", tag = "events",
-    params(EventQuery),
+    params(LogQuery),
     responses(
-        (status = 200, description = "A page of events", body = EventPage),
+        (status = 200, description = "A page of events", body = LogPage),
         (status = 410, description = "Events after this cursor are no longer kept", body = Problem),
         (status = 422, description = "Invalid parameter, naming each", body = Problem),
     ),
@@ -209,8 +209,8 @@ pub async fn list(
     State(state): State<AppState>,
     tenant: Authorized<CanRead>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<EventPage>, ApiError> {
-    let query: EventQuery = crate::extract::parse_query(raw.as_deref())?;
+) -> Result<Json<LogPage>, ApiError> {
+    let query: LogQuery = crate::extract::parse_query(raw.as_deref())?;
     let mut errors = Vec::new();
     let after = match query.after.as_deref().map(str::parse::<i64>) {
         None => 0,
@@ -247,8 +247,8 @@ pub async fn list(
     match event_log::list(&state.db, tenant.id, after, &types, limit).await? {
         Listed::Events(events) => {
             let next_cursor = events.last().map_or(after, |e| e.id);
-            Ok(Json(EventPage {
-                data: events.into_iter().map(EventView::from).collect(),
+            Ok(Json(LogPage {
+                data: events.into_iter().map(LogEvent::from).collect(),
                 next_cursor,
             }))
         }
@@ -261,7 +261,7 @@ pub async fn list(
 
 /// One kind of event, with the JSON schema of its `data` and an example.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventTypeView {
+pub struct LogEventType {
     #[serde(rename = "type")]
     pub name: &'static str,
     pub description: &'static str,
@@ -272,10 +272,10 @@ pub struct EventTypeView {
 /// Every type of event the log holds, with the schema of its `data` and an example.
 #[utoipa::path(
     get, path = "/v1/event-types", tag = "events",
-    responses((status = 200, description = "The event types", body = Vec<EventTypeView>)),
+    responses((status = 200, description = "The event types", body = Vec<LogEventType>)),
     security(("api_key" = ["read"]))
 )]
-pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<EventTypeView>> {
+pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<LogEventType>> {
     const EXAMPLE_ID: &str = "0193a4c2-7b1e-7c3d-9f00-5e6a7b8c9d0e";
     Json(
         TYPES
@@ -299,7 +299,7 @@ pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<EventTypeView>> {
                     example.insert((*field).into(), value);
                 }
                 let required: Vec<&str> = t.fields.iter().map(|(f, _)| *f).collect();
-                EventTypeView {
+                LogEventType {
                     name: t.name,
                     description: t.description,
                     schema: json!({
