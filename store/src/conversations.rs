@@ -197,13 +197,7 @@ async fn receive_once<C: TransactionTrait>(
             new: false,
         });
     }
-    let existing = conversation_message::Entity::find()
-        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
-        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
-        .filter(conversation_message::Column::ProviderMessageId.eq(&message.provider_message_id))
-        .one(&tx)
-        .await?;
-    if let Some(row) = existing {
+    if let Some(row) = find_inbound(&tx, conversation.id, &message.provider_message_id).await? {
         tx.commit().await?;
         return Ok(Received {
             conversation_id: conversation.id,
@@ -243,19 +237,10 @@ async fn receive_known<C: TransactionTrait + ConnectionTrait>(
     let Some(conversation) = find_conversation(db, through, contact.id).await? else {
         return Ok(None);
     };
-    let repeat = conversation_message::Entity::find()
-        .select_only()
-        .column(conversation_message::Column::Id)
-        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
-        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
-        .filter(conversation_message::Column::ProviderMessageId.eq(&message.provider_message_id))
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?;
-    if let Some(message_id) = repeat {
+    if let Some(row) = find_inbound(db, conversation.id, &message.provider_message_id).await? {
         return Ok(Some(Received {
             conversation_id: conversation.id,
-            message_id,
+            message_id: row.id,
             new: false,
         }));
     }
@@ -345,6 +330,20 @@ async fn insert_inbound(
     Ok(id)
 }
 
+/// The inbound message of the conversation with the provider's id `provider_message_id`.
+async fn find_inbound(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    provider_message_id: &str,
+) -> Result<Option<conversation_message::Model>, StoreError> {
+    Ok(conversation_message::Entity::find()
+        .filter(conversation_message::Column::ConversationId.eq(conversation_id))
+        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
+        .filter(conversation_message::Column::ProviderMessageId.eq(provider_message_id))
+        .one(db)
+        .await?)
+}
+
 /// Applies a person's change to the inbound message `change.of` of the conversation: an
 /// edit replaces its text (its file stays); a revocation withdraws its text and file
 /// reference (a file already fetched stays the tenant's, until retention). The message id
@@ -356,13 +355,7 @@ async fn apply_change(
     text: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<Option<Uuid>, StoreError> {
-    let Some(row) = conversation_message::Entity::find()
-        .filter(conversation_message::Column::ConversationId.eq(conversation.id))
-        .filter(conversation_message::Column::Direction.eq(Direction::Inbound.as_str()))
-        .filter(conversation_message::Column::ProviderMessageId.eq(&change.of))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = find_inbound(db, conversation.id, &change.of).await? else {
         return Ok(None);
     };
     let aad = body_aad(row.tenant_id, row.id);

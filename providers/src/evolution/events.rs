@@ -7,10 +7,9 @@
 //! `whatsapp.baileys.service.ts` (`connection.update`, `qrcode.updated`);
 //! <https://doc.evolution-api.com/v2/en/configuration/webhooks>.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::report::envelope;
+use super::report::{date_time, envelope};
 use crate::{
     EvolutionSettings,
     gateway::{GatewayEvent, InstanceUpdate},
@@ -76,37 +75,31 @@ pub const CATALOGUE: &[GatewayEvent] = &[
     GatewayEvent::skipped("TYPEBOT_CHANGE_STATUS", "a Typebot session changed"),
 ];
 
-fn when(body: &Value) -> Option<DateTime<Utc>> {
-    body.get("date_time")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// What a `connection.update` or `qrcode.updated` of the account's instance says of it.
 pub fn instance_updates(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
 ) -> Result<Vec<InstanceUpdate>, CallbackError> {
-    if let Some(body) = envelope(req, settings, "connection.update")? {
-        let state = body
-            .pointer("/data/state")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| CallbackError::Malformed("no `data.state` in the update".into()))?;
-        return Ok(vec![InstanceUpdate {
-            connection: super::instance::connection_of(state),
-            gateway_state: state.to_owned(),
-            occurred_at: when(&body),
-        }]);
-    }
-    if let Some(body) = envelope(req, settings, "qrcode.updated")? {
+    let Some((event, body)) = envelope(req, settings, &["connection.update", "qrcode.updated"])?
+    else {
+        return Ok(Vec::new());
+    };
+    if event == "qrcode.updated" {
         return Ok(vec![InstanceUpdate {
             connection: crate::gateway::Connection::Pairing,
             gateway_state: "qrcode".into(),
-            occurred_at: when(&body),
+            occurred_at: date_time(&body),
         }]);
     }
-    Ok(Vec::new())
+    let state = body
+        .pointer("/data/state")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| CallbackError::Malformed("no `data.state` in the update".into()))?;
+    Ok(vec![InstanceUpdate {
+        connection: super::instance::connection_of(state),
+        gateway_state: state.to_owned(),
+        occurred_at: date_time(&body),
+    }])
 }

@@ -33,15 +33,11 @@ pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
 ) -> Result<Vec<InboundMessage>, CallbackError> {
-    let (body, deleted) = if let Some(body) = envelope(req, settings, "messages.upsert")? {
-        (body, false)
-    } else if let Some(body) = envelope(req, settings, "messages.edited")? {
-        (body, false)
-    } else if let Some(body) = envelope(req, settings, "messages.delete")? {
-        (body, true)
-    } else {
+    let events = ["messages.upsert", "messages.edited", "messages.delete"];
+    let Some((event, body)) = envelope(req, settings, &events)? else {
         return Ok(Vec::new());
     };
+    let deleted = event == "messages.delete";
     let items = match body.get("data") {
         Some(Value::Object(_)) => std::slice::from_ref(&body["data"]),
         Some(Value::Array(items)) => items.as_slice(),

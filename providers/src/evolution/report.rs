@@ -43,14 +43,14 @@ use serde_json::Value;
 use crate::callbell::report as callbell;
 use crate::report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
 
-/// The webhook's body once the `?secret=` checks out, when it is `event` of the account's
-/// instance (the configuration's spelling, `MESSAGES_UPDATE`, is accepted too); `None` for
-/// another event or instance.
+/// The webhook's event and body once the `?secret=` checks out, when it is one of `events`
+/// (as written here; the configuration's spelling, `MESSAGES_UPDATE`, is accepted too) and
+/// of the account's instance; `None` for another event or instance.
 pub(super) fn envelope(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
-    event: &str,
-) -> Result<Option<Value>, CallbackError> {
+    events: &[&'static str],
+) -> Result<Option<(&'static str, Value)>, CallbackError> {
     callbell::verify_url_secret(req, settings.webhook_secret.as_ref())?;
     let body: Value = serde_json::from_slice(req.body)
         .map_err(|e| CallbackError::Malformed(format!("the body is not JSON: {e}")))?;
@@ -58,10 +58,11 @@ pub(super) fn envelope(
         .get("event")
         .and_then(Value::as_str)
         .ok_or_else(|| CallbackError::Malformed("no `event` in the webhook".into()))?;
-    if !given.replace('_', ".").eq_ignore_ascii_case(event) {
+    let given = given.replace('_', ".");
+    let Some(event) = events.iter().find(|e| given.eq_ignore_ascii_case(e)) else {
         tracing::debug!(event = given, "skipping an Evolution event");
         return Ok(None);
-    }
+    };
     let instance = body
         .get("instance")
         .and_then(Value::as_str)
@@ -70,21 +71,25 @@ pub(super) fn envelope(
         tracing::debug!(instance, "skipping an Evolution event of another instance");
         return Ok(None);
     }
-    Ok(Some(body))
+    Ok(Some((event, body)))
+}
+
+/// The envelope's `date_time` (the server's clock; see the module docs).
+pub(super) fn date_time(body: &Value) -> Option<DateTime<Utc>> {
+    body.get("date_time")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 pub fn parse(
     req: &CallbackRequest<'_>,
     settings: &EvolutionSettings,
 ) -> Result<Vec<ProviderEvent>, CallbackError> {
-    let Some(body) = envelope(req, settings, "messages.update")? else {
+    let Some((_, body)) = envelope(req, settings, &["messages.update"])? else {
         return Ok(Vec::new());
     };
-    let occurred_at = body
-        .get("date_time")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let occurred_at = date_time(&body);
     let updates = match body.get("data") {
         Some(Value::Object(_)) => std::slice::from_ref(&body["data"]),
         Some(Value::Array(items)) => items.as_slice(),
