@@ -147,6 +147,18 @@ pub async fn receive<C: TransactionTrait + ConnectionTrait>(
     {
         return Ok(received);
     }
+    // Nothing to withdraw from a contact, or a conversation, Pombo never saw: open none.
+    if matches!(&message.change, Some(c) if c.kind == ChangeKind::Revoked)
+        && known_conversation(db, through, &message.from)
+            .await?
+            .is_none()
+    {
+        return Ok(Received {
+            conversation_id: Uuid::nil(),
+            message_id: Uuid::nil(),
+            new: false,
+        });
+    }
     // On PostgreSQL two first messages of one contact (or two webhooks carrying the same
     // message) can race to add the same row: the loser reads the winner's, each attempt
     // after a winner has committed.
@@ -212,6 +224,18 @@ async fn receive_once<C: TransactionTrait>(
         message_id: id,
         new: true,
     })
+}
+
+/// The conversation of the contact at `address` with the account, if both exist.
+async fn known_conversation(
+    db: &impl ConnectionTrait,
+    through: Through<'_>,
+    address: &str,
+) -> Result<Option<Conversation>, StoreError> {
+    match find_contact(db, through, address).await? {
+        Some(contact) => find_conversation(db, through, contact.id).await,
+        None => Ok(None),
+    }
 }
 
 /// The common case, a known contact writing again in a known conversation: everything is

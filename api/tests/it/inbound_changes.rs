@@ -158,6 +158,35 @@ async fn edits_replace_the_text_and_deletions_withdraw_it() {
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(messages[0].get("text").is_none(), "{messages:?}");
     assert!(messages[0]["revoked_at"].is_string(), "{messages:?}");
+    // A deletion from someone who never wrote before opens no conversation.
+    let stranger = "5511987650099@c.us";
+    let revoked = json!({
+        "after": {"id": format!("false_{stranger}_DDDD4444"), "timestamp": now - 5,
+                  "from": stranger, "fromMe": false, "body": ""},
+        "before": null,
+        "revokedMessageId": "EEEE5555",
+    });
+    post(
+        &app,
+        &waha_path,
+        &waha::session_event(
+            secret,
+            "default",
+            "message.revoked",
+            revoked,
+            (now - 5) * 1000,
+        ),
+    )
+    .await;
+    let (_, page) = app.call("GET", "/v1/conversations", None).await;
+    assert!(
+        !page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["contact"]["address"] == "+5511987650099"),
+        "{page}"
+    );
 
     // Telegram: an `edited_message` of the message stored under the same ids.
     let tg = tenant_account(&app, "telegram").await;
