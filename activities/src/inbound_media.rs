@@ -13,6 +13,7 @@ use std::sync::Arc;
 use pombo_contract::{
     activities::ProviderRef,
     config::StorageConfig,
+    files::{accepts, clean_filename, essence},
     inbound_media::{
         self as defs, FetchMediaInput, FetchMediaOutput, MediaFailedInput, PERMANENT_MEDIA,
     },
@@ -53,15 +54,10 @@ impl InboundMediaActivities {
 
     /// `content_type` if the configuration accepts it, else `application/octet-stream`.
     fn stored_type(&self, content_type: Option<&str>) -> String {
-        let Some(given) = content_type.map(|t| t.trim().to_ascii_lowercase()) else {
-            return OCTET_STREAM.into();
-        };
-        let (kind, _) = given.split_once('/').unwrap_or((given.as_str(), ""));
-        let accepted = self.allowed_content_types.iter().any(|allowed| {
-            let allowed = allowed.trim().to_ascii_lowercase();
-            allowed == given || allowed.strip_suffix("/*") == Some(kind)
-        });
-        if accepted { given } else { OCTET_STREAM.into() }
+        match content_type {
+            Some(given) if accepts(&self.allowed_content_types, given) => essence(given),
+            _ => OCTET_STREAM.into(),
+        }
     }
 }
 
@@ -87,21 +83,7 @@ fn retryable(message: impl Into<String>) -> ActivityError {
 /// A file name fit to show and to keep: the one the person's app gave (no path, no control
 /// characters, at most 200 characters), or the message's kind.
 fn filename(given: Option<&str>, kind: &str) -> String {
-    let name: String = given
-        .unwrap_or_default()
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
-    let name = name.trim();
-    if name.is_empty() || name == "." || name == ".." {
-        kind.to_owned()
-    } else {
-        name.to_owned()
-    }
+    clean_filename(given.unwrap_or_default(), 200, kind)
 }
 
 #[activities]

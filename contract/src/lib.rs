@@ -10,6 +10,7 @@ pub mod config;
 pub mod content;
 pub mod conversation;
 pub mod delivery;
+pub mod files;
 pub mod inbound_media;
 pub mod outbound;
 pub mod priority;

@@ -20,6 +20,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
+use pombo_contract::files::{accepts, essence};
 use pombo_store::files::{self, File, NewFile};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -251,7 +252,7 @@ pub async fn upload(
             .filter(|t| !t.is_empty())
             .unwrap_or("application/octet-stream")
             .to_owned();
-        if !allowed(&content_type, &storage.allowed_content_types) {
+        if !accepts(&storage.allowed_content_types, &content_type) {
             return Err(UploadError::ContentType {
                 got: essence(&content_type),
                 allowed: storage.allowed_content_types.clone(),
@@ -371,43 +372,10 @@ async fn view(state: &AppState, file: File) -> Result<FileView, ApiError> {
     })
 }
 
-/// `type/subtype` of a content type, lowercase, without parameters.
-fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
-}
-
-/// Whether `content_type` is in `allowed` (exactly, or as `type/*`).
-fn allowed(content_type: &str, allowed: &[String]) -> bool {
-    let essence = essence(content_type);
-    let Some((kind, _)) = essence.split_once('/') else {
-        return false;
-    };
-    allowed.iter().any(|a| {
-        let a = a.trim().to_ascii_lowercase();
-        a == essence || a.strip_suffix("/*") == Some(kind)
-    })
-}
-
 /// The uploader's file name without any directories or control characters, at most
 /// [`MAX_FILENAME_CHARS`]; `file` when nothing is left.
 fn clean_filename(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_FILENAME_CHARS)
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
-        "file".into()
-    } else {
-        cleaned.to_owned()
-    }
+    pombo_contract::files::clean_filename(raw, MAX_FILENAME_CHARS, "file")
 }
 
 /// The file name as used in object keys: ASCII letters, digits, `.`, `-` and `_` only (others
@@ -438,12 +406,12 @@ mod tests {
     #[test]
     fn content_types_match_exactly_or_by_wildcard() {
         let list = vec!["image/png".to_owned(), "audio/*".to_owned()];
-        assert!(allowed("image/png", &list));
-        assert!(allowed("Image/PNG; charset=binary", &list));
-        assert!(allowed("audio/ogg", &list));
-        assert!(!allowed("image/svg+xml", &list));
-        assert!(!allowed("application/octet-stream", &list));
-        assert!(!allowed("audio", &list));
+        assert!(accepts(&list, "image/png"));
+        assert!(accepts(&list, "Image/PNG; charset=binary"));
+        assert!(accepts(&list, "audio/ogg"));
+        assert!(!accepts(&list, "image/svg+xml"));
+        assert!(!accepts(&list, "application/octet-stream"));
+        assert!(!accepts(&list, "audio"));
     }
 
     #[test]
