@@ -39,6 +39,28 @@ async fn read_all(app: &TestApp, key: &str, after: i64, limit: u64) -> (Vec<Valu
     }
 }
 
+/// [`read_all`] until `done` holds of what was read (within ten seconds). On PostgreSQL an
+/// event is readable once every transaction that began before it has ended, anywhere on the
+/// server (other tests' included): a reader sees it a moment later, never out of order.
+async fn read_until(
+    app: &TestApp,
+    after: i64,
+    done: impl Fn(&[Value]) -> bool,
+) -> (Vec<Value>, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut events = Vec::new();
+    let mut cursor = after;
+    loop {
+        let (more, next) = read_all(app, &app.api_key, cursor, 50).await;
+        events.extend(more);
+        cursor = next;
+        if done(&events) || std::time::Instant::now() > deadline {
+            return (events, cursor);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The event types about `subject` (`data`'s id field `field`), in log order.
 fn types_of(events: &[Value], field: &str, subject: &str) -> Vec<String> {
     events
@@ -55,7 +77,11 @@ async fn every_change_is_an_event_read_in_order_from_a_cursor() {
     app.wait_for_status(&id, "sent", Duration::from_secs(30))
         .await;
 
-    // Page by page, one event at a time: in order, each once.
+    // Once both are readable: page by page, one event at a time, in order, each once.
+    read_until(&app, 0, |events| {
+        types_of(events, "notification_id", &id).len() == 2
+    })
+    .await;
     let (events, cursor) = read_all(&app, &app.api_key, 0, 1).await;
     let cursors: Vec<i64> = events
         .iter()
@@ -85,7 +111,7 @@ async fn every_change_is_an_event_read_in_order_from_a_cursor() {
     );
     let (code, _) = app.post_callback(&path, &written).await;
     assert_eq!(code, 200);
-    let (more, cursor) = read_all(&app, &app.api_key, cursor, 50).await;
+    let (more, cursor) = read_until(&app, cursor, |events| events.len() >= 2).await;
     let kinds: Vec<&str> = more.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
@@ -105,7 +131,7 @@ async fn every_change_is_an_event_read_in_order_from_a_cursor() {
         )
         .await;
     assert_eq!(code, 200);
-    let (more, cursor) = read_all(&app, &app.api_key, cursor, 50).await;
+    let (more, cursor) = read_until(&app, cursor, |events| !events.is_empty()).await;
     assert_eq!(
         types_of(&more, "conversation_id", &conversation),
         ["conversation.closed"]
