@@ -54,9 +54,15 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for() { # name port
-  for _ in $(seq 1 150); do port_open "$2" && return 0; sleep 0.2; done
-  echo "!! $1 did not open port $2; see $LOGS/" >&2; exit 1
+wait_for() { # name port pid log: up to 90 s (a loaded machine), and no wait for one that died
+  for _ in $(seq 1 450); do
+    port_open "$2" && return 0
+    if ! kill -0 "$3" 2>/dev/null; then
+      echo "!! $1 stopped before opening port $2; the end of $4:" >&2; tail -n 20 "$4" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  echo "!! $1 did not open port $2 within 90 s; the end of $4:" >&2; tail -n 20 "$4" >&2; exit 1
 }
 for port in "$API_PORT" "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT" "$SMTP_PORT" "$MAIL_UI_PORT" "$FAKES_PORT" "$S3_PORT"; do
   if port_open "$port"; then echo "!! port $port is already in use; stop what uses it or set the *_PORT variables" >&2; exit 1; fi
@@ -84,10 +90,10 @@ target/debug/pombo-fakes --print-config "http://127.0.0.1:$FAKES_PORT" >"$DATA/p
 echo "==> starting the object store (logs: .data/logs/s3.log)"
 target/debug/pombo-s3 "127.0.0.1:$S3_PORT" "$DATA/objects" >"$LOGS/s3.log" 2>&1 &
 pids+=($!)
-wait_for "Temporal" "$TEMPORAL_PORT"
-wait_for "maildev" "$SMTP_PORT"
-wait_for "pombo-fakes" "$FAKES_PORT"
-wait_for "pombo-s3" "$S3_PORT"
+wait_for "Temporal" "$TEMPORAL_PORT" "${pids[0]}" "$LOGS/temporal.log"
+wait_for "maildev" "$SMTP_PORT" "${pids[1]}" "$LOGS/maildev.log"
+wait_for "pombo-fakes" "$FAKES_PORT" "${pids[2]}" "$LOGS/fakes.log"
+wait_for "pombo-s3" "$S3_PORT" "${pids[3]}" "$LOGS/s3.log"
 
 export POMBO_DEV_API_KEY
 export POMBO_LISTEN="127.0.0.1:$API_PORT"
@@ -117,7 +123,7 @@ pids+=($!)
 echo "==> starting pombo-api (logs: .data/logs/api.log)"
 target/debug/pombo-api >"$LOGS/api.log" 2>&1 &
 pids+=($!)
-wait_for "pombo-api" "$API_PORT"
+wait_for "pombo-api" "$API_PORT" "$!" "$LOGS/api.log"
 
 # An operator for the admin page, made on the first run and kept in .data/dev-operator
 # (mode 600: password, TOTP secret, recovery codes). `make totp` prints its current code.

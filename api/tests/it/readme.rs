@@ -164,7 +164,7 @@ impl Stack {
 
     fn logs(&self) -> String {
         let mut all = String::new();
-        for name in ["api", "worker", "fakes", "temporal"] {
+        for name in ["api", "worker", "fakes", "temporal", "maildev", "s3"] {
             let path = self.data.join("logs").join(format!("{name}.log"));
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(40).collect();

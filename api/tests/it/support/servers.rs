@@ -57,12 +57,27 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A port for a server another process will open. Taken below the kernel's ephemeral range
+/// (32768 and up by default): a port the kernel hands out for `bind(0)` is free only until
+/// some test's next outgoing connection takes it as its local port, which happened in CI
+/// between choosing maildev's port and maildev binding it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("binding a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    // Test processes run side by side: start each at its own place in the range.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.subsec_nanos());
+    let start = std::process::id().wrapping_mul(7_919).wrapping_add(nanos);
+    for _ in 0..COUNT {
+        let step = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (FIRST + start.wrapping_add(step.wrapping_mul(13)) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT)
 }
 
 fn start_own() -> Servers {
