@@ -22,6 +22,7 @@ mod m0017_inbound_media;
 mod m0018_message_changes;
 mod m0019_instance_states;
 mod m0020_event_log;
+mod m0021_event_log_order;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0018_message_changes::Migration),
             Box::new(m0019_instance_states::Migration),
             Box::new(m0020_event_log::Migration),
+            Box::new(m0021_event_log_order::Migration),
         ]
     }
 }

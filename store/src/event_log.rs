@@ -1,23 +1,95 @@
 //! A tenant's event log, read: the events the database's triggers wrote in the same
 //! transaction as each change (`m0020_event_log`), after a cursor, oldest first. On
-//! PostgreSQL only events whose every predecessor has settled are read (see the migration),
-//! so a reader going from cursor to cursor never skips one committed late. Retention deletes
-//! old events and remembers how far ([`purge`]): a cursor older than that gets
-//! [`Listed::Expired`], never a silent gap.
+//! PostgreSQL the log is read in (transaction, id) order and only as far as every
+//! transaction before it has ended (`m0021_event_log_order`), so the part shown only ever
+//! grows at its end: a reader going from cursor to cursor never skips an event committed
+//! late. Retention deletes old events and remembers how far ([`purge`]): a cursor older
+//! than that gets [`Listed::Expired`], never a silent gap.
+
+use std::{collections::HashMap, fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
+use pombo_contract::Channel;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{event_log, event_log_horizon},
+    entities::{conversation, event_log, event_log_horizon, notification},
 };
 
 pub use event_log::Model as LoggedEvent;
+
+/// A position in the log: after the event with this transaction and id. Written `id` on
+/// SQLite (where `xact` is always 0) and `xact-id` on PostgreSQL; `0` is the beginning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub xact: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub const START: Cursor = Cursor { xact: 0, id: 0 };
+
+    /// Where `event` is.
+    pub fn of(event: &LoggedEvent) -> Cursor {
+        Cursor {
+            xact: event.xact,
+            id: event.id,
+        }
+    }
+
+    /// Events after this one.
+    fn after(self) -> Condition {
+        Condition::any()
+            .add(event_log::Column::Xact.gt(self.xact))
+            .add(
+                Condition::all()
+                    .add(event_log::Column::Xact.eq(self.xact))
+                    .add(event_log::Column::Id.gt(self.id)),
+            )
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.xact {
+            0 => write!(f, "{}", self.id),
+            xact => write!(f, "{xact}-{}", self.id),
+        }
+    }
+}
+
+/// A cursor that is not one this log gave.
+#[derive(Debug, thiserror::Error)]
+#[error("not a cursor of the event log")]
+pub struct BadCursor;
+
+impl FromStr for Cursor {
+    type Err = BadCursor;
+
+    fn from_str(text: &str) -> Result<Cursor, BadCursor> {
+        let number = |part: &str| {
+            part.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0 && part.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or(BadCursor)
+        };
+        match text.split_once('-') {
+            None => Ok(Cursor {
+                xact: 0,
+                id: number(text)?,
+            }),
+            Some((xact, id)) => Ok(Cursor {
+                xact: number(xact)?,
+                id: number(id)?,
+            }),
+        }
+    }
+}
 
 /// What [`list`] found.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,75 +98,227 @@ pub enum Listed {
     Events(Vec<LoggedEvent>),
     /// Events after the cursor were deleted by retention: the reader must start again
     /// from the current state.
-    Expired { purged_up_to: i64 },
+    Expired { purged_up_to: Cursor },
 }
 
-/// The tenant's events after `after` (0: from the oldest kept), of `types` (empty: all),
-/// at most `limit`.
+/// Events in log order, settled ones only (see the module's header).
+fn in_order(db: &impl ConnectionTrait, after: Cursor, limit: u64) -> Select<event_log::Entity> {
+    let mut query = event_log::Entity::find()
+        .filter(after.after())
+        .order_by_asc(event_log::Column::Xact)
+        .order_by_asc(event_log::Column::Id)
+        .limit(limit);
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.filter(Expr::cust(
+            "event_log.xact < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        ));
+    }
+    query
+}
+
+/// The tenant's events after `after` ([`Cursor::START`]: from the oldest kept), of
+/// `types` (empty: all), at most `limit`.
 pub async fn list(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
-    after: i64,
+    after: Cursor,
     types: &[String],
     limit: u64,
 ) -> Result<Listed, StoreError> {
     let purged_up_to = horizon(db).await?;
-    if after > 0 && after < purged_up_to {
+    if after != Cursor::START && after < purged_up_to {
         return Ok(Listed::Expired { purged_up_to });
     }
-    let mut query = event_log::Entity::find()
-        .filter(event_log::Column::TenantId.eq(tenant_id))
-        .filter(event_log::Column::Id.gt(after))
-        .order_by_asc(event_log::Column::Id)
-        .limit(limit);
+    let mut query = in_order(db, after, limit).filter(event_log::Column::TenantId.eq(tenant_id));
     if !types.is_empty() {
         query = query.filter(event_log::Column::EventType.is_in(types.iter().cloned()));
-    }
-    if db.get_database_backend() == DbBackend::Postgres {
-        query = query.filter(Expr::cust(
-            "event_log.xid < pg_snapshot_xmin(pg_current_snapshot())",
-        ));
     }
     Ok(Listed::Events(query.all(db).await?))
 }
 
-/// The highest event id retention deleted (0: none yet).
-async fn horizon(db: &impl ConnectionTrait) -> Result<i64, StoreError> {
+/// Every tenant's events after `after`, at most `limit`: what the streams of one API
+/// process follow.
+pub async fn follow(
+    db: &impl ConnectionTrait,
+    after: Cursor,
+    limit: u64,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    Ok(in_order(db, after, limit).all(db).await?)
+}
+
+/// Where the log ends now: a follower starting here sees only what comes next.
+pub async fn end(db: &impl ConnectionTrait) -> Result<Cursor, StoreError> {
+    let mut query = event_log::Entity::find()
+        .order_by_desc(event_log::Column::Xact)
+        .order_by_desc(event_log::Column::Id);
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.filter(Expr::cust(
+            "event_log.xact < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        ));
+    }
+    let last = query.one(db).await?;
+    Ok(last.as_ref().map_or(horizon(db).await?, Cursor::of))
+}
+
+/// What an event is about beyond its ids, for a stream's filters: the channel, the provider
+/// account (a gateway instance), the conversation and the recipient profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub channel: Option<Channel>,
+    pub provider_account_id: Option<Uuid>,
+    pub conversation_id: Option<Uuid>,
+    pub recipient_id: Option<Uuid>,
+}
+
+/// The [`Facts`] of each event, in the same order: two queries whatever the number.
+pub async fn facts(
+    db: &impl ConnectionTrait,
+    events: &[LoggedEvent],
+) -> Result<Vec<Facts>, StoreError> {
+    let is_notification = |e: &LoggedEvent| e.event_type.starts_with("notification.");
+    let conversation_of = |e: &LoggedEvent| match e.event_type.split('.').next() {
+        Some("message") => e.related_id,
+        Some("conversation") => Some(e.subject_id),
+        _ => None,
+    };
+    let notification_ids: Vec<Uuid> = events
+        .iter()
+        .filter(|e| is_notification(e))
+        .map(|e| e.subject_id)
+        .collect();
+    let conversation_ids: Vec<Uuid> = events.iter().filter_map(conversation_of).collect();
+    let mut notifications = HashMap::new();
+    if !notification_ids.is_empty() {
+        let rows: Vec<(Uuid, String, Option<Uuid>, Option<Uuid>)> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::Id)
+            .column(notification::Column::Channel)
+            .column(notification::Column::ProviderAccountId)
+            .column(notification::Column::RecipientId)
+            .filter(notification::Column::Id.is_in(notification_ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, channel, account, recipient) in rows {
+            notifications.insert(id, (channel.parse().ok(), account, recipient));
+        }
+    }
+    let mut conversations = HashMap::new();
+    if !conversation_ids.is_empty() {
+        let rows: Vec<(Uuid, String, Option<Uuid>)> = conversation::Entity::find()
+            .select_only()
+            .column(conversation::Column::Id)
+            .column(conversation::Column::Channel)
+            .column(conversation::Column::ProviderAccountId)
+            .filter(conversation::Column::Id.is_in(conversation_ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, channel, account) in rows {
+            conversations.insert(id, (channel.parse().ok(), account));
+        }
+    }
+    Ok(events
+        .iter()
+        .map(|e| {
+            if is_notification(e) {
+                let (channel, provider_account_id, recipient_id) = notifications
+                    .get(&e.subject_id)
+                    .cloned()
+                    .unwrap_or_default();
+                Facts {
+                    channel,
+                    provider_account_id,
+                    conversation_id: None,
+                    recipient_id,
+                }
+            } else {
+                let conversation_id = conversation_of(e);
+                let (channel, provider_account_id) = conversation_id
+                    .and_then(|id| conversations.get(&id).cloned())
+                    .unwrap_or_default();
+                Facts {
+                    channel,
+                    provider_account_id,
+                    conversation_id,
+                    recipient_id: None,
+                }
+            }
+        })
+        .collect())
+}
+
+/// The newest event retention deleted ([`Cursor::START`]: none yet).
+async fn horizon(db: &impl ConnectionTrait) -> Result<Cursor, StoreError> {
     Ok(event_log_horizon::Entity::find_by_id(1)
         .one(db)
         .await?
-        .map_or(0, |row| row.purged_up_to))
+        .map_or(Cursor::START, |row| Cursor {
+            xact: row.purged_xact,
+            id: row.purged_up_to,
+        }))
 }
 
-/// Deletes every tenant's events older than `older_than`, remembering the highest id
-/// deleted. Returns how many.
+/// Deletes every tenant's events older than `older_than` (and any settled before the newest
+/// of those in log order), remembering how far. Returns how many.
 pub async fn purge(
     db: &impl ConnectionTrait,
     older_than: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let newest: Option<i64> = event_log::Entity::find()
-        .select_only()
-        .column_as(event_log::Column::Id.max(), "max")
+    let newest = event_log::Entity::find()
         .filter(event_log::Column::OccurredAt.lt(older_than))
-        .into_tuple::<Option<i64>>()
+        .order_by_desc(event_log::Column::Xact)
+        .order_by_desc(event_log::Column::Id)
         .one(db)
-        .await?
-        .flatten();
-    let Some(newest) = newest else {
+        .await?;
+    let Some(newest) = newest.as_ref().map(Cursor::of) else {
         return Ok(0);
     };
+    let newest = newest.max(horizon(db).await?);
     // The horizon first: a reader never sees a gap that is not announced.
     let row = event_log_horizon::ActiveModel {
         id: Set(1),
-        purged_up_to: Set(newest.max(horizon(db).await?)),
+        purged_up_to: Set(newest.id),
+        purged_xact: Set(newest.xact),
     };
     match event_log_horizon::Entity::find_by_id(1).one(db).await? {
         Some(_) => row.update(db).await.map(drop)?,
         None => row.insert(db).await.map(drop)?,
     }
     let deleted = event_log::Entity::delete_many()
-        .filter(event_log::Column::Id.lte(newest))
+        .filter(newest.after().not())
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back_as_written_and_refuse_anything_else() {
+        for cursor in [
+            Cursor::START,
+            Cursor { xact: 0, id: 42 },
+            Cursor { xact: 981, id: 7 },
+        ] {
+            assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+        }
+        assert_eq!("12".parse::<Cursor>().unwrap(), Cursor { xact: 0, id: 12 });
+        for bad in [
+            "",
+            "-1",
+            "1-",
+            "-",
+            "x",
+            "1-2-3",
+            "+4",
+            "1 ",
+            "99999999999999999999",
+        ] {
+            assert!(bad.parse::<Cursor>().is_err(), "{bad:?} was taken");
+        }
+        assert!(Cursor { xact: 5, id: 1 } > Cursor { xact: 4, id: 9 });
+    }
 }

@@ -10,7 +10,7 @@ use axum::{
     extract::{RawQuery, State},
 };
 use chrono::{DateTime, Utc};
-use pombo_store::event_log::{self, Listed, LoggedEvent};
+use pombo_store::event_log::{self, Cursor, Listed, LoggedEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -120,8 +120,9 @@ const TYPES: &[EventType] = &[
 /// An event of the tenant's log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogEvent {
-    /// Its position in the log: pass the last one seen as `after` to read on.
-    pub cursor: i64,
+    /// Its position in the log: pass the last one seen as `after` to read on. Opaque
+    /// (`"42"` on SQLite, `"981-42"` on PostgreSQL); compare cursors only for equality.
+    pub cursor: String,
     #[serde(rename = "type")]
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
@@ -159,7 +160,7 @@ impl From<LoggedEvent> for LogEvent {
             }),
         };
         LogEvent {
-            cursor: e.id,
+            cursor: Cursor::of(&e).to_string(),
             kind: e.event_type,
             occurred_at: e.occurred_at,
             data,
@@ -172,14 +173,14 @@ impl From<LoggedEvent> for LogEvent {
 pub struct LogPage {
     pub data: Vec<LogEvent>,
     /// The cursor to read on from: the last event's, or the one given when none came.
-    pub next_cursor: i64,
+    pub next_cursor: String,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
-    /// Only events after this cursor (0, the default: from the oldest kept).
-    #[param(value_type = Option<i64>, nullable = false, minimum = 0)]
+    /// Only events after this cursor (`0`, the default: from the oldest kept).
+    #[param(value_type = Option<String>, nullable = false)]
     pub after: Option<String>,
     /// Only these types, comma-separated (`notification.sent,message.received`).
     #[param(value_type = Option<String>, nullable = false)]
@@ -212,15 +213,15 @@ pub async fn list(
 ) -> Result<Json<LogPage>, ApiError> {
     let query: LogQuery = crate::extract::parse_query(raw.as_deref())?;
     let mut errors = Vec::new();
-    let after = match query.after.as_deref().map(str::parse::<i64>) {
-        None => 0,
-        Some(Ok(n)) if n >= 0 => n,
-        Some(_) => {
+    let after = match query.after.as_deref().map(|a| a.trim().parse::<Cursor>()) {
+        None => Cursor::START,
+        Some(Ok(cursor)) => cursor,
+        Some(Err(_)) => {
             errors.push(FieldError::new(
                 "after",
-                "must be a cursor from an earlier event (a whole number, 0 or more)",
+                "must be a cursor from an earlier event (or 0)",
             ));
-            0
+            Cursor::START
         }
     };
     let types: Vec<String> = query
@@ -234,7 +235,7 @@ pub async fn list(
                 .collect()
         })
         .unwrap_or_default();
-    for unknown in types.iter().filter(|t| !TYPES.iter().any(|k| k.name == *t)) {
+    for unknown in types.iter().filter(|t| !is_event_type(t)) {
         errors.push(FieldError::new(
             "types",
             format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
@@ -246,7 +247,7 @@ pub async fn list(
     }
     match event_log::list(&state.db, tenant.id, after, &types, limit).await? {
         Listed::Events(events) => {
-            let next_cursor = events.last().map_or(after, |e| e.id);
+            let next_cursor = events.last().map_or(after, Cursor::of).to_string();
             Ok(Json(LogPage {
                 data: events.into_iter().map(LogEvent::from).collect(),
                 next_cursor,
@@ -257,6 +258,11 @@ pub async fn list(
              reload the current state and read on from a newer cursor"
         ))),
     }
+}
+
+/// Whether the log has events of this type.
+pub fn is_event_type(name: &str) -> bool {
+    TYPES.iter().any(|k| k.name == name)
 }
 
 /// One kind of event, with the JSON schema of its `data` and an example.
@@ -308,7 +314,7 @@ pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<LogEventType>> {
                         "required": required,
                     }),
                     example: json!({
-                        "cursor": 42,
+                        "cursor": "42",
                         "type": t.name,
                         "occurred_at": "2026-12-06T10:00:00Z",
                         "data": example,

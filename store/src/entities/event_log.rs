@@ -4,9 +4,11 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "event_log")]
 pub struct Model {
-    /// The cursor: increasing in commit order (see the migration).
+    /// With `xact`, the cursor (`event_log::Cursor`): the log is read in (xact, id) order.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The PostgreSQL transaction that wrote it (0 on SQLite); see `m0021_event_log_order`.
+    pub xact: i64,
     pub tenant_id: Uuid,
     pub event_type: String,
     /// The notification, message or conversation it is about.

@@ -11,23 +11,7 @@ pub struct TestDatabase {
 
 pub async fn fresh_database() -> TestDatabase {
     match std::env::var("POMBO_TEST_DB").as_deref() {
-        Ok("postgres") => {
-            let admin_url = std::env::var("POMBO_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!("pombo_test_{}", Uuid::new_v4().simple());
-            let admin = Database::connect(format!("{admin_url}/postgres"))
-                .await
-                .expect("connecting to PostgreSQL as postgres");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("creating the test database");
-            admin.close().await.ok();
-            TestDatabase {
-                url: format!("{admin_url}/{name}"),
-                _dir: None,
-            }
-        }
+        Ok("postgres") => fresh_postgres().await,
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!(
@@ -39,6 +23,26 @@ pub async fn fresh_database() -> TestDatabase {
                 _dir: Some(dir),
             }
         }
+    }
+}
+
+/// A fresh PostgreSQL database, whatever `POMBO_TEST_DB` says: for what only PostgreSQL
+/// does (concurrent writers).
+pub async fn fresh_postgres() -> TestDatabase {
+    let admin_url = std::env::var("POMBO_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("pombo_test_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(format!("{admin_url}/postgres"))
+        .await
+        .expect("connecting to PostgreSQL as postgres");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("creating the test database");
+    admin.close().await.ok();
+    TestDatabase {
+        url: format!("{admin_url}/{name}"),
+        _dir: None,
     }
 }
 
