@@ -117,7 +117,10 @@ run() { # label key, then filters
 }
 keep=1
 failed=0
-run tenant "$DEV_KEY" --exclude-tag admin || failed=1
+# Not GET /v1/stream/sse: a valid request is an endless stream, which a fuzzer can only
+# time out on. Its parameters are the WebSocket route's, fuzzed there (without the
+# handshake it answers at once), and its own tests are api/tests/it/stream.rs.
+run tenant "$DEV_KEY" --exclude-tag admin --exclude-path /v1/stream/sse || failed=1
 run admin "$ADMIN_KEY" --include-tag admin || failed=1
 if grep -E 'ERROR|panicked' "$WORK/api.log"; then
   echo "!! pombo-api logged errors (see above)" >&2

@@ -98,6 +98,9 @@ pub enum ApiError {
     Gone(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A WebSocket route called without the upgrade handshake.
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// A provider refused what the API asked of it on a tenant's behalf, or could not be
     /// reached: the detail quotes the provider (never a credential). A 424, not a 5xx: the
     /// tenant's provider (its settings, its gateway) failed, not Pombo.
@@ -182,6 +185,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            ApiError::UpgradeRequired(_) => (
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade-required",
+                "WebSocket handshake required",
             ),
             ApiError::Provider(_) => (
                 StatusCode::FAILED_DEPENDENCY,

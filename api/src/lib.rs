@@ -23,6 +23,7 @@ pub mod rate_limit;
 pub mod recipients;
 pub mod routing_rules;
 pub mod state;
+pub mod stream;
 pub mod strict;
 pub mod templates;
 pub mod tenants;
@@ -90,7 +91,9 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         pombo_providers::outbound::OutboundClients::new(config.outbound.clone())
             .context("building the providers' HTTP clients")?,
     );
+    let streams = Arc::new(stream::Streams::new(db.clone(), &config));
     Ok(AppState {
+        streams,
         db,
         config: Arc::new(config),
         dispatcher,
@@ -115,6 +118,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(batches::router())
         .merge(conversations::router())
         .merge(events::router())
+        .merge(stream::router())
         .merge(providers::router())
         .merge(recipients::router())
         .merge(routing_rules::router())
@@ -137,7 +141,16 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(rate_limit::headers))
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        // The path, not the query: a stream token travels in it (`?token=`).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            },
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

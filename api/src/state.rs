@@ -26,4 +26,6 @@ pub struct AppState {
     /// HTTP clients to the providers, guarded by the outbound rule for tenants' accounts:
     /// read receipts go out from the API (`conversations::mark_read`).
     pub providers: Arc<pombo_providers::outbound::OutboundClients>,
+    /// The event stream's follower of the log, its token keys and open connections.
+    pub streams: Arc<crate::stream::Streams>,
 }

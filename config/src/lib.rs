@@ -44,6 +44,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The child processes that render tenants' templates (`pombo-render`).
     pub render: RenderConfig,
+    /// The live event stream and its tokens.
+    pub stream: StreamConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -134,6 +136,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             retention: RetentionConfig::default(),
             render: RenderConfig::default(),
+            stream: StreamConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
             worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
@@ -222,6 +225,15 @@ impl Config {
         if !(1..=7 * 24 * 3600).contains(&self.storage.provider_url_expiry_secs) {
             return Err(ConfigError(
                 "storage.provider_url_expiry_secs must be between 1 and 604800 (7 days)".into(),
+            ));
+        }
+        if self.stream.token_max_secs == 0
+            || self.stream.queue == 0
+            || self.stream.heartbeat_secs == 0
+            || self.stream.poll_millis == 0
+        {
+            return Err(ConfigError(
+                "stream.token_max_secs, stream.queue, stream.heartbeat_secs and stream.poll_millis must be at least 1".into(),
             ));
         }
         if self.retention.every_secs == 0

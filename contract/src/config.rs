@@ -331,6 +331,45 @@ pub struct RetentionConfig {
     pub event_days: u32,
 }
 
+/// The live event stream (`GET /v1/stream`, `GET /v1/stream/sse`): each API process follows
+/// the event log (woken by PostgreSQL's `NOTIFY`, and polling) and fans new events out to
+/// its connections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamConfig {
+    /// Signs the short-lived tokens browsers connect with (`POST /v1/stream/tokens`): base64
+    /// of at least 32 random bytes, the same in every API process. `None`: derived from the
+    /// current encryption key; without one either, a random key per process (tokens then
+    /// work only on the process that made them).
+    pub token_key: Option<Secret>,
+    /// Longest life of such a token, in seconds.
+    pub token_max_secs: u64,
+    /// Connections one tenant may hold open on one API process.
+    pub max_connections_per_tenant: usize,
+    /// Events waiting to be written to one connection; a client that lets more pile up is
+    /// closed with its cursor, to resume from, so a slow reader costs bounded memory.
+    pub queue: usize,
+    /// How often a connection is pinged (WebSocket) or sent a comment (SSE), in seconds. A
+    /// WebSocket client that has not answered by the next ping is closed.
+    pub heartbeat_secs: u64,
+    /// How often the log is read when nothing woke the follower, in milliseconds. SQLite
+    /// has no notifications: this is its latency.
+    pub poll_millis: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            token_key: None,
+            token_max_secs: 3600,
+            max_connections_per_tenant: 200,
+            queue: 1000,
+            heartbeat_secs: 25,
+            poll_millis: 50,
+        }
+    }
+}
+
 /// Tenants' templates are rendered in `pombo-render` child processes, each limited to
 /// `memory_limit_mib` of address space: a template whose values outgrow it (a string
 /// doubled in a loop) ends its child and is refused, instead of ending the API or the worker.

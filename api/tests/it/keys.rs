@@ -436,6 +436,13 @@ async fn every_route_refuses_keys_without_its_scope() {
                 );
             }
             let only = key_with(&app, tenant.id, &[needed]).await;
+            // Allowed, the event stream would stay open: a bad cursor ends it at once, after
+            // the scope was checked.
+            let concrete = if path == "/v1/stream/sse" {
+                format!("{concrete}?after=not-a-cursor")
+            } else {
+                concrete
+            };
             let (code, body) = request(&app, &only, method, &concrete).await;
             assert!(
                 !(code == 403 && body["type"] == "https://pombo.dev/problems/missing-scope"),

@@ -38,6 +38,7 @@ mod retention;
 mod routing_rules;
 mod scheduling;
 mod secrets_in_logs;
+mod stream;
 mod support;
 mod templates;
 mod upgrade;

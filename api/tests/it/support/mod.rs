@@ -71,6 +71,8 @@ pub struct AppOptions {
     /// Configure no encryption key for this app's API (`encryption.keys` empty); use with
     /// `worker: false` (a worker would install no keyring process-wide).
     pub no_encryption_key: bool,
+    /// The event stream's settings (default: `StreamConfig::default()`).
+    pub stream: Option<pombo_contract::config::StreamConfig>,
 }
 
 impl Default for AppOptions {
@@ -96,6 +98,7 @@ impl Default for AppOptions {
             api_tls: None,
             temporal_tls: None,
             no_encryption_key: false,
+            stream: None,
         }
     }
 }
@@ -160,6 +163,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 webhook: wait,
             });
     config.worker_metrics_listen = None;
+    config.stream = options.stream.clone().unwrap_or_default();
     config.render.program = Some(render_binary());
     // Tests share one Temporal server: a worker per test must not rewrite one server-wide
     // retention schedule to point at its own short-lived task queue. Retention tests turn
