@@ -23,6 +23,7 @@ mod rabbit;
 mod render;
 mod server;
 mod stack;
+mod stream_clients;
 
 use std::time::{Duration, Instant};
 
@@ -384,6 +385,30 @@ async fn main() -> anyhow::Result<()> {
             "inbound messages stored/s (32 connections)",
             format!("{stored:.0}"),
             "≥ 1,000 (SQLite)",
+        ));
+    }
+
+    if wanted("stream") {
+        // 10. The live event stream: a thousand WebSocket clients of one tenant.
+        let clients = env_or("POMBO_BENCH_STREAM_CLIENTS", 1000);
+        let events = env_or("POMBO_BENCH_STREAM_EVENTS", 100);
+        stack.log_peak_rss();
+        eprintln!("==> 10. stream: {clients} WebSocket clients, {events} notifications at 50/s");
+        let figures = stream_clients::run(&stack, clients, events, 90_000_000).await;
+        rows.push(row(
+            &format!("stream: event to each of {clients} clients p50 / p99 (ms)"),
+            p50_p99(&figures.latencies),
+            "p99 ≤ 100",
+        ));
+        rows.push(row(
+            "stream: deliveries/s fanned out",
+            format!("{:.0}", figures.deliveries_per_second),
+            "",
+        ));
+        rows.push(row(
+            "stream: API RSS per idle connection (KB)",
+            format!("{:.1}", figures.rss_kb_per_connection),
+            "≤ 20",
         ));
     }
 

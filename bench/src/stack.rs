@@ -142,6 +142,8 @@ impl Stack {
         // from many addresses: the per-address callback limit would measure itself.
         config.api.callback_rate_limit.enabled = false;
         config.storage.create_bucket = false;
+        // Scenario 10 connects a thousand clients as one tenant.
+        config.stream.max_connections_per_tenant = 5_000;
         config.worker_metrics_listen = None;
         config.dev_api_key = Some(Secret::new(key.clone()));
         config.encryption.current_key = "bench".into();
@@ -342,6 +344,24 @@ impl Stack {
     pub fn log_peak_rss(&self) {
         let (api, worker) = self.peak_rss_mb();
         eprintln!("    peak RSS so far: API {api:.1} MB, worker {worker:.1} MB");
+    }
+
+    /// The API's resident memory now (VmRSS), in KB.
+    pub fn api_rss_kb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.api.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The bench tenant's API key.
+    pub fn key(&self) -> &str {
+        &self.poster.key
     }
 
     /// Peak resident memory (VmHWM) of the API and the worker, in MB.

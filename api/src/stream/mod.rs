@@ -433,6 +433,11 @@ pub async fn websocket(
     };
     let heartbeat = Duration::from_secs(state.config.stream.heartbeat_secs);
     Ok(upgrade
+        // A client sends a token at most: small buffers per connection, and nothing large
+        // accepted from it (tungstenite's default is 64 MiB a message).
+        .read_buffer_size(4096)
+        .max_message_size(16 * 1024)
+        .max_frame_size(16 * 1024)
         .on_upgrade(move |mut socket| async move {
             let opened = match opened {
                 Some(opened) => opened,
