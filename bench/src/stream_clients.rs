@@ -68,11 +68,7 @@ pub async fn run(stack: &Stack, clients: usize, notifications: usize, first: usi
                     .as_str()
                     .and_then(|t| t.parse().ok())
                     .expect("occurred_at");
-                latencies.push(
-                    (received - occurred)
-                        .to_std()
-                        .unwrap_or(Duration::ZERO),
-                );
+                latencies.push((received - occurred).to_std().unwrap_or(Duration::ZERO));
             }
             (latencies, Instant::now())
         }));

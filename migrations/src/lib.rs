@@ -23,6 +23,7 @@ mod m0018_message_changes;
 mod m0019_instance_states;
 mod m0020_event_log;
 mod m0021_event_log_order;
+mod m0022_batch_completed_event;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0019_instance_states::Migration),
             Box::new(m0020_event_log::Migration),
             Box::new(m0021_event_log_order::Migration),
+            Box::new(m0022_batch_completed_event::Migration),
         ]
     }
 }

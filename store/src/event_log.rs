@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{conversation, event_log, event_log_horizon, notification},
+    entities::{batch, conversation, event_log, event_log_horizon, notification},
 };
 
 pub use event_log::Model as LoggedEvent;
@@ -161,7 +161,8 @@ pub async fn end(db: &impl ConnectionTrait) -> Result<Cursor, StoreError> {
 }
 
 /// What an event is about beyond its ids, for a stream's filters: the channel, the provider
-/// account (a gateway instance), the conversation and the recipient profile.
+/// account (a gateway instance), the conversation and the recipient profile (those that
+/// apply: a batch has a channel only).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
     pub channel: Option<Channel>,
@@ -170,7 +171,8 @@ pub struct Facts {
     pub recipient_id: Option<Uuid>,
 }
 
-/// The [`Facts`] of each event, in the same order: two queries whatever the number.
+/// The [`Facts`] of each event, in the same order: three queries at most, whatever the
+/// number.
 pub async fn facts(
     db: &impl ConnectionTrait,
     events: &[LoggedEvent],
@@ -187,6 +189,25 @@ pub async fn facts(
         .map(|e| e.subject_id)
         .collect();
     let conversation_ids: Vec<Uuid> = events.iter().filter_map(conversation_of).collect();
+    let batch_ids: Vec<Uuid> = events
+        .iter()
+        .filter(|e| e.event_type.starts_with("batch."))
+        .map(|e| e.subject_id)
+        .collect();
+    let mut batches = HashMap::new();
+    if !batch_ids.is_empty() {
+        let rows: Vec<(Uuid, String)> = batch::Entity::find()
+            .select_only()
+            .column(batch::Column::Id)
+            .column(batch::Column::Channel)
+            .filter(batch::Column::Id.is_in(batch_ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, channel) in rows {
+            batches.insert(id, channel.parse::<Channel>().ok());
+        }
+    }
     let mut notifications = HashMap::new();
     if !notification_ids.is_empty() {
         let rows: Vec<(Uuid, String, Option<Uuid>, Option<Uuid>)> = notification::Entity::find()
@@ -221,7 +242,12 @@ pub async fn facts(
     Ok(events
         .iter()
         .map(|e| {
-            if is_notification(e) {
+            if e.event_type.starts_with("batch.") {
+                Facts {
+                    channel: batches.get(&e.subject_id).copied().flatten(),
+                    ..Facts::default()
+                }
+            } else if is_notification(e) {
                 let (channel, provider_account_id, recipient_id) = notifications
                     .get(&e.subject_id)
                     .cloned()

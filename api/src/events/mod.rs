@@ -84,6 +84,11 @@ const TYPES: &[EventType] = &[
         ],
     },
     EventType {
+        name: "batch.completed",
+        description: "Every recipient of a batch is settled (sent, failed or cancelled).",
+        fields: &[("batch_id", "uuid"), ("status", "string")],
+    },
+    EventType {
         name: "message.received",
         description: "A person's message arrived in a conversation.",
         fields: &[("message_id", "uuid"), ("conversation_id", "uuid")],
@@ -143,6 +148,10 @@ impl From<LoggedEvent> for LogEvent {
                 "notification_id": e.subject_id,
                 "status": e.status,
                 "batch_id": related,
+            }),
+            Some("batch") => json!({
+                "batch_id": e.subject_id,
+                "status": e.status,
             }),
             Some("message") if e.event_type == "message.updated" => json!({
                 "message_id": e.subject_id,
@@ -336,6 +345,7 @@ fn example_word(event: &str) -> &'static str {
         "notification.cancelled" => "cancelled",
         "message.updated" => "edited",
         "conversation.closed" => "closed",
+        "batch.completed" => "completed",
         _ => "open",
     }
 }

@@ -153,6 +153,23 @@ async fn a_batch_sends_every_recipient_once_with_its_own_data_from_one_workflow(
     assert_eq!(count(&batch, "sent"), n as i64, "{batch}");
     assert_eq!(count(&batch, "pending") + count(&batch, "failed"), 0);
     assert!(batch["finished_at"].is_string(), "{batch}");
+    // Its completion is an event of the log (readable once earlier transactions ended).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let completed = loop {
+        let (code, page) = app
+            .call("GET", "/v1/events?types=batch.completed", None)
+            .await;
+        assert_eq!(code, 200, "{page}");
+        if let Some(event) = page["data"].as_array().unwrap().first() {
+            break event.clone();
+        }
+        assert!(Instant::now() < deadline, "no batch.completed: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        completed["data"],
+        json!({"batch_id": id, "status": "completed"})
+    );
 
     // Exactly one message per recipient, rendered with that recipient's own data.
     let requests = app.fakes.requests("twilio");
