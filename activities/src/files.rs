@@ -156,7 +156,11 @@ fn replace_reference(content: &mut Content, r: &FileRef, url: String) {
                 media.url = url;
             }
         }
-        Content::Email(_) | Content::Sms(_) | Content::Telegram(_) | Content::Webhook(_) => {}
+        Content::Email(_)
+        | Content::Sms(_)
+        | Content::Telegram(_)
+        | Content::Webhook(_)
+        | Content::InApp(_) => {}
     }
 }
 

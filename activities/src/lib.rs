@@ -14,6 +14,7 @@
 pub mod batch;
 pub mod files;
 pub mod inbound_media;
+pub mod inbox;
 pub mod notification;
 pub mod render;
 pub mod retention;

@@ -497,9 +497,15 @@ impl NotificationActivities {
 /// A send whose attempt is recorded, ready for the provider call.
 pub(crate) struct PreparedSend {
     pub(crate) attempt_id: uuid::Uuid,
-    provider: Arc<pombo_providers::Client>,
+    provider: Deliverer,
     content: pombo_contract::content::Content,
     attachments: Vec<pombo_providers::Attachment>,
+}
+
+/// Who takes a message: a provider's client, or (in-app) the recipient's inbox.
+enum Deliverer {
+    Provider(Arc<pombo_providers::Client>),
+    Inbox,
 }
 
 pub(crate) enum Prepared {
@@ -630,10 +636,16 @@ impl NotificationActivities {
         let content = crate::render::rendered(n)
             .map_err(|e| StepError::fatal(failure_types::BAD_NOTIFICATION, e))?;
         let (content, attachments) = self.files.resolve(&self.db, n, content).await?;
-        let provider = match self.providers.resolve(account).await {
-            Ok(p) => p,
-            Err(ResolveError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(StepError::fatal(failure_types::BAD_PROVIDER, e.to_string())),
+        let provider = if *n.channel == pombo_contract::Channel::InApp {
+            Deliverer::Inbox
+        } else {
+            match self.providers.resolve(account).await {
+                Ok(p) => Deliverer::Provider(p),
+                Err(ResolveError::Store(e)) => return Err(e.into()),
+                Err(e) => {
+                    return Err(StepError::fatal(failure_types::BAD_PROVIDER, e.to_string()));
+                }
+            }
         };
         Ok(Prepared::Ready(PreparedSend {
             attempt_id: uuid::Uuid::now_v7(),
@@ -652,16 +664,21 @@ impl NotificationActivities {
         limit: Option<Duration>,
     ) -> Result<Accepted, DeliveryError> {
         let started = std::time::Instant::now();
-        let outcome = within(
-            limit,
-            send.provider.send(Outbound {
-                notification_id: n.id,
-                to: &n.recipient,
-                content: &send.content,
-                attachments: &send.attachments,
-            }),
-        )
-        .await;
+        let outcome = match &send.provider {
+            Deliverer::Provider(provider) => {
+                within(
+                    limit,
+                    provider.send(Outbound {
+                        notification_id: n.id,
+                        to: &n.recipient,
+                        content: &send.content,
+                        attachments: &send.attachments,
+                    }),
+                )
+                .await
+            }
+            Deliverer::Inbox => crate::inbox::deliver(&self.db, n).await,
+        };
         metrics::histogram!(
             "pombo_provider_call_seconds",
             "provider_type" => account.kind.clone(),
@@ -692,7 +709,7 @@ impl NotificationActivities {
         let joining = match *n.channel {
             Channel::Whatsapp | Channel::Instagram | Channel::Telegram => Joining::OpenOrJoin,
             Channel::Sms => Joining::JoinOnly,
-            Channel::Email | Channel::Push | Channel::Webhook => return,
+            Channel::Email | Channel::Push | Channel::Webhook | Channel::InApp => return,
         };
         if n.batch_id.is_some() {
             return;
@@ -749,6 +766,9 @@ impl NotificationActivities {
                 )
                 .await?;
                 self.join_conversation(n, account).await;
+                if *n.channel == pombo_contract::Channel::InApp {
+                    crate::inbox::record_delivered(&self.db, n).await?;
+                }
                 Ok(SendOutput {
                     provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,

@@ -24,9 +24,13 @@ use pombo_providers::{
 };
 
 /// The provider accounts that could deliver one tenant's notifications on one channel.
-pub struct Candidates(Vec<Candidate>);
+pub enum Candidates {
+    Accounts(Vec<Candidate>),
+    /// In-app: Pombo's own inbox, whoever the tenant (`crate::inbox`).
+    Inbox,
+}
 
-struct Candidate {
+pub struct Candidate {
     reference: ProviderRef,
     settings: ProviderSettings,
 }
@@ -55,7 +59,11 @@ impl Candidates {
     /// Those that can reach `to`, in failover order, the `preferred` one (the tenant's, chosen
     /// by a routing rule) first. Only a tenant's own accounts can be preferred.
     pub fn route(&self, to: &str, preferred: Option<Uuid>) -> Vec<ProviderRef> {
-        let reachable = self.0.iter().filter(|c| c.settings.can_reach(to));
+        let accounts = match self {
+            Candidates::Accounts(accounts) => accounts,
+            Candidates::Inbox => return vec![crate::inbox::account()],
+        };
+        let reachable = accounts.iter().filter(|c| c.settings.can_reach(to));
         let (first, rest): (Vec<_>, Vec<_>) =
             reachable.partition(|c| preferred.is_some() && c.reference.account_id == preferred);
         first
@@ -173,17 +181,20 @@ impl Providers {
         tenant_id: Uuid,
         channel: Channel,
     ) -> Result<Candidates, StoreError> {
+        if channel == Channel::InApp {
+            return Ok(Candidates::Inbox);
+        }
         let own =
             provider_accounts::for_channel(&self.db, self.keyring.as_ref(), tenant_id, channel)
                 .await?;
         if !own.is_empty() {
-            return Ok(Candidates(
+            return Ok(Candidates::Accounts(
                 own.into_iter()
                     .map(|a| Candidate::new(Some(a.id), a.name, a.settings, a.rate_limit))
                     .collect(),
             ));
         }
-        Ok(Candidates(
+        Ok(Candidates::Accounts(
             self.server
                 .iter()
                 .filter(|a| a.settings.channel() == channel)

@@ -135,6 +135,7 @@ impl Stack {
             instagram: 0,
             telegram: 0,
             webhook: 0,
+            in_app: 0,
         };
         config.api.rate_limit.per_second = 1_000_000;
         config.api.rate_limit.burst = 1_000_000;

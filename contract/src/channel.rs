@@ -12,10 +12,12 @@ pub enum Channel {
     Instagram,
     Telegram,
     Webhook,
+    /// The recipient's inbox in the tenant's own app (`GET /v1/recipients/{id}/inbox`).
+    InApp,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 7] = [
+    pub const ALL: [Channel; 8] = [
         Channel::Email,
         Channel::Sms,
         Channel::Push,
@@ -23,6 +25,7 @@ impl Channel {
         Channel::Instagram,
         Channel::Telegram,
         Channel::Webhook,
+        Channel::InApp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl Channel {
             Channel::Instagram => "instagram",
             Channel::Telegram => "telegram",
             Channel::Webhook => "webhook",
+            Channel::InApp => "in_app",
         }
     }
 }

@@ -141,6 +141,7 @@ pub struct ConfirmationTimeouts {
     pub instagram: u64,
     pub telegram: u64,
     pub webhook: u64,
+    pub in_app: u64,
 }
 
 impl Default for ConfirmationTimeouts {
@@ -156,6 +157,8 @@ impl Default for ConfirmationTimeouts {
             // Telegram's Bot API reports no deliveries; a webhook's 2xx is its delivery.
             telegram: 0,
             webhook: 0,
+            // Delivered when stored in the inbox; read whenever the recipient reads it.
+            in_app: 0,
         }
     }
 }
@@ -171,6 +174,7 @@ impl ConfirmationTimeouts {
             Channel::Instagram => self.instagram,
             Channel::Telegram => self.telegram,
             Channel::Webhook => self.webhook,
+            Channel::InApp => self.in_app,
         }
     }
 }

@@ -341,6 +341,22 @@ pub struct WebhookContent {
     pub payload: Value,
 }
 
+/// A message for the recipient's in-app inbox, which the tenant's own app shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InAppContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub body: String,
+    /// Where the app takes the recipient who opens it: an http(s) URL or a path (`/orders/42`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Anything else the app needs (an object; placeholders in its string values are filled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+}
+
 /// Content of any channel, decoded according to the notification's channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -351,6 +367,7 @@ pub enum Content {
     Instagram(ChatContent),
     Telegram(TextContent),
     Webhook(WebhookContent),
+    InApp(InAppContent),
 }
 
 /// A content field that is wrong, with the path of the field (`content.subject`).
@@ -402,6 +419,7 @@ impl Content {
             Channel::Instagram => Content::Instagram(de(value)?),
             Channel::Telegram => Content::Telegram(de(value)?),
             Channel::Webhook => Content::Webhook(de(value)?),
+            Channel::InApp => Content::InApp(de(value)?),
         })
     }
 
@@ -414,6 +432,7 @@ impl Content {
             Content::Instagram(_) => Channel::Instagram,
             Content::Telegram(_) => Channel::Telegram,
             Content::Webhook(_) => Channel::Webhook,
+            Content::InApp(_) => Channel::InApp,
         }
     }
 
@@ -426,6 +445,7 @@ impl Content {
             Content::Push(c) => serde_json::to_value(c),
             Content::Whatsapp(c) | Content::Instagram(c) => serde_json::to_value(c),
             Content::Webhook(c) => serde_json::to_value(c),
+            Content::InApp(c) => serde_json::to_value(c),
         };
         value.expect("content serialises to JSON")
     }
@@ -466,7 +486,9 @@ impl Content {
                 })
                 .into_iter()
                 .collect(),
-            Content::Sms(_) | Content::Telegram(_) | Content::Webhook(_) => Vec::new(),
+            Content::Sms(_) | Content::Telegram(_) | Content::Webhook(_) | Content::InApp(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -559,6 +581,25 @@ impl Content {
                     }
                     need(&mut errors, "content.template.name", &t.name, 512);
                     need(&mut errors, "content.template.language", &t.language, 16);
+                }
+            }
+            Content::InApp(c) => {
+                if let Some(title) = &c.title {
+                    need(&mut errors, "content.title", title, MAX_SUBJECT_CHARS);
+                }
+                need(&mut errors, "content.body", &c.body, MAX_CHAT_CHARS);
+                let link = |url: &str| {
+                    (is_http_url(url) || (url.starts_with('/') && !url.starts_with("//")))
+                        && url.chars().count() <= 2048
+                };
+                if c.url.as_deref().is_some_and(|url| !link(url)) {
+                    errors.push(ContentError::new(
+                        "content.url",
+                        "must be an http(s) URL or a path starting with `/`, at most 2048 characters",
+                    ));
+                }
+                if c.data.as_ref().is_some_and(|d| !d.is_object()) {
+                    errors.push(ContentError::new("content.data", "must be a JSON object"));
                 }
             }
             Content::Webhook(c) => {

@@ -32,6 +32,11 @@ pub fn validate(
         Channel::Telegram => validate_telegram_chat(to),
         Channel::Instagram => validate_instagram_id(to),
         Channel::Webhook => validate_webhook_url(to, outbound),
+        // A recipient profile's id or `external_id`: which one exists is the API's to check.
+        Channel::InApp if to.chars().count() > 255 || to.chars().any(char::is_control) => Err(
+            InvalidRecipient("a recipient's id or external_id: at most 255 characters".into()),
+        ),
+        Channel::InApp => Ok(()),
     }
 }
 

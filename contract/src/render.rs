@@ -19,7 +19,8 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::content::{
-    AttachmentRef, ChatContent, Content, EmailContent, PushContent, TextContent, WebhookContent,
+    AttachmentRef, ChatContent, Content, EmailContent, InAppContent, PushContent, TextContent,
+    WebhookContent,
 };
 
 /// MiniJinja instructions the templates of one message may run, all fields together.
@@ -166,6 +167,16 @@ fn render_message(
             event_type: text("content.type", &c.event_type)?,
             payload: render_json("content.payload", &c.payload, data, budget)?,
         }),
+        Content::InApp(c) => Content::InApp(InAppContent {
+            title: opt("content.title", &c.title)?,
+            body: text("content.body", &c.body)?,
+            url: opt("content.url", &c.url)?,
+            data: c
+                .data
+                .as_ref()
+                .map(|d| render_json("content.data", d, data, budget))
+                .transpose()?,
+        }),
     })
 }
 
@@ -233,6 +244,14 @@ pub fn check_syntax(content: &Content) -> Vec<RenderError> {
         Content::Webhook(c) => {
             fields.push(("content.type".into(), &c.event_type));
             json(&mut fields, "content.payload".into(), &c.payload);
+        }
+        Content::InApp(c) => {
+            opt(&mut fields, "content.title", &c.title);
+            fields.push(("content.body".into(), &c.body));
+            opt(&mut fields, "content.url", &c.url);
+            if let Some(d) = &c.data {
+                json(&mut fields, "content.data".into(), d);
+            }
         }
     }
     let env = Environment::new();

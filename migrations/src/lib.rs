@@ -24,6 +24,7 @@ mod m0019_instance_states;
 mod m0020_event_log;
 mod m0021_event_log_order;
 mod m0022_batch_completed_event;
+mod m0023_inbox;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0020_event_log::Migration),
             Box::new(m0021_event_log_order::Migration),
             Box::new(m0022_batch_completed_event::Migration),
+            Box::new(m0023_inbox::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod event_log;
 pub mod events;
 pub mod files;
 pub mod inbound_media;
+pub mod inbox;
 pub mod instance_states;
 pub mod notifications;
 pub mod objects;

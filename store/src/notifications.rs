@@ -177,6 +177,22 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> Result<Notification, St
     )
 }
 
+/// These notifications (those that exist), opened, in no particular order.
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<Vec<Notification>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    all_opened(
+        notification::Entity::find()
+            .filter(notification::Column::Id.is_in(ids))
+            .all(db)
+            .await?,
+    )
+}
+
 /// A tenant's notification; another tenant's id reads as not found.
 pub async fn get_for_tenant(
     db: &impl ConnectionTrait,

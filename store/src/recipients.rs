@@ -66,6 +66,8 @@ impl Profile {
             Channel::Telegram => self.telegram_chat_id.as_deref(),
             Channel::Instagram => self.instagram_id.as_deref(),
             Channel::Webhook => self.webhook_url.as_deref(),
+            // Every profile has an inbox: its address is the profile's id, not a field.
+            Channel::InApp => None,
         }
     }
 
@@ -88,6 +90,7 @@ pub fn missing_address(channel: Channel) -> String {
         Channel::Telegram => "Telegram chat id",
         Channel::Instagram => "Instagram id",
         Channel::Webhook => "webhook URL",
+        Channel::InApp => "inbox",
     };
     format!("recipient has no {what} for channel `{channel}`")
 }

@@ -28,10 +28,15 @@ use crate::{
     state::AppState,
 };
 
+pub mod inbox;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, remove))
+        .routes(routes!(inbox::list))
+        .routes(routes!(inbox::mark))
+        .routes(routes!(inbox::create_token))
 }
 
 /// A recipient profile.

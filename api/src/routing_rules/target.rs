@@ -87,7 +87,7 @@ pub async fn resolve(
         Some(r) => asked
             .iter()
             .copied()
-            .filter(|c| r.profile.address(*c).is_some())
+            .filter(|c| *c == Channel::InApp || r.profile.address(*c).is_some())
             .collect(),
         None => asked.clone(),
     };
@@ -141,6 +141,11 @@ pub async fn resolve(
             ));
         }
     };
+    // In-app: `to` names a recipient profile (its id or external_id), whose inbox it is.
+    let profile = match (profile, channel, body.to.as_deref()) {
+        (None, Channel::InApp, Some(to)) => Some(inbox_owner(state, tenant_id, to).await?),
+        (profile, _, _) => profile,
+    };
     let to = match &profile {
         None => body.to.clone().unwrap_or_default(),
         Some(r) => address(state, tenant_id, r, channel).await?,
@@ -157,6 +162,25 @@ pub async fn resolve(
     })
 }
 
+/// The profile whose inbox `to` names: its id, or else its `external_id`.
+async fn inbox_owner(state: &AppState, tenant_id: Uuid, to: &str) -> Result<Recipient, ApiError> {
+    if let Ok(id) = Uuid::parse_str(to) {
+        match pombo_store::recipients::get(&state.db, tenant_id, id).await {
+            Ok(found) => return Ok(found),
+            Err(pombo_store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match pombo_store::recipients::by_external_id(&state.db, tenant_id, to).await {
+        Ok(found) => Ok(found),
+        Err(pombo_store::StoreError::NotFound) => Err(ApiError::field(
+            "to",
+            "no recipient profile with this id or external_id (in-app messages go to a profile's inbox)",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The profile's address for `channel`.
 async fn address(
     state: &AppState,
@@ -168,6 +192,7 @@ async fn address(
         Channel::Push => {
             crate::recipients::push_token(state, tenant_id, &recipient.profile).await?
         }
+        Channel::InApp => Some(recipient.id.to_string()),
         other => recipient.profile.address(other).map(str::to_owned),
     };
     found.ok_or_else(|| ApiError::field("recipient", missing_address(channel)))

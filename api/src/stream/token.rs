@@ -29,6 +29,10 @@ pub struct Claims {
     pub exp: u64,
     /// The filters a connection with this token may use (narrower is allowed).
     pub filter: Filter,
+    /// A recipient token (`POST /v1/recipients/{id}/tokens`): it acts as this recipient
+    /// profile, on its inbox and on the stream of its notifications, and on nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<Uuid>,
 }
 
 /// Signs and checks stream tokens.
@@ -79,6 +83,26 @@ impl TokenKeys {
 
     /// A token for `tenant`, allowing `filter`, valid for `secs`.
     pub fn mint(&self, tenant: Uuid, filter: Filter, secs: u64) -> (String, u64) {
+        self.mint_claims(tenant, filter, None, secs)
+    }
+
+    /// A token acting as recipient profile `recipient` of `tenant`: its inbox, and the stream
+    /// of its notifications only.
+    pub fn mint_for_recipient(&self, tenant: Uuid, recipient: Uuid, secs: u64) -> (String, u64) {
+        let filter = Filter {
+            recipient: Some(recipient),
+            ..Filter::default()
+        };
+        self.mint_claims(tenant, filter, Some(recipient), secs)
+    }
+
+    fn mint_claims(
+        &self,
+        tenant: Uuid,
+        filter: Filter,
+        recipient: Option<Uuid>,
+        secs: u64,
+    ) -> (String, u64) {
         let now = now();
         let claims = Claims {
             sub: tenant,
@@ -86,6 +110,7 @@ impl TokenKeys {
             iat: now,
             exp: now + secs,
             filter,
+            recipient,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail");

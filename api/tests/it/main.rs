@@ -18,6 +18,7 @@ mod https;
 mod idempotency;
 mod inbound_changes;
 mod inbound_media;
+mod inbox;
 mod keys;
 mod lifecycle;
 mod listing;

@@ -276,20 +276,20 @@ async fn events_made_through_one_api_process_reach_a_client_of_another() {
 
 /// One SSE event: its name, id and data.
 #[derive(Debug)]
-struct Sse {
-    name: String,
-    id: Option<String>,
-    data: Value,
+pub(crate) struct Sse {
+    pub(crate) name: String,
+    pub(crate) id: Option<String>,
+    pub(crate) data: Value,
 }
 
 /// Reads SSE events from a response body.
-struct SseReader {
+pub(crate) struct SseReader {
     body: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buffer: String,
 }
 
 impl SseReader {
-    fn new(response: reqwest::Response) -> SseReader {
+    pub(crate) fn new(response: reqwest::Response) -> SseReader {
         SseReader {
             body: Box::pin(
                 response
@@ -300,7 +300,7 @@ impl SseReader {
         }
     }
 
-    async fn next(&mut self) -> Sse {
+    pub(crate) async fn next(&mut self) -> Sse {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -333,7 +333,7 @@ impl SseReader {
         }
     }
 
-    async fn until_ready(&mut self) -> Vec<Sse> {
+    pub(crate) async fn until_ready(&mut self) -> Vec<Sse> {
         let mut got = Vec::new();
         loop {
             let event = self.next().await;

@@ -9,6 +9,7 @@ pub mod conversation_message;
 pub mod event_log;
 pub mod event_log_horizon;
 pub mod file;
+pub mod inbox_item;
 pub mod instance_state;
 pub mod notification;
 pub mod notification_attempt;

@@ -161,6 +161,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 instagram: wait,
                 telegram: wait,
                 webhook: wait,
+                in_app: wait,
             });
     config.worker_metrics_listen = None;
     config.stream = options.stream.clone().unwrap_or_default();

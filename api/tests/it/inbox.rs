@@ -1,0 +1,307 @@
+//! The in-app channel: a notification to a recipient profile lands in its inbox
+//! (`delivered`), the recipient's own app reads it with a recipient token and marks it read
+//! (the notification becomes `read`, live on the stream); a recipient token reaches its own
+//! recipient's inbox and stream, nothing else.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    stream::SseReader,
+    support::{TestApp, spawn_app},
+};
+
+async fn profile(app: &TestApp, external_id: &str) -> String {
+    let (code, body) = app
+        .call(
+            "POST",
+            "/v1/recipients",
+            Some(&json!({"external_id": external_id, "name": "Ana"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn in_app(to: &str, order: u32) -> Value {
+    json!({
+        "channel": "in_app",
+        "to": to,
+        "content": {
+            "title": "Olá {{ name }}",
+            "body": "Seu pedido {{ order }} saiu para entrega",
+            "url": "/orders/{{ order }}",
+            "data": {"order": "{{ order }}"},
+        },
+        "data": {"name": "Ana", "order": order},
+    })
+}
+
+async fn token_for(app: &TestApp, recipient: &str) -> String {
+    let (code, body) = app
+        .call(
+            "POST",
+            &format!("/v1/recipients/{recipient}/tokens"),
+            Some(&json!({"expires_in": 600})),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// As the recipient's app: its token, no key.
+async fn as_recipient(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .http
+        .request(method.parse().unwrap(), app.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_in_app_message_is_delivered_to_the_inbox_and_read_there() {
+    let app = spawn_app().await;
+    profile(&app, "user-42").await;
+    let id = app.send(&in_app("user-42", 1234)).await;
+    let n = app
+        .wait_for_status(&id, "delivered", Duration::from_secs(30))
+        .await;
+    assert_eq!(n["channel"], "in_app");
+
+    // The recipient's own app: a token from the tenant's backend, then the inbox.
+    let token = token_for(&app, "user-42").await;
+    let (code, page) =
+        as_recipient(&app, &token, "GET", "/v1/recipients/user-42/inbox", None).await;
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(
+        page["counts"],
+        json!({"total": 1, "unread": 1, "unseen": 1})
+    );
+    let item = &page["data"][0];
+    assert_eq!(item["notification_id"], id.as_str());
+    assert_eq!(
+        item["content"],
+        json!({
+            "title": "Olá Ana",
+            "body": "Seu pedido 1234 saiu para entrega",
+            "url": "/orders/1234",
+            "data": {"order": "1234"},
+        })
+    );
+    let item_id = item["id"].as_str().unwrap().to_owned();
+
+    // Live: the stream with the same token carries this recipient's notifications.
+    let response = app
+        .http
+        .get(app.url(&format!("/v1/stream/sse?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = SseReader::new(response);
+    stream.until_ready().await;
+
+    let (code, marked) = as_recipient(
+        &app,
+        &token,
+        "POST",
+        "/v1/recipients/user-42/inbox/mark",
+        Some(&json!({"as": "seen"})),
+    )
+    .await;
+    assert_eq!(code, 200, "{marked}");
+    assert_eq!(
+        marked["counts"],
+        json!({"total": 1, "unread": 1, "unseen": 0})
+    );
+    let (code, marked) = as_recipient(
+        &app,
+        &token,
+        "POST",
+        "/v1/recipients/user-42/inbox/mark",
+        Some(&json!({"items": [item_id], "as": "read"})),
+    )
+    .await;
+    assert_eq!(code, 200, "{marked}");
+    assert_eq!(marked["read_now"], 1);
+    assert_eq!(marked["counts"]["unread"], 0);
+    app.wait_for_status(&id, "read", Duration::from_secs(10))
+        .await;
+    let event = stream.next().await;
+    assert_eq!(
+        (
+            event.name.as_str(),
+            event.data["data"]["notification_id"].as_str()
+        ),
+        ("notification.read", Some(id.as_str()))
+    );
+    // Read once: marking it again changes nothing.
+    let (_, again) = as_recipient(
+        &app,
+        &token,
+        "POST",
+        "/v1/recipients/user-42/inbox/mark",
+        Some(&json!({"as": "read"})),
+    )
+    .await;
+    assert_eq!(again["read_now"], 0);
+
+    // Archived items leave the inbox for its archive.
+    let (code, _) = app
+        .call(
+            "POST",
+            "/v1/recipients/user-42/inbox/mark",
+            Some(&json!({"as": "archived"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (_, page) = app.call("GET", "/v1/recipients/user-42/inbox", None).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 0, "{page}");
+    let (_, page) = app
+        .call("GET", "/v1/recipients/user-42/inbox?archived=true", None)
+        .await;
+    assert_eq!(page["data"][0]["id"], item_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recipient_token_reaches_its_own_recipient_only() {
+    let app = spawn_app().await;
+    let ana = profile(&app, "ana").await;
+    let bia = profile(&app, "bia").await;
+    let token = token_for(&app, "ana").await;
+
+    for path in [
+        "/v1/recipients/bia/inbox",
+        &format!("/v1/recipients/{bia}/inbox"),
+    ] {
+        let (code, problem) = as_recipient(&app, &token, "GET", path, None).await;
+        assert_eq!(code, 403, "{problem}");
+    }
+    let (code, _) = as_recipient(
+        &app,
+        &token,
+        "POST",
+        "/v1/recipients/bia/inbox/mark",
+        Some(&json!({"as": "read"})),
+    )
+    .await;
+    assert_eq!(code, 403);
+    // Not a key: nothing else of the tenant's.
+    for path in ["/v1/notifications", "/v1/recipients", "/v1/events"] {
+        let (code, _) = as_recipient(&app, &token, "GET", path, None).await;
+        assert_eq!(code, 401, "{path}");
+    }
+    let (code, _) = as_recipient(
+        &app,
+        &token,
+        "POST",
+        "/v1/recipients/bia/tokens",
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(code, 401);
+    // The stream: another recipient's is refused, and its own carries only its own.
+    let wider = app
+        .http
+        .get(app.url(&format!("/v1/stream/sse?token={token}&recipient={bia}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wider.status(), 403);
+    let mut stream = SseReader::new(
+        app.http
+            .get(app.url(&format!("/v1/stream/sse?token={token}")))
+            .send()
+            .await
+            .unwrap(),
+    );
+    stream.until_ready().await;
+    app.send(&in_app("bia", 1)).await;
+    let mine = app.send(&in_app(&ana, 2)).await;
+    let first = stream.next().await;
+    assert_eq!(
+        first.data["data"]["notification_id"],
+        mine.as_str(),
+        "{first:?}"
+    );
+
+    // A forged or a plain stream token is no recipient token.
+    let mut parts = token.split('.');
+    let forged = format!(
+        "{}.{}.bm90LXRoZS1zaWduYXR1cmU",
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    let (code, _) = as_recipient(&app, &forged, "GET", "/v1/recipients/ana/inbox", None).await;
+    assert_eq!(code, 401);
+    let (_, stream_token) = app
+        .call("POST", "/v1/stream/tokens", Some(&json!({})))
+        .await;
+    let (code, _) = as_recipient(
+        &app,
+        stream_token["token"].as_str().unwrap(),
+        "GET",
+        "/v1/recipients/ana/inbox",
+        None,
+    )
+    .await;
+    assert_eq!(code, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_app_requests_are_checked_and_name_each_bad_field() {
+    let app = spawn_app().await;
+    profile(&app, "carla").await;
+    let (code, problem) = app
+        .call("POST", "/v1/notifications", Some(&in_app("nobody-here", 1)))
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "to", "{problem}");
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications",
+            Some(&json!({
+                "channel": "in_app",
+                "to": "carla",
+                "content": {"body": " ", "url": "javascript:alert(1)", "data": [1]},
+            })),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["content.body", "content.url", "content.data"]);
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/recipients/carla/inbox/mark",
+            Some(&json!({"as": "burned", "items": []})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    let (code, problem) = app
+        .call(
+            "GET",
+            "/v1/recipients/carla/inbox?unread=maybe&limit=0",
+            None,
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+}
