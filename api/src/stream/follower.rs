@@ -111,6 +111,7 @@ async fn follow(db: Db, poll: Duration, follower: std::sync::Weak<Follower>) {
 /// back.
 async fn listen(db: Db, follower: std::sync::Weak<Follower>) {
     use sea_orm::sqlx::postgres::PgListener;
+    let mut pause = Duration::from_secs(1);
     loop {
         let connected = async {
             let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
@@ -128,7 +129,8 @@ async fn listen(db: Db, follower: std::sync::Weak<Follower>) {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "listening for new events; the poll goes on meanwhile");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
             }
         }
         if follower.strong_count() == 0 {

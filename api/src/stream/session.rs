@@ -215,7 +215,12 @@ impl Session {
             return;
         }
         loop {
-            match live.recv().await {
+            // A client that left is noticed at once, not at the next event.
+            let received = tokio::select! {
+                received = live.recv() => received,
+                () = queue.closed() => return,
+            };
+            match received {
                 Ok(batch) => {
                     for event in batch.iter() {
                         if event.cursor <= cursor

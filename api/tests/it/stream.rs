@@ -629,3 +629,62 @@ async fn a_client_that_stops_reading_is_closed_and_resumes_without_a_gap() {
         .collect();
     assert_eq!(statuses.len(), EVENTS);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_holds_at_most_its_connections_and_gets_them_back_when_they_close() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        stream: Some(pombo_contract::config::StreamConfig {
+            max_connections_per_tenant: 2,
+            ..Default::default()
+        }),
+        ..AppOptions::default()
+    })
+    .await;
+    let first = sse(&app, "", None).await;
+    let mut second = SseReader::new(sse(&app, "", None).await);
+    second.until_ready().await;
+    let third = sse(&app, "", None).await;
+    assert_eq!(third.status(), 429);
+    let mut ws = connect_refused(&app).await;
+    assert_eq!(ws.take().map(|r| r.status().as_u16()), Some(429));
+    // Another tenant is not counted with this one.
+    let other = app.other_tenant_key().await;
+    let theirs = reqwest::Client::new()
+        .get(app.url("/v1/stream/sse"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 200);
+    drop(first);
+    // The slot comes back once the server sees the connection gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = sse(&app, "", None).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A WebSocket handshake the server refuses: its HTTP answer.
+async fn connect_refused(
+    app: &TestApp,
+) -> Option<tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>> {
+    let mut request = ws_url(&app.address, "").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", app.api_key).parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Some(*response),
+        Err(e) => panic!("{e}"),
+        Ok(_) => None,
+    }
+}
