@@ -25,6 +25,7 @@ mod m0020_event_log;
 mod m0021_event_log_order;
 mod m0022_batch_completed_event;
 mod m0023_inbox;
+mod m0024_instance_events;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0021_event_log_order::Migration),
             Box::new(m0022_batch_completed_event::Migration),
             Box::new(m0023_inbox::Migration),
+            Box::new(m0024_instance_events::Migration),
         ]
     }
 }

@@ -242,7 +242,12 @@ pub async fn facts(
     Ok(events
         .iter()
         .map(|e| {
-            if e.event_type.starts_with("batch.") {
+            if e.event_type.starts_with("instance.") {
+                Facts {
+                    provider_account_id: Some(e.subject_id),
+                    ..Facts::default()
+                }
+            } else if e.event_type.starts_with("batch.") {
                 Facts {
                     channel: batches.get(&e.subject_id).copied().flatten(),
                     ..Facts::default()

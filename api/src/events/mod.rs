@@ -89,6 +89,16 @@ const TYPES: &[EventType] = &[
         fields: &[("batch_id", "uuid"), ("status", "string")],
     },
     EventType {
+        name: "instance.connection_updated",
+        description: "A gateway instance (Evolution, WAHA) reported a new connection state: connected, pairing, connecting or disconnected.",
+        fields: &[("instance_id", "uuid"), ("connection", "string")],
+    },
+    EventType {
+        name: "instance.qrcode_updated",
+        description: "A gateway instance has a new QR code to pair with: read it from GET /v1/providers/{id}/instance.",
+        fields: &[("instance_id", "uuid"), ("connection", "string")],
+    },
+    EventType {
         name: "message.received",
         description: "A person's message arrived in a conversation.",
         fields: &[("message_id", "uuid"), ("conversation_id", "uuid")],
@@ -148,6 +158,10 @@ impl From<LoggedEvent> for LogEvent {
                 "notification_id": e.subject_id,
                 "status": e.status,
                 "batch_id": related,
+            }),
+            Some("instance") => json!({
+                "instance_id": e.subject_id,
+                "connection": e.status,
             }),
             Some("batch") => json!({
                 "batch_id": e.subject_id,
@@ -346,6 +360,8 @@ fn example_word(event: &str) -> &'static str {
         "message.updated" => "edited",
         "conversation.closed" => "closed",
         "batch.completed" => "completed",
+        "instance.connection_updated" => "connected",
+        "instance.qrcode_updated" => "pairing",
         _ => "open",
     }
 }

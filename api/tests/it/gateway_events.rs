@@ -106,6 +106,47 @@ async fn a_gateways_webhook_keeps_its_instance_state_newest_first() {
         "qrcode"
     );
 
+    // Each change of what is kept is an event of the tenant's log: the connection lost, the
+    // QR code (pairing), nothing for the late or the unsigned one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events = loop {
+        let (code, page) = app
+            .call(
+                "GET",
+                "/v1/events?types=instance.connection_updated,instance.qrcode_updated",
+                None,
+            )
+            .await;
+        assert_eq!(code, 200, "{page}");
+        let events: Vec<(String, Value)> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["type"].as_str().unwrap().to_owned(), e["data"].clone()))
+            .collect();
+        if events.len() >= 3 || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        events,
+        [
+            (
+                "instance.connection_updated".to_owned(),
+                json!({"instance_id": evo, "connection": "disconnected"})
+            ),
+            (
+                "instance.connection_updated".to_owned(),
+                json!({"instance_id": evo, "connection": "pairing"})
+            ),
+            (
+                "instance.qrcode_updated".to_owned(),
+                json!({"instance_id": evo, "connection": "pairing"})
+            ),
+        ]
+    );
+
     // WAHA: `session.status`, signed with HMAC-SHA512.
     let waha_id = tenant_account(&app, "waha").await;
     let status = waha::session_event(
