@@ -26,6 +26,7 @@ mod m0021_event_log_order;
 mod m0022_batch_completed_event;
 mod m0023_inbox;
 mod m0024_instance_events;
+mod statements;
 
 pub struct Migrator;
 

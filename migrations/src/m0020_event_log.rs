@@ -16,7 +16,7 @@
 //! writer at a time: ids commit in order. `event_log_horizon` keeps the highest id retention
 //! deleted, so a cursor older than that is told so instead of silently missing events.
 
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -199,26 +199,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let db = manager.get_connection();
-        let statements = match backend {
-            DbBackend::Sqlite => SQLITE_TRIGGERS,
-            _ => POSTGRES_TRIGGERS,
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::statements::run(manager, SQLITE_TRIGGERS, POSTGRES_TRIGGERS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements = match manager.get_database_backend() {
-            DbBackend::Sqlite => SQLITE_DROP,
-            _ => POSTGRES_DROP,
-        };
-        let db = manager.get_connection();
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
+        crate::statements::run(manager, SQLITE_DROP, POSTGRES_DROP).await?;
         for table in [
             EventLog::Table.into_iden(),
             EventLogHorizon::Table.into_iden(),

@@ -1,7 +1,6 @@
 //! `batch.completed`: a batch's last recipient is settled (its status becomes `completed`),
 //! written to the event log by a trigger like every other event (see `m0020_event_log`).
 
-use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -35,25 +34,13 @@ const POSTGRES_DOWN: &[&str] = &[
     "DROP FUNCTION IF EXISTS event_log_batches()",
 ];
 
-async fn run(manager: &SchemaManager<'_>, sqlite: &[&str], postgres: &[&str]) -> Result<(), DbErr> {
-    let statements = match manager.get_database_backend() {
-        DbBackend::Sqlite => sqlite,
-        _ => postgres,
-    };
-    let db = manager.get_connection();
-    for statement in statements {
-        db.execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, SQLITE_UP, POSTGRES_UP).await
+        crate::statements::run(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, SQLITE_DOWN, POSTGRES_DOWN).await
+        crate::statements::run(manager, SQLITE_DOWN, POSTGRES_DOWN).await
     }
 }

@@ -5,7 +5,6 @@
 //! no tenant's log. The QR code itself is not in the event (the instance's view,
 //! `GET /v1/providers/{id}/instance`, asks the gateway for the current one).
 
-use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -80,31 +79,10 @@ const POSTGRES_DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        match manager.get_database_backend() {
-            DbBackend::Sqlite => {
-                for statement in sqlite_up() {
-                    db.execute_unprepared(&statement).await?;
-                }
-            }
-            _ => {
-                for statement in POSTGRES_UP {
-                    db.execute_unprepared(statement).await?;
-                }
-            }
-        }
-        Ok(())
+        crate::statements::run(manager, &sqlite_up(), POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let statements = match manager.get_database_backend() {
-            DbBackend::Sqlite => SQLITE_DOWN,
-            _ => POSTGRES_DOWN,
-        };
-        let db = manager.get_connection();
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::statements::run(manager, SQLITE_DOWN, POSTGRES_DOWN).await
     }
 }

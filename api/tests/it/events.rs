@@ -168,12 +168,7 @@ async fn every_change_is_an_event_read_in_order_from_a_cursor() {
         )
         .await;
     assert_eq!(code, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::problem_fields(&problem);
     assert_eq!(fields, ["after", "types", "limit"]);
 
     // Retention deletes old events and says so to a cursor that fell behind it.

@@ -281,12 +281,7 @@ async fn in_app_requests_are_checked_and_name_each_bad_field() {
         )
         .await;
     assert_eq!(code, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::problem_fields(&problem);
     assert_eq!(fields, ["content.body", "content.url", "content.data"]);
     let (code, problem) = app
         .call(

@@ -19,12 +19,7 @@ fn no_worker() -> AppOptions {
 }
 
 fn fields(problem: &Value) -> Vec<String> {
-    let mut found: Vec<String> = problem["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors in {problem}"))
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_owned())
-        .collect();
+    let mut found = crate::support::problem_fields(problem);
     found.sort();
     found
 }

@@ -515,12 +515,7 @@ async fn stream_tokens_allow_what_they_say_and_nothing_else() {
         )
         .await;
     assert_eq!(code, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = crate::support::problem_fields(&problem);
     assert_eq!(fields, ["expires_in", "types", "conversation"]);
     let response = client
         .get(url(&format!("conversation={foreign}&channel=pigeon")))

@@ -471,6 +471,16 @@ pub fn timeline(n: &Value) -> Vec<(String, String)> {
 }
 
 /// An address no other test uses, so its mails can be told apart in the shared maildev.
+/// The `field` of each error of a validation problem, in order.
+pub fn problem_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", Uuid::new_v4().simple())
 }
