@@ -4,8 +4,8 @@
 // HTML. The operator signs in (password and TOTP code); the session lives in an HttpOnly
 // cookie this script cannot read, and the page holds only the session's CSRF token, in
 // memory, sent as `X-CSRF-Token` with every request, and the chosen tenant, sent as
-// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`, `conversations`) opens that section, and
-// `#notification=<id>` that notification's details.
+// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`, `conversations`, `live`) opens
+// that section, and `#notification=<id>` that notification's details.
 'use strict';
 
 (function () {
@@ -224,6 +224,7 @@
     loaded.clear();
     notifications.close();
     conversations.close();
+    live.stop();
     for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result',
       'conversations-body', 'conversation-messages']) clear($(id));
     $('list-summary').textContent = '';
@@ -288,7 +289,7 @@
 
   // ---- Tabs ---------------------------------------------------------------------------------
 
-  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations'];
+  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations', 'live'];
   const loaded = new Set();
   let currentTab = 'notifications';
 
@@ -312,6 +313,7 @@
     else if (name === 'audit') audit.load(false);
     else if (name === 'providers') providers.load();
     else if (name === 'conversations') conversations.load();
+    else if (name === 'live') live.start();
   }
 
   function setUpTabs() {
@@ -1123,6 +1125,351 @@
     },
   };
 
+  // ---- Live events --------------------------------------------------------------------------
+
+  /**
+   * The tenant's events as they happen, from `GET /v1/stream/sse`. An `EventSource` cannot
+   * send the tenant header, so each connection opens with a short-lived stream token minted
+   * through the API with the session. The browser's own reconnection would retry with that
+   * token, which expires: on any error the page closes the source and connects again
+   * itself, with a new token and `after=` the last cursor it saw, and the server sends what
+   * was missed in between.
+   */
+  const live = {
+    MAX_ROWS: 500,
+    // Every SSE event is named by its type: a listener per type (`GET /v1/event-types`).
+    types: [],
+    started: false,
+    source: null,
+    // Bumped by each connection and by stop(), so a token minted for an older one is dropped.
+    generation: 0,
+    // Where the next connection resumes: the last event's cursor (or `ready`'s, `closing`'s).
+    cursor: null,
+    failures: 0,
+    retryTimer: null,
+    renewTimer: null,
+    paused: false,
+    // Events that came while paused, oldest first (the newest MAX_ROWS), and how many came.
+    held: [],
+    heldCount: 0,
+
+    setStatus(state, text) {
+      const status = $('live-status');
+      status.setAttribute('data-state', state);
+      if (status.textContent !== text) status.textContent = text;
+    },
+
+    /** Opens the stream the first time the tab is shown (again after a sign-out or a tenant change). */
+    start() {
+      if (this.started) return;
+      this.started = true;
+      const tbody = $('live-body');
+      clear(tbody);
+      emptyRow(tbody, 4, 'No events yet: they appear here as they happen.');
+      this.summary();
+      this.connect('connecting');
+    },
+
+    /** Closes the stream and forgets it: signed out, or another tenant chosen. */
+    stop() {
+      this.generation += 1;
+      this.disconnect();
+      this.started = false;
+      this.cursor = null;
+      this.failures = 0;
+      this.held = [];
+      this.heldCount = 0;
+      this.setPaused(false);
+      clear($('live-body'));
+      $('live-summary').textContent = '';
+      show($('live-note'), false);
+      showProblem($('live-problem'), null);
+      this.setStatus('idle', 'not connected');
+    },
+
+    disconnect() {
+      if (this.source) this.source.close();
+      this.source = null;
+      clearTimeout(this.retryTimer);
+      clearTimeout(this.renewTimer);
+      this.retryTimer = null;
+      this.renewTimer = null;
+    },
+
+    async loadTypes() {
+      const list = await api('GET', '/v1/event-types');
+      const names = Array.isArray(list)
+        ? list.filter((t) => t && typeof t.type === 'string')
+        : [];
+      if (!names.length) throw new Problem({ title: 'No event types', detail: 'GET /v1/event-types listed none' });
+      const select = $('live-type');
+      const chosen = select.value;
+      while (select.options.length > 1) select.remove(1);
+      for (const t of names) {
+        select.append(el('option', { value: t.type, title: t.description, text: t.type }));
+      }
+      select.value = names.some((t) => t.type === chosen) ? chosen : '';
+      this.types = names.map((t) => t.type);
+    },
+
+    /**
+     * A new connection, resuming after `this.cursor` when there is one. `state` is what the
+     * indicator says meanwhile; null keeps it (a token's planned renewal is not news).
+     */
+    async connect(state) {
+      this.disconnect();
+      const generation = ++this.generation;
+      if (state) this.setStatus(state, state === 'connecting' ? 'connecting…' : 'reconnecting…');
+      if (typeof EventSource !== 'function') {
+        this.setStatus('error', 'error: this browser cannot receive server-sent events');
+        return;
+      }
+      let token;
+      try {
+        if (!this.types.length) await this.loadTypes();
+        // No filter in the token: the connection narrows it with `types=`.
+        token = await api('POST', '/v1/stream/tokens', {});
+      } catch (e) {
+        // Signed out meanwhile (a 401 ends the session), or superseded: nothing to say.
+        if (generation !== this.generation || !session) return;
+        showProblem($('live-problem'), e);
+        this.retry('error', `error: ${e.message}`);
+        return;
+      }
+      if (generation !== this.generation) return;
+      const params = { token: token.token, after: this.cursor, types: $('live-type').value };
+      const source = new EventSource(`/v1/stream/sse${query(params)}`);
+      this.source = source;
+      // Events of a source already closed (queued before close()) are ignored.
+      const on = (name, handler) => source.addEventListener(name, (event) => {
+        if (this.source === source) handler.call(this, event);
+      });
+      for (const type of this.types) on(type, this.received);
+      on('ready', this.ready);
+      on('closing', this.closing);
+      on('reset', this.reset);
+      on('error', this.failed);
+      this.renewBefore(token.expires_at);
+    },
+
+    /** Connects again after a delay that grows with each failure in a row (up to 30 s). */
+    retry(state, text) {
+      this.disconnect();
+      this.failures += 1;
+      const base = Math.min(30, 2 ** (this.failures - 1));
+      // Jitter, so that the pages open on one server do not all come back at once.
+      const secs = Math.max(1, Math.round(base * (0.75 + Math.random() / 2)));
+      this.setStatus(state, `${text} (trying again in ${secs} s)`);
+      this.retryTimer = setTimeout(() => this.connect('reconnecting'), secs * 1000);
+    },
+
+    /**
+     * A new token and connection a minute before this one's token expires. The server keeps
+     * a connection open past its token's expiry; renewing is what ends the stream soon after
+     * the session does (signed out elsewhere, operator disabled): the new token is refused.
+     */
+    renewBefore(expiresAt) {
+      const left = Date.parse(expiresAt) - Date.now();
+      if (Number.isNaN(left)) return;
+      // At most once a minute, however far apart the browser's and the server's clocks are.
+      const wait = Math.max(60000, left - 60000);
+      this.renewTimer = setTimeout(() => this.connect(null), wait);
+    },
+
+    parse(event) {
+      try {
+        const data = JSON.parse(event.data);
+        return data && typeof data === 'object' ? data : {};
+      } catch (_) {
+        return {};
+      }
+    },
+
+    received(event) {
+      const e = this.parse(event);
+      const cursor = e.cursor || event.lastEventId;
+      if (cursor) this.cursor = String(cursor);
+      if (typeof e.type !== 'string') return;
+      if (this.paused) {
+        this.held.push(e);
+        if (this.held.length > this.MAX_ROWS) this.held.shift();
+        this.heldCount += 1;
+      } else {
+        this.show(e);
+      }
+      this.summary();
+    },
+
+    /** Caught up with the log: from here on events come as they happen. */
+    ready(event) {
+      const data = this.parse(event);
+      if (data.cursor) this.cursor = String(data.cursor);
+      this.failures = 0;
+      showProblem($('live-problem'), null);
+      this.setStatus('live', 'live');
+    },
+
+    /** The server ends the connection (this page read too slowly, or it shuts down). */
+    closing(event) {
+      const data = this.parse(event);
+      if (data.cursor) this.cursor = String(data.cursor);
+      if (data.reason === 'too_slow') {
+        // Nothing wrong on the server's side: resume at once.
+        this.connect('reconnecting');
+      } else {
+        this.retry('reconnecting', `reconnecting: the server closed the stream (${data.reason || 'no reason given'})`);
+      }
+    },
+
+    /** The cursor is older than the log keeps: what the table shows may have gaps. */
+    reset() {
+      this.disconnect();
+      this.cursor = null;
+      this.held = [];
+      this.heldCount = 0;
+      const tbody = $('live-body');
+      clear(tbody);
+      emptyRow(tbody, 4, 'No events since the reset yet.');
+      this.summary();
+      const note = $('live-note');
+      note.textContent = `Reset at ${formatTime(new Date())}: the events since the last one shown are no longer kept, ` +
+        'so the table was cleared. It shows events from now on; reload the other tabs for the current state.';
+      show(note, true);
+      this.setStatus('reset', 'reset: reconnecting…');
+      this.connect(null);
+    },
+
+    /**
+     * The connection failed or dropped. The browser would retry with the same token (expired,
+     * perhaps); close it and connect again with a fresh one instead.
+     */
+    failed() {
+      this.retry(this.failures >= 2 ? 'error' : 'reconnecting',
+        this.failures >= 2 ? 'error: the stream cannot be reached' : 'reconnecting: the connection failed');
+    },
+
+    show(e) {
+      const tbody = $('live-body');
+      const empty = tbody.querySelector('td.empty');
+      if (empty) empty.parentElement.remove();
+      tbody.prepend(this.row(e));
+      while (tbody.rows.length > this.MAX_ROWS) tbody.lastElementChild.remove();
+    },
+
+    row(e) {
+      const data = e.data && typeof e.data === 'object' ? e.data : {};
+      const subject = data.notification_id || data.conversation_id || data.message_id;
+      return el('tr', { 'data-type': e.type, 'data-cursor': e.cursor, 'data-subject': subject },
+        cell(timeEl(e.occurred_at)),
+        cell(el('code', { text: e.type })),
+        cell(this.subject(e.type, data), { class: 'wrap' }),
+        cell(this.change(e.type, data)),
+      );
+    },
+
+    /** A button that opens a notification or a conversation in its tab. */
+    link(kind, id) {
+      return el('span', null, `${kind} `, el('button', {
+        type: 'button',
+        class: 'link id',
+        title: id,
+        'aria-label': `Open ${kind} ${id}`,
+        'data-open': kind,
+        'data-open-id': id,
+        text: shortId(id),
+      }));
+    },
+
+    subject(type, data) {
+      const holder = el('span');
+      const id = (value) => (typeof value === 'string' && value ? value : null);
+      if (type.startsWith('notification.') && id(data.notification_id)) {
+        holder.append(this.link('notification', data.notification_id));
+        if (id(data.fallback_id)) holder.append(', fallback ', this.link('notification', data.fallback_id));
+        if (id(data.batch_id)) {
+          holder.append(el('span', { class: 'muted', title: data.batch_id, text: `, batch ${shortId(data.batch_id)}` }));
+        }
+      } else if (id(data.conversation_id)) {
+        holder.append(this.link('conversation', data.conversation_id));
+        if (id(data.message_id)) {
+          holder.append(el('span', { class: 'muted', title: data.message_id, text: `, message ${shortId(data.message_id)}` }));
+        }
+      } else {
+        // A kind of event this page does not know yet: its ids as they came.
+        holder.append(el('code', { class: 'json', text: JSON.stringify(data) }));
+      }
+      return holder;
+    },
+
+    change(type, data) {
+      if (type === 'message.updated') return data.change;
+      if (type === 'message.received') return el('span', { class: 'muted', text: 'new message' });
+      return data.status ? badge(data.status) : null;
+    },
+
+    summary() {
+      const shown = $('live-body').querySelectorAll('tr[data-type]').length;
+      const parts = [];
+      if (shown) {
+        parts.push(`${shown} event${shown === 1 ? '' : 's'} shown${shown >= this.MAX_ROWS ? ' (the newest)' : ''}.`);
+      }
+      if (this.paused) {
+        const n = this.heldCount;
+        parts.push(`Paused: ${n} new event${n === 1 ? '' : 's'} not shown yet` +
+          `${n > this.MAX_ROWS ? ` (Resume shows the newest ${this.MAX_ROWS})` : ''}.`);
+      }
+      $('live-summary').textContent = parts.join(' ');
+    },
+
+    setPaused(paused) {
+      this.paused = paused;
+      $('live-pause').textContent = paused ? 'Resume' : 'Pause';
+      if (!paused) {
+        const held = this.held;
+        this.held = [];
+        this.heldCount = 0;
+        for (const e of held) this.show(e);
+      }
+    },
+
+    /** Another type chosen: rows of other types go, and the stream resumes with the new filter. */
+    filter() {
+      const type = $('live-type').value;
+      if (type) {
+        for (const row of $('live-body').querySelectorAll('tr[data-type]')) {
+          if (row.getAttribute('data-type') !== type) row.remove();
+        }
+        const kept = this.held.filter((e) => e.type === type);
+        this.heldCount -= this.held.length - kept.length;
+        this.held = kept;
+      }
+      const tbody = $('live-body');
+      if (!tbody.querySelector('tr')) emptyRow(tbody, 4, 'No events of this type yet.');
+      this.summary();
+      if (this.started) this.connect('connecting');
+    },
+
+    setUp() {
+      $('live-pause').addEventListener('click', () => {
+        this.setPaused(!this.paused);
+        this.summary();
+      });
+      $('live-type').addEventListener('change', () => this.filter());
+      $('live-body').addEventListener('click', (event) => {
+        const button = event.target.closest('button[data-open]');
+        if (!button) return;
+        const id = button.getAttribute('data-open-id');
+        if (button.getAttribute('data-open') === 'notification') {
+          selectTab('notifications', false);
+          notifications.open(id);
+        } else {
+          selectTab('conversations', false);
+          conversations.open(id, `conversation ${shortId(id)}`);
+        }
+      });
+    },
+  };
+
   // ---- Start --------------------------------------------------------------------------------
 
   function start() {
@@ -1134,8 +1481,11 @@
     $('session-tenant').addEventListener('change', (event) => {
       tenant = event.target.value;
       storeTenant(tenant);
+      const streaming = live.started;
       resetSections();
       loadTab(currentTab);
+      // The stream follows the new tenant even while another tab is shown.
+      if (streaming && !loaded.has('live')) loadTab('live');
     });
 
     setUpTabs();
@@ -1144,6 +1494,7 @@
     audit.setUp();
     providers.setUp();
     conversations.setUp();
+    live.setUp();
     // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
     const params = new URLSearchParams(location.hash.slice(1));
     const tab = params.get('tab');

@@ -6,7 +6,10 @@
 //! the audit log and the provider accounts, and the conversations: their messages (and the
 //! files people sent, through `GET /v1/files/{id}`), a reply box, and close/reopen. Replying
 //! and closing need `operate` (`auth::CanAnswer`); the page reads the session's scopes for
-//! the chosen tenant and, without it, shows the conversation read-only, saying why.
+//! the chosen tenant and, without it, shows the conversation read-only, saying why. The
+//! *Live events* tab follows the tenant's event stream (`crate::stream`, Server-Sent
+//! Events) with a short-lived stream token it mints with the session, since an
+//! `EventSource` cannot send the tenant header; it reconnects by itself from the last cursor.
 //!
 //! The page, its script and its style are separate responses so that the Content Security
 //! Policy needs no inline allowance: everything comes from this origin, and the script only

@@ -4,9 +4,10 @@
 //! TOTP code (a wrong code is refused), the page lists the failed notifications, opens one
 //! with its attempt log and timeline, shows the audit log and the provider accounts, and
 //! signs out; in a conversation it replies (the reply reaches the provider's fake), is told
-//! why a reply is refused, and closes and reopens it. The session cookie is HttpOnly (no
-//! script sees it), and a request without the CSRF token is refused even from the page's
-//! own origin.
+//! why a reply is refused, and closes and reopens it; its Live events tab shows events as
+//! the stream brings them, and resumes after the connection drops. The session cookie is
+//! HttpOnly (no script sees it), and a request without the CSRF token is refused even from
+//! the page's own origin.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     operators::create_operator,
     support::{
-        AppOptions, TestApp, spawn_app_with,
+        AppOptions, TestApp, email_request, spawn_app_with, unique_email,
         webdriver::{self, Browser},
     },
 };
@@ -676,6 +677,308 @@ async fn an_operator_replies_in_closes_and_reopens_a_conversation_in_a_browser()
         ],
         "{audit}"
     );
+}
+
+/// A TCP forwarder between the browser and the API that the test can take down (its
+/// connections cut, new ones closed at once) and up again: a network drop, as a browser
+/// sees one.
+struct Forwarder {
+    base: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Forwarder {
+    async fn start(to: &str) -> Forwarder {
+        let target = to.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut up = watch.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if !*up.borrow_and_update() {
+                        return;
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = up.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Forwarder { base, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+/// The rows of the Live events table, top (newest) first: each event's type and subject id.
+async fn live_rows(browser: &Browser) -> Vec<(String, String)> {
+    let rows = browser
+        .run(
+            "return Array.from(document.querySelectorAll('#live-body tr[data-type]'),
+               (row) => [row.getAttribute('data-type'), row.getAttribute('data-subject') || '']);",
+        )
+        .await;
+    serde_json::from_value(rows).unwrap()
+}
+
+/// Where (from the top) the row of `kind` about `subject` is, if shown.
+fn row_of(rows: &[(String, String)], kind: &str, subject: &str) -> Option<usize> {
+    rows.iter().position(|(t, s)| t == kind && s == subject)
+}
+
+/// How long a notification sent through the API may take to be sent (Temporal, SMTP).
+const SENT_WITHIN: Duration = Duration::from_secs(60);
+
+/// Waits up to `within` until the Live events table satisfies `ready`; panics with what it
+/// shows otherwise.
+async fn wait_for_rows(
+    browser: &Browser,
+    what: &str,
+    within: Duration,
+    ready: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let start = std::time::Instant::now();
+    loop {
+        let rows = live_rows(browser).await;
+        if ready(&rows) {
+            return rows;
+        }
+        if start.elapsed() > within {
+            let status = browser.text("#live-status").await;
+            let summary = browser.text("#live-summary").await;
+            panic!(
+                "the live events never showed {what} (status `{status}`, `{summary}`): {rows:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits up to 20 s until the stream's indicator says it is live.
+async fn wait_live(browser: &Browser) {
+    browser
+        .wait_until("the stream live", |dom| {
+            tag_of(dom, "live-status").contains(r#"data-state="live""#)
+        })
+        .await;
+    assert_eq!(browser.text("#live-status").await, "live");
+}
+
+/// The Live events tab, fed by the event stream (a stream token minted with the operator's
+/// session, then `GET /v1/stream/sse`): a notification sent through the API shows its
+/// `accepted` and `sent` events as they happen, newest first, without a reload; paused, the
+/// page counts events without showing them and shows them on Resume; a type filter
+/// reconnects with `types=`; an event's notification opens in the Notifications tab; after a
+/// network drop the page reconnects with a new token and shows what it missed; signing out
+/// closes the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_events_tab_follows_the_stream_pauses_filters_and_survives_a_dropped_connection() {
+    let Some((chromium, driver)) = webdriver::browser() else {
+        return;
+    };
+    // With a worker: the notifications are sent. Stream tokens live 3 s: the browser's own
+    // reconnection, with the token it opened the stream with, would be refused.
+    let app = spawn_app_with(AppOptions {
+        stream: Some(pombo_contract::config::StreamConfig {
+            token_max_secs: 3,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let ops = create_operator(&app, "dev").await;
+    let browser = Browser::start(&chromium, &driver).await;
+    // The browser reaches the API through a forwarder the test can cut.
+    let network = Forwarder::start(&app.address).await;
+    browser.goto(&format!("{}/admin", network.base)).await;
+    browser.wait_visible("#sign-in", true).await;
+    browser.type_into("#sign-in-email", &ops.email).await;
+    browser.type_into("#sign-in-password", &ops.password).await;
+    browser.type_into("#sign-in-code", &ops.code(0)).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_visible("#signed-in", true).await;
+
+    browser.click("#tab-live").await;
+    browser.wait_visible("#panel-live", true).await;
+    wait_live(&browser).await;
+    let dom = browser.source().await;
+    assert!(
+        tag_of(&dom, "tab-live").contains(r#"aria-selected="true""#),
+        "{dom}"
+    );
+    assert!(
+        tag_of(&dom, "live-status").contains(r#"aria-live="polite""#),
+        "{dom}"
+    );
+    // The type filter lists what `GET /v1/event-types` does.
+    for kind in [
+        "notification.sent",
+        "message.received",
+        "conversation.closed",
+    ] {
+        assert!(dom.contains(&format!(r#"<option value="{kind}""#)), "{dom}");
+    }
+    // Whatever follows happens in this same page: no reload would keep this.
+    browser.run("window.pomboSamePage = true;").await;
+
+    // Sent through the API: its events appear as they happen, newest first.
+    let first = app.send(&email_request(&unique_email("live"))).await;
+    let rows = wait_for_rows(
+        &browser,
+        "the first notification accepted and sent",
+        SENT_WITHIN,
+        |rows| {
+            row_of(rows, "notification.accepted", &first).is_some()
+                && row_of(rows, "notification.sent", &first).is_some()
+        },
+    )
+    .await;
+    assert!(
+        row_of(&rows, "notification.sent", &first) < row_of(&rows, "notification.accepted", &first),
+        "newest first: {rows:?}"
+    );
+    let dom = browser.source().await;
+    let table = &dom[dom.find(r#"id="live-body""#).unwrap()..];
+    assert!(table.contains(r#"class="badge badge-sent""#), "{table}");
+    assert!(
+        table.contains(&format!(r#"aria-label="Open notification {first}""#)),
+        "{table}"
+    );
+
+    // Paused: the events are counted, not shown.
+    browser.click("#live-pause").await;
+    assert_eq!(browser.text("#live-pause").await, "Resume");
+    let second = app.send(&email_request(&unique_email("live"))).await;
+    browser
+        .wait_until("two events held while paused", |dom| {
+            dom.contains("Paused: 2 new events not shown yet.")
+        })
+        .await;
+    let rows = live_rows(&browser).await;
+    assert!(
+        !rows.iter().any(|(_, subject)| subject == &second),
+        "shown while paused: {rows:?}"
+    );
+    // Resumed: they appear.
+    browser.click("#live-pause").await;
+    assert_eq!(browser.text("#live-pause").await, "Pause");
+    let rows = live_rows(&browser).await;
+    assert_eq!(
+        &rows[..2],
+        [
+            ("notification.sent".to_owned(), second.clone()),
+            ("notification.accepted".to_owned(), second.clone()),
+        ],
+        "{rows:?}"
+    );
+    assert!(!browser.text("#live-summary").await.contains("Paused"));
+
+    // Only `notification.sent`: the other rows go, and the stream reconnects with that filter.
+    browser
+        .click(r#"#live-type option[value="notification.sent"]"#)
+        .await;
+    let rows = live_rows(&browser).await;
+    assert!(
+        rows.iter().all(|(kind, _)| kind == "notification.sent") && rows.len() == 2,
+        "{rows:?}"
+    );
+    let third = app.send(&email_request(&unique_email("live"))).await;
+    let rows = wait_for_rows(
+        &browser,
+        "the third notification sent",
+        SENT_WITHIN,
+        |rows| row_of(rows, "notification.sent", &third).is_some(),
+    )
+    .await;
+    // `accepted` comes first in the log: had it not been filtered out, it would be here.
+    assert_eq!(
+        row_of(&rows, "notification.accepted", &third),
+        None,
+        "{rows:?}"
+    );
+    wait_live(&browser).await;
+
+    // An event's notification opens in the Notifications tab; the stream goes on meanwhile.
+    browser
+        .click(&format!(r#"#live-body button[data-open-id="{first}"]"#))
+        .await;
+    browser.wait_visible("#detail", true).await;
+    assert!(browser.visible("#panel-notifications").await);
+    browser
+        .wait_until("the notification's details", |dom| {
+            dom.contains(&format!("Notification {first}"))
+        })
+        .await;
+    browser.click("#tab-live").await;
+    browser.wait_visible("#panel-live", true).await;
+    assert_eq!(live_rows(&browser).await.len(), 3);
+    assert_eq!(browser.run("return window.pomboSamePage;").await, true);
+
+    // The connection drops (the network between browser and API goes down) while a
+    // notification is sent: once the network is back, the page connects again by itself,
+    // with a new token (the first has expired), and shows what it missed, once.
+    network.set_up(false);
+    let down = std::time::Instant::now();
+    browser
+        .wait_until("the stream down", |dom| {
+            !tag_of(dom, "live-status").contains(r#"data-state="live""#)
+        })
+        .await;
+    let fourth = app.send(&email_request(&unique_email("live"))).await;
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        (_, status) = app
+            .call("GET", &format!("/v1/notifications/{fourth}"), None)
+            .await;
+        if status["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "sent", "{status}");
+    let rows = live_rows(&browser).await;
+    assert_eq!(
+        row_of(&rows, "notification.sent", &fourth),
+        None,
+        "{rows:?}"
+    );
+    // Down longer than a token lives: the page needs a new one.
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(down.elapsed())).await;
+    network.set_up(true);
+    let rows = wait_for_rows(
+        &browser,
+        "the notification sent while the network was down",
+        // Its own reconnection, not the planned one of a minute after the last (which
+        // would hide a page leaving it to the browser).
+        Duration::from_secs(40),
+        |rows| row_of(rows, "notification.sent", &fourth).is_some(),
+    )
+    .await;
+    wait_live(&browser).await;
+    let mut seen = std::collections::HashSet::new();
+    assert!(
+        rows.iter().all(|row| seen.insert(row)),
+        "each once: {rows:?}"
+    );
+    assert_eq!(rows.len(), 4, "{rows:?}");
+
+    // Signing out closes the stream.
+    browser.click("#sign-out").await;
+    browser.wait_visible("#sign-in", true).await;
+    let state = browser
+        .run("return document.getElementById('live-status').getAttribute('data-state');")
+        .await;
+    assert_eq!(state, "idle");
+    assert!(live_rows(&browser).await.is_empty());
 }
 
 fn workflow_id(id: &str) -> String {
