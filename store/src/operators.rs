@@ -309,10 +309,13 @@ pub async fn start_session(
 
 /// The live session with this token hash and its operator; `None` when there is none, it
 /// expired or idled out, or its operator is disabled. Ended sessions are deleted on sight.
+/// `activity`: the request is the operator's doing, so it keeps the session from idling
+/// out; a page's own background request (renewing a stream token) does not.
 pub async fn live_session(
     db: &impl ConnectionTrait,
     token_hash: &str,
     now: DateTime<Utc>,
+    activity: bool,
 ) -> Result<Option<(Session, Operator)>, StoreError> {
     let Some(session) = operator_session::Entity::find()
         .filter(operator_session::Column::TokenHash.eq(token_hash))
@@ -334,7 +337,7 @@ pub async fn live_session(
     else {
         return Ok(None);
     };
-    if session.last_seen_at + LAST_SEEN_RESOLUTION <= now {
+    if activity && session.last_seen_at + LAST_SEEN_RESOLUTION <= now {
         operator_session::Entity::update_many()
             .col_expr(operator_session::Column::LastSeenAt, Expr::value(now))
             .filter(operator_session::Column::Id.eq(session.id))

@@ -122,11 +122,15 @@
   // ---- The API ------------------------------------------------------------------------------
 
   /** A call of the JSON API with the session's cookie, CSRF token and chosen tenant. */
-  async function api(method, path, body) {
+  // `background`: the page asks by itself (a stream token's renewal), not the operator, so
+  // the request does not keep the session from idling out.
+  async function api(method, path, body, background) {
     if (!session) {
       throw new Problem({ title: 'Not signed in', detail: 'Sign in first.' });
     }
-    return request(method, path, body, { 'X-CSRF-Token': session.csrf_token, 'X-Pombo-Tenant': tenant });
+    const headers = { 'X-CSRF-Token': session.csrf_token, 'X-Pombo-Tenant': tenant };
+    if (background) headers['X-Pombo-Background'] = '1';
+    return request(method, path, body, headers);
   }
 
   async function request(method, path, body, extraHeaders) {
@@ -1228,7 +1232,9 @@
       try {
         if (!this.types.length) await this.loadTypes();
         // No filter in the token: the connection narrows it with `types=`.
-        token = await api('POST', '/v1/stream/tokens', {});
+        // Only a connection the operator asked for counts as activity; renewals and
+        // reconnections are the page's own.
+        token = await api('POST', '/v1/stream/tokens', {}, state !== 'connecting');
       } catch (e) {
         // Signed out meanwhile (a 401 ends the session), or superseded: nothing to say.
         if (generation !== this.generation || !session) return;
@@ -1313,9 +1319,9 @@
     closing(event) {
       const data = this.parse(event);
       if (data.cursor) this.cursor = String(data.cursor);
-      if (data.reason === 'too_slow') {
-        // Nothing wrong on the server's side: resume at once.
-        this.connect('reconnecting');
+      if (data.reason === 'too_slow' || data.reason === 'token_expired') {
+        // Nothing wrong on the server's side: resume at once (with a new token).
+        this.connect(data.reason === 'too_slow' ? 'reconnecting' : null);
       } else {
         this.retry('reconnecting', `reconnecting: the server closed the stream (${data.reason || 'no reason given'})`);
       }

@@ -24,6 +24,9 @@ use crate::{error::ApiError, state::AppState};
 pub const COOKIE: &str = "__Host-pombo_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const TENANT_HEADER: &str = "x-pombo-tenant";
+/// Sent by the admin page on requests it makes by itself (renewing the live view's stream
+/// token): they do not count as the operator's activity, so a page left open still idles out.
+pub const BACKGROUND_HEADER: &str = "x-pombo-background";
 
 pub fn set_cookie(token: &str) -> HeaderValue {
     HeaderValue::from_str(&format!(
@@ -62,7 +65,8 @@ pub async fn current(
     let Some(token) = token(headers) else {
         return Ok(None);
     };
-    match operators::live_session(&state.db, &secret_digest(token), Utc::now()).await? {
+    let activity = !headers.contains_key(BACKGROUND_HEADER);
+    match operators::live_session(&state.db, &secret_digest(token), Utc::now(), activity).await? {
         Some(found) => Ok(Some(found)),
         None => Err(ApiError::NoSession),
     }

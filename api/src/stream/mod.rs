@@ -128,6 +128,8 @@ struct Caller {
     tenant_id: Uuid,
     /// What the credentials allow (a token's filter; everything for a key).
     allowed: Filter,
+    /// A token's expiry (seconds since the epoch): the connection ends then.
+    expires: Option<u64>,
 }
 
 /// The credentials of a stream request, if it carries any: a `token` parameter, or an
@@ -151,6 +153,7 @@ async fn caller(
     Ok(Some(Caller {
         tenant_id: tenant.id,
         allowed: Filter::default(),
+        expires: None,
     }))
 }
 
@@ -169,6 +172,7 @@ async fn token_caller(state: &AppState, token: &str) -> Result<Caller, ApiError>
     Ok(Caller {
         tenant_id: tenant.id,
         allowed: claims.filter,
+        expires: Some(claims.exp),
     })
 }
 
@@ -363,6 +367,10 @@ async fn open(
             tenant_id: caller.tenant_id,
             filter,
             patience: Duration::from_secs(state.config.stream.heartbeat_secs),
+            expires: caller.expires.map(|exp| {
+                let now = chrono::Utc::now().timestamp().max(0) as u64;
+                tokio::time::Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+            }),
         },
         after,
     })

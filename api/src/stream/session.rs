@@ -198,6 +198,9 @@ pub struct Session {
     pub filter: Filter,
     /// How long the client may leave its queue full before it is closed.
     pub patience: Duration,
+    /// When the token it connected with expires: the connection ends then (`closing`,
+    /// `token_expired`), and the client connects again with a new one.
+    pub expires: Option<tokio::time::Instant>,
 }
 
 /// Events read from the log per query.
@@ -216,9 +219,19 @@ impl Session {
         }
         loop {
             // A client that left is noticed at once, not at the next event.
+            let expiry = async {
+                match self.expires {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let received = tokio::select! {
                 received = live.recv() => received,
                 () = queue.closed() => return,
+                () = expiry => {
+                    let _ = queue.try_send(Frame::Closing { reason: "token_expired", cursor });
+                    return;
+                }
             };
             match received {
                 Ok(batch) => {

@@ -459,3 +459,72 @@ async fn the_document_offers_the_operator_session_exactly_where_it_works() {
         "{offered} offered, {refused} refused"
     );
 }
+
+/// What the admin page asks by itself (`X-Pombo-Background`: renewing the live view's
+/// stream token) does not keep a session from idling out; what the operator does does.
+#[tokio::test(flavor = "multi_thread")]
+async fn background_requests_do_not_keep_a_session_alive() {
+    use pombo_store::entities::operator_session;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let app = app().await;
+    let ops = create_operator(&app, "dev").await;
+    let (session, _) = sign_in(&app, &ops, &ops.code(0)).await;
+    let idle_for = |minutes: i64| {
+        let db = app.db.clone();
+        async move {
+            operator_session::Entity::update_many()
+                .col_expr(
+                    operator_session::Column::LastSeenAt,
+                    Expr::value(chrono::Utc::now() - chrono::Duration::minutes(minutes)),
+                )
+                .filter(operator_session::Column::Id.is_not_null())
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+    };
+    let background = |session: &Session| {
+        app.http
+            .post(app.url("/v1/stream/tokens"))
+            .header(header::COOKIE, &session.cookie)
+            .header("X-Pombo-Tenant", "dev")
+            .header("X-CSRF-Token", &session.csrf)
+            .header("X-Pombo-Background", "1")
+            .json(&json!({}))
+            .send()
+    };
+
+    // 29 minutes idle: a background request works, and leaves the session as idle as it was.
+    let last_seen = || async {
+        operator_session::Entity::find()
+            .all(&app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.last_seen_at)
+            .max()
+            .unwrap()
+    };
+    idle_for(29).await;
+    assert_eq!(background(&session).await.unwrap().status(), 201);
+    let seen = last_seen().await;
+    assert!(
+        chrono::Utc::now() - seen > chrono::Duration::minutes(28),
+        "{seen}"
+    );
+    idle_for(31).await;
+    assert_eq!(background(&session).await.unwrap().status(), 401);
+
+    // The operator's own request keeps it alive.
+    let (session, _) = sign_in(&app, &ops, &ops.code(30)).await;
+    idle_for(29).await;
+    let (code, _) = list_notifications(&app, &session, Some("dev")).await;
+    assert_eq!(code, 200);
+    let seen = last_seen().await;
+    assert!(
+        chrono::Utc::now() - seen < chrono::Duration::minutes(1),
+        "{seen}"
+    );
+    assert_eq!(background(&session).await.unwrap().status(), 201);
+}

@@ -683,3 +683,29 @@ async fn connect_refused(
         Ok(_) => None,
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_ends_when_its_token_expires() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let (code, token) = app
+        .call("POST", "/v1/stream/tokens", Some(&json!({"expires_in": 2})))
+        .await;
+    assert_eq!(code, 201, "{token}");
+    let response = reqwest::Client::new()
+        .get(app.url(&format!(
+            "/v1/stream/sse?token={}",
+            token["token"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(response);
+    reader.until_ready().await;
+    let closing = reader.next().await;
+    assert_eq!(closing.name, "closing", "{closing:?}");
+    assert_eq!(closing.data["reason"], "token_expired");
+}
