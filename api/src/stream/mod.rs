@@ -449,7 +449,13 @@ pub async fn websocket(
         .on_upgrade(move |mut socket| async move {
             let opened = match opened {
                 Some(opened) => opened,
-                None => match first_message_auth(&state, &mut socket, &query, &parts.headers).await
+                None => match Box::pin(first_message_auth(
+                    &state,
+                    &mut socket,
+                    &query,
+                    &parts.headers,
+                ))
+                .await
                 {
                     Ok(opened) => opened,
                     Err(e) => {
@@ -463,7 +469,7 @@ pub async fn websocket(
                     }
                 },
             };
-            let (frames, connection) = produce(opened, state.config.stream.queue).await;
+            let (frames, connection) = Box::pin(produce(opened, state.config.stream.queue)).await;
             serve_websocket(socket, frames, heartbeat).await;
             drop(connection);
         })

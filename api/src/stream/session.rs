@@ -31,7 +31,7 @@ use crate::events::LogEvent;
 pub struct Arrived {
     pub tenant_id: Uuid,
     pub cursor: Cursor,
-    pub event_type: String,
+    pub event_type: Arc<str>,
     pub facts: Facts,
     pub json: Arc<str>,
 }
@@ -41,7 +41,7 @@ impl Arrived {
         let (tenant_id, cursor, event_type) = (
             event.tenant_id,
             Cursor::of(&event),
-            event.event_type.clone(),
+            Arc::<str>::from(event.event_type.as_str()),
         );
         let json = serde_json::to_string(&LogEvent::from(event))
             .expect("an event serialises")
@@ -77,7 +77,7 @@ pub struct Filter {
 
 impl Filter {
     fn matches(&self, event: &Arrived) -> bool {
-        (self.types.is_empty() || self.types.contains(&event.event_type))
+        (self.types.is_empty() || self.types.iter().any(|t| **t == *event.event_type))
             && self.channel.is_none_or(|c| event.facts.channel == Some(c))
             && self
                 .instance
@@ -126,7 +126,7 @@ pub enum Frame {
     /// An event, as `GET /v1/events` shows it.
     Event {
         cursor: Cursor,
-        event_type: String,
+        event_type: Arc<str>,
         json: Arc<str>,
     },
     /// Caught up with the log: from here on events come as they happen.
@@ -211,7 +211,9 @@ impl Session {
     pub async fn run(self, after: Cursor, queue: mpsc::Sender<Frame>) {
         let mut live = self.follower.subscribe();
         let mut cursor = after;
-        if !self.catch_up(&mut cursor, &queue).await {
+        // Boxed: the catch-up's database futures are large, and an idle connection's task
+        // should not carry their room while it waits (the bench weighs idle connections).
+        if !Box::pin(self.catch_up(&mut cursor, &queue)).await {
             return;
         }
         if queue.send(Frame::Ready { cursor }).await.is_err() {
@@ -264,7 +266,7 @@ impl Session {
                 }
                 // The broadcast moved on without us: the log still has it all.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if !self.catch_up(&mut cursor, &queue).await {
+                    if !Box::pin(self.catch_up(&mut cursor, &queue)).await {
                         return;
                     }
                 }
