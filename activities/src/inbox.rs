@@ -41,8 +41,13 @@ pub async fn deliver(db: &Db, n: &Notification) -> Result<Accepted, DeliveryErro
     })
 }
 
-/// Once recorded `sent`: stored in the inbox is delivered.
-pub async fn record_delivered(db: &Db, n: &Notification) -> Result<(), pombo_store::StoreError> {
+/// Once recorded `sent`: stored in the inbox is delivered. Returns the status after (what
+/// the workflow is told, so that it does not wait for, or fall back for want of, a delivery
+/// report that has come already).
+pub async fn record_delivered(
+    db: &Db,
+    n: &Notification,
+) -> Result<pombo_contract::NotificationStatus, pombo_store::StoreError> {
     events::record(
         db,
         n.id,
@@ -53,5 +58,5 @@ pub async fn record_delivered(db: &Db, n: &Notification) -> Result<(), pombo_sto
         ),
     )
     .await
-    .map(drop)
+    .map(|recorded| recorded.status)
 }

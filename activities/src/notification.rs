@@ -766,9 +766,11 @@ impl NotificationActivities {
                 )
                 .await?;
                 self.join_conversation(n, account).await;
-                if *n.channel == pombo_contract::Channel::InApp {
-                    crate::inbox::record_delivered(&self.db, n).await?;
-                }
+                let status = if *n.channel == pombo_contract::Channel::InApp {
+                    crate::inbox::record_delivered(&self.db, n).await?
+                } else {
+                    status
+                };
                 Ok(SendOutput {
                     provider: account.name.clone(),
                     provider_message_id: accepted.provider_message_id,

@@ -33,6 +33,9 @@ pub async fn run(stack: &Stack, clients: usize, notifications: usize, first: usi
     );
     let rss_before = stack.api_rss_kb();
     let connected = Arc::new(Barrier::new(clients + 1));
+    // Fifty handshakes at a time, as clients arrive in practice: a thousand at once would
+    // weigh the allocator's memory kept from the handshakes' buffers, not the connections.
+    let arriving = Arc::new(tokio::sync::Semaphore::new(50));
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
         let mut request = url.as_str().into_client_request().expect("a WebSocket URL");
@@ -41,7 +44,9 @@ pub async fn run(stack: &Stack, clients: usize, notifications: usize, first: usi
             format!("Bearer {}", stack.key()).parse().expect("a header"),
         );
         let connected = connected.clone();
+        let arriving = arriving.clone();
         tasks.push(tokio::spawn(async move {
+            let turn = arriving.acquire_owned().await.expect("open");
             let (mut ws, _) = tokio_tungstenite::connect_async(request)
                 .await
                 .expect("the stream accepts the connection");
@@ -53,6 +58,7 @@ pub async fn run(stack: &Stack, clients: usize, notifications: usize, first: usi
                     break;
                 }
             }
+            drop(turn);
             connected.wait().await;
             let mut latencies = Vec::with_capacity(notifications);
             while latencies.len() < notifications {

@@ -149,6 +149,13 @@ impl CreateBatch {
         rules: &OutboundPolicy,
     ) -> Result<ValidBatch, ApiError> {
         let mut errors = Errors::default();
+        if self.channel == Channel::InApp {
+            // Each in-app recipient is a profile to look up; a batch takes addresses.
+            errors.push(
+                "channel",
+                "in_app is not sent in batches: send each recipient's in-app message with POST /v1/notifications",
+            );
+        }
 
         // The checks a single notification's request has too, in the same order.
         let mut found = Vec::new();

@@ -439,7 +439,12 @@ pub async fn websocket(
         Some(caller) => Some(open(&state, caller, &query, &parts.headers).await?),
         None => None,
     };
+    // What a connection authenticated by its first message still needs; nothing of the
+    // request is kept past the handshake otherwise (a thousand idle connections add up).
+    let pending = opened.is_none().then(|| (state.clone(), query));
+    drop(parts);
     let heartbeat = Duration::from_secs(state.config.stream.heartbeat_secs);
+    let queue_len = state.config.stream.queue;
     Ok(upgrade
         // A client sends a token at most: small buffers per connection, and nothing large
         // accepted from it (tungstenite's default is 64 MiB a message).
@@ -447,31 +452,35 @@ pub async fn websocket(
         .max_message_size(16 * 1024)
         .max_frame_size(16 * 1024)
         .on_upgrade(move |mut socket| async move {
-            let opened = match opened {
-                Some(opened) => opened,
-                None => match Box::pin(first_message_auth(
-                    &state,
-                    &mut socket,
-                    &query,
-                    &parts.headers,
-                ))
-                .await
-                {
-                    Ok(opened) => opened,
-                    Err(e) => {
-                        let _ = socket
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 1008,
-                                reason: e.to_string().chars().take(120).collect::<String>().into(),
-                            })))
-                            .await;
-                        return;
+            let opened = match (opened, pending) {
+                (Some(opened), _) => opened,
+                (None, Some((state, query))) => {
+                    let authenticated = Box::pin(first_message_auth(
+                        &state,
+                        &mut socket,
+                        &query,
+                        &HeaderMap::new(),
+                    ))
+                    .await;
+                    match authenticated {
+                        Ok(opened) => opened,
+                        Err(e) => {
+                            let reason: String = e.to_string().chars().take(120).collect();
+                            let _ = socket
+                                .send(Message::Close(Some(CloseFrame {
+                                    code: 1008,
+                                    reason: reason.into(),
+                                })))
+                                .await;
+                            return;
+                        }
                     }
-                },
+                }
+                (None, None) => return,
             };
-            let (frames, connection) = Box::pin(produce(opened, state.config.stream.queue)).await;
-            serve_websocket(socket, frames, heartbeat).await;
-            drop(connection);
+            let (frames, connection) = Box::pin(produce(opened, queue_len)).await;
+            // Its own task, holding only what it needs while the connection lasts.
+            tokio::spawn(serve_websocket(socket, frames, heartbeat, connection));
         })
         .into_response())
 }
@@ -503,6 +512,7 @@ async fn serve_websocket(
     socket: WebSocket,
     mut frames: mpsc::Receiver<Frame>,
     heartbeat: Duration,
+    connection: OpenConnection,
 ) {
     let (mut out, mut incoming) = socket.split();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
@@ -538,6 +548,7 @@ async fn serve_websocket(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Message::Close(None))).await;
+    drop(connection);
 }
 
 /// The tenant's events, live, as Server-Sent Events.

@@ -158,6 +158,20 @@ async fn an_in_app_message_is_delivered_to_the_inbox_and_read_there() {
     .await;
     assert_eq!(again["read_now"], 0);
 
+    // Stored in the inbox is delivered: a fallback waits for nothing more and is not made.
+    let mut with_fallback = in_app("user-42", 7);
+    with_fallback["fallback"] =
+        json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "Seu pedido saiu"}});
+    let second = app.send(&with_fallback).await;
+    app.wait_for_workflow(&second, "ExecutionStatus = 'Completed'")
+        .await;
+    let (_, n) = app.get_notification(&second).await;
+    assert_eq!(
+        (n["status"].as_str(), &n["fallback_id"]),
+        (Some("delivered"), &Value::Null),
+        "{n}"
+    );
+
     // Archived items leave the inbox for its archive.
     let (code, _) = app
         .call(
@@ -172,7 +186,8 @@ async fn an_in_app_message_is_delivered_to_the_inbox_and_read_there() {
     let (_, page) = app
         .call("GET", "/v1/recipients/user-42/inbox?archived=true", None)
         .await;
-    assert_eq!(page["data"][0]["id"], item_id.as_str());
+    assert_eq!(page["data"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["data"][1]["id"], item_id.as_str(), "newest first");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,6 +298,20 @@ async fn in_app_requests_are_checked_and_name_each_bad_field() {
     assert_eq!(code, 422, "{problem}");
     let fields = crate::support::problem_fields(&problem);
     assert_eq!(fields, ["content.body", "content.url", "content.data"]);
+    // A batch takes addresses; in-app recipients are profiles to look up one by one.
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/notifications/batch",
+            Some(&json!({
+                "channel": "in_app",
+                "content": {"body": "oi"},
+                "recipients": [{"to": "carla"}],
+            })),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "channel", "{problem}");
     let (code, problem) = app
         .call(
             "POST",
