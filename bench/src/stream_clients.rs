@@ -35,7 +35,12 @@ pub async fn run(stack: &Stack, clients: usize, notifications: usize, first: usi
     let connected = Arc::new(Barrier::new(clients + 1));
     // Fifty handshakes at a time, as clients arrive in practice: a thousand at once would
     // weigh the allocator's memory kept from the handshakes' buffers, not the connections.
-    let arriving = Arc::new(tokio::sync::Semaphore::new(50));
+    // `POMBO_BENCH_STREAM_ARRIVING` changes it (1000: a reconnection storm).
+    let at_once = std::env::var("POMBO_BENCH_STREAM_ARRIVING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let arriving = Arc::new(tokio::sync::Semaphore::new(at_once));
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
         let mut request = url.as_str().into_client_request().expect("a WebSocket URL");

@@ -1164,29 +1164,11 @@ async fn an_sms_joins_only_a_conversation_its_contact_started() {
 /// once each.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_killed_during_ingest_loses_no_acknowledged_message() {
-    use crate::support::{servers::free_port, workspace_binary};
-
     let app = app().await;
     let wa = tenant_account(&app, "wa", &fake_account(&app, "whatsapp-cloud")).await;
-    let mut config = app.config.clone();
-    config.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pombo.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-    let mut api = std::process::Command::new(workspace_binary("pombo-api"))
-        .env("POMBO_CONFIG", &path)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://{}", config.listen);
+    let mut api = crate::support::ApiProcess::start(&app.config).await;
+    let base = api.base.clone();
     let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 
     const MESSAGES: usize = 200;
     let message = |n: usize| {
@@ -1228,8 +1210,7 @@ async fn an_api_killed_during_ingest_loses_no_acknowledged_message() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
-    api.kill().unwrap();
-    api.wait().unwrap();
+    api.kill();
     let mut acknowledged = Vec::new();
     let mut unanswered = Vec::new();
     for send in sends {

@@ -17,8 +17,7 @@ use tokio_tungstenite::{
 use uuid::Uuid;
 
 use crate::support::{
-    AppOptions, TestApp, email_request, servers::free_port, spawn_app, spawn_app_with,
-    unique_email, workspace_binary,
+    ApiProcess, AppOptions, TestApp, email_request, spawn_app, spawn_app_with, unique_email,
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -71,6 +70,14 @@ async fn events_until(ws: &mut Ws, done: impl Fn(&[Value]) -> bool) -> Vec<Value
         got.push(message);
     }
     got
+}
+
+/// Events until `notification` is sent.
+async fn until_sent(ws: &mut Ws, notification: &str) -> Vec<Value> {
+    events_until(ws, |got| {
+        types_about(got, notification).contains(&"notification.sent".to_owned())
+    })
+    .await
 }
 
 fn types_about(events: &[Value], notification: &str) -> Vec<String> {
@@ -130,10 +137,7 @@ async fn a_websocket_client_gets_the_events_of_a_notification_sent_elsewhere_in_
 
     // Sent over HTTP by another client; the stream sees it happen.
     let id = app.send(&email_request(&unique_email("stream"))).await;
-    let events = events_until(&mut ws, |got| {
-        types_about(got, &id).contains(&"notification.sent".to_owned())
-    })
-    .await;
+    let events = until_sent(&mut ws, &id).await;
     assert_eq!(
         types_about(&events, &id),
         ["notification.accepted", "notification.sent"]
@@ -166,60 +170,14 @@ async fn a_websocket_client_gets_the_events_of_a_notification_sent_elsewhere_in_
     );
 }
 
-/// A `pombo-api` process on `app`'s database (its workflows run by `app`'s worker).
-struct ApiProcess {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl ApiProcess {
-    async fn start(app: &TestApp) -> ApiProcess {
-        let mut config = app.config.clone();
-        config.listen = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pombo.toml");
-        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-        let child = std::process::Command::new(workspace_binary("pombo-api"))
-            .env("POMBO_CONFIG", &path)
-            .env("RUST_LOG", "error")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://{}", config.listen);
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client.get(format!("{base}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        ApiProcess {
-            child,
-            base,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_resuming_with_its_cursor_gets_exactly_what_it_missed_across_an_api_restart() {
     let app = spawn_app().await;
-    let first = ApiProcess::start(&app).await;
+    let first = ApiProcess::start(&app.config).await;
     let mut ws = connect(&first.base, &app.api_key, "").await;
     until_ready(&mut ws).await;
     let a = app.send(&email_request(&unique_email("resume"))).await;
-    let mut seen = events_until(&mut ws, |got| {
-        types_about(got, &a).contains(&"notification.sent".to_owned())
-    })
-    .await;
+    let mut seen = until_sent(&mut ws, &a).await;
     drop(ws);
 
     // Missed while away, and the API restarted meanwhile.
@@ -230,7 +188,7 @@ async fn a_client_resuming_with_its_cursor_gets_exactly_what_it_missed_across_an
         .await;
     app.wait_for_status(&b, "sent", Duration::from_secs(30))
         .await;
-    let second = ApiProcess::start(&app).await;
+    let second = ApiProcess::start(&app.config).await;
     let last = seen.last().unwrap()["cursor"].as_str().unwrap().to_owned();
     let mut ws = connect(&second.base, &app.api_key, &format!("after={last}")).await;
     let mut missed = until_ready(&mut ws).await;
@@ -260,14 +218,11 @@ async fn a_client_resuming_with_its_cursor_gets_exactly_what_it_missed_across_an
 #[tokio::test(flavor = "multi_thread")]
 async fn events_made_through_one_api_process_reach_a_client_of_another() {
     let app = spawn_app().await;
-    let other = ApiProcess::start(&app).await;
+    let other = ApiProcess::start(&app.config).await;
     let mut ws = connect(&other.base, &app.api_key, "").await;
     until_ready(&mut ws).await;
     let id = app.send(&email_request(&unique_email("elsewhere"))).await;
-    let events = events_until(&mut ws, |got| {
-        types_about(got, &id).contains(&"notification.sent".to_owned())
-    })
-    .await;
+    let events = until_sent(&mut ws, &id).await;
     assert_eq!(
         types_about(&events, &id),
         ["notification.accepted", "notification.sent"]
@@ -530,10 +485,7 @@ async fn stream_tokens_allow_what_they_say_and_nothing_else() {
     let mut ours = connect(&app.address, &app.api_key, "").await;
     until_ready(&mut ours).await;
     let id = app.send(&email_request(&unique_email("token"))).await;
-    events_until(&mut ours, |got| {
-        types_about(got, &id).contains(&"notification.sent".to_owned())
-    })
-    .await;
+    until_sent(&mut ours, &id).await;
     let quiet = tokio::time::timeout(Duration::from_millis(500), next(&mut theirs)).await;
     assert!(quiet.is_err(), "another tenant's events leaked: {quiet:?}");
 }

@@ -523,6 +523,59 @@ impl InProcessWorker {
     }
 }
 
+/// The real `pombo-api` binary in a child process with `config` (on a port of its own):
+/// a second API process, or one to kill. Killed when dropped.
+pub struct ApiProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _config_dir: tempfile::TempDir,
+}
+
+impl ApiProcess {
+    /// Started, and answering `/healthz`.
+    pub async fn start(config: &Config) -> ApiProcess {
+        let mut config = config.clone();
+        config.listen = format!("127.0.0.1:{}", servers::free_port())
+            .parse()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pombo.toml");
+        std::fs::write(&path, toml::to_string(&config).expect("config serialises")).unwrap();
+        let child = Command::new(workspace_binary("pombo-api"))
+            .env("POMBO_CONFIG", &path)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting pombo-api");
+        let base = format!("http://{}", config.listen);
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ApiProcess {
+            child,
+            base,
+            _config_dir: dir,
+        }
+    }
+
+    /// SIGKILL, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// The real `pombo-worker` binary in a child process, for crash tests.
 pub struct WorkerProcess {
     child: Child,
