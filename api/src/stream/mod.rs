@@ -428,17 +428,18 @@ pub async fn websocket(
     let (mut parts, _) = request.into_parts();
     let query: StreamQuery = crate::extract::parse_query(raw.as_deref())?;
     let caller = caller(&mut parts, &state, query.token.as_deref()).await?;
+    // With credentials, everything is checked before the handshake, so a refusal is an
+    // HTTP problem the client can read (and a bad parameter is a 422 before a missing
+    // handshake is a 426).
+    let opened = match caller {
+        Some(caller) => Some(open(&state, caller, &query, &parts.headers).await?),
+        None => None,
+    };
     let upgrade = upgrade.map_err(|e| {
         ApiError::UpgradeRequired(format!(
             "this route speaks WebSocket: connect with a WebSocket client ({e}); GET /v1/stream/sse serves the same events over plain HTTP"
         ))
     })?;
-    // With credentials, everything is checked before the handshake, so a refusal is an
-    // HTTP problem the client can read.
-    let opened = match caller {
-        Some(caller) => Some(open(&state, caller, &query, &parts.headers).await?),
-        None => None,
-    };
     // What a connection authenticated by its first message still needs; nothing of the
     // request is kept past the handshake otherwise (a thousand idle connections add up).
     let pending = opened.is_none().then(|| (state.clone(), query));
