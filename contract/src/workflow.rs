@@ -36,6 +36,10 @@ pub struct NotificationWorkflowInput {
     /// delivered within the confirmation timeout, or fails).
     #[serde(default)]
     pub has_fallback: bool,
+    /// The fallback is spared only by `read`, not by `delivered` (in-app first, email if
+    /// not read). Runs started before this existed have `false`: their path is unchanged.
+    #[serde(default)]
+    pub fallback_unless_read: bool,
     /// Not sent before this time: the workflow waits on a durable timer first.
     #[serde(default)]
     pub send_at: Option<chrono::DateTime<chrono::Utc>>,

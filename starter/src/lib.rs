@@ -66,6 +66,12 @@ pub async fn start(
     eager: bool,
 ) -> Result<Dispatched, DispatchError> {
     let (channel, priority) = (*n.channel, *n.priority);
+    let fallback = n.fallback.as_ref();
+    // A fallback may say how long to wait, and for what (`delivered` or `read`).
+    let confirmation_timeout_secs = fallback
+        .and_then(|f| f.get("after_secs"))
+        .and_then(|secs| secs.as_u64())
+        .unwrap_or_else(|| delivery.confirmation_timeout_secs.of(channel));
     let input = NotificationWorkflowInput {
         notification_id: n.id,
         tenant_id: n.tenant_id,
@@ -77,8 +83,12 @@ pub async fn start(
         },
         attempt_timeout_secs: delivery.attempt_timeout_secs,
         heartbeat_timeout_secs: delivery.heartbeat_timeout_secs,
-        confirmation_timeout_secs: delivery.confirmation_timeout_secs.of(channel),
-        has_fallback: n.fallback.is_some(),
+        confirmation_timeout_secs,
+        has_fallback: fallback.is_some(),
+        fallback_unless_read: fallback
+            .and_then(|f| f.get("unless"))
+            .and_then(|u| u.as_str())
+            == Some("read"),
         send_at: n.send_at,
     };
     let mut options = WorkflowStartOptions::new(

@@ -112,12 +112,22 @@ impl NotificationWorkflow {
                 Ok(out) => {
                     set_status(ctx, out.status);
                     let status = await_reports(ctx, &input).await;
-                    if !matches!(
-                        status,
-                        NotificationStatus::Delivered | NotificationStatus::Read
-                    ) {
+                    // `read` is final, so waiting for it is the same loop; only what spares
+                    // the fallback differs (and only for runs that asked for it).
+                    let (spared, wanted) = if input.fallback_unless_read {
+                        (status == NotificationStatus::Read, "read")
+                    } else {
+                        (
+                            matches!(
+                                status,
+                                NotificationStatus::Delivered | NotificationStatus::Read
+                            ),
+                            "delivered",
+                        )
+                    };
+                    if !spared {
                         let reason = format!(
-                            "not delivered within {} s (status `{status}`)",
+                            "not {wanted} within {} s (status `{status}`)",
                             input.confirmation_timeout_secs
                         );
                         fall_back(ctx, &input, reason).await;

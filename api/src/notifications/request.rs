@@ -88,6 +88,15 @@ pub struct FallbackRequest {
     /// Content in the fallback channel's shape; placeholders filled from the same `data`.
     #[schema(value_type = Object)]
     pub content: Value,
+    /// What spares the fallback: `delivered` (the default) or `read` (in-app first, email
+    /// if not read within the hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(delivered|read)$")]
+    pub unless: Option<String>,
+    /// How long to wait for that, in seconds (1 to 604800): instead of the channel's
+    /// confirmation timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -194,6 +203,30 @@ impl CreateNotification {
         }
 
         if let Some(fallback) = &self.fallback {
+            if !matches!(
+                fallback.unless.as_deref(),
+                None | Some("delivered" | "read")
+            ) {
+                errors.push(FieldError::new(
+                    "fallback.unless",
+                    "must be `delivered` or `read`",
+                ));
+            }
+            if fallback
+                .after_secs
+                .is_some_and(|s| !(1..=604_800).contains(&s))
+            {
+                errors.push(FieldError::new(
+                    "fallback.after_secs",
+                    "must be 1 to 604800 seconds (a week)",
+                ));
+            }
+            if fallback.channel == Channel::InApp {
+                errors.push(FieldError::new(
+                    "fallback.channel",
+                    "in_app cannot be a fallback: send it first, with a fallback to another channel",
+                ));
+            }
             if fallback.channel == channel && fallback.to == to {
                 errors.push(FieldError::new(
                     "fallback",
@@ -280,9 +313,15 @@ impl CreateNotification {
             idempotency_key,
             max_attempts,
             retry_interval_secs,
-            fallback: self.fallback.map(
-                |f| serde_json::json!({"channel": f.channel, "to": f.to, "content": f.content}),
-            ),
+            fallback: self.fallback.map(|f| {
+                serde_json::json!({
+                    "channel": f.channel,
+                    "to": f.to,
+                    "content": f.content,
+                    "unless": f.unless.unwrap_or_else(|| "delivered".into()),
+                    "after_secs": f.after_secs,
+                })
+            }),
             request_hash,
             send_at,
         })

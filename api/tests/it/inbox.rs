@@ -329,3 +329,70 @@ async fn in_app_requests_are_checked_and_name_each_bad_field() {
         .await;
     assert_eq!(code, 422, "{problem}");
 }
+
+/// In-app first, SMS if not read in time: `"unless": "read"` with `after_secs`. Read in
+/// time, no SMS; left unread, the SMS goes, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_in_app_message_left_unread_falls_back_to_another_channel() {
+    let app = spawn_app().await;
+    profile(&app, "dora").await;
+    let with_fallback = |after_secs: u64| {
+        let mut body = in_app("dora", 9);
+        body["fallback"] = json!({
+            "channel": "sms",
+            "to": "+5511987654321",
+            "content": {"text": "Seu pedido {{ order }} saiu"},
+            "unless": "read",
+            "after_secs": after_secs,
+        });
+        body
+    };
+
+    // Read in time: spared.
+    let read_in_time = app.send(&with_fallback(30)).await;
+    app.wait_for_status(&read_in_time, "delivered", Duration::from_secs(30))
+        .await;
+    let (code, _) = app
+        .call(
+            "POST",
+            "/v1/recipients/dora/inbox/mark",
+            Some(&json!({"as": "read"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    app.wait_for_workflow(&read_in_time, "ExecutionStatus = 'Completed'")
+        .await;
+    let (_, n) = app.get_notification(&read_in_time).await;
+    assert_eq!(
+        (n["status"].as_str(), &n["fallback_id"]),
+        (Some("read"), &Value::Null),
+        "{n}"
+    );
+
+    // Delivered but not read within 2 s: the SMS goes.
+    let unread = app.send(&with_fallback(2)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let fallback = loop {
+        let (_, n) = app.get_notification(&unread).await;
+        if let Some(id) = n["fallback_id"].as_str() {
+            assert_eq!(n["status"], "delivered", "{n}");
+            break id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no fallback: {n}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let sms = app
+        .wait_for_status(&fallback, "sent", Duration::from_secs(30))
+        .await;
+    assert_eq!(sms["channel"], "sms");
+
+    // Neither a bad `unless` nor in-app as a fallback is taken.
+    let mut bad = with_fallback(0);
+    bad["fallback"]["unless"] = json!("opened");
+    let (code, problem) = app.call("POST", "/v1/notifications", Some(&bad)).await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(
+        crate::support::problem_fields(&problem),
+        ["fallback.unless", "fallback.after_secs"]
+    );
+}
