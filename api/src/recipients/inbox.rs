@@ -52,14 +52,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for InboxAccess<S> {
             .map(str::trim);
         // API keys have no dots; a JWT has two.
         if let Some(token) = bearer.filter(|t| t.contains('.')) {
-            let claims = state.streams.tokens.check(token).map_err(|e| match e {
-                crate::stream::token::TokenRefused::Expired => {
-                    ApiError::KeyRefused("the recipient token has expired")
-                }
-                crate::stream::token::TokenRefused::Invalid => {
-                    ApiError::KeyRefused("not a valid recipient token")
-                }
-            })?;
+            let claims = crate::stream::checked_token(state, token).await?;
             let Some(recipient) = claims.recipient else {
                 return Err(ApiError::Forbidden(
                     "a stream token opens the stream only: an inbox needs a recipient token or a key"
@@ -383,14 +376,11 @@ pub async fn create_token(
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<CreateRecipientToken>,
 ) -> Result<Response, ApiError> {
-    let max = state.streams.tokens.max_secs;
-    let secs = body.expires_in.unwrap_or(900.min(max));
-    if secs == 0 || secs > max {
-        return Err(ApiError::field(
-            "expires_in",
-            format!("must be 1 to {max} seconds"),
-        ));
-    }
+    let secs = state
+        .streams
+        .tokens
+        .lifetime(body.expires_in)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
     let found = recipients::find(&state.db, tenant.id, &id)
         .await
         .map_err(ApiError::unless_found("recipient"))?;

@@ -157,20 +157,31 @@ async fn caller(
     }))
 }
 
-async fn token_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+/// The claims of a stream or recipient token, checked: signed here, not expired, and of a
+/// tenant still enabled (a token outlives nothing: one disabled since is refused).
+pub(crate) async fn checked_token(
+    state: &AppState,
+    token: &str,
+) -> Result<token::Claims, ApiError> {
     let claims = state.streams.tokens.check(token).map_err(|e| match e {
-        token::TokenRefused::Expired => ApiError::KeyRefused("the stream token has expired"),
-        token::TokenRefused::Invalid => ApiError::KeyRefused("not a valid stream token"),
+        token::TokenRefused::Expired => {
+            ApiError::KeyRefused("the token has expired: ask for a new one")
+        }
+        token::TokenRefused::Invalid => ApiError::KeyRefused("not a valid token"),
     })?;
-    // A token outlives nothing: a tenant disabled since it was made is refused.
     let tenant = pombo_store::tenants::get(&state.db, claims.sub)
         .await
-        .map_err(|_| ApiError::KeyRefused("not a valid stream token"))?;
+        .map_err(|_| ApiError::KeyRefused("not a valid token"))?;
     if tenant.disabled_at.is_some() {
         return Err(ApiError::TenantDisabled);
     }
+    Ok(claims)
+}
+
+async fn token_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let claims = checked_token(state, token).await?;
     Ok(Caller {
-        tenant_id: tenant.id,
+        tenant_id: claims.sub,
         allowed: claims.filter,
         expires: Some(claims.exp),
     })
@@ -654,14 +665,12 @@ pub async fn create_token(
     JsonBody(body): JsonBody<CreateStreamToken>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let max = state.streams.tokens.max_secs;
-    let secs = body.expires_in.unwrap_or(900.min(max));
-    if secs == 0 || secs > max {
-        errors.push(FieldError::new(
-            "expires_in",
-            format!("must be 1 to {max} seconds"),
-        ));
-    }
+    let secs = state
+        .streams
+        .tokens
+        .lifetime(body.expires_in)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let filter = FilterFields {
         types: body.types,
         channel: body.channel,

@@ -81,6 +81,18 @@ impl TokenKeys {
         }
     }
 
+    /// The life a token request asks for (`expires_in`; 900 s when absent), if allowed.
+    pub fn lifetime(&self, expires_in: Option<u64>) -> Result<u64, crate::error::FieldError> {
+        let secs = expires_in.unwrap_or(900.min(self.max_secs));
+        if secs == 0 || secs > self.max_secs {
+            return Err(crate::error::FieldError::new(
+                "expires_in",
+                format!("must be 1 to {} seconds", self.max_secs),
+            ));
+        }
+        Ok(secs)
+    }
+
     /// A token for `tenant`, allowing `filter`, valid for `secs`.
     pub fn mint(&self, tenant: Uuid, filter: Filter, secs: u64) -> (String, u64) {
         self.mint_claims(tenant, filter, None, secs)

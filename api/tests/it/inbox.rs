@@ -273,6 +273,21 @@ async fn a_recipient_token_reaches_its_own_recipient_only() {
     )
     .await;
     assert_eq!(code, 403);
+
+    // A token outlives nothing: its tenant disabled, it is refused.
+    let tenant = pombo_store::tenants::by_api_key(&app.db, &app.api_key)
+        .await
+        .unwrap()
+        .unwrap();
+    pombo_store::tenants::set_disabled(&app.db, tenant.id, true)
+        .await
+        .unwrap();
+    let (code, problem) = as_recipient(&app, &token, "GET", "/v1/recipients/ana/inbox", None).await;
+    assert_eq!(code, 403, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "https://pombo.dev/problems/tenant-disabled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
