@@ -169,6 +169,19 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
     }
 }
 
+/// The credential of `Authorization: Bearer <credential>`, if any.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
     if !parts.headers.contains_key(header::AUTHORIZATION)
         && let Some((signed_in, operator)) = session::current(&parts.headers, state).await?
@@ -183,17 +196,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Tenant, ApiErro
             scopes: OPERATOR_SCOPES.to_vec(),
         });
     }
-    let key = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
+    let key = bearer(&parts.headers).ok_or(ApiError::Unauthorized)?;
     match tenants::authenticate(&state.db, key).await? {
         KeyCheck::Valid(valid) => Ok(Tenant {
             id: valid.tenant.id,

@@ -247,23 +247,8 @@ pub async fn list(
             Cursor::START
         }
     };
-    let types: Vec<String> = query
-        .types
-        .as_deref()
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    for unknown in types.iter().filter(|t| !is_event_type(t)) {
-        errors.push(FieldError::new(
-            "types",
-            format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
-        ));
-    }
+    let types = split_types(query.types.as_deref());
+    check_types(&types, &mut errors);
     let (limit, _) = crate::paging::parse(query.limit.as_deref(), None, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -283,9 +268,26 @@ pub async fn list(
     }
 }
 
-/// Whether the log has events of this type.
-pub fn is_event_type(name: &str) -> bool {
-    TYPES.iter().any(|k| k.name == name)
+/// A comma-separated `types` parameter (`notification.sent,message.received`), split.
+pub fn split_types(text: Option<&str>) -> Vec<String> {
+    text.map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Each of `types` the log has no events of, as an error at `types`.
+pub fn check_types(types: &[String], errors: &mut Vec<FieldError>) {
+    for unknown in types.iter().filter(|t| !TYPES.iter().any(|k| k.name == *t)) {
+        errors.push(FieldError::new(
+            "types",
+            format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
+        ));
+    }
 }
 
 /// One kind of event, with the JSON schema of its `data` and an example.

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use axum::{
     Json,
     extract::{FromRequestParts, RawQuery, State},
-    http::{StatusCode, header, request::Parts},
+    http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
@@ -44,14 +44,8 @@ impl<S: RequiredScope> FromRequestParts<AppState> for InboxAccess<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
         // API keys have no dots; a JWT has two.
-        if let Some(token) = bearer.filter(|t| t.contains('.')) {
+        if let Some(token) = crate::auth::bearer(&parts.headers).filter(|t| t.contains('.')) {
             let claims = crate::stream::checked_token(state, token).await?;
             let Some(recipient) = claims.recipient else {
                 return Err(ApiError::Forbidden(

@@ -84,18 +84,13 @@ async fn follow(db: Db, poll: Duration, follower: std::sync::Weak<Follower>) {
                 break;
             };
             let full = events.len() as u64 == BATCH;
-            let facts = match event_log::facts(&db, &events).await {
-                Ok(facts) => facts,
+            let batch: Arc<[Arrived]> = match Arrived::all(&db, events).await {
+                Ok(arrived) => arrived.into(),
                 Err(e) => {
                     tracing::warn!(error = %e, "following the event log");
                     break;
                 }
             };
-            let batch: Arc<[Arrived]> = events
-                .into_iter()
-                .zip(facts)
-                .map(|(event, facts)| Arrived::new(event, facts))
-                .collect();
             metrics::counter!("pombo_stream_events_total").increment(batch.len() as u64);
             let _ = follower.sender.send(batch);
             cursor = last;

@@ -221,14 +221,7 @@ impl StreamQuery {
     async fn filter(&self, state: &AppState, tenant: Uuid) -> Result<Filter, ApiError> {
         let mut errors = Vec::new();
         let filter = FilterFields {
-            types: self.types.clone().map(|types| {
-                types
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            types: Some(crate::events::split_types(self.types.as_deref())),
             channel: self.channel.clone(),
             instance: self.instance.clone(),
             conversation: self.conversation.clone(),
@@ -277,12 +270,7 @@ impl FilterFields {
         errors: &mut Vec<FieldError>,
     ) -> Result<Filter, ApiError> {
         let types = self.types.unwrap_or_default();
-        for unknown in types.iter().filter(|t| !crate::events::is_event_type(t)) {
-            errors.push(FieldError::new(
-                "types",
-                format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
-            ));
-        }
+        crate::events::check_types(&types, errors);
         let channel = self.channel.as_deref().and_then(|c| {
             Channel::from_str(c)
                 .map_err(|_| errors.push(FieldError::new("channel", "not a channel Pombo has")))
@@ -300,41 +288,43 @@ impl FilterFields {
         let recipient = id("recipient", self.recipient);
         // Another tenant's ids are refused as unknown, never filtered on in silence.
         let db = &state.db;
-        if let Some(id) = instance
-            && provider_account::Entity::find_by_id(id)
-                .filter(provider_account::Column::TenantId.eq(tenant))
-                .count(db)
-                .await
-                .map_err(pombo_store::StoreError::from)?
-                == 0
-        {
-            errors.push(FieldError::new(
+        let checks = [
+            (
                 "instance",
                 "no provider account with this id",
-            ));
-        }
-        if let Some(id) = conversation
-            && conversation::Entity::find_by_id(id)
-                .filter(conversation::Column::TenantId.eq(tenant))
-                .count(db)
-                .await
-                .map_err(pombo_store::StoreError::from)?
-                == 0
-        {
-            errors.push(FieldError::new(
+                instance,
+                owned::<provider_account::Entity>(
+                    db,
+                    instance,
+                    provider_account::Column::TenantId,
+                    tenant,
+                )
+                .await?,
+            ),
+            (
                 "conversation",
                 "no conversation with this id",
-            ));
-        }
-        if let Some(id) = recipient
-            && recipient::Entity::find_by_id(id)
-                .filter(recipient::Column::TenantId.eq(tenant))
-                .count(db)
-                .await
-                .map_err(pombo_store::StoreError::from)?
-                == 0
-        {
-            errors.push(FieldError::new("recipient", "no recipient with this id"));
+                conversation,
+                owned::<conversation::Entity>(
+                    db,
+                    conversation,
+                    conversation::Column::TenantId,
+                    tenant,
+                )
+                .await?,
+            ),
+            (
+                "recipient",
+                "no recipient with this id",
+                recipient,
+                owned::<recipient::Entity>(db, recipient, recipient::Column::TenantId, tenant)
+                    .await?,
+            ),
+        ];
+        for (field, reason, given, found) in checks {
+            if given.is_some() && !found {
+                errors.push(FieldError::new(field, reason));
+            }
         }
         Ok(Filter {
             types,
@@ -344,6 +334,29 @@ impl FilterFields {
             recipient,
         })
     }
+}
+
+/// Whether row `id` of `E` (when given) belongs to `tenant` (its `tenant_column`).
+async fn owned<E>(
+    db: &pombo_store::Db,
+    id: Option<Uuid>,
+    tenant_column: E::Column,
+    tenant: Uuid,
+) -> Result<bool, ApiError>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<Uuid>,
+{
+    let Some(id) = id else {
+        return Ok(true);
+    };
+    let count = E::find_by_id(id)
+        .filter(tenant_column.eq(tenant))
+        .count(db)
+        .await
+        .map_err(pombo_store::StoreError::from)?;
+    Ok(count > 0)
 }
 
 /// A stream about to be served: its tenant's connection slot, where it starts, what it sends.

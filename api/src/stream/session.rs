@@ -37,6 +37,28 @@ pub struct Arrived {
 }
 
 impl Arrived {
+    /// `events` as read from the log, with their facts (read in one go).
+    pub async fn all(
+        db: &Db,
+        events: Vec<LoggedEvent>,
+    ) -> Result<Vec<Arrived>, pombo_store::StoreError> {
+        let facts = event_log::facts(db, &events).await?;
+        Ok(events
+            .into_iter()
+            .zip(facts)
+            .map(|(event, facts)| Arrived::new(event, facts))
+            .collect())
+    }
+
+    /// The frame that sends it.
+    fn frame(&self) -> Frame {
+        Frame::Event {
+            cursor: self.cursor,
+            event_type: self.event_type.clone(),
+            json: self.json.clone(),
+        }
+    }
+
     pub fn new(event: LoggedEvent, facts: Facts) -> Arrived {
         let (tenant_id, cursor, event_type) = (
             event.tenant_id,
@@ -244,12 +266,7 @@ impl Session {
                         {
                             continue;
                         }
-                        let frame = Frame::Event {
-                            cursor: event.cursor,
-                            event_type: event.event_type.clone(),
-                            json: event.json.clone(),
-                        };
-                        match queue.send_timeout(frame, self.patience).await {
+                        match queue.send_timeout(event.frame(), self.patience).await {
                             Ok(()) => cursor = event.cursor,
                             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                                 metrics::counter!("pombo_stream_slow_closed_total").increment(1);
@@ -308,25 +325,17 @@ impl Session {
             let Some(last) = events.last().map(Cursor::of) else {
                 return true;
             };
-            let facts = match event_log::facts(&self.db, &events).await {
-                Ok(facts) => facts,
+            let arrived = match Arrived::all(&self.db, events).await {
+                Ok(arrived) => arrived,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the event log for a stream");
                     return false;
                 }
             };
-            for (event, facts) in events.into_iter().zip(facts) {
-                let arrived = Arrived::new(event, facts);
-                if self.filter.matches(&arrived) {
-                    let frame = Frame::Event {
-                        cursor: arrived.cursor,
-                        event_type: arrived.event_type,
-                        json: arrived.json,
-                    };
-                    // The client sets the pace here: the log is not going anywhere.
-                    if queue.send(frame).await.is_err() {
-                        return false;
-                    }
+            for event in arrived.iter().filter(|e| self.filter.matches(e)) {
+                // The client sets the pace here: the log is not going anywhere.
+                if queue.send(event.frame()).await.is_err() {
+                    return false;
                 }
             }
             *cursor = last;
