@@ -28,6 +28,9 @@ RECORDING_TESTS=(
   retention::a_run_purges_old_finished_notifications_once_and_keeps_the_rest
   inbound_media::a_persons_files_are_fetched_into_storage_byte_for_byte
   inbound_media::a_file_the_provider_lost_leaves_a_media_error_and_a_provider_down_is_retried
+  webhooks::failures_are_retried_on_the_schedule_until_one_succeeds
+  webhooks::a_failing_endpoint_pauses_then_is_disabled_and_its_tenant_is_told
+  webhooks::recover_sends_exactly_the_failed_deliveries_again
 )
 
 source scripts/test-servers.sh

@@ -10,6 +10,7 @@
 //! - [`retention`]: the purge of personal data past the retention period.
 //! - [`batch`]: the chunk activities of bulk sends, built from the same steps.
 //! - [`telemetry`]: the worker's Prometheus recorder.
+//! - [`webhooks`]: one attempt of a delivery to a tenant's webhook endpoint, signed.
 
 pub mod batch;
 pub mod files;
@@ -20,8 +21,10 @@ pub mod render;
 pub mod retention;
 pub mod routing;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use batch::BatchActivities;
 pub use inbound_media::InboundMediaActivities;
 pub use notification::NotificationActivities;
 pub use retention::RetentionActivities;
+pub use webhooks::WebhookActivities;

@@ -108,6 +108,11 @@ pub enum ResolveError {
 }
 
 impl Providers {
+    /// The HTTP clients and outbound rule every tenant-given target goes through.
+    pub fn outbound(&self) -> &OutboundClients {
+        &self.clients
+    }
+
     pub fn new(config: &Config, db: Db, keyring: Option<Keyring>) -> Result<Self, SetupError> {
         let clients = OutboundClients::new(config.outbound.clone())?;
         let mut accounts: Vec<(String, ProviderSettings, Option<SendRateLimit>)> = config

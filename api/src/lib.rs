@@ -28,6 +28,7 @@ pub mod strict;
 pub mod templates;
 pub mod tenants;
 pub mod tls;
+pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -125,6 +126,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(templates::router())
         .merge(files::router())
         .merge(tenants::router())
+        .merge(webhooks::router())
         .merge(callbacks::router(state))
         .merge(operators::router())
 }

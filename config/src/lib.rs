@@ -46,6 +46,8 @@ pub struct Config {
     pub render: RenderConfig,
     /// The live event stream and its tokens.
     pub stream: StreamConfig,
+    /// Deliveries to tenants' webhook endpoints: retries, pauses, disabling.
+    pub webhooks: WebhooksConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -137,6 +139,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             render: RenderConfig::default(),
             stream: StreamConfig::default(),
+            webhooks: WebhooksConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
             worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
@@ -234,6 +237,22 @@ impl Config {
         {
             return Err(ConfigError(
                 "stream.token_max_secs, stream.queue, stream.heartbeat_secs and stream.poll_millis must be at least 1".into(),
+            ));
+        }
+        let hooks = &self.webhooks;
+        if hooks.attempt_timeout_secs == 0
+            || hooks.failures_before_pause == 0
+            || hooks.pause_secs == 0
+            || hooks.poll_millis == 0
+            || hooks.recover_max_days == 0
+        {
+            return Err(ConfigError(
+                "webhooks.attempt_timeout_secs, failures_before_pause, pause_secs, poll_millis and recover_max_days must be at least 1".into(),
+            ));
+        }
+        if hooks.retry_schedule_secs.len() > 50 {
+            return Err(ConfigError(
+                "webhooks.retry_schedule_secs has at most 50 steps".into(),
             ));
         }
         if self.retention.every_secs == 0

@@ -374,6 +374,50 @@ impl Default for StreamConfig {
     }
 }
 
+/// Tenants' webhook endpoints (`/v1/webhook-endpoints`): how Pombo delivers its events to
+/// them. Every duration is in seconds unless named otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// Waits before each retry of a delivery that failed (the first attempt goes at once),
+    /// each with ±20% jitter; an endpoint may set its own.
+    pub retry_schedule_secs: Vec<u64>,
+    /// Bound of one POST: the receiver has this long to answer.
+    pub attempt_timeout_secs: u64,
+    /// Failed attempts in a row after which deliveries to an endpoint pause
+    /// (`pause_secs`), one probe attempt going out per pause.
+    pub failures_before_pause: u32,
+    pub pause_secs: u64,
+    /// An endpoint with no successful attempt for this long, while attempts fail, is
+    /// disabled (an `endpoint.disabled` event is written).
+    pub disable_after_secs: u64,
+    /// After a rotation, the old secret still signs (beside the new one) this long.
+    pub secret_overlap_secs: u64,
+    /// Endpoints one tenant may have.
+    pub max_endpoints_per_tenant: u64,
+    /// How far back `recover` may reach, in days.
+    pub recover_max_days: u32,
+    /// How often the log is read for new events to fan out when nothing is happening, in
+    /// milliseconds: the most an event waits before its deliveries exist.
+    pub poll_millis: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_schedule_secs: crate::webhooks::DEFAULT_SCHEDULE_SECS.to_vec(),
+            attempt_timeout_secs: 15,
+            failures_before_pause: 10,
+            pause_secs: 300,
+            disable_after_secs: 5 * 24 * 3600,
+            secret_overlap_secs: 24 * 3600,
+            max_endpoints_per_tenant: 50,
+            recover_max_days: 14,
+            poll_millis: 50,
+        }
+    }
+}
+
 /// Tenants' templates are rendered in `pombo-render` child processes, each limited to
 /// `memory_limit_mib` of address space: a template whose values outgrow it (a string
 /// doubled in a loop) ends its child and is refused, instead of ending the API or the worker.

@@ -23,6 +23,7 @@ pub mod routing;
 pub mod scope;
 pub mod secret;
 pub mod status;
+pub mod webhooks;
 pub mod workflow;
 
 pub use channel::Channel;

@@ -26,6 +26,7 @@ mod m0021_event_log_order;
 mod m0022_batch_completed_event;
 mod m0023_inbox;
 mod m0024_instance_events;
+mod m0025_webhooks;
 mod statements;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0022_batch_completed_event::Migration),
             Box::new(m0023_inbox::Migration),
             Box::new(m0024_instance_events::Migration),
+            Box::new(m0025_webhooks::Migration),
         ]
     }
 }

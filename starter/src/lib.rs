@@ -11,6 +11,7 @@
 
 pub mod connection;
 pub mod media;
+pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 

@@ -91,6 +91,65 @@ impl FromStr for Cursor {
     }
 }
 
+/// An event's id as tenants see it (`webhook-id`, `GET /v1/events/{id}/attempts`).
+pub fn public_id(id: i64) -> String {
+    format!("evt_{id}")
+}
+
+/// [`public_id`] read back.
+pub fn parse_public_id(text: &str) -> Option<i64> {
+    text.strip_prefix("evt_")?
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+}
+
+/// What an event says beyond its type and time: the ids it is about and the status after
+/// it (the fields `GET /v1/event-types` lists). The same for the log, the stream and
+/// webhooks.
+pub fn data(e: &LoggedEvent) -> serde_json::Value {
+    use serde_json::json;
+    let related = e.related_id.map(|id| id.to_string());
+    match e.event_type.split('.').next() {
+        Some("notification") if e.event_type == "notification.fallback" => json!({
+            "notification_id": e.subject_id,
+            "status": e.status,
+            "fallback_id": related,
+        }),
+        Some("notification") => json!({
+            "notification_id": e.subject_id,
+            "status": e.status,
+            "batch_id": related,
+        }),
+        Some("instance") => json!({
+            "instance_id": e.subject_id,
+            "connection": e.status,
+        }),
+        Some("batch") => json!({
+            "batch_id": e.subject_id,
+            "status": e.status,
+        }),
+        Some("endpoint") => json!({
+            "endpoint_id": e.subject_id,
+            "status": e.status,
+        }),
+        Some("message") if e.event_type == "message.updated" => json!({
+            "message_id": e.subject_id,
+            "conversation_id": related,
+            "change": e.status,
+        }),
+        Some("message") => json!({
+            "message_id": e.subject_id,
+            "conversation_id": related,
+        }),
+        _ => json!({
+            "conversation_id": e.subject_id,
+            "contact_id": related,
+            "status": e.status,
+        }),
+    }
+}
+
 /// What [`list`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Listed {

@@ -25,6 +25,7 @@ pub mod send_slots;
 mod sqlite_busy;
 pub mod templates;
 pub mod tenants;
+pub mod webhooks;
 
 use std::time::Duration;
 

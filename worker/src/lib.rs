@@ -10,7 +10,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use pombo_activities::{
     BatchActivities, InboundMediaActivities, NotificationActivities, RetentionActivities,
-    files::SendFiles, routing::Providers,
+    WebhookActivities, files::SendFiles, routing::Providers,
 };
 use pombo_config::Config;
 use pombo_contract::{
@@ -21,6 +21,7 @@ use pombo_contract::{
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{
     BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
+    WebhookDeliveryWorkflow,
 };
 use temporalio_client::Client;
 use temporalio_sdk::{
@@ -68,6 +69,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &config.storage,
     );
     let retention = RetentionActivities::new(db.clone(), objects, config.retention.event_days);
+    let webhooks = WebhookActivities::new(
+        db.clone(),
+        activities.providers().outbound().policy(),
+        &config.webhooks,
+    )
+    .context("building the webhook client")?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is
@@ -85,7 +92,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .register_workflow::<BatchWorkflow>()?
             .register_workflow::<RetentionWorkflow>()?
             .register_workflow::<InboundMediaWorkflow>()?
+            .register_workflow::<WebhookDeliveryWorkflow>()?
             .register_activities(retention.clone())
+            .register_activities(webhooks.clone())
             .register_activities(inbound_media.clone())
             .register_activities(activities.clone())
             .register_activities(BatchActivities::new(activities.clone()))
@@ -121,6 +130,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.temporal.clone(),
     )));
 
+    // Webhooks: events fanned out into deliveries, and their workflows started.
+    let webhook_fan_out = AbortOnDrop(tokio::spawn(pombo_starter::webhooks::fan_out_forever(
+        db.clone(),
+        config.webhooks.clone(),
+    )));
+    let webhook_starter = AbortOnDrop(tokio::spawn(
+        pombo_starter::webhooks::start_claimed_forever(
+            client.clone(),
+            db.clone(),
+            config.temporal.clone(),
+            config.webhooks.clone(),
+        ),
+    ));
+
     let run = futures::future::try_join_all(workers.iter_mut().map(|w| w.run()));
     tokio::pin!(run);
     tokio::select! {
@@ -130,6 +153,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             // Nothing new is claimed; a claim cut short runs out and another process starts it.
             drop(starter);
             drop(media_starter);
+            drop(webhook_fan_out);
+            drop(webhook_starter);
             stops.iter().for_each(|stop| stop());
             run.await?;
         }

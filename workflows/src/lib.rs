@@ -6,8 +6,10 @@ pub mod inbound_media;
 pub mod notification;
 mod policy;
 pub mod retention;
+pub mod webhook_delivery;
 
 pub use batch::BatchWorkflow;
 pub use inbound_media::InboundMediaWorkflow;
 pub use notification::NotificationWorkflow;
 pub use retention::RetentionWorkflow;
+pub use webhook_delivery::WebhookDeliveryWorkflow;

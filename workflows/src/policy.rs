@@ -136,3 +136,17 @@ pub(crate) fn media_fetch() -> ActivityOptions {
         )
         .build()
 }
+
+/// One webhook attempt: the POST's bound plus its records. Retried (the database out, the
+/// worker gone) with backoff; the attempt number is the workflow's, so a retried attempt
+/// is recorded once and the receiver drops the repeat by its `webhook-id`.
+pub(crate) fn webhook_attempt(attempt_timeout_secs: u64) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(attempt_timeout_secs + 30))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}

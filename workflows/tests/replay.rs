@@ -12,7 +12,8 @@ use std::{
 
 use pombo_workflows::{
     BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
-    notification::REPORTED_FAILURE_FAILS_RUN, retention::PURGE_CONCURRENTLY,
+    WebhookDeliveryWorkflow, notification::REPORTED_FAILURE_FAILS_RUN,
+    retention::PURGE_CONCURRENTLY,
 };
 use temporalio_client::WorkflowHistory;
 use temporalio_common::protos::temporal::api::history::v1::{
@@ -60,6 +61,8 @@ fn current_code() -> WorkflowReplayer {
         .register_workflow::<RetentionWorkflow>()
         .unwrap()
         .register_workflow::<InboundMediaWorkflow>()
+        .unwrap()
+        .register_workflow::<WebhookDeliveryWorkflow>()
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()

@@ -99,6 +99,11 @@ const TYPES: &[EventType] = &[
         fields: &[("instance_id", "uuid"), ("connection", "string")],
     },
     EventType {
+        name: "endpoint.disabled",
+        description: "A webhook endpoint was disabled after failing for webhooks.disable_after_secs: enable it again with PATCH /v1/webhook-endpoints/{id}.",
+        fields: &[("endpoint_id", "uuid"), ("status", "string")],
+    },
+    EventType {
         name: "message.received",
         description: "A person's message arrived in a conversation.",
         fields: &[("message_id", "uuid"), ("conversation_id", "uuid")],
@@ -135,6 +140,8 @@ const TYPES: &[EventType] = &[
 /// An event of the tenant's log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogEvent {
+    /// The event's id: a webhook delivery's `webhook-id`, and `GET /v1/events/{id}/attempts`.
+    pub id: String,
     /// Its position in the log: pass the last one seen as `after` to read on. Opaque
     /// (`"42"` on SQLite, `"981-42"` on PostgreSQL); compare cursors only for equality.
     pub cursor: String,
@@ -147,46 +154,12 @@ pub struct LogEvent {
 
 impl From<LoggedEvent> for LogEvent {
     fn from(e: LoggedEvent) -> Self {
-        let related = e.related_id.map(|id| id.to_string());
-        let data = match e.event_type.split('.').next() {
-            Some("notification") if e.event_type == "notification.fallback" => json!({
-                "notification_id": e.subject_id,
-                "status": e.status,
-                "fallback_id": related,
-            }),
-            Some("notification") => json!({
-                "notification_id": e.subject_id,
-                "status": e.status,
-                "batch_id": related,
-            }),
-            Some("instance") => json!({
-                "instance_id": e.subject_id,
-                "connection": e.status,
-            }),
-            Some("batch") => json!({
-                "batch_id": e.subject_id,
-                "status": e.status,
-            }),
-            Some("message") if e.event_type == "message.updated" => json!({
-                "message_id": e.subject_id,
-                "conversation_id": related,
-                "change": e.status,
-            }),
-            Some("message") => json!({
-                "message_id": e.subject_id,
-                "conversation_id": related,
-            }),
-            _ => json!({
-                "conversation_id": e.subject_id,
-                "contact_id": related,
-                "status": e.status,
-            }),
-        };
         LogEvent {
+            id: event_log::public_id(e.id),
             cursor: Cursor::of(&e).to_string(),
+            data: event_log::data(&e),
             kind: e.event_type,
             occurred_at: e.occurred_at,
-            data,
         }
     }
 }
@@ -248,7 +221,7 @@ pub async fn list(
         }
     };
     let types = split_types(query.types.as_deref());
-    check_types(&types, &mut errors);
+    check_types("types", &types, &mut errors);
     let (limit, _) = crate::paging::parse(query.limit.as_deref(), None, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -280,11 +253,11 @@ pub fn split_types(text: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// Each of `types` the log has no events of, as an error at `types`.
-pub fn check_types(types: &[String], errors: &mut Vec<FieldError>) {
+/// Each of `types` the log has no events of, as an error at `field`.
+pub fn check_types(field: &str, types: &[String], errors: &mut Vec<FieldError>) {
     for unknown in types.iter().filter(|t| !TYPES.iter().any(|k| k.name == *t)) {
         errors.push(FieldError::new(
-            "types",
+            field,
             format!("unknown event type `{unknown}` (see GET /v1/event-types)"),
         ));
     }
@@ -307,38 +280,17 @@ pub struct LogEventType {
     security(("api_key" = ["read"]))
 )]
 pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<LogEventType>> {
-    const EXAMPLE_ID: &str = "0193a4c2-7b1e-7c3d-9f00-5e6a7b8c9d0e";
     Json(
         TYPES
             .iter()
             .map(|t| {
-                let mut properties = serde_json::Map::new();
-                let mut example = serde_json::Map::new();
-                for (field, kind) in t.fields {
-                    let (schema, value) = match *kind {
-                        "uuid" => (
-                            json!({"type": "string", "format": "uuid"}),
-                            json!(EXAMPLE_ID),
-                        ),
-                        "uuid|null" => (
-                            json!({"type": ["string", "null"], "format": "uuid"}),
-                            Value::Null,
-                        ),
-                        _ => (json!({"type": "string"}), json!(example_word(t.name))),
-                    };
-                    properties.insert((*field).into(), schema);
-                    example.insert((*field).into(), value);
-                }
-                let required: Vec<&str> = t.fields.iter().map(|(f, _)| *f).collect();
+                let (schema, example) = described(t);
                 LogEventType {
                     name: t.name,
                     description: t.description,
-                    schema: json!({
-                        "type": "object",
-                        "properties": properties,
-                        "required": required,
-                    }),
+                    schema,
                     example: json!({
+                        "id": "evt_42",
                         "cursor": "42",
                         "type": t.name,
                         "occurred_at": "2026-12-06T10:00:00Z",
@@ -348,6 +300,44 @@ pub async fn types(_tenant: Authorized<CanRead>) -> Json<Vec<LogEventType>> {
             })
             .collect(),
     )
+}
+
+/// The JSON schema of a type's `data`, and an example of it.
+fn described(t: &EventType) -> (Value, Value) {
+    const EXAMPLE_ID: &str = "0193a4c2-7b1e-7c3d-9f00-5e6a7b8c9d0e";
+    let mut properties = serde_json::Map::new();
+    let mut example = serde_json::Map::new();
+    for (field, kind) in t.fields {
+        let (schema, value) = match *kind {
+            "uuid" => (
+                json!({"type": "string", "format": "uuid"}),
+                json!(EXAMPLE_ID),
+            ),
+            "uuid|null" => (
+                json!({"type": ["string", "null"], "format": "uuid"}),
+                Value::Null,
+            ),
+            _ => (json!({"type": "string"}), json!(example_word(t.name))),
+        };
+        properties.insert((*field).into(), schema);
+        example.insert((*field).into(), value);
+    }
+    let required: Vec<&str> = t.fields.iter().map(|(f, _)| *f).collect();
+    let schema = json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+    });
+    (schema, Value::Object(example))
+}
+
+/// An example `data` of the event type `name` (what a webhook endpoint's test sends);
+/// `None` for a type the log does not have.
+pub fn example_data(name: &str) -> Option<Value> {
+    TYPES
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| described(t).1)
 }
 
 /// The status word an example of `event` carries.
@@ -364,6 +354,7 @@ fn example_word(event: &str) -> &'static str {
         "batch.completed" => "completed",
         "instance.connection_updated" => "connected",
         "instance.qrcode_updated" => "pairing",
+        "endpoint.disabled" => "disabled",
         _ => "open",
     }
 }

@@ -270,7 +270,7 @@ impl FilterFields {
         errors: &mut Vec<FieldError>,
     ) -> Result<Filter, ApiError> {
         let types = self.types.unwrap_or_default();
-        crate::events::check_types(&types, errors);
+        crate::events::check_types("types", &types, errors);
         let channel = self.channel.as_deref().and_then(|c| {
             Channel::from_str(c)
                 .map_err(|_| errors.push(FieldError::new("channel", "not a channel Pombo has")))

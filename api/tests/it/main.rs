@@ -44,3 +44,4 @@ mod support;
 mod templates;
 mod upgrade;
 mod validation;
+mod webhooks;

@@ -26,5 +26,9 @@ pub mod template;
 pub mod template_version;
 pub mod tenant;
 pub mod text;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_fanout;
 
 pub use text::Text;

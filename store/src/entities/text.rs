@@ -12,6 +12,7 @@ use std::{ops::Deref, str::FromStr, sync::Arc};
 use pombo_contract::{
     Channel, NotificationStatus, Priority,
     conversation::{ConversationStatus, Direction, MediaState, MessageKind},
+    webhooks::DeliveryStatus,
 };
 use sea_orm::{
     ActiveValue, ColIdx, DbErr, IntoActiveValue, QueryResult, TryGetError, TryGetable, Value,
@@ -39,6 +40,7 @@ macro_rules! text_enums {
 }
 
 text_enums!(
+    DeliveryStatus,
     Channel,
     Priority,
     NotificationStatus,

@@ -73,6 +73,8 @@ pub struct AppOptions {
     pub no_encryption_key: bool,
     /// The event stream's settings (default: `StreamConfig::default()`).
     pub stream: Option<pombo_contract::config::StreamConfig>,
+    /// Webhook deliveries' settings; default: the server's, with retries a second apart.
+    pub webhooks: Option<pombo_contract::config::WebhooksConfig>,
 }
 
 impl Default for AppOptions {
@@ -99,6 +101,7 @@ impl Default for AppOptions {
             temporal_tls: None,
             no_encryption_key: false,
             stream: None,
+            webhooks: None,
         }
     }
 }
@@ -165,6 +168,15 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             });
     config.worker_metrics_listen = None;
     config.stream = options.stream.clone().unwrap_or_default();
+    config.webhooks =
+        options
+            .webhooks
+            .clone()
+            .unwrap_or_else(|| pombo_contract::config::WebhooksConfig {
+                retry_schedule_secs: vec![1, 1, 1],
+                attempt_timeout_secs: 5,
+                ..Default::default()
+            });
     config.render.program = Some(render_binary());
     // Tests share one Temporal server: a worker per test must not rewrite one server-wide
     // retention schedule to point at its own short-lived task queue. Retention tests turn

@@ -1,0 +1,613 @@
+//! Deliveries of events to endpoints, and their attempts.
+//!
+//! [`fan_out`] turns the event log into deliveries: it reads the events after the shared
+//! cursor (`webhook_fanout`), makes a delivery for each enabled endpoint of the event's
+//! tenant that wants it, and moves the cursor, all in one transaction; a cursor moved by
+//! another worker meanwhile makes this transaction roll back, so each event is fanned out
+//! once. The body is fixed there, so every attempt signs the same bytes.
+//!
+//! A worker then claims deliveries owed a start ([`claim_unstarted`]), like inbound files:
+//! an ordered endpoint's deliveries only one at a time, the oldest in log order first, so
+//! a failing head holds the rest. Each attempt ends in [`record_attempt`].
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use pombo_contract::webhooks::DeliveryStatus;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::endpoints::{self, Endpoint};
+use crate::{
+    StoreError,
+    entities::{Text, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_fanout},
+    event_log::{self, Cursor, LoggedEvent},
+};
+
+pub use webhook_attempt::Model as Attempt;
+pub use webhook_delivery::Model as Delivery;
+
+/// The body a delivery of `event` sends: Standard Webhooks' `type`, `timestamp`, `data`,
+/// and the event's id (also the `webhook-id` header).
+pub fn body(event: &LoggedEvent) -> String {
+    json!({
+        "id": event_log::public_id(event.id),
+        "type": event.event_type,
+        "timestamp": event.occurred_at,
+        "data": event_log::data(event),
+    })
+    .to_string()
+}
+
+fn new_delivery(
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    event_id: i64,
+    event_xact: i64,
+    event_type: &str,
+    payload: String,
+    now: DateTime<Utc>,
+) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        endpoint_id: Set(endpoint_id),
+        event_id: Set(event_id),
+        event_xact: Set(event_xact),
+        event_type: Set(event_type.to_owned()),
+        payload: Set(payload),
+        status: Set(Text(DeliveryStatus::Pending)),
+        attempts: Set(0),
+        claimed_until: Set(None),
+        started_at: Set(None),
+        finished_at: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+    }
+}
+
+async fn insert_all<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<webhook_delivery::ActiveModel>,
+) -> Result<(), StoreError> {
+    // SQLite binds at most 32,766 values per statement; 16 columns each.
+    for chunk in rows.chunks(500) {
+        webhook_delivery::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Fans out up to `limit` events after the shared cursor. Returns how many events were
+/// read (0: the log has nothing new).
+pub async fn fan_out<C: TransactionTrait>(db: &C, limit: u64) -> Result<usize, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let row = webhook_fanout::Entity::find_by_id(1)
+        .one(&tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("webhook_fanout has no row".into()))?;
+    let from = Cursor {
+        xact: row.cursor_xact,
+        id: row.cursor_id,
+    };
+    let events = event_log::follow(&tx, from, limit).await?;
+    let Some(last) = events.last().map(Cursor::of) else {
+        tx.commit().await?;
+        return Ok(0);
+    };
+    let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect();
+    tenants.sort();
+    tenants.dedup();
+    let endpoints = endpoints::enabled_of(&tx, tenants).await?;
+    if !endpoints.is_empty() {
+        let mut by_tenant: HashMap<Uuid, Vec<&Endpoint>> = HashMap::new();
+        for endpoint in &endpoints {
+            by_tenant
+                .entry(endpoint.tenant_id)
+                .or_default()
+                .push(endpoint);
+        }
+        let facts = if endpoints.iter().any(|e| !e.channels.is_empty()) {
+            event_log::facts(&tx, &events).await?
+        } else {
+            vec![Default::default(); events.len()]
+        };
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        for (event, facts) in events.iter().zip(&facts) {
+            let Some(wanting) = by_tenant.get(&event.tenant_id) else {
+                continue;
+            };
+            let mut payload = None;
+            for endpoint in wanting {
+                if endpoint.created_at > event.occurred_at
+                    || !endpoint.wants(&event.event_type, facts.channel)
+                {
+                    continue;
+                }
+                let payload = payload.get_or_insert_with(|| body(event)).clone();
+                rows.push(new_delivery(
+                    event.tenant_id,
+                    endpoint.id,
+                    event.id,
+                    event.xact,
+                    &event.event_type,
+                    payload,
+                    now,
+                ));
+            }
+        }
+        insert_all(&tx, rows).await?;
+    }
+    let moved = webhook_fanout::Entity::update_many()
+        .col_expr(webhook_fanout::Column::CursorXact, Expr::value(last.xact))
+        .col_expr(webhook_fanout::Column::CursorId, Expr::value(last.id))
+        .filter(webhook_fanout::Column::Id.eq(1))
+        .filter(webhook_fanout::Column::CursorXact.eq(from.xact))
+        .filter(webhook_fanout::Column::CursorId.eq(from.id))
+        .exec(&tx)
+        .await?;
+    if moved.rows_affected != 1 {
+        // Another worker fanned these out first.
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// A delivery owed a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unstarted {
+    pub delivery_id: Uuid,
+    pub tenant_id: Uuid,
+    pub endpoint_id: Uuid,
+}
+
+/// Not started, or started by a worker whose claim ran out.
+fn unclaimed(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(webhook_delivery::Column::ClaimedUntil.is_null())
+        .add(webhook_delivery::Column::ClaimedUntil.lt(now))
+}
+
+fn unstarted() -> Condition {
+    Condition::all()
+        .add(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .add(webhook_delivery::Column::StartedAt.is_null())
+}
+
+/// An ordered endpoint's delivery may start only when no delivery of that endpoint before
+/// it in log order is still pending.
+const HEAD_OF_ORDERED: &str = "(NOT EXISTS (SELECT 1 FROM webhook_endpoints e \
+       WHERE e.id = webhook_deliveries.endpoint_id AND e.ordered) \
+     OR NOT EXISTS (SELECT 1 FROM webhook_deliveries o \
+       WHERE o.endpoint_id = webhook_deliveries.endpoint_id AND o.status = 'pending' \
+       AND (o.event_xact < webhook_deliveries.event_xact \
+         OR (o.event_xact = webhook_deliveries.event_xact \
+           AND (o.event_id < webhook_deliveries.event_id \
+             OR (o.event_id = webhook_deliveries.event_id AND o.id < webhook_deliveries.id))))))";
+
+/// Claims up to `limit` deliveries owed a start, oldest first, for `lease`.
+pub async fn claim_unstarted(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<Unstarted>, StoreError> {
+    let now = Utc::now();
+    let ids: Vec<Uuid> = webhook_delivery::Entity::find()
+        .select_only()
+        .column(webhook_delivery::Column::Id)
+        .filter(unstarted())
+        .filter(unclaimed(now))
+        .filter(Expr::cust(HEAD_OF_ORDERED))
+        .order_by_asc(webhook_delivery::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+    let claimed = webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::ClaimedUntil, Expr::value(until))
+        .filter(webhook_delivery::Column::Id.is_in(ids))
+        .filter(unstarted())
+        .filter(unclaimed(now))
+        .exec_with_returning(db)
+        .await?;
+    let mut claimed: Vec<Unstarted> = claimed
+        .into_iter()
+        .map(|row| Unstarted {
+            delivery_id: row.id,
+            tenant_id: row.tenant_id,
+            endpoint_id: row.endpoint_id,
+        })
+        .collect();
+    claimed.sort_by_key(|u| u.delivery_id);
+    Ok(claimed)
+}
+
+/// Records that the delivery's workflow exists.
+pub async fn mark_started(db: &impl ConnectionTrait, delivery_id: Uuid) -> Result<(), StoreError> {
+    webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::StartedAt, Expr::value(Utc::now()))
+        .filter(webhook_delivery::Column::Id.eq(delivery_id))
+        .filter(webhook_delivery::Column::StartedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The retry schedule of an endpoint: its own, or `default`.
+pub async fn schedule_of(
+    db: &impl ConnectionTrait,
+    endpoint_id: Uuid,
+    default: &[u64],
+) -> Result<Vec<u64>, StoreError> {
+    let own: Option<Option<serde_json::Value>> = webhook_endpoint::Entity::find_by_id(endpoint_id)
+        .select_only()
+        .column(webhook_endpoint::Column::RetryScheduleSecs)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(own
+        .flatten()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| default.to_vec()))
+}
+
+/// A delivery with its endpoint's row, for an attempt; `None` when either is gone.
+pub async fn with_endpoint(
+    db: &impl ConnectionTrait,
+    delivery_id: Uuid,
+) -> Result<Option<(Delivery, endpoints::EndpointRow)>, StoreError> {
+    let Some(delivery) = webhook_delivery::Entity::find_by_id(delivery_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
+        .one(db)
+        .await?;
+    Ok(endpoint.map(|e| (delivery, e)))
+}
+
+/// One attempt, as it went.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub attempted_at: DateTime<Utc>,
+    pub succeeded: bool,
+    pub status_code: Option<u16>,
+    pub duration: Duration,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    /// No retry follows: a failure settles the delivery as failed.
+    pub last: bool,
+}
+
+/// Records an attempt of `delivery` and what it makes of the delivery (succeeded, failed
+/// for good, or still pending) and of its endpoint's health, in one transaction. A retried
+/// activity that recorded already (same attempt number) records nothing twice. True when
+/// this attempt disabled the endpoint.
+pub async fn record_attempt<C: TransactionTrait>(
+    db: &C,
+    delivery: &Delivery,
+    record: AttemptRecord,
+    rules: endpoints::HealthRules,
+) -> Result<bool, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let attempt = i32::try_from(record.attempt).unwrap_or(i32::MAX);
+    let already = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::DeliveryId.eq(delivery.id))
+        .filter(webhook_attempt::Column::Attempt.eq(attempt))
+        .one(&tx)
+        .await?;
+    if already.is_some() {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    webhook_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(delivery.tenant_id),
+        endpoint_id: Set(delivery.endpoint_id),
+        delivery_id: Set(delivery.id),
+        event_id: Set(delivery.event_id),
+        attempt: Set(attempt),
+        attempted_at: Set(record.attempted_at),
+        succeeded: Set(record.succeeded),
+        status_code: Set(record.status_code.map(i32::from)),
+        duration_ms: Set(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX)),
+        response_excerpt: Set(record.response_excerpt.clone()),
+        error: Set(record.error.clone()),
+    }
+    .insert(&tx)
+    .await?;
+    let status = match (record.succeeded, record.last) {
+        (true, _) => DeliveryStatus::Succeeded,
+        (false, true) => DeliveryStatus::Failed,
+        (false, false) => DeliveryStatus::Pending,
+    };
+    let mut update = webhook_delivery::Entity::update_many()
+        .col_expr(webhook_delivery::Column::Attempts, Expr::value(attempt))
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(status.as_str()),
+        )
+        .col_expr(
+            webhook_delivery::Column::LastStatusCode,
+            Expr::value(record.status_code.map(i32::from)),
+        )
+        .col_expr(
+            webhook_delivery::Column::LastError,
+            Expr::value(record.error.clone()),
+        );
+    if status != DeliveryStatus::Pending {
+        update = update.col_expr(
+            webhook_delivery::Column::FinishedAt,
+            Expr::value(record.attempted_at),
+        );
+    }
+    update
+        .filter(webhook_delivery::Column::Id.eq(delivery.id))
+        .exec(&tx)
+        .await?;
+    let disabled = endpoints::record_health(
+        &tx,
+        delivery.endpoint_id,
+        record.succeeded,
+        record.error.as_deref(),
+        rules,
+        record.attempted_at,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(disabled)
+}
+
+/// Settles a delivery that will not be attempted again (its endpoint disabled or gone).
+pub async fn abandon(
+    db: &impl ConnectionTrait,
+    delivery_id: Uuid,
+    reason: &str,
+) -> Result<(), StoreError> {
+    webhook_delivery::Entity::update_many()
+        .col_expr(
+            webhook_delivery::Column::Status,
+            Expr::value(DeliveryStatus::Failed.as_str()),
+        )
+        .col_expr(webhook_delivery::Column::LastError, Expr::value(reason))
+        .col_expr(
+            webhook_delivery::Column::FinishedAt,
+            Expr::value(Utc::now()),
+        )
+        .filter(webhook_delivery::Column::Id.eq(delivery_id))
+        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A new delivery of the same event (same id and body) to the same endpoint: what resend
+/// and recover make. The receiver recognises a repeat by its `webhook-id`.
+async fn again(
+    db: &impl ConnectionTrait,
+    of: &Delivery,
+    endpoint_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Uuid, StoreError> {
+    let row = new_delivery(
+        of.tenant_id,
+        endpoint_id,
+        of.event_id,
+        of.event_xact,
+        &of.event_type,
+        of.payload.clone(),
+        now,
+    );
+    let id = row.id.clone().unwrap();
+    row.insert(db).await?;
+    Ok(id)
+}
+
+/// Sends the tenant's event `event_id` again: to `endpoint` if given (which must want it
+/// no more than exist), else to every enabled endpoint that wants it. The body is rebuilt
+/// from the log; [`StoreError::NotFound`] when the event is not (or no longer) there.
+pub async fn resend<C: TransactionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    event_id: i64,
+    endpoint: Option<Uuid>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let event = crate::entities::event_log::Entity::find_by_id(event_id)
+        .filter(crate::entities::event_log::Column::TenantId.eq(tenant_id))
+        .one(&tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let targets: Vec<Uuid> = match endpoint {
+        Some(id) => {
+            endpoints::row(&tx, tenant_id, id).await?;
+            vec![id]
+        }
+        None => {
+            let wanting = endpoints::enabled_of(&tx, [tenant_id]).await?;
+            let facts = event_log::facts(&tx, std::slice::from_ref(&event)).await?;
+            let channel = facts.first().and_then(|f| f.channel);
+            wanting
+                .into_iter()
+                .filter(|e| e.wants(&event.event_type, channel))
+                .map(|e| e.id)
+                .collect()
+        }
+    };
+    let now = Utc::now();
+    let payload = body(&event);
+    let mut ids = Vec::new();
+    for endpoint_id in targets {
+        let row = new_delivery(
+            tenant_id,
+            endpoint_id,
+            event.id,
+            event.xact,
+            &event.event_type,
+            payload.clone(),
+            now,
+        );
+        ids.push(row.id.clone().unwrap());
+        row.insert(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Delivers again, once each, every event whose deliveries to `endpoint_id` failed and that
+/// has none pending or succeeded since, among deliveries made in [since, until). Returns
+/// the new deliveries' count.
+pub async fn recover<C: TransactionTrait>(
+    db: &C,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    endpoints::row(&tx, tenant_id, endpoint_id).await?;
+    let deliveries = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+        .filter(webhook_delivery::Column::CreatedAt.gte(since))
+        .filter(webhook_delivery::Column::CreatedAt.lt(until))
+        .order_by_asc(webhook_delivery::Column::EventXact)
+        .order_by_asc(webhook_delivery::Column::EventId)
+        .order_by_asc(webhook_delivery::Column::Id)
+        .all(&tx)
+        .await?;
+    // Per event, the newest delivery says where it stands.
+    let mut newest: Vec<&Delivery> = Vec::new();
+    for d in &deliveries {
+        match newest.last_mut() {
+            Some(last) if last.event_id == d.event_id => *last = d,
+            _ => newest.push(d),
+        }
+    }
+    let now = Utc::now();
+    let mut made = 0;
+    for failed in newest
+        .into_iter()
+        .filter(|d| *d.status == DeliveryStatus::Failed)
+    {
+        again(&tx, failed, endpoint_id, now).await?;
+        made += 1;
+    }
+    tx.commit().await?;
+    Ok(made)
+}
+
+/// The `webhook-id` of a test delivery (it has no event in the log).
+pub fn test_event_id(delivery_id: Uuid) -> String {
+    format!("evt_test_{}", delivery_id.simple())
+}
+
+/// A delivery of an example event to one endpoint (`POST …/test`): event id 0, its body
+/// `data` under `event_type`, marked `"test": true`.
+pub async fn test(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<Uuid, StoreError> {
+    let now = Utc::now();
+    let mut row = new_delivery(tenant_id, endpoint_id, 0, 0, event_type, String::new(), now);
+    let id = row.id.clone().unwrap();
+    row.payload = Set(json!({
+        "id": test_event_id(id),
+        "type": event_type,
+        "timestamp": now,
+        "data": data,
+        "test": true,
+    })
+    .to_string());
+    row.insert(db).await?;
+    Ok(id)
+}
+
+/// Which attempts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    pub endpoint_id: Option<Uuid>,
+    pub event_id: Option<i64>,
+    pub succeeded: Option<bool>,
+    /// Older than this attempt (newest first).
+    pub before: Option<Uuid>,
+}
+
+/// The tenant's attempts, newest first.
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    filter: AttemptFilter,
+    limit: u64,
+) -> Result<Vec<Attempt>, StoreError> {
+    let mut query = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::TenantId.eq(tenant_id))
+        .order_by_desc(webhook_attempt::Column::Id)
+        .limit(limit);
+    if let Some(endpoint) = filter.endpoint_id {
+        query = query.filter(webhook_attempt::Column::EndpointId.eq(endpoint));
+    }
+    if let Some(event) = filter.event_id {
+        query = query.filter(webhook_attempt::Column::EventId.eq(event));
+    }
+    if let Some(succeeded) = filter.succeeded {
+        query = query.filter(webhook_attempt::Column::Succeeded.eq(succeeded));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(webhook_attempt::Column::Id.lt(before));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// The tenant's deliveries of an event (`GET /v1/events/{id}/attempts` shows them with
+/// their attempts).
+pub async fn of_event(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    event_id: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    Ok(webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::TenantId.eq(tenant_id))
+        .filter(webhook_delivery::Column::EventId.eq(event_id))
+        .order_by_asc(webhook_delivery::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Deliveries of an endpoint by status, counted: its health at a glance.
+pub async fn counts(
+    db: &impl ConnectionTrait,
+    endpoint_id: Uuid,
+) -> Result<HashMap<DeliveryStatus, u64>, StoreError> {
+    let rows: Vec<(Text<DeliveryStatus>, i64)> = webhook_delivery::Entity::find()
+        .select_only()
+        .column(webhook_delivery::Column::Status)
+        .column_as(webhook_delivery::Column::Id.count(), "n")
+        .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+        .group_by(webhook_delivery::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, n)| (*s, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}

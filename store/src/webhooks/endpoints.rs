@@ -1,0 +1,483 @@
+//! A tenant's webhook endpoints: where to POST, which events, and how it has been doing.
+//!
+//! The signing secret and the custom headers are sealed at rest, bound to the endpoint's
+//! row and tenant. A rotation keeps the old secret, which signs beside the new one until
+//! `previous_secret_until` (Standard Webhooks allows several signatures), so a receiver
+//! can switch without losing a delivery.
+//!
+//! Health is kept by the attempts ([`record_health`]): failures in a row pause deliveries
+//! (a circuit breaker; one probe per pause), and an endpoint that has not succeeded for
+//! `disable_after` while failing is disabled, which writes `endpoint.disabled` to the log
+//! (trigger of `m0025_webhooks`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use pombo_contract::Channel;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    StoreError,
+    entities::{webhook_attempt, webhook_delivery, webhook_endpoint},
+    sealed::{Aad, open_text_at, seal_text_at},
+};
+
+pub use webhook_endpoint::Model as EndpointRow;
+
+/// An endpoint, its sealed columns opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub channels: Vec<Channel>,
+    pub headers: BTreeMap<String, String>,
+    pub enabled: bool,
+    pub ordered: bool,
+    pub rate_limit: Option<u32>,
+    pub retry_schedule_secs: Option<Vec<u64>>,
+    pub consecutive_failures: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub paused_until: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    /// Whether `event_type` about `channel` goes to this endpoint.
+    pub fn wants(&self, event_type: &str, channel: Option<Channel>) -> bool {
+        (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+            && (self.channels.is_empty() || channel.is_some_and(|c| self.channels.contains(&c)))
+    }
+}
+
+/// The secrets that sign a delivery now: the current one, and the one before a rotation
+/// while it still signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secrets {
+    pub current: String,
+    pub previous: Option<String>,
+}
+
+/// What a new endpoint is made of.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub channels: Vec<Channel>,
+    pub headers: BTreeMap<String, String>,
+    pub secret: String,
+    pub enabled: bool,
+    pub ordered: bool,
+    pub rate_limit: Option<u32>,
+    pub retry_schedule_secs: Option<Vec<u64>>,
+}
+
+/// What a change sets (`None`: left as is).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<Channel>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub enabled: Option<bool>,
+    pub ordered: Option<bool>,
+    pub rate_limit: Option<Option<u32>>,
+    pub retry_schedule_secs: Option<Option<Vec<u64>>>,
+}
+
+fn aad(tenant_id: Uuid, id: Uuid, column: &str) -> Aad {
+    Aad::new(Some(tenant_id), format!("webhook_endpoints:{id}:{column}"))
+}
+
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("webhook_endpoints.{what}: {e}"))
+}
+
+/// Opens a row.
+pub fn open(row: EndpointRow) -> Result<Endpoint, StoreError> {
+    let headers = match row.headers {
+        Some(sealed) => {
+            let text = open_text_at(&aad(row.tenant_id, row.id, "headers"), sealed)?;
+            serde_json::from_str(&text).map_err(corrupt("headers"))?
+        }
+        None => BTreeMap::new(),
+    };
+    Ok(Endpoint {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        url: row.url,
+        description: row.description,
+        event_types: serde_json::from_value(row.event_types).map_err(corrupt("event_types"))?,
+        channels: serde_json::from_value(row.channels).map_err(corrupt("channels"))?,
+        headers,
+        enabled: row.enabled,
+        ordered: row.ordered,
+        rate_limit: row.rate_limit.and_then(|r| u32::try_from(r).ok()),
+        retry_schedule_secs: row
+            .retry_schedule_secs
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(corrupt("retry_schedule_secs"))?,
+        consecutive_failures: u32::try_from(row.consecutive_failures).unwrap_or(0),
+        failing_since: row.failing_since,
+        paused_until: row.paused_until,
+        last_success_at: row.last_success_at,
+        last_failure_at: row.last_failure_at,
+        last_error: row.last_error,
+        disabled_at: row.disabled_at,
+        disabled_reason: row.disabled_reason,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn sealed_headers(tenant_id: Uuid, id: Uuid, headers: &BTreeMap<String, String>) -> Option<String> {
+    (!headers.is_empty()).then(|| {
+        seal_text_at(
+            &aad(tenant_id, id, "headers"),
+            serde_json::to_string(headers).unwrap_or_default(),
+        )
+    })
+}
+
+fn to_i32(n: Option<u32>) -> Option<i32> {
+    n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+pub async fn count(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<u64, StoreError> {
+    Ok(webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .count(db)
+        .await?)
+}
+
+pub async fn create(db: &impl ConnectionTrait, new: NewEndpoint) -> Result<Endpoint, StoreError> {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let row = webhook_endpoint::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(new.tenant_id),
+        url: Set(new.url),
+        description: Set(new.description),
+        event_types: Set(serde_json::json!(new.event_types)),
+        channels: Set(serde_json::json!(new.channels)),
+        headers: Set(sealed_headers(new.tenant_id, id, &new.headers)),
+        secret: Set(seal_text_at(&aad(new.tenant_id, id, "secret"), new.secret)),
+        previous_secret: Set(None),
+        previous_secret_until: Set(None),
+        enabled: Set(new.enabled),
+        ordered: Set(new.ordered),
+        rate_limit: Set(to_i32(new.rate_limit)),
+        retry_schedule_secs: Set(new.retry_schedule_secs.map(|s| serde_json::json!(s))),
+        consecutive_failures: Set(0),
+        failing_since: Set(None),
+        paused_until: Set(None),
+        probe_until: Set(None),
+        last_success_at: Set(None),
+        last_failure_at: Set(None),
+        last_error: Set(None),
+        disabled_at: Set(None),
+        disabled_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    open(row)
+}
+
+/// The tenant's endpoint `id`, or `None` (another tenant's is `None` too).
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Endpoint>, StoreError> {
+    webhook_endpoint::Entity::find_by_id(id)
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .map(open)
+        .transpose()
+}
+
+/// The tenant's endpoints after `after` (ids are time-ordered), oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Endpoint>, StoreError> {
+    let mut query = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .order_by_asc(webhook_endpoint::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        query = query.filter(webhook_endpoint::Column::Id.gt(after));
+    }
+    query.all(db).await?.into_iter().map(open).collect()
+}
+
+/// The enabled endpoints of these tenants: who a batch of events may go to.
+pub async fn enabled_of(
+    db: &impl ConnectionTrait,
+    tenants: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<Endpoint>, StoreError> {
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::TenantId.is_in(tenants))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(open)
+        .collect()
+}
+
+/// Applies `change`; enabling an endpoint clears its failure state (it starts afresh).
+pub async fn update(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    change: EndpointChange,
+) -> Result<Endpoint, StoreError> {
+    let row = webhook_endpoint::Entity::find_by_id(id)
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let was_enabled = row.enabled;
+    let mut active: webhook_endpoint::ActiveModel = row.into();
+    if let Some(url) = change.url {
+        active.url = Set(url);
+    }
+    if let Some(description) = change.description {
+        active.description = Set(description);
+    }
+    if let Some(types) = change.event_types {
+        active.event_types = Set(serde_json::json!(types));
+    }
+    if let Some(channels) = change.channels {
+        active.channels = Set(serde_json::json!(channels));
+    }
+    if let Some(headers) = change.headers {
+        active.headers = Set(sealed_headers(tenant_id, id, &headers));
+    }
+    if let Some(ordered) = change.ordered {
+        active.ordered = Set(ordered);
+    }
+    if let Some(rate_limit) = change.rate_limit {
+        active.rate_limit = Set(to_i32(rate_limit));
+    }
+    if let Some(schedule) = change.retry_schedule_secs {
+        active.retry_schedule_secs = Set(schedule.map(|s| serde_json::json!(s)));
+    }
+    if let Some(enabled) = change.enabled {
+        active.enabled = Set(enabled);
+        if enabled && !was_enabled {
+            active.disabled_at = Set(None);
+            active.disabled_reason = Set(None);
+            active.consecutive_failures = Set(0);
+            active.failing_since = Set(None);
+            active.paused_until = Set(None);
+            active.probe_until = Set(None);
+        }
+    }
+    active.updated_at = Set(Utc::now());
+    open(active.update(db).await?)
+}
+
+/// Deletes the endpoint with its deliveries and attempts; a running delivery finds nothing
+/// and ends.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    let gone = webhook_endpoint::Entity::delete_many()
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .exec(db)
+        .await?;
+    if gone.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::EndpointId.eq(id))
+        .exec(db)
+        .await?;
+    webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::EndpointId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The secrets that sign now (the previous one only while its overlap lasts).
+pub fn secrets(row: &EndpointRow, now: DateTime<Utc>) -> Result<Secrets, StoreError> {
+    let current = open_text_at(&aad(row.tenant_id, row.id, "secret"), row.secret.clone())?;
+    let previous = match (&row.previous_secret, row.previous_secret_until) {
+        (Some(sealed), Some(until)) if until > now => Some(open_text_at(
+            &aad(row.tenant_id, row.id, "previous_secret"),
+            sealed.clone(),
+        )?),
+        _ => None,
+    };
+    Ok(Secrets { current, previous })
+}
+
+/// The tenant's endpoint row (for its secrets), or `NotFound`.
+pub async fn row(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<EndpointRow, StoreError> {
+    webhook_endpoint::Entity::find_by_id(id)
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Makes `secret` the signing secret; the current one keeps signing beside it until
+/// `overlap_until`.
+pub async fn rotate_secret(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    secret: String,
+    overlap_until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let row = row(db, tenant_id, id).await?;
+    let old = open_text_at(&aad(tenant_id, id, "secret"), row.secret.clone())?;
+    let mut active: webhook_endpoint::ActiveModel = row.into();
+    active.secret = Set(seal_text_at(&aad(tenant_id, id, "secret"), secret));
+    active.previous_secret = Set(Some(seal_text_at(
+        &aad(tenant_id, id, "previous_secret"),
+        old,
+    )));
+    active.previous_secret_until = Set(Some(overlap_until));
+    active.updated_at = Set(Utc::now());
+    active.update(db).await?;
+    Ok(())
+}
+
+/// What the breaker lets an attempt do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Send.
+    Open,
+    /// Wait until then: the endpoint is cooling down, or another attempt is its probe.
+    Closed { until: DateTime<Utc> },
+}
+
+/// Whether an attempt to `row` may go now. After `failures_before_pause` failures in a row
+/// the endpoint is paused; once the pause is over, one attempt claims the probe (for
+/// `probe_for`) and goes, the others wait for its outcome.
+pub async fn gate(
+    db: &impl ConnectionTrait,
+    row: &EndpointRow,
+    failures_before_pause: u32,
+    probe_for: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Result<Gate, StoreError> {
+    if row.consecutive_failures < i32::try_from(failures_before_pause).unwrap_or(i32::MAX) {
+        return Ok(Gate::Open);
+    }
+    if let Some(until) = row.paused_until.filter(|u| *u > now) {
+        return Ok(Gate::Closed { until });
+    }
+    if let Some(until) = row.probe_until.filter(|u| *u > now) {
+        return Ok(Gate::Closed { until });
+    }
+    // Claim the probe: only one attempt's update finds the probe free.
+    let claimed = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::ProbeUntil,
+            Expr::value(now + probe_for),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(row.id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(webhook_endpoint::Column::ProbeUntil.is_null())
+                .add(webhook_endpoint::Column::ProbeUntil.lte(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(if claimed.rows_affected == 1 {
+        Gate::Open
+    } else {
+        Gate::Closed {
+            until: now + probe_for,
+        }
+    })
+}
+
+/// How an endpoint's failures are judged.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthRules {
+    pub failures_before_pause: u32,
+    pub pause: chrono::Duration,
+    pub disable_after: chrono::Duration,
+}
+
+/// Records an attempt's outcome on its endpoint: a success clears the failure state; a
+/// failure counts, pauses the endpoint at `failures_before_pause` in a row, and disables it
+/// when it has failed since longer than `disable_after` with no success. True when this
+/// failure disabled it.
+pub async fn record_health(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    succeeded: bool,
+    error: Option<&str>,
+    rules: HealthRules,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some(row) = webhook_endpoint::Entity::find_by_id(id).one(db).await? else {
+        return Ok(false);
+    };
+    let mut active: webhook_endpoint::ActiveModel = row.clone().into();
+    let mut disabled = false;
+    if succeeded {
+        active.consecutive_failures = Set(0);
+        active.failing_since = Set(None);
+        active.paused_until = Set(None);
+        active.probe_until = Set(None);
+        active.last_success_at = Set(Some(now));
+    } else {
+        let failures = row.consecutive_failures.saturating_add(1);
+        let failing_since = row.failing_since.unwrap_or(now);
+        active.consecutive_failures = Set(failures);
+        active.failing_since = Set(Some(failing_since));
+        active.last_failure_at = Set(Some(now));
+        active.last_error = Set(error.map(str::to_owned));
+        active.probe_until = Set(None);
+        if failures >= i32::try_from(rules.failures_before_pause).unwrap_or(i32::MAX) {
+            active.paused_until = Set(Some(now + rules.pause));
+        }
+        if row.enabled && now - failing_since >= rules.disable_after {
+            active.enabled = Set(false);
+            active.disabled_at = Set(Some(now));
+            active.disabled_reason = Set(Some(format!(
+                "no successful delivery since {}",
+                failing_since.to_rfc3339()
+            )));
+            disabled = true;
+        }
+    }
+    active.update(db).await?;
+    Ok(disabled)
+}
