@@ -58,6 +58,13 @@ impl RetentionActivities {
                 if events > 0 {
                     tracing::info!(events, "retention deleted old events");
                 }
+                let webhooks = pombo_store::webhooks::deliveries::purge(&self.db, cutoff).await?;
+                if webhooks > 0 {
+                    tracing::info!(
+                        webhooks,
+                        "retention deleted old webhook deliveries and attempts"
+                    );
+                }
             }
         }
         Ok(PurgeOutput { purged })

@@ -49,6 +49,10 @@ pub struct AttemptInput {
     pub attempt: u32,
     /// No retry follows this one: a failure fails the delivery.
     pub last: bool,
+    /// The attempt holds a slot of the endpoint's rate limit already (it was told to wait
+    /// for it): it goes without taking another.
+    #[serde(default)]
+    pub slot_reserved: bool,
 }
 
 /// What one attempt came to.
@@ -60,9 +64,14 @@ pub enum AttemptOutcome {
     /// It did not (an answer other than 2xx, a timeout, a refused target). The receiver's
     /// `Retry-After`, in seconds, when it sent one with a 429 or 503.
     Failed { retry_after_secs: Option<u64> },
-    /// Nothing was sent: the endpoint is cooling down after failing many times in a row (or
-    /// is at its rate limit). Wait this long and try again; it is not an attempt.
-    Paused { wait_millis: u64 },
+    /// Nothing was sent: the endpoint is cooling down after failing many times in a row, or
+    /// this attempt's slot of its rate limit is ahead (`slot_reserved`: the next try holds
+    /// it). Wait this long and try again; it is not an attempt.
+    Paused {
+        wait_millis: u64,
+        #[serde(default)]
+        slot_reserved: bool,
+    },
     /// Nothing was sent and nothing will be: the endpoint was deleted or disabled. The
     /// delivery is failed (a recover resends it once the endpoint is enabled again).
     Abandoned { reason: String },

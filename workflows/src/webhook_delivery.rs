@@ -30,6 +30,7 @@ impl WebhookDeliveryWorkflow {
     ) -> WorkflowResult<DeliveryOutcome> {
         let retries = u32::try_from(input.schedule_secs.len()).unwrap_or(u32::MAX);
         let mut attempts = 0u32;
+        let mut slot_reserved = false;
         loop {
             let last = attempts >= retries;
             let outcome = ctx
@@ -39,6 +40,7 @@ impl WebhookDeliveryWorkflow {
                         delivery_id: input.delivery_id,
                         attempt: attempts + 1,
                         last,
+                        slot_reserved,
                     },
                     crate::policy::webhook_attempt(input.attempt_timeout_secs),
                 )
@@ -52,11 +54,16 @@ impl WebhookDeliveryWorkflow {
                 AttemptOutcome::Abandoned { reason } => {
                     return Ok(DeliveryOutcome::Abandoned { attempts, reason });
                 }
-                AttemptOutcome::Paused { wait_millis } => {
+                AttemptOutcome::Paused {
+                    wait_millis,
+                    slot_reserved: reserved,
+                } => {
+                    slot_reserved = reserved;
                     ctx.timer(Duration::from_millis(wait_millis)).await;
                 }
                 AttemptOutcome::Failed { retry_after_secs } => {
                     attempts += 1;
+                    slot_reserved = false;
                     if last {
                         // Failed in the Temporal UI, like a failed notification: an
                         // operator filters them there (and recovers them through the API).

@@ -161,7 +161,24 @@ impl WebhookActivities {
             let wait = (until - now).num_milliseconds().max(1000);
             return Ok(AttemptOutcome::Paused {
                 wait_millis: u64::try_from(wait).unwrap_or(u64::MAX),
+                slot_reserved: false,
             });
+        }
+        // The endpoint's rate limit: one slot per attempt, evenly spaced and shared by
+        // every worker; an attempt whose slot is ahead waits for it holding it.
+        if let Some(rate) = endpoint.rate_limit.filter(|r| *r > 0)
+            && !input.slot_reserved
+        {
+            let interval = std::time::Duration::from_secs_f64(1.0 / f64::from(rate));
+            let key = format!("webhook:{}", endpoint.id);
+            let slot = pombo_store::send_slots::reserve(&self.db, &key, interval, now).await?;
+            let wait = (slot - now).num_milliseconds();
+            if wait > 10 {
+                return Ok(AttemptOutcome::Paused {
+                    wait_millis: u64::try_from(wait).unwrap_or(u64::MAX),
+                    slot_reserved: true,
+                });
+            }
         }
         let secrets = endpoints::secrets(&endpoint, now)?;
         let headers = endpoints::open(endpoint.clone())?.headers;

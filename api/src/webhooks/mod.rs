@@ -61,6 +61,7 @@ const MAX_DESCRIPTION: usize = 500;
 const MAX_HEADERS: usize = 20;
 const MAX_HEADER_VALUE: usize = 1024;
 const MAX_SCHEDULE_STEPS: usize = 20;
+const MAX_RATE_LIMIT: u32 = 1000;
 /// Two days: longer steps than Svix's longest (10 h) are allowed, not unbounded ones.
 const MAX_SCHEDULE_STEP_SECS: u64 = 2 * 24 * 3600;
 
@@ -116,6 +117,8 @@ pub struct EndpointView {
     /// Its own retry schedule (seconds before each retry); `null`: the server's
     /// (`webhooks.retry_schedule_secs`).
     pub retry_schedule_secs: Option<Vec<u64>>,
+    /// Attempts per second at most (evenly spaced, across every worker); `null`: no limit.
+    pub rate_limit: Option<u32>,
     pub health: EndpointHealth,
     pub disabled_at: Option<DateTime<Utc>>,
     pub disabled_reason: Option<String>,
@@ -140,6 +143,7 @@ async fn view(state: &AppState, e: Endpoint) -> Result<EndpointView, ApiError> {
         enabled: e.enabled,
         ordered: e.ordered,
         retry_schedule_secs: e.retry_schedule_secs,
+        rate_limit: e.rate_limit,
         health: EndpointHealth {
             consecutive_failures: e.consecutive_failures,
             failing_since: e.failing_since,
@@ -193,6 +197,9 @@ pub struct CreateEndpoint {
     pub ordered: bool,
     /// Seconds before each retry (at most 20 steps of at most two days).
     pub retry_schedule_secs: Option<Vec<u64>>,
+    /// Attempts per second at most, 1 to 1000 (default: no limit).
+    #[schema(minimum = 1, maximum = 1000)]
+    pub rate_limit: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -216,6 +223,10 @@ pub struct UpdateEndpoint {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<u64>>)]
     pub retry_schedule_secs: Option<Option<Vec<u64>>>,
+    /// `null` lifts the limit.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub rate_limit: Option<Option<u32>>,
 }
 
 /// A field given as `null` is `Some(None)`, an absent one `None`.
@@ -287,6 +298,15 @@ fn check_headers(headers: &BTreeMap<String, String>, errors: &mut Vec<FieldError
                 format!("a header value of visible characters, at most {MAX_HEADER_VALUE}"),
             ));
         }
+    }
+}
+
+fn check_rate_limit(rate: u32, errors: &mut Vec<FieldError>) {
+    if !(1..=MAX_RATE_LIMIT).contains(&rate) {
+        errors.push(FieldError::new(
+            "rate_limit",
+            format!("from 1 to {MAX_RATE_LIMIT} attempts per second"),
+        ));
     }
 }
 
@@ -374,6 +394,9 @@ pub async fn create(
     if let Some(schedule) = &body.retry_schedule_secs {
         check_schedule(schedule, &mut errors);
     }
+    if let Some(rate) = body.rate_limit {
+        check_rate_limit(rate, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -396,7 +419,7 @@ pub async fn create(
             secret: secret.clone(),
             enabled: body.enabled,
             ordered: body.ordered,
-            rate_limit: None,
+            rate_limit: body.rate_limit,
             retry_schedule_secs: body.retry_schedule_secs,
         },
     )
@@ -521,6 +544,9 @@ pub async fn update(
     if let Some(Some(schedule)) = &body.retry_schedule_secs {
         check_schedule(schedule, &mut errors);
     }
+    if let Some(Some(rate)) = body.rate_limit {
+        check_rate_limit(rate, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -536,7 +562,7 @@ pub async fn update(
             headers: body.headers,
             enabled: body.enabled,
             ordered: body.ordered,
-            rate_limit: None,
+            rate_limit: body.rate_limit,
             retry_schedule_secs: body.retry_schedule_secs,
         },
     )

@@ -687,6 +687,73 @@ async fn a_worker_killed_mid_delivery_loses_no_event() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_endpoints_rate_limit_spaces_its_deliveries() {
+    let receiver = Receiver::start().await;
+    let app = app_for(&[&receiver], |_| {}).await;
+    endpoint(
+        &app,
+        json!({"url": receiver.url(), "event_types": ["notification.accepted"], "rate_limit": 2}),
+    )
+    .await;
+    for _ in 0..4 {
+        app.send(&email_request(&unique_email("wh"))).await;
+    }
+    let got = receiver.wait_for("four events", |g| g.len() >= 4).await;
+    // Two a second: the fourth slot is 1.5 s after the first (unlimited, all four come
+    // within a few hundred milliseconds).
+    let span = got[3].at - got[0].at;
+    assert!(
+        span >= Duration::from_millis(1200),
+        "four deliveries in {span:?}"
+    );
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/webhook-endpoints",
+            Some(&json!({"url": receiver.url(), "rate_limit": 0})),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem_fields(&problem), ["rate_limit"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_settled_deliveries_and_their_attempts() {
+    let receiver = Receiver::start().await;
+    let app = app_for(&[&receiver], |_| {}).await;
+    let (endpoint_id, _) = endpoint(
+        &app,
+        json!({"url": receiver.url(), "event_types": ["notification.accepted"]}),
+    )
+    .await;
+    app.send(&email_request(&unique_email("wh"))).await;
+    receiver.wait_for("the event", |g| !g.is_empty()).await;
+    let path = format!("/v1/webhook-endpoints/{endpoint_id}");
+    let start = Instant::now();
+    while expect(&app, "GET", &path, None, 200).await["health"]["succeeded"] != 1 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Older than nothing: kept.
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let purged = pombo_store::webhooks::deliveries::purge(&app.db, an_hour_ago)
+        .await
+        .unwrap();
+    assert_eq!(purged, 0);
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let purged = pombo_store::webhooks::deliveries::purge(&app.db, in_an_hour)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2, "the attempt and its delivery");
+    let attempts = expect(&app, "GET", &format!("{path}/attempts"), None, 200).await;
+    assert_eq!(attempts["data"], json!([]));
+    assert_eq!(
+        expect(&app, "GET", &path, None, 200).await["health"]["succeeded"],
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_endpoints_are_refused_naming_each_field() {
     let app = app_for(&[], |_| {}).await;
     let (code, problem) = app

@@ -611,3 +611,22 @@ pub async fn counts(
         .map(|(s, n)| (*s, u64::try_from(n).unwrap_or(0)))
         .collect())
 }
+
+/// Deletes settled deliveries made before `older_than` and attempts made before it: what
+/// retention keeps of webhooks is what it keeps of the log they came from. A pending
+/// delivery stays until it settles, whatever its age.
+pub async fn purge(
+    db: &impl ConnectionTrait,
+    older_than: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let attempts = webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::AttemptedAt.lt(older_than))
+        .exec(db)
+        .await?;
+    let deliveries = webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::CreatedAt.lt(older_than))
+        .filter(webhook_delivery::Column::Status.ne(DeliveryStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(attempts.rows_affected + deliveries.rows_affected)
+}
