@@ -24,6 +24,7 @@ mod render;
 mod server;
 mod stack;
 mod stream_clients;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -409,6 +410,32 @@ async fn main() -> anyhow::Result<()> {
             "stream: API RSS per idle connection (KB)",
             format!("{:.1}", figures.rss_kb_per_connection),
             "≤ 20",
+        ));
+    }
+
+    if wanted("webhooks") {
+        // 11. Webhook deliveries to ten endpoints, against a bare reqwest loop.
+        let paced = env_or("POMBO_BENCH_WEBHOOK_PACED", 100);
+        let burst = env_or("POMBO_BENCH_WEBHOOK_EVENTS", 300);
+        stack.log_peak_rss();
+        eprintln!(
+            "==> 11. webhooks: {paced} events at 20/s, then {burst} at once, to 10 endpoints"
+        );
+        let figures = webhooks::run(&stack, paced, burst).await?;
+        rows.push(row(
+            "webhooks: event to first delivery p50 / p99 (ms)",
+            p50_p99(&figures.first_delivery),
+            "p99 ≤ 200",
+        ));
+        rows.push(row(
+            "webhooks: deliveries/s, 10 endpoints · bare reqwest loop, same bodies",
+            format!(
+                "{:.0} · {:.0} (ratio {:.2})",
+                figures.deliveries_per_second,
+                figures.bare_per_second,
+                figures.deliveries_per_second / figures.bare_per_second
+            ),
+            "ratio ≥ 0.5",
         ));
     }
 

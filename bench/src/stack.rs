@@ -38,6 +38,23 @@ pub struct Poster {
 }
 
 impl Poster {
+    /// Any call with the key: its status and JSON body.
+    pub async fn call(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(
+                method.parse().expect("a method"),
+                format!("{}{path}", self.url),
+            )
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// POSTs a notification and insists on 202: a benchmark of refused requests is no
     /// benchmark.
     pub async fn post(&self, body: &Value) {
@@ -201,6 +218,11 @@ impl Stack {
             worker,
             _dir: dir,
         })
+    }
+
+    /// The stack's database, as the processes see it.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     pub fn poster(&self) -> Poster {

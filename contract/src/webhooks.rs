@@ -40,6 +40,18 @@ pub struct WebhookDeliveryInput {
     pub schedule_secs: Vec<u64>,
     /// Bound of one attempt (the POST and its records), in seconds.
     pub attempt_timeout_secs: u64,
+    /// The worker that started this workflow made the first attempt itself, and it failed:
+    /// the workflow begins with the first retry's wait. (`None`, and in runs started before
+    /// this existed: the workflow makes the first attempt.)
+    #[serde(default)]
+    pub first_attempt_failed: Option<FirstAttemptFailed>,
+}
+
+/// What a worker's own first attempt came to, when it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstAttemptFailed {
+    /// The receiver's `Retry-After`, in seconds.
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,15 +4,20 @@
 //! event's deliveries (`pombo_store::webhooks::deliveries::fan_out`: the deliveries and
 //! the cursor's move in one transaction, so a worker that dies mid-way loses nothing and
 //! two workers never make one twice). [`start_claimed_forever`] claims deliveries owed a
-//! start and starts one workflow each, its id derived from the delivery's (a second start
-//! is refused by Temporal), like inbound files ([`crate::media`]).
+//! start, makes each one's first attempt itself (most succeed: no workflow is needed for
+//! them) and starts a workflow for those that need retries, its id derived from the
+//! delivery's (a second start is refused by Temporal), like inbound files ([`crate::media`]).
+//! A worker that dies mid-attempt leaves the claim to run out: another worker attempts
+//! again (at least once; the receiver drops a repeat by its `webhook-id`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use futures::future::BoxFuture;
 
 use pombo_contract::{
     Priority,
     config::{TemporalConfig, WebhooksConfig},
-    webhooks::{WebhookDeliveryInput, workflow_id},
+    webhooks::{AttemptOutcome, FirstAttemptFailed, WebhookDeliveryInput, workflow_id},
     workflow::task_queue,
 };
 use pombo_store::{
@@ -23,6 +28,7 @@ use pombo_workflows::WebhookDeliveryWorkflow;
 use temporalio_client::{
     Client, WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
+use uuid::Uuid;
 
 /// How long a worker's claim on a delivery holds.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
@@ -50,16 +56,43 @@ pub async fn fan_out_forever(db: Db, config: WebhooksConfig) {
     }
 }
 
-/// Starts `delivery`'s workflow; `Ok(())` also when it had started already.
+/// A worker's own first attempt of a delivery (`last`: no retry would follow a failure):
+/// the attempt the activity makes, without a workflow. `None` when it could not be made
+/// (the database out): the workflow then makes it.
+pub type FirstAttempt =
+    Arc<dyn Fn(Uuid, bool) -> BoxFuture<'static, Option<AttemptOutcome>> + Send + Sync>;
+
+/// Makes `delivery`'s first attempt (when `first` is given) and starts its workflow if
+/// retries are owed; `Ok(())` also when it had started already.
 pub async fn start(
     client: &Client,
     db: &Db,
     temporal: &TemporalConfig,
     config: &WebhooksConfig,
+    first: Option<&FirstAttempt>,
     delivery: Unstarted,
 ) -> Result<(), crate::DispatchError> {
     let schedule_secs =
         deliveries::schedule_of(db, delivery.endpoint_id, &config.retry_schedule_secs).await?;
+    let mut first_attempt_failed = None;
+    if let Some(first) = first {
+        match first(delivery.delivery_id, schedule_secs.is_empty()).await {
+            // Settled: recorded by the attempt, nothing more is owed.
+            Some(AttemptOutcome::Delivered | AttemptOutcome::Abandoned { .. }) => {
+                deliveries::mark_started(db, delivery.delivery_id).await?;
+                return Ok(());
+            }
+            Some(AttemptOutcome::Failed { .. }) if schedule_secs.is_empty() => {
+                deliveries::mark_started(db, delivery.delivery_id).await?;
+                return Ok(());
+            }
+            Some(AttemptOutcome::Failed { retry_after_secs }) => {
+                first_attempt_failed = Some(FirstAttemptFailed { retry_after_secs });
+            }
+            // Held back (a pause, a rate limit) or not made: the workflow makes it.
+            Some(AttemptOutcome::Paused { .. }) | None => {}
+        }
+    }
     let options = WorkflowStartOptions::new(
         task_queue(&temporal.task_queue, PRIORITY),
         workflow_id(delivery.delivery_id),
@@ -71,6 +104,7 @@ pub async fn start(
         tenant_id: delivery.tenant_id,
         schedule_secs,
         attempt_timeout_secs: config.attempt_timeout_secs,
+        first_attempt_failed,
     };
     match client
         .start_workflow(WebhookDeliveryWorkflow::run, input, options)
@@ -83,17 +117,31 @@ pub async fn start(
     Ok(())
 }
 
-/// A worker's delivery starter: claims deliveries owed a start and starts them, until
-/// dropped. A failed start is logged and its claim left to run out.
+/// Deliveries a worker works on at once (first attempts and starts).
+const IN_FLIGHT: usize = 256;
+
+/// A worker's delivery starter: claims deliveries owed a start, makes their first attempt
+/// (`first`) and starts a workflow for those that need retries, until dropped. Each claimed
+/// delivery is a task of its own, so a slow receiver holds up nobody else's. A failure is
+/// logged and its claim left to run out.
 pub async fn start_claimed_forever(
     client: Client,
     db: Db,
     temporal: TemporalConfig,
     config: WebhooksConfig,
+    first: Option<FirstAttempt>,
 ) {
     let idle = Duration::from_millis(config.poll_millis);
+    // A claim outlives the first attempt it covers.
+    let lease = Duration::from_secs(config.attempt_timeout_secs) + CLAIM_LEASE;
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     loop {
-        let claimed = match deliveries::claim_unstarted(&db, BATCH, CLAIM_LEASE).await {
+        let free = permits.available_permits().min(BATCH as usize) as u64;
+        if free == 0 {
+            tokio::time::sleep(idle).await;
+            continue;
+        }
+        let claimed = match deliveries::claim_unstarted(&db, free, lease).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim webhook deliveries; retrying");
@@ -105,22 +153,29 @@ pub async fn start_claimed_forever(
             tokio::time::sleep(idle).await;
             continue;
         }
-        // Started side by side: each start is a round trip to Temporal.
-        let (client, db, temporal, config) = (&client, &db, &temporal, &config);
-        let starts = claimed.iter().map(|delivery| async move {
-            (
-                delivery.delivery_id,
-                start(client, db, temporal, config, *delivery).await,
-            )
-        });
-        for (delivery_id, result) in futures::future::join_all(starts).await {
-            if let Err(e) = result {
-                tracing::warn!(
-                    %delivery_id,
-                    error = %e,
-                    "webhook delivery not started; it is claimed again when its claim runs out"
-                );
-            }
+        for delivery in claimed {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let (client, db, temporal, config, first) = (
+                client.clone(),
+                db.clone(),
+                temporal.clone(),
+                config.clone(),
+                first.clone(),
+            );
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) =
+                    start(&client, &db, &temporal, &config, first.as_ref(), delivery).await
+                {
+                    tracing::warn!(
+                        delivery_id = %delivery.delivery_id,
+                        error = %e,
+                        "webhook delivery not started; it is claimed again when its claim runs out"
+                    );
+                }
+            });
         }
     }
 }

@@ -135,12 +135,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         db.clone(),
         config.webhooks.clone(),
     )));
+    let first_attempt: pombo_starter::webhooks::FirstAttempt = {
+        let webhooks = Arc::new(webhooks.clone());
+        Arc::new(move |delivery_id, last| {
+            let webhooks = webhooks.clone();
+            Box::pin(async move {
+                let input = pombo_contract::webhooks::AttemptInput {
+                    delivery_id,
+                    attempt: 1,
+                    last,
+                    slot_reserved: false,
+                };
+                match webhooks.attempt_once(input).await {
+                    Ok(outcome) => Some(outcome),
+                    Err(e) => {
+                        tracing::warn!(%delivery_id, error = ?e, "first webhook attempt not made; its workflow makes it");
+                        None
+                    }
+                }
+            })
+        })
+    };
     let webhook_starter = AbortOnDrop(tokio::spawn(
         pombo_starter::webhooks::start_claimed_forever(
             client.clone(),
             db.clone(),
             config.temporal.clone(),
             config.webhooks.clone(),
+            Some(first_attempt),
         ),
     ));
 

@@ -1,5 +1,6 @@
 //! The webhook delivery workflow: one event to one endpoint (`pombo_contract::webhooks`).
-//! An attempt at once, then one after each step of the schedule (jittered, stretched by a
+//! An attempt at once (or none, when the starting worker made it: `first_attempt_failed`),
+//! then one after each step of the schedule (jittered, stretched by a
 //! receiver's `Retry-After`), on durable timers no worker holds. An attempt the endpoint's
 //! circuit breaker holds back is not counted: the workflow waits as told and tries again.
 //! The attempt's own failures (the database out) are Temporal's retries of the activity.
@@ -31,6 +32,18 @@ impl WebhookDeliveryWorkflow {
         let retries = u32::try_from(input.schedule_secs.len()).unwrap_or(u32::MAX);
         let mut attempts = 0u32;
         let mut slot_reserved = false;
+        // Most deliveries succeed at once: the starting worker makes the first attempt
+        // itself, and a workflow exists only for those that need retries.
+        if let Some(first) = &input.first_attempt_failed {
+            attempts = 1;
+            let wait = wait_before(
+                &input.schedule_secs,
+                input.delivery_id,
+                0,
+                first.retry_after_secs,
+            );
+            ctx.timer(wait).await;
+        }
         loop {
             let last = attempts >= retries;
             let outcome = ctx

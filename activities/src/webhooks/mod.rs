@@ -135,6 +135,14 @@ impl WebhookActivities {
         _ctx: ActivityContext,
         input: AttemptInput,
     ) -> Result<AttemptOutcome, ActivityError> {
+        self.attempt_once(input).await
+    }
+}
+
+impl WebhookActivities {
+    /// One attempt, as the activity makes it; also what a worker's starter makes itself
+    /// for a delivery's first attempt (`pombo_starter::webhooks`), before any workflow.
+    pub async fn attempt_once(&self, input: AttemptInput) -> Result<AttemptOutcome, ActivityError> {
         let Some((delivery, endpoint)) =
             deliveries::with_endpoint(&self.db, input.delivery_id).await?
         else {

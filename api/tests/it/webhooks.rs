@@ -309,7 +309,7 @@ async fn failures_are_retried_on_the_schedule_until_one_succeeds() {
     assert_eq!(failed["data"].as_array().unwrap().len(), 2);
     record_history(
         &app,
-        "retried_then_delivered",
+        "first_attempt_by_the_worker_then_delivered",
         &attempts["data"][0]["delivery_id"],
     )
     .await;
@@ -493,7 +493,7 @@ async fn a_failing_endpoint_pauses_then_is_disabled_and_its_tenant_is_told() {
     .await;
     record_history(
         &app,
-        "paused_then_abandoned",
+        "first_attempt_by_the_worker_paused_then_abandoned",
         &attempts["data"][0]["delivery_id"],
     )
     .await;
@@ -557,7 +557,12 @@ async fn recover_sends_exactly_the_failed_deliveries_again() {
         200,
     )
     .await;
-    record_history(&app, "failed_for_good", &failed["data"][0]["delivery_id"]).await;
+    record_history(
+        &app,
+        "first_attempt_by_the_worker_failed_for_good",
+        &failed["data"][0]["delivery_id"],
+    )
+    .await;
     let got = receiver
         .wait_for("the three again", |g| g.len() >= 10)
         .await;
