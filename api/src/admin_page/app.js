@@ -4,14 +4,16 @@
 // HTML. The operator signs in (password and TOTP code); the session lives in an HttpOnly
 // cookie this script cannot read, and the page holds only the session's CSRF token, in
 // memory, sent as `X-CSRF-Token` with every request, and the chosen tenant, sent as
-// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`, `conversations`, `live`) opens
-// that section, and `#notification=<id>` that notification's details.
+// `X-Pombo-Tenant`. `#tab=audit` (or `redrive`, `providers`, `conversations`, `live`,
+// `webhooks`) opens that section, and `#notification=<id>` that notification's details.
 'use strict';
 
 (function () {
   const TENANT_STORAGE = 'pombo.admin.tenant';
   const CHANNELS = ['email', 'sms', 'push', 'whatsapp', 'instagram', 'telegram', 'webhook'];
   const PAGE_SIZE = 50;
+  // A webhook endpoint's attempts, whose rows hold the receivers' answers: fewer at a time.
+  const ATTEMPTS_PAGE_SIZE = 25;
   // The signed-in session (`GET /v1/operator/session`), or null.
   let session = null;
   let tenant = '';
@@ -229,11 +231,14 @@
     notifications.close();
     conversations.close();
     live.stop();
+    webhooks.close();
     for (const id of ['list-body', 'audit-body', 'providers-body', 'redrive-ids', 'redrive-result',
-      'conversations-body', 'conversation-messages']) clear($(id));
+      'conversations-body', 'conversation-messages', 'webhooks-body', 'webhook-attempts']) clear($(id));
     $('list-summary').textContent = '';
+    $('webhooks-summary').textContent = '';
     show($('list-more'), false);
     show($('audit-more'), false);
+    show($('webhooks-more'), false);
   }
 
   /** Shows the sections for `view` (a SessionView), or the sign-in form when null. */
@@ -293,7 +298,7 @@
 
   // ---- Tabs ---------------------------------------------------------------------------------
 
-  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations', 'live'];
+  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations', 'live', 'webhooks'];
   const loaded = new Set();
   let currentTab = 'notifications';
 
@@ -318,6 +323,7 @@
     else if (name === 'providers') providers.load();
     else if (name === 'conversations') conversations.load();
     else if (name === 'live') live.start();
+    else if (name === 'webhooks') webhooks.load(false);
   }
 
   function setUpTabs() {
@@ -808,12 +814,17 @@
     return `admin-reply-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   }
 
-  /** Whether the signed-in operator may act (reply, close, reopen) for the chosen tenant. */
-  function mayOperate() {
+  /** Whether the signed-in operator's access to the chosen tenant includes `scope`. */
+  function hasScope(scope) {
     const granted = session && Array.isArray(session.tenants)
       ? session.tenants.find((t) => t.name === tenant)
       : null;
-    return Boolean(granted && Array.isArray(granted.scopes) && granted.scopes.includes('operate'));
+    return Boolean(granted && Array.isArray(granted.scopes) && granted.scopes.includes(scope));
+  }
+
+  /** Whether the signed-in operator may act (reply, close, reopen) for the chosen tenant. */
+  function mayOperate() {
+    return hasScope('operate');
   }
 
   const conversations = {
@@ -1476,6 +1487,433 @@
     },
   };
 
+  // ---- Webhooks -----------------------------------------------------------------------------
+
+  /** A `datetime-local` value (local time, to the second) for `date`. */
+  function localInput(date) {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T` +
+      `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+
+  const NEEDS_MANAGE = 'Needs an API key with `manage`: an operator\u2019s session has `read` and `operate` only.';
+
+  /**
+   * The tenant's webhook endpoints (`/v1/webhook-endpoints`), their health, and an open
+   * endpoint's attempts. Reading needs `read`; every change (enable, disable, rotate the
+   * secret, a test event, recover, resend) needs `manage`, which an operator's session does
+   * not hold (`auth::OPERATOR_SCOPES`): the tab shows those buttons disabled, saying why, and
+   * enables them only where the session's scopes for the tenant include `manage`.
+   */
+  const webhooks = {
+    // The endpoints list's next page.
+    cursor: null,
+    // The open endpoint (`EndpointView`), and its id while it loads.
+    openId: null,
+    current: null,
+    // The attempts' next page, and a counter that drops the answer of a superseded load.
+    attemptsCursor: null,
+    attemptsGeneration: 0,
+    types: [],
+
+    async load(more) {
+      const tbody = $('webhooks-body');
+      const button = $('webhooks-more');
+      button.disabled = true;
+      try {
+        const page = await api('GET', `/v1/webhook-endpoints${query({ limit: PAGE_SIZE, cursor: more ? this.cursor : null })}`);
+        showProblem($('webhooks-problem'), null);
+        if (!more) clear(tbody);
+        for (const e of (page && page.data) || []) tbody.append(this.row(e));
+        const count = tbody.querySelectorAll('tr[data-endpoint-row]').length;
+        if (!count) {
+          clear(tbody);
+          emptyRow(tbody, 11, 'No webhook endpoints: they are created through the API (POST /v1/webhook-endpoints).');
+        }
+        this.cursor = (page && page.next_cursor) || null;
+        show(button, Boolean(this.cursor));
+        $('webhooks-summary').textContent = count
+          ? `${count} endpoint${count === 1 ? '' : 's'} shown${this.cursor ? '; more follow' : ''}.`
+          : '';
+      } catch (e) {
+        showProblem($('webhooks-problem'), e);
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    /** Enabled (and paused, while its circuit breaker waits), or disabled and why. */
+    state(e) {
+      const health = e.health || {};
+      const holder = el('span');
+      if (e.enabled) {
+        holder.append(el('span', { class: 'badge badge-enabled', text: 'enabled' }));
+        const paused = health.paused_until && Date.parse(health.paused_until) > Date.now();
+        if (paused) holder.append(' ', el('span', { class: 'badge badge-paused', text: 'paused' }));
+      } else {
+        holder.append(el('span', { class: 'badge badge-disabled', text: 'disabled' }));
+        if (e.disabled_reason) {
+          holder.append(' ', el('span', { class: 'muted', 'data-disabled-reason': '', text: e.disabled_reason }));
+        }
+      }
+      return holder;
+    },
+
+    /** A filter list; empty means every one. */
+    list(values, all) {
+      return Array.isArray(values) && values.length
+        ? values.map(String).join(', ')
+        : el('span', { class: 'muted', text: all });
+    },
+
+    row(e) {
+      const health = e.health || {};
+      const open = el('button', {
+        type: 'button',
+        class: 'link',
+        'aria-label': `Open the endpoint ${e.url}`,
+        'data-endpoint': e.id,
+        text: e.url,
+      });
+      const tr = el('tr', { 'data-endpoint-row': e.id, 'data-enabled': String(Boolean(e.enabled)), class: 'clickable' },
+        el('td', { class: 'wrap' }, open),
+        cell(e.description, { class: 'wrap' }),
+        cell(this.state(e), { class: 'wrap' }),
+        cell(e.ordered ? 'yes' : 'no'),
+        cell(this.list(e.event_types, 'all'), { class: 'wrap' }),
+        cell(health.succeeded, { class: 'num', 'data-health': 'succeeded' }),
+        cell(health.failed, { class: 'num', 'data-health': 'failed' }),
+        cell(health.pending, { class: 'num', 'data-health': 'pending' }),
+        cell(health.consecutive_failures, { class: 'num', 'data-health': 'consecutive_failures' }),
+        cell(health.last_error, { class: 'wrap error-text', 'data-health': 'last_error' }),
+        cell(timeEl(health.paused_until)),
+      );
+      tr.classList.toggle('selected', this.openId === e.id);
+      return tr;
+    },
+
+    updateRow(e) {
+      const old = $('webhooks-body').querySelector(`tr[data-endpoint-row="${CSS.escape(String(e.id))}"]`);
+      if (old) old.replaceWith(this.row(e));
+    },
+
+    /** Enables the buttons that need `manage` only if the tenant's scopes include it. */
+    gate(root) {
+      const allowed = hasScope('manage');
+      for (const button of (root || $('webhook')).querySelectorAll('button[data-manage]')) {
+        button.disabled = !allowed;
+        if (allowed) button.removeAttribute('title');
+        else button.setAttribute('title', NEEDS_MANAGE);
+      }
+      show($('webhook-read-only'), !allowed);
+    },
+
+    message(text) {
+      const note = $('webhook-message');
+      note.textContent = text;
+      show(note, Boolean(text));
+    },
+
+    hideSecret() {
+      $('webhook-secret-value').textContent = '';
+      clear($('webhook-secret-until'));
+      show($('webhook-secret'), false);
+    },
+
+    async open(id) {
+      this.openId = id;
+      this.current = null;
+      show($('webhook'), true);
+      showProblem($('webhook-problem'), null);
+      this.message('');
+      this.hideSecret();
+      $('webhook-heading').textContent = 'Endpoint';
+      clear($('webhook-fields'));
+      clear($('webhook-attempts'));
+      $('webhook-attempts-summary').textContent = '';
+      $('webhook-attempts-status').value = '';
+      $('webhook-recover-since').value = localInput(new Date(Date.now() - 24 * 3600 * 1000));
+      $('webhook-recover-until').value = '';
+      for (const row of $('webhooks-body').querySelectorAll('tr[data-endpoint-row]')) {
+        row.classList.toggle('selected', row.getAttribute('data-endpoint-row') === id);
+      }
+      this.gate();
+      await Promise.all([this.loadEndpoint(), this.loadAttempts(false), this.loadTypes()]);
+      if (this.openId === id) $('webhook-heading').focus();
+    },
+
+    async loadEndpoint() {
+      const id = this.openId;
+      if (!id) return;
+      try {
+        const e = await api('GET', `/v1/webhook-endpoints/${encodeURIComponent(id)}`);
+        if (this.openId === id) this.render(e);
+      } catch (e) {
+        if (this.openId === id) showProblem($('webhook-problem'), e);
+      }
+    },
+
+    render(e) {
+      this.current = e;
+      const heading = $('webhook-heading');
+      clear(heading);
+      heading.append(`Endpoint ${e.url} `, this.state(e));
+      const health = e.health || {};
+      const fields = $('webhook-fields');
+      clear(fields);
+      const add = (label, value, key) => {
+        fields.append(el('dt', { text: label }),
+          el('dd', { 'data-field': key }, value instanceof Node ? value : textOrDash(value)));
+      };
+      add('ID', el('code', { text: e.id }), 'id');
+      add('URL', e.url, 'url');
+      add('Description', e.description, 'description');
+      add('State', this.state(e), 'state');
+      if (!e.enabled) add('Disabled', timeEl(e.disabled_at), 'disabled_at');
+      add('Ordered', e.ordered ? 'yes: one event at a time, in log order' : 'no', 'ordered');
+      add('Event types', this.list(e.event_types, 'all'), 'event_types');
+      add('Channels', this.list(e.channels, 'all'), 'channels');
+      const headers = e.headers && typeof e.headers === 'object' ? Object.keys(e.headers) : [];
+      add('Custom headers', headers.length ? `${headers.join(', ')} (values hidden)` : null, 'headers');
+      add('Retry schedule', Array.isArray(e.retry_schedule_secs)
+        ? `${e.retry_schedule_secs.join(', ')} s`
+        : el('span', { class: 'muted', text: 'the server\u2019s' }), 'retry_schedule_secs');
+      add('Deliveries', `${health.succeeded ?? 0} succeeded, ${health.failed ?? 0} failed, ${health.pending ?? 0} pending`, 'deliveries');
+      add('Failures in a row', health.consecutive_failures, 'consecutive_failures');
+      add('Failing since', timeEl(health.failing_since), 'failing_since');
+      add('Paused until', timeEl(health.paused_until), 'paused_until');
+      add('Last success', timeEl(health.last_success_at), 'last_success_at');
+      add('Last failure', timeEl(health.last_failure_at), 'last_failure_at');
+      add('Last error', health.last_error ? el('span', { class: 'error-text', text: health.last_error }) : null, 'last_error');
+      add('Created', timeEl(e.created_at), 'created_at');
+      $('webhook-toggle').textContent = e.enabled ? 'Disable endpoint' : 'Enable endpoint';
+      this.updateRow(e);
+      this.gate();
+    },
+
+    /** The event types a test event may be (`GET /v1/event-types`), once. */
+    async loadTypes() {
+      const select = $('webhook-test-type');
+      if (this.types.length) return;
+      try {
+        const list = await api('GET', '/v1/event-types');
+        this.types = Array.isArray(list) ? list.filter((t) => t && typeof t.type === 'string') : [];
+        clear(select);
+        for (const t of this.types) {
+          select.append(el('option', { value: t.type, title: t.description, text: t.type }));
+        }
+      } catch (e) {
+        showProblem($('webhook-problem'), e);
+      }
+    },
+
+    async loadAttempts(more) {
+      const id = this.openId;
+      if (!id) return;
+      const tbody = $('webhook-attempts');
+      const button = $('webhook-attempts-more');
+      const status = $('webhook-attempts-status').value;
+      const generation = ++this.attemptsGeneration;
+      button.disabled = true;
+      try {
+        const params = { status, limit: ATTEMPTS_PAGE_SIZE, cursor: more ? this.attemptsCursor : null };
+        const page = await api('GET', `/v1/webhook-endpoints/${encodeURIComponent(id)}/attempts${query(params)}`);
+        if (this.openId !== id || generation !== this.attemptsGeneration) return;
+        if (!more) clear(tbody);
+        const empty = tbody.querySelector('td.empty');
+        if (empty) empty.parentElement.remove();
+        for (const a of (page && page.data) || []) tbody.append(this.attemptRow(a));
+        const count = tbody.querySelectorAll('tr[data-attempt]').length;
+        if (!count) emptyRow(tbody, 9, status ? `No ${status} attempts.` : 'No attempts yet.');
+        this.attemptsCursor = (page && page.next_cursor) || null;
+        show(button, Boolean(this.attemptsCursor));
+        $('webhook-attempts-summary').textContent = count
+          ? `${count} ${status ? `${status} ` : ''}attempt${count === 1 ? '' : 's'} shown, newest first${this.attemptsCursor ? '; Load more shows older ones' : ''}.`
+          : '';
+        this.gate(tbody);
+      } catch (e) {
+        if (this.openId === id) showProblem($('webhook-problem'), e);
+      } finally {
+        button.disabled = false;
+      }
+    },
+
+    attemptRow(a) {
+      const failed = !a.succeeded;
+      // A failed attempt of a real event can be sent again to this endpoint; a test one cannot.
+      const resend = failed && a.event_id
+        ? el('button', {
+          type: 'button',
+          class: 'secondary',
+          'data-manage': true,
+          'data-resend': a.event_id,
+          'aria-label': `Resend event ${a.event_id} to this endpoint`,
+          text: 'Resend',
+        })
+        : null;
+      return el('tr', { 'data-attempt': a.id, 'data-event': a.event_id, 'data-outcome': failed ? 'failed' : 'succeeded' },
+        cell(timeEl(a.attempted_at)),
+        cell(a.event_id ? el('code', { text: a.event_id }) : el('span', { class: 'muted', text: 'test event' })),
+        cell(a.attempt, { class: 'num' }),
+        cell(el('span', { class: `badge badge-${failed ? 'failed' : 'succeeded'}`, text: failed ? 'failed' : 'succeeded' })),
+        cell(a.status_code, { class: 'num', 'data-status-code': a.status_code }),
+        cell(a.duration_ms === undefined || a.duration_ms === null ? null : `${a.duration_ms} ms`, { class: 'num' }),
+        cell(a.error, { class: 'wrap error-text' }),
+        // The receiver's answer, as text: whatever it holds is never markup here.
+        cell(a.response ? el('code', { class: 'excerpt', 'data-response': '', text: a.response }) : null, { class: 'wrap' }),
+        cell(resend),
+      );
+    },
+
+    /** Runs a change (`manage`) of the open endpoint, showing its outcome or its problem. */
+    async change(button, work) {
+      const id = this.openId;
+      if (!id) return;
+      button.disabled = true;
+      this.message('');
+      try {
+        await work(id);
+        if (this.openId === id) showProblem($('webhook-problem'), null);
+        loaded.delete('audit');
+      } catch (e) {
+        if (this.openId === id) showProblem($('webhook-problem'), e);
+      } finally {
+        button.disabled = !hasScope('manage');
+      }
+    },
+
+    async toggle() {
+      const e = this.current;
+      if (!e) return;
+      const enable = !e.enabled;
+      const ok = await confirmAction(
+        enable ? 'Enable this endpoint?' : 'Disable this endpoint?',
+        enable
+          ? `${e.url} receives events again, its failures cleared. What it missed meanwhile is sent only by Recover.`
+          : `${e.url} receives no events until it is enabled again.`,
+        enable ? 'Enable' : 'Disable',
+      );
+      if (!ok) return;
+      await this.change($('webhook-toggle'), async (id) => {
+        const updated = await api('PATCH', `/v1/webhook-endpoints/${encodeURIComponent(id)}`, { enabled: enable });
+        if (this.openId === id) this.render(updated);
+        else this.updateRow(updated);
+        this.message(enable ? 'Enabled. Recover sends what it missed while disabled.' : 'Disabled.');
+      });
+    },
+
+    async rotate() {
+      const e = this.current;
+      if (!e) return;
+      const ok = await confirmAction(
+        'Rotate the signing secret?',
+        `A new secret signs the deliveries to ${e.url} from now on; the current one signs beside it for a while, so the receiver can switch without losing any. The new secret is shown once.`,
+        'Rotate secret',
+      );
+      if (!ok) return;
+      await this.change($('webhook-rotate'), async (id) => {
+        const rotated = await api('POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/secret/rotate`, {});
+        if (this.openId !== id) return;
+        $('webhook-secret-value').textContent = String(rotated.secret);
+        const until = $('webhook-secret-until');
+        clear(until);
+        until.append(timeEl(rotated.previous_secret_until));
+        show($('webhook-secret'), true);
+      });
+    },
+
+    async sendTest(event) {
+      event.preventDefault();
+      const type = $('webhook-test-type').value;
+      if (!type) {
+        showProblem($('webhook-problem'), new Problem({ title: 'No event type', detail: 'Choose the type of the test event.' }));
+        return;
+      }
+      await this.change($('webhook-test-send'), async (id) => {
+        const made = await api('POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`, { event_type: type });
+        this.message(`Test event (${type}) on its way as delivery ${made && made.delivery_id}: Refresh to see its attempt.`);
+      });
+    },
+
+    async recover(event) {
+      event.preventDefault();
+      const since = rfc3339($('webhook-recover-since'));
+      const until = rfc3339($('webhook-recover-until'));
+      if (!since) {
+        showProblem($('webhook-problem'), new Problem({ title: 'No start', detail: 'Say since when to recover failed deliveries.' }));
+        return;
+      }
+      const e = this.current;
+      const ok = await confirmAction(
+        'Recover failed deliveries?',
+        `Every event whose delivery to ${e ? e.url : 'this endpoint'} failed from ${formatTime(new Date(since))} ` +
+          `until ${until ? formatTime(new Date(until)) : 'now'} (and has not succeeded since) is delivered again.`,
+        'Recover',
+      );
+      if (!ok) return;
+      const body = { since };
+      if (until) body.until = until;
+      await this.change($('webhook-recover'), async (id) => {
+        const made = await api('POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/recover`, body);
+        const n = made ? made.deliveries : 0;
+        this.message(`Recovered: ${n} failed deliver${n === 1 ? 'y' : 'ies'} made again.`);
+        await this.loadEndpoint();
+      });
+    },
+
+    async resend(button) {
+      const eventId = button.getAttribute('data-resend');
+      const ok = await confirmAction(
+        'Resend this event?',
+        `Event ${eventId} goes to this endpoint again, with its id and body unchanged.`,
+        'Resend',
+      );
+      if (!ok) return;
+      await this.change(button, async (id) => {
+        const made = await api('POST', `/v1/events/${encodeURIComponent(eventId)}/resend`, { endpoint_id: id });
+        const n = made && Array.isArray(made.deliveries) ? made.deliveries.length : 0;
+        this.message(`Event ${eventId} resent (${n} deliver${n === 1 ? 'y' : 'ies'} made): Refresh to see its attempts.`);
+      });
+    },
+
+    close() {
+      this.openId = null;
+      this.current = null;
+      this.attemptsCursor = null;
+      this.attemptsGeneration += 1;
+      this.hideSecret();
+      show($('webhook'), false);
+      for (const row of $('webhooks-body').querySelectorAll('tr.selected')) row.classList.remove('selected');
+    },
+
+    setUp() {
+      $('webhooks-refresh').addEventListener('click', () => {
+        loaded.add('webhooks');
+        this.load(false);
+      });
+      $('webhooks-more').addEventListener('click', () => this.load(true));
+      $('webhooks-body').addEventListener('click', (event) => {
+        const row = event.target.closest('tr[data-endpoint-row]');
+        if (row) this.open(row.getAttribute('data-endpoint-row'));
+      });
+      $('webhook-close').addEventListener('click', () => this.close());
+      $('webhook-refresh').addEventListener('click', () => {
+        this.loadEndpoint();
+        this.loadAttempts(false);
+      });
+      $('webhook-toggle').addEventListener('click', () => this.toggle());
+      $('webhook-rotate').addEventListener('click', () => this.rotate());
+      $('webhook-test-form').addEventListener('submit', (event) => this.sendTest(event));
+      $('webhook-recover-form').addEventListener('submit', (event) => this.recover(event));
+      $('webhook-attempts-status').addEventListener('change', () => this.loadAttempts(false));
+      $('webhook-attempts-more').addEventListener('click', () => this.loadAttempts(true));
+      $('webhook-attempts').addEventListener('click', (event) => {
+        const button = event.target.closest('button[data-resend]');
+        if (button) this.resend(button);
+      });
+    },
+  };
+
   // ---- Start --------------------------------------------------------------------------------
 
   function start() {
@@ -1501,6 +1939,7 @@
     providers.setUp();
     conversations.setUp();
     live.setUp();
+    webhooks.setUp();
     // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
     const params = new URLSearchParams(location.hash.slice(1));
     const tab = params.get('tab');

@@ -5,11 +5,13 @@
 //! with its attempt log and timeline, shows the audit log and the provider accounts, and
 //! signs out; in a conversation it replies (the reply reaches the provider's fake), is told
 //! why a reply is refused, and closes and reopens it; its Live events tab shows events as
-//! the stream brings them, and resumes after the connection drops. The session cookie is
+//! the stream brings them, and resumes after the connection drops; its Webhooks tab lists the
+//! endpoints with their health and an endpoint's attempts (receivers' answers as text), with
+//! the changes that need `manage` disabled for a session. The session cookie is
 //! HttpOnly (no script sees it), and a request without the CSRF token is refused even from
 //! the page's own origin.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use pombo_contract::NotificationStatus;
 use pombo_store::{
@@ -983,4 +985,410 @@ async fn the_live_events_tab_follows_the_stream_pauses_filters_and_survives_a_dr
 
 fn workflow_id(id: &str) -> String {
     pombo_contract::workflow::workflow_id(id.parse().unwrap())
+}
+
+/// A webhook receiver on loopback that answers every request with `status` and `body`.
+async fn receiver(status: u16, body: &'static str) -> SocketAddr {
+    let app = axum::Router::new()
+        .fallback(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), body) });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A webhook endpoint made through the API (with the test's key, which holds `manage`): its id.
+async fn webhook_endpoint(app: &TestApp, body: Value) -> String {
+    let (code, created) = app.call("POST", "/v1/webhook-endpoints", Some(&body)).await;
+    assert_eq!(code, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the endpoint has no pending delivery and `done` holds for its health; its view.
+async fn settled(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut view = Value::Null;
+    for _ in 0..600 {
+        (_, view) = app
+            .call("GET", &format!("/v1/webhook-endpoints/{id}"), None)
+            .await;
+        if view["health"]["pending"] == 0 && done(&view["health"]) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the endpoint's deliveries never settled: {view}");
+}
+
+/// Every attempt of the endpoint, as the API lists them (newest first).
+async fn all_attempts(app: &TestApp, id: &str) -> Vec<Value> {
+    let (code, page) = app
+        .call(
+            "GET",
+            &format!("/v1/webhook-endpoints/{id}/attempts?limit=200"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{page}");
+    assert!(page["next_cursor"].is_null(), "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+/// What the endpoint's row in the Webhooks tab shows in its health cells, by name.
+async fn shown_health(browser: &Browser, id: &str) -> Value {
+    browser
+        .run(&format!(
+            "const row = document.querySelector('#webhooks-body tr[data-endpoint-row=\"{id}\"]');
+             if (!row) return null;
+             const shown = {{}};
+             for (const td of row.querySelectorAll('td[data-health]')) {{
+               shown[td.getAttribute('data-health')] = td.textContent;
+             }}
+             return shown;"
+        ))
+        .await
+}
+
+/// The rows of the open endpoint's attempts table: attempt id, event id, outcome, status
+/// code, error and response as the page shows them (text), and whether its Resend button is
+/// there and enabled.
+async fn shown_attempts(browser: &Browser) -> Vec<Value> {
+    let rows = browser
+        .run(
+            "return Array.from(document.querySelectorAll('#webhook-attempts tr[data-attempt]'), (row) => {
+               const cells = row.querySelectorAll('td');
+               const response = row.querySelector('code[data-response]');
+               const resend = row.querySelector('button[data-resend]');
+               return {
+                 id: row.getAttribute('data-attempt'),
+                 event: row.getAttribute('data-event'),
+                 outcome: row.getAttribute('data-outcome'),
+                 attempt: cells[2].textContent,
+                 status_code: cells[4].textContent,
+                 error: cells[6].textContent,
+                 response: response ? response.textContent : null,
+                 resend: resend ? (resend.disabled ? 'disabled' : 'enabled') : null,
+               };
+             });",
+        )
+        .await;
+    rows.as_array().unwrap().clone()
+}
+
+/// The Webhooks tab, for a signed-in operator: the tenant's endpoints (one whose receiver
+/// answers 200, one whose receiver answers 500 with markup in its body) with their state and
+/// health counts as the API gives them; the failing one's attempts, each 500 with the
+/// receiver's answer shown as text (no element made of it, no script run), filtered by
+/// outcome; the other's attempts page by page (Load more); and the changes that need
+/// `manage` (enable/disable, rotate, test, recover, resend) disabled with a note saying so,
+/// since a session holds `read` and `operate` only: one forced into action is refused by
+/// the server (403) and the page shows that problem.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_needs_manage_for_changes() {
+    let Some((chromium, driver)) = webdriver::browser() else {
+        return;
+    };
+    const MARKUP: &str = "receiver down <img src=x onerror=alert(1)>";
+    let good = receiver(200, "thanks").await;
+    let bad = receiver(500, MARKUP).await;
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: vec![good.to_string(), bad.to_string()],
+        webhooks: Some(pombo_contract::config::WebhooksConfig {
+            retry_schedule_secs: vec![1],
+            attempt_timeout_secs: 5,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    let ops = create_operator(&app, "dev").await;
+    let good_id = webhook_endpoint(
+        &app,
+        json!({"url": format!("http://{good}/hook"), "description": "CRM sync"}),
+    )
+    .await;
+    let bad_id = webhook_endpoint(
+        &app,
+        json!({"url": format!("http://{bad}/hook"),
+               "description": r#"Billing <b id="injected-description">hook</b>"#,
+               "event_types": ["notification.accepted", "notification.sent"],
+               "ordered": true}),
+    )
+    .await;
+    app.send(&email_request(&unique_email("x"))).await;
+    // Each of the two events fails twice at the failing endpoint (an attempt, one retry).
+    let bad_view = settled(&app, &bad_id, |h| h["failed"] == 2).await;
+    assert_eq!(bad_view["health"]["consecutive_failures"], 4, "{bad_view}");
+    settled(&app, &good_id, |h| h["succeeded"].as_u64() >= Some(2)).await;
+    // Enough test events for the good endpoint's attempts to take two pages.
+    for _ in 0..24 {
+        let (code, made) = app
+            .call(
+                "POST",
+                &format!("/v1/webhook-endpoints/{good_id}/test"),
+                Some(&json!({"event_type": "notification.sent"})),
+            )
+            .await;
+        assert_eq!(code, 202, "{made}");
+    }
+    let good_view = settled(&app, &good_id, |h| h["succeeded"].as_u64() >= Some(26)).await;
+    let good_attempts = all_attempts(&app, &good_id).await;
+    assert!(good_attempts.len() > 25, "{}", good_attempts.len());
+    let bad_attempts = all_attempts(&app, &bad_id).await;
+    assert_eq!(bad_attempts.len(), 4);
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&app.url("/admin#tab=webhooks")).await;
+    browser.wait_visible("#sign-in", true).await;
+    browser.type_into("#sign-in-email", &ops.email).await;
+    browser.type_into("#sign-in-password", &ops.password).await;
+    browser.type_into("#sign-in-code", &ops.code(0)).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_visible("#panel-webhooks", true).await;
+
+    // Both endpoints, with their state, filters and health as the API says.
+    let dom = browser
+        .wait_until("both endpoints", |dom| {
+            dom.contains(&format!(r#"data-endpoint-row="{good_id}""#))
+                && dom.contains(&format!(r#"data-endpoint-row="{bad_id}""#))
+        })
+        .await;
+    assert!(
+        tag_of(&dom, "tab-webhooks").contains(r#"aria-selected="true""#),
+        "{dom}"
+    );
+    let list = &dom[dom.find(r#"id="webhooks-body""#).unwrap()..];
+    assert!(list.contains(&format!("http://{good}/hook")), "{list}");
+    assert!(list.contains("CRM sync"), "{list}");
+    assert!(
+        list.contains("Billing &lt;b id=\"injected-description\"&gt;hook&lt;/b&gt;"),
+        "{list}"
+    );
+    assert!(!dom.contains(r#"<b id="injected-description">"#), "{dom}");
+    assert!(
+        list.contains("notification.accepted, notification.sent"),
+        "{list}"
+    );
+    assert!(list.contains(r#"class="badge badge-enabled""#), "{list}");
+    assert!(
+        browser
+            .text("#webhooks-summary")
+            .await
+            .contains("2 endpoints shown")
+    );
+    let health = |view: &Value| {
+        let h = &view["health"];
+        json!({
+            "succeeded": h["succeeded"].to_string(),
+            "failed": h["failed"].to_string(),
+            "pending": "0",
+            "consecutive_failures": h["consecutive_failures"].to_string(),
+            "last_error": h["last_error"].as_str().unwrap_or("—"),
+        })
+    };
+    assert_eq!(
+        shown_health(&browser, &bad_id).await,
+        health(&bad_view),
+        "{bad_view}"
+    );
+    assert_eq!(
+        shown_health(&browser, &bad_id).await["last_error"],
+        "the endpoint answered 500"
+    );
+    assert_eq!(shown_health(&browser, &good_id).await, health(&good_view));
+
+    // The failing endpoint: its attempts, newest first, each a 500 whose answer is shown as
+    // text. A script in the answer would call alert (caught here); none does.
+    browser
+        .run("window.alerted = []; window.alert = (m) => window.alerted.push(String(m));")
+        .await;
+    browser
+        .click(&format!(r#"button[data-endpoint="{bad_id}"]"#))
+        .await;
+    browser.wait_visible("#webhook", true).await;
+    browser
+        .wait_until("the failing endpoint's attempts", |dom| {
+            dom.matches(r#"data-outcome="failed""#).count() == 4
+        })
+        .await;
+    let rows = shown_attempts(&browser).await;
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let expected: Vec<&str> = bad_attempts
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected, "newest first, as the API lists them");
+    for row in &rows {
+        assert_eq!(row["outcome"], "failed", "{row}");
+        assert_eq!(row["status_code"], "500", "{row}");
+        assert_eq!(row["error"], "the endpoint answered 500", "{row}");
+        assert_eq!(row["response"], MARKUP, "{row}");
+        assert!(row["event"].as_str().unwrap().starts_with("evt_"), "{row}");
+        assert_eq!(row["resend"], "disabled", "{row}");
+    }
+    let mut numbers: Vec<&str> = rows
+        .iter()
+        .map(|r| r["attempt"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, ["1", "1", "2", "2"]);
+    let dom = browser.source().await;
+    let attempts = &dom[dom.find(r#"id="webhook-attempts""#).unwrap()..];
+    assert!(
+        attempts.contains("receiver down &lt;img src=x onerror=alert(1)&gt;"),
+        "{attempts}"
+    );
+    let images = browser
+        .run("return document.querySelectorAll('#webhook img, #panel-webhooks img').length;")
+        .await;
+    assert_eq!(images, 0);
+    // The endpoint's details: its health, its filters, ordered.
+    let fields = &dom[dom.find(r#"id="webhook-fields""#).unwrap()..];
+    assert!(fields.contains("2 failed"), "{fields}");
+    assert!(fields.contains("yes: one event at a time"), "{fields}");
+    assert!(
+        browser
+            .text("#webhook-heading")
+            .await
+            .contains(&format!("http://{bad}/hook")),
+    );
+
+    // Filtered by outcome: no succeeded attempt, the four failed ones.
+    browser
+        .click(r#"#webhook-attempts-status option[value="succeeded"]"#)
+        .await;
+    browser
+        .wait_until("no succeeded attempts", |dom| {
+            dom.contains("No succeeded attempts.")
+        })
+        .await;
+    browser
+        .click(r#"#webhook-attempts-status option[value="failed"]"#)
+        .await;
+    browser
+        .wait_until("the failed attempts again", |dom| {
+            dom.matches(r#"data-outcome="failed""#).count() == 4
+        })
+        .await;
+    assert!(
+        browser
+            .text("#webhook-attempts-summary")
+            .await
+            .contains("4 failed attempts shown")
+    );
+
+    // The changes need `manage`, which a session does not hold: disabled, and the note says so.
+    browser.wait_visible("#webhook-read-only", true).await;
+    let note = browser.text("#webhook-read-only").await;
+    assert!(note.contains("API key with manage"), "{note}");
+    for button in [
+        "webhook-toggle",
+        "webhook-rotate",
+        "webhook-test-send",
+        "webhook-recover",
+    ] {
+        let disabled = browser
+            .run(&format!(
+                "const b = document.getElementById('{button}');
+                 return [b.disabled, b.getAttribute('title') || ''];"
+            ))
+            .await;
+        assert_eq!(disabled[0], true, "#{button}");
+        assert!(
+            disabled[1].as_str().unwrap().contains("`manage`"),
+            "#{button}: {disabled}"
+        );
+    }
+    assert_eq!(browser.text("#webhook-toggle").await, "Disable endpoint");
+    // The test event's types come from `GET /v1/event-types`; Recover starts a day ago.
+    let dom = browser.source().await;
+    assert!(
+        dom.contains(r#"<option value="notification.sent""#),
+        "{dom}"
+    );
+    let since = browser
+        .run(
+            "return (Date.now() - new Date(document.getElementById('webhook-recover-since').value).getTime()) / 3600000;",
+        )
+        .await
+        .as_f64()
+        .unwrap();
+    assert!((23.9..24.1).contains(&since), "{since} h ago");
+    // Forced into action, the server refuses the session, and the page shows its problem.
+    browser
+        .run("document.getElementById('webhook-toggle').disabled = false;")
+        .await;
+    browser.click("#webhook-toggle").await;
+    browser.wait_visible("#confirm", true).await;
+    browser.click("#confirm-yes").await;
+    browser.wait_visible("#webhook-problem", true).await;
+    let problem = browser.text("#webhook-problem").await;
+    assert!(
+        problem.contains("(403)") && problem.contains("manage"),
+        "{problem}"
+    );
+    let disabled = browser
+        .run("return document.getElementById('webhook-toggle').disabled;")
+        .await;
+    assert_eq!(disabled, true);
+    let (_, view) = app
+        .call("GET", &format!("/v1/webhook-endpoints/{bad_id}"), None)
+        .await;
+    assert_eq!(view["enabled"], true, "{view}");
+    assert_eq!(
+        browser.run("return window.alerted;").await,
+        json!([]),
+        "no script of the receiver's ran"
+    );
+
+    // The other endpoint's attempts, 25 at a time: Load more shows the rest, once each.
+    browser
+        .click(&format!(r#"button[data-endpoint="{good_id}"]"#))
+        .await;
+    browser
+        .wait_until("the first page of attempts", |dom| {
+            dom.matches(r#"data-outcome="succeeded""#).count() == 25
+        })
+        .await;
+    assert!(!browser.visible("#webhook-problem").await);
+    browser.wait_visible("#webhook-attempts-more", true).await;
+    browser.click("#webhook-attempts-more").await;
+    let total = good_attempts.len();
+    browser
+        .wait_until("every attempt", |dom| {
+            dom.matches(r#"data-outcome="succeeded""#).count() == total
+        })
+        .await;
+    browser.wait_visible("#webhook-attempts-more", false).await;
+    let rows = shown_attempts(&browser).await;
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let expected: Vec<&str> = good_attempts
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected);
+    for row in &rows {
+        assert_eq!(row["status_code"], "200", "{row}");
+        assert_eq!(row["response"], "thanks", "{row}");
+        assert_eq!(row["resend"], Value::Null, "nothing to resend: {row}");
+    }
+
+    // Disabled through the API (with a key): after a refresh the list says so.
+    let (code, view) = app
+        .call(
+            "PATCH",
+            &format!("/v1/webhook-endpoints/{good_id}"),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(code, 200, "{view}");
+    browser.click("#webhooks-refresh").await;
+    let dom = browser
+        .wait_until("the endpoint disabled", |dom| {
+            dom.contains(&format!(
+                r#"data-endpoint-row="{good_id}" data-enabled="false""#
+            ))
+        })
+        .await;
+    let list = &dom[dom.find(r#"id="webhooks-body""#).unwrap()..];
+    assert!(list.contains(r#"class="badge badge-disabled""#), "{list}");
 }
