@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{DeliveryMade, audited, endpoint_id};
 use crate::{
-    auth::{Authorized, CanManage, CanRead},
+    auth::{Authorized, CanOperate, CanRead},
     error::{ApiError, FieldError, Problem},
     extract::{JsonBody, PathParams},
     state::AppState,
@@ -202,11 +202,11 @@ pub struct Resent {
         (status = 202, description = "The deliveries made", body = Resent),
         (status = 404, description = "No such event (or endpoint) for this tenant, or the event is past retention", body = Problem),
     ),
-    security(("api_key" = ["manage"]))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn resend(
     State(state): State<AppState>,
-    tenant: Authorized<CanManage>,
+    tenant: Authorized<CanOperate>,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Resend>,
 ) -> Result<Response, ApiError> {
@@ -255,11 +255,11 @@ pub struct Recovered {
         (status = 404, description = "No such endpoint for this tenant", body = Problem),
         (status = 422, description = "A window outside the last `webhooks.recover_max_days`", body = Problem),
     ),
-    security(("api_key" = ["manage"]))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn recover(
     State(state): State<AppState>,
-    tenant: Authorized<CanManage>,
+    tenant: Authorized<CanOperate>,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<Recover>,
 ) -> Result<Response, ApiError> {

@@ -36,7 +36,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    auth::{Authorized, CanManage, CanRead},
+    auth::{Authorized, CanManage, CanOperate, CanRead},
     error::{ApiError, FieldError, Problem},
     extract::{JsonBody, PathParams},
     state::AppState,
@@ -718,11 +718,11 @@ pub struct DeliveryMade {
         (status = 404, description = "No such endpoint for this tenant", body = Problem),
         (status = 422, description = "Unknown event type", body = Problem),
     ),
-    security(("api_key" = ["manage"]))
+    security(("api_key" = ["operate"]))
 )]
 pub async fn send_test(
     State(state): State<AppState>,
-    tenant: Authorized<CanManage>,
+    tenant: Authorized<CanOperate>,
     PathParams(id): PathParams<String>,
     JsonBody(body): JsonBody<TestEvent>,
 ) -> Result<Response, ApiError> {
