@@ -77,15 +77,10 @@ pub async fn start(
     let mut first_attempt_failed = None;
     if let Some(first) = first {
         match first(delivery.delivery_id, schedule_secs.is_empty()).await {
-            // Settled: recorded by the attempt, nothing more is owed.
-            Some(AttemptOutcome::Delivered | AttemptOutcome::Abandoned { .. }) => {
-                deliveries::mark_started(db, delivery.delivery_id).await?;
-                return Ok(());
-            }
-            Some(AttemptOutcome::Failed { .. }) if schedule_secs.is_empty() => {
-                deliveries::mark_started(db, delivery.delivery_id).await?;
-                return Ok(());
-            }
+            // Settled (no longer pending, so never claimed again): recorded by the attempt,
+            // nothing more is owed.
+            Some(AttemptOutcome::Delivered | AttemptOutcome::Abandoned { .. }) => return Ok(()),
+            Some(AttemptOutcome::Failed { .. }) if schedule_secs.is_empty() => return Ok(()),
             Some(AttemptOutcome::Failed { retry_after_secs }) => {
                 first_attempt_failed = Some(FirstAttemptFailed { retry_after_secs });
             }

@@ -449,6 +449,20 @@ pub async fn record_health(
     let Some(row) = webhook_endpoint::Entity::find_by_id(id).one(db).await? else {
         return Ok(false);
     };
+    // A success of an endpoint that was not failing changes nothing worth a write per
+    // delivery: `last_success_at` is kept to the second.
+    let healthy = row.consecutive_failures == 0
+        && row.failing_since.is_none()
+        && row.paused_until.is_none()
+        && row.probe_until.is_none();
+    if succeeded
+        && healthy
+        && row
+            .last_success_at
+            .is_some_and(|last| now - last < chrono::Duration::seconds(1))
+    {
+        return Ok(false);
+    }
     let mut active: webhook_endpoint::ActiveModel = row.clone().into();
     let mut disabled = false;
     if succeeded {
