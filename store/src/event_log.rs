@@ -195,6 +195,26 @@ pub async fn list(
     Ok(Listed::Events(query.all(db).await?))
 }
 
+/// The tenant's events that occurred at or after `since` and are at or before `until` in
+/// the log, oldest first, at most `limit`: what an endpoint missed while it was disabled.
+pub async fn missed(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    since: DateTime<Utc>,
+    until: Cursor,
+    limit: u64,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    Ok(event_log::Entity::find()
+        .filter(event_log::Column::TenantId.eq(tenant_id))
+        .filter(event_log::Column::OccurredAt.gte(since))
+        .filter(until.after().not())
+        .order_by_asc(event_log::Column::Xact)
+        .order_by_asc(event_log::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
 /// Every tenant's events after `after`, at most `limit`: what the streams of one API
 /// process follow.
 pub async fn follow(

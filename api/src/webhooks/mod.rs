@@ -207,8 +207,9 @@ fn yes() -> bool {
 }
 
 /// Changes to an endpoint; lists and headers, when given, replace the current ones.
-/// Enabling a disabled endpoint clears its failures (what it missed meanwhile is sent with
-/// `POST …/recover`).
+/// Enabling a disabled endpoint clears its failures and delivers the events it missed
+/// meanwhile (those the log still keeps; what failed before it was disabled is sent again
+/// with `POST …/recover`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpoint {
@@ -550,7 +551,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let endpoint = endpoints::update(
+    let updated = endpoints::update(
         &state.db,
         tenant.id,
         id,
@@ -568,12 +569,13 @@ pub async fn update(
     )
     .await
     .map_err(ApiError::unless_found("webhook endpoint"))?;
+    let endpoint = updated.endpoint;
     audited(
         &state,
         &tenant,
         "webhook_endpoint.updated",
         id,
-        json!({"url": endpoint.url, "enabled": endpoint.enabled}),
+        json!({"url": endpoint.url, "enabled": endpoint.enabled, "resumed": updated.resumed}),
     )
     .await?;
     Ok(Json(view(&state, endpoint).await?))

@@ -483,6 +483,27 @@ async fn a_failing_endpoint_pauses_then_is_disabled_and_its_tenant_is_told() {
     assert_eq!(failing.got().len(), before);
     let log = expect(&app, "GET", "/v1/events?types=endpoint.disabled", None, 200).await;
     assert_eq!(log["data"].as_array().unwrap().len(), 1);
+    // Enabled again (the receiver fixed): what it missed meanwhile comes, once.
+    failing.answer(|_, _| OK);
+    let seen: std::collections::HashSet<String> = failing.got().iter().map(Received::id).collect();
+    let enabled = expect(
+        &app,
+        "PATCH",
+        &format!("/v1/webhook-endpoints/{failing_id}"),
+        Some(json!({"enabled": true})),
+        200,
+    )
+    .await;
+    assert_eq!(enabled["health"]["consecutive_failures"], 0, "{enabled}");
+    let got = failing
+        .wait_for("the missed event", |g| g.len() > before)
+        .await;
+    assert!(
+        !seen.contains(&got[before].id()),
+        "a new event, not a retry"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(failing.got().len(), before + 1, "once");
     let attempts = expect(
         &app,
         "GET",

@@ -84,18 +84,68 @@ async fn insert_all<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The fan-out's cursor, locked until the transaction ends: fan-outs, and an endpoint's
+/// enabling ([`resume`]), take turns (SQLite's write transaction is a lock already).
+pub(crate) async fn lock_fan_out<C: ConnectionTrait>(tx: &C) -> Result<Cursor, StoreError> {
+    let mut query = webhook_fanout::Entity::find_by_id(1);
+    if tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let row = query
+        .one(tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("webhook_fanout has no row".into()))?;
+    Ok(Cursor {
+        xact: row.cursor_xact,
+        id: row.cursor_id,
+    })
+}
+
+/// Most events one enabling delivers of what its endpoint missed.
+pub const MAX_MISSED: u64 = 100_000;
+
+/// Deliveries of what `endpoint` missed while disabled: the tenant's events since `since`
+/// that the fan-out has passed (`until`, its cursor, locked by the caller); what comes after
+/// is the fan-out's, which now finds the endpoint enabled. Returns how many were made.
+pub(crate) async fn resume<C: ConnectionTrait>(
+    tx: &C,
+    endpoint: &Endpoint,
+    since: DateTime<Utc>,
+    until: Cursor,
+) -> Result<usize, StoreError> {
+    let events = event_log::missed(tx, endpoint.tenant_id, since, until, MAX_MISSED).await?;
+    let facts = if endpoint.channels.is_empty() {
+        vec![Default::default(); events.len()]
+    } else {
+        event_log::facts(tx, &events).await?
+    };
+    let now = Utc::now();
+    let rows: Vec<_> = events
+        .iter()
+        .zip(&facts)
+        .filter(|(e, f)| endpoint.wants(&e.event_type, f.channel))
+        .map(|(e, _)| {
+            new_delivery(
+                e.tenant_id,
+                endpoint.id,
+                e.id,
+                e.xact,
+                &e.event_type,
+                body(e),
+                now,
+            )
+        })
+        .collect();
+    let made = rows.len();
+    insert_all(tx, rows).await?;
+    Ok(made)
+}
+
 /// Fans out up to `limit` events after the shared cursor. Returns how many events were
 /// read (0: the log has nothing new).
 pub async fn fan_out<C: TransactionTrait>(db: &C, limit: u64) -> Result<usize, StoreError> {
     let tx = crate::begin_write(db).await?;
-    let row = webhook_fanout::Entity::find_by_id(1)
-        .one(&tx)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("webhook_fanout has no row".into()))?;
-    let from = Cursor {
-        xact: row.cursor_xact,
-        id: row.cursor_id,
-    };
+    let from = lock_fan_out(&tx).await?;
     let events = event_log::follow(&tx, from, limit).await?;
     let Some(last) = events.last().map(Cursor::of) else {
         tx.commit().await?;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use pombo_contract::Channel;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -247,19 +247,33 @@ pub async fn enabled_of(
         .collect()
 }
 
-/// Applies `change`; enabling an endpoint clears its failure state (it starts afresh).
-pub async fn update(
-    db: &impl ConnectionTrait,
+/// What an update did beyond the endpoint's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    pub endpoint: Endpoint,
+    /// Enabled again: deliveries made of the events it missed while disabled.
+    pub resumed: Option<usize>,
+}
+
+/// Applies `change`. Disabling records when (and writes `endpoint.disabled`); enabling a
+/// disabled endpoint clears its failure state and delivers what it missed meanwhile, as far
+/// as the log still has it, in the same transaction as the fan-out's turn (so nothing is
+/// delivered twice or skipped at the seam).
+pub async fn update<C: TransactionTrait>(
+    db: &C,
     tenant_id: Uuid,
     id: Uuid,
     change: EndpointChange,
-) -> Result<Endpoint, StoreError> {
+) -> Result<Updated, StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let until = super::deliveries::lock_fan_out(&tx).await?;
     let row = webhook_endpoint::Entity::find_by_id(id)
         .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
-        .one(db)
+        .one(&tx)
         .await?
         .ok_or(StoreError::NotFound)?;
     let was_enabled = row.enabled;
+    let stopped_at = row.disabled_at.unwrap_or(row.updated_at);
     let mut active: webhook_endpoint::ActiveModel = row.into();
     if let Some(url) = change.url {
         active.url = Set(url);
@@ -285,9 +299,12 @@ pub async fn update(
     if let Some(schedule) = change.retry_schedule_secs {
         active.retry_schedule_secs = Set(schedule.map(|s| serde_json::json!(s)));
     }
+    let now = Utc::now();
+    let mut resuming = false;
     if let Some(enabled) = change.enabled {
         active.enabled = Set(enabled);
         if enabled && !was_enabled {
+            resuming = true;
             active.disabled_at = Set(None);
             active.disabled_reason = Set(None);
             active.consecutive_failures = Set(0);
@@ -295,9 +312,20 @@ pub async fn update(
             active.paused_until = Set(None);
             active.probe_until = Set(None);
         }
+        if !enabled && was_enabled {
+            active.disabled_at = Set(Some(now));
+            active.disabled_reason = Set(Some("disabled through the API".into()));
+        }
     }
-    active.updated_at = Set(Utc::now());
-    open(active.update(db).await?)
+    active.updated_at = Set(now);
+    let endpoint = open(active.update(&tx).await?)?;
+    let resumed = if resuming {
+        Some(super::deliveries::resume(&tx, &endpoint, stopped_at, until).await?)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(Updated { endpoint, resumed })
 }
 
 /// Deletes the endpoint with its deliveries and attempts; a running delivery finds nothing
