@@ -169,6 +169,62 @@ impl std::str::FromStr for DeliveryStatus {
     }
 }
 
+/// One condition of an endpoint's payload filter: the value at `path` (dot-separated keys
+/// into the delivered body, e.g. `data.status`) equals `equals`, or is one of `in`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterCondition {
+    /// `type`, `data.status`, `data.notification_id`, … (at most 8 keys).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub equals: Option<serde_json::Value>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub one_of: Option<Vec<serde_json::Value>>,
+}
+
+impl FilterCondition {
+    /// Whether `body` satisfies it (a missing path satisfies nothing).
+    pub fn holds(&self, body: &serde_json::Value) -> bool {
+        let found = self
+            .path
+            .split('.')
+            .try_fold(body, |value, key| value.get(key));
+        match (found, &self.equals, &self.one_of) {
+            (Some(value), Some(equals), _) => value == equals,
+            (Some(value), None, Some(options)) => options.contains(value),
+            _ => false,
+        }
+    }
+
+    /// What is wrong with it, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let keys: Vec<&str> = self.path.split('.').collect();
+        if self.path.len() > 200 || keys.len() > 8 || keys.iter().any(|k| k.is_empty()) {
+            return Some("`path`: 1 to 8 dot-separated keys, at most 200 characters".into());
+        }
+        let scalar = |v: &serde_json::Value| !(v.is_object() || v.is_array());
+        match (&self.equals, &self.one_of) {
+            (Some(v), None) if scalar(v) => None,
+            (None, Some(options))
+                if (1..=50).contains(&options.len()) && options.iter().all(scalar) =>
+            {
+                None
+            }
+            _ => Some(
+                "exactly one of `equals` (a string, number, boolean or null) and `in` (1 to 50 of them)"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Whether `body` passes every condition of `filter` (none: everything passes).
+pub fn passes(filter: &[FilterCondition], body: &serde_json::Value) -> bool {
+    filter.iter().all(|c| c.holds(body))
+}
+
 pub struct WebhookActivities;
 
 #[activity_definitions]
@@ -217,6 +273,42 @@ mod tests {
             Duration::from_secs(150).clamp(scheduled, scheduled * 2)
         );
         assert_eq!(wait_before(&schedule, id, 0, Some(100_000)), scheduled * 2);
+    }
+
+    #[test]
+    fn payload_filters_match_paths_by_equality_or_membership() {
+        let body = serde_json::json!({"type": "notification.failed", "data": {"status": "failed", "n": 3}});
+        let cond = |path: &str,
+                    equals: Option<serde_json::Value>,
+                    one_of: Option<Vec<serde_json::Value>>| {
+            FilterCondition {
+                path: path.into(),
+                equals,
+                one_of,
+            }
+        };
+        assert!(cond("data.status", Some("failed".into()), None).holds(&body));
+        assert!(!cond("data.status", Some("sent".into()), None).holds(&body));
+        assert!(cond("data.n", None, Some(vec![1.into(), 3.into()])).holds(&body));
+        assert!(!cond("data.missing", Some(serde_json::Value::Null), None).holds(&body));
+        assert!(passes(&[], &body));
+        assert!(cond("a..b", Some(1.into()), None).problem().is_some());
+        assert!(cond("data.status", None, None).problem().is_some());
+        assert!(
+            cond("data.status", Some(serde_json::json!({})), None)
+                .problem()
+                .is_some()
+        );
+        assert!(
+            cond("data.status", Some(1.into()), Some(vec![]))
+                .problem()
+                .is_some()
+        );
+        assert!(
+            cond("data.status", Some("x".into()), None)
+                .problem()
+                .is_none()
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ enum WebhookEndpoints {
     Description,
     EventTypes,
     Channels,
+    PayloadFilter,
     Headers,
     Secret,
     PreviousSecret,
@@ -130,6 +131,7 @@ impl MigrationTrait for Migration {
                     .col(text(WebhookEndpoints::Description))
                     .col(json(WebhookEndpoints::EventTypes))
                     .col(json(WebhookEndpoints::Channels))
+                    .col(json_null(WebhookEndpoints::PayloadFilter))
                     // Sealed: custom headers often carry the receiver's credentials.
                     .col(text_null(WebhookEndpoints::Headers))
                     .col(text(WebhookEndpoints::Secret))

@@ -20,7 +20,10 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::{DateTime, Utc};
-use pombo_contract::{Channel, webhooks::DeliveryStatus};
+use pombo_contract::{
+    Channel,
+    webhooks::{DeliveryStatus, FilterCondition},
+};
 use pombo_store::{
     audit,
     webhooks::{
@@ -62,6 +65,7 @@ const MAX_HEADERS: usize = 20;
 const MAX_HEADER_VALUE: usize = 1024;
 const MAX_SCHEDULE_STEPS: usize = 20;
 const MAX_RATE_LIMIT: u32 = 1000;
+const MAX_FILTER_CONDITIONS: usize = 10;
 /// Two days: longer steps than Svix's longest (10 h) are allowed, not unbounded ones.
 const MAX_SCHEDULE_STEP_SECS: u64 = 2 * 24 * 3600;
 
@@ -108,6 +112,8 @@ pub struct EndpointView {
     /// Channels whose events it receives (empty: all; events without a channel, such as
     /// a gateway's, go only to endpoints without this filter).
     pub channels: Vec<Channel>,
+    /// Conditions on the delivered body, all of which must hold (empty: none).
+    pub filter: Vec<FilterCondition>,
     /// Custom headers sent with every delivery, their values masked.
     pub headers: BTreeMap<String, String>,
     pub enabled: bool,
@@ -128,13 +134,21 @@ pub struct EndpointView {
 
 async fn view(state: &AppState, e: Endpoint) -> Result<EndpointView, ApiError> {
     let counts = store_deliveries::counts(&state.db, e.id).await?;
+    Ok(view_with(e, counts))
+}
+
+/// The view of `e` with its deliveries counted. Counted before the endpoint is read (as
+/// `read` does), the endpoint's health is at least as new as the counts: an attempt
+/// records both in one transaction.
+fn view_with(e: Endpoint, counts: std::collections::HashMap<DeliveryStatus, u64>) -> EndpointView {
     let count = |s: DeliveryStatus| counts.get(&s).copied().unwrap_or(0);
-    Ok(EndpointView {
+    EndpointView {
         id: e.id,
         url: e.url,
         description: e.description,
         event_types: e.event_types,
         channels: e.channels,
+        filter: e.filter,
         headers: e
             .headers
             .into_keys()
@@ -159,7 +173,7 @@ async fn view(state: &AppState, e: Endpoint) -> Result<EndpointView, ApiError> {
         disabled_reason: e.disabled_reason,
         created_at: e.created_at,
         updated_at: e.updated_at,
-    })
+    }
 }
 
 /// A new endpoint: its secret is shown in this answer and by `GET …/secret`.
@@ -186,6 +200,10 @@ pub struct CreateEndpoint {
     /// Channels to receive events of (default: all).
     #[serde(default)]
     pub channels: Vec<String>,
+    /// Conditions on the delivered body (`{"path": "data.status", "equals": "failed"}`,
+    /// `{"path": "type", "in": […]}`), all of which must hold; at most 10.
+    #[serde(default)]
+    pub filter: Vec<FilterCondition>,
     /// Sent with every delivery (at most 20; not `content-type`, `webhook-*` and the like).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -217,6 +235,7 @@ pub struct UpdateEndpoint {
     pub description: Option<String>,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
+    pub filter: Option<Vec<FilterCondition>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub enabled: Option<bool>,
     pub ordered: Option<bool>,
@@ -269,6 +288,20 @@ fn check_channels(given: &[String], errors: &mut Vec<FieldError>) -> Vec<Channel
         }
     }
     channels
+}
+
+fn check_filter(filter: &[FilterCondition], errors: &mut Vec<FieldError>) {
+    if filter.len() > MAX_FILTER_CONDITIONS {
+        errors.push(FieldError::new(
+            "filter",
+            format!("at most {MAX_FILTER_CONDITIONS} conditions"),
+        ));
+    }
+    for (i, condition) in filter.iter().enumerate() {
+        if let Some(problem) = condition.problem() {
+            errors.push(FieldError::new(format!("filter[{i}]"), problem));
+        }
+    }
 }
 
 fn check_event_types(given: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<String> {
@@ -388,6 +421,7 @@ pub async fn create(
     check_description(&body.description, &mut errors);
     let event_types = check_event_types(body.event_types, &mut errors);
     let channels = check_channels(&body.channels, &mut errors);
+    check_filter(&body.filter, &mut errors);
     check_headers(&body.headers, &mut errors);
     if let Some(secret) = &body.secret {
         check_secret(secret, &mut errors);
@@ -416,6 +450,7 @@ pub async fn create(
             description: body.description,
             event_types,
             channels,
+            filter: body.filter,
             headers: body.headers,
             secret: secret.clone(),
             enabled: body.enabled,
@@ -505,10 +540,12 @@ pub async fn read(
     tenant: Authorized<CanRead>,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let endpoint = endpoints::get(&state.db, tenant.id, endpoint_id(&id)?)
+    let id = endpoint_id(&id)?;
+    let counts = store_deliveries::counts(&state.db, id).await?;
+    let endpoint = endpoints::get(&state.db, tenant.id, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such webhook endpoint".into()))?;
-    Ok(Json(view(&state, endpoint).await?))
+    Ok(Json(view_with(endpoint, counts)))
 }
 
 /// Change a webhook endpoint (enable it again, filter other events, …).
@@ -539,6 +576,9 @@ pub async fn update(
     }
     let event_types = body.event_types.map(|t| check_event_types(t, &mut errors));
     let channels = body.channels.map(|c| check_channels(&c, &mut errors));
+    if let Some(filter) = &body.filter {
+        check_filter(filter, &mut errors);
+    }
     if let Some(headers) = &body.headers {
         check_headers(headers, &mut errors);
     }
@@ -560,6 +600,7 @@ pub async fn update(
             description: body.description,
             event_types,
             channels,
+            filter: body.filter,
             headers: body.headers,
             enabled: body.enabled,
             ordered: body.ordered,

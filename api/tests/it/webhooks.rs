@@ -382,6 +382,51 @@ async fn an_ordered_endpoint_gets_events_in_log_order_behind_a_failing_head() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_ordered_endpoints_failed_head_lets_the_next_go_once_its_retries_are_spent() {
+    let receiver = Receiver::start().await;
+    receiver.answer(|_, _| status(500));
+    let app = app_for(&[&receiver], |o| {
+        o.webhooks = Some(pombo_contract::config::WebhooksConfig {
+            retry_schedule_secs: vec![1],
+            attempt_timeout_secs: 5,
+            ..Default::default()
+        })
+    })
+    .await;
+    let (endpoint_id, _) = endpoint(
+        &app,
+        json!({"url": receiver.url(), "ordered": true, "event_types": ACCEPTED_AND_SENT}),
+    )
+    .await;
+    app.send(&email_request(&unique_email("wh"))).await;
+    let got = receiver
+        .wait_for("two attempts each", |g| g.len() >= 4)
+        .await;
+    let kinds: Vec<String> = got.iter().map(Received::kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "notification.accepted",
+            "notification.accepted",
+            "notification.sent",
+            "notification.sent"
+        ]
+    );
+    let path = format!("/v1/webhook-endpoints/{endpoint_id}");
+    let start = Instant::now();
+    let shown = loop {
+        let shown = expect(&app, "GET", &path, None, 200).await;
+        if shown["health"]["failed"] == 2 {
+            break shown;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(shown["health"]["consecutive_failures"], 4, "{shown}");
+    assert_eq!(receiver.got().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap() {
     let receiver = Receiver::start().await;
     let app = app_for(&[&receiver], |_| {}).await;
@@ -710,6 +755,40 @@ async fn a_worker_killed_mid_delivery_loses_no_event() {
             assert_eq!(body, r.body, "a repeat of {} differs", r.id());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payload_filter_lets_through_only_matching_events() {
+    let receiver = Receiver::start().await;
+    let app = app_for(&[&receiver], |_| {}).await;
+    endpoint(
+        &app,
+        json!({
+            "url": receiver.url(),
+            "filter": [
+                {"path": "type", "in": ["notification.sent", "notification.failed"]},
+                {"path": "data.status", "equals": "sent"},
+            ],
+        }),
+    )
+    .await;
+    app.send(&email_request(&unique_email("wh"))).await;
+    let got = receiver.wait_for("the sent event", |g| !g.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kinds: Vec<String> = receiver.got().iter().map(Received::kind).collect();
+    assert_eq!(kinds, ["notification.sent"], "{:?}", got.len());
+    let (code, problem) = app
+        .call(
+            "POST",
+            "/v1/webhook-endpoints",
+            Some(&json!({
+                "url": receiver.url(),
+                "filter": [{"path": "data..status", "equals": 1}, {"path": "type"}],
+            })),
+        )
+        .await;
+    assert_eq!(code, 422, "{problem}");
+    assert_eq!(problem_fields(&problem), ["filter[0]", "filter[1]"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,6 +13,9 @@ pub struct Model {
     pub event_types: Json,
     /// Channels it receives events of, as a JSON array (empty: all).
     pub channels: Json,
+    /// Conditions on the delivered body, all of which must hold
+    /// (`pombo_contract::webhooks::FilterCondition`); `None`: none.
+    pub payload_filter: Option<Json>,
     /// Custom headers, a JSON object, sealed.
     pub headers: Option<String>,
     /// `whsec_…`, sealed.

@@ -33,14 +33,13 @@ pub use webhook_delivery::Model as Delivery;
 
 /// The body a delivery of `event` sends: Standard Webhooks' `type`, `timestamp`, `data`,
 /// and the event's id (also the `webhook-id` header).
-pub fn body(event: &LoggedEvent) -> String {
+pub fn body(event: &LoggedEvent) -> serde_json::Value {
     json!({
         "id": event_log::public_id(event.id),
         "type": event.event_type,
         "timestamp": event.occurred_at,
         "data": event_log::data(event),
     })
-    .to_string()
 }
 
 fn new_delivery(
@@ -123,17 +122,19 @@ pub(crate) async fn resume<C: ConnectionTrait>(
     let rows: Vec<_> = events
         .iter()
         .zip(&facts)
-        .filter(|(e, f)| endpoint.wants(&e.event_type, f.channel))
-        .map(|(e, _)| {
-            new_delivery(
-                e.tenant_id,
-                endpoint.id,
-                e.id,
-                e.xact,
-                &e.event_type,
-                body(e),
-                now,
-            )
+        .filter_map(|(e, f)| {
+            let json = body(e);
+            endpoint.wants(&e.event_type, f.channel, &json).then(|| {
+                new_delivery(
+                    e.tenant_id,
+                    endpoint.id,
+                    e.id,
+                    e.xact,
+                    &e.event_type,
+                    json.to_string(),
+                    now,
+                )
+            })
         })
         .collect();
     let made = rows.len();
@@ -174,14 +175,15 @@ pub async fn fan_out<C: TransactionTrait>(db: &C, limit: u64) -> Result<usize, S
             let Some(wanting) = by_tenant.get(&event.tenant_id) else {
                 continue;
             };
+            let json = body(event);
             let mut payload = None;
             for endpoint in wanting {
                 if endpoint.created_at > event.occurred_at
-                    || !endpoint.wants(&event.event_type, facts.channel)
+                    || !endpoint.wants(&event.event_type, facts.channel, &json)
                 {
                     continue;
                 }
-                let payload = payload.get_or_insert_with(|| body(event)).clone();
+                let payload = payload.get_or_insert_with(|| json.to_string()).clone();
                 rows.push(new_delivery(
                     event.tenant_id,
                     endpoint.id,
@@ -493,15 +495,16 @@ pub async fn resend<C: TransactionTrait>(
             let wanting = endpoints::enabled_of(&tx, [tenant_id]).await?;
             let facts = event_log::facts(&tx, std::slice::from_ref(&event)).await?;
             let channel = facts.first().and_then(|f| f.channel);
+            let json = body(&event);
             wanting
                 .into_iter()
-                .filter(|e| e.wants(&event.event_type, channel))
+                .filter(|e| e.wants(&event.event_type, channel, &json))
                 .map(|e| e.id)
                 .collect()
         }
     };
     let now = Utc::now();
-    let payload = body(&event);
+    let payload = body(&event).to_string();
     let mut ids = Vec::new();
     for endpoint_id in targets {
         let row = new_delivery(

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use pombo_contract::Channel;
+use pombo_contract::{Channel, webhooks::FilterCondition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
@@ -37,6 +37,7 @@ pub struct Endpoint {
     pub description: String,
     pub event_types: Vec<String>,
     pub channels: Vec<Channel>,
+    pub filter: Vec<FilterCondition>,
     pub headers: BTreeMap<String, String>,
     pub enabled: bool,
     pub ordered: bool,
@@ -55,10 +56,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Whether `event_type` about `channel` goes to this endpoint.
-    pub fn wants(&self, event_type: &str, channel: Option<Channel>) -> bool {
+    /// Whether an event of `event_type` about `channel`, delivered as `body`, goes to this
+    /// endpoint.
+    pub fn wants(
+        &self,
+        event_type: &str,
+        channel: Option<Channel>,
+        body: &serde_json::Value,
+    ) -> bool {
         (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
             && (self.channels.is_empty() || channel.is_some_and(|c| self.channels.contains(&c)))
+            && pombo_contract::webhooks::passes(&self.filter, body)
     }
 }
 
@@ -78,6 +86,7 @@ pub struct NewEndpoint {
     pub description: String,
     pub event_types: Vec<String>,
     pub channels: Vec<Channel>,
+    pub filter: Vec<FilterCondition>,
     pub headers: BTreeMap<String, String>,
     pub secret: String,
     pub enabled: bool,
@@ -93,6 +102,7 @@ pub struct EndpointChange {
     pub description: Option<String>,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<Channel>>,
+    pub filter: Option<Vec<FilterCondition>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub enabled: Option<bool>,
     pub ordered: Option<bool>,
@@ -124,6 +134,12 @@ pub fn open(row: EndpointRow) -> Result<Endpoint, StoreError> {
         description: row.description,
         event_types: serde_json::from_value(row.event_types).map_err(corrupt("event_types"))?,
         channels: serde_json::from_value(row.channels).map_err(corrupt("channels"))?,
+        filter: row
+            .payload_filter
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(corrupt("payload_filter"))?
+            .unwrap_or_default(),
         headers,
         enabled: row.enabled,
         ordered: row.ordered,
@@ -176,6 +192,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewEndpoint) -> Result<Endpo
         description: Set(new.description),
         event_types: Set(serde_json::json!(new.event_types)),
         channels: Set(serde_json::json!(new.channels)),
+        payload_filter: Set((!new.filter.is_empty()).then(|| serde_json::json!(new.filter))),
         headers: Set(sealed_headers(new.tenant_id, id, &new.headers)),
         secret: Set(seal_text_at(&aad(new.tenant_id, id, "secret"), new.secret)),
         previous_secret: Set(None),
@@ -286,6 +303,9 @@ pub async fn update<C: TransactionTrait>(
     }
     if let Some(channels) = change.channels {
         active.channels = Set(serde_json::json!(channels));
+    }
+    if let Some(filter) = change.filter {
+        active.payload_filter = Set((!filter.is_empty()).then(|| serde_json::json!(filter)));
     }
     if let Some(headers) = change.headers {
         active.headers = Set(sealed_headers(tenant_id, id, &headers));
