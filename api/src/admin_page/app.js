@@ -1497,13 +1497,16 @@
   }
 
   const NEEDS_MANAGE = 'Needs an API key with `manage`: an operator\u2019s session has `read` and `operate` only.';
+  const NEEDS_OPERATE = 'Needs `operate` for this tenant, which your access does not include.';
 
   /**
    * The tenant's webhook endpoints (`/v1/webhook-endpoints`), their health, and an open
-   * endpoint's attempts. Reading needs `read`; every change (enable, disable, rotate the
-   * secret, a test event, recover, resend) needs `manage`, which an operator's session does
-   * not hold (`auth::OPERATOR_SCOPES`): the tab shows those buttons disabled, saying why, and
-   * enables them only where the session's scopes for the tenant include `manage`.
+   * endpoint's attempts. Reading needs `read`. Repairing deliveries (a test event, recover,
+   * resend: buttons marked `data-operate`) needs `operate`, which an operator's session
+   * holds; changing the endpoint (enable, disable, rotate the secret: `data-manage`) needs
+   * `manage`, which a session does not hold (`auth::OPERATOR_SCOPES`). Each button is
+   * enabled only where the session's scopes for the tenant include its scope, and the tab
+   * says why the others are disabled.
    */
   const webhooks = {
     // The endpoints list's next page.
@@ -1515,6 +1518,10 @@
     attemptsCursor: null,
     attemptsGeneration: 0,
     types: [],
+    // After a repair: the timer reloading the endpoint and its attempts, and a counter that
+    // stops a superseded follow.
+    followTimer: null,
+    followGeneration: 0,
 
     async load(more) {
       const tbody = $('webhooks-body');
@@ -1597,15 +1604,27 @@
       if (old) old.replaceWith(this.row(e));
     },
 
-    /** Enables the buttons that need `manage` only if the tenant's scopes include it. */
+    /** The scope a change button needs: `operate` for repairs, `manage` for the rest. */
+    scopeOf(button) {
+      return button.hasAttribute('data-operate') ? 'operate' : 'manage';
+    },
+
+    /**
+     * Enables the buttons that need `manage` (`data-manage`) or `operate` (`data-operate`)
+     * only if the tenant's scopes include it; the others are disabled, saying why.
+     */
     gate(root) {
-      const allowed = hasScope('manage');
-      for (const button of (root || $('webhook')).querySelectorAll('button[data-manage]')) {
-        button.disabled = !allowed;
-        if (allowed) button.removeAttribute('title');
-        else button.setAttribute('title', NEEDS_MANAGE);
+      const within = root || $('webhook');
+      for (const [attribute, needed, why] of [['data-manage', 'manage', NEEDS_MANAGE], ['data-operate', 'operate', NEEDS_OPERATE]]) {
+        const allowed = hasScope(needed);
+        for (const button of within.querySelectorAll(`button[${attribute}]`)) {
+          button.disabled = !allowed;
+          if (allowed) button.removeAttribute('title');
+          else button.setAttribute('title', why);
+        }
       }
-      show($('webhook-read-only'), !allowed);
+      show($('webhook-read-only'), !hasScope('manage'));
+      show($('webhook-no-operate'), !hasScope('operate'));
     },
 
     message(text) {
@@ -1621,6 +1640,7 @@
     },
 
     async open(id) {
+      this.stopFollowing();
       this.openId = id;
       this.current = null;
       show($('webhook'), true);
@@ -1745,7 +1765,7 @@
         ? el('button', {
           type: 'button',
           class: 'secondary',
-          'data-manage': true,
+          'data-operate': true,
           'data-resend': a.event_id,
           'aria-label': `Resend event ${a.event_id} to this endpoint`,
           text: 'Resend',
@@ -1765,7 +1785,10 @@
       );
     },
 
-    /** Runs a change (`manage`) of the open endpoint, showing its outcome or its problem. */
+    /**
+     * Runs a change of the open endpoint (`manage`) or a repair of its deliveries
+     * (`operate`), showing its outcome or its problem.
+     */
     async change(button, work) {
       const id = this.openId;
       if (!id) return;
@@ -1778,8 +1801,39 @@
       } catch (e) {
         if (this.openId === id) showProblem($('webhook-problem'), e);
       } finally {
-        button.disabled = !hasScope('manage');
+        button.disabled = !hasScope(this.scopeOf(button));
       }
+    },
+
+    stopFollowing() {
+      this.followGeneration += 1;
+      clearTimeout(this.followTimer);
+      this.followTimer = null;
+    },
+
+    /**
+     * After a repair made deliveries: the endpoint and its attempts again, at once and then
+     * each second while the endpoint has deliveries pending (for at most a minute), so that
+     * the new attempts show as they are made. The attempts are loaded after the endpoint,
+     * so the load after the last pending one settled lists its attempt.
+     */
+    follow() {
+      this.stopFollowing();
+      const id = this.openId;
+      const generation = this.followGeneration;
+      let rounds = 0;
+      const current = () => this.openId === id && this.followGeneration === generation;
+      const step = async () => {
+        this.followTimer = null;
+        if (!current()) return;
+        await this.loadEndpoint();
+        await this.loadAttempts(false);
+        if (!current()) return;
+        const health = (this.current && this.current.health) || {};
+        rounds += 1;
+        if (Number(health.pending) > 0 && rounds < 60) this.followTimer = setTimeout(step, 1000);
+      };
+      step();
     },
 
     async toggle() {
@@ -1831,7 +1885,9 @@
       }
       await this.change($('webhook-test-send'), async (id) => {
         const made = await api('POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/test`, { event_type: type });
-        this.message(`Test event (${type}) on its way as delivery ${made && made.delivery_id}: Refresh to see its attempt.`);
+        if (this.openId !== id) return;
+        this.message(`Test event (${type}) sent as delivery ${made && made.delivery_id}; its attempt shows below once made.`);
+        this.follow();
       });
     },
 
@@ -1855,9 +1911,12 @@
       if (until) body.until = until;
       await this.change($('webhook-recover'), async (id) => {
         const made = await api('POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/recover`, body);
-        const n = made ? made.deliveries : 0;
-        this.message(`Recovered: ${n} failed deliver${n === 1 ? 'y' : 'ies'} made again.`);
-        await this.loadEndpoint();
+        const n = made ? Number(made.deliveries) || 0 : 0;
+        if (this.openId !== id) return;
+        this.message(n
+          ? `Recovered: ${n} failed deliver${n === 1 ? 'y' : 'ies'} made again; their attempts show below as they are made.`
+          : 'Recovered: no failed delivery in that window, so none was made.');
+        this.follow();
       });
     },
 
@@ -1871,12 +1930,17 @@
       if (!ok) return;
       await this.change(button, async (id) => {
         const made = await api('POST', `/v1/events/${encodeURIComponent(eventId)}/resend`, { endpoint_id: id });
-        const n = made && Array.isArray(made.deliveries) ? made.deliveries.length : 0;
-        this.message(`Event ${eventId} resent (${n} deliver${n === 1 ? 'y' : 'ies'} made): Refresh to see its attempts.`);
+        const ids = made && Array.isArray(made.deliveries) ? made.deliveries.map((d) => d && d.delivery_id) : [];
+        const n = ids.length;
+        if (this.openId !== id) return;
+        this.message(`Event ${eventId} resent: ${n} deliver${n === 1 ? 'y' : 'ies'} made` +
+          `${n ? ` (${ids.join(', ')})` : ''}; the attempts show below as they are made.`);
+        this.follow();
       });
     },
 
     close() {
+      this.stopFollowing();
       this.openId = null;
       this.current = null;
       this.attemptsCursor = null;

@@ -11,6 +11,15 @@
 //! Events) with a short-lived stream token it mints with the session, since an
 //! `EventSource` cannot send the tenant header; it reconnects by itself from the last cursor.
 //!
+//! Its tabs: *Notifications*, *Bulk redrive*, *Audit log*, *Provider accounts*,
+//! *Conversations*, *Live events* and *Webhooks*: the tenant's webhook endpoints with their
+//! state and health (delivered/failed/pending, failures in a row, last error, paused until),
+//! and an endpoint's details and delivery attempts (the receiver's answer as text, filtered
+//! by outcome, page by page). Its Send test event, Recover and Resend (per failed attempt)
+//! need `operate`, which an operator's session holds, and refresh the attempts until the
+//! deliveries they made are settled; Enable/Disable and Rotate secret need `manage`, which a
+//! session does not hold, so they are disabled with a note saying so.
+//!
 //! The page, its script and its style are separate responses so that the Content Security
 //! Policy needs no inline allowance: everything comes from this origin, and the script only
 //! talks to it.

@@ -6,12 +6,20 @@
 //! signs out; in a conversation it replies (the reply reaches the provider's fake), is told
 //! why a reply is refused, and closes and reopens it; its Live events tab shows events as
 //! the stream brings them, and resumes after the connection drops; its Webhooks tab lists the
-//! endpoints with their health and an endpoint's attempts (receivers' answers as text), with
-//! the changes that need `manage` disabled for a session. The session cookie is
+//! endpoints with their health and an endpoint's attempts (receivers' answers as text), the
+//! operator repairs deliveries there (resend, recover, a test event: `operate`), and the
+//! changes that need `manage` are disabled for a session. The session cookie is
 //! HttpOnly (no script sees it), and a request without the CSRF token is refused even from
 //! the page's own origin.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::Duration,
+};
 
 use pombo_contract::NotificationStatus;
 use pombo_store::{
@@ -987,14 +995,83 @@ fn workflow_id(id: &str) -> String {
     pombo_contract::workflow::workflow_id(id.parse().unwrap())
 }
 
-/// A webhook receiver on loopback that answers every request with `status` and `body`.
-async fn receiver(status: u16, body: &'static str) -> SocketAddr {
-    let app = axum::Router::new()
-        .fallback(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), body) });
+/// A webhook receiver on loopback: it answers every request with the status `status` holds
+/// (which the test may switch while it runs) and `body`, and keeps each request's
+/// `webhook-id` and JSON body, in the order they came.
+struct Receiver {
+    addr: SocketAddr,
+    status: Arc<AtomicU16>,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+async fn receiver(status: u16, body: &'static str) -> Receiver {
+    let status = Arc::new(AtomicU16::new(status));
+    let received: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let app = {
+        let (status, received) = (status.clone(), received.clone());
+        axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, request: axum::body::Bytes| {
+                let (status, received) = (status.clone(), received.clone());
+                async move {
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let json = serde_json::from_slice(&request).unwrap_or(Value::Null);
+                    received.lock().unwrap().push((id, json));
+                    let code = status.load(Ordering::SeqCst);
+                    (axum::http::StatusCode::from_u16(code).unwrap(), body)
+                }
+            },
+        )
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    Receiver {
+        addr,
+        status,
+        received,
+    }
+}
+
+impl Receiver {
+    /// How many requests came so far: a mark for [`Receiver::since`].
+    fn seen(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    /// The `webhook-id`s of the requests that came after `mark`.
+    fn since(&self, mark: usize) -> Vec<String> {
+        self.received.lock().unwrap()[mark..]
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Waits for a request after `mark` whose `webhook-id` satisfies `wanted`: its id and body.
+    async fn wait_for(
+        &self,
+        mark: usize,
+        what: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> (String, Value) {
+        for _ in 0..300 {
+            let found = self.received.lock().unwrap()[mark..]
+                .iter()
+                .find(|(id, _)| wanted(id))
+                .cloned();
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the receiver never got {what}; it got {:?}",
+            self.since(mark)
+        );
+    }
 }
 
 /// A webhook endpoint made through the API (with the test's key, which holds `manage`): its id.
@@ -1074,22 +1151,54 @@ async fn shown_attempts(browser: &Browser) -> Vec<Value> {
     rows.as_array().unwrap().clone()
 }
 
+/// What the change button `id` is: `[disabled, title]`.
+async fn button_state(browser: &Browser, id: &str) -> Value {
+    browser
+        .run(&format!(
+            "const b = document.getElementById('{id}');
+             return [b.disabled, b.getAttribute('title') || ''];"
+        ))
+        .await
+}
+
+/// Waits until the open endpoint's message (`#webhook-message`) is shown and holds
+/// `wanted`: its text.
+async fn wait_message(browser: &Browser, wanted: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..200 {
+        if browser.visible("#webhook-message").await {
+            text = browser.text("#webhook-message").await;
+            if text.contains(wanted) {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let problem = browser.text("#webhook-problem").await;
+    panic!("no message `{wanted}`: {text:?} (problem: {problem:?})");
+}
+
 /// The Webhooks tab, for a signed-in operator: the tenant's endpoints (one whose receiver
 /// answers 200, one whose receiver answers 500 with markup in its body) with their state and
 /// health counts as the API gives them; the failing one's attempts, each 500 with the
 /// receiver's answer shown as text (no element made of it, no script run), filtered by
-/// outcome; the other's attempts page by page (Load more); and the changes that need
-/// `manage` (enable/disable, rotate, test, recover, resend) disabled with a note saying so,
-/// since a session holds `read` and `operate` only: one forced into action is refused by
-/// the server (403) and the page shows that problem.
+/// outcome. The receiver fixed (it answers 200), the operator repairs its deliveries, which
+/// needs `operate` (a session holds it): Resend on one failed attempt sends that event again
+/// (same `webhook-id`) and its new, succeeded attempt shows; Recover (since a day ago) says
+/// how many deliveries it made and the other failed event comes again; a test event of the
+/// chosen type comes with a `webhook-id` starting `evt_test_`. Enable/Disable and Rotate
+/// secret need `manage`, which a session does not hold: disabled with a note saying so, and
+/// each forced into action is refused by the server (403), the page showing that problem.
+/// Last, the other endpoint's attempts page by page (Load more).
 #[tokio::test(flavor = "multi_thread")]
-async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_needs_manage_for_changes() {
+async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_operators_repair_deliveries() {
     let Some((chromium, driver)) = webdriver::browser() else {
         return;
     };
     const MARKUP: &str = "receiver down <img src=x onerror=alert(1)>";
-    let good = receiver(200, "thanks").await;
-    let bad = receiver(500, MARKUP).await;
+    let good_receiver = receiver(200, "thanks").await;
+    let bad_receiver = receiver(500, MARKUP).await;
+    let (good, bad) = (good_receiver.addr, bad_receiver.addr);
     let app = spawn_app_with(AppOptions {
         allowed_private_targets: vec![good.to_string(), bad.to_string()],
         webhooks: Some(pombo_contract::config::WebhooksConfig {
@@ -1223,7 +1332,7 @@ async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_needs_manage_f
         assert_eq!(row["error"], "the endpoint answered 500", "{row}");
         assert_eq!(row["response"], MARKUP, "{row}");
         assert!(row["event"].as_str().unwrap().starts_with("evt_"), "{row}");
-        assert_eq!(row["resend"], "disabled", "{row}");
+        assert_eq!(row["resend"], "enabled", "a session may resend: {row}");
     }
     let mut numbers: Vec<&str> = rows
         .iter()
@@ -1276,33 +1385,39 @@ async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_needs_manage_f
             .contains("4 failed attempts shown")
     );
 
-    // The changes need `manage`, which a session does not hold: disabled, and the note says so.
+    // Changing the endpoint needs `manage`, which a session does not hold: Enable/Disable
+    // and Rotate secret are disabled, and the note names just them. Repairing its deliveries
+    // needs `operate`, which a session holds: Send test event and Recover are enabled.
     browser.wait_visible("#webhook-read-only", true).await;
     let note = browser.text("#webhook-read-only").await;
-    assert!(note.contains("API key with manage"), "{note}");
-    for button in [
-        "webhook-toggle",
-        "webhook-rotate",
-        "webhook-test-send",
-        "webhook-recover",
-    ] {
-        let disabled = browser
-            .run(&format!(
-                "const b = document.getElementById('{button}');
-                 return [b.disabled, b.getAttribute('title') || ''];"
-            ))
-            .await;
-        assert_eq!(disabled[0], true, "#{button}");
+    assert!(
+        note.contains("Enable/Disable and Rotate secret need an API key with manage"),
+        "{note}"
+    );
+    for other in ["test", "recover", "resend"] {
+        assert!(!note.to_lowercase().contains(other), "{note}");
+    }
+    assert!(!browser.visible("#webhook-no-operate").await);
+    for button in ["webhook-toggle", "webhook-rotate"] {
+        let state = button_state(&browser, button).await;
+        assert_eq!(state[0], true, "#{button}");
         assert!(
-            disabled[1].as_str().unwrap().contains("`manage`"),
-            "#{button}: {disabled}"
+            state[1].as_str().unwrap().contains("`manage`"),
+            "#{button}: {state}"
+        );
+    }
+    for button in ["webhook-test-send", "webhook-recover"] {
+        assert_eq!(
+            button_state(&browser, button).await,
+            json!([false, ""]),
+            "#{button}"
         );
     }
     assert_eq!(browser.text("#webhook-toggle").await, "Disable endpoint");
     // The test event's types come from `GET /v1/event-types`; Recover starts a day ago.
     let dom = browser.source().await;
     assert!(
-        dom.contains(r#"<option value="notification.sent""#),
+        dom.contains(r#"<option value="notification.failed""#),
         "{dom}"
     );
     let since = browser
@@ -1314,26 +1429,156 @@ async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_needs_manage_f
         .unwrap();
     assert!((23.9..24.1).contains(&since), "{since} h ago");
     // Forced into action, the server refuses the session, and the page shows its problem.
-    browser
-        .run("document.getElementById('webhook-toggle').disabled = false;")
-        .await;
-    browser.click("#webhook-toggle").await;
-    browser.wait_visible("#confirm", true).await;
-    browser.click("#confirm-yes").await;
-    browser.wait_visible("#webhook-problem", true).await;
-    let problem = browser.text("#webhook-problem").await;
-    assert!(
-        problem.contains("(403)") && problem.contains("manage"),
-        "{problem}"
-    );
-    let disabled = browser
-        .run("return document.getElementById('webhook-toggle').disabled;")
-        .await;
-    assert_eq!(disabled, true);
+    for button in ["webhook-toggle", "webhook-rotate"] {
+        browser
+            .run(&format!(
+                "const problem = document.getElementById('webhook-problem');
+                 problem.hidden = true;
+                 problem.textContent = '';
+                 document.getElementById('{button}').disabled = false;"
+            ))
+            .await;
+        browser.click(&format!("#{button}")).await;
+        browser.wait_visible("#confirm", true).await;
+        browser.click("#confirm-yes").await;
+        browser.wait_visible("#webhook-problem", true).await;
+        let problem = browser.text("#webhook-problem").await;
+        assert!(
+            problem.contains("(403)") && problem.contains("manage"),
+            "#{button}: {problem}"
+        );
+        assert_eq!(button_state(&browser, button).await[0], true, "#{button}");
+    }
+    assert!(!browser.visible("#webhook-secret").await);
     let (_, view) = app
         .call("GET", &format!("/v1/webhook-endpoints/{bad_id}"), None)
         .await;
     assert_eq!(view["enabled"], true, "{view}");
+
+    // The receiver fixed, the operator resends one failed event: the receiver gets it again,
+    // with the same `webhook-id`, and its new attempt shows, succeeded, without a Refresh.
+    bad_receiver.status.store(200, Ordering::SeqCst);
+    browser
+        .click(r#"#webhook-attempts-status option[value=""]"#)
+        .await;
+    browser
+        .wait_until("every attempt", |dom| {
+            dom.matches(r#"data-outcome="failed""#).count() == 4
+                && !dom.contains("failed attempts shown")
+        })
+        .await;
+    let mut failed_events: Vec<String> = bad_attempts
+        .iter()
+        .map(|a| a["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    failed_events.sort();
+    failed_events.dedup();
+    assert_eq!(failed_events.len(), 2, "{failed_events:?}");
+    let resent = bad_attempts[0]["event_id"].as_str().unwrap().to_owned();
+    let recovered = failed_events
+        .iter()
+        .find(|e| **e != resent)
+        .unwrap()
+        .clone();
+    let mark = bad_receiver.seen();
+    browser
+        .click(&format!(
+            r#"#webhook-attempts tr[data-event="{resent}"] button[data-resend]"#
+        ))
+        .await;
+    browser.wait_visible("#confirm", true).await;
+    browser.click("#confirm-yes").await;
+    let message = wait_message(
+        &browser,
+        &format!("Event {resent} resent: 1 delivery made ("),
+    )
+    .await;
+    let delivery = message
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(id, _)| id.to_owned())
+        .unwrap_or_else(|| panic!("no delivery id in {message:?}"));
+    bad_receiver
+        .wait_for(mark, "the resent event", |id| id == resent)
+        .await;
+    browser
+        .wait_until("the resent event's attempt", |dom| {
+            dom.contains(&format!(
+                r#"data-event="{resent}" data-outcome="succeeded""#
+            ))
+        })
+        .await;
+    let row = shown_attempts(&browser)
+        .await
+        .into_iter()
+        .find(|r| r["event"] == resent.as_str() && r["outcome"] == "succeeded")
+        .unwrap();
+    assert_eq!(row["status_code"], "200", "{row}");
+    assert_eq!(row["resend"], Value::Null, "{row}");
+    let made = all_attempts(&app, &bad_id).await;
+    assert!(
+        made.iter().any(|a| a["delivery_id"] == delivery.as_str()
+            && a["event_id"] == resent.as_str()
+            && a["succeeded"] == true),
+        "no succeeded attempt of delivery {delivery}: {made:?}"
+    );
+    assert!(!browser.visible("#webhook-problem").await);
+
+    // Recover, since a day ago: the other failed event only (the resent one succeeded since).
+    let mark = bad_receiver.seen();
+    browser.click("#webhook-recover").await;
+    browser.wait_visible("#confirm", true).await;
+    browser.click("#confirm-yes").await;
+    wait_message(&browser, "Recovered: 1 failed delivery made again").await;
+    bad_receiver
+        .wait_for(mark, "the recovered event", |id| id == recovered)
+        .await;
+    browser
+        .wait_until("the recovered event's attempt", |dom| {
+            dom.contains(&format!(
+                r#"data-event="{recovered}" data-outcome="succeeded""#
+            ))
+        })
+        .await;
+    assert_eq!(bad_receiver.since(mark), [recovered]);
+    assert!(!browser.visible("#webhook-problem").await);
+
+    // A test event of the chosen type: its `webhook-id` starts `evt_test_`, from the delivery
+    // the page names, and its attempt shows.
+    let mark = bad_receiver.seen();
+    browser
+        .click(r#"#webhook-test-type option[value="notification.failed"]"#)
+        .await;
+    browser.click("#webhook-test-send").await;
+    let message = wait_message(
+        &browser,
+        "Test event (notification.failed) sent as delivery ",
+    )
+    .await;
+    let delivery: Uuid = message
+        .split_once("as delivery ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .and_then(|(id, _)| id.parse().ok())
+        .unwrap_or_else(|| panic!("no delivery id in {message:?}"));
+    let (id, body) = bad_receiver
+        .wait_for(mark, "the test event", |id| id.starts_with("evt_test_"))
+        .await;
+    assert_eq!(id, format!("evt_test_{}", delivery.simple()));
+    assert_eq!(body["type"], "notification.failed", "{body}");
+    assert_eq!(body["test"], true, "{body}");
+    browser
+        .wait_until("the test event's attempt", |dom| {
+            dom.matches(r#"data-outcome="succeeded""#).count() == 3
+        })
+        .await;
+    let rows = shown_attempts(&browser).await;
+    assert!(
+        rows.iter()
+            .any(|r| r["event"].is_null() && r["outcome"] == "succeeded"),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 7, "{rows:?}");
+    assert!(!browser.visible("#webhook-problem").await);
     assert_eq!(
         browser.run("return window.alerted;").await,
         json!([]),
