@@ -422,6 +422,13 @@ async fn main() -> anyhow::Result<()> {
             "==> 11. webhooks: {paced} events at 20/s, then {burst} at once, to 10 endpoints"
         );
         let figures = webhooks::run(&stack, paced, burst).await?;
+        if !stack.config.webhooks.first_attempt_in_worker {
+            rows.push(row(
+                "webhooks: every delivery a workflow from its first attempt",
+                "yes".into(),
+                "",
+            ));
+        }
         rows.push(row(
             "webhooks: event to first delivery p50 / p99 (ms)",
             p50_p99(&figures.first_delivery),

@@ -162,6 +162,9 @@ impl Stack {
         config.storage.create_bucket = false;
         // Scenario 10 connects a thousand clients as one tenant.
         config.stream.max_connections_per_tenant = 5_000;
+        // Scenario 11 measures both ways of delivering webhooks.
+        config.webhooks.first_attempt_in_worker =
+            std::env::var("POMBO_BENCH_WEBHOOK_WORKFLOW_ONLY").as_deref() != Ok("1");
         config.worker_metrics_listen = None;
         config.dev_api_key = Some(Secret::new(key.clone()));
         config.encryption.current_key = "bench".into();

@@ -400,6 +400,10 @@ pub struct WebhooksConfig {
     /// How often the log is read for new events to fan out when nothing is happening, in
     /// milliseconds: the most an event waits before its deliveries exist.
     pub poll_millis: u64,
+    /// The worker that claims a delivery makes its first attempt itself, and a workflow is
+    /// started only for a delivery that needs retries. `false`: every delivery is a workflow
+    /// from its first attempt (slower; kept to measure the difference).
+    pub first_attempt_in_worker: bool,
 }
 
 impl Default for WebhooksConfig {
@@ -414,6 +418,7 @@ impl Default for WebhooksConfig {
             max_endpoints_per_tenant: 50,
             recover_max_days: 14,
             poll_millis: 50,
+            first_attempt_in_worker: true,
         }
     }
 }

@@ -162,7 +162,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             db.clone(),
             config.temporal.clone(),
             config.webhooks.clone(),
-            Some(first_attempt),
+            config
+                .webhooks
+                .first_attempt_in_worker
+                .then_some(first_attempt),
         ),
     ));
 
