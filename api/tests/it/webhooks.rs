@@ -174,6 +174,20 @@ async fn expect(
     answer
 }
 
+/// The endpoint's view once its health satisfies `done` (waits up to 30 s).
+async fn health_until(app: &TestApp, endpoint_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/v1/webhook-endpoints/{endpoint_id}");
+    let start = Instant::now();
+    loop {
+        let shown = expect(app, "GET", &path, None, 200).await;
+        if done(&shown["health"]) {
+            return shown;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A new endpoint: its id and secret.
 async fn endpoint(app: &TestApp, body: Value) -> (String, String) {
     let created = expect(app, "POST", "/v1/webhook-endpoints", Some(body), 201).await;
@@ -412,16 +426,7 @@ async fn an_ordered_endpoints_failed_head_lets_the_next_go_once_its_retries_are_
             "notification.sent"
         ]
     );
-    let path = format!("/v1/webhook-endpoints/{endpoint_id}");
-    let start = Instant::now();
-    let shown = loop {
-        let shown = expect(&app, "GET", &path, None, 200).await;
-        if shown["health"]["failed"] == 2 {
-            break shown;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{shown}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let shown = health_until(&app, &endpoint_id, |h| h["failed"] == 2).await;
     assert_eq!(shown["health"]["consecutive_failures"], 4, "{shown}");
     assert_eq!(receiver.got().len(), 4);
 }
@@ -592,15 +597,7 @@ async fn recover_sends_exactly_the_failed_deliveries_again() {
     let failed_ids: std::collections::BTreeSet<String> = got.iter().map(Received::id).collect();
     assert_eq!(failed_ids.len(), 3);
     let path = format!("/v1/webhook-endpoints/{endpoint_id}");
-    let start = Instant::now();
-    loop {
-        let shown = expect(&app, "GET", &path, None, 200).await;
-        if shown["health"]["failed"] == 3 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{shown}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    health_until(&app, &endpoint_id, |h| h["failed"] == 3).await;
     // A fourth event that succeeds is not recovered.
     receiver.answer(|_, _| OK);
     app.send(&email_request(&unique_email("wh"))).await;
@@ -834,11 +831,7 @@ async fn retention_deletes_settled_deliveries_and_their_attempts() {
     app.send(&email_request(&unique_email("wh"))).await;
     receiver.wait_for("the event", |g| !g.is_empty()).await;
     let path = format!("/v1/webhook-endpoints/{endpoint_id}");
-    let start = Instant::now();
-    while expect(&app, "GET", &path, None, 200).await["health"]["succeeded"] != 1 {
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    health_until(&app, &endpoint_id, |h| h["succeeded"] == 1).await;
     // Older than nothing: kept.
     let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
     let purged = pombo_store::webhooks::deliveries::purge(&app.db, an_hour_ago)

@@ -494,7 +494,14 @@ pub async fn record_health(
     rules: HealthRules,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let Some(row) = webhook_endpoint::Entity::find_by_id(id).one(db).await? else {
+    // Attempts to one endpoint record in turn (on PostgreSQL the row is locked until the
+    // attempt's transaction ends; SQLite's write transaction is a lock already), so no
+    // failure is lost from the count.
+    let mut query = webhook_endpoint::Entity::find_by_id(id);
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let Some(row) = query.one(db).await? else {
         return Ok(false);
     };
     // A success of an endpoint that was not failing changes nothing worth a write per
