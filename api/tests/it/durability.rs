@@ -198,9 +198,27 @@ async fn two_workers_and_two_apis_share_the_work_and_one_worker_dying_loses_noth
     for (to, id) in recipients.iter().zip(&ids) {
         let mails = mails_to(to).await;
         let (_, n) = first.get_notification(id).await;
-        assert_eq!(mails.len(), 1, "{to} must get exactly one email: {n}");
-        for attempt in n["attempt_log"].as_array().unwrap() {
+        let log = n["attempt_log"].as_array().unwrap();
+        for attempt in log {
             assert_ne!(attempt["outcome"], "in_progress", "{n}");
+        }
+        // The kill lands at any moment of a send here (unlike the test above, which kills
+        // before any server accepted a message), so it can fall in the one window SMTP
+        // cannot close (README, "Crashes"): the server accepted, the worker died before its
+        // commit, and the next attempt sends again. Only an attempt recorded as lost may
+        // leave a second copy, and that copy carries the same Message-ID.
+        let lost = log.iter().any(|a| a["outcome"] == "lost");
+        let message_ids: HashSet<_> = mails
+            .iter()
+            .map(|m| m["headers"]["message-id"].to_string())
+            .collect();
+        match mails.len() {
+            1 => {}
+            2 if lost && message_ids.len() == 1 => {}
+            _ => panic!(
+                "{to} must get exactly one email, or two after a lost attempt: got {}: {n}",
+                mails.len()
+            ),
         }
     }
     drop(survivor);

@@ -98,12 +98,6 @@ async fn burst(app: &TestApp, count: usize) -> Vec<Value> {
     join_all(ids.iter().map(|id| app.wait_for_status(id, "sent", WITHIN))).await
 }
 
-/// First to last arrival at the provider.
-fn span(mut times: Vec<DateTime<Utc>>) -> Duration {
-    times.sort();
-    (*times.last().unwrap() - times[0]).to_std().unwrap()
-}
-
 /// A fresh app whose tenant has its own Twilio account limited to 2 sends a second.
 async fn app_limited_to_two_per_second() -> (TestApp, Value) {
     let app = spawn_app().await;
@@ -118,17 +112,13 @@ async fn app_limited_to_two_per_second() -> (TestApp, Value) {
     (app, account)
 }
 
-/// Six sends at 2/s reached the provider, at least 2.5 s from the first to the last (2 s
-/// allows for timers firing a little apart), each no earlier than its slot allows.
+/// Six sends at 2/s reached the provider, each no earlier than its slot allows. (Not the
+/// span from the first arrival to the last: on a loaded machine the first timer can fire
+/// late while the others fire on time, and that is no breach of the limit.)
 fn assert_six_spread_at_two_per_second(app: &TestApp, what: &str, first: DateTime<Utc>) {
     let received = app.fakes.requests("twilio");
     assert_eq!(received.len(), 6, "{what}: each once");
     let arrivals: Vec<_> = received.iter().map(|r| r.at).collect();
-    let took = span(arrivals.clone());
-    assert!(
-        took >= Duration::from_secs(2),
-        "6 {what} at 2/s within {took:?}"
-    );
     assert_each_waited_for_its_slot(arrivals, first, HALF_SECOND);
 }
 
@@ -288,11 +278,6 @@ async fn a_server_account_limit_holds_across_processes() {
         .map(|r| r.at)
         .collect();
     assert_eq!(received.len(), 6);
-    let took = span(received.clone());
-    assert!(
-        took >= Duration::from_secs(2),
-        "6 sends at 2/s within {took:?}"
-    );
     assert_each_waited_for_its_slot(received, first_slot, HALF_SECOND);
 }
 

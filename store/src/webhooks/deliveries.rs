@@ -86,8 +86,14 @@ async fn insert_all<C: ConnectionTrait>(
 /// The fan-out's cursor, locked until the transaction ends: fan-outs, and an endpoint's
 /// enabling ([`resume`]), take turns (SQLite's write transaction is a lock already).
 pub(crate) async fn lock_fan_out<C: ConnectionTrait>(tx: &C) -> Result<Cursor, StoreError> {
+    fan_out_cursor(tx, true).await
+}
+
+/// The fan-out's cursor, locked (`lock`, on PostgreSQL; SQLite's write transaction is the
+/// lock there) or only read.
+async fn fan_out_cursor<C: ConnectionTrait>(tx: &C, lock: bool) -> Result<Cursor, StoreError> {
     let mut query = webhook_fanout::Entity::find_by_id(1);
-    if tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+    if lock && tx.get_database_backend() == sea_orm::DbBackend::Postgres {
         query = query.lock_exclusive();
     }
     let row = query
@@ -144,7 +150,17 @@ pub(crate) async fn resume<C: ConnectionTrait>(
 
 /// Fans out up to `limit` events after the shared cursor. Returns how many events were
 /// read (0: the log has nothing new).
-pub async fn fan_out<C: TransactionTrait>(db: &C, limit: u64) -> Result<usize, StoreError> {
+pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    limit: u64,
+) -> Result<usize, StoreError> {
+    // A read first: an idle log (the usual case between bursts) costs every worker one
+    // indexed read per poll, not a write transaction (SQLite's write lock, PostgreSQL's
+    // row lock) that the senders' commits would queue behind.
+    let seen = fan_out_cursor(db, false).await?;
+    if event_log::follow(db, seen, 1).await?.is_empty() {
+        return Ok(0);
+    }
     let tx = crate::begin_write(db).await?;
     let from = lock_fan_out(&tx).await?;
     let events = event_log::follow(&tx, from, limit).await?;
