@@ -11,9 +11,11 @@
 //! - [`batch`]: the chunk activities of bulk sends, built from the same steps.
 //! - [`telemetry`]: the worker's Prometheus recorder.
 //! - [`webhooks`]: one attempt of a delivery to a tenant's webhook endpoint, signed.
+//! - [`hub`]: one round of a chat platform's queue of forwards, in order.
 
 pub mod batch;
 pub mod files;
+pub mod hub;
 pub mod inbound_media;
 pub mod inbox;
 pub mod notification;
@@ -24,6 +26,7 @@ pub mod telemetry;
 pub mod webhooks;
 
 pub use batch::BatchActivities;
+pub use hub::HubActivities;
 pub use inbound_media::InboundMediaActivities;
 pub use notification::NotificationActivities;
 pub use retention::RetentionActivities;

@@ -8,8 +8,8 @@
 //! | Scope     | Routes |
 //! |-----------|--------|
 //! | `send`    | `POST /v1/notifications`, `POST /v1/notifications/batch`, `POST /v1/files`, `POST /v1/templates/{id}/render`; replying in, closing/reopening and reading a conversation (`POST /v1/conversations/{id}/messages`, `PATCH /v1/conversations/{id}`, `POST /v1/conversations/{id}/read`); an operator's session replies and closes/reopens with `operate` instead ([`CanAnswer`]) |
-//! | `read`    | every `GET` under `/v1/notifications`, `/v1/batches`, `/v1/conversations`, `/v1/files`, `/v1/templates`, `/v1/recipients`, `/v1/providers`, `/v1/routing-rules`, `/v1/webhook-endpoints` (but its secret), `GET /v1/events/{id}/attempts`, and `GET /v1/audit-log` |
-//! | `manage`  | `POST`/`PATCH`/`PUT`/`DELETE` of `/v1/providers`, `/v1/templates`, `/v1/recipients`, `/v1/routing-rules`, `/v1/webhook-endpoints` (and its secret: `GET …/secret`, `POST …/secret/rotate`); the tenant's own keys at `/v1/keys` |
+//! | `read`    | every `GET` under `/v1/notifications`, `/v1/batches`, `/v1/conversations`, `/v1/files`, `/v1/templates`, `/v1/recipients`, `/v1/providers`, `/v1/routing-rules`, `/v1/webhook-endpoints` (but its secret), `/v1/hub`, `GET /v1/events/{id}/attempts`, and `GET /v1/audit-log` |
+//! | `manage`  | `POST`/`PATCH`/`PUT`/`DELETE` of `/v1/providers`, `/v1/templates`, `/v1/recipients`, `/v1/routing-rules`, `/v1/webhook-endpoints` (and its secret: `GET …/secret`, `POST …/secret/rotate`), `/v1/hub/platforms`; the tenant's own keys at `/v1/keys` |
 //! | `operate` | `POST /v1/notifications/{id}/retry`, `POST /v1/notifications/retry`, `POST /v1/notifications/{id}/cancel`, `PATCH /v1/notifications/{id}/status`; repairing webhook deliveries (`POST /v1/webhook-endpoints/{id}/recover`, `POST /v1/events/{id}/resend`, `POST /v1/webhook-endpoints/{id}/test`); for an operator's session also `POST /v1/conversations/{id}/messages` and `PATCH /v1/conversations/{id}` |
 //! | `admin`   | `/v1/tenants` and `/v1/tenants/{id}/keys` (administrators' keys, which belong to the reserved system tenant and hold no other scope) |
 //!

@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod hub;
 pub mod metrics;
 pub mod notifications;
 pub mod openapi;
@@ -127,6 +128,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(files::router())
         .merge(tenants::router())
         .merge(webhooks::router())
+        .merge(hub::router())
         .merge(callbacks::router(state))
         .merge(operators::router())
 }

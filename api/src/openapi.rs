@@ -42,6 +42,8 @@ use crate::error;
         (name = "conversations", description = "Two-way messaging: what people write to a tenant's provider accounts, one conversation per contact and account, messages both ways"),
         (name = "events", description = "The event log: every state change of a tenant's notifications, conversations and messages, in order, from a cursor"),
         (name = "webhooks", description = "Webhook subscriptions: endpoints that receive the event log's events, signed the Standard Webhooks way, retried on a schedule, with their attempts, resend and recover"),
+        (name = "hub", description = "The chat hub: a tenant's chat platforms, their rooms and each message's delivery on every platform"),
+        (name = "hub-protocol", description = "The chat hub's protocol for the platforms themselves (source document 003), each authenticated by its own token"),
         (name = "callbacks", description = "Delivery reports and inbound messages from providers (signed by them, not by an API key)"),
         (name = "health", description = "Liveness and readiness"),
     )

@@ -11,6 +11,7 @@ pub mod content;
 pub mod conversation;
 pub mod delivery;
 pub mod files;
+pub mod hub;
 pub mod inbound_media;
 pub mod outbound;
 pub mod priority;

@@ -27,6 +27,7 @@ mod m0022_batch_completed_event;
 mod m0023_inbox;
 mod m0024_instance_events;
 mod m0025_webhooks;
+mod m0026_hub;
 mod statements;
 
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0023_inbox::Migration),
             Box::new(m0024_instance_events::Migration),
             Box::new(m0025_webhooks::Migration),
+            Box::new(m0026_hub::Migration),
         ]
     }
 }

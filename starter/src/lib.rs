@@ -10,6 +10,7 @@
 //! (`dispatched_at = NULL` again) and the same path starts its new run.
 
 pub mod connection;
+pub mod hub;
 pub mod media;
 pub mod webhooks;
 

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod event_log;
 pub mod events;
 pub mod files;
+pub mod hub;
 pub mod inbound_media;
 pub mod inbox;
 pub mod instance_states;

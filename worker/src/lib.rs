@@ -9,8 +9,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use pombo_activities::{
-    BatchActivities, InboundMediaActivities, NotificationActivities, RetentionActivities,
-    WebhookActivities, files::SendFiles, routing::Providers,
+    BatchActivities, HubActivities, InboundMediaActivities, NotificationActivities,
+    RetentionActivities, WebhookActivities, files::SendFiles, routing::Providers,
 };
 use pombo_config::Config;
 use pombo_contract::{
@@ -20,8 +20,8 @@ use pombo_contract::{
 };
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{
-    BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
-    WebhookDeliveryWorkflow,
+    BatchWorkflow, HubForwardWorkflow, InboundMediaWorkflow, NotificationWorkflow,
+    RetentionWorkflow, WebhookDeliveryWorkflow,
 };
 use temporalio_client::Client;
 use temporalio_sdk::{
@@ -75,6 +75,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &config.webhooks,
     )
     .context("building the webhook client")?;
+    let hub = HubActivities::new(db.clone(), activities.providers().outbound().policy())
+        .context("building the hub's client")?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is
@@ -93,7 +95,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .register_workflow::<RetentionWorkflow>()?
             .register_workflow::<InboundMediaWorkflow>()?
             .register_workflow::<WebhookDeliveryWorkflow>()?
+            .register_workflow::<HubForwardWorkflow>()?
             .register_activities(retention.clone())
+            .register_activities(hub.clone())
             .register_activities(webhooks.clone())
             .register_activities(inbound_media.clone())
             .register_activities(activities.clone())
@@ -169,6 +173,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         ),
     ));
 
+    // The hub: forwarders of platforms owed old forwards woken (a lost wake delays, never
+    // loses).
+    let hub_waker = AbortOnDrop(tokio::spawn(pombo_starter::hub::wake_waiting_forever(
+        client.clone(),
+        db.clone(),
+        config.temporal.clone(),
+        config.delivery.heartbeat_timeout_secs,
+    )));
+
     let run = futures::future::try_join_all(workers.iter_mut().map(|w| w.run()));
     tokio::pin!(run);
     tokio::select! {
@@ -180,6 +193,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             drop(media_starter);
             drop(webhook_fan_out);
             drop(webhook_starter);
+            drop(hub_waker);
             stops.iter().for_each(|stop| stop());
             run.await?;
         }

@@ -150,3 +150,19 @@ pub(crate) fn webhook_attempt(attempt_timeout_secs: u64) -> ActivityOptions {
         )
         .build()
 }
+
+/// A round of a hub platform's queue: up to a hundred POSTs of ten seconds at most, with
+/// heartbeats so that a dead worker's round is taken up by another within the heartbeat
+/// timeout. Retried while the database is out (a platform that is down is not an error:
+/// the round says so and the workflow waits).
+pub(crate) fn hub_drain(heartbeat_timeout_secs: u64) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
+        .heartbeat_timeout(Duration::from_secs(heartbeat_timeout_secs.max(1)))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(1))
+                .maximum_interval(Duration::from_secs(60))
+                .build(),
+        )
+        .build()
+}

@@ -15,6 +15,7 @@ mod events;
 mod files;
 mod gateway_events;
 mod https;
+mod hub;
 mod idempotency;
 mod inbound_changes;
 mod inbound_media;

@@ -12,6 +12,7 @@ use std::{ops::Deref, str::FromStr, sync::Arc};
 use pombo_contract::{
     Channel, NotificationStatus, Priority,
     conversation::{ConversationStatus, Direction, MediaState, MessageKind},
+    hub::{ForwardKind, ForwardStatus, PlatformStatus},
     webhooks::DeliveryStatus,
 };
 use sea_orm::{
@@ -48,6 +49,9 @@ text_enums!(
     MessageKind,
     ConversationStatus,
     MediaState,
+    ForwardKind,
+    ForwardStatus,
+    PlatformStatus,
 );
 
 /// The column type of an entity field that holds a [`TextEnum`]: reads as the enum itself

@@ -1,0 +1,546 @@
+//! The chat hub end to end (source document 003): three reference chat platforms on
+//! loopback, each implementing the source's four routes (`GET /api/users`, `POST
+//! /api/user`, `POST /api/room`, `POST /api/message`) and recording what it gets, written
+//! from the source's slides, not from Pombo's client. Users and rooms propagate, a message
+//! reaches the other platforms in the source's shapes, a platform that is down gets what
+//! it missed in order and none twice when it is back, a refused forward fails alone,
+//! tokens are checked, and tenants' hubs are apart.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    extract::Path,
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+
+use crate::support::{AppOptions, TestApp, problem_fields, spawn_app_with};
+
+/// What a platform received at one of its routes.
+#[derive(Clone, Debug)]
+struct Got {
+    route: String,
+    idempotency_key: Option<String>,
+    body: Value,
+}
+
+/// A chat platform as the source's apps are: four routes under `/api/`. While `down`, it
+/// answers 503 to everything (and keeps nothing of it); a message whose text contains
+/// `refuse me` gets a 400.
+struct ChatPlatform {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Got>>>,
+    down: Arc<AtomicBool>,
+}
+
+impl ChatPlatform {
+    async fn start() -> ChatPlatform {
+        let got: Arc<Mutex<Vec<Got>>> = Arc::default();
+        let down = Arc::new(AtomicBool::new(false));
+        let (recorded, is_down) = (got.clone(), down.clone());
+        let (recorded_users, down_users) = (got.clone(), down.clone());
+        let app = Router::new()
+            .route(
+                "/api/users",
+                get(move || {
+                    let down = down_users.clone();
+                    let _ = &recorded_users;
+                    async move {
+                        if down.load(Ordering::SeqCst) {
+                            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                        }
+                        Json(json!([{"id": 1, "name": "Local"}])).into_response()
+                    }
+                }),
+            )
+            .route(
+                "/api/{route}",
+                post(
+                    move |Path(route): Path<String>,
+                          headers: HeaderMap,
+                          Json(body): Json<Value>| {
+                        let (recorded, down) = (recorded.clone(), is_down.clone());
+                        async move {
+                            if down.load(Ordering::SeqCst) {
+                                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                            }
+                            if body["text"]
+                                .as_str()
+                                .is_some_and(|t| t.contains("refuse me"))
+                            {
+                                return (StatusCode::BAD_REQUEST, "no").into_response();
+                            }
+                            recorded.lock().unwrap().push(Got {
+                                route,
+                                idempotency_key: headers
+                                    .get("idempotency-key")
+                                    .map(|v| v.to_str().unwrap().to_owned()),
+                                body,
+                            });
+                            Json(json!({"status": 200, "message": "ok"})).into_response()
+                        }
+                    },
+                ),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        ChatPlatform { addr, got, down }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}/api/", self.addr)
+    }
+
+    fn got(&self, route: &str) -> Vec<Got> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|g| g.route == route)
+            .cloned()
+            .collect()
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Waits until `count` arrived at `route`, or fails naming what came.
+    async fn wait_for(&self, route: &str, count: usize) -> Vec<Got> {
+        let start = Instant::now();
+        loop {
+            let got = self.got(route);
+            if got.len() >= count {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{route}: wanted {count}, got {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A call that must answer `expected`; its JSON body.
+async fn expect(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    expected: u16,
+) -> Value {
+    let (code, answer) = app.call(method, path, body.as_ref()).await;
+    assert_eq!(code, expected, "{method} {path}: {answer}");
+    answer
+}
+
+/// A platform's call on the source's routes (no API key: its token is in the body).
+async fn hub(app: &TestApp, path: &str, body: Value, expected: u16) -> Value {
+    let response = app
+        .http
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let code = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(code, expected, "POST {path}: {answer}");
+    answer
+}
+
+async fn hub_get(app: &TestApp, path: &str, expected: u16) -> Value {
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    let code = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(code, expected, "GET {path}: {answer}");
+    answer
+}
+
+/// An app whose outbound rule lets it reach `platforms` on loopback.
+async fn app_for(platforms: &[&ChatPlatform]) -> TestApp {
+    spawn_app_with(AppOptions {
+        allowed_private_targets: platforms.iter().map(|p| p.addr.to_string()).collect(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Registers `platform` as `name`; its id and token.
+async fn register(
+    app: &TestApp,
+    name: &str,
+    platform: &ChatPlatform,
+    capabilities: Value,
+) -> (String, String) {
+    let created = expect(
+        app,
+        "POST",
+        "/v1/hub/platforms",
+        Some(json!({"name": name, "endpoint": platform.endpoint(), "capabilities": capabilities})),
+        201,
+    )
+    .await;
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Three platforms named as in the source, registered; their tokens in that order.
+async fn three(app: &TestApp, p: [&ChatPlatform; 3]) -> [String; 3] {
+    let (_, gwt) = register(app, "GWT_CHAT", p[0], json!(["audio", "image"])).await;
+    let (_, net) = register(app, "net core", p[1], json!(["image"])).await;
+    let (_, buas) = register(app, "BuasApp", p[2], json!([])).await;
+    [gwt, net, buas]
+}
+
+/// A public room of GWT_CHAT's with members on all three platforms.
+async fn room(app: &TestApp, gwt_token: &str) -> Value {
+    hub(
+        app,
+        "/hub/room",
+        json!({"id": 4, "name": "Los mundialistas", "token": gwt_token, "type": "public",
+               "users": [{"GWT_CHAT": [1, 2]}, {"net core": [3, 5]}, {"BuasApp": [6]}]}),
+        200,
+    )
+    .await
+}
+
+fn message(token: &str, sender: i64, text: &str) -> Value {
+    json!({"roomOriginalPlatform": "GWT_CHAT", "roomId": 4, "senderId": sender, "text": text,
+           "token": token})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shapes() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = app_for(&[&gwt, &net, &buas]).await;
+    let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
+
+    // A user of BuasApp's... posted by net core here: the others hear of it.
+    hub(
+        &app,
+        "/hub/user",
+        json!({"id": 4, "name": "Juan", "token": net_token}),
+        200,
+    )
+    .await;
+    for other in [&gwt, &buas] {
+        let got = other.wait_for("user", 1).await;
+        assert_eq!(
+            got[0].body,
+            json!({"id": 4, "name": "Juan", "platform": "net core"})
+        );
+    }
+    assert!(
+        net.got("user").is_empty(),
+        "the sender is not told of its own user"
+    );
+
+    room(&app, &gwt_token).await;
+    for other in [&net, &buas] {
+        let got = other.wait_for("room", 1).await;
+        assert_eq!(
+            got[0].body,
+            json!({"id": 4, "name": "Los mundialistas", "type": "public", "platform": "GWT_CHAT",
+                   "users": [{"GWT_CHAT": [1, 2]}, {"net core": [3, 5]}, {"BuasApp": [6]}]})
+        );
+    }
+
+    let answer = hub(
+        &app,
+        "/hub/message",
+        message(&net_token, 3, "Este es un nuevo mensaje."),
+        200,
+    )
+    .await;
+    assert_eq!(answer["status"], 200, "{answer}");
+    for other in [&gwt, &buas] {
+        let got = other.wait_for("message", 1).await;
+        assert_eq!(
+            got[0].body,
+            json!({"roomOriginalPlatform": "GWT_CHAT", "roomId": 4, "senderId": 3,
+                   "text": "Este es un nuevo mensaje.", "platform": "net core"})
+        );
+        assert!(got[0].idempotency_key.is_some(), "{got:?}");
+    }
+    assert!(
+        net.got("message").is_empty(),
+        "the sender's platform is not sent its own"
+    );
+
+    // The source's listings, by any platform's token.
+    let listed = hub_get(&app, &format!("/hub/platforms?token={gwt_token}"), 200).await;
+    let names: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("GWT_CHAT"), json!("net core"), json!("BuasApp")]
+    );
+    assert_eq!(listed[0]["supportAudio"], true);
+    assert_eq!(listed[2]["supportImage"], false);
+    assert_eq!(
+        listed[1]["users"],
+        json!([{"id": 4, "name": "Juan", "platform": "net core"}])
+    );
+    let users = hub_get(&app, &format!("/hub/users?token={gwt_token}"), 200).await;
+    assert_eq!(
+        users,
+        json!([{"id": 4, "name": "Juan", "platform": "net core"}])
+    );
+
+    // Pombo's own view: the room, its members and the message's delivery everywhere.
+    let rooms = expect(&app, "GET", "/v1/hub/rooms", None, 200).await;
+    let room = &rooms["data"][0];
+    assert_eq!(room["members"]["net core"], json!([3, 5]), "{room}");
+    let path = format!("/v1/hub/rooms/{}/messages", room["id"].as_str().unwrap());
+    let history = expect(&app, "GET", &path, None, 200).await;
+    let m = &history["data"][0];
+    assert_eq!(m["text"], "Este es un nuevo mensaje.");
+    assert_eq!(m["platform"], "net core");
+    let mut deliveries: Vec<_> = m["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["platform"].as_str().unwrap(),
+                d["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    deliveries.sort();
+    assert_eq!(deliveries, ["BuasApp delivered", "GWT_CHAT delivered"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_when_back() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = app_for(&[&gwt, &net, &buas]).await;
+    let [gwt_token, net_token, buas_token] = three(&app, [&gwt, &net, &buas]).await;
+    room(&app, &gwt_token).await;
+    buas.wait_for("room", 1).await;
+
+    buas.set_down(true);
+    let texts: Vec<String> = (0..6).map(|i| format!("mensaje {i}")).collect();
+    for text in &texts {
+        hub(&app, "/hub/message", message(&net_token, 3, text), 200).await;
+    }
+    // The platform that is up has them all, in order; the one down has none yet.
+    let got: Vec<_> = gwt
+        .wait_for("message", 6)
+        .await
+        .iter()
+        .map(|g| g.body["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, texts);
+    let start = Instant::now();
+    let platform = loop {
+        let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+        let platform = listed["data"][2].clone();
+        if platform["status"] == "down" || start.elapsed() > Duration::from_secs(30) {
+            break platform;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(platform["status"], "down", "{platform}");
+    assert_eq!(platform["backlog"], 6, "{platform}");
+    assert!(buas.got("message").is_empty());
+
+    // Back: its ping drains the backlog now, in order, each once.
+    buas.set_down(false);
+    let pong = hub(&app, "/hub/ping", json!({"token": buas_token}), 200).await;
+    assert_eq!(pong["message"], "pong");
+    let got = buas.wait_for("message", 6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = buas.got("message");
+    assert_eq!(got_after.len(), 6, "none twice: {got_after:?}");
+    let order: Vec<_> = got
+        .iter()
+        .map(|g| g.body["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, texts);
+    let mut keys: Vec<_> = got
+        .iter()
+        .map(|g| g.idempotency_key.clone().unwrap())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        6,
+        "one idempotency key per message and platform"
+    );
+    let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+    assert_eq!(listed["data"][2]["status"], "up", "{listed}");
+    assert_eq!(listed["data"][2]["backlog"], 0, "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forward_a_platform_refuses_fails_alone_and_the_rest_follow() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = app_for(&[&gwt, &net, &buas]).await;
+    let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
+    let stored = room(&app, &gwt_token).await;
+    for text in ["antes", "refuse me", "después"] {
+        hub(&app, "/hub/message", message(&net_token, 5, text), 200).await;
+    }
+    for platform in [&gwt, &buas] {
+        let got: Vec<_> = platform
+            .wait_for("message", 2)
+            .await
+            .iter()
+            .map(|g| g.body["text"].clone())
+            .collect();
+        assert_eq!(got, [json!("antes"), json!("después")]);
+    }
+    let path = format!("/v1/hub/rooms/{}/messages", stored["id"].as_str().unwrap());
+    let history = expect(&app, "GET", &path, None, 200).await;
+    let refused = &history["data"][1];
+    assert_eq!(refused["text"], "refuse me");
+    for delivery in refused["deliveries"].as_array().unwrap() {
+        assert_eq!(delivery["status"], "failed", "{delivery}");
+        assert!(
+            delivery["last_error"].as_str().unwrap().contains("400"),
+            "{delivery}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_checked_and_each_tenants_hub_is_its_own() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = app_for(&[&gwt, &net, &buas]).await;
+    let [gwt_token, _, _] = three(&app, [&gwt, &net, &buas]).await;
+    let stored = room(&app, &gwt_token).await;
+
+    let wrong = "not-a-token-of-any-platform";
+    for (path, body) in [
+        ("/hub/user", json!({"id": 1, "name": "x", "token": wrong})),
+        ("/hub/message", message(wrong, 1, "hola")),
+        ("/hub/ping", json!({"token": wrong})),
+    ] {
+        let problem = hub(&app, path, body, 401).await;
+        assert!(
+            problem["detail"].as_str().unwrap().contains("token"),
+            "{problem}"
+        );
+    }
+    hub_get(&app, &format!("/hub/users?token={wrong}"), 401).await;
+    hub_get(&app, "/hub/platforms", 422).await;
+
+    let other = app.other_tenant_key().await;
+    let (code, listed) = app.call_as(&other, "GET", "/v1/hub/platforms", None).await;
+    assert_eq!((code, listed["data"].as_array().unwrap().len()), (200, 0));
+    let room = format!("/v1/hub/rooms/{}", stored["id"].as_str().unwrap());
+    for path in [room.clone(), format!("{room}/messages")] {
+        let (code, answer) = app.call_as(&other, "GET", &path, None).await;
+        assert_eq!(code, 404, "{path}: {answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_registrations_and_posts_are_refused_naming_each_field() {
+    let gwt = ChatPlatform::start().await;
+    let app = app_for(&[&gwt]).await;
+    let problem = expect(
+        &app,
+        "POST",
+        "/v1/hub/platforms",
+        Some(json!({"name": "", "endpoint": "http://10.0.0.1/api/",
+                    "capabilities": ["image", "sticker"], "token": "short"})),
+        422,
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["name", "endpoint", "capabilities[1]", "token"],
+        "{problem}"
+    );
+    let (_, token) = register(&app, "GWT_CHAT", &gwt, json!([])).await;
+    let again = expect(
+        &app,
+        "POST",
+        "/v1/hub/platforms",
+        Some(json!({"name": "GWT_CHAT", "endpoint": gwt.endpoint()})),
+        409,
+    )
+    .await;
+    assert!(
+        again["detail"].as_str().unwrap().contains("name"),
+        "{again}"
+    );
+
+    let problem = hub(
+        &app,
+        "/hub/room",
+        json!({"id": 1, "name": "", "token": token, "type": "public",
+               "users": [{"GWT_CHAT": [1]}, {"Nope": [2]}]}),
+        422,
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["name", "users[1].Nope"],
+        "{problem}"
+    );
+    let problem = hub(
+        &app,
+        "/hub/message",
+        json!({"roomOriginalPlatform": "GWT_CHAT", "roomId": 99, "senderId": 1, "text": "hola",
+               "token": token}),
+        404,
+    )
+    .await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("room"),
+        "{problem}"
+    );
+    let problem = hub(
+        &app,
+        "/hub/message",
+        json!({"roomOriginalPlatform": "Nope", "roomId": 1, "senderId": 1, "text": "",
+               "token": token}),
+        422,
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem),
+        ["text", "roomOriginalPlatform"],
+        "{problem}"
+    );
+}

@@ -1,0 +1,291 @@
+//! The chat hub (source document 003): a tenant's chat platforms, their users, rooms with
+//! members from several platforms, the messages posted to rooms, and the forwards each
+//! platform is owed (a user, a room or a message to POST to it), kept until delivered so
+//! that nothing is lost while a platform is down. Forward ids are UUIDv7: their order is
+//! the order a platform receives them in.
+//!
+//! A platform's token is kept as its SHA-256 only (it is looked up by hash, unique across
+//! tenants); message texts and forward bodies are sealed like every other message.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum HubPlatforms {
+    Table,
+    Id,
+    TenantId,
+    Name,
+    Endpoint,
+    Capabilities,
+    TokenHash,
+    Status,
+    LastSuccessAt,
+    LastFailureAt,
+    LastError,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum HubUsers {
+    Table,
+    Id,
+    TenantId,
+    PlatformId,
+    ExternalId,
+    Name,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum HubRooms {
+    Table,
+    Id,
+    TenantId,
+    PlatformId,
+    ExternalId,
+    Name,
+    Kind,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum HubRoomMembers {
+    Table,
+    RoomId,
+    PlatformId,
+    UserExternalId,
+}
+
+#[derive(DeriveIden)]
+enum HubMessages {
+    Table,
+    Id,
+    TenantId,
+    RoomId,
+    PlatformId,
+    SenderId,
+    Text,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum HubForwards {
+    Table,
+    Id,
+    TenantId,
+    PlatformId,
+    Kind,
+    SubjectId,
+    Body,
+    Status,
+    Attempts,
+    LastError,
+    DeliveredAt,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubPlatforms::Table)
+                    .if_not_exists()
+                    .col(uuid(HubPlatforms::Id).primary_key())
+                    .col(uuid(HubPlatforms::TenantId))
+                    .col(string(HubPlatforms::Name))
+                    .col(text(HubPlatforms::Endpoint))
+                    .col(json(HubPlatforms::Capabilities))
+                    .col(string(HubPlatforms::TokenHash))
+                    .col(string(HubPlatforms::Status))
+                    .col(timestamp_with_time_zone_null(HubPlatforms::LastSuccessAt))
+                    .col(timestamp_with_time_zone_null(HubPlatforms::LastFailureAt))
+                    .col(text_null(HubPlatforms::LastError))
+                    .col(timestamp_with_time_zone(HubPlatforms::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, cols) in [
+            (
+                "ux_hub_platforms_name",
+                vec![HubPlatforms::TenantId, HubPlatforms::Name],
+            ),
+            ("ux_hub_platforms_token", vec![HubPlatforms::TokenHash]),
+        ] {
+            let mut index = Index::create();
+            index
+                .if_not_exists()
+                .unique()
+                .name(name)
+                .table(HubPlatforms::Table);
+            for col in cols {
+                index.col(col);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubUsers::Table)
+                    .if_not_exists()
+                    .col(uuid(HubUsers::Id).primary_key())
+                    .col(uuid(HubUsers::TenantId))
+                    .col(uuid(HubUsers::PlatformId))
+                    .col(big_integer(HubUsers::ExternalId))
+                    .col(text(HubUsers::Name))
+                    .col(timestamp_with_time_zone(HubUsers::CreatedAt))
+                    .col(timestamp_with_time_zone(HubUsers::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .unique()
+                    .name("ux_hub_users_platform")
+                    .table(HubUsers::Table)
+                    .col(HubUsers::PlatformId)
+                    .col(HubUsers::ExternalId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubRooms::Table)
+                    .if_not_exists()
+                    .col(uuid(HubRooms::Id).primary_key())
+                    .col(uuid(HubRooms::TenantId))
+                    .col(uuid(HubRooms::PlatformId))
+                    .col(big_integer(HubRooms::ExternalId))
+                    .col(text(HubRooms::Name))
+                    .col(string(HubRooms::Kind))
+                    .col(timestamp_with_time_zone(HubRooms::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .unique()
+                    .name("ux_hub_rooms_platform")
+                    .table(HubRooms::Table)
+                    .col(HubRooms::PlatformId)
+                    .col(HubRooms::ExternalId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubRoomMembers::Table)
+                    .if_not_exists()
+                    .col(uuid(HubRoomMembers::RoomId))
+                    .col(uuid(HubRoomMembers::PlatformId))
+                    .col(big_integer(HubRoomMembers::UserExternalId))
+                    .primary_key(
+                        Index::create()
+                            .col(HubRoomMembers::RoomId)
+                            .col(HubRoomMembers::PlatformId)
+                            .col(HubRoomMembers::UserExternalId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubMessages::Table)
+                    .if_not_exists()
+                    .col(uuid(HubMessages::Id).primary_key())
+                    .col(uuid(HubMessages::TenantId))
+                    .col(uuid(HubMessages::RoomId))
+                    .col(uuid(HubMessages::PlatformId))
+                    .col(big_integer(HubMessages::SenderId))
+                    // Sealed.
+                    .col(text(HubMessages::Text))
+                    .col(timestamp_with_time_zone(HubMessages::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ix_hub_messages_room")
+                    .table(HubMessages::Table)
+                    .col(HubMessages::RoomId)
+                    .col(HubMessages::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubForwards::Table)
+                    .if_not_exists()
+                    .col(uuid(HubForwards::Id).primary_key())
+                    .col(uuid(HubForwards::TenantId))
+                    .col(uuid(HubForwards::PlatformId))
+                    .col(string(HubForwards::Kind))
+                    .col(uuid(HubForwards::SubjectId))
+                    // Sealed: a message's forward carries its text.
+                    .col(text(HubForwards::Body))
+                    .col(string(HubForwards::Status))
+                    .col(integer(HubForwards::Attempts).default(0))
+                    .col(text_null(HubForwards::LastError))
+                    .col(timestamp_with_time_zone_null(HubForwards::DeliveredAt))
+                    .col(timestamp_with_time_zone(HubForwards::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        // A platform's queue, in order.
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ix_hub_forwards_queue")
+                    .table(HubForwards::Table)
+                    .col(HubForwards::PlatformId)
+                    .col(HubForwards::Status)
+                    .col(HubForwards::Id)
+                    .to_owned(),
+            )
+            .await?;
+        // A message's forwards (its per-platform status in the room's history).
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ix_hub_forwards_subject")
+                    .table(HubForwards::Table)
+                    .col(HubForwards::SubjectId)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            HubForwards::Table.into_iden(),
+            HubMessages::Table.into_iden(),
+            HubRoomMembers::Table.into_iden(),
+            HubRooms::Table.into_iden(),
+            HubUsers::Table.into_iden(),
+            HubPlatforms::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! Messages posted to rooms: stored with their forwards (one per other platform with
+//! members in the room) in one transaction, and read back as the room's history with
+//! each platform's delivery status. The text is sealed.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::hub::ForwardKind;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionSession, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{
+    forwards::{self, Forward},
+    platforms::Platform,
+    rooms::{self, Room},
+};
+use crate::{
+    StoreError,
+    entities::hub_message,
+    sealed::{self, Aad},
+};
+
+fn text_aad(tenant_id: Uuid, id: Uuid) -> Aad {
+    Aad::new(Some(tenant_id), format!("hub_messages:{id}:text"))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    /// The sender's platform.
+    pub platform_id: Uuid,
+    pub sender_id: i64,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn open(row: hub_message::Model) -> Result<Message, StoreError> {
+    let text = sealed::open_text_at(&text_aad(row.tenant_id, row.id), row.text)?;
+    Ok(Message {
+        id: row.id,
+        room_id: row.room_id,
+        platform_id: row.platform_id,
+        sender_id: row.sender_id,
+        text,
+        created_at: row.created_at,
+    })
+}
+
+/// Stores `from`'s message to `room` and owes `body` to every other platform with members
+/// in it. Returns the message and the platforms it is owed to.
+pub async fn post<C: TransactionTrait>(
+    db: &C,
+    from: &Platform,
+    room: &Room,
+    sender_id: i64,
+    text: &str,
+    body: &serde_json::Value,
+) -> Result<(Message, Vec<Uuid>), StoreError> {
+    let tx = crate::begin_write(db).await?;
+    let id = Uuid::now_v7();
+    let row = hub_message::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(room.tenant_id),
+        room_id: Set(room.id),
+        platform_id: Set(from.id),
+        sender_id: Set(sender_id),
+        text: Set(sealed::seal_text_at(
+            &text_aad(room.tenant_id, id),
+            text.to_owned(),
+        )),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&tx)
+    .await?;
+    let mut targets: Vec<Uuid> = rooms::members(&tx, room.id).await?.into_keys().collect();
+    if room.platform_id != from.id && !targets.contains(&room.platform_id) {
+        targets.push(room.platform_id);
+    }
+    targets.retain(|p| *p != from.id);
+    forwards::owe(
+        &tx,
+        room.tenant_id,
+        &targets,
+        ForwardKind::Message,
+        id,
+        body,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((open(row)?, targets))
+}
+
+/// A message of a room's history with what became of it on each platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub message: Message,
+    pub forwards: Vec<Forward>,
+}
+
+/// The room's messages, oldest first, after `after` (a message id), at most `limit`.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    room_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Delivered>, StoreError> {
+    let mut query = hub_message::Entity::find().filter(hub_message::Column::RoomId.eq(room_id));
+    if let Some(after) = after {
+        query = query.filter(hub_message::Column::Id.gt(after));
+    }
+    let messages: Vec<Message> = query
+        .order_by_asc(hub_message::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(open)
+        .collect::<Result<_, _>>()?;
+    let mut forwards = forwards::of_subjects(db, messages.iter().map(|m| m.id).collect()).await?;
+    Ok(messages
+        .into_iter()
+        .map(|message| {
+            let (mine, rest) = forwards
+                .drain(..)
+                .partition(|f: &Forward| f.subject_id == message.id);
+            forwards = rest;
+            Delivered {
+                message,
+                forwards: mine,
+            }
+        })
+        .collect())
+}
