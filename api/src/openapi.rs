@@ -129,10 +129,15 @@ fn add_operator_session(operation: &mut Operation) {
 
 fn add_problems(operation: &mut Operation) {
     let scope = scope_of(operation);
-    // Tenant routes read their JSON body with `JsonBody` (the batch route with its own
-    // larger limit, to the same effect); the provider callbacks read theirs raw and declare
-    // their answers themselves.
-    let json_body = scope.is_some()
+    // Tenant routes and the hub's protocol (authenticated by a token in the body) read
+    // their JSON body with `JsonBody` (the batch route with its own larger limit, to the
+    // same effect); the provider callbacks read theirs raw and declare their answers
+    // themselves.
+    let hub_protocol = operation
+        .tags
+        .as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t == "hub-protocol"));
+    let json_body = (scope.is_some() || hub_protocol)
         && operation
             .request_body
             .as_ref()
