@@ -4,6 +4,11 @@
 //! that nothing is lost while a platform is down. Forward ids are UUIDv7: their order is
 //! the order a platform receives them in.
 //!
+//! Triggers write the hub's events to the log like every other change: a message's
+//! forward settling (`hub.message.forwarded` / `hub.message.failed`, about the message,
+//! related to the platform) and a platform's status changing (`hub.platform.up` /
+//! `hub.platform.down`).
+//!
 //! A platform's token is kept as its SHA-256 only (it is looked up by hash, unique across
 //! tenants); message texts and forward bodies are sealed like every other message.
 
@@ -26,6 +31,7 @@ enum HubPlatforms {
     LastFailureAt,
     LastError,
     CreatedAt,
+    UpdatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -86,7 +92,57 @@ enum HubForwards {
     LastError,
     DeliveredAt,
     CreatedAt,
+    UpdatedAt,
 }
+
+const SQLITE_UP: &[&str] = &[
+    "CREATE TRIGGER IF NOT EXISTS event_log_hub_forward AFTER UPDATE OF status ON hub_forwards \
+     WHEN NEW.kind = 'message' AND OLD.status = 'pending' AND NEW.status IN ('delivered', 'failed') \
+     BEGIN INSERT INTO event_log (tenant_id, event_type, subject_id, related_id, status, occurred_at) \
+     VALUES (NEW.tenant_id, CASE NEW.status WHEN 'delivered' THEN 'hub.message.forwarded' ELSE 'hub.message.failed' END, \
+     NEW.subject_id, NEW.platform_id, NEW.status, NEW.updated_at); END",
+    "CREATE TRIGGER IF NOT EXISTS event_log_hub_platform AFTER UPDATE OF status ON hub_platforms \
+     WHEN NEW.status <> OLD.status AND NEW.status IN ('up', 'down') \
+     BEGIN INSERT INTO event_log (tenant_id, event_type, subject_id, related_id, status, occurred_at) \
+     VALUES (NEW.tenant_id, 'hub.platform.' || NEW.status, NEW.id, NULL, NEW.status, NEW.updated_at); END",
+];
+
+const POSTGRES_UP: &[&str] = &[
+    "CREATE OR REPLACE FUNCTION event_log_hub_forward() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.kind = 'message' AND OLD.status = 'pending' AND NEW.status IN ('delivered', 'failed') THEN
+         INSERT INTO event_log (tenant_id, event_type, subject_id, related_id, status, occurred_at)
+         VALUES (NEW.tenant_id,
+                 CASE NEW.status WHEN 'delivered' THEN 'hub.message.forwarded' ELSE 'hub.message.failed' END,
+                 NEW.subject_id, NEW.platform_id, NEW.status, NEW.updated_at);
+       END IF;
+       RETURN NULL;
+     END $$",
+    "CREATE OR REPLACE TRIGGER event_log_hub_forward AFTER UPDATE OF status ON hub_forwards \
+     FOR EACH ROW EXECUTE FUNCTION event_log_hub_forward()",
+    "CREATE OR REPLACE FUNCTION event_log_hub_platform() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.status <> OLD.status AND NEW.status IN ('up', 'down') THEN
+         INSERT INTO event_log (tenant_id, event_type, subject_id, related_id, status, occurred_at)
+         VALUES (NEW.tenant_id, 'hub.platform.' || NEW.status, NEW.id, NULL, NEW.status, NEW.updated_at);
+       END IF;
+       RETURN NULL;
+     END $$",
+    "CREATE OR REPLACE TRIGGER event_log_hub_platform AFTER UPDATE OF status ON hub_platforms \
+     FOR EACH ROW EXECUTE FUNCTION event_log_hub_platform()",
+];
+
+const SQLITE_DOWN: &[&str] = &[
+    "DROP TRIGGER IF EXISTS event_log_hub_forward",
+    "DROP TRIGGER IF EXISTS event_log_hub_platform",
+];
+
+const POSTGRES_DOWN: &[&str] = &[
+    "DROP TRIGGER IF EXISTS event_log_hub_forward ON hub_forwards",
+    "DROP FUNCTION IF EXISTS event_log_hub_forward()",
+    "DROP TRIGGER IF EXISTS event_log_hub_platform ON hub_platforms",
+    "DROP FUNCTION IF EXISTS event_log_hub_platform()",
+];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -107,6 +163,8 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(HubPlatforms::LastFailureAt))
                     .col(text_null(HubPlatforms::LastError))
                     .col(timestamp_with_time_zone(HubPlatforms::CreatedAt))
+                    // Its last change of status (the time of its `hub.platform.*` event).
+                    .col(timestamp_with_time_zone(HubPlatforms::UpdatedAt))
                     .to_owned(),
             )
             .await?;
@@ -243,6 +301,8 @@ impl MigrationTrait for Migration {
                     .col(text_null(HubForwards::LastError))
                     .col(timestamp_with_time_zone_null(HubForwards::DeliveredAt))
                     .col(timestamp_with_time_zone(HubForwards::CreatedAt))
+                    // Its last attempt (the time of its `hub.message.*` event).
+                    .col(timestamp_with_time_zone(HubForwards::UpdatedAt))
                     .to_owned(),
             )
             .await?;
@@ -270,10 +330,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        Ok(())
+        crate::statements::run(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::statements::run(manager, SQLITE_DOWN, POSTGRES_DOWN).await?;
         for table in [
             HubForwards::Table.into_iden(),
             HubMessages::Table.into_iden(),

@@ -129,6 +129,15 @@ pub fn data(e: &LoggedEvent) -> serde_json::Value {
             "batch_id": e.subject_id,
             "status": e.status,
         }),
+        Some("hub") if e.event_type.starts_with("hub.platform.") => json!({
+            "platform_id": e.subject_id,
+            "status": e.status,
+        }),
+        Some("hub") => json!({
+            "message_id": e.subject_id,
+            "platform_id": related,
+            "status": e.status,
+        }),
         Some("endpoint") => json!({
             "endpoint_id": e.subject_id,
             "status": e.status,

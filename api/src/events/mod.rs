@@ -42,6 +42,12 @@ const NOTIFICATION: &[(&str, &str)] = &[
     ("batch_id", "uuid|null"),
 ];
 
+const HUB_MESSAGE: &[(&str, &str)] = &[
+    ("message_id", "uuid"),
+    ("platform_id", "uuid"),
+    ("status", "string"),
+];
+
 /// Every event the log holds.
 const TYPES: &[EventType] = &[
     EventType {
@@ -102,6 +108,26 @@ const TYPES: &[EventType] = &[
         name: "endpoint.disabled",
         description: "A webhook endpoint was disabled after failing for webhooks.disable_after_secs: enable it again with PATCH /v1/webhook-endpoints/{id}.",
         fields: &[("endpoint_id", "uuid"), ("status", "string")],
+    },
+    EventType {
+        name: "hub.message.forwarded",
+        description: "A chat hub platform took a room's message (its forward answered 2xx).",
+        fields: HUB_MESSAGE,
+    },
+    EventType {
+        name: "hub.message.failed",
+        description: "A chat hub platform refused a room's message for good (a 4xx other than 408 and 429); the queue moved on.",
+        fields: HUB_MESSAGE,
+    },
+    EventType {
+        name: "hub.platform.down",
+        description: "A chat hub platform could not take what it is owed (unreachable, 5xx, 408, 429): its forwards wait until it is back.",
+        fields: &[("platform_id", "uuid"), ("status", "string")],
+    },
+    EventType {
+        name: "hub.platform.up",
+        description: "A chat hub platform took a forward again, or pinged the hub: its backlog drains in order.",
+        fields: &[("platform_id", "uuid"), ("status", "string")],
     },
     EventType {
         name: "message.received",
@@ -355,6 +381,10 @@ fn example_word(event: &str) -> &'static str {
         "instance.connection_updated" => "connected",
         "instance.qrcode_updated" => "pairing",
         "endpoint.disabled" => "disabled",
+        "hub.message.forwarded" => "delivered",
+        "hub.message.failed" => "failed",
+        "hub.platform.down" => "down",
+        "hub.platform.up" => "up",
         _ => "open",
     }
 }

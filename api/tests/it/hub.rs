@@ -400,6 +400,44 @@ async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_whe
     let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
     assert_eq!(listed["data"][2]["status"], "up", "{listed}");
     assert_eq!(listed["data"][2]["backlog"], 0, "{listed}");
+
+    // The log tells it too: BuasApp went down, then up; every message was forwarded to
+    // both platforms.
+    let buas_id = listed["data"][2]["id"].clone();
+    let events = expect(
+        &app,
+        "GET",
+        "/v1/events?types=hub.platform.down,hub.platform.up&limit=200",
+        None,
+        200,
+    )
+    .await;
+    let buas_changes: Vec<_> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["platform_id"] == buas_id)
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        buas_changes,
+        ["hub.platform.up", "hub.platform.down", "hub.platform.up"]
+    );
+    let forwarded = expect(
+        &app,
+        "GET",
+        "/v1/events?types=hub.message.forwarded&limit=200",
+        None,
+        200,
+    )
+    .await;
+    let to_buas = forwarded["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["platform_id"] == buas_id)
+        .count();
+    assert_eq!(to_buas, 6, "{forwarded}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

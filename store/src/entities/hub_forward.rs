@@ -23,6 +23,7 @@ pub struct Model {
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -81,6 +81,7 @@ pub(crate) async fn owe(
             last_error: Set(None),
             delivered_at: Set(None),
             created_at: Set(now),
+            updated_at: Set(now),
         }
     });
     hub_forward::Entity::insert_many(rows)
@@ -123,7 +124,9 @@ pub async fn record(
     id: Uuid,
     outcome: Outcome<'_>,
 ) -> Result<(), StoreError> {
+    let now = Utc::now();
     let update = hub_forward::Entity::update_many()
+        .col_expr(hub_forward::Column::UpdatedAt, Expr::value(now))
         .col_expr(
             hub_forward::Column::Attempts,
             Expr::col(hub_forward::Column::Attempts).add(1),
@@ -136,7 +139,7 @@ pub async fn record(
                 hub_forward::Column::Status,
                 Expr::value(ForwardStatus::Delivered.as_str()),
             )
-            .col_expr(hub_forward::Column::DeliveredAt, Expr::value(Utc::now())),
+            .col_expr(hub_forward::Column::DeliveredAt, Expr::value(now)),
         Outcome::Retry(error) => {
             update.col_expr(hub_forward::Column::LastError, Expr::value(error))
         }

@@ -79,6 +79,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewPlatform) -> Result<Platf
         last_failure_at: Set(None),
         last_error: Set(None),
         created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
     }
     .insert(db)
     .await
@@ -156,7 +157,9 @@ pub async fn record_health(
     outcome: Result<(), &str>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    let update = hub_platform::Entity::update_many().filter(hub_platform::Column::Id.eq(id));
+    let update = hub_platform::Entity::update_many()
+        .col_expr(hub_platform::Column::UpdatedAt, Expr::value(now))
+        .filter(hub_platform::Column::Id.eq(id));
     let update = match outcome {
         Ok(()) => update
             .col_expr(
