@@ -31,6 +31,8 @@ RECORDING_TESTS=(
   webhooks::failures_are_retried_on_the_schedule_until_one_succeeds
   webhooks::a_failing_endpoint_pauses_then_is_disabled_and_its_tenant_is_told
   webhooks::recover_sends_exactly_the_failed_deliveries_again
+  hub::users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shapes
+  hub::a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_when_back
 )
 
 source scripts/test-servers.sh

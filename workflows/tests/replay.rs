@@ -11,8 +11,8 @@ use std::{
 };
 
 use pombo_workflows::{
-    BatchWorkflow, InboundMediaWorkflow, NotificationWorkflow, RetentionWorkflow,
-    WebhookDeliveryWorkflow, notification::REPORTED_FAILURE_FAILS_RUN,
+    BatchWorkflow, HubForwardWorkflow, InboundMediaWorkflow, NotificationWorkflow,
+    RetentionWorkflow, WebhookDeliveryWorkflow, notification::REPORTED_FAILURE_FAILS_RUN,
     retention::PURGE_CONCURRENTLY,
 };
 use temporalio_client::WorkflowHistory;
@@ -63,6 +63,8 @@ fn current_code() -> WorkflowReplayer {
         .register_workflow::<InboundMediaWorkflow>()
         .unwrap()
         .register_workflow::<WebhookDeliveryWorkflow>()
+        .unwrap()
+        .register_workflow::<HubForwardWorkflow>()
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()

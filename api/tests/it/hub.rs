@@ -133,6 +133,16 @@ impl ChatPlatform {
     }
 }
 
+/// Removes the platform `id` (which ends its forwarder) and records the forwarder's
+/// history as the replay fixture `hub_forward/<case>.json` when `POMBO_RECORD_HISTORIES`
+/// asks for it.
+async fn remove_and_record(app: &TestApp, id: &Value, case: &str) {
+    let id = id.as_str().unwrap();
+    expect(app, "DELETE", &format!("/v1/hub/platforms/{id}"), None, 204).await;
+    let workflow_id = pombo_contract::hub::forward_workflow_id(id.parse().unwrap());
+    crate::support::histories::record(&app.config, "hub_forward", case, &workflow_id).await;
+}
+
 /// A call that must answer `expected`; its JSON body.
 async fn expect(
     app: &TestApp,
@@ -333,6 +343,12 @@ async fn users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shape
         .collect();
     deliveries.sort();
     assert_eq!(deliveries, ["BuasApp delivered", "GWT_CHAT delivered"]);
+
+    // A platform removed: its forwarder ends, what it was owed is dropped.
+    let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+    remove_and_record(&app, &listed["data"][0]["id"], "forwarded_then_removed").await;
+    let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -438,6 +454,7 @@ async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_whe
         .filter(|e| e["data"]["platform_id"] == buas_id)
         .count();
     assert_eq!(to_buas, 6, "{forwarded}");
+    remove_and_record(&app, &buas_id, "down_then_back").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
