@@ -18,6 +18,7 @@ pub mod person;
 
 pub mod apns;
 pub mod callbell;
+pub mod chat;
 pub mod evolution;
 pub mod fcm;
 pub mod instagram;
@@ -122,6 +123,11 @@ const PROVIDERS: &[Provider] = &[
         prefix: "webhook",
         router: webhook::router,
         error: webhook::error,
+    },
+    Provider {
+        prefix: "chat",
+        router: chat::router,
+        error: chat::error,
     },
 ];
 
