@@ -10,7 +10,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -24,7 +24,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, TestApp, problem_fields, spawn_app_with};
+use crate::support::{AppOptions, TestApp, WorkerProcess, problem_fields, spawn_app_with};
 
 /// What a platform received at one of its routes.
 #[derive(Clone, Debug)]
@@ -36,18 +36,21 @@ struct Got {
 
 /// A chat platform as the source's apps are: four routes under `/api/`. While `down`, it
 /// answers 503 to everything (and keeps nothing of it); a message whose text contains
-/// `refuse me` gets a 400.
+/// `refuse me` gets a 400. With a `slow` delay it keeps what it got, then answers after
+/// the delay.
 struct ChatPlatform {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
     down: Arc<AtomicBool>,
+    slow_ms: Arc<AtomicU64>,
 }
 
 impl ChatPlatform {
     async fn start() -> ChatPlatform {
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
         let down = Arc::new(AtomicBool::new(false));
-        let (recorded, is_down) = (got.clone(), down.clone());
+        let slow_ms = Arc::new(AtomicU64::new(0));
+        let (recorded, is_down, slow) = (got.clone(), down.clone(), slow_ms.clone());
         let (recorded_users, down_users) = (got.clone(), down.clone());
         let app = Router::new()
             .route(
@@ -69,7 +72,8 @@ impl ChatPlatform {
                     move |Path(route): Path<String>,
                           headers: HeaderMap,
                           Json(body): Json<Value>| {
-                        let (recorded, down) = (recorded.clone(), is_down.clone());
+                        let (recorded, down, slow) =
+                            (recorded.clone(), is_down.clone(), slow.clone());
                         async move {
                             if down.load(Ordering::SeqCst) {
                                 return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -87,6 +91,8 @@ impl ChatPlatform {
                                     .map(|v| v.to_str().unwrap().to_owned()),
                                 body,
                             });
+                            let delay = slow.load(Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
                             Json(json!({"status": 200, "message": "ok"})).into_response()
                         }
                     },
@@ -95,7 +101,12 @@ impl ChatPlatform {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        ChatPlatform { addr, got, down }
+        ChatPlatform {
+            addr,
+            got,
+            down,
+            slow_ms,
+        }
     }
 
     fn endpoint(&self) -> String {
@@ -598,4 +609,65 @@ async fn bad_registrations_and_posts_are_refused_naming_each_field() {
         ["text", "roomOriginalPlatform"],
         "{problem}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_forward_loses_nothing() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: [&gwt, &net, &buas]
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect(),
+        worker: false,
+        // How long Temporal waits for a silent (dead) worker's round before another takes it.
+        heartbeat_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    let worker = WorkerProcess::spawn(&app.config);
+    let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
+    room(&app, &gwt_token).await;
+    buas.wait_for("room", 1).await;
+    // Slow answers: the kill lands while a forward is in flight.
+    buas.slow_ms.store(400, Ordering::SeqCst);
+    let texts: Vec<String> = (0..8).map(|i| format!("mensaje {i}")).collect();
+    for text in &texts {
+        hub(&app, "/hub/message", message(&net_token, 3, text), 200).await;
+    }
+    buas.wait_for("message", 2).await;
+    worker.kill();
+    let _next = WorkerProcess::spawn(&app.config);
+
+    // Every message arrives; in order of first arrival; a repeat (the one in flight at the
+    // kill, sent again) carries the key it came with the first time.
+    let start = Instant::now();
+    let got = loop {
+        let got = buas.got("message");
+        let mut keys: Vec<_> = got.iter().map(|g| g.idempotency_key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        if keys.len() >= texts.len() {
+            break got;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "{got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut first_seen: Vec<String> = Vec::new();
+    let mut keys: std::collections::HashMap<String, Option<String>> = Default::default();
+    for g in &got {
+        let text = g.body["text"].as_str().unwrap().to_owned();
+        match keys.get(&text) {
+            Some(key) => assert_eq!(key, &g.idempotency_key, "a repeat of {text} has a new key"),
+            None => {
+                keys.insert(text.clone(), g.idempotency_key.clone());
+                first_seen.push(text);
+            }
+        }
+    }
+    assert_eq!(first_seen, texts);
 }
