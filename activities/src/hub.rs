@@ -8,11 +8,16 @@
 //! at connect time, no redirects). A 2xx delivers; a 408, 429, 5xx, timeout or refused
 //! connection means the platform is down and the queue waits; any other 4xx refuses that
 //! one forward for good and the queue moves on.
+//!
+//! The scheduled checks ([`defs::HubCheck`]) read each platform's `GET {endpoint}users`:
+//! the ping marks it up or down (and wakes the forwarder of one back up), the import
+//! stores its users.
 
 use std::{sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use pombo_contract::{
-    hub::{self as defs, DrainOutcome, ForwardInput},
+    hub::{self as defs, DrainOutcome, ForwardInput, HubCheck, HubCheckOutcome, PlatformStatus},
     outbound::OutboundPolicy,
 };
 use pombo_store::{
@@ -20,10 +25,12 @@ use pombo_store::{
     hub::{
         forwards::{self, Forward, Outcome},
         platforms::{self, Platform},
+        rooms,
     },
 };
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use uuid::Uuid;
 
 /// Forwards one round delivers at most, so the workflow sees progress and a removed
 /// platform is noticed.
@@ -35,10 +42,21 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a platform's answer kept as the error.
 const ERROR_CHARS: usize = 300;
 
+/// The most of a platform's user list read (`GET {endpoint}users`).
+const MAX_USERS_BYTES: usize = 4 * 1024 * 1024;
+/// The most users one import stores of a platform.
+const MAX_USERS: usize = 10_000;
+const MAX_USER_NAME: usize = 200;
+
+/// Wakes the forwarder of a platform (tenant, platform) back up: the worker's
+/// `pombo_starter::hub::wake`, given here so activities need no Temporal client.
+pub type WakeForwarder = Arc<dyn Fn(Uuid, Uuid) -> BoxFuture<'static, ()> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct HubActivities {
     db: Db,
     http: reqwest::Client,
+    wake: Option<WakeForwarder>,
 }
 
 impl HubActivities {
@@ -48,7 +66,122 @@ impl HubActivities {
             .connect_timeout(TIMEOUT)
             .user_agent(concat!("pombo-hub/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(HubActivities { db, http })
+        Ok(HubActivities {
+            db,
+            http,
+            wake: None,
+        })
+    }
+
+    /// How the ping wakes the forwarder of a platform back up.
+    pub fn with_wake(mut self, wake: WakeForwarder) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    /// The platform's users, as its `GET {endpoint}users` lists them. `Err(Failure::Down)`:
+    /// it did not answer, or answered 5xx; `Err(Failure::Refused)`: it answered, but not a
+    /// list of users.
+    async fn users_of(&self, platform: &Platform) -> Result<Vec<(i64, String)>, Failure> {
+        let url = format!("{}/users", platform.endpoint.trim_end_matches('/'));
+        let mut response = match self.http.get(&url).send().await {
+            Ok(response) => response,
+            Err(e) => return Err(Failure::Down(format!("{url}: {}", error_chain(&e)))),
+        };
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(Failure::Down(format!("{url} answered {status}")));
+        }
+        if !status.is_success() {
+            return Err(Failure::Refused(format!("{url} answered {status}")));
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_USERS_BYTES => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => {
+                    return Err(Failure::Refused(format!(
+                        "{url}: more than {MAX_USERS_BYTES} bytes"
+                    )));
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Failure::Down(format!("{url}: {}", error_chain(&e)))),
+            }
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            id: i64,
+            name: String,
+        }
+        let listed: Vec<Listed> = serde_json::from_slice(&body).map_err(|e| {
+            Failure::Refused(format!("{url}: not a list of {{\"id\", \"name\"}}: {e}"))
+        })?;
+        Ok(listed
+            .into_iter()
+            .take(MAX_USERS)
+            .map(|u| (u.id, u.name.chars().take(MAX_USER_NAME).collect()))
+            .collect())
+    }
+
+    /// One platform's part of a check: `Ok(changed users)` when it answered.
+    async fn check_one(&self, check: HubCheck, platform: &Platform) -> Result<u32, String> {
+        let users = self.users_of(platform).await;
+        match check {
+            HubCheck::Ping => match users {
+                // Up: it answered, whatever it thinks of the route.
+                Ok(_) | Err(Failure::Refused(_)) => {
+                    platforms::record_health(&self.db, platform.id, Ok(()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if platform.status == PlatformStatus::Down
+                        && let Some(wake) = &self.wake
+                    {
+                        wake(platform.tenant_id, platform.id).await;
+                    }
+                    Ok(0)
+                }
+                Err(Failure::Down(error)) => {
+                    platforms::record_health(&self.db, platform.id, Err(&error))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Err(error)
+                }
+            },
+            HubCheck::ImportUsers => match users {
+                Ok(listed) => rooms::import_users(&self.db, platform, &listed)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(Failure::Down(error) | Failure::Refused(error)) => Err(error),
+            },
+        }
+    }
+
+    /// A check over every platform of every hub (see [`defs::HubActivities::check`]).
+    pub async fn check_all(&self, check: HubCheck) -> Result<HubCheckOutcome, ActivityError> {
+        let mut outcome = HubCheckOutcome::default();
+        let mut after = None;
+        loop {
+            let page = platforms::all(&self.db, after, PAGE * 5).await?;
+            let Some(last) = page.last() else {
+                return Ok(outcome);
+            };
+            after = Some(last.id);
+            for platform in &page {
+                outcome.platforms += 1;
+                match self.check_one(check, platform).await {
+                    Ok(changed) => {
+                        outcome.answered += 1;
+                        outcome.users_changed += changed;
+                    }
+                    Err(error) => {
+                        tracing::info!(platform = %platform.name, ?check, %error, "hub check: the platform failed");
+                        outcome.failed += 1;
+                    }
+                }
+            }
+        }
     }
 
     /// POSTs one forward; what it came to.
@@ -154,5 +287,14 @@ impl HubActivities {
         // A round can take a while (a hundred POSTs): heartbeats tell Temporal the worker
         // is alive, and a dead one's round is retried after the heartbeat timeout.
         crate::notification::with_heartbeats(&ctx, self.drain_once(input)).await
+    }
+
+    #[activity(definition = defs::Check)]
+    pub async fn check(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        check: HubCheck,
+    ) -> Result<HubCheckOutcome, ActivityError> {
+        crate::notification::with_heartbeats(&ctx, self.check_all(check)).await
     }
 }

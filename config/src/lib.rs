@@ -48,6 +48,7 @@ pub struct Config {
     pub stream: StreamConfig,
     /// Deliveries to tenants' webhook endpoints: retries, pauses, disabling.
     pub webhooks: WebhooksConfig,
+    pub hub: HubConfig,
     /// When set, the API makes sure a `dev` tenant exists with this key (for `make run`).
     pub dev_api_key: Option<Secret>,
     /// `text` for people, `json` for log shippers.
@@ -140,6 +141,7 @@ impl Default for Config {
             render: RenderConfig::default(),
             stream: StreamConfig::default(),
             webhooks: WebhooksConfig::default(),
+            hub: HubConfig::default(),
             dev_api_key: None,
             log_format: LogFormat::Text,
             worker_metrics_listen: Some(([127, 0, 0, 1], 9464).into()),
@@ -253,6 +255,13 @@ impl Config {
         if hooks.retry_schedule_secs.len() > 50 {
             return Err(ConfigError(
                 "webhooks.retry_schedule_secs has at most 50 steps".into(),
+            ));
+        }
+        if self.hub.ping_schedule_id.trim().is_empty()
+            || self.hub.import_users_schedule_id.trim().is_empty()
+        {
+            return Err(ConfigError(
+                "hub.ping_schedule_id and hub.import_users_schedule_id must not be empty".into(),
             ));
         }
         if self.retention.every_secs == 0

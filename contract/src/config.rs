@@ -423,6 +423,33 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// The chat hub's scheduled checks (`/v1/hub`): Temporal Schedules the worker keeps,
+/// visible in the Temporal UI. 0 turns a check off (its schedule is deleted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HubConfig {
+    /// How often every platform is pinged (`GET {endpoint}users`) and marked up or down; a
+    /// platform back up has its backlog sent at once.
+    pub ping_every_secs: u64,
+    /// How often every platform's users are imported (`GET {endpoint}users`): new or
+    /// renamed ones are told to the other platforms. Daily, as the source asks.
+    pub import_users_every_secs: u64,
+    /// The two Schedules' ids (one of each per namespace).
+    pub ping_schedule_id: String,
+    pub import_users_schedule_id: String,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            ping_every_secs: 60,
+            import_users_every_secs: 24 * 3600,
+            ping_schedule_id: "pombo-hub-ping".into(),
+            import_users_schedule_id: "pombo-hub-import-users".into(),
+        }
+    }
+}
+
 /// Tenants' templates are rendered in `pombo-render` child processes, each limited to
 /// `memory_limit_mib` of address space: a template whose values outgrow it (a string
 /// doubled in a loop) ends its child and is refused, instead of ending the API or the worker.

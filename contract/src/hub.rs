@@ -240,10 +240,43 @@ pub const IDLE_RECHECK: Duration = Duration::from_secs(60);
 /// Rounds before a forwarder continues as new, so its history stays small.
 pub const ROUNDS_PER_RUN: u32 = 200;
 
+/// Name under which the scheduled checks' workflow is registered.
+pub const HUB_CHECK_WORKFLOW: &str = "HubCheckWorkflow";
+
+/// A scheduled check of every platform of every hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HubCheck {
+    /// `GET {endpoint}users` answered below 500: up (a platform back up has its backlog
+    /// sent at once); otherwise down.
+    Ping,
+    /// The platform's users (`GET {endpoint}users`, `[{"id", "name"}]`) stored; new or
+    /// renamed ones told to the other platforms.
+    ImportUsers,
+}
+
+/// What a check found, for the Temporal UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubCheckOutcome {
+    pub platforms: u32,
+    /// Platforms that answered (the ping) or whose users were read (the import).
+    pub answered: u32,
+    pub failed: u32,
+    /// Users new or renamed (the import).
+    pub users_changed: u32,
+}
+
 pub struct HubActivities;
 
 #[activity_definitions]
 impl HubActivities {
+    /// Runs `check` over every platform, one after another, each bounded; a platform that
+    /// fails is counted, not an error.
+    #[activity(name = "hub_check")]
+    pub fn check(check: HubCheck) -> Result<HubCheckOutcome, ActivityError> {
+        unimplemented!()
+    }
+
     /// Delivers the platform's pending forwards in order, one at a time, until none is
     /// left, one fails or the round's bound is reached; records each outcome and the
     /// platform's status.
@@ -254,7 +287,7 @@ impl HubActivities {
 }
 
 /// The generated marker types, so other crates can implement these definitions.
-pub use hub_activities::Drain;
+pub use hub_activities::{Check, Drain};
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,10 @@
 //! workflow and its activities on the task queue of each priority. Any number of workers may run
 //! against one Temporal server; Temporal spreads the work and re-runs what a dead one held.
 
+pub mod hub;
 pub mod priority_gate;
 pub mod retention;
+pub mod schedules;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -20,8 +22,8 @@ use pombo_contract::{
 };
 use pombo_store::objects::ObjectStore;
 use pombo_workflows::{
-    BatchWorkflow, HubForwardWorkflow, InboundMediaWorkflow, NotificationWorkflow,
-    RetentionWorkflow, WebhookDeliveryWorkflow,
+    BatchWorkflow, HubCheckWorkflow, HubForwardWorkflow, InboundMediaWorkflow,
+    NotificationWorkflow, RetentionWorkflow, WebhookDeliveryWorkflow,
 };
 use temporalio_client::Client;
 use temporalio_sdk::{
@@ -56,6 +58,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         // Sending matters more than purging: the next start tries again.
         Err(e) => tracing::error!(error = %format!("{e:#}"), "retention schedule not set"),
     }
+    match hub::ensure_schedules(&client, &config.temporal, &config.hub).await {
+        Ok((ping, import)) => tracing::info!(?ping, ?import, "chat hub schedules"),
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "chat hub schedules not set"),
+    }
 
     let renderer = pombo_renderer::Renderer::start(&config.render)
         .await
@@ -75,8 +81,31 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &config.webhooks,
     )
     .context("building the webhook client")?;
-    let hub = HubActivities::new(db.clone(), activities.providers().outbound().policy())
-        .context("building the hub's client")?;
+    let wake_forwarder: pombo_activities::hub::WakeForwarder = {
+        let (client, temporal) = (client.clone(), config.temporal.clone());
+        let heartbeat = config.delivery.heartbeat_timeout_secs;
+        Arc::new(move |tenant_id, platform_id| {
+            let (client, temporal) = (client.clone(), temporal.clone());
+            Box::pin(async move {
+                let why = pombo_contract::hub::Wake::PlatformUp;
+                if let Err(e) = pombo_starter::hub::wake(
+                    &client,
+                    &temporal,
+                    heartbeat,
+                    tenant_id,
+                    platform_id,
+                    why,
+                )
+                .await
+                {
+                    tracing::warn!(%platform_id, error = %e, "hub forwarder not woken; the sweep will");
+                }
+            })
+        })
+    };
+    let hub_activities = HubActivities::new(db.clone(), activities.providers().outbound().policy())
+        .context("building the hub's client")?
+        .with_wake(wake_forwarder);
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is
@@ -96,8 +125,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .register_workflow::<InboundMediaWorkflow>()?
             .register_workflow::<WebhookDeliveryWorkflow>()?
             .register_workflow::<HubForwardWorkflow>()?
+            .register_workflow::<HubCheckWorkflow>()?
             .register_activities(retention.clone())
-            .register_activities(hub.clone())
+            .register_activities(hub_activities.clone())
             .register_activities(webhooks.clone())
             .register_activities(inbound_media.clone())
             .register_activities(activities.clone())

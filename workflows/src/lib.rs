@@ -2,6 +2,7 @@
 //! everything that touches the world is an activity declared in `pombo_contract::activities`.
 
 pub mod batch;
+pub mod hub_check;
 pub mod hub_forward;
 pub mod inbound_media;
 pub mod notification;
@@ -10,6 +11,7 @@ pub mod retention;
 pub mod webhook_delivery;
 
 pub use batch::BatchWorkflow;
+pub use hub_check::HubCheckWorkflow;
 pub use hub_forward::HubForwardWorkflow;
 pub use inbound_media::InboundMediaWorkflow;
 pub use notification::NotificationWorkflow;

@@ -166,3 +166,19 @@ pub(crate) fn hub_drain(heartbeat_timeout_secs: u64) -> ActivityOptions {
         )
         .build()
 }
+
+/// A scheduled check of every hub platform: ten seconds at most per platform, one after
+/// another, heartbeating. Tried a few times (the database out); the next scheduled run
+/// tries again anyway.
+pub(crate) fn hub_check() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(3600))
+        .heartbeat_timeout(Duration::from_secs(60))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_secs(5))
+                .maximum_interval(Duration::from_secs(60))
+                .maximum_attempts(3)
+                .build(),
+        )
+        .build()
+}

@@ -11,9 +11,9 @@ use std::{
 };
 
 use pombo_workflows::{
-    BatchWorkflow, HubForwardWorkflow, InboundMediaWorkflow, NotificationWorkflow,
-    RetentionWorkflow, WebhookDeliveryWorkflow, notification::REPORTED_FAILURE_FAILS_RUN,
-    retention::PURGE_CONCURRENTLY,
+    BatchWorkflow, HubCheckWorkflow, HubForwardWorkflow, InboundMediaWorkflow,
+    NotificationWorkflow, RetentionWorkflow, WebhookDeliveryWorkflow,
+    notification::REPORTED_FAILURE_FAILS_RUN, retention::PURGE_CONCURRENTLY,
 };
 use temporalio_client::WorkflowHistory;
 use temporalio_common::protos::temporal::api::history::v1::{
@@ -65,6 +65,8 @@ fn current_code() -> WorkflowReplayer {
         .register_workflow::<WebhookDeliveryWorkflow>()
         .unwrap()
         .register_workflow::<HubForwardWorkflow>()
+        .unwrap()
+        .register_workflow::<HubCheckWorkflow>()
         .unwrap()
         .build();
     WorkflowReplayer::new(options).unwrap()

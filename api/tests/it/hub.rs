@@ -24,7 +24,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{AppOptions, TestApp, WorkerProcess, problem_fields, spawn_app_with};
+use crate::support::{
+    AppOptions, InProcessWorker, TestApp, WorkerProcess, problem_fields, spawn_app_with,
+};
 
 /// What a platform received at one of its routes.
 #[derive(Clone, Debug)]
@@ -670,4 +672,141 @@ async fn a_worker_killed_mid_forward_loses_nothing() {
         }
     }
     assert_eq!(first_seen, texts);
+}
+
+/// Triggers the Temporal Schedule `id` now and waits for its run's outcome.
+async fn run_schedule(app: &TestApp, id: &str) -> pombo_contract::hub::HubCheckOutcome {
+    use temporalio_client::{WorkflowGetResultOptions, schedules::ScheduleOverlapPolicy};
+    let client = app.temporal().await;
+    let handle = client.get_schedule_handle(id.to_owned());
+    let start = Instant::now();
+    // The worker makes the schedule as it starts.
+    let before = loop {
+        match handle.describe(Default::default()).await {
+            Ok(d) => break d.raw().info.clone().unwrap().action_count,
+            Err(e) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "no schedule {id}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // A run's workflow id ends with its time to the second: one run a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    handle
+        .trigger(ScheduleOverlapPolicy::AllowAll, Default::default())
+        .await
+        .unwrap();
+    let started = loop {
+        let info = handle
+            .describe(Default::default())
+            .await
+            .unwrap()
+            .raw()
+            .info
+            .clone()
+            .unwrap();
+        if info.action_count > before {
+            break info
+                .recent_actions
+                .last()
+                .unwrap()
+                .start_workflow_result
+                .clone()
+                .unwrap();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{id} did not run: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    client
+        .get_workflow_handle::<pombo_workflows::HubCheckWorkflow>(started.workflow_id)
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_checks_import_each_platforms_users_and_ping_it_up_or_down() {
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: [&gwt, &net, &buas]
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect(),
+        worker: false,
+        ..Default::default()
+    })
+    .await;
+    let mut config = app.config.clone();
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    config.hub.ping_schedule_id = format!("hub-ping-test-{unique}");
+    config.hub.import_users_schedule_id = format!("hub-import-test-{unique}");
+    config.hub.ping_every_secs = 3600;
+    config.hub.import_users_every_secs = 3600;
+    let _worker = InProcessWorker::start(config.clone());
+    let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
+
+    // Each platform lists one user, "Local" (id 1): the import stores the three and tells
+    // each platform of the other two.
+    let outcome = run_schedule(&app, &config.hub.import_users_schedule_id).await;
+    assert_eq!(
+        (outcome.platforms, outcome.answered, outcome.users_changed),
+        (3, 3, 3),
+        "{outcome:?}"
+    );
+    let users = hub_get(&app, &format!("/hub/users?token={gwt_token}"), 200).await;
+    let platforms: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["platform"].clone())
+        .collect();
+    assert_eq!(platforms.len(), 3, "{users}");
+    let told: Vec<_> = gwt
+        .wait_for("user", 2)
+        .await
+        .iter()
+        .map(|g| g.body["platform"].clone())
+        .collect();
+    assert!(
+        told.contains(&json!("net core")) && told.contains(&json!("BuasApp")),
+        "{told:?}"
+    );
+    // A second import changes nothing and tells nobody again.
+    let outcome = run_schedule(&app, &config.hub.import_users_schedule_id).await;
+    assert_eq!(outcome.users_changed, 0, "{outcome:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gwt.got("user").len(), 2);
+
+    // The ping: BuasApp answers 503, so it is down; back up, the next ping says so.
+    room(&app, &gwt_token).await;
+    buas.wait_for("room", 1).await;
+    buas.set_down(true);
+    let outcome = run_schedule(&app, &config.hub.ping_schedule_id).await;
+    assert_eq!((outcome.answered, outcome.failed), (2, 1), "{outcome:?}");
+    let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+    assert_eq!(listed["data"][2]["status"], "down", "{listed}");
+    assert_eq!(listed["data"][0]["status"], "up", "{listed}");
+    hub(
+        &app,
+        "/hub/message",
+        message(&net_token, 3, "¿hay alguien?"),
+        200,
+    )
+    .await;
+    buas.set_down(false);
+    run_schedule(&app, &config.hub.ping_schedule_id).await;
+    let listed = expect(&app, "GET", "/v1/hub/platforms", None, 200).await;
+    assert_eq!(listed["data"][2]["status"], "up", "{listed}");
+    let got = buas.wait_for("message", 1).await;
+    assert_eq!(got[0].body["text"], "¿hay alguien?");
 }

@@ -132,6 +132,28 @@ pub async fn list(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Vec<Plat
         .collect()
 }
 
+/// Every hub's platforms, by id, after `after`: at most `limit` (the scheduled checks page
+/// through them).
+pub async fn all(
+    db: &impl ConnectionTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Platform>, StoreError> {
+    use sea_orm::QuerySelect;
+    let mut query = hub_platform::Entity::find();
+    if let Some(after) = after {
+        query = query.filter(hub_platform::Column::Id.gt(after));
+    }
+    query
+        .order_by_asc(hub_platform::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Platform::try_from)
+        .collect()
+}
+
 /// Removes a platform: its forwarder ends at its next round, what it was owed is dropped.
 /// Its users and rooms stay in the other platforms' history.
 pub async fn delete(

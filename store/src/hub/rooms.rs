@@ -99,6 +99,29 @@ pub async fn post_user<C: TransactionTrait>(
     Ok(user)
 }
 
+/// Stores the users `from` listed (its `GET /api/users`): each one new or renamed is
+/// stored and told to the other platforms like a posted user ([`post_user`]); the others
+/// are left alone, so a daily import tells nobody twice. Returns how many changed.
+pub async fn import_users<C: TransactionTrait + ConnectionTrait>(
+    db: &C,
+    from: &Platform,
+    listed: &[(i64, String)],
+) -> Result<u32, StoreError> {
+    let known: std::collections::HashMap<i64, String> = users(db, from.tenant_id, Some(from.id))
+        .await?
+        .into_iter()
+        .map(|u| (u.external_id, u.name))
+        .collect();
+    let mut changed = 0;
+    for (id, name) in listed {
+        if known.get(id) != Some(name) {
+            post_user(db, from, *id, name).await?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// The users of a tenant's hub with their platform's name, by platform then id.
 pub async fn users(
     db: &impl ConnectionTrait,

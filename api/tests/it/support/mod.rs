@@ -182,6 +182,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     // retention schedule to point at its own short-lived task queue. Retention tests turn
     // it on with a schedule id of their own.
     config.retention.days = 0;
+    // The same for the chat hub's schedules; the hub's tests turn them on with ids of their own.
+    config.hub.ping_every_secs = 0;
+    config.hub.import_users_every_secs = 0;
     config.api.dispatch_sweep_secs = 1;
     config.api.sweeps = options.sweeps;
     config.api.dispatch_grace_secs = options.dispatch_grace_secs;
