@@ -200,6 +200,7 @@ pub async fn run(
     let sweeps = state.config.api.sweeps.then(|| {
         let dispatcher = state.dispatcher.clone();
         let batch_state = state.clone();
+        let hub_state = state.clone();
         [
             tokio::spawn(dispatch::sweep_forever("notification", every, move || {
                 let dispatcher = dispatcher.clone();
@@ -208,6 +209,10 @@ pub async fn run(
             tokio::spawn(dispatch::sweep_forever("batch", every, move || {
                 let state = batch_state.clone();
                 async move { batches::dispatch::sweep(&state, grace).await }
+            })),
+            tokio::spawn(dispatch::sweep_forever("hub bridge", every, move || {
+                let state = hub_state.clone();
+                async move { hub::bridge::sweep(&state).await }
             })),
         ]
     });

@@ -4,6 +4,10 @@
 //! that nothing is lost while a platform is down. Forward ids are UUIDv7: their order is
 //! the order a platform receives them in.
 //!
+//! A room may also hold conversations of the two-way messaging (a WhatsApp contact):
+//! `hub_room_conversations`. A forward to a conversation has the conversation's id as its
+//! target (`platform_id`) and goes out as a reply through the notification pipeline.
+//!
 //! Triggers write the hub's events to the log like every other change: a message's
 //! forward settling (`hub.message.forwarded` / `hub.message.failed`, about the message,
 //! related to the platform) and a platform's status changing (`hub.platform.up` /
@@ -64,6 +68,15 @@ enum HubRoomMembers {
     RoomId,
     PlatformId,
     UserExternalId,
+}
+
+#[derive(DeriveIden)]
+enum HubRoomConversations {
+    Table,
+    RoomId,
+    ConversationId,
+    TenantId,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -257,6 +270,35 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Conversations (a WhatsApp contact, a Telegram chat) bridged into rooms: their
+        // messages come into the room, the room's go out to them as replies.
+        manager
+            .create_table(
+                Table::create()
+                    .table(HubRoomConversations::Table)
+                    .if_not_exists()
+                    .col(uuid(HubRoomConversations::RoomId))
+                    .col(uuid(HubRoomConversations::ConversationId))
+                    .col(uuid(HubRoomConversations::TenantId))
+                    .col(timestamp_with_time_zone(HubRoomConversations::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(HubRoomConversations::RoomId)
+                            .col(HubRoomConversations::ConversationId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ix_hub_room_conversations_conversation")
+                    .table(HubRoomConversations::Table)
+                    .col(HubRoomConversations::ConversationId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -338,6 +380,7 @@ impl MigrationTrait for Migration {
         for table in [
             HubForwards::Table.into_iden(),
             HubMessages::Table.into_iden(),
+            HubRoomConversations::Table.into_iden(),
             HubRoomMembers::Table.into_iden(),
             HubRooms::Table.into_iden(),
             HubUsers::Table.into_iden(),

@@ -326,6 +326,20 @@ async fn insert_inbound(
     .insert(tx)
     .await
     .map_err(taken)?;
+    // Into the hub's rooms this conversation is bridged into, in this same transaction.
+    let text = message
+        .text
+        .clone()
+        .unwrap_or_else(|| format!("[{}]", message.kind.as_str()));
+    crate::hub::bridge::inbound(
+        tx,
+        through.tenant_id,
+        conversation.id,
+        through.channel.as_str(),
+        message.from_name.as_deref(),
+        &text,
+    )
+    .await?;
     conversation::Entity::update_many()
         .col_expr(
             conversation::Column::Unread,

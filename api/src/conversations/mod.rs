@@ -585,11 +585,65 @@ pub async fn reply(
     JsonBody(reply): JsonBody<Reply>,
 ) -> Result<(axum::http::StatusCode, Json<ReplyAccepted>), ApiError> {
     let c = owned(&state, &tenant, &id).await?;
+    let (notification, replayed, message_id, kind, text) = send_reply(&state, &c, reply).await?;
+    let at = notification.created_at;
+    if !replayed {
+        audit_operator(
+            &state,
+            &tenant,
+            "conversation.reply",
+            c.id,
+            serde_json::json!({"notification_id": notification.id}),
+        )
+        .await?;
+    }
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(ReplyAccepted {
+            message: MessageView {
+                id: message_id,
+                direction: Direction::Outbound,
+                kind,
+                text,
+                media: None,
+                file_id: None,
+                provider_message_id: None,
+                reply_to: None,
+                notification_id: Some(notification.id),
+                status: Some(*notification.status),
+                occurred_at: at,
+                received_at: at,
+                edited_at: None,
+                revoked_at: None,
+            },
+            notification_id: notification.id,
+        }),
+    ))
+}
+
+/// What a reply came to: its notification, whether that was an idempotent replay, the
+/// conversation's message, its kind and text.
+pub(crate) type Replied = (
+    pombo_store::notifications::Notification,
+    bool,
+    Uuid,
+    MessageKind,
+    Option<String>,
+);
+
+/// Sends `reply` in the conversation `c` (the reply route's work, also the chat hub's for a
+/// room message to a bridged conversation): checks the provider's reply window, accepts
+/// the notification through the conversation's account first, records the message.
+pub(crate) async fn send_reply(
+    state: &AppState,
+    c: &Conversation,
+    reply: Reply,
+) -> Result<Replied, ApiError> {
     // The provider's reply window (Meta's customer-service window): outside it, a template
     // or nothing.
     if reply.template.is_none()
         && !is_whatsapp_template(reply.content.as_ref())
-        && let Some((provider, window)) = reply_window(&state, &c).await?
+        && let Some((provider, window)) = reply_window(state, c).await?
     {
         let now = Utc::now();
         let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
@@ -625,44 +679,13 @@ pub async fn reply(
         }))
         .map_err(|e| ApiError::field("content", e.to_string()))?;
     let (notification, replayed) =
-        crate::notifications::accept(&state, tenant.id, None, request, c.provider_account_id)
+        crate::notifications::accept(state, c.tenant_id, None, request, c.provider_account_id)
             .await?;
     let at = notification.created_at;
     let message_id =
-        conversations::record_outbound(&state.db, &c, notification.id, kind, text.clone(), at)
+        conversations::record_outbound(&state.db, c, notification.id, kind, text.clone(), at)
             .await?;
-    if !replayed {
-        audit_operator(
-            &state,
-            &tenant,
-            "conversation.reply",
-            c.id,
-            serde_json::json!({"notification_id": notification.id}),
-        )
-        .await?;
-    }
-    Ok((
-        axum::http::StatusCode::ACCEPTED,
-        Json(ReplyAccepted {
-            message: MessageView {
-                id: message_id,
-                direction: Direction::Outbound,
-                kind,
-                text,
-                media: None,
-                file_id: None,
-                provider_message_id: None,
-                reply_to: None,
-                notification_id: Some(notification.id),
-                status: Some(*notification.status),
-                occurred_at: at,
-                received_at: at,
-                edited_at: None,
-                revoked_at: None,
-            },
-            notification_id: notification.id,
-        }),
-    ))
+    Ok((notification, replayed, message_id, kind, text))
 }
 
 /// How the conversation names its account: a tenant account's id, or a server-wide

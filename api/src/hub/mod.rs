@@ -9,6 +9,7 @@
 //! before the answer; one forwarder workflow per platform delivers those forwards in
 //! order, and keeps them while the platform is down (`pombo_workflows::HubForwardWorkflow`).
 
+pub mod bridge;
 pub mod protocol;
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_rooms))
         .routes(routes!(read_room))
         .routes(routes!(room_messages))
+        .routes(routes!(bridge::bridge_conversation))
         .merge(protocol::router())
 }
 
@@ -334,6 +336,8 @@ pub struct RoomView {
     pub kind: String,
     /// Its members: each platform's name with its users' ids.
     pub members: BTreeMap<String, Vec<i64>>,
+    /// Conversations bridged into it (`POST /v1/hub/rooms/{id}/conversations`).
+    pub conversations: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -363,7 +367,9 @@ async fn room_view(
         .into_iter()
         .map(|(platform, ids)| (name_of(names, platform), ids))
         .collect();
+    let conversations = pombo_store::hub::bridge::conversations_of(&state.db, room.id).await?;
     Ok(RoomView {
+        conversations,
         id: room.id,
         platform: name_of(names, room.platform_id),
         room_id: room.external_id,
@@ -490,7 +496,14 @@ pub async fn room_messages(
     let room = rooms::get(&state.db, tenant.id, room_id(&id)?)
         .await
         .map_err(ApiError::unless_found("room"))?;
-    let names = names(&state, tenant.id).await?;
+    let mut names = names(&state, tenant.id).await?;
+    // A bridged conversation goes by its channel's name (`whatsapp`), as the platforms
+    // know it.
+    for id in pombo_store::hub::bridge::conversations_of(&state.db, room.id).await? {
+        if let Ok(c) = pombo_store::conversations::get(&state.db, tenant.id, id).await {
+            names.insert(id, c.channel.as_str().to_owned());
+        }
+    }
     let rows = messages::history(&state.db, room.id, after, limit + 1).await?;
     let (rows, next_cursor) = crate::paging::page(rows, limit, |d| d.message.id);
     let data = rows

@@ -389,7 +389,7 @@ pub async fn post_message(
         "text": body.text,
         "platform": from.name,
     });
-    let (message, targets) = messages::post(
+    let posted = messages::post(
         &state.db,
         &from,
         &room,
@@ -398,12 +398,14 @@ pub async fn post_message(
         &forwarded,
     )
     .await?;
-    let count = targets.len();
-    super::wake(&state, from.tenant_id, targets, Wake::Forward);
+    let count = posted.platforms.len() + posted.to_conversations.len();
+    super::wake(&state, from.tenant_id, posted.platforms, Wake::Forward);
+    let to_conversations = posted.to_conversations.iter().map(|(id, _)| *id).collect();
+    super::bridge::send_in_background(&state, to_conversations);
     Ok(Json(HubAnswer {
         status: 200,
         message: format!("message stored; forwarded to {count} platform(s)"),
-        id: message.id,
+        id: posted.message.id,
     }))
 }
 

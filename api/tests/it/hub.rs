@@ -810,3 +810,143 @@ async fn scheduled_checks_import_each_platforms_users_and_ping_it_up_or_down() {
     let got = buas.wait_for("message", 1).await;
     assert_eq!(got[0].body["text"], "¿hay alguien?");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whatsapp_contact_in_a_room_talks_with_the_platforms_both_ways() {
+    use pombo_fakes::whatsapp_cloud;
+
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = app_for(&[&gwt, &net, &buas]).await;
+    let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
+    let stored = room(&app, &gwt_token).await;
+    let room_id = stored["id"].as_str().unwrap();
+
+    // Ana writes to the tenant's WhatsApp number: a conversation, bridged into the room.
+    let settings = crate::support::providers::fake_account(&app.fakes, "whatsapp-cloud");
+    let wa = crate::support::providers::tenant_account(&app, "wa", &settings).await;
+    let write = |wamid: &str, text: &str| {
+        whatsapp_cloud::inbound_webhook(
+            Some("pombo-test-app-secret"),
+            "106540352242922",
+            ("5511987650001", "Ana"),
+            wamid,
+            chrono::Utc::now().timestamp(),
+            ("text", json!({"body": text})),
+        )
+    };
+    assert_eq!(app.post_callback(&wa, &write("wamid.1", "oi")).await.0, 200);
+    let (_, conversations) = app.call("GET", "/v1/conversations", None).await;
+    let conversation_id = conversations["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/hub/rooms/{room_id}/conversations");
+    expect(
+        &app,
+        "POST",
+        &path,
+        Some(json!({"conversation_id": conversation_id})),
+        204,
+    )
+    .await;
+
+    // What she writes now reaches every platform of the room, as the channel's user.
+    assert_eq!(
+        app.post_callback(&wa, &write("wamid.2", "¡Hola a todos!"))
+            .await
+            .0,
+        200
+    );
+    for platform in [&gwt, &net, &buas] {
+        let got = platform.wait_for("message", 1).await;
+        assert_eq!(got[0].body["text"], "¡Hola a todos!");
+        assert_eq!(got[0].body["platform"], "whatsapp");
+        assert_eq!(got[0].body["senderName"], "Ana");
+        assert_eq!(got[0].body["roomOriginalPlatform"], "GWT_CHAT");
+        assert_eq!(got[0].body["roomId"], 4);
+    }
+    // A repeat of the webhook is one message.
+    assert_eq!(
+        app.post_callback(&wa, &write("wamid.2", "¡Hola a todos!"))
+            .await
+            .0,
+        200
+    );
+
+    // What a platform's user writes reaches her as a WhatsApp reply, once.
+    hub(
+        &app,
+        "/hub/message",
+        message(&net_token, 5, "Bienvenida, Ana"),
+        200,
+    )
+    .await;
+    let start = Instant::now();
+    let sent = loop {
+        let sent: Vec<Value> = app
+            .fakes
+            .requests("whatsapp_cloud")
+            .iter()
+            .filter(|r| r.path.ends_with("/messages"))
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect();
+        if !sent.is_empty() {
+            break sent;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no WhatsApp reply sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["to"], "5511987650001");
+    assert_eq!(sent[0]["text"]["body"], "[net core] #5: Bienvenida, Ana");
+    assert_eq!(
+        gwt.wait_for("message", 2).await[1].body["text"],
+        "Bienvenida, Ana"
+    );
+
+    // The room's history shows both, each with its delivery; the conversation, the reply.
+    let history = expect(
+        &app,
+        "GET",
+        &format!("/v1/hub/rooms/{room_id}/messages"),
+        None,
+        200,
+    )
+    .await;
+    let texts: Vec<_> = history["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [json!("¡Hola a todos!"), json!("Bienvenida, Ana")],
+        "{history}"
+    );
+    let to_ana = history["data"][1]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["platform"] == "whatsapp")
+        .cloned()
+        .unwrap_or_else(|| panic!("no delivery to the conversation: {history}"));
+    assert_eq!(to_ana["status"], "delivered", "{history}");
+    let (_, messages) = app
+        .call(
+            "GET",
+            &format!("/v1/conversations/{conversation_id}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(messages["data"][0]["direction"], "outbound", "{messages}");
+    assert_eq!(
+        messages["data"][0]["text"],
+        "[net core] #5: Bienvenida, Ana"
+    );
+}

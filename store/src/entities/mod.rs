@@ -13,6 +13,7 @@ pub mod hub_forward;
 pub mod hub_message;
 pub mod hub_platform;
 pub mod hub_room;
+pub mod hub_room_conversation;
 pub mod hub_room_member;
 pub mod hub_user;
 pub mod inbox_item;

@@ -35,7 +35,7 @@ pub struct Forward {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-fn open(row: hub_forward::Model) -> Result<Forward, StoreError> {
+pub(crate) fn open(row: hub_forward::Model) -> Result<Forward, StoreError> {
     let text = sealed::open_text_at(&body_aad(row.tenant_id, row.id), row.body)?;
     let body = serde_json::from_str(&text)
         .map_err(|e| StoreError::Corrupt(format!("hub_forwards.body: {e}")))?;
@@ -53,7 +53,8 @@ fn open(row: hub_forward::Model) -> Result<Forward, StoreError> {
     })
 }
 
-/// Owes `body` to each of `platforms` (in the caller's transaction).
+/// Owes `body` to each of `platforms` (platforms, or bridged conversations) in the
+/// caller's transaction; the forwards' ids, in the same order.
 pub(crate) async fn owe(
     tx: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -61,14 +62,15 @@ pub(crate) async fn owe(
     kind: ForwardKind,
     subject_id: Uuid,
     body: &serde_json::Value,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Uuid>, StoreError> {
     if platforms.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let now = Utc::now();
     let text = body.to_string();
-    let rows = platforms.iter().map(|platform_id| {
-        let id = Uuid::now_v7();
+    let ids: Vec<Uuid> = platforms.iter().map(|_| Uuid::now_v7()).collect();
+    let rows = platforms.iter().zip(&ids).map(|(platform_id, id)| {
+        let id = *id;
         hub_forward::ActiveModel {
             id: Set(id),
             tenant_id: Set(tenant_id),
@@ -87,7 +89,7 @@ pub(crate) async fn owe(
     hub_forward::Entity::insert_many(rows)
         .exec_without_returning(tx)
         .await?;
-    Ok(())
+    Ok(ids)
 }
 
 /// The platform's oldest pending forwards, at most `limit`, in order.
@@ -196,6 +198,15 @@ pub async fn waiting_platforms(
         .column(hub_forward::Column::TenantId)
         .filter(hub_forward::Column::Status.eq(ForwardStatus::Pending.as_str()))
         .filter(hub_forward::Column::CreatedAt.lt(before))
+        // Not the forwards to bridged conversations: the API sends those.
+        .filter(
+            hub_forward::Column::PlatformId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(crate::entities::hub_platform::Column::Id)
+                    .from(crate::entities::hub_platform::Entity)
+                    .to_owned(),
+            ),
+        )
         .distinct()
         .into_tuple()
         .all(db)

@@ -48,8 +48,19 @@ fn open(row: hub_message::Model) -> Result<Message, StoreError> {
     })
 }
 
+/// A message stored, and who is owed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub message: Message,
+    /// Platforms owed a forward: their forwarders are to be woken.
+    pub platforms: Vec<Uuid>,
+    /// Forwards to bridged conversations (forward id, conversation id): the API sends them
+    /// as replies.
+    pub to_conversations: Vec<(Uuid, Uuid)>,
+}
+
 /// Stores `from`'s message to `room` and owes `body` to every other platform with members
-/// in it. Returns the message and the platforms it is owed to.
+/// in it, and to the conversations bridged into it.
 pub async fn post<C: TransactionTrait>(
     db: &C,
     from: &Platform,
@@ -57,39 +68,58 @@ pub async fn post<C: TransactionTrait>(
     sender_id: i64,
     text: &str,
     body: &serde_json::Value,
-) -> Result<(Message, Vec<Uuid>), StoreError> {
+) -> Result<Posted, StoreError> {
     let tx = crate::begin_write(db).await?;
+    let posted = store(&tx, room.tenant_id, room, from.id, sender_id, text, body).await?;
+    tx.commit().await?;
+    Ok(posted)
+}
+
+/// [`post`] in the caller's transaction, from a platform or a bridged conversation
+/// (`sender`: its id).
+pub(crate) async fn store(
+    tx: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    room: &Room,
+    sender: Uuid,
+    sender_id: i64,
+    text: &str,
+    body: &serde_json::Value,
+) -> Result<Posted, StoreError> {
     let id = Uuid::now_v7();
     let row = hub_message::ActiveModel {
         id: Set(id),
-        tenant_id: Set(room.tenant_id),
+        tenant_id: Set(tenant_id),
         room_id: Set(room.id),
-        platform_id: Set(from.id),
+        platform_id: Set(sender),
         sender_id: Set(sender_id),
         text: Set(sealed::seal_text_at(
-            &text_aad(room.tenant_id, id),
+            &text_aad(tenant_id, id),
             text.to_owned(),
         )),
         created_at: Set(Utc::now()),
     }
-    .insert(&tx)
+    .insert(tx)
     .await?;
-    let mut targets: Vec<Uuid> = rooms::members(&tx, room.id).await?.into_keys().collect();
-    if room.platform_id != from.id && !targets.contains(&room.platform_id) {
-        targets.push(room.platform_id);
+    let mut platforms: Vec<Uuid> = rooms::members(tx, room.id).await?.into_keys().collect();
+    if !platforms.contains(&room.platform_id) {
+        platforms.push(room.platform_id);
     }
-    targets.retain(|p| *p != from.id);
-    forwards::owe(
-        &tx,
-        room.tenant_id,
-        &targets,
-        ForwardKind::Message,
-        id,
-        body,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((open(row)?, targets))
+    platforms.retain(|p| *p != sender);
+    let mut conversations = super::bridge::conversations_of(tx, room.id).await?;
+    conversations.retain(|c| *c != sender);
+    let targets: Vec<Uuid> = platforms.iter().chain(&conversations).copied().collect();
+    let ids = forwards::owe(tx, tenant_id, &targets, ForwardKind::Message, id, body).await?;
+    let to_conversations = ids[platforms.len()..]
+        .iter()
+        .copied()
+        .zip(conversations)
+        .collect();
+    Ok(Posted {
+        message: open(row)?,
+        platforms,
+        to_conversations,
+    })
 }
 
 /// A message of a room's history with what became of it on each platform.

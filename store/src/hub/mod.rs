@@ -5,6 +5,7 @@
 //! then deliver from the database, so nothing is lost while a platform (or the worker)
 //! is down.
 
+pub mod bridge;
 pub mod forwards;
 pub mod messages;
 pub mod platforms;
