@@ -67,6 +67,35 @@ impl SendFiles {
         }
     }
 
+    /// A presigned download URL of the tenant's file, with its metadata (the chat hub's
+    /// file messages, made at send time so a message that waited hours has a fresh link).
+    pub async fn presigned(
+        &self,
+        db: &Db,
+        tenant_id: uuid::Uuid,
+        file_id: uuid::Uuid,
+    ) -> Result<(files::File, String), FileError> {
+        let objects = self.objects.as_ref().ok_or_else(|| {
+            FileError::Unavailable(
+                "the message has a file, but this worker has no usable object storage (see `[storage]`)"
+                    .into(),
+            )
+        })?;
+        let file = files::get_for_tenant(db, tenant_id, file_id)
+            .await?
+            .ok_or_else(|| {
+                FileError::Missing(format!(
+                    "file {file_id} no longer exists (deleted by retention?)"
+                ))
+            })?;
+        let url = objects
+            .presign_get_for(&file.object_key, self.url_expiry)
+            .await
+            .map_err(|e| FileError::Unavailable(e.to_string()))?
+            .url;
+        Ok((file, url))
+    }
+
     /// `content` with every file reference made usable: media and image references replaced
     /// by presigned URLs, email attachments downloaded (in the order given).
     pub async fn resolve(

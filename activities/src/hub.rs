@@ -57,6 +57,7 @@ pub struct HubActivities {
     db: Db,
     http: reqwest::Client,
     wake: Option<WakeForwarder>,
+    files: crate::files::SendFiles,
 }
 
 impl HubActivities {
@@ -70,7 +71,52 @@ impl HubActivities {
             db,
             http,
             wake: None,
+            files: Default::default(),
         })
+    }
+
+    /// Where file messages' files are (presigned links made at send time).
+    pub fn with_files(mut self, files: crate::files::SendFiles) -> Self {
+        self.files = files;
+        self
+    }
+
+    /// The body a platform gets: a file message's `fileId` (internal) becomes a `file`
+    /// with a fresh presigned `url` when the platform can show that kind of file, and a
+    /// link at the end of the text when it cannot.
+    async fn body_for(
+        &self,
+        platform: &Platform,
+        forward: &Forward,
+    ) -> Result<serde_json::Value, Failure> {
+        let mut body = forward.body.clone();
+        let Some(file_id) = body
+            .as_object_mut()
+            .and_then(|o| o.remove(defs::FILE_ID_FIELD))
+            .and_then(|v| v.as_str().and_then(|s| s.parse::<Uuid>().ok()))
+        else {
+            return Ok(body);
+        };
+        let (file, url) = self
+            .files
+            .presigned(&self.db, forward.tenant_id, file_id)
+            .await
+            .map_err(|e| match e {
+                crate::files::FileError::Missing(m) => Failure::Refused(m),
+                other => Failure::Unavailable(other.to_string()),
+            })?;
+        if platform.can(defs::Capability::of_content_type(&file.content_type)) {
+            body["file"] = serde_json::json!({
+                "url": url,
+                "contentType": file.content_type,
+                "name": file.filename,
+                "size": file.size_bytes,
+            });
+        } else {
+            let text = body["text"].as_str().unwrap_or_default();
+            body["text"] = serde_json::Value::String(format!("{text}\n{url}"));
+        }
+        Ok(body)
     }
 
     /// How the ping wakes the forwarder of a platform back up.
@@ -142,7 +188,7 @@ impl HubActivities {
                     }
                     Ok(0)
                 }
-                Err(Failure::Down(error)) => {
+                Err(Failure::Down(error) | Failure::Unavailable(error)) => {
                     platforms::record_health(&self.db, platform.id, Err(&error))
                         .await
                         .map_err(|e| e.to_string())?;
@@ -153,7 +199,9 @@ impl HubActivities {
                 Ok(listed) => rooms::import_users(&self.db, platform, &listed)
                     .await
                     .map_err(|e| e.to_string()),
-                Err(Failure::Down(error) | Failure::Refused(error)) => Err(error),
+                Err(
+                    Failure::Down(error) | Failure::Refused(error) | Failure::Unavailable(error),
+                ) => Err(error),
             },
         }
     }
@@ -191,11 +239,12 @@ impl HubActivities {
             platform.endpoint.trim_end_matches('/'),
             forward.kind.route()
         );
+        let body = self.body_for(platform, forward).await?;
         let answer = self
             .http
             .post(&url)
             .header("Idempotency-Key", forward.id.to_string())
-            .json(&forward.body)
+            .json(&body)
             .send()
             .await;
         let response = match answer {
@@ -250,6 +299,12 @@ impl HubActivities {
                         platforms::record_health(&self.db, platform.id, Err(&error)).await?;
                         return Ok(DrainOutcome::Down { delivered, error });
                     }
+                    // Pombo's side (object storage) cannot make the body now: the queue
+                    // waits as for a platform down, the platform's health untouched.
+                    Err(Failure::Unavailable(error)) => {
+                        forwards::record(&self.db, forward.id, Outcome::Retry(&error)).await?;
+                        return Ok(DrainOutcome::Down { delivered, error });
+                    }
                 }
             }
         }
@@ -262,6 +317,8 @@ enum Failure {
     Down(String),
     /// This forward is refused: it fails alone.
     Refused(String),
+    /// Pombo cannot make the forward now (its object storage is out): the queue waits.
+    Unavailable(String),
 }
 
 /// An HTTP error with its causes (reqwest's own message is terse: "error sending request").

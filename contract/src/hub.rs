@@ -73,6 +73,22 @@ impl Capability {
     }
 }
 
+impl Capability {
+    /// What a platform must be able to show for a file of `content_type`.
+    pub fn of_content_type(content_type: &str) -> Capability {
+        match content_type.split('/').next().unwrap_or_default() {
+            "image" => Capability::Image,
+            "audio" => Capability::Audio,
+            "video" => Capability::Video,
+            _ => Capability::File,
+        }
+    }
+}
+
+/// The key under which a forward's stored body names a file message's file; replaced at
+/// send time by a `file` with a fresh link (or a link in the text), never sent as is.
+pub const FILE_ID_FIELD: &str = "fileId";
+
 impl std::str::FromStr for Capability {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -74,7 +74,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         objects.clone(),
         &config.storage,
     );
-    let retention = RetentionActivities::new(db.clone(), objects, config.retention.event_days);
+    let retention =
+        RetentionActivities::new(db.clone(), objects.clone(), config.retention.event_days);
     let webhooks = WebhookActivities::new(
         db.clone(),
         activities.providers().outbound().policy(),
@@ -105,7 +106,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     let hub_activities = HubActivities::new(db.clone(), activities.providers().outbound().policy())
         .context("building the hub's client")?
-        .with_wake(wake_forwarder);
+        .with_wake(wake_forwarder)
+        .with_files(SendFiles::new(objects.clone(), &config.storage));
     let runtime = Runtime::from_current_tokio(Default::default())?;
     // One SDK worker per priority queue, each with slots of its own (see
     // `pombo_contract::workflow::task_queue`): every workflow and activity type is

@@ -85,8 +85,23 @@ async fn send_one(state: &AppState, forward: &Forward) -> Result<(), ApiError> {
     let conversation = conversations::get(&state.db, forward.tenant_id, forward.platform_id)
         .await
         .map_err(ApiError::unless_found("conversation"))?;
+    let mut text = reply_text(&forward.body);
+    if let Some(file_id) = forward.body[pombo_contract::hub::FILE_ID_FIELD]
+        .as_str()
+        .and_then(|id| id.parse::<Uuid>().ok())
+    {
+        let file = pombo_store::files::get_for_tenant(&state.db, forward.tenant_id, file_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("file {file_id} no longer exists")))?;
+        let link = state
+            .object_store
+            .presign_get(&file.object_key)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        text = format!("{text}\n{}", link.url);
+    }
     let reply = crate::conversations::Reply {
-        content: Some(json!({"text": reply_text(&forward.body)})),
+        content: Some(json!({"text": text})),
         template: None,
         data: None,
         idempotency_key: Some(format!("hub-forward-{}", forward.id)),

@@ -47,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(platform_users))
         .routes(routes!(list_rooms))
         .routes(routes!(read_room))
-        .routes(routes!(room_messages))
+        .routes(routes!(room_messages, post_room_message))
         .routes(routes!(bridge::bridge_conversation))
         .merge(protocol::router())
 }
@@ -350,7 +350,14 @@ async fn names(state: &AppState, tenant_id: Uuid) -> Result<BTreeMap<Uuid, Strin
         .collect())
 }
 
+/// What a room's message is sent as when the tenant posts it (`POST
+/// /v1/hub/rooms/{id}/messages`): the platform name the apps see.
+pub const TENANT_PLATFORM: &str = "api";
+
 fn name_of(names: &BTreeMap<Uuid, String>, id: Uuid) -> String {
+    if id.is_nil() {
+        return TENANT_PLATFORM.to_owned();
+    }
     names
         .get(&id)
         .cloned()
@@ -528,6 +535,112 @@ pub async fn room_messages(
         })
         .collect();
     Ok(Json(RoomMessagePage { data, next_cursor }))
+}
+
+/// A message the tenant posts into a room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostRoomMessage {
+    /// 1 to 4096 characters.
+    pub text: String,
+    /// A file of the tenant's (`POST /v1/files`): apps that can show its kind (an image to
+    /// an app with `image`) get it as `file` with a link; the others get the link in the
+    /// text. Links are made when each app is sent the message.
+    pub file_id: Option<Uuid>,
+    /// Who the apps see as the sender (`senderName`; at most 200 characters).
+    pub sender_name: Option<String>,
+}
+
+/// A message posted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostedRoomMessage {
+    pub id: Uuid,
+    /// Apps and bridged conversations it goes to.
+    pub forwarded_to: usize,
+}
+
+/// Post a message into a room as the tenant (platform `api`, sender 0), with a file if
+/// given: forwarded like an app's message, in order, to every app and bridged
+/// conversation of the room.
+#[utoipa::path(
+    post, path = "/v1/hub/rooms/{id}/messages", tag = "hub",
+    params(("id" = Uuid, Path, description = "Room id")),
+    request_body = PostRoomMessage,
+    responses(
+        (status = 202, description = "Stored; on its way to the room's apps", body = PostedRoomMessage),
+        (status = 404, description = "No such room for this tenant", body = Problem),
+        (status = 422, description = "Invalid fields (an unknown file, …), each named", body = Problem),
+    ),
+    security(("api_key" = ["send"]))
+)]
+pub async fn post_room_message(
+    State(state): State<AppState>,
+    tenant: Authorized<crate::auth::CanSend>,
+    PathParams(id): PathParams<String>,
+    JsonBody(body): JsonBody<PostRoomMessage>,
+) -> Result<(StatusCode, Json<PostedRoomMessage>), ApiError> {
+    let room = rooms::get(&state.db, tenant.id, room_id(&id)?)
+        .await
+        .map_err(ApiError::unless_found("room"))?;
+    let mut errors = Vec::new();
+    let chars = body.text.chars().count();
+    if chars == 0 || chars > 4096 {
+        errors.push(FieldError::new("text", "1 to 4096 characters"));
+    }
+    if body
+        .sender_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200)
+    {
+        errors.push(FieldError::new("sender_name", "at most 200 characters"));
+    }
+    if let Some(file_id) = body.file_id
+        && pombo_store::files::get_for_tenant(&state.db, tenant.id, file_id)
+            .await?
+            .is_none()
+    {
+        errors.push(FieldError::new("file_id", "no such file of this tenant's"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let origin = platforms::get(&state.db, tenant.id, room.platform_id)
+        .await
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let mut forwarded = json!({
+        "roomOriginalPlatform": origin,
+        "roomId": room.external_id,
+        "senderId": 0,
+        "text": body.text,
+        "platform": TENANT_PLATFORM,
+        "senderName": body.sender_name,
+    });
+    if let Some(file_id) = body.file_id {
+        forwarded[pombo_contract::hub::FILE_ID_FIELD] = json!(file_id);
+    }
+    let posted = messages::post(
+        &state.db,
+        messages::Sender::Tenant,
+        &room,
+        0,
+        &body.text,
+        &forwarded,
+    )
+    .await?;
+    let forwarded_to = posted.platforms.len() + posted.to_conversations.len();
+    wake(&state, tenant.id, posted.platforms, Wake::Forward);
+    bridge::send_in_background(
+        &state,
+        posted.to_conversations.iter().map(|(f, _)| *f).collect(),
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PostedRoomMessage {
+            id: posted.message.id,
+            forwarded_to,
+        }),
+    ))
 }
 
 /// Wakes the forwarders of `platforms` in the background: the forwards are stored, so the

@@ -391,7 +391,7 @@ pub async fn post_message(
     });
     let posted = messages::post(
         &state.db,
-        &from,
+        messages::Sender::Platform(&from),
         &room,
         body.sender_id,
         &body.text,

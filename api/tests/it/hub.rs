@@ -950,3 +950,75 @@ async fn a_whatsapp_contact_in_a_room_talks_with_the_platforms_both_ways() {
         "[net core] #5: Bienvenida, Ana"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_reaches_apps_that_show_it_as_a_file_and_the_others_as_a_link_that_downloads_it() {
+    use crate::support::s3::{LocalS3, png_bytes, upload_as};
+
+    let s3 = LocalS3::start().await;
+    let (gwt, net, buas) = (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    );
+    let app = spawn_app_with(AppOptions {
+        allowed_private_targets: [&gwt, &net, &buas]
+            .iter()
+            .map(|p| p.addr.to_string())
+            .collect(),
+        storage: Some(s3.storage()),
+        ..Default::default()
+    })
+    .await;
+    // GWT_CHAT and net core show images; BuasApp does not.
+    let [gwt_token, _, _] = three(&app, [&gwt, &net, &buas]).await;
+    let stored = room(&app, &gwt_token).await;
+    let png = png_bytes(2048);
+    let (code, file) = upload_as(&app, &app.api_key, "gol.png", "image/png", png.clone()).await;
+    assert_eq!(code, 201, "{file}");
+
+    let path = format!("/v1/hub/rooms/{}/messages", stored["id"].as_str().unwrap());
+    let posted = expect(
+        &app,
+        "POST",
+        &path,
+        Some(json!({"text": "¡Gol!", "file_id": file["id"], "sender_name": "Pombo"})),
+        202,
+    )
+    .await;
+    assert_eq!(posted["forwarded_to"], 3, "{posted}");
+
+    let shown = gwt.wait_for("message", 1).await;
+    let body = &shown[0].body;
+    assert_eq!(body["text"], "¡Gol!");
+    assert_eq!(body["platform"], "api");
+    assert_eq!(body["file"]["contentType"], "image/png");
+    assert!(body.get("fileId").is_none(), "{body}");
+    let download = reqwest::get(body["file"]["url"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(download.bytes().await.unwrap().to_vec(), png);
+
+    let linked = buas.wait_for("message", 1).await;
+    let body = &linked[0].body;
+    assert!(body.get("file").is_none(), "{body}");
+    let text = body["text"].as_str().unwrap();
+    let (said, link) = text
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("no link: {text}"));
+    assert_eq!(said, "¡Gol!");
+    let download = reqwest::get(link).await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().to_vec(), png);
+
+    // A file of nobody's is named.
+    let problem = expect(
+        &app,
+        "POST",
+        &path,
+        Some(json!({"text": "x", "file_id": uuid::Uuid::now_v7()})),
+        422,
+    )
+    .await;
+    assert_eq!(problem_fields(&problem), ["file_id"]);
+}

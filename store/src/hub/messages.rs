@@ -59,18 +59,30 @@ pub struct Posted {
     pub to_conversations: Vec<(Uuid, Uuid)>,
 }
 
-/// Stores `from`'s message to `room` and owes `body` to every other platform with members
-/// in it, and to the conversations bridged into it.
+/// Who posted a message: a platform, or the tenant itself through Pombo's API.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sender<'a> {
+    Platform(&'a Platform),
+    /// `POST /v1/hub/rooms/{id}/messages`; kept under the nil id.
+    Tenant,
+}
+
+/// Stores the sender's message to `room` and owes `body` to every other platform with
+/// members in it, and to the conversations bridged into it.
 pub async fn post<C: TransactionTrait>(
     db: &C,
-    from: &Platform,
+    from: Sender<'_>,
     room: &Room,
     sender_id: i64,
     text: &str,
     body: &serde_json::Value,
 ) -> Result<Posted, StoreError> {
+    let sender = match from {
+        Sender::Platform(p) => p.id,
+        Sender::Tenant => Uuid::nil(),
+    };
     let tx = crate::begin_write(db).await?;
-    let posted = store(&tx, room.tenant_id, room, from.id, sender_id, text, body).await?;
+    let posted = store(&tx, room.tenant_id, room, sender, sender_id, text, body).await?;
     tx.commit().await?;
     Ok(posted)
 }
