@@ -50,6 +50,11 @@ impl RetentionActivities {
             if messages > 0 {
                 tracing::info!(messages, "retention deleted old conversation messages");
             }
+            // And the chat hub's messages and settled forwards.
+            let hub = pombo_store::hub::messages::purge(&self.db, input.older_than).await?;
+            if hub > 0 {
+                tracing::info!(messages = hub, "retention deleted old chat hub messages");
+            }
             // And the event log, by its own period (from now: it is not personal data).
             if self.event_days > 0 {
                 let cutoff =

@@ -467,6 +467,36 @@ async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_whe
         .filter(|e| e["data"]["platform_id"] == buas_id)
         .count();
     assert_eq!(to_buas, 6, "{forwarded}");
+    // Retention deletes what was delivered, and keeps what is still owed.
+    let room_id = expect(&app, "GET", "/v1/hub/rooms", None, 200).await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let history = format!("/v1/hub/rooms/{room_id}/messages");
+    buas.set_down(true);
+    hub(
+        &app,
+        "/hub/message",
+        message(&net_token, 3, "todavía no"),
+        200,
+    )
+    .await;
+    gwt.wait_for("message", 7).await;
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    let purged = pombo_store::hub::messages::purge(&app.db, future)
+        .await
+        .unwrap();
+    assert_eq!(purged, 6);
+    let kept = expect(&app, "GET", &history, None, 200).await;
+    let texts: Vec<_> = kept["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("todavía no")], "{kept}");
+    buas.set_down(false);
+
     remove_and_record(&app, &buas_id, "down_then_back").await;
 }
 

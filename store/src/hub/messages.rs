@@ -175,3 +175,43 @@ pub async fn history(
         })
         .collect())
 }
+
+/// Retention: deletes forwards settled before `older_than`, and room messages from before
+/// it that nothing is still owed (a message waiting for a platform that is down is kept
+/// until it is delivered), and bridges to conversations retention has deleted. Returns
+/// how many messages went.
+pub async fn purge<C: TransactionTrait>(
+    db: &C,
+    older_than: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    use crate::entities::{conversation, hub_forward, hub_room_conversation};
+    use pombo_contract::hub::ForwardStatus;
+    use sea_orm::QueryTrait;
+
+    let tx = crate::begin_write(db).await?;
+    hub_forward::Entity::delete_many()
+        .filter(hub_forward::Column::CreatedAt.lt(older_than))
+        .filter(hub_forward::Column::Status.ne(ForwardStatus::Pending.as_str()))
+        .exec(&tx)
+        .await?;
+    let owed = hub_forward::Entity::find()
+        .select_only()
+        .column(hub_forward::Column::SubjectId)
+        .into_query();
+    let messages = hub_message::Entity::delete_many()
+        .filter(hub_message::Column::CreatedAt.lt(older_than))
+        .filter(hub_message::Column::Id.not_in_subquery(owed))
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    let conversations = conversation::Entity::find()
+        .select_only()
+        .column(conversation::Column::Id)
+        .into_query();
+    hub_room_conversation::Entity::delete_many()
+        .filter(hub_room_conversation::Column::ConversationId.not_in_subquery(conversations))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(messages)
+}
