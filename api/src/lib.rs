@@ -128,7 +128,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(files::router())
         .merge(tenants::router())
         .merge(webhooks::router())
-        .merge(hub::router())
+        .merge(hub::router(state))
         .merge(callbacks::router(state))
         .merge(operators::router())
 }

@@ -162,6 +162,13 @@ fn add_problems(operation: &mut Operation) {
                 .into(),
         ));
     }
+    if hub_protocol {
+        problems.push((
+            429,
+            "Over the client address's rate or failed tokens (`api.callback_rate_limit`): retry after `Retry-After` seconds"
+                .into(),
+        ));
+    }
     if json_body {
         problems.push((400, "Malformed JSON (`detail` says where)".into()));
         problems.push((413, "Body larger than the limit (`detail` says it)".into()));

@@ -36,11 +36,16 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Limits callbacks per client address (the connection's peer): refuses an address over its
+/// Limits callbacks (and the chat hub's protocol, also authenticated by a secret in the
+/// request) per client address (the connection's peer): refuses an address over its
 /// request rate or its failed authentications with 429 before any work, and counts this
 /// request's 401 or 404 (an unknown account: someone probing) as a failure. Without a peer
 /// address (the router served without connect info) nothing is limited.
-async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn limit_by_address(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(address) = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

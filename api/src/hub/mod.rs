@@ -40,16 +40,17 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_platforms, create_platform))
         .routes(routes!(read_platform, delete_platform))
         .routes(routes!(platform_users))
         .routes(routes!(list_rooms))
         .routes(routes!(read_room))
+        .routes(routes!(room_members))
         .routes(routes!(room_messages, post_room_message))
         .routes(routes!(bridge::bridge_conversation))
-        .merge(protocol::router())
+        .merge(protocol::router(state))
 }
 
 const MAX_NAME: usize = 64;
@@ -434,6 +435,72 @@ pub async fn read_room(
         .map_err(ApiError::unless_found("room"))?;
     let names = names(&state, tenant.id).await?;
     Ok(Json(room_view(&state, &names, room).await?))
+}
+
+/// A room's members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomMembers {
+    /// Each platform's name with its users' ids (and their names, when the platform told
+    /// the hub of them).
+    pub platforms: Vec<PlatformMembers>,
+    /// Conversations bridged into the room.
+    pub conversations: Vec<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformMembers {
+    pub platform: String,
+    pub users: Vec<protocol::PlatformUser>,
+}
+
+/// A room's members: the users of each platform, and the bridged conversations.
+#[utoipa::path(
+    get, path = "/v1/hub/rooms/{id}/members", tag = "hub",
+    params(("id" = Uuid, Path, description = "Room id")),
+    responses(
+        (status = 200, description = "The room's members", body = RoomMembers),
+        (status = 404, description = "No such room for this tenant", body = Problem),
+    ),
+    security(("api_key" = ["read"]))
+)]
+pub async fn room_members(
+    State(state): State<AppState>,
+    tenant: Authorized<CanRead>,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<RoomMembers>, ApiError> {
+    let room = rooms::get(&state.db, tenant.id, room_id(&id)?)
+        .await
+        .map_err(ApiError::unless_found("room"))?;
+    let names = names(&state, tenant.id).await?;
+    let known: std::collections::HashMap<(Uuid, i64), String> =
+        rooms::users(&state.db, tenant.id, None)
+            .await?
+            .into_iter()
+            .map(|u| ((u.platform_id, u.external_id), u.name))
+            .collect();
+    let platforms = rooms::members(&state.db, room.id)
+        .await?
+        .into_iter()
+        .map(|(platform_id, ids)| {
+            let platform = name_of(&names, platform_id);
+            PlatformMembers {
+                users: ids
+                    .into_iter()
+                    .map(|id| protocol::PlatformUser {
+                        id,
+                        name: known.get(&(platform_id, id)).cloned().unwrap_or_default(),
+                        platform: platform.clone(),
+                    })
+                    .collect(),
+                platform,
+            }
+        })
+        .collect();
+    let conversations = pombo_store::hub::bridge::conversations_of(&state.db, room.id).await?;
+    Ok(Json(RoomMembers {
+        platforms,
+        conversations,
+    }))
 }
 
 /// What became of a message on one platform.

@@ -32,7 +32,9 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes, limited per client address like the providers' callbacks (their tokens are
+/// guessable only by trying: past `api.callback_rate_limit`'s failures an address gets 429s).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(platforms_list))
         .routes(routes!(post_user))
@@ -40,6 +42,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(post_message))
         .routes(routes!(users))
         .routes(routes!(ping, ping_from))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::callbacks::limit_by_address,
+        ))
 }
 
 const MAX_NAME: usize = 200;

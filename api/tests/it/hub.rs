@@ -337,6 +337,19 @@ async fn users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shape
     let rooms = expect(&app, "GET", "/v1/hub/rooms", None, 200).await;
     let room = &rooms["data"][0];
     assert_eq!(room["members"]["net core"], json!([3, 5]), "{room}");
+    let members_path = format!("/v1/hub/rooms/{}/members", room["id"].as_str().unwrap());
+    let members = expect(&app, "GET", &members_path, None, 200).await;
+    let net_core = members["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == "net core")
+        .unwrap();
+    // User 4 (Juan) was told of; 3 and 5 only named as members.
+    assert_eq!(
+        net_core["users"][0],
+        json!({"id": 3, "name": "", "platform": "net core"})
+    );
     let path = format!("/v1/hub/rooms/{}/messages", room["id"].as_str().unwrap());
     let history = expect(&app, "GET", &path, None, 200).await;
     let m = &history["data"][0];
@@ -569,6 +582,26 @@ async fn tokens_are_checked_and_each_tenants_hub_is_its_own() {
         let (code, answer) = app.call_as(&other, "GET", &path, None).await;
         assert_eq!(code, 404, "{path}: {answer}");
     }
+
+    // Guessing tokens is limited per address, like providers' callbacks.
+    let mut limited = None;
+    for _ in 0..40 {
+        let response = app
+            .http
+            .post(app.url("/hub/ping"))
+            .json(&json!({"token": wrong}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            limited = response.headers().get("retry-after").cloned();
+            break;
+        }
+    }
+    assert!(
+        limited.is_some(),
+        "40 wrong tokens and no 429 with Retry-After"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
