@@ -201,10 +201,19 @@ pub async fn run(
         let dispatcher = state.dispatcher.clone();
         let batch_state = state.clone();
         let hub_state = state.clone();
+        let backlog_db = state.db.clone();
         [
             tokio::spawn(dispatch::sweep_forever("notification", every, move || {
                 let dispatcher = dispatcher.clone();
-                async move { dispatcher.sweep(grace).await }
+                let db = backlog_db.clone();
+                async move {
+                    let started = dispatcher.sweep(grace).await;
+                    // The backlog's age after the sweep: what workers have not caught up on.
+                    if let Err(e) = metrics::record_backlog(&db).await {
+                        tracing::debug!(error = %e, "backlog age not measured");
+                    }
+                    started
+                }
             })),
             tokio::spawn(dispatch::sweep_forever("batch", every, move || {
                 let state = batch_state.clone();

@@ -12,6 +12,9 @@
 //! - `pombo_callbacks_total{provider, outcome}`: provider callback events, `outcome` one of
 //!   `recorded`, `parked`, `refused` (bad signature), `malformed`.
 //! - `pombo_rate_limited_total`: requests refused with `429`.
+//! - `pombo_unstarted_oldest_seconds`: how long the oldest accepted notification has waited
+//!   for its workflow's start (0: none waits), set by the API's sweep ([`record_backlog`]);
+//!   `deploy/prometheus/pombo-alerts.yml` alerts on it.
 
 use std::{
     sync::{Mutex, OnceLock},
@@ -89,6 +92,21 @@ fn describe() {
         "pombo_rate_limited_total",
         "Requests refused by the per-tenant rate limit"
     );
+    metrics::describe_gauge!(
+        "pombo_unstarted_oldest_seconds",
+        Unit::Seconds,
+        "How long the oldest accepted notification has waited for its workflow to start"
+    );
+}
+
+/// Sets `pombo_unstarted_oldest_seconds` from the database.
+pub async fn record_backlog(db: &pombo_store::Db) -> Result<(), pombo_store::StoreError> {
+    let oldest = pombo_store::notifications::oldest_unstarted(db).await?;
+    let waited = oldest.map_or(0.0, |at| {
+        (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    metrics::gauge!("pombo_unstarted_oldest_seconds").set(waited);
+    Ok(())
 }
 
 pub fn router() -> Router<AppState> {

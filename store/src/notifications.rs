@@ -442,6 +442,22 @@ fn unclaimed(now: DateTime<Utc>) -> Condition {
         .add(notification::Column::StartClaimedUntil.lt(now))
 }
 
+/// When the oldest accepted notification whose workflow has not started was accepted
+/// (`None`: none waits), for the backlog-age gauge.
+pub async fn oldest_unstarted(
+    db: &impl ConnectionTrait,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(notification::Entity::find()
+        .select_only()
+        .column(notification::Column::CreatedAt)
+        .filter(notification::Column::DispatchedAt.is_null())
+        .order_by_asc(notification::Column::CreatedAt)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?)
+}
+
 /// Claims up to `limit` accepted notifications whose workflow has not started (and, with
 /// `created_before`, that have waited since then: the API's sweep), most urgent first, for
 /// `lease`: the caller starts their workflows, and no other caller gets them until the lease

@@ -162,3 +162,126 @@ async fn metrics_count_rate_limited_requests() {
         "{text}"
     );
 }
+
+/// Every `pombo_*` metric the shipped alert rules (`deploy/prometheus/`) and dashboard
+/// (`deploy/grafana/`) read is one the processes expose, with the labels they filter and
+/// group by; and the rules are well-formed Prometheus rule groups. A renamed metric or label
+/// fails here, not silently in production.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_alerts_and_dashboard_read_metrics_the_processes_expose() {
+    use std::collections::BTreeSet;
+
+    let root = crate::support::servers::repo_root();
+    let rules_text =
+        std::fs::read_to_string(root.join("deploy/prometheus/pombo-alerts.yml")).unwrap();
+    let rules: serde_json::Value = serde_yaml_ng::from_str(&rules_text).unwrap();
+    let mut exprs = Vec::new();
+    for group in rules["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let name = rule["alert"].as_str().expect("every rule is an alert");
+            assert!(rule["for"].is_string(), "{name} has a `for`");
+            assert!(
+                ["warning", "critical"]
+                    .contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+                "{name} has a severity"
+            );
+            assert!(
+                rule["annotations"]["summary"].is_string(),
+                "{name} has a summary"
+            );
+            exprs.push(rule["expr"].as_str().expect("an expr").to_owned());
+        }
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/pombo.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+
+    // A workload that makes every metric appear: sends, a forged callback, a burst over
+    // the tenant's rate limit, the sweep's backlog gauge.
+    let app = spawn_app_with(AppOptions {
+        rate_limit: Some(RateLimitConfig {
+            enabled: true,
+            per_second: 20,
+            burst: 20,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let id = app
+        .send(&json!({"channel": "sms", "to": "+5511987654321", "content": {"text": "hi"}}))
+        .await;
+    app.wait_for_status(&id, "sent", Duration::from_secs(60))
+        .await;
+    let report = [("wamid.alerts", "delivered", 1_763_888_400, None)];
+    let forged = whatsapp_cloud::status_webhook(Some("not-the-secret"), PHONE_NUMBER_ID, &report);
+    assert_eq!(post_callback(&app, &forged).await, 401);
+    let burst = futures::future::join_all(
+        (0..60).map(|_| app.call("GET", "/v1/notifications?limit=1", None)),
+    )
+    .await;
+    assert!(
+        burst.iter().any(|(code, _)| *code == 429),
+        "no 429 in the burst"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = scrape(&app).await;
+
+    // Each metric (a histogram by its `_bucket`) and each label the expressions use.
+    let metric = regex_lite(&exprs.join("\n"));
+    assert!(metric.len() >= 6, "{metric:?}");
+    for (name, labels) in metric {
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .collect();
+        assert!(!series.is_empty(), "{name} is not exposed:\n{text}");
+        for label in labels {
+            assert!(
+                series.iter().any(|s| s.contains(&format!("{label}=\""))),
+                "{name} has no label `{label}`: {series:?}"
+            );
+        }
+    }
+
+    /// The `pombo_*` metrics named in `exprs` with the labels used next to them (in a
+    /// selector `{label=…}` or a `by (label, …)`), without PromQL's own `le`.
+    fn regex_lite(exprs: &str) -> Vec<(String, BTreeSet<String>)> {
+        let mut found: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+        for expr in exprs.lines() {
+            let grouped: BTreeSet<String> = expr
+                .split("by (")
+                .skip(1)
+                .filter_map(|rest| rest.split(')').next())
+                .flat_map(|labels| labels.split(',').map(|l| l.trim().to_owned()))
+                .filter(|l| !l.is_empty() && l != "le")
+                .collect();
+            let mut rest = expr;
+            while let Some(at) = rest.find("pombo_") {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = tail[..end].to_owned();
+                let mut labels = grouped.clone();
+                if let Some(selector) = tail[end..].strip_prefix('{') {
+                    let selector = selector.split('}').next().unwrap_or_default();
+                    for pair in selector.split(',') {
+                        if let Some((label, _)) = pair.split_once(['=', '!']) {
+                            labels.insert(label.trim().trim_end_matches('~').to_owned());
+                        }
+                    }
+                }
+                found.entry(name).or_default().extend(labels);
+                rest = &tail[end..];
+            }
+        }
+        found.into_iter().collect()
+    }
+}
