@@ -25,7 +25,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::support::{
-    AppOptions, InProcessWorker, TestApp, WorkerProcess, problem_fields, spawn_app_with,
+    AppOptions, InProcessWorker, TestApp, WorkerProcess, expect, problem_fields, spawn_app_with,
 };
 
 /// What a platform received at one of its routes.
@@ -156,19 +156,6 @@ async fn remove_and_record(app: &TestApp, id: &Value, case: &str) {
     crate::support::histories::record(&app.config, "hub_forward", case, &workflow_id).await;
 }
 
-/// A call that must answer `expected`; its JSON body.
-async fn expect(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    expected: u16,
-) -> Value {
-    let (code, answer) = app.call(method, path, body.as_ref()).await;
-    assert_eq!(code, expected, "{method} {path}: {answer}");
-    answer
-}
-
 /// A platform's call on the source's routes (no API key: its token is in the body).
 async fn hub(app: &TestApp, path: &str, body: Value, expected: u16) -> Value {
     let response = app
@@ -192,11 +179,25 @@ async fn hub_get(app: &TestApp, path: &str, expected: u16) -> Value {
     answer
 }
 
+/// Three reference platforms, to be registered by [`three`].
+async fn three_platforms() -> (ChatPlatform, ChatPlatform, ChatPlatform) {
+    (
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+        ChatPlatform::start().await,
+    )
+}
+
 /// An app whose outbound rule lets it reach `platforms` on loopback.
 async fn app_for(platforms: &[&ChatPlatform]) -> TestApp {
+    app_with(platforms, AppOptions::default()).await
+}
+
+/// [`app_for`] with other options.
+async fn app_with(platforms: &[&ChatPlatform], options: AppOptions) -> TestApp {
     spawn_app_with(AppOptions {
         allowed_private_targets: platforms.iter().map(|p| p.addr.to_string()).collect(),
-        ..Default::default()
+        ..options
     })
     .await
 }
@@ -249,11 +250,7 @@ fn message(token: &str, sender: i64, text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shapes() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
+    let (gwt, net, buas) = three_platforms().await;
     let app = app_for(&[&gwt, &net, &buas]).await;
     let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
 
@@ -379,11 +376,7 @@ async fn users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shape
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_when_back() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
+    let (gwt, net, buas) = three_platforms().await;
     let app = app_for(&[&gwt, &net, &buas]).await;
     let [gwt_token, net_token, buas_token] = three(&app, [&gwt, &net, &buas]).await;
     room(&app, &gwt_token).await;
@@ -515,11 +508,7 @@ async fn a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_whe
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forward_a_platform_refuses_fails_alone_and_the_rest_follow() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
+    let (gwt, net, buas) = three_platforms().await;
     let app = app_for(&[&gwt, &net, &buas]).await;
     let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
     let stored = room(&app, &gwt_token).await;
@@ -550,11 +539,7 @@ async fn a_forward_a_platform_refuses_fails_alone_and_the_rest_follow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_checked_and_each_tenants_hub_is_its_own() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
+    let (gwt, net, buas) = three_platforms().await;
     let app = app_for(&[&gwt, &net, &buas]).await;
     let [gwt_token, _, _] = three(&app, [&gwt, &net, &buas]).await;
     let stored = room(&app, &gwt_token).await;
@@ -678,21 +663,16 @@ async fn bad_registrations_and_posts_are_refused_naming_each_field() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_forward_loses_nothing() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
-    let app = spawn_app_with(AppOptions {
-        allowed_private_targets: [&gwt, &net, &buas]
-            .iter()
-            .map(|p| p.addr.to_string())
-            .collect(),
-        worker: false,
-        // How long Temporal waits for a silent (dead) worker's round before another takes it.
-        heartbeat_timeout_secs: 2,
-        ..Default::default()
-    })
+    let (gwt, net, buas) = three_platforms().await;
+    let app = app_with(
+        &[&gwt, &net, &buas],
+        AppOptions {
+            worker: false,
+            // How long Temporal waits for a silent (dead) worker's round before another takes it.
+            heartbeat_timeout_secs: 2,
+            ..Default::default()
+        },
+    )
     .await;
     let worker = WorkerProcess::spawn(&app.config);
     let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
@@ -795,19 +775,14 @@ async fn run_schedule(app: &TestApp, id: &str) -> pombo_contract::hub::HubCheckO
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_checks_import_each_platforms_users_and_ping_it_up_or_down() {
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
-    let app = spawn_app_with(AppOptions {
-        allowed_private_targets: [&gwt, &net, &buas]
-            .iter()
-            .map(|p| p.addr.to_string())
-            .collect(),
-        worker: false,
-        ..Default::default()
-    })
+    let (gwt, net, buas) = three_platforms().await;
+    let app = app_with(
+        &[&gwt, &net, &buas],
+        AppOptions {
+            worker: false,
+            ..Default::default()
+        },
+    )
     .await;
     let mut config = app.config.clone();
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -878,11 +853,7 @@ async fn scheduled_checks_import_each_platforms_users_and_ping_it_up_or_down() {
 async fn a_whatsapp_contact_in_a_room_talks_with_the_platforms_both_ways() {
     use pombo_fakes::whatsapp_cloud;
 
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
+    let (gwt, net, buas) = three_platforms().await;
     let app = app_for(&[&gwt, &net, &buas]).await;
     let [gwt_token, net_token, _] = three(&app, [&gwt, &net, &buas]).await;
     let stored = room(&app, &gwt_token).await;
@@ -1019,19 +990,14 @@ async fn a_file_reaches_apps_that_show_it_as_a_file_and_the_others_as_a_link_tha
     use crate::support::s3::{LocalS3, png_bytes, upload_as};
 
     let s3 = LocalS3::start().await;
-    let (gwt, net, buas) = (
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-        ChatPlatform::start().await,
-    );
-    let app = spawn_app_with(AppOptions {
-        allowed_private_targets: [&gwt, &net, &buas]
-            .iter()
-            .map(|p| p.addr.to_string())
-            .collect(),
-        storage: Some(s3.storage()),
-        ..Default::default()
-    })
+    let (gwt, net, buas) = three_platforms().await;
+    let app = app_with(
+        &[&gwt, &net, &buas],
+        AppOptions {
+            storage: Some(s3.storage()),
+            ..Default::default()
+        },
+    )
     .await;
     // GWT_CHAT and net core show images; BuasApp does not.
     let [gwt_token, _, _] = three(&app, [&gwt, &net, &buas]).await;

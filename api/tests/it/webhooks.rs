@@ -23,7 +23,8 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::support::{
-    AppOptions, TestApp, WorkerProcess, email_request, problem_fields, spawn_app_with, unique_email,
+    AppOptions, TestApp, WorkerProcess, email_request, expect, problem_fields, spawn_app_with,
+    unique_email,
 };
 
 /// What the receiver answers one request: a status, a `Retry-After`, after a delay.
@@ -159,19 +160,6 @@ async fn app_for(receivers: &[&Receiver], tune: impl FnOnce(&mut AppOptions)) ->
     };
     tune(&mut options);
     spawn_app_with(options).await
-}
-
-/// A call that must answer `expected`; its JSON body.
-async fn expect(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    expected: u16,
-) -> Value {
-    let (code, answer) = app.call(method, path, body.as_ref()).await;
-    assert_eq!(code, expected, "{method} {path}: {answer}");
-    answer
 }
 
 /// The endpoint's view once its health satisfies `done` (waits up to 30 s).

@@ -487,6 +487,19 @@ pub fn timeline(n: &Value) -> Vec<(String, String)> {
 
 /// An address no other test uses, so its mails can be told apart in the shared maildev.
 /// The `field` of each error of a validation problem, in order.
+/// A call with the app's key that must answer `expected`; its JSON body.
+pub async fn expect(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    expected: u16,
+) -> Value {
+    let (code, answer) = app.call(method, path, body.as_ref()).await;
+    assert_eq!(code, expected, "{method} {path}: {answer}");
+    answer
+}
+
 pub fn problem_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
