@@ -3,6 +3,7 @@
 
 pub mod admin_cli;
 pub mod admin_page;
+pub mod analytics;
 pub mod auth;
 pub mod batches;
 pub mod callbacks;
@@ -120,6 +121,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(batches::router())
         .merge(conversations::router())
         .merge(events::router())
+        .merge(analytics::router())
         .merge(stream::router())
         .merge(providers::router())
         .merge(recipients::router())

@@ -40,6 +40,7 @@ use crate::error;
         (name = "admin", description = "Tenants and their keys, for the server's administrators (scope `admin`)"),
         (name = "operators", description = "Operators' sign-in (password and TOTP) for the admin page: a session cookie that then authenticates `read` and `operate` requests for a granted tenant named in `X-Pombo-Tenant`, with `X-CSRF-Token` on changes"),
         (name = "conversations", description = "Two-way messaging: what people write to a tenant's provider accounts, one conversation per contact and account, messages both ways"),
+        (name = "analytics", description = "Delivery figures: counts, rates and times per hour or day, per channel, provider, priority, type or template"),
         (name = "events", description = "The event log: every state change of a tenant's notifications, conversations and messages, in order, from a cursor"),
         (name = "webhooks", description = "Webhook subscriptions: endpoints that receive the event log's events, signed the Standard Webhooks way, retried on a schedule, with their attempts, resend and recover"),
         (name = "hub", description = "The chat hub: a tenant's chat platforms, their rooms and each message's delivery on every platform"),

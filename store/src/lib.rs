@@ -3,6 +3,7 @@
 //! which applies the forward-only rule of [`pombo_contract::NotificationStatus`].
 //! [`objects`] is the other place Pombo keeps data: the S3-compatible store of uploaded files.
 
+pub mod analytics;
 pub mod audit;
 pub mod batches;
 pub mod conversations;

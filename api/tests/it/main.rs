@@ -3,6 +3,7 @@
 //! One test binary; each test spawns its own app (see `support`).
 
 mod admin_page;
+mod analytics;
 mod attachments;
 mod auth;
 mod batches;
