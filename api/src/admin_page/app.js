@@ -298,7 +298,7 @@
 
   // ---- Tabs ---------------------------------------------------------------------------------
 
-  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations', 'live', 'webhooks'];
+  const TABS = ['notifications', 'redrive', 'audit', 'providers', 'conversations', 'live', 'webhooks', 'overview'];
   const loaded = new Set();
   let currentTab = 'notifications';
 
@@ -324,6 +324,7 @@
     else if (name === 'conversations') conversations.load();
     else if (name === 'live') live.start();
     else if (name === 'webhooks') webhooks.load(false);
+    else if (name === 'overview') overview.load();
   }
 
   function setUpTabs() {
@@ -1508,6 +1509,114 @@
    * enabled only where the session's scopes for the tenant include its scope, and the tab
    * says why the others are disabled.
    */
+  // ---- Overview -----------------------------------------------------------------------------
+
+  const SVG = 'http://www.w3.org/2000/svg';
+  // One colour per channel, in the order the series come.
+  const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#dc2626', '#0891b2', '#4b5563', '#db2777'];
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
+    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    return node;
+  }
+
+  function percent(rate) {
+    return rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(1)}%`;
+  }
+
+  function millis(ms) {
+    if (ms === null || ms === undefined) return '—';
+    return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+  }
+
+  const overview = {
+    async load() {
+      try {
+        // The 24 hours up to the end of this one, so that bars and labels fall on hours.
+        const to = new Date();
+        to.setUTCMinutes(60, 0, 0);
+        const from = new Date(to.getTime() - 24 * 3600000);
+        const range = query({ group_by: 'channel', interval: 'hour', from: from.toISOString(), to: to.toISOString() });
+        const report = await api('GET', `/v1/analytics${range}`);
+        showProblem($('overview-problem'), null);
+        this.table(report.series || []);
+        this.chart(report);
+      } catch (e) {
+        showProblem($('overview-problem'), e);
+      }
+    },
+
+    table(series) {
+      const tbody = $('overview-body');
+      clear(tbody);
+      if (!series.length) {
+        emptyRow(tbody, 9, 'No notifications in the last 24 hours.');
+        return;
+      }
+      for (const s of series) {
+        const t = s.totals;
+        const channel = s.group || '—';
+        tbody.append(el('tr', { 'data-overview-row': channel },
+          cell(channel), cell(t.accepted), cell(t.sent), cell(t.delivered), cell(t.read), cell(t.failed),
+          cell(percent(s.rates.delivery)), cell(percent(s.rates.failure)),
+          cell(`${millis(s.time_to_send_ms.p50)} / ${millis(s.time_to_send_ms.p99)}`)));
+      }
+    },
+
+    // Stacked bars: one per hour of the range, one colour per channel.
+    chart(report) {
+      const chart = $('overview-chart');
+      for (const node of [...chart.childNodes]) if (node.nodeName !== 'title') node.remove();
+      const legend = $('overview-legend');
+      clear(legend);
+      const width = 720, height = 240, left = 40, bottom = 20, top = 10;
+      const from = Date.parse(report.from), hours = 24, slot = (width - left) / hours;
+      const stacks = Array.from({ length: hours }, () => []);
+      (report.series || []).forEach((s, i) => {
+        const colour = PALETTE[i % PALETTE.length];
+        for (const b of s.buckets) {
+          const at = Math.floor((Date.parse(b.start) - from) / 3600000);
+          const index = Math.min(Math.max(at, 0), hours - 1);
+          stacks[index].push({ channel: s.group || '—', count: b.accepted, colour, start: b.start });
+        }
+        // An SVG swatch: the page's CSP allows no inline styles.
+        legend.append(el('span', { class: 'legend-item', 'data-legend': s.group || '—' },
+          svg('svg', { width: 12, height: 12, 'aria-hidden': 'true' }, svg('rect', { width: 12, height: 12, fill: colour })),
+          ` ${s.group || '—'} `));
+      });
+      const most = Math.max(1, ...stacks.map((stack) => stack.reduce((sum, b) => sum + b.count, 0)));
+      const scale = (height - bottom - top) / most;
+      chart.append(svg('line', { x1: left, y1: height - bottom, x2: width, y2: height - bottom, stroke: '#9ca3af' }));
+      chart.append(svg('text', { x: left - 6, y: top + 10, 'text-anchor': 'end', 'font-size': 11 }, most));
+      chart.append(svg('text', { x: left - 6, y: height - bottom, 'text-anchor': 'end', 'font-size': 11 }, 0));
+      stacks.forEach((stack, hour) => {
+        let y = height - bottom;
+        for (const b of stack) {
+          const h = b.count * scale;
+          y -= h;
+          chart.append(svg('rect', {
+            x: left + hour * slot + 1, y, width: Math.max(slot - 2, 1), height: h, fill: b.colour,
+            'data-channel': b.channel, 'data-count': b.count,
+          }, svg('title', {}, `${b.channel}: ${b.count} at ${b.start}`)));
+        }
+        if (hour % 6 === 0) {
+          // Every six hours, the local time the bar starts.
+          const label = new Date(from + hour * 3600000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+          chart.append(svg('text', { x: left + hour * slot, y: height - 4, 'font-size': 11 }, label));
+        }
+      });
+    },
+
+    setUp() {
+      $('overview-refresh').addEventListener('click', () => {
+        loaded.add('overview');
+        this.load();
+      });
+    },
+  };
+
   const webhooks = {
     // The endpoints list's next page.
     cursor: null,
@@ -2004,6 +2113,7 @@
     conversations.setUp();
     live.setUp();
     webhooks.setUp();
+    overview.setUp();
     // `#tab=<name>` opens that section; `#notification=<id>` opens that notification.
     const params = new URLSearchParams(location.hash.slice(1));
     const tab = params.get('tab');

@@ -1340,7 +1340,13 @@ async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_operators_repa
         .collect();
     numbers.sort_unstable();
     assert_eq!(numbers, ["1", "1", "2", "2"]);
-    let dom = browser.source().await;
+    // The endpoint's details load beside its attempts: wait for them too.
+    let dom = browser
+        .wait_until("the failing endpoint's details", |dom| {
+            dom.find(r#"id="webhook-fields""#)
+                .is_some_and(|at| dom[at..].contains("2 failed"))
+        })
+        .await;
     let attempts = &dom[dom.find(r#"id="webhook-attempts""#).unwrap()..];
     assert!(
         attempts.contains("receiver down &lt;img src=x onerror=alert(1)&gt;"),
@@ -1636,4 +1642,92 @@ async fn the_webhooks_tab_shows_endpoints_health_and_attempts_and_operators_repa
         .await;
     let list = &dom[dom.find(r#"id="webhooks-body""#).unwrap()..];
     assert!(list.contains(r#"class="badge badge-disabled""#), "{list}");
+}
+
+/// The Overview tab charts the last day's notifications per hour and channel and lists each
+/// channel's figures as `GET /v1/analytics` gives them; a screenshot is kept in
+/// `target/test-output/` for a person to look at.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_overview_tab_charts_the_last_day_per_channel() {
+    let Some((chromium, driver)) = webdriver::browser() else {
+        return;
+    };
+    let app = spawn_app_with(AppOptions::default()).await;
+    let ops = create_operator(&app, "dev").await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        ids.push(
+            app.send(&json!({"channel": "sms", "to": format!("+551198765430{i}"), "content": {"text": "hi"}}))
+                .await,
+        );
+    }
+    ids.push(app.send(&email_request(&unique_email("overview"))).await);
+    for id in &ids {
+        app.wait_for_status(id, "sent", Duration::from_secs(60))
+            .await;
+    }
+    let (_, report) = app
+        .call("GET", "/v1/analytics?group_by=channel", None)
+        .await;
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&app.url("/admin#tab=overview")).await;
+    browser.wait_visible("#sign-in", true).await;
+    browser.type_into("#sign-in-email", &ops.email).await;
+    browser.type_into("#sign-in-password", &ops.password).await;
+    browser.type_into("#sign-in-code", &ops.code(0)).await;
+    browser.click("#sign-in-submit").await;
+    browser.wait_visible("#panel-overview", true).await;
+    let dom = browser
+        .wait_until("both channels' rows", |dom| {
+            dom.contains(r#"data-overview-row="sms""#)
+                && dom.contains(r#"data-overview-row="email""#)
+        })
+        .await;
+    // The rows say what the API says.
+    for series in report["series"].as_array().unwrap() {
+        let channel = series["group"].as_str().unwrap();
+        let row = browser
+            .text(&format!(r#"tr[data-overview-row="{channel}"]"#))
+            .await;
+        let totals = &series["totals"];
+        let expected = format!(
+            "{channel} {} {} {} {} {}",
+            totals["accepted"],
+            totals["sent"],
+            totals["delivered"],
+            totals["read"],
+            totals["failed"]
+        );
+        assert!(row.starts_with(&expected), "{row:?} vs {expected:?}");
+    }
+    // One bar segment per channel (all sent within the hour), as tall as its count.
+    let bars = browser
+        .run(
+            "return [...document.querySelectorAll('#overview-chart rect[data-channel]')]\
+             .map(r => [r.getAttribute('data-channel'), Number(r.getAttribute('data-count')), Number(r.getAttribute('height'))]);",
+        )
+        .await;
+    let bars = bars.as_array().unwrap();
+    let count_of = |channel: &str| {
+        bars.iter()
+            .filter(|b| b[0] == channel)
+            .map(|b| b[1].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((count_of("sms"), count_of("email")), (2, 1), "{bars:?}");
+    let height = |channel: &str| {
+        bars.iter().find(|b| b[0] == channel).unwrap()[2]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(height("sms") > height("email") * 1.5, "{bars:?}");
+    assert!(dom.contains(r#"data-legend="sms""#), "{dom}");
+    browser.set_window(1280, 1000).await;
+    browser
+        .run("document.getElementById('panel-overview').scrollIntoView(); return null;")
+        .await;
+    let shot = crate::support::servers::repo_root().join("target/test-output/admin-overview.png");
+    browser.screenshot(&shot).await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
 }

@@ -208,6 +208,31 @@ impl Browser {
         .await
     }
 
+    /// Resizes the window (a screenshot shows what fits in it).
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// The window as a PNG, written to `path` (for a person to look at).
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let data = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().expect("base64 PNG"))
+            .expect("a PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+
     /// The page's current DOM, serialised.
     pub async fn source(&self) -> String {
         self.command(reqwest::Method::GET, "/source", None)
