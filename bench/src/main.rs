@@ -18,6 +18,7 @@
 //! 7. peak RSS of the API and the worker.
 
 mod bare;
+mod hub;
 mod inbound;
 mod rabbit;
 mod render;
@@ -444,6 +445,55 @@ async fn main() -> anyhow::Result<()> {
             ),
             "ratio ≥ 0.5",
         ));
+    }
+
+    if wanted("hub") {
+        // 12. The chat hub: a room of three platforms, then a backlog for one that was down.
+        let paced = env_or("POMBO_BENCH_HUB_PACED", n.min(100));
+        let burst = env_or("POMBO_BENCH_HUB_BURST", n);
+        let backlog = env_or("POMBO_BENCH_HUB_BACKLOG", 1000);
+        stack.log_peak_rss();
+        eprintln!(
+            "==> 12. hub: {paced} messages at 20/s, then {burst} at once, to a room of 3 platforms; \
+             a {backlog}-message backlog drained"
+        );
+        let figures = hub::run(&stack, paced, burst, backlog).await?;
+        rows.push(row(
+            "hub: post → arrival at each of 2 other platforms p50 / p99 (ms)",
+            p50_p99(&figures.paced_latency),
+            "p99 ≤ 500",
+        ));
+        rows.push(row(
+            "hub: messages/s to 2 platforms · bare reqwest loop per platform",
+            format!(
+                "{:.0} · {:.0} (ratio {:.2})",
+                figures.burst_per_second,
+                figures.bare_per_second,
+                figures.burst_per_second / figures.bare_per_second
+            ),
+            "",
+        ));
+        rows.push(row(
+            &format!(
+                "hub: {} backlog drained/s after the ping; ping → first (ms)",
+                figures.backlog
+            ),
+            format!(
+                "{:.0}; {:.0}; {}",
+                figures.drain_per_second,
+                ms(figures.ping_to_first),
+                if figures.drained_in_order {
+                    "in order"
+                } else {
+                    "OUT OF ORDER"
+                }
+            ),
+            "in order",
+        ));
+        eprintln!(
+            "    hub: {} tries refused while the platform was down",
+            figures.refused_tries
+        );
     }
 
     if wanted("priority") {
