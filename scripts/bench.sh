@@ -6,7 +6,7 @@
 # Sizes: POMBO_BENCH_N (500), POMBO_BENCH_RATE (200 req/s) for POMBO_BENCH_RATE_SECS (10),
 # POMBO_BENCH_LOW (5000) then POMBO_BENCH_HIGH (100), POMBO_BENCH_BATCH (10000);
 # POMBO_BENCH_DB=postgres for PostgreSQL (POMBO_TEST_POSTGRES); POMBO_BENCH_ONLY
-# (a comma list of latency, inbound, priority, batch, fairness, render) runs those after the first
+# (a comma list of latency, inbound, priority, batch, fairness, render, stream, webhooks, hub) runs those after the first
 # one; POMBO_BENCH_RENDERS (5000) renders in process and in the render children;
 # POMBO_BENCH_ONLY=eager compares eager and normal workflow starts of bare workflows.
 # POMBO_BENCH_LOG (a RUST_LOG filter, default error) is what the API and worker log.

@@ -185,7 +185,12 @@ impl Stack {
                     "RUST_LOG",
                     std::env::var("POMBO_BENCH_LOG").unwrap_or_else(|_| "error".into()),
                 )
-                .stdout(Stdio::null())
+                // Their log (stdout) only when asked for with POMBO_BENCH_LOG.
+                .stdout(if std::env::var_os("POMBO_BENCH_LOG").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                })
                 .stderr(Stdio::inherit())
                 .spawn()
                 .with_context(|| format!("starting {name}"))
