@@ -169,7 +169,7 @@ pub async fn start_claimed_forever(
             continue;
         }
         let mut first = Some(first);
-        // Most urgent first: they were claimed in that order.
+        // Most urgent first, tenants in turn within a priority: they were claimed in that order.
         for n in claimed {
             let permit = match first.take() {
                 Some(permit) => permit,

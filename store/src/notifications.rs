@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use pombo_contract::{Channel, NotificationStatus, Priority};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr, TransactionSession,
-    TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionSession, TryIntoModel,
     sea_query::{CaseStatement, Expr, Func, SimpleExpr},
 };
 use uuid::Uuid;
@@ -459,10 +458,13 @@ pub async fn oldest_unstarted(
 }
 
 /// Claims up to `limit` accepted notifications whose workflow has not started (and, with
-/// `created_before`, that have waited since then: the API's sweep), most urgent first, for
-/// `lease`: the caller starts their workflows, and no other caller gets them until the lease
-/// runs out (a claimer that dies holds them no longer than that). Of rows two callers both
-/// saw, only one gets each. Nothing is written when nothing waits.
+/// `created_before`, that have waited since then: the API's sweep), most urgent first and,
+/// within a priority, **round-robin across tenants** (each tenant's oldest first, then each
+/// one's second, …), for `lease`: the caller starts their workflows in the order returned,
+/// and no other caller gets them until the lease runs out (a claimer that dies holds them
+/// no longer than that). So a tenant's 2,000 queued promotions do not hold back another
+/// tenant's 50 of the same priority: those are claimed in the first rounds. Of rows two
+/// callers both saw, only one gets each. Nothing is written when nothing waits.
 pub async fn claim_unstarted(
     db: &impl ConnectionTrait,
     limit: u64,
@@ -470,20 +472,7 @@ pub async fn claim_unstarted(
     created_before: Option<DateTime<Utc>>,
 ) -> Result<Vec<Notification>, StoreError> {
     let now = Utc::now();
-    let ids: Vec<Uuid> = notification::Entity::find()
-        .select_only()
-        .column(notification::Column::Id)
-        .filter(notification::Column::DispatchedAt.is_null())
-        .filter(unclaimed(now))
-        .apply_if(created_before, |q, before| {
-            q.filter(notification::Column::CreatedAt.lt(before))
-        })
-        .order_by_asc(urgency())
-        .order_by_asc(notification::Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let ids = fair_order(db, limit, now, created_before).await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -491,28 +480,63 @@ pub async fn claim_unstarted(
     let mut claimed = all_opened(
         notification::Entity::update_many()
             .col_expr(notification::Column::StartClaimedUntil, Expr::value(until))
-            .filter(notification::Column::Id.is_in(ids))
+            .filter(notification::Column::Id.is_in(ids.clone()))
             .filter(notification::Column::DispatchedAt.is_null())
             .filter(unclaimed(now))
             .exec_with_returning(db)
             .await?,
     )?;
-    claimed.sort_by_key(|n| (n.priority.index(), n.id));
+    // In the order chosen (the update returns rows in no particular order).
+    let position: std::collections::HashMap<Uuid, usize> =
+        ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    claimed.sort_by_key(|n| position.get(&n.id).copied().unwrap_or(usize::MAX));
     Ok(claimed)
 }
 
-/// [`Priority::index`] of the `priority` column, in SQL: most urgent first.
-fn urgency() -> SimpleExpr {
-    Priority::ALL
+/// The ids [`claim_unstarted`] takes, in its order: by urgency, then by each row's turn in
+/// its tenant's queue of that priority (its rank by id), then by id.
+async fn fair_order(
+    db: &impl ConnectionTrait,
+    limit: u64,
+    now: DateTime<Utc>,
+    created_before: Option<DateTime<Utc>>,
+) -> Result<Vec<Uuid>, StoreError> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let backend = db.get_database_backend();
+    let urgency = Priority::ALL
         .into_iter()
-        .fold(CaseStatement::new(), |case, p| {
-            case.case(
-                notification::Column::Priority.eq(p.as_str()),
-                p.index() as i64,
-            )
-        })
-        .finally(Priority::ALL.len() as i64)
-        .into()
+        .map(|p| format!("WHEN '{}' THEN {}", p.as_str(), p.index()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let placeholder = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let mut values: Vec<Value> = vec![now.into()];
+    let mut filter = format!(
+        "dispatched_at IS NULL AND (start_claimed_until IS NULL OR start_claimed_until < {})",
+        placeholder(1)
+    );
+    if let Some(before) = created_before {
+        values.push(before.into());
+        filter.push_str(&format!(" AND created_at < {}", placeholder(2)));
+    }
+    values.push((limit.min(i64::MAX as u64) as i64).into());
+    let sql = format!(
+        "SELECT id FROM (SELECT id, \
+           CASE priority {urgency} ELSE {last} END AS urgency, \
+           ROW_NUMBER() OVER (PARTITION BY tenant_id, priority ORDER BY id) AS turn \
+         FROM notifications WHERE {filter}) AS waiting \
+         ORDER BY urgency, turn, id LIMIT {limit}",
+        last = Priority::ALL.len(),
+        limit = placeholder(values.len()),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<Uuid>("", "id").map_err(StoreError::from))
+        .collect()
 }
 
 /// What a status change did.

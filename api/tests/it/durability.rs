@@ -545,3 +545,74 @@ async fn a_batch_chunk_cut_off_by_a_killed_worker_is_finished_by_the_next_once()
         );
     }
 }
+
+/// Within a priority, stored notifications are claimed round-robin across tenants: a
+/// tenant's backlog does not hold back another tenant's notifications accepted after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_take_tenants_in_turn_within_a_priority() {
+    // This API cannot reach Temporal and leaves every start to the workers; none runs.
+    let app = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        starts: Some(WorkflowStarts::Worker),
+        ..Default::default()
+    })
+    .await;
+    let other = app.other_tenant_key().await;
+    // The big tenant's backlog first, then the small tenant's few, all of one priority.
+    for i in 0..30 {
+        app.send(&email_request(&unique_email(&format!("big{i}"))))
+            .await;
+    }
+    let mut small = Vec::new();
+    for i in 0..5 {
+        let (code, n) = app
+            .call_as(
+                &other,
+                "POST",
+                "/v1/notifications",
+                Some(&email_request(&unique_email(&format!("small{i}")))),
+            )
+            .await;
+        assert_eq!(code, 202, "{n}");
+        small.push(n["id"].as_str().unwrap().to_owned());
+    }
+    // A high-priority one still goes first.
+    let mut urgent = email_request(&unique_email("urgent"));
+    urgent["priority"] = "high".into();
+    let urgent = app.send(&urgent).await;
+
+    let claimed = claim_unstarted(&app.db, 11, Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].id.to_string(), urgent);
+    let big_tenant = claimed[0].tenant_id;
+    let turns: Vec<&str> = claimed[1..]
+        .iter()
+        .map(|n| {
+            if n.tenant_id == big_tenant {
+                "big"
+            } else {
+                "small"
+            }
+        })
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            "big", "small", "big", "small", "big", "small", "big", "small", "big", "small"
+        ],
+        "the small tenant's are interleaved from its first"
+    );
+    let mut claimed_small: Vec<String> = claimed
+        .iter()
+        .filter(|n| n.tenant_id != big_tenant)
+        .map(|n| n.id.to_string())
+        .collect();
+    claimed_small.sort();
+    small.sort();
+    assert_eq!(
+        claimed_small, small,
+        "all five of the small tenant's in the first ten"
+    );
+}
