@@ -107,7 +107,8 @@ pub fn jitter(delivery_id: Uuid, retry: u32) -> f64 {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    0.8 + 0.4 * ((hash % 10_001) as f64 / 10_000.0)
+    // Clamped: 0.8 + 0.4 × 1.0 is 1.2000000000000002 in floating point.
+    (0.8 + 0.4 * ((hash % 10_001) as f64 / 10_000.0)).min(1.2)
 }
 
 /// How long to wait before retry `retry` (0 for the first retry): the schedule's step with
