@@ -142,7 +142,7 @@ pub(crate) async fn inbound_received(state: &AppState, tenant_id: Uuid, conversa
             );
             let state = state.clone();
             tokio::spawn(async move {
-                let _ = sweep_now(&state).await;
+                let _ = send_pending(&state, std::time::Duration::ZERO).await;
             });
         }
         Ok(_) => {}
@@ -152,11 +152,9 @@ pub(crate) async fn inbound_received(state: &AppState, tenant_id: Uuid, conversa
     }
 }
 
-/// Every pending forward to a conversation, whatever its age.
-async fn sweep_now(state: &AppState) -> anyhow::Result<usize> {
-    let pending =
-        bridge::pending_to_conversations(&state.db, None, std::time::Duration::ZERO, SWEEP_BATCH)
-            .await?;
+/// Forwards to conversations pending for `age` or more, sent (at most [`SWEEP_BATCH`]).
+async fn send_pending(state: &AppState, age: std::time::Duration) -> anyhow::Result<usize> {
+    let pending = bridge::pending_to_conversations(&state.db, None, age, SWEEP_BATCH).await?;
     let count = pending.len();
     send(state, pending).await;
     Ok(count)
@@ -165,11 +163,7 @@ async fn sweep_now(state: &AppState) -> anyhow::Result<usize> {
 /// The sweep: forwards to conversations left pending (a process that died, a failure),
 /// sent again. Run beside the API's other sweeps.
 pub(crate) async fn sweep(state: &AppState) -> anyhow::Result<usize> {
-    let pending =
-        bridge::pending_to_conversations(&state.db, None, SWEEP_AFTER, SWEEP_BATCH).await?;
-    let count = pending.len();
-    send(state, pending).await;
-    Ok(count)
+    send_pending(state, SWEEP_AFTER).await
 }
 
 /// A conversation to bridge into a room.

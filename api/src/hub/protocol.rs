@@ -210,13 +210,7 @@ pub async fn post_user(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let user = rooms::post_user(&state.db, &from, body.id, &body.name).await?;
-    let others: Vec<Uuid> = platforms::list(&state.db, from.tenant_id)
-        .await?
-        .into_iter()
-        .map(|p| p.id)
-        .filter(|p| *p != from.id)
-        .collect();
+    let (user, others) = rooms::post_user(&state.db, &from, body.id, &body.name).await?;
     super::wake(&state, from.tenant_id, others, Wake::Forward);
     Ok(Json(HubAnswer {
         status: 200,

@@ -53,13 +53,12 @@ impl ChatPlatform {
         let down = Arc::new(AtomicBool::new(false));
         let slow_ms = Arc::new(AtomicU64::new(0));
         let (recorded, is_down, slow) = (got.clone(), down.clone(), slow_ms.clone());
-        let (recorded_users, down_users) = (got.clone(), down.clone());
+        let down_users = down.clone();
         let app = Router::new()
             .route(
                 "/api/users",
                 get(move || {
                     let down = down_users.clone();
-                    let _ = &recorded_users;
                     async move {
                         if down.load(Ordering::SeqCst) {
                             return StatusCode::SERVICE_UNAVAILABLE.into_response();

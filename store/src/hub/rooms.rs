@@ -45,13 +45,14 @@ impl From<hub_user::Model> for User {
 }
 
 /// Stores (or renames) `from`'s user `external_id` and owes it to every other platform of
-/// the hub as `{"id", "name", "platform"}`.
+/// the hub as `{"id", "name", "platform"}`. Returns the user and those platforms (whose
+/// forwarders to wake).
 pub async fn post_user<C: TransactionTrait>(
     db: &C,
     from: &Platform,
     external_id: i64,
     name: &str,
-) -> Result<User, StoreError> {
+) -> Result<(User, Vec<Uuid>), StoreError> {
     let tx = crate::begin_write(db).await?;
     let now = Utc::now();
     hub_user::Entity::insert(hub_user::ActiveModel {
@@ -96,7 +97,7 @@ pub async fn post_user<C: TransactionTrait>(
     )
     .await?;
     tx.commit().await?;
-    Ok(user)
+    Ok((user, others))
 }
 
 /// Stores the users `from` listed (its `GET /api/users`): each one new or renamed is
