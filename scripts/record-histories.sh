@@ -33,6 +33,8 @@ RECORDING_TESTS=(
   webhooks::recover_sends_exactly_the_failed_deliveries_again
   hub::users_rooms_and_messages_reach_the_other_platforms_in_the_sources_shapes
   hub::a_platform_that_is_down_gets_what_it_missed_in_order_and_none_twice_when_back
+  preferences::an_opted_out_channel_or_category_is_skipped_with_its_reason_and_others_go_out
+  preferences::quiet_hours_hold_a_notification_until_they_end_in_the_recipients_zone_and_alerts_pass
 )
 
 source scripts/test-servers.sh

@@ -19,6 +19,7 @@ pub mod hub;
 pub mod inbound_media;
 pub mod inbox;
 pub mod notification;
+pub mod preferences;
 pub mod render;
 pub mod retention;
 pub mod routing;

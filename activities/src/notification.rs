@@ -14,6 +14,7 @@ use pombo_contract::{
         PrepareInput, PrepareOutput, ProviderRef, ReserveSendSlotInput, ReserveSendSlotOutput,
         SendInput, SendOutput, StatusOutput,
     },
+    preferences::Decision,
     workflow::failure_types,
 };
 use pombo_store::{
@@ -402,15 +403,41 @@ impl NotificationActivities {
         input: PrepareInput,
     ) -> Result<PrepareOutput, ActivityError> {
         let mut n = load(&self.db, input.notification_id).await?;
+        if matches!(
+            *n.status,
+            NotificationStatus::Pending | NotificationStatus::Sending
+        ) {
+            let held = |status, defer_until| PrepareOutput {
+                status,
+                providers: Vec::new(),
+                defer_until,
+            };
+            match crate::preferences::decide(&self.db, &n, chrono::Utc::now()).await? {
+                Decision::Send => {}
+                Decision::Skip { reason, detail } => {
+                    let status = crate::preferences::skip(&self.db, &n, reason, detail).await?;
+                    return Ok(held(status, None));
+                }
+                Decision::Defer { until, detail } => {
+                    crate::preferences::deferred(&self.db, &n, until, detail).await?;
+                    return Ok(held(*n.status, Some(until)));
+                }
+            }
+        }
         let status = render_loaded(&self.db, &self.renderer, &mut n).await?;
         if status == NotificationStatus::Cancelled {
             return Ok(PrepareOutput {
                 status,
                 providers: Vec::new(),
+                defer_until: None,
             });
         }
         let providers = self.route_loaded(&n).await?;
-        Ok(PrepareOutput { status, providers })
+        Ok(PrepareOutput {
+            status,
+            providers,
+            defer_until: None,
+        })
     }
 
     #[activity(definition = defs::Send)]
@@ -625,7 +652,9 @@ impl NotificationActivities {
                     status,
                 }));
             }
-            NotificationStatus::Failed | NotificationStatus::Cancelled => {
+            NotificationStatus::Failed
+            | NotificationStatus::Cancelled
+            | NotificationStatus::Skipped => {
                 return Err(StepError::fatal(
                     failure_types::BAD_NOTIFICATION,
                     format!("notification is {}, not sending it", n.status),

@@ -27,6 +27,7 @@ pub mod routing_rules;
 pub mod state;
 pub mod stream;
 pub mod strict;
+pub mod suppressions;
 pub mod templates;
 pub mod tenants;
 pub mod tls;
@@ -126,6 +127,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(providers::router())
         .merge(recipients::router())
         .merge(routing_rules::router())
+        .merge(suppressions::router())
         .merge(templates::router())
         .merge(files::router())
         .merge(tenants::router())

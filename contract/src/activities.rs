@@ -36,6 +36,11 @@ pub struct ProviderRef {
 pub struct PrepareOutput {
     pub status: NotificationStatus,
     pub providers: Vec<ProviderRef>,
+    /// The recipient's preferences hold it until then (quiet hours, a delivery window, a
+    /// frequency cap): the workflow waits on a durable timer and prepares again. Absent in
+    /// histories from before preferences, which so replay unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defer_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

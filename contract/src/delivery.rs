@@ -50,6 +50,11 @@ pub struct ProviderEvent {
     /// captured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<uuid::Uuid>,
+    /// The address must not be sent to again on this channel, and why (`hard_bounce`,
+    /// `complaint`, `refused`, `unsubscribed`): the provider's report says so. Pombo puts it
+    /// on the tenant's suppression list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<String>,
 }
 
 /// Name of the notification workflow's signal carrying [`DeliveryUpdate`]s.

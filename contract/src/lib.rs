@@ -14,6 +14,7 @@ pub mod files;
 pub mod hub;
 pub mod inbound_media;
 pub mod outbound;
+pub mod preferences;
 pub mod priority;
 pub mod providers;
 pub mod recipient;

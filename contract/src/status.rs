@@ -3,7 +3,8 @@ use utoipa::ToSchema;
 
 /// The one status model of a notification.
 ///
-/// `pending → sending → sent → delivered → read`, with `failed` and `cancelled` terminal.
+/// `pending → sending → sent → delivered → read`, with `failed`, `cancelled` and `skipped`
+/// terminal.
 /// Status only moves forward: a late or duplicated event never drags a notification back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -19,10 +20,13 @@ pub enum NotificationStatus {
     /// Gave up: permanent provider error or retries exhausted.
     Failed,
     Cancelled,
+    /// Not sent, by the recipient's choice or the suppression list (the reason is on its
+    /// timeline): neither a failure nor redriven.
+    Skipped,
 }
 
 impl NotificationStatus {
-    pub const ALL: [NotificationStatus; 7] = [
+    pub const ALL: [NotificationStatus; 8] = [
         NotificationStatus::Pending,
         NotificationStatus::Sending,
         NotificationStatus::Sent,
@@ -30,6 +34,7 @@ impl NotificationStatus {
         NotificationStatus::Read,
         NotificationStatus::Failed,
         NotificationStatus::Cancelled,
+        NotificationStatus::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,13 +46,17 @@ impl NotificationStatus {
             NotificationStatus::Read => "read",
             NotificationStatus::Failed => "failed",
             NotificationStatus::Cancelled => "cancelled",
+            NotificationStatus::Skipped => "skipped",
         }
     }
 
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            NotificationStatus::Read | NotificationStatus::Failed | NotificationStatus::Cancelled
+            NotificationStatus::Read
+                | NotificationStatus::Failed
+                | NotificationStatus::Cancelled
+                | NotificationStatus::Skipped
         )
     }
 
@@ -58,7 +67,9 @@ impl NotificationStatus {
             NotificationStatus::Sent => 2,
             NotificationStatus::Delivered => 3,
             NotificationStatus::Read => 4,
-            NotificationStatus::Failed | NotificationStatus::Cancelled => 5,
+            NotificationStatus::Failed
+            | NotificationStatus::Cancelled
+            | NotificationStatus::Skipped => 5,
         }
     }
 
@@ -72,8 +83,10 @@ impl NotificationStatus {
             return false;
         }
         match next {
-            // Cancelling only makes sense before the provider has the message.
-            NotificationStatus::Cancelled => self.rank() <= NotificationStatus::Sending.rank(),
+            // Cancelling (or skipping) only makes sense before the provider has the message.
+            NotificationStatus::Cancelled | NotificationStatus::Skipped => {
+                self.rank() <= NotificationStatus::Sending.rank()
+            }
             // A provider may report failure after accepting (bounce), but not after a read.
             NotificationStatus::Failed => true,
             _ => next.rank() > self.rank(),
@@ -115,7 +128,7 @@ mod tests {
 
     #[test]
     fn terminal_statuses_stay_put_and_repeats_are_harmless() {
-        for terminal in [Read, Failed, Cancelled] {
+        for terminal in [Read, Failed, Cancelled, Skipped] {
             for other in super::NotificationStatus::ALL {
                 assert_eq!(
                     terminal.can_move_to(other),
@@ -133,5 +146,7 @@ mod tests {
         assert!(Sent.can_move_to(Failed));
         assert!(Pending.can_move_to(Cancelled));
         assert!(!Sent.can_move_to(Cancelled));
+        assert!(Pending.can_move_to(Skipped));
+        assert!(!Sent.can_move_to(Skipped));
     }
 }

@@ -28,6 +28,7 @@ mod m0023_inbox;
 mod m0024_instance_events;
 mod m0025_webhooks;
 mod m0026_hub;
+mod m0027_preferences;
 mod statements;
 
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0024_instance_events::Migration),
             Box::new(m0025_webhooks::Migration),
             Box::new(m0026_hub::Migration),
+            Box::new(m0027_preferences::Migration),
         ]
     }
 }

@@ -115,22 +115,7 @@ const DIGEST_LABEL: &str = "pombo-contact-address";
 /// Every digest a contact row for `address` may hold: under each configured key (current
 /// first), and the unkeyed one written without a keyring.
 fn address_digests(tenant_id: Uuid, channel: Channel, address: &str) -> Vec<String> {
-    let parts: [&[u8]; 3] = [
-        tenant_id.as_bytes(),
-        channel.as_str().as_bytes(),
-        address.as_bytes(),
-    ];
-    let mut all = match sealed::installed() {
-        Some(keyring) => keyring.digests(DIGEST_LABEL, &parts),
-        None => Vec::new(),
-    };
-    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
-    for part in parts {
-        sha2::Digest::update(&mut hash, (part.len() as u64).to_be_bytes());
-        sha2::Digest::update(&mut hash, part);
-    }
-    all.push(hex::encode(sha2::Digest::finalize(hash)));
-    all
+    sealed::address_digests(DIGEST_LABEL, tenant_id, channel, address)
 }
 
 /// Stores a message a contact sent through `through`: finds or makes the contact and its

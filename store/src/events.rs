@@ -35,6 +35,9 @@ pub struct NewEvent {
     pub code: Option<String>,
     /// The reporter's time; `None` means now.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// The report says the address must not be sent to again, and why: recording the event
+    /// puts it on the tenant's suppression list.
+    pub suppress: Option<String>,
 }
 
 impl NewEvent {
@@ -49,6 +52,7 @@ impl NewEvent {
             reason: None,
             code: None,
             occurred_at: None,
+            suppress: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl NewEvent {
             reason: event.reason.clone(),
             code: event.code.clone(),
             occurred_at: event.occurred_at,
+            suppress: event.suppress.clone(),
         }
     }
 
@@ -103,8 +108,11 @@ pub async fn record(
     let reason = event.reason.clone();
     let outcome =
         notifications::transition_at(db, notification_id, event.status, occurred_at, |row| {
-            if event.status == NotificationStatus::Failed
-                && let Some(reason) = &reason
+            // A skip says why in the same place a failure does.
+            if matches!(
+                event.status,
+                NotificationStatus::Failed | NotificationStatus::Skipped
+            ) && let Some(reason) = &reason
             {
                 row.last_error = Set(Some(reason.clone()));
             }
@@ -114,6 +122,21 @@ pub async fn record(
         Transition::Applied(row) => (*row.status, true),
         Transition::Refused { current } => (current, false),
     };
+    if let Some(why) = &event.suppress {
+        let n = notifications::get(db, notification_id).await?;
+        if n.purged_at.is_none() {
+            crate::suppressions::add(
+                db,
+                n.tenant_id,
+                *n.channel,
+                &n.recipient,
+                why,
+                event.reason.clone(),
+                Some(n.id),
+            )
+            .await?;
+        }
+    }
     Ok(Recorded { new, status, moved })
 }
 

@@ -45,6 +45,9 @@ pub struct NewNotification {
     pub routing: Routing,
     /// Not sent before this time (`None`: at once).
     pub send_at: Option<DateTime<Utc>>,
+    /// Its category for the recipient's preferences (see
+    /// [`pombo_contract::preferences::category_of`]).
+    pub category: Option<String>,
 }
 
 /// Where a notification's address and channel came from (all `None` for a plain request).
@@ -137,6 +140,8 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         batch_id: Set(None),
         purged_at: Set(None),
         start_claimed_until: Set(None),
+        category: Set(new.category),
+        skipped_at: Set(None),
     }
 }
 
@@ -292,6 +297,7 @@ pub async fn create_fallback(
             routing: Routing::default(),
             // The original's moment has passed: its fallback goes out as soon as it is due.
             send_at: None,
+            category: parent.category.clone(),
         },
     )
     .await?;
@@ -587,6 +593,7 @@ pub async fn transition_at(
             NotificationStatus::Read => Some((&mut active.read_at, row.read_at)),
             NotificationStatus::Failed => Some((&mut active.failed_at, row.failed_at)),
             NotificationStatus::Cancelled => Some((&mut active.cancelled_at, row.cancelled_at)),
+            NotificationStatus::Skipped => Some((&mut active.skipped_at, row.skipped_at)),
         };
         if let Some((column, existing)) = stamp {
             *column = Set(Some(existing.unwrap_or(now)));

@@ -52,6 +52,9 @@ pub struct Profile {
     /// Canonical locale tag (`pt-BR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// IANA time zone (`America/Sao_Paulo`): quiet hours and delivery windows are read in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Profile {
@@ -112,6 +115,11 @@ fn context(tenant_id: Uuid, id: Uuid) -> Aad {
 fn seal(tenant_id: Uuid, id: Uuid, profile: &Profile) -> String {
     let json = serde_json::to_string(profile).expect("profiles serialise");
     sealed::seal_text_at(&context(tenant_id, id), json)
+}
+
+/// A profile row, opened.
+pub(crate) fn open_row(row: recipient::Model) -> Result<Recipient, StoreError> {
+    open(row)
 }
 
 fn open(row: recipient::Model) -> Result<Recipient, StoreError> {
@@ -189,6 +197,7 @@ pub async fn create(
             .as_deref()
             .map(|e| external_id_digest(tenant_id, e))),
         profile: Set(seal(tenant_id, id, &profile)),
+        preferences: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

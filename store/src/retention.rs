@@ -28,12 +28,13 @@ use crate::{
 /// Statuses whose notifications may be purged: the provider has had the message (or it
 /// never will), so nothing will read its content again. Pending and sending ones, which
 /// include those scheduled for later, are kept whatever their age.
-pub const PURGEABLE: [NotificationStatus; 5] = [
+pub const PURGEABLE: [NotificationStatus; 6] = [
     NotificationStatus::Sent,
     NotificationStatus::Delivered,
     NotificationStatus::Read,
     NotificationStatus::Failed,
     NotificationStatus::Cancelled,
+    NotificationStatus::Skipped,
 ];
 
 /// What a purged recipient column holds (the column is `NOT NULL`).

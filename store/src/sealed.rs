@@ -226,6 +226,33 @@ impl Keyring {
     }
 }
 
+/// Every lookup digest a row about `address` on `channel` of a tenant may hold: under each
+/// configured key (current first, the one to write), then the unkeyed SHA-256 written
+/// without a keyring. `label` keeps digests of different tables apart.
+pub fn address_digests(
+    label: &str,
+    tenant_id: Uuid,
+    channel: pombo_contract::Channel,
+    address: &str,
+) -> Vec<String> {
+    let parts: [&[u8]; 3] = [
+        tenant_id.as_bytes(),
+        channel.as_str().as_bytes(),
+        address.as_bytes(),
+    ];
+    let mut all = match installed() {
+        Some(keyring) => keyring.digests(label, &parts),
+        None => Vec::new(),
+    };
+    let mut hash = <Sha256 as sha2::Digest>::new();
+    for part in parts {
+        sha2::Digest::update(&mut hash, (part.len() as u64).to_be_bytes());
+        sha2::Digest::update(&mut hash, part);
+    }
+    all.push(hex::encode(sha2::Digest::finalize(hash)));
+    all
+}
+
 /// The keyring that seals personal data in notification rows (recipient, content, data,
 /// rendered content, fallback). Process-wide, installed once at start-up by the API and
 /// the worker, so every query that reads or writes a notification seals and opens it

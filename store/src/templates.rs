@@ -34,6 +34,8 @@ pub struct Template {
     pub current_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The category of notifications made from it (for recipients' preferences).
+    pub category: Option<String>,
 }
 
 impl From<template::Model> for Template {
@@ -47,6 +49,7 @@ impl From<template::Model> for Template {
             current_version: row.current_version,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            category: row.category,
         }
     }
 }
@@ -100,6 +103,7 @@ pub struct Detail {
 pub struct NewTemplate {
     pub name: String,
     pub description: Option<String>,
+    pub category: Option<String>,
     pub default_locale: String,
     pub variants: Variants,
 }
@@ -108,6 +112,8 @@ pub struct NewTemplate {
 #[derive(Debug, Clone)]
 pub struct NextVersion {
     pub description: Option<String>,
+    /// `None` keeps the current category; `Some("")` removes it.
+    pub category: Option<String>,
     pub default_locale: String,
     pub variants: Variants,
 }
@@ -120,6 +126,8 @@ pub struct Resolved {
     pub version: i32,
     pub locale_used: String,
     pub content: Value,
+    /// The template's category.
+    pub category: Option<String>,
 }
 
 /// `pt-BR`, `pt_br` or `PT-br` → `pt-BR`; `pt` → `pt`; `es-419` → `es-419`. `None` when
@@ -221,6 +229,7 @@ pub async fn create(
         current_version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        category: Set(new.category),
     }
     .insert(&tx)
     .await
@@ -383,6 +392,10 @@ pub async fn update(
         let description = Some(description).filter(|d| !d.is_empty());
         change = change.col_expr(template::Column::Description, Expr::value(description));
     }
+    if let Some(category) = next.category {
+        let category = Some(category).filter(|c| !c.is_empty());
+        change = change.col_expr(template::Column::Category, Expr::value(category));
+    }
     let result = change
         .filter(template::Column::Id.eq(current.id))
         .filter(template::Column::CurrentVersion.eq(current.current_version))
@@ -442,6 +455,7 @@ pub async fn resolve(
         )));
     };
     Ok(Resolved {
+        category: template.category.clone(),
         template_id: template.id,
         version: found.version,
         locale_used,
@@ -533,6 +547,7 @@ mod tests {
             &db,
             tenant.id,
             NewTemplate {
+                category: None,
                 name: "welcome".into(),
                 description: Some("hi".into()),
                 default_locale: "en".into(),
@@ -549,6 +564,7 @@ mod tests {
             &db,
             tenant.id,
             NewTemplate {
+                category: None,
                 name: "welcome".into(),
                 description: None,
                 default_locale: "en".into(),
@@ -563,6 +579,7 @@ mod tests {
             tenant.id,
             "welcome",
             NextVersion {
+                category: None,
                 description: None,
                 default_locale: "pt-BR".into(),
                 variants: variants(json!({"pt-BR": {"sms": {"text": "Olá {{ name }}"}}})),

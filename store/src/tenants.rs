@@ -74,6 +74,7 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<tenant::Mod
         name: Set(name.to_owned()),
         created_at: Set(Utc::now()),
         disabled_at: Set(None),
+        preference_defaults: Set(None),
     };
     Ok(model.insert(db).await?)
 }

@@ -11,10 +11,10 @@ use pombo_contract::{
     NotificationStatus,
     activities::{
         CheckStatusInput, FallBackInput, MarkFailedInput, NotificationActivities, PrepareInput,
-        ProviderRef, ReserveSendSlotInput, SendInput, SendOutput,
+        PrepareOutput, ProviderRef, ReserveSendSlotInput, SendInput, SendOutput,
     },
     delivery::DeliveryUpdate,
-    workflow::{NotificationWorkflowInput, failure_types, search},
+    workflow::{NotificationWorkflowInput, failure_types, search, wait_until},
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::{
@@ -68,20 +68,47 @@ impl NotificationWorkflow {
             }
         }
 
-        let prepared = ctx
-            .execute_local_activity(
-                NotificationActivities::prepare,
-                PrepareInput {
-                    notification_id: id,
-                },
-                policy::bookkeeping(),
-            )
-            .await;
-        let prepared = match prepared {
-            Err(e) => return fail(ctx, &input, e).await,
-            // Cancelled (the row says so) but the workflow's cancellation never came.
-            Ok(out) if out.status == NotificationStatus::Cancelled => return cancelled(ctx),
-            Ok(out) => out,
+        // The recipient's preferences are read here, as it is about to go: a notification
+        // they hold (quiet hours…) waits on a durable timer and is prepared again, so a
+        // choice changed meanwhile is honoured when it wakes.
+        let prepared = loop {
+            let prepared = ctx
+                .execute_local_activity(
+                    NotificationActivities::prepare,
+                    PrepareInput {
+                        notification_id: id,
+                    },
+                    policy::bookkeeping(),
+                )
+                .await;
+            match prepared {
+                Err(e) => return fail(ctx, &input, e).await,
+                // Cancelled (the row says so) but the workflow's cancellation never came.
+                Ok(out) if out.status == NotificationStatus::Cancelled => return cancelled(ctx),
+                Ok(out) if out.status == NotificationStatus::Skipped => {
+                    set_status(ctx, NotificationStatus::Skipped);
+                    return Ok(NotificationOutcome {
+                        status: NotificationStatus::Skipped,
+                        provider: String::new(),
+                        provider_message_id: None,
+                    });
+                }
+                Ok(PrepareOutput {
+                    defer_until: Some(until),
+                    ..
+                }) => {
+                    let wait = ctx
+                        .workflow_time()
+                        .map(|now| wait_until(Some(until), now))
+                        .unwrap_or_default()
+                        // A timer of zero fires at once; the activity asks again.
+                        .max(Duration::from_millis(1));
+                    if !sleep(ctx, wait).await {
+                        return cancelled(ctx);
+                    }
+                }
+                Ok(out) => break out,
+            }
         };
         // `PomboStatus` says `sending` only once the workflow has to wait (a retry, a rate
         // limit's slot): a first attempt that goes through ends in this very workflow task.

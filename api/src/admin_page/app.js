@@ -63,7 +63,7 @@
   }
 
   function badge(status) {
-    const known = ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled',
+    const known = ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled', 'skipped',
       'in_progress', 'retryable_error', 'permanent_error', 'lost', 'open', 'closed'];
     const kind = known.includes(status) ? status : 'unknown';
     return el('span', { class: `badge badge-${kind}`, text: status == null ? '—' : status });
@@ -469,7 +469,7 @@
       const stamps = $('detail-timestamps');
       clear(stamps);
       const ts = n.timestamps || {};
-      for (const status of ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled']) {
+      for (const status of ['pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'cancelled', 'skipped']) {
         if (ts[status]) add(stamps, status, timeEl(ts[status]));
       }
 

@@ -132,6 +132,12 @@ pub async fn create(
     .await?;
 
     let batch_id = Uuid::now_v7();
+    let category = pombo_contract::preferences::category_of(
+        None,
+        template_used.as_ref().and_then(|t| t.category.as_deref()),
+        valid.notification_type.map(|t| t.as_str()),
+        valid.priority,
+    );
     let template = template_used.map(|t| (t.id, t.version, t.locale));
     let members = valid.recipients.into_iter().map(|r| NewNotification {
         id: Uuid::now_v7(),
@@ -151,6 +157,7 @@ pub async fn create(
         template: template.clone(),
         routing: Routing::default(),
         send_at: valid.send_at,
+        category: Some(category.clone()),
     });
     let new = NewBatch {
         id: batch_id,

@@ -81,6 +81,11 @@ const TYPES: &[EventType] = &[
         fields: NOTIFICATION,
     },
     EventType {
+        name: "notification.skipped",
+        description: "It was not sent, by the recipient's preferences or the suppression list (the reason is on its timeline).",
+        fields: NOTIFICATION,
+    },
+    EventType {
         name: "notification.fallback",
         description: "Its fallback on another channel was made.",
         fields: &[
@@ -375,6 +380,7 @@ fn example_word(event: &str) -> &'static str {
         "notification.read" => "read",
         "notification.failed" => "failed",
         "notification.cancelled" => "cancelled",
+        "notification.skipped" => "skipped",
         "message.updated" => "edited",
         "conversation.closed" => "closed",
         "batch.completed" => "completed",

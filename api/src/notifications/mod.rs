@@ -156,6 +156,12 @@ pub(crate) async fn accept(
         retry_interval_secs: valid.retry_interval_secs as i64,
         fallback: valid.fallback,
         parent_id: None,
+        category: Some(pombo_contract::preferences::category_of(
+            valid.category.as_deref(),
+            template_used.as_ref().and_then(|t| t.category.as_deref()),
+            valid.notification_type.map(|t| t.as_str()),
+            valid.priority,
+        )),
         template: template_used.map(|t| (t.id, t.version, t.locale)),
         routing: target.routing,
         send_at: valid.send_at,

@@ -61,6 +61,11 @@ pub struct CreateNotification {
     /// `alert` (high), `confirmation` (medium) or `promo` (low).
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub notification_type: Option<NotificationType>,
+    /// What kind of message this is for the recipient's preferences (`newsletter`,
+    /// `billing`; 1 to 64 of a-z, 0-9, `_`, `-`, `.`). Default: the template's category,
+    /// else `type`, else what the priority stands for (`alert`, `confirmation`, `promo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Repeating a request with the same key returns the first notification and sends
     /// nothing again. Also accepted as the `Idempotency-Key` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +126,8 @@ pub struct Validated {
     pub data: Option<Value>,
     pub priority: Priority,
     pub notification_type: Option<NotificationType>,
+    /// As asked (the template's and the type's are added when stored).
+    pub category: Option<String>,
     pub idempotency_key: Option<String>,
     pub max_attempts: u32,
     pub retry_interval_secs: u64,
@@ -259,6 +266,14 @@ impl CreateNotification {
             .send_at
             .as_deref()
             .and_then(|at| check_send_at(at, &mut errors));
+        if let Some(category) = &self.category
+            && !pombo_contract::preferences::valid_category(category)
+        {
+            errors.push(FieldError::new(
+                "category",
+                "1 to 64 characters of a-z, 0-9, `_`, `-`, `.`",
+            ));
+        }
 
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
@@ -285,9 +300,12 @@ impl CreateNotification {
             "retry_interval_secs": retry_interval_secs,
             "fallback": self.fallback,
         });
-        // Only when given: the fingerprints of requests without it stay what they were.
+        // Only when given: the fingerprints of requests without them stay what they were.
         if let (Some(at), Some(map)) = (&self.send_at, fingerprint.as_object_mut()) {
             map.insert("send_at".into(), Value::String(at.clone()));
+        }
+        if let (Some(category), Some(map)) = (&self.category, fingerprint.as_object_mut()) {
+            map.insert("category".into(), Value::String(category.clone()));
         }
         // Who and which channels, as asked (not the address or channel they resolved to):
         // a retried request stays the same request after the profile or the rules change.
@@ -310,6 +328,7 @@ impl CreateNotification {
             data: self.data,
             priority,
             notification_type: self.notification_type,
+            category: self.category,
             idempotency_key,
             max_attempts,
             retry_interval_secs,

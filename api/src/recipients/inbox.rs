@@ -72,8 +72,13 @@ impl<S: RequiredScope> FromRequestParts<AppState> for InboxAccess<S> {
 }
 
 impl<S> InboxAccess<S> {
+    /// The tenant these credentials act for.
+    pub(crate) fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
     /// The profile at `id` (its id or external_id), if these credentials may act on it.
-    async fn recipient(&self, state: &AppState, id: &str) -> Result<Uuid, ApiError> {
+    pub(crate) async fn recipient(&self, state: &AppState, id: &str) -> Result<Uuid, ApiError> {
         let found = recipients::find(&state.db, self.tenant_id, id)
             .await
             .map_err(ApiError::unless_found("recipient"))?;

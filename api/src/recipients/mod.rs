@@ -29,6 +29,7 @@ use crate::{
 };
 
 pub mod inbox;
+pub mod preferences;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,6 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox::list))
         .routes(routes!(inbox::mark))
         .routes(routes!(inbox::create_token))
+        .routes(routes!(preferences::read, preferences::replace))
+        .routes(routes!(
+            preferences::read_defaults,
+            preferences::replace_defaults
+        ))
 }
 
 /// A recipient profile.
@@ -58,6 +64,8 @@ pub struct RecipientView {
     pub webhook_url: Option<String>,
     /// Used for templates when a notification names no locale.
     pub locale: Option<String>,
+    /// IANA time zone: quiet hours and delivery windows are read in it (else UTC).
+    pub time_zone: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -77,6 +85,7 @@ impl From<Recipient> for RecipientView {
             instagram_id: p.instagram_id,
             webhook_url: p.webhook_url,
             locale: p.locale,
+            time_zone: p.time_zone,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -105,6 +114,8 @@ pub struct CreateRecipient {
     pub webhook_url: Option<String>,
     /// A locale tag (`pt-BR`).
     pub locale: Option<String>,
+    /// An IANA time zone (`America/Sao_Paulo`), for quiet hours and delivery windows.
+    pub time_zone: Option<String>,
 }
 
 /// Changes to a profile: a field given replaces it, `null` removes it, an absent one stays.
@@ -141,6 +152,9 @@ pub struct UpdateRecipient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub locale: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Option<Option<String>>,
 }
 
 /// Tells `null` (`Some(None)`) from an absent field (`None`, by `#[serde(default)]`).
@@ -217,6 +231,11 @@ fn check(profile: &mut Profile, rules: &OutboundPolicy) -> Vec<FieldError> {
     }
     let mut seen = std::collections::HashSet::new();
     profile.push_tokens.retain(|t| seen.insert(t.clone()));
+    if let Some(zone) = &profile.time_zone
+        && let Err(e) = pombo_contract::preferences::time_zone(zone)
+    {
+        errors.push(FieldError::new("time_zone", e));
+    }
     if let Some(tag) = &profile.locale {
         match pombo_store::templates::canonical_locale(tag) {
             Some(canonical) => profile.locale = Some(canonical),
@@ -244,6 +263,7 @@ impl CreateRecipient {
             instagram_id: self.instagram_id,
             webhook_url: self.webhook_url,
             locale: self.locale,
+            time_zone: self.time_zone,
         };
         let errors = check(&mut profile, rules);
         if errors.is_empty() {
@@ -374,6 +394,7 @@ pub async fn update(
     set(&mut profile.instagram_id, body.instagram_id);
     set(&mut profile.webhook_url, body.webhook_url);
     set(&mut profile.locale, body.locale);
+    set(&mut profile.time_zone, body.time_zone);
     if let Some(tokens) = body.push_tokens {
         profile.push_tokens = tokens.unwrap_or_default();
     }

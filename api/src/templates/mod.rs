@@ -100,6 +100,9 @@ pub struct TemplateView {
     pub variants: Variants,
     /// Every version, oldest first.
     pub versions: Vec<VersionEntry>,
+    /// The category of notifications made from it (recipients' preferences).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -123,6 +126,7 @@ impl From<Detail> for TemplateView {
                     created_at: v.created_at,
                 })
                 .collect(),
+            category: d.template.category,
             created_at: d.template.created_at,
             updated_at: d.template.updated_at,
         }
@@ -170,6 +174,10 @@ pub struct CreateTemplate {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// The category of notifications made from it, for recipients' preferences
+    /// (`newsletter`; 1 to 64 of a-z, 0-9, `_`, `-`, `.`). A notification may name its own.
+    #[serde(default)]
+    pub category: Option<String>,
     /// The locale used when a notification names none, or one without a variant
     /// (`pt-BR` falls back to `pt`, then to this). Must be one of `variants`' locales.
     pub default_locale: String,
@@ -186,6 +194,9 @@ pub struct UpdateTemplate {
     /// A new description; `""` removes it; absent keeps it.
     #[serde(default)]
     pub description: Option<String>,
+    /// A new category; `""` removes it; absent keeps it.
+    #[serde(default)]
+    pub category: Option<String>,
     /// Absent keeps the current default locale (which must then be in `variants`).
     #[serde(default)]
     pub default_locale: Option<String>,
@@ -257,6 +268,8 @@ pub struct TemplateUsed {
     pub id: Uuid,
     pub version: i32,
     pub locale: String,
+    /// The template's category, the notification's unless it names its own.
+    pub category: Option<String>,
 }
 
 /// The unrendered content of `channel` from a tenant's template, for a notification that
@@ -298,6 +311,7 @@ pub async fn content_for_notification(
     Ok((
         resolved.content,
         TemplateUsed {
+            category: resolved.category.clone(),
             id: resolved.template_id,
             version: resolved.version,
             locale: resolved.locale_used,
@@ -456,11 +470,23 @@ impl CreateTemplate {
         let mut errors = Vec::new();
         check_name(&self.name, &mut errors);
         check_description(self.description.as_deref(), &mut errors);
+        check_category(self.category.as_deref(), &mut errors);
         let variants = check_variants(&self.variants, &mut errors);
         errors.extend(check_default_locale(&self.default_locale, &self.variants));
         variants
             .filter(|_| errors.is_empty())
             .ok_or(ApiError::Validation(errors))
+    }
+}
+
+fn check_category(category: Option<&str>, errors: &mut Vec<FieldError>) {
+    if let Some(category) = category
+        && !pombo_contract::preferences::valid_category(category)
+    {
+        errors.push(FieldError::new(
+            "category",
+            "1 to 64 characters of a-z, 0-9, `_`, `-`, `.`",
+        ));
     }
 }
 
@@ -495,6 +521,7 @@ pub async fn create(
         NewTemplate {
             name: body.name,
             description: body.description.filter(|d| !d.is_empty()),
+            category: body.category,
             default_locale: body.default_locale,
             variants,
         },
@@ -600,6 +627,10 @@ pub async fn update(
         .map_err(not_found)?;
     let mut errors = Vec::new();
     check_description(body.description.as_deref(), &mut errors);
+    check_category(
+        body.category.as_deref().filter(|c| !c.is_empty()),
+        &mut errors,
+    );
     let variants = check_variants(&body.variants, &mut errors);
     let default_locale = body.default_locale.unwrap_or(current.default_locale);
     errors.extend(check_default_locale(&default_locale, &body.variants));
@@ -612,6 +643,7 @@ pub async fn update(
         &current.id.to_string(),
         NextVersion {
             description: body.description,
+            category: body.category,
             default_locale,
             variants,
         },

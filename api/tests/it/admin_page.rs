@@ -134,6 +134,7 @@ async fn failed_notification(app: &TestApp, error: &str) -> String {
             reason: Some(error.into()),
             code: Some("21211".into()),
             occurred_at: None,
+            suppress: None,
         },
     )
     .await

@@ -30,6 +30,7 @@ mod operations;
 mod operators;
 mod outbound_guard;
 mod plain_logs;
+mod preferences;
 mod priority;
 mod provider_rate_limits;
 mod providers;

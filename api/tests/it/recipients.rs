@@ -272,6 +272,7 @@ async fn old_digests_are_still_found_and_rows_moved_to_another_tenant_do_not_ope
         tenant_id: Set(tenant.id),
         external_id_digest: Set(Some(legacy_digest)),
         profile: Set(r#"{"external_id":"legacy-7","email":"old@example.com"}"#.into()),
+        preferences: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -133,6 +133,7 @@ pub fn parse(
         _ => (None, None),
     };
     Ok(vec![ProviderEvent {
+        suppress: None,
         provider_message_id: uuid.to_owned(),
         status,
         occurred_at,
@@ -270,6 +271,7 @@ mod tests {
         assert_eq!(
             events,
             vec![ProviderEvent {
+                suppress: None,
                 provider_message_id: UUID.into(),
                 status: DeliveryStatus::Read,
                 occurred_at: Some(at()),
@@ -309,6 +311,7 @@ mod tests {
         assert_eq!(
             events,
             vec![ProviderEvent {
+                suppress: None,
                 provider_message_id: UUID.into(),
                 status: DeliveryStatus::Failed,
                 // Gupshup's `failed` events carry no timestamp.

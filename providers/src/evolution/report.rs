@@ -157,6 +157,7 @@ fn update_event(
         }
     };
     Ok(Some(ProviderEvent {
+        suppress: None,
         provider_message_id: key_id.to_owned(),
         status,
         occurred_at,
@@ -218,6 +219,7 @@ mod tests {
 
     fn event(key_id: &str, status: DeliveryStatus, word: &str) -> ProviderEvent {
         ProviderEvent {
+            suppress: None,
             provider_message_id: key_id.into(),
             status,
             occurred_at: Some(at()),

@@ -67,6 +67,7 @@ pub fn parse(
                 continue;
             };
             events.push(ProviderEvent {
+                suppress: None,
                 provider_message_id: mid.to_owned(),
                 status: DeliveryStatus::Read,
                 occurred_at: event.get("timestamp").and_then(unix_time),
@@ -153,6 +154,7 @@ mod tests {
         assert_eq!(
             events,
             vec![ProviderEvent {
+                suppress: None,
                 provider_message_id: sent,
                 status: DeliveryStatus::Read,
                 occurred_at: Some(Utc.timestamp_millis_opt(1_700_000_123_456).unwrap()),

@@ -213,7 +213,9 @@ fn event_from(data: &Value) -> Option<ProviderEvent> {
             (DeliveryStatus::Failed, reason, reason_word.clone())
         }
         "accepted" => return None,
-        "unsubscribed" | "complained" | "stored" => {
+        // The recipient marked it as spam: it was delivered, and the address is suppressed.
+        "complained" => (DeliveryStatus::Delivered, None, None),
+        "unsubscribed" | "stored" => {
             tracing::debug!(event = name, "mailgun event skipped: not a delivery status");
             return None;
         }
@@ -241,7 +243,15 @@ fn event_from(data: &Value) -> Option<ProviderEvent> {
         );
         return None;
     }
+    // A permanent failure is a hard bounce (Mailgun's own `suppress-bounce` too); a
+    // rejection is Mailgun refusing to send, about the message rather than the address.
+    let suppress = match name {
+        "failed" if data["severity"].as_str() == Some("permanent") => Some("hard_bounce"),
+        "complained" => Some("complaint"),
+        _ => None,
+    };
     Some(ProviderEvent {
+        suppress: suppress.map(str::to_owned),
         // Empty when only our own id came back: the handler then matches by that id.
         provider_message_id: provider_message_id.unwrap_or_default().to_owned(),
         status,
@@ -324,6 +334,7 @@ mod tests {
         let when = 1_770_918_175.592;
         let expected =
             |status, reason: Option<&str>, code: Option<&str>, raw: &str| ProviderEvent {
+                suppress: None,
                 provider_message_id: MESSAGE_ID.into(),
                 status,
                 occurred_at: at(1_770_918_175_592_000),
@@ -347,12 +358,15 @@ mod tests {
         );
         assert_eq!(
             one(&signed("permanent_fail")),
-            expected(
-                DeliveryStatus::Failed,
-                Some("5.5.0 Requested action not taken: mailbox unavailable"),
-                Some("550"),
-                "failed"
-            )
+            ProviderEvent {
+                suppress: Some("hard_bounce".into()),
+                ..expected(
+                    DeliveryStatus::Failed,
+                    Some("5.5.0 Requested action not taken: mailbox unavailable"),
+                    Some("550"),
+                    "failed"
+                )
+            }
         );
         // A machine open proves delivery only.
         let mut machine = event_data("opened", MESSAGE_ID, when);
@@ -382,8 +396,13 @@ mod tests {
             "description": "Not delivering to previously bounced address",
             "session-seconds": 0
         });
+        let suppressed = one(&webhook(KEY, suppressed));
+        assert_eq!(suppressed.suppress.as_deref(), Some("hard_bounce"));
         assert_eq!(
-            one(&webhook(KEY, suppressed)),
+            ProviderEvent {
+                suppress: None,
+                ..suppressed
+            },
             expected(
                 DeliveryStatus::Failed,
                 Some("Not delivering to previously bounced address"),
@@ -621,7 +640,6 @@ mod tests {
             "temporary_fail",
             "accepted",
             "unsubscribed",
-            "complained",
             "stored",
             "list_member_uploaded",
         ] {
@@ -632,6 +650,14 @@ mod tests {
                 "{event}"
             );
         }
+        // A spam complaint says it was delivered, and suppresses the address.
+        let complained = parse_callback(
+            &event_webhook(KEY, "complained", MESSAGE_ID),
+            &settings(Some(KEY)),
+        )
+        .unwrap();
+        assert_eq!(complained[0].status, DeliveryStatus::Delivered);
+        assert_eq!(complained[0].suppress.as_deref(), Some("complaint"));
         // No message id to match.
         let mut data = event_data("delivered", MESSAGE_ID, 1_770_146_431.0);
         data["message"]["headers"]

@@ -164,12 +164,10 @@ fn event_from(event: &Value) -> Option<ProviderEvent> {
             text("reason"),
             text("status").or_else(|| text("type")),
         ),
+        // The recipient marked it as spam: it was delivered, and the address is suppressed.
+        "spamreport" => (DeliveryStatus::Delivered, None, None),
         "processed" | "deferred" => return None,
-        "spamreport"
-        | "unsubscribe"
-        | "group_unsubscribe"
-        | "group_resubscribe"
-        | "account_status_change" => {
+        "unsubscribe" | "group_unsubscribe" | "group_resubscribe" | "account_status_change" => {
             tracing::debug!(
                 event = name,
                 "sendgrid event skipped: not a delivery status"
@@ -197,7 +195,15 @@ fn event_from(event: &Value) -> Option<ProviderEvent> {
         );
         return None;
     }
+    // A bounce of `type: bounce` is permanent (the mailbox does not exist); `blocked` is
+    // the receiving server refusing for now, which another message may pass.
+    let suppress = match name {
+        "bounce" if text("type").as_deref() != Some("blocked") => Some("hard_bounce"),
+        "spamreport" => Some("complaint"),
+        _ => None,
+    };
     Some(ProviderEvent {
+        suppress: suppress.map(str::to_owned),
         // Empty when only our own id came back: the handler then matches by that id.
         provider_message_id: provider_message_id.unwrap_or_default().to_owned(),
         status,
@@ -294,9 +300,19 @@ mod tests {
                 event(MESSAGE_ID, "dropped", TIMESTAMP + 6),
             ],
         );
-        let events = parse_callback(&callback, &signed()).unwrap();
+        let mut events = parse_callback(&callback, &signed()).unwrap();
+        // Only the permanent bounce suppresses the address (not `blocked`, not `dropped`).
+        let suppressing: Vec<_> = events.iter().map(|e| e.suppress.clone()).collect();
+        let hard = Some("hard_bounce".to_owned());
+        assert_eq!(
+            suppressing,
+            [None, None, None, None, hard, None, None],
+            "{events:?}"
+        );
+        events.iter_mut().for_each(|e| e.suppress = None);
         let expected =
             |status, secs, reason: Option<&str>, code: Option<&str>, raw: &str| ProviderEvent {
+                suppress: None,
                 provider_message_id: MESSAGE_ID.into(),
                 status,
                 occurred_at: at(TIMESTAMP + secs),
@@ -364,6 +380,7 @@ mod tests {
         assert_eq!(
             events,
             vec![ProviderEvent {
+                suppress: None,
                 provider_message_id: MESSAGE_ID.into(),
                 status: DeliveryStatus::Failed,
                 occurred_at: at(1_600_112_492),
@@ -509,7 +526,6 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
         let events = [
             "processed",
             "deferred",
-            "spamreport",
             "unsubscribe",
             "group_unsubscribe",
             "group_resubscribe",
@@ -522,6 +538,14 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
         .collect::<Vec<_>>();
         let callback = event_webhook(Some(TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM), &events);
         assert_eq!(parse_callback(&callback, &signed()).unwrap(), vec![]);
+        // A spam complaint says it was delivered, and suppresses the address.
+        let spam = event_webhook(
+            Some(TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM),
+            &[event(MESSAGE_ID, "spamreport", TIMESTAMP)],
+        );
+        let spam = parse_callback(&spam, &signed()).unwrap();
+        assert_eq!(spam[0].status, DeliveryStatus::Delivered);
+        assert_eq!(spam[0].suppress.as_deref(), Some("complaint"));
         // An empty array is a valid (if odd) post.
         let empty = event_webhook(Some(TEST_EVENT_WEBHOOK_PRIVATE_KEY_PEM), &[]);
         assert_eq!(parse_callback(&empty, &signed()).unwrap(), vec![]);
@@ -599,11 +623,14 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
             "1513299570",
             body.into(),
         );
-        let events = parse_callback(&callback, &signed()).unwrap();
+        let mut events = parse_callback(&callback, &signed()).unwrap();
+        assert_eq!(events[0].suppress.as_deref(), Some("hard_bounce"));
+        events[0].suppress = None;
         assert_eq!(
             events,
             vec![
                 ProviderEvent {
+                    suppress: None,
                     provider_message_id: "14c5d75ce93".into(),
                     status: DeliveryStatus::Failed,
                     occurred_at: at(TIMESTAMP),
@@ -613,6 +640,7 @@ vhtZlq4YXeJijZGtS56f2uXy2BWMKr98R5PTQhIgphcnkkny0/iMuPSK
                     notification_id: Some("0190a0a0-0000-7000-8000-000000000000".parse().unwrap()),
                 },
                 ProviderEvent {
+                    suppress: None,
                     provider_message_id: "14c5d75ce93".into(),
                     status: DeliveryStatus::Read,
                     occurred_at: at(TIMESTAMP),

@@ -129,7 +129,15 @@ pub fn parse(
         (None, None)
     };
 
+    // Codes that are about the number, not the message: unknown or unreachable for good
+    // (30005), a landline (30006), or its owner replied STOP (21610).
+    let suppress = match code.as_deref() {
+        Some("30005" | "30006") => Some("refused"),
+        Some("21610") => Some("unsubscribed"),
+        _ => None,
+    };
     Ok(vec![ProviderEvent {
+        suppress: suppress.map(str::to_owned),
         provider_message_id: message_sid.to_owned(),
         status,
         occurred_at: None,
@@ -263,6 +271,7 @@ mod tests {
             assert_eq!(
                 event,
                 ProviderEvent {
+                    suppress: None,
                     provider_message_id: SID.into(),
                     status,
                     occurred_at: None,

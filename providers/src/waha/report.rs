@@ -160,6 +160,7 @@ pub fn parse(
         None => format!("ack {}", ack.unwrap_or_default()),
     };
     Ok(vec![ProviderEvent {
+        suppress: None,
         provider_message_id: id,
         status,
         occurred_at: envelope.timestamp.as_ref().and_then(unix_time),
@@ -256,6 +257,7 @@ mod tests {
         assert_eq!(
             parse_with(&[], body, &settings(None)).unwrap(),
             vec![ProviderEvent {
+                suppress: None,
                 provider_message_id: "true_11111111111@c.us_4CC5EDD64BC22EBA6D639F2AF571346C"
                     .into(),
                 status: DeliveryStatus::Read,
@@ -283,6 +285,7 @@ mod tests {
             assert_eq!(
                 events,
                 vec![ProviderEvent {
+                    suppress: None,
                     provider_message_id: id(),
                     status,
                     occurred_at: Some(at()),

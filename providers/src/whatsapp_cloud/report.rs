@@ -190,6 +190,7 @@ fn status_event(status: &Value) -> Result<Option<ProviderEvent>, CallbackError> 
         (None, None)
     };
     Ok(Some(ProviderEvent {
+        suppress: None,
         provider_message_id: id.to_owned(),
         status: delivery,
         occurred_at: status.get("timestamp").and_then(unix_time),

@@ -29,6 +29,7 @@ pub mod parked_callback;
 pub mod provider_account;
 pub mod recipient;
 pub mod routing_rule;
+pub mod suppression;
 pub mod template;
 pub mod template_version;
 pub mod tenant;

@@ -69,6 +69,11 @@ pub struct Model {
     /// A worker is starting its workflow until then (see
     /// [`crate::notifications::claim_unstarted`]).
     pub start_claimed_until: Option<DateTimeUtc>,
+    /// What kind of message it is for the recipient's preferences (`promo`, `newsletter`);
+    /// `None` on rows from before categories (their type or priority stands for it).
+    pub category: Option<String>,
+    /// When it was skipped (the recipient's preferences or the suppression list).
+    pub skipped_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

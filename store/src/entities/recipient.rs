@@ -10,6 +10,8 @@ pub struct Model {
     pub external_id_digest: Option<String>,
     /// Every personal field as one JSON text, sealed (see `pombo_store::sealed`).
     pub profile: String,
+    /// The person's choices ([`pombo_contract::preferences::Preferences`]); `None`: none made.
+    pub preferences: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

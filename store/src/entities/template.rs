@@ -15,6 +15,8 @@ pub struct Model {
     pub current_version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The category of the notifications made from it, unless they name one.
+    pub category: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When an administrator disabled it: its keys are refused from then on.
     pub disabled_at: Option<DateTimeUtc>,
+    /// Preferences every recipient of the tenant has unless they chose otherwise.
+    pub preference_defaults: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

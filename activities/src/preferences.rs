@@ -1,0 +1,112 @@
+//! The recipient's say, asked when a notification is about to go (the `prepare` activity):
+//! the facts are gathered here (their preferences over the tenant's defaults, their time
+//! zone, the suppression list, the frequency cap's count) and
+//! [`pombo_contract::preferences::decide`] rules. A skip ends the notification as
+//! `skipped` with the reason on its timeline; a deferral is on the timeline too, and the
+//! workflow waits.
+
+use chrono::{DateTime, Utc};
+use pombo_contract::{
+    NotificationStatus,
+    preferences::{self, Decision, Preferences, SendFacts},
+};
+use pombo_store::{
+    Db, StoreError,
+    events::{self, NewEvent},
+    notifications::Notification,
+    suppressions,
+};
+
+/// Where a timeline entry of the preferences says it comes from.
+pub const SOURCE: &str = "preferences";
+
+/// What the recipient's preferences and the suppression list say about `n` at `now`.
+pub async fn decide(db: &Db, n: &Notification, now: DateTime<Utc>) -> Result<Decision, StoreError> {
+    let channel = *n.channel;
+    let suppressed = suppressions::reason_for(db, n.tenant_id, channel, &n.recipient).await?;
+    let category = category(n);
+    let (person, zone) = match n.recipient_id {
+        Some(id) => pombo_store::preferences::of_profile(db, n.tenant_id, id)
+            .await?
+            .unwrap_or_default(),
+        None => (Preferences::default(), None),
+    };
+    let defaults = pombo_store::preferences::defaults(db, n.tenant_id).await?;
+    let capped = [&person, &defaults].iter().any(|p| {
+        p.categories
+            .get(&category)
+            .is_some_and(|c| c.max_per_day.is_some())
+    });
+    let (sent_last_day, oldest) = match (capped, n.recipient_id) {
+        (true, Some(id)) => pombo_store::preferences::sent_last_day(db, id, &category, now).await?,
+        _ => (0, None),
+    };
+    let time_zone = zone
+        .as_deref()
+        .and_then(|z| preferences::time_zone(z).ok())
+        .unwrap_or(chrono_tz::UTC);
+    Ok(preferences::decide(
+        &person,
+        &defaults,
+        &SendFacts {
+            channel,
+            category: &category,
+            now,
+            time_zone,
+            sent_last_day,
+            oldest_sent_last_day: oldest,
+            suppressed: suppressed.as_deref(),
+        },
+    ))
+}
+
+/// The notification's category: stored at acceptance, or (rows from before categories)
+/// what its type or priority stands for.
+pub fn category(n: &Notification) -> String {
+    preferences::category_of(
+        n.category.as_deref(),
+        None,
+        n.notification_type.as_deref(),
+        *n.priority,
+    )
+}
+
+/// Ends `n` as `skipped`, with the reason on its timeline. Returns the status after (one
+/// cancelled meanwhile stays cancelled).
+pub async fn skip(
+    db: &Db,
+    n: &Notification,
+    reason: preferences::SkipReason,
+    detail: String,
+) -> Result<NotificationStatus, StoreError> {
+    let recorded = events::record(
+        db,
+        n.id,
+        NewEvent {
+            reason: Some(detail),
+            code: Some(reason.as_str().to_owned()),
+            ..NewEvent::new(NotificationStatus::Skipped, SOURCE, reason.as_str())
+        },
+    )
+    .await?;
+    Ok(recorded.status)
+}
+
+/// Says on `n`'s timeline that it waits until `until`, and why.
+pub async fn deferred(
+    db: &Db,
+    n: &Notification,
+    until: DateTime<Utc>,
+    detail: String,
+) -> Result<(), StoreError> {
+    events::insert(
+        db,
+        n.id,
+        &NewEvent {
+            reason: Some(format!("{detail}: waiting until {}", until.to_rfc3339())),
+            ..NewEvent::new(*n.status, SOURCE, "deferred")
+        },
+    )
+    .await?;
+    Ok(())
+}
