@@ -41,6 +41,8 @@ pub struct NotificationActivities {
     pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
     /// Renders the notifications' templates in memory-limited child processes.
     pub(crate) renderer: pombo_renderer::Renderer,
+    /// The API's public address, for emails' one-click unsubscribe links (none: no link).
+    pub(crate) unsubscribe_base: Option<String>,
 }
 
 impl NotificationActivities {
@@ -57,7 +59,31 @@ impl NotificationActivities {
             providers: Arc::new(providers),
             files: Default::default(),
             writer: Default::default(),
+            unsubscribe_base: None,
         }
+    }
+
+    /// Emails of every category but `alert` carry a one-click unsubscribe link to the API
+    /// at `base` (`https://pombo.example.com`).
+    pub fn with_unsubscribe_base(mut self, base: Option<String>) -> Self {
+        self.unsubscribe_base = base.map(|b| b.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The one-click unsubscribe link of an email, if it gets one.
+    fn unsubscribe_link(&self, n: &Notification) -> Option<pombo_providers::Unsubscribe> {
+        if *n.channel != pombo_contract::Channel::Email {
+            return None;
+        }
+        let category = crate::preferences::category(n);
+        if category == pombo_contract::preferences::ALERT {
+            return None;
+        }
+        let base = self.unsubscribe_base.as_deref()?;
+        let token = pombo_store::unsubscribe::token(n.id, &category)?;
+        Some(pombo_providers::Unsubscribe {
+            url: format!("{base}/v1/unsubscribe/{token}"),
+        })
     }
 
     /// Where messages' files are read from; without it, a message with files is retried
@@ -693,6 +719,7 @@ impl NotificationActivities {
         limit: Option<Duration>,
     ) -> Result<Accepted, DeliveryError> {
         let started = std::time::Instant::now();
+        let unsubscribe = self.unsubscribe_link(n);
         let outcome = match &send.provider {
             Deliverer::Provider(provider) => {
                 within(
@@ -702,6 +729,7 @@ impl NotificationActivities {
                         to: &n.recipient,
                         content: &send.content,
                         attachments: &send.attachments,
+                        unsubscribe: unsubscribe.as_ref(),
                     }),
                 )
                 .await

@@ -54,7 +54,7 @@ use pombo_contract::{Channel, conversation::InboundMessage};
 pub use callback_setup::{CallbackSetup, CallbackSetupError, Callbacks};
 pub use read::{Read, Receipt};
 pub use report::{CallbackError, CallbackRequest, DeliveryStatus, ProviderEvent};
-pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError};
+pub use send::{Accepted, Attachment, DeliveryError, Outbound, SetupError, Unsubscribe};
 pub use settings::{Endpoint, default_graph_api_version, default_graph_base_url};
 
 /// What one provider implements. No method has a default: a provider states what it does

@@ -126,6 +126,28 @@ pub struct Outbound<'a> {
     pub content: &'a Content,
     /// Files to attach (email), downloaded from object storage by the send activity.
     pub attachments: &'a [Attachment],
+    /// A one-click unsubscribe link for the email's headers (non-alert categories).
+    pub unsubscribe: Option<&'a Unsubscribe>,
+}
+
+/// A one-click unsubscribe link (RFC 8058): an email carrying it gets `List-Unsubscribe:
+/// <url>` and `List-Unsubscribe-Post: List-Unsubscribe=One-Click`, which mailbox providers
+/// show as an "Unsubscribe" button that POSTs to the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    pub url: String,
+}
+
+impl Unsubscribe {
+    pub const HEADER: &'static str = "List-Unsubscribe";
+    pub const POST_HEADER: &'static str = "List-Unsubscribe-Post";
+    /// The `List-Unsubscribe-Post` value, and the body mailbox providers POST.
+    pub const ONE_CLICK: &'static str = "List-Unsubscribe=One-Click";
+
+    /// The `List-Unsubscribe` value.
+    pub fn header_value(&self) -> String {
+        format!("<{}>", self.url)
+    }
 }
 
 /// A file attached to an email, as the provider sends it.

@@ -29,6 +29,7 @@ mod sqlite_busy;
 pub mod suppressions;
 pub mod templates;
 pub mod tenants;
+pub mod unsubscribe;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -67,7 +67,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("starting the render processes")?;
     let activities = NotificationActivities::new(db.clone(), providers, renderer)
-        .with_files(SendFiles::new(objects.clone(), &config.storage));
+        .with_files(SendFiles::new(objects.clone(), &config.storage))
+        .with_unsubscribe_base(api_base(&config));
     let inbound_media = InboundMediaActivities::new(
         db.clone(),
         activities.providers(),
@@ -341,4 +342,15 @@ pub async fn connect_temporal(config: &TemporalConfig) -> anyhow::Result<Client>
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The API's address as a person's mail client reaches it: `api.public_url`, else the
+/// address the API listens on (`make run`); `None` when neither says (a port picked at
+/// start), and emails then carry no unsubscribe link.
+fn api_base(config: &Config) -> Option<String> {
+    if let Some(url) = &config.api.public_url {
+        return Some(url.clone());
+    }
+    let listen = config.listen;
+    (listen.port() != 0 && !listen.ip().is_unspecified()).then(|| format!("http://{listen}"))
 }

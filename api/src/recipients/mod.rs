@@ -30,6 +30,7 @@ use crate::{
 
 pub mod inbox;
 pub mod preferences;
+pub mod unsubscribe;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox::mark))
         .routes(routes!(inbox::create_token))
         .routes(routes!(preferences::read, preferences::replace))
+        .routes(routes!(unsubscribe::show, unsubscribe::unsubscribe))
         .routes(routes!(
             preferences::read_defaults,
             preferences::replace_defaults

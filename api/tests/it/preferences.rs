@@ -451,3 +451,196 @@ async fn a_bounce_report_suppresses_the_address_until_an_operator_lifts_it() {
     )
     .await;
 }
+
+/// The one-click link of an email as maildev received it, and its `List-Unsubscribe-Post`.
+async fn unsubscribe_headers(to: &str) -> (Option<String>, Option<String>) {
+    use crate::support::maildev::{header, wait_for_mails};
+    let mails = wait_for_mails(to, 1, WITHIN).await;
+    let mail = mails.last().unwrap();
+    let link = header(mail, "List-Unsubscribe").await.map(|v| {
+        v.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned()
+    });
+    (link, header(mail, "List-Unsubscribe-Post").await)
+}
+
+fn promo_email(recipient: Value) -> Value {
+    let mut email = json!({"channel": "email", "type": "promo",
+                           "content": {"subject": "Sale", "text": "50% off"}});
+    email
+        .as_object_mut()
+        .unwrap()
+        .extend(recipient.as_object().unwrap().clone());
+    email
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_click_unsubscribe_turns_off_the_emails_category_and_alerts_carry_no_link() {
+    let app = crate::support::spawn_app().await;
+    let to = unique_email("one-click");
+    let created = expect(
+        &app,
+        "POST",
+        "/v1/recipients",
+        Some(json!({"email": to})),
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let promo = app
+        .send(&promo_email(json!({"recipient": {"id": id}})))
+        .await;
+    app.wait_for_status(&promo, "sent", WITHIN).await;
+    let (link, post) = unsubscribe_headers(&to).await;
+    let link = link.expect("a promotion carries List-Unsubscribe");
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
+    assert!(link.starts_with(&app.url("/v1/unsubscribe/")), "{link}");
+
+    // A forged or altered link is refused, and changes nothing.
+    for bad in [
+        format!("{link}x"),
+        link.replace("~promo~", "~alert~"),
+        app.url("/v1/unsubscribe/nothing"),
+    ] {
+        let response = app
+            .http
+            .post(&bad)
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{bad}");
+    }
+    let prefs_path = format!("/v1/recipients/{id}/preferences");
+    assert_eq!(expect(&app, "GET", &prefs_path, None, 200).await, json!({}));
+
+    // What a mailbox provider's button sends (RFC 8058).
+    let response = app
+        .http
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("no longer get `promo`")
+    );
+    assert_eq!(
+        expect(&app, "GET", &prefs_path, None, 200).await,
+        json!({"categories": {"promo": {"enabled": false}}})
+    );
+    let n = app.get_notification(&promo).await.1;
+    assert!(
+        crate::support::timeline(&n).contains(&("sent".into(), "recipient".into())),
+        "the unsubscription is on the timeline: {n}"
+    );
+
+    let next = app
+        .send(&promo_email(json!({"recipient": {"id": id}})))
+        .await;
+    app.wait_for_status(&next, "skipped", WITHIN).await;
+    // An alert still goes, without a link.
+    let mut alert = promo_email(json!({"recipient": {"id": id}}));
+    alert["type"] = json!("alert");
+    alert["content"]["subject"] = json!("Your code");
+    let alert = app.send(&alert).await;
+    app.wait_for_status(&alert, "sent", WITHIN).await;
+    let mails = crate::support::maildev::wait_for_mails(&to, 2, WITHIN).await;
+    let code = mails
+        .iter()
+        .find(|m| m["subject"] == "Your code")
+        .expect("the alert arrived");
+    assert_eq!(
+        crate::support::maildev::header(code, "List-Unsubscribe").await,
+        None,
+        "an alert carries no unsubscribe link"
+    );
+
+    // A bare address has no profile: it goes on the suppression list.
+    let bare = unique_email("bare");
+    let promo = app.send(&promo_email(json!({"to": bare}))).await;
+    app.wait_for_status(&promo, "sent", WITHIN).await;
+    let (link, _) = unsubscribe_headers(&bare).await;
+    let response = app
+        .http
+        .post(link.unwrap())
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let list = expect(&app, "GET", "/v1/suppressions", None, 200).await;
+    assert_eq!(list["data"][0]["address"], bare.as_str(), "{list}");
+    assert_eq!(list["data"][0]["reason"], "unsubscribed");
+    let again = app.send(&promo_email(json!({"to": bare}))).await;
+    app.wait_for_status(&again, "skipped", WITHIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_unsubscribe_page_works_in_a_browser_without_an_account() {
+    use crate::support::webdriver::{self, Browser};
+    let Some((chromium, driver)) = webdriver::browser() else {
+        return;
+    };
+    let app = crate::support::spawn_app().await;
+    let to = unique_email("page");
+    let created = expect(
+        &app,
+        "POST",
+        "/v1/recipients",
+        Some(json!({"email": to})),
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut newsletter = promo_email(json!({"recipient": {"id": id}}));
+    newsletter["category"] = json!("newsletter");
+    let sent = app.send(&newsletter).await;
+    app.wait_for_status(&sent, "sent", WITHIN).await;
+    let (link, _) = unsubscribe_headers(&to).await;
+    let link = link.unwrap();
+    let prefs_path = format!("/v1/recipients/{id}/preferences");
+
+    let browser = Browser::start(&chromium, &driver).await;
+    browser.goto(&link).await;
+    browser
+        .wait_until("the person's standing", |dom| {
+            dom.contains("You get <b>newsletter</b> messages")
+        })
+        .await;
+    browser.click("#everything").await;
+    browser
+        .wait_until("the confirmation", |dom| dom.contains("id=\"done\""))
+        .await;
+    assert!(
+        browser
+            .text("#standing")
+            .await
+            .contains("everything but alerts")
+    );
+    assert_eq!(
+        expect(&app, "GET", &prefs_path, None, 200).await,
+        json!({"unsubscribed": true})
+    );
+    let shot = crate::support::servers::repo_root().join("target/test-output/unsubscribe-page.png");
+    browser.screenshot(&shot).await;
+
+    browser.click("#resubscribe").await;
+    browser
+        .wait_until("the way back", |dom| {
+            dom.contains("You will get `newsletter` messages again")
+        })
+        .await;
+    assert_eq!(expect(&app, "GET", &prefs_path, None, 200).await, json!({}));
+    let next = app.send(&newsletter).await;
+    app.wait_for_status(&next, "sent", WITHIN).await;
+}

@@ -154,7 +154,28 @@ impl Mailgun {
         content: &EmailContent,
         attachments: &[Attachment],
     ) -> Result<Accepted, DeliveryError> {
-        let form = self.form(notification_id, to, content);
+        self.send_email(notification_id, to, content, attachments, None)
+            .await
+    }
+
+    /// [`Self::send_with_attachments`] with a one-click unsubscribe link in the headers
+    /// (Mailgun's `h:` fields).
+    pub async fn send_email(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        content: &EmailContent,
+        attachments: &[Attachment],
+        unsubscribe: Option<&crate::Unsubscribe>,
+    ) -> Result<Accepted, DeliveryError> {
+        let mut form = self.form(notification_id, to, content);
+        if let Some(link) = unsubscribe {
+            form.push(("h:List-Unsubscribe", link.header_value()));
+            form.push((
+                "h:List-Unsubscribe-Post",
+                crate::Unsubscribe::ONE_CLICK.to_owned(),
+            ));
+        }
         if !form.iter().any(|(k, _)| *k == "text" || *k == "html") {
             return Err(DeliveryError::permanent(
                 "mailgun: the email has neither a text nor an html body",

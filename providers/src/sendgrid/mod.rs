@@ -49,8 +49,14 @@ impl Provider for Sendgrid {
         let Content::Email(c) = msg.content else {
             return Err(wrong_channel(msg.content));
         };
-        self.send_with_attachments(msg.notification_id, msg.to, c, msg.attachments)
-            .await
+        self.send_email(
+            msg.notification_id,
+            msg.to,
+            c,
+            msg.attachments,
+            msg.unsubscribe,
+        )
+        .await
     }
 
     async fn mark_read(&self, _: crate::Read<'_>) -> Result<crate::Receipt, DeliveryError> {

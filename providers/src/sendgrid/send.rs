@@ -138,7 +138,27 @@ impl Sendgrid {
         content: &EmailContent,
         attachments: &[Attachment],
     ) -> Result<Accepted, DeliveryError> {
+        self.send_email(notification_id, to, content, attachments, None)
+            .await
+    }
+
+    /// [`Self::send_with_attachments`] with a one-click unsubscribe link in the headers
+    /// (the v3 API's `headers`).
+    pub async fn send_email(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        content: &EmailContent,
+        attachments: &[Attachment],
+        unsubscribe: Option<&crate::Unsubscribe>,
+    ) -> Result<Accepted, DeliveryError> {
         let mut body = self.body(notification_id, to, content);
+        if let Some(link) = unsubscribe {
+            body["headers"] = json!({
+                crate::Unsubscribe::HEADER: link.header_value(),
+                crate::Unsubscribe::POST_HEADER: crate::Unsubscribe::ONE_CLICK,
+            });
+        }
         if !attachments.is_empty() {
             body["attachments"] = attachments_json(attachments);
         }

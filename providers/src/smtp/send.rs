@@ -10,7 +10,10 @@ use std::{sync::Arc, time::Duration};
 use crate::SmtpSettings;
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart, header::ContentType},
+    message::{
+        Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart,
+        header::{ContentType, HeaderName, HeaderValue},
+    },
     transport::smtp::{
         authentication::Credentials,
         client::{Tls, TlsParameters},
@@ -120,15 +123,42 @@ impl SmtpProvider {
         email: &RenderedEmail,
         attachments: &[Attachment],
     ) -> Result<Accepted, DeliveryError> {
+        self.send_email(notification_id, to, email, attachments, None)
+            .await
+    }
+
+    /// [`Self::send_with_attachments`] with a one-click unsubscribe link in the headers.
+    pub async fn send_email(
+        &self,
+        notification_id: Uuid,
+        to: &str,
+        email: &RenderedEmail,
+        attachments: &[Attachment],
+        unsubscribe: Option<&crate::Unsubscribe>,
+    ) -> Result<Accepted, DeliveryError> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| DeliveryError::permanent(format!("invalid recipient address: {e}")))?;
         let message_id = format!("<{notification_id}@{}>", self.message_id_domain);
-        let builder = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(message_id.clone()));
+        if let Some(link) = unsubscribe {
+            for (name, value) in [
+                (crate::Unsubscribe::HEADER, link.header_value()),
+                (
+                    crate::Unsubscribe::POST_HEADER,
+                    crate::Unsubscribe::ONE_CLICK.to_owned(),
+                ),
+            ] {
+                builder = builder.raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str(name),
+                    value,
+                ));
+            }
+        }
         let body = match (&email.text, &email.html) {
             (Some(text), Some(html)) => Body::Alternative(MultiPart::alternative_plain_html(
                 text.clone(),

@@ -121,6 +121,7 @@ async fn the_provider_enum_sends_email_through_ses() {
             to: "ana@example.com",
             content: &content,
             attachments: &[],
+            unsubscribe: None,
         })
         .await
         .unwrap();
@@ -209,6 +210,7 @@ async fn attachments_go_in_base64_through_the_provider_enum() {
         to: "ana@example.com",
         content: &content,
         attachments: &files,
+        unsubscribe: None,
     })
     .await
     .unwrap();

@@ -266,9 +266,16 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .await
         .expect("API serves");
     });
+    // The worker learns the API's address as a deployment tells it (`api.public_url`),
+    // for the links it puts in emails.
+    let mut worker_config = config.clone();
+    worker_config
+        .api
+        .public_url
+        .get_or_insert_with(|| address.clone());
     let worker = options
         .worker
-        .then(|| InProcessWorker::start(config.clone()));
+        .then(|| InProcessWorker::start(worker_config));
     TestApp {
         address,
         api_key,
