@@ -40,6 +40,83 @@ pub struct Preferences {
     /// Per category (`alert`, `confirmation`, `promo`, or a tenant's own, e.g. `newsletter`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub categories: BTreeMap<String, CategoryPreference>,
+    /// Tenant defaults only: the words that, sent alone by a person on SMS or WhatsApp,
+    /// stop or resume messages to their number on that channel (default [`DEFAULT_STOP`],
+    /// [`DEFAULT_START`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keywords: Option<Keywords>,
+}
+
+/// Opt-out and opt-in words, matched against a whole inbound message, ignoring case,
+/// accents and surrounding spaces or punctuation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Keywords {
+    #[serde(default)]
+    pub stop: Vec<String>,
+    #[serde(default)]
+    pub start: Vec<String>,
+}
+
+/// English, Portuguese and Spanish opt-out words (carriers' STOP list and the source
+/// documents' languages).
+pub const DEFAULT_STOP: &[&str] = &["stop", "stopall", "unsubscribe", "parar", "sair", "baja"];
+/// Words that resume messages after a stop.
+pub const DEFAULT_START: &[&str] = &["start", "unstop", "voltar", "alta"];
+
+/// What an inbound message asks of the messages to its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    Stop,
+    Start,
+}
+
+/// The keyword a whole inbound `text` is, if it is one: the tenant's lists, else the
+/// defaults.
+pub fn keyword(text: &str, tenant: Option<&Keywords>) -> Option<Keyword> {
+    let said = fold(text.trim().trim_matches(|c: char| c.is_ascii_punctuation()));
+    if said.is_empty() || said.len() > 64 {
+        return None;
+    }
+    let matches = |words: &[String], defaults: &[&str], use_defaults: bool| {
+        if use_defaults {
+            defaults.iter().any(|w| fold(w) == said)
+        } else {
+            words.iter().any(|w| fold(w) == said)
+        }
+    };
+    let (stop, start) = match tenant {
+        Some(k) => (
+            matches(&k.stop, DEFAULT_STOP, k.stop.is_empty()),
+            matches(&k.start, DEFAULT_START, k.start.is_empty()),
+        ),
+        None => (
+            matches(&[], DEFAULT_STOP, true),
+            matches(&[], DEFAULT_START, true),
+        ),
+    };
+    match (stop, start) {
+        (true, _) => Some(Keyword::Stop),
+        (false, true) => Some(Keyword::Start),
+        _ => None,
+    }
+}
+
+/// Lower case without the accents of Portuguese and Spanish (`SAÍR` is `sair`).
+fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            other => other,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -370,9 +447,32 @@ pub fn valid_category(name: &str) -> bool {
 }
 
 impl Preferences {
-    /// Problems with a preferences document, each with the path of its field.
-    pub fn problems(&self) -> Vec<(String, String)> {
+    /// Problems with a preferences document (a tenant's defaults, or a person's), each
+    /// with the path of its field.
+    pub fn problems(&self, tenant_defaults: bool) -> Vec<(String, String)> {
         let mut problems = Vec::new();
+        if let Some(keywords) = &self.keywords {
+            if !tenant_defaults {
+                problems.push((
+                    "keywords".to_owned(),
+                    "set in the tenant's defaults (`PUT /v1/preferences`), not per recipient"
+                        .to_owned(),
+                ));
+            }
+            for (list, words) in [("stop", &keywords.stop), ("start", &keywords.start)] {
+                if words.len() > 20 {
+                    problems.push((format!("keywords.{list}"), "at most 20 words".to_owned()));
+                }
+                for (i, word) in words.iter().enumerate() {
+                    if word.trim().is_empty() || word.chars().count() > 32 {
+                        problems.push((
+                            format!("keywords.{list}[{i}]"),
+                            "1 to 32 characters".to_owned(),
+                        ));
+                    }
+                }
+            }
+        }
         let category_rule = "1 to 64 characters of a-z, 0-9, `_`, `-`, `.`";
         if self.categories.len() > MAX_CATEGORIES {
             problems.push((
@@ -694,7 +794,7 @@ mod tests {
             "categories": {"Promo!": {"max_per_day": 0}}
         }))
         .unwrap();
-        let fields: Vec<_> = prefs.problems().into_iter().map(|(f, _)| f).collect();
+        let fields: Vec<_> = prefs.problems(false).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,
             ["categories.Promo!", "categories.Promo!.max_per_day"]
@@ -707,5 +807,26 @@ mod tests {
             serde_json::to_string(&round).unwrap(),
             r#"{"start":"22:00","end":"08:00:30"}"#
         );
+    }
+
+    #[test]
+    fn keywords_are_whole_messages_in_any_case_or_accent() {
+        assert_eq!(keyword("STOP", None), Some(Keyword::Stop));
+        assert_eq!(keyword("  Sair. ", None), Some(Keyword::Stop));
+        assert_eq!(keyword("SAÍR", None), Some(Keyword::Stop));
+        assert_eq!(keyword("start", None), Some(Keyword::Start));
+        assert_eq!(keyword("please stop sending", None), None);
+        assert_eq!(keyword("", None), None);
+        let own = Keywords {
+            stop: vec!["chega".into()],
+            start: vec![],
+        };
+        assert_eq!(keyword("Chega!", Some(&own)), Some(Keyword::Stop));
+        assert_eq!(
+            keyword("stop", Some(&own)),
+            None,
+            "the tenant's list replaces the default"
+        );
+        assert_eq!(keyword("voltar", Some(&own)), Some(Keyword::Start));
     }
 }

@@ -166,3 +166,22 @@ pub async fn remove(
     }
     Ok(())
 }
+
+/// Lifts `address`'s entry on `channel` if it is there for `reason` (a person who texts
+/// START lifts their own STOP, not a bounce). True when one was lifted.
+pub async fn remove_address(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    channel: Channel,
+    address: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let result = suppression::Entity::delete_many()
+        .filter(suppression::Column::TenantId.eq(tenant_id))
+        .filter(suppression::Column::Channel.eq(channel.as_str()))
+        .filter(suppression::Column::AddressDigest.is_in(digests(tenant_id, channel, address)))
+        .filter(suppression::Column::Reason.eq(reason))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

@@ -386,6 +386,7 @@ async fn receive_messages(
         if received.new {
             new += 1;
             callback_counted(provider, "inbound");
+            crate::recipients::keywords::heard(state, tenant_id, through.channel, message).await?;
             crate::hub::bridge::inbound_received(state, tenant_id, received.conversation_id).await;
         } else {
             callback_counted(provider, "inbound_repeat");

@@ -29,6 +29,7 @@ use crate::{
 };
 
 pub mod inbox;
+pub mod keywords;
 pub mod preferences;
 pub mod unsubscribe;
 

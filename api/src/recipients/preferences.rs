@@ -17,8 +17,8 @@ use crate::{
 };
 
 /// Every problem of a document, each naming its field.
-fn checked(document: Preferences) -> Result<Preferences, ApiError> {
-    let problems = document.problems();
+fn checked(document: Preferences, tenant_defaults: bool) -> Result<Preferences, ApiError> {
+    let problems = document.problems(tenant_defaults);
     if problems.is_empty() {
         Ok(document)
     } else {
@@ -73,7 +73,7 @@ pub async fn replace(
     JsonBody(body): JsonBody<Preferences>,
 ) -> Result<Json<Preferences>, ApiError> {
     let recipient = access.recipient(&state, &id).await?;
-    let document = checked(body)?;
+    let document = checked(body, false)?;
     preferences::set_for_recipient(&state.db, access.tenant_id(), recipient, &document)
         .await
         .map_err(ApiError::unless_found("recipient"))?;
@@ -109,7 +109,7 @@ pub async fn replace_defaults(
     tenant: Authorized<CanManage>,
     JsonBody(body): JsonBody<Preferences>,
 ) -> Result<Json<Preferences>, ApiError> {
-    let document = checked(body)?;
+    let document = checked(body, true)?;
     match preferences::set_defaults(&state.db, tenant.id, &document).await {
         Ok(()) => Ok(Json(document)),
         Err(StoreError::NotFound) => Err(ApiError::NotFound("tenant".into())),

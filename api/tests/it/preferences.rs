@@ -644,3 +644,94 @@ async fn the_unsubscribe_page_works_in_a_browser_without_an_account() {
     let next = app.send(&newsletter).await;
     app.wait_for_status(&next, "sent", WITHIN).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_who_texts_stop_gets_nothing_more_on_that_channel_until_start() {
+    let app = sms_app().await;
+    let base = format!("http://{}/twilio", app.fakes.addr);
+    let path = providers::tenant_account(&app, "tw", &providers::fake_twilio(&base)).await;
+    let person = "+5511987650009";
+    let text = |sid: &str, body: &str| {
+        pombo_fakes::twilio::inbound_message(
+            &"fedcba9876543210".repeat(2),
+            &app.url(&path),
+            &format!("AC{}", "0123456789abcdef".repeat(2)),
+            sid,
+            (person, "+15005550006"),
+            body,
+            &[],
+        )
+    };
+    let (code, answer) = app
+        .post_callback(&path, &text("SM00000000000000000000000000000001", "Parar"))
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["messages"], 1, "stored like any message: {answer}");
+    let list = expect(&app, "GET", "/v1/suppressions?channel=sms", None, 200).await;
+    assert_eq!(list["data"][0]["address"], person, "{list}");
+    assert_eq!(list["data"][0]["reason"], "unsubscribed");
+
+    let sms =
+        json!({"channel": "sms", "to": person, "type": "alert", "content": {"text": "after-stop"}});
+    let id = app.send(&sms).await;
+    let n = app.wait_for_status(&id, "skipped", WITHIN).await;
+    assert_eq!(from_preferences(&n)[0].1, "suppressed", "{n}");
+
+    // Words that are not alone in a message do nothing; START lifts the opt-out.
+    app.post_callback(
+        &path,
+        &text("SM00000000000000000000000000000002", "please don't stop"),
+    )
+    .await;
+    assert_eq!(
+        expect(&app, "GET", "/v1/suppressions", None, 200).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (code, _) = app
+        .post_callback(&path, &text("SM00000000000000000000000000000003", "START"))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        expect(&app, "GET", "/v1/suppressions", None, 200).await["data"],
+        json!([])
+    );
+    let mut again = sms;
+    again["content"]["text"] = json!("after-start");
+    let id = app.send(&again).await;
+    app.wait_for_status(&id, "sent", WITHIN).await;
+
+    // A tenant's own words replace the defaults; they live in its defaults only.
+    expect(
+        &app,
+        "PUT",
+        "/v1/preferences",
+        Some(json!({"keywords": {"stop": ["chega"]}})),
+        200,
+    )
+    .await;
+    app.post_callback(&path, &text("SM00000000000000000000000000000004", "STOP"))
+        .await;
+    assert_eq!(
+        expect(&app, "GET", "/v1/suppressions", None, 200).await["data"],
+        json!([])
+    );
+    app.post_callback(&path, &text("SM00000000000000000000000000000005", "Chega!"))
+        .await;
+    assert_eq!(
+        expect(&app, "GET", "/v1/suppressions", None, 200).await["data"][0]["reason"],
+        "unsubscribed"
+    );
+    let recipient = profile(&app, "UTC").await;
+    let bad = expect(
+        &app,
+        "PUT",
+        &format!("/v1/recipients/{recipient}/preferences"),
+        Some(json!({"keywords": {"stop": ["x"]}})),
+        422,
+    )
+    .await;
+    assert_eq!(problem_fields(&bad), ["keywords"]);
+}
