@@ -438,8 +438,21 @@ impl NotificationActivities {
                 providers: Vec::new(),
                 defer_until,
             };
-            match crate::preferences::decide(&self.db, &n, chrono::Utc::now()).await? {
+            let is_digest = pombo_store::digests::is_digest(&n);
+            match crate::preferences::decide(&self.db, &n, chrono::Utc::now(), is_digest).await? {
                 Decision::Send => {}
+                Decision::Digest {
+                    closes_at,
+                    template,
+                } => {
+                    // None: it cannot be digested (no profile, no such template for its
+                    // channel), and goes on its own rather than not at all.
+                    if let Some(status) =
+                        crate::preferences::digest(&self.db, &n, closes_at, &template).await?
+                    {
+                        return Ok(held(status, None));
+                    }
+                }
                 Decision::Skip { reason, detail } => {
                     let status = crate::preferences::skip(&self.db, &n, reason, detail).await?;
                     return Ok(held(status, None));
@@ -449,6 +462,9 @@ impl NotificationActivities {
                     return Ok(held(*n.status, Some(until)));
                 }
             }
+        }
+        if pombo_store::digests::is_digest(&n) && *n.status == NotificationStatus::Pending {
+            crate::preferences::fill_digest(&self.db, &self.renderer, &mut n).await?;
         }
         let status = render_loaded(&self.db, &self.renderer, &mut n).await?;
         if status == NotificationStatus::Cancelled {

@@ -21,7 +21,12 @@ use pombo_store::{
 pub const SOURCE: &str = "preferences";
 
 /// What the recipient's preferences and the suppression list say about `n` at `now`.
-pub async fn decide(db: &Db, n: &Notification, now: DateTime<Utc>) -> Result<Decision, StoreError> {
+pub async fn decide(
+    db: &Db,
+    n: &Notification,
+    now: DateTime<Utc>,
+    is_digest: bool,
+) -> Result<Decision, StoreError> {
     let channel = *n.channel;
     let suppressed = suppressions::reason_for(db, n.tenant_id, channel, &n.recipient).await?;
     let category = category(n);
@@ -56,6 +61,7 @@ pub async fn decide(db: &Db, n: &Notification, now: DateTime<Utc>) -> Result<Dec
             sent_last_day,
             oldest_sent_last_day: oldest,
             suppressed: suppressed.as_deref(),
+            is_digest,
         },
     ))
 }
@@ -108,5 +114,66 @@ pub async fn deferred(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Puts `n` into its recipient's digest (opening one that goes out at `closes_at`):
+/// `Some(skipped)`. `None` when it cannot be digested, and goes out on its own: it names
+/// no recipient profile, or the digest `template` has no variant for its channel.
+pub async fn digest(
+    db: &Db,
+    n: &Notification,
+    closes_at: DateTime<Utc>,
+    template: &str,
+) -> Result<Option<NotificationStatus>, StoreError> {
+    if n.recipient_id.is_none() {
+        return Ok(None);
+    }
+    let resolved = match pombo_store::templates::resolve(
+        db,
+        n.tenant_id,
+        template,
+        None,
+        n.template_locale.as_deref(),
+        *n.channel,
+    )
+    .await
+    {
+        Ok(resolved) => resolved,
+        Err(StoreError::NotFound | StoreError::Template(_)) => {
+            tracing::warn!(
+                notification_id = %n.id,
+                template,
+                "the digest template cannot serve this channel: sent on its own"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    pombo_store::digests::join(db, n, &category(n), closes_at, &resolved).await?;
+    Ok(Some(NotificationStatus::Skipped))
+}
+
+/// Gives a digest about to be rendered its data: `items`, one per member (oldest first:
+/// its `id`, `created_at`, `data` and own `content` rendered), and `count`. Closes the
+/// digest to new members first.
+pub async fn fill_digest(
+    db: &Db,
+    renderer: &pombo_renderer::Renderer,
+    n: &mut Notification,
+) -> Result<(), StoreError> {
+    let members = pombo_store::digests::close(db, n.id).await?;
+    let mut items = Vec::with_capacity(members.len());
+    for member in &members {
+        // A member whose own content does not render still counts, without it.
+        let content = crate::render::render(renderer, member).await.ok();
+        items.push(serde_json::json!({
+            "id": member.id,
+            "created_at": member.created_at,
+            "data": member.data,
+            "content": content,
+        }));
+    }
+    n.data = Some(serde_json::json!({"count": items.len(), "items": items}));
     Ok(())
 }

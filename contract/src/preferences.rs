@@ -153,7 +153,30 @@ pub struct CategoryPreference {
     /// until the oldest counted one is 24 hours old).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub over_cap: Option<OverCap>,
+    /// Collect this category's notifications to one recipient into one message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestRule>,
 }
+
+/// A digest: notifications of a category to one recipient on one channel within a window
+/// go out as one message, rendered with `template` (its data: `items`, one per member with
+/// its `id`, `created_at`, `data` and own rendered `content`, and `count`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DigestRule {
+    /// The stored template (name or id) the digest is rendered with.
+    pub template: String,
+    /// The window opens with the first member and lasts this long (1 s to 7 days)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_secs: Option<u64>,
+    /// …or until this time of the recipient's day (`"09:00"`: a morning digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "09:00")]
+    pub until: Option<LocalTime>,
+}
+
+/// The shortest and longest digest windows.
+pub const DIGEST_WINDOW_SECS: std::ops::RangeInclusive<u64> = 1..=7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -255,6 +278,11 @@ pub enum Decision {
         until: DateTime<Utc>,
         detail: String,
     },
+    /// Join the recipient's open digest of the category, or open one that goes out then.
+    Digest {
+        closes_at: DateTime<Utc>,
+        template: String,
+    },
 }
 
 /// What the worker knows about one notification at send time.
@@ -271,6 +299,8 @@ pub struct SendFacts<'a> {
     pub oldest_sent_last_day: Option<DateTime<Utc>>,
     /// The suppression list's reason for this address, if it is on it.
     pub suppressed: Option<&'a str>,
+    /// The notification is itself a digest (never digested again).
+    pub is_digest: bool,
 }
 
 /// The decision for one notification: the recipient's choices over the tenant's defaults.
@@ -323,6 +353,19 @@ pub fn decide(person: &Preferences, defaults: &Preferences, facts: &SendFacts<'_
                 facts.channel
             ),
         );
+    }
+    if !facts.is_digest
+        && let Some(rule) = pick(cat_person, cat_default, |c| c.digest.clone())
+    {
+        let closes_at = match (rule.window_secs, rule.until) {
+            (Some(secs), _) => facts.now + Duration::seconds(i64::try_from(secs).unwrap_or(0)),
+            (None, Some(until)) => next_local(facts.now, facts.time_zone, until.0),
+            (None, None) => facts.now,
+        };
+        return Decision::Digest {
+            closes_at,
+            template: rule.template,
+        };
     }
     if let Some(cap) = pick(cat_person, cat_default, |c| c.max_per_day)
         && facts.sent_last_day >= cap
@@ -484,6 +527,30 @@ impl Preferences {
             if !valid_category(name) {
                 problems.push((format!("categories.{name}"), category_rule.to_owned()));
             }
+            if let Some(digest) = &category.digest {
+                let at = format!("categories.{name}.digest");
+                match (digest.window_secs, digest.until) {
+                    (Some(_), Some(_)) | (None, None) => problems.push((
+                        at.clone(),
+                        "give `window_secs` or `until`, one of them".to_owned(),
+                    )),
+                    (Some(secs), None) if !DIGEST_WINDOW_SECS.contains(&secs) => problems.push((
+                        format!("{at}.window_secs"),
+                        format!(
+                            "{} to {} seconds",
+                            DIGEST_WINDOW_SECS.start(),
+                            DIGEST_WINDOW_SECS.end()
+                        ),
+                    )),
+                    _ => {}
+                }
+                if digest.template.trim().is_empty() || digest.template.len() > 64 {
+                    problems.push((
+                        format!("{at}.template"),
+                        "a template's name or id".to_owned(),
+                    ));
+                }
+            }
             if category.max_per_day == Some(0) {
                 problems.push((
                     format!("categories.{name}.max_per_day"),
@@ -557,6 +624,7 @@ mod tests {
             sent_last_day: 0,
             oldest_sent_last_day: None,
             suppressed: None,
+            is_digest: false,
         }
     }
 
@@ -828,5 +896,28 @@ mod tests {
             "the tenant's list replaces the default"
         );
         assert_eq!(keyword("voltar", Some(&own)), Some(Keyword::Start));
+    }
+
+    #[test]
+    fn a_digested_category_joins_a_digest_that_is_never_digested_again() {
+        let prefs: Preferences = serde_json::from_value(serde_json::json!({
+            "categories": {"promo": {"digest": {"template": "promo-digest", "until": "09:00"}}}
+        }))
+        .unwrap();
+        let mut f = facts("2026-12-08T23:00:00Z", "America/Sao_Paulo"); // 20:00 local
+        assert_eq!(
+            decide(&prefs, &Preferences::default(), &f),
+            Decision::Digest {
+                closes_at: utc("2026-12-09T12:00:00Z"),
+                template: "promo-digest".into()
+            }
+        );
+        f.is_digest = true;
+        assert_eq!(decide(&prefs, &Preferences::default(), &f), Decision::Send);
+        let both: Preferences = serde_json::from_value(serde_json::json!({
+            "categories": {"promo": {"digest": {"template": "t", "until": "09:00", "window_secs": 60}}}
+        }))
+        .unwrap();
+        assert_eq!(both.problems(false)[0].0, "categories.promo.digest");
     }
 }

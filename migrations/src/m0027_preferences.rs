@@ -4,6 +4,10 @@
 //! bounced, complained or were refused for good on a channel, found by a keyed digest (the
 //! address itself is sealed, like a contact's).
 //!
+//! Digests: a digest is a notification of its own (sent when its window closes), with a
+//! `digests` row saying whose, which category and channel, and when it closed to new
+//! members; each member notification names it (`digested_into`).
+//!
 //! The event log's notification trigger learns `notification.skipped`.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -30,6 +34,20 @@ enum Notifications {
     Category,
     SentAt,
     SkippedAt,
+    DigestedInto,
+}
+
+#[derive(DeriveIden)]
+enum Digests {
+    Table,
+    Id,
+    TenantId,
+    RecipientId,
+    Category,
+    Channel,
+    ClosesAt,
+    ClosedAt,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -134,6 +152,51 @@ impl MigrationTrait for Migration {
         )
         .await?;
         add(manager, Templates::Table, string_null(Templates::Category)).await?;
+        add(
+            manager,
+            Notifications::Table,
+            uuid_null(Notifications::DigestedInto),
+        )
+        .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_notifications_digested_into")
+                    .table(Notifications::Table)
+                    .col(Notifications::DigestedInto)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Digests::Table)
+                    .if_not_exists()
+                    .col(uuid(Digests::Id).primary_key())
+                    .col(uuid(Digests::TenantId))
+                    .col(uuid(Digests::RecipientId))
+                    .col(string(Digests::Category))
+                    .col(string(Digests::Channel))
+                    .col(timestamp_with_time_zone(Digests::ClosesAt))
+                    .col(timestamp_with_time_zone_null(Digests::ClosedAt))
+                    .col(timestamp_with_time_zone(Digests::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_digests_open")
+                    .table(Digests::Table)
+                    .col(Digests::RecipientId)
+                    .col(Digests::Category)
+                    .col(Digests::Channel)
+                    .col(Digests::ClosedAt)
+                    .to_owned(),
+            )
+            .await?;
         // The frequency cap counts a recipient's sends of a category in the last day.
         manager
             .create_index(
@@ -192,11 +255,16 @@ impl MigrationTrait for Migration {
             &postgres_function(OLD_STATUSES),
         )
         .await?;
+        for table in [Suppressions::Table.into_iden(), Digests::Table.into_iden()] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
         manager
-            .drop_table(
-                Table::drop()
-                    .table(Suppressions::Table)
-                    .if_exists()
+            .drop_index(
+                Index::drop()
+                    .name("idx_notifications_digested_into")
+                    .table(Notifications::Table)
                     .to_owned(),
             )
             .await?;
@@ -224,6 +292,10 @@ impl MigrationTrait for Migration {
             (
                 Notifications::Table.into_iden(),
                 Notifications::SkippedAt.into_iden(),
+            ),
+            (
+                Notifications::Table.into_iden(),
+                Notifications::DigestedInto.into_iden(),
             ),
             (
                 Templates::Table.into_iden(),

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod audit;
 pub mod batches;
 pub mod conversations;
+pub mod digests;
 pub mod entities;
 pub mod event_log;
 pub mod events;

@@ -142,6 +142,7 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         start_claimed_until: Set(None),
         category: Set(new.category),
         skipped_at: Set(None),
+        digested_into: Set(None),
     }
 }
 

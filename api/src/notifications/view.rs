@@ -54,6 +54,12 @@ pub struct NotificationView {
     /// For a fallback: the notification it stands in for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_of: Option<Uuid>,
+    /// The digest it went out in (its status is then `skipped`, reason `digested`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digested_into: Option<Uuid>,
+    /// Its category, for the recipient's preferences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The stored template the content came from: `{id, version, locale}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -185,6 +191,8 @@ impl NotificationView {
             batch_id: n.batch_id,
             fallback_id: n.fallback_id,
             fallback_of: n.parent_id,
+            digested_into: n.digested_into,
+            category: n.category.clone(),
             recipient_id: n.recipient_id,
             routing_rule_id: n.routing_rule_id,
             preferred_provider_id: n.preferred_provider_id,

@@ -735,3 +735,95 @@ async fn a_person_who_texts_stop_gets_nothing_more_on_that_channel_until_start()
     .await;
     assert_eq!(problem_fields(&bad), ["keywords"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promotions_within_the_window_go_out_as_one_digest_email() {
+    let app = crate::support::spawn_app().await;
+    let to = unique_email("digest");
+    let created = expect(
+        &app,
+        "POST",
+        "/v1/recipients",
+        Some(json!({"email": to})),
+        201,
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    expect(
+        &app,
+        "POST",
+        "/v1/templates",
+        Some(json!({
+            "name": "promo-digest",
+            "default_locale": "en",
+            "variants": {"en": {"email": {
+                "subject": "{{ count }} offers for you",
+                "text": "{% for item in items %}* {{ item.content.subject }} ({{ item.data.code }})\n{% endfor %}"
+            }}}
+        })),
+        201,
+    )
+    .await;
+    set_preferences(
+        &app,
+        &id,
+        json!({"categories": {"promo": {"digest": {"template": "promo-digest", "window_secs": 3}}}}),
+    )
+    .await;
+
+    let offer = |name: &str, code: u32| {
+        json!({"channel": "email", "type": "promo", "recipient": {"id": id},
+               "content": {"subject": format!("Offer {name}"), "text": "x"},
+               "data": {"code": code}})
+    };
+    let mut members = Vec::new();
+    for (name, code) in [("A", 1), ("B", 2), ("C", 3)] {
+        members.push(app.send(&offer(name, code)).await);
+    }
+    let mut digest = None;
+    for member in &members {
+        let n = app.wait_for_status(member, "skipped", WITHIN).await;
+        let into = n["digested_into"]
+            .as_str()
+            .expect("digested_into")
+            .to_owned();
+        assert_eq!(
+            *digest.get_or_insert(into.clone()),
+            into,
+            "one digest for all: {n}"
+        );
+        assert_eq!(from_preferences(&n)[0].1, "digested", "{n}");
+    }
+    let digest = digest.unwrap();
+    // A confirmation is not digested.
+    let mut alone = offer("alone", 9);
+    alone["type"] = json!("confirmation");
+    let alone = app.send(&alone).await;
+    app.wait_for_status(&alone, "sent", WITHIN).await;
+
+    let n = app.wait_for_status(&digest, "sent", WITHIN).await;
+    assert_eq!(n["category"], "promo");
+    let mails = crate::support::maildev::wait_for_mails(&to, 2, WITHIN).await;
+    let digests: Vec<&Value> = mails
+        .iter()
+        .filter(|m| m["subject"] == "3 offers for you")
+        .collect();
+    assert_eq!(digests.len(), 1, "{mails:?}");
+    let text = digests[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("* Offer A (1)")
+            && text.contains("* Offer B (2)")
+            && text.contains("* Offer C (3)"),
+        "{text}"
+    );
+    assert_eq!(
+        mails.len(),
+        2,
+        "the three offers went in the digest only: {mails:?}"
+    );
+
+    // After it closed, the next promotion opens the next digest.
+    let later = app.send(&offer("D", 4)).await;
+    let n = app.wait_for_status(&later, "skipped", WITHIN).await;
+    assert_ne!(n["digested_into"].as_str().unwrap(), digest);
+}

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod contact;
 pub mod conversation;
 pub mod conversation_message;
+pub mod digest;
 pub mod event_log;
 pub mod event_log_horizon;
 pub mod file;

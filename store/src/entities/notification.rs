@@ -74,6 +74,8 @@ pub struct Model {
     pub category: Option<String>,
     /// When it was skipped (the recipient's preferences or the suppression list).
     pub skipped_at: Option<DateTimeUtc>,
+    /// The digest it went out in (see `digests`).
+    pub digested_into: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
