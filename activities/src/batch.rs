@@ -231,6 +231,7 @@ impl BatchActivities {
             done.fetch_add(1, Ordering::Relaxed);
         };
 
+        let members = self.drop_suppressed(members, &mut tally).await?;
         let (members, unrenderable) = self.render_all(members).await?;
         for (id, error) in unrenderable {
             tally(self.step_failed(id, error).await?);
@@ -257,6 +258,62 @@ impl BatchActivities {
             }
         }
         Ok(out)
+    }
+
+    /// Ends the members whose address is on the tenant's suppression list as `skipped` (a
+    /// promotion to an address that bounced would bounce again), checked for the whole
+    /// chunk in one query; returns the others.
+    async fn drop_suppressed(
+        &self,
+        members: Vec<Member>,
+        tally: &mut impl FnMut(Outcome),
+    ) -> Result<Vec<Member>, StoreError> {
+        let Some((first, ..)) = members.first() else {
+            return Ok(members);
+        };
+        let (tenant_id, channel) = (first.tenant_id, *first.channel);
+        let addresses: Vec<&str> = members
+            .iter()
+            .filter(|(n, ..)| {
+                matches!(
+                    *n.status,
+                    NotificationStatus::Pending | NotificationStatus::Sending
+                )
+            })
+            .map(|(n, ..)| n.recipient.as_str())
+            .collect();
+        let suppressed =
+            pombo_store::suppressions::among(&self.inner.db, tenant_id, channel, &addresses)
+                .await?;
+        if suppressed.is_empty() {
+            return Ok(members);
+        }
+        let mut kept = Vec::with_capacity(members.len());
+        for member in members {
+            let reason = (*member.0.channel == channel)
+                .then(|| suppressed.get(&member.0.recipient))
+                .flatten();
+            match reason {
+                Some(why)
+                    if matches!(
+                        *member.0.status,
+                        NotificationStatus::Pending | NotificationStatus::Sending
+                    ) =>
+                {
+                    let detail = format!("the address is suppressed on `{channel}` ({why})");
+                    crate::preferences::skip(
+                        &self.inner.db,
+                        &member.0,
+                        pombo_contract::preferences::SkipReason::Suppressed,
+                        detail,
+                    )
+                    .await?;
+                    tally(Outcome::Skipped);
+                }
+                _ => kept.push(member),
+            }
+        }
+        Ok(kept)
     }
 
     /// Renders the chunk's members not rendered yet (in as few jobs of the renderer as it

@@ -185,3 +185,32 @@ pub async fn remove_address(
         .await?;
     Ok(result.rows_affected > 0)
 }
+
+/// Which of `addresses` are suppressed on `channel`, with their reasons: one query for a
+/// batch chunk's recipients.
+pub async fn among(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    channel: Channel,
+    addresses: &[&str],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let mut by_digest = std::collections::HashMap::new();
+    for address in addresses {
+        for digest in digests(tenant_id, channel, address) {
+            by_digest.insert(digest, (*address).to_owned());
+        }
+    }
+    if by_digest.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = suppression::Entity::find()
+        .filter(suppression::Column::TenantId.eq(tenant_id))
+        .filter(suppression::Column::Channel.eq(channel.as_str()))
+        .filter(suppression::Column::AddressDigest.is_in(by_digest.keys().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| Some((by_digest.get(&row.address_digest)?.clone(), row.reason)))
+        .collect())
+}

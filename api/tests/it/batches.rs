@@ -842,3 +842,40 @@ async fn a_batch_member_is_cancelled_and_redriven_like_any_notification() {
     let (_, n) = app.get_notification(&cancelled).await;
     assert_eq!(n["status"], "cancelled", "{n}");
 }
+
+/// A batch is a promotion's usual shape: an address on the suppression list (a bounce, a
+/// STOP) is skipped, the rest go out.
+#[tokio::test(flavor = "multi_thread")]
+async fn suppressed_recipients_of_a_batch_are_skipped_and_the_rest_sent() {
+    let app = twilio_only().await;
+    let (code, _) = app
+        .call(
+            "POST",
+            "/v1/suppressions",
+            Some(&json!({"channel": "sms", "address": phone(1)})),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let id = send_batch(&app, &sms_batch(3)).await;
+    wait_for_batch(&app, &id, WITHIN).await;
+    let mut statuses: Vec<(String, String)> = members(&app, &id)
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m["to"].as_str().unwrap_or_default().to_owned(),
+                m["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            (phone(0), "sent".to_owned()),
+            (phone(1), "skipped".to_owned()),
+            (phone(2), "sent".to_owned()),
+        ]
+    );
+    assert_eq!(app.fakes.requests("twilio").len(), 2);
+}
