@@ -20,6 +20,7 @@
 mod bare;
 mod hub;
 mod inbound;
+mod preferences;
 mod rabbit;
 mod render;
 mod server;
@@ -444,6 +445,43 @@ async fn main() -> anyhow::Result<()> {
                 figures.deliveries_per_second / figures.bare_per_second
             ),
             "ratio ≥ 0.5",
+        ));
+    }
+
+    if wanted("preferences") {
+        // 13. Recipients' preferences: what evaluating them adds to a send.
+        let each = env_or("POMBO_BENCH_PREFERENCES", n.min(300));
+        stack.log_peak_rss();
+        eprintln!(
+            "==> 13. preferences: {each} SMS to bare numbers and {each} to profiles with preferences, paced"
+        );
+        let figures = preferences::run(&stack, each).await?;
+        rows.push(row(
+            "preferences: accept → sent p50 / p99 (ms) without · with",
+            format!(
+                "{} · {}",
+                p50_p99(&figures.plain),
+                p50_p99(&figures.preferred)
+            ),
+            "",
+        ));
+        let fine = |sorted: &[Duration]| {
+            format!(
+                "{:.2} / {:.2}",
+                ms(percentile(sorted, 0.5)),
+                ms(percentile(sorted, 0.99))
+            )
+        };
+        let p99 = ms(percentile(&figures.decide_preferred, 0.99));
+        rows.push(row(
+            "preferences: evaluation p50 / p99 (ms), bare number · profile with preferences",
+            format!(
+                "{} · {} ({})",
+                fine(&figures.decide_plain),
+                fine(&figures.decide_preferred),
+                if p99 <= 1.0 { "met" } else { "NOT met" }
+            ),
+            "p99 ≤ 1",
         ));
     }
 
