@@ -8,13 +8,12 @@
 use chrono::{DateTime, Utc};
 use pombo_contract::{
     NotificationStatus,
-    preferences::{self, Decision, Preferences, SendFacts},
+    preferences::{self, Decision, SendFacts},
 };
 use pombo_store::{
     Db, StoreError,
     events::{self, NewEvent},
     notifications::Notification,
-    suppressions,
 };
 
 /// Where a timeline entry of the preferences says it comes from.
@@ -27,40 +26,33 @@ pub async fn decide(
     now: DateTime<Utc>,
     is_digest: bool,
 ) -> Result<Decision, StoreError> {
-    let channel = *n.channel;
-    let suppressed = suppressions::reason_for(db, n.tenant_id, channel, &n.recipient).await?;
     let category = category(n);
-    let (person, zone) = match n.recipient_id {
-        Some(id) => pombo_store::preferences::of_profile(db, n.tenant_id, id)
-            .await?
-            .unwrap_or_default(),
-        None => (Preferences::default(), None),
-    };
-    let defaults = pombo_store::preferences::defaults(db, n.tenant_id).await?;
-    let capped = [&person, &defaults].iter().any(|p| {
-        p.categories
-            .get(&category)
-            .is_some_and(|c| c.max_per_day.is_some())
-    });
-    let (sent_last_day, oldest) = match (capped, n.recipient_id) {
-        (true, Some(id)) => pombo_store::preferences::sent_last_day(db, id, &category, now).await?,
-        _ => (0, None),
-    };
-    let time_zone = zone
+    let stored = pombo_store::preferences::send_facts(
+        db,
+        n.tenant_id,
+        *n.channel,
+        &n.recipient,
+        n.recipient_id,
+        &category,
+        now,
+    )
+    .await?;
+    let time_zone = stored
+        .time_zone
         .as_deref()
         .and_then(|z| preferences::time_zone(z).ok())
         .unwrap_or(chrono_tz::UTC);
     Ok(preferences::decide(
-        &person,
-        &defaults,
+        &stored.person,
+        &stored.defaults,
         &SendFacts {
-            channel,
+            channel: *n.channel,
             category: &category,
             now,
             time_zone,
-            sent_last_day,
-            oldest_sent_last_day: oldest,
-            suppressed: suppressed.as_deref(),
+            sent_last_day: stored.sent_last_day,
+            oldest_sent_last_day: stored.oldest_sent_last_day,
+            suppressed: stored.suppressed.as_deref(),
             is_digest,
         },
     ))

@@ -184,19 +184,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_digests_open")
-                    .table(Digests::Table)
-                    .col(Digests::RecipientId)
-                    .col(Digests::Category)
-                    .col(Digests::Channel)
-                    .col(Digests::ClosedAt)
-                    .to_owned(),
-            )
-            .await?;
+        // One open digest per recipient, category and channel: a second member racing the
+        // first to open one fails here and joins the winner's.
+        let open = "CREATE UNIQUE INDEX IF NOT EXISTS idx_digests_open \
+                    ON digests (recipient_id, category, channel) WHERE closed_at IS NULL";
+        crate::statements::run(manager, &[open], &[open]).await?;
         // The frequency cap counts a recipient's sends of a category in the last day.
         manager
             .create_index(

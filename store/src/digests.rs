@@ -35,6 +35,29 @@ pub async fn join(
     closes_at: DateTime<Utc>,
     template: &Resolved,
 ) -> Result<Uuid, StoreError> {
+    let mut tries = 0;
+    loop {
+        match join_once(db, member, category, closes_at, template).await {
+            // Another member opened the digest meanwhile (one open digest per recipient,
+            // category and channel): join it.
+            Err(StoreError::Db(e))
+                if tries < 3
+                    && matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                tries += 1;
+            }
+            joined => return joined,
+        }
+    }
+}
+
+async fn join_once(
+    db: &impl TransactionTrait,
+    member: &Notification,
+    category: &str,
+    closes_at: DateTime<Utc>,
+    template: &Resolved,
+) -> Result<Uuid, StoreError> {
     let recipient_id = member
         .recipient_id
         .ok_or_else(|| StoreError::Corrupt("a digest member needs a recipient profile".into()))?;

@@ -6,14 +6,13 @@
 use chrono::{DateTime, Duration, Utc};
 use pombo_contract::preferences::Preferences;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     StoreError,
-    entities::{notification, recipient, tenant},
+    entities::{recipient, tenant},
 };
 
 fn parse(json: Option<serde_json::Value>, whose: &str) -> Result<Preferences, StoreError> {
@@ -41,28 +40,6 @@ pub async fn of_recipient(
         .await?
         .ok_or(StoreError::NotFound)?;
     parse(row.preferences, &format!("recipient {recipient_id}"))
-}
-
-/// A recipient's preferences and the time zone of their profile, in one read; `None` when
-/// the profile is gone (deleted after the notification was made).
-pub async fn of_profile(
-    db: &impl ConnectionTrait,
-    tenant_id: Uuid,
-    recipient_id: Uuid,
-) -> Result<Option<(Preferences, Option<String>)>, StoreError> {
-    let Some(row) = recipient::Entity::find_by_id(recipient_id)
-        .filter(recipient::Column::TenantId.eq(tenant_id))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let preferences = parse(
-        row.preferences.clone(),
-        &format!("recipient {recipient_id}"),
-    )?;
-    let profile = crate::recipients::open_row(row)?;
-    Ok(Some((preferences, profile.profile.time_zone)))
 }
 
 /// Replaces a recipient's preferences.
@@ -115,24 +92,84 @@ pub async fn set_defaults(
     Ok(())
 }
 
-/// How many notifications of `category` went to the recipient in the 24 hours before
-/// `now`, and when the oldest of them went (the frequency cap's count).
-pub async fn sent_last_day(
+/// What a send's preferences depend on, read in one round trip (the send path pays for
+/// it on every notification): the suppression list's reason for the address, the tenant's
+/// defaults, the person's preferences and time zone, and the frequency cap's count.
+#[derive(Debug, Clone, Default)]
+pub struct StoredFacts {
+    pub suppressed: Option<String>,
+    pub defaults: Preferences,
+    pub person: Preferences,
+    pub time_zone: Option<String>,
+    pub sent_last_day: u32,
+    pub oldest_sent_last_day: Option<DateTime<Utc>>,
+}
+
+/// [`StoredFacts`] of a notification to `address` on `channel` (of the profile
+/// `recipient_id`, if any), of `category`, at `now`.
+pub async fn send_facts(
     db: &impl ConnectionTrait,
-    recipient_id: Uuid,
+    tenant_id: Uuid,
+    channel: pombo_contract::Channel,
+    address: &str,
+    recipient_id: Option<Uuid>,
     category: &str,
     now: DateTime<Utc>,
-) -> Result<(u32, Option<DateTime<Utc>>), StoreError> {
-    let row: Option<(i64, Option<DateTime<Utc>>)> = notification::Entity::find()
-        .select_only()
-        .column_as(notification::Column::Id.count(), "count")
-        .column_as(notification::Column::SentAt.min(), "oldest")
-        .filter(notification::Column::RecipientId.eq(recipient_id))
-        .filter(notification::Column::Category.eq(category))
-        .filter(notification::Column::SentAt.gt(now - Duration::days(1)))
-        .into_tuple()
-        .one(db)
-        .await?;
-    let (count, oldest) = row.unwrap_or((0, None));
-    Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
+) -> Result<StoredFacts, StoreError> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let backend = db.get_database_backend();
+    let p = |i: usize| match backend {
+        DbBackend::Postgres => format!("${i}"),
+        _ => format!("?{i}"),
+    };
+    let digests = crate::suppressions::lookup_digests(tenant_id, channel, address);
+    let listed: Vec<String> = (0..digests.len()).map(|i| p(6 + i)).collect();
+    let sql = format!(
+        "SELECT \
+         (SELECT reason FROM suppressions WHERE tenant_id = {t} AND channel = {c} \
+            AND address_digest IN ({listed}) LIMIT 1) AS suppressed, \
+         (SELECT preference_defaults FROM tenants WHERE id = {t}) AS defaults, \
+         (SELECT preferences FROM recipients WHERE id = {r} AND tenant_id = {t}) AS preferences, \
+         (SELECT profile FROM recipients WHERE id = {r} AND tenant_id = {t}) AS profile, \
+         (SELECT COUNT(*) FROM notifications WHERE recipient_id = {r} AND category = {k} \
+            AND sent_at > {since}) AS sent_count, \
+         (SELECT MIN(sent_at) FROM notifications WHERE recipient_id = {r} AND category = {k} \
+            AND sent_at > {since}) AS oldest",
+        t = p(1),
+        c = p(2),
+        r = p(3),
+        k = p(4),
+        since = p(5),
+        listed = listed.join(", "),
+    );
+    let mut values: Vec<Value> = vec![
+        tenant_id.into(),
+        channel.as_str().into(),
+        recipient_id.into(),
+        category.into(),
+        (now - Duration::days(1)).into(),
+    ];
+    values.extend(digests.into_iter().map(Value::from));
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the preferences' facts returned no row".into()))?;
+    let defaults: Option<serde_json::Value> = row.try_get("", "defaults")?;
+    let person: Option<serde_json::Value> = row.try_get("", "preferences")?;
+    let profile: Option<String> = row.try_get("", "profile")?;
+    let time_zone = match (recipient_id, profile) {
+        (Some(id), Some(sealed)) => {
+            crate::recipients::open_profile(tenant_id, id, sealed)?.time_zone
+        }
+        _ => None,
+    };
+    let count: i64 = row.try_get("", "sent_count")?;
+    Ok(StoredFacts {
+        suppressed: row.try_get("", "suppressed")?,
+        defaults: parse(defaults, &format!("tenant {tenant_id}"))?,
+        person: parse(person, "a recipient")?,
+        time_zone,
+        sent_last_day: u32::try_from(count).unwrap_or(u32::MAX),
+        oldest_sent_last_day: row.try_get("", "oldest")?,
+    })
 }

@@ -117,9 +117,14 @@ fn seal(tenant_id: Uuid, id: Uuid, profile: &Profile) -> String {
     sealed::seal_text_at(&context(tenant_id, id), json)
 }
 
-/// A profile row, opened.
-pub(crate) fn open_row(row: recipient::Model) -> Result<Recipient, StoreError> {
-    open(row)
+/// A profile's sealed fields, opened.
+pub(crate) fn open_profile(
+    tenant_id: Uuid,
+    id: Uuid,
+    sealed: String,
+) -> Result<Profile, StoreError> {
+    let json = sealed::open_text_at(&context(tenant_id, id), sealed)?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("recipient {id}: {e}")))
 }
 
 fn open(row: recipient::Model) -> Result<Recipient, StoreError> {

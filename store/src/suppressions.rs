@@ -51,6 +51,11 @@ fn aad(tenant_id: Uuid, id: Uuid) -> Aad {
     Aad::new(Some(tenant_id), format!("suppressions:{id}:address"))
 }
 
+/// Every digest an entry for `address` may have (for a lookup written elsewhere).
+pub(crate) fn lookup_digests(tenant_id: Uuid, channel: Channel, address: &str) -> Vec<String> {
+    digests(tenant_id, channel, address)
+}
+
 fn digests(tenant_id: Uuid, channel: Channel, address: &str) -> Vec<String> {
     sealed::address_digests(DIGEST_LABEL, tenant_id, channel, &normal(channel, address))
 }
