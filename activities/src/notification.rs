@@ -41,8 +41,8 @@ pub struct NotificationActivities {
     pub(crate) writer: Arc<tokio::sync::Mutex<()>>,
     /// Renders the notifications' templates in memory-limited child processes.
     pub(crate) renderer: pombo_renderer::Renderer,
-    /// The API's public address, for emails' one-click unsubscribe links (none: no link).
-    pub(crate) unsubscribe_base: Option<String>,
+    /// The API's public address, for the links emails carry (unsubscribe, tracking).
+    pub(crate) public_base: Option<String>,
 }
 
 impl NotificationActivities {
@@ -59,15 +59,45 @@ impl NotificationActivities {
             providers: Arc::new(providers),
             files: Default::default(),
             writer: Default::default(),
-            unsubscribe_base: None,
+            public_base: None,
         }
     }
 
     /// Emails of every category but `alert` carry a one-click unsubscribe link to the API
     /// at `base` (`https://pombo.example.com`).
-    pub fn with_unsubscribe_base(mut self, base: Option<String>) -> Self {
-        self.unsubscribe_base = base.map(|b| b.trim_end_matches('/').to_owned());
+    pub fn with_public_base(mut self, base: Option<String>) -> Self {
+        self.public_base = base.map(|b| b.trim_end_matches('/').to_owned());
         self
+    }
+
+    /// The email as it goes out when it tracks opens or clicks: its HTML with the pixel and
+    /// the tracked links (the stored content keeps the original links, which a click is
+    /// redirected to by position). `None`: sent as stored.
+    fn tracked(
+        &self,
+        n: &Notification,
+        content: &pombo_contract::content::Content,
+    ) -> Option<pombo_contract::content::Content> {
+        let (opens, clicks) = (
+            n.track_opens.unwrap_or(false),
+            n.track_clicks.unwrap_or(false),
+        );
+        let pombo_contract::content::Content::Email(email) = content else {
+            return None;
+        };
+        let html = email.html.as_deref().filter(|_| opens || clicks)?;
+        let base = self.public_base.as_deref()?;
+        let token = pombo_store::signed_links::tracking_token(n.id)?;
+        let pixel = format!("{base}/v1/t/{token}/open.gif");
+        let html = pombo_contract::tracking::rewrite(
+            html,
+            clicks,
+            |position| format!("{base}/v1/t/{token}/click/{position}"),
+            opens.then_some(pixel.as_str()),
+        );
+        let mut email = email.clone();
+        email.html = Some(html);
+        Some(pombo_contract::content::Content::Email(email))
     }
 
     /// The one-click unsubscribe link of an email, if it gets one.
@@ -79,8 +109,8 @@ impl NotificationActivities {
         if category == pombo_contract::preferences::ALERT {
             return None;
         }
-        let base = self.unsubscribe_base.as_deref()?;
-        let token = pombo_store::unsubscribe::token(n.id, &category)?;
+        let base = self.public_base.as_deref()?;
+        let token = pombo_store::signed_links::unsubscribe_token(n.id, &category)?;
         Some(pombo_providers::Unsubscribe {
             url: format!("{base}/v1/unsubscribe/{token}"),
         })
@@ -736,6 +766,7 @@ impl NotificationActivities {
     ) -> Result<Accepted, DeliveryError> {
         let started = std::time::Instant::now();
         let unsubscribe = self.unsubscribe_link(n);
+        let tracked = self.tracked(n, &send.content);
         let outcome = match &send.provider {
             Deliverer::Provider(provider) => {
                 within(
@@ -743,7 +774,7 @@ impl NotificationActivities {
                     provider.send(Outbound {
                         notification_id: n.id,
                         to: &n.recipient,
-                        content: &send.content,
+                        content: tracked.as_ref().unwrap_or(&send.content),
                         attachments: &send.attachments,
                         unsubscribe: unsubscribe.as_ref(),
                     }),

@@ -53,6 +53,11 @@ pub struct CountsView {
     pub delivered: u64,
     pub read: u64,
     pub failed: u64,
+    /// Tracked emails opened and clicked (each once).
+    pub opened: u64,
+    pub clicked: u64,
+    /// Not sent, by the recipient's preferences or the suppression list.
+    pub skipped: u64,
 }
 
 impl From<Counts> for CountsView {
@@ -63,6 +68,9 @@ impl From<Counts> for CountsView {
             delivered: c.delivered,
             read: c.read,
             failed: c.failed,
+            opened: c.opened,
+            clicked: c.clicked,
+            skipped: c.skipped,
         }
     }
 }
@@ -85,6 +93,10 @@ pub struct Rates {
     pub read: Option<f64>,
     /// Failed of accepted.
     pub failure: Option<f64>,
+    /// Opened of sent (of tracked emails, the only ones that can say).
+    pub open: Option<f64>,
+    /// Clicked of opened.
+    pub click: Option<f64>,
 }
 
 /// Milliseconds, nearest rank (`null` when none).
@@ -236,6 +248,8 @@ pub async fn report(
                 delivery: ratio(s.totals.delivered, s.totals.sent),
                 read: ratio(s.totals.read, s.totals.delivered),
                 failure: ratio(s.totals.failed, s.totals.accepted),
+                open: ratio(s.totals.opened, s.totals.sent),
+                click: ratio(s.totals.clicked, s.totals.opened),
             },
             totals: s.totals.into(),
             time_to_send_ms: Percentiles::of(&s.to_send_ms),

@@ -31,6 +31,7 @@ pub mod suppressions;
 pub mod templates;
 pub mod tenants;
 pub mod tls;
+pub mod tracking;
 pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -128,6 +129,7 @@ pub fn api_routes(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppSta
         .merge(recipients::router())
         .merge(routing_rules::router())
         .merge(suppressions::router())
+        .merge(tracking::router())
         .merge(templates::router())
         .merge(files::router())
         .merge(tenants::router())

@@ -25,6 +25,7 @@ pub mod routing;
 pub mod scope;
 pub mod secret;
 pub mod status;
+pub mod tracking;
 pub mod webhooks;
 pub mod workflow;
 

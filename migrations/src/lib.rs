@@ -29,6 +29,7 @@ mod m0024_instance_events;
 mod m0025_webhooks;
 mod m0026_hub;
 mod m0027_preferences;
+mod m0028_email_tracking;
 mod statements;
 
 pub struct Migrator;
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0025_webhooks::Migration),
             Box::new(m0026_hub::Migration),
             Box::new(m0027_preferences::Migration),
+            Box::new(m0028_email_tracking::Migration),
         ]
     }
 }

@@ -52,6 +52,11 @@ pub struct Counts {
     pub delivered: u64,
     pub read: u64,
     pub failed: u64,
+    /// Tracked emails opened / clicked (each counted once), and notifications skipped by
+    /// the recipient's preferences.
+    pub opened: u64,
+    pub clicked: u64,
+    pub skipped: u64,
 }
 
 impl Counts {
@@ -61,6 +66,9 @@ impl Counts {
         self.delivered += other.delivered;
         self.read += other.read;
         self.failed += other.failed;
+        self.opened += other.opened;
+        self.clicked += other.clicked;
+        self.skipped += other.skipped;
     }
 }
 
@@ -136,7 +144,9 @@ pub async fn series(
             format!(
                 "SELECT {bucket} AS bucket, {group} AS grp, COUNT(*) AS accepted, \
                  COUNT(sent_at) AS sent, COUNT(delivered_at) AS delivered, COUNT(read_at) AS read_, \
-                 SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed \
+                 SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+                 COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
+                 SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped \
                  {range} GROUP BY 1, 2"
             ),
             values.clone(),
@@ -156,6 +166,9 @@ pub async fn series(
             delivered: count("delivered")?,
             read: count("read_")?,
             failed: count("failed")?,
+            opened: count("opened")?,
+            clicked: count("clicked")?,
+            skipped: count("skipped")?,
         };
         let series = by_group.entry(group.clone()).or_insert_with(|| Series {
             group,

@@ -42,7 +42,10 @@ pub async fn join(
             // category and channel): join it.
             Err(StoreError::Db(e))
                 if tries < 3
-                    && matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =>
+                    && matches!(
+                        e.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    ) =>
             {
                 tries += 1;
             }
@@ -104,6 +107,7 @@ async fn join_once(
                 },
                 send_at: Some(closes_at),
                 category: Some(category.to_owned()),
+                tracking: template.tracking,
             };
             let Created::New(_) = notifications::create(&tx, new).await? else {
                 return Err(StoreError::Conflict("a digest's id was taken".into()));

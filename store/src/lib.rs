@@ -26,11 +26,11 @@ pub mod retention;
 pub mod routing_rules;
 pub mod sealed;
 pub mod send_slots;
+pub mod signed_links;
 mod sqlite_busy;
 pub mod suppressions;
 pub mod templates;
 pub mod tenants;
-pub mod unsubscribe;
 pub mod webhooks;
 
 use std::time::Duration;

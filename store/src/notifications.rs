@@ -48,6 +48,8 @@ pub struct NewNotification {
     /// Its category for the recipient's preferences (see
     /// [`pombo_contract::preferences::category_of`]).
     pub category: Option<String>,
+    /// What its email tracks.
+    pub tracking: pombo_contract::tracking::Tracking,
 }
 
 /// Where a notification's address and channel came from (all `None` for a plain request).
@@ -143,6 +145,10 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         category: Set(new.category),
         skipped_at: Set(None),
         digested_into: Set(None),
+        track_opens: Set(Some(new.tracking.opens)),
+        track_clicks: Set(Some(new.tracking.clicks)),
+        opened_at: Set(None),
+        clicked_at: Set(None),
     }
 }
 
@@ -299,6 +305,7 @@ pub async fn create_fallback(
             // The original's moment has passed: its fallback goes out as soon as it is due.
             send_at: None,
             category: parent.category.clone(),
+            tracking: Default::default(),
         },
     )
     .await?;
@@ -974,4 +981,31 @@ pub async fn reseal_all(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
             count += 1;
         }
     }
+}
+
+/// Engagement a tracked email reports: opened, or a tracked link followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engagement {
+    Opened,
+    Clicked,
+}
+
+/// Records the first time of `engagement` (later ones keep it; the event log's trigger
+/// writes `notification.opened` / `notification.clicked` once).
+pub async fn record_engagement(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    engagement: Engagement,
+) -> Result<(), StoreError> {
+    let column = match engagement {
+        Engagement::Opened => notification::Column::OpenedAt,
+        Engagement::Clicked => notification::Column::ClickedAt,
+    };
+    notification::Entity::update_many()
+        .col_expr(column, sea_orm::sea_query::Expr::value(Some(Utc::now())))
+        .filter(notification::Column::Id.eq(id))
+        .filter(column.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }

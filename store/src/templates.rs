@@ -36,6 +36,8 @@ pub struct Template {
     pub updated_at: DateTime<Utc>,
     /// The category of notifications made from it (for recipients' preferences).
     pub category: Option<String>,
+    /// What its emails track.
+    pub tracking: pombo_contract::tracking::Tracking,
 }
 
 impl From<template::Model> for Template {
@@ -50,6 +52,10 @@ impl From<template::Model> for Template {
             created_at: row.created_at,
             updated_at: row.updated_at,
             category: row.category,
+            tracking: pombo_contract::tracking::Tracking {
+                opens: row.track_opens.unwrap_or(false),
+                clicks: row.track_clicks.unwrap_or(false),
+            },
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct NewTemplate {
     pub name: String,
     pub description: Option<String>,
     pub category: Option<String>,
+    pub tracking: pombo_contract::tracking::Tracking,
     pub default_locale: String,
     pub variants: Variants,
 }
@@ -114,6 +121,8 @@ pub struct NextVersion {
     pub description: Option<String>,
     /// `None` keeps the current category; `Some("")` removes it.
     pub category: Option<String>,
+    /// `None` keeps what it tracks.
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     pub default_locale: String,
     pub variants: Variants,
 }
@@ -128,6 +137,8 @@ pub struct Resolved {
     pub content: Value,
     /// The template's category.
     pub category: Option<String>,
+    /// What the template's emails track.
+    pub tracking: pombo_contract::tracking::Tracking,
 }
 
 /// `pt-BR`, `pt_br` or `PT-br` → `pt-BR`; `pt` → `pt`; `es-419` → `es-419`. `None` when
@@ -230,6 +241,8 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
         category: Set(new.category),
+        track_opens: Set(Some(new.tracking.opens)),
+        track_clicks: Set(Some(new.tracking.clicks)),
     }
     .insert(&tx)
     .await
@@ -392,6 +405,17 @@ pub async fn update(
         let description = Some(description).filter(|d| !d.is_empty());
         change = change.col_expr(template::Column::Description, Expr::value(description));
     }
+    if let Some(tracking) = next.tracking {
+        change = change
+            .col_expr(
+                template::Column::TrackOpens,
+                Expr::value(Some(tracking.opens)),
+            )
+            .col_expr(
+                template::Column::TrackClicks,
+                Expr::value(Some(tracking.clicks)),
+            );
+    }
     if let Some(category) = next.category {
         let category = Some(category).filter(|c| !c.is_empty());
         change = change.col_expr(template::Column::Category, Expr::value(category));
@@ -455,6 +479,7 @@ pub async fn resolve(
         )));
     };
     Ok(Resolved {
+        tracking: template.tracking,
         category: template.category.clone(),
         template_id: template.id,
         version: found.version,
@@ -547,6 +572,7 @@ mod tests {
             &db,
             tenant.id,
             NewTemplate {
+                tracking: Default::default(),
                 category: None,
                 name: "welcome".into(),
                 description: Some("hi".into()),
@@ -564,6 +590,7 @@ mod tests {
             &db,
             tenant.id,
             NewTemplate {
+                tracking: Default::default(),
                 category: None,
                 name: "welcome".into(),
                 description: None,
@@ -579,6 +606,7 @@ mod tests {
             tenant.id,
             "welcome",
             NextVersion {
+                tracking: None,
                 category: None,
                 description: None,
                 default_locale: "pt-BR".into(),

@@ -68,7 +68,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .context("starting the render processes")?;
     let activities = NotificationActivities::new(db.clone(), providers, renderer)
         .with_files(SendFiles::new(objects.clone(), &config.storage))
-        .with_unsubscribe_base(api_base(&config));
+        .with_public_base(api_base(&config));
     let inbound_media = InboundMediaActivities::new(
         db.clone(),
         activities.providers(),

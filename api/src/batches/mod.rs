@@ -138,6 +138,10 @@ pub async fn create(
         valid.notification_type.map(|t| t.as_str()),
         valid.priority,
     );
+    let tracking = template_used
+        .as_ref()
+        .map(|t| t.tracking)
+        .unwrap_or_default();
     let template = template_used.map(|t| (t.id, t.version, t.locale));
     let members = valid.recipients.into_iter().map(|r| NewNotification {
         id: Uuid::now_v7(),
@@ -158,6 +162,7 @@ pub async fn create(
         routing: Routing::default(),
         send_at: valid.send_at,
         category: Some(category.clone()),
+        tracking,
     });
     let new = NewBatch {
         id: batch_id,

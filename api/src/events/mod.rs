@@ -81,6 +81,16 @@ const TYPES: &[EventType] = &[
         fields: NOTIFICATION,
     },
     EventType {
+        name: "notification.opened",
+        description: "A tracked email was opened for the first time (its open pixel was shown).",
+        fields: NOTIFICATION,
+    },
+    EventType {
+        name: "notification.clicked",
+        description: "A tracked link of an email was followed for the first time.",
+        fields: NOTIFICATION,
+    },
+    EventType {
         name: "notification.skipped",
         description: "It was not sent, by the recipient's preferences or the suppression list (the reason is on its timeline).",
         fields: NOTIFICATION,
@@ -381,6 +391,7 @@ fn example_word(event: &str) -> &'static str {
         "notification.failed" => "failed",
         "notification.cancelled" => "cancelled",
         "notification.skipped" => "skipped",
+        "notification.opened" | "notification.clicked" => "read",
         "message.updated" => "edited",
         "conversation.closed" => "closed",
         "batch.completed" => "completed",

@@ -162,6 +162,10 @@ pub(crate) async fn accept(
             valid.notification_type.map(|t| t.as_str()),
             valid.priority,
         )),
+        tracking: valid
+            .tracking
+            .or(template_used.as_ref().map(|t| t.tracking))
+            .unwrap_or_default(),
         template: template_used.map(|t| (t.id, t.version, t.locale)),
         routing: target.routing,
         send_at: valid.send_at,

@@ -66,6 +66,10 @@ pub struct CreateNotification {
     /// else `type`, else what the priority stands for (`alert`, `confirmation`, `promo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// Email only: an open pixel and tracked links (`{"opens": true, "clicks": true}`);
+    /// default: the template's, else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     /// Repeating a request with the same key returns the first notification and sends
     /// nothing again. Also accepted as the `Idempotency-Key` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +132,8 @@ pub struct Validated {
     pub notification_type: Option<NotificationType>,
     /// As asked (the template's and the type's are added when stored).
     pub category: Option<String>,
+    /// As asked (the template's is used when absent).
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     pub idempotency_key: Option<String>,
     pub max_attempts: u32,
     pub retry_interval_secs: u64,
@@ -266,6 +272,12 @@ impl CreateNotification {
             .send_at
             .as_deref()
             .and_then(|at| check_send_at(at, &mut errors));
+        if self.tracking.is_some_and(|t| t.opens || t.clicks) && channel != Channel::Email {
+            errors.push(FieldError::new(
+                "tracking",
+                "only emails track opens and clicks",
+            ));
+        }
         if let Some(category) = &self.category
             && !pombo_contract::preferences::valid_category(category)
         {
@@ -307,6 +319,9 @@ impl CreateNotification {
         if let (Some(category), Some(map)) = (&self.category, fingerprint.as_object_mut()) {
             map.insert("category".into(), Value::String(category.clone()));
         }
+        if let (Some(tracking), Some(map)) = (&self.tracking, fingerprint.as_object_mut()) {
+            map.insert("tracking".into(), serde_json::json!(tracking));
+        }
         // Who and which channels, as asked (not the address or channel they resolved to):
         // a retried request stays the same request after the profile or the rules change.
         for (key, value) in [
@@ -329,6 +344,7 @@ impl CreateNotification {
             priority,
             notification_type: self.notification_type,
             category: self.category,
+            tracking: self.tracking,
             idempotency_key,
             max_attempts,
             retry_interval_secs,

@@ -60,6 +60,9 @@ pub struct NotificationView {
     /// Its category, for the recipient's preferences.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// What its email tracks (absent: nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     /// The stored template the content came from: `{id, version, locale}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -94,6 +97,13 @@ pub struct Timestamps {
     pub failed: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<DateTime<Utc>>,
+    /// A tracked email first opened / a tracked link first followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opened: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clicked: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,6 +182,9 @@ impl NotificationView {
                 read: n.read_at,
                 failed: n.failed_at,
                 cancelled: n.cancelled_at,
+                skipped: n.skipped_at,
+                opened: n.opened_at,
+                clicked: n.clicked_at,
             },
             attempt_log: attempts.map(|list| {
                 list.into_iter()
@@ -193,6 +206,11 @@ impl NotificationView {
             fallback_of: n.parent_id,
             digested_into: n.digested_into,
             category: n.category.clone(),
+            tracking: Some(pombo_contract::tracking::Tracking {
+                opens: n.track_opens.unwrap_or(false),
+                clicks: n.track_clicks.unwrap_or(false),
+            })
+            .filter(|t| t.opens || t.clicks),
             recipient_id: n.recipient_id,
             routing_rule_id: n.routing_rule_id,
             preferred_provider_id: n.preferred_provider_id,

@@ -2,7 +2,7 @@
 //! `POST /v1/unsubscribe/{token}` is what a mailbox provider's "Unsubscribe" button sends
 //! (body `List-Unsubscribe=One-Click`), and `GET` shows the person a page with the same
 //! choice, everything else, and the way back. No account: the token is the credential,
-//! signed by Pombo for one notification and its category (`pombo_store::unsubscribe`).
+//! signed by Pombo for one notification and its category (`pombo_store::signed_links`).
 //!
 //! The choice lands on the recipient profile's preferences when the email went to one;
 //! an email sent to a bare address puts the address on the tenant's suppression list
@@ -66,7 +66,7 @@ fn choice(body: &[u8]) -> Choice {
 /// whose notification is gone, is a 404 like any unknown id.
 async fn linked(state: &AppState, token: &str) -> Result<(Notification, String), ApiError> {
     let gone = || ApiError::NotFound("no such unsubscribe link".into());
-    let (id, category) = pombo_store::unsubscribe::verify(token).ok_or_else(gone)?;
+    let (id, category) = pombo_store::signed_links::verify_unsubscribe(token).ok_or_else(gone)?;
     match notifications::get(&state.db, id).await {
         Ok(n) => Ok((n, category)),
         Err(StoreError::NotFound) => Err(gone()),

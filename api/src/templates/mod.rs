@@ -103,6 +103,8 @@ pub struct TemplateView {
     /// The category of notifications made from it (recipients' preferences).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// What its emails track.
+    pub tracking: pombo_contract::tracking::Tracking,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -127,6 +129,7 @@ impl From<Detail> for TemplateView {
                 })
                 .collect(),
             category: d.template.category,
+            tracking: d.template.tracking,
             created_at: d.template.created_at,
             updated_at: d.template.updated_at,
         }
@@ -178,6 +181,10 @@ pub struct CreateTemplate {
     /// (`newsletter`; 1 to 64 of a-z, 0-9, `_`, `-`, `.`). A notification may name its own.
     #[serde(default)]
     pub category: Option<String>,
+    /// Whether its emails carry an open pixel and tracked links (a notification may say
+    /// otherwise).
+    #[serde(default)]
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     /// The locale used when a notification names none, or one without a variant
     /// (`pt-BR` falls back to `pt`, then to this). Must be one of `variants`' locales.
     pub default_locale: String,
@@ -197,6 +204,9 @@ pub struct UpdateTemplate {
     /// A new category; `""` removes it; absent keeps it.
     #[serde(default)]
     pub category: Option<String>,
+    /// What its emails track; absent keeps it.
+    #[serde(default)]
+    pub tracking: Option<pombo_contract::tracking::Tracking>,
     /// Absent keeps the current default locale (which must then be in `variants`).
     #[serde(default)]
     pub default_locale: Option<String>,
@@ -270,6 +280,8 @@ pub struct TemplateUsed {
     pub locale: String,
     /// The template's category, the notification's unless it names its own.
     pub category: Option<String>,
+    /// What its emails track, unless the notification says.
+    pub tracking: pombo_contract::tracking::Tracking,
 }
 
 /// The unrendered content of `channel` from a tenant's template, for a notification that
@@ -311,6 +323,7 @@ pub async fn content_for_notification(
     Ok((
         resolved.content,
         TemplateUsed {
+            tracking: resolved.tracking,
             category: resolved.category.clone(),
             id: resolved.template_id,
             version: resolved.version,
@@ -522,6 +535,7 @@ pub async fn create(
             name: body.name,
             description: body.description.filter(|d| !d.is_empty()),
             category: body.category,
+            tracking: body.tracking.unwrap_or_default(),
             default_locale: body.default_locale,
             variants,
         },
@@ -644,6 +658,7 @@ pub async fn update(
         NextVersion {
             description: body.description,
             category: body.category,
+            tracking: body.tracking,
             default_locale,
             variants,
         },

@@ -76,6 +76,12 @@ pub struct Model {
     pub skipped_at: Option<DateTimeUtc>,
     /// The digest it went out in (see `digests`).
     pub digested_into: Option<Uuid>,
+    /// Its email carries an open pixel / tracked links (`None`: rows from before).
+    pub track_opens: Option<bool>,
+    pub track_clicks: Option<bool>,
+    /// When its email was first opened / a tracked link first followed.
+    pub opened_at: Option<DateTimeUtc>,
+    pub clicked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The category of the notifications made from it, unless they name one.
     pub category: Option<String>,
+    /// Whether its emails track opens and clicks, unless a notification says.
+    pub track_opens: Option<bool>,
+    pub track_clicks: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
