@@ -164,6 +164,31 @@ impl Dispatcher {
         }
     }
 
+    /// Records `event` on the notification's timeline (moving its status forward if it
+    /// may) and, when it is new, tells the workflow: what every report does, whoever makes
+    /// it (a provider's callback, the connector, a tracked email).
+    pub async fn record_and_signal(
+        &self,
+        db: &pombo_store::Db,
+        notification_id: uuid::Uuid,
+        event: pombo_store::events::NewEvent,
+    ) -> Result<pombo_store::events::Recorded, pombo_store::StoreError> {
+        let (source, occurred_at) = (event.source.clone(), event.occurred_at);
+        let recorded = pombo_store::events::record(db, notification_id, event).await?;
+        if recorded.new {
+            self.signal_delivery(
+                notification_id,
+                DeliveryUpdate {
+                    status: recorded.status,
+                    occurred_at: occurred_at.unwrap_or_else(Utc::now),
+                    source,
+                },
+            )
+            .await;
+        }
+        Ok(recorded)
+    }
+
     /// Tells a notification's workflow about a report already recorded in the database.
     /// Best effort: a workflow that has finished no longer listens, and one that misses
     /// the signal re-reads the database before it ends.

@@ -12,10 +12,10 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pombo_contract::{NotificationStatus, delivery::DeliveryUpdate};
+use pombo_contract::NotificationStatus;
 use pombo_store::{
     StoreError,
-    events::{self, NewEvent},
+    events::NewEvent,
     notifications::{self, Engagement},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -55,28 +55,17 @@ async fn engaged(
         Engagement::Opened => "opened",
         Engagement::Clicked => "clicked",
     };
-    let recorded = events::record(
-        &state.db,
-        id,
-        NewEvent {
-            code: position.map(|p| p.to_string()),
-            ..NewEvent::new(NotificationStatus::Read, "tracking", word)
-        },
-    )
-    .await?;
-    if recorded.new {
-        state
-            .dispatcher
-            .signal_delivery(
-                id,
-                DeliveryUpdate {
-                    status: recorded.status,
-                    occurred_at: chrono::Utc::now(),
-                    source: "tracking".into(),
-                },
-            )
-            .await;
-    }
+    state
+        .dispatcher
+        .record_and_signal(
+            &state.db,
+            id,
+            NewEvent {
+                code: position.map(|p| p.to_string()),
+                ..NewEvent::new(NotificationStatus::Read, "tracking", word)
+            },
+        )
+        .await?;
     Ok(())
 }
 

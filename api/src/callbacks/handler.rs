@@ -26,7 +26,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pombo_contract::conversation::InboundMessage;
-use pombo_contract::delivery::{DeliveryUpdate, ProviderEvent};
+use pombo_contract::delivery::ProviderEvent;
 use pombo_providers::ProviderSettings;
 use pombo_store::{
     conversations::{self, Through},
@@ -280,26 +280,15 @@ pub async fn receive(
             continue;
         };
         matched += 1;
-        let recorded = events::record(
-            &state.db,
-            n.id,
-            NewEvent::from_provider(&account.name, event),
-        )
-        .await?;
+        state
+            .dispatcher
+            .record_and_signal(
+                &state.db,
+                n.id,
+                NewEvent::from_provider(&account.name, event),
+            )
+            .await?;
         callback_counted(provider, "recorded");
-        if recorded.new {
-            state
-                .dispatcher
-                .signal_delivery(
-                    n.id,
-                    DeliveryUpdate {
-                        status: recorded.status,
-                        occurred_at: event.occurred_at.unwrap_or_else(chrono::Utc::now),
-                        source: format!("provider:{}", account.name),
-                    },
-                )
-                .await;
-        }
     }
     let messages = receive_messages(&state, &account, &parsed.messages).await?;
     keep_instance_state(&state, &account, &key, &request).await?;

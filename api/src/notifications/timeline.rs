@@ -5,7 +5,7 @@
 use crate::extract::{PathParams, QueryParams};
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
-use pombo_contract::{NotificationStatus, delivery::DeliveryUpdate};
+use pombo_contract::NotificationStatus;
 use pombo_store::events::{self, Event, NewEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -179,30 +179,19 @@ pub async fn report_status(
     }
     let status =
         pombo_contract::delivery::DeliveryStatus::from(report.status).as_notification_status();
-    let recorded = events::record(
-        &state.db,
-        id,
-        NewEvent {
-            provider_message_id: row.provider_message_id.clone(),
-            reason: report.reason,
-            code: report.code,
-            occurred_at: report.occurred_at,
-            ..NewEvent::new(status, "connector", status.as_str())
-        },
-    )
-    .await?;
-    if recorded.new {
-        state
-            .dispatcher
-            .signal_delivery(
-                id,
-                DeliveryUpdate {
-                    status: recorded.status,
-                    occurred_at: report.occurred_at.unwrap_or_else(Utc::now),
-                    source: "connector".into(),
-                },
-            )
-            .await;
-    }
+    state
+        .dispatcher
+        .record_and_signal(
+            &state.db,
+            id,
+            NewEvent {
+                provider_message_id: row.provider_message_id.clone(),
+                reason: report.reason,
+                code: report.code,
+                occurred_at: report.occurred_at,
+                ..NewEvent::new(status, "connector", status.as_str())
+            },
+        )
+        .await?;
     super::read_view(&state, id).await.map(Json)
 }

@@ -466,6 +466,19 @@ async fn unsubscribe_headers(to: &str) -> (Option<String>, Option<String>) {
     (link, header(mail, "List-Unsubscribe-Post").await)
 }
 
+/// A profile with only `to` as its email address; its id.
+async fn email_profile(app: &TestApp, to: &str) -> String {
+    let created = expect(
+        app,
+        "POST",
+        "/v1/recipients",
+        Some(json!({"email": to})),
+        201,
+    )
+    .await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
 fn promo_email(recipient: Value) -> Value {
     let mut email = json!({"channel": "email", "type": "promo",
                            "content": {"subject": "Sale", "text": "50% off"}});
@@ -480,15 +493,7 @@ fn promo_email(recipient: Value) -> Value {
 async fn one_click_unsubscribe_turns_off_the_emails_category_and_alerts_carry_no_link() {
     let app = crate::support::spawn_app().await;
     let to = unique_email("one-click");
-    let created = expect(
-        &app,
-        "POST",
-        "/v1/recipients",
-        Some(json!({"email": to})),
-        201,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = email_profile(&app, &to).await;
 
     let promo = app
         .send(&promo_email(json!({"recipient": {"id": id}})))
@@ -593,15 +598,7 @@ async fn the_unsubscribe_page_works_in_a_browser_without_an_account() {
     };
     let app = crate::support::spawn_app().await;
     let to = unique_email("page");
-    let created = expect(
-        &app,
-        "POST",
-        "/v1/recipients",
-        Some(json!({"email": to})),
-        201,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = email_profile(&app, &to).await;
     let mut newsletter = promo_email(json!({"recipient": {"id": id}}));
     newsletter["category"] = json!("newsletter");
     let sent = app.send(&newsletter).await;
@@ -740,15 +737,7 @@ async fn a_person_who_texts_stop_gets_nothing_more_on_that_channel_until_start()
 async fn promotions_within_the_window_go_out_as_one_digest_email() {
     let app = crate::support::spawn_app().await;
     let to = unique_email("digest");
-    let created = expect(
-        &app,
-        "POST",
-        "/v1/recipients",
-        Some(json!({"email": to})),
-        201,
-    )
-    .await;
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = email_profile(&app, &to).await;
     expect(
         &app,
         "POST",
