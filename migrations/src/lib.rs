@@ -30,6 +30,7 @@ mod m0025_webhooks;
 mod m0026_hub;
 mod m0027_preferences;
 mod m0028_email_tracking;
+mod m0029_tenant_weight;
 mod statements;
 
 pub struct Migrator;
@@ -66,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0026_hub::Migration),
             Box::new(m0027_preferences::Migration),
             Box::new(m0028_email_tracking::Migration),
+            Box::new(m0029_tenant_weight::Migration),
         ]
     }
 }

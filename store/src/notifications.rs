@@ -508,7 +508,8 @@ pub async fn claim_unstarted(
 }
 
 /// The ids [`claim_unstarted`] takes, in its order: by urgency, then by each row's turn in
-/// its tenant's queue of that priority (its rank by id), then by id.
+/// its tenant's queue of that priority (its rank by id, divided by the tenant's weight: a
+/// weight-2 tenant has two rows in each turn), then by id.
 async fn fair_order(
     db: &impl ConnectionTrait,
     limit: u64,
@@ -539,7 +540,9 @@ async fn fair_order(
     let sql = format!(
         "SELECT id FROM (SELECT id, \
            CASE priority {urgency} ELSE {last} END AS urgency, \
-           ROW_NUMBER() OVER (PARTITION BY tenant_id, priority ORDER BY id) AS turn \
+           (ROW_NUMBER() OVER (PARTITION BY tenant_id, priority ORDER BY id) - 1) \
+             / COALESCE((SELECT weight FROM tenants WHERE tenants.id = notifications.tenant_id), 1) \
+             AS turn \
          FROM notifications WHERE {filter}) AS waiting \
          ORDER BY urgency, turn, id LIMIT {limit}",
         last = Priority::ALL.len(),

@@ -75,6 +75,7 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<tenant::Mod
         created_at: Set(Utc::now()),
         disabled_at: Set(None),
         preference_defaults: Set(None),
+        weight: Set(1),
     };
     Ok(model.insert(db).await?)
 }
@@ -107,6 +108,20 @@ pub async fn set_disabled(
     }
     let mut model: tenant::ActiveModel = current.into();
     model.disabled_at = Set(disabled.then(Utc::now));
+    Ok(model.update(db).await?)
+}
+
+/// The heaviest weight a tenant may have: a hundred turns to a weight-1 tenant's one.
+pub const MAX_WEIGHT: i32 = 100;
+
+/// Sets a tenant's weight (1 to [`MAX_WEIGHT`], checked by the caller).
+pub async fn set_weight(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    weight: i32,
+) -> Result<tenant::Model, StoreError> {
+    let mut model: tenant::ActiveModel = get(db, id).await?.into();
+    model.weight = Set(weight);
     Ok(model.update(db).await?)
 }
 

@@ -54,6 +54,8 @@ pub struct TenantView {
     pub disabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Its share of the starts within a priority (`PATCH` to change).
+    pub weight: i32,
 }
 
 impl From<tenant::Model> for TenantView {
@@ -64,6 +66,7 @@ impl From<tenant::Model> for TenantView {
             created_at: t.created_at,
             disabled: t.disabled_at.is_some(),
             disabled_at: t.disabled_at,
+            weight: t.weight,
         }
     }
 }
@@ -125,8 +128,14 @@ pub struct CreateTenant {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenant {
-    /// Disable (its keys are refused at once) or enable again.
-    pub disabled: bool,
+    /// Disable (its keys are refused at once) or enable again; absent keeps it.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// Its share of the starts within a priority when backlogs meet, 1 to 100 (default 1):
+    /// a weight-2 tenant gets two turns to every one of a weight-1 tenant.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
+    pub weight: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -208,7 +217,7 @@ pub struct KeyList {
     pub data: Vec<KeyView>,
 }
 
-/// Disable or enable a tenant.
+/// Disable or enable a tenant, or change its weight.
 #[utoipa::path(
     patch, path = "/v1/tenants/{id}", tag = "admin",
     params(("id" = Uuid, Path, description = "Tenant id")),
@@ -226,14 +235,34 @@ pub async fn update_tenant(
     JsonBody(body): JsonBody<UpdateTenant>,
 ) -> Result<Json<TenantView>, ApiError> {
     let current = tenant_of(&state, id).await?;
-    let updated = tenants::set_disabled(&state.db, current.id, body.disabled).await?;
-    if current.disabled_at.is_some() != body.disabled {
-        let action = if body.disabled {
-            "tenant.disabled"
-        } else {
-            "tenant.enabled"
-        };
-        record(&state, &admin, id, action, id, json!({})).await?;
+    let weight = match body.weight {
+        None => None,
+        Some(w) => match i32::try_from(w) {
+            Ok(w) if (1..=tenants::MAX_WEIGHT).contains(&w) => Some(w),
+            _ => {
+                return Err(ApiError::field(
+                    "weight",
+                    format!("a whole number from 1 to {}", tenants::MAX_WEIGHT),
+                ));
+            }
+        },
+    };
+    let mut updated = current.clone();
+    if let Some(disabled) = body.disabled {
+        updated = tenants::set_disabled(&state.db, current.id, disabled).await?;
+        if current.disabled_at.is_some() != disabled {
+            let action = if disabled {
+                "tenant.disabled"
+            } else {
+                "tenant.enabled"
+            };
+            record(&state, &admin, id, action, id, json!({})).await?;
+        }
+    }
+    if let Some(weight) = weight.filter(|w| *w != current.weight) {
+        updated = tenants::set_weight(&state.db, current.id, weight).await?;
+        let change = json!({"from": current.weight, "to": weight});
+        record(&state, &admin, id, "tenant.weight_changed", id, change).await?;
     }
     Ok(Json(updated.into()))
 }

@@ -616,3 +616,76 @@ async fn claims_take_tenants_in_turn_within_a_priority() {
         "all five of the small tenant's in the first ten"
     );
 }
+
+/// A tenant's weight is its share of the turns: weight 2 gets two starts to every one of a
+/// weight-1 tenant within a priority, from its first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_heavier_tenant_gets_its_share_of_the_turns() {
+    let app = spawn_app_with(AppOptions {
+        api_temporal: Some("http://127.0.0.1:1".into()),
+        worker: false,
+        starts: Some(WorkflowStarts::Worker),
+        ..Default::default()
+    })
+    .await;
+    let other = app.other_tenant_key().await;
+    let mut light_tenant = None;
+    for i in 0..10 {
+        let (code, n) = app
+            .call_as(
+                &other,
+                "POST",
+                "/v1/notifications",
+                Some(&email_request(&unique_email(&format!("light{i}")))),
+            )
+            .await;
+        assert_eq!(code, 202, "{n}");
+        let id: uuid::Uuid = n["id"].as_str().unwrap().parse().unwrap();
+        light_tenant = Some(
+            pombo_store::notifications::get(&app.db, id)
+                .await
+                .unwrap()
+                .tenant_id,
+        );
+    }
+    let mut heavy_tenant = None;
+    for i in 0..10 {
+        let id = app
+            .send(&email_request(&unique_email(&format!("heavy{i}"))))
+            .await;
+        let id: uuid::Uuid = id.parse().unwrap();
+        heavy_tenant = Some(
+            pombo_store::notifications::get(&app.db, id)
+                .await
+                .unwrap()
+                .tenant_id,
+        );
+    }
+    let heavy = heavy_tenant.unwrap();
+    assert_ne!(Some(heavy), light_tenant);
+    pombo_store::tenants::set_weight(&app.db, heavy, 2)
+        .await
+        .unwrap();
+
+    let claimed = claim_unstarted(&app.db, 9, Duration::from_secs(30), None)
+        .await
+        .unwrap();
+    let turns: Vec<&str> = claimed
+        .iter()
+        .map(|n| {
+            if n.tenant_id == heavy {
+                "heavy"
+            } else {
+                "light"
+            }
+        })
+        .collect();
+    // Each turn: the light tenant's one (it came first), then the heavy tenant's two.
+    assert_eq!(
+        turns,
+        [
+            "light", "heavy", "heavy", "light", "heavy", "heavy", "light", "heavy", "heavy"
+        ],
+        "two turns of the weight-2 tenant to each of the other's"
+    );
+}

@@ -581,3 +581,51 @@ async fn pombo_admin_makes_a_tenant_and_a_key_the_api_accepts() {
     let (code, body) = app.call_as(&key, "GET", "/v1/notifications", None).await;
     assert_problem(code, &body, 401, "unauthorized", "revoked");
 }
+
+/// An administrator sets a tenant's weight (1 to 100); a weight out of range is named.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_sets_a_tenants_weight_within_its_range() {
+    let app = crate::support::spawn_app().await;
+    let admin = admin_key(&app).await;
+    let (code, tenant) = app
+        .call_as(
+            &admin,
+            "POST",
+            "/v1/tenants",
+            Some(&serde_json::json!({"name": "weighted"})),
+        )
+        .await;
+    assert_eq!(code, 201, "{tenant}");
+    assert_eq!(tenant["weight"], 1);
+    let path = format!("/v1/tenants/{}", tenant["id"].as_str().unwrap());
+    let (code, changed) = app
+        .call_as(
+            &admin,
+            "PATCH",
+            &path,
+            Some(&serde_json::json!({"weight": 3})),
+        )
+        .await;
+    assert_eq!(code, 200, "{changed}");
+    assert_eq!(
+        (changed["weight"].clone(), changed["disabled"].clone()),
+        (3.into(), false.into())
+    );
+    for bad in [0, 101] {
+        let (code, problem) = app
+            .call_as(
+                &admin,
+                "PATCH",
+                &path,
+                Some(&serde_json::json!({"weight": bad})),
+            )
+            .await;
+        assert_eq!(code, 422, "{problem}");
+        assert_eq!(crate::support::problem_fields(&problem), ["weight"]);
+    }
+    // A tenant's own key cannot.
+    let (code, _) = app
+        .call("PATCH", &path, Some(&serde_json::json!({"weight": 9})))
+        .await;
+    assert_eq!(code, 403);
+}

@@ -11,6 +11,8 @@ pub struct Model {
     pub disabled_at: Option<DateTimeUtc>,
     /// Preferences every recipient of the tenant has unless they chose otherwise.
     pub preference_defaults: Option<Json>,
+    /// Its share of the starts within a priority (see `notifications::claim_unstarted`).
+    pub weight: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
