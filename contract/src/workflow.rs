@@ -43,6 +43,9 @@ pub struct NotificationWorkflowInput {
     /// Not sent before this time: the workflow waits on a durable timer first.
     #[serde(default)]
     pub send_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The tenant's weight when it is not 1: the fairness weight of its activities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness_weight: Option<u32>,
 }
 
 impl NotificationWorkflowInput {
@@ -69,10 +72,29 @@ pub fn wait_until(
 /// (a promotion blast) shares the queue fairly with another tenant's sends of the same
 /// priority instead of running ahead of them in arrival order.
 pub fn temporal_priority(priority: Priority, tenant_id: Uuid) -> temporalio_common::Priority {
-    temporalio_common::Priority::builder()
-        .priority_key(priority.temporal_key())
-        .fairness_key(tenant_id.simple().to_string())
-        .build()
+    weighted_priority(priority, tenant_id, None)
+}
+
+/// [`temporal_priority`] with the tenant's weight as its fairness weight, so that Temporal's
+/// matcher gives a heavier tenant's tasks the same share the starters' claims give it. A
+/// weight of 1 (or none: runs started before weights) sets none, as before.
+pub fn weighted_priority(
+    priority: Priority,
+    tenant_id: Uuid,
+    weight: Option<u32>,
+) -> temporalio_common::Priority {
+    let key = tenant_id.simple().to_string();
+    match weight.filter(|w| *w > 1) {
+        Some(w) => temporalio_common::Priority::builder()
+            .priority_key(priority.temporal_key())
+            .fairness_key(key)
+            .fairness_weight(w as f32)
+            .build(),
+        None => temporalio_common::Priority::builder()
+            .priority_key(priority.temporal_key())
+            .fairness_key(key)
+            .build(),
+    }
 }
 
 /// The task queue of one priority, named after the configured base queue.

@@ -19,7 +19,7 @@ use std::{sync::Arc, time::Duration};
 use pombo_contract::{
     config::{DeliveryConfig, TemporalConfig},
     workflow::{
-        NotificationWorkflowInput, RetrySettings, search, task_queue, temporal_priority,
+        NotificationWorkflowInput, RetrySettings, search, task_queue, weighted_priority,
         workflow_id,
     },
 };
@@ -92,6 +92,7 @@ pub async fn start(
             .and_then(|u| u.as_str())
             == Some("read"),
         send_at: n.send_at,
+        fairness_weight: tenant_weight(db, n.tenant_id).await,
     };
     let mut options = WorkflowStartOptions::new(
         task_queue(&temporal.task_queue, priority),
@@ -100,7 +101,11 @@ pub async fn start(
     // A notification whose workflow completed is never started again; one whose
     // workflow failed may be, after an operator reopened it (a redrive).
     .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicateFailedOnly)
-    .priority(temporal_priority(priority, n.tenant_id))
+    .priority(weighted_priority(
+        priority,
+        n.tenant_id,
+        input.fairness_weight,
+    ))
     .search_attributes(SearchAttributes::new([
         search::TENANT.value_set(n.tenant_id.to_string()),
         search::CHANNEL.value_set(channel.as_str().to_owned()),
@@ -189,4 +194,37 @@ pub async fn start_claimed_forever(
             });
         }
     }
+}
+
+/// How long a tenant's weight is remembered between reads.
+const WEIGHT_TTL: Duration = Duration::from_secs(10);
+
+/// A tenant's weight when it is not 1 (its share of Temporal's fairness, as of the claims),
+/// read at most every [`WEIGHT_TTL`] per tenant: not a read per start.
+async fn tenant_weight(db: &Db, tenant_id: uuid::Uuid) -> Option<u32> {
+    static WEIGHTS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u32, std::time::Instant)>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let cached = WEIGHTS
+        .lock()
+        .expect("weights lock")
+        .get(&tenant_id)
+        .filter(|(_, at)| at.elapsed() < WEIGHT_TTL)
+        .map(|(w, _)| *w);
+    let weight = match cached {
+        Some(weight) => weight,
+        None => {
+            // Unknown (a read that failed): weight 1, as before weights.
+            let weight = pombo_store::tenants::get(db, tenant_id)
+                .await
+                .map(|t| u32::try_from(t.weight).unwrap_or(1))
+                .unwrap_or(1);
+            WEIGHTS
+                .lock()
+                .expect("weights lock")
+                .insert(tenant_id, (weight, std::time::Instant::now()));
+            weight
+        }
+    };
+    (weight > 1).then_some(weight)
 }

@@ -493,7 +493,11 @@ async fn fail_with(
 }
 
 fn priority(input: &NotificationWorkflowInput) -> Priority {
-    pombo_contract::workflow::temporal_priority(input.priority, input.tenant_id)
+    pombo_contract::workflow::weighted_priority(
+        input.priority,
+        input.tenant_id,
+        input.fairness_weight,
+    )
 }
 
 /// The failure and each of its causes, outermost first: the activity's failure wraps the

@@ -38,6 +38,10 @@ async fn each_workflow_runs_on_its_priority_queue_with_its_priority_and_fairness
         .await
         .unwrap()
         .unwrap();
+    // Its weight is its fairness weight in Temporal's matcher too.
+    pombo_store::tenants::set_weight(&app.db, tenant.id, 3)
+        .await
+        .unwrap();
     let client = app.temporal().await;
     for (i, (priority, key)) in [("high", 1), ("medium", 3), ("low", 5)]
         .into_iter()
@@ -56,6 +60,7 @@ async fn each_workflow_runs_on_its_priority_queue_with_its_priority_and_fairness
         let given = info.priority.expect("the workflow has a priority");
         assert_eq!(given.priority_key, key, "{priority}");
         assert_eq!(given.fairness_key, tenant.id.simple().to_string());
+        assert_eq!(given.fairness_weight, 3.0, "the tenant's weight");
         assert_eq!(
             info.task_queue,
             format!("{}-{priority}", app.config.temporal.task_queue),
