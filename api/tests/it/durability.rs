@@ -270,14 +270,7 @@ async fn only_api_processes_configured_for_sweeps_run_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_claim_unstarted_notifications_most_urgent_first_and_a_lapsed_claim_is_taken_again()
 {
-    // This API cannot reach Temporal and leaves every start to the workers.
-    let app = spawn_app_with(AppOptions {
-        api_temporal: Some("http://127.0.0.1:1".into()),
-        worker: false,
-        starts: Some(WorkflowStarts::Worker),
-        ..Default::default()
-    })
-    .await;
+    let app = app_that_starts_nothing().await;
     let request = |to: &str, priority: &str| {
         let mut request = email_request(to);
         request["priority"] = priority.into();
@@ -546,18 +539,23 @@ async fn a_batch_chunk_cut_off_by_a_killed_worker_is_finished_by_the_next_once()
     }
 }
 
-/// Within a priority, stored notifications are claimed round-robin across tenants: a
-/// tenant's backlog does not hold back another tenant's notifications accepted after it.
-#[tokio::test(flavor = "multi_thread")]
-async fn claims_take_tenants_in_turn_within_a_priority() {
-    // This API cannot reach Temporal and leaves every start to the workers; none runs.
-    let app = spawn_app_with(AppOptions {
+/// An app whose API cannot reach Temporal and leaves every start to the workers, of which
+/// none runs: what it accepts stays unstarted, for a test to claim.
+async fn app_that_starts_nothing() -> crate::support::TestApp {
+    spawn_app_with(AppOptions {
         api_temporal: Some("http://127.0.0.1:1".into()),
         worker: false,
         starts: Some(WorkflowStarts::Worker),
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+/// Within a priority, stored notifications are claimed round-robin across tenants: a
+/// tenant's backlog does not hold back another tenant's notifications accepted after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_take_tenants_in_turn_within_a_priority() {
+    let app = app_that_starts_nothing().await;
     let other = app.other_tenant_key().await;
     // The big tenant's backlog first, then the small tenant's few, all of one priority.
     for i in 0..30 {
@@ -621,13 +619,7 @@ async fn claims_take_tenants_in_turn_within_a_priority() {
 /// weight-1 tenant within a priority, from its first.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_heavier_tenant_gets_its_share_of_the_turns() {
-    let app = spawn_app_with(AppOptions {
-        api_temporal: Some("http://127.0.0.1:1".into()),
-        worker: false,
-        starts: Some(WorkflowStarts::Worker),
-        ..Default::default()
-    })
-    .await;
+    let app = app_that_starts_nothing().await;
     let other = app.other_tenant_key().await;
     let mut light_tenant = None;
     for i in 0..10 {
