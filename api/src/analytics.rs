@@ -58,6 +58,8 @@ pub struct CountsView {
     pub clicked: u64,
     /// Not sent, by the recipient's preferences or the suppression list.
     pub skipped: u64,
+    /// Emails sent with an open pixel.
+    pub tracked: u64,
 }
 
 impl From<Counts> for CountsView {
@@ -71,6 +73,7 @@ impl From<Counts> for CountsView {
             opened: c.opened,
             clicked: c.clicked,
             skipped: c.skipped,
+            tracked: c.tracked,
         }
     }
 }
@@ -93,7 +96,7 @@ pub struct Rates {
     pub read: Option<f64>,
     /// Failed of accepted.
     pub failure: Option<f64>,
-    /// Opened of sent (of tracked emails, the only ones that can say).
+    /// Opened of the emails sent with an open pixel (the only ones that can say).
     pub open: Option<f64>,
     /// Clicked of opened.
     pub click: Option<f64>,
@@ -248,7 +251,7 @@ pub async fn report(
                 delivery: ratio(s.totals.delivered, s.totals.sent),
                 read: ratio(s.totals.read, s.totals.delivered),
                 failure: ratio(s.totals.failed, s.totals.accepted),
-                open: ratio(s.totals.opened, s.totals.sent),
+                open: ratio(s.totals.opened, s.totals.tracked),
                 click: ratio(s.totals.clicked, s.totals.opened),
             },
             totals: s.totals.into(),

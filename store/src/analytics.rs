@@ -57,6 +57,8 @@ pub struct Counts {
     pub opened: u64,
     pub clicked: u64,
     pub skipped: u64,
+    /// Emails sent with an open pixel: what an open rate is of.
+    pub tracked: u64,
 }
 
 impl Counts {
@@ -69,6 +71,7 @@ impl Counts {
         self.opened += other.opened;
         self.clicked += other.clicked;
         self.skipped += other.skipped;
+        self.tracked += other.tracked;
     }
 }
 
@@ -146,7 +149,8 @@ pub async fn series(
                  COUNT(sent_at) AS sent, COUNT(delivered_at) AS delivered, COUNT(read_at) AS read_, \
                  SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
                  COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
-                 SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped \
+                 SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped, \
+                 COUNT(CASE WHEN track_opens AND sent_at IS NOT NULL THEN 1 END) AS tracked \
                  {range} GROUP BY 1, 2"
             ),
             values.clone(),
@@ -169,6 +173,7 @@ pub async fn series(
             opened: count("opened")?,
             clicked: count("clicked")?,
             skipped: count("skipped")?,
+            tracked: count("tracked")?,
         };
         let series = by_group.entry(group.clone()).or_insert_with(|| Series {
             group,

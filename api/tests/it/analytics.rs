@@ -60,7 +60,7 @@ async fn figures_count_each_channels_notifications_by_how_far_they_got() {
     assert_eq!(
         sms["totals"],
         json!({"accepted": 4, "sent": 3, "delivered": 0, "read": 0, "failed": 1,
-               "opened": 0, "clicked": 0, "skipped": 0}),
+               "opened": 0, "clicked": 0, "skipped": 0, "tracked": 0}),
         "{sms}"
     );
     assert_eq!(sms["rates"]["failure"], 0.25);

@@ -125,6 +125,11 @@ async fn a_tracked_email_reports_its_open_and_clicks_and_redirects_to_the_links_
     assert_eq!(email["totals"]["opened"], 1, "{email}");
     assert_eq!(email["totals"]["clicked"], 1, "{email}");
     assert_eq!(email["rates"]["click"], 1.0, "{email}");
+    assert_eq!(email["totals"]["tracked"], 1, "{email}");
+    assert_eq!(
+        email["rates"]["open"], 1.0,
+        "of the tracked emails: {email}"
+    );
 
     // A forged token, an altered one, a position the email does not have: nowhere.
     let forged = links[0].replace("/v1/t/", "/v1/t/0");
