@@ -272,14 +272,17 @@ impl BatchActivities {
             return Ok(members);
         };
         let (tenant_id, channel) = (first.tenant_id, *first.channel);
-        let addresses: Vec<&str> = members
-            .iter()
-            .filter(|(n, ..)| {
-                matches!(
+        // Only those not sent yet (a retried chunk holds some that are).
+        let unsent = |n: &Notification| {
+            *n.channel == channel
+                && matches!(
                     *n.status,
                     NotificationStatus::Pending | NotificationStatus::Sending
                 )
-            })
+        };
+        let addresses: Vec<&str> = members
+            .iter()
+            .filter(|(n, ..)| unsent(n))
             .map(|(n, ..)| n.recipient.as_str())
             .collect();
         let suppressed =
@@ -290,16 +293,11 @@ impl BatchActivities {
         }
         let mut kept = Vec::with_capacity(members.len());
         for member in members {
-            let reason = (*member.0.channel == channel)
+            let reason = unsent(&member.0)
                 .then(|| suppressed.get(&member.0.recipient))
                 .flatten();
             match reason {
-                Some(why)
-                    if matches!(
-                        *member.0.status,
-                        NotificationStatus::Pending | NotificationStatus::Sending
-                    ) =>
-                {
+                Some(why) => {
                     let detail = format!("the address is suppressed on `{channel}` ({why})");
                     crate::preferences::skip(
                         &self.inner.db,

@@ -459,6 +459,7 @@ impl NotificationActivities {
         input: PrepareInput,
     ) -> Result<PrepareOutput, ActivityError> {
         let mut n = load(&self.db, input.notification_id).await?;
+        let is_digest = pombo_store::digests::is_digest(&n);
         if matches!(
             *n.status,
             NotificationStatus::Pending | NotificationStatus::Sending
@@ -468,7 +469,6 @@ impl NotificationActivities {
                 providers: Vec::new(),
                 defer_until,
             };
-            let is_digest = pombo_store::digests::is_digest(&n);
             match crate::preferences::decide(&self.db, &n, chrono::Utc::now(), is_digest).await? {
                 Decision::Send => {}
                 Decision::Digest {
@@ -493,7 +493,7 @@ impl NotificationActivities {
                 }
             }
         }
-        if pombo_store::digests::is_digest(&n) && *n.status == NotificationStatus::Pending {
+        if is_digest && *n.status == NotificationStatus::Pending {
             crate::preferences::fill_digest(&self.db, &self.renderer, &mut n).await?;
         }
         let status = render_loaded(&self.db, &self.renderer, &mut n).await?;
