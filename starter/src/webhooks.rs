@@ -10,7 +10,7 @@
 //! A worker that dies mid-attempt leaves the claim to run out: another worker attempts
 //! again (at least once; the receiver drops a repeat by its `webhook-id`).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
@@ -22,7 +22,10 @@ use pombo_contract::{
 };
 use pombo_store::{
     Db,
-    webhooks::deliveries::{self, Unstarted},
+    webhooks::{
+        deliveries::{self, Delivery},
+        endpoints::{self, EndpointRow},
+    },
 };
 use pombo_workflows::WebhookDeliveryWorkflow;
 use temporalio_client::{
@@ -56,11 +59,15 @@ pub async fn fan_out_forever(db: Db, config: WebhooksConfig) {
     }
 }
 
-/// A worker's own first attempt of a delivery (`last`: no retry would follow a failure):
-/// the attempt the activity makes, without a workflow. `None` when it could not be made
-/// (the database out): the workflow then makes it.
-pub type FirstAttempt =
-    Arc<dyn Fn(Uuid, bool) -> BoxFuture<'static, Option<AttemptOutcome>> + Send + Sync>;
+/// A worker's own first attempt of a delivery, given its claimed row and its endpoint's
+/// (`None`: deleted) and whether no retry would follow a failure: the attempt the activity
+/// makes, without a workflow. `None` when it could not be made (the database out): the
+/// workflow then makes it.
+pub type FirstAttempt = Arc<
+    dyn Fn(Delivery, Option<EndpointRow>, bool) -> BoxFuture<'static, Option<AttemptOutcome>>
+        + Send
+        + Sync,
+>;
 
 /// Makes `delivery`'s first attempt (when `first` is given) and starts its workflow if
 /// retries are owed; `Ok(())` also when it had started already.
@@ -70,13 +77,17 @@ pub async fn start(
     temporal: &TemporalConfig,
     config: &WebhooksConfig,
     first: Option<&FirstAttempt>,
-    delivery: Unstarted,
+    delivery: Delivery,
+    endpoint: Option<EndpointRow>,
 ) -> Result<(), crate::DispatchError> {
-    let schedule_secs =
-        deliveries::schedule_of(db, delivery.endpoint_id, &config.retry_schedule_secs).await?;
+    let schedule_secs = endpoint
+        .as_ref()
+        .map(|row| endpoints::retry_schedule(row, &config.retry_schedule_secs))
+        .unwrap_or_else(|| config.retry_schedule_secs.clone());
+    let (delivery_id, tenant_id) = (delivery.id, delivery.tenant_id);
     let mut first_attempt_failed = None;
     if let Some(first) = first {
-        match first(delivery.delivery_id, schedule_secs.is_empty()).await {
+        match first(delivery, endpoint, schedule_secs.is_empty()).await {
             // Settled (no longer pending, so never claimed again): recorded by the attempt,
             // nothing more is owed.
             Some(AttemptOutcome::Delivered | AttemptOutcome::Abandoned { .. }) => return Ok(()),
@@ -90,13 +101,13 @@ pub async fn start(
     }
     let options = WorkflowStartOptions::new(
         task_queue(&temporal.task_queue, PRIORITY),
-        workflow_id(delivery.delivery_id),
+        workflow_id(delivery_id),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
     .build();
     let input = WebhookDeliveryInput {
-        delivery_id: delivery.delivery_id,
-        tenant_id: delivery.tenant_id,
+        delivery_id,
+        tenant_id,
         schedule_secs,
         attempt_timeout_secs: config.attempt_timeout_secs,
         first_attempt_failed,
@@ -108,7 +119,7 @@ pub async fn start(
         Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    deliveries::mark_started(db, delivery.delivery_id).await?;
+    deliveries::mark_started(db, delivery_id).await?;
     Ok(())
 }
 
@@ -148,7 +159,30 @@ pub async fn start_claimed_forever(
             tokio::time::sleep(idle).await;
             continue;
         }
+        // The batch's endpoints in one read (fresh: a pause or a disabling is seen at once).
+        let mut rows = match endpoints::rows_by_id(&db, claimed.iter().map(|d| d.endpoint_id)).await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read webhook endpoints; the claims run out and are taken again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut left: HashMap<Uuid, usize> = HashMap::new();
+        for delivery in &claimed {
+            *left.entry(delivery.endpoint_id).or_default() += 1;
+        }
         for delivery in claimed {
+            // The last delivery of an endpoint takes its row, the others a copy.
+            let remaining = left.get_mut(&delivery.endpoint_id).map(|n| {
+                *n -= 1;
+                *n
+            });
+            let endpoint = match remaining {
+                Some(0) => rows.remove(&delivery.endpoint_id),
+                _ => rows.get(&delivery.endpoint_id).cloned(),
+            };
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
@@ -159,13 +193,22 @@ pub async fn start_claimed_forever(
                 config.clone(),
                 first.clone(),
             );
+            let delivery_id = delivery.id;
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) =
-                    start(&client, &db, &temporal, &config, first.as_ref(), delivery).await
+                if let Err(e) = start(
+                    &client,
+                    &db,
+                    &temporal,
+                    &config,
+                    first.as_ref(),
+                    delivery,
+                    endpoint,
+                )
+                .await
                 {
                     tracing::warn!(
-                        delivery_id = %delivery.delivery_id,
+                        delivery_id = %delivery_id,
                         error = %e,
                         "webhook delivery not started; it is claimed again when its claim runs out"
                     );

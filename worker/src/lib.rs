@@ -174,16 +174,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     )));
     let first_attempt: pombo_starter::webhooks::FirstAttempt = {
         let webhooks = Arc::new(webhooks.clone());
-        Arc::new(move |delivery_id, last| {
+        Arc::new(move |delivery, endpoint, last| {
             let webhooks = webhooks.clone();
             Box::pin(async move {
-                let input = pombo_contract::webhooks::AttemptInput {
-                    delivery_id,
-                    attempt: 1,
-                    last,
-                    slot_reserved: false,
-                };
-                match webhooks.attempt_once(input).await {
+                let delivery_id = delivery.id;
+                match webhooks.first_attempt(delivery, endpoint, last).await {
                     Ok(outcome) => Some(outcome),
                     Err(e) => {
                         tracing::warn!(%delivery_id, error = ?e, "first webhook attempt not made; its workflow makes it");

@@ -5,6 +5,7 @@
 //! `webhooks.attempt_timeout_secs`. Success is a 2xx and nothing else. What the receiver
 //! answered is kept as its first KiB, for the tenant to read; it is never sent anywhere.
 
+pub mod recorder;
 pub mod sign;
 
 use std::{sync::Arc, time::Instant};
@@ -18,8 +19,8 @@ use pombo_contract::{
 use pombo_store::{
     Db,
     webhooks::{
-        deliveries::{self, AttemptRecord},
-        endpoints::{self, Gate, HealthRules},
+        deliveries::{self, AttemptRecord, Delivery},
+        endpoints::{self, EndpointRow, Gate, HealthRules},
     },
 };
 use temporalio_common::error::ApplicationFailure;
@@ -34,6 +35,7 @@ pub struct WebhookActivities {
     db: Db,
     http: reqwest::Client,
     config: WebhooksConfig,
+    recorder: recorder::Recorder,
 }
 
 impl WebhookActivities {
@@ -48,19 +50,17 @@ impl WebhookActivities {
             .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
             .user_agent(concat!("pombo-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let rules = HealthRules {
+            failures_before_pause: config.failures_before_pause,
+            pause: secs(config.pause_secs),
+            disable_after: secs(config.disable_after_secs),
+        };
         Ok(WebhookActivities {
+            recorder: recorder::Recorder::new(db.clone(), rules),
             db,
             http,
             config: config.clone(),
         })
-    }
-
-    fn rules(&self) -> HealthRules {
-        HealthRules {
-            failures_before_pause: self.config.failures_before_pause,
-            pause: secs(self.config.pause_secs),
-            disable_after: secs(self.config.disable_after_secs),
-        }
     }
 }
 
@@ -140,8 +140,7 @@ impl WebhookActivities {
 }
 
 impl WebhookActivities {
-    /// One attempt, as the activity makes it; also what a worker's starter makes itself
-    /// for a delivery's first attempt (`pombo_starter::webhooks`), before any workflow.
+    /// One attempt, as the activity makes it.
     pub async fn attempt_once(&self, input: AttemptInput) -> Result<AttemptOutcome, ActivityError> {
         let Some((delivery, endpoint)) =
             deliveries::with_endpoint(&self.db, input.delivery_id).await?
@@ -150,6 +149,38 @@ impl WebhookActivities {
                 reason: "the endpoint was deleted".into(),
             });
         };
+        self.attempt_of(delivery, endpoint, input).await
+    }
+
+    /// A delivery's first attempt, made by a worker's starter before any workflow
+    /// (`pombo_starter::webhooks`), with the rows it claimed (`endpoint`: `None` when it was
+    /// deleted). `last`: no retry would follow a failure.
+    pub async fn first_attempt(
+        &self,
+        delivery: Delivery,
+        endpoint: Option<EndpointRow>,
+        last: bool,
+    ) -> Result<AttemptOutcome, ActivityError> {
+        let Some(endpoint) = endpoint else {
+            return Ok(AttemptOutcome::Abandoned {
+                reason: "the endpoint was deleted".into(),
+            });
+        };
+        let input = AttemptInput {
+            delivery_id: delivery.id,
+            attempt: 1,
+            last,
+            slot_reserved: false,
+        };
+        self.attempt_of(delivery, endpoint, input).await
+    }
+
+    async fn attempt_of(
+        &self,
+        delivery: Delivery,
+        endpoint: EndpointRow,
+        input: AttemptInput,
+    ) -> Result<AttemptOutcome, ActivityError> {
         if !endpoint.enabled {
             let reason = "the endpoint is disabled".to_owned();
             deliveries::abandon(&self.db, delivery.id, &reason).await?;
@@ -196,7 +227,7 @@ impl WebhookActivities {
             pombo_store::event_log::public_id(delivery.event_id)
         };
         let timestamp = now.timestamp();
-        let body = delivery.payload.clone().into_bytes();
+        let body = delivery.payload.as_bytes().to_vec();
         let signature = sign::header(
             std::iter::once(secrets.current.as_str()).chain(secrets.previous.as_deref()),
             &id,
@@ -237,22 +268,22 @@ impl WebhookActivities {
             },
         };
         let succeeded = answer.error.is_none();
-        deliveries::record_attempt(
-            &self.db,
-            &delivery,
-            AttemptRecord {
-                attempt: input.attempt,
-                attempted_at: now,
-                succeeded,
-                status_code: answer.status,
-                duration: started.elapsed(),
-                response_excerpt: answer.excerpt,
-                error: answer.error,
-                last: input.last,
-            },
-            self.rules(),
-        )
-        .await?;
+        self.recorder
+            .record(
+                delivery,
+                AttemptRecord {
+                    attempt: input.attempt,
+                    attempted_at: now,
+                    succeeded,
+                    status_code: answer.status,
+                    duration: started.elapsed(),
+                    response_excerpt: answer.excerpt,
+                    error: answer.error,
+                    last: input.last,
+                },
+            )
+            .await
+            .map_err(internal)?;
         Ok(if succeeded {
             AttemptOutcome::Delivered
         } else {

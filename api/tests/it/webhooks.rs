@@ -936,3 +936,111 @@ async fn a_tenant_sees_and_touches_only_its_own_endpoints_and_events() {
     expect(&app, "DELETE", &path, None, 204).await;
     expect(&app, "GET", &path, None, 404).await;
 }
+
+/// Attempts that finish together are recorded in one transaction: each once (a repeat of
+/// an attempt already recorded adds nothing), every delivery settled by its own outcome,
+/// and the endpoint's health following the outcomes in the order they happened.
+#[tokio::test(flavor = "multi_thread")]
+async fn attempts_recorded_together_count_once_each_and_in_their_order() {
+    use pombo_store::webhooks::{
+        deliveries::{self, AttemptRecord},
+        endpoints,
+    };
+    // No worker: nothing attempts the deliveries but this test.
+    let receiver = Receiver::start().await;
+    let app = app_for(&[&receiver], |options| options.worker = false).await;
+    let (endpoint_id, _) = endpoint(&app, json!({"url": receiver.url()})).await;
+    let endpoint_id: uuid::Uuid = endpoint_id.parse().unwrap();
+    let row = endpoints::rows_by_id(&app.db, [endpoint_id])
+        .await
+        .unwrap()
+        .remove(&endpoint_id)
+        .unwrap();
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let id = deliveries::test(&app.db, row.tenant_id, endpoint_id, "ping", json!({}))
+            .await
+            .unwrap();
+        made.push(
+            deliveries::with_endpoint(&app.db, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .0,
+        );
+    }
+    // To the millisecond: what both databases keep.
+    let t0 = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+    let record = |at: i64, succeeded: bool, last: bool| AttemptRecord {
+        attempt: 1,
+        attempted_at: t0 + chrono::Duration::milliseconds(at),
+        succeeded,
+        status_code: Some(if succeeded { 204 } else { 500 }),
+        duration: Duration::from_millis(3),
+        response_excerpt: None,
+        error: (!succeeded).then(|| format!("failed at {at}")),
+        last,
+    };
+    let rules = endpoints::HealthRules {
+        failures_before_pause: 10,
+        pause: chrono::Duration::minutes(5),
+        disable_after: chrono::Duration::days(5),
+    };
+    // Given out of order: a failure, a success after it, a failure after that (the last of
+    // its delivery), and the first failure again.
+    let batch = [
+        (made[2].clone(), record(20, false, true)),
+        (made[0].clone(), record(0, false, false)),
+        (made[1].clone(), record(10, true, false)),
+        (made[0].clone(), record(0, false, false)),
+    ];
+    deliveries::record_attempts(&app.db, &batch, rules)
+        .await
+        .unwrap();
+    // And once more, as a retried activity would.
+    deliveries::record_attempt(&app.db, &made[1], record(10, true, false), rules)
+        .await
+        .unwrap();
+
+    let attempts = deliveries::attempts(&app.db, row.tenant_id, Default::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    let status = |i: usize| {
+        let shown = attempts
+            .iter()
+            .find(|a| a.delivery_id == made[i].id)
+            .unwrap();
+        (shown.succeeded, shown.status_code)
+    };
+    assert_eq!(
+        [status(0), status(1), status(2)],
+        [(false, Some(500)), (true, Some(204)), (false, Some(500))]
+    );
+    let now = deliveries::of_event(&app.db, row.tenant_id, 0)
+        .await
+        .unwrap();
+    let settled = |i: usize| {
+        let d = now.iter().find(|d| d.id == made[i].id).unwrap();
+        (
+            d.status.as_str().to_owned(),
+            d.attempts,
+            d.finished_at.is_some(),
+        )
+    };
+    assert_eq!(settled(0), ("pending".to_owned(), 1, false));
+    assert_eq!(settled(1), ("succeeded".to_owned(), 1, true));
+    assert_eq!(settled(2), ("failed".to_owned(), 1, true));
+    // Health in time order: the success cleared the first failure, the last one counts.
+    let after = endpoints::rows_by_id(&app.db, [endpoint_id])
+        .await
+        .unwrap()
+        .remove(&endpoint_id)
+        .unwrap();
+    assert_eq!(after.consecutive_failures, 1);
+    assert_eq!(after.last_error.as_deref(), Some("failed at 20"));
+    assert_eq!(
+        after.last_success_at,
+        Some(t0 + chrono::Duration::milliseconds(10))
+    );
+}

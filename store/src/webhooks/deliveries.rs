@@ -8,9 +8,13 @@
 //!
 //! A worker then claims deliveries owed a start ([`claim_unstarted`]), like inbound files:
 //! an ordered endpoint's deliveries only one at a time, the oldest in log order first, so
-//! a failing head holds the rest. Each attempt ends in [`record_attempt`].
+//! a failing head holds the rest. Attempts end in [`record_attempts`], many in one
+//! transaction when they finish together.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use pombo_contract::webhooks::DeliveryStatus;
@@ -230,14 +234,6 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     Ok(events.len())
 }
 
-/// A delivery owed a start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unstarted {
-    pub delivery_id: Uuid,
-    pub tenant_id: Uuid,
-    pub endpoint_id: Uuid,
-}
-
 /// Not started, or started by a worker whose claim ran out.
 fn unclaimed(now: DateTime<Utc>) -> Condition {
     Condition::any()
@@ -262,12 +258,13 @@ const HEAD_OF_ORDERED: &str = "(NOT EXISTS (SELECT 1 FROM webhook_endpoints e \
            AND (o.event_id < webhook_deliveries.event_id \
              OR (o.event_id = webhook_deliveries.event_id AND o.id < webhook_deliveries.id))))))";
 
-/// Claims up to `limit` deliveries owed a start, oldest first, for `lease`.
+/// Claims up to `limit` deliveries owed a start, oldest first, for `lease`: their rows,
+/// body and all, so their first attempts read nothing more of them.
 pub async fn claim_unstarted(
     db: &impl ConnectionTrait,
     limit: u64,
     lease: Duration,
-) -> Result<Vec<Unstarted>, StoreError> {
+) -> Result<Vec<Delivery>, StoreError> {
     let now = Utc::now();
     let ids: Vec<Uuid> = webhook_delivery::Entity::find()
         .select_only()
@@ -291,15 +288,8 @@ pub async fn claim_unstarted(
         .filter(unclaimed(now))
         .exec_with_returning(db)
         .await?;
-    let mut claimed: Vec<Unstarted> = claimed
-        .into_iter()
-        .map(|row| Unstarted {
-            delivery_id: row.id,
-            tenant_id: row.tenant_id,
-            endpoint_id: row.endpoint_id,
-        })
-        .collect();
-    claimed.sort_by_key(|u| u.delivery_id);
+    let mut claimed = claimed;
+    claimed.sort_by_key(|d| d.id);
     Ok(claimed)
 }
 
@@ -312,24 +302,6 @@ pub async fn mark_started(db: &impl ConnectionTrait, delivery_id: Uuid) -> Resul
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// The retry schedule of an endpoint: its own, or `default`.
-pub async fn schedule_of(
-    db: &impl ConnectionTrait,
-    endpoint_id: Uuid,
-    default: &[u64],
-) -> Result<Vec<u64>, StoreError> {
-    let own: Option<Option<serde_json::Value>> = webhook_endpoint::Entity::find_by_id(endpoint_id)
-        .select_only()
-        .column(webhook_endpoint::Column::RetryScheduleSecs)
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(own
-        .flatten()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_else(|| default.to_vec()))
 }
 
 /// A delivery with its endpoint's row, for an attempt; `None` when either is gone.
@@ -363,83 +335,128 @@ pub struct AttemptRecord {
     pub last: bool,
 }
 
-/// Records an attempt of `delivery` and what it makes of the delivery (succeeded, failed
-/// for good, or still pending) and of its endpoint's health, in one transaction. A retried
-/// activity that recorded already (same attempt number) records nothing twice. True when
-/// this attempt disabled the endpoint.
+/// Records attempts (each of its delivery) and what they make of their deliveries
+/// (succeeded, failed for good, or still pending) and of their endpoints' health, in one
+/// transaction: what a worker's attempts finished meanwhile commit together. An attempt
+/// recorded already (same delivery and attempt number: a retried activity) is recorded
+/// nothing twice. True when these attempts disabled an endpoint.
+pub async fn record_attempts<C: TransactionTrait>(
+    db: &C,
+    attempts: &[(Delivery, AttemptRecord)],
+    rules: endpoints::HealthRules,
+) -> Result<bool, StoreError> {
+    if attempts.is_empty() {
+        return Ok(false);
+    }
+    let number = |record: &AttemptRecord| i32::try_from(record.attempt).unwrap_or(i32::MAX);
+    let tx = crate::begin_write(db).await?;
+    let mut recorded: HashSet<(Uuid, i32)> = HashSet::new();
+    // SQLite binds at most 32,766 values per statement.
+    for chunk in attempts.chunks(10_000) {
+        let already: Vec<(Uuid, i32)> = webhook_attempt::Entity::find()
+            .select_only()
+            .column(webhook_attempt::Column::DeliveryId)
+            .column(webhook_attempt::Column::Attempt)
+            .filter(webhook_attempt::Column::DeliveryId.is_in(chunk.iter().map(|(d, _)| d.id)))
+            .into_tuple()
+            .all(&tx)
+            .await?;
+        recorded.extend(already);
+    }
+    let fresh: Vec<&(Delivery, AttemptRecord)> = attempts
+        .iter()
+        .filter(|(delivery, record)| recorded.insert((delivery.id, number(record))))
+        .collect();
+    if fresh.is_empty() {
+        tx.commit().await?;
+        return Ok(false);
+    }
+    let rows: Vec<webhook_attempt::ActiveModel> = fresh
+        .iter()
+        .map(|(delivery, record)| webhook_attempt::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(delivery.tenant_id),
+            endpoint_id: Set(delivery.endpoint_id),
+            delivery_id: Set(delivery.id),
+            event_id: Set(delivery.event_id),
+            attempt: Set(number(record)),
+            attempted_at: Set(record.attempted_at),
+            succeeded: Set(record.succeeded),
+            status_code: Set(record.status_code.map(i32::from)),
+            duration_ms: Set(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX)),
+            response_excerpt: Set(record.response_excerpt.clone()),
+            error: Set(record.error.clone()),
+        })
+        .collect();
+    // 12 columns a row.
+    for chunk in rows.chunks(1_000) {
+        webhook_attempt::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&tx)
+            .await?;
+    }
+    for (delivery, record) in &fresh {
+        let status = match (record.succeeded, record.last) {
+            (true, _) => DeliveryStatus::Succeeded,
+            (false, true) => DeliveryStatus::Failed,
+            (false, false) => DeliveryStatus::Pending,
+        };
+        let mut update = webhook_delivery::Entity::update_many()
+            .col_expr(
+                webhook_delivery::Column::Attempts,
+                Expr::value(number(record)),
+            )
+            .col_expr(
+                webhook_delivery::Column::Status,
+                Expr::value(status.as_str()),
+            )
+            .col_expr(
+                webhook_delivery::Column::LastStatusCode,
+                Expr::value(record.status_code.map(i32::from)),
+            )
+            .col_expr(
+                webhook_delivery::Column::LastError,
+                Expr::value(record.error.clone()),
+            );
+        if status != DeliveryStatus::Pending {
+            update = update.col_expr(
+                webhook_delivery::Column::FinishedAt,
+                Expr::value(record.attempted_at),
+            );
+        }
+        update
+            .filter(webhook_delivery::Column::Id.eq(delivery.id))
+            .exec(&tx)
+            .await?;
+    }
+    // Each endpoint's outcomes in the order they happened, one write per endpoint.
+    let mut by_endpoint: BTreeMap<Uuid, Vec<endpoints::HealthOutcome<'_>>> = BTreeMap::new();
+    for (delivery, record) in &fresh {
+        by_endpoint
+            .entry(delivery.endpoint_id)
+            .or_default()
+            .push(endpoints::HealthOutcome {
+                succeeded: record.succeeded,
+                error: record.error.as_deref(),
+                at: record.attempted_at,
+            });
+    }
+    let mut disabled = false;
+    for (endpoint_id, mut outcomes) in by_endpoint {
+        outcomes.sort_by_key(|o| o.at);
+        disabled |= endpoints::record_health(&tx, endpoint_id, &outcomes, rules).await?;
+    }
+    tx.commit().await?;
+    Ok(disabled)
+}
+
+/// Records one attempt ([`record_attempts`]).
 pub async fn record_attempt<C: TransactionTrait>(
     db: &C,
     delivery: &Delivery,
     record: AttemptRecord,
     rules: endpoints::HealthRules,
 ) -> Result<bool, StoreError> {
-    let tx = crate::begin_write(db).await?;
-    let attempt = i32::try_from(record.attempt).unwrap_or(i32::MAX);
-    let already = webhook_attempt::Entity::find()
-        .filter(webhook_attempt::Column::DeliveryId.eq(delivery.id))
-        .filter(webhook_attempt::Column::Attempt.eq(attempt))
-        .one(&tx)
-        .await?;
-    if already.is_some() {
-        tx.commit().await?;
-        return Ok(false);
-    }
-    webhook_attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(delivery.tenant_id),
-        endpoint_id: Set(delivery.endpoint_id),
-        delivery_id: Set(delivery.id),
-        event_id: Set(delivery.event_id),
-        attempt: Set(attempt),
-        attempted_at: Set(record.attempted_at),
-        succeeded: Set(record.succeeded),
-        status_code: Set(record.status_code.map(i32::from)),
-        duration_ms: Set(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX)),
-        response_excerpt: Set(record.response_excerpt.clone()),
-        error: Set(record.error.clone()),
-    }
-    .insert(&tx)
-    .await?;
-    let status = match (record.succeeded, record.last) {
-        (true, _) => DeliveryStatus::Succeeded,
-        (false, true) => DeliveryStatus::Failed,
-        (false, false) => DeliveryStatus::Pending,
-    };
-    let mut update = webhook_delivery::Entity::update_many()
-        .col_expr(webhook_delivery::Column::Attempts, Expr::value(attempt))
-        .col_expr(
-            webhook_delivery::Column::Status,
-            Expr::value(status.as_str()),
-        )
-        .col_expr(
-            webhook_delivery::Column::LastStatusCode,
-            Expr::value(record.status_code.map(i32::from)),
-        )
-        .col_expr(
-            webhook_delivery::Column::LastError,
-            Expr::value(record.error.clone()),
-        );
-    if status != DeliveryStatus::Pending {
-        update = update.col_expr(
-            webhook_delivery::Column::FinishedAt,
-            Expr::value(record.attempted_at),
-        );
-    }
-    update
-        .filter(webhook_delivery::Column::Id.eq(delivery.id))
-        .exec(&tx)
-        .await?;
-    let disabled = endpoints::record_health(
-        &tx,
-        delivery.endpoint_id,
-        record.succeeded,
-        record.error.as_deref(),
-        rules,
-        record.attempted_at,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(disabled)
+    record_attempts(db, &[(delivery.clone(), record)], rules).await
 }
 
 /// Settles a delivery that will not be attempted again (its endpoint disabled or gone).

@@ -482,17 +482,56 @@ pub struct HealthRules {
     pub disable_after: chrono::Duration,
 }
 
-/// Records an attempt's outcome on its endpoint: a success clears the failure state; a
-/// failure counts, pauses the endpoint at `failures_before_pause` in a row, and disables it
-/// when it has failed since longer than `disable_after` with no success. True when this
-/// failure disabled it.
+/// One attempt's outcome, as its endpoint's health counts it.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthOutcome<'a> {
+    pub succeeded: bool,
+    pub error: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+/// `row` after `outcome`: a success clears the failure state; a failure counts, pauses the
+/// endpoint at `failures_before_pause` in a row, and disables it when it has failed since
+/// longer than `disable_after` with no success. True when this failure disabled it.
+fn apply(row: &mut EndpointRow, outcome: HealthOutcome<'_>, rules: HealthRules) -> bool {
+    let now = outcome.at;
+    if outcome.succeeded {
+        row.consecutive_failures = 0;
+        row.failing_since = None;
+        row.paused_until = None;
+        row.probe_until = None;
+        row.last_success_at = Some(now);
+        return false;
+    }
+    let failures = row.consecutive_failures.saturating_add(1);
+    let failing_since = row.failing_since.unwrap_or(now);
+    row.consecutive_failures = failures;
+    row.failing_since = Some(failing_since);
+    row.last_failure_at = Some(now);
+    row.last_error = outcome.error.map(str::to_owned);
+    row.probe_until = None;
+    if failures >= i32::try_from(rules.failures_before_pause).unwrap_or(i32::MAX) {
+        row.paused_until = Some(now + rules.pause);
+    }
+    if row.enabled && now - failing_since >= rules.disable_after {
+        row.enabled = false;
+        row.disabled_at = Some(now);
+        row.disabled_reason = Some(format!(
+            "no successful delivery since {}",
+            failing_since.to_rfc3339()
+        ));
+        return true;
+    }
+    false
+}
+
+/// Records attempts' outcomes on their endpoint, in the order given (see [`apply`]), with
+/// one write at most. True when one of them disabled it.
 pub async fn record_health(
     db: &impl ConnectionTrait,
     id: Uuid,
-    succeeded: bool,
-    error: Option<&str>,
+    outcomes: &[HealthOutcome<'_>],
     rules: HealthRules,
-    now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     // Attempts to one endpoint record in turn (on PostgreSQL the row is locked until the
     // attempt's transaction ends; SQLite's write transaction is a lock already), so no
@@ -504,49 +543,59 @@ pub async fn record_health(
     let Some(row) = query.one(db).await? else {
         return Ok(false);
     };
-    // A success of an endpoint that was not failing changes nothing worth a write per
+    let mut next = row.clone();
+    let mut disabled = false;
+    for outcome in outcomes {
+        disabled |= apply(&mut next, *outcome, rules);
+    }
+    // Successes of an endpoint that was not failing change nothing worth a write per
     // delivery: `last_success_at` is kept to the second.
-    let healthy = row.consecutive_failures == 0
-        && row.failing_since.is_none()
-        && row.paused_until.is_none()
-        && row.probe_until.is_none();
-    if succeeded
-        && healthy
-        && row
-            .last_success_at
-            .is_some_and(|last| now - last < chrono::Duration::seconds(1))
-    {
+    let success_moved = match (row.last_success_at, next.last_success_at) {
+        (Some(was), Some(now)) => now - was >= chrono::Duration::seconds(1),
+        (was, now) => was != now,
+    };
+    let mut rest = next.clone();
+    rest.last_success_at = row.last_success_at;
+    if rest == row && !success_moved {
         return Ok(false);
     }
-    let mut active: webhook_endpoint::ActiveModel = row.clone().into();
-    let mut disabled = false;
-    if succeeded {
-        active.consecutive_failures = Set(0);
-        active.failing_since = Set(None);
-        active.paused_until = Set(None);
-        active.probe_until = Set(None);
-        active.last_success_at = Set(Some(now));
-    } else {
-        let failures = row.consecutive_failures.saturating_add(1);
-        let failing_since = row.failing_since.unwrap_or(now);
-        active.consecutive_failures = Set(failures);
-        active.failing_since = Set(Some(failing_since));
-        active.last_failure_at = Set(Some(now));
-        active.last_error = Set(error.map(str::to_owned));
-        active.probe_until = Set(None);
-        if failures >= i32::try_from(rules.failures_before_pause).unwrap_or(i32::MAX) {
-            active.paused_until = Set(Some(now + rules.pause));
-        }
-        if row.enabled && now - failing_since >= rules.disable_after {
-            active.enabled = Set(false);
-            active.disabled_at = Set(Some(now));
-            active.disabled_reason = Set(Some(format!(
-                "no successful delivery since {}",
-                failing_since.to_rfc3339()
-            )));
-            disabled = true;
-        }
-    }
+    let mut active: webhook_endpoint::ActiveModel = row.into();
+    active.consecutive_failures = Set(next.consecutive_failures);
+    active.failing_since = Set(next.failing_since);
+    active.paused_until = Set(next.paused_until);
+    active.probe_until = Set(next.probe_until);
+    active.last_success_at = Set(next.last_success_at);
+    active.last_failure_at = Set(next.last_failure_at);
+    active.last_error = Set(next.last_error);
+    active.enabled = Set(next.enabled);
+    active.disabled_at = Set(next.disabled_at);
+    active.disabled_reason = Set(next.disabled_reason);
     active.update(db).await?;
     Ok(disabled)
+}
+
+/// The rows of endpoints `ids` (those that still exist), by id: one read for a batch of
+/// deliveries.
+pub async fn rows_by_id(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> Result<std::collections::HashMap<Uuid, EndpointRow>, StoreError> {
+    let mut ids: Vec<Uuid> = ids.into_iter().collect();
+    ids.sort();
+    ids.dedup();
+    Ok(webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect())
+}
+
+/// The retry schedule of an endpoint: its own, or `default`.
+pub fn retry_schedule(row: &EndpointRow, default: &[u64]) -> Vec<u64> {
+    row.retry_schedule_secs
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_else(|| default.to_vec())
 }
