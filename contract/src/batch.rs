@@ -59,6 +59,11 @@ pub struct BatchWorkflowInput {
     /// Where an earlier run stopped (continue-as-new).
     #[serde(default)]
     pub progress: BatchProgress,
+    /// The tenant's weight when it is not 1: the fairness weight of its chunks, so a heavier
+    /// tenant's chunks get the share of the matcher its notifications get (absent in runs
+    /// started before weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness_weight: Option<u32>,
 }
 
 impl BatchWorkflowInput {

@@ -200,8 +200,9 @@ pub async fn start_claimed_forever(
 const WEIGHT_TTL: Duration = Duration::from_secs(10);
 
 /// A tenant's weight when it is not 1 (its share of Temporal's fairness, as of the claims),
-/// read at most every [`WEIGHT_TTL`] per tenant: not a read per start.
-async fn tenant_weight(db: &Db, tenant_id: uuid::Uuid) -> Option<u32> {
+/// read at most every [`WEIGHT_TTL`] per tenant: not a read per start. Batches' starts
+/// (in the API) read it too.
+pub async fn tenant_weight(db: &Db, tenant_id: uuid::Uuid) -> Option<u32> {
     static WEIGHTS: std::sync::LazyLock<
         std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u32, std::time::Instant)>>,
     > = std::sync::LazyLock::new(Default::default);

@@ -16,7 +16,7 @@ use pombo_contract::{
         BatchActivities, BatchProgress, BatchWorkflowInput, CONCURRENT_CHUNKS, ChunkWork,
         FinishBatchInput, PendingRetry, RetryItem, SendChunkInput,
     },
-    workflow::{temporal_priority, wait_until},
+    workflow::{wait_until, weighted_priority},
 };
 use serde::{Deserialize, Serialize};
 use temporalio_common::{Priority, error::ApplicationFailure};
@@ -176,5 +176,5 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 fn priority(input: &BatchWorkflowInput) -> Priority {
-    temporal_priority(input.priority, input.tenant_id)
+    weighted_priority(input.priority, input.tenant_id, input.fairness_weight)
 }

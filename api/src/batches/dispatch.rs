@@ -11,7 +11,7 @@ use chrono::Utc;
 use pombo_contract::{
     batch::{BatchWorkflowInput, workflow_id},
     config::DeliveryConfig,
-    workflow::{RetrySettings, search, task_queue, temporal_priority},
+    workflow::{RetrySettings, search, task_queue, weighted_priority},
 };
 use pombo_store::batches::{self, Batch};
 use pombo_workflows::BatchWorkflow;
@@ -41,19 +41,25 @@ pub fn workflow_input(
         chunk_size: 0,
         chunks_per_run: 0,
         progress: Default::default(),
+        fairness_weight: None,
     })
 }
 
 /// Starts the workflow of a stored batch and records that it exists.
 pub async fn dispatch(state: &AppState, batch: &Batch) -> anyhow::Result<()> {
     let client = state.dispatcher.client().await?;
-    let input = workflow_input(batch, &state.config.delivery)?;
+    let mut input = workflow_input(batch, &state.config.delivery)?;
+    input.fairness_weight = pombo_starter::tenant_weight(&state.db, batch.tenant_id).await;
     let options = WorkflowStartOptions::new(
         task_queue(&state.config.temporal.task_queue, input.priority),
         workflow_id(batch.id),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-    .priority(temporal_priority(input.priority, batch.tenant_id))
+    .priority(weighted_priority(
+        input.priority,
+        batch.tenant_id,
+        input.fairness_weight,
+    ))
     .search_attributes(SearchAttributes::new([
         search::TENANT.value_set(batch.tenant_id.to_string()),
         search::CHANNEL.value_set(input.channel.as_str().to_owned()),

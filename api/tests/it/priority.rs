@@ -67,6 +67,40 @@ async fn each_workflow_runs_on_its_priority_queue_with_its_priority_and_fairness
             "each priority has its own task queue"
         );
     }
+    // A batch of the tenant's: its workflow (and so its chunks) carries the weight too.
+    let (code, batch) = app
+        .call(
+            "POST",
+            "/v1/notifications/batch",
+            Some(&json!({
+                "channel": "sms",
+                "content": {"text": "hi"},
+                "recipients": [{"to": "+5511900000100"}],
+                "priority": "low",
+            })),
+        )
+        .await;
+    assert_eq!(code, 202, "{batch}");
+    let batch_id: uuid::Uuid = batch["id"].as_str().unwrap().parse().unwrap();
+    let mut tries = 0;
+    let info = loop {
+        tries += 1;
+        assert!(tries < 300, "the batch's workflow was never started");
+        let described = client
+            .get_workflow_handle::<pombo_workflows::BatchWorkflow>(
+                pombo_contract::batch::workflow_id(batch_id),
+            )
+            .describe(Default::default())
+            .await;
+        if let Ok(described) = described {
+            break described.raw().workflow_execution_info.clone().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let given = info.priority.expect("the batch has a priority");
+    assert_eq!(given.priority_key, 5);
+    assert_eq!(given.fairness_key, tenant.id.simple().to_string());
+    assert_eq!(given.fairness_weight, 3.0, "the tenant's weight");
 }
 
 #[tokio::test(flavor = "multi_thread")]
