@@ -6,6 +6,7 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
+use tracing::Instrument as _;
 
 use pombo_contract::{
     NotificationStatus,
@@ -767,6 +768,19 @@ impl NotificationActivities {
         let started = std::time::Instant::now();
         let unsubscribe = self.unsubscribe_link(n);
         let tracked = self.tracked(n, &send.content);
+        // The call's span: what was sent where and how it went, never to whom or what.
+        let span = tracing::info_span!(
+            "provider.send",
+            otel.name = %format_args!("send {}", account.kind),
+            otel.kind = "client",
+            notification.id = %n.id,
+            channel = n.channel.as_str(),
+            provider = %account.kind,
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        pombo_telemetry::record_trace_id(&span);
         let outcome = match &send.provider {
             Deliverer::Provider(provider) => {
                 within(
@@ -779,9 +793,14 @@ impl NotificationActivities {
                         unsubscribe: unsubscribe.as_ref(),
                     }),
                 )
+                .instrument(span.clone())
                 .await
             }
-            Deliverer::Inbox => crate::inbox::deliver(&self.db, n).await,
+            Deliverer::Inbox => {
+                crate::inbox::deliver(&self.db, n)
+                    .instrument(span.clone())
+                    .await
+            }
         };
         metrics::histogram!(
             "pombo_provider_call_seconds",
@@ -793,6 +812,10 @@ impl NotificationActivities {
             Err(e) if e.is_permanent() => "permanent_error",
             Err(_) => "retryable_error",
         };
+        span.record("outcome", outcome_label);
+        if outcome.is_err() {
+            span.record("otel.status_code", "error");
+        }
         metrics::counter!(
             "pombo_send_attempts_total",
             "channel" => n.channel.as_str(),

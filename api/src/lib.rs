@@ -152,13 +152,25 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(rate_limit::headers))
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         // The path, not the query: a stream token travels in it (`?token=`).
+        // A trace's root span is named by the route, not the path (ids stay out of span
+        // names); its `trace_id` puts the trace in the log lines inside it.
         .layer(TraceLayer::new_for_http().make_span_with(
             |request: &axum::http::Request<axum::body::Body>| {
-                tracing::debug_span!(
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str());
+                let span = tracing::debug_span!(
                     "request",
                     method = %request.method(),
                     path = %request.uri().path(),
-                )
+                    otel.name = %format_args!("{} {route}", request.method()),
+                    otel.kind = "server",
+                    http.route = route,
+                    trace_id = tracing::field::Empty,
+                );
+                pombo_telemetry::record_trace_id(&span);
+                span
             },
         ))
         .layer(axum::middleware::from_fn(metrics::track))

@@ -1,11 +1,15 @@
 use anyhow::Context;
 use pombo_config::Config;
-use pombo_contract::config::LogFormat;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
-    init_tracing(config.log_format);
+    // Logs, and traces when OTEL_EXPORTER_OTLP_ENDPOINT is set; sent on the way out.
+    let _telemetry = pombo_telemetry::init(
+        "pombo-api",
+        config.log_format,
+        "info,tower_http=info,temporalio_client=warn",
+    );
     let listen = config.listen;
     // Ready before reachable: whoever waits for the port (`make run`, a readiness probe)
     // finds the migrations applied and the dev tenant made. A port bound first accepts
@@ -15,19 +19,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     pombo_api::run(state, listener, shutdown_signal()).await
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=info,temporalio_client=warn".into());
-    // Colours only for a person at a terminal: in a log file they are escape codes.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }
 
 async fn shutdown_signal() {

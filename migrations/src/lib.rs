@@ -31,7 +31,8 @@ mod m0026_hub;
 mod m0027_preferences;
 mod m0028_email_tracking;
 mod m0029_tenant_weight;
-mod m0030_webhook_attempts_by_delivery;
+mod m0030_webhook_indexes;
+mod m0031_notification_trace_context;
 mod statements;
 
 pub struct Migrator;
@@ -69,7 +70,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0027_preferences::Migration),
             Box::new(m0028_email_tracking::Migration),
             Box::new(m0029_tenant_weight::Migration),
-            Box::new(m0030_webhook_attempts_by_delivery::Migration),
+            Box::new(m0030_webhook_indexes::Migration),
+            Box::new(m0031_notification_trace_context::Migration),
         ]
     }
 }

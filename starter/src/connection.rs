@@ -48,7 +48,11 @@ pub async fn connect(
         })?;
     Client::new(
         connection,
-        ClientOptions::new(config.namespace.clone()).build(),
+        ClientOptions::new(config.namespace.clone())
+            // Traces, when on: spans for starts, workflows and activities, and the context
+            // carried in Temporal's headers (workers made with this client get it too).
+            .plugins(pombo_telemetry::temporal_plugins())
+            .build(),
     )
     .map_err(|e| ConnectError::Client {
         namespace: config.namespace.clone(),

@@ -24,6 +24,7 @@ use pombo_contract::{
     },
 };
 use pombo_store::{Db, StoreError, notifications::Notification};
+use pombo_telemetry::FutureExt as _;
 use pombo_workflows::NotificationWorkflow;
 use temporalio_client::{
     Client, WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
@@ -114,8 +115,10 @@ pub async fn start(
     ]))
     .build();
     options.enable_eager_workflow_start = eager;
+    // The trace of the request that accepted it continues here, whichever process starts.
     let outcome = match client
         .start_workflow(NotificationWorkflow::run, input, options)
+        .with_context(pombo_telemetry::context_of(n.trace_context.as_deref()))
         .await
     {
         Ok(_) => Dispatched::Started,

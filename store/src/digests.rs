@@ -108,6 +108,7 @@ async fn join_once(
                 send_at: Some(closes_at),
                 category: Some(category.to_owned()),
                 tracking: template.tracking,
+                trace_context: member.trace_context.clone(),
             };
             let Created::New(_) = notifications::create(&tx, new).await? else {
                 return Err(StoreError::Conflict("a digest's id was taken".into()));

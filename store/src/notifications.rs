@@ -50,6 +50,8 @@ pub struct NewNotification {
     pub category: Option<String>,
     /// What its email tracks.
     pub tracking: pombo_contract::tracking::Tracking,
+    /// The accepting request's `traceparent`, when traces are on.
+    pub trace_context: Option<String>,
 }
 
 /// Where a notification's address and channel came from (all `None` for a plain request).
@@ -149,6 +151,7 @@ pub(crate) fn new_row(new: NewNotification, now: DateTime<Utc>) -> notification:
         track_clicks: Set(Some(new.tracking.clicks)),
         opened_at: Set(None),
         clicked_at: Set(None),
+        trace_context: Set(new.trace_context),
     }
 }
 
@@ -306,6 +309,8 @@ pub async fn create_fallback(
             send_at: None,
             category: parent.category.clone(),
             tracking: Default::default(),
+            // The fallback continues its original's trace.
+            trace_context: parent.trace_context.clone(),
         },
     )
     .await?;

@@ -163,6 +163,7 @@ pub async fn create(
         send_at: valid.send_at,
         category: Some(category.clone()),
         tracking,
+        trace_context: None,
     });
     let new = NewBatch {
         id: batch_id,

@@ -169,6 +169,7 @@ pub(crate) async fn accept(
         template: template_used.map(|t| (t.id, t.version, t.locale)),
         routing: target.routing,
         send_at: valid.send_at,
+        trace_context: pombo_telemetry::current_traceparent(),
     };
     let (row, replayed) = match notifications::create(&state.db, new).await? {
         Created::New(row) => (row, false),

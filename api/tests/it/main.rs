@@ -45,6 +45,7 @@ mod secrets_in_logs;
 mod stream;
 mod support;
 mod templates;
+mod traces;
 mod tracking;
 mod upgrade;
 mod validation;

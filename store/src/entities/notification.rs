@@ -82,6 +82,9 @@ pub struct Model {
     /// When its email was first opened / a tracked link first followed.
     pub opened_at: Option<DateTimeUtc>,
     pub clicked_at: Option<DateTimeUtc>,
+    /// The W3C `traceparent` of the request that accepted it (traces on only), continued by
+    /// whichever process starts its workflow.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

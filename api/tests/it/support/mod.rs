@@ -570,6 +570,11 @@ pub struct ApiProcess {
 impl ApiProcess {
     /// Started, and answering `/healthz`.
     pub async fn start(config: &Config) -> ApiProcess {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// [`Self::start`] with these environment variables set too.
+    pub async fn start_with_env(config: &Config, env: &[(&str, &str)]) -> ApiProcess {
         let mut config = config.clone();
         config.listen = format!("127.0.0.1:{}", servers::free_port())
             .parse()
@@ -580,6 +585,7 @@ impl ApiProcess {
         let child = Command::new(workspace_binary("pombo-api"))
             .env("POMBO_CONFIG", &path)
             .env("RUST_LOG", "error")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("starting pombo-api");
@@ -622,8 +628,21 @@ impl WorkerProcess {
         Self::spawn_binary(&worker_binary(), config)
     }
 
+    /// [`Self::spawn`] with these environment variables set too.
+    pub fn spawn_with_env(config: &Config, env: &[(&str, &str)]) -> Self {
+        Self::spawn_binary_with_env(&worker_binary(), config, env)
+    }
+
     /// A `pombo-worker` built elsewhere (an older version, for upgrade tests).
     pub fn spawn_binary(binary: &std::path::Path, config: &Config) -> Self {
+        Self::spawn_binary_with_env(binary, config, &[])
+    }
+
+    fn spawn_binary_with_env(
+        binary: &std::path::Path,
+        config: &Config,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(config).expect("config serialises")).unwrap();
@@ -633,6 +652,7 @@ impl WorkerProcess {
                 "RUST_LOG",
                 std::env::var("POMBO_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
