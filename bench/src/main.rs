@@ -20,6 +20,7 @@
 mod bare;
 mod hub;
 mod inbound;
+mod otlp_sink;
 mod preferences;
 mod rabbit;
 mod render;
@@ -766,6 +767,16 @@ async fn main() -> anyhow::Result<()> {
         format!("{worker_rss:.1}"),
         "≤ 150",
     ));
+    if let Some(sink) = &stack.traces {
+        // Give the batches in flight their last flush (OTEL_BSP_SCHEDULE_DELAY, 5 s).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let (exports, bytes) = sink.received();
+        rows.push(row(
+            "traces on: OTLP exports received (KB)",
+            format!("{exports} ({})", bytes / 1024),
+            "",
+        ));
+    }
 
     print_table(&stack, &rows, n, low, high, batch);
     Ok(())

@@ -26,6 +26,8 @@ pub struct Stack {
     poster: Poster,
     api: Child,
     worker: Child,
+    /// Where the processes send their traces (`POMBO_BENCH_OTLP=1`); `None`: traces off.
+    pub traces: Option<crate::otlp_sink::Sink>,
     _dir: tempfile::TempDir,
 }
 
@@ -176,10 +178,25 @@ impl Stack {
         config.outbound = OutboundPolicy::allowing(&[&fakes.addr.to_string()]);
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(&config)?)?;
+        // POMBO_BENCH_OTLP=1: traces on, exported to a local sink (what they cost).
+        let traces = match std::env::var("POMBO_BENCH_OTLP").as_deref() {
+            Ok("1") => Some(crate::otlp_sink::Sink::start().await?),
+            _ => None,
+        };
+        let otel_env: Vec<(&str, String)> = traces
+            .as_ref()
+            .map(|sink| {
+                vec![
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone()),
+                    ("OTEL_BSP_MAX_QUEUE_SIZE", "65536".to_owned()),
+                ]
+            })
+            .unwrap_or_default();
 
         let spawn = |name: &str| -> anyhow::Result<Child> {
             Command::new(sibling(name)?)
                 .env("POMBO_CONFIG", &path)
+                .envs(otel_env.iter().map(|(k, v)| (*k, v.as_str())))
                 // POMBO_BENCH_LOG (a RUST_LOG filter) to see what the processes do.
                 .env(
                     "RUST_LOG",
@@ -224,6 +241,7 @@ impl Stack {
             db,
             api,
             worker,
+            traces,
             _dir: dir,
         })
     }

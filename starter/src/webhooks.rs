@@ -36,7 +36,7 @@ use uuid::Uuid;
 /// How long a worker's claim on a delivery holds.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
 /// Most deliveries claimed at once, and most events fanned out per transaction.
-const BATCH: u64 = 64;
+const BATCH: u64 = 128;
 const FAN_OUT_BATCH: u64 = 500;
 
 /// Deliveries run on the low queue: a tenant's own integrations wait behind nobody's
@@ -124,7 +124,7 @@ pub async fn start(
 }
 
 /// Deliveries a worker works on at once (first attempts and starts).
-const IN_FLIGHT: usize = 256;
+const IN_FLIGHT: usize = 512;
 
 /// A worker's delivery starter: claims deliveries owed a start, makes their first attempt
 /// (`first`) and starts a workflow for those that need retries, until dropped. Each claimed

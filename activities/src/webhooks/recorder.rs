@@ -20,7 +20,7 @@ use pombo_store::{
 use tokio::sync::{mpsc, oneshot};
 
 /// Most attempts one transaction records.
-const MOST_AT_ONCE: usize = 256;
+const MOST_AT_ONCE: usize = 512;
 
 struct Job {
     delivery: Delivery,

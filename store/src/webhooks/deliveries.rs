@@ -394,39 +394,9 @@ pub async fn record_attempts<C: TransactionTrait>(
             .exec_without_returning(&tx)
             .await?;
     }
-    for (delivery, record) in &fresh {
-        let status = match (record.succeeded, record.last) {
-            (true, _) => DeliveryStatus::Succeeded,
-            (false, true) => DeliveryStatus::Failed,
-            (false, false) => DeliveryStatus::Pending,
-        };
-        let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(
-                webhook_delivery::Column::Attempts,
-                Expr::value(number(record)),
-            )
-            .col_expr(
-                webhook_delivery::Column::Status,
-                Expr::value(status.as_str()),
-            )
-            .col_expr(
-                webhook_delivery::Column::LastStatusCode,
-                Expr::value(record.status_code.map(i32::from)),
-            )
-            .col_expr(
-                webhook_delivery::Column::LastError,
-                Expr::value(record.error.clone()),
-            );
-        if status != DeliveryStatus::Pending {
-            update = update.col_expr(
-                webhook_delivery::Column::FinishedAt,
-                Expr::value(record.attempted_at),
-            );
-        }
-        update
-            .filter(webhook_delivery::Column::Id.eq(delivery.id))
-            .exec(&tx)
-            .await?;
+    // The deliveries' new states, one statement for many.
+    for chunk in fresh.chunks(1_000) {
+        settle(&tx, chunk).await?;
     }
     // Each endpoint's outcomes in the order they happened, one write per endpoint.
     let mut by_endpoint: BTreeMap<Uuid, Vec<endpoints::HealthOutcome<'_>>> = BTreeMap::new();
@@ -447,6 +417,70 @@ pub async fn record_attempts<C: TransactionTrait>(
     }
     tx.commit().await?;
     Ok(disabled)
+}
+
+/// Where each attempt leaves its delivery (attempts, status, last answer, when settled):
+/// one `UPDATE … FROM (VALUES …)` for all of them (both databases have it), not one
+/// statement each.
+async fn settle<C: ConnectionTrait>(
+    tx: &C,
+    attempts: &[&(Delivery, AttemptRecord)],
+) -> Result<(), StoreError> {
+    use sea_orm::{DbBackend, Statement, Value};
+    let backend = tx.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(attempts.len() * 6);
+    let mut rows = Vec::with_capacity(attempts.len());
+    for (delivery, record) in attempts {
+        let status = match (record.succeeded, record.last) {
+            (true, _) => DeliveryStatus::Succeeded,
+            (false, true) => DeliveryStatus::Failed,
+            (false, false) => DeliveryStatus::Pending,
+        };
+        let finished = (status != DeliveryStatus::Pending).then_some(record.attempted_at);
+        let n = values.len();
+        values.extend([
+            Value::from(delivery.id),
+            Value::from(i32::try_from(record.attempt).unwrap_or(i32::MAX)),
+            Value::from(status.as_str()),
+            Value::from(record.status_code.map(i32::from)),
+            Value::from(record.error.clone()),
+            Value::from(finished),
+        ]);
+        rows.push(match backend {
+            // PostgreSQL types a VALUES list by its first row: NULLs there need a cast.
+            DbBackend::Postgres => format!(
+                "(${}::uuid, ${}::int, ${}::text, ${}::int, ${}::text, ${}::timestamptz)",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6
+            ),
+            _ => "(?, ?, ?, ?, ?, ?)".to_owned(),
+        });
+    }
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "UPDATE webhook_deliveries AS d SET attempts = v.attempts, status = v.status, \
+               last_status_code = v.code, last_error = v.error, \
+               finished_at = COALESCE(v.finished, d.finished_at) \
+             FROM (VALUES {}) AS v(id, attempts, status, code, error, finished) \
+             WHERE d.id = v.id",
+            rows.join(", ")
+        ),
+        // SQLite names a VALUES list's columns column1, column2, …
+        _ => format!(
+            "UPDATE webhook_deliveries SET attempts = v.column2, status = v.column3, \
+               last_status_code = v.column4, last_error = v.column5, \
+               finished_at = COALESCE(v.column6, webhook_deliveries.finished_at) \
+             FROM (VALUES {}) AS v WHERE webhook_deliveries.id = v.column1",
+            rows.join(", ")
+        ),
+    };
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
 }
 
 /// Records one attempt ([`record_attempts`]).
