@@ -186,10 +186,9 @@ impl Stack {
         let otel_env: Vec<(&str, String)> = traces
             .as_ref()
             .map(|sink| {
-                vec![
-                    ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone()),
-                    ("OTEL_BSP_MAX_QUEUE_SIZE", "65536".to_owned()),
-                ]
+                // The batch's other settings (OTEL_BSP_*) are the defaults, or the bench's own
+                // environment's, which the processes inherit.
+                vec![("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone())]
             })
             .unwrap_or_default();
 

@@ -56,11 +56,11 @@ async fn write_events(stack: &Stack, tenant_id: uuid::Uuid, n: usize) -> anyhow:
 
 async fn wait_for(stack: &Stack, count: usize, limit: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
-    while received(stack).len() < count {
+    while stack.fakes.state.inbox.count_of("webhook") < count {
         anyhow::ensure!(
             start.elapsed() < limit,
             "webhooks: {} of {count} deliveries after {limit:?}",
-            received(stack).len()
+            stack.fakes.state.inbox.count_of("webhook")
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

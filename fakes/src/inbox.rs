@@ -77,7 +77,15 @@ impl Recorded {
 }
 
 #[derive(Clone, Default)]
-pub struct Inbox(Arc<Mutex<Vec<Recorded>>>);
+pub struct Inbox(Arc<Mutex<Requests>>);
+
+/// What the fakes received, and how many per provider (so that numbering a request and
+/// counting a provider's do not read them all: a benchmark records tens of thousands).
+#[derive(Default)]
+struct Requests {
+    all: Vec<Recorded>,
+    counts: std::collections::HashMap<String, usize>,
+}
 
 /// A request's place among those its provider's fake received (1-based), fixed as it was
 /// recorded: the fakes that number their answers use it, so that requests answered at once
@@ -98,9 +106,11 @@ impl Inbox {
                 })
                 .or_insert(value);
         }
-        let mut all = self.0.lock().expect("inbox lock");
-        let position = Position(all.iter().filter(|r| r.provider == provider).count() + 1);
-        all.push(Recorded {
+        let mut requests = self.0.lock().expect("inbox lock");
+        let count = requests.counts.entry(provider.to_owned()).or_default();
+        *count += 1;
+        let position = Position(*count);
+        requests.all.push(Recorded {
             provider: provider.to_owned(),
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
@@ -119,12 +129,20 @@ impl Inbox {
             .collect()
     }
 
+    /// How many requests `provider`'s fake received, without copying them.
+    pub fn count_of(&self, provider: &str) -> usize {
+        let requests = self.0.lock().expect("inbox lock");
+        requests.counts.get(provider).copied().unwrap_or(0)
+    }
+
     pub fn all(&self) -> Vec<Recorded> {
-        self.0.lock().expect("inbox lock").clone()
+        self.0.lock().expect("inbox lock").all.clone()
     }
 
     pub fn clear(&self) {
-        self.0.lock().expect("inbox lock").clear();
+        let mut requests = self.0.lock().expect("inbox lock");
+        requests.all.clear();
+        requests.counts.clear();
     }
 }
 
