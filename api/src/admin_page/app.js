@@ -1316,6 +1316,7 @@
         this.show(e);
       }
       this.summary();
+      overview.heard(e);
     },
 
     /** Caught up with the log: from here on events come as they happen. */
@@ -1532,19 +1533,57 @@
   }
 
   const overview = {
-    async load() {
+    // `background`: a refresh the page makes by itself (an event came), not the operator.
+    async load(background) {
       try {
         // The 24 hours up to the end of this one, so that bars and labels fall on hours.
         const to = new Date();
         to.setUTCMinutes(60, 0, 0);
         const from = new Date(to.getTime() - 24 * 3600000);
-        const range = query({ group_by: 'channel', interval: 'hour', from: from.toISOString(), to: to.toISOString() });
-        const report = await api('GET', `/v1/analytics${range}`);
+        const range = { interval: 'hour', from: from.toISOString(), to: to.toISOString() };
+        const [report, byProvider] = await Promise.all([
+          api('GET', `/v1/analytics${query({ ...range, group_by: 'channel' })}`, undefined, background),
+          api('GET', `/v1/analytics${query({ ...range, group_by: 'provider' })}`, undefined, background),
+        ]);
         showProblem($('overview-problem'), null);
         this.table(report.series || []);
         this.chart(report);
+        this.providers(byProvider.series || []);
+        // Live from here on: the tenant's events refresh the figures (the Live tab's stream).
+        live.start();
       } catch (e) {
         showProblem($('overview-problem'), e);
+      }
+    },
+
+    // A pending refresh: events coming in a burst refresh the figures once.
+    refreshTimer: null,
+
+    /** An event of the stream: the figures are loaded again soon when this tab is shown. */
+    heard(event) {
+      if (currentTab !== 'overview' || this.refreshTimer) return;
+      if (!String(event.type).startsWith('notification.')) return;
+      this.refreshTimer = setTimeout(() => {
+        this.refreshTimer = null;
+        if (currentTab === 'overview' && session) this.load(true);
+      }, 1500);
+    },
+
+    // Each provider's sends: its health at a glance.
+    providers(series) {
+      const tbody = $('overview-providers-body');
+      clear(tbody);
+      const used = series.filter((s) => s.group);
+      if (!used.length) {
+        emptyRow(tbody, 7, 'No provider has sent anything in the last 24 hours.');
+        return;
+      }
+      for (const s of used) {
+        const t = s.totals;
+        tbody.append(el('tr', { 'data-provider-row': s.group },
+          cell(s.group), cell(t.sent), cell(t.delivered), cell(t.failed),
+          cell(percent(s.rates.delivery)), cell(percent(s.rates.failure)),
+          cell(millis(s.time_to_send_ms.p99))));
       }
     },
 

@@ -1702,6 +1702,51 @@ async fn the_overview_tab_charts_the_last_day_per_channel() {
         );
         assert!(row.starts_with(&expected), "{row:?} vs {expected:?}");
     }
+    // Each provider's health, as the API gives it by provider.
+    let (_, by_provider) = app
+        .call("GET", "/v1/analytics?group_by=provider", None)
+        .await;
+    let providers: Vec<&Value> = by_provider["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["group"].is_string())
+        .collect();
+    assert!(!providers.is_empty(), "{by_provider}");
+    for series in providers {
+        let provider = series["group"].as_str().unwrap();
+        let selector = format!(r#"tr[data-provider-row="{provider}"]"#);
+        let totals = &series["totals"];
+        let expected = format!(
+            "{provider} {} {} {}",
+            totals["sent"], totals["delivered"], totals["failed"]
+        );
+        browser
+            .wait_until(&format!("{provider}'s health row"), |dom| {
+                dom.contains(&format!(r#"data-provider-row="{provider}""#))
+            })
+            .await;
+        let row = browser.text(&selector).await;
+        assert!(row.starts_with(&expected), "{row:?} vs {expected:?}");
+    }
+    // Live: a notification sent now shows up without a click (the tenant's event stream).
+    let third = app
+        .send(&json!({"channel": "sms", "to": "+5511987654309", "content": {"text": "hi"}}))
+        .await;
+    app.wait_for_status(&third, "sent", Duration::from_secs(60))
+        .await;
+    let mut refreshed = String::new();
+    for _ in 0..100 {
+        refreshed = browser.text(r#"tr[data-overview-row="sms"]"#).await;
+        if refreshed.starts_with("sms 3 3") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        refreshed.starts_with("sms 3 3"),
+        "not refreshed: {refreshed:?}"
+    );
     // One bar segment per channel (all sent within the hour), as tall as its count.
     let bars = browser
         .run(
@@ -1716,7 +1761,7 @@ async fn the_overview_tab_charts_the_last_day_per_channel() {
             .map(|b| b[1].as_u64().unwrap())
             .sum::<u64>()
     };
-    assert_eq!((count_of("sms"), count_of("email")), (2, 1), "{bars:?}");
+    assert_eq!((count_of("sms"), count_of("email")), (3, 1), "{bars:?}");
     let height = |channel: &str| {
         bars.iter().find(|b| b[0] == channel).unwrap()[2]
             .as_f64()
