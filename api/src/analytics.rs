@@ -40,7 +40,9 @@ pub struct AnalyticsQuery {
     /// `hour` (default) or `day`: the buckets, in UTC.
     #[param(value_type = Option<String>, nullable = false)]
     pub interval: Option<String>,
-    /// `channel`, `provider`, `priority`, `type` or `template`: one series per value.
+    /// `channel`, `provider`, `priority`, `type`, `template` or `failure` (the reason a
+    /// failed notification failed; those that did not fail are the series without a group):
+    /// one series per value.
     #[param(value_type = Option<String>, nullable = false)]
     pub group_by: Option<String>,
 }
@@ -201,10 +203,11 @@ pub async fn report(
         Some("priority") => Some(GroupBy::Priority),
         Some("type") => Some(GroupBy::Type),
         Some("template") => Some(GroupBy::Template),
+        Some("failure") => Some(GroupBy::Failure),
         Some(_) => {
             errors.push(FieldError::new(
                 "group_by",
-                "`channel`, `provider`, `priority`, `type` or `template`",
+                "`channel`, `provider`, `priority`, `type`, `template` or `failure`",
             ));
             None
         }

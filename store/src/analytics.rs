@@ -28,6 +28,9 @@ pub enum GroupBy {
     Priority,
     Type,
     Template,
+    /// Why it failed (its last error, as recorded: `HTTP 400 from twilio`, never an address);
+    /// one series per reason, and one (no group) of those that did not fail.
+    Failure,
 }
 
 impl GroupBy {
@@ -40,6 +43,7 @@ impl GroupBy {
             (GroupBy::Type, _) => "notification_type",
             (GroupBy::Template, DbBackend::Postgres) => "CAST(template_id AS TEXT)",
             (GroupBy::Template, _) => "lower(hex(template_id))",
+            (GroupBy::Failure, _) => "CASE WHEN failed_at IS NOT NULL THEN last_error END",
         }
     }
 }

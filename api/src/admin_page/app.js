@@ -1541,14 +1541,15 @@
         to.setUTCMinutes(60, 0, 0);
         const from = new Date(to.getTime() - 24 * 3600000);
         const range = { interval: 'hour', from: from.toISOString(), to: to.toISOString() };
-        const [report, byProvider] = await Promise.all([
-          api('GET', `/v1/analytics${query({ ...range, group_by: 'channel' })}`, undefined, background),
-          api('GET', `/v1/analytics${query({ ...range, group_by: 'provider' })}`, undefined, background),
-        ]);
+        const [report, byProvider, byFailure] = await Promise.all(
+          ['channel', 'provider', 'failure'].map((group_by) =>
+            api('GET', `/v1/analytics${query({ ...range, group_by })}`, undefined, background)),
+        );
         showProblem($('overview-problem'), null);
         this.table(report.series || []);
         this.chart(report);
         this.providers(byProvider.series || []);
+        this.failures(byFailure.series || []);
         // Live from here on: the tenant's events refresh the figures (the Live tab's stream).
         live.start();
       } catch (e) {
@@ -1567,6 +1568,23 @@
         this.refreshTimer = null;
         if (currentTab === 'overview' && session) this.load(true);
       }, 1500);
+    },
+
+    // Why notifications failed, the commonest first (the ten commonest).
+    failures(series) {
+      const tbody = $('overview-failures-body');
+      clear(tbody);
+      const reasons = series
+        .filter((s) => s.group && s.totals.failed > 0)
+        .sort((a, b) => b.totals.failed - a.totals.failed)
+        .slice(0, 10);
+      if (!reasons.length) {
+        emptyRow(tbody, 2, 'No failures in the last 24 hours.');
+        return;
+      }
+      for (const s of reasons) {
+        tbody.append(el('tr', { 'data-failure-row': '' }, cell(s.group), cell(s.totals.failed)));
+      }
     },
 
     // Each provider's sends: its health at a glance.

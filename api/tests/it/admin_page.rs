@@ -1729,6 +1729,11 @@ async fn the_overview_tab_charts_the_last_day_per_channel() {
         let row = browser.text(&selector).await;
         assert!(row.starts_with(&expected), "{row:?} vs {expected:?}");
     }
+    // Nothing failed: the failure reasons say so.
+    assert_eq!(
+        browser.text("#overview-failures-body").await,
+        "No failures in the last 24 hours."
+    );
     // Live: a notification sent now shows up without a click (the tenant's event stream).
     let third = app
         .send(&json!({"channel": "sms", "to": "+5511987654309", "content": {"text": "hi"}}))

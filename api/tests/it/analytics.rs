@@ -87,6 +87,22 @@ async fn figures_count_each_channels_notifications_by_how_far_they_got() {
         .find(|s| s["group"] == "twilio")
         .unwrap_or_else(|| panic!("{providers}"));
     assert_eq!(twilio["totals"]["sent"], 3, "{providers}");
+    // Failure reasons: the refused SMS's, as recorded on it; the rest have no reason.
+    let (_, refused_view) = app.get_notification(&ids[3].0).await;
+    let reason = refused_view["last_error"].as_str().unwrap().to_owned();
+    let failures = expect(&app, "GET", "/v1/analytics?group_by=failure", None, 200).await;
+    let groups: Vec<(Value, Value)> = failures["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["group"].clone(), s["totals"]["failed"].clone()))
+        .collect();
+    assert!(
+        groups.contains(&(json!(reason), json!(1))),
+        "{reason}: {failures}"
+    );
+    assert!(groups.contains(&(Value::Null, json!(0))), "{failures}");
+    assert!(!reason.contains("15005550001"), "{reason}");
     for group in ["priority", "type", "template"] {
         expect(
             &app,
