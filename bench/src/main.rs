@@ -17,6 +17,7 @@
 //!    same priority: how many of the blast go out before the second tenant's last one;
 //! 7. peak RSS of the API and the worker.
 
+mod analytics;
 mod bare;
 mod hub;
 mod inbound;
@@ -447,6 +448,38 @@ async fn main() -> anyhow::Result<()> {
             ),
             "ratio ≥ 0.5",
         ));
+    }
+
+    // Not in the default run (writing a million rows takes minutes): only when named.
+    if only.split(',').any(|s| s.trim() == "analytics") {
+        // 14. Analytics over a million notifications.
+        let rows_n = env_or("POMBO_BENCH_ANALYTICS_ROWS", 1_000_000);
+        let asks = env_or("POMBO_BENCH_ANALYTICS_ASKS", 20);
+        eprintln!(
+            "==> 14. analytics: {rows_n} notifications over 30 days, the daily breakdown asked {asks} times"
+        );
+        let figures = analytics::run(&stack, rows_n, asks).await?;
+        rows.push(row(
+            &format!("analytics: {} rows written in (s)", figures.rows),
+            format!("{:.1}", figures.write.as_secs_f64()),
+            "",
+        ));
+        for (what, took) in [
+            ("ungrouped", &figures.ungrouped),
+            ("by channel", &figures.by_channel),
+        ] {
+            let p99 = ms(percentile(took, 0.99));
+            rows.push(row(
+                &format!("analytics: 30 days by the day, {what}: p50 / p99 (ms)"),
+                format!(
+                    "{:.0} / {:.0} ({})",
+                    ms(percentile(took, 0.5)),
+                    p99,
+                    if p99 <= 200.0 { "met" } else { "NOT met" }
+                ),
+                "p99 ≤ 200",
+            ));
+        }
     }
 
     if wanted("preferences") {
