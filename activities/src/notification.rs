@@ -470,27 +470,33 @@ impl NotificationActivities {
                 providers: Vec::new(),
                 defer_until,
             };
-            match crate::preferences::decide(&self.db, &n, chrono::Utc::now(), is_digest).await? {
-                Decision::Send => {}
-                Decision::Digest {
-                    closes_at,
-                    template,
-                } => {
-                    // None: it cannot be digested (no profile, no such template for its
-                    // channel), and goes on its own rather than not at all.
-                    if let Some(status) =
-                        crate::preferences::digest(&self.db, &n, closes_at, &template).await?
-                    {
+            // Asked again without the digest rule when it cannot be digested: it then goes on
+            // its own, but still under the cap and the clock.
+            let mut digestible = !is_digest;
+            loop {
+                let now = chrono::Utc::now();
+                match crate::preferences::decide(&self.db, &n, now, !digestible).await? {
+                    Decision::Send => break,
+                    Decision::Digest {
+                        closes_at,
+                        template,
+                    } => {
+                        // None: it cannot be digested (no profile, no such template for its
+                        // channel), and goes on its own rather than not at all.
+                        match crate::preferences::digest(&self.db, &n, closes_at, &template).await?
+                        {
+                            Some(status) => return Ok(held(status, None)),
+                            None => digestible = false,
+                        }
+                    }
+                    Decision::Skip { reason, detail } => {
+                        let status = crate::preferences::skip(&self.db, &n, reason, detail).await?;
                         return Ok(held(status, None));
                     }
-                }
-                Decision::Skip { reason, detail } => {
-                    let status = crate::preferences::skip(&self.db, &n, reason, detail).await?;
-                    return Ok(held(status, None));
-                }
-                Decision::Defer { until, detail } => {
-                    crate::preferences::deferred(&self.db, &n, until, detail).await?;
-                    return Ok(held(*n.status, Some(until)));
+                    Decision::Defer { until, detail } => {
+                        crate::preferences::deferred(&self.db, &n, until, detail).await?;
+                        return Ok(held(*n.status, Some(until)));
+                    }
                 }
             }
         }

@@ -356,6 +356,41 @@ async fn a_daily_cap_skips_what_is_over_it() {
     assert_eq!(sms_with(&app, "capped-2"), 0);
 }
 
+/// A notification its digest cannot take (the digest template has no variant for its
+/// channel) goes out on its own, but still under the recipient's daily cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_that_cannot_be_digested_still_counts_against_the_cap() {
+    let app = sms_app().await;
+    let id = profile(&app, "UTC").await;
+    expect(
+        &app,
+        "POST",
+        "/v1/templates",
+        Some(json!({
+            "name": "email-only-digest",
+            "default_locale": "en",
+            "variants": {"en": {"email": {"subject": "{{ count }} offers", "text": "x"}}}
+        })),
+        201,
+    )
+    .await;
+    set_preferences(
+        &app,
+        &id,
+        json!({"categories": {"promo": {
+            "max_per_day": 1,
+            "digest": {"template": "email-only-digest", "window_secs": 60}
+        }}}),
+    )
+    .await;
+    let first = app.send(&sms_to(&id, "undigested-0", "promo")).await;
+    app.wait_for_status(&first, "sent", WITHIN).await;
+    let second = app.send(&sms_to(&id, "undigested-1", "promo")).await;
+    let n = app.wait_for_status(&second, "skipped", WITHIN).await;
+    assert_eq!(from_preferences(&n)[0].1, "frequency_cap", "{n}");
+    assert_eq!(sms_with(&app, "undigested-1"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bounce_report_suppresses_the_address_until_an_operator_lifts_it() {
     let app = spawn_app_with(AppOptions {
