@@ -123,9 +123,13 @@ impl Inbox {
     }
 
     pub fn of(&self, provider: &str) -> Vec<Recorded> {
-        self.all()
-            .into_iter()
+        // Only this provider's copied: the others may be many.
+        let requests = self.0.lock().expect("inbox lock");
+        requests
+            .all
+            .iter()
             .filter(|r| r.provider == provider)
+            .cloned()
             .collect()
     }
 

@@ -10,7 +10,7 @@
 //! A worker that dies mid-attempt leaves the claim to run out: another worker attempts
 //! again (at least once; the receiver drops a repeat by its `webhook-id`).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
@@ -31,7 +31,6 @@ use pombo_workflows::WebhookDeliveryWorkflow;
 use temporalio_client::{
     Client, WorkflowIdReusePolicy, WorkflowStartOptions, errors::WorkflowStartError,
 };
-use uuid::Uuid;
 
 /// How long a worker's claim on a delivery holds.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
@@ -160,8 +159,7 @@ pub async fn start_claimed_forever(
             continue;
         }
         // The batch's endpoints in one read (fresh: a pause or a disabling is seen at once).
-        let mut rows = match endpoints::rows_by_id(&db, claimed.iter().map(|d| d.endpoint_id)).await
-        {
+        let rows = match endpoints::rows_by_id(&db, claimed.iter().map(|d| d.endpoint_id)).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read webhook endpoints; the claims run out and are taken again");
@@ -169,20 +167,8 @@ pub async fn start_claimed_forever(
                 continue;
             }
         };
-        let mut left: HashMap<Uuid, usize> = HashMap::new();
-        for delivery in &claimed {
-            *left.entry(delivery.endpoint_id).or_default() += 1;
-        }
         for delivery in claimed {
-            // The last delivery of an endpoint takes its row, the others a copy.
-            let remaining = left.get_mut(&delivery.endpoint_id).map(|n| {
-                *n -= 1;
-                *n
-            });
-            let endpoint = match remaining {
-                Some(0) => rows.remove(&delivery.endpoint_id),
-                _ => rows.get(&delivery.endpoint_id).cloned(),
-            };
+            let endpoint = rows.get(&delivery.endpoint_id).cloned();
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };

@@ -136,23 +136,26 @@ pub fn temporal_plugins() -> Vec<SimplePlugin> {
     }
 }
 
-/// The current span's context as a W3C `traceparent`, to keep with work that another
-/// process continues (a stored notification); `None` when traces are off.
-pub fn current_traceparent() -> Option<String> {
+/// `span`'s OpenTelemetry context when traces are on and it names a trace.
+fn traced(span: &tracing::Span) -> Option<Context> {
     if !enabled() {
         return None;
     }
-    let context = tracing::Span::current().context();
-    if !context.span().span_context().is_valid() {
-        return None;
-    }
+    let context = span.context();
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// The current span's context as a W3C `traceparent`, to keep with work that another
+/// process continues (a stored notification); `None` when traces are off.
+pub fn current_traceparent() -> Option<String> {
+    let context = traced(&tracing::Span::current())?;
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&context, &mut carrier);
     carrier.remove("traceparent")
 }
 
-/// The context a kept `traceparent` names (an empty one when it is absent or bad), to run
-/// the work that continues it in: `future.with_context(context_of(…))`.
+/// The context a kept `traceparent` names (the current one when it is absent or bad), to
+/// run the work that continues it in: `future.with_context(context_of(…))`.
 pub fn context_of(traceparent: Option<&str>) -> Context {
     let Some(traceparent) = traceparent else {
         return Context::current();
@@ -169,13 +172,8 @@ pub fn context_of(traceparent: Option<&str>) -> Context {
 /// Records the span's trace id in its `trace_id` field (declared empty by the span), so
 /// that log lines inside it name the trace; nothing when traces are off.
 pub fn record_trace_id(span: &tracing::Span) {
-    if !enabled() {
-        return;
-    }
-    let context = span.context();
-    let otel = context.span();
-    let ids = otel.span_context();
-    if ids.is_valid() {
-        span.record("trace_id", ids.trace_id().to_string());
+    if let Some(context) = traced(span) {
+        let trace_id = context.span().span_context().trace_id();
+        span.record("trace_id", trace_id.to_string());
     }
 }

@@ -281,14 +281,13 @@ pub async fn claim_unstarted(
         return Ok(Vec::new());
     }
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-    let claimed = webhook_delivery::Entity::update_many()
+    let mut claimed = webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::ClaimedUntil, Expr::value(until))
         .filter(webhook_delivery::Column::Id.is_in(ids))
         .filter(unstarted())
         .filter(unclaimed(now))
         .exec_with_returning(db)
         .await?;
-    let mut claimed = claimed;
     claimed.sort_by_key(|d| d.id);
     Ok(claimed)
 }
@@ -335,6 +334,13 @@ pub struct AttemptRecord {
     pub last: bool,
 }
 
+impl AttemptRecord {
+    /// The attempt's number as the columns keep it.
+    fn number(&self) -> i32 {
+        i32::try_from(self.attempt).unwrap_or(i32::MAX)
+    }
+}
+
 /// Records attempts (each of its delivery) and what they make of their deliveries
 /// (succeeded, failed for good, or still pending) and of their endpoints' health, in one
 /// transaction: what a worker's attempts finished meanwhile commit together. An attempt
@@ -348,7 +354,6 @@ pub async fn record_attempts<C: TransactionTrait>(
     if attempts.is_empty() {
         return Ok(false);
     }
-    let number = |record: &AttemptRecord| i32::try_from(record.attempt).unwrap_or(i32::MAX);
     let tx = crate::begin_write(db).await?;
     let mut recorded: HashSet<(Uuid, i32)> = HashSet::new();
     // SQLite binds at most 32,766 values per statement.
@@ -365,7 +370,7 @@ pub async fn record_attempts<C: TransactionTrait>(
     }
     let fresh: Vec<&(Delivery, AttemptRecord)> = attempts
         .iter()
-        .filter(|(delivery, record)| recorded.insert((delivery.id, number(record))))
+        .filter(|(delivery, record)| recorded.insert((delivery.id, record.number())))
         .collect();
     if fresh.is_empty() {
         tx.commit().await?;
@@ -379,7 +384,7 @@ pub async fn record_attempts<C: TransactionTrait>(
             endpoint_id: Set(delivery.endpoint_id),
             delivery_id: Set(delivery.id),
             event_id: Set(delivery.event_id),
-            attempt: Set(number(record)),
+            attempt: Set(record.number()),
             attempted_at: Set(record.attempted_at),
             succeeded: Set(record.succeeded),
             status_code: Set(record.status_code.map(i32::from)),
@@ -440,7 +445,7 @@ async fn settle<C: ConnectionTrait>(
         let n = values.len();
         values.extend([
             Value::from(delivery.id),
-            Value::from(i32::try_from(record.attempt).unwrap_or(i32::MAX)),
+            Value::from(record.number()),
             Value::from(status.as_str()),
             Value::from(record.status_code.map(i32::from)),
             Value::from(record.error.clone()),
