@@ -226,6 +226,9 @@ async fn events_reach_an_endpoint_signed_and_verified_by_the_reference_implement
         assert_eq!(r.headers["content-type"], "application/json");
         assert!(!r.verifies_with("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
     }
+    // The receiver has the POSTs before the worker has recorded them (an attempt is
+    // recorded after its answer): wait for both records.
+    health_until(&app, &endpoint_id, |h| h["succeeded"] == 2).await;
     // The event's id is the log's: listed there and in its attempts.
     let log = expect(&app, "GET", "/v1/events?types=notification.sent", None, 200).await;
     let sent_id = log["data"][0]["id"].as_str().unwrap().to_owned();
