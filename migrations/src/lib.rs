@@ -33,6 +33,7 @@ mod m0028_email_tracking;
 mod m0029_tenant_weight;
 mod m0030_webhook_indexes;
 mod m0031_notification_trace_context;
+mod m0032_analytics_rollups;
 mod statements;
 
 pub struct Migrator;
@@ -72,6 +73,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0029_tenant_weight::Migration),
             Box::new(m0030_webhook_indexes::Migration),
             Box::new(m0031_notification_trace_context::Migration),
+            Box::new(m0032_analytics_rollups::Migration),
         ]
     }
 }

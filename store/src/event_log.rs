@@ -368,7 +368,7 @@ pub async fn facts(
 }
 
 /// The newest event retention deleted ([`Cursor::START`]: none yet).
-async fn horizon(db: &impl ConnectionTrait) -> Result<Cursor, StoreError> {
+pub(crate) async fn horizon(db: &impl ConnectionTrait) -> Result<Cursor, StoreError> {
     Ok(event_log_horizon::Entity::find_by_id(1)
         .one(db)
         .await?

@@ -1,9 +1,19 @@
 //! Delivery analytics (`GET /v1/analytics`) over real sends: counts per bucket and group,
-//! rates, time to send; bad parameters named; another tenant's notifications not counted.
+//! rates, time to send; bad parameters named; another tenant's notifications not counted;
+//! hours that are over answered by roll-ups that follow later reports.
 
 use std::time::Duration;
 
+use chrono::Utc;
+use pombo_contract::NotificationStatus;
+use pombo_store::{
+    analytics,
+    entities::{analytics_hour, notification},
+    event_log, notifications,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::support::{
     AppOptions, email_request, expect, problem_fields, providers, spawn_app_with, unique_email,
@@ -158,4 +168,139 @@ async fn figures_count_each_channels_notifications_by_how_far_they_got() {
     )
     .await;
     assert_eq!(problem_fields(&problem), ["from"], "{problem}");
+}
+
+/// Moves a sent notification `hours` into the past, its times to send kept.
+async fn age(app: &crate::support::TestApp, id: Uuid, hours: i64) {
+    let row = notification::Entity::find_by_id(id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let back = |t: chrono::DateTime<Utc>| t - chrono::Duration::hours(hours);
+    notification::Entity::update_many()
+        .col_expr(
+            notification::Column::CreatedAt,
+            Expr::value(back(row.created_at)),
+        )
+        .col_expr(
+            notification::Column::UpdatedAt,
+            Expr::value(back(row.updated_at)),
+        )
+        .col_expr(
+            notification::Column::SentAt,
+            Expr::value(row.sent_at.map(back)),
+        )
+        .filter(notification::Column::Id.eq(id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hours_that_are_over_come_from_roll_ups_that_follow_later_reports() {
+    let app = spawn_app_with(AppOptions {
+        providers: Some(|fakes| providers::only(fakes, &["twilio"])),
+        ..Default::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let sms =
+            json!({"channel": "sms", "to": format!("+551198765431{i}"), "content": {"text": "hi"}});
+        let id = app.send(&sms).await;
+        app.wait_for_status(&id, "sent", WITHIN).await;
+        // Nothing of its workflow writes after this: the row can be aged.
+        app.wait_for_workflow(&id, "ExecutionStatus = 'Completed'")
+            .await;
+        ids.push(id.parse::<Uuid>().unwrap());
+    }
+    // One sent three hours ago, two five hours ago: whole hours, answered by roll-ups.
+    age(&app, ids[0], 3).await;
+    age(&app, ids[1], 5).await;
+    age(&app, ids[2], 5).await;
+    let hour_of = |id: Uuid| {
+        let app = &app;
+        async move {
+            let row = notification::Entity::find_by_id(id)
+                .one(&app.db)
+                .await
+                .unwrap()
+                .unwrap();
+            row.created_at.format("%Y-%m-%dT%H:00:00Z").to_string()
+        }
+    };
+    let (three_ago, five_ago) = (hour_of(ids[0]).await, hour_of(ids[1]).await);
+
+    let report = || async {
+        let report = expect(&app, "GET", "/v1/analytics?group_by=channel", None, 200).await;
+        let sms = report["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["group"] == "sms")
+            .cloned()
+            .unwrap_or_else(|| panic!("no sms series: {report}"));
+        let bucket = |start: &str| {
+            sms["buckets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["start"] == start)
+                .cloned()
+                .unwrap_or_else(|| panic!("no bucket {start}: {sms}"))
+        };
+        (sms.clone(), bucket(&three_ago), bucket(&five_ago))
+    };
+    let (sms, three, five) = report().await;
+    assert_eq!(sms["totals"]["accepted"], 3, "{sms}");
+    assert_eq!(
+        (three["sent"].clone(), five["sent"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(sms["time_to_send_ms"]["count"], 3, "{sms}");
+    let rolled_up = analytics_hour::Entity::find()
+        .filter(analytics_hour::Column::Grouping.eq("channel"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let hours: Vec<&str> = rolled_up.iter().map(|r| r.hour.as_str()).collect();
+    assert!(
+        hours.contains(&five_ago.as_str()) && hours.contains(&three_ago.as_str()),
+        "the hours that are over are rolled up: {hours:?}"
+    );
+
+    // A delivery report for a message of five hours ago: its hour is counted again.
+    let delivered =
+        notifications::transition(&app.db, ids[1], NotificationStatus::Delivered, |_| {})
+            .await
+            .unwrap();
+    assert!(matches!(delivered, notifications::Transition::Applied(_)));
+    let (sms, _, five) = report().await;
+    assert_eq!(five["delivered"], 1, "{five}");
+    assert_eq!(sms["totals"]["delivered"], 1, "{sms}");
+    assert_eq!(sms["time_to_deliver_ms"]["count"], 1, "{sms}");
+
+    // Read, and the events saying so deleted by retention before anyone asked: the roll-ups
+    // cannot follow the log past its horizon and are counted again.
+    notifications::transition(&app.db, ids[1], NotificationStatus::Read, |_| {})
+        .await
+        .unwrap();
+    event_log::purge(&app.db, Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    let (sms, _, five) = report().await;
+    assert_eq!(five["read"], 1, "{five}");
+
+    // Roll-ups kept up to date answer what roll-ups counted afresh answer.
+    let followed = expect(&app, "GET", "/v1/analytics?group_by=channel", None, 200).await;
+    let tenant_id = notification::Entity::find_by_id(ids[0])
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    analytics::forget(&app.db, tenant_id).await.unwrap();
+    let afresh = expect(&app, "GET", "/v1/analytics?group_by=channel", None, 200).await;
+    assert_eq!(followed["series"], afresh["series"], "{sms}");
 }

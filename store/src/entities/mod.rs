@@ -1,5 +1,7 @@
 //! sea-orm entities, one per table (see `pombo-migrations` for the schema).
 
+pub mod analytics_hour;
+pub mod analytics_rollup;
 pub mod api_key;
 pub mod audit_entry;
 pub mod batch;

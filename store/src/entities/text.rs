@@ -91,6 +91,13 @@ impl<T: TextEnum> From<T> for Text<T> {
     }
 }
 
+/// So a text enum can be part of a composite primary key; never made from a number.
+impl<T: TextEnum> sea_orm::TryFromU64 for Text<T> {
+    fn try_from_u64(_: u64) -> Result<Self, DbErr> {
+        Err(DbErr::ConvertFromU64(T::TYPE))
+    }
+}
+
 impl<T: TextEnum> From<Text<T>> for Value {
     fn from(value: Text<T>) -> Value {
         value.0.text().into()
