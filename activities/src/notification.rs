@@ -784,9 +784,7 @@ impl NotificationActivities {
             provider = %account.kind,
             outcome = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
         );
-        pombo_telemetry::record_trace_id(&span);
         let outcome = match &send.provider {
             Deliverer::Provider(provider) => {
                 within(
@@ -822,6 +820,14 @@ impl NotificationActivities {
         if outcome.is_err() {
             span.record("otel.status_code", "error");
         }
+        // A line per call for whoever reads the worker's debug logs; it carries the trace id.
+        span.in_scope(|| {
+            tracing::debug!(
+                outcome = outcome_label,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "provider answered"
+            );
+        });
         metrics::counter!(
             "pombo_send_attempts_total",
             "channel" => n.channel.as_str(),

@@ -153,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.api.max_body_bytes))
         // The path, not the query: a stream token travels in it (`?token=`).
         // A trace's root span is named by the route, not the path (ids stay out of span
-        // names); its `trace_id` puts the trace in the log lines inside it.
+        // names); the log lines inside it name its trace (`pombo_telemetry::WithTraceId`).
         .layer(TraceLayer::new_for_http().make_span_with(
             |request: &axum::http::Request<axum::body::Body>| {
                 let route = request
@@ -167,9 +167,7 @@ pub fn router(state: AppState) -> Router {
                     otel.name = %format_args!("{} {route}", request.method()),
                     otel.kind = "server",
                     http.route = route,
-                    trace_id = tracing::field::Empty,
                 );
-                pombo_telemetry::record_trace_id(&span);
                 span
             },
         ))

@@ -11,7 +11,9 @@
 //! outcomes, never an address or a message.
 //!
 //! Pombo's own spans (targets `pombo_*`) are exported whatever `RUST_LOG` says: the log
-//! level is for reading logs, not for choosing what a trace shows.
+//! level is for reading logs, not for choosing what a trace shows. With traces on, every log
+//! line written inside a trace names it (`trace_id`, [`WithTraceId`]), so a line found in
+//! the logs leads to its trace and back.
 
 use std::{collections::HashMap, sync::OnceLock};
 
@@ -27,7 +29,14 @@ use temporalio_sdk::{
     opentelemetry::{OpenTelemetryPlugin, WorkflowIdGenerator},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    Layer,
+    filter::filter_fn,
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    layer::SubscriberExt,
+    registry::LookupSpan,
+    util::SubscriberInitExt,
+};
 
 pub use opentelemetry::context::FutureExt;
 
@@ -68,12 +77,20 @@ pub fn init(service: &'static str, format: LogFormat, default_filter: &str) -> T
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let logs = match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
             .with_ansi(false)
+            .event_format(WithTraceId {
+                inner: tracing_subscriber::fmt::format().json(),
+                json: true,
+            })
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .with_filter(filter)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
+            .event_format(WithTraceId {
+                inner: tracing_subscriber::fmt::format(),
+                json: false,
+            })
             .with_filter(filter)
             .boxed(),
     };
@@ -169,11 +186,76 @@ pub fn context_of(traceparent: Option<&str>) -> Context {
     }
 }
 
-/// Records the span's trace id in its `trace_id` field (declared empty by the span), so
-/// that log lines inside it name the trace; nothing when traces are off.
-pub fn record_trace_id(span: &tracing::Span) {
-    if let Some(context) = traced(span) {
-        let trace_id = context.span().span_context().trace_id();
-        span.record("trace_id", trace_id.to_string());
+/// The trace the current work belongs to, as 32 hex digits: the current span's, else the
+/// OpenTelemetry context's (Temporal's plugin runs activities in one); `None` when traces
+/// are off or there is none.
+fn current_trace_id() -> Option<String> {
+    if !enabled() {
+        return None;
+    }
+    let context = traced(&tracing::Span::current()).unwrap_or_else(Context::current);
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}
+
+/// A log line format that adds the `trace_id` of the work it was written in (see
+/// [`current_trace_id`]): a top-level field of a JSON line, ` trace_id=…` at the end of a
+/// text one. Lines outside any trace are the inner format's, unchanged.
+pub struct WithTraceId<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = current_trace_id() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let line = with_trace_id(&line, &trace_id, self.json);
+        writer.write_str(&line)
+    }
+}
+
+/// `line` (one formatted log line, ending in a newline) naming `trace_id`.
+fn with_trace_id(line: &str, trace_id: &str, json: bool) -> String {
+    if json && let Some(rest) = line.strip_prefix('{') {
+        format!("{{\"trace_id\":\"{trace_id}\",{rest}")
+    } else {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        format!("{body} trace_id={trace_id}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_names_its_trace_in_either_format() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let json = with_trace_id("{\"level\":\"DEBUG\",\"fields\":{}}\n", id, true);
+        let parsed: serde_json::Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert_eq!(parsed["trace_id"], id);
+        assert_eq!(parsed["level"], "DEBUG");
+        assert_eq!(
+            with_trace_id("INFO pombo: sent\n", id, false),
+            format!("INFO pombo: sent trace_id={id}\n")
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! Pombo's code) collects what the real `pombo-api` and `pombo-worker` binaries export when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` points at it; the test follows parent ids from the provider
 //! call up to the API's request and checks that no span carries the recipient's address or
-//! the message.
+//! the message, and that the worker's log line about the call names the same trace.
 
 use std::{
     collections::HashMap,
@@ -116,7 +116,17 @@ async fn one_notification_is_one_connected_trace_across_the_api_and_the_worker()
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
     ];
     let api = ApiProcess::start_with_env(&app.config, &env).await;
-    let _worker = WorkerProcess::spawn_with_env(&app.config, &env);
+    // The worker logs JSON, its provider calls included, to a file the test reads.
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("worker.log");
+    let mut worker_config = app.config.clone();
+    worker_config.log_format = pombo_contract::config::LogFormat::Json;
+    let worker_env = [
+        env.as_slice(),
+        &[("RUST_LOG", "warn,pombo_activities=debug")],
+    ]
+    .concat();
+    let _worker = WorkerProcess::spawn_logging_to(&worker_config, &worker_env, &log);
 
     let phone = "+5511987654321";
     let message = "Your table for two is ready";
@@ -197,6 +207,29 @@ async fn one_notification_is_one_connected_trace_across_the_api_and_the_worker()
         .collect();
     assert!(activities.len() >= 2, "{activities:?}");
     // No personal data in any span of any trace.
+    // The worker's log line about the call names the call's trace.
+    let start = Instant::now();
+    let line = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "provider answered");
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no \"provider answered\" line in the worker's logs:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(line["trace_id"], hex(&call.trace_id), "{line}");
+    assert!(
+        !line.to_string().contains(phone.trim_start_matches('+')),
+        "{line}"
+    );
+
     let digits = phone.trim_start_matches('+');
     for span in &all {
         for (key, value) in &span.attributes {

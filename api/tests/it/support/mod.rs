@@ -628,9 +628,10 @@ impl WorkerProcess {
         Self::spawn_binary(&worker_binary(), config)
     }
 
-    /// [`Self::spawn`] with these environment variables set too.
-    pub fn spawn_with_env(config: &Config, env: &[(&str, &str)]) -> Self {
-        Self::spawn_binary_with_env(&worker_binary(), config, env)
+    /// [`Self::spawn`] with these environment variables set too, its log lines (standard output) written to `log`.
+    pub fn spawn_logging_to(config: &Config, env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::spawn_binary_logging(&worker_binary(), config, env, Stdio::from(file))
     }
 
     /// A `pombo-worker` built elsewhere (an older version, for upgrade tests).
@@ -643,6 +644,15 @@ impl WorkerProcess {
         config: &Config,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_binary_logging(binary, config, env, Stdio::null())
+    }
+
+    fn spawn_binary_logging(
+        binary: &std::path::Path,
+        config: &Config,
+        env: &[(&str, &str)],
+        stdout: Stdio,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pombo.toml");
         std::fs::write(&path, toml::to_string(config).expect("config serialises")).unwrap();
@@ -653,7 +663,7 @@ impl WorkerProcess {
                 std::env::var("POMBO_TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .spawn()
             .expect("starting pombo-worker");
