@@ -210,10 +210,10 @@ pub async fn series(
     match whole_hours(from, to, Utc::now()) {
         Some((first, end)) => {
             hours.extend(rollups::read(db, tenant_id, grouping, first, end).await?);
-            hours.extend(count_hours(db, tenant_id, grouping, from, first).await?);
-            hours.extend(count_hours(db, tenant_id, grouping, end, to).await?);
+            let edges = [(from, first), (end, to)];
+            hours.extend(count_hours(db, tenant_id, grouping, &edges).await?);
         }
-        None => hours.extend(count_hours(db, tenant_id, grouping, from, to).await?),
+        None => hours.extend(count_hours(db, tenant_id, grouping, &[(from, to)]).await?),
     }
 
     let mut by_group: BTreeMap<Option<String>, Series> = BTreeMap::new();
@@ -244,42 +244,56 @@ pub async fn series(
     Ok(all)
 }
 
-/// The tenant's notifications accepted in `[from, to)`, counted per hour and group from
-/// the notifications themselves: one query for the counts, one for the durations.
+/// The tenant's notifications accepted in any of `ranges` (each `[from, to)`), counted per
+/// hour and group from the notifications themselves: one query for the counts, one for the
+/// durations, whatever the number of ranges.
 pub(crate) async fn count_hours(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     grouping: Grouping,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    ranges: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Result<Vec<HourFigures>, StoreError> {
-    if from >= to {
+    let ranges: Vec<_> = ranges.iter().filter(|(from, to)| from < to).collect();
+    if ranges.is_empty() {
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
     let group = grouping
         .0
         .map_or("CAST(NULL AS TEXT)", |g| g.column(backend));
-    let (hour, to_send, to_deliver, params) = match backend {
+    let (hour, to_send, to_deliver) = match backend {
         DbBackend::Postgres => (
             r#"to_char(date_trunc('hour', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')"#,
             // EXTRACT is `numeric` since PostgreSQL 14.
             "CAST(EXTRACT(EPOCH FROM (sent_at - COALESCE(send_at, created_at))) * 1000.0 AS DOUBLE PRECISION)",
             "CAST(EXTRACT(EPOCH FROM (delivered_at - COALESCE(send_at, created_at))) * 1000.0 AS DOUBLE PRECISION)",
-            ("$1", "$2", "$3"),
         ),
         _ => (
             "strftime('%Y-%m-%dT%H:00:00Z', created_at)",
             "(julianday(sent_at) - julianday(COALESCE(send_at, created_at))) * 86400000.0",
             "(julianday(delivered_at) - julianday(COALESCE(send_at, created_at))) * 86400000.0",
-            ("?", "?", "?"),
         ),
     };
-    let (p_tenant, p_from, p_to) = params;
+    let param = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let mut values: Vec<Value> = vec![tenant_id.into()];
+    let mut within = Vec::with_capacity(ranges.len());
+    for (from, to) in &ranges {
+        values.push((*from).into());
+        values.push((*to).into());
+        within.push(format!(
+            "(created_at >= {} AND created_at < {})",
+            param(values.len() - 1),
+            param(values.len())
+        ));
+    }
     let range = format!(
-        "FROM notifications WHERE tenant_id = {p_tenant} AND created_at >= {p_from} AND created_at < {p_to}"
+        "FROM notifications WHERE tenant_id = {} AND ({})",
+        param(1),
+        within.join(" OR ")
     );
-    let values: Vec<Value> = vec![tenant_id.into(), from.into(), to.into()];
 
     let counts = db
         .query_all_raw(Statement::from_sql_and_values(

@@ -23,8 +23,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
-    TransactionSession, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    Statement, TransactionSession, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -64,7 +64,7 @@ pub(super) async fn read(
         }
     }
     // Others kept refreshing under us: count it all, as without roll-ups.
-    count_hours(db, tenant_id, grouping, from, to).await
+    count_hours(db, tenant_id, grouping, &[(from, to)]).await
 }
 
 /// Forgets a tenant's roll-ups (all groupings): the next ask counts again.
@@ -129,10 +129,7 @@ async fn refresh(
             (from.min(covered_from), to.max(covered_to))
         }
     };
-    let mut counted = Vec::new();
-    for (a, b) in &ranges {
-        counted.extend(count_hours(db, tenant_id, grouping, *a, *b).await?);
-    }
+    let counted = count_hours(db, tenant_id, grouping, &ranges).await?;
 
     let txn = db.begin().await?;
     let written = match &state {
@@ -187,13 +184,15 @@ async fn refresh(
     if covered.is_none() {
         of_grouping().exec(&txn).await?;
     } else {
+        let mut within = Condition::any();
         for (a, b) in &ranges {
-            of_grouping()
-                .filter(analytics_hour::Column::Hour.gte(hour_label(*a)))
-                .filter(analytics_hour::Column::Hour.lt(hour_label(*b)))
-                .exec(&txn)
-                .await?;
+            within = within.add(
+                Condition::all()
+                    .add(analytics_hour::Column::Hour.gte(hour_label(*a)))
+                    .add(analytics_hour::Column::Hour.lt(hour_label(*b))),
+            );
         }
+        of_grouping().filter(within).exec(&txn).await?;
     }
     for chunk in counted.chunks(INSERT_CHUNK) {
         let rows = chunk.iter().map(|f| row_of(tenant_id, grouping, f));
