@@ -5,12 +5,13 @@
 //! Every change the figures count writes an event to the log in the same transaction
 //! (`notification.sent|delivered|read|failed|skipped|opened|clicked`, and `accepted` for
 //! an insert). `analytics_rollups` keeps, per tenant and grouping, the hours rolled up and
-//! the log cursor they are good up to. Before answering, a reader takes the log's end,
-//! finds the hours of the notifications named by events between its cursor and that end,
-//! counts those hours again (and any hours of the asked range not yet rolled up) from the
-//! notifications, and writes them with the new cursor. The counting reads the
-//! notifications after the end was taken, so nothing before the end is missed; anything
-//! after it is found by the next reader.
+//! the log cursor they are good up to. Before answering, a reader takes the log's settled
+//! end (the new cursor), finds the hours of the notifications named by every event after
+//! its cursor that it can see (up to the end and past it: a report just committed shows at
+//! once, even while the end waits for an older open transaction), counts those hours again
+//! (and any hours of the asked range not yet rolled up) from the notifications, and writes
+//! them with the new cursor. The counting reads the notifications after the end was taken,
+//! so nothing up to the end is missed; anything after it is found by the next reader.
 //!
 //! Writers don't lock while counting: the write is conditional on the `version` read at
 //! the start, so of two readers refreshing at once one writes and the other, finding the
@@ -114,8 +115,7 @@ async fn refresh(
             (from, to)
         }
         Some((covered_from, covered_to, cursor)) => {
-            let touched =
-                touched_hours(db, tenant_id, cursor, end, covered_from, covered_to).await?;
+            let touched = touched_hours(db, tenant_id, cursor, covered_from, covered_to).await?;
             if touched.is_empty() && from >= covered_from && to <= covered_to {
                 return Ok(true);
             }
@@ -205,33 +205,31 @@ async fn refresh(
 }
 
 /// The hours (within `[from, to)`) of the tenant's notifications named by events after
-/// `after` up to `end`, in order.
+/// `after`, in order. Every such event this transaction can see, not only those up to the
+/// log's settled end: on PostgreSQL the end waits for the oldest open transaction (of any
+/// database of the server), and a report committed meanwhile must show at once. One seen
+/// past the end is seen again by the next refresh (counting an hour again is harmless).
 async fn touched_hours(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     after: Cursor,
-    end: Cursor,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-    if end <= after {
-        return Ok(Vec::new());
-    }
     let backend = db.get_database_backend();
     let (hour, p) = match backend {
         DbBackend::Postgres => (
             r#"to_char(date_trunc('hour', n.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')"#,
-            ["$1", "$2", "$3", "$4", "$5", "$6", "$7"],
+            ["$1", "$2", "$3", "$4", "$5"],
         ),
-        _ => ("strftime('%Y-%m-%dT%H:00:00Z', n.created_at)", ["?"; 7]),
+        _ => ("strftime('%Y-%m-%dT%H:00:00Z', n.created_at)", ["?"; 5]),
     };
     let sql = format!(
         "SELECT DISTINCT {hour} AS hour FROM event_log e JOIN notifications n ON n.id = e.subject_id \
          WHERE e.tenant_id = {} AND e.event_type LIKE 'notification.%' \
          AND (e.xact > {} OR (e.xact = {} AND e.id > {})) \
-         AND (e.xact < {} OR (e.xact = {} AND e.id <= {})) \
          AND n.created_at >= {} AND n.created_at < {} ORDER BY 1",
-        p[0], p[1], p[1], p[2], p[3], p[3], p[4], p[5], p[6]
+        p[0], p[1], p[1], p[2], p[3], p[4]
     );
     // SQLite's `?` are positional: each use needs its own value.
     let values: Vec<sea_orm::Value> = match backend {
@@ -239,8 +237,6 @@ async fn touched_hours(
             tenant_id.into(),
             after.xact.into(),
             after.id.into(),
-            end.xact.into(),
-            end.id.into(),
             from.into(),
             to.into(),
         ],
@@ -249,9 +245,6 @@ async fn touched_hours(
             after.xact.into(),
             after.xact.into(),
             after.id.into(),
-            end.xact.into(),
-            end.xact.into(),
-            end.id.into(),
             from.into(),
             to.into(),
         ],
