@@ -43,6 +43,15 @@ use sea_orm::{
 
 pub use sea_orm::DatabaseConnection as Db;
 
+/// Raw SQL's `n`-th bound value (from 1): `$n` on PostgreSQL, `?n` on SQLite, so a value
+/// used in several places of a statement is bound once on both.
+pub(crate) fn param(backend: sea_orm::DbBackend, n: usize) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]

@@ -521,17 +521,14 @@ async fn fair_order(
     now: DateTime<Utc>,
     created_before: Option<DateTime<Utc>>,
 ) -> Result<Vec<Uuid>, StoreError> {
-    use sea_orm::{DbBackend, Statement, Value};
+    use sea_orm::{Statement, Value};
     let backend = db.get_database_backend();
     let urgency = Priority::ALL
         .into_iter()
         .map(|p| format!("WHEN '{}' THEN {}", p.as_str(), p.index()))
         .collect::<Vec<_>>()
         .join(" ");
-    let placeholder = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
+    let placeholder = |n: usize| crate::param(backend, n);
     let mut values: Vec<Value> = vec![now.into()];
     let mut filter = format!(
         "dispatched_at IS NULL AND (start_claimed_until IS NULL OR start_claimed_until < {})",

@@ -116,12 +116,9 @@ pub async fn send_facts(
     category: &str,
     now: DateTime<Utc>,
 ) -> Result<StoredFacts, StoreError> {
-    use sea_orm::{DbBackend, Statement, Value};
+    use sea_orm::{Statement, Value};
     let backend = db.get_database_backend();
-    let p = |i: usize| match backend {
-        DbBackend::Postgres => format!("${i}"),
-        _ => format!("?{i}"),
-    };
+    let p = |i: usize| crate::param(backend, i);
     let digests = crate::suppressions::lookup_digests(tenant_id, channel, address);
     let listed: Vec<String> = (0..digests.len()).map(|i| p(6 + i)).collect();
     let sql = format!(

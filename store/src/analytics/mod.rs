@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub use durations::Durations;
 pub use rollups::forget;
 
-use crate::{StoreError, entities::text::TextEnum};
+use crate::{StoreError, entities::text::TextEnum, param};
 
 /// How long each bucket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +170,16 @@ pub struct HourFigures {
     pub to_deliver: Durations,
 }
 
+/// The SQL for the label of the hour `column` (a time) falls in, as [`hour_label`] writes it.
+fn hour_of(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!(
+            r#"to_char(date_trunc('hour', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')"#
+        ),
+        _ => format!("strftime('%Y-%m-%dT%H:00:00Z', {column})"),
+    }
+}
+
 /// An hour's label, as the queries write it.
 fn hour_label(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:00:00Z").to_string()
@@ -266,44 +276,31 @@ pub(crate) async fn count_hours(
     let group = grouping
         .0
         .map_or("CAST(NULL AS TEXT)", |g| g.column(backend));
-    let (hour, to_send, to_deliver) = match backend {
+    let hour = hour_of(backend, "created_at");
+    let (to_send, to_deliver) = match backend {
         DbBackend::Postgres => (
-            r#"to_char(date_trunc('hour', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')"#,
             // EXTRACT is `numeric` since PostgreSQL 14.
             "CAST(EXTRACT(EPOCH FROM (sent_at - COALESCE(send_at, created_at))) * 1000.0 AS DOUBLE PRECISION)",
             "CAST(EXTRACT(EPOCH FROM (delivered_at - COALESCE(send_at, created_at))) * 1000.0 AS DOUBLE PRECISION)",
         ),
         _ => (
-            "strftime('%Y-%m-%dT%H:00:00Z', created_at)",
             "(julianday(sent_at) - julianday(COALESCE(send_at, created_at))) * 86400000.0",
             "(julianday(delivered_at) - julianday(COALESCE(send_at, created_at))) * 86400000.0",
         ),
     };
-    let param = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
     // One indexed range scan per range, put together: an `OR` of ranges is read by
-    // SQLite as one scan of all the tenant's notifications.
-    // PostgreSQL's `$1` is the tenant everywhere; SQLite's `?`s each take the next value.
-    let postgres = backend == DbBackend::Postgres;
-    let mut values: Vec<Value> = Vec::new();
-    if postgres {
-        values.push(tenant_id.into());
-    }
+    // SQLite as one scan of all the tenant's notifications. The tenant is value 1.
+    let mut values: Vec<Value> = vec![tenant_id.into()];
     let mut scans = Vec::with_capacity(ranges.len());
     for (from, to) in &ranges {
-        if !postgres {
-            values.push(tenant_id.into());
-        }
         values.push((*from).into());
         values.push((*to).into());
         scans.push(format!(
             "SELECT {COLUMNS} FROM notifications WHERE tenant_id = {} \
              AND created_at >= {} AND created_at < {}",
-            param(1),
-            param(values.len() - 1),
-            param(values.len())
+            param(backend, 1),
+            param(backend, values.len() - 1),
+            param(backend, values.len())
         ));
     }
     let range = format!("FROM ({}) AS n WHERE 1 = 1", scans.join(" UNION ALL "));

@@ -24,16 +24,17 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    Statement, TransactionSession, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Statement,
+    TransactionSession, TransactionTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
-use super::{Counts, Durations, Grouping, HourFigures, count_hours, hour_label};
+use super::{Counts, Durations, Grouping, HourFigures, count_hours, hour_label, hour_of};
 use crate::{
     StoreError,
     entities::{analytics_hour, analytics_rollup, text::TextEnum},
     event_log::{self, Cursor},
+    param,
 };
 
 /// Refreshes fail over to each other this many times before the asker counts from the
@@ -217,38 +218,27 @@ async fn touched_hours(
     to: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, StoreError> {
     let backend = db.get_database_backend();
-    let (hour, p) = match backend {
-        DbBackend::Postgres => (
-            r#"to_char(date_trunc('hour', n.created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:00:00"Z"')"#,
-            ["$1", "$2", "$3", "$4", "$5"],
-        ),
-        _ => ("strftime('%Y-%m-%dT%H:00:00Z', n.created_at)", ["?"; 5]),
-    };
+    let hour = hour_of(backend, "n.created_at");
+    let p = |n: usize| param(backend, n);
     let sql = format!(
         "SELECT DISTINCT {hour} AS hour FROM event_log e JOIN notifications n ON n.id = e.subject_id \
          WHERE e.tenant_id = {} AND e.event_type LIKE 'notification.%' \
          AND (e.xact > {} OR (e.xact = {} AND e.id > {})) \
          AND n.created_at >= {} AND n.created_at < {} ORDER BY 1",
-        p[0], p[1], p[1], p[2], p[3], p[4]
+        p(1),
+        p(2),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
     );
-    // SQLite's `?` are positional: each use needs its own value.
-    let values: Vec<sea_orm::Value> = match backend {
-        DbBackend::Postgres => vec![
-            tenant_id.into(),
-            after.xact.into(),
-            after.id.into(),
-            from.into(),
-            to.into(),
-        ],
-        _ => vec![
-            tenant_id.into(),
-            after.xact.into(),
-            after.xact.into(),
-            after.id.into(),
-            from.into(),
-            to.into(),
-        ],
-    };
+    let values: Vec<sea_orm::Value> = vec![
+        tenant_id.into(),
+        after.xact.into(),
+        after.id.into(),
+        from.into(),
+        to.into(),
+    ];
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
