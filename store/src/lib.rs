@@ -164,7 +164,7 @@ mod tests {
     }
 
     /// `.cargo/config.toml` builds the bundled SQLite with the query planner stability
-    /// guarantee; without it, a statement with a bound `LIMIT` (every sea-orm `.one()`) is
+    /// guarantee and the math functions (analytics' duration buckets need `ln`). Without the first, a statement with a bound `LIMIT` (every sea-orm `.one()`) is
     /// compiled again each time it is used.
     #[tokio::test]
     async fn the_bundled_sqlite_is_built_with_the_query_planner_stability_guarantee() {
@@ -181,9 +181,11 @@ mod tests {
             .iter()
             .map(|row| row.try_get_by_index::<String>(0).unwrap())
             .collect();
-        assert!(
-            options.iter().any(|o| o == "ENABLE_QPSG"),
-            "compile options: {options:?}"
-        );
+        for wanted in ["ENABLE_QPSG", "ENABLE_MATH_FUNCTIONS"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "{wanted} not in the compile options: {options:?}"
+            );
+        }
     }
 }

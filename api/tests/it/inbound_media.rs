@@ -260,3 +260,57 @@ async fn a_file_accepted_while_no_worker_runs_is_fetched_by_the_worker_that_come
     let (_, bytes) = download(&app, stored["file_id"].as_str().unwrap()).await;
     assert_eq!(bytes, photo());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_whose_worker_is_killed_mid_fetch_is_fetched_by_the_next_worker() {
+    let s3 = LocalS3::start().await;
+    let app = app(&s3, false).await;
+    let wa = tenant_account(&app, "wa", &fake_account(&app.fakes, "whatsapp-cloud")).await;
+    app.fakes.state.media.put(PHOTO_ID, photo(), "image/jpeg");
+    // Meta takes two minutes to answer the first lookup: the worker dies waiting for it.
+    app.fakes.fail_next(
+        "whatsapp_cloud",
+        1,
+        Fault {
+            delay: Some(Duration::from_secs(120)),
+            ..Fault::status(503)
+        },
+    );
+    let doomed = crate::support::WorkerProcess::spawn(&app.config);
+    let (code, _) = app
+        .post_callback(
+            &wa,
+            &whatsapp_image("5511987650006", "wamid.KILLED", PHOTO_ID),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let lookups = || {
+        app.fakes
+            .requests("whatsapp_cloud")
+            .iter()
+            .filter(|r| r.path.ends_with(PHOTO_ID) && !r.path.contains("lookaside"))
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while lookups() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never asked Meta for the file"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    doomed.kill();
+    assert_eq!(
+        message_from(&app, "+5511987650006").await["media"]["status"],
+        "pending",
+        "nothing fetched before the kill"
+    );
+
+    // The next worker takes the attempt over once the dead one's heartbeats are missed.
+    let _next = crate::support::WorkerProcess::spawn(&app.config);
+    let stored = fetched(&app, "+5511987650006").await;
+    assert_eq!(stored["media"]["status"], "stored", "{stored}");
+    let (_, bytes) = download(&app, stored["file_id"].as_str().unwrap()).await;
+    assert_eq!(bytes, photo());
+    assert_eq!(lookups(), 2, "the killed attempt, then the next worker's");
+}

@@ -34,6 +34,24 @@ impl Durations {
         }
     }
 
+    /// The SQL of the bucket [`Durations::record`] puts the duration `ms` (an expression,
+    /// in milliseconds) in, so that a query returns counts per bucket rather than every
+    /// value; `NULL` stays `NULL`. `ln` is PostgreSQL's and, on SQLite, one of the math
+    /// functions `.cargo/config.toml` builds it with.
+    pub(crate) fn bucket_sql(ms: &str) -> String {
+        format!(
+            "CASE WHEN {ms} < 1 THEN 0 ELSE CAST(floor(ln({ms}) / CAST('{:?}' AS DOUBLE PRECISION)) \
+             AS BIGINT) + 1 END",
+            GAMMA.ln()
+        )
+    }
+
+    /// `n` durations in `bucket`, as [`Durations::bucket_sql`] counted them.
+    pub(crate) fn record_bucket(&mut self, bucket: u32, n: u64) {
+        *self.buckets.entry(bucket).or_default() += n;
+        self.count += n;
+    }
+
     pub fn record(&mut self, ms: f64) {
         *self.buckets.entry(Self::bucket(ms)).or_default() += 1;
         self.count += 1;
@@ -101,6 +119,39 @@ mod tests {
             d.record(v);
         }
         d
+    }
+
+    /// The database puts a duration in the bucket [`Durations::record`] would.
+    #[tokio::test]
+    async fn the_sql_bucket_is_the_one_record_uses() {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let db = crate::connect("sqlite::memory:").await.unwrap();
+        let values = [
+            -5.0,
+            0.0,
+            0.99,
+            1.0,
+            1.04,
+            1.05,
+            17.3,
+            300.0,
+            999.9,
+            3_000.0,
+            86_400_000.0,
+        ];
+        for ms in values {
+            let row = db
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    format!("SELECT {} AS b", Durations::bucket_sql("CAST(?1 AS REAL)")),
+                    [ms.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let bucket: i64 = row.try_get("", "b").unwrap();
+            assert_eq!(bucket, i64::from(Durations::bucket(ms)), "{ms} ms");
+        }
     }
 
     #[test]

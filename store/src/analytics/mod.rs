@@ -260,8 +260,10 @@ const COLUMNS: &str = "created_at, send_at, sent_at, delivered_at, read_at, fail
      template_id, last_error";
 
 /// The tenant's notifications accepted in any of `ranges` (each `[from, to)`), counted per
-/// hour and group from the notifications themselves: one query for the counts, one for the
-/// durations, whatever the number of ranges.
+/// hour and group from the notifications themselves, in one query whatever the number of
+/// ranges: its rows are each hour and group's counts, then the counts per duration bucket.
+/// Durations are put in their buckets by the database, so a few rows per hour come back
+/// whatever the number of notifications (returning each duration was most of the time).
 pub(crate) async fn count_hours(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -303,76 +305,71 @@ pub(crate) async fn count_hours(
             param(backend, values.len())
         ));
     }
-    let range = format!("FROM ({}) AS n WHERE 1 = 1", scans.join(" UNION ALL "));
-
-    let counts = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT {hour} AS hour, {group} AS grp, COUNT(*) AS accepted, \
-                 COUNT(sent_at) AS sent, COUNT(delivered_at) AS delivered, COUNT(read_at) AS read_, \
-                 SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
-                 COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
-                 SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped, \
-                 COUNT(CASE WHEN track_opens AND sent_at IS NOT NULL THEN 1 END) AS tracked \
-                 {range} GROUP BY 1, 2"
-            ),
-            values.clone(),
-        ))
+    let send_bucket = Durations::bucket_sql("send_ms");
+    let deliver_bucket = Durations::bucket_sql("deliver_ms");
+    // `n` is read three times, so both databases make it once (a CTE used more than once
+    // is materialised); each part's columns line up for the UNION.
+    let sql = format!(
+        "WITH t AS (SELECT {hour} AS hour, {group} AS grp, sent_at, delivered_at, read_at, \
+           status, opened_at, clicked_at, track_opens, \
+           {to_send} AS send_ms, {to_deliver} AS deliver_ms \
+           FROM ({scans}) AS r), \
+         n AS (SELECT hour, grp, sent_at, delivered_at, read_at, status, opened_at, clicked_at, \
+           track_opens, {send_bucket} AS send_bucket, {deliver_bucket} AS deliver_bucket FROM t) \
+         SELECT CAST(0 AS BIGINT) AS part, hour, grp, CAST(NULL AS BIGINT) AS bucket, COUNT(*) AS total, \
+           COUNT(sent_at) AS sent, COUNT(delivered_at) AS delivered, COUNT(read_at) AS read_, \
+           SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+           COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
+           SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped, \
+           COUNT(CASE WHEN track_opens AND sent_at IS NOT NULL THEN 1 END) AS tracked \
+         FROM n GROUP BY hour, grp \
+         UNION ALL SELECT 1, hour, grp, send_bucket, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0 \
+         FROM n WHERE send_bucket IS NOT NULL GROUP BY hour, grp, send_bucket \
+         UNION ALL SELECT 2, hour, grp, deliver_bucket, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0 \
+         FROM n WHERE deliver_bucket IS NOT NULL GROUP BY hour, grp, deliver_bucket",
+        scans = scans.join(" UNION ALL "),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     let mut figures: BTreeMap<(String, Option<String>), HourFigures> = BTreeMap::new();
-    for row in counts {
+    for row in rows {
         let hour: String = row.try_get("", "hour")?;
         let group: Option<String> = row.try_get("", "grp")?;
         let count = |name: &str| -> Result<u64, StoreError> {
             let n: Option<i64> = row.try_get("", name)?;
             Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
         };
-        let counts = Counts {
-            accepted: count("accepted")?,
-            sent: count("sent")?,
-            delivered: count("delivered")?,
-            read: count("read_")?,
-            failed: count("failed")?,
-            opened: count("opened")?,
-            clicked: count("clicked")?,
-            skipped: count("skipped")?,
-            tracked: count("tracked")?,
-        };
-        figures.insert(
-            (hour.clone(), group.clone()),
-            HourFigures {
+        let part: i64 = row.try_get("", "part")?;
+        let figures = figures
+            .entry((hour.clone(), group.clone()))
+            .or_insert_with(|| HourFigures {
                 hour,
                 group,
-                counts,
                 ..HourFigures::default()
-            },
-        );
-    }
-
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT {hour} AS hour, {group} AS grp, {to_send} AS send_ms, \
-                 {to_deliver} AS deliver_ms {range} \
-                 AND (sent_at IS NOT NULL OR delivered_at IS NOT NULL)"
-            ),
-            values,
-        ))
-        .await?;
-    for row in rows {
-        let hour: String = row.try_get("", "hour")?;
-        let group: Option<String> = row.try_get("", "grp")?;
-        let send_ms: Option<f64> = row.try_get("", "send_ms")?;
-        let deliver_ms: Option<f64> = row.try_get("", "deliver_ms")?;
-        if let Some(figures) = figures.get_mut(&(hour, group)) {
-            if let Some(ms) = send_ms {
-                figures.to_send.record(ms.max(0.0));
+            });
+        let bucket = || -> Result<u32, StoreError> {
+            let bucket: Option<i64> = row.try_get("", "bucket")?;
+            bucket.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
+                StoreError::Corrupt(format!("analytics: duration bucket {bucket:?}"))
+            })
+        };
+        match part {
+            0 => {
+                figures.counts = Counts {
+                    accepted: count("total")?,
+                    sent: count("sent")?,
+                    delivered: count("delivered")?,
+                    read: count("read_")?,
+                    failed: count("failed")?,
+                    opened: count("opened")?,
+                    clicked: count("clicked")?,
+                    skipped: count("skipped")?,
+                    tracked: count("tracked")?,
+                }
             }
-            if let Some(ms) = deliver_ms {
-                figures.to_deliver.record(ms.max(0.0));
-            }
+            1 => figures.to_send.record_bucket(bucket()?, count("total")?),
+            _ => figures.to_deliver.record_bucket(bucket()?, count("total")?),
         }
     }
     Ok(figures.into_values().collect())
