@@ -42,15 +42,36 @@ impl Cursor {
         }
     }
 
-    /// Events after this one.
-    fn after(self) -> Condition {
-        Condition::any()
-            .add(event_log::Column::Xact.gt(self.xact))
-            .add(
-                Condition::all()
-                    .add(event_log::Column::Xact.eq(self.xact))
-                    .add(event_log::Column::Id.gt(self.id)),
-            )
+    /// Events after this one, written so that an index on `(…, xact, id)` seeks to the
+    /// first of them: `xact > a OR (xact = a AND id > b)` made both databases read the
+    /// index from `xact = a` on, which on SQLite (every `xact` 0) is the whole log: 120 ms
+    /// for a tenant with a million events. On SQLite the log's order is its ids' (one
+    /// writer at a time), on PostgreSQL `xact` bounds the range from below.
+    fn after(self, backend: DbBackend) -> Condition {
+        match backend {
+            DbBackend::Postgres => Condition::all()
+                .add(event_log::Column::Xact.gte(self.xact))
+                .add(
+                    Condition::any()
+                        .add(event_log::Column::Xact.gt(self.xact))
+                        .add(event_log::Column::Id.gt(self.id)),
+                ),
+            _ => Condition::all()
+                .add(event_log::Column::Xact.eq(self.xact))
+                .add(event_log::Column::Id.gt(self.id)),
+        }
+    }
+
+    /// [`Cursor::after`] as SQL over the log's alias `log`, with this cursor's `xact` and
+    /// `id` bound as the values numbered `xact` and `id`.
+    pub(crate) fn after_sql(backend: DbBackend, log: &str, xact: usize, id: usize) -> String {
+        let (xact, id) = (crate::param(backend, xact), crate::param(backend, id));
+        match backend {
+            DbBackend::Postgres => {
+                format!("{log}.xact >= {xact} AND ({log}.xact > {xact} OR {log}.id > {id})")
+            }
+            _ => format!("{log}.xact = {xact} AND {log}.id > {id}"),
+        }
     }
 }
 
@@ -172,7 +193,7 @@ pub enum Listed {
 /// Events in log order, settled ones only (see the module's header).
 fn in_order(db: &impl ConnectionTrait, after: Cursor, limit: u64) -> Select<event_log::Entity> {
     let mut query = event_log::Entity::find()
-        .filter(after.after())
+        .filter(after.after(db.get_database_backend()))
         .order_by_asc(event_log::Column::Xact)
         .order_by_asc(event_log::Column::Id)
         .limit(limit);
@@ -216,7 +237,7 @@ pub async fn missed(
     Ok(event_log::Entity::find()
         .filter(event_log::Column::TenantId.eq(tenant_id))
         .filter(event_log::Column::OccurredAt.gte(since))
-        .filter(until.after().not())
+        .filter(until.after(db.get_database_backend()).not())
         .order_by_asc(event_log::Column::Xact)
         .order_by_asc(event_log::Column::Id)
         .limit(limit)
@@ -405,7 +426,7 @@ pub async fn purge(
         None => row.insert(db).await.map(drop)?,
     }
     let deleted = event_log::Entity::delete_many()
-        .filter(newest.after().not())
+        .filter(newest.after(db.get_database_backend()).not())
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
@@ -414,6 +435,45 @@ pub async fn purge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What SQLite does with a read after a cursor: seek to it in the index, never read
+    /// the log from its start (which made each follower poll cost 120 ms at a million
+    /// events).
+    #[tokio::test]
+    async fn a_read_after_a_cursor_seeks_to_it_in_the_index() {
+        use sea_orm::{QueryTrait, Statement};
+        let db = crate::connect("sqlite:file:event_log_plan?mode=memory&cache=shared")
+            .await
+            .unwrap();
+        crate::migrate(&db).await.unwrap();
+        let cursor = Cursor { xact: 0, id: 42 };
+        let tenant = Uuid::nil();
+        let queries = [
+            in_order(&db, cursor, 500)
+                .build(DbBackend::Sqlite)
+                .to_string(),
+            in_order(&db, cursor, 500)
+                .filter(event_log::Column::TenantId.eq(tenant))
+                .build(DbBackend::Sqlite)
+                .to_string(),
+        ];
+        for sql in queries {
+            let plan: Vec<String> = db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("EXPLAIN QUERY PLAN {sql}"),
+                ))
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String>("", "detail").unwrap())
+                .collect();
+            assert!(
+                plan.iter().any(|step| step.contains("id>?")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 
     #[test]
     fn cursors_read_back_as_written_and_refuse_anything_else() {

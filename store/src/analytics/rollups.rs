@@ -223,12 +223,9 @@ async fn touched_hours(
     let sql = format!(
         "SELECT DISTINCT {hour} AS hour FROM event_log e JOIN notifications n ON n.id = e.subject_id \
          WHERE e.tenant_id = {} AND e.event_type LIKE 'notification.%' \
-         AND (e.xact > {} OR (e.xact = {} AND e.id > {})) \
-         AND n.created_at >= {} AND n.created_at < {} ORDER BY 1",
+         AND {} AND n.created_at >= {} AND n.created_at < {} ORDER BY 1",
         p(1),
-        p(2),
-        p(2),
-        p(3),
+        Cursor::after_sql(backend, "e", 2, 3),
         p(4),
         p(5)
     );
