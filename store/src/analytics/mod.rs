@@ -260,10 +260,10 @@ const COLUMNS: &str = "created_at, send_at, sent_at, delivered_at, read_at, fail
      template_id, last_error";
 
 /// The tenant's notifications accepted in any of `ranges` (each `[from, to)`), counted per
-/// hour and group from the notifications themselves, in one query whatever the number of
-/// ranges: its rows are each hour and group's counts, then the counts per duration bucket.
-/// Durations are put in their buckets by the database, so a few rows per hour come back
-/// whatever the number of notifications (returning each duration was most of the time).
+/// hour and group from the notifications themselves, in one query per
+/// [`RANGES_PER_QUERY`] ranges. Durations are put in their histogram buckets by the
+/// database, so a few rows per hour and group come back whatever the number of
+/// notifications (returning each duration to bucket it here was most of the time).
 pub(crate) async fn count_hours(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -321,29 +321,25 @@ async fn count_ranges(
             param(backend, values.len())
         ));
     }
-    let send_bucket = Durations::bucket_sql("send_ms");
-    let deliver_bucket = Durations::bucket_sql("deliver_ms");
-    // `n` is read three times, so both databases make it once (a CTE used more than once
-    // is materialised); each part's columns line up for the UNION.
+    let scans = scans.join(" UNION ALL ");
+    let send_bucket = Durations::bucket_sql(to_send);
+    let deliver_bucket = Durations::bucket_sql(to_deliver);
+    // Two aggregations over the same ranges: the counts with the times to send per bucket,
+    // then the times to deliver per bucket. (One pass into a CTE read twice was slower on
+    // SQLite, which writes it to a temporary table.) The parts' columns line up for the
+    // UNION.
     let sql = format!(
-        "WITH t AS (SELECT {hour} AS hour, {group} AS grp, sent_at, delivered_at, read_at, \
-           status, opened_at, clicked_at, track_opens, \
-           {to_send} AS send_ms, {to_deliver} AS deliver_ms \
-           FROM ({scans}) AS r), \
-         n AS (SELECT hour, grp, sent_at, delivered_at, read_at, status, opened_at, clicked_at, \
-           track_opens, {send_bucket} AS send_bucket, {deliver_bucket} AS deliver_bucket FROM t) \
-         SELECT CAST(0 AS BIGINT) AS part, hour, grp, CAST(NULL AS BIGINT) AS bucket, COUNT(*) AS total, \
+        "SELECT CAST(0 AS BIGINT) AS part, {hour} AS hour, {group} AS grp, \
+           {send_bucket} AS bucket, COUNT(*) AS total, \
            COUNT(sent_at) AS sent, COUNT(delivered_at) AS delivered, COUNT(read_at) AS read_, \
            SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed, \
            COUNT(opened_at) AS opened, COUNT(clicked_at) AS clicked, \
            SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END) AS skipped, \
            COUNT(CASE WHEN track_opens AND sent_at IS NOT NULL THEN 1 END) AS tracked \
-         FROM n GROUP BY hour, grp \
-         UNION ALL SELECT 1, hour, grp, send_bucket, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0 \
-         FROM n WHERE send_bucket IS NOT NULL GROUP BY hour, grp, send_bucket \
-         UNION ALL SELECT 2, hour, grp, deliver_bucket, COUNT(*), 0, 0, 0, 0, 0, 0, 0, 0 \
-         FROM n WHERE deliver_bucket IS NOT NULL GROUP BY hour, grp, deliver_bucket",
-        scans = scans.join(" UNION ALL "),
+         FROM ({scans}) AS r GROUP BY 2, 3, 4 \
+         UNION ALL SELECT CAST(1 AS BIGINT), {hour}, {group}, {deliver_bucket}, COUNT(*), \
+           0, 0, 0, 0, 0, 0, 0, 0 \
+         FROM ({scans}) AS d WHERE delivered_at IS NOT NULL GROUP BY 2, 3, 4"
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -370,18 +366,23 @@ async fn count_ranges(
             })
         };
         match part {
-            0 => figures.counts.add(&Counts {
-                accepted: count("total")?,
-                sent: count("sent")?,
-                delivered: count("delivered")?,
-                read: count("read_")?,
-                failed: count("failed")?,
-                opened: count("opened")?,
-                clicked: count("clicked")?,
-                skipped: count("skipped")?,
-                tracked: count("tracked")?,
-            }),
-            1 => figures.to_send.record_bucket(bucket()?, count("total")?),
+            0 => {
+                figures.counts.add(&Counts {
+                    accepted: count("total")?,
+                    sent: count("sent")?,
+                    delivered: count("delivered")?,
+                    read: count("read_")?,
+                    failed: count("failed")?,
+                    opened: count("opened")?,
+                    clicked: count("clicked")?,
+                    skipped: count("skipped")?,
+                    tracked: count("tracked")?,
+                });
+                // No bucket: not sent (no time to send).
+                if row.try_get::<Option<i64>>("", "bucket")?.is_some() {
+                    figures.to_send.record_bucket(bucket()?, count("total")?);
+                }
+            }
             _ => figures.to_deliver.record_bucket(bucket()?, count("total")?),
         }
     }
