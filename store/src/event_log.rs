@@ -442,10 +442,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_after_a_cursor_seeks_to_it_in_the_index() {
         use sea_orm::{QueryTrait, Statement};
-        let db = crate::connect("sqlite:file:event_log_plan?mode=memory&cache=shared")
-            .await
-            .unwrap();
-        crate::migrate(&db).await.unwrap();
+        let db = crate::memory_db("event_log_plan").await;
         let cursor = Cursor { xact: 0, id: 42 };
         let tenant = Uuid::nil();
         let queries = [

@@ -151,6 +151,17 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// A migrated SQLite database in memory, shared by the pool's connections: for unit tests
+/// that need the schema.
+#[cfg(test)]
+pub(crate) async fn memory_db(name: &str) -> DatabaseConnection {
+    let db = connect(&format!("sqlite:file:{name}?mode=memory&cache=shared"))
+        .await
+        .unwrap();
+    migrate(&db).await.unwrap();
+    db
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

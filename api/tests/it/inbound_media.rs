@@ -74,6 +74,16 @@ async fn fetched(app: &TestApp, address: &str) -> Value {
     }
 }
 
+/// How many times Meta's fake was asked for the photo's URL (its media node, not the
+/// download).
+fn photo_lookups(app: &TestApp) -> usize {
+    app.fakes
+        .requests("whatsapp_cloud")
+        .iter()
+        .filter(|r| r.path.ends_with(PHOTO_ID) && !r.path.contains("lookaside"))
+        .count()
+}
+
 /// Records the fetch's workflow of `message` as the replay fixture
 /// `inbound_media/<case>.json` when `POMBO_RECORD_HISTORIES` asks for it.
 async fn record_history(app: &TestApp, case: &str, message: &Value) {
@@ -225,14 +235,9 @@ async fn a_file_the_provider_lost_leaves_a_media_error_and_a_provider_down_is_re
     assert_eq!(later["media"]["status"], "stored", "{later}");
     let (_, bytes) = download(&app, later["file_id"].as_str().unwrap()).await;
     assert_eq!(bytes, photo());
-    let media_calls = app
-        .fakes
-        .requests("whatsapp_cloud")
-        .iter()
-        .filter(|r| r.path.ends_with(PHOTO_ID) && !r.path.contains("lookaside"))
-        .count();
     assert_eq!(
-        media_calls, 3,
+        photo_lookups(&app),
+        3,
         "two refused attempts, then the one that worked"
     );
     record_history(&app, "retried_then_stored", &later).await;
@@ -284,15 +289,8 @@ async fn a_file_whose_worker_is_killed_mid_fetch_is_fetched_by_the_next_worker()
         )
         .await;
     assert_eq!(code, 200);
-    let lookups = || {
-        app.fakes
-            .requests("whatsapp_cloud")
-            .iter()
-            .filter(|r| r.path.ends_with(PHOTO_ID) && !r.path.contains("lookaside"))
-            .count()
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while lookups() == 0 {
+    while photo_lookups(&app) == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the worker never asked Meta for the file"
@@ -312,5 +310,9 @@ async fn a_file_whose_worker_is_killed_mid_fetch_is_fetched_by_the_next_worker()
     assert_eq!(stored["media"]["status"], "stored", "{stored}");
     let (_, bytes) = download(&app, stored["file_id"].as_str().unwrap()).await;
     assert_eq!(bytes, photo());
-    assert_eq!(lookups(), 2, "the killed attempt, then the next worker's");
+    assert_eq!(
+        photo_lookups(&app),
+        2,
+        "the killed attempt, then the next worker's"
+    );
 }

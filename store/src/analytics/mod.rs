@@ -401,10 +401,7 @@ mod tests {
     /// statement.
     #[tokio::test]
     async fn hundreds_of_ranges_are_counted() {
-        let db = crate::connect("sqlite:file:analytics_ranges?mode=memory&cache=shared")
-            .await
-            .unwrap();
-        crate::migrate(&db).await.unwrap();
+        let db = crate::memory_db("analytics_ranges").await;
         let start = at("2026-01-01T00:00:00Z");
         let ranges: Vec<_> = (0..600)
             .map(|i| {
