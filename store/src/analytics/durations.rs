@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use sea_orm::DbBackend;
+
 const GAMMA: f64 = 1.04;
 
 /// A set of durations in milliseconds.
@@ -37,13 +39,18 @@ impl Durations {
     /// The SQL of the bucket [`Durations::record`] puts the duration `ms` (an expression,
     /// in milliseconds) in, so that a query returns counts per bucket rather than every
     /// value; `NULL` stays `NULL`. `ln` is PostgreSQL's and, on SQLite, one of the math
-    /// functions `.cargo/config.toml` builds it with.
-    pub(crate) fn bucket_sql(ms: &str) -> String {
-        format!(
-            "CASE WHEN {ms} < 1 THEN 0 ELSE CAST(floor(ln({ms}) / CAST('{:?}' AS DOUBLE PRECISION)) \
-             AS BIGINT) + 1 END",
-            GAMMA.ln()
-        )
+    /// functions `.cargo/config.toml` builds it with. On SQLite `ms` is written once (its
+    /// timestamps are text, parsed at each mention): under 1 ms is raised to 0.99, whose
+    /// bucket comes out 0, and SQLite's `max` of a `NULL` is `NULL`. PostgreSQL's
+    /// `greatest` skips a `NULL`, so there it is a `CASE`.
+    pub(crate) fn bucket_sql(backend: DbBackend, ms: &str) -> String {
+        let ln_gamma = format!("CAST('{:?}' AS DOUBLE PRECISION)", GAMMA.ln());
+        match backend {
+            DbBackend::Postgres => format!(
+                "CASE WHEN {ms} < 1 THEN 0 ELSE CAST(floor(ln({ms}) / {ln_gamma}) AS BIGINT) + 1 END"
+            ),
+            _ => format!("CAST(floor(ln(max({ms}, 0.99)) / {ln_gamma}) AS BIGINT) + 1"),
+        }
     }
 
     /// `n` durations in `bucket`, as [`Durations::bucket_sql`] counted them.
@@ -124,12 +131,14 @@ mod tests {
     /// The database puts a duration in the bucket [`Durations::record`] would.
     #[tokio::test]
     async fn the_sql_bucket_is_the_one_record_uses() {
-        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        use sea_orm::{ConnectionTrait, Statement};
         let db = crate::connect("sqlite::memory:").await.unwrap();
         let values = [
             -5.0,
             0.0,
+            0.5,
             0.99,
+            0.999,
             1.0,
             1.04,
             1.05,
@@ -143,7 +152,10 @@ mod tests {
             let row = db
                 .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
-                    format!("SELECT {} AS b", Durations::bucket_sql("CAST(?1 AS REAL)")),
+                    format!(
+                        "SELECT {} AS b",
+                        Durations::bucket_sql(DbBackend::Sqlite, "CAST(?1 AS REAL)")
+                    ),
                     [ms.into()],
                 ))
                 .await
@@ -152,6 +164,19 @@ mod tests {
             let bucket: i64 = row.try_get("", "b").unwrap();
             assert_eq!(bucket, i64::from(Durations::bucket(ms)), "{ms} ms");
         }
+        let none = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!(
+                    "SELECT {} AS b",
+                    Durations::bucket_sql(DbBackend::Sqlite, "NULL")
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let none: Option<i64> = none.try_get("", "b").unwrap();
+        assert_eq!(none, None, "no duration, no bucket");
     }
 
     #[test]

@@ -322,8 +322,8 @@ async fn count_ranges(
         ));
     }
     let scans = scans.join(" UNION ALL ");
-    let send_bucket = Durations::bucket_sql(to_send);
-    let deliver_bucket = Durations::bucket_sql(to_deliver);
+    let send_bucket = Durations::bucket_sql(backend, to_send);
+    let deliver_bucket = Durations::bucket_sql(backend, to_deliver);
     // Two aggregations over the same ranges: the counts with the times to send per bucket,
     // then the times to deliver per bucket. (One pass into a CTE read twice was slower on
     // SQLite, which writes it to a temporary table.) The parts' columns line up for the
