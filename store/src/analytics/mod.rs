@@ -325,7 +325,7 @@ async fn count_ranges(
     let send_bucket = Durations::bucket_sql(backend, to_send);
     let deliver_bucket = Durations::bucket_sql(backend, to_deliver);
     // Two aggregations over the same ranges: the counts with the times to send per bucket,
-    // then the times to deliver per bucket. (One pass into a CTE read twice was slower on
+    // then the times to deliver per bucket. (One pass into a CTE read three times was slower on
     // SQLite, which writes it to a temporary table.) The parts' columns line up for the
     // UNION.
     let sql = format!(
