@@ -823,7 +823,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     print_table(&stack, &rows, n, low, high, batch);
-    Ok(())
+    stack.close().await
 }
 
 fn print_table(stack: &Stack, rows: &[Row], n: usize, low: usize, high: usize, batch: usize) {

@@ -28,6 +28,8 @@ pub struct Stack {
     worker: Child,
     /// Where the processes send their traces (`POMBO_BENCH_OTLP=1`); `None`: traces off.
     pub traces: Option<crate::otlp_sink::Sink>,
+    /// The PostgreSQL server's admin URL and the run's database, dropped by [`Stack::close`].
+    postgres: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -105,6 +107,7 @@ impl Stack {
     pub async fn start() -> anyhow::Result<Stack> {
         let fakes = Fakes::start().await;
         let dir = tempfile::tempdir()?;
+        let mut postgres = None;
         let (database_url, database) = match std::env::var("POMBO_BENCH_DB").as_deref() {
             Ok("postgres") => {
                 let admin = std::env::var("POMBO_TEST_POSTGRES")
@@ -113,6 +116,7 @@ impl Stack {
                 let conn = sea_orm::Database::connect(format!("{admin}/postgres")).await?;
                 conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
+                postgres = Some((admin.clone(), name.clone()));
                 (format!("{admin}/{name}"), "postgresql".to_owned())
             }
             _ => (
@@ -241,11 +245,27 @@ impl Stack {
             api,
             worker,
             traces,
+            postgres,
             _dir: dir,
         })
     }
 
     /// The stack's database, as the processes see it.
+    /// Stops the processes and drops the run's PostgreSQL database (a run with the analytics
+    /// scenario leaves a million rows otherwise).
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        for child in [&mut self.api, &mut self.worker] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some((admin, name)) = self.postgres.take() {
+            let conn = sea_orm::Database::connect(format!("{admin}/postgres")).await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
