@@ -376,17 +376,20 @@ async fn count_ranges(
                 group,
                 ..HourFigures::default()
             });
-        let bucket = || -> Result<u32, StoreError> {
-            let bucket: Option<i64> = row.try_get("", "bucket")?;
-            bucket.and_then(|b| u32::try_from(b).ok()).ok_or_else(|| {
-                StoreError::Corrupt(format!("analytics: duration bucket {bucket:?}"))
+        // No bucket: not sent (part 0) or not delivered (part 1; PostgreSQL's grouping set
+        // counts those too).
+        let bucket: Option<i64> = row.try_get("", "bucket")?;
+        let bucket = bucket
+            .map(|b| {
+                u32::try_from(b)
+                    .map_err(|_| StoreError::Corrupt(format!("analytics: duration bucket {b}")))
             })
-        };
-        let has_bucket = row.try_get::<Option<i64>>("", "bucket")?.is_some();
-        match part {
-            0 => {
+            .transpose()?;
+        let total = count("total")?;
+        match (part, bucket) {
+            (0, bucket) => {
                 figures.counts.add(&Counts {
-                    accepted: count("total")?,
+                    accepted: total,
                     sent: count("sent")?,
                     delivered: count("delivered")?,
                     read: count("read_")?,
@@ -396,14 +399,12 @@ async fn count_ranges(
                     skipped: count("skipped")?,
                     tracked: count("tracked")?,
                 });
-                // No bucket: not sent (no time to send).
-                if has_bucket {
-                    figures.to_send.record_bucket(bucket()?, count("total")?);
+                if let Some(bucket) = bucket {
+                    figures.to_send.record_bucket(bucket, total);
                 }
             }
-            // No bucket: not delivered (PostgreSQL's grouping set counts them too).
-            _ if has_bucket => figures.to_deliver.record_bucket(bucket()?, count("total")?),
-            _ => {}
+            (_, Some(bucket)) => figures.to_deliver.record_bucket(bucket, total),
+            (_, None) => {}
         }
     }
     Ok(())
