@@ -250,14 +250,10 @@ impl Stack {
         })
     }
 
-    /// The stack's database, as the processes see it.
     /// Stops the processes and drops the run's PostgreSQL database (a run with the analytics
     /// scenario leaves a million rows otherwise).
     pub async fn close(mut self) -> anyhow::Result<()> {
-        for child in [&mut self.api, &mut self.worker] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_processes();
         if let Some((admin, name)) = self.postgres.take() {
             let conn = sea_orm::Database::connect(format!("{admin}/postgres")).await?;
             conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -266,6 +262,14 @@ impl Stack {
         Ok(())
     }
 
+    fn stop_processes(&mut self) {
+        for child in [&mut self.api, &mut self.worker] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The stack's database, as the processes see it.
     pub fn db(&self) -> &Db {
         &self.db
     }
@@ -468,10 +472,7 @@ pub fn cpu_secs(pid: Option<u32>) -> f64 {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        for child in [&mut self.api, &mut self.worker] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_processes();
     }
 }
 
