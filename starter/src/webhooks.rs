@@ -3,12 +3,14 @@
 //! [`fan_out_forever`] follows the event log from the shared cursor and makes each
 //! event's deliveries (`pombo_store::webhooks::deliveries::fan_out`: the deliveries and
 //! the cursor's move in one transaction, so a worker that dies mid-way loses nothing and
-//! two workers never make one twice). [`start_claimed_forever`] claims deliveries owed a
-//! start, makes each one's first attempt itself (most succeed: no workflow is needed for
-//! them) and starts a workflow for those that need retries, its id derived from the
-//! delivery's (a second start is refused by Temporal), like inbound files ([`crate::media`]).
-//! A worker that dies mid-attempt leaves the claim to run out: another worker attempts
-//! again (at least once; the receiver drops a repeat by its `webhook-id`).
+//! two workers never make one twice). It writes as many of them as the worker has room for
+//! already claimed by the worker, and starts those at once; [`start_claimed_forever`] claims
+//! the rest (an ordered endpoint's, one at a time; what did not fit; a claim run out). A
+//! start makes the delivery's first attempt in the worker (most succeed: no workflow is
+//! needed for them) and starts a workflow for those that need retries, its id derived from
+//! the delivery's (a second start is refused by Temporal), like inbound files
+//! ([`crate::media`]). A worker that dies mid-attempt leaves the claim to run out: another
+//! worker attempts again (at least once; the receiver drops a repeat by its `webhook-id`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -41,22 +43,6 @@ const FAN_OUT_BATCH: u64 = 500;
 /// Deliveries run on the low queue: a tenant's own integrations wait behind nobody's
 /// alert.
 pub const PRIORITY: Priority = Priority::Low;
-
-/// Fans events out into deliveries until dropped; idles `webhooks.poll_millis` when the log
-/// has nothing new.
-pub async fn fan_out_forever(db: Db, config: WebhooksConfig) {
-    let idle = Duration::from_millis(config.poll_millis);
-    loop {
-        match deliveries::fan_out(&db, FAN_OUT_BATCH).await {
-            Ok(0) => tokio::time::sleep(idle).await,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "could not fan events out to webhooks; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
 
 /// A worker's own first attempt of a delivery, given its claimed row and its endpoint's
 /// (`None`: deleted) and whether no retry would follow a failure: the attempt the activity
@@ -125,28 +111,117 @@ pub async fn start(
 /// Deliveries a worker works on at once (first attempts and starts).
 const IN_FLIGHT: usize = 512;
 
-/// A worker's delivery starter: claims deliveries owed a start, makes their first attempt
-/// (`first`) and starts a workflow for those that need retries, until dropped. Each claimed
-/// delivery is a task of its own, so a slow receiver holds up nobody else's. A failure is
-/// logged and its claim left to run out.
-pub async fn start_claimed_forever(
+/// A worker's delivery starts, shared by its fan-out (which starts the deliveries it takes
+/// as it makes them) and its claim loop (which starts the rest): one bound on what is in
+/// flight. Each delivery is a task of its own, so a slow receiver holds up nobody else's.
+#[derive(Clone)]
+pub struct Starts {
     client: Client,
     db: Db,
     temporal: TemporalConfig,
     config: WebhooksConfig,
     first: Option<FirstAttempt>,
-) {
-    let idle = Duration::from_millis(config.poll_millis);
-    // A claim outlives the first attempt it covers.
-    let lease = Duration::from_secs(config.attempt_timeout_secs) + CLAIM_LEASE;
-    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Starts {
+    /// `first`: the worker's own first attempt (`None`: every delivery's workflow makes
+    /// all of its attempts).
+    pub fn new(
+        client: Client,
+        db: Db,
+        temporal: TemporalConfig,
+        config: WebhooksConfig,
+        first: Option<FirstAttempt>,
+    ) -> Self {
+        Starts {
+            client,
+            db,
+            temporal,
+            config,
+            first,
+            permits: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    /// How long a claim holds: it outlives the first attempt it covers.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.config.attempt_timeout_secs) + CLAIM_LEASE
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_millis(self.config.poll_millis)
+    }
+
+    /// Starts a claimed delivery in a task of its own once a slot is free. A failure is
+    /// logged and its claim left to run out. False when the worker is stopping.
+    async fn spawn(&self, delivery: Delivery, endpoint: Option<EndpointRow>) -> bool {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return false;
+        };
+        let starts = self.clone();
+        let delivery_id = delivery.id;
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(e) = start(
+                &starts.client,
+                &starts.db,
+                &starts.temporal,
+                &starts.config,
+                starts.first.as_ref(),
+                delivery,
+                endpoint,
+            )
+            .await
+            {
+                tracing::warn!(
+                    delivery_id = %delivery_id,
+                    error = %e,
+                    "webhook delivery not started; it is claimed again when its claim runs out"
+                );
+            }
+        });
+        true
+    }
+}
+
+/// Fans events out into deliveries until dropped, starting those it takes for this worker
+/// (as many as it has room for, none of an ordered endpoint: the claim loop starts the
+/// rest); idles `webhooks.poll_millis` when the log has nothing new.
+pub async fn fan_out_forever(starts: Starts) {
     loop {
-        let free = permits.available_permits().min(BATCH as usize) as u64;
+        let take = deliveries::TakeFirst {
+            most: starts.permits.available_permits(),
+            lease: starts.lease(),
+        };
+        match deliveries::fan_out(&starts.db, FAN_OUT_BATCH, take).await {
+            Ok(fanned) if fanned.events == 0 => tokio::time::sleep(starts.idle()).await,
+            Ok(fanned) => {
+                for (delivery, endpoint) in fanned.taken {
+                    if !starts.spawn(delivery, Some(endpoint)).await {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fan events out to webhooks; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// A worker's claim loop: claims deliveries owed a start (what no fan-out took, an
+/// ordered endpoint's next, a claim run out), makes their first attempt and starts a
+/// workflow for those that need retries, until dropped.
+pub async fn start_claimed_forever(starts: Starts) {
+    loop {
+        let free = starts.permits.available_permits().min(BATCH as usize) as u64;
         if free == 0 {
-            tokio::time::sleep(idle).await;
+            tokio::time::sleep(starts.idle()).await;
             continue;
         }
-        let claimed = match deliveries::claim_unstarted(&db, free, lease).await {
+        let claimed = match deliveries::claim_unstarted(&starts.db, free, starts.lease()).await {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::warn!(error = %e, "could not claim webhook deliveries; retrying");
@@ -155,11 +230,13 @@ pub async fn start_claimed_forever(
             }
         };
         if claimed.is_empty() {
-            tokio::time::sleep(idle).await;
+            tokio::time::sleep(starts.idle()).await;
             continue;
         }
         // The batch's endpoints in one read (fresh: a pause or a disabling is seen at once).
-        let rows = match endpoints::rows_by_id(&db, claimed.iter().map(|d| d.endpoint_id)).await {
+        let rows = match endpoints::rows_by_id(&starts.db, claimed.iter().map(|d| d.endpoint_id))
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read webhook endpoints; the claims run out and are taken again");
@@ -169,37 +246,9 @@ pub async fn start_claimed_forever(
         };
         for delivery in claimed {
             let endpoint = rows.get(&delivery.endpoint_id).cloned();
-            let Ok(permit) = permits.clone().acquire_owned().await else {
+            if !starts.spawn(delivery, endpoint).await {
                 return;
-            };
-            let (client, db, temporal, config, first) = (
-                client.clone(),
-                db.clone(),
-                temporal.clone(),
-                config.clone(),
-                first.clone(),
-            );
-            let delivery_id = delivery.id;
-            tokio::spawn(async move {
-                let _permit = permit;
-                if let Err(e) = start(
-                    &client,
-                    &db,
-                    &temporal,
-                    &config,
-                    first.as_ref(),
-                    delivery,
-                    endpoint,
-                )
-                .await
-                {
-                    tracing::warn!(
-                        delivery_id = %delivery_id,
-                        error = %e,
-                        "webhook delivery not started; it is claimed again when its claim runs out"
-                    );
-                }
-            });
+            }
         }
     }
 }

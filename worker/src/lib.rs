@@ -168,10 +168,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     )));
 
     // Webhooks: events fanned out into deliveries, and their workflows started.
-    let webhook_fan_out = AbortOnDrop(tokio::spawn(pombo_starter::webhooks::fan_out_forever(
-        db.clone(),
-        config.webhooks.clone(),
-    )));
     let first_attempt: pombo_starter::webhooks::FirstAttempt = {
         let webhooks = Arc::new(webhooks.clone());
         Arc::new(move |delivery, endpoint, last| {
@@ -188,17 +184,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             })
         })
     };
+    let webhook_starts = pombo_starter::webhooks::Starts::new(
+        client.clone(),
+        db.clone(),
+        config.temporal.clone(),
+        config.webhooks.clone(),
+        config
+            .webhooks
+            .first_attempt_in_worker
+            .then_some(first_attempt),
+    );
+    let webhook_fan_out = AbortOnDrop(tokio::spawn(pombo_starter::webhooks::fan_out_forever(
+        webhook_starts.clone(),
+    )));
     let webhook_starter = AbortOnDrop(tokio::spawn(
-        pombo_starter::webhooks::start_claimed_forever(
-            client.clone(),
-            db.clone(),
-            config.temporal.clone(),
-            config.webhooks.clone(),
-            config
-                .webhooks
-                .first_attempt_in_worker
-                .then_some(first_attempt),
-        ),
+        pombo_starter::webhooks::start_claimed_forever(webhook_starts),
     ));
 
     // The hub: forwarders of platforms owed old forwards woken (a lost wake delays, never

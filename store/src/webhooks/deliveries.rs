@@ -19,8 +19,8 @@ use std::{
 use chrono::{DateTime, Utc};
 use pombo_contract::webhooks::DeliveryStatus;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -54,33 +54,34 @@ fn new_delivery(
     event_type: &str,
     payload: String,
     now: DateTime<Utc>,
-) -> webhook_delivery::ActiveModel {
-    webhook_delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant_id),
-        endpoint_id: Set(endpoint_id),
-        event_id: Set(event_id),
-        event_xact: Set(event_xact),
-        event_type: Set(event_type.to_owned()),
-        payload: Set(payload),
-        status: Set(Text(DeliveryStatus::Pending)),
-        attempts: Set(0),
-        claimed_until: Set(None),
-        started_at: Set(None),
-        finished_at: Set(None),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
+) -> Delivery {
+    Delivery {
+        id: Uuid::now_v7(),
+        tenant_id,
+        endpoint_id,
+        event_id,
+        event_xact,
+        event_type: event_type.to_owned(),
+        payload,
+        status: Text(DeliveryStatus::Pending),
+        attempts: 0,
+        claimed_until: None,
+        started_at: None,
+        finished_at: None,
+        last_status_code: None,
+        last_error: None,
+        created_at: now,
     }
 }
 
-async fn insert_all<C: ConnectionTrait>(
-    db: &C,
-    rows: Vec<webhook_delivery::ActiveModel>,
-) -> Result<(), StoreError> {
+fn to_insert(row: Delivery) -> webhook_delivery::ActiveModel {
+    row.into_active_model().reset_all()
+}
+
+async fn insert_all<C: ConnectionTrait>(db: &C, rows: &[Delivery]) -> Result<(), StoreError> {
     // SQLite binds at most 32,766 values per statement; 16 columns each.
     for chunk in rows.chunks(500) {
-        webhook_delivery::Entity::insert_many(chunk.to_vec())
+        webhook_delivery::Entity::insert_many(chunk.iter().cloned().map(to_insert))
             .exec_without_returning(db)
             .await?;
     }
@@ -147,49 +148,73 @@ pub(crate) async fn resume<C: ConnectionTrait>(
             })
         })
         .collect();
-    let made = rows.len();
-    insert_all(tx, rows).await?;
-    Ok(made)
+    insert_all(tx, &rows).await?;
+    Ok(rows.len())
 }
 
-/// Fans out up to `limit` events after the shared cursor. Returns how many events were
-/// read (0: the log has nothing new).
+/// Deliveries the fanning-out worker takes for itself as it makes them: their rows are
+/// written claimed (as [`claim_unstarted`] would leave them), so the worker starts them
+/// without claiming and reading them back.
+#[derive(Debug, Clone, Copy)]
+pub struct TakeFirst {
+    /// At most this many (what the worker has room for); the rest wait for a claim.
+    pub most: usize,
+    pub lease: Duration,
+}
+
+/// What a fan-out did.
+#[derive(Debug, Default)]
+pub struct FannedOut {
+    /// Events read (0: the log has nothing new).
+    pub events: usize,
+    /// Deliveries made claimed by this worker ([`TakeFirst`]), each with its endpoint's
+    /// row as this transaction read it.
+    pub taken: Vec<(Delivery, endpoints::EndpointRow)>,
+}
+
+/// Fans out up to `limit` events after the shared cursor, taking up to `take.most` of the
+/// deliveries it makes for the caller: an ordered endpoint's are never taken (its head
+/// rule is the claim's).
 pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     limit: u64,
-) -> Result<usize, StoreError> {
+    take: TakeFirst,
+) -> Result<FannedOut, StoreError> {
     // A read first: an idle log (the usual case between bursts) costs every worker one
     // indexed read per poll, not a write transaction (SQLite's write lock, PostgreSQL's
     // row lock) that the senders' commits would queue behind.
     let seen = fan_out_cursor(db, false).await?;
     if event_log::follow(db, seen, 1).await?.is_empty() {
-        return Ok(0);
+        return Ok(FannedOut::default());
     }
     let tx = crate::begin_write(db).await?;
     let from = lock_fan_out(&tx).await?;
     let events = event_log::follow(&tx, from, limit).await?;
     let Some(last) = events.last().map(Cursor::of) else {
         tx.commit().await?;
-        return Ok(0);
+        return Ok(FannedOut::default());
     };
     let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect();
     tenants.sort();
     tenants.dedup();
-    let endpoints = endpoints::enabled_of(&tx, tenants).await?;
+    let endpoints = endpoints::enabled_rows_of(&tx, tenants).await?;
+    let mut taken = Vec::new();
     if !endpoints.is_empty() {
-        let mut by_tenant: HashMap<Uuid, Vec<&Endpoint>> = HashMap::new();
+        let mut by_tenant: HashMap<Uuid, Vec<&(endpoints::EndpointRow, Endpoint)>> = HashMap::new();
         for endpoint in &endpoints {
             by_tenant
-                .entry(endpoint.tenant_id)
+                .entry(endpoint.1.tenant_id)
                 .or_default()
                 .push(endpoint);
         }
-        let facts = if endpoints.iter().any(|e| !e.channels.is_empty()) {
+        let facts = if endpoints.iter().any(|(_, e)| !e.channels.is_empty()) {
             event_log::facts(&tx, &events).await?
         } else {
             vec![Default::default(); events.len()]
         };
         let now = Utc::now();
+        let claimed_until =
+            now + chrono::Duration::from_std(take.lease).unwrap_or(chrono::Duration::MAX);
         let mut rows = Vec::new();
         for (event, facts) in events.iter().zip(&facts) {
             let Some(wanting) = by_tenant.get(&event.tenant_id) else {
@@ -197,14 +222,14 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
             };
             let json = body(event);
             let mut payload = None;
-            for endpoint in wanting {
+            for (row, endpoint) in wanting {
                 if endpoint.created_at > event.occurred_at
                     || !endpoint.wants(&event.event_type, facts.channel, &json)
                 {
                     continue;
                 }
                 let payload = payload.get_or_insert_with(|| json.to_string()).clone();
-                rows.push(new_delivery(
+                let mut delivery = new_delivery(
                     event.tenant_id,
                     endpoint.id,
                     event.id,
@@ -212,10 +237,15 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
                     &event.event_type,
                     payload,
                     now,
-                ));
+                );
+                if !endpoint.ordered && taken.len() < take.most {
+                    delivery.claimed_until = Some(claimed_until);
+                    taken.push((delivery.clone(), row.clone()));
+                }
+                rows.push(delivery);
             }
         }
-        insert_all(&tx, rows).await?;
+        insert_all(&tx, &rows).await?;
     }
     let moved = webhook_fanout::Entity::update_many()
         .col_expr(webhook_fanout::Column::CursorXact, Expr::value(last.xact))
@@ -228,10 +258,13 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     if moved.rows_affected != 1 {
         // Another worker fanned these out first.
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(FannedOut::default());
     }
     tx.commit().await?;
-    Ok(events.len())
+    Ok(FannedOut {
+        events: events.len(),
+        taken,
+    })
 }
 
 /// Not started, or started by a worker whose claim ran out.
@@ -376,28 +409,9 @@ pub async fn record_attempts<C: TransactionTrait>(
         tx.commit().await?;
         return Ok(false);
     }
-    let rows: Vec<webhook_attempt::ActiveModel> = fresh
-        .iter()
-        .map(|(delivery, record)| webhook_attempt::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(delivery.tenant_id),
-            endpoint_id: Set(delivery.endpoint_id),
-            delivery_id: Set(delivery.id),
-            event_id: Set(delivery.event_id),
-            attempt: Set(record.number()),
-            attempted_at: Set(record.attempted_at),
-            succeeded: Set(record.succeeded),
-            status_code: Set(record.status_code.map(i32::from)),
-            duration_ms: Set(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX)),
-            response_excerpt: Set(record.response_excerpt.clone()),
-            error: Set(record.error.clone()),
-        })
-        .collect();
-    // 12 columns a row.
-    for chunk in rows.chunks(1_000) {
-        webhook_attempt::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&tx)
-            .await?;
+    // 12 values a row: SQLite binds at most 32,766 a statement.
+    for chunk in fresh.chunks(1_000) {
+        insert_attempts(&tx, chunk).await?;
     }
     // The deliveries' new states, one statement for many.
     for chunk in fresh.chunks(1_000) {
@@ -422,6 +436,60 @@ pub async fn record_attempts<C: TransactionTrait>(
     }
     tx.commit().await?;
     Ok(disabled)
+}
+
+/// The attempts' rows in one multi-row `INSERT`, written out here: built through the
+/// entity, a row's twelve values were cloned and boxed three times over, which was most of
+/// what recording cost the worker beyond the database itself.
+async fn insert_attempts<C: ConnectionTrait>(
+    tx: &C,
+    attempts: &[&(Delivery, AttemptRecord)],
+) -> Result<(), StoreError> {
+    use sea_orm::{DbBackend, Statement, Value};
+    use std::fmt::Write;
+    const COLUMNS: usize = 12;
+    let backend = tx.get_database_backend();
+    let mut sql = String::from(
+        "INSERT INTO webhook_attempts (id, tenant_id, endpoint_id, delivery_id, event_id, \
+         attempt, attempted_at, succeeded, status_code, duration_ms, response_excerpt, error) \
+         VALUES ",
+    );
+    let mut values: Vec<Value> = Vec::with_capacity(attempts.len() * COLUMNS);
+    for (i, (delivery, record)) in attempts.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..COLUMNS {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => {
+                    let _ = write!(sql, "${}", i * COLUMNS + c + 1);
+                }
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+        values.extend([
+            Value::from(Uuid::now_v7()),
+            Value::from(delivery.tenant_id),
+            Value::from(delivery.endpoint_id),
+            Value::from(delivery.id),
+            Value::from(delivery.event_id),
+            Value::from(record.number()),
+            Value::from(record.attempted_at),
+            Value::from(record.succeeded),
+            Value::from(record.status_code.map(i32::from)),
+            Value::from(i64::try_from(record.duration.as_millis()).unwrap_or(i64::MAX)),
+            Value::from(record.response_excerpt.clone()),
+            Value::from(record.error.clone()),
+        ]);
+    }
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
 }
 
 /// Where each attempt leaves its delivery (attempts, status, last answer, when settled):
@@ -538,8 +606,8 @@ async fn again(
         of.payload.clone(),
         now,
     );
-    let id = row.id.clone().unwrap();
-    row.insert(db).await?;
+    let id = row.id;
+    to_insert(row).insert(db).await?;
     Ok(id)
 }
 
@@ -588,8 +656,8 @@ pub async fn resend<C: TransactionTrait>(
             payload.clone(),
             now,
         );
-        ids.push(row.id.clone().unwrap());
-        row.insert(&tx).await?;
+        ids.push(row.id);
+        to_insert(row).insert(&tx).await?;
     }
     tx.commit().await?;
     Ok(ids)
@@ -653,16 +721,16 @@ pub async fn test(
 ) -> Result<Uuid, StoreError> {
     let now = Utc::now();
     let mut row = new_delivery(tenant_id, endpoint_id, 0, 0, event_type, String::new(), now);
-    let id = row.id.clone().unwrap();
-    row.payload = Set(json!({
+    let id = row.id;
+    row.payload = json!({
         "id": test_event_id(id),
         "type": event_type,
         "timestamp": now,
         "data": data,
         "test": true,
     })
-    .to_string());
-    row.insert(db).await?;
+    .to_string();
+    to_insert(row).insert(db).await?;
     Ok(id)
 }
 

@@ -254,13 +254,25 @@ pub async fn enabled_of(
     db: &impl ConnectionTrait,
     tenants: impl IntoIterator<Item = Uuid>,
 ) -> Result<Vec<Endpoint>, StoreError> {
+    Ok(enabled_rows_of(db, tenants)
+        .await?
+        .into_iter()
+        .map(|(_, endpoint)| endpoint)
+        .collect())
+}
+
+/// [`enabled_of`], each beside its row (what an attempt is made with).
+pub async fn enabled_rows_of(
+    db: &impl ConnectionTrait,
+    tenants: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<(EndpointRow, Endpoint)>, StoreError> {
     webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::TenantId.is_in(tenants))
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .all(db)
         .await?
         .into_iter()
-        .map(open)
+        .map(|row| Ok((row.clone(), open(row)?)))
         .collect()
 }
 
