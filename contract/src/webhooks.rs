@@ -30,6 +30,10 @@ pub fn workflow_id(delivery_id: Uuid) -> String {
 }
 
 /// Svix's schedule after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+/// Most webhook POSTs a worker has open at once (first attempts and the activity's alike):
+/// what a worker asks of receivers, and of its own sockets.
+pub const MOST_POSTS_AT_ONCE: usize = 512;
+
 pub const DEFAULT_SCHEDULE_SECS: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,9 @@ use futures::future::BoxFuture;
 use pombo_contract::{
     Priority,
     config::{TemporalConfig, WebhooksConfig},
-    webhooks::{AttemptOutcome, FirstAttemptFailed, WebhookDeliveryInput, workflow_id},
+    webhooks::{
+        AttemptOutcome, FirstAttemptFailed, MOST_POSTS_AT_ONCE, WebhookDeliveryInput, workflow_id,
+    },
     workflow::task_queue,
 };
 use pombo_store::{
@@ -108,8 +110,14 @@ pub async fn start(
     Ok(())
 }
 
-/// Deliveries a worker works on at once (first attempts and starts).
-const IN_FLIGHT: usize = 512;
+/// Deliveries a worker works on at once (first attempts and starts): twice the POSTs it
+/// has open at once, so that as many wait for their records to commit as are being sent.
+const IN_FLIGHT: usize = 2 * MOST_POSTS_AT_ONCE;
+/// The room a fan-out waits for (deliveries the worker can start at once), and how long it
+/// waits before making deliveries it cannot take (durable all the same, for whichever
+/// worker has room to claim them).
+const ROOM: u32 = 64;
+const ROOM_WAIT: Duration = Duration::from_secs(1);
 
 /// A worker's delivery starts, shared by its fan-out (which starts the deliveries it takes
 /// as it makes them) and its claim loop (which starts the rest): one bound on what is in
@@ -144,9 +152,11 @@ impl Starts {
         }
     }
 
-    /// How long a claim holds: it outlives the first attempt it covers.
+    /// How long a claim holds: it outlives the first attempt it covers, including its wait
+    /// for a POST slot behind the worker's other deliveries.
     fn lease(&self) -> Duration {
-        Duration::from_secs(self.config.attempt_timeout_secs) + CLAIM_LEASE
+        let rounds = IN_FLIGHT.div_ceil(MOST_POSTS_AT_ONCE) as u32;
+        Duration::from_secs(self.config.attempt_timeout_secs) * rounds + CLAIM_LEASE
     }
 
     fn idle(&self) -> Duration {
@@ -190,8 +200,18 @@ impl Starts {
 /// rest); idles `webhooks.poll_millis` when the log has nothing new.
 pub async fn fan_out_forever(starts: Starts) {
     loop {
+        // Room for what it makes, so that a burst is taken by the fan-out as it goes
+        // rather than left to claims.
+        let most = match tokio::time::timeout(ROOM_WAIT, starts.permits.acquire_many(ROOM)).await {
+            Ok(Ok(room)) => {
+                drop(room);
+                starts.permits.available_permits()
+            }
+            Ok(Err(_)) => return,
+            Err(_) => 0,
+        };
         let take = deliveries::TakeFirst {
-            most: starts.permits.available_permits(),
+            most,
             lease: starts.lease(),
         };
         match deliveries::fan_out(&starts.db, FAN_OUT_BATCH, take).await {

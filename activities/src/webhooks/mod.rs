@@ -36,6 +36,9 @@ pub struct WebhookActivities {
     http: reqwest::Client,
     config: WebhooksConfig,
     recorder: recorder::Recorder,
+    /// Slots for POSTs ([`defs::MOST_POSTS_AT_ONCE`]): held for the request alone, not while
+    /// its record commits, so the next POSTs go out while the recorder writes.
+    posts: Arc<tokio::sync::Semaphore>,
 }
 
 impl WebhookActivities {
@@ -60,6 +63,7 @@ impl WebhookActivities {
             db,
             http,
             config: config.clone(),
+            posts: Arc::new(tokio::sync::Semaphore::new(defs::MOST_POSTS_AT_ONCE)),
         })
     }
 }
@@ -246,6 +250,11 @@ impl WebhookActivities {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
             .body(body);
+        let post = self
+            .posts
+            .acquire()
+            .await
+            .map_err(|_| internal("the worker is stopping".into()))?;
         let started = Instant::now();
         let answer = match request.send().await {
             Ok(response) => {
@@ -267,6 +276,8 @@ impl WebhookActivities {
                 error: Some(failure(e)),
             },
         };
+        let duration = started.elapsed();
+        drop(post);
         let succeeded = answer.error.is_none();
         self.recorder
             .record(
@@ -276,7 +287,7 @@ impl WebhookActivities {
                     attempted_at: now,
                     succeeded,
                     status_code: answer.status,
-                    duration: started.elapsed(),
+                    duration,
                     response_excerpt: answer.excerpt,
                     error: answer.error,
                     last: input.last,

@@ -20,7 +20,7 @@ use pombo_store::{
 use tokio::sync::{mpsc, oneshot};
 
 /// Most attempts one transaction records.
-const MOST_AT_ONCE: usize = 512;
+const MOST_AT_ONCE: usize = pombo_contract::webhooks::MOST_POSTS_AT_ONCE;
 
 struct Job {
     delivery: Delivery,

@@ -172,9 +172,10 @@ pub struct FannedOut {
     pub taken: Vec<(Delivery, endpoints::EndpointRow)>,
 }
 
-/// Fans out up to `limit` events after the shared cursor, taking up to `take.most` of the
-/// deliveries it makes for the caller: an ordered endpoint's are never taken (its head
-/// rule is the claim's).
+/// Fans out up to `limit` events after the shared cursor, taking the unordered deliveries
+/// it makes for the caller, up to `take.most` (0: none): it stops before an event whose
+/// deliveries would not all fit, unless that is the first. An ordered endpoint's deliveries
+/// are never taken (its head rule is the claim's).
 pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     db: &C,
     limit: u64,
@@ -190,7 +191,7 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     let tx = crate::begin_write(db).await?;
     let from = lock_fan_out(&tx).await?;
     let events = event_log::follow(&tx, from, limit).await?;
-    let Some(last) = events.last().map(Cursor::of) else {
+    let Some(mut last) = events.last().map(Cursor::of) else {
         tx.commit().await?;
         return Ok(FannedOut::default());
     };
@@ -199,6 +200,7 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     tenants.dedup();
     let endpoints = endpoints::enabled_rows_of(&tx, tenants).await?;
     let mut taken = Vec::new();
+    let mut read = events.len();
     if !endpoints.is_empty() {
         let mut by_tenant: HashMap<Uuid, Vec<&(endpoints::EndpointRow, Endpoint)>> = HashMap::new();
         for endpoint in &endpoints {
@@ -216,26 +218,40 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
         let claimed_until =
             now + chrono::Duration::from_std(take.lease).unwrap_or(chrono::Duration::MAX);
         let mut rows = Vec::new();
-        for (event, facts) in events.iter().zip(&facts) {
+        for (i, (event, facts)) in events.iter().zip(&facts).enumerate() {
             let Some(wanting) = by_tenant.get(&event.tenant_id) else {
                 continue;
             };
             let json = body(event);
-            let mut payload = None;
-            for (row, endpoint) in wanting {
-                if endpoint.created_at > event.occurred_at
-                    || !endpoint.wants(&event.event_type, facts.channel, &json)
-                {
-                    continue;
-                }
-                let payload = payload.get_or_insert_with(|| json.to_string()).clone();
+            let wanted: Vec<&(endpoints::EndpointRow, Endpoint)> = wanting
+                .iter()
+                .copied()
+                .filter(|(_, endpoint)| {
+                    endpoint.created_at <= event.occurred_at
+                        && endpoint.wants(&event.event_type, facts.channel, &json)
+                })
+                .collect();
+            // The worker takes every unordered delivery it makes: this fan-out ends before
+            // an event it has no room for (the next fan-out, or another worker's, makes it),
+            // unless it is the first (then what does not fit waits for a claim).
+            let unordered = wanted.iter().filter(|(_, e)| !e.ordered).count();
+            if take.most > 0 && i > 0 && taken.len() + unordered > take.most {
+                last = Cursor::of(&events[i - 1]);
+                read = i;
+                break;
+            }
+            if wanted.is_empty() {
+                continue;
+            }
+            let payload = json.to_string();
+            for (row, endpoint) in wanted {
                 let mut delivery = new_delivery(
                     event.tenant_id,
                     endpoint.id,
                     event.id,
                     event.xact,
                     &event.event_type,
-                    payload,
+                    payload.clone(),
                     now,
                 );
                 if !endpoint.ordered && taken.len() < take.most {
@@ -262,7 +278,7 @@ pub async fn fan_out<C: TransactionTrait + ConnectionTrait>(
     }
     tx.commit().await?;
     Ok(FannedOut {
-        events: events.len(),
+        events: read,
         taken,
     })
 }
