@@ -839,3 +839,84 @@ pub async fn purge(
         .await?;
     Ok(attempts.rows_affected + deliveries.rows_affected)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::event_log as log;
+    use sea_orm::ActiveValue::Set;
+
+    async fn endpoint(db: &impl ConnectionTrait, tenant_id: Uuid, ordered: bool) -> Uuid {
+        let new = endpoints::NewEndpoint {
+            tenant_id,
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            event_types: Vec::new(),
+            channels: Vec::new(),
+            filter: Vec::new(),
+            headers: Default::default(),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            enabled: true,
+            ordered,
+            rate_limit: None,
+            retry_schedule_secs: None,
+        };
+        endpoints::create(db, new).await.unwrap().id
+    }
+
+    /// The fan-out takes for its worker whole events' deliveries as far as its room goes
+    /// (the first event's even when they do not all fit), never an ordered endpoint's, and
+    /// writes what it takes claimed: a claim finds only the rest.
+    #[tokio::test]
+    async fn a_fan_out_takes_what_its_worker_has_room_for_and_leaves_the_rest_to_claims() {
+        let db = crate::memory_db("fan_out_takes").await;
+        let tenant = crate::tenants::create(&db, "t").await.unwrap().id;
+        let (a, b) = (
+            endpoint(&db, tenant, false).await,
+            endpoint(&db, tenant, false).await,
+        );
+        let ordered = endpoint(&db, tenant, true).await;
+        let events = (0..3).map(|_| log::ActiveModel {
+            tenant_id: Set(tenant),
+            event_type: Set("conversation.opened".into()),
+            subject_id: Set(Uuid::now_v7()),
+            occurred_at: Set(Utc::now()),
+            ..Default::default()
+        });
+        log::Entity::insert_many(events)
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+        let lease = Duration::from_secs(60);
+        let take = |most| TakeFirst { most, lease };
+
+        // Room for 3: the first event's two unordered deliveries, not the second's.
+        let first = fan_out(&db, 500, take(3)).await.unwrap();
+        assert_eq!(first.events, 1);
+        let mut to: Vec<Uuid> = first.taken.iter().map(|(d, _)| d.endpoint_id).collect();
+        to.sort();
+        let mut unordered = vec![a, b];
+        unordered.sort();
+        assert_eq!(to, unordered);
+        for (delivery, row) in &first.taken {
+            assert_eq!(row.id, delivery.endpoint_id);
+            assert!(delivery.claimed_until.is_some());
+        }
+        let claimed = claim_unstarted(&db, 100, lease).await.unwrap();
+        let claimed: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect();
+        assert_eq!(
+            claimed,
+            [ordered],
+            "only the ordered endpoint's is left to claim"
+        );
+
+        // Room for 1: the next event goes all the same (one taken), the one after does not.
+        let second = fan_out(&db, 500, take(1)).await.unwrap();
+        assert_eq!((second.events, second.taken.len()), (1, 1));
+
+        // No room: the last event is made, nothing taken.
+        let third = fan_out(&db, 500, take(0)).await.unwrap();
+        assert_eq!((third.events, third.taken.len()), (1, 0));
+        assert_eq!(fan_out(&db, 500, take(10)).await.unwrap().events, 0);
+    }
+}
