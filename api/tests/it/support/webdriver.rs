@@ -134,15 +134,27 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("webdriver {path}: {error}"))
+    }
+
+    /// The command's value, or the error WebDriver answered.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
         if answer["value"]["error"].is_string() {
-            panic!("webdriver {path}: {}", answer["value"]);
+            return Err(answer["value"].clone());
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     pub async fn goto(&self, url: &str) {
@@ -263,12 +275,20 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let id = self.element(css).await;
-        self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
+        // The page may draw the element again between finding and reading it (a tab's data
+        // arriving): a stale element is found again.
+        for _ in 0..20 {
+            let id = self.element(css).await;
+            let path = format!("/element/{id}/text");
+            match self.try_command(reqwest::Method::GET, &path, None).await {
+                Ok(text) => return text.as_str().unwrap().to_owned(),
+                Err(error) if error["error"] == "stale element reference" => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("webdriver {path}: {error}"),
+            }
+        }
+        panic!("`{css}` was drawn again each time it was read")
     }
 
     /// Waits up to 20 s until the page's DOM satisfies `ready`; panics with the DOM
